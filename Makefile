@@ -1,0 +1,46 @@
+# stackbuild: every target calls the CLI; the image hierarchy lives only in stacks/.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STATE ?= .state
+REGISTRY_ADDR ?= 127.0.0.1:5000
+DEMO_ROOTFS := stacks/demo/os/rootfs
+JOBS ?= 2
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(BIN)/stackbuild: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(BIN)/stackbuild ## create the virtualenv with stackbuild and its dev tools
+
+setup: venv ## bring up Docker 26 + buildx + QEMU + registry on :5000 and the base rootfs (idempotent)
+	@bash scripts/setup-engine.sh $(STATE) $(REGISTRY_ADDR)
+	@bash scripts/make-rootfs.sh $(DEMO_ROOTFS) bookworm amd64 arm64
+
+teardown: ## stop the registry and dockerd that setup started (images and data are kept)
+	@bash scripts/teardown-engine.sh $(STATE)
+
+plan: venv ## print the build plan of the default stacks (dry run)
+	$(BIN)/stackbuild plan stacks/demo
+
+matrix: setup ## build and push the default stacks into the local registry
+	$(BIN)/stackbuild build stacks/demo --keep-going --jobs $(JOBS)
+
+test: setup ## run every test (unit and real-engine integration)
+	$(BIN)/pytest -q
+
+unit: venv ## run the fast unit tests only
+	$(BIN)/pytest -q -m "not engine"
+
+lint: venv ## ruff and mypy
+	$(BIN)/ruff check graph engine tests
+	$(BIN)/mypy
+
+.PHONY: help venv setup teardown plan matrix test unit lint

@@ -1,0 +1,1 @@
+"""How stacks are built: scheduler, buildx driver, registry access, state, CLI and logging."""

@@ -1,0 +1,46 @@
+"""The exception root of the engine package."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class EngineError(Exception):
+    """Root of every error the engine raises; the CLI turns it into a message and an exit code."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        self.message, self.hint = message, hint
+        super().__init__(f"{message} ({hint})" if hint else message)
+
+
+class BuildError(EngineError):
+    """A buildx build failed: carries the node, the command, the exit code and the log tail."""
+
+    def __init__(self, node: str, command: Sequence[str], exit_code: int | None, log_tail: str,
+                 log_path: str = "") -> None:
+        self.node, self.command, self.exit_code_of_build = node, list(command), exit_code
+        self.log_tail, self.log_path = log_tail, log_path
+        where = f"; full log: {log_path}" if log_path else ""
+        super().__init__(f"node {node}: build failed with exit code {exit_code}{where}",
+                         "fix the Dockerfile step shown in the log tail")
+
+
+class SmokeTestError(EngineError):
+    """An image's smoke test failed on a platform."""
+
+    def __init__(self, node: str, platform: str, command: Sequence[str], output: str) -> None:
+        self.node, self.platform, self.command, self.output = node, platform, list(command), output
+        super().__init__(f"node {node}: smoke test {list(command)} failed on {platform}",
+                         "run the image and fix the test or the image")
+
+
+class RegistryError(EngineError):
+    """A registry request failed definitively, or kept failing after retries."""
+
+
+class EngineUnavailable(EngineError):
+    """The Docker engine or buildx cannot be reached."""
+
+    exit_code = 3

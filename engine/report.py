@@ -1,0 +1,65 @@
+"""The run folder and its report.json: what every node of one run did."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+@dataclass
+class NodeReport:
+    """The record of one node in one run."""
+
+    node: str
+    ref: str
+    action: str
+    reason: str
+    status: str = "pending"
+    digest: str = ""
+    duration_s: float = 0.0
+    tests: dict[str, str] = field(default_factory=dict)  # platform → passed / failed
+    log: str = ""
+    error: str = ""
+
+
+@dataclass
+class RunReport:
+    """The record of one run, written as report.json in its run folder."""
+
+    run_id: str
+    folder: str
+    started: str
+    finished: str = ""
+    status: str = "running"
+    nodes: dict[str, NodeReport] = field(default_factory=dict)
+
+    def count(self, status: str) -> int:
+        """How many nodes ended with status."""
+        return sum(1 for node in self.nodes.values() if node.status == status)
+
+    def write(self) -> Path:
+        """Write report.json atomically and return its path."""
+        path = Path(self.folder) / "report.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+
+def new_run(state_dir: Path) -> RunReport:
+    """A fresh run folder under state_dir/runs."""
+    now = datetime.now(UTC)
+    run_id = f"{now:%Y%m%dT%H%M%SZ}-{os.getpid()}"
+    folder = state_dir / "runs" / run_id
+    (folder / "logs").mkdir(parents=True, exist_ok=True)
+    return RunReport(run_id, str(folder), now.isoformat(timespec="seconds"))
+
+
+def finish(report: RunReport, status: str) -> Path:
+    """Stamp the end of the run and write it."""
+    report.finished = datetime.now(UTC).isoformat(timespec="seconds")
+    report.status = status
+    return report.write()

@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# Entry point of the chat application image.
+set -euo pipefail
+exec python3 /opt/app/app.py "$@"
