@@ -6,10 +6,10 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
-from engine.builder import Builder
 from engine.buildx_args import build_request
 from engine.errors import EngineError, RegistryError
 from engine.registry import RegistryClient
@@ -19,6 +19,9 @@ from graph.dag import StackGraph, with_registry
 from graph.load import load_graph
 from graph.plan import PlanEntry, make_plan
 from graph.spec import Node
+
+if TYPE_CHECKING:
+    from engine.builder import Builder
 
 log = structlog.get_logger()
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
@@ -49,7 +49,7 @@ class BuildxBuilder:
         """The buildx version, or EngineUnavailable with how to get an engine."""
         try:
             self.docker.info()
-            return self.docker.buildx.version()["version"]
+            return str(self.docker.buildx.version())
         except DockerException as exc:
             raise EngineUnavailable(f"the Docker engine does not answer: {_first_line(exc)}",
                                     "run `make setup` to start it") from None
@@ -63,8 +63,9 @@ class BuildxBuilder:
         with log_path.open("w", encoding="utf-8") as log:
             log.write(f"$ {shlex.join(buildx_argv(request))}\n")
             try:
-                for line in self.docker.buildx.build(**buildx_kwargs(request, metadata),
-                                                     stream_logs=True):
+                lines = self.docker.buildx.build(**buildx_kwargs(request, metadata),
+                                                 stream_logs=True)
+                for line in cast(Iterator[str], lines):
                     log.write(line)
             except DockerException as exc:
                 log.write(f"\nexit code {exc.return_code}\n")

@@ -74,6 +74,16 @@ def split_reference(reference: str) -> tuple[str, str, str]:
     return host, repository, ref
 
 
+def _json(url: str, data: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(data)
+    except ValueError:
+        raise RegistryError(f"{url}: the registry answered with something that is not JSON") from None
+    if not isinstance(body, dict):
+        raise RegistryError(f"{url}: the registry answered with a JSON {type(body).__name__}")
+    return body
+
+
 class RegistryClient:
     """Reads manifests over plain HTTP from a local registry (HTTPS for other hosts)."""
 
@@ -96,7 +106,7 @@ class RegistryClient:
         request = urllib.request.Request(url, headers={"Accept": ACCEPT})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                body = json.loads(response.read())
+                body = _json(url, response.read())
                 return Manifest(response.headers.get("Docker-Content-Digest", ""),
                                 response.headers.get("Content-Type", ""), body)
         except urllib.error.HTTPError as exc:

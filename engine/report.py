@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,9 +53,9 @@ class RunReport:
 def new_run(state_dir: Path) -> RunReport:
     """A fresh run folder under state_dir/runs."""
     now = datetime.now(UTC)
-    run_id = f"{now:%Y%m%dT%H%M%SZ}-{os.getpid()}"
+    run_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     folder = state_dir / "runs" / run_id
-    (folder / "logs").mkdir(parents=True, exist_ok=True)
+    (folder / "logs").mkdir(parents=True)
     return RunReport(run_id, str(folder), now.isoformat(timespec="seconds"))
 
 

@@ -43,6 +43,8 @@ class Scheduler:
     def run(self, selected: Iterable[str], work: Callable[[str], object]) -> dict[str, Outcome]:
         """Run work(node) for every selected node; parents outside the selection count as done."""
         todo = set(selected)
+        # a selected node waits for every selected ancestor, even across unselected gaps
+        self.waits_for = {node: nx.ancestors(self.graph, node) & todo for node in todo}
         outcomes: dict[str, Outcome] = {}
         running: dict[Future[object], str] = {}
         stopped_by = ""
@@ -70,7 +72,7 @@ class Scheduler:
         ready = [
             node for node in todo
             if node not in outcomes and node not in busy
-            and all(p not in todo or _succeeded(outcomes, p) for p in self.graph.predecessors(node))
+            and all(_succeeded(outcomes, ancestor) for ancestor in self.waits_for[node])
         ]
         return sorted(ready, key=lambda node: (-self.priority[node], node))
 

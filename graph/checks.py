@@ -5,17 +5,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
-IMAGE_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
+TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+NAME_RE = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
+IMAGE_RE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*")
 REGISTRY_RE = re.compile(
-    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
-    r"(?::[0-9]{1,5})?)(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+    r"(?::[0-9]{1,5})?)(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
 )
-ARG_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SECRET_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
-ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-TARGET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+ARG_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SECRET_ID_RE = re.compile(r"[A-Za-z0-9_.-]+")
+ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+TARGET_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 PLATFORMS = (
     "linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6", "linux/ppc64le",
     "linux/s390x", "linux/riscv64", "linux/386",
@@ -24,28 +24,28 @@ PLATFORMS = (
 
 def tag_problem(tag: str) -> str:
     """Why tag is not a valid OCI tag, or ''."""
-    if TAG_RE.match(tag):
+    if TAG_RE.fullmatch(tag):
         return ""
     return f"tag {tag!r} is not a valid OCI tag (allowed: [A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})"
 
 
 def name_problem(name: str) -> str:
     """Why name is not a valid node name, or ''."""
-    if NAME_RE.match(name):
+    if NAME_RE.fullmatch(name):
         return ""
     return f"name {name!r} must be lower-case letters and digits separated by '.', '_' or '-'"
 
 
 def image_problem(image: str) -> str:
     """Why image is not a valid OCI repository name, or ''."""
-    if IMAGE_RE.match(image) and len(image) <= 255:
+    if IMAGE_RE.fullmatch(image) and len(image) <= 255:
         return ""
     return f"image {image!r} is not a valid repository name (lower-case, digits, '.', '_', '-', '/')"
 
 
 def registry_problem(registry: str) -> str:
     """Why registry is not a valid `host[:port][/path]` prefix, or ''."""
-    if REGISTRY_RE.match(registry):
+    if REGISTRY_RE.fullmatch(registry):
         return ""
     return f"registry {registry!r} must look like host[:port][/path] (e.g. localhost:5000/demo)"
 
@@ -59,7 +59,7 @@ def platform_problem(platform: str) -> str:
 
 def arg_problem(key: str, value: str) -> str:
     """Why a build arg is unsafe or malformed, or ''."""
-    if not ARG_RE.match(key):
+    if not ARG_RE.fullmatch(key):
         return f"build arg name {key!r} must be a letter or '_' followed by letters, digits or '_'"
     if "\n" in value or "\0" in value:
         return f"build arg {key} must be a single line"

@@ -79,8 +79,13 @@ def _reject_cycles(graph: nx.DiGraph, nodes: dict[str, Node]) -> None:
 
 
 def _resolve_platforms(node: Node, resolved: dict[str, Node], default: tuple[str, ...]) -> Node:
-    """Explicit platforms must fit the parent's; implicit ones are the default narrowed by it."""
+    """Explicit platforms must fit the parent's; implicit ones are the default narrowed by it.
+
+    A -dev sibling is built for exactly its origin's platforms.
+    """
     parent = resolved[node.parent] if node.parent else None
+    if parent is not None and node.variant == "dev" and not node.platforms:
+        return replace(node, platforms=parent.platforms)
     if node.platforms:
         missing = [p for p in node.platforms if parent and p not in parent.platforms]
         if parent and missing:

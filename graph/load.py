@@ -14,6 +14,8 @@ STACK_FILE = "stack.yaml"
 
 def find_stack_files(root: Path, targets: Sequence[Path]) -> list[Path]:
     """Stack files named by targets: a stack file, a stack folder, or a folder of stack folders."""
+    if not targets:
+        raise StackError("no stack named", hint="name a stack.yaml or a folder holding one")
     files: list[Path] = []
     for target in targets:
         path = target if target.is_absolute() else root / target

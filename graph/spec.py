@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from graph.errors import Location
 
 KINDS = ("os", "sdk", "framework", "tool", "llm")
+NOWHERE = Location("<memory>")
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Node:
     test: tuple[str, ...] = ()
     secrets: tuple[Secret, ...] = ()
     variant: str = ""  # "" for a defined node, "dev" for a derived -dev sibling
-    location: Location = Location("<memory>")
+    location: Location = NOWHERE
 
     @property
     def repository(self) -> str:

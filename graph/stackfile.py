@@ -39,7 +39,7 @@ def load_stack(root: Path, file: Path) -> Stack:
     if not isinstance(nodes_data, dict) or not nodes_data:
         raise top.fail("nodes" if top.has("nodes") else "stack", "a stack needs a 'nodes' mapping",
                        "add 'nodes:' with at least one node")
-    nodes = [_node(base, doc, str(key)) for key in nodes_data]
+    nodes = [_node(base, doc, str(key), value) for key, value in nodes_data.items()]
     if top.has("dev"):
         nodes += _dev_nodes(base, top.section("dev", DEV_KEYS, "'dev'"), nodes)
     return Stack(name, rel_file, registry, base.platforms or DEFAULT_PLATFORMS, tuple(nodes))
@@ -60,12 +60,12 @@ class _Base:
         return tuple(by_id[key] for key in sorted(by_id))
 
 
-def _node(base: _Base, doc: YamlDoc, name: str) -> Node:
+def _node(base: _Base, doc: YamlDoc, name: str, data: object) -> Node:
     """One node definition."""
-    fields = Fields(doc, ("nodes", name), doc.data["nodes"][name], NODE_KEYS, f"node '{name}'")
     problem = checks.name_problem(name)
     if problem:
         raise StackError(problem, doc.at("nodes", name), "rename the node")
+    fields = Fields(doc, ("nodes", name), data, NODE_KEYS, f"node '{name}'")
     kind = fields.text("kind")
     if kind not in KINDS:
         raise fields.fail("kind", f"unknown kind {kind!r}", f"use one of: {', '.join(KINDS)}")
@@ -94,7 +94,7 @@ def _dev_nodes(base: _Base, dev: Fields, nodes: list[Node]) -> list[Node]:
             raise StackError(f"dev.except names unknown node {name!r}", dev.where("except", index),
                              f"known: {', '.join(sorted(names))}")
     dockerfile, context = _paths(base, dev, None)
-    suffix = dev.text("suffix", "-dev")
+    suffix = dev.text("suffix", "-dev", _suffix_problem)
     _check_args(dev, "args")
     derived = []
     for node in nodes:
@@ -122,9 +122,9 @@ def _paths(base: _Base, fields: Fields, default_dockerfile: str | None) -> tuple
         raise fields.fail("dockerfile", f"Dockerfile {dockerfile!r} is outside the repository",
                           "keep Dockerfiles inside the repository, without ',' in the path")
     if not dockerfile_path.is_file():
-        raise fields.fail("dockerfile" if fields.has("dockerfile") else "kind",
-                          f"Dockerfile {posixpath.join(base.folder, dockerfile)} does not exist",
-                          "create it or set 'dockerfile:' to its path relative to the stack file")
+        raise StackError(f"Dockerfile {posixpath.join(base.folder, dockerfile)} does not exist",
+                         fields.where("dockerfile") if fields.has("dockerfile") else fields.where(),
+                         "create it or set 'dockerfile:' to its path relative to the stack file")
     context = fields.text("context", posixpath.dirname(dockerfile) or ".")
     context_path = checks.inside(base.root, posixpath.join(base.folder, context))
     if context_path is None:
@@ -160,19 +160,27 @@ def _check_args(fields: Fields, key: str) -> None:
 
 
 def _target_problem(value: str) -> str:
-    return "" if checks.TARGET_RE.match(value) else f"target {value!r} is not a stage name"
+    return "" if checks.TARGET_RE.fullmatch(value) else f"target {value!r} is not a stage name"
 
 
 def _secret_id_problem(value: str) -> str:
-    return "" if checks.SECRET_ID_RE.match(value) else f"secret id {value!r} may use only [A-Za-z0-9_.-]"
+    return "" if checks.SECRET_ID_RE.fullmatch(value) else f"secret id {value!r} may use only [A-Za-z0-9_.-]"
 
 
 def _env_problem(value: str) -> str:
-    return "" if checks.ENV_RE.match(value) else f"env {value!r} is not a variable name"
+    return "" if checks.ENV_RE.fullmatch(value) else f"env {value!r} is not a variable name"
 
 
 def _src_problem(value: str) -> str:
-    return "" if value and "," not in value and "\n" not in value else f"src {value!r} may not contain ','"
+    if not value:
+        return "src must name a file"
+    return "" if "," not in value and "\n" not in value else f"src {value!r} may not contain ','"
+
+
+def _suffix_problem(value: str) -> str:
+    if value.startswith(("-", "_", ".")) and not checks.name_problem("x" + value):
+        return ""
+    return f"suffix {value!r} must start with '-', '_' or '.' and use lower-case letters and digits"
 
 
 def _relative(root: Path, path: Path) -> str:

@@ -10,6 +10,7 @@ import yaml
 from graph.errors import Location, StackError
 
 Path = tuple[str | int, ...]
+MAP_TAG, SEQ_TAG = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class YamlDoc:
     file: str
     data: Any
     lines: dict[Path, int] = field(default_factory=dict)
+    raw: dict[Path, str] = field(default_factory=dict)  # source text of non-string scalars
 
     def at(self, *path: str | int) -> Location:
         """Location of the deepest known prefix of path."""
@@ -32,40 +34,76 @@ class YamlDoc:
 def parse_yaml(text: str, file: str) -> YamlDoc:
     """Parse text with yaml.SafeLoader semantics, recording lines and rejecting duplicate keys."""
     loader = yaml.SafeLoader(text)
+    last_line = max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
     try:
         root = loader.get_single_node()
-        lines: dict[Path, int] = {}
-        data = _convert(loader, root, (), lines, file) if root is not None else None
+        doc = YamlDoc(file, None)
+        data = _Converter(loader, doc).convert(root, ()) if root is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 0
+        line = min(mark.line + 1, last_line) if mark else 0
         raise StackError(f"invalid YAML: {exc.problem or exc}", Location(file, line),
                          "fix the YAML syntax") from None
     except yaml.YAMLError as exc:
         raise StackError(f"invalid YAML: {exc}", Location(file), "fix the YAML syntax") from None
     finally:
         loader.dispose()
-    return YamlDoc(file, data, lines)
+    return YamlDoc(file, data, doc.lines, doc.raw)
 
 
-def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: Path,
-             lines: dict[Path, int], file: str) -> Any:
-    """Turn a composed node into plain Python values, recording lines per path."""
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # resolves `<<` merge keys as safe_load would
+class _Converter:
+    """Turns composed nodes into plain values; an alias is converted once, not once per use."""
+
+    def __init__(self, loader: yaml.SafeLoader, doc: YamlDoc) -> None:
+        self.loader, self.doc = loader, doc
+        self.done: dict[int, Any] = {}
+
+    def convert(self, node: yaml.Node, path: Path) -> Any:
+        self.doc.lines.setdefault(path, node.start_mark.line + 1)
+        if id(node) in self.done:
+            return self.done[id(node)]
+        if isinstance(node, yaml.MappingNode):
+            value: Any = self._mapping(node, path)
+        elif isinstance(node, yaml.SequenceNode):
+            self._plain_tag(node, SEQ_TAG)
+            value = [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
+        else:
+            value = self.loader.construct_object(node, deep=True)
+            if not isinstance(value, str):
+                self.doc.raw[path] = str(node.value)
+        self.done[id(node)] = value
+        return value
+
+    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
+        self._plain_tag(node, MAP_TAG)
+        own: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self._key(key_node)
+            if key in own and key != "<<":
+                raise self._error(key_node, f"duplicate key {key!r}",
+                                  "each key may appear once in a mapping")
+            own.add(key)
+        self.loader.flatten_mapping(node)  # resolves `<<` merge keys as safe_load would
         result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str | int | float | bool) or key is None:
-                raise StackError(f"mapping key {key!r} must be a plain scalar",
-                                 Location(file, key_node.start_mark.line + 1))
-            if key in result:
-                raise StackError(f"duplicate key {key!r}", Location(file, key_node.start_mark.line + 1),
-                                 "each key may appear once in a mapping")
-            result[key] = _convert(loader, value_node, (*path, str(key)), lines, file)
-            lines[(*path, str(key))] = key_node.start_mark.line + 1
+        for key_node, value_node in node.value:  # merged keys come first: own keys override
+            key = self._key(key_node)
+            result[key] = self.convert(value_node, (*path, str(key)))
+            self.doc.lines[(*path, str(key))] = key_node.start_mark.line + 1
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_convert(loader, item, (*path, i), lines, file) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+
+    def _key(self, key_node: yaml.Node) -> Any:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            return "<<"
+        key = self.loader.construct_object(key_node, deep=True)
+        if key is None or not isinstance(key, str | int | float | bool):
+            raise self._error(key_node, f"mapping key {key!r} must be a plain scalar",
+                              "use a string key")
+        return key
+
+    def _plain_tag(self, node: yaml.Node, expected: str) -> None:
+        if node.tag != expected:
+            raise self._error(node, f"YAML tag {node.tag!r} is not allowed",
+                              "remove the tag: stack files hold plain data only")
+
+    def _error(self, node: yaml.Node, message: str, hint: str) -> StackError:
+        return StackError(message, Location(self.doc.file, node.start_mark.line + 1), hint)

@@ -1,0 +1,90 @@
+"""Real-engine fixtures: the Docker engine (required in CI) and a throwaway registry per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from python_on_whales import DockerClient
+from python_on_whales.exceptions import DockerException
+
+from engine.builder import BuildxBuilder
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this folder needs the real engine."""
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.engine)
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"real engine required in CI: {reason} (run `make setup`)")
+    pytest.skip(f"no real engine: {reason} (run `make setup`)")
+
+
+@pytest.fixture(scope="session")
+def builder() -> BuildxBuilder:
+    """The real buildx builder; fails in CI, skips elsewhere, when there is no engine."""
+    real = BuildxBuilder(DockerClient())
+    try:
+        real.check()
+    except Exception as exc:  # any failure to reach the engine means: no engine
+        _unavailable(str(exc))
+    return real
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_registry(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start Debian's docker-registry on a free loopback port, storing in folder."""
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        _unavailable("docker-registry is not installed")
+    port = _free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "config.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: error\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n", encoding="utf-8")
+    log = (folder / "registry.log").open("wb")
+    process = subprocess.Popen([str(binary), "serve", str(config)], stdout=log, stderr=log)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).close()
+            return process, f"localhost:{port}"
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    pytest.fail(f"throwaway registry did not start; see {folder / 'registry.log'}")
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory, builder: BuildxBuilder) -> Iterator[str]:
+    """A throwaway registry for this test session: `localhost:PORT`."""
+    process, address = start_registry(tmp_path_factory.mktemp("registry"))
+    yield address
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def run_in(docker: DockerClient, image: str, platform: str, *command: str) -> str:
+    """Output of command run in image on platform."""
+    try:
+        return str(docker.run(image, list(command), platform=platform, remove=True, pull="missing"))
+    except DockerException as exc:
+        raise AssertionError(f"{command} failed in {image} on {platform}: {exc.stderr}") from None

@@ -1,0 +1,85 @@
+"""The demo stack built for real: multi-arch indexes in a throwaway registry, children on parents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from python_on_whales import DockerClient
+
+from engine import api
+from engine.builder import BuildxBuilder
+from engine.registry import RegistryClient
+from engine.report import RunReport
+from engine.scheduler import SUCCEEDED
+from tests.integration.conftest import run_in
+
+PLATFORMS = {"linux/amd64", "linux/arm64"}
+
+
+@pytest.fixture(scope="module")
+def demo_run(builder: BuildxBuilder, registry: str, repo_root: Path,
+             tmp_path_factory: pytest.TempPathFactory) -> tuple[api.Options, RunReport]:
+    """One real build of the demo stack into the throwaway registry."""
+    options = api.Options(root=repo_root, targets=(Path("stacks/demo"),),
+                          registry=f"{registry}/demo", state_dir=tmp_path_factory.mktemp("state"))
+    return options, api.build(options, builder, jobs=2)
+
+
+def test_every_node_builds_and_passes_its_smoke_test_on_both_arches(demo_run):
+    options, report = demo_run
+    failed = {n.node: n.error for n in report.nodes.values() if n.status != SUCCEEDED}
+    assert failed == {}
+    assert report.status == "succeeded"
+    assert len(report.nodes) >= 8
+    for node in report.nodes.values():
+        assert node.tests == {"linux/amd64": "passed", "linux/arm64": "passed"}, node.node
+
+
+def test_every_tag_is_an_index_of_exactly_amd64_and_arm64(demo_run):
+    options, report = demo_run
+    client = RegistryClient()
+    for node in report.nodes.values():
+        manifest = client.manifest(node.ref)
+        assert manifest is not None, node.ref
+        assert manifest.is_index, node.ref
+        assert manifest.digest == node.digest
+        assert set(manifest.platforms()) == PLATFORMS, node.ref
+
+
+def test_each_child_is_built_on_its_parents_exact_layers(demo_run):
+    options, report = demo_run
+    graph = api.load(options)
+    client = RegistryClient()
+    children = [n for n in graph.nodes.values() if n.parent]
+    assert children
+    for child in children:
+        parent = graph.nodes[child.parent]
+        child_index = client.manifest(child.ref)
+        parent_index = client.manifest(parent.ref)
+        assert child_index and parent_index
+        for platform, digest in child_index.platforms().items():
+            child_layers = client.manifest(f"{child.repository}@{digest}").layers()
+            parent_digest = parent_index.platforms()[platform]
+            parent_layers = client.manifest(f"{parent.repository}@{parent_digest}").layers()
+            assert child_layers[: len(parent_layers)] == parent_layers, (child.name, platform)
+            assert len(child_layers) >= len(parent_layers)
+
+
+def test_images_really_run_on_their_architecture(demo_run):
+    options, report = demo_run
+    docker = DockerClient()
+    image = report.nodes["python-sdk"].ref.rsplit(":", 1)[0] + "@" + report.nodes["python-sdk"].digest
+    assert run_in(docker, image, "linux/amd64", "uname", "-m").strip() == "x86_64"
+    assert run_in(docker, image, "linux/arm64", "uname", "-m").strip() == "aarch64"
+
+
+def test_child_labels_name_the_parents_digest(demo_run):
+    options, report = demo_run
+    docker = DockerClient()
+    chat = report.nodes["chat"]
+    image = chat.ref.rsplit(":", 1)[0] + "@" + chat.digest
+    docker.pull(image, platform="linux/amd64", quiet=True)
+    labels = docker.image.inspect(image).config.labels or {}
+    assert labels["org.opencontainers.image.base.digest"] == report.nodes["numpy"].digest
+    assert labels["org.stackbuild.node"] == "chat"

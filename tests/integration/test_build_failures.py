@@ -1,0 +1,91 @@
+"""Real builds that fail: the failing node's subtree is skipped, independent nodes still build."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine import api
+from engine.builder import BuildxBuilder
+from engine.registry import RegistryClient
+
+STACK = """\
+stack: tiny
+registry: localhost:5000/tiny
+nodes:
+  root:    {kind: os, dockerfile: root/Dockerfile, tag: "1"}
+  good:    {kind: sdk, parent: root, dockerfile: good/Dockerfile, tag: "1"}
+  broken:  {kind: sdk, parent: root, dockerfile: broken/Dockerfile, tag: "1"}
+  child:   {kind: framework, parent: broken, dockerfile: good/Dockerfile, image: child, tag: "1"}
+"""
+
+DOCKERFILES = {
+    "root": "FROM scratch\nCOPY hello.txt /hello.txt\n",
+    "good": "FROM parent\nCOPY good.txt /good.txt\n",
+    # scratch has no shell: this RUN step really fails inside BuildKit
+    "broken": "FROM parent\nRUN definitely-not-a-command\n",
+}
+
+
+@pytest.fixture
+def tiny_stack(tmp_path: Path) -> Path:
+    """A four-node stack of scratch images, one of which cannot build."""
+    (tmp_path / "stacks" / "tiny").mkdir(parents=True)
+    (tmp_path / "stacks" / "tiny" / "stack.yaml").write_text(STACK, encoding="utf-8")
+    for name, text in DOCKERFILES.items():
+        folder = tmp_path / "stacks" / "tiny" / name
+        folder.mkdir()
+        (folder / "Dockerfile").write_text(text, encoding="utf-8")
+        (folder / f"{name}.txt").write_text(name, encoding="utf-8")
+    (tmp_path / "stacks" / "tiny" / "good" / "good.txt").write_text("good", encoding="utf-8")
+    (tmp_path / "stacks" / "tiny" / "root" / "hello.txt").write_text("hi", encoding="utf-8")
+    return tmp_path
+
+
+def test_keep_going_skips_exactly_the_failed_subtree(builder: BuildxBuilder, registry: str,
+                                                     tiny_stack: Path) -> None:
+    options = api.Options(root=tiny_stack, registry=f"{registry}/kg",
+                          state_dir=tiny_stack / "state")
+    report = api.build(options, builder, jobs=2, keep_going=True)
+    statuses = {name: node.status for name, node in report.nodes.items()}
+    assert statuses == {"root": "succeeded", "good": "succeeded", "broken": "failed",
+                        "child": "skipped"}
+    assert report.nodes["child"].error == "parent failed: broken"
+    assert "definitely-not-a-command" in Path(report.nodes["broken"].log).read_text()
+    assert report.status == "failed"
+    client = RegistryClient()
+    assert client.manifest(report.nodes["good"].ref) is not None
+    assert client.manifest(report.nodes["broken"].ref) is None
+
+
+def test_cli_reports_failure_with_log_tail_and_exit_code(registry: str, tiny_stack: Path,
+                                                         builder: BuildxBuilder) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "build", "--root", str(tiny_stack),
+         "--registry", f"{registry}/cli", "--state-dir", str(tiny_stack / "state"),
+         "--log-format", "json"],
+        capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    failed = [e for e in events if e["event"] == "node_failed"]
+    assert [e["node"] for e in failed] == ["broken"]
+    assert "definitely-not-a-command" in failed[0]["log_tail"]
+    assert all("node" in e for e in events)
+
+
+def test_cli_rejects_a_bad_stack_with_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "stacks" / "bad").mkdir(parents=True)
+    (tmp_path / "stacks" / "bad" / "stack.yaml").write_text(
+        "stack: bad\nregistry: localhost:5000/bad\nnodes:\n  a:\n    kind: os\n"
+        "    tag: 1\n    dockerfile: nope/Dockerfile\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "build", "--root", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: stacks/bad/stack.yaml:7: Dockerfile stacks/bad/nope/Dockerfile")
+    assert "Traceback" not in result.stderr
