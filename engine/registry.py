@@ -12,7 +12,7 @@ from tenacity import (
     retry,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_random_exponential,
 )
 
 from engine.errors import RegistryError
@@ -97,7 +97,7 @@ class RegistryClient:
         url = f"{scheme}://{host}/v2/{repository}/manifests/{ref}"
         fetch = retry(
             retry=retry_if_exception(lambda e: isinstance(e, TransientRegistryError)),
-            wait=wait_exponential_jitter(initial=0.2, max=5),
+            wait=wait_random_exponential(multiplier=0.2, max=5),
             stop=stop_after_attempt(self.attempts), reraise=True,
         )(self._get)
         return fetch(url)

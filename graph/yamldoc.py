@@ -11,6 +11,9 @@ from graph.errors import Location, StackError
 
 Path = tuple[str | int, ...]
 MAP_TAG, SEQ_TAG = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+SCALAR_TAGS = tuple(
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")
+)
 
 
 @dataclass(frozen=True)
@@ -60,22 +63,23 @@ class _Converter:
 
     def convert(self, node: yaml.Node, path: Path) -> Any:
         self.doc.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.ScalarNode) and node.tag != SCALAR_TAGS[0]:
+            self.doc.raw[path] = str(node.value)  # so `1.10` can be read back as written
         if id(node) in self.done:
             return self.done[id(node)]
         if isinstance(node, yaml.MappingNode):
             value: Any = self._mapping(node, path)
         elif isinstance(node, yaml.SequenceNode):
-            self._plain_tag(node, SEQ_TAG)
+            self._plain_tag(node, (SEQ_TAG,))
             value = [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
         else:
+            self._plain_tag(node, SCALAR_TAGS)
             value = self.loader.construct_object(node, deep=True)
-            if not isinstance(value, str):
-                self.doc.raw[path] = str(node.value)
         self.done[id(node)] = value
         return value
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
-        self._plain_tag(node, MAP_TAG)
+        self._plain_tag(node, (MAP_TAG,))
         own: set[Any] = set()
         for key_node, _ in node.value:
             key = self._key(key_node)
@@ -100,8 +104,8 @@ class _Converter:
                               "use a string key")
         return key
 
-    def _plain_tag(self, node: yaml.Node, expected: str) -> None:
-        if node.tag != expected:
+    def _plain_tag(self, node: yaml.Node, expected: tuple[str, ...]) -> None:
+        if node.tag not in expected:
             raise self._error(node, f"YAML tag {node.tag!r} is not allowed",
                               "remove the tag: stack files hold plain data only")
 

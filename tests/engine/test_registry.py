@@ -191,7 +191,7 @@ def registry() -> Iterator[FakeRegistry]:
 @pytest.fixture(autouse=True)
 def no_retry_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the retries but not their back-off sleeps."""
-    monkeypatch.setattr(engine.registry, "wait_exponential_jitter", lambda **_: wait_none())
+    monkeypatch.setattr(engine.registry, "wait_random_exponential", lambda **_: wait_none())
 
 
 def index_reply() -> Reply:

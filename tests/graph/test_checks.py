@@ -158,11 +158,9 @@ def test_bad_name_is_reported_before_bad_value() -> None:
     assert checks.arg_problem("1A", "a\nb").startswith("build arg name '1A'")
 
 
-# --- trailing newlines slip through `$` ---------------------------------------------------------
+# --- trailing newlines must not slip through (fullmatch, not `$`) -------------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="BUG: regexes end in `$`, which accepts a final '\\n'")
 @pytest.mark.parametrize("problem", [
     lambda: checks.tag_problem("latest\n"),
     lambda: checks.name_problem("debian\n"),

@@ -256,9 +256,6 @@ def test_dev_siblings_follow_their_origins_platforms(
     assert g.order == ("a", "a-dev", "b", "b-dev")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="QUESTION: a -dev sibling of a node with explicit platforms wider than "
-                          "the stack default gets only the default")
 def test_dev_sibling_of_a_widened_node_gets_all_its_platforms(
         root: Path, write_stack: Callable[..., Path]) -> None:
     text = ("stack: s\nregistry: r\nplatforms: [linux/amd64]\nnodes:\n  a:\n    kind: os\n"

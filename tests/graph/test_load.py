@@ -76,7 +76,7 @@ def test_folder_without_stacks_is_an_error(root: Path) -> None:
 def test_no_targets_is_an_error(root: Path) -> None:
     with pytest.raises(StackError) as caught:
         find_stack_files(root, [])
-    assert str(caught.value) == "no stack.yaml found in  (create stacks/<name>/stack.yaml)"
+    assert str(caught.value) == "no stack named (name a stack.yaml or a folder holding one)"
 
 
 # --- load_graph ---------------------------------------------------------------------------------

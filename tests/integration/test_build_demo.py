@@ -27,7 +27,7 @@ def demo_run(builder: BuildxBuilder, registry: str, repo_root: Path,
 
 
 def test_every_node_builds_and_passes_its_smoke_test_on_both_arches(demo_run):
-    options, report = demo_run
+    _, report = demo_run
     failed = {n.node: n.error for n in report.nodes.values() if n.status != SUCCEEDED}
     assert failed == {}
     assert report.status == "succeeded"
@@ -37,7 +37,7 @@ def test_every_node_builds_and_passes_its_smoke_test_on_both_arches(demo_run):
 
 
 def test_every_tag_is_an_index_of_exactly_amd64_and_arm64(demo_run):
-    options, report = demo_run
+    _, report = demo_run
     client = RegistryClient()
     for node in report.nodes.values():
         manifest = client.manifest(node.ref)
@@ -48,7 +48,7 @@ def test_every_tag_is_an_index_of_exactly_amd64_and_arm64(demo_run):
 
 
 def test_each_child_is_built_on_its_parents_exact_layers(demo_run):
-    options, report = demo_run
+    options, _ = demo_run
     graph = api.load(options)
     client = RegistryClient()
     children = [n for n in graph.nodes.values() if n.parent]
@@ -67,7 +67,7 @@ def test_each_child_is_built_on_its_parents_exact_layers(demo_run):
 
 
 def test_images_really_run_on_their_architecture(demo_run):
-    options, report = demo_run
+    _, report = demo_run
     docker = DockerClient()
     image = report.nodes["python-sdk"].ref.rsplit(":", 1)[0] + "@" + report.nodes["python-sdk"].digest
     assert run_in(docker, image, "linux/amd64", "uname", "-m").strip() == "x86_64"
@@ -75,7 +75,7 @@ def test_images_really_run_on_their_architecture(demo_run):
 
 
 def test_child_labels_name_the_parents_digest(demo_run):
-    options, report = demo_run
+    _, report = demo_run
     docker = DockerClient()
     chat = report.nodes["chat"]
     image = chat.ref.rsplit(":", 1)[0] + "@" + chat.digest
