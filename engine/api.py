@@ -1,29 +1,36 @@
-"""Orchestration without argv: load stacks, plan, build, report."""
+"""Orchestration without argv: load stacks, plan, build, promote, report."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
 
-from engine.buildx_args import build_request
-from engine.errors import EngineError, RegistryError
-from engine.registry import RegistryClient
+from engine import gitinfo
+from engine.buildx_args import Provenance
+from engine.history import History, NodeRecord
+from engine.lockfile import read_lockfile, write_lockfile
+from engine.planner import Planned, plan_build
+from engine.promote import lock_entries, promote, to_promote
+from engine.registry import Registry, RegistryClient
 from engine.report import NodeReport, RunReport, finish, new_run
-from engine.scheduler import FAILED, SUCCEEDED, Scheduler
+from engine.runner import BuildSettings, NodeRunner
+from engine.scheduler import SUCCEEDED, Scheduler
+from engine.state import run_lock
+from graph.changes import file_inputs
 from graph.dag import StackGraph, with_registry
+from graph.fingerprint import Fingerprint
 from graph.load import load_graph
-from graph.plan import PlanEntry, make_plan
-from graph.spec import Node
+from graph.plan import BUILD, PlanEntry, make_plan
 
 if TYPE_CHECKING:
     from engine.builder import Builder
 
 log = structlog.get_logger()
+DEFAULT_DURATION_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,11 @@ class Options:
     registry: str = ""  # overrides every stack's registry prefix when set
     state_dir: Path = Path(".state")
 
+    @property
+    def state(self) -> Path:
+        """The state folder, absolute."""
+        return self.state_dir if self.state_dir.is_absolute() else self.root / self.state_dir
+
 
 def load(options: Options) -> StackGraph:
     """The checked DAG of the targeted stacks, pushed below options.registry if given."""
@@ -42,94 +54,115 @@ def load(options: Options) -> StackGraph:
     return with_registry(stack_graph, options.registry) if options.registry else stack_graph
 
 
-def plan(options: Options) -> tuple[PlanEntry, ...]:
-    """The dry-run plan: every node in build order; touches no Docker."""
-    return make_plan(load(options))
-
-
-def build(options: Options, builder: Builder, jobs: int = 1, keep_going: bool = False,
-          registry: RegistryClient | None = None) -> RunReport:
-    """Build, push and smoke-test every node after its parents; write the run report."""
+def plan(options: Options, registry: Registry | None = None, full: bool = False,
+         changed_since: str = "") -> tuple[PlanEntry, ...]:
+    """The dry-run plan; without a registry client every node is planned as a build (no network)."""
     stack_graph = load(options)
-    entries = make_plan(stack_graph)
-    report = new_run(options.state_dir if options.state_dir.is_absolute()
-                     else options.root / options.state_dir)
-    for entry in entries:
-        report.nodes[entry.node] = NodeReport(entry.node, entry.ref, entry.action, entry.reason)
-    report.write()
-    runner = _NodeRunner(options.root, stack_graph, builder, report, registry or RegistryClient())
-    log.info("run_started", node="*", run=report.run_id, nodes=len(entries), jobs=jobs)
-    outcomes = Scheduler(stack_graph.graph, jobs, keep_going).run(
-        [entry.node for entry in entries], runner.run)
+    if registry is None and not changed_since:
+        return make_plan(stack_graph, reason="forced" if full else "not_checked")
+    history = _history(options)
+    try:
+        return plan_build(stack_graph, options.root, registry or RegistryClient(), history, full,
+                          changed_since, options.targets).entries
+    finally:
+        if history:
+            history.close()
+
+
+DEFAULT_SETTINGS = BuildSettings()
+
+
+def build(options: Options, builder: Builder, settings: BuildSettings = DEFAULT_SETTINGS,
+          registry: Registry | None = None) -> RunReport:
+    """Build what changed after its parents, test it, then publish every human tag at once."""
+    registry = registry or RegistryClient()
+    with run_lock(options.state):
+        history = History(options.state / "history.db")
+        try:
+            return _run(options, builder, settings, registry, history)
+        finally:
+            history.close()
+
+
+def _run(options: Options, builder: Builder, settings: BuildSettings, registry: Registry,
+         history: History) -> RunReport:
+    planned = plan_build(load(options), options.root, registry, history, settings.full,
+                         settings.changed_since, options.targets)
+    report = _new_report(options, planned, settings)
+    history.start_run(report.run_id, report.started, report.mode)
+    provenance = Provenance(gitinfo.source(options.root), gitinfo.revision(options.root), report.started)
+    runner = NodeRunner(options.root, planned, builder, report, registry, settings, provenance)
+    weights = _weights(history, planned.fingerprints)
+    log.info("run_started", node="*", run=report.run_id, mode=report.mode, nodes=len(planned.entries),
+             to_build=sum(1 for e in planned.entries if e.action == BUILD), jobs=settings.jobs)
+    outcomes = Scheduler(planned.graph.graph, settings.jobs, settings.keep_going,
+                         lambda name: weights.get(name, DEFAULT_DURATION_S)).run(
+        [entry.node for entry in planned.entries if entry.action == BUILD], runner.run)
     for name, outcome in outcomes.items():
-        node_report = report.nodes[name]
-        node_report.status = outcome.status
-        if outcome.status != SUCCEEDED:
-            node_report.error = outcome.reason
+        report.nodes[name].status = outcome.status
+        report.nodes[name].error = report.nodes[name].error or ("" if outcome.status == SUCCEEDED
+                                                               else outcome.reason)
     ok = all(outcome.status == SUCCEEDED for outcome in outcomes.values())
+    report.buildx_invocations = runner.invocations
+    if ok:
+        _publish(options, planned, runner.digests, registry, history, report)
+    else:
+        log.warning("promotion_skipped", node="*", reason="a node failed: no human tag was moved")
+    _record(history, report, planned)
+    report.registry_requests = dict(registry.requests)
     path = finish(report, "succeeded" if ok else "failed")
-    log.info("run_finished", node="*", run=report.run_id, report=str(path),
-             built=report.count(SUCCEEDED), failed=report.count(FAILED),
-             not_built=len(outcomes) - report.count(SUCCEEDED) - report.count(FAILED))
+    history.finish_run(report.run_id, report.finished, report.status)
+    log.info("run_finished", node="*", run=report.run_id, report=str(path), status=report.status,
+             built=report.buildx_invocations, promoted=len(report.promoted))
     return report
 
 
-class _NodeRunner:
-    """Builds one node in a worker thread: parent digest in, pushed digest out."""
-
-    def __init__(self, root: Path, stack_graph: StackGraph, builder: Builder, report: RunReport,
-                 registry: RegistryClient) -> None:
-        self.root, self.graph, self.builder = root, stack_graph, builder
-        self.report, self.registry = report, registry
-        self.digests: dict[str, str] = {}
-        self.lock = threading.Lock()
-
-    def run(self, name: str) -> None:
-        """Build, push and test one node; raise on failure."""
-        node = self.graph.nodes[name]
-        bound = log.bind(node=name)  # contextvars do not cross threads: bind in the worker
-        node_report = self.report.nodes[name]
-        parent = self.graph.nodes[node.parent] if node.parent else None
-        request = build_request(node, self.root, parent, self._digest_of(parent))
-        log_path = Path(self.report.folder) / "logs" / f"{name}.log"
-        node_report.log = str(log_path)
-        bound.info("node_started", platforms=len(node.platforms), ref=node.ref)
-        try:
-            result = self.builder.build(request, log_path)
-            node_report.digest, node_report.duration_s = result.digest, round(result.duration_s, 2)
-            self._smoke_test(node, result.digest, node_report)
-        except EngineError as exc:
-            node_report.error = str(exc)
-            bound.error("node_failed", error=str(exc), log=str(log_path),
-                        log_tail=getattr(exc, "log_tail", None) or getattr(exc, "output", None))
-            raise
-        with self.lock:
-            self.digests[name] = result.digest
-        bound.info("node_built", digest=result.digest, duration_s=node_report.duration_s)
-
-    def _smoke_test(self, node: Node, digest: str, node_report: NodeReport) -> None:
-        for platform in node.platforms if node.test else ():
-            node_report.tests[platform] = "failed"
-            output = self.builder.smoke_test(node.name, f"{node.repository}@{digest}", platform,
-                                             node.test)
-            node_report.tests[platform] = "passed"
-            log.info("node_tested", node=node.name, platform=platform,
-                     output=output.strip()[-200:])
-
-    def _digest_of(self, parent: Node | None) -> str:
-        """The parent's digest: built in this run, or already in the registry."""
-        if parent is None:
-            return ""
-        with self.lock:
-            if parent.name in self.digests:
-                return self.digests[parent.name]
-        manifest = self.registry.manifest(parent.ref)
-        if manifest is None:
-            raise RegistryError(f"parent {parent.ref} is not in the registry",
-                                f"build {parent.name} first")
-        return manifest.digest
+def _new_report(options: Options, planned: Planned, settings: BuildSettings) -> RunReport:
+    report = new_run(options.state)
+    report.mode = "full" if settings.full else "pr" if settings.changed_since else "incremental"
+    for entry in planned.entries:
+        done = entry.action != BUILD
+        report.nodes[entry.node] = NodeReport(
+            entry.node, entry.ref, entry.action, entry.reason, status="succeeded" if done else "pending",
+            fingerprint=entry.fingerprint, digest=entry.digest)
+    report.write()
+    return report
 
 
-def run_targets(paths: Sequence[str]) -> tuple[Path, ...]:
-    """CLI target strings as paths (default: the stacks folder)."""
-    return tuple(Path(p) for p in paths) or (Path("stacks"),)
+def _publish(options: Options, planned: Planned, digests: dict[str, str], registry: Registry,
+             history: History, report: RunReport) -> None:
+    """Move the human tags, then write the lockfile of what is now published."""
+    locked = lock_entries(planned, digests, registry, history)
+    report.promoted = promote(to_promote(planned, locked), registry)
+    for entry in locked:
+        report.nodes[entry.node].digest = entry.digest
+        report.nodes[entry.node].platform_digests = entry.platforms
+    lockfile = write_lockfile(Path(report.folder) / "lock.json", report.run_id, locked)
+    write_lockfile(options.state / "latest.lock.json", report.run_id, locked)
+    report.lockfile = str(lockfile)
+
+
+def _record(history: History, report: RunReport, planned: Planned) -> None:
+    """Each node's outcome and inputs, so later runs can say which input changed."""
+    finished = datetime.now(UTC).isoformat(timespec="seconds")
+    for node in report.nodes.values():
+        history.record_node(NodeRecord(
+            report.run_id, node.node, node.ref, node.fingerprint, node.digest, node.action, node.reason,
+            node.status, node.duration_s, node.platform_durations,
+            file_inputs(planned.fingerprints[node.node]), finished, node.platform_digests))
+
+
+def _weights(history: History, fingerprints: dict[str, Fingerprint]) -> dict[str, float]:
+    return {name: history.mean_duration(name) or DEFAULT_DURATION_S for name in fingerprints}
+
+
+def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None = None) -> list[str]:
+    """Re-point every tag of a lockfile to its digest (a rollback)."""
+    entries = read_lockfile(lockfile)
+    with run_lock(options.state):
+        return promote(entries, registry or RegistryClient())
+
+
+def _history(options: Options) -> History | None:
+    path = options.state / "history.db"
+    return History(path) if path.exists() else None

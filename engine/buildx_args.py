@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,17 @@ from typing import Any
 from graph.spec import Node
 
 PARENT_CONTEXT = "parent"
+STACK_LABELS = ("sdk", "sdk_version", "framework", "framework_version", "app", "python", "os",
+                "accelerator", "scope")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where and when a run builds: source repository, revision and time (not fingerprinted)."""
+
+    source: str = ""
+    revision: str = ""
+    created: str = ""
 
 
 @dataclass(frozen=True)
@@ -26,32 +38,68 @@ class BuildRequest:
     labels: tuple[tuple[str, str], ...] = ()
     target: str = ""
     push: bool = True
+    cache_from: str = ""  # e.g. type=registry,ref=...; refs are validated, so no ',' is smuggled in
+    cache_to: str = ""
+    no_cache: bool = False
+    pull: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def parent_image(parent: Node, digest: str) -> str:
-    """The exact pushed parent, by digest: never a moving tag."""
+    """The exact parent image, by digest: never a moving tag."""
+    if parent.external:
+        name = parent.external.split("@", 1)[0]
+        last = name.rsplit("/", 1)[-1]
+        return f"{name.rsplit(':', 1)[0] if ':' in last else name}@{digest}"
     return f"{parent.repository}@{digest}"
 
 
-def build_request(node: Node, root: Path, parent: Node | None = None,
-                  parent_digest: str = "") -> BuildRequest:
+def image_labels(node: Node, parent: Node | None, parent_digest: str,
+                 provenance: Provenance) -> dict[str, str]:
+    """OCI and stack labels of a node's image (none of them depend on its tag)."""
+    attrs = dict(node.attrs)
+    version = attrs.get("framework_version") or attrs.get("sdk_version") or attrs.get("os", "")
+    labels = {
+        "org.opencontainers.image.title": node.definition or node.name,
+        "org.opencontainers.image.version": version,
+        "org.opencontainers.image.source": provenance.source,
+        "org.opencontainers.image.revision": provenance.revision,
+        "org.opencontainers.image.created": provenance.created,
+        "org.stackbuild.stack": node.stack,
+        "org.stackbuild.node": node.name,
+        "org.stackbuild.layer": node.kind,
+        "org.stackbuild.variant": node.variant,
+        **{f"org.stackbuild.{key}": attrs.get(key, "") for key in STACK_LABELS},
+    }
+    if parent is not None:
+        labels["org.opencontainers.image.base.name"] = parent.ref
+        labels["org.opencontainers.image.base.digest"] = parent_digest
+    return {key: value for key, value in labels.items() if value}
+
+
+def cache_flags(node: Node, mode: str, local_dir: Path | None = None) -> tuple[str, str]:
+    """(cache_from, cache_to) for a node: a registry cache ref per node, a local folder, or none."""
+    key = hashlib.sha256(node.name.encode()).hexdigest()[:16]
+    if mode == "registry":
+        ref = f"{node.repository}:sbcache-{key}"
+        return f"type=registry,ref={ref}", f"type=registry,ref={ref},mode=max"
+    if mode == "local" and local_dir is not None:
+        folder = str(local_dir / key)
+        if "," in folder:
+            raise ValueError(f"cache folder {folder!r} contains ','")
+        return f"type=local,src={folder}", f"type=local,dest={folder},mode=max"
+    return "", ""
+
+
+def build_request(node: Node, root: Path, parent: Node | None = None, parent_digest: str = "",
+                  provenance: Provenance = Provenance()) -> BuildRequest:
     """The buildx request for node; a child gets its parent as the named context `parent`."""
     if parent is not None and not parent_digest:
         raise ValueError(f"node {node.name}: parent {parent.name} has no pushed digest")
     contexts: tuple[tuple[str, str], ...] = ()
-    labels = {
-        "org.opencontainers.image.title": node.name,
-        "org.opencontainers.image.version": node.tag,
-        "org.stackbuild.stack": node.stack,
-        "org.stackbuild.node": node.name,
-        "org.stackbuild.kind": node.kind,
-    }
+    labels = image_labels(node, parent, parent_digest, provenance)
     if parent is not None:
-        base = parent_image(parent, parent_digest)
-        contexts = ((PARENT_CONTEXT, f"docker-image://{base}"),)
-        labels["org.opencontainers.image.base.name"] = parent.ref
-        labels["org.opencontainers.image.base.digest"] = parent_digest
+        contexts = ((PARENT_CONTEXT, f"docker-image://{parent_image(parent, parent_digest)}"),)
     return BuildRequest(
         node=node.name,
         context=root / node.context,
@@ -91,6 +139,14 @@ def buildx_kwargs(request: BuildRequest, metadata_file: Path) -> dict[str, Any]:
     }
     if request.target:
         kwargs["target"] = request.target
+    if request.cache_from:
+        kwargs["cache_from"] = request.cache_from
+    if request.cache_to:
+        kwargs["cache_to"] = request.cache_to
+    if request.no_cache:
+        kwargs["cache"] = False
+    if request.pull:
+        kwargs["pull"] = True
     kwargs.update(request.extra)
     return kwargs
 
@@ -109,6 +165,10 @@ def buildx_argv(request: BuildRequest) -> list[str]:
         argv += ["--secret", secret]
     if request.target:
         argv += ["--target", request.target]
+    for flag, value in (("--cache-from", request.cache_from), ("--cache-to", request.cache_to)):
+        argv += [flag, value] if value else []
+    argv += ["--no-cache"] if request.no_cache else []
+    argv += ["--pull"] if request.pull else []
     if request.push:
         argv.append("--push")
     return [*argv, str(request.context)]

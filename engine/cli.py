@@ -8,10 +8,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine import api, logs
+from engine import api, commands, logs
 from engine.errors import EngineError
+from engine.runner import BuildSettings
 from graph.errors import GraphError
-from graph.plan import plan_json, plan_table
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -33,15 +33,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _options(args: argparse.Namespace) -> api.Options:
-    return api.Options(root=Path(args.root).resolve(), targets=api.run_targets(args.targets),
-                       registry=args.registry, state_dir=Path(args.state_dir))
-
-
-def _plan(args: argparse.Namespace) -> int:
-    entries = api.plan(_options(args))
-    print(plan_json(entries) if args.format == "json" else plan_table(entries))
-    return EXIT_OK
+def options_of(args: argparse.Namespace) -> api.Options:
+    """The Options every command shares."""
+    targets = tuple(Path(t) for t in getattr(args, "targets", ())) or (Path("stacks"),)
+    return api.Options(root=Path(args.root).resolve(), targets=targets, registry=args.registry,
+                       state_dir=Path(args.state_dir))
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -49,39 +45,80 @@ def _build(args: argparse.Namespace) -> int:
 
     builder = BuildxBuilder()
     builder.check()
-    report = api.build(_options(args), builder, jobs=args.jobs, keep_going=args.keep_going)
-    for node in report.nodes.values():
-        extra = f"  {node.error}" if node.error else ""
-        print(f"{node.status:<12} {node.node:<24} {node.digest or '-'}{extra}")
-    print(f"report: {report.folder}/report.json")
+    settings = BuildSettings(jobs=args.jobs, keep_going=args.keep_going, full=args.full,
+                             changed_since=args.changed_since or "", cache=args.cache,
+                             cache_dir=Path(args.cache_dir).resolve() if args.cache_dir else None,
+                             test=not args.no_test)
+    report = api.build(options_of(args), builder, settings)
+    print(commands.run_summary(report))
     return EXIT_OK if report.status == "succeeded" else EXIT_FAILED
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stackbuild", description=__doc__)
+def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("targets", nargs="*", help="stack files or folders (default: stacks)")
     common.add_argument("--root", default=".", help="repository root (default: .)")
     common.add_argument("--registry", default=os.environ.get("STACKBUILD_REGISTRY", ""),
                         help="push below this registry prefix instead of the stacks' own "
                              "(env STACKBUILD_REGISTRY)")
     common.add_argument("--state-dir", default=os.environ.get("STACKBUILD_STATE", ".state"),
-                        help="where runs, logs and reports go (env STACKBUILD_STATE)")
+                        help="where runs, logs, history and lockfiles go (env STACKBUILD_STATE)")
     common.add_argument("--log-format", choices=logs.FORMATS, default="auto")
-    commands = parser.add_subparsers(dest="command", required=True)
+    return common
 
-    plan = commands.add_parser("plan", parents=[common], help="print the build plan (dry run)")
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stackbuild", description=__doc__)
+    common = _common()
+    targets = argparse.ArgumentParser(add_help=False)
+    targets.add_argument("targets", nargs="*", help="stack files or folders (default: stacks)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    plan = sub.add_parser("plan", parents=[common, targets], help="print the build plan (dry run)")
     plan.add_argument("--format", choices=("table", "json"), default="table")
-    plan.set_defaults(handler=_plan)
+    plan.add_argument("--changed-since", metavar="REF", help="PR mode: only what changed since REF")
+    plan.add_argument("--full", action="store_true", help="plan the nightly full rebuild")
+    plan.add_argument("--offline", action="store_true",
+                      help="do not ask the registry what exists (every node is planned as a build)")
+    plan.set_defaults(handler=commands.plan)
 
-    build = commands.add_parser("build", parents=[common], help="build and push every node")
-    build.add_argument("--jobs", "-j", type=_positive, default=2, help="parallel builds")
+    build = sub.add_parser("build", parents=[common, targets], help="build, test and publish")
+    build.add_argument("--jobs", "-j", type=_positive, default=2, help="parallel builds (default 2)")
     mode = build.add_mutually_exclusive_group()
     mode.add_argument("--keep-going", action="store_true",
-                      help="after a failure, still build every independent node")
+                      help="after a failure, still build every node that does not depend on it")
     mode.add_argument("--fail-fast", dest="keep_going", action="store_false",
                       help="start nothing new after the first failure (default)")
+    build.add_argument("--full", action="store_true",
+                       help="nightly: rebuild every node, pull bases, no layer cache import")
+    build.add_argument("--changed-since", metavar="REF", help="PR mode: only what changed since REF")
+    build.add_argument("--cache", choices=("registry", "local", "none"), default="registry",
+                       help="layer cache: a registry ref per node (default), a local folder, or none")
+    build.add_argument("--cache-dir", help="folder for --cache local (default STATE/cache)")
+    build.add_argument("--no-test", action="store_true", help="skip the smoke tests")
     build.set_defaults(handler=_build)
+
+    explain = sub.add_parser("explain", parents=[common, targets], help="why a node is (not) rebuilt")
+    explain.add_argument("--node", required=True, help="the node to explain")
+    explain.set_defaults(handler=commands.explain)
+
+    promote = sub.add_parser("promote", parents=[common], help="re-point tags to a lockfile's digests")
+    promote.add_argument("lockfile", help="a lock.json written by a run")
+    promote.set_defaults(handler=commands.promote)
+
+    history = sub.add_parser("history", parents=[common], help="list past runs, or one run's nodes")
+    history.add_argument("--run", help="show the nodes of this run")
+    history.add_argument("--limit", type=_positive, default=20)
+    history.set_defaults(handler=commands.history)
+
+    lint = sub.add_parser("lint", parents=[common, targets], help="check tags against their convention")
+    lint.add_argument("--tags", metavar="FILE", help="also check a list of existing tags (one a line)")
+    lint.add_argument("--convention", help="convention for --tags (default: the stack's)")
+    lint.set_defaults(handler=commands.lint)
+
+    export = sub.add_parser("export", parents=[common, targets], help="write files for other tools")
+    export.add_argument("kind", choices=("meta",), help="meta: openEuler meta.yml (tag → Dockerfile)")
+    export.add_argument("--out", default="build/meta", help="output folder (default build/meta)")
+    export.set_defaults(handler=commands.export)
     return parser
 
 

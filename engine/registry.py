@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 import urllib.error
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+import structlog
 from tenacity import (
+    RetryCallState,
     retry,
-    retry_if_exception,
+    retry_if_exception_type,
     stop_after_attempt,
     wait_random_exponential,
 )
@@ -27,10 +32,15 @@ MANIFEST_TYPES = (
 )
 ACCEPT = ", ".join(INDEX_TYPES + MANIFEST_TYPES)
 ATTESTATION = "attestation-manifest"
+log = structlog.get_logger()
 
 
 class TransientRegistryError(RegistryError):
     """A failure worth retrying: 5xx, 429, a reset connection or a timeout."""
+
+    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -84,36 +94,116 @@ def _json(url: str, data: bytes) -> dict[str, Any]:
     return body
 
 
-class RegistryClient:
-    """Reads manifests over plain HTTP from a local registry (HTTPS for other hosts)."""
+class Registry(Protocol):
+    """What the engine needs from a registry (RegistryClient, or a fake in unit tests)."""
 
-    def __init__(self, timeout_s: float = 10.0, attempts: int = 5) -> None:
+    requests: Counter[str]
+
+    def manifest(self, reference: str) -> Manifest | None:
+        """The manifest at reference, or None."""
+
+    def digest(self, reference: str) -> str | None:
+        """The digest reference points to, or None."""
+
+    def tag(self, source: str, target: str) -> str:
+        """Point target at the manifest source; return its digest."""
+
+
+@dataclass(frozen=True)
+class Response:
+    """A registry answer: status, headers and body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class RegistryClient:
+    """Manifests over the distribution API: plain HTTP for local registries, HTTPS otherwise.
+
+    Transient failures (5xx, 429, resets, timeouts) are retried with jittered exponential backoff,
+    honouring Retry-After; 404 means "not there"; other errors are definitive.
+    """
+
+    def __init__(self, timeout_s: float = 10.0, attempts: int = 6) -> None:
         self.timeout_s, self.attempts = timeout_s, attempts
+        self.requests: Counter[str] = Counter()
+        self._lock = threading.Lock()
 
     def manifest(self, reference: str) -> Manifest | None:
         """The manifest at reference, or None when the registry does not have it."""
+        response = self._call("GET", reference)
+        if response is None:
+            return None
+        return Manifest(response.headers.get("docker-content-digest", ""),
+                        response.headers.get("content-type", ""), _json(reference, response.body))
+
+    def digest(self, reference: str) -> str | None:
+        """The digest reference points to (one HEAD request), or None when it is not there."""
+        response = self._call("HEAD", reference)
+        return None if response is None else response.headers.get("docker-content-digest", "")
+
+    def tag(self, source: str, target: str) -> str:
+        """Point target (repository:tag) at the manifest source (repository@digest); same repository."""
+        response = self._call("GET", source)
+        if response is None:
+            raise RegistryError(f"cannot tag {target}: {source} is not in the registry",
+                                "build it again; the registry may have been cleaned")
+        media_type = response.headers.get("content-type", "")
+        self._call("PUT", target, response.body, {"Content-Type": media_type})
+        return "sha256:" + hashlib.sha256(response.body).hexdigest()
+
+    def _call(self, method: str, reference: str, body: bytes | None = None,
+              headers: dict[str, str] | None = None) -> Response | None:
         host, repository, ref = split_reference(reference)
         scheme = "http" if host.startswith(("localhost", "127.")) else "https"
         url = f"{scheme}://{host}/v2/{repository}/manifests/{ref}"
-        fetch = retry(
-            retry=retry_if_exception(lambda e: isinstance(e, TransientRegistryError)),
-            wait=wait_random_exponential(multiplier=0.2, max=5),
-            stop=stop_after_attempt(self.attempts), reraise=True,
-        )(self._get)
-        return fetch(url)
+        send = retry(
+            retry=retry_if_exception_type(TransientRegistryError), wait=_wait,
+            stop=stop_after_attempt(self.attempts), reraise=True, before_sleep=_log_retry,
+        )(self._send)
+        return send(method, url, body, {"Accept": ACCEPT, **(headers or {})})
 
-    def _get(self, url: str) -> Manifest | None:
-        request = urllib.request.Request(url, headers={"Accept": ACCEPT})
+    def _send(self, method: str, url: str, body: bytes | None,
+              headers: dict[str, str]) -> Response | None:
+        with self._lock:
+            self.requests[method] += 1
+        request = urllib.request.Request(url, data=body, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                body = _json(url, response.read())
-                return Manifest(response.headers.get("Docker-Content-Digest", ""),
-                                response.headers.get("Content-Type", ""), body)
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as answer:
+                lower = {key.lower(): value for key, value in answer.headers.items()}
+                return Response(answer.status, lower, answer.read())
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 return None
             if exc.code == 429 or exc.code >= 500:
-                raise TransientRegistryError(f"{url}: HTTP {exc.code}") from None
-            raise RegistryError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+                raise TransientRegistryError(f"{method} {url}: HTTP {exc.code}",
+                                             retry_after=_retry_after(exc.headers)) from None
+            raise RegistryError(f"{method} {url}: HTTP {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            raise TransientRegistryError(f"{url}: {exc}") from None
+            raise TransientRegistryError(f"{method} {url}: {exc}") from None
+
+
+def _retry_after(headers: Any) -> float:
+    """Seconds from a Retry-After header (delta form), 0 when absent or unreadable."""
+    value = headers.get("Retry-After", "") if headers is not None else ""
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return 0.0
+
+
+_backoff = wait_random_exponential(multiplier=0.2, max=5)
+
+
+def _wait(state: RetryCallState) -> float:
+    """Retry-After when the registry gave one (capped at 30 s), else jittered exponential backoff."""
+    error = state.outcome.exception() if state.outcome else None
+    if isinstance(error, TransientRegistryError) and error.retry_after:
+        return min(error.retry_after, 30.0)
+    return float(_backoff(state))
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    log.warning("registry_retried", attempt=state.attempt_number, reason=str(error))

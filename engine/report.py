@@ -19,8 +19,11 @@ class NodeReport:
     action: str
     reason: str
     status: str = "pending"
+    fingerprint: str = ""
     digest: str = ""
     duration_s: float = 0.0
+    platform_durations: dict[str, float] = field(default_factory=dict)
+    platform_digests: dict[str, str] = field(default_factory=dict)
     tests: dict[str, str] = field(default_factory=dict)  # platform → passed / failed
     log: str = ""
     error: str = ""
@@ -35,6 +38,11 @@ class RunReport:
     started: str
     finished: str = ""
     status: str = "running"
+    mode: str = "incremental"  # incremental | full | pr
+    buildx_invocations: int = 0
+    registry_requests: dict[str, int] = field(default_factory=dict)
+    promoted: list[str] = field(default_factory=list)
+    lockfile: str = ""
     nodes: dict[str, NodeReport] = field(default_factory=dict)
 
     def count(self, status: str) -> int:

@@ -78,14 +78,17 @@ class Fields:
             result.append(text)
         return tuple(result)
 
-    def mapping(self, key: str) -> dict[str, str]:
-        """A mapping of strings to scalar values, returned as strings."""
+    def mapping(self, key: str, check_key: Callable[[str], str] | None = None) -> dict[str, str]:
+        """A mapping of strings to scalar values, returned as strings; keys optionally checked."""
         value = self.data.get(key, {})
         if not isinstance(value, Mapping):
             raise self.fail(key, f"'{key}' must be a mapping of NAME: value",
                             f"write '{key}: {{NAME: value}}'")
         result = {}
         for name, item in value.items():
+            problem = check_key(str(name)) if check_key else ""
+            if problem:
+                raise StackError(problem, self.where(key, str(name)), SCHEMA_HINT)
             text = self._scalar_text(item, key, str(name))
             if text is None:
                 raise StackError(f"'{key}.{name}' must be a string or number",

@@ -1,4 +1,4 @@
-"""The frozen model: stacks and the fully expanded nodes they define."""
+"""The frozen model: stack files, the node definitions they hold, and the expanded nodes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from graph.errors import Location
 
 KINDS = ("os", "sdk", "framework", "tool", "llm")
 NOWHERE = Location("<memory>")
+Pairs = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -21,23 +22,26 @@ class Secret:
 
 @dataclass(frozen=True)
 class Node:
-    """One image to build: a fully resolved node of a stack."""
+    """One image to build (or, with `external`, one base image used as it is)."""
 
     name: str
     stack: str
     kind: str
     parent: str | None
-    dockerfile: str  # path relative to the repository root
-    context: str  # directory relative to the repository root
+    dockerfile: str  # path relative to the repository root ("" for an external image)
+    context: str  # directory relative to the repository root ("" for an external image)
     registry: str  # registry host plus optional path prefix, e.g. localhost:5000/demo
     image: str  # repository name below the registry
     tag: str
-    platforms: tuple[str, ...]  # () until resolved: the stack default narrowed by the parent
-    args: tuple[tuple[str, str], ...] = ()
+    platforms: tuple[str, ...]
+    args: Pairs = ()
     target: str = ""
     test: tuple[str, ...] = ()
     secrets: tuple[Secret, ...] = ()
     variant: str = ""  # "" for a defined node, "dev" for a derived -dev sibling
+    attrs: Pairs = ()  # sdk, sdk_version, framework, os, python, ... (inherited from the parent)
+    external: str = ""  # an image reference used as is instead of being built
+    definition: str = ""  # the definition this node was expanded from
     location: Location = NOWHERE
 
     @property
@@ -47,16 +51,77 @@ class Node:
 
     @property
     def ref(self) -> str:
-        """The human tag reference this node publishes."""
-        return f"{self.repository}:{self.tag}"
+        """The human tag reference this node publishes (or the external image it uses)."""
+        return self.external or f"{self.repository}:{self.tag}"
+
+    def attr(self, name: str, default: str = "") -> str:
+        """One attribute's value."""
+        return dict(self.attrs).get(name, default)
+
+
+@dataclass(frozen=True)
+class Combination:
+    """Matrix values a definition adds, with where they were written."""
+
+    values: Pairs
+    location: Location
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A node as written in a stack file; a matrix definition expands to many nodes."""
+
+    name: str
+    stack: str
+    kind: str
+    parents: tuple[str, ...]  # definition names; each expanded parent gets its own child
+    registry: str
+    image: str
+    tag: str  # a template over attributes, or "" to use the stack's tag convention
+    convention: str  # the stack's tag convention ("" for none)
+    dockerfile: str = ""
+    context: str = ""
+    external: str = ""  # `from:` template: an image used as is, not built
+    platforms: tuple[str, ...] = ()  # explicit platforms, () for the default narrowed by the parent
+    default_platforms: tuple[str, ...] = ()
+    args: Pairs = ()  # values are templates over attributes
+    target: str = ""
+    test: tuple[str, ...] = ()  # items are templates over attributes
+    secrets: tuple[Secret, ...] = ()
+    attrs: Pairs = ()  # static attributes (templates allowed)
+    combinations: tuple[Combination, ...] = ()  # axes × include − exclude; () means one node
+    constraints: tuple[tuple[str, Location], ...] = ()
+    location: Location = NOWHERE
+    lines: tuple[tuple[str, Location], ...] = ()  # where each field is written
+
+    def at(self, field: str) -> Location:
+        """Where field is written (the definition's own line when it is not)."""
+        return dict(self.lines).get(field, self.location)
+
+
+@dataclass(frozen=True)
+class DevRule:
+    """How a stack derives the -dev sibling of its nodes."""
+
+    dockerfile: str
+    context: str
+    suffix: str = "-dev"
+    args: Pairs = ()
+    target: str = ""
+    test: tuple[str, ...] = ()
+    secrets: tuple[Secret, ...] = ()
+    excepted: tuple[str, ...] = ()  # definition names without a -dev sibling
+    location: Location = NOWHERE
 
 
 @dataclass(frozen=True)
 class Stack:
-    """A loaded stack file and the nodes it defines (derived -dev nodes included)."""
+    """A loaded stack file: its definitions and its -dev rule."""
 
     name: str
     file: str  # path relative to the repository root
     registry: str
     platforms: tuple[str, ...]  # the default for nodes that do not narrow it
-    nodes: tuple[Node, ...]
+    definitions: tuple[Definition, ...]
+    dev: DevRule | None = None
+    convention: str = ""

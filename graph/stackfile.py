@@ -1,21 +1,23 @@
-"""Loads one stack file into nodes: schema checks, path checks and the -dev rule."""
+"""Loads one stack file into node definitions and its -dev rule: schema and path checks."""
 
 from __future__ import annotations
 
 import posixpath
-from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from graph import checks
 from graph.errors import Location, StackError
 from graph.fields import Fields
-from graph.spec import KINDS, Node, Secret, Stack
+from graph.matrix import combinations, unused_rules
+from graph.spec import KINDS, Combination, Definition, DevRule, Secret, Stack
+from graph.tags import get_convention
 from graph.yamldoc import YamlDoc, parse_yaml
 
 DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
-STACK_KEYS = ("stack", "registry", "platforms", "args", "secrets", "nodes", "dev")
-NODE_KEYS = ("kind", "parent", "dockerfile", "context", "target", "image", "tag", "platforms",
-             "args", "test", "secrets")
+STACK_KEYS = ("stack", "registry", "platforms", "tags", "args", "secrets", "nodes", "dev")
+NODE_KEYS = ("kind", "extends", "parent", "from", "dockerfile", "context", "target", "image", "tag",
+             "platforms", "args", "attrs", "axes", "include", "exclude", "constraints", "test", "secrets")
 DEV_KEYS = ("dockerfile", "context", "target", "suffix", "args", "secrets", "test", "except")
 SECRET_KEYS = ("id", "env", "src")
 
@@ -26,42 +28,68 @@ def load_stack(root: Path, file: Path) -> Stack:
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise StackError(f"cannot read stack file: {exc}", Location(rel_file)) from None
+        raise StackError(f"cannot read stack file: {exc}", Location(rel_file),
+                         "check the path and that the file is UTF-8 text") from None
     doc = parse_yaml(text, rel_file)
     top = Fields(doc, (), doc.data if doc.data is not None else {}, STACK_KEYS, "a stack file")
-    name = top.text("stack", check=checks.name_problem)
-    registry = top.text("registry", check=checks.registry_problem)
-    base = _Base(root, posixpath.dirname(rel_file), name, registry,
-                 top.texts("platforms", checks.platform_problem), top.mapping("args"),
-                 _secrets(top))
     _check_args(top, "args")
+    base = _Base(root, posixpath.dirname(rel_file), top)
     nodes_data = top.data.get("nodes")
     if not isinstance(nodes_data, dict) or not nodes_data:
         raise top.fail("nodes" if top.has("nodes") else "stack", "a stack needs a 'nodes' mapping",
                        "add 'nodes:' with at least one node")
-    nodes = [_node(base, doc, str(key), value) for key, value in nodes_data.items()]
-    if top.has("dev"):
-        nodes += _dev_nodes(base, top.section("dev", DEV_KEYS, "'dev'"), nodes)
-    return Stack(name, rel_file, registry, base.platforms or DEFAULT_PLATFORMS, tuple(nodes))
+    definitions = tuple(_definition(base, doc, str(key), _extended(doc, nodes_data, str(key)))
+                        for key in nodes_data)
+    dev = _dev_rule(base, top.section("dev", DEV_KEYS, "'dev'"), definitions) if top.has("dev") else None
+    return Stack(base.stack, rel_file, base.registry, base.platforms, definitions, dev, base.convention)
 
 
 class _Base:
-    """What every node of one stack file shares."""
+    """What every definition of one stack file shares."""
 
-    def __init__(self, root: Path, folder: str, stack: str, registry: str,
-                 platforms: tuple[str, ...], args: dict[str, str],
-                 secrets: tuple[Secret, ...]) -> None:
-        self.root, self.folder, self.stack, self.registry = root, folder, stack, registry
-        self.platforms, self.args, self.secrets = platforms, args, secrets
+    def __init__(self, root: Path, folder: str, top: Fields) -> None:
+        self.root, self.folder = root, folder
+        self.stack = top.text("stack", check=checks.name_problem)
+        self.registry = top.text("registry", check=checks.registry_problem)
+        self.platforms = top.texts("platforms", checks.platform_problem) or DEFAULT_PLATFORMS
+        self.convention = top.text("tags", "", _convention_problem)
+        self.args = top.mapping("args")
+        self.secrets = _secrets(top)
 
     def merged_secrets(self, own: tuple[Secret, ...]) -> tuple[Secret, ...]:
-        """The stack's secrets overridden by a node's own, by id."""
+        """The stack's secrets overridden by a definition's own, by id."""
         by_id = {secret.id: secret for secret in (*self.secrets, *own)}
         return tuple(by_id[key] for key in sorted(by_id))
 
+    def merged_args(self, own: dict[str, str]) -> tuple[tuple[str, str], ...]:
+        """The stack's build args overridden by a definition's own."""
+        return tuple(sorted({**self.args, **own}.items()))
 
-def _node(base: _Base, doc: YamlDoc, name: str, data: object) -> Node:
-    """One node definition."""
+
+def _extended(doc: YamlDoc, nodes: dict[Any, Any], name: str, seen: tuple[str, ...] = ()) -> Any:
+    """A definition's data with the fields of the definition it `extends` filled in."""
+    data = nodes[_key(nodes, name)]
+    if not isinstance(data, dict) or "extends" not in data:
+        return data
+    base = str(data["extends"])
+    if base in seen or base == name:
+        raise StackError(f"'extends' loops: {' -> '.join((*seen, name, base))}",
+                         doc.at("nodes", name, "extends"), "remove one 'extends'")
+    if _key(nodes, base) is None:
+        raise StackError(f"node '{name}' extends unknown node '{base}'", doc.at("nodes", name, "extends"),
+                         f"known: {', '.join(sorted(map(str, nodes)))}")
+    inherited = _extended(doc, nodes, base, (*seen, name))
+    if not isinstance(inherited, dict):
+        return data
+    return {**{k: v for k, v in inherited.items() if k != "extends"}, **data}
+
+
+def _key(nodes: dict[Any, Any], name: str) -> Any:
+    return next((key for key in nodes if str(key) == name), None)
+
+
+def _definition(base: _Base, doc: YamlDoc, name: str, data: object) -> Definition:
+    """One node definition, matrix included."""
     problem = checks.name_problem(name)
     if problem:
         raise StackError(problem, doc.at("nodes", name), "rename the node")
@@ -69,49 +97,89 @@ def _node(base: _Base, doc: YamlDoc, name: str, data: object) -> Node:
     kind = fields.text("kind")
     if kind not in KINDS:
         raise fields.fail("kind", f"unknown kind {kind!r}", f"use one of: {', '.join(KINDS)}")
-    dockerfile, context = _paths(base, fields, f"{name}/Dockerfile")
+    external = fields.text("from", "")
+    dockerfile, context = ("", "") if external else _paths(base, fields, f"{name}/Dockerfile")
+    if external and fields.has("dockerfile"):
+        raise fields.fail("from", f"node '{name}' has both 'from' and 'dockerfile'",
+                          "an external image is used as it is: drop one of them")
     _check_args(fields, "args")
-    return Node(
-        name=name, stack=base.stack, kind=kind,
-        parent=fields.text("parent", "", checks.name_problem) or None,
-        dockerfile=dockerfile, context=context, registry=base.registry,
-        image=fields.text("image", name, checks.image_problem),
-        tag=fields.text("tag", check=checks.tag_problem),
-        platforms=fields.texts("platforms", checks.platform_problem),
-        args=tuple(sorted({**base.args, **fields.mapping("args")}.items())),
-        target=fields.text("target", "", _target_problem),
+    return Definition(
+        name=name, stack=base.stack, kind=kind, parents=fields.texts("parent", checks.name_problem),
+        registry=base.registry, image=fields.text("image", name, checks.image_problem),
+        tag=fields.text("tag", ""), convention=base.convention, dockerfile=dockerfile,
+        context=context, external=external,
+        platforms=fields.texts("platforms", checks.platform_problem), default_platforms=base.platforms,
+        args=base.merged_args(fields.mapping("args")), target=fields.text("target", "", _target_problem),
         test=fields.command("test"), secrets=base.merged_secrets(_secrets(fields)),
+        attrs=tuple(fields.mapping("attrs", _attr_problem).items()),  # in file order: later use earlier
+        combinations=_combinations(fields), constraints=_constraints(fields),
         location=doc.at("nodes", name),
+        lines=tuple((key, fields.where(key)) for key in ("tag", "args", "test", "from", "attrs")
+                    if fields.has(key)),
     )
 
 
-def _dev_nodes(base: _Base, dev: Fields, nodes: list[Node]) -> list[Node]:
-    """The -dev sibling of every node not excepted, built FROM that node."""
-    names = {node.name for node in nodes}
+def _combinations(fields: Fields) -> tuple[Combination, ...]:
+    """The matrix of a definition: axes × include − exclude, each combination with its line."""
+    axes_data = fields.data.get("axes", {})
+    if not isinstance(axes_data, dict):
+        raise fields.fail("axes", "'axes' must map each axis to a list of values",
+                          "write 'axes: {os: [2203sp3, 2403lts]}'")
+    axes_fields = fields.section("axes", tuple(map(str, axes_data)), "'axes'")
+    axes = [(str(axis), axes_fields.texts(str(axis), _value_problem)) for axis in axes_data]
+    for axis, values in axes:
+        if _attr_problem(axis):
+            raise axes_fields.fail(axis, _attr_problem(axis), "rename the axis")
+        if not values:
+            raise axes_fields.fail(axis, f"axis '{axis}' has no values", "list at least one value")
+    include, exclude = _rules(fields, "include"), _rules(fields, "exclude")
+    for index in unused_rules(axes, exclude):
+        raise StackError(f"exclude rule {index + 1} matches no combination", fields.where("exclude", index),
+                         "check the axis names and values it uses")
+    combos = combinations(axes, include, exclude)
+    if (axes or include) and not combos:
+        raise fields.fail("axes", "the matrix is empty: every combination is excluded",
+                          "remove an exclude rule or add values")
+    location = fields.where("axes") if axes else fields.where("include")
+    return tuple(Combination(tuple(combo.items()), location) for combo in combos)
+
+
+def _rules(fields: Fields, key: str) -> list[dict[str, str]]:
+    """include/exclude: a list of {axis: value} mappings."""
+    items = fields.data.get(key, [])
+    if not isinstance(items, list):
+        raise fields.fail(key, f"'{key}' must be a list of {{axis: value}} mappings",
+                          f"write '{key}: [{{os: 2403lts}}]'")
+    rules = []
+    for index, item in enumerate(items):
+        allowed = tuple(map(str, item)) if isinstance(item, dict) else ()
+        rule = Fields(fields.doc, (*fields.path, key, index), item, allowed, f"an {key} rule")
+        values = {name: rule.text(name, check=_value_problem) for name in map(str, item)}
+        if not values:
+            raise fields.fail(key, f"{key} rule {index + 1} is empty", "name at least one axis value")
+        rules.append(values)
+    return rules
+
+
+def _constraints(fields: Fields) -> tuple[tuple[str, Location], ...]:
+    """Constraint expressions with their lines (checked when the matrix expands)."""
+    return tuple((text, fields.where("constraints", index))
+                 for index, text in enumerate(fields.texts("constraints")))
+
+
+def _dev_rule(base: _Base, dev: Fields, definitions: tuple[Definition, ...]) -> DevRule:
+    """The stack's rule for -dev siblings."""
+    names = {definition.name for definition in definitions}
     excepted = dev.texts("except")
     for index, name in enumerate(excepted):
         if name not in names:
             raise StackError(f"dev.except names unknown node {name!r}", dev.where("except", index),
                              f"known: {', '.join(sorted(names))}")
     dockerfile, context = _paths(base, dev, None)
-    suffix = dev.text("suffix", "-dev", _suffix_problem)
     _check_args(dev, "args")
-    derived = []
-    for node in nodes:
-        if node.name in excepted:
-            continue
-        tag = node.tag + suffix
-        if checks.tag_problem(tag):
-            raise StackError(checks.tag_problem(tag), node.location, "shorten the node's tag")
-        derived.append(replace(
-            node, name=node.name + suffix, parent=node.name, dockerfile=dockerfile,
-            context=context, tag=tag, target=dev.text("target", "", _target_problem),
-            args=tuple(sorted({**base.args, **dev.mapping("args")}.items())),
-            test=dev.command("test") or node.test,
-            secrets=base.merged_secrets(_secrets(dev)), variant="dev",
-            platforms=(), location=dev.where(),
-        ))
-    return derived
+    return DevRule(dockerfile, context, dev.text("suffix", "-dev", _suffix_problem),
+                   base.merged_args(dev.mapping("args")), dev.text("target", "", _target_problem),
+                   dev.command("test"), base.merged_secrets(_secrets(dev)), excepted, dev.where())
 
 
 def _paths(base: _Base, fields: Fields, default_dockerfile: str | None) -> tuple[str, str]:
@@ -157,6 +225,29 @@ def _check_args(fields: Fields, key: str) -> None:
         problem = checks.arg_problem(name, value)
         if problem:
             raise StackError(problem, fields.where(key, name), "fix the build arg")
+
+
+def _convention_problem(value: str) -> str:
+    try:
+        get_convention(value)
+    except StackError as exc:
+        return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+    return ""
+
+
+RESERVED_ATTRS = ("arch", "platform")
+
+
+def _attr_problem(name: str) -> str:
+    if not name.isidentifier():
+        return f"attribute name {name!r} must be a letter or '_' followed by letters, digits or '_'"
+    if name in RESERVED_ATTRS:
+        return f"attribute name {name!r} is reserved: constraints get it from each platform"
+    return ""
+
+
+def _value_problem(value: str) -> str:
+    return checks.value_problem(value)
 
 
 def _target_problem(value: str) -> str:

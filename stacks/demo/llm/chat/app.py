@@ -1,6 +1,7 @@
-"""A tiny character-level bigram language model on numpy: trains on a built-in text, then generates."""
+"""A tiny character-level n-gram language model on numpy: trains on a built-in text, then generates."""
 
 import argparse
+import os
 
 import numpy as np
 
@@ -11,21 +12,25 @@ CORPUS = (
 )
 
 
-def train(text: str) -> tuple[list[str], np.ndarray]:
+def train(text: str, order: int) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Next-character probabilities for every context of order - 1 characters."""
     vocab = sorted(set(text))
     index = {ch: i for i, ch in enumerate(vocab)}
-    counts = np.ones((len(vocab), len(vocab)))
-    for a, b in zip(text, text[1:]):
-        counts[index[a], index[b]] += 1
-    return vocab, counts / counts.sum(axis=1, keepdims=True)
+    counts: dict[str, np.ndarray] = {}
+    for start in range(len(text) - order + 1):
+        context, nxt = text[start:start + order - 1], text[start + order - 1]
+        counts.setdefault(context, np.ones(len(vocab)))[index[nxt]] += 1
+    return vocab, {ctx: row / row.sum() for ctx, row in counts.items()}
 
 
-def generate(vocab: list[str], probs: np.ndarray, prompt: str, tokens: int, seed: int) -> str:
+def generate(vocab: list[str], model: dict[str, np.ndarray], order: int, prompt: str,
+             tokens: int, seed: int) -> str:
     rng = np.random.default_rng(seed)
-    index = {ch: i for i, ch in enumerate(vocab)}
-    out = [ch for ch in prompt.lower() if ch in index] or [vocab[0]]
+    out = [ch for ch in prompt.lower() if ch in vocab] or [vocab[0]]
+    uniform = np.full(len(vocab), 1 / len(vocab))
     for _ in range(tokens):
-        out.append(vocab[rng.choice(len(vocab), p=probs[index[out[-1]]])])
+        context = "".join(out[len(out) - order + 1:]) if order > 1 else ""
+        out.append(vocab[rng.choice(len(vocab), p=model.get(context, uniform))])
     return "".join(out)
 
 
@@ -34,9 +39,10 @@ def main() -> None:
     parser.add_argument("--prompt", default="stack")
     parser.add_argument("--tokens", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--order", type=int, default=int(os.environ.get("CHAT_NGRAM", "2")))
     args = parser.parse_args()
-    vocab, probs = train(CORPUS)
-    print(generate(vocab, probs, args.prompt, args.tokens, args.seed))
+    vocab, model = train(CORPUS, args.order)
+    print(generate(vocab, model, args.order, args.prompt, args.tokens, args.seed))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,90 @@
+"""Step timings parsed from a `docker buildx build --progress plain` log: pure text in, records out."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+SHARED = "shared"  # the platform_durations key of steps that belong to no platform
+
+_LINE = re.compile(r"^#(\d+) (.*)$")
+_DONE = re.compile(r"^DONE(?: (\d+(?:\.\d+)?)s)?$")
+_ERROR = re.compile(r"^ERROR(?::\s*(.*))?$")
+_LOG_LINE = re.compile(r"^\d+\.\d+(?: |$)")  # "#5 0.512 Get:1 ...": a command's output, never a name
+_PLATFORM = r"[a-z][a-z0-9]*/[a-z0-9_]+(?:/[a-z0-9]+)?"  # os/arch[/variant]; stage names hold no "/"
+_PREFIX = re.compile(rf"^\[(?:(?P<platform>{_PLATFORM})(?:\s+|(?=\])))?(?P<label>[^\]]*)\]")
+_POSITION = re.compile(r"^(?:\S+\s+)?\d+/\d+$")  # "2/4", "builder 2/4", "stage-0 1/2"
+_NOT_NAMES = ("CANCELED", "...")  # "#7 ..." marks a step whose output continues later
+_BANNER = "0"  # "#0 building with "default" instance ...": buildx's banner, not a step
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    """One `#N` step of a build log: its name as printed, platform, seconds, and how it ended."""
+
+    step: str  # "#5"
+    platform: str  # "linux/arm64"; "" when the name has no platform in its [...] prefix
+    name: str  # the step's name as printed, e.g. "[linux/arm64 2/4] RUN apt-get update"
+    seconds: float = 0.0
+    cached: bool = False
+    error: str = ""
+
+
+def parse_steps(log_text: str) -> tuple[StepTiming, ...]:
+    """One record per #N step, in first-appearance order; lines of different steps may interleave."""
+    steps: dict[str, StepTiming] = {}
+    for raw in log_text.splitlines():
+        match = _LINE.match(raw.rstrip("\r"))
+        if match is None or match.group(1) == _BANNER:
+            continue
+        step = f"#{match.group(1)}"
+        steps[step] = _apply(steps.get(step), step, match.group(2).strip())
+    return tuple(steps.values())
+
+
+def _apply(current: StepTiming | None, step: str, text: str) -> StepTiming:
+    """The step after one more of its lines: a header, a status (DONE/CACHED/ERROR/CANCELED) or output."""
+    record = current or StepTiming(step, "", "")
+    done, error = _DONE.match(text), _ERROR.match(text)
+    if done is not None:
+        return replace(record, seconds=float(done.group(1) or 0.0), cached=False)
+    if text == "CACHED":
+        return replace(record, seconds=0.0, cached=True)
+    if error is not None:
+        return replace(record, error=error.group(1) or "unknown error")
+    if text in _NOT_NAMES or record.name or _LOG_LINE.match(text):
+        return record
+    return replace(record, name=text, platform=_platform_of(text))
+
+
+def _platform_of(name: str) -> str:
+    """The platform of a step name's [...] prefix, '' when it has none."""
+    match = _PREFIX.match(name)
+    return (match.group("platform") or "") if match else ""
+
+
+def is_dockerfile_step(step: StepTiming) -> bool:
+    """Whether the step is a Dockerfile instruction: its prefix ends in n/m ([2/4], [builder 2/4], ...)."""
+    match = _PREFIX.match(step.name)
+    return match is not None and _POSITION.match(match.group("label").strip()) is not None
+
+
+def platform_durations(steps: Iterable[StepTiming]) -> dict[str, float]:
+    """Seconds spent per platform (steps without one under "shared"), rounded to 0.01."""
+    totals: dict[str, float] = {}
+    for step in steps:
+        key = step.platform or SHARED
+        totals[key] = totals.get(key, 0.0) + step.seconds
+    return {key: round(seconds, 2) for key, seconds in totals.items()}
+
+
+def fully_cached(steps: Iterable[StepTiming]) -> bool:
+    """Whether every Dockerfile step was CACHED (False when the log shows no Dockerfile step at all)."""
+    dockerfile = [step for step in steps if is_dockerfile_step(step)]
+    return bool(dockerfile) and all(step.cached for step in dockerfile)
+
+
+def failed_step(steps: Iterable[StepTiming]) -> StepTiming | None:
+    """The first step that ended with an ERROR, None when none did."""
+    return next((step for step in steps if step.error), None)

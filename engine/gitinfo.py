@@ -1,0 +1,64 @@
+"""What git says about the repository: revision, origin, files changed since a ref, an old tree."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tarfile
+from pathlib import Path
+
+from engine.errors import EngineError
+
+
+class GitError(EngineError):
+    """git failed or the ref does not exist."""
+
+    exit_code = 2
+
+
+def _git(root: Path, *args: str) -> bytes:
+    """Output of one git command (argument list, no shell)."""
+    try:
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise GitError(f"git {' '.join(args)}: {exc}", "is git installed?") from None
+    if done.returncode != 0:
+        message = done.stderr.decode(errors="replace").strip().splitlines()
+        raise GitError(f"git {' '.join(args)} failed: {message[-1] if message else done.returncode}",
+                       "check the ref and that the folder is a git checkout")
+    return done.stdout
+
+
+def revision(root: Path) -> str:
+    """The checked-out commit, '' outside a git checkout."""
+    try:
+        return _git(root, "rev-parse", "HEAD").decode().strip()
+    except GitError:
+        return ""
+
+
+def source(root: Path) -> str:
+    """The origin URL, or the local path when there is no origin."""
+    try:
+        return _git(root, "config", "--get", "remote.origin.url").decode().strip()
+    except GitError:
+        return str(root)
+
+
+def changed_files(root: Path, ref: str) -> set[str]:
+    """Paths (relative to root) that differ between ref and the working tree, untracked ones included."""
+    if ref.startswith("-"):
+        raise GitError(f"bad ref {ref!r}", "name a commit, branch or tag")
+    _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    diff = _git(root, "diff", "--name-only", "--relative", "-z", ref, "--")
+    untracked = _git(root, "ls-files", "--others", "--exclude-standard", "-z")
+    return {path for path in (diff + untracked).decode().split("\0") if path}
+
+
+def export_tree(root: Path, ref: str, dest: Path, paths: list[str]) -> None:
+    """Write the files under paths (relative to root) as they were at ref into dest."""
+    if ref.startswith("-"):
+        raise GitError(f"bad ref {ref!r}", "name a commit, branch or tag")
+    archive = _git(root, "archive", "--format=tar", ref, "--", *paths)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(dest, filter="data")

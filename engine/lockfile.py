@@ -1,0 +1,79 @@
+"""Lockfiles: node → tag → digest (and per-platform digests) with the fingerprint, for rollbacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.errors import EngineError
+
+DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+REF_RE = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9.:-]*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+"
+    r":[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+)
+HINT = "name a lock.json written by a run"
+VERSION = 1
+
+
+class LockfileError(EngineError):
+    """A lockfile cannot be read or is malformed."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    """One published node."""
+
+    node: str
+    ref: str
+    fingerprint: str
+    digest: str
+    platforms: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def repository(self) -> str:
+        """The ref without its tag."""
+        return self.ref.rsplit(":", 1)[0]
+
+
+def write_lockfile(path: Path, run_id: str, entries: Iterable[LockEntry]) -> Path:
+    """Write the lockfile atomically."""
+    data = {"version": VERSION, "run": run_id,
+            "nodes": {entry.node: asdict(entry) for entry in sorted(entries, key=lambda e: e.node)}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def read_lockfile(path: Path) -> list[LockEntry]:
+    """The entries of a lockfile, each checked."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise LockfileError(f"cannot read lockfile {path}: {exc}", HINT) from None
+    nodes = data.get("nodes") if isinstance(data, dict) else None
+    if not isinstance(nodes, dict) or data.get("version") != VERSION:
+        raise LockfileError(f"{path} is not a stackbuild lockfile (version {VERSION})", HINT)
+    return [_entry(path, name, item) for name, item in nodes.items()]
+
+
+def _entry(path: Path, name: str, item: Any) -> LockEntry:
+    try:
+        entry = LockEntry(str(item["node"]), str(item["ref"]), str(item["fingerprint"]),
+                          str(item["digest"]), dict(item.get("platforms", {})))
+    except (KeyError, TypeError, ValueError):
+        raise LockfileError(f"{path}: node {name!r} lacks node/ref/fingerprint/digest",
+                            "restore the file from the run folder") from None
+    if not REF_RE.fullmatch(entry.ref) or not DIGEST_RE.fullmatch(entry.digest):
+        raise LockfileError(f"{path}: node {name!r} has a malformed ref or digest",
+                            "restore the file from the run folder")
+    return entry

@@ -1,0 +1,112 @@
+"""Builds one node in a worker thread: parent digest in, content tag pushed and tested, digest out."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+
+from engine import buildlog
+from engine.buildx_args import BuildRequest, Provenance, build_request, cache_flags
+from engine.errors import EngineError, RegistryError
+from engine.planner import Planned, content_ref
+from engine.registry import Registry
+from engine.report import NodeReport, RunReport
+from graph.spec import Node
+
+if TYPE_CHECKING:
+    from engine.builder import Builder
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """How a run builds."""
+
+    jobs: int = 2
+    keep_going: bool = False
+    full: bool = False  # rebuild everything, pull bases, no layer cache
+    changed_since: str = ""  # PR mode: only what changed since this git ref
+    cache: str = "registry"  # registry | local | none
+    cache_dir: Path | None = None
+    test: bool = True
+
+
+class NodeRunner:
+    """The scheduler's work function: one buildx call per node, then its smoke tests."""
+
+    def __init__(self, root: Path, planned: Planned, builder: Builder, report: RunReport,
+                 registry: Registry, settings: BuildSettings, provenance: Provenance) -> None:
+        self.root, self.planned, self.builder, self.report = root, planned, builder, report
+        self.registry, self.settings, self.provenance = registry, settings, provenance
+        self.digests = {e.node: e.digest for e in planned.entries if e.digest}
+        self.lock = threading.Lock()
+        self.invocations = 0
+
+    def run(self, name: str) -> None:
+        """Build, push and test one node; raise on failure (never retried)."""
+        structlog.contextvars.bind_contextvars(node=name)  # contextvars do not cross threads
+        node = self.planned.graph.nodes[name]
+        node_report = self.report.nodes[name]
+        log_path = Path(self.report.folder) / "logs" / f"{name}.log"
+        node_report.log = str(log_path)
+        try:
+            request = self._request(node)
+            log.info("node_started", platforms=len(node.platforms), ref=request.tags[0])
+            with self.lock:
+                self.invocations += 1
+            result = self.builder.build(request, log_path)
+            node_report.digest, node_report.duration_s = result.digest, round(result.duration_s, 2)
+            node_report.platform_durations = buildlog.platform_durations(
+                buildlog.parse_steps(log_path.read_text(encoding="utf-8", errors="replace")))
+            if self.settings.test:
+                self._smoke_test(node, result.digest, node_report)
+        except EngineError as exc:
+            node_report.error = str(exc)
+            log.error("node_failed", error=str(exc), log=str(log_path),
+                      log_tail=getattr(exc, "log_tail", None) or getattr(exc, "output", None))
+            raise
+        finally:
+            structlog.contextvars.unbind_contextvars("node")
+        with self.lock:
+            self.digests[name] = result.digest
+        log.info("node_built", node=name, digest=result.digest, duration_s=node_report.duration_s)
+
+    def _request(self, node: Node) -> BuildRequest:
+        parent = self.planned.graph.nodes[node.parent] if node.parent else None
+        request = build_request(node, self.root, parent, self.parent_digest(parent), self.provenance)
+        cache_from, cache_to = cache_flags(node, self.settings.cache, self.settings.cache_dir)
+        fingerprint = self.planned.fingerprints[node.name]
+        labels = (*request.labels, ("org.stackbuild.fingerprint", fingerprint.value))
+        # nightly (--full): no cache import and fresh bases, but the cache is still exported
+        return replace(request, tags=(content_ref(node, fingerprint),), labels=tuple(sorted(labels)),
+                       cache_from="" if self.settings.full else cache_from, cache_to=cache_to,
+                       no_cache=self.settings.full, pull=self.settings.full)
+
+    def _smoke_test(self, node: Node, digest: str, node_report: NodeReport) -> None:
+        for platform in node.platforms if node.test else ():
+            node_report.tests[platform] = "failed"
+            output = self.builder.smoke_test(node.name, f"{node.repository}@{digest}", platform, node.test)
+            node_report.tests[platform] = "passed"
+            log.info("node_tested", node=node.name, platform=platform, output=output.strip()[-200:])
+
+    def parent_digest(self, parent: Node | None) -> str:
+        """The parent's digest: built in this run, known from the plan, or looked up in the registry."""
+        if parent is None:
+            return ""
+        with self.lock:
+            if parent.name in self.digests:
+                return self.digests[parent.name]
+        refs = [parent.ref] if parent.external else [
+            content_ref(parent, self.planned.fingerprints[parent.name]), parent.ref]
+        for ref in refs:
+            digest = self.registry.digest(ref)
+            if digest:
+                with self.lock:
+                    self.digests[parent.name] = digest
+                return digest
+        raise RegistryError(f"parent {parent.ref} is not in the registry", f"build {parent.name} first")
