@@ -74,7 +74,7 @@ def inside(root: Path, relative: str) -> Path | None:
     return path if path == root.resolve() or root.resolve() in path.parents else None
 
 
-VALUE_RE = re.compile(r"[A-Za-z0-9_.]+")
+VALUE_RE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*")
 GENERATED_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -82,5 +82,5 @@ def value_problem(value: str) -> str:
     """Why a matrix or attribute value cannot go into tags and names, or ''."""
     if VALUE_RE.fullmatch(value):
         return ""
-    return f"value {value!r} may use only letters, digits, '_' and '.'"
+    return f"value {value!r} may use only letters, digits, '_', '.' and '-' (not first)"
 

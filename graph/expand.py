@@ -78,12 +78,17 @@ def _expand_one(definition: Definition, parents: list[_Parent]) -> list[Node]:
     constraints = [(_parse(text, where), where) for text, where in definition.constraints]
     combos = definition.combinations or (Combination((), definition.location),)
     nodes = []
+    used: set[int] = set()
     candidates: list[_Parent | None] = list(parents) or [None]
     for parent in candidates:
         for combo in combos:
-            node = _node(definition, parent, combo, constraints)
+            node = _node(definition, parent, combo, constraints, used)
             if node is not None:
                 nodes.append(node)
+    for index, (_, where) in enumerate(definition.excludes):
+        if index not in used:
+            raise StackError(f"exclude rule {index + 1} of node '{definition.name}' matches no combination",
+                             where, "check the attribute names and values it uses")
     if not nodes:
         raise StackError(f"node '{definition.name}' expands to no image: every combination breaks a "
                          "constraint or has no platform in common with its parent", definition.location,
@@ -99,15 +104,21 @@ def _parse(text: str, where: Location) -> Constraint:
 
 
 def _node(definition: Definition, parent: _Parent | None, combo: Combination,
-          constraints: list[tuple[Constraint, Location]]) -> Node | None:
-    """One expanded node, or None when the constraints leave it no platform."""
+          constraints: list[tuple[Constraint, Location]], used: set[int]) -> Node | None:
+    """One expanded node, or None when an exclude rule matches or the constraints leave no platform."""
     attrs = _attrs(definition, parent.node if parent else None, combo)
+    excluded = [i for i, (rule, _) in enumerate(definition.excludes)
+                if all(attrs.get(key) == value for key, value in rule)]
+    if excluded:
+        used.update(excluded)
+        return None
     platforms = _platforms(definition, parent.node if parent else None, attrs, constraints)
     if not platforms:
         return None
     tag = _tag(definition, attrs)
-    values = [value for _, value in combo.values]
-    name = "-".join([definition.name, *values, *([parent.node.name] if parent and parent.named else [])])
+    own = (render(definition.name_template, attrs, definition.at("name")) if definition.name_template
+           else "-".join([definition.name, *(value for _, value in combo.values)]))
+    name = "-".join([own, *([parent.node.name] if parent and parent.named else [])])
     if not checks.GENERATED_NAME_RE.fullmatch(name):
         raise StackError(f"node name {name!r} made from the matrix is not valid", combo.location,
                          "use values of letters, digits, '_' and '.'")

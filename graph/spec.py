@@ -89,10 +89,12 @@ class Definition:
     test: tuple[str, ...] = ()  # items are templates over attributes
     secrets: tuple[Secret, ...] = ()
     attrs: Pairs = ()  # static attributes (templates allowed)
-    combinations: tuple[Combination, ...] = ()  # axes × include − exclude; () means one node
+    combinations: tuple[Combination, ...] = ()  # axes × include; () means one node
+    excludes: tuple[tuple[Pairs, Location], ...] = ()  # over all attributes, the parent's included
     constraints: tuple[tuple[str, Location], ...] = ()
     location: Location = NOWHERE
     lines: tuple[tuple[str, Location], ...] = ()  # where each field is written
+    name_template: str = ""  # names the expanded nodes; default: definition-values[-parent]
 
     def at(self, field: str) -> Location:
         """Where field is written (the definition's own line when it is not)."""

@@ -9,14 +9,14 @@ from typing import Any
 from graph import checks
 from graph.errors import Location, StackError
 from graph.fields import Fields
-from graph.matrix import combinations, unused_rules
+from graph.matrix import combinations
 from graph.spec import KINDS, Combination, Definition, DevRule, Secret, Stack
 from graph.tags import get_convention
 from graph.yamldoc import YamlDoc, parse_yaml
 
 DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
 STACK_KEYS = ("stack", "registry", "platforms", "tags", "args", "secrets", "nodes", "dev")
-NODE_KEYS = ("kind", "extends", "parent", "from", "dockerfile", "context", "target", "image", "tag",
+NODE_KEYS = ("kind", "name", "extends", "parent", "from", "dockerfile", "context", "target", "image", "tag",
              "platforms", "args", "attrs", "axes", "include", "exclude", "constraints", "test", "secrets")
 DEV_KEYS = ("dockerfile", "context", "target", "suffix", "args", "secrets", "test", "except")
 SECRET_KEYS = ("id", "env", "src")
@@ -113,8 +113,11 @@ def _definition(base: _Base, doc: YamlDoc, name: str, data: object) -> Definitio
         test=fields.command("test"), secrets=base.merged_secrets(_secrets(fields)),
         attrs=tuple(fields.mapping("attrs", _attr_problem).items()),  # in file order: later use earlier
         combinations=_combinations(fields), constraints=_constraints(fields),
+        excludes=tuple((tuple(rule.items()), fields.where("exclude", index))
+                       for index, rule in enumerate(_rules(fields, "exclude"))),
         location=doc.at("nodes", name),
-        lines=tuple((key, fields.where(key)) for key in ("tag", "args", "test", "from", "attrs")
+        name_template=fields.text("name", ""),
+        lines=tuple((key, fields.where(key)) for key in ("tag", "args", "test", "from", "attrs", "name")
                     if fields.has(key)),
     )
 
@@ -132,14 +135,7 @@ def _combinations(fields: Fields) -> tuple[Combination, ...]:
             raise axes_fields.fail(axis, _attr_problem(axis), "rename the axis")
         if not values:
             raise axes_fields.fail(axis, f"axis '{axis}' has no values", "list at least one value")
-    include, exclude = _rules(fields, "include"), _rules(fields, "exclude")
-    for index in unused_rules(axes, exclude):
-        raise StackError(f"exclude rule {index + 1} matches no combination", fields.where("exclude", index),
-                         "check the axis names and values it uses")
-    combos = combinations(axes, include, exclude)
-    if (axes or include) and not combos:
-        raise fields.fail("axes", "the matrix is empty: every combination is excluded",
-                          "remove an exclude rule or add values")
+    combos = combinations(axes, _rules(fields, "include"))
     location = fields.where("axes") if axes else fields.where("include")
     return tuple(Combination(tuple(combo.items()), location) for combo in combos)
 

@@ -1,0 +1,149 @@
+"""Incremental builds for real: content fingerprints, skips, PR mode, atomic promotion, rollback.
+
+Works on a git copy of the demo stack (tarballs hard-linked) pushed to the throwaway registry.
+Smoke tests are off here (test_build_demo runs them); counts come from the run report.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from engine import api
+from engine.builder import BuildxBuilder
+from engine.registry import RegistryClient
+from engine.report import RunReport
+from engine.runner import BuildSettings
+from graph.plan import BUILD, SKIP
+
+QUIET = BuildSettings(jobs=2, keep_going=True, test=False)
+DEV_OF = {"numpy": "numpy-dev", "chat-2": "chat-2-dev", "chat-3": "chat-3-dev"}
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+def _copy_demo(repo_root: Path, dest: Path) -> None:
+    """stacks/demo copied into dest as a git repository; big files hard-linked."""
+    shutil.copytree(repo_root / "stacks" / "demo", dest / "stacks" / "demo",
+                    copy_function=lambda src, dst: os.link(src, dst) if os.path.getsize(src) > 1 << 20
+                    else shutil.copy2(src, dst))
+    chat = dest / "stacks" / "demo" / "llm" / "chat"
+    (chat / ".dockerignore").write_text("*.md\n", encoding="utf-8")
+    (chat / "NOTES.md").write_text("not part of the image\n", encoding="utf-8")
+    (dest / "stacks" / "demo" / "NOTES.txt").write_text("outside every context\n", encoding="utf-8")
+    (dest / ".gitignore").write_text("state/\nstacks/demo/os/rootfs/\n", encoding="utf-8")
+    _git(dest, "init", "-q", "-b", "main")
+    _git(dest, "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
+    _git(dest, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "demo")
+
+
+def _commit(repo: Path, message: str) -> None:
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-am", message)
+
+
+def _built(report: RunReport) -> set[str]:
+    return {name for name, node in report.nodes.items() if node.action == BUILD}
+
+
+def _append(path: Path, text: str) -> None:
+    path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def demo(repo_root: Path, registry: str, builder: BuildxBuilder,
+         tmp_path_factory: pytest.TempPathFactory) -> tuple[api.Options, RunReport]:
+    """A built copy of the demo stack and the report of its first build."""
+    repo = tmp_path_factory.mktemp("incremental")
+    _copy_demo(repo_root, repo)
+    options = api.Options(root=repo, targets=(Path("stacks/demo"),), registry=f"{registry}/inc",
+                          state_dir=repo / "state")
+    first = api.build(options, builder, QUIET)
+    assert first.status == "succeeded", {n: r.error for n, r in first.nodes.items() if r.error}
+    return options, first
+
+
+def test_a_second_build_of_an_unchanged_stack_runs_no_build(demo, builder):
+    options, first = demo
+    assert _built(first) == set(first.nodes)
+    second = api.build(options, builder, QUIET)
+    assert second.buildx_invocations == 0
+    assert {node.action for node in second.nodes.values()} == {SKIP}
+    assert {node.reason for node in second.nodes.values()} == {"up_to_date"}
+    assert sum(second.registry_requests.values()) <= len(second.nodes)
+
+
+def test_editing_a_framework_dockerfile_rebuilds_it_and_its_descendants_only(demo, builder):
+    options, _ = demo
+    _append(options.root / "stacks/demo/framework/numpy/Dockerfile", "# touched\n")
+    report = api.build(options, builder, QUIET)
+    assert _built(report) == {"numpy", "numpy-dev", "chat-2", "chat-3", "chat-2-dev", "chat-3-dev"}
+    assert report.buildx_invocations == 6
+    assert report.nodes["numpy"].reason == "dockerfile_changed"
+    assert report.nodes["tinygrad"].action == SKIP
+    assert report.nodes["python-sdk"].action == SKIP
+    _commit(options.root, "touch numpy")
+
+
+def test_context_edits_count_only_when_the_build_can_see_them(demo, builder):
+    options, _ = demo
+    chat = options.root / "stacks/demo/llm/chat"
+    _append(chat / "NOTES.md", "ignored by .dockerignore\n")
+    _append(options.root / "stacks/demo/NOTES.txt", "outside every context\n")
+    assert api.build(options, builder, QUIET).buildx_invocations == 0
+    _append(chat / "app.py", "# touched\n")
+    report = api.build(options, builder, QUIET)
+    assert _built(report) == {"chat-2", "chat-3", "chat-2-dev", "chat-3-dev"}
+    assert report.nodes["chat-2"].reason == "context_changed: app.py"
+    _commit(options.root, "touch chat")
+
+
+def test_changing_one_build_arg_rebuilds_that_node_and_its_descendants(demo, builder):
+    options, _ = demo
+    stack = options.root / "stacks/demo/stack.yaml"
+    text = stack.read_text(encoding="utf-8")
+    stack.write_text(text.replace('args: {NGRAM: "{ngram}"}', 'args: {NGRAM: "{ngram}", EXTRA: "1"}'),
+                     encoding="utf-8")
+    report = api.build(options, builder, QUIET)
+    assert _built(report) == {"chat-2", "chat-3", "chat-2-dev", "chat-3-dev"}
+    assert report.nodes["chat-2"].reason == "args_changed"
+    assert report.nodes["chat-2-dev"].reason == "parent_rebuilt: chat-2"
+    _commit(options.root, "extra arg")
+
+
+def test_changed_since_plans_only_the_nodes_a_commit_touches(demo):
+    options, _ = demo
+    _append(options.root / "stacks/demo/framework/tinygrad/Dockerfile", "# touched\n")
+    _commit(options.root, "touch tinygrad")
+    entries = api.plan(options, RegistryClient(), changed_since="HEAD~1")
+    planned = {entry.node: (entry.action, entry.reason) for entry in entries}
+    assert {name for name, (action, _) in planned.items() if action == BUILD} == {"tinygrad", "tinygrad-dev"}
+    assert planned["tinygrad"] == (BUILD, "dockerfile_changed")
+    assert planned["tinygrad-dev"] == (BUILD, "parent_rebuilt: tinygrad")
+    assert planned["numpy"] == (SKIP, "unchanged_since_ref")
+
+
+def test_a_failing_node_publishes_nothing_and_promote_rolls_back(demo, builder):
+    options, first = demo
+    registry = RegistryClient()
+    graph = api.load(options)
+    before = {name: registry.digest(graph.nodes[name].ref) for name in graph.order}
+    _append(options.root / "stacks/demo/framework/numpy/Dockerfile", "# again\n")
+    _append(options.root / "stacks/demo/llm/chat/Dockerfile", "RUN exit 3\n")
+    report = api.build(options, builder, QUIET)
+    assert report.status == "failed"
+    assert report.nodes["numpy"].status == "succeeded"
+    assert report.nodes["chat-2"].status == "failed"
+    assert report.promoted == []
+    after = {name: registry.digest(graph.nodes[name].ref) for name in graph.order}
+    assert after == before
+    assert before["numpy"] != first.nodes["numpy"].digest  # numpy was rebuilt since the first run
+    moved = api.promote_lockfile(options, Path(first.lockfile))
+    assert len(moved) == len(first.nodes)
+    assert registry.digest(graph.nodes["numpy"].ref) == first.nodes["numpy"].digest
+    assert registry.digest(graph.nodes["chat-2"].ref) == first.nodes["chat-2"].digest
