@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine import api, commands, logs
@@ -116,10 +117,55 @@ def _parser() -> argparse.ArgumentParser:
     lint.set_defaults(handler=commands.lint)
 
     export = sub.add_parser("export", parents=[common, targets], help="write files for other tools")
-    export.add_argument("kind", choices=("meta",), help="meta: openEuler meta.yml (tag → Dockerfile)")
-    export.add_argument("--out", default="build/meta", help="output folder (default build/meta)")
+    export.add_argument("kind", choices=("meta", "bake"),
+                        help="meta: openEuler meta.yml (tag → Dockerfile); bake: a docker-bake.hcl")
+    export.add_argument("--out", help="output folder (meta, default build/meta) or file (bake, default "
+                                      "build/docker-bake.hcl)")
     export.set_defaults(handler=commands.export)
+    _add_planning_commands(sub, common, targets)
     return parser
+
+
+def _add_planning_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                           common: argparse.ArgumentParser, targets: argparse.ArgumentParser) -> None:
+    """graph, diff, images and check: release planning and the catalogue."""
+    graph = sub.add_parser("graph", parents=[common, targets], help="draw the plan's DAG (dry run)")
+    graph.add_argument("--format", choices=("dot", "svg", "png", "mermaid", "html"), default="svg")
+    graph.add_argument("--out", help="output file (default: stdout for text formats)")
+    graph.add_argument("--select", action="append", default=[], metavar="PATTERN",
+                       help="only nodes matching this glob (and their ancestors, greyed); repeatable")
+    graph.add_argument("--changed-since", metavar="REF", help="only what a change since REF affects")
+    graph.add_argument("--cluster", choices=("stack", "sdk", "none"), default="stack")
+    graph.add_argument("--offline", action="store_true", help="do not ask the registry (actions: build)")
+    graph.set_defaults(handler=_lazy("engine.graphcmd"))
+
+    diff = sub.add_parser("diff", parents=[common, targets], help="compare the stacks at two git refs")
+    diff.add_argument("ref1")
+    diff.add_argument("ref2")
+    diff.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    diff.set_defaults(handler=_lazy("engine.diffcmd"))
+
+    images = sub.add_parser("images", parents=[common, targets], help="query the built images")
+    for attr in ("framework", "version", "sdk", "sdk-version", "python", "os", "accelerator", "scope",
+                 "layer", "stack"):
+        images.add_argument(f"--{attr}", help=f"filter on {attr} ('latest' for the newest version)"
+                            if attr == "version" else f"filter on {attr}")
+    images.add_argument("--best", action="store_true", help="only the single best match")
+    images.add_argument("--format", choices=("table", "json"), default="table")
+    images.set_defaults(handler=_lazy("engine.catalog"))
+
+    check = sub.add_parser("check", parents=[common, targets], help="check built images against contracts")
+    check.add_argument("--select", action="append", default=[], metavar="PATTERN")
+    check.set_defaults(handler=_lazy("engine.contracts"))
+
+
+def _lazy(module: str) -> Callable[[argparse.Namespace], int]:
+    """A handler that imports module only when its command runs, then calls module.run(args)."""
+
+    def handler(args: argparse.Namespace) -> int:
+        return int(importlib.import_module(module).run(args))
+
+    return handler
 
 
 def _positive(text: str) -> int:

@@ -120,9 +120,13 @@ def lint(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    """Write openEuler meta.yml files (tag → Dockerfile) per stack and image."""
+    """Write openEuler meta.yml files (tag → Dockerfile) per stack and image, or a bake file."""
+    if args.kind == "bake":
+        import importlib
+
+        return int(importlib.import_module("engine.bakefile").run(args))
     options = _options(args)
-    out = Path(args.out)
+    out = Path(args.out or "build/meta")
     out_dir = out if out.is_absolute() else options.root / out
     rel = out_dir.resolve().relative_to(options.root.resolve()).as_posix()
     for relative, entries in meta_files(api.load(options), rel).items():

@@ -143,6 +143,22 @@ class RegistryClient:
         response = self._call("HEAD", reference)
         return None if response is None else response.headers.get("docker-content-digest", "")
 
+    def image_config(self, reference: str, platform: str = "linux/amd64") -> dict[str, Any] | None:
+        """The image config (labels under config.Labels) of one platform of reference, or None."""
+        manifest = self.manifest(reference)
+        if manifest is None:
+            return None
+        host, name, _ = split_reference(reference)
+        repository = f"{host}/{name}"
+        if manifest.is_index:
+            digest = manifest.platforms().get(platform)
+            manifest = self.manifest(f"{repository}@{digest}") if digest else None
+            if manifest is None:
+                return None
+        config_digest = manifest.body.get("config", {}).get("digest", "")
+        response = self._call("GET", f"{repository}@{config_digest}", kind="blobs")
+        return None if response is None else _json(reference, response.body)
+
     def tag(self, source: str, target: str) -> str:
         """Point target (repository:tag) at the manifest source (repository@digest); same repository."""
         response = self._call("GET", source)
@@ -154,10 +170,10 @@ class RegistryClient:
         return "sha256:" + hashlib.sha256(response.body).hexdigest()
 
     def _call(self, method: str, reference: str, body: bytes | None = None,
-              headers: dict[str, str] | None = None) -> Response | None:
+              headers: dict[str, str] | None = None, kind: str = "manifests") -> Response | None:
         host, repository, ref = split_reference(reference)
         scheme = "http" if host.startswith(("localhost", "127.")) else "https"
-        url = f"{scheme}://{host}/v2/{repository}/manifests/{ref}"
+        url = f"{scheme}://{host}/v2/{repository}/{kind}/{ref}"
         send = retry(
             retry=retry_if_exception_type(TransientRegistryError), wait=_wait,
             stop=stop_after_attempt(self.attempts), reraise=True, before_sleep=_log_retry,

@@ -88,11 +88,25 @@ class NodeRunner:
                        no_cache=self.settings.full, pull=self.settings.full)
 
     def _smoke_test(self, node: Node, digest: str, node_report: NodeReport) -> None:
-        for platform in node.platforms if node.test else ():
+        """Run the node's test (and, when it says so, its ancestors' tests) on every platform."""
+        commands = self.test_commands(node)
+        for platform in node.platforms if commands else ():
             node_report.tests[platform] = "failed"
-            output = self.builder.smoke_test(node.name, f"{node.repository}@{digest}", platform, node.test)
+            for origin, command in commands:
+                output = self.builder.smoke_test(node.name, f"{node.repository}@{digest}", platform, command)
+                log.info("node_tested", node=node.name, platform=platform, test_of=origin,
+                         output=output.strip()[-200:])
             node_report.tests[platform] = "passed"
-            log.info("node_tested", node=node.name, platform=platform, output=output.strip()[-200:])
+
+    def test_commands(self, node: Node) -> list[tuple[str, tuple[str, ...]]]:
+        """(node the test belongs to, argv) pairs: the node's own, then its ancestors' if asked."""
+        commands = [(node.name, node.test)] if node.test else []
+        current = node
+        while node.retest_ancestors and current.parent:
+            current = self.planned.graph.nodes[current.parent]
+            if current.test and not current.external:
+                commands.append((current.name, current.test))
+        return commands
 
     def parent_digest(self, parent: Node | None) -> str:
         """The parent's digest: built in this run, known from the plan, or looked up in the registry."""

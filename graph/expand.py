@@ -132,6 +132,7 @@ def _node(definition: Definition, parent: _Parent | None, combo: Combination,
         test=tuple(render(item, attrs, definition.at("test")) for item in definition.test),
         secrets=definition.secrets, attrs=tuple(sorted(attrs.items())),
         external=render(definition.external, attrs, definition.at("from")), definition=definition.name,
+        contract=definition.contract, retest_ancestors=definition.retest_ancestors,
         location=definition.location,
     )
 

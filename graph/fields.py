@@ -60,6 +60,13 @@ class Fields:
             raise self.fail(key, problem)
         return text
 
+    def flag(self, key: str) -> bool:
+        """A true/false field (default false)."""
+        value = self.data.get(key, False)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"'{key}' must be true or false", f"write '{key}: true'")
+        return value
+
     def texts(self, key: str, check: Callable[[str], str] | None = None) -> tuple[str, ...]:
         """A list of strings (a single string counts as a list of one)."""
         value = self.data.get(key, [])

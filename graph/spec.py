@@ -42,6 +42,8 @@ class Node:
     attrs: Pairs = ()  # sdk, sdk_version, framework, os, python, ... (inherited from the parent)
     external: str = ""  # an image reference used as is instead of being built
     definition: str = ""  # the definition this node was expanded from
+    contract: str = ""  # an image contract the built image must meet (e.g. ymir-executor)
+    retest_ancestors: bool = False  # also run every ancestor's smoke test in this image
     location: Location = NOWHERE
 
     @property
@@ -95,6 +97,8 @@ class Definition:
     location: Location = NOWHERE
     lines: tuple[tuple[str, Location], ...] = ()  # where each field is written
     name_template: str = ""  # names the expanded nodes; default: definition-values[-parent]
+    contract: str = ""
+    retest_ancestors: bool = False
 
     def at(self, field: str) -> Location:
         """Where field is written (the definition's own line when it is not)."""

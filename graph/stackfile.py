@@ -17,7 +17,8 @@ from graph.yamldoc import YamlDoc, parse_yaml
 DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
 STACK_KEYS = ("stack", "registry", "platforms", "tags", "args", "secrets", "nodes", "dev")
 NODE_KEYS = ("kind", "name", "extends", "parent", "from", "dockerfile", "context", "target", "image", "tag",
-             "platforms", "args", "attrs", "axes", "include", "exclude", "constraints", "test", "secrets")
+             "platforms", "args", "attrs", "axes", "include", "exclude", "constraints", "test", "secrets",
+             "contract", "retest_ancestors")
 DEV_KEYS = ("dockerfile", "context", "target", "suffix", "args", "secrets", "test", "except")
 SECRET_KEYS = ("id", "env", "src")
 
@@ -117,6 +118,8 @@ def _definition(base: _Base, doc: YamlDoc, name: str, data: object) -> Definitio
                        for index, rule in enumerate(_rules(fields, "exclude"))),
         location=doc.at("nodes", name),
         name_template=fields.text("name", ""),
+        contract=fields.text("contract", "", checks.name_problem),
+        retest_ancestors=fields.flag("retest_ancestors"),
         lines=tuple((key, fields.where(key)) for key in ("tag", "args", "test", "from", "attrs", "name")
                     if fields.has(key)),
     )

@@ -12,6 +12,7 @@ import pytest
 from engine import api
 from engine.builder import BuildxBuilder
 from engine.registry import RegistryClient
+from engine.runner import BuildSettings
 
 STACK = """\
 stack: tiny
@@ -50,7 +51,7 @@ def test_keep_going_skips_exactly_the_failed_subtree(builder: BuildxBuilder, reg
                                                      tiny_stack: Path) -> None:
     options = api.Options(root=tiny_stack, registry=f"{registry}/kg",
                           state_dir=tiny_stack / "state")
-    report = api.build(options, builder, jobs=2, keep_going=True)
+    report = api.build(options, builder, BuildSettings(jobs=2, keep_going=True))
     statuses = {name: node.status for name, node in report.nodes.items()}
     assert statuses == {"root": "succeeded", "good": "succeeded", "broken": "failed",
                         "child": "skipped"}
@@ -58,8 +59,10 @@ def test_keep_going_skips_exactly_the_failed_subtree(builder: BuildxBuilder, reg
     assert "definitely-not-a-command" in Path(report.nodes["broken"].log).read_text()
     assert report.status == "failed"
     client = RegistryClient()
-    assert client.manifest(report.nodes["good"].ref) is not None
-    assert client.manifest(report.nodes["broken"].ref) is None
+    # a failed run publishes nothing: the good node was pushed under its content tag only
+    assert client.manifest(report.nodes["good"].ref) is None
+    assert report.promoted == []
+    assert report.nodes["good"].digest
 
 
 def test_cli_reports_failure_with_log_tail_and_exit_code(registry: str, tiny_stack: Path,
