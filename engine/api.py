@@ -12,6 +12,7 @@ import structlog
 from engine import gitinfo
 from engine.buildx_args import Provenance
 from engine.history import History, NodeRecord
+from engine.interrupt import interruptible
 from engine.lockfile import read_lockfile, write_lockfile
 from engine.planner import Planned, plan_build
 from engine.promote import lock_entries, promote, to_promote
@@ -20,6 +21,7 @@ from engine.report import NodeReport, RunReport, finish, new_run
 from engine.runner import BuildSettings, NodeRunner
 from engine.scheduler import SUCCEEDED, Scheduler
 from engine.state import run_lock
+from engine.summaries import write_summaries
 from graph.changes import file_inputs
 from graph.dag import StackGraph, with_registry
 from graph.fingerprint import Fingerprint
@@ -95,22 +97,26 @@ def _run(options: Options, builder: Builder, settings: BuildSettings, registry: 
     weights = _weights(history, planned.fingerprints)
     log.info("run_started", node="*", run=report.run_id, mode=report.mode, nodes=len(planned.entries),
              to_build=sum(1 for e in planned.entries if e.action == BUILD), jobs=settings.jobs)
-    outcomes = Scheduler(planned.graph.graph, settings.jobs, settings.keep_going,
-                         lambda name: weights.get(name, DEFAULT_DURATION_S)).run(
-        [entry.node for entry in planned.entries if entry.action == BUILD], runner.run)
+    with interruptible() as stop:
+        outcomes = Scheduler(planned.graph.graph, settings.jobs, settings.keep_going,
+                             lambda name: weights.get(name, DEFAULT_DURATION_S), stop).run(
+            [entry.node for entry in planned.entries if entry.action == BUILD], runner.run)
+    interrupted = stop.is_set()
     for name, outcome in outcomes.items():
         report.nodes[name].status = outcome.status
         report.nodes[name].error = report.nodes[name].error or ("" if outcome.status == SUCCEEDED
                                                                else outcome.reason)
-    ok = all(outcome.status == SUCCEEDED for outcome in outcomes.values())
+    ok = not interrupted and all(outcome.status == SUCCEEDED for outcome in outcomes.values())
     report.buildx_invocations = runner.invocations
     if ok:
         _publish(options, planned, runner.digests, registry, history, report)
     else:
-        log.warning("promotion_skipped", node="*", reason="a node failed: no human tag was moved")
+        log.warning("promotion_skipped", node="*", reason="interrupted" if interrupted else
+                    "a node failed: no human tag was moved")
     _record(history, report, planned)
     report.registry_requests = dict(registry.requests)
-    path = finish(report, "succeeded" if ok else "failed")
+    path = finish(report, "succeeded" if ok else "interrupted" if interrupted else "failed")
+    write_summaries(report)
     history.finish_run(report.run_id, report.finished, report.status)
     log.info("run_finished", node="*", run=report.run_id, report=str(path), status=report.status,
              built=report.buildx_invocations, promoted=len(report.promoted))

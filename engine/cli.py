@@ -52,6 +52,8 @@ def _build(args: argparse.Namespace) -> int:
                              test=not args.no_test)
     report = api.build(options_of(args), builder, settings)
     print(commands.run_summary(report))
+    if report.status == "interrupted":
+        return EXIT_INTERRUPTED
     return EXIT_OK if report.status == "succeeded" else EXIT_FAILED
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -34,10 +35,11 @@ class Scheduler:
     """Dependency-aware parallel runner; the longest remaining path goes first."""
 
     def __init__(self, graph: nx.DiGraph, jobs: int = 1, keep_going: bool = False,
-                 weight: Callable[[str], float] = lambda _: 1.0) -> None:
+                 weight: Callable[[str], float] = lambda _: 1.0, stop: threading.Event | None = None) -> None:
         if jobs < 1:
             raise ValueError("jobs must be at least 1")
         self.graph, self.jobs, self.keep_going = graph, jobs, keep_going
+        self.stop = stop or threading.Event()
         self.priority = remaining_path(graph, weight)
 
     def run(self, selected: Iterable[str], work: Callable[[str], object]) -> dict[str, Outcome]:
@@ -50,12 +52,14 @@ class Scheduler:
         stopped_by = ""
         with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="build") as pool:
             while True:
+                if self.stop.is_set():
+                    stopped_by = stopped_by or "an interrupt"
                 if not stopped_by:
                     for node in self._ready(todo, outcomes, running)[: self.jobs - len(running)]:
                         running[pool.submit(work, node)] = node
                 if not running:
                     break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
                 for future in finished:
                     node = running.pop(future)
                     outcomes[node] = _outcome(node, future)
@@ -63,7 +67,8 @@ class Scheduler:
                         self._skip_descendants(node, todo, outcomes)
                         stopped_by = stopped_by or ("" if self.keep_going else node)
         for node in todo - outcomes.keys():
-            outcomes[node] = Outcome(node, NOT_STARTED, f"stopped after {stopped_by} failed")
+            reason = "interrupted" if self.stop.is_set() else f"stopped after {stopped_by} failed"
+            outcomes[node] = Outcome(node, NOT_STARTED, reason)
         return outcomes
 
     def _ready(self, todo: set[str], outcomes: dict[str, Outcome],

@@ -15,7 +15,7 @@ from graph.spec import NOWHERE, Node
 def directly_changed(stack_graph: StackGraph, root: Path, changed_paths: Iterable[str],
                      old_graph: StackGraph | None) -> dict[str, str]:
     """Node → why it is touched: its Dockerfile, a visible context file, or its definition."""
-    paths = set(changed_paths)
+    paths = sorted(set(changed_paths))  # sorted: the reason names the same file on every run
     touched: dict[str, str] = {}
     for name in stack_graph.order:
         node = stack_graph.nodes[name]
@@ -33,11 +33,13 @@ def affected(stack_graph: StackGraph, touched: Iterable[str]) -> set[str]:
     return result
 
 
-def _file_reason(node: Node, root: Path, paths: set[str]) -> str:
+def _file_reason(node: Node, root: Path, paths: list[str]) -> str:
     if node.external:
         return ""
     if node.dockerfile in paths:
         return "dockerfile_changed"
+    if node.dockerfile + ".dockerignore" in paths:
+        return f"context_changed: {posixpath.basename(node.dockerfile)}.dockerignore"
     prefix = "" if node.context == "." else node.context + "/"
     inside = [posixpath.relpath(path, node.context) if prefix else path
               for path in paths if path.startswith(prefix)]

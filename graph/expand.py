@@ -120,14 +120,16 @@ def _node(definition: Definition, parent: _Parent | None, combo: Combination,
            else "-".join([definition.name, *(value for _, value in combo.values)]))
     name = "-".join([own, *([parent.node.name] if parent and parent.named else [])])
     if not checks.GENERATED_NAME_RE.fullmatch(name):
-        raise StackError(f"node name {name!r} made from the matrix is not valid", combo.location,
-                         "use values of letters, digits, '_' and '.'")
+        where = definition.at("name") if definition.name_template else combo.location
+        raise StackError(f"node name {name!r} is not valid", where,
+                         "names and matrix values use letters, digits, '_', '.' and '-'")
     return Node(
         name=name, stack=definition.stack, kind=definition.kind,
         parent=parent.node.name if parent else None,
         dockerfile=definition.dockerfile, context=definition.context, registry=definition.registry,
         image=definition.image, tag=tag, platforms=platforms,
-        args=tuple((key, render(value, attrs, definition.at("args"))) for key, value in definition.args),
+        args=tuple((key, render(value, attrs, definition.at(f"args.{key}")))
+                   for key, value in definition.args),
         target=definition.target,
         test=tuple(render(item, attrs, definition.at("test")) for item in definition.test),
         secrets=definition.secrets, attrs=tuple(sorted(attrs.items())),

@@ -100,9 +100,10 @@ def _definition(base: _Base, doc: YamlDoc, name: str, data: object) -> Definitio
         raise fields.fail("kind", f"unknown kind {kind!r}", f"use one of: {', '.join(KINDS)}")
     external = fields.text("from", "")
     dockerfile, context = ("", "") if external else _paths(base, fields, f"{name}/Dockerfile")
-    if external and fields.has("dockerfile"):
-        raise fields.fail("from", f"node '{name}' has both 'from' and 'dockerfile'",
-                          "an external image is used as it is: drop one of them")
+    for key in ("dockerfile", "tag", "context", "args", "target"):
+        if external and fields.has(key):
+            raise fields.fail(key, f"node '{name}' has both 'from' and '{key}'",
+                              f"an external image is used as it is: drop '{key}' or 'from'")
     _check_args(fields, "args")
     return Definition(
         name=name, stack=base.stack, kind=kind, parents=fields.texts("parent", checks.name_problem),
@@ -120,9 +121,17 @@ def _definition(base: _Base, doc: YamlDoc, name: str, data: object) -> Definitio
         name_template=fields.text("name", ""),
         contract=fields.text("contract", "", checks.name_problem),
         retest_ancestors=fields.flag("retest_ancestors"),
-        lines=tuple((key, fields.where(key)) for key in ("tag", "args", "test", "from", "attrs", "name")
-                    if fields.has(key)),
+        lines=_lines(doc, fields, base),
     )
+
+
+def _lines(doc: YamlDoc, fields: Fields, base: _Base) -> tuple[tuple[str, Location], ...]:
+    """Where each templated field is written; build args one by one (the stack's own included)."""
+    lines = [(key, fields.where(key)) for key in ("tag", "args", "test", "from", "attrs", "name")
+             if fields.has(key)]
+    lines += [(f"args.{key}", doc.at("args", key)) for key in base.args]
+    lines += [(f"args.{key}", fields.where("args", key)) for key in fields.mapping("args")]
+    return tuple(lines)
 
 
 def _combinations(fields: Fields) -> tuple[Combination, ...]:
@@ -153,6 +162,9 @@ def _rules(fields: Fields, key: str) -> list[dict[str, str]]:
     for index, item in enumerate(items):
         allowed = tuple(map(str, item)) if isinstance(item, dict) else ()
         rule = Fields(fields.doc, (*fields.path, key, index), item, allowed, f"an {key} rule")
+        for name in allowed:
+            if _attr_problem(name):
+                raise rule.fail(name, _attr_problem(name), "rename the attribute")
         values = {name: rule.text(name, check=_value_problem) for name in map(str, item)}
         if not values:
             raise fields.fail(key, f"{key} rule {index + 1} is empty", "name at least one axis value")
@@ -230,7 +242,7 @@ def _convention_problem(value: str) -> str:
     try:
         get_convention(value)
     except StackError as exc:
-        return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+        return f"{exc.message}; {exc.hint}" if exc.hint else exc.message
     return ""
 
 

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
 from graph.errors import StackError
-from graph.spec import Stack
+from graph.expand import expand
+from graph.spec import Node, Stack
 from graph.stackfile import load_stack
 
 WriteStack = Callable[..., Path]
 
 
 def _needed_dockerfiles(text: str) -> list[str]:
-    """Best effort: the Dockerfiles a stack text refers to (defaults included)."""
+    """Best effort: the Dockerfiles a stack text refers to (defaults included; none for `from:`)."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError:
@@ -28,7 +30,7 @@ def _needed_dockerfiles(text: str) -> list[str]:
     nodes = data.get("nodes")
     if isinstance(nodes, dict):
         for name, node in nodes.items():
-            if isinstance(node, dict):
+            if isinstance(node, dict) and "from" not in node:
                 found.append(node.get("dockerfile", f"{name}/Dockerfile"))
     dev = data.get("dev")
     if isinstance(dev, dict) and "dockerfile" in dev:
@@ -70,23 +72,36 @@ def write_stack(root: Path) -> WriteStack:
     return write
 
 
-@pytest.fixture
-def load(root: Path, write_stack: WriteStack) -> Callable[..., Stack]:
-    """load(text, **write_stack_options) -> the loaded Stack."""
+@dataclass(frozen=True)
+class Loaded:
+    """One loaded stack file and the nodes its definitions expand to (-dev siblings last)."""
 
-    def run(text: str, **options: object) -> Stack:
-        return load_stack(root, write_stack(text, **options))
+    stack: Stack
+    nodes: list[Node]
+
+    def by_name(self) -> dict[str, Node]:
+        """The expanded nodes by name."""
+        return {node.name: node for node in self.nodes}
+
+
+@pytest.fixture
+def load(root: Path, write_stack: WriteStack) -> Callable[..., Loaded]:
+    """load(text, **write_stack_options) -> Loaded: the Stack and expand([stack])."""
+
+    def run(text: str, **options: object) -> Loaded:
+        stack = load_stack(root, write_stack(text, **options))
+        return Loaded(stack, expand([stack]))
 
     return run
 
 
 @pytest.fixture
 def error(root: Path, write_stack: WriteStack) -> Callable[..., str]:
-    """error(text, **write_stack_options) -> str of the StackError that loading raises."""
+    """error(text, **write_stack_options) -> str of the StackError that loading or expanding raises."""
 
     def run(text: str, **options: object) -> str:
         with pytest.raises(StackError) as caught:
-            load_stack(root, write_stack(text, **options))
+            expand([load_stack(root, write_stack(text, **options))])
         return str(caught.value)
 
     return run

@@ -1,4 +1,4 @@
-"""graph.dag: nodes of all stacks joined into one checked, ordered DAG."""
+"""graph.dag: the definitions of all stacks expanded and joined into one checked, ordered DAG."""
 
 from __future__ import annotations
 
@@ -9,24 +9,36 @@ from pathlib import Path
 
 import pytest
 
-from graph.dag import StackGraph, build_graph, with_registry
+from graph.dag import StackGraph, build_graph, graph_of, with_registry
 from graph.errors import CycleError, GraphError, Location, StackError
-from graph.spec import Node, Stack
+from graph.spec import Definition, Node, Stack
 from graph.stackfile import load_stack
 
 AMD, ARM, ARMV7 = "linux/amd64", "linux/arm64", "linux/arm/v7"
 
 
 def node(name: str, parent: str | None = None, *, line: int = 1, file: str = "a/stack.yaml",
-         image: str = "", tag: str = "1", platforms: tuple[str, ...] = ()) -> Node:
-    return Node(name=name, stack="s", kind="os", parent=parent, dockerfile=f"s/{name}/Dockerfile",
-                context=f"s/{name}", registry="r", image=image or name, tag=tag,
-                platforms=platforms, location=Location(file, line))
+         image: str = "", tag: str = "1", platforms: tuple[str, ...] = ()) -> Definition:
+    """A one-node definition (no matrix) of kind os."""
+    return Definition(name=name, stack="s", kind="os", parents=(parent,) if parent else (),
+                      registry="r", image=image or name, tag=tag, convention="",
+                      dockerfile=f"s/{name}/Dockerfile", context=f"s/{name}", platforms=platforms,
+                      location=Location(file, line))
 
 
-def stack(*nodes: Node, platforms: tuple[str, ...] = (AMD, ARM), file: str = "a/stack.yaml"
+def stack(*definitions: Definition, platforms: tuple[str, ...] = (AMD, ARM), file: str = "a/stack.yaml"
           ) -> Stack:
-    return Stack("s", file, "r", platforms, nodes)
+    """A stack of definitions, each given the stack's default platforms (as load_stack does)."""
+    return Stack("s", file, "r", platforms,
+                 tuple(replace(definition, default_platforms=platforms) for definition in definitions))
+
+
+def expanded(name: str, parent: str | None = None, *, line: int = 1, file: str = "a/stack.yaml",
+             image: str = "", tag: str = "1", platforms: tuple[str, ...] = (AMD, ARM)) -> Node:
+    """The node node(...) expands to."""
+    return Node(name=name, stack="s", kind="os", parent=parent, dockerfile=f"s/{name}/Dockerfile",
+                context=f"s/{name}", registry="r", image=image or name, tag=tag, platforms=platforms,
+                attrs=(("layer", "os"), ("os_name", name)), definition=name, location=Location(file, line))
 
 
 def graph_error(*stacks: Stack) -> GraphError:
@@ -81,8 +93,10 @@ def test_dev_sibling_clashing_with_a_defined_node_is_a_duplicate(
             "  except: [a-dev]\n")
     with pytest.raises(StackError) as caught:
         build_graph([load_stack(root, write_stack(text))])
+    # definitions are unique; the clash is between expanded nodes, found when they are joined
     assert str(caught.value) == (
-        "s/stack.yaml:10: duplicate node name 'a-dev' (also defined at s/stack.yaml:7; rename one)")
+        "s/stack.yaml:10: two nodes are named 'a-dev' "
+        "(the other is at s/stack.yaml:7; rename a definition or change a value)")
 
 
 # --- cycles -------------------------------------------------------------------------------------
@@ -117,11 +131,11 @@ TREE = [node("z"), node("y", "z"), node("b", "z"), node("a"), node("m", "a"), no
         node("d", "c")]
 
 
-def assert_parents_first(order: tuple[str, ...], nodes: list[Node]) -> None:
-    assert sorted(order) == sorted(n.name for n in nodes)
-    for child in nodes:
-        if child.parent:
-            assert order.index(child.parent) < order.index(child.name), (child.parent, child.name)
+def assert_parents_first(order: tuple[str, ...], definitions: list[Definition]) -> None:
+    assert sorted(order) == sorted(d.name for d in definitions)
+    for child in definitions:
+        for parent in child.parents:
+            assert order.index(parent) < order.index(child.name), (parent, child.name)
 
 
 def test_order_puts_parents_before_children() -> None:
@@ -182,6 +196,36 @@ def test_defined_node_clashing_with_a_dev_tag(root: Path, write_stack: Callable[
                                  "('b' is at s/stack.yaml:7; change a tag)")
 
 
+# --- graph_of: already expanded nodes -----------------------------------------------------------
+
+
+def test_graph_of_joins_expanded_nodes() -> None:
+    a, b = expanded("a", line=4), expanded("b", "a", line=9)
+    g = graph_of([b, a])
+    assert (g.nodes, g.order, sorted(g.graph.edges)) == ({"b": b, "a": a}, ("a", "b"), [("a", "b")])
+
+
+def test_graph_of_rejects_two_nodes_with_one_name() -> None:
+    with pytest.raises(StackError) as caught:
+        graph_of([expanded("a", line=4), expanded("a", line=9, tag="2")])
+    assert str(caught.value) == ("a/stack.yaml:9: two nodes are named 'a' "
+                                 "(the other is at a/stack.yaml:4; rename a definition or change a value)")
+
+
+def test_external_nodes_may_share_a_ref() -> None:
+    one = replace(expanded("a"), external="debian:12", dockerfile="", context="")
+    two = replace(expanded("b"), external="debian:12", dockerfile="", context="")
+    g = graph_of([one, two])
+    assert [g.nodes[name].ref for name in g.order] == ["debian:12", "debian:12"]
+
+
+def test_with_registry_leaves_external_nodes_alone() -> None:
+    base = replace(expanded("a"), external="debian:12", dockerfile="", context="")
+    moved = with_registry(graph_of([base, expanded("b", "a")]), "elsewhere")
+    assert moved.nodes["a"] == base
+    assert moved.nodes["b"].ref == "elsewhere/b:1"
+
+
 # --- platforms ----------------------------------------------------------------------------------
 
 
@@ -230,8 +274,10 @@ def test_platforms_missing_from_an_implicit_parent_are_named() -> None:
 def test_no_platform_in_common_with_the_parent() -> None:
     error = graph_error(stack(node("a", platforms=(AMD,)), node("b", "a", line=6),
                               platforms=(ARM,)))
-    assert str(error) == ("a/stack.yaml:6: node 'b' has no platform in common with its parent "
-                          "(set 'platforms:' on the node or its parent)")
+    assert isinstance(error, StackError)
+    assert str(error) == ("a/stack.yaml:6: node 'b' expands to no image: every combination breaks a "
+                          "constraint or has no platform in common with its parent "
+                          "(relax a constraint, or set 'platforms:' on the node or its parent)")
 
 
 def test_child_in_another_stack_uses_its_own_stack_default_narrowed_by_the_parent() -> None:
@@ -241,9 +287,9 @@ def test_child_in_another_stack_uses_its_own_stack_default_narrowed_by_the_paren
 
 
 def test_resolving_platforms_changes_nothing_else() -> None:
-    b = node("b", "a", tag="7")
-    g = build_graph([stack(node("a", platforms=(AMD,)), b)])
-    assert g.nodes["b"] == replace(b, platforms=(AMD,))
+    g = build_graph([stack(node("a", platforms=(AMD,)), node("b", "a", tag="7"))])
+    assert g.nodes == {"a": expanded("a", platforms=(AMD,)),
+                       "b": expanded("b", "a", tag="7", platforms=(AMD,))}
 
 
 def test_dev_siblings_follow_their_origins_platforms(

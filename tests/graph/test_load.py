@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -124,22 +126,76 @@ def test_demo_has_at_least_eight_nodes(demo: StackGraph) -> None:
     assert {"debian", "python-sdk"} <= set(demo.nodes)
 
 
+@pytest.fixture(scope="module")
+def demo_names(demo_yaml: dict[str, Any]) -> dict[str, list[str]]:
+    """Definition → the names of the nodes it expands to: one per combination of its axes.
+
+    The demo's parents each expand to one node, so no child name carries its parent's name.
+    """
+    nodes = demo_yaml["nodes"]
+    names = {}
+    for name, spec in nodes.items():
+        assert "include" not in spec and "exclude" not in spec  # not modelled here
+        for parent in [spec["parent"]] if isinstance(spec.get("parent"), str) else spec.get("parent", []):
+            assert "axes" not in nodes[parent]
+        axes = spec.get("axes", {})
+        names[name] = ["-".join([name, *values]) for values in itertools.product(*axes.values())]
+    return names
+
+
+def test_demo_chat_has_one_node_per_ngram(demo_names: dict[str, list[str]]) -> None:
+    assert demo_names["chat"] == ["chat-2", "chat-3"]
+
+
+def test_demo_expands_every_definition_and_nothing_else(
+        demo: StackGraph, demo_names: dict[str, list[str]]) -> None:
+    built = sorted(name for name, node in demo.nodes.items() if not node.variant)
+    assert built == sorted(name for names in demo_names.values() for name in names)
+    for definition, names in demo_names.items():
+        assert [demo.nodes[name].definition for name in names] == [definition] * len(names)
+
+
 def test_demo_has_a_dev_sibling_for_every_node_but_debian(
-        demo: StackGraph, demo_yaml: dict[str, Any]) -> None:
-    defined = list(demo_yaml["nodes"])
-    assert "debian" in defined
+        demo: StackGraph, demo_yaml: dict[str, Any], demo_names: dict[str, list[str]]) -> None:
+    assert demo_yaml["dev"]["except"] == ["debian"]
     assert "debian-dev" not in demo.nodes
     dev_file = "stacks/demo/" + demo_yaml["dev"]["dockerfile"]
-    for name in defined:
-        if name == "debian":
-            continue
+    with_dev = [name for definition, names in demo_names.items() if definition != "debian"
+                for name in names]
+    for name in with_dev:
         dev, origin = demo.nodes[f"{name}-dev"], demo.nodes[name]
         assert (dev.parent, dev.variant, dev.image) == (name, "dev", origin.image)
         assert dev.tag == f"{origin.tag}-dev"
         assert dev.dockerfile == dev_file
         assert dev.test == origin.test
         assert dev.platforms == origin.platforms
-    assert sorted(demo.nodes) == sorted([*defined, *(f"{n}-dev" for n in defined if n != "debian")])
+        assert dev.args == tuple(sorted(demo_yaml["dev"]["args"].items()))
+        assert dict(dev.attrs) == {**dict(origin.attrs), "scope": "develop"}
+    built = [name for names in demo_names.values() for name in names]
+    assert sorted(demo.nodes) == sorted([*built, *(f"{name}-dev" for name in with_dev)])
+
+
+def test_demo_trigram_chat_is_amd64_only(demo: StackGraph, demo_yaml: dict[str, Any]) -> None:
+    assert demo_yaml["nodes"]["chat"]["constraints"] == ["ngram == '3' -> arch == 'amd64'"]
+    both = tuple(demo_yaml["platforms"])
+    assert both == ("linux/amd64", "linux/arm64")
+    assert {name: node.platforms for name, node in demo.nodes.items()} == {
+        name: ("linux/amd64",) if name.startswith("chat-3") else both for name in demo.nodes}
+
+
+def test_demo_chat_nodes(demo: StackGraph) -> None:
+    registry = "localhost:5000/stackbuild"
+    assert {name: (demo.nodes[name].ref, demo.nodes[name].parent, demo.nodes[name].args)
+            for name in ("chat-2", "chat-3", "chat-3-dev")} == {
+        "chat-2": (f"{registry}/llm:chat2gram-numpy2.2.6-cpu-py311-deb12", "numpy", (("NGRAM", "2"),)),
+        "chat-3": (f"{registry}/llm:chat3gram-numpy2.2.6-cpu-py311-deb12", "numpy", (("NGRAM", "3"),)),
+        "chat-3-dev": (f"{registry}/llm:chat3gram-numpy2.2.6-cpu-py311-deb12-dev", "chat-3",
+                       (("PYTEST_VERSION", "8.3.5"),)),
+    }
+    assert demo.nodes["chat-3"].attrs == (
+        ("accelerator", "cpu"), ("app", "chat"), ("framework", "numpy"), ("framework_version", "2.2.6"),
+        ("layer", "llm"), ("ngram", "3"), ("os", "deb12"), ("os_name", "debian"), ("python", "3.11"),
+        ("scope", "inference"), ("sdk", "cpu"))
 
 
 def test_demo_children_come_after_their_parents(demo: StackGraph) -> None:
@@ -155,17 +211,24 @@ def test_demo_children_come_after_their_parents(demo: StackGraph) -> None:
 
 
 def test_demo_nodes_are_fully_resolved(demo: StackGraph, demo_yaml: dict[str, Any],
-                                       demo_file: Path) -> None:
+                                       demo_file: Path, demo_names: dict[str, list[str]]) -> None:
     registry = demo_yaml["registry"]
-    for name, spec in demo_yaml["nodes"].items():
-        node = demo.nodes[name]
-        assert node.ref == f"{registry}/{spec.get('image', name)}:{spec['tag']}"
-        assert node.dockerfile == "stacks/demo/" + spec.get("dockerfile", f"{name}/Dockerfile")
-        assert node.parent == spec.get("parent")
-        assert node.location.file == "stacks/demo/stack.yaml"
-        line = demo_file.read_text(encoding="utf-8").splitlines()[node.location.line - 1]
-        assert line == f"  {name}:"
+    lines = demo_file.read_text(encoding="utf-8").splitlines()
+    for definition, names in demo_names.items():
+        spec = demo_yaml["nodes"][definition]
+        for name in names:
+            node = demo.nodes[name]
+            tag = spec["tag"].format_map(dict(node.attrs))  # the tag template, filled
+            assert node.ref == f"{registry}/{spec.get('image', definition)}:{tag}"
+            assert node.dockerfile == "stacks/demo/" + spec.get("dockerfile", f"{definition}/Dockerfile")
+            assert node.parent == spec.get("parent")
+            assert node.location.file == "stacks/demo/stack.yaml"
+            assert re.fullmatch(rf"  {re.escape(definition)}:( &\w+)?", lines[node.location.line - 1])
+            assert {key: dict(node.attrs)[key] for key in spec.get("attrs", {})} == {
+                key: str(value) for key, value in spec.get("attrs", {}).items()}
     for node in demo.nodes.values():
         assert node.platforms
         assert set(node.platforms) <= set(demo_yaml.get("platforms", node.platforms))
+        assert "{" not in node.ref and "}" not in node.ref
+        assert all("{" not in value for _, value in node.args)
     assert len({node.ref for node in demo.nodes.values()}) == len(demo.nodes)

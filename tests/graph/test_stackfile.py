@@ -1,4 +1,5 @@
-"""graph.stackfile: one stack file → checked nodes, with file:line errors and the -dev rule."""
+"""graph.stackfile: one stack file → checked definitions (expanded here into nodes), with file:line
+errors and the -dev rule."""
 
 from __future__ import annotations
 
@@ -8,15 +9,18 @@ from pathlib import Path
 import pytest
 
 from graph.errors import Location, StackError
-from graph.spec import Node, Secret, Stack
+from graph.expand import expand
+from graph.spec import Definition, DevRule, Node, Secret, Stack
 from graph.stackfile import DEFAULT_PLATFORMS, load_stack
+from tests.graph.conftest import Loaded
 
-Load = Callable[..., Stack]
+Load = Callable[..., Loaded]
 Error = Callable[..., str]
 
 # Lines:      1         2                             3        4     5           6
 BASE = 'stack: s\nregistry: localhost:5000/demo\nnodes:\n  a:\n    kind: os\n    tag: "1"\n'
-NODE_KEYS = "kind, parent, dockerfile, context, target, image, tag, platforms, args, test, secrets"
+NODE_KEYS = ("kind, name, extends, parent, from, dockerfile, context, target, image, tag, platforms, args, "
+             "attrs, axes, include, exclude, constraints, test, secrets, contract, retest_ancestors")
 KINDS = "os, sdk, framework, tool, llm"
 PLATFORMS = ("linux/amd64, linux/arm64, linux/arm/v7, linux/arm/v6, linux/ppc64le, linux/s390x, "
              "linux/riscv64, linux/386")
@@ -25,8 +29,8 @@ SCHEMA = "(see 'Writing a stack' in README.md for the schema)"
 NOT_MAPPING_HINT = "(write it as `key: value` lines indented below its name)"
 
 
-def by_name(stack: Stack) -> dict[str, Node]:
-    return {node.name: node for node in stack.nodes}
+def by_name(loaded: Loaded) -> dict[str, Node]:
+    return loaded.by_name()
 
 
 # --- errors: file:line: message (hint) ----------------------------------------------------------
@@ -37,7 +41,7 @@ ERRORS = [
      f"s/stack.yaml:7: unknown key 'colour' in node 'a' (known keys: {NODE_KEYS})"),
     ("unknown-top-key", BASE + "nodez: {}\n", None,
      "s/stack.yaml:7: unknown key 'nodez' in a stack file "
-     "(known keys: stack, registry, platforms, args, secrets, nodes, dev)"),
+     "(known keys: stack, registry, platforms, tags, args, secrets, nodes, dev)"),
     ("unknown-dev-key", BASE + "dev:\n  dockerfile: a/Dockerfile\n  tag: x\n", None,
      "s/stack.yaml:9: unknown key 'tag' in 'dev' "
      "(known keys: dockerfile, context, target, suffix, args, secrets, test, except)"),
@@ -48,9 +52,11 @@ ERRORS = [
     ("missing-kind", BASE.replace("    kind: os\n", ""), None,
      "s/stack.yaml:4: node 'a' needs 'kind' (add 'kind: ...')"),
     ("missing-tag", BASE.replace('    tag: "1"\n', ""), None,
-     "s/stack.yaml:4: node 'a' needs 'tag' (add 'tag: ...')"),
+     "s/stack.yaml:4: node 'a' has no tag (add 'tag:' to the node or 'tags: <convention>' to the stack)"),
     ("bad-tag", BASE.replace('tag: "1"', "tag: -x"), None,
-     f"s/stack.yaml:6: tag '-x' is not a valid OCI tag {TAG_RULE} {SCHEMA}"),
+     # tags are templates, checked once expanded: the error names the tag: line
+     f"s/stack.yaml:6: tag '-x' is not a valid OCI tag {TAG_RULE} "
+     "(shorten the tag or change the values it is made of)"),
     ("tag-not-text", BASE.replace('tag: "1"', "tag: [1]"), None,
      "s/stack.yaml:6: 'tag' must be a string, got list "
      "(write 'tag: <text>' (quote values such as yes/no/on/off))"),
@@ -198,7 +204,7 @@ def test_every_error_has_a_location_and_a_hint(
         root: Path, write_stack: Callable[..., Path], outside: Path, text: str,
         dockerfiles: list[str] | None) -> None:
     with pytest.raises(StackError) as caught:
-        load_stack(root, write_stack(text, dockerfiles=dockerfiles))
+        expand([load_stack(root, write_stack(text, dockerfiles=dockerfiles))])
     assert caught.value.location is not None
     assert caught.value.location.file == "s/stack.yaml"
     assert caught.value.location.line > 0
@@ -236,8 +242,9 @@ def test_non_utf8_file_cannot_be_read(root: Path) -> None:
 
 
 def test_numeric_node_name_is_loaded(load: Load) -> None:
-    stack = load("stack: s\nregistry: r\nnodes:\n  12:\n    kind: os\n    tag: x\n")
-    assert [node.name for node in stack.nodes] == ["12"]
+    loaded = load("stack: s\nregistry: r\nnodes:\n  12:\n    kind: os\n    tag: x\n")
+    assert [definition.name for definition in loaded.stack.definitions] == ["12"]
+    assert [node.name for node in loaded.nodes] == ["12"]
 
 
 def test_unquoted_decimal_tag_keeps_its_spelling(load: Load) -> None:
@@ -245,35 +252,48 @@ def test_unquoted_decimal_tag_keeps_its_spelling(load: Load) -> None:
 
 
 def test_tag_with_trailing_newline_is_rejected(error: Error) -> None:
-    assert error(BASE.replace('tag: "1"', "tag: |\n      latest\n")).startswith(
-        "s/stack.yaml:6: tag 'latest\\n' is not a valid OCI tag")
+    assert error(BASE.replace('tag: "1"', "tag: |\n      latest\n")) == (
+        f"s/stack.yaml:6: tag 'latest\\n' is not a valid OCI tag {TAG_RULE} "
+        "(shorten the tag or change the values it is made of)")
 
 
 def test_dev_suffix_that_makes_a_bad_node_name_is_rejected(error: Error) -> None:
-    assert error(BASE + "dev:\n  dockerfile: a/Dockerfile\n  suffix: -Dev\n").startswith(
-        "s/stack.yaml:9: ")
+    assert error(BASE + "dev:\n  dockerfile: a/Dockerfile\n  suffix: -Dev\n") == (
+        "s/stack.yaml:9: suffix '-Dev' must start with '-', '_' or '.' and use lower-case letters and digits "
+        f"{SCHEMA}")
 
 
 # --- what a node gets ---------------------------------------------------------------------------
 
 
 def test_minimal_node(load: Load) -> None:
-    stack = load(BASE)
-    assert stack == Stack("s", "s/stack.yaml", "localhost:5000/demo", DEFAULT_PLATFORMS, (Node(
+    loaded = load(BASE)
+    assert loaded.stack == Stack("s", "s/stack.yaml", "localhost:5000/demo", DEFAULT_PLATFORMS, (Definition(
+        name="a", stack="s", kind="os", parents=(), registry="localhost:5000/demo", image="a", tag="1",
+        convention="", dockerfile="s/a/Dockerfile", context="s/a", default_platforms=DEFAULT_PLATFORMS,
+        location=Location("s/stack.yaml", 4), lines=(("tag", Location("s/stack.yaml", 6)),)),))
+    assert loaded.stack.definitions[0].at("tag") == Location("s/stack.yaml", 6)
+    assert loaded.stack.definitions[0].at("args") == Location("s/stack.yaml", 4)  # not written: the node
+    assert loaded.nodes == [Node(
         name="a", stack="s", kind="os", parent=None, dockerfile="s/a/Dockerfile", context="s/a",
-        registry="localhost:5000/demo", image="a", tag="1", platforms=(),
-        location=Location("s/stack.yaml", 4)),))
-    assert stack.nodes[0].ref == "localhost:5000/demo/a:1"
+        registry="localhost:5000/demo", image="a", tag="1", platforms=DEFAULT_PLATFORMS,
+        attrs=(("layer", "os"), ("os_name", "a")), definition="a",
+        location=Location("s/stack.yaml", 4))]
+    assert loaded.nodes[0].ref == "localhost:5000/demo/a:1"
 
 
 def test_default_platforms_are_amd64_and_arm64(load: Load) -> None:
-    assert load(BASE).platforms == ("linux/amd64", "linux/arm64")
+    loaded = load(BASE)
+    assert loaded.stack.platforms == ("linux/amd64", "linux/arm64")
+    assert loaded.nodes[0].platforms == ("linux/amd64", "linux/arm64")
 
 
 def test_stack_platforms_are_the_default_for_nodes(load: Load) -> None:
-    stack = load(BASE.replace("nodes:", "platforms: [linux/arm64, linux/arm/v7]\nnodes:"))
-    assert stack.platforms == ("linux/arm64", "linux/arm/v7")
-    assert stack.nodes[0].platforms == ()  # resolved later by the DAG
+    loaded = load(BASE.replace("nodes:", "platforms: [linux/arm64, linux/arm/v7]\nnodes:"))
+    assert loaded.stack.platforms == ("linux/arm64", "linux/arm/v7")
+    assert loaded.stack.definitions[0].platforms == ()  # none of its own
+    assert loaded.stack.definitions[0].default_platforms == ("linux/arm64", "linux/arm/v7")
+    assert loaded.nodes[0].platforms == ("linux/arm64", "linux/arm/v7")  # resolved by expansion
 
 
 def test_platforms_may_be_a_single_string(load: Load) -> None:
@@ -318,15 +338,22 @@ def test_numbers_are_accepted_as_text(load: Load) -> None:
 
 
 def test_parent_and_target_are_read(load: Load) -> None:
-    node = load(BASE + "    parent: base\n    target: runtime\n").nodes[0]
+    loaded = load(BASE + "    parent: base\n    target: runtime\n"
+                  + '  base:\n    kind: os\n    image: b\n    tag: "1"\n')
+    assert (loaded.stack.definitions[0].parents, loaded.stack.definitions[0].target) == (
+        ("base",), "runtime")
+    node = loaded.by_name()["a"]
     assert (node.parent, node.target) == ("base", "runtime")
 
 
-def test_nodes_keep_file_order_and_location(load: Load) -> None:
+def test_definitions_keep_file_order_and_location(load: Load) -> None:
     text = BASE + '  c:\n    kind: sdk\n    tag: "1"\n  b:\n    kind: llm\n    tag: "1"\n'
-    stack = load(text)
-    assert [(n.name, n.kind, n.location.line) for n in stack.nodes] == [
+    loaded = load(text)
+    assert [(d.name, d.kind, d.location.line) for d in loaded.stack.definitions] == [
         ("a", "os", 4), ("c", "sdk", 7), ("b", "llm", 10)]
+    # expanded parents first, then by name; each node keeps its definition's line
+    assert [(n.name, n.kind, n.location.line) for n in loaded.nodes] == [
+        ("a", "os", 4), ("b", "llm", 10), ("c", "sdk", 7)]
 
 
 def test_stack_args_merge_with_node_args_and_node_wins(load: Load) -> None:
@@ -412,10 +439,11 @@ def test_dev_node_is_built_from_its_origin(load: Load) -> None:
     sdk, dev = nodes["sdk"], nodes["sdk-dev"]
     assert dev == Node(
         name="sdk-dev", stack="s", kind="sdk", parent="sdk", dockerfile="s/dev/Dockerfile",
-        context="s/dev", registry="r", image="tools", tag="py311-dev", platforms=(),
+        context="s/dev", registry="r", image="tools", tag="py311-dev", platforms=("linux/amd64",),
         args=(("BASE", "1"), ("PYTEST", "8")), target="", test=(),
         secrets=(Secret("ca", src="/etc/ca.crt"),), variant="dev",
-        location=Location("s/stack.yaml", 19))
+        attrs=(("layer", "sdk"), ("os_name", "os"), ("scope", "develop"), ("sdk", "sdk")),
+        definition="sdk", location=Location("s/stack.yaml", 19))
     assert dev.image == sdk.image
     assert dev.ref == "r/tools:py311-dev"
     assert sdk.variant == ""
@@ -434,8 +462,19 @@ def test_dev_test_overrides_the_origins(load: Load) -> None:
     assert nodes["os"].test == ("cat", "/etc/os-release")
 
 
-def test_dev_platforms_are_left_for_the_dag(load: Load) -> None:
-    assert by_name(load(DEV))["os-dev"].platforms == ()
+def test_dev_siblings_get_their_origins_platforms(load: Load) -> None:
+    nodes = by_name(load(DEV))
+    assert {name: node.platforms for name, node in nodes.items()} == {
+        "os": ("linux/amd64",), "sdk": ("linux/amd64",),
+        "os-dev": ("linux/amd64",), "sdk-dev": ("linux/amd64",)}
+
+
+def test_dev_rule_is_kept_on_the_stack(load: Load) -> None:
+    assert load(DEV + "  except: [os]\n").stack.dev == DevRule(
+        dockerfile="s/dev/Dockerfile", context="s/dev", suffix="-dev",
+        args=(("BASE", "1"), ("PYTEST", "8")), secrets=(Secret("ca", src="/etc/ca.crt"),),
+        excepted=("os",), location=Location("s/stack.yaml", 19))
+    assert load(DEV.split("dev:")[0]).stack.dev is None
 
 
 def test_dev_except_is_honoured(load: Load) -> None:

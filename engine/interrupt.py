@@ -1,0 +1,55 @@
+"""Ctrl-C and SIGTERM: stop starting builds, stop the running ones, let the run record what finished."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from types import FrameType
+
+import structlog
+
+log = structlog.get_logger()
+
+
+def child_pids(parent: int) -> list[int]:
+    """Processes whose parent is `parent` (read from /proc; empty where there is no /proc)."""
+    children = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == parent:
+            children.append(int(entry.name))
+    return children
+
+
+@contextmanager
+def interruptible() -> Iterator[threading.Event]:
+    """An event set by the first SIGINT or SIGTERM, which also stops our child processes (buildx, docker).
+
+    Outside the main thread signals cannot be caught: the event is then never set.
+    """
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if not stop.is_set():
+            log.warning("run_interrupted", node="*", signal=signal.Signals(signum).name)
+        stop.set()
+        for pid in child_pids(os.getpid()):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
