@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from engine import gitinfo
+from engine import gitinfo, logs
 from engine.buildx_args import Provenance
 from engine.history import History, NodeRecord
 from engine.interrupt import interruptible
@@ -97,15 +97,16 @@ def _run(options: Options, builder: Builder, settings: BuildSettings, registry: 
     weights = _weights(history, planned.fingerprints)
     log.info("run_started", node="*", run=report.run_id, mode=report.mode, nodes=len(planned.entries),
              to_build=sum(1 for e in planned.entries if e.action == BUILD), jobs=settings.jobs)
-    with interruptible() as stop:
+    with interruptible() as stop, logs.live_view(report):
         outcomes = Scheduler(planned.graph.graph, settings.jobs, settings.keep_going,
                              lambda name: weights.get(name, DEFAULT_DURATION_S), stop).run(
             [entry.node for entry in planned.entries if entry.action == BUILD], runner.run)
     interrupted = stop.is_set()
     for name, outcome in outcomes.items():
-        report.nodes[name].status = outcome.status
-        report.nodes[name].error = report.nodes[name].error or ("" if outcome.status == SUCCEEDED
-                                                               else outcome.reason)
+        cut_short = interrupted and outcome.status != SUCCEEDED  # killed or never started
+        report.nodes[name].status = "interrupted" if cut_short else outcome.status
+        report.nodes[name].error = ("interrupted" if cut_short else report.nodes[name].error
+                                    or ("" if outcome.status == SUCCEEDED else outcome.reason))
     ok = not interrupted and all(outcome.status == SUCCEEDED for outcome in outcomes.values())
     report.buildx_invocations = runner.invocations
     if ok:

@@ -88,3 +88,24 @@ def fully_cached(steps: Iterable[StepTiming]) -> bool:
 def failed_step(steps: Iterable[StepTiming]) -> StepTiming | None:
     """The first step that ended with an ERROR, None when none did."""
     return next((step for step in steps if step.error), None)
+
+
+TRANSIENT_PATTERNS = (
+    "500 Internal Server Error", "502 Bad Gateway", "503 Service Unavailable", "504 Gateway Timeout",
+    "429 Too Many Requests", "unexpected status: 5", "unexpected status from", "connection reset by peer",
+    "connection refused", "i/o timeout", "TLS handshake timeout", "unexpected EOF", "broken pipe",
+    "context deadline exceeded", "server misbehaving",
+)
+DEFINITIVE_PATTERNS = ("did not complete successfully: exit code", "401 Unauthorized", "manifest unknown",
+                       "failed to read dockerfile", "dockerfile parse error")
+
+
+def transient_failure(log_text: str) -> str:
+    """Why a failed build may succeed if run again (a registry or network fault), or '' if it may not.
+
+    A failing Dockerfile step (a RUN that exits non-zero), a 401 or an unknown manifest is definitive.
+    """
+    tail = log_text[-20000:]
+    if any(pattern in tail for pattern in DEFINITIVE_PATTERNS):
+        return ""
+    return next((pattern for pattern in TRANSIENT_PATTERNS if pattern in tail), "")

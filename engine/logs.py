@@ -5,11 +5,17 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 
+if TYPE_CHECKING:
+    from engine.report import RunReport
+
 FORMATS = ("auto", "console", "json")
+_live_handler: logging.StreamHandler[TextIO] | None = None
 
 
 def configure(log_format: str = "auto", level: int = logging.INFO) -> None:
@@ -28,6 +34,8 @@ def configure(log_format: str = "auto", level: int = logging.INFO) -> None:
         shared.append(structlog.processors.dict_tracebacks)
         renderer = structlog.processors.JSONRenderer()
     handler = logging.StreamHandler(sys.stderr)
+    global _live_handler
+    _live_handler = handler if log_format == "console" and sys.stderr.isatty() else None
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
@@ -41,3 +49,20 @@ def configure(log_format: str = "auto", level: int = logging.INFO) -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+
+
+@contextmanager
+def live_view(report: RunReport) -> Iterator[None]:
+    """On a terminal with console logs, a live progress block under the log lines; else nothing."""
+    handler = _live_handler
+    if handler is None:
+        yield
+        return
+    from engine.progress import ProgressView
+
+    with ProgressView(report, sys.stderr) as view:
+        previous = handler.setStream(view)  # type: ignore[arg-type]
+        try:
+            yield
+        finally:
+            handler.setStream(previous or sys.stderr)

@@ -8,19 +8,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
+from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from engine import buildlog
 from engine.buildx_args import BuildRequest, Provenance, build_request, cache_flags
-from engine.errors import EngineError, RegistryError
+from engine.errors import BuildError, EngineError, RegistryError
 from engine.planner import Planned, content_ref
 from engine.registry import Registry
 from engine.report import NodeReport, RunReport
 from graph.spec import Node
 
 if TYPE_CHECKING:
-    from engine.builder import Builder
+    from engine.builder import Builder, BuildResult
 
 log = structlog.get_logger()
+BUILD_ATTEMPTS = 3  # only registry/network faults are retried, never a failing Dockerfile step
 
 
 @dataclass(frozen=True)
@@ -54,19 +56,18 @@ class NodeRunner:
         node_report = self.report.nodes[name]
         log_path = Path(self.report.folder) / "logs" / f"{name}.log"
         node_report.log = str(log_path)
+        node_report.status = "running"
         try:
             request = self._request(node)
             log.info("node_started", platforms=len(node.platforms), ref=request.tags[0])
-            with self.lock:
-                self.invocations += 1
-            result = self.builder.build(request, log_path)
+            result = self._build_with_retries(request, log_path, node_report)
             node_report.digest, node_report.duration_s = result.digest, round(result.duration_s, 2)
             node_report.platform_durations = buildlog.platform_durations(
                 buildlog.parse_steps(log_path.read_text(encoding="utf-8", errors="replace")))
             if self.settings.test:
                 self._smoke_test(node, result.digest, node_report)
         except EngineError as exc:
-            node_report.error = str(exc)
+            node_report.error, node_report.status = str(exc), "failed"
             log.error("node_failed", error=str(exc), log=str(log_path),
                       log_tail=getattr(exc, "log_tail", None) or getattr(exc, "output", None))
             raise
@@ -74,7 +75,27 @@ class NodeRunner:
             structlog.contextvars.unbind_contextvars("node")
         with self.lock:
             self.digests[name] = result.digest
+        node_report.status = "succeeded"
         log.info("node_built", node=name, digest=result.digest, duration_s=node_report.duration_s)
+
+    def _build_with_retries(self, request: BuildRequest, log_path: Path,
+                            node_report: NodeReport) -> BuildResult:
+        """One buildx call, repeated only when it failed on a registry or network fault."""
+        def retried(state: RetryCallState) -> None:
+            node_report.retries += 1
+            error = state.outcome.exception() if state.outcome else None
+            log.warning("build_retried", node=request.node, attempt=state.attempt_number,
+                        reason=_transient_reason(error))
+
+        attempt = retry(retry=retry_if_exception(lambda error: bool(_transient_reason(error))),
+                        stop=stop_after_attempt(BUILD_ATTEMPTS), before_sleep=retried,
+                        wait=wait_random_exponential(multiplier=1, max=20), reraise=True)
+        return attempt(self._build_once)(request, log_path)
+
+    def _build_once(self, request: BuildRequest, log_path: Path) -> BuildResult:
+        with self.lock:
+            self.invocations += 1
+        return self.builder.build(request, log_path)
 
     def _request(self, node: Node) -> BuildRequest:
         parent = self.planned.graph.nodes[node.parent] if node.parent else None
@@ -124,3 +145,10 @@ class NodeRunner:
                     self.digests[parent.name] = digest
                 return digest
         raise RegistryError(f"parent {parent.ref} is not in the registry", f"build {parent.name} first")
+
+
+def _transient_reason(error: BaseException | None) -> str:
+    """The registry or network fault a failed build ran into, '' when the failure is definitive."""
+    if not isinstance(error, BuildError) or not error.log_path:
+        return ""
+    return buildlog.transient_failure(Path(error.log_path).read_text(encoding="utf-8", errors="replace"))

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from engine.report import NodeReport, RunReport
 
-ICONS = {"succeeded": "✅", "failed": "❌", "skipped": "⏭️", "not_started": "⏸️", "pending": "…"}
+ICONS = {"succeeded": "✅", "failed": "❌", "skipped": "⏭️", "not_started": "⏸️", "pending": "…",
+         "interrupted": "⏹️"}
+NOT_BUILT = ("skipped", "not_started", "interrupted")
 
 
 def junit_xml(report: RunReport) -> str:
@@ -15,7 +17,7 @@ def junit_xml(report: RunReport) -> str:
     nodes = list(report.nodes.values())
     suite = ET.Element("testsuite", name=f"stackbuild {report.run_id}", tests=str(len(nodes)),
                        failures=str(sum(n.status == "failed" for n in nodes)),
-                       skipped=str(sum(n.status in ("skipped", "not_started") for n in nodes)),
+                       skipped=str(sum(n.status in NOT_BUILT for n in nodes)),
                        time=f"{sum(n.duration_s for n in nodes):.2f}", timestamp=report.started)
     for node in nodes:
         case = ET.SubElement(suite, "testcase", classname=node.ref.rsplit(":", 1)[0], name=node.node,
@@ -23,7 +25,7 @@ def junit_xml(report: RunReport) -> str:
         if node.status == "failed":
             failure = ET.SubElement(case, "failure", message=node.error[:500] or "failed")
             failure.text = f"log: {node.log}"
-        elif node.status in ("skipped", "not_started"):
+        elif node.status in NOT_BUILT:
             ET.SubElement(case, "skipped", message=node.error or node.status)
         else:
             ET.SubElement(case, "system-out").text = f"{node.action} ({node.reason}) {node.digest}"
@@ -51,7 +53,7 @@ def markdown(report: RunReport) -> str:
 
 
 def _cell(node: NodeReport) -> str:
-    return (node.error if node.status in ("skipped", "not_started") else node.reason).replace("|", "\\|")
+    return (node.error if node.status in NOT_BUILT else node.reason).replace("|", "\\|")
 
 
 def write_summaries(report: RunReport) -> tuple[Path, Path]:

@@ -76,7 +76,7 @@ def test_cli_reports_failure_with_log_tail_and_exit_code(registry: str, tiny_sta
     assert "Traceback" not in result.stderr
     events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     failed = [e for e in events if e["event"] == "node_failed"]
-    assert [e["node"] for e in failed] == ["broken"]
+    assert [e["node"] for e in failed] == ["broken"], failed
     assert "definitely-not-a-command" in failed[0]["log_tail"]
     assert all("node" in e for e in events)
 
