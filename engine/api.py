@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +20,7 @@ from engine.planner import Planned, plan_build
 from engine.promote import lock_entries, promote, to_promote
 from engine.registry import Registry, RegistryClient
 from engine.report import NodeReport, RunReport, finish, new_run
+from engine.retryproxy import RetryProxy, local_registry_host, router
 from engine.runner import BuildSettings, NodeRunner
 from engine.scheduler import SUCCEEDED, Scheduler
 from engine.state import run_lock
@@ -97,7 +100,7 @@ def _run(options: Options, builder: Builder, settings: BuildSettings, registry: 
     weights = _weights(history, planned.fingerprints)
     log.info("run_started", node="*", run=report.run_id, mode=report.mode, nodes=len(planned.entries),
              to_build=sum(1 for e in planned.entries if e.action == BUILD), jobs=settings.jobs)
-    with interruptible() as stop, logs.live_view(report):
+    with interruptible() as stop, logs.live_view(report), _retry_proxy(planned, runner):
         outcomes = Scheduler(planned.graph.graph, settings.jobs, settings.keep_going,
                              lambda name: weights.get(name, DEFAULT_DURATION_S), stop).run(
             [entry.node for entry in planned.entries if entry.action == BUILD], runner.run)
@@ -173,3 +176,21 @@ def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None
 def _history(options: Options) -> History | None:
     path = options.state / "history.db"
     return History(path) if path.exists() else None
+
+
+@contextmanager
+def _retry_proxy(planned: Planned, runner: NodeRunner) -> Iterator[None]:
+    """Route BuildKit's registry traffic through a retrying proxy when the registry is local plain HTTP."""
+    host = local_registry_host({n.registry for n in planned.graph.nodes.values() if not n.external})
+    if not host:
+        yield
+        return
+    upstream = host.replace("localhost:", "127.0.0.1:", 1)
+    with RetryProxy(upstream) as proxy:
+        runner.route = router(host, proxy.host)
+        try:
+            yield
+        finally:
+            if proxy.counts["retries"]:
+                log.info("registry_faults_absorbed", node="*", retries=proxy.counts["retries"],
+                         requests=proxy.counts["requests"])

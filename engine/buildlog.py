@@ -94,7 +94,8 @@ TRANSIENT_PATTERNS = (
     "500 Internal Server Error", "502 Bad Gateway", "503 Service Unavailable", "504 Gateway Timeout",
     "429 Too Many Requests", "unexpected status: 5", "unexpected status from", "connection reset by peer",
     "connection refused", "i/o timeout", "TLS handshake timeout", "unexpected EOF", "broken pipe",
-    "context deadline exceeded", "server misbehaving",
+    "context deadline exceeded", "server misbehaving", "failed to push", "failed to do request",
+    "failed to resolve source metadata", "failed to fetch",
 )
 DEFINITIVE_PATTERNS = ("did not complete successfully: exit code", "401 Unauthorized", "manifest unknown",
                        "failed to read dockerfile", "dockerfile parse error")

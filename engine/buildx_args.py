@@ -82,12 +82,13 @@ def cache_flags(node: Node, mode: str, local_dir: Path | None = None) -> tuple[s
     key = hashlib.sha256(node.name.encode()).hexdigest()[:16]
     if mode == "registry":
         ref = f"{node.repository}:sbcache-{key}"
-        return f"type=registry,ref={ref}", f"type=registry,ref={ref},mode=max"
+        # a failed cache export must not fail the build: the image itself was pushed
+        return f"type=registry,ref={ref}", f"type=registry,ref={ref},mode=max,ignore-error=true"
     if mode == "local" and local_dir is not None:
         folder = str(local_dir / key)
         if "," in folder:
             raise ValueError(f"cache folder {folder!r} contains ','")
-        return f"type=local,src={folder}", f"type=local,dest={folder},mode=max"
+        return f"type=local,src={folder}", f"type=local,dest={folder},mode=max,ignore-error=true"
     return "", ""
 
 

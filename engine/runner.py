@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,6 +47,7 @@ class NodeRunner:
         self.root, self.planned, self.builder, self.report = root, planned, builder, report
         self.registry, self.settings, self.provenance = registry, settings, provenance
         self.digests = {e.node: e.digest for e in planned.entries if e.digest}
+        self.route: Callable[[str], str] = lambda ref: ref  # through the retry proxy, when there is one
         self.lock = threading.Lock()
         self.invocations = 0
 
@@ -104,8 +106,10 @@ class NodeRunner:
         fingerprint = self.planned.fingerprints[node.name]
         labels = (*request.labels, ("org.stackbuild.fingerprint", fingerprint.value))
         # nightly (--full): no cache import and fresh bases, but the cache is still exported
-        return replace(request, tags=(content_ref(node, fingerprint),), labels=tuple(sorted(labels)),
-                       cache_from="" if self.settings.full else cache_from, cache_to=cache_to,
+        route = self.route
+        return replace(request, tags=(route(content_ref(node, fingerprint)),), labels=tuple(sorted(labels)),
+                       build_contexts=tuple((name, route(value)) for name, value in request.build_contexts),
+                       cache_from="" if self.settings.full else route(cache_from), cache_to=route(cache_to),
                        no_cache=self.settings.full, pull=self.settings.full)
 
     def _smoke_test(self, node: Node, digest: str, node_report: NodeReport) -> None:
