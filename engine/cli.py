@@ -32,6 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `stackbuild plan | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def options_of(args: argparse.Namespace) -> api.Options:
@@ -118,9 +121,10 @@ def _parser() -> argparse.ArgumentParser:
     lint.add_argument("--convention", help="convention for --tags (default: the stack's)")
     lint.set_defaults(handler=commands.lint)
 
-    export = sub.add_parser("export", parents=[common, targets], help="write files for other tools")
+    export = sub.add_parser("export", parents=[common], help="write files for other tools")
     export.add_argument("kind", choices=("meta", "bake"),
                         help="meta: openEuler meta.yml (tag → Dockerfile); bake: a docker-bake.hcl")
+    export.add_argument("targets", nargs="*", help="stack files or folders (default: stacks)")
     export.add_argument("--out", help="output folder (meta, default build/meta) or file (bake, default "
                                       "build/docker-bake.hcl)")
     export.set_defaults(handler=commands.export)
