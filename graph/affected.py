@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from graph.context import files_matching, read_ignore_patterns
+from graph.context import files_matching
 from graph.dag import StackGraph
+from graph.dockerignore import read_ignore_patterns
 from graph.spec import NOWHERE, Node
 
 

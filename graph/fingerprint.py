@@ -8,8 +8,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from graph.context import ContextFile, context_digest, list_context, read_ignore_patterns
+from graph.context import ContextFile, context_digest, list_context
 from graph.dag import StackGraph
+from graph.dockerignore import read_ignore_patterns
 from graph.spec import Node
 
 VERSION = "stackbuild-fingerprint-v1"

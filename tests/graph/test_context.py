@@ -13,10 +13,9 @@ from graph.context import (
     ContextFile,
     context_digest,
     files_matching,
-    is_ignored,
     list_context,
-    read_ignore_patterns,
 )
+from graph.dockerignore import is_ignored, read_ignore_patterns
 from graph.errors import StackError
 
 HELLO = "sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"  # b"hello\n"

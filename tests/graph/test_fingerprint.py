@@ -15,8 +15,9 @@ import pytest
 import yaml
 
 from graph import checks
-from graph.context import ContextFile, context_digest, list_context, read_ignore_patterns
+from graph.context import ContextFile, context_digest, list_context
 from graph.dag import StackGraph, with_registry
+from graph.dockerignore import read_ignore_patterns
 from graph.fingerprint import CONTENT_TAG_PREFIX, Fingerprint, changed_inputs, fingerprint_graph
 from graph.load import load_graph
 from graph.spec import Node
