@@ -27,11 +27,21 @@ setup: venv ## bring up Docker 26 + buildx + QEMU + registry on :5000 and the ba
 teardown: ## stop the registry and dockerd that setup started (images and data are kept)
 	@bash scripts/teardown-engine.sh $(STATE)
 
-plan: venv ## print the build plan of the default stacks (dry run)
-	$(BIN)/stackbuild plan stacks/demo
+STACKS ?= stacks/demo
+BASE ?= origin/main
 
-matrix: setup ## build and push the default stacks into the local registry
-	$(BIN)/stackbuild build stacks/demo --keep-going --jobs $(JOBS)
+plan: venv ## print the build plan of the default stacks (dry run)
+	$(BIN)/stackbuild plan $(STACKS)
+
+matrix: setup ## nightly: rebuild the default stacks from scratch into the local registry
+	$(BIN)/stackbuild build $(STACKS) --full --keep-going --jobs $(JOBS)
+
+pr: setup ## pull request: rebuild what changed since BASE (default origin/main) and its descendants
+	$(BIN)/stackbuild build $(STACKS) --changed-since $(BASE) --jobs $(JOBS)
+
+graph: venv ## draw the default stacks' plan as build/graph.svg
+	@mkdir -p build
+	$(BIN)/stackbuild graph $(STACKS) --format svg --out build/graph.svg
 
 test: setup ## run every test (unit and real-engine integration)
 	$(BIN)/pytest -q
@@ -43,4 +53,4 @@ lint: venv ## ruff and mypy
 	$(BIN)/ruff check graph engine tests
 	$(BIN)/mypy
 
-.PHONY: help venv setup teardown plan matrix test unit lint
+.PHONY: help venv setup teardown plan matrix pr graph test unit lint
