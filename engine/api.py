@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -67,7 +68,7 @@ def plan(options: Options, registry: Registry | None = None, full: bool = False,
         return make_plan(stack_graph, reason="forced" if full else "not_checked")
     history = _history(options)
     try:
-        return plan_build(stack_graph, options.root, registry or RegistryClient(), history, full,
+        return plan_build(stack_graph, options.root, registry, history, full,
                           changed_since, options.targets).entries
     finally:
         if history:
@@ -91,6 +92,7 @@ def build(options: Options, builder: Builder, settings: BuildSettings = DEFAULT_
 
 def _run(options: Options, builder: Builder, settings: BuildSettings, registry: Registry,
          history: History) -> RunReport:
+    requests_before = Counter(registry.requests)
     planned = plan_build(load(options), options.root, registry, history, settings.full,
                          settings.changed_since, options.targets)
     report = _new_report(options, planned, settings)
@@ -118,7 +120,7 @@ def _run(options: Options, builder: Builder, settings: BuildSettings, registry: 
         log.warning("promotion_skipped", node="*", reason="interrupted" if interrupted else
                     "a node failed: no human tag was moved")
     _record(history, report, planned)
-    report.registry_requests = dict(registry.requests)
+    report.registry_requests = dict(Counter(registry.requests) - requests_before)  # this run's only
     path = finish(report, "succeeded" if ok else "interrupted" if interrupted else "failed")
     write_summaries(report)
     history.finish_run(report.run_id, report.finished, report.status)

@@ -50,7 +50,8 @@ def changed_files(root: Path, ref: str) -> set[str]:
     if ref.startswith("-"):
         raise GitError(f"bad ref {ref!r}", "name a commit, branch or tag")
     _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-    diff = _git(root, "diff", "--name-only", "--relative", "-z", ref, "--")
+    # --no-renames: a moved file counts at its old path too (the node it left changed as well)
+    diff = _git(root, "diff", "--name-only", "--no-renames", "--relative", "-z", ref, "--")
     untracked = _git(root, "ls-files", "--others", "--exclude-standard", "-z")
     return {path for path in (diff + untracked).decode().split("\0") if path}
 

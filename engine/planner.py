@@ -42,16 +42,20 @@ def content_ref(node: Node, fingerprint: Fingerprint) -> str:
     return f"{node.repository}:{fingerprint.content_tag}"
 
 
-def plan_build(stack_graph: StackGraph, root: Path, registry: Registry, history: History | None,
+def plan_build(stack_graph: StackGraph, root: Path, registry: Registry | None, history: History | None,
                full: bool = False, changed_since: str = "", targets: tuple[Path, ...] = ()) -> Planned:
-    """Fingerprint every node, find what a PR touches, ask the registry what exists, decide."""
+    """Fingerprint every node, find what a PR touches, ask the registry what exists, decide.
+
+    Without a registry (offline) nothing is looked up: every candidate is planned as a build.
+    """
     fingerprints = fingerprint_graph(stack_graph, root)
     touched: dict[str, str] = {}
     candidates = None
     if changed_since:
         touched = pr_changes(stack_graph, root, changed_since, targets)
         candidates = affected(stack_graph, touched)
-    observed = {} if full else observe(stack_graph, fingerprints, registry, history, candidates)
+    observed = None if registry is None else {} if full else observe(
+        stack_graph, fingerprints, registry, history, candidates)
     entries = decide(stack_graph, fingerprints, observed, full, candidates)
     return Planned(stack_graph, fingerprints, _pr_reasons(entries, touched, candidates), touched)
 
@@ -60,11 +64,11 @@ def pr_changes(stack_graph: StackGraph, root: Path, ref: str, targets: tuple[Pat
     """Nodes touched by the files changed between ref and the working tree."""
     changed = gitinfo.changed_files(root, ref)
     with tempfile.TemporaryDirectory(prefix="stackbuild-ref-") as old_root:
-        gitinfo.export_tree(root, ref, Path(old_root), sorted({_top(t) for t in targets} or {"stacks"}))
         try:
+            gitinfo.export_tree(root, ref, Path(old_root), sorted({_top(t) for t in targets} or {"stacks"}))
             old_graph: StackGraph | None = load_graph(Path(old_root), targets or (Path("stacks"),))
-        except GraphError:
-            old_graph = None  # the stacks did not load at ref: every node counts as new
+        except (GraphError, gitinfo.GitError):
+            old_graph = None  # the stacks did not exist or load at ref: every node counts as new
     if old_graph is None:
         return dict.fromkeys(stack_graph.order, "new_node")
     return directly_changed(stack_graph, root, changed, old_graph)

@@ -166,7 +166,9 @@ class RegistryClient:
             raise RegistryError(f"cannot tag {target}: {source} is not in the registry",
                                 "build it again; the registry may have been cleaned")
         media_type = response.headers.get("content-type", "")
-        self._call("PUT", target, response.body, {"Content-Type": media_type})
+        if self._call("PUT", target, response.body, {"Content-Type": media_type}) is None:
+            raise RegistryError(f"the registry refused to tag {target} (404: repository unknown)",
+                                "check the registry prefix")
         return "sha256:" + hashlib.sha256(response.body).hexdigest()
 
     def _call(self, method: str, reference: str, body: bytes | None = None,

@@ -20,7 +20,8 @@ def directly_changed(stack_graph: StackGraph, root: Path, changed_paths: Iterabl
     touched: dict[str, str] = {}
     for name in stack_graph.order:
         node = stack_graph.nodes[name]
-        reason = _file_reason(node, root, paths) or _definition_reason(node, old_graph)
+        definition = _definition_reason(node, old_graph)
+        reason = "new_node" if definition == "new_node" else _file_reason(node, root, paths) or definition
         if reason:
             touched[name] = reason
     return touched

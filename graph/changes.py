@@ -20,21 +20,25 @@ class Observed:
 
 
 def decide(stack_graph: StackGraph, fingerprints: Mapping[str, Fingerprint],
-           observed: Mapping[str, Observed], full: bool = False,
+           observed: Mapping[str, Observed] | None, full: bool = False,
            candidates: set[str] | None = None) -> tuple[PlanEntry, ...]:
-    """The plan: build what has no image for its fingerprint, retag what is built but not tagged."""
+    """The plan: build what has no image for its fingerprint, retag what is built but not tagged.
+
+    With observed None (offline: the registry was not asked) every candidate is a build, `not_checked`.
+    """
     entries = []
     for name in stack_graph.order:
         node = stack_graph.nodes[name]
         fingerprint = fingerprints[name]
-        action, reason, digest = _action(name, fingerprint, observed.get(name, Observed()), full,
-                                         candidates, node.external, node.parent)
+        seen = observed.get(name, Observed()) if observed is not None else None
+        action, reason, digest = _action(name, fingerprint, seen, full, candidates, node.external,
+                                         node.parent)
         entries.append(PlanEntry(name, node.stack, node.kind, node.ref, node.parent, node.platforms,
                                  action, reason, fingerprint.value, digest))
     return tuple(entries)
 
 
-def _action(name: str, fingerprint: Fingerprint, seen: Observed, full: bool,
+def _action(name: str, fingerprint: Fingerprint, seen: Observed | None, full: bool,
             candidates: set[str] | None, external: str, parent: str | None) -> tuple[str, str, str]:
     if external:
         return EXTERNAL, "base image", ""
@@ -42,6 +46,8 @@ def _action(name: str, fingerprint: Fingerprint, seen: Observed, full: bool,
         return BUILD, "forced", ""
     if candidates is not None and name not in candidates:
         return SKIP, "unchanged_since_ref", ""
+    if seen is None:
+        return BUILD, "not_checked", ""
     if seen.content_digest:
         if seen.tag_digest == seen.content_digest:
             return SKIP, "up_to_date", seen.content_digest
