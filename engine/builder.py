@@ -35,7 +35,8 @@ class Builder(Protocol):
     def build(self, request: BuildRequest, log_path: Path) -> BuildResult:
         """Build and push one node for all its platforms in one call."""
 
-    def smoke_test(self, node: str, image: str, platform: str, command: Sequence[str]) -> str:
+    def smoke_test(self, node: str, image: str, platform: str, command: Sequence[str],
+                   entrypoint: str | None = None) -> str:
         """Run command in image on platform; return its output or raise SmokeTestError."""
 
 
@@ -75,11 +76,12 @@ class BuildxBuilder:
         digest = json.loads(metadata.read_text(encoding="utf-8"))["containerimage.digest"]
         return BuildResult(request.node, digest, time.monotonic() - start, str(log_path))
 
-    def smoke_test(self, node: str, image: str, platform: str, command: Sequence[str]) -> str:
-        """Run the node's test command in a throwaway container of image on platform."""
+    def smoke_test(self, node: str, image: str, platform: str, command: Sequence[str],
+                   entrypoint: str | None = None) -> str:
+        """Run command in a throwaway container of image on platform (entrypoint '': skip the image's)."""
         try:
             output = self.docker.run(image, list(command), platform=platform, remove=True,
-                                     pull="missing")
+                                     pull="missing", entrypoint=entrypoint)
         except DockerException as exc:
             raise SmokeTestError(node, platform, command,
                                  (exc.stdout or "") + (exc.stderr or "")) from None

@@ -145,9 +145,10 @@ def _add_planning_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     graph.add_argument("--offline", action="store_true", help="do not ask the registry (actions: build)")
     graph.set_defaults(handler=_lazy("engine.graphcmd"))
 
-    diff = sub.add_parser("diff", parents=[common, targets], help="compare the stacks at two git refs")
+    diff = sub.add_parser("diff", parents=[common], help="compare the stacks at two git refs")
     diff.add_argument("ref1")
     diff.add_argument("ref2")
+    diff.add_argument("targets", nargs="*", help="stack files or folders (default: stacks)")
     diff.add_argument("--format", choices=("table", "json", "markdown"), default="table")
     diff.set_defaults(handler=_lazy("engine.diffcmd"))
 

@@ -46,13 +46,7 @@ def diff_refs(options: api.Options, ref1: str, ref2: str) -> tuple[StackDiff, tu
 
 def commit_of(root: Path, ref: str) -> str:
     """The commit ref names; GitError when it names none."""
-    if ref.startswith("-"):
-        raise gitinfo.GitError(f"bad ref {ref!r}", "name a commit, branch or tag")
-    try:
-        return gitinfo._git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").decode().strip()
-    except gitinfo.GitError:
-        raise gitinfo.GitError(f"{ref!r} names no commit in {root}",
-                               "name a commit, branch or tag (`git log --oneline` lists commits)") from None
+    return gitinfo.resolve(root, ref)
 
 
 def version_at(options: api.Options, commit: str, ref: str) -> Version:
@@ -100,11 +94,7 @@ def _tracked(root: Path, commit: str, target: Path) -> bool:
     """Whether target (relative to root) exists in commit."""
     if not target.parts:
         return True
-    try:
-        gitinfo._git(root, "cat-file", "-e", f"{commit}:./{target.as_posix()}")
-    except gitinfo.GitError:
-        return False
-    return True
+    return gitinfo.exists(root, commit, target.as_posix())
 
 
 def _top(target: Path) -> str:

@@ -63,3 +63,23 @@ def export_tree(root: Path, ref: str, dest: Path, paths: list[str]) -> None:
     archive = _git(root, "archive", "--format=tar", ref, "--", *paths)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(dest, filter="data")
+
+
+def resolve(root: Path, ref: str) -> str:
+    """The commit ref names; GitError when it names none."""
+    if ref.startswith("-"):
+        raise GitError(f"bad ref {ref!r}", "name a commit, branch or tag")
+    try:
+        return _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").decode().strip()
+    except GitError:
+        raise GitError(f"{ref!r} names no commit in {root}",
+                       "name a commit, branch or tag (`git log --oneline` lists commits)") from None
+
+
+def exists(root: Path, commit: str, path: str) -> bool:
+    """Whether path (relative to root) exists in commit."""
+    try:
+        _git(root, "cat-file", "-e", f"{commit}:./{path}")
+    except GitError:
+        return False
+    return True

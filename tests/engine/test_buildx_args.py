@@ -10,6 +10,7 @@ import pytest
 from engine.buildx_args import (
     PARENT_CONTEXT,
     BuildRequest,
+    Provenance,
     build_request,
     buildx_argv,
     buildx_kwargs,
@@ -66,10 +67,9 @@ def test_root_request_fields() -> None:
     )
     assert dict(request.labels) == {
         "org.opencontainers.image.title": "debian",
-        "org.opencontainers.image.version": "12",
         "org.stackbuild.stack": "demo",
         "org.stackbuild.node": "debian",
-        "org.stackbuild.kind": "os",
+        "org.stackbuild.layer": "os",
     }
     assert request.push is True
     assert request.target == ""
@@ -91,7 +91,37 @@ def test_child_request_has_base_labels() -> None:
     assert labels["org.opencontainers.image.base.name"] == BASE.ref
     assert labels["org.opencontainers.image.base.digest"] == DIGEST
     assert labels["org.stackbuild.node"] == "numpy"
-    assert labels["org.opencontainers.image.version"] == "numpy2.2.6"
+
+
+def test_labels_carry_attributes_and_provenance_but_never_the_tag() -> None:
+    node = replace(CHILD, attrs=(("framework", "numpy"), ("framework_version", "2.2.6"),
+                                 ("python", "3.11"), ("scope", "training")), definition="numpy")
+    provenance = Provenance("https://example.org/repo.git", "abc123", "2026-01-01T00:00:00Z")
+    labels = dict(build_request(node, ROOT, BASE, DIGEST, provenance).labels)
+    assert labels == {
+        "org.opencontainers.image.title": "numpy",
+        "org.opencontainers.image.version": "2.2.6",
+        "org.opencontainers.image.source": "https://example.org/repo.git",
+        "org.opencontainers.image.revision": "abc123",
+        "org.opencontainers.image.created": "2026-01-01T00:00:00Z",
+        "org.opencontainers.image.base.name": BASE.ref,
+        "org.opencontainers.image.base.digest": DIGEST,
+        "org.stackbuild.stack": "demo",
+        "org.stackbuild.node": "numpy",
+        "org.stackbuild.layer": "framework",
+        "org.stackbuild.framework": "numpy",
+        "org.stackbuild.framework_version": "2.2.6",
+        "org.stackbuild.python": "3.11",
+        "org.stackbuild.scope": "training",
+    }
+    assert node.tag not in labels.values()
+
+
+def test_an_external_parent_is_pinned_by_digest_without_its_tag() -> None:
+    base = replace(BASE, external="openeuler/openeuler:22.03-lts-sp3")
+    assert parent_image(base, DIGEST) == f"openeuler/openeuler@{DIGEST}"
+    registry_base = replace(BASE, external="localhost:5000/os/debian:12")
+    assert parent_image(registry_base, DIGEST) == f"localhost:5000/os/debian@{DIGEST}"
 
 
 def test_labels_are_sorted_pairs() -> None:

@@ -365,11 +365,15 @@ def test_pr_mode_a_changed_definition_and_a_new_node(root: Path) -> None:
     text = (folder / "stack.yaml").read_text(encoding="utf-8")
     (folder / "stack.yaml").write_text(
         text + f'  ext: {{kind: os, from: "{ALPINE}"}}\n  onext: {{kind: sdk, parent: ext, tag: "6"}}\n'
-        '  extra: {kind: tool, parent: other, dockerfile: side/Dockerfile, tag: "7"}\n', encoding="utf-8")
+        '  extra: {kind: tool, parent: other, dockerfile: side/Dockerfile, tag: "7"}\n'
+        '  fresh: {kind: tool, parent: base, tag: "8"}\n', encoding="utf-8")
+    (folder / "fresh").mkdir()
+    (folder / "fresh" / "Dockerfile").write_text("FROM parent\n", encoding="utf-8")  # a new, untracked file
     plan = pr_plan(root)
     assert plan["mid"] == (BUILD, "definition_changed")
     assert plan["leaf"] == (BUILD, "parent_rebuilt: mid")
     assert plan["extra"] == (BUILD, "new_node")
+    assert plan["fresh"] == (BUILD, "new_node")  # new comes first, before its (new) Dockerfile
     assert plan["other"] == UNCHANGED
     assert plan["side"] == UNCHANGED
 
@@ -405,7 +409,7 @@ def test_pr_mode_a_bad_ref_is_a_git_error(root: Path) -> None:
 
 def test_pr_mode_stacks_added_since_ref_are_all_new(root: Path) -> None:
     (root / "README.md").write_text("docs\n", encoding="utf-8")
-    git(root, "init", "-q")
+    git(root, "init", "-q", "--template=")
     git(root, "add", "README.md")
     git(root, "commit", "-q", "-m", "before the stacks")
     plan = pr_plan(root)

@@ -426,8 +426,11 @@ def test_tag_put_refused_is_a_registry_error(registry: FakeRegistry, status: int
 def test_tag_put_404_is_a_registry_error(registry: FakeRegistry) -> None:
     registry.script(f"/v2/app/manifests/{RAW_DIGEST}", Reply(200, RAW_INDEX, {"Content-Type": OCI_INDEX}))
     registry.script("/v2/app/manifests/1", Reply(404, b'{"errors":[{"code":"NAME_UNKNOWN"}]}'), method="PUT")
-    with pytest.raises(RegistryError):
+    with pytest.raises(RegistryError) as caught:
         RegistryClient().tag(f"{registry.host}/app@{RAW_DIGEST}", f"{registry.host}/app:1")
+    assert str(caught.value) == (f"the registry refused to tag {registry.host}/app:1 "
+                                 "(404: repository unknown) (check the registry prefix)")
+    assert registry.count("/v2/app/manifests/1", "PUT") == 1  # a 404 is definitive: not retried
 
 
 # --- Retry-After --------------------------------------------------------------------------------

@@ -16,6 +16,32 @@ def test_node_report_defaults() -> None:
     node = NodeReport("a", "reg/a:1", "build", "full")
     assert (node.status, node.digest, node.duration_s, node.tests, node.log, node.error) == (
         "pending", "", 0.0, {}, "", "")
+    assert (node.fingerprint, node.platform_durations, node.platform_digests, node.retries) == ("", {}, {}, 0)
+
+
+def test_run_report_defaults() -> None:
+    report = RunReport("id", "/nowhere", "now")
+    assert (report.finished, report.status, report.mode, report.buildx_invocations) == (
+        "", "running", "incremental", 0)
+    assert (report.registry_requests, report.promoted, report.lockfile, report.nodes) == ({}, [], "", {})
+
+
+def test_write_keeps_the_new_run_fields(tmp_path: Path) -> None:
+    report = new_run(tmp_path)
+    report.mode, report.buildx_invocations, report.lockfile = "pr", 3, "/s/runs/x/lock.json"
+    report.registry_requests = {"HEAD": 4, "GET": 2, "PUT": 1}
+    report.promoted = ["reg/a:1", "reg/b:2"]
+    report.nodes["a"] = NodeReport("a", "reg/a:1", "skip", "up_to_date", fingerprint="f" * 64,
+                                   platform_durations={"linux/amd64": 2.5, "shared": 0.5},
+                                   platform_digests={"linux/amd64": "sha256:11"})
+    data = json.loads(report.write().read_text(encoding="utf-8"))
+    assert (data["mode"], data["buildx_invocations"], data["lockfile"]) == ("pr", 3, "/s/runs/x/lock.json")
+    assert data["registry_requests"] == {"HEAD": 4, "GET": 2, "PUT": 1}
+    assert data["promoted"] == ["reg/a:1", "reg/b:2"]
+    node = data["nodes"]["a"]
+    assert (node["action"], node["reason"], node["fingerprint"]) == ("skip", "up_to_date", "f" * 64)
+    assert node["platform_durations"] == {"linux/amd64": 2.5, "shared": 0.5}
+    assert node["platform_digests"] == {"linux/amd64": "sha256:11"}
 
 
 def test_node_reports_do_not_share_their_tests_dict() -> None:
@@ -63,8 +89,14 @@ def test_write_is_json_of_every_field_and_leaves_no_temp_file(tmp_path: Path) ->
     assert data["status"] == "running"
     assert data["nodes"]["a"] == {
         "node": "a", "ref": "reg/a:1", "action": "build", "reason": "full",
-        "status": "succeeded", "digest": "sha256:aa", "duration_s": 1.5,
+        "status": "succeeded", "fingerprint": "", "digest": "sha256:aa", "duration_s": 1.5,
+        "platform_durations": {}, "platform_digests": {}, "retries": 0,
         "tests": {"linux/amd64": "passed"}, "log": "/l/a.log", "error": "",
+    }
+    assert {key: value for key, value in data.items() if key != "nodes"} == {
+        "run_id": report.run_id, "folder": report.folder, "started": report.started, "finished": "",
+        "status": "running", "mode": "incremental", "buildx_invocations": 0, "registry_requests": {},
+        "promoted": [], "lockfile": "",
     }
     assert sorted(p.name for p in Path(report.folder).iterdir()) == ["logs", "report.json"]
 

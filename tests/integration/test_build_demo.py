@@ -112,3 +112,14 @@ def test_labels_read_back_from_the_registry_describe_the_image(demo_run):
         assert labels["org.opencontainers.image.base.digest"] == report.nodes["numpy"].digest
         assert labels["org.opencontainers.image.created"]
         assert labels["org.opencontainers.image.revision"]
+
+
+def test_the_executor_image_meets_its_contract_on_every_platform(demo_run, capsys):
+    from engine import cli
+
+    options, _ = demo_run
+    code = cli.main(["check", "--root", str(options.root), "--registry", options.registry,
+                     "--state-dir", str(options.state_dir), "--log-format", "json", "stacks/demo"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "ymir" in out

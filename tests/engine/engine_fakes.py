@@ -1,0 +1,236 @@
+"""Fakes shared by the engine tests: an in-memory registry, a builder that "pushes" to it, a tiny stack.
+
+Nothing here talks to Docker or to the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+import textwrap
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.builder import BuildResult
+from engine.buildx_args import BuildRequest
+from engine.errors import BuildError, RegistryError, SmokeTestError
+from engine.registry import Manifest
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+PLATFORMS = ("linux/amd64", "linux/arm64")
+REGISTRY = "registry.example/t"  # not loopback: api.build starts no retry proxy for it
+LOCAL = "localhost:5000/t"  # loopback: api.build routes BuildKit through its retry proxy
+STACK = (Path("stacks/t"),)
+DURATION_S = 0.123  # what the fake builder reports; the report rounds it to 0.12
+
+
+def sha(text: str) -> str:
+    """A well-formed sha256 digest of text."""
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def platform_digest(index_digest: str, platform: str) -> str:
+    """The image manifest digest the fake index lists for platform."""
+    return sha(f"{index_digest} {platform}")
+
+
+def platform_digests(index_digest: str) -> dict[str, str]:
+    """Platform → image manifest digest of a fake index (attestations left out)."""
+    return {platform: platform_digest(index_digest, platform) for platform in PLATFORMS}
+
+
+def index_body(index_digest: str) -> dict[str, Any]:
+    """A buildx-like index: one manifest per platform plus an attestation manifest."""
+    manifests: list[dict[str, Any]] = [
+        {"mediaType": OCI_MANIFEST, "digest": platform_digest(index_digest, platform), "size": 1,
+         "platform": {"os": platform.split("/")[0], "architecture": platform.split("/")[1]}}
+        for platform in PLATFORMS]
+    manifests.append({"mediaType": OCI_MANIFEST, "digest": sha(f"{index_digest} attestation"), "size": 1,
+                      "platform": {"os": "unknown", "architecture": "unknown"},
+                      "annotations": {"vnd.docker.reference.type": "attestation-manifest"}})
+    return {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}
+
+
+def repository_of(reference: str) -> str:
+    """`host/repo:tag` or `host/repo@digest` → `host/repo`."""
+    if "@" in reference:
+        return reference.split("@", 1)[0]
+    host, _, rest = reference.partition("/")
+    return f"{host}/{rest.rsplit(':', 1)[0]}" if ":" in rest else reference
+
+
+class FakeRegistry:
+    """The Registry protocol in memory: tags → digests, indexes by repository@digest, counted requests.
+
+    HEAD is digest(), GET is manifest() (and the first half of tag()), PUT the second half of tag().
+    """
+
+    def __init__(self) -> None:
+        self.refs: dict[str, str] = {}  # repository:tag → index digest
+        self.stored: set[str] = set()  # repository@digest of every pushed index
+        self.requests: Counter[str] = Counter()
+        self.events: list[tuple[str, str]] = []  # ("push" | "tag", ref) in order
+        self.lock = threading.Lock()
+
+    def push(self, reference: str, digest: str) -> None:
+        """What a build's --push does (not counted: it is buildx, not the engine, that pushes)."""
+        with self.lock:
+            self.stored.add(f"{repository_of(reference)}@{digest}")
+            self.refs[reference] = digest
+            self.events.append(("push", reference))
+
+    def _resolve(self, reference: str) -> str | None:
+        if "@" in reference:
+            return reference.split("@", 1)[1] if reference in self.stored else None
+        return self.refs.get(reference)
+
+    def digest(self, reference: str) -> str | None:
+        with self.lock:
+            self.requests["HEAD"] += 1
+            return self._resolve(reference)
+
+    def manifest(self, reference: str) -> Manifest | None:
+        with self.lock:
+            self.requests["GET"] += 1
+            digest = self._resolve(reference)
+        return None if digest is None else Manifest(digest, OCI_INDEX, index_body(digest))
+
+    def tag(self, source: str, target: str) -> str:
+        with self.lock:
+            self.requests["GET"] += 1
+            digest = self._resolve(source)
+            if digest is None:
+                raise RegistryError(f"cannot tag {target}: {source} is not in the registry")
+            if repository_of(source) != repository_of(target):
+                raise AssertionError(f"tag across repositories: {source} → {target}")
+            self.requests["PUT"] += 1
+            self.refs[target] = digest
+            self.events.append(("tag", target))
+            return digest
+
+    def tags(self, refs: Sequence[str] | set[str]) -> dict[str, str]:
+        """The digests of those refs that exist."""
+        with self.lock:
+            return {ref: self.refs[ref] for ref in refs if ref in self.refs}
+
+
+def build_log(platforms: Sequence[str], error: str = "") -> str:
+    """A small `--progress plain` log: a shared step, one step per platform, an export step."""
+    lines = ['#0 building with "default" instance using docker driver', "",
+             "#1 [internal] load build definition from Dockerfile",
+             "#1 transferring dockerfile: 52B done", "#1 DONE 0.1s"]
+    for number, platform in enumerate(platforms, start=2):
+        lines += [f"#{number} [{platform} 1/1] FROM scratch", f"#{number} DONE {number - 0.5}s"]
+    if error:
+        lines += ["#9 [linux/amd64 2/2] RUN false", f"#9 ERROR: {error}"]
+    else:
+        lines += ["#9 exporting to image", "#9 DONE 0.5s"]
+    return "\n".join(lines) + "\n"
+
+
+def expected_platform_durations(platforms: Sequence[str]) -> dict[str, float]:
+    """platform_durations of build_log(platforms)."""
+    return {"shared": 0.6, **{platform: number - 0.5
+                              for number, platform in enumerate(platforms, start=2)}}
+
+
+class FakeBuilder:
+    """Records every call; a build "pushes" a new digest to the fake registry under the request's tag."""
+
+    def __init__(self, registry: FakeRegistry, fail: Sequence[str] = (), fail_test: Sequence[str] = (),
+                 error: type[Exception] = BuildError, proxied: str = "") -> None:
+        self.registry, self.proxied = registry, proxied
+        self.fail, self.fail_test, self.error = set(fail), set(fail_test), error
+        self.lock = threading.Lock()
+        self.requests: dict[str, BuildRequest] = {}
+        self.log_paths: dict[str, Path] = {}
+        self.digests: dict[str, str] = {}
+        self.order: list[str] = []
+        self.tests: list[tuple[str, str, str, tuple[str, ...]]] = []
+        self.pushes: Counter[str] = Counter()
+        self.tagged_before_build: list[str] = []  # human tags set before some build started
+
+    def build(self, request: BuildRequest, log_path: Path) -> BuildResult:
+        with self.lock:
+            self.requests[request.node] = request
+            self.log_paths[request.node] = log_path
+            self.order.append(request.node)
+            self.tagged_before_build += [ref for kind, ref in self.registry.events if kind == "tag"]
+        failing = request.node in self.fail
+        log_path.write_text(build_log(request.platforms, "exit code: 1" if failing else ""),
+                            encoding="utf-8")
+        if failing:
+            if self.error is BuildError:
+                raise BuildError(request.node, ["docker", "buildx", "build"], 1, "step 3 failed",
+                                 str(log_path))
+            raise self.error(f"{request.node} exploded")
+        (reference,) = request.tags
+        if self.proxied:  # buildx pushed through the retry proxy: the image lands in the proxied registry
+            reference = re.sub(r"^localhost:[0-9]+/", f"{self.proxied}/", reference)
+        with self.lock:
+            self.pushes[reference] += 1
+            digest = sha(f"{reference}#{self.pushes[reference]}")
+            self.digests[request.node] = digest
+        self.registry.push(reference, digest)
+        return BuildResult(request.node, digest, DURATION_S, str(log_path))
+
+    def smoke_test(self, node: str, image: str, platform: str, command: Sequence[str],
+                   entrypoint: str | None = None) -> str:
+        with self.lock:
+            self.tests.append((node, image, platform, tuple(command)))
+        if node in self.fail_test:
+            raise SmokeTestError(node, platform, command, "exit 1")
+        return f"ok {platform}\n"
+
+
+STACK_YAML = """\
+    stack: t
+    registry: {registry}
+    platforms: [linux/amd64, linux/arm64]
+    nodes:
+      base: {{kind: os, tag: "1", test: "true"}}
+      other: {{kind: os, tag: "5"}}
+      mid: {{kind: sdk, parent: base, tag: "2", args: {{V: "{arg}"}}, test: "sh -c 'exit 0'"}}
+      side: {{kind: tool, parent: base, tag: "4"}}
+      leaf: {{kind: framework, parent: mid, tag: "3"}}
+"""
+NODES = ("base", "other", "mid", "side", "leaf")  # in build order
+PARENTS = {"base": None, "other": None, "mid": "base", "side": "base", "leaf": "mid"}
+TESTS = {"base": ("true",), "mid": ("sh", "-c", "exit 0")}
+
+
+def write_stack(root: Path, arg: str = "1", registry: str = REGISTRY) -> Path:
+    """A tiny stack of FROM scratch Dockerfiles under root/stacks/t: base → mid → leaf, base → side, other."""
+    folder = root / "stacks" / "t"
+    for name in NODES:
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        (folder / name / "Dockerfile").write_text(f"FROM scratch\nLABEL node={name}\n", encoding="utf-8")
+    (folder / "stack.yaml").write_text(textwrap.dedent(STACK_YAML.format(registry=registry, arg=arg)),
+                                       encoding="utf-8")
+    return folder
+
+
+def human_ref(name: str, registry: str = REGISTRY) -> str:
+    """The human tag of a node of the tiny stack."""
+    return f"{registry}/{name}:{dict(base='1', other='5', mid='2', side='4', leaf='3')[name]}"
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in repo (with a committer identity); its stdout."""
+    done = subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t",
+                           "-c", "init.defaultBranch=main", *args],
+                          check=True, capture_output=True, text=True)
+    return done.stdout
+
+
+def commit_all(repo: Path, message: str = "change") -> None:
+    """Initialise repo as a git repository if needed, then commit everything in it."""
+    if not (repo / ".git").exists():
+        git(repo, "init", "-q", "--template=")  # no sample hooks: fewer files to clean up
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
