@@ -16,7 +16,7 @@ from engine import gitinfo, logs
 from engine.buildx_args import Provenance
 from engine.history import History, NodeRecord
 from engine.interrupt import interruptible
-from engine.lockfile import read_lockfile, write_lockfile
+from engine.lockfile import merge_entries, read_lockfile, write_lockfile
 from engine.planner import Planned, plan_build
 from engine.promote import lock_entries, promote, to_promote
 from engine.registry import Registry, RegistryClient
@@ -150,7 +150,8 @@ def _publish(options: Options, planned: Planned, digests: dict[str, str], regist
         report.nodes[entry.node].digest = entry.digest
         report.nodes[entry.node].platform_digests = entry.platforms
     lockfile = write_lockfile(Path(report.folder) / "lock.json", report.run_id, locked)
-    write_lockfile(options.state / "latest.lock.json", report.run_id, locked)
+    latest = options.state / "latest.lock.json"
+    write_lockfile(latest, report.run_id, merge_entries(latest, locked, set(planned.graph.nodes)))
     report.lockfile = str(lockfile)
 
 

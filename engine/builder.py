@@ -80,8 +80,9 @@ class BuildxBuilder:
                    entrypoint: str | None = None) -> str:
         """Run command in a throwaway container of image on platform (entrypoint '': skip the image's)."""
         try:
+            self.docker.pull(image, platform=platform, quiet=True)  # docker run would print its progress
             output = self.docker.run(image, list(command), platform=platform, remove=True,
-                                     pull="missing", entrypoint=entrypoint)
+                                     pull="never", entrypoint=entrypoint)
         except DockerException as exc:
             raise SmokeTestError(node, platform, command,
                                  (exc.stdout or "") + (exc.stderr or "")) from None

@@ -110,3 +110,10 @@ def transient_failure(log_text: str) -> str:
     if any(pattern in tail for pattern in DEFINITIVE_PATTERNS):
         return ""
     return next((pattern for pattern in TRANSIENT_PATTERNS if pattern in tail), "")
+
+
+def only_cache_export_failed(log_text: str) -> bool:
+    """Whether the build failed only while exporting its layer cache (the image itself was pushed)."""
+    errors = [step for step in parse_steps(log_text) if step.error]
+    fatal = errors[-1] if errors else None  # a failed cache *import* earlier is only a warning
+    return fatal is not None and fatal.name.startswith("exporting cache") and "pushing layers" in log_text

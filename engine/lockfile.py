@@ -77,3 +77,18 @@ def _entry(path: Path, name: str, item: Any) -> LockEntry:
         raise LockfileError(f"{path}: node {name!r} has a malformed ref or digest",
                             "restore the file from the run folder")
     return entry
+
+
+def merge_entries(previous: Path, entries: list[LockEntry], current: set[str]) -> list[LockEntry]:
+    """entries, plus the entries of the previous lockfile for current nodes this run did not lock.
+
+    A PR run locks only what it built or looked up; what it left alone is still published as before.
+    """
+    if not previous.exists():
+        return entries
+    try:
+        old = read_lockfile(previous)
+    except LockfileError:
+        return entries  # an unreadable old lockfile is replaced
+    locked = {entry.node for entry in entries}
+    return entries + [entry for entry in old if entry.node in current and entry.node not in locked]

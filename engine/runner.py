@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -12,6 +13,7 @@ import structlog
 from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from engine import buildlog
+from engine.builder import BuildResult
 from engine.buildx_args import BuildRequest, Provenance, build_request, cache_flags
 from engine.errors import BuildError, EngineError, RegistryError
 from engine.planner import Planned, content_ref
@@ -20,7 +22,7 @@ from engine.report import NodeReport, RunReport
 from graph.spec import Node
 
 if TYPE_CHECKING:
-    from engine.builder import Builder, BuildResult
+    from engine.builder import Builder
 
 log = structlog.get_logger()
 BUILD_ATTEMPTS = 3  # only registry/network faults are retried, never a failing Dockerfile step
@@ -62,7 +64,7 @@ class NodeRunner:
         try:
             request = self._request(node)
             log.info("node_started", platforms=len(node.platforms), ref=request.tags[0])
-            result = self._build_with_retries(request, log_path, node_report)
+            result = self._build_with_retries(request, log_path, node_report, node)
             node_report.digest, node_report.duration_s = result.digest, round(result.duration_s, 2)
             node_report.platform_durations = buildlog.platform_durations(
                 buildlog.parse_steps(log_path.read_text(encoding="utf-8", errors="replace")))
@@ -80,8 +82,8 @@ class NodeRunner:
         node_report.status = "succeeded"
         log.info("node_built", node=name, digest=result.digest, duration_s=node_report.duration_s)
 
-    def _build_with_retries(self, request: BuildRequest, log_path: Path,
-                            node_report: NodeReport) -> BuildResult:
+    def _build_with_retries(self, request: BuildRequest, log_path: Path, node_report: NodeReport,
+                            node: Node) -> BuildResult:
         """One buildx call, repeated only when it failed on a registry or network fault."""
         def retried(state: RetryCallState) -> None:
             node_report.retries += 1
@@ -92,12 +94,23 @@ class NodeRunner:
         attempt = retry(retry=retry_if_exception(lambda error: bool(_transient_reason(error))),
                         stop=stop_after_attempt(BUILD_ATTEMPTS), before_sleep=retried,
                         wait=wait_random_exponential(multiplier=1, max=20), reraise=True)
-        return attempt(self._build_once)(request, log_path)
+        return attempt(self._build_once)(request, log_path, node)
 
-    def _build_once(self, request: BuildRequest, log_path: Path) -> BuildResult:
+    def _build_once(self, request: BuildRequest, log_path: Path, node: Node) -> BuildResult:
         with self.lock:
             self.invocations += 1
-        return self.builder.build(request, log_path)
+        started = time.monotonic()
+        try:
+            return self.builder.build(request, log_path)
+        except BuildError as exc:
+            # the image is pushed before the layer cache is exported: a cache-only failure is a warning
+            text = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
+            digest = self.registry.digest(content_ref(node, self.planned.fingerprints[node.name])) \
+                if buildlog.only_cache_export_failed(text) else None
+            if not digest:
+                raise
+            log.warning("cache_export_failed", node=node.name, error=str(exc))
+            return BuildResult(node.name, digest, time.monotonic() - started, str(log_path))
 
     def _request(self, node: Node) -> BuildRequest:
         parent = self.planned.graph.nodes[node.parent] if node.parent else None

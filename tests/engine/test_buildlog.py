@@ -234,3 +234,27 @@ def test_an_error_without_a_message_still_fails_the_step() -> None:
 def test_empty_log() -> None:
     assert parse_steps("") == ()
     assert failed_step(()) is None
+
+
+CACHE_EXPORT_FAILED = """\
+#5 importing cache manifest from localhost:5000/demo/ymir:sbcache-d3f3e3af2f07f529
+#5 ERROR: failed to configure registry cache importer: not found
+#9 [linux/arm64 stage-0 1/2] RUN pip install pytest
+#9 DONE 13.8s
+#10 exporting to image
+#10 pushing layers 0.2s done
+#10 DONE 1.1s
+#11 exporting cache to registry
+#11 preparing build cache for export 0.3s done
+#11 ERROR: not found
+ERROR: failed to solve: not found
+"""
+
+
+def test_a_failure_only_in_the_cache_export_is_recognised() -> None:
+    from engine.buildlog import only_cache_export_failed
+
+    assert only_cache_export_failed(CACHE_EXPORT_FAILED)
+    assert not only_cache_export_failed(CACHE_EXPORT_FAILED.replace("#10 pushing layers 0.2s done\n", ""))
+    no_cache_error = CACHE_EXPORT_FAILED.replace("#11 ERROR: not found\n", "#11 DONE 0.3s\n")
+    assert not only_cache_export_failed(no_cache_error)
