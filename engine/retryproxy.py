@@ -24,7 +24,7 @@ HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "trailer",
 ATTEMPTS = 8
 
 
-class _Transient(Exception):
+class Transient(Exception):
     """The registry answered 429/5xx or the connection failed."""
 
 
@@ -55,7 +55,7 @@ class RetryProxy:
     def forward(self, method: str, path: str, headers: list[tuple[str, str]],
                 body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         """One request, retried while the registry fails transiently."""
-        for attempt in Retrying(retry=retry_if_exception_type(_Transient), reraise=True,
+        for attempt in Retrying(retry=retry_if_exception_type(Transient), reraise=True,
                                 stop=stop_after_attempt(self.attempts),
                                 wait=wait_random_exponential(multiplier=0.2, max=5)):
             with attempt:
@@ -78,12 +78,12 @@ class RetryProxy:
             data = answer.read()
         except (OSError, http.client.HTTPException) as exc:
             log.warning("registry_retried", node="*", reason=f"{method} {path}: {exc}")
-            raise _Transient(str(exc)) from None
+            raise Transient(str(exc)) from None
         finally:
             connection.close()
         if answer.status == 429 or answer.status >= 500:
             log.warning("registry_retried", node="*", reason=f"{method} {path}: HTTP {answer.status}")
-            raise _Transient(f"HTTP {answer.status}")
+            raise Transient(f"HTTP {answer.status}")
         return answer.status, answer.getheaders(), data
 
 
@@ -116,7 +116,7 @@ def _handler(proxy: RetryProxy) -> type[BaseHTTPRequestHandler]:
             headers = [(k, v) for k, v in self.headers.items() if k.lower() not in HOP_HEADERS]
             try:
                 status, answer_headers, data = proxy.forward(self.command, self.path, headers, self._body())
-            except _Transient:
+            except Transient:
                 status, answer_headers, data = 503, [], b""
             self.send_response(status)
             length = str(len(data))
