@@ -73,12 +73,22 @@ def _common() -> argparse.ArgumentParser:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stackbuild", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="stackbuild", description="Build layered, multi-arch container image stacks from YAML with "
+        "docker buildx; rebuild only what changed.")
     common = _common()
     targets = argparse.ArgumentParser(add_help=False)
     targets.add_argument("targets", nargs="*", help="stack files or folders (default: stacks)")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_build_commands(sub, common, targets)
+    _add_state_commands(sub, common, targets)
+    _add_planning_commands(sub, common, targets)
+    return parser
 
+
+def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                        common: argparse.ArgumentParser, targets: argparse.ArgumentParser) -> None:
+    """plan and build."""
     plan = sub.add_parser("plan", parents=[common, targets], help="print the build plan (dry run)")
     plan.add_argument("--format", choices=("table", "json"), default="table")
     plan.add_argument("--changed-since", metavar="REF", help="PR mode: only what changed since REF")
@@ -103,6 +113,10 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--no-test", action="store_true", help="skip the smoke tests")
     build.set_defaults(handler=_build)
 
+
+def _add_state_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                        common: argparse.ArgumentParser, targets: argparse.ArgumentParser) -> None:
+    """explain, promote, history, lint and export."""
     explain = sub.add_parser("explain", parents=[common, targets], help="why a node is (not) rebuilt")
     explain.add_argument("--node", required=True, help="the node to explain")
     explain.set_defaults(handler=commands.explain)
@@ -128,8 +142,6 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--out", help="output folder (meta, default build/meta) or file (bake, default "
                                       "build/docker-bake.hcl)")
     export.set_defaults(handler=commands.export)
-    _add_planning_commands(sub, common, targets)
-    return parser
 
 
 def _add_planning_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
