@@ -46,15 +46,34 @@ def spec_digest(node: Node) -> str:
     })
 
 
-def node_inputs(node: Node, root: Path, parent_value: str) -> tuple[dict[str, str], tuple[ContextFile, ...]]:
-    """The named inputs of one node: file contents, args, spec and the parent's fingerprint."""
+FileInputs = tuple[str, str, tuple[ContextFile, ...]]  # Dockerfile digest, context digest, files
+
+
+def file_inputs_of(root: Path, dockerfile: str, context: str) -> FileInputs:
+    """The Dockerfile's digest and the build context as the build sees it."""
+    dockerfile_path, context_path = root / dockerfile, root / context
+    files = list_context(context_path, read_ignore_patterns(context_path, dockerfile_path))
+    return ("sha256:" + hashlib.sha256(dockerfile_path.read_bytes()).hexdigest(),
+            context_digest(files), files)
+
+
+Inputs = tuple[dict[str, str], tuple[ContextFile, ...]]
+
+
+def node_inputs(node: Node, root: Path, parent_value: str,
+                seen: dict[tuple[str, str], FileInputs] | None = None) -> Inputs:
+    """The named inputs of one node: file contents, args, spec and the parent's fingerprint.
+
+    seen caches the file inputs by (Dockerfile, context): matrix nodes share them, read them once.
+    """
     inputs = {"spec": spec_digest(node), "args": _sha(dict(node.args)), "parent": parent_value}
     if node.external:
         return inputs, ()
-    dockerfile, context = root / node.dockerfile, root / node.context
-    files = list_context(context, read_ignore_patterns(context, dockerfile))
-    inputs["dockerfile"] = "sha256:" + hashlib.sha256(dockerfile.read_bytes()).hexdigest()
-    inputs["context"] = context_digest(files)
+    cache = {} if seen is None else seen
+    key = (node.dockerfile, node.context)
+    if key not in cache:
+        cache[key] = file_inputs_of(root, node.dockerfile, node.context)
+    inputs["dockerfile"], inputs["context"], files = cache[key]
     return inputs, files
 
 
@@ -65,12 +84,13 @@ def fingerprint_graph(stack_graph: StackGraph, root: Path,
     An external base counts by its reference, or by its digest when external_digest resolves it.
     """
     result: dict[str, Fingerprint] = {}
+    seen: dict[tuple[str, str], FileInputs] = {}
     for name in stack_graph.order:
         node = stack_graph.nodes[name]
         parent_value = result[node.parent].value if node.parent else ""
         if node.external:
             parent_value = external_digest(node) if external_digest else node.external
-        inputs, files = node_inputs(node, root, parent_value)
+        inputs, files = node_inputs(node, root, parent_value, seen)
         result[name] = Fingerprint(name, _sha({"v": VERSION, **inputs})[7:], inputs, files)
     return result
 
