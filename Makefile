@@ -54,3 +54,8 @@ lint: venv ## ruff and mypy
 	$(BIN)/mypy
 
 .PHONY: help venv setup teardown plan matrix pr graph test unit lint
+
+bench: setup ## run the benchmarks (stackbuild beside buildx bake, planner at scale, scheduler) into bench/results.*
+	$(BIN)/python -m bench.run
+
+.PHONY: bench

@@ -1,0 +1,1 @@
+"""Benchmarks: stackbuild beside docker buildx bake, the planner at scale, the scheduler."""

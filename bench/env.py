@@ -1,0 +1,148 @@
+"""The bench's surroundings: the machine it runs on, a throwaway registry, Docker housekeeping."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+def _output(*argv: str) -> str:
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def _proc_field(path: str, key: str) -> str:
+    try:
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            if line.startswith(key):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def machine(with_docker: bool = True) -> dict[str, Any]:
+    """Date and machine: nproc, CPU model, memory, kernel, Python, and the Docker/buildx versions."""
+    memory_kb = _proc_field("/proc/meminfo", "MemTotal").split()
+    info: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "nproc": os.cpu_count() or 0,
+        "cpu_model": _proc_field("/proc/cpuinfo", "model name") or platform.processor() or "unknown",
+        "memory_gb": round(int(memory_kb[0]) / 2**20, 1) if memory_kb else 0.0,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "load_average": [round(value, 2) for value in os.getloadavg()],
+    }
+    if with_docker:
+        info["docker"] = _output("docker", "version", "--format", "{{.Server.Version}}") or "unavailable"
+        info["buildx"] = _output("docker", "buildx", "version") or "unavailable"
+        info["builder"] = _builder()
+    return info
+
+
+def _builder() -> str:
+    text = _output("docker", "buildx", "inspect")
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    driver = fields.get("Driver", "").strip()
+    store = "containerd image store" if "io.containerd.snapshotter" in _output(
+        "docker", "info", "--format", "{{json .DriverStatus}}") else ""
+    name = f"{fields.get('Name', '').strip()} ({driver} driver)" if driver else ""
+    return ", ".join(part for part in (name, store) if part)
+
+
+def engine_problem() -> str:
+    """Why the real engine cannot be used here ('' when docker, buildx and docker-registry answer)."""
+    if shutil.which("docker") is None:
+        return "docker is not installed (run `make setup`)"
+    if not _output("docker", "version", "--format", "{{.Server.Version}}"):
+        return "the Docker daemon does not answer (run `make setup`)"
+    if not _output("docker", "buildx", "version"):
+        return "docker buildx is missing (run `make setup`)"
+    if shutil.which("docker-registry") is None:
+        return "docker-registry is not installed (run `make setup`)"
+    return ""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ThrowawayRegistry:
+    """Debian's docker-registry on a loopback port with its own folder; reset() empties it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ThrowawayRegistry:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        config = self.folder / "config.yml"
+        config.write_text(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {self.folder / 'data'}\n"
+            "  delete:\n    enabled: true\n"
+            f"http:\n  addr: 127.0.0.1:{self.port}\n", encoding="utf-8")
+        log = (self.folder / "registry.log").open("ab")
+        binary = shutil.which("docker-registry") or "docker-registry"
+        self.process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/v2/", timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"the throwaway registry did not start; see {self.folder / 'registry.log'}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+    def reset(self) -> None:
+        """Stop, delete every repository, start again on the same port."""
+        self.stop()
+        shutil.rmtree(self.folder / "data", ignore_errors=True)
+        self.start()
+
+
+def prune_build_cache() -> None:
+    """Empty the builder's cache (`docker buildx prune -af`): every layer of every build is gone."""
+    subprocess.run(["docker", "buildx", "prune", "-af"], capture_output=True, check=True, timeout=600)
+
+
+def remove_images_later(marker: str, log: Path) -> int:
+    """Remove, in a detached background process, the local images whose reference contains marker.
+
+    With the containerd image store `docker image rm` takes seconds per image on a busy machine, so
+    the bench does not wait for it; log gets the list and the outcome. Returns how many are removed.
+    """
+    listed = _output("docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}")
+    refs = sorted({ref for ref in listed.splitlines() if marker in ref})
+    if refs:
+        refs_file = log.with_suffix(".refs")
+        refs_file.write_text("\n".join(refs) + "\n", encoding="utf-8")
+        with log.open("ab") as out:
+            subprocess.Popen(["xargs", "-a", str(refs_file), "docker", "image", "rm", "-f"], stdout=out,
+                             stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+    return len(refs)

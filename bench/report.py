@@ -1,0 +1,202 @@
+"""Targets met or missed, and results.md: the human view of results.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.planner import MEMORY_TARGET_MB, PHASES, TIME_TARGET_S
+
+NOOP_SPEEDUP, PR_SPEEDUP, MANIFESTS_PER_NODE = 10.0, 3.0, 1.0
+
+
+def _scenario(results: dict[str, Any], stack: str, scenario: str) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = next(
+        (entry for entry in results.get("engine", {}).get("scenarios", [])
+         if entry["stack"] == stack and entry["scenario"] == scenario), None)
+    return found
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target: what was asked, what was measured, met or not (None: not measured)."""
+    rows: list[dict[str, Any]] = []
+    stacks = sorted({entry["stack"] for entry in results.get("engine", {}).get("scenarios", [])})
+    for stack in stacks:
+        noop, pr = _scenario(results, stack, "noop"), _scenario(results, stack, "pr")
+        if noop:
+            rows.append(_row(f"{stack}: no-op ≥{NOOP_SPEEDUP:g}× faster than bake", f"{noop['speedup']}×",
+                             noop["speedup"] >= NOOP_SPEEDUP))
+            per_node = noop["manifest_requests_per_node"]
+            rows.append(_row(f"{stack}: no-op ≤{MANIFESTS_PER_NODE:g} registry manifest request per node",
+                             f"{per_node} per node (bake: "
+                             f"{round(noop['bake']['requests'].get('manifests', 0) / noop['nodes'], 2)})",
+                             per_node <= MANIFESTS_PER_NODE))
+        if pr:
+            rows.append(_row(f"{stack}: PR change ≥{PR_SPEEDUP:g}× faster than bake", f"{pr['speedup']}×",
+                             pr["speedup"] >= PR_SPEEDUP))
+        for name in ("cold", "nightly"):
+            entry = _scenario(results, stack, name)
+            if entry:
+                measured = f"stackbuild/bake = {entry['ratio']} ({entry['reps']} run(s))"
+                rows.append(_row(f"{stack}: {name} no slower than bake", measured, entry["ratio"] <= 1.0))
+    for size in results.get("planner", {}).get("sizes", []):
+        if size["scale"] == "10k":
+            seconds = size["total_s"]["median"]
+            rows.append(_row(f"planner: {size['nodes']} nodes in <{TIME_TARGET_S:g} s",
+                             f"{seconds} s (median)", seconds < TIME_TARGET_S))
+            rows.append(_row(f"planner: {size['nodes']} nodes in <{MEMORY_TARGET_MB:g} MB",
+                             f"{size['peak_rss_mb']} MB peak RSS", size["peak_rss_mb"] < MEMORY_TARGET_MB))
+    return rows
+
+
+def _row(target: str, measured: str, met: bool) -> dict[str, Any]:
+    return {"target": target, "measured": measured, "met": bool(met)}
+
+
+def _s(value: float) -> str:
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """results.md."""
+    meta = results["meta"]
+    machine = meta["machine"]
+    lines = [
+        "# Benchmarks", "",
+        f"Run {machine['date']} in {meta['mode']} mode ({meta['duration_s']:.0f} s), `{meta['command']}`, "
+        f"on {machine['nproc']} × {machine['cpu_model']}, {machine['memory_gb']} GB memory, "
+        f"Linux {machine['kernel']}, Python {machine['python']}"
+        + (f", Docker {machine['docker']}, {machine['buildx']}, builder {machine.get('builder') or '?'}"
+           if "docker" in machine else "") + ".",
+        f"Load average at the start {machine['load_average']}, at the end {meta['load_average_end']} "
+        "(the machine is shared: other work running at the same time slows both tools alike).",
+        f"Source: {meta.get('git', '?')}.", "",
+    ]
+    lines += ["## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
+    lines += [f"| {row['target']} | {row['measured']} | {'yes' if row['met'] else '**no**'} |"
+              for row in results["targets"]]
+    lines += ["", *_engine(results.get("engine", {})), *_planner(results.get("planner", {})),
+              *_scheduler(results.get("scheduler", {}))]
+    notes = results.get("notes", [])
+    if notes:
+        lines += ["## Notes", "", *[f"- {note}" for note in notes], ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _engine(engine: dict[str, Any]) -> list[str]:
+    lines = ["## stackbuild beside docker buildx bake", ""]
+    if "skipped" in engine:
+        return [*lines, f"Not run: {engine['skipped']}.", ""]
+    lines += [
+        f"Same default buildx builder, one throwaway registry behind the counting proxy (bench/proxy.py). "
+        f"stackbuild: `stackbuild build --jobs {engine['stackbuild_jobs']} --keep-going --no-test` (default "
+        "registry layer cache; `--full` for nightly). bake: `docker buildx bake -f <stackbuild export bake> "
+        "--push` (`--no-cache --pull` for nightly). Wall times in seconds, min / median over the runs; "
+        "ratio = stackbuild median / bake median (below 1: stackbuild faster); solves = buildx builds "
+        "(stackbuild: RunReport.buildx_invocations; bake: targets in its metadata file); requests = "
+        "registry requests through the proxy (median per run).", "",
+        "| stack | scenario | runs | stackbuild s | bake s | ratio | speed-up | solves sb / bake "
+        "| requests sb / bake | manifest req. per node sb / bake |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for entry in engine["scenarios"]:
+        sb, bake = entry["stackbuild"], entry["bake"]
+        failed = "" if sb["ok"] and bake["ok"] else " (FAILED runs)"
+        lines.append(
+            f"| {entry['stack']} ({entry['nodes']} nodes) | {entry['scenario']}{failed} | {entry['reps']} "
+            f"| {_s(sb['min'])} / {_s(sb['median'])} | {_s(bake['min'])} / {_s(bake['median'])} "
+            f"| {entry['ratio']} | {entry['speedup']}× | {_median(sb['solves'])} / {_median(bake['solves'])} "
+            f"| {sb['requests'].get('total', 0):g} / {bake['requests'].get('total', 0):g} "
+            f"| {entry['manifest_requests_per_node']} / "
+            f"{round(bake['requests'].get('manifests', 0) / entry['nodes'], 2)} |")
+    lines += ["", "Registry requests by kind (median per run; TLS probes are HTTPS attempts answered by the "
+              "proxy so the client falls back to HTTP, not counted as requests):", "",
+              "| stack | scenario | tool | total | manifests | blobs | uploads | /v2/ | TLS probes "
+              "| 500s retried |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for entry in engine["scenarios"]:
+        for tool in ("stackbuild", "bake"):
+            req = entry[tool]["requests"]
+            cells = " | ".join(f"{req.get(kind, 0):g}" for kind in (
+                "total", "manifests", "blobs", "uploads", "base", "tls_probes", "read_retries"))
+            lines.append(f"| {entry['stack']} | {entry['scenario']} | {tool} | {cells} |")
+    for entry in engine["scenarios"]:
+        profile = entry.get("stackbuild_profile")
+        if profile:
+            lines += ["", f"Where a no-op `stackbuild build` of {entry['stack']} spends its time (one extra "
+                      f"run under cProfile, {profile['total_s']} s profiled; engine/ and graph/ functions "
+                      "by cumulative time, module imports included):", "",
+                      "| function | cumulative s | own s | calls |", "| --- | --- | --- | --- |"]
+            lines += [f"| `{row['where']}` | {row['cumulative_s']} | {row['own_s']} | {row['calls']} |"
+                      for row in profile["engine_graph_cumulative"]]
+    errors = [(entry["stack"], entry["scenario"], tool, error) for entry in engine["scenarios"]
+              for tool in ("stackbuild", "bake") for error in entry[tool]["errors"]]
+    for stack, scenario, tool, error in errors:
+        lines += ["", f"{stack} {scenario} {tool} failed:", "", "```", error.strip()[-1200:], "```"]
+    return [*lines, ""]
+
+
+def _median(values: list[int]) -> str:
+    ordered = sorted(values)
+    return f"{ordered[len(ordered) // 2]:g}" if ordered else "-"
+
+
+def _planner(planner: dict[str, Any]) -> list[str]:
+    lines = ["## Planner at scale", ""]
+    if "skipped" in planner:
+        return [*lines, f"Not run: {planner['skipped']}.", ""]
+    lines += [
+        "Generated stacks (bench/synth.py: few OS × few SDKs × many frameworks × many apps, -dev variants, "
+        "matrices, one tiny shared Dockerfile and context). Each run is a fresh subprocess; seconds, "
+        "median of the runs (min in the total column first); peak RSS of the whole process "
+        "(VmHWM); Python heap peak from a separate tracemalloc run. imports = importing graph/; "
+        "load = reading and checking the YAML; affected = the affected set of a PR touching one "
+        "framework definition; decide = the plan's actions.", "",
+        "| workload | nodes | stack files | " + " | ".join(PHASES)
+        + " | total s (min / median) | peak RSS MB | heap peak MB |",
+        "| --- " * (len(PHASES) + 6) + "|",
+    ]
+    for size in planner["sizes"]:
+        phases = " | ".join(f"{size['phases'][phase]['median']:.3f}" for phase in PHASES)
+        total = f"{size['total_s']['min']:.3f} / {size['total_s']['median']:.3f}"
+        lines.append(f"| {size['scale']} | {size['nodes']} | {size['stack_files']} | {phases} | {total} "
+                     f"| {size['peak_rss_mb']} | {size['tracemalloc_peak_mb']} |")
+    for size in planner["sizes"]:
+        spots = size.get("hot_spots")
+        if not spots:
+            continue
+        lines += ["", f"Profile of the {size['scale']} workload ({size['nodes']} nodes, cProfile; its "
+                  "overhead inflates the times about 3–4×):", "",
+                  "| graph/ function (cumulative) | cumulative s | own s | calls |",
+                  "| --- | --- | --- | --- |"]
+        lines += [f"| `{row['where']}` | {row['cumulative_s']} | {row['own_s']} | {row['calls']} |"
+                  for row in spots["graph_cumulative"]]
+        lines += ["", "| most own time | own s | cumulative s | calls |", "| --- | --- | --- | --- |"]
+        lines += [f"| `{row['where']}` | {row['own_s']} | {row['cumulative_s']} | {row['calls']} |"
+                  for row in spots["own_time"]]
+    return [*lines, ""]
+
+
+def _scheduler(scheduler: dict[str, Any]) -> list[str]:
+    lines = ["## Scheduler quality", ""]
+    if "skipped" in scheduler:
+        return [*lines, f"Not run: {scheduler['skipped']}.", ""]
+    lines += [
+        "engine.scheduler.Scheduler running simulated builds (each node sleeps its duration, scaled so "
+        "a one-job run of a graph takes about a second). Makespans in the graph's unit, median of the "
+        "runs, the exact discrete-event value of the same policy in brackets. ours = longest remaining "
+        "path first with recorded durations as weights; ours, no history = the same with equal weights "
+        "(a first run); FIFO = plain topological order; bound = max(critical path, total work / jobs).", "",
+    ]
+    for graph in scheduler["graphs"]:
+        unit = graph["unit"]
+        lines += [f"**{graph['graph']}**: {graph['nodes']} nodes, durations {graph['durations']}, total work "
+                  f"{graph['total_work']} {unit}, critical path {graph['critical_path']} {unit}.",
+                  "", "| jobs | bound | ours | ours, no history | FIFO | FIFO / ours | ours / bound |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for row in graph["rows"]:
+            cells = " | ".join(f"{row[policy]['median']} ({row[policy]['exact']})"
+                               for policy in ("ours", "ours_no_history", "fifo"))
+            lines.append(f"| {row['jobs']} | {row['lower_bound']} | {cells} | {row['ours_vs_fifo']} "
+                         f"| {row['ours_vs_bound']} |")
+        lines.append("")
+    return lines

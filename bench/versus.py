@@ -1,0 +1,308 @@
+"""stackbuild beside `docker buildx bake`: the same stacks, builder and registry, four scenarios.
+
+Both tools push through one CountingProxy in front of one throwaway registry (stackbuild below
+`localhost:<proxy>/bench-<run>/sb-<stack>`, bake below `.../bake-<stack>`, so neither sees the
+other's tags), on the same default buildx builder. Scenarios, in this order per stack:
+
+- cold: empty registry (bake: its repositories), `docker buildx prune -af`, no stackbuild state;
+- noop: nothing changed since the last build;
+- pr: one framework Dockerfile edited (an `ENV BENCH_CHANGE=<random>` line appended);
+- nightly: `stackbuild build --full` beside `docker buildx bake --no-cache --pull`.
+
+stackbuild runs through its real CLI with `--no-test` (bake has no smoke tests) and its default
+registry layer cache; bake runs on a file written by `stackbuild export bake`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import env, synth
+from bench.proxy import CountingProxy
+
+RUN_TIMEOUT_S = 1800
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """One stack to compare on, in a folder of its own (its Dockerfiles get edited)."""
+
+    label: str
+    root: Path
+    target: str  # the stack folder, relative to root
+    nodes: int
+    change_file: Path  # the framework Dockerfile a PR edits
+    original: str
+    sb_prefix: str
+    bake_prefix: str
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def bake_file(self) -> Path:
+        return self.root / "build" / "docker-bake.hcl"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "bench-logs"
+
+
+def _stackbuild() -> list[str]:
+    script = Path(sys.executable).parent / "stackbuild"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "engine.cli"]
+
+
+def _env() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items()
+            if not key.startswith("STACKBUILD_") and key != "BUILDX_BAKE_FILE"}
+
+
+def _hardlink_or_copy(src: str, dst: str) -> None:
+    if os.path.getsize(src) > 1 << 20:
+        try:
+            os.link(src, dst)
+            return
+        except OSError:
+            pass
+    shutil.copy2(src, dst)
+
+
+def demo_workspace(work: Path, repo_root: Path, registry: str) -> Workspace:
+    """A copy of stacks/demo (its root file systems hard-linked)."""
+    root = work / "demo"
+    shutil.copytree(repo_root / "stacks" / "demo", root / "stacks" / "demo", copy_function=_hardlink_or_copy)
+    change = root / "stacks" / "demo" / "framework" / "tinygrad" / "Dockerfile"
+    return _workspace("demo", root, "stacks/demo", change, registry)
+
+
+def synth_workspace(work: Path, registry: str) -> Workspace:
+    """The generated 29-node stack (FROM scratch + COPY of small files)."""
+    root = work / "synth"
+    synth.write_build_stack(root)
+    change = root / "stacks" / "synth" / "framework" / "a" / "Dockerfile"
+    return _workspace("synth", root, "stacks/synth", change, registry)
+
+
+def _workspace(label: str, root: Path, target: str, change: Path, registry: str) -> Workspace:
+    from engine import api
+
+    nodes = len(api.load(api.Options(root=root, targets=(Path(target),))).nodes)
+    ws = Workspace(label, root, target, nodes, change, change.read_text(encoding="utf-8"),
+                   f"{registry}/sb-{label}", f"{registry}/bake-{label}")
+    ws.logs.mkdir(parents=True, exist_ok=True)
+    subprocess.run([*_stackbuild(), "export", "bake", target, "--root", str(root), "--registry",
+                    ws.bake_prefix, "--out", str(ws.bake_file), "--log-format", "json"],
+                   check=True, capture_output=True, env=_env(), timeout=120)
+    return ws
+
+
+def _requests(counts: dict[str, int]) -> dict[str, Any]:
+    """Counts by method and kind, and sums per kind."""
+    by_kind: dict[str, int] = {}
+    for key, value in counts.items():
+        kind = key.split(" ", 1)[1]
+        by_kind[kind] = by_kind.get(kind, 0) + value
+    probes, retries = by_kind.pop("tls-probe", 0), by_kind.pop("read-retry", 0)
+    return {"total": sum(by_kind.values()), **{f"{kind}": by_kind[kind] for kind in sorted(by_kind)},
+            "tls_probes": probes, "read_retries": retries,
+            "by_method": dict(sorted(counts.items()))}
+
+
+def run_stackbuild(ws: Workspace, proxy: CountingProxy, jobs: int, name: str,
+                   full: bool = False) -> dict[str, Any]:
+    """One `stackbuild build` through the CLI; wall time, buildx solves, registry requests."""
+    argv = [*_stackbuild(), "build", ws.target, "--root", str(ws.root), "--registry", ws.sb_prefix,
+            "--state-dir", str(ws.state), "--jobs", str(jobs), "--keep-going", "--no-test",
+            "--log-format", "json", *(["--full"] if full else [])]
+    proxy.take()
+    log = ws.logs / f"{name}-stackbuild.log"
+    start = time.monotonic()
+    with log.open("w", encoding="utf-8") as out:
+        result = subprocess.run(argv, cwd=ws.root, stdout=subprocess.PIPE, stderr=out, text=True,
+                                env=_env(), timeout=RUN_TIMEOUT_S, check=False)
+    wall = time.monotonic() - start
+    counts = proxy.take()
+    report_line = next((line for line in result.stdout.splitlines() if line.startswith("report: ")), "")
+    report: dict[str, Any] = {}
+    if report_line:
+        report = json.loads(Path(report_line.removeprefix("report: ")).read_text(encoding="utf-8"))
+    ok = result.returncode == 0 and report.get("status") == "succeeded"
+    return {"wall_s": round(wall, 3), "solves": int(report.get("buildx_invocations", 0)), "ok": ok,
+            "requests": _requests(counts), "log": str(log),
+            "error": "" if ok else (result.stdout[-1500:] or f"exit {result.returncode}; see {log}"),
+            "durations": {node: entry["duration_s"] for node, entry in report.get("nodes", {}).items()
+                          if entry.get("action") == "build"}}
+
+
+def run_bake(ws: Workspace, proxy: CountingProxy, name: str, no_cache: bool = False) -> dict[str, Any]:
+    """One `docker buildx bake --push` of the exported file; solves are the targets in its metadata."""
+    metadata = ws.logs / f"{name}-bake.metadata.json"
+    metadata.unlink(missing_ok=True)
+    argv = ["docker", "buildx", "bake", "-f", str(ws.bake_file), "--push", "--progress", "plain",
+            "--metadata-file", str(metadata), *(["--no-cache", "--pull"] if no_cache else [])]
+    proxy.take()
+    log = ws.logs / f"{name}-bake.log"
+    start = time.monotonic()
+    with log.open("w", encoding="utf-8") as out:
+        result = subprocess.run(argv, cwd=ws.root, stdout=out, stderr=subprocess.STDOUT, env=_env(),
+                                timeout=RUN_TIMEOUT_S, check=False)
+    wall = time.monotonic() - start
+    counts = proxy.take()
+    built = json.loads(metadata.read_text(encoding="utf-8")) if metadata.exists() else {}
+    targets = [key for key, value in built.items()
+               if isinstance(value, dict) and "containerimage.digest" in value]
+    ok = result.returncode == 0
+    return {"wall_s": round(wall, 3), "solves": len(targets), "ok": ok, "requests": _requests(counts),
+            "log": str(log), "error": "" if ok else _tail(log)}
+
+
+def profile_stackbuild(ws: Workspace, proxy: CountingProxy, jobs: int) -> dict[str, Any]:
+    """A no-op `stackbuild build` under cProfile (not timed): where its fixed costs go."""
+    import pstats
+
+    from bench.planner import hot_spots
+
+    output = ws.logs / "noop.prof"
+    argv = [sys.executable, "-m", "cProfile", "-o", str(output), "-m", "engine.cli", "build", ws.target,
+            "--root", str(ws.root), "--registry", ws.sb_prefix, "--state-dir", str(ws.state), "--jobs",
+            str(jobs), "--keep-going", "--no-test", "--log-format", "json"]
+    subprocess.run(argv, cwd=ws.root, capture_output=True, env=_env(), timeout=RUN_TIMEOUT_S, check=False)
+    proxy.take()
+    if not output.exists():
+        return {}
+    stats = pstats.Stats(str(output))
+    spots = hot_spots(stats, limit=14, prefixes=("engine/", "graph/"))
+    return {"total_s": round(float(getattr(stats, "total_tt", 0.0)), 3),
+            "engine_graph_cumulative": spots["graph_cumulative"], "own_time": spots["own_time"][:8]}
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    walls = [run["wall_s"] for run in runs]
+    kinds = sorted({key for run in runs for key in run["requests"] if key != "by_method"})
+    return {
+        "wall_s": walls, "min": round(min(walls), 3), "median": round(statistics.median(walls), 3),
+        "solves": [run["solves"] for run in runs],
+        "requests": {kind: statistics.median(run["requests"].get(kind, 0) for run in runs) for kind in kinds},
+        "requests_by_method": runs[-1]["requests"]["by_method"],
+        "ok": all(run["ok"] for run in runs),
+        "errors": [run["error"] for run in runs if run["error"]],
+    }
+
+
+def _line(run: dict[str, Any]) -> str:
+    failed = "" if run["ok"] else ", FAILED"
+    return f"{run['wall_s']:.1f}s ({run['solves']} solves, {run['requests']['total']} requests{failed})"
+
+
+def _clean_slate(registry: env.ThrowawayRegistry | None, progress: Progress) -> None:
+    """Cold start: (an empty registry and) an empty build cache.
+
+    Local images the bench pushed earlier stay (removing them takes seconds each here): BuildKit
+    does not use the image store as a build cache, so they do not make a build warm.
+    """
+    start = time.monotonic()
+    if registry is not None:
+        registry.reset()
+    env.prune_build_cache()
+    progress(f"clean slate: build cache pruned{', registry emptied' if registry else ''} "
+             f"({time.monotonic() - start:.1f}s)")
+
+
+def compare(ws: Workspace, proxy: CountingProxy, registry: env.ThrowawayRegistry, jobs: int,
+            reps: dict[str, int], progress: Progress) -> list[dict[str, Any]]:
+    """Every scenario on one workspace; reps per scenario (cold runs first, they seed the rest)."""
+    results: list[dict[str, Any]] = []
+    noop_profile: dict[str, Any] = {}
+    sb_runs: dict[str, list[dict[str, Any]]] = {}
+    bake_runs: dict[str, list[dict[str, Any]]] = {}
+
+    def record(scenario: str, rep: int, sb: dict[str, Any], bake: dict[str, Any]) -> None:
+        sb_runs.setdefault(scenario, []).append(sb)
+        bake_runs.setdefault(scenario, []).append(bake)
+        progress(f"{ws.label} {scenario} #{rep + 1}: stackbuild {_line(sb)} | bake {_line(bake)}")
+
+    for rep in range(max(1, reps.get("cold", 1))):
+        # stackbuild on an empty registry; bake after it on a registry holding only stackbuild's
+        # repositories (its own are empty: blobs are linked per repository, so it uploads them all)
+        _clean_slate(registry, progress)
+        shutil.rmtree(ws.state, ignore_errors=True)
+        sb = run_stackbuild(ws, proxy, jobs, f"cold{rep}")
+        _clean_slate(None, progress)
+        bake = run_bake(ws, proxy, f"cold{rep}")
+        record("cold", rep, sb, bake)
+        if not (sb["ok"] and bake["ok"]):
+            break
+    if all(run["ok"] for run in sb_runs["cold"] + bake_runs["cold"]):
+        for rep in range(reps.get("noop", 3)):
+            name = f"noop{rep}"
+            record("noop", rep, run_stackbuild(ws, proxy, jobs, name), run_bake(ws, proxy, name))
+        noop_profile = profile_stackbuild(ws, proxy, jobs)
+        for rep in range(reps.get("pr", 3)):
+            ws.change_file.write_text(ws.original + f"ENV BENCH_CHANGE={uuid.uuid4().hex[:12]}\n",
+                                      encoding="utf-8")
+            record("pr", rep, run_stackbuild(ws, proxy, jobs, f"pr{rep}"), run_bake(ws, proxy, f"pr{rep}"))
+        for rep in range(reps.get("nightly", 3)):
+            record("nightly", rep, run_stackbuild(ws, proxy, jobs, f"nightly{rep}", full=True),
+                   run_bake(ws, proxy, f"nightly{rep}", no_cache=True))
+    for scenario, runs in sb_runs.items():
+        sb_sum, bake_sum = _summary(runs), _summary(bake_runs[scenario])
+        results.append({
+            "stack": ws.label, "nodes": ws.nodes, "scenario": scenario, "reps": len(runs),
+            "stackbuild": sb_sum, "bake": bake_sum,
+            "ratio": round(sb_sum["median"] / bake_sum["median"], 3) if bake_sum["median"] else None,
+            "speedup": round(bake_sum["median"] / sb_sum["median"], 2) if sb_sum["median"] else None,
+            "manifest_requests_per_node": round(sb_sum["requests"].get("manifests", 0) / ws.nodes, 2),
+            "recorded_durations": runs[0]["durations"] if scenario == "cold" else {},
+            **({"stackbuild_profile": noop_profile} if scenario == "noop" and noop_profile else {}),
+        })
+    return results
+
+
+def image_marker() -> str:
+    """A string in every repository one bench run pushes to (and names its local images after)."""
+    return f"/bench-{uuid.uuid4().hex[:8]}/"
+
+
+def cleanup_images(marker: str, progress: Progress) -> None:
+    """Remove this run's local images in the background (see env.remove_images_later)."""
+    log = Path(tempfile.gettempdir()) / f"stackbuild-bench-cleanup{marker.replace('/', '-')}log"
+    count = env.remove_images_later(marker, log)
+    progress(f"removing the {count} local images of this run in the background (log: {log})")
+
+
+def run_engine(work: Path, repo_root: Path, jobs: int, plan: dict[str, dict[str, int]],
+               progress: Progress, marker: str) -> dict[str, Any]:
+    """Every scenario on the synthetic stack and the demo stack; plan: stack → scenario → reps."""
+    registry = env.ThrowawayRegistry(work / "registry").start()
+    results: list[dict[str, Any]] = []
+    try:
+        with CountingProxy("127.0.0.1", registry.port) as proxy:
+            progress(f"registry on 127.0.0.1:{registry.port}, counting proxy on localhost:{proxy.port}")
+            prefix = f"localhost:{proxy.port}{marker.rstrip('/')}"
+            for label in plan:
+                ws = (synth_workspace(work, prefix) if label == "synth"
+                      else demo_workspace(work, repo_root, prefix))
+                progress(f"{label}: {ws.nodes} nodes, reps {plan[label]}")
+                results += compare(ws, proxy, registry, jobs, plan[label], progress)
+    finally:
+        registry.stop()
+    return {"stackbuild_jobs": jobs, "plan": plan, "scenarios": results}
