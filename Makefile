@@ -50,7 +50,7 @@ unit: venv ## run the fast unit tests only
 	$(BIN)/pytest -q -m "not engine"
 
 lint: venv ## ruff and mypy
-	$(BIN)/ruff check graph engine tests
+	$(BIN)/ruff check graph engine tests bench
 	$(BIN)/mypy
 
 .PHONY: help venv setup teardown plan matrix pr graph test unit lint

@@ -182,8 +182,9 @@ def _scheduler(scheduler: dict[str, Any]) -> list[str]:
         return [*lines, f"Not run: {scheduler['skipped']}.", ""]
     lines += [
         "engine.scheduler.Scheduler running simulated builds (each node sleeps its duration, scaled so "
-        "a one-job run of a graph takes about a second). Makespans in the graph's unit, median of the "
-        "runs, the exact discrete-event value of the same policy in brackets. ours = longest remaining "
+        "a one-job run of a graph takes 0.6–2 s). Makespans in the graph's unit, median of the "
+        "runs, the exact discrete-event value of the same policy in brackets (the difference is thread "
+        "wake-up latency). ours = longest remaining "
         "path first with recorded durations as weights; ours, no history = the same with equal weights "
         "(a first run); FIFO = plain topological order; bound = max(critical path, total work / jobs).", "",
     ]

@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # Per-node seconds of a cold `stackbuild build stacks/demo --jobs 4 --no-test` on this machine
 # (bench run of 2026-11-22): used for the scheduler simulation when the engine part does not run.
 DEMO_RECORDED_S = {
-    "debian": 13.27, "python-sdk": 201.58, "numpy": 101.46, "python-sdk-dev": 52.7, "tinygrad": 191.11,
-    "chat-2": 7.22, "chat-3": 6.3, "numpy-dev": 50.46, "tinygrad-dev": 23.73, "ymir": 9.63,
-    "chat-2-dev": 53.41, "chat-3-dev": 16.72, "ymir-dev": 41.69,
+    "debian": 11.41, "python-sdk": 185.42, "numpy": 56.98, "python-sdk-dev": 36.12, "tinygrad": 106.04,
+    "chat-2": 7.14, "chat-3": 5.86, "numpy-dev": 50.89, "tinygrad-dev": 21.98, "ymir": 8.19,
+    "chat-2-dev": 51.19, "chat-3-dev": 19.28, "ymir-dev": 38.25,
 }
 
 

@@ -216,8 +216,8 @@ def _line(run: dict[str, Any]) -> str:
 def _clean_slate(registry: env.ThrowawayRegistry | None, progress: Progress) -> None:
     """Cold start: (an empty registry and) an empty build cache.
 
-    Local images the bench pushed earlier stay (removing them takes seconds each here): BuildKit
-    does not use the image store as a build cache, so they do not make a build warm.
+    Local images the bench pushed earlier stay until the end of the run: BuildKit does not use
+    the image store as a build cache, so they do not make a build warm.
     """
     start = time.monotonic()
     if registry is not None:
@@ -283,10 +283,10 @@ def image_marker() -> str:
 
 
 def cleanup_images(marker: str, progress: Progress) -> None:
-    """Remove this run's local images in the background (see env.remove_images_later)."""
+    """Remove the local images this run named (see env.remove_images)."""
     log = Path(tempfile.gettempdir()) / f"stackbuild-bench-cleanup{marker.replace('/', '-')}log"
-    count = env.remove_images_later(marker, log)
-    progress(f"removing the {count} local images of this run in the background (log: {log})")
+    count, how = env.remove_images(marker, log)
+    progress(f"removed the {count} local images of this run ({how})")
 
 
 def run_engine(work: Path, repo_root: Path, jobs: int, plan: dict[str, dict[str, int]],
