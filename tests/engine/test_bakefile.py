@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 
 from engine import cli
 from engine.bakefile import bake_hcl, hcl_string, target_names
@@ -107,19 +104,6 @@ def test_long_lists_and_maps_are_one_item_a_line() -> None:
 
 
 # --- the command ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No environment defaults; logging configured by main() is undone afterwards."""
-    monkeypatch.delenv("STACKBUILD_REGISTRY", raising=False)
-    monkeypatch.delenv("STACKBUILD_STATE", raising=False)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.reset_defaults()
 
 
 def write_tiny(root: Path) -> None:

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 
 import engine.builder
 from engine import api, cli, commands
@@ -28,19 +25,6 @@ from tests.engine.engine_fakes import (
 
 ROOT = Path(__file__).resolve().parents[2]
 MIRROR = "mirror.example:5000/ci"
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No environment defaults; logging configured by main() is undone afterwards."""
-    monkeypatch.delenv("STACKBUILD_REGISTRY", raising=False)
-    monkeypatch.delenv("STACKBUILD_STATE", raising=False)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.reset_defaults()
 
 
 def demo_names() -> list[str]:

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import html
-import logging
 import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import structlog
 
 from engine import api, cli, graphcmd
 from engine.graphcmd import graphviz
@@ -24,19 +21,6 @@ from graph.spec import Node
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = api.Options(root=ROOT, targets=(Path("stacks/demo"),))
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No environment defaults; logging configured by main() is undone afterwards."""
-    monkeypatch.delenv("STACKBUILD_REGISTRY", raising=False)
-    monkeypatch.delenv("STACKBUILD_STATE", raising=False)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.reset_defaults()
 
 
 @pytest.fixture
