@@ -185,7 +185,7 @@ def _history(options: Options) -> History | None:
 def _retry_proxy(planned: Planned, runner: NodeRunner) -> Iterator[None]:
     """Route BuildKit's registry traffic through a retrying proxy when the registry is local plain HTTP."""
     host = local_registry_host({n.registry for n in planned.graph.nodes.values() if not n.external})
-    if not host:
+    if not host or not any(entry.action == BUILD for entry in planned.entries):  # only builds use it
         yield
         return
     upstream = host.replace("localhost:", "127.0.0.1:", 1)

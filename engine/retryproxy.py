@@ -37,7 +37,9 @@ class RetryProxy:
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, name="retry-proxy", daemon=True)
+        # a short poll interval: shutdown() waits for it, at the end of every run
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       name="retry-proxy", daemon=True)
 
     @property
     def host(self) -> str:
