@@ -49,9 +49,10 @@ test: setup ## run every test (unit and real-engine integration)
 unit: venv ## run the fast unit tests only
 	$(BIN)/pytest -q -m "not engine"
 
-lint: venv ## ruff and mypy
+lint: venv ## ruff, mypy and the import layers (import-linter)
 	$(BIN)/ruff check graph engine tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 .PHONY: help venv setup teardown plan matrix pr graph test unit lint
 

@@ -34,13 +34,13 @@ TIME_TARGET_S, MEMORY_TARGET_MB = 2.0, 500.0
 def _phases(root: Path) -> tuple[dict[str, float], int]:
     """Seconds per planner phase on the stacks below root (imports of graph/ first), and the node count."""
     start = time.perf_counter()
-    from graph.affected import affected, directly_changed
-    from graph.changes import decide
-    from graph.dag import StackGraph, graph_of
-    from graph.expand import expand
-    from graph.fingerprint import fingerprint_graph
-    from graph.load import find_stack_files
-    from graph.stackfile import load_stack
+    from graph.change.affected import affected, directly_changed
+    from graph.change.fingerprint import fingerprint_graph
+    from graph.expand.assemble import find_stack_files
+    from graph.expand.dag import StackGraph, graph_of
+    from graph.expand.definitions import expand
+    from graph.load.stackfile import load_stack
+    from graph.plan.changes import decide
 
     times: dict[str, float] = {"imports": time.perf_counter() - start}
 

@@ -181,7 +181,7 @@ def _scheduler(scheduler: dict[str, Any]) -> list[str]:
     if "skipped" in scheduler:
         return [*lines, f"Not run: {scheduler['skipped']}.", ""]
     lines += [
-        "engine.scheduler.Scheduler running simulated builds (each node sleeps its duration, scaled so "
+        "engine.build.scheduler.Scheduler running simulated builds (each node sleeps its duration, scaled so "
         "a one-job run of a graph takes 0.6–2 s). Makespans in the graph's unit, median of the "
         "runs, the exact discrete-event value of the same policy in brackets (the difference is thread "
         "wake-up latency). ours = longest remaining "

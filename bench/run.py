@@ -163,7 +163,7 @@ def _scheduler(args: argparse.Namespace, engine: dict[str, Any], progress: Any,
                notes: list[str]) -> dict[str, Any]:
     if args.skip_scheduler:
         return {"skipped": "--skip-scheduler"}
-    from engine import api
+    from engine.run import api
 
     repeats = 1 if args.quick else max(1, args.reps)
     jobs = (1, 2) if args.quick else sched.JOBS

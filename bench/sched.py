@@ -1,4 +1,4 @@
-"""Scheduler quality: makespans of engine.scheduler.Scheduler on simulated builds.
+"""Scheduler quality: makespans of engine.build.scheduler.Scheduler on simulated builds.
 
 Each node "builds" by sleeping its duration scaled down (the whole jobs=1 run of a graph lasts about
 `budget_s`), so the real Scheduler, threads and all, is measured. Three orderings are compared:
@@ -23,7 +23,7 @@ from typing import Any
 
 import networkx as nx
 
-from engine.scheduler import Scheduler, remaining_path
+from engine.build.scheduler import Scheduler, remaining_path
 
 POLICIES = ("ours", "ours_no_history", "fifo")
 JOBS = (1, 2, 4, 8)

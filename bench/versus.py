@@ -99,7 +99,7 @@ def synth_workspace(work: Path, registry: str) -> Workspace:
 
 
 def _workspace(label: str, root: Path, target: str, change: Path, registry: str) -> Workspace:
-    from engine import api
+    from engine.run import api
 
     nodes = len(api.load(api.Options(root=root, targets=(Path(target),))).nodes)
     ws = Workspace(label, root, target, nodes, change, change.read_text(encoding="utf-8"),

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.builder import BuildResult
-from engine.buildx_args import BuildRequest
+from engine.build.builder import BuildResult
+from engine.build.buildx_args import BuildRequest
 from engine.errors import BuildError, RegistryError, SmokeTestError
-from engine.registry import Manifest
+from engine.registry.client import Manifest
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

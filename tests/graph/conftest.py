@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from graph.errors import StackError
-from graph.expand import expand
-from graph.spec import Node, Stack
-from graph.stackfile import load_stack
+from graph.expand.definitions import expand
+from graph.load.stackfile import load_stack
+from graph.model.spec import Node, Stack
 
 WriteStack = Callable[..., Path]
 

@@ -15,7 +15,7 @@ import pytest
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 
-from engine.builder import BuildxBuilder
+from engine.build.builder import BuildxBuilder
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.retryproxy import RetryProxy, Transient
+from engine.registry.retryproxy import RetryProxy, Transient
 
 
 class FaultProxy(RetryProxy):

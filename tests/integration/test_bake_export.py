@@ -7,8 +7,9 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-from engine import api, cli
-from engine.registry import RegistryClient
+from engine.cli import main as cli
+from engine.registry.client import RegistryClient
+from engine.run import api
 
 PLATFORMS = ["linux/amd64", "linux/arm64"]
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from python_on_whales import DockerClient
 
-from engine import api
-from engine.builder import BuildxBuilder
-from engine.registry import RegistryClient
-from engine.report import RunReport
-from engine.runner import BuildSettings
-from engine.scheduler import SUCCEEDED
+from engine.build.builder import BuildxBuilder
+from engine.build.scheduler import SUCCEEDED
+from engine.registry.client import RegistryClient
+from engine.run import api
+from engine.run.runner import BuildSettings
+from engine.state.report import RunReport
 from tests.integration.conftest import run_in
 
 PLATFORMS = {"linux/amd64", "linux/arm64"}
@@ -115,7 +115,7 @@ def test_labels_read_back_from_the_registry_describe_the_image(demo_run):
 
 
 def test_the_executor_image_meets_its_contract_on_every_platform(demo_run, capsys):
-    from engine import cli
+    from engine.cli import main as cli
 
     options, _ = demo_run
     code = cli.main(["check", "--root", str(options.root), "--registry", options.registry,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import api
-from engine.builder import BuildxBuilder
-from engine.registry import RegistryClient
-from engine.runner import BuildSettings
+from engine.build.builder import BuildxBuilder
+from engine.registry.client import RegistryClient
+from engine.run import api
+from engine.run.runner import BuildSettings
 
 STACK = """\
 stack: tiny

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from engine import api, cli
-from engine.builder import BuildxBuilder
-from engine.catalog import best_image, find_images
-from engine.contracts import check_image
-from engine.registry import RegistryClient
-from engine.runner import BuildSettings
-from graph.catalog import NoImageMatches
+from engine.build.builder import BuildxBuilder
+from engine.cli import main as cli
+from engine.registry.catalog import best_image, find_images
+from engine.registry.client import RegistryClient
+from engine.run import api
+from engine.run.contracts import check_image
+from engine.run.runner import BuildSettings
+from graph.present.catalog import NoImageMatches
 
 PLATFORMS = ("linux/amd64", "linux/arm64")
 STACK = """\

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import api, cli
+from engine.cli import main as cli
+from engine.run import api
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = api.Options(root=ROOT, targets=(Path("stacks/demo"),))

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from engine import api
-from engine.builder import BuildxBuilder
-from engine.registry import RegistryClient
-from engine.report import RunReport
-from engine.runner import BuildSettings
-from graph.plan import BUILD, SKIP
+from engine.build.builder import BuildxBuilder
+from engine.registry.client import RegistryClient
+from engine.run import api
+from engine.run.runner import BuildSettings
+from engine.state.report import RunReport
+from graph.plan.entries import BUILD, SKIP
 
 QUIET = BuildSettings(jobs=2, keep_going=True, test=False)
 DEV_OF = {"numpy": "numpy-dev", "chat-2": "chat-2-dev", "chat-3": "chat-3-dev"}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.builder import BuildxBuilder
+from engine.build.builder import BuildxBuilder
 
 STACK = """\
 stack: slow

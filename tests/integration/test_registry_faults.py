@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from engine import api
-from engine.builder import BuildxBuilder
-from engine.registry import RegistryClient
-from engine.runner import BuildSettings
+from engine.build.builder import BuildxBuilder
+from engine.registry.client import RegistryClient
+from engine.run import api
+from engine.run.runner import BuildSettings
 from tests.integration.faultproxy import FaultProxy
 
 EVERY = 7  # one request in seven answers 503

@@ -1,0 +1,175 @@
+"""Turns a node and its parent's pushed digest into a buildx request: pure, no daemon."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from graph.model.spec import Node
+
+PARENT_CONTEXT = "parent"
+STACK_LABELS = ("sdk", "sdk_version", "framework", "framework_version", "app", "python", "os",
+                "accelerator", "scope")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where and when a run builds: source repository, revision and time (not fingerprinted)."""
+
+    source: str = ""
+    revision: str = ""
+    created: str = ""
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """Everything one `docker buildx build` of one node needs."""
+
+    node: str
+    context: Path
+    dockerfile: Path
+    platforms: tuple[str, ...]
+    tags: tuple[str, ...]
+    build_args: tuple[tuple[str, str], ...] = ()
+    build_contexts: tuple[tuple[str, str], ...] = ()
+    secrets: tuple[str, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    target: str = ""
+    push: bool = True
+    cache_from: str = ""  # e.g. type=registry,ref=...; refs are validated, so no ',' is smuggled in
+    cache_to: str = ""
+    no_cache: bool = False
+    pull: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def parent_image(parent: Node, digest: str) -> str:
+    """The exact parent image, by digest: never a moving tag."""
+    if parent.external:
+        name = parent.external.split("@", 1)[0]
+        last = name.rsplit("/", 1)[-1]
+        return f"{name.rsplit(':', 1)[0] if ':' in last else name}@{digest}"
+    return f"{parent.repository}@{digest}"
+
+
+def image_labels(node: Node, parent: Node | None, parent_digest: str,
+                 provenance: Provenance) -> dict[str, str]:
+    """OCI and stack labels of a node's image (none of them depend on its tag)."""
+    attrs = dict(node.attrs)
+    version = attrs.get("framework_version") or attrs.get("sdk_version") or attrs.get("os", "")
+    labels = {
+        "org.opencontainers.image.title": node.definition or node.name,
+        "org.opencontainers.image.version": version,
+        "org.opencontainers.image.source": provenance.source,
+        "org.opencontainers.image.revision": provenance.revision,
+        "org.opencontainers.image.created": provenance.created,
+        "org.stackbuild.stack": node.stack,
+        "org.stackbuild.node": node.name,
+        "org.stackbuild.layer": node.kind,
+        "org.stackbuild.variant": node.variant,
+        **{f"org.stackbuild.{key}": attrs.get(key, "") for key in STACK_LABELS},
+    }
+    if parent is not None:
+        labels["org.opencontainers.image.base.name"] = parent.ref
+        labels["org.opencontainers.image.base.digest"] = parent_digest
+    return {key: value for key, value in labels.items() if value}
+
+
+def cache_flags(node: Node, mode: str, local_dir: Path | None = None) -> tuple[str, str]:
+    """(cache_from, cache_to) for a node: a registry cache ref per node, a local folder, or none."""
+    key = hashlib.sha256(node.name.encode()).hexdigest()[:16]
+    if mode == "registry":
+        ref = f"{node.repository}:sbcache-{key}"
+        # a failed cache export must not fail the build: the image itself was pushed
+        return f"type=registry,ref={ref}", f"type=registry,ref={ref},mode=max,ignore-error=true"
+    if mode == "local" and local_dir is not None:
+        folder = str(local_dir / key)
+        if "," in folder:
+            raise ValueError(f"cache folder {folder!r} contains ','")
+        return f"type=local,src={folder}", f"type=local,dest={folder},mode=max,ignore-error=true"
+    return "", ""
+
+
+def build_request(node: Node, root: Path, parent: Node | None = None, parent_digest: str = "",
+                  provenance: Provenance = Provenance()) -> BuildRequest:
+    """The buildx request for node; a child gets its parent as the named context `parent`."""
+    if parent is not None and not parent_digest:
+        raise ValueError(f"node {node.name}: parent {parent.name} has no pushed digest")
+    contexts: tuple[tuple[str, str], ...] = ()
+    labels = image_labels(node, parent, parent_digest, provenance)
+    if parent is not None:
+        contexts = ((PARENT_CONTEXT, f"docker-image://{parent_image(parent, parent_digest)}"),)
+    return BuildRequest(
+        node=node.name,
+        context=root / node.context,
+        dockerfile=root / node.dockerfile,
+        platforms=node.platforms,
+        tags=(node.ref,),
+        build_args=node.args,
+        build_contexts=contexts,
+        secrets=tuple(_secret_flag(s.id, s.env, s.src) for s in node.secrets),
+        labels=tuple(sorted(labels.items())),
+        target=node.target,
+    )
+
+
+def _secret_flag(secret_id: str, env: str, src: str) -> str:
+    """The value of one `--secret` flag; the stack loader has already refused ',' in its parts."""
+    for part in (secret_id, env, src):
+        if "," in part:
+            raise ValueError(f"secret part {part!r} contains ','")
+    return f"id={secret_id},env={env}" if env else f"id={secret_id},src={src}"
+
+
+def buildx_kwargs(request: BuildRequest, metadata_file: Path) -> dict[str, Any]:
+    """Keyword arguments for python-on-whales `docker.buildx.build`."""
+    kwargs: dict[str, Any] = {
+        "context_path": request.context,
+        "file": request.dockerfile,
+        "platforms": list(request.platforms),
+        "tags": list(request.tags),
+        "build_args": dict(request.build_args),
+        "build_contexts": dict(request.build_contexts),
+        "secrets": list(request.secrets),
+        "labels": dict(request.labels),
+        "push": request.push,
+        "metadata_file": metadata_file,
+        "progress": "plain",
+    }
+    if request.target:
+        kwargs["target"] = request.target
+    if request.cache_from:
+        kwargs["cache_from"] = request.cache_from
+    if request.cache_to:
+        kwargs["cache_to"] = request.cache_to
+    if request.no_cache:
+        kwargs["cache"] = False
+    if request.pull:
+        kwargs["pull"] = True
+    kwargs.update(request.extra)
+    return kwargs
+
+
+def buildx_argv(request: BuildRequest) -> list[str]:
+    """The equivalent command line, for logs and error messages (values are not secrets)."""
+    argv = ["docker", "buildx", "build", "--platform", ",".join(request.platforms),
+            "--file", str(request.dockerfile)]
+    for tag in request.tags:
+        argv += ["--tag", tag]
+    for key, value in request.build_args:
+        argv += ["--build-arg", f"{key}={value}"]
+    for name, value in request.build_contexts:
+        argv += ["--build-context", f"{name}={value}"]
+    for secret in request.secrets:
+        argv += ["--secret", secret]
+    if request.target:
+        argv += ["--target", request.target]
+    for flag, value in (("--cache-from", request.cache_from), ("--cache-to", request.cache_to)):
+        argv += [flag, value] if value else []
+    argv += ["--no-cache"] if request.no_cache else []
+    argv += ["--pull"] if request.pull else []
+    if request.push:
+        argv.append("--push")
+    return [*argv, str(request.context)]

@@ -1,0 +1,1 @@
+"""The `stackbuild` command: argv in, an exit code out; one module per bigger command."""

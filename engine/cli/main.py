@@ -1,0 +1,184 @@
+"""The `stackbuild` command: argv in, an exit code out; errors become messages, not tracebacks."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from engine.cli import commands
+from engine.cli.options import options_of, positive
+from engine.console import logs
+from engine.errors import EngineError
+from engine.run import api
+from engine.run.runner import BuildSettings
+from graph.errors import GraphError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = _parser().parse_args(argv)
+    logs.configure(args.log_format)
+    try:
+        return int(args.handler(args))
+    except GraphError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `stackbuild plan | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _build(args: argparse.Namespace) -> int:
+    from engine.build.builder import BuildxBuilder  # python-on-whales is needed only to build
+
+    builder = BuildxBuilder()
+    builder.check()
+    settings = BuildSettings(jobs=args.jobs, keep_going=args.keep_going, full=args.full,
+                             changed_since=args.changed_since or "", cache=args.cache,
+                             cache_dir=Path(args.cache_dir).resolve() if args.cache_dir else None,
+                             test=not args.no_test)
+    report = api.build(options_of(args), builder, settings)
+    print(commands.run_summary(report))
+    if report.status == "interrupted":
+        return EXIT_INTERRUPTED
+    return EXIT_OK if report.status == "succeeded" else EXIT_FAILED
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--root", default=".", help="repository root (default: .)")
+    common.add_argument("--registry", default=os.environ.get("STACKBUILD_REGISTRY", ""),
+                        help="push below this registry prefix instead of the stacks' own "
+                             "(env STACKBUILD_REGISTRY)")
+    common.add_argument("--state-dir", default=os.environ.get("STACKBUILD_STATE", ".state"),
+                        help="where runs, logs, history and lockfiles go (env STACKBUILD_STATE)")
+    common.add_argument("--log-format", choices=logs.FORMATS, default="auto")
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stackbuild", description="Build layered, multi-arch container image stacks from YAML with "
+        "docker buildx; rebuild only what changed.")
+    common = _common()
+    targets = argparse.ArgumentParser(add_help=False)
+    targets.add_argument("targets", nargs="*", help="stack files or folders (default: stacks)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_build_commands(sub, common, targets)
+    _add_state_commands(sub, common, targets)
+    _add_planning_commands(sub, common, targets)
+    return parser
+
+
+def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                        common: argparse.ArgumentParser, targets: argparse.ArgumentParser) -> None:
+    """plan and build."""
+    plan = sub.add_parser("plan", parents=[common, targets], help="print the build plan (dry run)")
+    plan.add_argument("--format", choices=("table", "json"), default="table")
+    plan.add_argument("--changed-since", metavar="REF", help="PR mode: only what changed since REF")
+    plan.add_argument("--full", action="store_true", help="plan the nightly full rebuild")
+    plan.add_argument("--offline", action="store_true",
+                      help="do not ask the registry what exists (every node is planned as a build)")
+    plan.set_defaults(handler=commands.plan)
+
+    build = sub.add_parser("build", parents=[common, targets], help="build, test and publish")
+    build.add_argument("--jobs", "-j", type=positive, default=2, help="parallel builds (default 2)")
+    mode = build.add_mutually_exclusive_group()
+    mode.add_argument("--keep-going", action="store_true",
+                      help="after a failure, still build every node that does not depend on it")
+    mode.add_argument("--fail-fast", dest="keep_going", action="store_false",
+                      help="start nothing new after the first failure (default)")
+    build.add_argument("--full", action="store_true",
+                       help="nightly: rebuild every node, pull bases, no layer cache import")
+    build.add_argument("--changed-since", metavar="REF", help="PR mode: only what changed since REF")
+    build.add_argument("--cache", choices=("registry", "local", "none"), default="registry",
+                       help="layer cache: a registry ref per node (default), a local folder, or none")
+    build.add_argument("--cache-dir", help="folder for --cache local (default STATE/cache)")
+    build.add_argument("--no-test", action="store_true", help="skip the smoke tests")
+    build.set_defaults(handler=_build)
+
+
+def _add_state_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                        common: argparse.ArgumentParser, targets: argparse.ArgumentParser) -> None:
+    """explain, promote, history, lint and export."""
+    explain = sub.add_parser("explain", parents=[common, targets], help="why a node is (not) rebuilt")
+    explain.add_argument("--node", required=True, help="the node to explain")
+    explain.set_defaults(handler=commands.explain)
+
+    promote = sub.add_parser("promote", parents=[common], help="re-point tags to a lockfile's digests")
+    promote.add_argument("lockfile", help="a lock.json written by a run")
+    promote.set_defaults(handler=commands.promote)
+
+    history = sub.add_parser("history", parents=[common], help="list past runs, or one run's nodes")
+    history.add_argument("--run", help="show the nodes of this run")
+    history.add_argument("--limit", type=positive, default=20)
+    history.set_defaults(handler=commands.history)
+
+    lint = sub.add_parser("lint", parents=[common, targets], help="check tags against their convention")
+    lint.add_argument("--tags", metavar="FILE", help="also check a list of existing tags (one a line)")
+    lint.add_argument("--convention", help="convention for --tags (default: the stack's)")
+    lint.set_defaults(handler=commands.lint)
+
+    export = sub.add_parser("export", parents=[common], help="write files for other tools")
+    export.add_argument("kind", choices=("meta", "bake"),
+                        help="meta: openEuler meta.yml (tag → Dockerfile); bake: a docker-bake.hcl")
+    export.add_argument("targets", nargs="*", help="stack files or folders (default: stacks)")
+    export.add_argument("--out", help="output folder (meta, default build/meta) or file (bake, default "
+                                      "build/docker-bake.hcl)")
+    export.set_defaults(handler=commands.export)
+
+
+def _add_planning_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                           common: argparse.ArgumentParser, targets: argparse.ArgumentParser) -> None:
+    """graph, diff, images and check: release planning and the catalogue."""
+    graph = sub.add_parser("graph", parents=[common, targets], help="draw the plan's DAG (dry run)")
+    graph.add_argument("--format", choices=("dot", "svg", "png", "mermaid", "html"), default="svg")
+    graph.add_argument("--out", help="output file (default: stdout for text formats)")
+    graph.add_argument("--select", action="append", default=[], metavar="PATTERN",
+                       help="only nodes matching this glob (and their ancestors, greyed); repeatable")
+    graph.add_argument("--changed-since", metavar="REF", help="only what a change since REF affects")
+    graph.add_argument("--cluster", choices=("stack", "sdk", "none"), default="stack")
+    graph.add_argument("--offline", action="store_true", help="do not ask the registry (actions: build)")
+    graph.set_defaults(handler=_lazy("engine.cli.draw"))
+
+    diff = sub.add_parser("diff", parents=[common], help="compare the stacks at two git refs")
+    diff.add_argument("ref1")
+    diff.add_argument("ref2")
+    diff.add_argument("targets", nargs="*", help="stack files or folders (default: stacks)")
+    diff.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    diff.set_defaults(handler=_lazy("engine.cli.diff"))
+
+    images = sub.add_parser("images", parents=[common, targets], help="query the built images")
+    for attr in ("framework", "version", "sdk", "sdk-version", "python", "os", "accelerator", "scope",
+                 "layer", "stack"):
+        images.add_argument(f"--{attr}", help=f"filter on {attr} ('latest' for the newest version)"
+                            if attr == "version" else f"filter on {attr}")
+    images.add_argument("--best", action="store_true", help="only the single best match")
+    images.add_argument("--format", choices=("table", "json"), default="table")
+    images.set_defaults(handler=_lazy("engine.cli.images"))
+
+    check = sub.add_parser("check", parents=[common, targets], help="check built images against contracts")
+    check.add_argument("--select", action="append", default=[], metavar="PATTERN")
+    check.set_defaults(handler=_lazy("engine.cli.check"))
+
+
+def _lazy(module: str) -> Callable[[argparse.Namespace], int]:
+    """A handler that imports module only when its command runs, then calls module.run(args)."""
+
+    def handler(args: argparse.Namespace) -> int:
+        return int(importlib.import_module(module).run(args))
+
+    return handler
+

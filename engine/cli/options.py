@@ -1,0 +1,22 @@
+"""What every command shares: the Options built from parsed arguments, and argument types."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from engine.run import api
+
+
+def options_of(args: argparse.Namespace) -> api.Options:
+    """The Options every command shares."""
+    targets = tuple(Path(t) for t in getattr(args, "targets", ())) or (Path("stacks"),)
+    return api.Options(root=Path(args.root).resolve(), targets=targets, registry=args.registry,
+                       state_dir=Path(args.state_dir))
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value

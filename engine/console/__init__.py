@@ -1,0 +1,1 @@
+"""What a person sees: structlog set-up and the live progress block."""

@@ -1,0 +1,1 @@
+"""Orchestration without argv: planning against the registry, building nodes, promotion, contracts."""

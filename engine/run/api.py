@@ -1,0 +1,200 @@
+"""Orchestration without argv: load stacks, plan, build, promote, report."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+
+from engine.build.buildx_args import Provenance
+from engine.build.interrupt import interruptible
+from engine.build.scheduler import SUCCEEDED, Scheduler
+from engine.console import logs
+from engine.registry.client import Registry, RegistryClient
+from engine.registry.retryproxy import RetryProxy, local_registry_host, router
+from engine.run.planner import Planned, plan_build
+from engine.run.promote import lock_entries, promote, to_promote
+from engine.run.runner import BuildSettings, NodeRunner
+from engine.state import gitinfo
+from engine.state.folder import run_lock
+from engine.state.history import History, NodeRecord
+from engine.state.lockfile import merge_entries, read_lockfile, write_lockfile
+from engine.state.report import NodeReport, RunReport, finish, new_run
+from engine.state.summaries import write_summaries
+from graph.change.fingerprint import Fingerprint
+from graph.expand.assemble import load_graph
+from graph.expand.dag import StackGraph, with_registry
+from graph.plan.changes import file_inputs
+from graph.plan.entries import BUILD, PlanEntry, make_plan
+
+if TYPE_CHECKING:
+    from engine.build.builder import Builder
+
+log = structlog.get_logger()
+DEFAULT_DURATION_S = 60.0
+
+
+@dataclass(frozen=True)
+class Options:
+    """What a command works on."""
+
+    root: Path
+    targets: tuple[Path, ...] = (Path("stacks"),)
+    registry: str = ""  # overrides every stack's registry prefix when set
+    state_dir: Path = Path(".state")
+
+    @property
+    def state(self) -> Path:
+        """The state folder, absolute."""
+        return self.state_dir if self.state_dir.is_absolute() else self.root / self.state_dir
+
+
+def load(options: Options) -> StackGraph:
+    """The checked DAG of the targeted stacks, pushed below options.registry if given."""
+    stack_graph = load_graph(options.root, options.targets)
+    return with_registry(stack_graph, options.registry) if options.registry else stack_graph
+
+
+def plan(options: Options, registry: Registry | None = None, full: bool = False,
+         changed_since: str = "") -> tuple[PlanEntry, ...]:
+    """The dry-run plan; without a registry client every node is planned as a build (no network)."""
+    stack_graph = load(options)
+    if registry is None and not changed_since:
+        return make_plan(stack_graph, reason="forced" if full else "not_checked")
+    history = _history(options)
+    try:
+        return plan_build(stack_graph, options.root, registry, history, full,
+                          changed_since, options.targets).entries
+    finally:
+        if history:
+            history.close()
+
+
+DEFAULT_SETTINGS = BuildSettings()
+
+
+def build(options: Options, builder: Builder, settings: BuildSettings = DEFAULT_SETTINGS,
+          registry: Registry | None = None) -> RunReport:
+    """Build what changed after its parents, test it, then publish every human tag at once."""
+    registry = registry or RegistryClient()
+    with run_lock(options.state):
+        history = History(options.state / "history.db")
+        try:
+            return _run(options, builder, settings, registry, history)
+        finally:
+            history.close()
+
+
+def _run(options: Options, builder: Builder, settings: BuildSettings, registry: Registry,
+         history: History) -> RunReport:
+    requests_before = Counter(registry.requests)
+    planned = plan_build(load(options), options.root, registry, history, settings.full,
+                         settings.changed_since, options.targets)
+    report = _new_report(options, planned, settings)
+    history.start_run(report.run_id, report.started, report.mode)
+    provenance = Provenance(gitinfo.source(options.root), gitinfo.revision(options.root), report.started)
+    runner = NodeRunner(options.root, planned, builder, report, registry, settings, provenance)
+    weights = _weights(history, planned.fingerprints)
+    log.info("run_started", node="*", run=report.run_id, mode=report.mode, nodes=len(planned.entries),
+             to_build=sum(1 for e in planned.entries if e.action == BUILD), jobs=settings.jobs)
+    with interruptible() as stop, logs.live_view(report), _retry_proxy(planned, runner):
+        outcomes = Scheduler(planned.graph.graph, settings.jobs, settings.keep_going,
+                             lambda name: weights.get(name, DEFAULT_DURATION_S), stop).run(
+            [entry.node for entry in planned.entries if entry.action == BUILD], runner.run)
+    interrupted = stop.is_set()
+    for name, outcome in outcomes.items():
+        cut_short = interrupted and outcome.status != SUCCEEDED  # killed or never started
+        report.nodes[name].status = "interrupted" if cut_short else outcome.status
+        report.nodes[name].error = ("interrupted" if cut_short else report.nodes[name].error
+                                    or ("" if outcome.status == SUCCEEDED else outcome.reason))
+    ok = not interrupted and all(outcome.status == SUCCEEDED for outcome in outcomes.values())
+    report.buildx_invocations = runner.invocations
+    if ok:
+        _publish(options, planned, runner.digests, registry, history, report)
+    else:
+        log.warning("promotion_skipped", node="*", reason="interrupted" if interrupted else
+                    "a node failed: no human tag was moved")
+    _record(history, report, planned)
+    report.registry_requests = dict(Counter(registry.requests) - requests_before)  # this run's only
+    path = finish(report, "succeeded" if ok else "interrupted" if interrupted else "failed")
+    write_summaries(report)
+    history.finish_run(report.run_id, report.finished, report.status)
+    log.info("run_finished", node="*", run=report.run_id, report=str(path), status=report.status,
+             built=report.buildx_invocations, promoted=len(report.promoted))
+    return report
+
+
+def _new_report(options: Options, planned: Planned, settings: BuildSettings) -> RunReport:
+    report = new_run(options.state)
+    report.mode = "full" if settings.full else "pr" if settings.changed_since else "incremental"
+    for entry in planned.entries:
+        done = entry.action != BUILD
+        report.nodes[entry.node] = NodeReport(
+            entry.node, entry.ref, entry.action, entry.reason, status="succeeded" if done else "pending",
+            fingerprint=entry.fingerprint, digest=entry.digest)
+    report.write()
+    return report
+
+
+def _publish(options: Options, planned: Planned, digests: dict[str, str], registry: Registry,
+             history: History, report: RunReport) -> None:
+    """Move the human tags, then write the lockfile of what is now published."""
+    locked = lock_entries(planned, digests, registry, history)
+    report.promoted = promote(to_promote(planned, locked), registry)
+    for entry in locked:
+        report.nodes[entry.node].digest = entry.digest
+        report.nodes[entry.node].platform_digests = entry.platforms
+    lockfile = write_lockfile(Path(report.folder) / "lock.json", report.run_id, locked)
+    latest = options.state / "latest.lock.json"
+    write_lockfile(latest, report.run_id, merge_entries(latest, locked, set(planned.graph.nodes)))
+    report.lockfile = str(lockfile)
+
+
+def _record(history: History, report: RunReport, planned: Planned) -> None:
+    """Each node's outcome and inputs, so later runs can say which input changed."""
+    finished = datetime.now(UTC).isoformat(timespec="seconds")
+    for node in report.nodes.values():
+        history.record_node(NodeRecord(
+            report.run_id, node.node, node.ref, node.fingerprint, node.digest, node.action, node.reason,
+            node.status, node.duration_s, node.platform_durations,
+            file_inputs(planned.fingerprints[node.node]), finished, node.platform_digests))
+
+
+def _weights(history: History, fingerprints: dict[str, Fingerprint]) -> dict[str, float]:
+    return {name: history.mean_duration(name) or DEFAULT_DURATION_S for name in fingerprints}
+
+
+def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None = None) -> list[str]:
+    """Re-point every tag of a lockfile to its digest (a rollback)."""
+    entries = read_lockfile(lockfile)
+    with run_lock(options.state):
+        return promote(entries, registry or RegistryClient())
+
+
+def _history(options: Options) -> History | None:
+    path = options.state / "history.db"
+    return History(path) if path.exists() else None
+
+
+@contextmanager
+def _retry_proxy(planned: Planned, runner: NodeRunner) -> Iterator[None]:
+    """Route BuildKit's registry traffic through a retrying proxy when the registry is local plain HTTP."""
+    host = local_registry_host({n.registry for n in planned.graph.nodes.values() if not n.external})
+    if not host or not any(entry.action == BUILD for entry in planned.entries):  # only builds use it
+        yield
+        return
+    upstream = host.replace("localhost:", "127.0.0.1:", 1)
+    with RetryProxy(upstream) as proxy:
+        runner.route = router(host, proxy.host)
+        try:
+            yield
+        finally:
+            if proxy.counts["retries"]:
+                log.info("registry_faults_absorbed", node="*", retries=proxy.counts["retries"],
+                         requests=proxy.counts["requests"])

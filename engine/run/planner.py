@@ -1,0 +1,112 @@
+"""Stacks plus what the registry and history say → a build plan (the engine side of graph.plan.changes)."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from engine.registry.client import Registry
+from engine.state import gitinfo
+from engine.state.history import History
+from graph.change.affected import affected, directly_changed
+from graph.change.fingerprint import Fingerprint, fingerprint_graph
+from graph.errors import GraphError
+from graph.expand.assemble import load_graph
+from graph.expand.dag import StackGraph
+from graph.model.spec import Node
+from graph.plan.changes import Observed, decide
+from graph.plan.entries import BUILD, PlanEntry
+
+LOOKUP_THREADS = 8
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A plan with everything it was made from."""
+
+    graph: StackGraph
+    fingerprints: dict[str, Fingerprint]
+    entries: tuple[PlanEntry, ...]
+    touched: dict[str, str]  # PR mode: nodes the change touches directly, and why
+
+    def entry(self, name: str) -> PlanEntry:
+        """The plan entry of one node."""
+        return next(entry for entry in self.entries if entry.node == name)
+
+
+def content_ref(node: Node, fingerprint: Fingerprint) -> str:
+    """The immutable reference a build of this fingerprint is pushed to."""
+    return f"{node.repository}:{fingerprint.content_tag}"
+
+
+def plan_build(stack_graph: StackGraph, root: Path, registry: Registry | None, history: History | None,
+               full: bool = False, changed_since: str = "", targets: tuple[Path, ...] = ()) -> Planned:
+    """Fingerprint every node, find what a PR touches, ask the registry what exists, decide.
+
+    Without a registry (offline) nothing is looked up: every candidate is planned as a build.
+    """
+    fingerprints = fingerprint_graph(stack_graph, root)
+    touched: dict[str, str] = {}
+    candidates = None
+    if changed_since:
+        touched = pr_changes(stack_graph, root, changed_since, targets)
+        candidates = affected(stack_graph, touched)
+    observed = None if registry is None else {} if full else observe(
+        stack_graph, fingerprints, registry, history, candidates)
+    entries = decide(stack_graph, fingerprints, observed, full, candidates)
+    return Planned(stack_graph, fingerprints, _pr_reasons(entries, touched, candidates), touched)
+
+
+def pr_changes(stack_graph: StackGraph, root: Path, ref: str, targets: tuple[Path, ...]) -> dict[str, str]:
+    """Nodes touched by the files changed between ref and the working tree."""
+    changed = gitinfo.changed_files(root, ref)
+    with tempfile.TemporaryDirectory(prefix="stackbuild-ref-") as old_root:
+        try:
+            gitinfo.export_tree(root, ref, Path(old_root), sorted({_top(t) for t in targets} or {"stacks"}))
+            old_graph: StackGraph | None = load_graph(Path(old_root), targets or (Path("stacks"),))
+        except (GraphError, gitinfo.GitError):
+            old_graph = None  # the stacks did not exist or load at ref: every node counts as new
+    if old_graph is None:
+        return dict.fromkeys(stack_graph.order, "new_node")
+    return directly_changed(stack_graph, root, changed, old_graph)
+
+
+def observe(stack_graph: StackGraph, fingerprints: Mapping[str, Fingerprint], registry: Registry,
+            history: History | None, candidates: set[str] | None) -> dict[str, Observed]:
+    """Registry and history facts per node: one HEAD when history vouches for the tag, else two."""
+    names = [name for name in stack_graph.order
+             if not stack_graph.nodes[name].external and (candidates is None or name in candidates)]
+
+    def look(name: str) -> Observed:
+        node, fingerprint = stack_graph.nodes[name], fingerprints[name]
+        tag_digest = registry.digest(node.ref)
+        known = history.digest_for(name, fingerprint.value) if history else ""
+        content = known if known and known == tag_digest else registry.digest(content_ref(node, fingerprint))
+        previous = history.last_success(name) if history and not content else None
+        return Observed(content, tag_digest, previous.inputs if previous else None)
+
+    with ThreadPoolExecutor(max_workers=LOOKUP_THREADS) as pool:
+        return dict(zip(names, pool.map(look, names), strict=True))
+
+
+def _pr_reasons(entries: tuple[PlanEntry, ...], touched: Mapping[str, str],
+                candidates: set[str] | None) -> tuple[PlanEntry, ...]:
+    """In PR mode a build's reason is what the change touched, or the parent it rebuilds on."""
+    if candidates is None:
+        return entries
+    result = []
+    for entry in entries:
+        if entry.action == BUILD and entry.node in touched:
+            entry = replace(entry, reason=touched[entry.node])
+        elif entry.action == BUILD and entry.parent in candidates:
+            entry = replace(entry, reason=f"parent_rebuilt: {entry.parent}")
+        result.append(entry)
+    return tuple(result)
+
+
+def _top(target: Path) -> str:
+    return target.parts[0] if target.parts else "stacks"
+

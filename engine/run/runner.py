@@ -1,0 +1,171 @@
+"""Builds one node in a worker thread: parent digest in, content tag pushed and tested, digest out."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from engine.build import buildlog
+from engine.build.builder import BuildResult
+from engine.build.buildx_args import BuildRequest, Provenance, build_request, cache_flags
+from engine.errors import BuildError, EngineError, RegistryError
+from engine.registry.client import Registry
+from engine.run.planner import Planned, content_ref
+from engine.state.report import NodeReport, RunReport
+from graph.model.spec import Node
+
+if TYPE_CHECKING:
+    from engine.build.builder import Builder
+
+log = structlog.get_logger()
+BUILD_ATTEMPTS = 3  # only registry/network faults are retried, never a failing Dockerfile step
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """How a run builds."""
+
+    jobs: int = 2
+    keep_going: bool = False
+    full: bool = False  # rebuild everything, pull bases, no layer cache
+    changed_since: str = ""  # PR mode: only what changed since this git ref
+    cache: str = "registry"  # registry | local | none
+    cache_dir: Path | None = None
+    test: bool = True
+
+
+class NodeRunner:
+    """The scheduler's work function: one buildx call per node, then its smoke tests."""
+
+    def __init__(self, root: Path, planned: Planned, builder: Builder, report: RunReport,
+                 registry: Registry, settings: BuildSettings, provenance: Provenance) -> None:
+        self.root, self.planned, self.builder, self.report = root, planned, builder, report
+        self.registry, self.settings, self.provenance = registry, settings, provenance
+        self.digests = {e.node: e.digest for e in planned.entries if e.digest}
+        self.route: Callable[[str], str] = lambda ref: ref  # through the retry proxy, when there is one
+        self.lock = threading.Lock()
+        self.invocations = 0
+
+    def run(self, name: str) -> None:
+        """Build, push and test one node; raise on failure (never retried)."""
+        structlog.contextvars.bind_contextvars(node=name)  # contextvars do not cross threads
+        node = self.planned.graph.nodes[name]
+        node_report = self.report.nodes[name]
+        log_path = Path(self.report.folder) / "logs" / f"{name}.log"
+        node_report.log = str(log_path)
+        node_report.status = "running"
+        try:
+            request = self._request(node)
+            log.info("node_started", platforms=len(node.platforms), ref=request.tags[0])
+            result = self._build_with_retries(request, log_path, node_report, node)
+            node_report.digest, node_report.duration_s = result.digest, round(result.duration_s, 2)
+            node_report.platform_durations = buildlog.platform_durations(
+                buildlog.parse_steps(log_path.read_text(encoding="utf-8", errors="replace")))
+            if self.settings.test:
+                self._smoke_test(node, result.digest, node_report)
+        except EngineError as exc:
+            node_report.error, node_report.status = str(exc), "failed"
+            log.error("node_failed", error=str(exc), log=str(log_path),
+                      log_tail=getattr(exc, "log_tail", None) or getattr(exc, "output", None))
+            raise
+        finally:
+            structlog.contextvars.unbind_contextvars("node")
+        with self.lock:
+            self.digests[name] = result.digest
+        node_report.status = "succeeded"
+        log.info("node_built", node=name, digest=result.digest, duration_s=node_report.duration_s)
+
+    def _build_with_retries(self, request: BuildRequest, log_path: Path, node_report: NodeReport,
+                            node: Node) -> BuildResult:
+        """One buildx call, repeated only when it failed on a registry or network fault."""
+        def retried(state: RetryCallState) -> None:
+            node_report.retries += 1
+            error = state.outcome.exception() if state.outcome else None
+            log.warning("build_retried", node=request.node, attempt=state.attempt_number,
+                        reason=_transient_reason(error))
+
+        attempt = retry(retry=retry_if_exception(lambda error: bool(_transient_reason(error))),
+                        stop=stop_after_attempt(BUILD_ATTEMPTS), before_sleep=retried,
+                        wait=wait_random_exponential(multiplier=1, max=20), reraise=True)
+        return attempt(self._build_once)(request, log_path, node)
+
+    def _build_once(self, request: BuildRequest, log_path: Path, node: Node) -> BuildResult:
+        with self.lock:
+            self.invocations += 1
+        started = time.monotonic()
+        try:
+            return self.builder.build(request, log_path)
+        except BuildError as exc:
+            # the image is pushed before the layer cache is exported: a cache-only failure is a warning
+            text = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
+            digest = self.registry.digest(content_ref(node, self.planned.fingerprints[node.name])) \
+                if buildlog.only_cache_export_failed(text) else None
+            if not digest:
+                raise
+            log.warning("cache_export_failed", node=node.name, error=str(exc))
+            return BuildResult(node.name, digest, time.monotonic() - started, str(log_path))
+
+    def _request(self, node: Node) -> BuildRequest:
+        parent = self.planned.graph.nodes[node.parent] if node.parent else None
+        request = build_request(node, self.root, parent, self.parent_digest(parent), self.provenance)
+        cache_from, cache_to = cache_flags(node, self.settings.cache, self.settings.cache_dir)
+        fingerprint = self.planned.fingerprints[node.name]
+        labels = (*request.labels, ("org.stackbuild.fingerprint", fingerprint.value))
+        # nightly (--full): no cache import and fresh bases, but the cache is still exported
+        route = self.route
+        return replace(request, tags=(route(content_ref(node, fingerprint)),), labels=tuple(sorted(labels)),
+                       build_contexts=tuple((name, route(value)) for name, value in request.build_contexts),
+                       cache_from="" if self.settings.full else route(cache_from), cache_to=route(cache_to),
+                       no_cache=self.settings.full, pull=self.settings.full)
+
+    def _smoke_test(self, node: Node, digest: str, node_report: NodeReport) -> None:
+        """Run the node's test (and, when it says so, its ancestors' tests) on every platform."""
+        commands = self.test_commands(node)
+        for platform in node.platforms if commands else ():
+            node_report.tests[platform] = "failed"
+            for origin, command in commands:
+                output = self.builder.smoke_test(node.name, f"{node.repository}@{digest}", platform, command)
+                log.info("node_tested", node=node.name, platform=platform, test_of=origin,
+                         output=output.strip()[-200:])
+            node_report.tests[platform] = "passed"
+
+    def test_commands(self, node: Node) -> list[tuple[str, tuple[str, ...]]]:
+        """(node the test belongs to, argv) pairs: the node's own, then its ancestors' if asked."""
+        commands = [(node.name, node.test)] if node.test else []
+        current = node
+        while node.retest_ancestors and current.parent:
+            current = self.planned.graph.nodes[current.parent]
+            if current.test and not current.external:
+                commands.append((current.name, current.test))
+        return commands
+
+    def parent_digest(self, parent: Node | None) -> str:
+        """The parent's digest: built in this run, known from the plan, or looked up in the registry."""
+        if parent is None:
+            return ""
+        with self.lock:
+            if parent.name in self.digests:
+                return self.digests[parent.name]
+        refs = [parent.ref] if parent.external else [
+            content_ref(parent, self.planned.fingerprints[parent.name]), parent.ref]
+        for ref in refs:
+            digest = self.registry.digest(ref)
+            if digest:
+                with self.lock:
+                    self.digests[parent.name] = digest
+                return digest
+        raise RegistryError(f"parent {parent.ref} is not in the registry", f"build {parent.name} first")
+
+
+def _transient_reason(error: BaseException | None) -> str:
+    """The registry or network fault a failed build ran into, '' when the failure is definitive."""
+    if not isinstance(error, BuildError) or not error.log_path:
+        return ""
+    return buildlog.transient_failure(Path(error.log_path).read_text(encoding="utf-8", errors="replace"))

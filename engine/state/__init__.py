@@ -1,0 +1,1 @@
+"""The state folder and what it keeps: lock, run reports, summaries, lockfiles, history, git facts."""

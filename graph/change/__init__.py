@@ -1,0 +1,1 @@
+"""What changed: content fingerprints and the nodes a set of changed files affects."""

@@ -1,0 +1,100 @@
+"""Content fingerprints: a hash over everything that determines a node's image (its tag excluded)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from graph.context.dockerignore import read_ignore_patterns
+from graph.context.files import ContextFile, context_digest, list_context
+from graph.expand.dag import StackGraph
+from graph.model.spec import Node
+
+VERSION = "stackbuild-fingerprint-v1"
+CONTENT_TAG_PREFIX = "sb-"
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """A node's fingerprint and the named inputs it was computed from."""
+
+    node: str
+    value: str  # hex sha256
+    inputs: Mapping[str, str]  # dockerfile, context, args, spec, parent → digest or value
+    files: tuple[ContextFile, ...] = ()  # the build context as the build sees it
+
+    @property
+    def content_tag(self) -> str:
+        """The immutable tag a build of this fingerprint is pushed under."""
+        return CONTENT_TAG_PREFIX + self.value
+
+
+def _sha(data: object) -> str:
+    text = data if isinstance(data, str) else json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def spec_digest(node: Node) -> str:
+    """A digest of the node's definition, tag, name and registry left out (renaming changes nothing)."""
+    return _sha({
+        "kind": node.kind, "target": node.target, "platforms": list(node.platforms),
+        "secrets": sorted(secret.id for secret in node.secrets), "attrs": dict(node.attrs),
+        "variant": node.variant, "external": node.external,
+    })
+
+
+FileInputs = tuple[str, str, tuple[ContextFile, ...]]  # Dockerfile digest, context digest, files
+
+
+def file_inputs_of(root: Path, dockerfile: str, context: str) -> FileInputs:
+    """The Dockerfile's digest and the build context as the build sees it."""
+    dockerfile_path, context_path = root / dockerfile, root / context
+    files = list_context(context_path, read_ignore_patterns(context_path, dockerfile_path))
+    return ("sha256:" + hashlib.sha256(dockerfile_path.read_bytes()).hexdigest(),
+            context_digest(files), files)
+
+
+Inputs = tuple[dict[str, str], tuple[ContextFile, ...]]
+
+
+def node_inputs(node: Node, root: Path, parent_value: str,
+                seen: dict[tuple[str, str], FileInputs] | None = None) -> Inputs:
+    """The named inputs of one node: file contents, args, spec and the parent's fingerprint.
+
+    seen caches the file inputs by (Dockerfile, context): matrix nodes share them, read them once.
+    """
+    inputs = {"spec": spec_digest(node), "args": _sha(dict(node.args)), "parent": parent_value}
+    if node.external:
+        return inputs, ()
+    cache = {} if seen is None else seen
+    key = (node.dockerfile, node.context)
+    if key not in cache:
+        cache[key] = file_inputs_of(root, node.dockerfile, node.context)
+    inputs["dockerfile"], inputs["context"], files = cache[key]
+    return inputs, files
+
+
+def fingerprint_graph(stack_graph: StackGraph, root: Path,
+                      external_digest: Callable[[Node], str] | None = None) -> dict[str, Fingerprint]:
+    """Fingerprints of every node, parents first; a parent's change changes all its descendants.
+
+    An external base counts by its reference, or by its digest when external_digest resolves it.
+    """
+    result: dict[str, Fingerprint] = {}
+    seen: dict[tuple[str, str], FileInputs] = {}
+    for name in stack_graph.order:
+        node = stack_graph.nodes[name]
+        parent_value = result[node.parent].value if node.parent else ""
+        if node.external:
+            parent_value = external_digest(node) if external_digest else node.external
+        inputs, files = node_inputs(node, root, parent_value, seen)
+        result[name] = Fingerprint(name, _sha({"v": VERSION, **inputs})[7:], inputs, files)
+    return result
+
+
+def changed_inputs(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
+    """Names of the inputs whose digests differ (missing counts as different)."""
+    return sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))

@@ -1,0 +1,130 @@
+"""Build contexts as BuildKit sees them: the visible files (after .dockerignore) and their fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from graph.context.dockerignore import clean_path, compile_patterns, ignored_by
+from graph.errors import StackError
+
+SYMLINK_MODE = 0o120000
+EXECUTABLE_MODE = 0o755
+REGULAR_MODE = 0o644
+_ENCODING_HEADER = b"stackbuild-context-v1\n"
+_SYMLINK_PREFIX = b"symlink\0"
+
+
+@dataclass(frozen=True)
+class ContextFile:
+    """One file of a build context: POSIX path from the context root, content digest and normalised mode."""
+
+    path: str
+    digest: str
+    mode: int
+
+
+# --- listing and hashing ------------------------------------------------------------------------
+
+
+def list_context(context_dir: Path, patterns: tuple[str, ...]) -> tuple[ContextFile, ...]:
+    """Every regular file and symlink of the context that is not ignored, sorted by path."""
+    if not context_dir.is_dir():
+        raise StackError(f"build context {context_dir} is not a directory", hint="check the context path")
+    matcher = compile_patterns(tuple(patterns))
+    prune = not any(pattern.exclusion for pattern in matcher)
+    found: list[ContextFile] = []
+    pending = [(str(context_dir), "")]
+    while pending:
+        directory, prefix = pending.pop()
+        for entry in _scan(directory):
+            relative = prefix + entry.name
+            ignored = ignored_by(matcher, relative)
+            if entry.is_dir(follow_symlinks=False):
+                if not (ignored and prune):
+                    pending.append((entry.path, relative + "/"))
+            elif not ignored:
+                item = _context_file(entry, relative)
+                if item is not None:
+                    found.append(item)
+    return tuple(sorted(found, key=lambda item: item.path))
+
+
+def _scan(directory: str) -> list[os.DirEntry[str]]:
+    """The entries of one directory of the context."""
+    try:
+        with os.scandir(directory) as entries:
+            return list(entries)
+    except OSError as err:
+        raise StackError(f"cannot list {directory}: {err.strerror or err}", hint="make it readable") from err
+
+
+def _context_file(entry: os.DirEntry[str], relative: str) -> ContextFile | None:
+    """The ContextFile of a regular file or symlink (None for sockets, fifos and devices)."""
+    try:
+        mode = entry.stat(follow_symlinks=False).st_mode
+        if stat.S_ISLNK(mode):
+            target = os.fsencode(os.readlink(entry.path))
+            return ContextFile(relative, _sha256(_SYMLINK_PREFIX + target), SYMLINK_MODE)
+        if not stat.S_ISREG(mode):
+            return None
+        with open(entry.path, "rb") as handle:
+            digest = "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError as err:
+        raise StackError(f"cannot read {entry.path}: {err.strerror or err}", hint="make it readable") from err
+    return ContextFile(relative, digest, EXECUTABLE_MODE if mode & stat.S_IXUSR else REGULAR_MODE)
+
+
+def _sha256(data: bytes) -> str:
+    """'sha256:<hex>' of data."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def context_digest(files: Iterable[ContextFile]) -> str:
+    """'sha256:<hex>' over (path, mode, digest) of every file, whatever order they come in."""
+    records = sorted(
+        os.fsencode(item.path) + b"\0" + f"{item.mode:o}\0{item.digest}\n".encode() for item in files
+    )
+    hasher = hashlib.sha256(_ENCODING_HEADER)
+    for record in records:
+        hasher.update(record)
+    return "sha256:" + hasher.hexdigest()
+
+
+# --- changed paths (PR mode) --------------------------------------------------------------------
+
+
+def files_matching(context_dir: Path, patterns: tuple[str, ...], changed: Iterable[str]) -> tuple[str, ...]:
+    """The changed paths (POSIX, relative to context_dir) the build can see, cleaned, deduplicated, in order.
+
+    Paths outside the context are dropped; ignore files themselves (the root .dockerignore and any
+    <Dockerfile>.dockerignore) always count, because editing them changes what the build sees.
+    """
+    matcher = compile_patterns(tuple(patterns))
+    visible: dict[str, None] = {}
+    for raw in changed:
+        relative = _inside(context_dir, raw)
+        if relative is not None and (_is_ignore_file(relative) or not ignored_by(matcher, relative)):
+            visible.setdefault(relative, None)
+    return tuple(visible)
+
+
+def _inside(context_dir: Path, raw: str) -> str | None:
+    """raw cleaned and made relative to context_dir, or None if it is the context root or outside it."""
+    if posixpath.isabs(raw):
+        raw = Path(os.path.relpath(raw, os.path.abspath(context_dir))).as_posix()
+    relative = clean_path(raw)
+    if relative == "." or relative == ".." or relative.startswith(("../", "/")):
+        return None
+    return relative
+
+
+def _is_ignore_file(relative: str) -> bool:
+    """Whether relative is the context's .dockerignore or a Dockerfile-specific <name>.dockerignore."""
+    name = posixpath.basename(relative)
+    return relative == ".dockerignore" or (name.endswith(".dockerignore") and name != ".dockerignore")

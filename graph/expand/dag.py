@@ -1,0 +1,68 @@
+"""The build DAG: expanded nodes joined by parent → child edges, checked and ordered."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+import networkx as nx
+
+from graph.errors import StackError
+from graph.expand.definitions import expand
+from graph.model.spec import Node, Stack
+
+
+@dataclass(frozen=True)
+class StackGraph:
+    """Nodes by name, their DiGraph (parent → child) and a build order (depth, then name)."""
+
+    nodes: dict[str, Node]
+    graph: nx.DiGraph
+    order: tuple[str, ...]
+
+    def descendants(self, name: str) -> set[str]:
+        """Every node built on name, directly or not (name excluded)."""
+        return set(nx.descendants(self.graph, name))
+
+    def ancestors(self, name: str) -> set[str]:
+        """Every node name is built on (name excluded)."""
+        return set(nx.ancestors(self.graph, name))
+
+
+def build_graph(stacks: Iterable[Stack]) -> StackGraph:
+    """Expand the stacks' definitions and join the nodes into one DAG."""
+    return graph_of(expand(list(stacks)))
+
+
+def graph_of(nodes: Iterable[Node]) -> StackGraph:
+    """The DAG of already expanded nodes; reject duplicate names and references."""
+    by_name: dict[str, Node] = {}
+    for node in nodes:
+        other = by_name.setdefault(node.name, node)
+        if other is not node:
+            raise StackError(f"two nodes are named '{node.name}'", node.location,
+                             f"the other is at {other.location}; rename a definition or change a value")
+    graph = nx.DiGraph()
+    graph.add_nodes_from(by_name)
+    graph.add_edges_from((node.parent, node.name) for node in by_name.values() if node.parent)
+    order = tuple(name for layer in nx.topological_generations(graph) for name in sorted(layer))
+    _reject_duplicate_refs(by_name[name] for name in order)
+    return StackGraph(by_name, graph, order)
+
+
+def with_registry(stack_graph: StackGraph, registry: str) -> StackGraph:
+    """The same graph with every built node pushed below another registry prefix."""
+    nodes = {name: node if node.external else replace(node, registry=registry)
+             for name, node in stack_graph.nodes.items()}
+    return StackGraph(nodes, stack_graph.graph, stack_graph.order)
+
+
+def _reject_duplicate_refs(nodes: Iterable[Node]) -> None:
+    seen: dict[str, Node] = {}
+    for node in nodes:
+        if node.external:
+            continue
+        other = seen.setdefault(node.ref, node)
+        if other is not node:
+            raise StackError(f"nodes '{other.name}' and '{node.name}' both publish {node.ref}",
+                             node.location, f"'{other.name}' is at {other.location}; change a tag")

@@ -1,0 +1,233 @@
+"""Definitions → nodes: each definition expands against every node of its parents × its matrix."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import networkx as nx
+
+from graph.errors import CycleError, Location, StackError
+from graph.expand.template import render
+from graph.expr.constraint import Constraint, parse_constraint
+from graph.model import checks
+from graph.model.spec import Combination, Definition, DevRule, Node, Stack
+from graph.tags.conventions import get_convention
+
+KIND_ATTR = {"os": "os_name", "sdk": "sdk", "framework": "framework", "tool": "app", "llm": "app"}
+
+
+@dataclass(frozen=True)
+class _Parent:
+    """A parent node and whether its name must appear in its children's names."""
+
+    node: Node
+    named: bool
+
+
+def expand(stacks: Sequence[Stack]) -> list[Node]:
+    """Every node of the stacks, -dev siblings included, parents before children."""
+    definitions = _unique_definitions(stacks)
+    order = _definition_order(definitions)
+    by_definition: dict[str, list[Node]] = {}
+    for name in order:
+        definition = definitions[name]
+        parents = [_Parent(node, len(definition.parents) > 1 or len(by_definition[p]) > 1)
+                   for p in definition.parents for node in by_definition[p]]
+        by_definition[name] = _expand_one(definition, parents)
+    nodes = [node for name in order for node in by_definition[name]]
+    for stack in stacks:
+        if stack.dev is not None:
+            own = [node for d in stack.definitions for node in by_definition[d.name]]
+            nodes += _dev_nodes(stack.dev, stack.convention, own)
+    return nodes
+
+
+def _unique_definitions(stacks: Sequence[Stack]) -> dict[str, Definition]:
+    found: dict[str, Definition] = {}
+    for stack in stacks:
+        for definition in stack.definitions:
+            if definition.name in found:
+                raise StackError(f"duplicate node name '{definition.name}'", definition.location,
+                                 f"also defined at {found[definition.name].location}; rename one")
+            found[definition.name] = definition
+    return found
+
+
+def _definition_order(definitions: Mapping[str, Definition]) -> list[str]:
+    """Definitions parents first; unknown parents and cycles are errors."""
+    graph = nx.DiGraph()
+    graph.add_nodes_from(definitions)
+    for definition in definitions.values():
+        for parent in definition.parents:
+            if parent not in definitions:
+                raise StackError(f"node '{definition.name}': parent '{parent}' is not defined",
+                                 definition.location, f"known: {', '.join(sorted(definitions))}")
+            graph.add_edge(parent, definition.name)
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return [name for layer in nx.topological_generations(graph) for name in sorted(layer)]
+    path = [edge[0] for edge in cycle] + [cycle[0][0]]
+    raise CycleError(f"parent cycle: {' -> '.join(path)}", definitions[cycle[0][1]].location,
+                     "a node cannot be built on its own descendant; break the loop")
+
+
+def _expand_one(definition: Definition, parents: list[_Parent]) -> list[Node]:
+    """The nodes of one definition: one per parent node × matrix combination that fits."""
+    constraints = [(_parse(text, where), where) for text, where in definition.constraints]
+    combos = definition.combinations or (Combination((), definition.location),)
+    nodes = []
+    used: set[int] = set()
+    candidates: list[_Parent | None] = list(parents) or [None]
+    for parent in candidates:
+        for combo in combos:
+            node = _node(definition, parent, combo, constraints, used)
+            if node is not None:
+                nodes.append(node)
+    for index, (_, where) in enumerate(definition.excludes):
+        if index not in used:
+            raise StackError(f"exclude rule {index + 1} of node '{definition.name}' matches no combination",
+                             where, "check the attribute names and values it uses")
+    if not nodes:
+        raise StackError(f"node '{definition.name}' expands to no image: every combination breaks a "
+                         "constraint or has no platform in common with its parent", definition.location,
+                         "relax a constraint, or set 'platforms:' on the node or its parent")
+    return nodes
+
+
+def _parse(text: str, where: Location) -> Constraint:
+    try:
+        return parse_constraint(text)
+    except StackError as exc:
+        raise StackError(exc.message, where, exc.hint) from None
+
+
+def _node(definition: Definition, parent: _Parent | None, combo: Combination,
+          constraints: list[tuple[Constraint, Location]], used: set[int]) -> Node | None:
+    """One expanded node, or None when an exclude rule matches or the constraints leave no platform."""
+    attrs = _attrs(definition, parent.node if parent else None, combo)
+    excluded = [i for i, (rule, _) in enumerate(definition.excludes)
+                if all(attrs.get(key) == value for key, value in rule)]
+    if excluded:
+        used.update(excluded)
+        return None
+    platforms = _platforms(definition, parent.node if parent else None, attrs, constraints)
+    if not platforms:
+        return None
+    tag = _tag(definition, attrs)
+    own = (render(definition.name_template, attrs, definition.at("name")) if definition.name_template
+           else "-".join([definition.name, *(value for _, value in combo.values)]))
+    name = "-".join([own, *([parent.node.name] if parent and parent.named else [])])
+    if not checks.GENERATED_NAME_RE.fullmatch(name):
+        where = definition.at("name") if definition.name_template else combo.location
+        raise StackError(f"node name {name!r} is not valid", where,
+                         "names and matrix values use letters, digits, '_', '.' and '-'")
+    return Node(
+        name=name, stack=definition.stack, kind=definition.kind,
+        parent=parent.node.name if parent else None,
+        dockerfile=definition.dockerfile, context=definition.context, registry=definition.registry,
+        image=definition.image, tag=tag, platforms=platforms,
+        args=tuple((key, render(value, attrs, definition.at(f"args.{key}")))
+                   for key, value in definition.args),
+        target=definition.target,
+        test=tuple(render(item, attrs, definition.at("test")) for item in definition.test),
+        secrets=definition.secrets, attrs=tuple(sorted(attrs.items())),
+        external=render(definition.external, attrs, definition.at("from")), definition=definition.name,
+        contract=definition.contract, retest_ancestors=definition.retest_ancestors,
+        location=definition.location,
+    )
+
+
+def _attrs(definition: Definition, parent: Node | None, combo: Combination) -> dict[str, str]:
+    """Parent attributes, then the definition's name under its kind, its matrix values, its attrs."""
+    attrs = dict(parent.attrs) if parent else {}
+    attrs[KIND_ATTR[definition.kind]] = definition.name
+    attrs["layer"] = definition.kind
+    attrs.update(combo.values)
+    for key, value in definition.attrs:
+        attrs[key] = render(value, attrs, definition.at("attrs"))
+    return attrs
+
+
+def _platforms(definition: Definition, parent: Node | None, attrs: Mapping[str, str],
+               constraints: list[tuple[Constraint, Location]]) -> tuple[str, ...]:
+    """Explicit platforms must fit the parent's; implicit ones are the default narrowed by it."""
+    if definition.platforms and parent is not None:
+        missing = [p for p in definition.platforms if p not in parent.platforms]
+        if missing:
+            raise StackError(
+                f"node '{definition.name}' wants {', '.join(missing)} but its parent '{parent.name}' "
+                f"is built only for {', '.join(parent.platforms)}",
+                definition.location, "drop those platforms or add them to the parent")
+    candidates = definition.platforms or tuple(
+        p for p in definition.default_platforms if parent is None or p in parent.platforms)
+    return tuple(p for p in candidates if _allowed(attrs, p, constraints))
+
+
+def _allowed(attrs: Mapping[str, str], platform: str,
+             constraints: list[tuple[Constraint, Location]]) -> bool:
+    scope = {**attrs, "platform": platform, "arch": platform.split("/")[1]}
+    for constraint, where in constraints:
+        try:
+            if not constraint.holds(scope):
+                return False
+        except StackError as exc:
+            raise StackError(exc.message, where, exc.hint) from None
+    return True
+
+
+def _tag(definition: Definition, attrs: Mapping[str, str]) -> str:
+    """The node's tag: its own template, or the stack's convention (an external image has none)."""
+    where = definition.at("tag")
+    if definition.external:
+        return ""
+    if definition.tag:
+        tag = render(definition.tag, attrs, where)
+        if definition.convention:
+            _check_convention(definition.convention, tag, definition.kind, where)
+    elif definition.convention:
+        tag = _generate(definition.convention, definition.kind, attrs, False, where)
+    else:
+        raise StackError(f"node '{definition.name}' has no tag", definition.location,
+                         "add 'tag:' to the node or 'tags: <convention>' to the stack")
+    problem = checks.tag_problem(tag)
+    if problem:
+        raise StackError(problem, where, "shorten the tag or change the values it is made of")
+    return tag
+
+
+def _generate(convention: str, kind: str, attrs: Mapping[str, str], dev: bool, where: Location) -> str:
+    try:
+        return get_convention(convention).generate(kind, attrs, dev)
+    except StackError as exc:
+        raise StackError(exc.message, where, exc.hint) from None
+
+
+def _check_convention(convention: str, tag: str, kind: str, where: Location) -> None:
+    try:
+        get_convention(convention).parse(tag, kind)
+    except StackError as exc:
+        raise StackError(exc.message, where, exc.hint or f"follow the {convention} convention") from None
+
+
+def _dev_nodes(rule: DevRule, convention: str, nodes: list[Node]) -> list[Node]:
+    """The -dev sibling of every built node whose definition is not excepted."""
+    derived = []
+    for node in nodes:
+        if node.external or node.definition in rule.excepted:
+            continue
+        attrs = {**dict(node.attrs), "scope": "develop"}
+        tag = (_generate(convention, node.kind, dict(node.attrs), True, rule.location) if convention
+               else node.tag + rule.suffix)
+        problem = checks.tag_problem(tag)
+        if problem:
+            raise StackError(problem, node.location, "shorten the node's tag")
+        derived.append(replace(
+            node, name=node.name + rule.suffix, parent=node.name, dockerfile=rule.dockerfile,
+            context=rule.context, tag=tag, target=rule.target,
+            args=tuple((key, render(value, attrs, rule.location)) for key, value in rule.args),
+            test=tuple(render(item, attrs, rule.location) for item in rule.test) or node.test,
+            secrets=rule.secrets, variant="dev", attrs=tuple(sorted(attrs.items())), location=rule.location,
+        ))
+    return derived

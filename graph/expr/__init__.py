@@ -1,0 +1,1 @@
+"""Compatibility constraints: a safe expression language over a combination's attributes."""

@@ -1,0 +1,1 @@
+"""Reading stack files: safe YAML with line marks, typed fields, matrices, one file's definitions."""

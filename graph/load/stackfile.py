@@ -1,0 +1,293 @@
+"""Loads one stack file into node definitions and its -dev rule: schema and path checks."""
+
+from __future__ import annotations
+
+import posixpath
+from pathlib import Path
+from typing import Any
+
+from graph.errors import Location, StackError
+from graph.load.fields import Fields
+from graph.load.matrix import combinations
+from graph.load.yamldoc import YamlDoc, parse_yaml
+from graph.model import checks
+from graph.model.spec import KINDS, Combination, Definition, DevRule, Secret, Stack
+from graph.tags.conventions import get_convention
+
+DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
+STACK_KEYS = ("stack", "registry", "platforms", "tags", "args", "secrets", "nodes", "dev")
+NODE_KEYS = ("kind", "name", "extends", "parent", "from", "dockerfile", "context", "target", "image", "tag",
+             "platforms", "args", "attrs", "axes", "include", "exclude", "constraints", "test", "secrets",
+             "contract", "retest_ancestors")
+DEV_KEYS = ("dockerfile", "context", "target", "suffix", "args", "secrets", "test", "except")
+SECRET_KEYS = ("id", "env", "src")
+
+
+def load_stack(root: Path, file: Path) -> Stack:
+    """Load and check the stack file at file; paths in it are relative to its folder."""
+    rel_file = _relative(root, file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StackError(f"cannot read stack file: {exc}", Location(rel_file),
+                         "check the path and that the file is UTF-8 text") from None
+    doc = parse_yaml(text, rel_file)
+    top = Fields(doc, (), doc.data if doc.data is not None else {}, STACK_KEYS, "a stack file")
+    _check_args(top, "args")
+    base = _Base(root, posixpath.dirname(rel_file), top)
+    nodes_data = top.data.get("nodes")
+    if not isinstance(nodes_data, dict) or not nodes_data:
+        raise top.fail("nodes" if top.has("nodes") else "stack", "a stack needs a 'nodes' mapping",
+                       "add 'nodes:' with at least one node")
+    definitions = tuple(_definition(base, doc, str(key), _extended(doc, nodes_data, str(key)))
+                        for key in nodes_data)
+    dev = _dev_rule(base, top.section("dev", DEV_KEYS, "'dev'"), definitions) if top.has("dev") else None
+    return Stack(base.stack, rel_file, base.registry, base.platforms, definitions, dev, base.convention)
+
+
+class _Base:
+    """What every definition of one stack file shares."""
+
+    def __init__(self, root: Path, folder: str, top: Fields) -> None:
+        self.root, self.folder = root, folder
+        self.stack = top.text("stack", check=checks.name_problem)
+        self.registry = top.text("registry", check=checks.registry_problem)
+        self.platforms = top.texts("platforms", checks.platform_problem) or DEFAULT_PLATFORMS
+        self.convention = top.text("tags", "", _convention_problem)
+        self.args = top.mapping("args")
+        self.secrets = _secrets(top)
+
+    def merged_secrets(self, own: tuple[Secret, ...]) -> tuple[Secret, ...]:
+        """The stack's secrets overridden by a definition's own, by id."""
+        by_id = {secret.id: secret for secret in (*self.secrets, *own)}
+        return tuple(by_id[key] for key in sorted(by_id))
+
+    def merged_args(self, own: dict[str, str]) -> tuple[tuple[str, str], ...]:
+        """The stack's build args overridden by a definition's own."""
+        return tuple(sorted({**self.args, **own}.items()))
+
+
+def _extended(doc: YamlDoc, nodes: dict[Any, Any], name: str, seen: tuple[str, ...] = ()) -> Any:
+    """A definition's data with the fields of the definition it `extends` filled in."""
+    data = nodes[_key(nodes, name)]
+    if not isinstance(data, dict) or "extends" not in data:
+        return data
+    base = str(data["extends"])
+    if base in seen or base == name:
+        raise StackError(f"'extends' loops: {' -> '.join((*seen, name, base))}",
+                         doc.at("nodes", name, "extends"), "remove one 'extends'")
+    if _key(nodes, base) is None:
+        raise StackError(f"node '{name}' extends unknown node '{base}'", doc.at("nodes", name, "extends"),
+                         f"known: {', '.join(sorted(map(str, nodes)))}")
+    inherited = _extended(doc, nodes, base, (*seen, name))
+    if not isinstance(inherited, dict):
+        return data
+    return {**{k: v for k, v in inherited.items() if k != "extends"}, **data}
+
+
+def _key(nodes: dict[Any, Any], name: str) -> Any:
+    return next((key for key in nodes if str(key) == name), None)
+
+
+def _definition(base: _Base, doc: YamlDoc, name: str, data: object) -> Definition:
+    """One node definition, matrix included."""
+    problem = checks.name_problem(name)
+    if problem:
+        raise StackError(problem, doc.at("nodes", name), "rename the node")
+    fields = Fields(doc, ("nodes", name), data, NODE_KEYS, f"node '{name}'")
+    kind = fields.text("kind")
+    if kind not in KINDS:
+        raise fields.fail("kind", f"unknown kind {kind!r}", f"use one of: {', '.join(KINDS)}")
+    external = fields.text("from", "")
+    dockerfile, context = ("", "") if external else _paths(base, fields, f"{name}/Dockerfile")
+    for key in ("dockerfile", "tag", "context", "args", "target"):
+        if external and fields.has(key):
+            raise fields.fail(key, f"node '{name}' has both 'from' and '{key}'",
+                              f"an external image is used as it is: drop '{key}' or 'from'")
+    _check_args(fields, "args")
+    return Definition(
+        name=name, stack=base.stack, kind=kind, parents=fields.texts("parent", checks.name_problem),
+        registry=base.registry, image=fields.text("image", name, checks.image_problem),
+        tag=fields.text("tag", ""), convention=base.convention, dockerfile=dockerfile,
+        context=context, external=external,
+        platforms=fields.texts("platforms", checks.platform_problem), default_platforms=base.platforms,
+        args=base.merged_args(fields.mapping("args")), target=fields.text("target", "", _target_problem),
+        test=fields.command("test"), secrets=base.merged_secrets(_secrets(fields)),
+        attrs=tuple(fields.mapping("attrs", _attr_problem).items()),  # in file order: later use earlier
+        combinations=_combinations(fields), constraints=_constraints(fields),
+        excludes=tuple((tuple(rule.items()), fields.where("exclude", index))
+                       for index, rule in enumerate(_rules(fields, "exclude"))),
+        location=doc.at("nodes", name),
+        name_template=fields.text("name", ""),
+        contract=fields.text("contract", "", checks.name_problem),
+        retest_ancestors=fields.flag("retest_ancestors"),
+        lines=_lines(doc, fields, base),
+    )
+
+
+def _lines(doc: YamlDoc, fields: Fields, base: _Base) -> tuple[tuple[str, Location], ...]:
+    """Where each templated field is written; build args one by one (the stack's own included)."""
+    lines = [(key, fields.where(key)) for key in ("tag", "args", "test", "from", "attrs", "name")
+             if fields.has(key)]
+    lines += [(f"args.{key}", doc.at("args", key)) for key in base.args]
+    lines += [(f"args.{key}", fields.where("args", key)) for key in fields.mapping("args")]
+    return tuple(lines)
+
+
+def _combinations(fields: Fields) -> tuple[Combination, ...]:
+    """The matrix of a definition: axes × include − exclude, each combination with its line."""
+    axes_data = fields.data.get("axes", {})
+    if not isinstance(axes_data, dict):
+        raise fields.fail("axes", "'axes' must map each axis to a list of values",
+                          "write 'axes: {os: [2203sp3, 2403lts]}'")
+    axes_fields = fields.section("axes", tuple(map(str, axes_data)), "'axes'")
+    axes = [(str(axis), axes_fields.texts(str(axis), _value_problem)) for axis in axes_data]
+    for axis, values in axes:
+        if _attr_problem(axis):
+            raise axes_fields.fail(axis, _attr_problem(axis), "rename the axis")
+        if not values:
+            raise axes_fields.fail(axis, f"axis '{axis}' has no values", "list at least one value")
+    combos = combinations(axes, _rules(fields, "include"))
+    location = fields.where("axes") if axes else fields.where("include")
+    return tuple(Combination(tuple(combo.items()), location) for combo in combos)
+
+
+def _rules(fields: Fields, key: str) -> list[dict[str, str]]:
+    """include/exclude: a list of {axis: value} mappings."""
+    items = fields.data.get(key, [])
+    if not isinstance(items, list):
+        raise fields.fail(key, f"'{key}' must be a list of {{axis: value}} mappings",
+                          f"write '{key}: [{{os: 2403lts}}]'")
+    rules = []
+    for index, item in enumerate(items):
+        allowed = tuple(map(str, item)) if isinstance(item, dict) else ()
+        rule = Fields(fields.doc, (*fields.path, key, index), item, allowed, f"an {key} rule")
+        for name in allowed:
+            if _attr_problem(name):
+                raise rule.fail(name, _attr_problem(name), "rename the attribute")
+        values = {name: rule.text(name, check=_value_problem) for name in map(str, item)}
+        if not values:
+            raise fields.fail(key, f"{key} rule {index + 1} is empty", "name at least one axis value")
+        rules.append(values)
+    return rules
+
+
+def _constraints(fields: Fields) -> tuple[tuple[str, Location], ...]:
+    """Constraint expressions with their lines (checked when the matrix expands)."""
+    return tuple((text, fields.where("constraints", index))
+                 for index, text in enumerate(fields.texts("constraints")))
+
+
+def _dev_rule(base: _Base, dev: Fields, definitions: tuple[Definition, ...]) -> DevRule:
+    """The stack's rule for -dev siblings."""
+    names = {definition.name for definition in definitions}
+    excepted = dev.texts("except")
+    for index, name in enumerate(excepted):
+        if name not in names:
+            raise StackError(f"dev.except names unknown node {name!r}", dev.where("except", index),
+                             f"known: {', '.join(sorted(names))}")
+    dockerfile, context = _paths(base, dev, None)
+    _check_args(dev, "args")
+    return DevRule(dockerfile, context, dev.text("suffix", "-dev", _suffix_problem),
+                   base.merged_args(dev.mapping("args")), dev.text("target", "", _target_problem),
+                   dev.command("test"), base.merged_secrets(_secrets(dev)), excepted, dev.where())
+
+
+def _paths(base: _Base, fields: Fields, default_dockerfile: str | None) -> tuple[str, str]:
+    """The Dockerfile and the context folder, both checked to exist inside the repository."""
+    dockerfile = fields.text("dockerfile", default_dockerfile)
+    dockerfile_path = checks.inside(base.root, posixpath.join(base.folder, dockerfile))
+    if dockerfile_path is None:
+        raise fields.fail("dockerfile", f"Dockerfile {dockerfile!r} is outside the repository",
+                          "keep Dockerfiles inside the repository, without ',' in the path")
+    if not dockerfile_path.is_file():
+        raise StackError(f"Dockerfile {posixpath.join(base.folder, dockerfile)} does not exist",
+                         fields.where("dockerfile") if fields.has("dockerfile") else fields.where(),
+                         "create it or set 'dockerfile:' to its path relative to the stack file")
+    context = fields.text("context", posixpath.dirname(dockerfile) or ".")
+    context_path = checks.inside(base.root, posixpath.join(base.folder, context))
+    if context_path is None:
+        raise fields.fail("context", f"build context {context!r} is outside the repository",
+                          "use a folder inside the repository, without ',' in the path")
+    if not context_path.is_dir():
+        raise fields.fail("context", f"build context {context!r} is not a folder")
+    return _relative(base.root, dockerfile_path), _relative(base.root, context_path)
+
+
+def _secrets(fields: Fields) -> tuple[Secret, ...]:
+    """Build secrets: each {id, env} or {id, src}; never build args."""
+    items = fields.data.get("secrets", [])
+    if not isinstance(items, list):
+        raise fields.fail("secrets", "'secrets' must be a list of {id, env} or {id, src}")
+    result = []
+    for index, _ in enumerate(items):
+        item = Fields(fields.doc, (*fields.path, "secrets", index), items[index], SECRET_KEYS,
+                      "a secret")
+        secret = Secret(item.text("id", check=_secret_id_problem),
+                        item.text("env", "", _env_problem), item.text("src", "", _src_problem))
+        if bool(secret.env) == bool(secret.src):
+            raise item.fail("id", f"secret {secret.id!r} needs exactly one of 'env' or 'src'")
+        result.append(secret)
+    return tuple(result)
+
+
+def _check_args(fields: Fields, key: str) -> None:
+    for name, value in fields.mapping(key).items():
+        problem = checks.arg_problem(name, value)
+        if problem:
+            raise StackError(problem, fields.where(key, name), "fix the build arg")
+
+
+def _convention_problem(value: str) -> str:
+    try:
+        get_convention(value)
+    except StackError as exc:
+        return f"{exc.message}; {exc.hint}" if exc.hint else exc.message
+    return ""
+
+
+RESERVED_ATTRS = ("arch", "platform")
+
+
+def _attr_problem(name: str) -> str:
+    if not name.isidentifier():
+        return f"attribute name {name!r} must be a letter or '_' followed by letters, digits or '_'"
+    if name in RESERVED_ATTRS:
+        return f"attribute name {name!r} is reserved: constraints get it from each platform"
+    return ""
+
+
+def _value_problem(value: str) -> str:
+    return checks.value_problem(value)
+
+
+def _target_problem(value: str) -> str:
+    return "" if checks.TARGET_RE.fullmatch(value) else f"target {value!r} is not a stage name"
+
+
+def _secret_id_problem(value: str) -> str:
+    return "" if checks.SECRET_ID_RE.fullmatch(value) else f"secret id {value!r} may use only [A-Za-z0-9_.-]"
+
+
+def _env_problem(value: str) -> str:
+    return "" if checks.ENV_RE.fullmatch(value) else f"env {value!r} is not a variable name"
+
+
+def _src_problem(value: str) -> str:
+    if not value:
+        return "src must name a file"
+    return "" if "," not in value and "\n" not in value else f"src {value!r} may not contain ','"
+
+
+def _suffix_problem(value: str) -> str:
+    if value.startswith(("-", "_", ".")) and not checks.name_problem("x" + value):
+        return ""
+    return f"suffix {value!r} must start with '-', '_' or '.' and use lower-case letters and digits"
+
+
+def _relative(root: Path, path: Path) -> str:
+    """path relative to root, in POSIX form."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix() or "."
+    except ValueError:
+        return path.as_posix()

@@ -1,0 +1,65 @@
+"""Plans: what happens to each node (build, skip, retag, external) and why, and how to print it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+from graph.expand.dag import StackGraph
+
+BUILD, SKIP, RETAG, EXTERNAL = "build", "skip", "retag", "external"
+ACTIONS = (BUILD, SKIP, RETAG, EXTERNAL)
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """One node of a plan."""
+
+    node: str
+    stack: str
+    kind: str
+    ref: str
+    parent: str | None
+    platforms: tuple[str, ...]
+    action: str
+    reason: str
+    fingerprint: str = ""
+    digest: str = ""  # the digest a skipped or retagged node already has
+
+
+def make_plan(stack_graph: StackGraph, selected: Iterable[str] | None = None,
+              reason: str = "full") -> tuple[PlanEntry, ...]:
+    """Every selected node in build order, each built for reason (external bases are used as they are)."""
+    wanted = set(stack_graph.order if selected is None else selected)
+    return tuple(
+        PlanEntry(node.name, node.stack, node.kind, node.ref, node.parent, node.platforms,
+                  EXTERNAL if node.external else BUILD, "base image" if node.external else reason)
+        for node in (stack_graph.nodes[name] for name in stack_graph.order if name in wanted)
+    )
+
+
+def count(plan: Iterable[PlanEntry], action: str) -> int:
+    """How many entries have action."""
+    return sum(1 for entry in plan if entry.action == action)
+
+
+def plan_json(plan: Iterable[PlanEntry]) -> str:
+    """The plan as a JSON document."""
+    entries = list(plan)
+    summary = {action: count(entries, action) for action in ACTIONS}
+    return json.dumps({"summary": summary, "nodes": [asdict(entry) for entry in entries]}, indent=2)
+
+
+def plan_table(plan: Iterable[PlanEntry]) -> str:
+    """The plan as an aligned text table, with a summary line."""
+    entries = list(plan)
+    rows = [("#", "NODE", "ACTION", "REASON", "PARENT", "PLATFORMS", "TAG")]
+    for index, entry in enumerate(entries, start=1):
+        rows.append((str(index), entry.node, entry.action, entry.reason, entry.parent or "-",
+                     ",".join(p.removeprefix("linux/") for p in entry.platforms), entry.ref))
+    widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]) - 1)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1]
+             for row in rows]
+    summary = ", ".join(f"{count(entries, action)} {action}" for action in ACTIONS if count(entries, action))
+    return "\n".join(line.rstrip() for line in lines) + f"\n{len(entries)} nodes: {summary}"

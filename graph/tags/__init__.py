@@ -1,0 +1,1 @@
+"""Tag conventions: the tag model, generic schemes, and the named vendor conventions."""

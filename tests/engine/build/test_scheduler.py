@@ -1,0 +1,294 @@
+"""Scheduler: dependency order, the jobs limit, priorities and what a failure does."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+import networkx as nx
+import pytest
+
+from engine.build.scheduler import (
+    FAILED,
+    NOT_STARTED,
+    SKIPPED,
+    SUCCEEDED,
+    Outcome,
+    Scheduler,
+    remaining_path,
+)
+
+
+class Boom(Exception):
+    """The failure a fake work function raises."""
+
+
+class Recorder:
+    """A fake work function: records starts, ends and concurrency; fails the nodes it is told to."""
+
+    def __init__(self, fail: Iterable[str] = (), sleep_s: float = 0.002,
+                 hooks: dict[str, Callable[[], None]] | None = None) -> None:
+        self.fail, self.sleep_s, self.hooks = set(fail), sleep_s, hooks or {}
+        self.lock = threading.Lock()
+        self.events: list[tuple[str, str]] = []
+        self.active = 0
+        self.max_active = 0
+
+    def __call__(self, node: str) -> str:
+        with self.lock:
+            self.events.append(("start", node))
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            if node in self.hooks:
+                self.hooks[node]()
+            time.sleep(self.sleep_s)
+            if node in self.fail:
+                raise Boom(f"{node} broke")
+            return node
+        finally:
+            with self.lock:
+                self.active -= 1
+                self.events.append(("end", node))
+
+    @property
+    def started(self) -> list[str]:
+        return [node for kind, node in self.events if kind == "start"]
+
+    def index(self, kind: str, node: str) -> int:
+        return self.events.index((kind, node))
+
+
+def wide_graph() -> nx.DiGraph:
+    """Two diamonds, a chain and some lone nodes: 14 nodes."""
+    graph = nx.DiGraph([
+        ("a", "b"), ("a", "c"), ("b", "d"), ("c", "d"), ("d", "e"),
+        ("p", "q"), ("p", "r"), ("q", "s"), ("r", "s"),
+        ("x", "y"), ("y", "z"),
+    ])
+    graph.add_nodes_from(["l1", "l2", "l3"])
+    return graph
+
+
+def statuses(outcomes: dict[str, Outcome], status: str) -> set[str]:
+    return {node for node, outcome in outcomes.items() if outcome.status == status}
+
+
+# --- construction and remaining_path -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("jobs", [0, -1, -10])
+def test_jobs_below_one_is_refused(jobs: int) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        Scheduler(nx.DiGraph([("a", "b")]), jobs=jobs)
+
+
+def test_remaining_path_counts_nodes_to_the_deepest_leaf() -> None:
+    graph = nx.DiGraph([("a", "b"), ("a", "c"), ("c", "d"), ("d", "e")])
+    graph.add_node("lone")
+    assert remaining_path(graph, lambda _: 1.0) == {
+        "a": 4.0, "b": 1.0, "c": 3.0, "d": 2.0, "e": 1.0, "lone": 1.0,
+    }
+
+
+def test_remaining_path_uses_weights_and_the_heaviest_branch() -> None:
+    graph = nx.DiGraph([("a", "b"), ("a", "c"), ("c", "d")])
+    weights = {"a": 1.0, "b": 10.0, "c": 2.0, "d": 3.0}
+    assert remaining_path(graph, weights.__getitem__) == {
+        "a": 11.0, "b": 10.0, "c": 5.0, "d": 3.0,
+    }
+
+
+def test_remaining_path_of_a_diamond_takes_the_max_not_the_sum() -> None:
+    graph = nx.DiGraph([("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")])
+    assert remaining_path(graph, lambda _: 1.0)["a"] == 3.0
+
+
+def test_scheduler_priority_is_remaining_path() -> None:
+    graph = nx.DiGraph([("a", "b"), ("b", "c")])
+    assert Scheduler(graph).priority == {"a": 3.0, "b": 2.0, "c": 1.0}
+
+
+# --- success path -------------------------------------------------------------------------------
+
+
+def test_empty_selection_does_nothing() -> None:
+    work = Recorder()
+    assert Scheduler(nx.DiGraph([("a", "b")])).run([], work) == {}
+    assert work.events == []
+
+
+def test_chain_runs_in_order_and_every_node_once() -> None:
+    work = Recorder()
+    outcomes = Scheduler(nx.DiGraph([("a", "b"), ("b", "c")]), jobs=3).run(["a", "b", "c"], work)
+    assert work.started == ["a", "b", "c"]
+    assert outcomes == {n: Outcome(n, SUCCEEDED) for n in "abc"}
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3, 5])
+def test_concurrency_never_exceeds_jobs(jobs: int) -> None:
+    graph = wide_graph()
+    work = Recorder(sleep_s=0.003)
+    outcomes = Scheduler(graph, jobs=jobs).run(graph.nodes, work)
+    assert statuses(outcomes, SUCCEEDED) == set(graph.nodes)
+    assert 1 <= work.max_active <= jobs
+    assert sorted(work.started) == sorted(graph.nodes)
+
+
+def test_independent_nodes_do_run_in_parallel() -> None:
+    graph = nx.DiGraph()
+    graph.add_nodes_from(["a", "b", "c", "d"])
+    work = Recorder(sleep_s=0.01)
+    Scheduler(graph, jobs=4).run(graph.nodes, work)
+    assert work.max_active > 1
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 4])
+def test_every_node_starts_only_after_all_its_parents_finished(jobs: int) -> None:
+    graph = wide_graph()
+    work = Recorder()
+    outcomes = Scheduler(graph, jobs=jobs).run(graph.nodes, work)
+    assert all(outcome.status == SUCCEEDED for outcome in outcomes.values())
+    for node in graph.nodes:
+        for parent in graph.predecessors(node):
+            assert work.index("end", parent) < work.index("start", node), (parent, node)
+
+
+def test_parents_outside_the_selection_count_as_done() -> None:
+    graph = nx.DiGraph([("a", "b"), ("b", "c"), ("c", "d")])
+    work = Recorder()
+    outcomes = Scheduler(graph, jobs=2).run(["c", "d"], work)
+    assert work.started == ["c", "d"]
+    assert set(outcomes) == {"c", "d"}
+    assert statuses(outcomes, SUCCEEDED) == {"c", "d"}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_selected_node_waits_for_a_selected_ancestor_across_an_unselected_gap(jobs: int) -> None:
+    graph = nx.DiGraph([("a", "b"), ("b", "c")])
+    work = Recorder(fail=["a"])
+    outcomes = Scheduler(graph, jobs=jobs, keep_going=True).run(["a", "c"], work)
+    assert work.started == ["a"]
+    assert outcomes["c"] == Outcome("c", SKIPPED, "parent failed: a")
+
+
+def test_work_return_value_is_ignored_and_outcome_has_no_error() -> None:
+    outcomes = Scheduler(nx.DiGraph([("a", "b")])).run(["a", "b"], lambda node: 42)
+    assert outcomes["a"] == Outcome("a", SUCCEEDED, "", None)
+
+
+# --- priority -----------------------------------------------------------------------------------
+
+
+def test_jobs_1_starts_the_longest_remaining_path_first() -> None:
+    # b -> c -> d is the longest chain (3), then z -> y (2), then a alone (1).
+    graph = nx.DiGraph([("b", "c"), ("c", "d"), ("z", "y")])
+    graph.add_node("a")
+    work = Recorder(sleep_s=0)
+    Scheduler(graph, jobs=1).run(graph.nodes, work)
+    # ties on remaining path are broken by name: c (2) before z (2); then a, d, y (all 1)
+    assert work.started == ["b", "c", "z", "a", "d", "y"]
+
+
+def test_priority_beats_alphabetical_order() -> None:
+    graph = nx.DiGraph([("zz", "zz-child"), ("zz-child", "zz-grandchild")])
+    graph.add_nodes_from(["aa", "ab"])
+    work = Recorder(sleep_s=0)
+    Scheduler(graph, jobs=1).run(graph.nodes, work)
+    assert work.started[0] == "zz"
+
+
+def test_weight_changes_the_priority() -> None:
+    graph = nx.DiGraph([("b", "c")])
+    graph.add_node("a")
+    weights = {"a": 10.0, "b": 1.0, "c": 1.0}
+    work = Recorder(sleep_s=0)
+    Scheduler(graph, jobs=1, weight=weights.__getitem__).run(graph.nodes, work)
+    assert work.started == ["a", "b", "c"]
+
+
+# --- failures: keep going -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 4])
+@pytest.mark.parametrize("failing", ["a", "b", "d", "e", "p", "x", "z", "l2"])
+def test_keep_going_skips_exactly_the_descendants_of_the_failed_node(jobs: int,
+                                                                     failing: str) -> None:
+    graph = wide_graph()
+    work = Recorder(fail=[failing])
+    outcomes = Scheduler(graph, jobs=jobs, keep_going=True).run(graph.nodes, work)
+    descendants = nx.descendants(graph, failing)
+
+    assert set(outcomes) == set(graph.nodes)
+    assert statuses(outcomes, FAILED) == {failing}
+    assert statuses(outcomes, SKIPPED) == descendants
+    assert statuses(outcomes, NOT_STARTED) == set()
+    assert len(statuses(outcomes, SUCCEEDED)) == graph.number_of_nodes() - 1 - len(descendants)
+    for node in descendants:
+        assert outcomes[node].reason == f"parent failed: {failing}"
+        assert outcomes[node].error is None
+    # skipped nodes never ran; every other node ran exactly once
+    assert sorted(work.started) == sorted(set(graph.nodes) - descendants)
+
+
+def test_failed_outcome_carries_the_exception_and_its_message() -> None:
+    work = Recorder(fail=["a"])
+    outcomes = Scheduler(nx.DiGraph([("a", "b")]), keep_going=True).run(["a", "b"], work)
+    assert outcomes["a"].status == FAILED
+    assert isinstance(outcomes["a"].error, Boom)
+    assert outcomes["a"].reason == "a broke"
+    assert outcomes["b"] == Outcome("b", SKIPPED, "parent failed: a")
+
+
+def test_keep_going_with_two_failures_in_one_lineage_keeps_the_first_reason() -> None:
+    graph = nx.DiGraph([("a", "b"), ("b", "c"), ("x", "c")])
+    work = Recorder(fail=["a", "x"])
+    outcomes = Scheduler(graph, jobs=1, keep_going=True).run(graph.nodes, work)
+    assert statuses(outcomes, FAILED) == {"a", "x"}
+    assert statuses(outcomes, SKIPPED) == {"b", "c"}
+    assert outcomes["b"].reason == "parent failed: a"
+    assert outcomes["c"].reason in ("parent failed: a", "parent failed: x")
+
+
+# --- failures: fail fast ------------------------------------------------------------------------
+
+
+def test_fail_fast_starts_nothing_new_but_lets_running_nodes_finish() -> None:
+    graph = nx.DiGraph([("long", "long-child"), ("long-child", "long-grandchild"),
+                        ("fail", "fail-child")])
+    graph.add_nodes_from(["later1", "later2"])
+    failed = threading.Event()
+
+    def long_wait() -> None:  # still running when "fail" fails
+        assert failed.wait(5)
+        time.sleep(0.02)
+
+    work = Recorder(fail=["fail"], sleep_s=0,
+                    hooks={"fail": failed.set, "long": long_wait})
+    outcomes = Scheduler(graph, jobs=2, keep_going=False).run(graph.nodes, work)
+
+    assert sorted(work.started) == ["fail", "long"]
+    assert outcomes["fail"].status == FAILED
+    assert outcomes["long"].status == SUCCEEDED  # was running: allowed to finish
+    assert outcomes["fail-child"] == Outcome("fail-child", SKIPPED, "parent failed: fail")
+    for node in ("long-child", "long-grandchild", "later1", "later2"):
+        assert outcomes[node] == Outcome(node, NOT_STARTED, "stopped after fail failed")
+    assert set(outcomes) == set(graph.nodes)
+
+
+def test_fail_fast_with_jobs_1_stops_right_after_the_failure() -> None:
+    graph = nx.DiGraph([("a", "b"), ("b", "c")])
+    graph.add_nodes_from(["x", "y"])
+    work = Recorder(fail=["a"], sleep_s=0)
+    outcomes = Scheduler(graph, jobs=1).run(graph.nodes, work)  # keep_going defaults to False
+    assert work.started == ["a"]
+    assert statuses(outcomes, SKIPPED) == {"b", "c"}
+    assert statuses(outcomes, NOT_STARTED) == {"x", "y"}
+    assert outcomes["x"].reason == "stopped after a failed"
+
+
+def test_fail_fast_without_failure_builds_everything() -> None:
+    graph = wide_graph()
+    outcomes = Scheduler(graph, jobs=3, keep_going=False).run(graph.nodes, Recorder())
+    assert statuses(outcomes, SUCCEEDED) == set(graph.nodes)

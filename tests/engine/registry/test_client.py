@@ -1,0 +1,545 @@
+"""registry: reference parsing, manifest reading, and the client against a tiny local server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from tenacity import RetryCallState, Retrying, wait_fixed, wait_none
+
+import engine.registry.client
+from engine.errors import EngineError, RegistryError
+from engine.registry.client import (
+    ACCEPT,
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    Manifest,
+    RegistryClient,
+    TransientRegistryError,
+    split_reference,
+)
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+INDEX_DIGEST = "sha256:" + "1" * 64
+DEFAULT_BACKOFF = engine.registry.client._backoff  # before the autouse fixture replaces it
+
+
+# --- split_reference ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("reference", "expected"), [
+    ("localhost:5000/stackbuild/debian:12", ("localhost:5000", "stackbuild/debian", "12")),
+    ("localhost:5000/stackbuild/debian@sha256:abc",
+     ("localhost:5000", "stackbuild/debian", "sha256:abc")),
+    ("127.0.0.1:5000/app:v1.2.3", ("127.0.0.1:5000", "app", "v1.2.3")),
+    ("registry.example.com/team/app", ("registry.example.com", "team/app", "latest")),
+    ("localhost:5000/app", ("localhost:5000", "app", "latest")),
+    ("ghcr.io/org/a/b/c:tag-dev", ("ghcr.io", "org/a/b/c", "tag-dev")),
+    ("localhost:5000/sdk:cpu-py311-deb12", ("localhost:5000", "sdk", "cpu-py311-deb12")),
+])
+def test_split_reference(reference: str, expected: tuple[str, str, str]) -> None:
+    assert split_reference(reference) == expected
+
+
+# --- Manifest -----------------------------------------------------------------------------------
+
+
+def _entry(digest: str, os: str, arch: str, variant: str = "",
+           annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    platform = {"os": os, "architecture": arch, **({"variant": variant} if variant else {})}
+    entry: dict[str, Any] = {"mediaType": OCI_MANIFEST, "digest": digest, "size": 1,
+                             "platform": platform}
+    if annotations:
+        entry["annotations"] = annotations
+    return entry
+
+
+def buildx_index() -> dict[str, Any]:
+    """An index as buildx pushes it: images plus one attestation manifest per image."""
+    attestation = {"vnd.docker.reference.type": "attestation-manifest"}
+    return {
+        "schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [
+            _entry("sha256:amd", "linux", "amd64"),
+            _entry("sha256:arm", "linux", "arm64"),
+            _entry("sha256:v7", "linux", "arm", "v7"),
+            _entry("sha256:att1", "unknown", "unknown",
+                   annotations={**attestation, "vnd.docker.reference.digest": "sha256:amd"}),
+            _entry("sha256:att2", "unknown", "unknown",
+                   annotations={**attestation, "vnd.docker.reference.digest": "sha256:arm"}),
+        ],
+    }
+
+
+def test_platforms_skips_attestation_manifests() -> None:
+    manifest = Manifest(INDEX_DIGEST, OCI_INDEX, buildx_index())
+    assert manifest.platforms() == {
+        "linux/amd64": "sha256:amd", "linux/arm64": "sha256:arm", "linux/arm/v7": "sha256:v7",
+    }
+
+
+def test_platforms_keeps_entries_with_other_annotations() -> None:
+    body = {"manifests": [_entry("sha256:amd", "linux", "amd64",
+                                 annotations={"org.opencontainers.image.ref.name": "x"})]}
+    assert Manifest(INDEX_DIGEST, OCI_INDEX, body).platforms() == {"linux/amd64": "sha256:amd"}
+
+
+def test_platforms_of_a_single_image_manifest_is_empty() -> None:
+    assert Manifest("sha256:x", OCI_MANIFEST, {"layers": []}).platforms() == {}
+
+
+def test_layers_base_first() -> None:
+    body = {"config": {"digest": "sha256:cfg"},
+            "layers": [{"digest": "sha256:l1"}, {"digest": "sha256:l2"}, {"digest": "sha256:l3"}]}
+    manifest = Manifest("sha256:x", OCI_MANIFEST, body)
+    assert manifest.layers() == ["sha256:l1", "sha256:l2", "sha256:l3"]
+    assert Manifest("sha256:x", OCI_INDEX, {}).layers() == []
+
+
+@pytest.mark.parametrize("media_type", INDEX_TYPES)
+def test_index_types_are_indexes(media_type: str) -> None:
+    assert Manifest("d", media_type, {}).is_index
+
+
+@pytest.mark.parametrize("media_type", [*MANIFEST_TYPES, "", "application/json"])
+def test_other_types_are_not_indexes(media_type: str) -> None:
+    assert not Manifest("d", media_type, {}).is_index
+
+
+def test_accept_header_asks_for_indexes_and_manifests() -> None:
+    for media_type in INDEX_TYPES + MANIFEST_TYPES:
+        assert media_type in ACCEPT
+
+
+def test_registry_errors_are_engine_errors() -> None:
+    assert issubclass(TransientRegistryError, RegistryError)
+    assert issubclass(RegistryError, EngineError)
+
+
+# --- RegistryClient against a local server ------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Call:
+    """One request the tiny server received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class FakeRegistry:
+    """What the tiny server answers, per method and path, and what it was asked.
+
+    GET replies are scripted by path; HEAD falls back to the GET script of its path (without a body);
+    PUT answers 201 unless scripted.
+    """
+
+    host: str
+    replies: dict[str, list[Reply]] = field(default_factory=dict)
+    requests: list[tuple[str, str]] = field(default_factory=list)  # (path, Accept) of every request
+    calls: list[Call] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def script(self, path: str, *replies: Reply, method: str = "GET") -> None:
+        """Answer method on path with replies in turn; the last one repeats."""
+        self.replies[path if method == "GET" else f"{method} {path}"] = list(replies)
+
+    def count(self, path: str, method: str | None = None) -> int:
+        return sum(1 for call in self.calls if call.path == path and method in (None, call.method))
+
+    def answer(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> Reply:
+        with self.lock:
+            self.requests.append((path, headers.get("Accept", "")))
+            self.calls.append(Call(method, path, headers, body))
+            queue = self.replies.get(f"{method} {path}")
+            if queue is None and method != "PUT":
+                queue = self.replies.get(path)
+            if not queue:
+                if method == "PUT":
+                    return Reply(201, b"", {"Docker-Content-Digest": "sha256:put"})
+                return Reply(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}')
+            return queue.pop(0) if len(queue) > 1 else queue[0]
+
+
+@pytest.fixture
+def registry() -> Iterator[FakeRegistry]:
+    state: FakeRegistry
+
+    class Handler(BaseHTTPRequestHandler):
+        def _reply(self, method: str, with_body: bool = True) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            reply = state.answer(method, self.path, dict(self.headers.items()), body)
+            self.send_response(reply.status)
+            for key, value in reply.headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            if with_body:
+                self.wfile.write(reply.body)
+
+        def do_GET(self) -> None:
+            self._reply("GET")
+
+        def do_HEAD(self) -> None:
+            self._reply("HEAD", with_body=False)
+
+        def do_PUT(self) -> None:
+            self._reply("PUT")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 64  # concurrent clients must not overflow the listen backlog
+
+    server = Server(("127.0.0.1", 0), Handler)
+    state = FakeRegistry(f"127.0.0.1:{server.server_address[1]}")
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture(autouse=True)
+def no_retry_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the retries but not their back-off sleeps."""
+    monkeypatch.setattr(engine.registry.client, "_backoff", wait_none())
+
+
+def index_reply() -> Reply:
+    return Reply(200, json.dumps(buildx_index()).encode(),
+                 {"Content-Type": OCI_INDEX, "Docker-Content-Digest": INDEX_DIGEST})
+
+
+PATH = "/v2/stackbuild/debian/manifests/12"
+
+
+def test_manifest_200_returns_digest_type_and_body(registry: FakeRegistry) -> None:
+    registry.script(PATH, index_reply())
+    manifest = RegistryClient().manifest(f"{registry.host}/stackbuild/debian:12")
+    assert manifest is not None
+    assert manifest.digest == INDEX_DIGEST
+    assert manifest.media_type == OCI_INDEX
+    assert manifest.is_index
+    assert manifest.body == buildx_index()
+    assert set(manifest.platforms()) == {"linux/amd64", "linux/arm64", "linux/arm/v7"}
+    assert registry.count(PATH) == 1
+    assert registry.requests[0][1] == ACCEPT
+
+
+def test_manifest_by_digest_asks_for_the_digest(registry: FakeRegistry) -> None:
+    path = f"/v2/stackbuild/debian/manifests/{INDEX_DIGEST}"
+    registry.script(path, index_reply())
+    manifest = RegistryClient().manifest(f"{registry.host}/stackbuild/debian@{INDEX_DIGEST}")
+    assert manifest is not None
+    assert registry.count(path) == 1
+
+
+def test_manifest_404_is_none_and_not_retried(registry: FakeRegistry) -> None:
+    assert RegistryClient().manifest(f"{registry.host}/stackbuild/missing:1") is None
+    assert registry.count("/v2/stackbuild/missing/manifests/1") == 1
+
+
+def test_manifest_503_twice_then_200_is_retried(registry: FakeRegistry) -> None:
+    registry.script(PATH, Reply(503), Reply(503), index_reply())
+    manifest = RegistryClient(attempts=5).manifest(f"{registry.host}/stackbuild/debian:12")
+    assert manifest is not None
+    assert manifest.digest == INDEX_DIGEST
+    assert registry.count(PATH) == 3
+
+
+def test_manifest_429_is_retried(registry: FakeRegistry) -> None:
+    registry.script(PATH, Reply(429), index_reply())
+    assert RegistryClient().manifest(f"{registry.host}/stackbuild/debian:12") is not None
+    assert registry.count(PATH) == 2
+
+
+def test_manifest_5xx_forever_gives_up_after_attempts(registry: FakeRegistry) -> None:
+    registry.script(PATH, Reply(502))
+    with pytest.raises(TransientRegistryError, match="HTTP 502"):
+        RegistryClient(attempts=3).manifest(f"{registry.host}/stackbuild/debian:12")
+    assert registry.count(PATH) == 3
+
+
+@pytest.mark.parametrize("status", [400, 401, 403])
+def test_manifest_4xx_is_a_registry_error_not_retried(registry: FakeRegistry,
+                                                      status: int) -> None:
+    registry.script(PATH, Reply(status, b'{"errors":[]}',
+                                {"WWW-Authenticate": 'Bearer realm="x"'}), index_reply())
+    with pytest.raises(RegistryError, match=f"HTTP {status}") as caught:
+        RegistryClient().manifest(f"{registry.host}/stackbuild/debian:12")
+    assert not isinstance(caught.value, TransientRegistryError)
+    assert registry.count(PATH) == 1
+
+
+def test_unreachable_registry_is_transient_and_retried() -> None:
+    with socket.socket() as sock:  # a port that was just free: nothing listens on it
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(TransientRegistryError):
+        RegistryClient(timeout_s=2, attempts=2).manifest(f"127.0.0.1:{port}/app:1")
+
+
+@pytest.mark.parametrize(("reference", "url"), [
+    ("localhost:5000/a/b:1", "http://localhost:5000/v2/a/b/manifests/1"),
+    ("127.0.0.1:5000/a:1", "http://127.0.0.1:5000/v2/a/manifests/1"),
+    ("registry.example.com/a:1", "https://registry.example.com/v2/a/manifests/1"),
+    ("ghcr.io/org/a@sha256:ff", "https://ghcr.io/v2/org/a/manifests/sha256:ff"),
+])
+def test_scheme_is_http_only_for_local_registries(monkeypatch: pytest.MonkeyPatch,
+                                                  reference: str, url: str) -> None:
+    seen: list[str] = []
+
+    def fake_urlopen(request: urllib.request.Request, timeout: float) -> None:
+        seen.append(request.full_url)
+        raise urllib.error.HTTPError(request.full_url, 404, "Not Found", None, None)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine.registry.client.urllib.request, "urlopen", fake_urlopen)
+    assert RegistryClient().manifest(reference) is None
+    assert seen == [url]
+
+
+# --- digest (HEAD) ------------------------------------------------------------------------------
+
+
+def test_digest_is_one_head_reading_the_digest_header(registry: FakeRegistry) -> None:
+    registry.script(PATH, index_reply())
+    client = RegistryClient()
+    assert client.digest(f"{registry.host}/stackbuild/debian:12") == INDEX_DIGEST
+    assert [(call.method, call.path) for call in registry.calls] == [("HEAD", PATH)]
+    assert registry.calls[0].headers["Accept"] == ACCEPT
+    assert client.requests == {"HEAD": 1}
+
+
+def test_digest_of_a_missing_reference_is_none(registry: FakeRegistry) -> None:
+    client = RegistryClient()
+    assert client.digest(f"{registry.host}/stackbuild/debian:404") is None
+    assert registry.count("/v2/stackbuild/debian/manifests/404", "HEAD") == 1
+    assert client.requests == {"HEAD": 1}
+
+
+def test_digest_without_the_digest_header_is_empty(registry: FakeRegistry) -> None:
+    registry.script(PATH, Reply(200, b"{}", {"Content-Type": OCI_INDEX}), method="HEAD")
+    assert RegistryClient().digest(f"{registry.host}/stackbuild/debian:12") == ""
+
+
+def test_digest_by_digest_reference(registry: FakeRegistry) -> None:
+    path = f"/v2/stackbuild/debian/manifests/{INDEX_DIGEST}"
+    registry.script(path, index_reply())
+    assert RegistryClient().digest(f"{registry.host}/stackbuild/debian@{INDEX_DIGEST}") == INDEX_DIGEST
+    assert registry.count(path, "HEAD") == 1
+
+
+def test_digest_503_is_retried_and_every_attempt_counted(registry: FakeRegistry) -> None:
+    registry.script(PATH, Reply(503), Reply(503), index_reply(), method="HEAD")
+    client = RegistryClient(attempts=5)
+    assert client.digest(f"{registry.host}/stackbuild/debian:12") == INDEX_DIGEST
+    assert registry.count(PATH, "HEAD") == 3
+    assert client.requests == {"HEAD": 3}
+
+
+# --- tag (GET by digest, PUT of the same body) --------------------------------------------------
+
+RAW_INDEX = b'{\n   "schemaVersion" : 2,  "manifests": []}\n'  # not how json.dumps would write it
+RAW_DIGEST = "sha256:" + hashlib.sha256(RAW_INDEX).hexdigest()
+
+
+def test_tag_gets_the_source_then_puts_the_same_body_and_type(registry: FakeRegistry) -> None:
+    source = f"/v2/stackbuild/debian/manifests/{RAW_DIGEST}"
+    registry.script(source, Reply(200, RAW_INDEX, {"Content-Type": OCI_INDEX,
+                                                   "Docker-Content-Digest": RAW_DIGEST}))
+    client = RegistryClient()
+    digest = client.tag(f"{registry.host}/stackbuild/debian@{RAW_DIGEST}",
+                        f"{registry.host}/stackbuild/debian:12")
+    assert digest == RAW_DIGEST
+    assert [(call.method, call.path) for call in registry.calls] == [("GET", source), ("PUT", PATH)]
+    put = registry.calls[1]
+    assert put.body == RAW_INDEX
+    assert put.headers["Content-Type"] == OCI_INDEX
+    assert client.requests == {"GET": 1, "PUT": 1}
+
+
+def test_tag_keeps_a_single_image_manifest_type(registry: FakeRegistry) -> None:
+    source = f"/v2/app/manifests/{RAW_DIGEST}"
+    registry.script(source, Reply(200, RAW_INDEX, {"Content-Type": MANIFEST_TYPES[1]}))
+    RegistryClient().tag(f"{registry.host}/app@{RAW_DIGEST}", f"{registry.host}/app:v2")
+    assert registry.calls[-1].method == "PUT"
+    assert registry.calls[-1].path == "/v2/app/manifests/v2"
+    assert registry.calls[-1].headers["Content-Type"] == MANIFEST_TYPES[1]
+
+
+def test_tag_of_a_missing_source_puts_nothing(registry: FakeRegistry) -> None:
+    client = RegistryClient()
+    with pytest.raises(RegistryError) as caught:
+        client.tag(f"{registry.host}/stackbuild/debian@{RAW_DIGEST}", f"{registry.host}/stackbuild/debian:12")
+    assert caught.value.message == (f"cannot tag {registry.host}/stackbuild/debian:12: "
+                                    f"{registry.host}/stackbuild/debian@{RAW_DIGEST} is not in the registry")
+    assert [call.method for call in registry.calls] == ["GET"]
+    assert client.requests == {"GET": 1}
+
+
+def test_tag_put_503_is_retried(registry: FakeRegistry) -> None:
+    registry.script(f"/v2/app/manifests/{RAW_DIGEST}", Reply(200, RAW_INDEX, {"Content-Type": OCI_INDEX}))
+    registry.script("/v2/app/manifests/1", Reply(503), Reply(201), method="PUT")
+    client = RegistryClient()
+    assert client.tag(f"{registry.host}/app@{RAW_DIGEST}", f"{registry.host}/app:1") == RAW_DIGEST
+    assert client.requests == {"GET": 1, "PUT": 2}
+    assert [call.body for call in registry.calls if call.method == "PUT"] == [RAW_INDEX, RAW_INDEX]
+
+
+@pytest.mark.parametrize("status", [400, 401, 403])
+def test_tag_put_refused_is_a_registry_error(registry: FakeRegistry, status: int) -> None:
+    registry.script(f"/v2/app/manifests/{RAW_DIGEST}", Reply(200, RAW_INDEX, {"Content-Type": OCI_INDEX}))
+    registry.script("/v2/app/manifests/1", Reply(status), method="PUT")
+    with pytest.raises(RegistryError, match=f"PUT .*/v2/app/manifests/1: HTTP {status}"):
+        RegistryClient().tag(f"{registry.host}/app@{RAW_DIGEST}", f"{registry.host}/app:1")
+    assert registry.count("/v2/app/manifests/1", "PUT") == 1
+
+
+def test_tag_put_404_is_a_registry_error(registry: FakeRegistry) -> None:
+    registry.script(f"/v2/app/manifests/{RAW_DIGEST}", Reply(200, RAW_INDEX, {"Content-Type": OCI_INDEX}))
+    registry.script("/v2/app/manifests/1", Reply(404, b'{"errors":[{"code":"NAME_UNKNOWN"}]}'), method="PUT")
+    with pytest.raises(RegistryError) as caught:
+        RegistryClient().tag(f"{registry.host}/app@{RAW_DIGEST}", f"{registry.host}/app:1")
+    assert str(caught.value) == (f"the registry refused to tag {registry.host}/app:1 "
+                                 "(404: repository unknown) (check the registry prefix)")
+    assert registry.count("/v2/app/manifests/1", "PUT") == 1  # a 404 is definitive: not retried
+
+
+# --- Retry-After --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The seconds tenacity asked to sleep (its default sleep calls time.sleep); nobody really sleeps."""
+    calls: list[float] = []
+    monkeypatch.setattr(time, "sleep", calls.append)
+    return calls
+
+
+@pytest.mark.parametrize(("header", "expected"), [("7", 7.0), ("1.5", 1.5), ("120", 30.0)])
+def test_retry_after_is_honoured_and_capped(registry: FakeRegistry, slept: list[float], header: str,
+                                            expected: float) -> None:
+    registry.script(PATH, Reply(429, b"", {"Retry-After": header}), index_reply())
+    assert RegistryClient().manifest(f"{registry.host}/stackbuild/debian:12") is not None
+    assert slept == [expected]
+    assert registry.count(PATH) == 2
+
+
+@pytest.mark.parametrize("header", ["", "Wed, 21 Oct 2015 07:28:00 GMT", "-3", "soon"])
+def test_without_a_usable_retry_after_the_backoff_is_used(
+        registry: FakeRegistry, slept: list[float], monkeypatch: pytest.MonkeyPatch, header: str) -> None:
+    monkeypatch.setattr(engine.registry.client, "_backoff", wait_fixed(0.25))
+    registry.script(PATH, Reply(503, b"", {"Retry-After": header} if header else {}), index_reply())
+    assert RegistryClient().manifest(f"{registry.host}/stackbuild/debian:12") is not None
+    assert slept == [0.25]
+
+
+def call_state(error: BaseException, attempt: int = 1) -> RetryCallState:
+    """A tenacity call state whose last attempt raised error."""
+    state = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
+    state.attempt_number = attempt
+    state.set_exception((type(error), error, None))
+    return state
+
+
+def test_wait_uses_retry_after_of_a_transient_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine.registry.client, "_backoff", wait_fixed(0.25))
+    assert engine.registry.client._wait(call_state(TransientRegistryError("x", retry_after=7.0))) == 7.0
+    assert engine.registry.client._wait(call_state(TransientRegistryError("x", retry_after=31.0))) == 30.0
+    assert engine.registry.client._wait(call_state(TransientRegistryError("x"))) == 0.25
+    assert engine.registry.client._wait(call_state(RegistryError("x"))) == 0.25
+
+
+def test_default_backoff_is_jittered_exponential_up_to_5_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine.registry.client, "_backoff", DEFAULT_BACKOFF)
+    first = [engine.registry.client._wait(call_state(TransientRegistryError("x"), 1)) for _ in range(50)]
+    late = [engine.registry.client._wait(call_state(TransientRegistryError("x"), 20)) for _ in range(50)]
+    assert all(0.0 <= wait <= 0.2 for wait in first)
+    assert all(0.0 <= wait <= 5.0 for wait in late)
+    assert max(late) > 0.2
+    assert len(set(late)) > 1  # jittered
+
+
+@pytest.mark.parametrize(("headers", "expected"), [
+    ({"Retry-After": "3"}, 3.0), ({"Retry-After": "0.5"}, 0.5), ({"Retry-After": "-1"}, 0.0),
+    ({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0), ({}, 0.0), (None, 0.0),
+])
+def test_retry_after_header_parsing(headers: dict[str, str] | None, expected: float) -> None:
+    assert engine.registry.client._retry_after(headers) == expected
+
+
+# --- request counting ---------------------------------------------------------------------------
+
+
+def test_requests_are_counted_per_method_across_calls(registry: FakeRegistry) -> None:
+    registry.script(PATH, index_reply())
+    registry.script(f"/v2/stackbuild/debian/manifests/{RAW_DIGEST}",
+                    Reply(200, RAW_INDEX, {"Content-Type": OCI_INDEX}))
+    client = RegistryClient()
+    client.digest(f"{registry.host}/stackbuild/debian:12")
+    client.digest(f"{registry.host}/stackbuild/debian:nope")
+    client.manifest(f"{registry.host}/stackbuild/debian:12")
+    client.tag(f"{registry.host}/stackbuild/debian@{RAW_DIGEST}", f"{registry.host}/stackbuild/debian:13")
+    assert client.requests == {"HEAD": 2, "GET": 2, "PUT": 1}
+    assert len(registry.calls) == 5
+
+
+def test_request_counting_is_thread_safe(registry: FakeRegistry) -> None:
+    registry.script(PATH, index_reply())
+    client = RegistryClient()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        digests = list(pool.map(lambda _: client.digest(f"{registry.host}/stackbuild/debian:12"), range(40)))
+    assert digests == [INDEX_DIGEST] * 40
+    assert client.requests == {"HEAD": 40}
+
+
+def test_two_clients_count_separately(registry: FakeRegistry) -> None:
+    first, second = RegistryClient(), RegistryClient()
+    first.digest(f"{registry.host}/a:1")
+    assert (first.requests, second.requests) == ({"HEAD": 1}, {})
+
+
+# --- image_config -------------------------------------------------------------------------------
+
+
+def test_image_config_follows_index_platform_manifest_and_config_blob(registry: FakeRegistry) -> None:
+    config = {"config": {"Labels": {"org.stackbuild.node": "debian"}}}
+    registry.script(PATH, index_reply())
+    registry.script("/v2/stackbuild/debian/manifests/sha256:arm", Reply(
+        200, json.dumps({"config": {"digest": "sha256:cfg"}, "layers": []}).encode(),
+        {"Content-Type": OCI_MANIFEST}))
+    registry.script("/v2/stackbuild/debian/blobs/sha256:cfg", Reply(200, json.dumps(config).encode()))
+    client = RegistryClient()
+    assert client.image_config(f"{registry.host}/stackbuild/debian:12", "linux/arm64") == config
+    assert [call.path for call in registry.calls] == [
+        PATH, "/v2/stackbuild/debian/manifests/sha256:arm", "/v2/stackbuild/debian/blobs/sha256:cfg"]
+    assert client.image_config(f"{registry.host}/stackbuild/debian:12", "linux/s390x") is None
+    assert client.image_config(f"{registry.host}/stackbuild/missing:1") is None

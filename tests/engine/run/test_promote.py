@@ -1,0 +1,163 @@
+"""promote: human tags move to content digests; lock entries with per-platform digests."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from engine.errors import RegistryError
+from engine.run import api
+from engine.run.planner import Planned, plan_build
+from engine.run.promote import lock_entries, promote, to_promote
+from engine.state.history import History, NodeRecord
+from engine.state.lockfile import LockEntry
+from graph.plan.entries import BUILD, RETAG, SKIP
+from tests.engine.engine_fakes import (
+    NODES,
+    REGISTRY,
+    STACK,
+    FakeRegistry,
+    human_ref,
+    platform_digests,
+    sha,
+    write_stack,
+)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    write_stack(tmp_path / "repo")
+    return tmp_path / "repo"
+
+
+def planned_with(root: Path, registry: FakeRegistry, actions: dict[str, str]) -> Planned:
+    """A plan of the tiny stack whose entries have the given actions (and a digest unless built)."""
+    planned = plan_build(api.load(api.Options(root=root, targets=STACK)), root, registry, None)
+    entries = tuple(replace(entry, action=actions[entry.node],
+                            digest="" if actions[entry.node] == BUILD else sha(f"old {entry.node}"))
+                    for entry in planned.entries)
+    return replace(planned, entries=entries)
+
+
+def entry(name: str, digest: str) -> LockEntry:
+    return LockEntry(name, human_ref(name), "f" * 64, digest, {})
+
+
+# --- promote ------------------------------------------------------------------------------------
+
+
+def test_promote_points_each_human_tag_at_its_digest_in_order() -> None:
+    registry = FakeRegistry()
+    for name in ("base", "mid"):
+        registry.push(f"{REGISTRY}/{name}:sb-x", sha(name))
+    moved = promote([entry("base", sha("base")), entry("mid", sha("mid"))], registry)
+    assert moved == [human_ref("base"), human_ref("mid")]
+    assert registry.events[-2:] == [("tag", human_ref("base")), ("tag", human_ref("mid"))]
+    assert registry.tags({human_ref("base"), human_ref("mid")}) == {
+        human_ref("base"): sha("base"), human_ref("mid"): sha("mid")}
+    assert dict(registry.requests) == {"GET": 2, "PUT": 2}
+
+
+def test_promote_tags_from_repository_at_digest() -> None:
+    sources: list[tuple[str, str]] = []
+
+    class Spy(FakeRegistry):
+        def tag(self, source: str, target: str) -> str:
+            sources.append((source, target))
+            return super().tag(source, target)
+
+    registry = Spy()
+    registry.push(f"{REGISTRY}/base:sb-x", sha("base"))
+    promote([entry("base", sha("base"))], registry)
+    assert sources == [(f"{REGISTRY}/base@{sha('base')}", human_ref("base"))]
+
+
+def test_promote_nothing_moves_nothing() -> None:
+    registry = FakeRegistry()
+    assert promote([], registry) == []
+    assert sum(registry.requests.values()) == 0
+
+
+def test_promote_stops_at_a_digest_the_registry_lost() -> None:
+    registry = FakeRegistry()
+    registry.push(f"{REGISTRY}/base:sb-x", sha("base"))
+    with pytest.raises(RegistryError, match="is not in the registry"):
+        promote([entry("base", sha("base")), entry("mid", sha("gone")), entry("leaf", sha("leaf"))], registry)
+    assert [ref for kind, ref in registry.events if kind == "tag"] == [human_ref("base")]
+
+
+# --- to_promote ---------------------------------------------------------------------------------
+
+
+def test_to_promote_keeps_built_and_retagged_nodes(root: Path) -> None:
+    actions = {"base": SKIP, "other": RETAG, "mid": BUILD, "side": SKIP, "leaf": BUILD}
+    planned = planned_with(root, FakeRegistry(), actions)
+    locked = [entry(name, sha(name)) for name in NODES]
+    assert [e.node for e in to_promote(planned, locked)] == ["other", "mid", "leaf"]
+    assert to_promote(planned, []) == []
+
+
+# --- lock_entries -------------------------------------------------------------------------------
+
+
+def test_lock_entries_reads_platform_digests_from_one_index_get_per_node(root: Path) -> None:
+    registry = FakeRegistry()
+    actions = {"base": SKIP, "other": RETAG, "mid": BUILD, "side": SKIP, "leaf": BUILD}
+    planned = planned_with(root, registry, actions)
+    built = {"mid": sha("new mid"), "leaf": sha("new leaf")}
+    digests = {name: built.get(name) or sha(f"old {name}") for name in NODES}
+    for name, digest in digests.items():
+        registry.push(f"{REGISTRY}/{name}:sb-any", digest)
+    registry.requests.clear()
+    locked = lock_entries(planned, built, registry, None)
+    assert locked == [LockEntry(name, human_ref(name), planned.entry(name).fingerprint, digests[name],
+                                platform_digests(digests[name])) for name in NODES]
+    assert dict(registry.requests) == {"GET": len(NODES)}
+
+
+def test_lock_entries_prefers_the_platform_digests_history_recorded(root: Path, tmp_path: Path) -> None:
+    registry = FakeRegistry()
+    planned = planned_with(root, registry, dict.fromkeys(NODES, SKIP))
+    for name in NODES:
+        registry.push(f"{REGISTRY}/{name}:sb-any", sha(f"old {name}"))
+    registry.requests.clear()
+    with History(tmp_path / "history.db") as history:
+        history.start_run("r1", "2026-01-01T00:00:00+00:00", "incremental")
+        history.record_node(NodeRecord("r1", "mid", human_ref("mid"), "fp", sha("old mid"), "build", "x",
+                                       "succeeded", 1.0, {}, {}, "2026-01-01T00:00:01+00:00",
+                                       {"linux/amd64": "sha256:recorded"}))
+        locked = {e.node: e for e in lock_entries(planned, {}, registry, history)}
+    assert locked["mid"].platforms == {"linux/amd64": "sha256:recorded"}
+    assert locked["base"].platforms == platform_digests(sha("old base"))
+    assert dict(registry.requests) == {"GET": len(NODES) - 1}
+
+
+def test_lock_entries_leave_out_nodes_without_a_digest(root: Path) -> None:
+    registry = FakeRegistry()
+    planned = planned_with(root, registry, dict.fromkeys(NODES, BUILD))  # nothing built yet
+    registry.push(f"{REGISTRY}/base:sb-any", sha("base"))
+    locked = lock_entries(planned, {"base": sha("base")}, registry, None)
+    assert [e.node for e in locked] == ["base"]
+
+
+def test_lock_entries_without_an_index_have_no_platforms(root: Path) -> None:
+    registry = FakeRegistry()  # the registry lost the image: no index to read
+    planned = planned_with(root, registry, dict.fromkeys(NODES, BUILD))
+    locked = lock_entries(planned, {"mid": sha("mid")}, registry, None)
+    assert locked == [LockEntry("mid", human_ref("mid"), planned.entry("mid").fingerprint, sha("mid"), {})]
+
+
+def test_lock_entries_read_the_index_of_the_node_repository(root: Path) -> None:
+    asked: list[str] = []
+
+    class Spy(FakeRegistry):
+        def manifest(self, reference: str):  # type: ignore[no-untyped-def]
+            asked.append(reference)
+            return super().manifest(reference)
+
+    registry = Spy()
+    planned = planned_with(root, registry, dict.fromkeys(NODES, BUILD))
+    lock_entries(planned, {"leaf": sha("leaf")}, registry, None)
+    assert asked == [f"{REGISTRY}/leaf@{sha('leaf')}"]

@@ -1,0 +1,136 @@
+"""gitinfo: revision, origin, files changed since a ref, an old tree — on a real temporary repository."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from engine.errors import EngineError
+from engine.state import gitinfo
+from engine.state.gitinfo import GitError
+from tests.engine.engine_fakes import commit_all, git
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A repository with one commit: tracked files, a .gitignore, a nested folder."""
+    repo = tmp_path / "repo"
+    (repo / "stacks" / "t" / "a").mkdir(parents=True)
+    (repo / "stacks" / "t" / "a" / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
+    (repo / "stacks" / "t" / "stack.yaml").write_text("stack: t\n", encoding="utf-8")
+    (repo / "README.md").write_text("v1\n", encoding="utf-8")
+    (repo / "old.txt").write_text("old\n", encoding="utf-8")
+    (repo / ".gitignore").write_text("*.log\nstate/\n", encoding="utf-8")
+    commit_all(repo, "one")
+    return repo
+
+
+def test_clean_tree_has_no_changes(repo: Path) -> None:
+    assert gitinfo.changed_files(repo, "HEAD") == set()
+
+
+def test_changed_files_include_modified_staged_and_untracked_but_not_ignored(repo: Path) -> None:
+    (repo / "README.md").write_text("v2\n", encoding="utf-8")  # modified, not staged
+    (repo / "stacks" / "t" / "stack.yaml").write_text("stack: t2\n", encoding="utf-8")
+    git(repo, "add", "stacks/t/stack.yaml")  # staged
+    (repo / "stacks" / "t" / "a" / "new.txt").write_text("new\n", encoding="utf-8")  # untracked
+    (repo / "build.log").write_text("ignored\n", encoding="utf-8")  # ignored by *.log
+    (repo / "state").mkdir()
+    (repo / "state" / "history.db").write_text("ignored\n", encoding="utf-8")  # ignored folder
+    (repo / "old.txt").unlink()  # deleted
+    assert gitinfo.changed_files(repo, "HEAD") == {
+        "README.md", "stacks/t/stack.yaml", "stacks/t/a/new.txt", "old.txt"}
+
+
+def test_changed_files_since_an_older_commit_include_committed_changes(repo: Path) -> None:
+    (repo / "stacks" / "t" / "a" / "Dockerfile").write_text("FROM scratch\nLABEL x=1\n", encoding="utf-8")
+    commit_all(repo, "two")
+    assert gitinfo.changed_files(repo, "HEAD") == set()
+    assert gitinfo.changed_files(repo, "HEAD~1") == {"stacks/t/a/Dockerfile"}
+    first = git(repo, "rev-list", "--max-parents=0", "HEAD").strip()
+    assert gitinfo.changed_files(repo, first) == {"stacks/t/a/Dockerfile"}
+
+
+def test_changed_files_with_odd_names(repo: Path) -> None:
+    names = {"with space.txt", "tab\there.txt", "ünï.txt", "line\nbreak.txt"}
+    for name in names:
+        (repo / name).write_text("x\n", encoding="utf-8")
+    assert gitinfo.changed_files(repo, "HEAD") == names
+
+
+def test_changed_files_of_a_rename_include_both_paths(repo: Path) -> None:
+    git(repo, "mv", "old.txt", "stacks/t/a/old.txt")  # a file moves from one folder to another
+    assert gitinfo.changed_files(repo, "HEAD") == {"old.txt", "stacks/t/a/old.txt"}
+
+
+def test_export_tree_writes_the_files_as_they_were_at_ref(repo: Path, tmp_path: Path) -> None:
+    (repo / "stacks" / "t" / "stack.yaml").write_text("stack: t2\n", encoding="utf-8")
+    (repo / "stacks" / "t" / "a" / "added.txt").write_text("added\n", encoding="utf-8")
+    commit_all(repo, "two")
+    (repo / "stacks" / "t" / "stack.yaml").write_text("stack: t3 (not committed)\n", encoding="utf-8")
+    old = tmp_path / "old"
+    gitinfo.export_tree(repo, "HEAD~1", old, ["stacks"])
+    assert (old / "stacks" / "t" / "stack.yaml").read_text(encoding="utf-8") == "stack: t\n"
+    assert (old / "stacks" / "t" / "a" / "Dockerfile").read_text(encoding="utf-8") == "FROM scratch\n"
+    assert not (old / "stacks" / "t" / "a" / "added.txt").exists()
+    assert not (old / "README.md").exists()  # only the paths asked for
+    new = tmp_path / "new"
+    gitinfo.export_tree(repo, "HEAD", new, ["stacks", "README.md"])
+    assert (new / "stacks" / "t" / "stack.yaml").read_text(encoding="utf-8") == "stack: t2\n"
+    assert (new / "stacks" / "t" / "a" / "added.txt").is_file()
+    assert (new / "README.md").read_text(encoding="utf-8") == "v1\n"
+
+
+def test_export_tree_keeps_the_executable_bit(repo: Path, tmp_path: Path) -> None:
+    script = repo / "stacks" / "t" / "a" / "run.sh"
+    script.write_text("#!/bin/sh\n", encoding="utf-8")
+    script.chmod(0o755)
+    commit_all(repo, "two")
+    gitinfo.export_tree(repo, "HEAD", tmp_path / "out", ["stacks"])
+    assert os.access(tmp_path / "out" / "stacks" / "t" / "a" / "run.sh", os.X_OK)
+
+
+@pytest.mark.parametrize("ref", ["no-such-branch", "HEAD~5", "0" * 40])
+def test_a_bad_ref_is_a_git_error_with_exit_code_2(repo: Path, tmp_path: Path, ref: str) -> None:
+    with pytest.raises(GitError) as caught:
+        gitinfo.changed_files(repo, ref)
+    assert caught.value.exit_code == 2
+    assert isinstance(caught.value, EngineError)
+    assert str(caught.value).startswith(f"git rev-parse --verify --quiet {ref}^{{commit}} failed: ")
+    assert caught.value.hint == "check the ref and that the folder is a git checkout"
+    with pytest.raises(GitError) as exported:
+        gitinfo.export_tree(repo, ref, tmp_path / "out", ["stacks"])
+    assert exported.value.exit_code == 2
+    assert str(exported.value).startswith(f"git archive --format=tar {ref} -- stacks failed: fatal: ")
+
+
+@pytest.mark.parametrize("ref", ["-h", "--output=/tmp/x", "--no-index"])
+def test_a_ref_that_looks_like_an_option_is_refused_before_git_runs(repo: Path, tmp_path: Path,
+                                                                    ref: str) -> None:
+    with pytest.raises(GitError) as caught:
+        gitinfo.changed_files(repo, ref)
+    assert str(caught.value) == f"bad ref {ref!r} (name a commit, branch or tag)"
+    assert caught.value.exit_code == 2
+    with pytest.raises(GitError, match="bad ref"):
+        gitinfo.export_tree(repo, ref, tmp_path / "out", ["stacks"])
+    assert not (tmp_path / "out").exists()
+
+
+def test_outside_a_checkout_changed_files_is_a_git_error(tmp_path: Path) -> None:
+    with pytest.raises(GitError, match="failed: fatal: not a git repository") as caught:
+        gitinfo.changed_files(tmp_path, "HEAD")
+    assert caught.value.exit_code == 2
+
+
+def test_revision_is_the_head_commit(repo: Path, tmp_path: Path) -> None:
+    assert gitinfo.revision(repo) == git(repo, "rev-parse", "HEAD").strip()
+    assert len(gitinfo.revision(repo)) == 40
+    assert gitinfo.revision(tmp_path / "elsewhere") == ""
+
+
+def test_source_is_the_origin_or_the_folder(repo: Path) -> None:
+    assert gitinfo.source(repo) == str(repo)
+    git(repo, "remote", "add", "origin", "https://example.com/org/stacks.git")
+    assert gitinfo.source(repo) == "https://example.com/org/stacks.git"

@@ -1,0 +1,394 @@
+"""graph.change.fingerprint: what changes a node's fingerprint (and its descendants'), and what does not."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from graph.change.fingerprint import CONTENT_TAG_PREFIX, Fingerprint, changed_inputs, fingerprint_graph
+from graph.context.dockerignore import read_ignore_patterns
+from graph.context.files import ContextFile, context_digest, list_context
+from graph.expand.assemble import load_graph
+from graph.expand.dag import StackGraph, with_registry
+from graph.model import checks
+from graph.model.spec import Node
+
+ALL = {"base", "a", "b", "c", "sib"}
+BUILT = ("a", "b", "c", "sib")
+
+
+def stack_data() -> dict[str, Any]:
+    """base (external) → a → b → c, and sib, a sibling of b on a."""
+    return {
+        "stack": "s",
+        "registry": "r.example/x",
+        "platforms": ["linux/amd64", "linux/arm64"],
+        "nodes": {
+            "base": {"kind": "os", "from": "debian:12"},
+            "a": {"kind": "sdk", "parent": "base", "tag": "a1"},
+            "b": {"kind": "framework", "parent": "a", "tag": "b1", "args": {"V": "1"},
+                  "attrs": {"flavour": "one"}, "secrets": [{"id": "tok", "env": "TOKEN"}],
+                  "test": "true"},
+            "c": {"kind": "llm", "parent": "b", "tag": "c1"},
+            "sib": {"kind": "framework", "parent": "a", "tag": "s1"},
+        },
+    }
+
+
+def write_files(root: Path, files: dict[str, str]) -> None:
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def write_stack_data(root: Path, data: dict[str, Any]) -> None:
+    (root / "s").mkdir(parents=True, exist_ok=True)
+    (root / "s" / "stack.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+@pytest.fixture
+def repo(root: Path) -> Path:
+    """The stack of stack_data() with a Dockerfile, an app file and a .dockerignore per node."""
+    write_stack_data(root, stack_data())
+    for name in BUILT:
+        write_files(root, {
+            f"s/{name}/Dockerfile": f"FROM scratch\n# {name}\n",
+            f"s/{name}/app.txt": f"app of {name}\n",
+            f"s/{name}/.dockerignore": "*.log\n",
+            f"s/{name}/debug.log": "noise\n",
+        })
+    write_files(root, {"s/README.md": "notes\n", "outside/file.txt": "x\n"})
+    return root
+
+
+def graph_of_repo(root: Path) -> StackGraph:
+    return load_graph(root, [Path("s")])
+
+
+def fingerprints(root: Path, external_digest: Callable[[Node], str] | None = None) -> dict[str, Fingerprint]:
+    return fingerprint_graph(graph_of_repo(root), root, external_digest)
+
+
+def differing(old: dict[str, Fingerprint], new: dict[str, Fingerprint]) -> set[str]:
+    assert set(old) == set(new)
+    return {name for name in old if old[name].value != new[name].value}
+
+
+def edit_data(root: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    data = yaml.safe_load((root / "s" / "stack.yaml").read_text(encoding="utf-8"))
+    change(data)
+    write_stack_data(root, data)
+
+
+# --- determinism --------------------------------------------------------------------------------
+
+
+def test_fingerprints_are_deterministic(repo: Path) -> None:
+    first, second = fingerprints(repo), fingerprints(repo)
+    assert first == second
+    assert set(first) == ALL
+
+
+def test_fingerprints_do_not_depend_on_where_the_checkout_is(repo: Path, tmp_path: Path) -> None:
+    copy_root = tmp_path / "elsewhere" / "checkout"
+    shutil.copytree(repo, copy_root)
+    here, there = fingerprints(repo), fingerprints(copy_root)
+    assert {name: fp.value for name, fp in here.items()} == {name: fp.value for name, fp in there.items()}
+
+
+def test_touching_a_file_without_changing_it_changes_nothing(repo: Path) -> None:
+    before = fingerprints(repo)
+    os.utime(repo / "s" / "b" / "app.txt", (1, 1))
+    os.utime(repo / "s" / "b" / "Dockerfile", (1, 1))
+    assert differing(before, fingerprints(repo)) == set()
+
+
+# --- what a fingerprint is made of -------------------------------------------------------------
+
+
+def test_a_built_node_records_its_inputs(repo: Path) -> None:
+    result = fingerprints(repo)
+    b = result["b"]
+    context = repo / "s" / "b"
+    files = list_context(context, read_ignore_patterns(context, context / "Dockerfile"))
+    assert [item.path for item in b.files] == [".dockerignore", "Dockerfile", "app.txt"]
+    assert b.files == files
+    assert set(b.inputs) == {"spec", "args", "parent", "dockerfile", "context"}
+    assert b.inputs["dockerfile"] == "sha256:" + hashlib.sha256(b"FROM scratch\n# b\n").hexdigest()
+    assert b.inputs["context"] == context_digest(files)
+    assert b.inputs["parent"] == result["a"].value
+    assert b.node == "b"
+    assert result["a"].inputs["parent"] == result["base"].value
+
+
+def test_an_external_node_counts_by_its_reference(repo: Path) -> None:
+    base = fingerprints(repo)["base"]
+    assert set(base.inputs) == {"spec", "args", "parent"}
+    assert base.inputs["parent"] == "debian:12"
+    assert base.files == ()
+
+
+def test_a_new_external_reference_changes_every_node(repo: Path) -> None:
+    before = fingerprints(repo)
+    edit_data(repo, lambda data: data["nodes"]["base"].update({"from": "debian:13"}))
+    assert differing(before, fingerprints(repo)) == ALL
+
+
+def test_an_external_node_counts_by_its_digest_when_resolved(repo: Path) -> None:
+    asked: list[str] = []
+
+    def resolve(digest: str) -> Callable[[Node], str]:
+        def external_digest(node: Node) -> str:
+            asked.append(node.name)
+            return digest
+        return external_digest
+
+    one, two = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    first = fingerprints(repo, resolve(one))
+    assert asked == ["base"]  # only external nodes are resolved
+    assert first["base"].inputs["parent"] == one
+    assert fingerprints(repo, resolve(one)) == first
+    assert differing(first, fingerprints(repo, resolve(two))) == ALL
+    assert differing(first, fingerprints(repo)) == ALL  # by digest differs from by reference
+
+
+# --- what changes a node and its descendants ----------------------------------------------------
+
+
+def _dockerfile(root: Path) -> None:
+    (root / "s/b/Dockerfile").write_text("FROM scratch\n# b, edited\n", encoding="utf-8")
+
+
+def _context_file(root: Path) -> None:
+    (root / "s/b/app.txt").write_text("app of b, edited\n", encoding="utf-8")
+
+
+def _new_context_file(root: Path) -> None:
+    write_files(root, {"s/b/sub/new.txt": "new\n"})
+
+
+def _removed_context_file(root: Path) -> None:
+    (root / "s/b/app.txt").unlink()
+
+
+def _executable_bit(root: Path) -> None:
+    (root / "s/b/app.txt").chmod(0o755)
+
+
+def _arg(root: Path) -> None:
+    edit_data(root, lambda data: data["nodes"]["b"]["args"].update({"V": "2"}))
+
+
+def _new_arg(root: Path) -> None:
+    edit_data(root, lambda data: data["nodes"]["b"]["args"].update({"W": "1"}))
+
+
+def _target(root: Path) -> None:
+    edit_data(root, lambda data: data["nodes"]["b"].update({"target": "final"}))
+
+
+def _platforms(root: Path) -> None:
+    edit_data(root, lambda data: data["nodes"]["b"].update({"platforms": ["linux/amd64"]}))
+
+
+def _attrs(root: Path) -> None:
+    edit_data(root, lambda data: data["nodes"]["b"].update({"attrs": {"flavour": "two"}}))
+
+
+def _secret_id(root: Path) -> None:
+    edit_data(root, lambda data: data["nodes"]["b"].update({"secrets": [{"id": "other", "env": "TOKEN"}]}))
+
+
+@pytest.mark.parametrize("edit", [
+    _dockerfile, _context_file, _new_context_file, _removed_context_file, _executable_bit, _arg,
+    _new_arg, _target, _platforms, _attrs, _secret_id,
+])
+def test_an_input_change_changes_the_node_and_its_descendants_only(repo: Path,
+                                                                   edit: Callable[[Path], None]) -> None:
+    before = fingerprints(repo)
+    edit(repo)
+    after = fingerprints(repo)
+    assert differing(before, after) == {"b", "c"}
+
+
+@pytest.mark.parametrize(("edit", "changed"), [
+    (_dockerfile, ["context", "dockerfile"]),  # the Dockerfile is inside its context
+    (_context_file, ["context"]),
+    (_executable_bit, ["context"]),
+    (_arg, ["args"]),
+    (_target, ["spec"]),
+    (_attrs, ["spec"]),
+])
+def test_changed_inputs_names_what_changed(repo: Path, edit: Callable[[Path], None],
+                                           changed: list[str]) -> None:
+    before = fingerprints(repo)
+    edit(repo)
+    after = fingerprints(repo)
+    assert changed_inputs(before["b"].inputs, after["b"].inputs) == changed
+    child = changed_inputs(before["c"].inputs, after["c"].inputs)
+    assert "parent" in child
+    assert set(child) <= {"parent", "spec"}  # attrs and platforms are inherited
+
+
+def test_a_parent_input_change_reaches_every_descendant(repo: Path) -> None:
+    before = fingerprints(repo)
+    (repo / "s/a/app.txt").write_text("app of a, edited\n", encoding="utf-8")
+    after = fingerprints(repo)
+    assert differing(before, after) == {"a", "b", "c", "sib"}
+    assert changed_inputs(before["b"].inputs, after["b"].inputs) == ["parent"]
+    assert changed_inputs(before["sib"].inputs, after["sib"].inputs) == ["parent"]
+
+
+def test_a_leaf_change_changes_only_the_leaf(repo: Path) -> None:
+    before = fingerprints(repo)
+    (repo / "s/c/app.txt").write_text("edited\n", encoding="utf-8")
+    assert differing(before, fingerprints(repo)) == {"c"}
+
+
+# --- what changes nothing -----------------------------------------------------------------------
+
+
+def _ignored_file(root: Path) -> None:
+    (root / "s/b/debug.log").write_text("more noise\n", encoding="utf-8")
+
+
+def _new_ignored_file(root: Path) -> None:
+    write_files(root, {"s/b/sub/trace.log": "x\n"})  # '*.log' is anchored: sub/trace.log is visible
+
+
+def _new_ignored_root_file(root: Path) -> None:
+    write_files(root, {"s/b/new.log": "x\n"})
+
+
+def _outside_every_context(root: Path) -> None:
+    (root / "s/README.md").write_text("other notes\n", encoding="utf-8")
+    (root / "outside/file.txt").write_text("y\n", encoding="utf-8")
+    write_files(root, {"elsewhere/new.txt": "z\n"})
+
+
+def _tag(root: Path) -> None:
+    edit_data(root, lambda data: data["nodes"]["b"].update({"tag": "renamed"}))
+
+
+def _image(root: Path) -> None:
+    edit_data(root, lambda data: data["nodes"]["b"].update({"image": "other-image"}))
+
+
+def _registry(root: Path) -> None:
+    edit_data(root, lambda data: data.update({"registry": "mirror.example:5000/y"}))
+
+
+def _test_command(root: Path) -> None:
+    edit_data(root, lambda data: data["nodes"]["b"].update({"test": "echo other"}))
+
+
+def _secret_source(root: Path) -> None:
+    edit_data(root, lambda data: data["nodes"]["b"].update({"secrets": [{"id": "tok", "src": "/x"}]}))
+
+
+@pytest.mark.parametrize("edit", [
+    _ignored_file, _new_ignored_root_file, _outside_every_context, _tag, _image, _registry, _test_command,
+    _secret_source,
+])
+def test_edits_that_do_not_change_the_image_change_nothing(repo: Path, edit: Callable[[Path], None]) -> None:
+    before = fingerprints(repo)
+    edit(repo)
+    assert fingerprints(repo) == before
+
+
+def test_dockerignore_is_anchored_so_a_nested_log_counts(repo: Path) -> None:
+    before = fingerprints(repo)
+    _new_ignored_file(repo)
+    assert differing(before, fingerprints(repo)) == {"b", "c"}
+
+
+def test_another_registry_changes_nothing(repo: Path) -> None:
+    stack_graph = graph_of_repo(repo)
+    moved = with_registry(stack_graph, "mirror.example:5000/y")
+    assert moved.nodes["b"].registry == "mirror.example:5000/y"
+    assert fingerprint_graph(moved, repo) == fingerprint_graph(stack_graph, repo)
+
+
+# --- the Dockerfile-specific ignore file --------------------------------------------------------
+
+
+def test_the_dockerfile_specific_ignore_file_wins(repo: Path) -> None:
+    write_files(repo, {"s/b/Dockerfile.dockerignore": "secret.txt\n", "s/b/secret.txt": "s1\n"})
+    before = fingerprints(repo)
+    assert [item.path for item in before["b"].files] == [
+        ".dockerignore", "Dockerfile", "Dockerfile.dockerignore", "app.txt", "debug.log"]
+    (repo / "s/b/secret.txt").write_text("s2\n", encoding="utf-8")
+    assert fingerprints(repo) == before  # ignored by Dockerfile.dockerignore
+    (repo / "s/b/debug.log").write_text("now visible\n", encoding="utf-8")
+    assert differing(before, fingerprints(repo)) == {"b", "c"}  # .dockerignore no longer applies
+
+
+def test_the_dockerfile_specific_ignore_file_beside_a_dockerfile_outside_the_context(root: Path) -> None:
+    write_files(root, {
+        "s/stack.yaml": "stack: s\nregistry: r\nnodes:\n  n:\n    kind: os\n    tag: '1'\n"
+                        "    dockerfile: docker/n.Dockerfile\n    context: ctx\n",
+        "s/docker/n.Dockerfile": "FROM scratch\n",
+        "s/docker/n.Dockerfile.dockerignore": "secret.txt\n",
+        "s/ctx/app.txt": "a\n",
+        "s/ctx/secret.txt": "s1\n",
+    })
+    before = fingerprints(root)
+    assert [item.path for item in before["n"].files] == ["app.txt"]
+    (root / "s/ctx/secret.txt").write_text("s2\n", encoding="utf-8")
+    assert fingerprints(root) == before
+    (root / "s/docker/n.Dockerfile.dockerignore").write_text("other.txt\n", encoding="utf-8")
+    after = fingerprints(root)
+    assert [item.path for item in after["n"].files] == ["app.txt", "secret.txt"]
+    assert changed_inputs(before["n"].inputs, after["n"].inputs) == ["context"]
+
+
+# --- -dev siblings ------------------------------------------------------------------------------
+
+
+def test_dev_siblings_follow_their_node_and_their_own_dockerfile(repo: Path) -> None:
+    data = copy.deepcopy(stack_data())
+    data["dev"] = {"dockerfile": "dev/Dockerfile", "except": ["c"]}
+    write_stack_data(repo, data)
+    write_files(repo, {"s/dev/Dockerfile": "FROM scratch\n# dev\n"})
+    before = fingerprints(repo)
+    assert set(before) == ALL | {"a-dev", "b-dev", "sib-dev"}
+    _context_file(repo)
+    assert differing(before, fingerprints(repo)) == {"b", "c", "b-dev"}
+    before = fingerprints(repo)
+    (repo / "s/dev/Dockerfile").write_text("FROM scratch\n# dev, edited\n", encoding="utf-8")
+    assert differing(before, fingerprints(repo)) == {"a-dev", "b-dev", "sib-dev"}
+
+
+# --- content tags and changed_inputs ------------------------------------------------------------
+
+
+def test_content_tag_is_the_prefixed_hex_digest_and_a_valid_tag(repo: Path) -> None:
+    for fingerprint in fingerprints(repo).values():
+        assert re.fullmatch(r"[0-9a-f]{64}", fingerprint.value)
+        assert fingerprint.content_tag == "sb-" + fingerprint.value
+        assert CONTENT_TAG_PREFIX == "sb-"
+        assert len(fingerprint.content_tag) == 67
+        assert checks.tag_problem(fingerprint.content_tag) == ""
+
+
+def test_content_tag_of_a_literal_fingerprint() -> None:
+    fingerprint = Fingerprint("n", "ab" * 32, {}, (ContextFile("f", "sha256:x", 0o644),))
+    assert fingerprint.content_tag == "sb-" + "ab" * 32
+
+
+def test_changed_inputs_lists_differences_sorted_missing_included() -> None:
+    assert changed_inputs({"b": "1", "a": "2", "same": "x"}, {"a": "3", "c": "4", "same": "x"}) == [
+        "a", "b", "c"]
+    assert changed_inputs({"a": "1"}, {"a": "1"}) == []
+    assert changed_inputs({}, {}) == []
+    assert changed_inputs({}, {"x": ""}) == ["x"]  # missing is different even from an empty value
