@@ -163,8 +163,8 @@ def _add_planning_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     images = sub.add_parser("images", parents=[common, targets], help="query the built images")
     for attr in ("framework", "version", "sdk", "sdk-version", "python", "os", "accelerator", "scope",
                  "layer", "stack"):
-        images.add_argument(f"--{attr}", help=f"filter on {attr} ('latest' for the newest version)"
-                            if attr == "version" else f"filter on {attr}")
+        version_help = f"filter on {attr} ('latest': the newest release; 'latest-pre': pre-releases too)"
+        images.add_argument(f"--{attr}", help=version_help if attr == "version" else f"filter on {attr}")
     images.add_argument("--best", action="store_true", help="only the single best match")
     images.add_argument("--format", choices=("table", "json"), default="table")
     images.set_defaults(handler=_lazy("engine.cli.images"))

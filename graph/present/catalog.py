@@ -2,8 +2,8 @@
 
 A record comes from the labels stackbuild writes (org.stackbuild.*), or, for an image without them,
 from its tag read back with a tag convention. `version` means the framework version, or the SDK
-version of an image without a framework; versions order by graph.expr.constraint.version_key ('1.10' > '1.9',
-'8.0.RC1' < '8.0.0').
+version of an image without a framework; versions order by graph.model.versions.version_key ('1.10' > '1.9',
+'8.0.RC1' < '8.0.0'); `latest` prefers releases.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from graph.errors import GraphError, StackError
-from graph.expr.constraint import version_key
+from graph.model.versions import is_prerelease, version_key
 from graph.tags.conventions import get_convention
 
-LATEST = "latest"
+LATEST = "latest"  # the newest release (a pre-release only where a family has none)
+LATEST_PRE = "latest-pre"  # the newest of all, pre-releases included
 LABEL_PREFIX = "org.stackbuild."
 CREATED_LABEL = "org.opencontainers.image.created"
 ATTRS = ("stack", "node", "layer", "variant", "sdk", "sdk_version", "framework", "framework_version", "app",
@@ -132,18 +133,24 @@ def _matches(record: ImageRecord, name: str, wanted: str) -> bool:
         return wanted in record.platforms
     value = str(getattr(record, name))
     if name in VERSIONS:
-        return bool(value) and (wanted == LATEST or _version_matches(value, wanted))
+        return bool(value) and (wanted in (LATEST, LATEST_PRE) or _version_matches(value, wanted))
     return value.casefold() == wanted.casefold()
 
 
-def _newest(records: list[ImageRecord], name: str) -> list[ImageRecord]:
-    """Per layer, app and framework (or SDK): only the records of the newest value of name."""
+def _newest(records: list[ImageRecord], name: str, pre: bool) -> list[ImageRecord]:
+    """Per layer, app and framework (or SDK): only the records of the newest value of name.
+
+    Releases win over pre-releases unless pre is set or a group has no release.
+    """
     groups: dict[tuple[str, ...], list[ImageRecord]] = {}
     for record in records:
         key = (record.layer, record.app, record.family if name == "version" else record.sdk)
         groups.setdefault(key, []).append(record)
     kept: set[str] = set()
     for members in groups.values():
+        releases = [record for record in members if not is_prerelease(str(getattr(record, name)))]
+        if releases and not pre:
+            members = releases
         top = max(version_key(str(getattr(record, name))) for record in members)
         kept |= {record.ref for record in members if version_key(str(getattr(record, name))) == top}
     return [record for record in records if record.ref in kept]
@@ -155,8 +162,8 @@ def select(records: Iterable[ImageRecord], query: Query) -> list[ImageRecord]:
                     if all(_matches(record, name, value) for name, value in query.items())),
                    key=lambda record: record.ref)
     for name in ("sdk_version", "version"):
-        if getattr(query, name) == LATEST:
-            found = _newest(found, name)
+        if getattr(query, name) in (LATEST, LATEST_PRE):
+            found = _newest(found, name, pre=getattr(query, name) == LATEST_PRE)
     return found
 
 

@@ -170,3 +170,12 @@ def test_no_match_far_from_everything_lists_frameworks_and_sdks() -> None:
     assert hint == ("no image comes close; frameworks: numpy, tinygrad; SDKs: cann, cpu, cuda; "
                     "9 image(s) in all")
     assert "catalogue is empty" in available([], Query(framework="jax"))
+
+
+def test_latest_prefers_a_release_to_a_newer_release_candidate() -> None:
+    records = [image("t-2.1.0", "torch", "2.1.0"), image("t-2.2.0rc1", "torch", "2.2.0rc1"),
+               image("c-8.1.RC1", layer="sdk", sdk="cann", sdk_version="8.1.RC1"),
+               image("c-8.0.0", layer="sdk", sdk="cann", sdk_version="8.0.0"),
+               image("m-2.3.0rc1", "mindspore", "2.3.0rc1")]
+    assert tags(select(records, Query(version="latest"))) == ["c-8.0.0", "m-2.3.0rc1", "t-2.1.0"]
+    assert tags(select(records, Query(version="latest-pre"))) == ["c-8.1.RC1", "m-2.3.0rc1", "t-2.2.0rc1"]
