@@ -28,20 +28,29 @@ def child_pids(parent: int) -> list[int]:
     return children
 
 
+class StopEvent(threading.Event):
+    """Set by the first SIGINT or SIGTERM; remembers which one (for the exit code: 130 or 143)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.signal = ""
+
+
 @contextmanager
-def interruptible() -> Iterator[threading.Event]:
+def interruptible() -> Iterator[StopEvent]:
     """An event set by the first SIGINT or SIGTERM, which also stops our child processes (buildx, docker).
 
     Outside the main thread signals cannot be caught: the event is then never set.
     """
-    stop = threading.Event()
+    stop = StopEvent()
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
 
     def handle(signum: int, _frame: FrameType | None) -> None:
         if not stop.is_set():
-            log.warning("run_interrupted", node="*", signal=signal.Signals(signum).name)
+            stop.signal = signal.Signals(signum).name
+            log.warning("run_interrupted", node="*", signal=stop.signal)
         stop.set()
         for pid in child_pids(os.getpid()):
             with suppress(ProcessLookupError):

@@ -9,15 +9,15 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from engine.cli import commands
+from engine.cli import ci_report, commands
 from engine.cli.options import options_of, positive
-from engine.console import logs
+from engine.console import ci, logs
 from engine.errors import EngineError
 from engine.run import api
 from engine.run.runner import BuildSettings
 from graph.errors import GraphError
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,6 +28,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except GraphError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        location = exc.location
+        ci.annotate(sys.stderr, str(exc), location.file if location else "", location.line if location else 0,
+                    title="stackbuild: bad stack file")
         return EXIT_BAD_INPUT
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -50,9 +53,12 @@ def _build(args: argparse.Namespace) -> int:
                              cache_dir=Path(args.cache_dir).resolve() if args.cache_dir else None,
                              test=not args.no_test)
     report = api.build(options_of(args), builder, settings)
+    ci_report.show_run(report)
+    if args.report_dir:
+        ci_report.copy_reports(report, Path(args.report_dir))
     print(commands.run_summary(report))
     if report.status == "interrupted":
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if report.signal == "SIGTERM" else EXIT_INTERRUPTED
     return EXIT_OK if report.status == "succeeded" else EXIT_FAILED
 
 
@@ -64,7 +70,8 @@ def _common() -> argparse.ArgumentParser:
                              "(env STACKBUILD_REGISTRY)")
     common.add_argument("--state-dir", default=os.environ.get("STACKBUILD_STATE", ".state"),
                         help="where runs, logs, history and lockfiles go (env STACKBUILD_STATE)")
-    common.add_argument("--log-format", choices=logs.FORMATS, default="auto")
+    common.add_argument("--log-format", choices=logs.FORMATS, default="auto",
+                        help="console lines (auto, CI too) or JSON lines (env STACKBUILD_LOG_FORMAT=json)")
     return common
 
 
@@ -72,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stackbuild", description="Build layered, multi-arch container image stacks from YAML with "
         "docker buildx; rebuild only what changed.")
+    parser.add_argument("--version", action="version", version=f"stackbuild {_version()}")
     common = _common()
     targets = argparse.ArgumentParser(add_help=False)
     targets.add_argument("targets", nargs="*", help="stack files or folders (default: stacks)")
@@ -107,6 +115,8 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                        help="layer cache: a registry ref per node (default), a local folder, or none")
     build.add_argument("--cache-dir", help="folder for --cache local (default STATE/cache)")
     build.add_argument("--no-test", action="store_true", help="skip the smoke tests")
+    build.add_argument("--report-dir", metavar="DIR",
+                       help="also copy report.json, junit.xml, summary.md, log.jsonl and lock.json here")
     build.set_defaults(handler=_build)
 
 
@@ -172,6 +182,16 @@ def _add_planning_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     check = sub.add_parser("check", parents=[common, targets], help="check built images against contracts")
     check.add_argument("--select", action="append", default=[], metavar="PATTERN")
     check.set_defaults(handler=_lazy("engine.cli.check"))
+
+
+def _version() -> str:
+    """The installed distribution's version, or 'unknown' when run from a bare checkout."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("stackbuild")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _lazy(module: str) -> Callable[[argparse.Namespace], int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import TextIO
@@ -10,6 +11,7 @@ from engine.state.report import RunReport
 
 CLEAR_LINE, UP = "\x1b[2K", "\x1b[1A"
 MAX_ROWS = 8
+DEFAULT_WIDTH = 80
 
 
 class ProgressView:
@@ -67,8 +69,17 @@ class ProgressView:
         self.stream.write((UP + CLEAR_LINE) * self.drawn + "\r" if self.drawn else "")
         self.drawn = 0
 
+    def _width(self) -> int:
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            return DEFAULT_WIDTH
+
     def _draw(self) -> None:
-        block = self.lines()
+        # Each line is cut to the terminal's width: a wrapped line would take two rows and the
+        # next redraw, which moves up one row per line, would leave debris behind.
+        width = max(self._width() - 1, 10)
+        block = [line[:width] for line in self.lines()]
         self.stream.write("".join(f"{CLEAR_LINE}{line}\n" for line in block))
         self.stream.flush()
         self.drawn = len(block)

@@ -97,6 +97,18 @@ def _run(options: Options, builder: Builder, settings: BuildSettings, registry: 
     planned = plan_build(load(options), options.root, registry, history, settings.full,
                          settings.changed_since, options.targets)
     report = _new_report(options, planned, settings)
+    with logs.json_log(Path(report.folder) / "log.jsonl"):
+        _execute(options, builder, settings, registry, history, planned, report)
+        report.registry_requests = dict(Counter(registry.requests) - requests_before)  # this run's only
+        report.write()
+        log.info("run_finished", node="*", run=report.run_id, report=str(Path(report.folder) / "report.json"),
+                 status=report.status, built=report.buildx_invocations, promoted=len(report.promoted))
+    return report
+
+
+def _execute(options: Options, builder: Builder, settings: BuildSettings, registry: Registry,
+             history: History, planned: Planned, report: RunReport) -> None:
+    """Schedule the builds, then publish (all succeeded) or not, and record the outcome."""
     history.start_run(report.run_id, report.started, report.mode)
     provenance = Provenance(gitinfo.source(options.root), gitinfo.revision(options.root), report.started)
     runner = NodeRunner(options.root, planned, builder, report, registry, settings, provenance)
@@ -108,6 +120,7 @@ def _run(options: Options, builder: Builder, settings: BuildSettings, registry: 
                              lambda name: weights.get(name, DEFAULT_DURATION_S), stop).run(
             [entry.node for entry in planned.entries if entry.action == BUILD], runner.run)
     interrupted = stop.is_set()
+    report.signal = stop.signal
     for name, outcome in outcomes.items():
         cut_short = interrupted and outcome.status != SUCCEEDED  # killed or never started
         report.nodes[name].status = "interrupted" if cut_short else outcome.status
@@ -121,13 +134,9 @@ def _run(options: Options, builder: Builder, settings: BuildSettings, registry: 
         log.warning("promotion_skipped", node="*", reason="interrupted" if interrupted else
                     "a node failed: no human tag was moved")
     _record(history, report, planned)
-    report.registry_requests = dict(Counter(registry.requests) - requests_before)  # this run's only
-    path = finish(report, "succeeded" if ok else "interrupted" if interrupted else "failed")
+    finish(report, "succeeded" if ok else "interrupted" if interrupted else "failed")
     write_summaries(report)
     history.finish_run(report.run_id, report.finished, report.status)
-    log.info("run_finished", node="*", run=report.run_id, report=str(path), status=report.status,
-             built=report.buildx_invocations, promoted=len(report.promoted))
-    return report
 
 
 def _new_report(options: Options, planned: Planned, settings: BuildSettings) -> RunReport:
@@ -137,7 +146,8 @@ def _new_report(options: Options, planned: Planned, settings: BuildSettings) -> 
         done = entry.action != BUILD
         report.nodes[entry.node] = NodeReport(
             entry.node, entry.ref, entry.action, entry.reason, status="succeeded" if done else "pending",
-            fingerprint=entry.fingerprint, digest=entry.digest)
+            fingerprint=entry.fingerprint, digest=entry.digest,
+            source=str(planned.graph.nodes[entry.node].location))
     report.write()
     return report
 

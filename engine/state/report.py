@@ -28,6 +28,7 @@ class NodeReport:
     tests: dict[str, str] = field(default_factory=dict)  # platform → passed / failed
     log: str = ""
     error: str = ""
+    source: str = ""  # file:line of the node's definition
 
 
 @dataclass
@@ -44,6 +45,7 @@ class RunReport:
     registry_requests: dict[str, int] = field(default_factory=dict)
     promoted: list[str] = field(default_factory=list)
     lockfile: str = ""
+    signal: str = ""  # SIGINT or SIGTERM when the run was interrupted
     nodes: dict[str, NodeReport] = field(default_factory=dict)
 
     def count(self, status: str) -> int:

@@ -81,7 +81,8 @@ def test_write_is_json_of_every_field_and_leaves_no_temp_file(tmp_path: Path) ->
     report = new_run(tmp_path)
     report.nodes["a"] = NodeReport("a", "reg/a:1", "build", "full", status="succeeded",
                                    digest="sha256:aa", duration_s=1.5,
-                                   tests={"linux/amd64": "passed"}, log="/l/a.log")
+                                   tests={"linux/amd64": "passed"}, log="/l/a.log",
+                                   source="stacks/s/stack.yaml:7")
     path = report.write()
     assert path == Path(report.folder) / "report.json"
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -92,11 +93,12 @@ def test_write_is_json_of_every_field_and_leaves_no_temp_file(tmp_path: Path) ->
         "status": "succeeded", "fingerprint": "", "digest": "sha256:aa", "duration_s": 1.5,
         "platform_durations": {}, "platform_digests": {}, "retries": 0,
         "tests": {"linux/amd64": "passed"}, "log": "/l/a.log", "error": "",
+        "source": "stacks/s/stack.yaml:7",
     }
     assert {key: value for key, value in data.items() if key != "nodes"} == {
         "run_id": report.run_id, "folder": report.folder, "started": report.started, "finished": "",
         "status": "running", "mode": "incremental", "buildx_invocations": 0, "registry_requests": {},
-        "promoted": [], "lockfile": "",
+        "promoted": [], "lockfile": "", "signal": "",
     }
     assert sorted(p.name for p in Path(report.folder).iterdir()) == ["logs", "report.json"]
 
