@@ -55,7 +55,7 @@ class Workspace:
 
     @property
     def bake_file(self) -> Path:
-        return self.root / "build" / "docker-bake.hcl"
+        return self.root / "build" / "docker-bake.json"
 
     @property
     def logs(self) -> Path:

@@ -1,14 +1,15 @@
-"""bakefile: a stack as docker-bake.hcl, exact text for a tiny stack, escaping and target names."""
+"""engine.cli.bake: a stack as docker-bake.json, the exact document for a tiny stack, escaping, names."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from engine.cli import main as cli
-from engine.cli.bake import bake_hcl, hcl_string, target_names
+from engine.cli.bake import bake_json, literal, target_names
 from graph.expand.dag import graph_of
 from graph.model.spec import Node, Secret
 
@@ -34,58 +35,36 @@ TINY = graph_of([
     node("app", "ubuntu", kind="llm", tag="2-dev"),
 ])
 
-EXPECTED = '''\
-# Written by `stackbuild export bake` from stacks/tiny: 3 targets.
-# Paths are relative to the repository root; build and push from there with
-#   docker buildx bake -f <this file> --push
-
-group "default" {
-  targets = ["base", "app", "py_sdk"]
+EXPECTED = {
+    "variable": {"STACKBUILD_EXPORT": {"default": (
+        "written by `stackbuild export bake` from stacks/tiny: 3 targets; paths are relative to the "
+        "repository root: docker buildx bake -f <this file> --push")}},
+    "group": {"default": {"targets": ["base", "app", "py_sdk"]}},
+    "target": {
+        "base": {"context": "stacks/tiny/base", "dockerfile": "Dockerfile",
+                 "platforms": ["linux/amd64", "linux/arm64"], "tags": ["localhost:5000/t/base:1"],
+                 "secret": ["id=token,env=TOKEN"]},
+        "app": {"context": "stacks/tiny/app", "dockerfile": "Dockerfile",
+                "contexts": {"parent": "docker-image://docker.io/library/ubuntu:24.04"},
+                "platforms": ["linux/amd64", "linux/arm64"], "tags": ["localhost:5000/t/app:2-dev"]},
+        "py_sdk": {"context": "stacks/tiny/py", "dockerfile": "../common/Dockerfile.sdk",
+                   "contexts": {"parent": "target:base"}, "platforms": ["linux/amd64"],
+                   "tags": ["localhost:5000/t/py.sdk:1"], "target": "runtime",
+                   "args": {"PY": "3.11", "EMPTY": ""}, "secret": ["id=ca,src=/etc/ssl/ca.pem"]},
+    },
 }
 
-target "base" {
-  context    = "stacks/tiny/base"
-  dockerfile = "Dockerfile"
-  platforms  = ["linux/amd64", "linux/arm64"]
-  tags       = ["localhost:5000/t/base:1"]
-  secret     = ["id=token,env=TOKEN"]
-}
 
-target "app" {
-  context    = "stacks/tiny/app"
-  dockerfile = "Dockerfile"
-  contexts   = { parent = "docker-image://docker.io/library/ubuntu:24.04" }
-  platforms  = ["linux/amd64", "linux/arm64"]
-  tags       = ["localhost:5000/t/app:2-dev"]
-}
-
-target "py_sdk" {
-  context    = "stacks/tiny/py"
-  dockerfile = "../common/Dockerfile.sdk"
-  contexts   = { parent = "target:base" }
-  platforms  = ["linux/amd64"]
-  tags       = ["localhost:5000/t/py.sdk:1"]
-  target     = "runtime"
-  args       = {
-    PY    = "3.11"
-    EMPTY = ""
-  }
-  secret     = ["id=ca,src=/etc/ssl/ca.pem"]
-}
-'''
+def test_a_tiny_stack_exports_to_this_exact_document() -> None:
+    assert json.loads(bake_json(TINY, "stacks/tiny")) == EXPECTED
+    assert list(json.loads(bake_json(TINY))["target"]) == ["base", "app", "py_sdk"]
 
 
-def test_a_tiny_stack_exports_to_this_exact_text() -> None:
-    assert bake_hcl(TINY, "stacks/tiny") == EXPECTED
-
-
-def test_hcl_strings_are_escaped_and_never_interpolated() -> None:
-    assert hcl_string('a "b" \\c') == '"a \\"b\\" \\\\c"'
-    assert hcl_string("line\nnext\ttab\rret") == '"line\\nnext\\ttab\\rret"'
-    assert hcl_string("${HOME} and %{if x}") == '"$${HOME} and %%{if x}"'
-    assert hcl_string("$HOME costs $5") == '"$HOME costs $5"'
-    assert hcl_string("bell\x07") == '"bell\\u0007"'
-    assert hcl_string("é→ü") == '"é→ü"'
+def test_bake_strings_are_never_interpolated() -> None:
+    assert literal("${HOME} and %{if x}") == "$${HOME} and %%{if x}"
+    assert literal("$HOME costs $5") == "$HOME costs $5"
+    text = bake_json(graph_of([node("n", args=(("A", 'q"\n${X}'),))]))
+    assert json.loads(text)["target"]["n"]["args"] == {"A": 'q"\n$${X}'}
 
 
 def test_target_names_are_sanitised_unique_and_never_the_group() -> None:
@@ -93,14 +72,6 @@ def test_target_names_are_sanitised_unique_and_never_the_group() -> None:
                       node("default", image="z"), node("ok-1_2", image="w")])
     assert target_names(graph) == {"a+b": "a_b", "a.b": "a_b_2", "a_b": "a_b_3",
                                    "default": "default_2", "ok-1_2": "ok-1_2"}
-
-
-def test_long_lists_and_maps_are_one_item_a_line() -> None:
-    many = tuple((f"ARG_{i}", "x" * 20) for i in range(3))
-    text = bake_hcl(graph_of([node("n", args=many, platforms=(AMD, ARM, "linux/arm/v7", "linux/s390x",
-                                                                     "linux/ppc64le"))]))
-    assert '  platforms  = [\n    "linux/amd64",\n' in text
-    assert '    ARG_0 = "xxxxxxxxxxxxxxxxxxxx"\n' in text
 
 
 # --- the command ----------------------------------------------------------------------------------
@@ -121,24 +92,25 @@ def write_tiny(root: Path) -> None:
         """), encoding="utf-8")
 
 
-def test_export_bake_writes_build_docker_bake_hcl_below_the_root(
+def test_export_bake_writes_build_docker_bake_json_below_the_root(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_tiny(tmp_path)
     code = cli.main(["export", "bake", "--root", str(tmp_path), "--log-format", "json",
                      "--registry", "mirror.example:5000/ci"])
     assert code == 0
-    path = tmp_path / "build" / "docker-bake.hcl"
+    path = tmp_path / "build" / "docker-bake.json"
     assert f"wrote {path} (2 targets)" in capsys.readouterr().out
-    text = path.read_text(encoding="utf-8")
-    assert 'tags       = ["mirror.example:5000/ci/child:2"]' in text
-    assert 'contexts   = { parent = "target:base" }' in text
-    assert r'args       = { V = "$PATH \"q\"" }' in text
+    child = json.loads(path.read_text(encoding="utf-8"))["target"]["child"]
+    assert child["tags"] == ["mirror.example:5000/ci/child:2"]
+    assert child["contexts"] == {"parent": "target:base"}
+    assert child["args"] == {"V": '$PATH "q"'}
 
 
 def test_export_bake_honours_out(tmp_path: Path) -> None:
     write_tiny(tmp_path)
-    out = tmp_path / "elsewhere" / "bake.hcl"
+    out = tmp_path / "elsewhere" / "bake.json"
     assert cli.main(["export", "bake", "stacks/tiny", "--root", str(tmp_path), "--out", str(out),
                      "--log-format", "json"]) == 0
-    assert out.read_text(encoding="utf-8").startswith(
-        "# Written by `stackbuild export bake` from stacks/tiny")
+    document = json.loads(out.read_text(encoding="utf-8"))
+    assert document["variable"]["STACKBUILD_EXPORT"]["default"].startswith(
+        "written by `stackbuild export bake` from stacks/tiny")
