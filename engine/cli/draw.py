@@ -16,8 +16,9 @@ from engine.run import api
 from engine.run.planner import pr_changes
 from graph.change.affected import affected
 from graph.expand.dag import StackGraph
+from graph.expand.selection import select
 from graph.plan.entries import EXTERNAL, SKIP, PlanEntry
-from graph.present.render import View, make_view, select, to_dot, to_html, to_mermaid
+from graph.present.render import View, make_view, to_dot, to_html, to_mermaid
 
 DOT_TIMEOUT_S = 120
 PNG_DPI = 96

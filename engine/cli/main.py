@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine.cli import ci_report, commands
-from engine.cli.options import options_of, positive
+from engine.cli.options import options_of, platform_list, positive
 from engine.console import ci, logs
 from engine.errors import EngineError
 from engine.run import api
@@ -83,17 +83,24 @@ def _parser() -> argparse.ArgumentParser:
     common = _common()
     targets = argparse.ArgumentParser(add_help=False)
     targets.add_argument("targets", nargs="*", help="stack files or folders (default: stacks)")
+    narrowing = argparse.ArgumentParser(add_help=False)
+    narrowing.add_argument("--select", action="append", default=[], metavar="GLOB",
+                           help="only nodes whose name or tag matches (and what they are built on); "
+                                "repeatable")
+    narrowing.add_argument("--platform", action="append", type=platform_list, metavar="PLATFORM",
+                           help="only these platforms, e.g. linux/amd64 (repeatable or comma-separated)")
     sub = parser.add_subparsers(dest="command", required=True)
-    _add_build_commands(sub, common, targets)
+    _add_build_commands(sub, common, targets, narrowing)
     _add_state_commands(sub, common, targets)
     _add_planning_commands(sub, common, targets)
     return parser
 
 
 def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-                        common: argparse.ArgumentParser, targets: argparse.ArgumentParser) -> None:
+                        common: argparse.ArgumentParser, targets: argparse.ArgumentParser,
+                        narrowing: argparse.ArgumentParser) -> None:
     """plan and build."""
-    plan = sub.add_parser("plan", parents=[common, targets], help="print the build plan (dry run)")
+    plan = sub.add_parser("plan", parents=[common, targets, narrowing], help="print the build plan (dry run)")
     plan.add_argument("--format", choices=("table", "json"), default="table")
     plan.add_argument("--changed-since", metavar="REF", help="PR mode: only what changed since REF")
     plan.add_argument("--full", action="store_true", help="plan the nightly full rebuild")
@@ -101,7 +108,7 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                       help="do not ask the registry what exists (every node is planned as a build)")
     plan.set_defaults(handler=commands.plan)
 
-    build = sub.add_parser("build", parents=[common, targets], help="build, test and publish")
+    build = sub.add_parser("build", parents=[common, targets, narrowing], help="build, test and publish")
     build.add_argument("--jobs", "-j", type=positive, default=2, help="parallel builds (default 2)")
     mode = build.add_mutually_exclusive_group()
     mode.add_argument("--keep-going", action="store_true",

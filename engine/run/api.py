@@ -30,6 +30,7 @@ from engine.state.summaries import write_summaries
 from graph.change.fingerprint import Fingerprint
 from graph.expand.assemble import load_graph
 from graph.expand.dag import StackGraph, with_registry
+from graph.expand.selection import narrow_platforms, restrict
 from graph.plan.changes import file_inputs
 from graph.plan.entries import BUILD, PlanEntry, make_plan
 
@@ -48,6 +49,8 @@ class Options:
     targets: tuple[Path, ...] = (Path("stacks"),)
     registry: str = ""  # overrides every stack's registry prefix when set
     state_dir: Path = Path(".state")
+    select: tuple[str, ...] = ()  # name or tag globs: only these and what they are built on
+    platforms: tuple[str, ...] = ()  # build for these platforms only (each node keeps those it has)
 
     @property
     def state(self) -> Path:
@@ -56,8 +59,13 @@ class Options:
 
 
 def load(options: Options) -> StackGraph:
-    """The checked DAG of the targeted stacks, pushed below options.registry if given."""
+    """The checked DAG of the targeted stacks, narrowed to the selection and platforms asked for,
+    pushed below options.registry if given."""
     stack_graph = load_graph(options.root, options.targets)
+    if options.select:
+        stack_graph = restrict(stack_graph, options.select)
+    if options.platforms:
+        stack_graph = narrow_platforms(stack_graph, options.platforms)
     return with_registry(stack_graph, options.registry) if options.registry else stack_graph
 
 
@@ -128,11 +136,12 @@ def _execute(options: Options, builder: Builder, settings: BuildSettings, regist
                                     or ("" if outcome.status == SUCCEEDED else outcome.reason))
     ok = not interrupted and all(outcome.status == SUCCEEDED for outcome in outcomes.values())
     report.buildx_invocations = runner.invocations
-    if ok:
+    if ok and not options.platforms:
         _publish(options, planned, runner.digests, registry, history, report)
     else:
         log.warning("promotion_skipped", node="*", reason="interrupted" if interrupted else
-                    "a node failed: no human tag was moved")
+                    "a node failed: no human tag was moved" if not ok else
+                    "--platform narrowed the run: human tags keep every platform they had")
     _record(history, report, planned)
     finish(report, "succeeded" if ok else "interrupted" if interrupted else "failed")
     write_summaries(report)

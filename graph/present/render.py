@@ -6,10 +6,9 @@ import html
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 
-from graph.errors import StackError
 from graph.expand.dag import StackGraph
+from graph.expand.selection import with_ancestors
 from graph.model.spec import Node
 from graph.plan.entries import BUILD, EXTERNAL, RETAG, SKIP, PlanEntry
 
@@ -59,26 +58,6 @@ class View:
         context = len(self.items) - len(focused)
         return f"{len(focused)} nodes: {', '.join(counts) or 'none'}" + (
             f"; {context} ancestors as context" if context else "")
-
-
-def select(stack_graph: StackGraph, patterns: Iterable[str]) -> set[str]:
-    """Nodes whose name or tag matches one of the globs; a glob matching nothing is an error."""
-    chosen: set[str] = set()
-    for pattern in patterns:
-        hits = {name for name, node in stack_graph.nodes.items()
-                if fnmatchcase(name, pattern) or fnmatchcase(node.tag, pattern)}
-        if not hits:
-            raise StackError(f"no node name or tag matches {pattern!r}", hint="`stackbuild plan` lists them")
-        chosen |= hits
-    return chosen
-
-
-def with_ancestors(stack_graph: StackGraph, focus: Iterable[str]) -> set[str]:
-    """The focused nodes and every node they are built on."""
-    result = set(focus)
-    for name in list(result):
-        result |= stack_graph.ancestors(name)
-    return result
 
 
 def make_view(stack_graph: StackGraph, entries: Iterable[PlanEntry], focus: set[str] | None = None,

@@ -11,6 +11,7 @@ import pytest
 from graph.errors import StackError
 from graph.expand.assemble import load_graph
 from graph.expand.dag import StackGraph, graph_of
+from graph.expand.selection import select, with_ancestors
 from graph.model.spec import Node
 from graph.plan.entries import BUILD, EXTERNAL, RETAG, SKIP, PlanEntry, make_plan
 from graph.present.render import (
@@ -23,12 +24,10 @@ from graph.present.render import (
     dot_quote,
     make_view,
     mermaid_text,
-    select,
     state_of,
     to_dot,
     to_html,
     to_mermaid,
-    with_ancestors,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
