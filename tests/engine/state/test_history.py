@@ -196,22 +196,23 @@ def test_reopening_keeps_the_data(tmp_path: Path) -> None:
                                              "succeeded", "build", 1, 1, 0)
 
 
-def test_a_corrupt_file_is_an_engine_error_naming_it_and_saying_it_can_go(tmp_path: Path) -> None:
+def test_a_corrupt_file_is_bad_input_naming_it_and_saying_it_can_go(tmp_path: Path) -> None:
     path = tmp_path / "history.db"
     path.write_bytes(b"\x00\xffnot a database at all\x13\x37" * 200)
     with pytest.raises(EngineError) as caught:
         History(path)
-    assert str(path) in str(caught.value)
-    assert "is unreadable or corrupt" in caught.value.message
-    assert "delete it" in caught.value.hint
-    assert "build history only" in str(caught.value)
+    assert caught.value.message == f"history database {path} is corrupt: file is not a database"
+    assert caught.value.hint == "move it away; history is lost, images are not"
+    assert caught.value.exit_code == 2
 
 
-def test_an_unopenable_path_is_an_engine_error(tmp_path: Path) -> None:
+def test_a_folder_in_place_of_the_database_is_bad_input(tmp_path: Path) -> None:
     path = tmp_path / "history.db"
     path.mkdir()
-    with pytest.raises(EngineError, match="unable to open database file"):
+    with pytest.raises(EngineError) as caught:
         History(path)
+    assert caught.value.message == f"{path} is a folder, not a regular file"
+    assert caught.value.exit_code == 2
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
