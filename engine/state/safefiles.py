@@ -33,7 +33,7 @@ def state_folder(path: Path) -> Path:
     """path as a real folder, created when missing; StateError when it is a symlink or not a folder."""
     try:
         info = os.lstat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import EngineError
-from engine.state.history import SCHEMA_VERSION, History, NodeRecord, RunRecord
+from engine.state.history import SCHEMA_VERSION, History, HistoryBusy, HistoryCorrupt, NodeRecord, RunRecord
 
 
 @pytest.fixture
@@ -279,3 +279,41 @@ def test_node_records_are_frozen() -> None:
     with pytest.raises(AttributeError):
         node.status = "failed"  # type: ignore[misc]
     assert replace(node, status="failed").status == "failed"
+
+
+def test_a_busy_database_is_busy_not_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    History(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(HistoryBusy) as caught:
+            History(path)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert caught.value.message == (f"build history database {path} is busy: another stackbuild run "
+                                    "(or another program) holds it")
+    assert caught.value.exit_code == 4
+    History(path).close()  # usable again once released
+
+
+def test_a_symlinked_wal_file_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "precious.txt"
+    target.write_text("keep", encoding="utf-8")
+    (tmp_path / "history.db-wal").symlink_to(target)
+    with pytest.raises(EngineError, match=r"history\.db-wal is a symlink, not a regular file"):
+        History(tmp_path / "history.db")
+    assert target.read_text(encoding="utf-8") == "keep"
+    assert not (tmp_path / "history.db").exists()
+
+
+def test_a_non_integer_schema_version_is_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    History(path).close()
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE schema_version SET version = 1.5")
+    conn.close()
+    with pytest.raises(HistoryCorrupt, match=r"schema version 1\.5 is not a whole number"):
+        History(path)
