@@ -88,15 +88,21 @@ def history(args: argparse.Namespace) -> int:
         if args.run:
             rows = [f"{r.node:<28} {r.action:<8} {r.status:<10} {r.duration_s:>8.1f}s  {r.reason}"
                     for r in db.nodes_of(args.run)]
-            print("\n".join(rows) or f"no run {args.run}")
+            print(_shown("\n".join(rows)) or f"no run {args.run}")
         else:
             print(f"{'RUN':<34} {'MODE':<12} {'STATUS':<10} NODES BUILT FAILED")
             for run in db.runs(args.limit):
-                print(f"{run.run_id:<34} {run.mode:<12} {run.status:<10} {run.nodes:>5} {run.built:>5} "
-                      f"{run.failed:>6}")
+                print(_shown(f"{run.run_id:<34} {run.mode:<12} {run.status:<10} {run.nodes:>5} "
+                             f"{run.built:>5} {run.failed:>6}"))
     finally:
         db.close()
     return 0
+
+
+def _shown(text: str) -> str:
+    """text with control characters escaped (history rows come from a file anyone may have edited)."""
+    return "\n".join(line.encode("unicode_escape").decode("ascii") if control_problem(line) else line
+                     for line in text.split("\n"))
 
 
 def lint(args: argparse.Namespace) -> int:

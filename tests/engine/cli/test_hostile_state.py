@@ -239,3 +239,16 @@ def test_a_symlinked_run_lock_exits_2_in_a_real_process(tmp_path: Path) -> None:
     assert done.stderr.startswith(f"error: {state}/run.lock is a symlink")
     assert "Traceback" not in done.stderr
     assert target.read_text(encoding="utf-8") == SECRET
+
+
+def test_history_rows_with_escape_sequences_are_shown_escaped(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = recorded(tmp_path)
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE nodes SET reason = ?", ("new\x1b]0;owned\x07",))
+    conn.close()
+    assert history(tmp_path, "--run", "r1") == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out
+    assert out.endswith("1.0s  new\\x1b]0;owned\\x07\n")
