@@ -57,7 +57,10 @@ def explain(args: argparse.Namespace) -> int:
     content = None if node.external else registry.digest(content_ref(node, fingerprint))
     lines += [f"registry:     content tag {content or 'absent'}; tag {registry.digest(node.ref) or 'absent'}"]
     history_path = options.state / "history.db"
-    previous = History(history_path).last_success(node.name) if history_path.exists() else None
+    previous = None
+    if history_path.exists():
+        with History(history_path) as history_db:
+            previous = history_db.last_success(node.name)
     if previous is None:
         lines.append("last build:   none recorded")
     else:

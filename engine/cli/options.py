@@ -90,6 +90,8 @@ def _check_out(args: argparse.Namespace) -> None:
             raise OptionError(f"--out: {path} is a file", "name a folder, e.g. build/meta")
     elif path.is_dir():
         raise OptionError(f"--out: {path} is a folder", "name a file, e.g. build/docker-bake.hcl")
+    elif any(parent.exists() and not parent.is_dir() for parent in path.parents):
+        raise OptionError(f"--out: {path} lies below a file", "name a file in a folder")
 
 
 def options_of(args: argparse.Namespace) -> api.Options:

@@ -131,9 +131,9 @@ class History:
         elif not isinstance(row[0], int):
             raise ValueError(f"schema version {row[0]!r} is not a whole number")
         elif row[0] > SCHEMA_VERSION:
-            raise EngineError(f"build history database {self.path} has schema version {row[0]}, newer than "
-                              f"this stackbuild's {SCHEMA_VERSION}", "upgrade stackbuild, or move the file "
-                              "away (it holds build history only)")
+            raise HistoryCorrupt(f"build history database {self.path} has schema version {row[0]}, newer "
+                                 f"than this stackbuild's {SCHEMA_VERSION}",
+                                 "upgrade stackbuild, or move the file away (it holds build history only)")
 
     def _failure(self, exc: BaseException) -> EngineError:
         """The error for a database that is busy, corrupt, or cannot be opened, read or written."""

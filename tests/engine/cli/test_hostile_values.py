@@ -209,3 +209,12 @@ def test_lint_tags_with_an_escape_sequence_names_the_line(
     assert lint_tags(tmp_path, tags) == 2
     assert error_of(capsys) == (f"error: --tags: {tags}:2: '\\x1b]0;owned\\x07' contains the control "
                                 f"character U+001B {HINT}\n")
+
+
+def test_an_out_file_below_a_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_stack(tmp_path)
+    (tmp_path / "build").write_text("keep", encoding="utf-8")
+    assert cli.main(["export", "bake", "--root", str(tmp_path), "--out", "build/docker-bake.hcl"]) == 2
+    assert error_of(capsys) == (f"error: --out: {tmp_path}/build/docker-bake.hcl lies below a file "
+                                "(name a file in a folder)\n")
+    assert (tmp_path / "build").read_text(encoding="utf-8") == "keep"

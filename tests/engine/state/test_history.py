@@ -222,8 +222,9 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     with conn:
         conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
     conn.close()
-    with pytest.raises(EngineError, match=f"schema version {SCHEMA_VERSION + 1}, newer"):
+    with pytest.raises(HistoryCorrupt, match=f"schema version {SCHEMA_VERSION + 1}, newer") as caught:
         History(path)
+    assert caught.value.exit_code == 2
 
 
 def test_a_damaged_table_is_an_engine_error_at_open(tmp_path: Path) -> None:
