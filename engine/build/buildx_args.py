@@ -7,11 +7,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.errors import EngineError
+from graph.model.checks import control_problem
 from graph.model.spec import Node
 
 PARENT_CONTEXT = "parent"
 STACK_LABELS = ("sdk", "sdk_version", "framework", "framework_version", "app", "python", "os",
                 "accelerator", "scope")
+
+
+class UnsafeBuildValue(EngineError):
+    """A value would change the meaning of a buildx flag (a ',' where buildx splits, a control character)."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -82,12 +90,16 @@ def cache_flags(node: Node, mode: str, local_dir: Path | None = None) -> tuple[s
     key = hashlib.sha256(node.name.encode()).hexdigest()[:16]
     if mode == "registry":
         ref = f"{node.repository}:sbcache-{key}"
+        if "," in ref or control_problem(ref):
+            raise UnsafeBuildValue(f"node {node.name}: cache ref {ref!r} contains ',' or a control character",
+                                   "check --registry and the stack's registry")
         # a failed cache export must not fail the build: the image itself was pushed
         return f"type=registry,ref={ref}", f"type=registry,ref={ref},mode=max,ignore-error=true"
     if mode == "local" and local_dir is not None:
         folder = str(local_dir / key)
-        if "," in folder:
-            raise ValueError(f"cache folder {folder!r} contains ','")
+        if "," in folder or control_problem(folder):
+            raise UnsafeBuildValue(f"cache folder {folder!r} contains ',' or a control character",
+                                   "choose another --cache-dir")
         return f"type=local,src={folder}", f"type=local,dest={folder},mode=max,ignore-error=true"
     return "", ""
 
@@ -123,8 +135,26 @@ def _secret_flag(secret_id: str, env: str, src: str) -> str:
     return f"id={secret_id},env={env}" if env else f"id={secret_id},src={src}"
 
 
+def check_request(request: BuildRequest) -> None:
+    """Second line of defence (values are checked where they enter): no ',' where buildx splits, no
+    control character."""
+    separated = [("tag", tag) for tag in request.tags] + [("platform", p) for p in request.platforms]
+    separated += [(f"build context {name}", value) for name, value in request.build_contexts]
+    for what, value in separated:
+        if "," in value:
+            raise UnsafeBuildValue(f"node {request.node}: {what} {value!r} contains ','",
+                                   "buildx would read it as a separator; check --registry and the stack")
+    values = [value for _, value in separated] + list(request.secrets) + [request.target]
+    values += [request.cache_from, request.cache_to, str(request.context), str(request.dockerfile)]
+    values += [text for pair in request.labels for text in pair]
+    for value in values:
+        if problem := control_problem(value):
+            raise UnsafeBuildValue(f"node {request.node}: {problem}", "remove it from the stack or the flags")
+
+
 def buildx_kwargs(request: BuildRequest, metadata_file: Path) -> dict[str, Any]:
-    """Keyword arguments for python-on-whales `docker.buildx.build`."""
+    """Keyword arguments for python-on-whales `docker.buildx.build` (the request checked first)."""
+    check_request(request)
     kwargs: dict[str, Any] = {
         "context_path": request.context,
         "file": request.dockerfile,

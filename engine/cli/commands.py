@@ -8,21 +8,26 @@ from pathlib import Path
 
 import yaml
 
-from engine.cli.options import options_of
+from engine.cli.options import OptionError, options_of
 from engine.errors import EngineError
 from engine.registry.client import RegistryClient
 from engine.run import api
 from engine.run.planner import content_ref
 from engine.state.history import History
 from engine.state.report import RunReport
+from engine.state.safefiles import StateError, read_bounded
 from graph.change.fingerprint import changed_inputs, fingerprint_graph
 from graph.errors import StackError
 from graph.expand.assemble import find_stack_files
 from graph.load.stackfile import load_stack
+from graph.model.checks import control_problem
 from graph.plan.changes import build_reason, file_inputs
 from graph.plan.entries import plan_json, plan_table
 from graph.present.export import meta_files
 from graph.present.lint import lint_graph, lint_tags
+
+MAX_TAG_LIST = 16 * 1024 * 1024
+TAGS_HINT = "name a UTF-8 text file with one tag a line"
 
 
 def plan(args: argparse.Namespace) -> int:
@@ -52,7 +57,10 @@ def explain(args: argparse.Namespace) -> int:
     content = None if node.external else registry.digest(content_ref(node, fingerprint))
     lines += [f"registry:     content tag {content or 'absent'}; tag {registry.digest(node.ref) or 'absent'}"]
     history_path = options.state / "history.db"
-    previous = History(history_path).last_success(node.name) if history_path.exists() else None
+    previous = None
+    if history_path.exists():
+        with History(history_path) as history_db:
+            previous = history_db.last_success(node.name)
     if previous is None:
         lines.append("last build:   none recorded")
     else:
@@ -83,15 +91,21 @@ def history(args: argparse.Namespace) -> int:
         if args.run:
             rows = [f"{r.node:<28} {r.action:<8} {r.status:<10} {r.duration_s:>8.1f}s  {r.reason}"
                     for r in db.nodes_of(args.run)]
-            print("\n".join(rows) or f"no run {args.run}")
+            print(_shown("\n".join(rows)) or f"no run {args.run}")
         else:
             print(f"{'RUN':<34} {'MODE':<12} {'STATUS':<10} NODES BUILT FAILED")
             for run in db.runs(args.limit):
-                print(f"{run.run_id:<34} {run.mode:<12} {run.status:<10} {run.nodes:>5} {run.built:>5} "
-                      f"{run.failed:>6}")
+                print(_shown(f"{run.run_id:<34} {run.mode:<12} {run.status:<10} {run.nodes:>5} "
+                             f"{run.built:>5} {run.failed:>6}"))
     finally:
         db.close()
     return 0
+
+
+def _shown(text: str) -> str:
+    """text with control characters escaped (history rows come from a file anyone may have edited)."""
+    return "\n".join(line.encode("unicode_escape").decode("ascii") if control_problem(line) else line
+                     for line in text.split("\n"))
 
 
 def lint(args: argparse.Namespace) -> int:
@@ -105,13 +119,27 @@ def lint(args: argparse.Namespace) -> int:
             raise StackError("no convention to check --tags against", hint="pass --convention NAME")
         path = Path(args.tags)
         listed = [(f"{path}:{number}", line.strip()) for number, line in
-                  enumerate(path.read_text(encoding="utf-8").splitlines(), start=1) if line.strip()]
+                  enumerate(_tag_list(path).splitlines(), start=1) if line.strip()]
         problems += lint_tags(listed, convention)
     for problem in problems:
         print(f"{problem.where}: {problem.tag}: {problem.problem}")
     print(f"{len(problems)} tag(s) break their convention" if problems
           else "all tags follow their conventions")
     return 1 if problems else 0
+
+
+def _tag_list(path: Path) -> str:
+    """The text of a --tags file: a regular UTF-8 file of at most MAX_TAG_LIST bytes."""
+    try:
+        text = read_bounded(path, MAX_TAG_LIST, follow_symlinks=True).decode("utf-8")
+    except StateError as exc:
+        raise OptionError(f"--tags: cannot read {path}: {exc.reason}", TAGS_HINT) from None
+    except UnicodeDecodeError as exc:
+        raise OptionError(f"--tags: {path} is not UTF-8 text (byte {exc.start})", TAGS_HINT) from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if problem := control_problem(line.strip()):
+            raise OptionError(f"--tags: {path}:{number}: {problem}", TAGS_HINT)
+    return text
 
 
 def export(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine.cli import ci_report, commands
-from engine.cli.options import options_of, platform_list, positive
+from engine.cli.options import checked, options_of, platform_list, positive
 from engine.console import ci, logs
 from engine.errors import EngineError
 from engine.run import api
@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logs.configure(args.log_format)
     try:
-        return int(args.handler(args))
+        return int(args.handler(checked(args)))
     except GraphError as exc:
         print(f"error: {exc}", file=sys.stderr)
         location = exc.location
@@ -65,10 +65,10 @@ def _build(args: argparse.Namespace) -> int:
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--root", default=".", help="repository root (default: .)")
-    common.add_argument("--registry", default=os.environ.get("STACKBUILD_REGISTRY", ""),
+    common.add_argument("--registry", default=None,
                         help="push below this registry prefix instead of the stacks' own "
                              "(env STACKBUILD_REGISTRY)")
-    common.add_argument("--state-dir", default=os.environ.get("STACKBUILD_STATE", ".state"),
+    common.add_argument("--state-dir", default=None,
                         help="where runs, logs, history and lockfiles go (env STACKBUILD_STATE)")
     common.add_argument("--log-format", choices=logs.FORMATS, default="auto",
                         help="console lines (auto, CI too) or JSON lines (env STACKBUILD_LOG_FORMAT=json)")

@@ -1,12 +1,97 @@
-"""What every command shares: the Options built from parsed arguments, and argument types."""
+"""What every command shares: argument values checked where they enter, and the Options built from them.
+
+Every value of a flag, a positional argument or an environment variable may reach buildx, a
+registry, a file name or the terminal, so each is checked once, right after parsing: no control
+characters anywhere, and the rules of its kind (a registry prefix, a git ref, a buildx-safe folder).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from engine.errors import EngineError
 from engine.run import api
-from graph.model.checks import platform_problem
+from graph.model.checks import control_problem, git_ref_problem, platform_problem, registry_prefix_problem
+
+ENVIRONMENT = {"registry": ("STACKBUILD_REGISTRY", ""), "state_dir": ("STACKBUILD_STATE", ".state")}
+POSITIONALS = {"targets": "a stack file argument", "lockfile": "the LOCKFILE argument",
+               "ref1": "the REF1 argument", "ref2": "the REF2 argument", "kind": "the KIND argument"}
+
+
+class OptionError(EngineError):
+    """A flag, argument or environment variable has a value stackbuild refuses."""
+
+    exit_code = 2
+
+
+def checked(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> argparse.Namespace:
+    """args with environment defaults filled in and every value checked; OptionError for a bad one."""
+    sources = {}
+    for dest, (variable, default) in ENVIRONMENT.items():
+        if getattr(args, dest, "") is None:  # the flag was not given
+            setattr(args, dest, environ.get(variable, default))
+            sources[dest] = f"environment variable {variable}" if variable in environ else ""
+    for dest, value in vars(args).items():
+        where = sources.get(dest) or POSITIONALS.get(dest) or f"--{dest.replace('_', '-')}"
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                _check(dest, item, where)
+    if getattr(args, "out", None):
+        _check_out(args)
+    return args
+
+
+def _check(dest: str, value: str, where: str) -> None:
+    """OptionError when value breaks the general rule or the rule of its kind."""
+    if problem := control_problem(value):
+        raise OptionError(f"{where}: {problem}", "remove the control characters")
+    rule = _RULES.get(dest)
+    if rule is not None and (problem := rule[0](value)):
+        raise OptionError(f"{where}: {problem}", rule[1])
+
+
+def _no_comma(value: str) -> str:
+    return f"{value!r} contains ',' (buildx reads it as a separator)" if "," in value else ""
+
+
+def _not_empty(value: str) -> str:
+    return "" if value else "the value is empty"
+
+
+def _ref(value: str) -> str:
+    return git_ref_problem(value)
+
+
+_RULES: dict[str, tuple[Callable[[str], str], str]] = {
+    "registry": (lambda value: registry_prefix_problem(value) if value else "",
+                 "give one registry prefix, e.g. localhost:5000/demo"),
+    "changed_since": (_ref, "name a commit, branch or tag"),
+    "ref1": (_ref, "name a commit, branch or tag"),
+    "ref2": (_ref, "name a commit, branch or tag"),
+    "cache_dir": (_no_comma, "choose a folder whose path has no ','"),
+    "state_dir": (_not_empty, "name a folder, e.g. .state"),
+    "root": (_not_empty, "name the repository folder, e.g. ."),
+}
+
+
+def _check_out(args: argparse.Namespace) -> None:
+    """--out names a file for graph and export bake, a folder inside the repository for export meta."""
+    out = Path(args.out)
+    path = out if out.is_absolute() or args.command == "graph" else Path(args.root) / out
+    if args.command == "export" and args.kind == "meta":
+        root = Path(args.root).resolve()
+        if not path.resolve().is_relative_to(root):
+            raise OptionError(f"--out: {out} is outside the repository {root}",
+                              "name a folder below the repository root, e.g. build/meta")
+        if path.exists() and not path.is_dir():
+            raise OptionError(f"--out: {path} is a file", "name a folder, e.g. build/meta")
+    elif path.is_dir():
+        raise OptionError(f"--out: {path} is a folder", "name a file, e.g. build/docker-bake.json")
+    elif any(parent.exists() and not parent.is_dir() for parent in path.parents):
+        raise OptionError(f"--out: {path} lies below a file", "name a file in a folder")
 
 
 def options_of(args: argparse.Namespace) -> api.Options:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from engine.errors import EngineError
+from engine.state.safefiles import open_state_file, state_folder
 
 
 class StateLocked(EngineError):
@@ -19,24 +20,26 @@ class StateLocked(EngineError):
 
 @contextmanager
 def run_lock(state_dir: Path) -> Iterator[None]:
-    """Hold the state folder's lock for one run; refuse at once when another run holds it."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / "run.lock"
-    with path.open("a+", encoding="utf-8") as handle:
+    """Hold the state folder's lock for one run; refuse at once when another run holds it.
+
+    run.lock is opened without following a symlink: a planted link cannot make us truncate its target.
+    """
+    path = state_folder(state_dir) / "run.lock"
+    fd = open_state_file(path, os.O_RDWR | os.O_CREAT)
+    try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise StateLocked(f"another stackbuild run (pid {holder}) is using {state_dir}",
-                              "wait for it to finish, or use another --state-dir") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            raise StateLocked(f"another stackbuild run (pid {holder if holder.isdigit() else 'unknown'}) "
+                              f"is using {state_dir}", "wait for it to finish, or use another --state-dir") \
+                from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
         try:
             yield
         finally:
-            handle.seek(0)
-            handle.truncate()
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

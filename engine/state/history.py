@@ -12,8 +12,25 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import EngineError
+from engine.state.safefiles import refuse_odd_file, state_folder
+
+
+class HistoryBusy(EngineError):
+    """Another process holds the history database (exit 4, like a held state folder)."""
+
+    exit_code = 4
+
+
+class HistoryCorrupt(EngineError):
+    """The history database is not one stackbuild can read."""
+
+    exit_code = 2
 
 SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 2.0  # our own writes take milliseconds; longer means another program holds the file
+_COMPANIONS = ("-wal", "-shm", "-journal")
+_CORRUPT_CODES = (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_ERROR)  # ERROR: schema
+_DECODING = (ValueError, TypeError, RecursionError)  # JSON columns and numbers that are not
 SUCCEEDED = "succeeded"
 DIGEST_ACTIONS = ("build", "skip", "retag")  # actions whose succeeded record vouches for a digest
 
@@ -77,13 +94,16 @@ class History:
         self.path = path
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        state_folder(path.parent)
+        for companion in (path, *(path.with_name(path.name + end) for end in _COMPANIONS)):
+            refuse_odd_file(companion)  # SQLite itself would follow a symlink
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            self._conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                         check_same_thread=False)
             self._set_up(self._conn)
-        except (sqlite3.Error, OSError) as exc:
+        except (sqlite3.Error, OSError, *_DECODING) as exc:
             self.close()
-            raise self._unreadable(exc) from exc
+            raise self._failure(exc) from exc
         except BaseException:
             self.close()
             raise
@@ -108,16 +128,25 @@ class History:
         row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
         if row[0] is None:
             conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-        elif int(row[0]) > SCHEMA_VERSION:
-            raise EngineError(f"build history database {self.path} has schema version {row[0]}, newer than "
-                              f"this stackbuild's {SCHEMA_VERSION}", "upgrade stackbuild, or delete the file "
-                              "(it holds build history only)")
+        elif not isinstance(row[0], int):
+            raise ValueError(f"schema version {row[0]!r} is not a whole number")
+        elif row[0] > SCHEMA_VERSION:
+            raise HistoryCorrupt(f"build history database {self.path} has schema version {row[0]}, newer "
+                                 f"than this stackbuild's {SCHEMA_VERSION}",
+                                 "upgrade stackbuild, or move the file away (it holds build history only)")
 
-    def _unreadable(self, exc: BaseException) -> EngineError:
-        """The error for a database that cannot be opened, read or written."""
-        return EngineError(f"build history database {self.path} is unreadable or corrupt: {exc}",
-                           "it holds build history only, the registry stays the source of truth: "
-                           "delete it and the next run starts a new one")
+    def _failure(self, exc: BaseException) -> EngineError:
+        """The error for a database that is busy, corrupt, or cannot be opened, read or written."""
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return HistoryBusy(f"build history database {self.path} is busy: another stackbuild run "
+                               "(or another program) holds it", "wait for it to finish, or use another "
+                               "--state-dir")
+        if isinstance(exc, _DECODING) or code in _CORRUPT_CODES:
+            return HistoryCorrupt(f"history database {self.path} is corrupt: {exc}",
+                                  "move it away; history is lost, images are not")
+        return EngineError(f"cannot use the build history database {self.path}: {exc}",
+                           "check the file's permissions and the free disk space")
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -127,8 +156,8 @@ class History:
                 raise EngineError(f"build history database {self.path} is closed")
             try:
                 yield self._conn
-            except (sqlite3.Error, ValueError) as exc:
-                raise self._unreadable(exc) from exc
+            except (sqlite3.Error, *_DECODING) as exc:
+                raise self._failure(exc) from exc
 
     def start_run(self, run_id: str, started: str, mode: str) -> None:
         """Record the start of a run."""
@@ -200,7 +229,7 @@ class History:
                  f"AND platform_digests != '{{}}' {_NEWEST} LIMIT 1")
         with self._db() as conn:
             row = conn.execute(query, (node, digest)).fetchone()
-        return {str(k): str(v) for k, v in json.loads(row[0]).items()} if row else {}
+        return {str(k): str(v) for k, v in _json_object(row[0], "platform_digests").items()} if row else {}
 
     def mean_duration(self, node: str, last: int = 5) -> float | None:
         """The mean duration_s of node's last `last` succeeded builds; None when it has none."""
@@ -234,8 +263,16 @@ class History:
 
 def _node_record(row: tuple[Any, ...]) -> NodeRecord:
     """A NodeRecord from a row of _NODE_COLUMNS (JSON columns decoded)."""
-    durations = {str(key): float(value) for key, value in json.loads(row[9]).items()}
-    inputs = {str(key): str(value) for key, value in json.loads(row[10]).items()}
-    platforms = {str(key): str(value) for key, value in json.loads(row[12]).items()}
+    durations = {str(key): float(value) for key, value in _json_object(row[9], "platform_durations").items()}
+    inputs = {str(key): str(value) for key, value in _json_object(row[10], "inputs").items()}
+    platforms = {str(key): str(value) for key, value in _json_object(row[12], "platform_digests").items()}
     return NodeRecord(str(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]), str(row[5]),
                       str(row[6]), str(row[7]), float(row[8]), durations, inputs, str(row[11]), platforms)
+
+
+def _json_object(text: Any, column: str) -> dict[Any, Any]:
+    """The JSON object a column holds; ValueError (reported as corruption) for anything else."""
+    value = json.loads(text) if isinstance(text, str) else None
+    if not isinstance(value, dict):
+        raise ValueError(f"column {column} holds {str(text)[:60]!r}, not a JSON object")
+    return value

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -11,13 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import EngineError
+from engine.state.safefiles import StateError, read_bounded, write_atomic
 
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 REF_RE = re.compile(
     r"[A-Za-z0-9][A-Za-z0-9.:-]*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+"
     r":[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 )
+PLATFORM_RE = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
 HINT = "name a lock.json written by a run"
+MAX_LOCKFILE = 16 * 1024 * 1024
 VERSION = 1
 
 
@@ -44,22 +46,22 @@ class LockEntry:
 
 
 def write_lockfile(path: Path, run_id: str, entries: Iterable[LockEntry]) -> Path:
-    """Write the lockfile atomically."""
+    """Write the lockfile atomically (a symlink at path is replaced, never followed)."""
     data = {"version": VERSION, "run": run_id,
             "nodes": {entry.node: asdict(entry) for entry in sorted(entries, key=lambda e: e.node)}}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
-def read_lockfile(path: Path) -> list[LockEntry]:
-    """The entries of a lockfile, each checked."""
+def read_lockfile(path: Path, follow_symlinks: bool = True) -> list[LockEntry]:
+    """The entries of a lockfile, each checked (follow_symlinks=False for the state folder's own)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise LockfileError(f"cannot read lockfile {path}: {exc}", HINT) from None
+        data = json.loads(read_bounded(path, MAX_LOCKFILE, follow_symlinks).decode("utf-8"))
+    except StateError as exc:
+        raise LockfileError(f"cannot read lockfile {path}: {exc.reason}", HINT) from None
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise LockfileError(f"cannot read lockfile {path}: {reason}", HINT) from None
     nodes = data.get("nodes") if isinstance(data, dict) else None
     if not isinstance(nodes, dict) or data.get("version") != VERSION:
         raise LockfileError(f"{path} is not a stackbuild lockfile (version {VERSION})", HINT)
@@ -70,11 +72,15 @@ def _entry(path: Path, name: str, item: Any) -> LockEntry:
     try:
         entry = LockEntry(str(item["node"]), str(item["ref"]), str(item["fingerprint"]),
                           str(item["digest"]), dict(item.get("platforms", {})))
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise LockfileError(f"{path}: node {name!r} lacks node/ref/fingerprint/digest",
                             "restore the file from the run folder") from None
     if not REF_RE.fullmatch(entry.ref) or not DIGEST_RE.fullmatch(entry.digest):
         raise LockfileError(f"{path}: node {name!r} has a malformed ref or digest",
+                            "restore the file from the run folder")
+    if not all(isinstance(platform, str) and PLATFORM_RE.fullmatch(platform) and isinstance(digest, str)
+               and DIGEST_RE.fullmatch(digest) for platform, digest in entry.platforms.items()):
+        raise LockfileError(f"{path}: node {name!r} has a malformed platform or platform digest",
                             "restore the file from the run folder")
     return entry
 
@@ -87,7 +93,7 @@ def merge_entries(previous: Path, entries: list[LockEntry], current: set[str]) -
     if not previous.exists():
         return entries
     try:
-        old = read_lockfile(previous)
+        old = read_lockfile(previous, follow_symlinks=False)
     except LockfileError:
         return entries  # an unreadable old lockfile is replaced
     locked = {entry.node for entry in entries}

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from engine.state.safefiles import state_folder
+
 
 @dataclass
 class NodeReport:
@@ -65,8 +67,8 @@ def new_run(state_dir: Path) -> RunReport:
     """A fresh run folder under state_dir/runs."""
     now = datetime.now(UTC)
     run_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-    folder = state_dir / "runs" / run_id
-    (folder / "logs").mkdir(parents=True)
+    folder = state_folder(state_folder(state_dir) / "runs") / run_id
+    (folder / "logs").mkdir(parents=True)  # a fresh folder: nothing in it can have been planted
     return RunReport(run_id, str(folder), now.isoformat(timespec="seconds"))
 
 

@@ -6,9 +6,12 @@ Pattern semantics follow moby/patternmatcher (``New`` + ``MatchesOrParentMatches
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
 import posixpath
 import re
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +24,7 @@ _GO_SPACE = (
     "\u2028\u2029\u202f\u205f\u3000"
 )
 _REGEXP_ESCAPED = ".+()|{}$"
+MAX_IGNORE_FILE = 1024 * 1024
 _PATTERN_HINT = "dockerignore patterns use Go filepath.Match syntax plus '**' (docs.docker.com: dockerignore)"
 
 
@@ -40,17 +44,14 @@ class _Pattern:
 def read_ignore_patterns(context_dir: Path, dockerfile: Path) -> tuple[str, ...]:
     """BuildKit's ignore patterns: <Dockerfile>.dockerignore beside it wins over <context>/.dockerignore."""
     for candidate in (dockerfile.parent / f"{dockerfile.name}.dockerignore", context_dir / ".dockerignore"):
-        if candidate.exists():
+        if os.path.lexists(candidate):  # a dangling symlink is refused, not skipped
             return _read_ignore_file(candidate)
     return ()
 
 
 def _read_ignore_file(path: Path) -> tuple[str, ...]:
     """The patterns of one ignore file, each checked so that a bad line is reported with its line number."""
-    try:
-        text = path.read_bytes().decode("utf-8", "surrogateescape")
-    except OSError as err:
-        raise StackError(f"cannot read {path}: {err.strerror or err}", hint="make it readable") from err
+    text = _ignore_file_text(path)
     patterns: list[str] = []
     for number, line in enumerate(text.split("\n"), start=1):
         pattern = _parse_ignore_line(line.removeprefix("\ufeff") if number == 1 else line)
@@ -62,6 +63,27 @@ def _read_ignore_file(path: Path) -> tuple[str, ...]:
             raise StackError(err.message, Location(str(path), number), err.hint) from err
         patterns.append(pattern)
     return tuple(patterns)
+
+
+def _ignore_file_text(path: Path) -> str:
+    """The text of a regular ignore file of at most MAX_IGNORE_FILE bytes; never a symlink, FIFO or device."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise StackError(f"{path.name} is a symlink, which stackbuild does not follow",
+                             Location(str(path)), "replace it with a regular file") from None
+        raise StackError(f"cannot read {path}: {err.strerror or err}", hint="make it readable") from err
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise StackError(f"{path.name} is not a regular file", Location(str(path)),
+                         "replace it with a regular file")
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(MAX_IGNORE_FILE + 1)
+    if len(data) > MAX_IGNORE_FILE:
+        raise StackError(f"{path.name} is larger than {MAX_IGNORE_FILE} bytes", Location(str(path)),
+                         "keep ignore files small: use '**' patterns instead of listing files")
+    return data.decode("utf-8", "surrogateescape")
 
 
 def _parse_ignore_line(line: str) -> str | None:

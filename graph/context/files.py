@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import posixpath
@@ -33,7 +34,11 @@ class ContextFile:
 
 
 def list_context(context_dir: Path, patterns: tuple[str, ...]) -> tuple[ContextFile, ...]:
-    """Every regular file and symlink of the context that is not ignored, sorted by path."""
+    """Every regular file and symlink of the context that is not ignored, sorted by path.
+
+    Like BuildKit, symlinks are sent as symlinks: a link's target text is hashed and never followed
+    (a symlinked folder is not descended into); FIFOs, sockets and devices are left out unread.
+    """
     if not context_dir.is_dir():
         raise StackError(f"build context {context_dir} is not a directory", hint="check the context path")
     matcher = compile_patterns(tuple(patterns))
@@ -73,11 +78,20 @@ def _context_file(entry: os.DirEntry[str], relative: str) -> ContextFile | None:
             return ContextFile(relative, _sha256(_SYMLINK_PREFIX + target), SYMLINK_MODE)
         if not stat.S_ISREG(mode):
             return None
-        with open(entry.path, "rb") as handle:
-            digest = "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
+        digest = _file_digest(entry.path)
     except OSError as err:
         raise StackError(f"cannot read {entry.path}: {err.strerror or err}", hint="make it readable") from err
     return ContextFile(relative, digest, EXECUTABLE_MODE if mode & stat.S_IXUSR else REGULAR_MODE)
+
+
+def _file_digest(path: str) -> str:
+    """'sha256:<hex>' of a regular file, opened so that a file swapped for a symlink or FIFO is refused."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "it changed into something other than a regular file while listed")
+    with os.fdopen(fd, "rb") as handle:
+        return "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _sha256(data: bytes) -> str:

@@ -1,8 +1,9 @@
-"""Pure checks of single values: names, tags, platforms, build args and paths."""
+"""Pure checks of single values: names, tags, platforms, build args, paths, registries and git refs."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -84,3 +85,48 @@ def value_problem(value: str) -> str:
         return ""
     return f"value {value!r} may use only letters, digits, '_', '.' and '-' (not first)"
 
+
+
+# --- values from flags and the environment ------------------------------------------------------
+
+# Unicode "format" characters that reorder or hide text on a terminal (Trojan Source, CVE-2021-42574).
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+MAX_REGISTRY_LENGTH = 200  # leaves room for the image name and tag within a 255-character reference
+
+
+def control_problem(value: str) -> str:
+    """Why value must not reach a terminal, buildx or a file name (a control or bidi character), or ''."""
+    for char in value:
+        if unicodedata.category(char) == "Cc" or char in _BIDI:
+            return f"{value!r} contains the control character U+{ord(char):04X}"
+    return ""
+
+
+def registry_prefix_problem(registry: str) -> str:
+    """Why registry is not a usable `host[:port][/path]` prefix, naming the first rule it breaks, or ''."""
+    if problem := control_problem(registry):
+        return problem
+    if "," in registry:
+        return f"registry {registry!r} contains ',' (one registry prefix only; buildx splits on ',')"
+    if any(char.isspace() for char in registry):
+        return f"registry {registry!r} contains white space"
+    if "://" in registry:
+        return f"registry {registry!r} has a scheme: give host[:port][/path] without {registry.split('://')[0]}://"
+    if len(registry) > MAX_REGISTRY_LENGTH:
+        return f"registry prefix is {len(registry)} characters long (at most {MAX_REGISTRY_LENGTH})"
+    if registry.partition("/")[2] != registry.partition("/")[2].lower():
+        return f"registry {registry!r}: the path after the host must be lower case"
+    return registry_problem(registry)
+
+
+def git_ref_problem(ref: str) -> str:
+    """Why ref cannot be a git revision (an option in disguise, control characters, empty), or ''."""
+    if problem := control_problem(ref):
+        return problem
+    if not ref:
+        return "the git ref is empty"
+    if ref.startswith("-"):
+        return f"git ref {ref!r} starts with '-' (git would read it as an option)"
+    if len(ref) > 255 or any(char.isspace() for char in ref):
+        return f"git ref {ref!r} is not a commit, branch or tag name"
+    return ""

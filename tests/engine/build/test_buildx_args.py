@@ -11,9 +11,11 @@ from engine.build.buildx_args import (
     PARENT_CONTEXT,
     BuildRequest,
     Provenance,
+    UnsafeBuildValue,
     build_request,
     buildx_argv,
     buildx_kwargs,
+    cache_flags,
     parent_image,
 )
 from graph.model.spec import Node, Secret
@@ -252,3 +254,43 @@ def test_buildx_argv_names_secrets_but_never_their_values() -> None:
     assert SECRET_VALUE not in joined
     assert "id=token,env=HF_TOKEN" in joined
     assert "src=/etc/ssl/certs/ca.crt" in joined
+
+
+# --- second line of defence: no ',' where buildx splits, no control characters ------------------
+
+
+def test_a_clean_request_passes_the_check() -> None:
+    request = build_request(CHILD, ROOT, BASE, DIGEST)
+    assert buildx_kwargs(request, Path("/tmp/m.json"))["tags"] == [
+        "localhost:5000/stackbuild/framework:numpy2.2.6"]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"tags": ("localhost:5000/x,10.9.9.9:5000/y/debian:12",)},
+     "node debian: tag 'localhost:5000/x,10.9.9.9:5000/y/debian:12' contains ','"),
+    ({"build_contexts": (("parent", "docker-image://a/b@sha256:1,push=true"),)},
+     "node debian: build context parent 'docker-image://a/b@sha256:1,push=true' contains ','"),
+    ({"platforms": ("linux/amd64,linux/s390x",)},
+     "node debian: platform 'linux/amd64,linux/s390x' contains ','"),
+    ({"labels": (("org.opencontainers.image.title", "x\x1b]0;owned\x07"),)},
+     "node debian: 'x\\x1b]0;owned\\x07' contains the control character U+001B"),
+    ({"target": "final\n"}, "node debian: 'final\\n' contains the control character U+000A"),
+])
+def test_a_smuggled_separator_or_control_character_is_refused(change: dict[str, object],
+                                                              message: str) -> None:
+    request = replace(build_request(BASE, ROOT), **change)  # type: ignore[arg-type]
+    with pytest.raises(UnsafeBuildValue) as caught:
+        buildx_kwargs(request, Path("/tmp/m.json"))
+    assert caught.value.message == message
+    assert caught.value.exit_code == 2
+
+
+def test_a_registry_cache_ref_with_a_comma_is_refused() -> None:
+    node = replace(BASE, registry="localhost:5000/x,type=local")
+    with pytest.raises(UnsafeBuildValue, match="node debian: cache ref 'localhost:5000/x,type=local/debian"):
+        cache_flags(node, "registry")
+
+
+def test_a_local_cache_folder_with_a_comma_is_refused() -> None:
+    with pytest.raises(UnsafeBuildValue, match="cache folder '/tmp/a,b/"):
+        cache_flags(BASE, "local", Path("/tmp/a,b"))

@@ -397,7 +397,7 @@ def test_promote_a_missing_lockfile_is_exit_2(tmp_path: Path, capsys: pytest.Cap
     path = tmp_path / "nope.json"
     assert cli.main(["promote", str(path), "--state-dir", str(tmp_path / "state")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: cannot read lockfile {path}: [Errno 2] No such file or directory")
+    assert err.startswith(f"error: cannot read lockfile {path}: No such file or directory")
     assert err.count("\n") == 1
 
 

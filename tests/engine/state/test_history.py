@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import EngineError
-from engine.state.history import SCHEMA_VERSION, History, NodeRecord, RunRecord
+from engine.state.history import SCHEMA_VERSION, History, HistoryBusy, HistoryCorrupt, NodeRecord, RunRecord
 
 
 @pytest.fixture
@@ -196,22 +196,23 @@ def test_reopening_keeps_the_data(tmp_path: Path) -> None:
                                              "succeeded", "build", 1, 1, 0)
 
 
-def test_a_corrupt_file_is_an_engine_error_naming_it_and_saying_it_can_go(tmp_path: Path) -> None:
+def test_a_corrupt_file_is_bad_input_naming_it_and_saying_it_can_go(tmp_path: Path) -> None:
     path = tmp_path / "history.db"
     path.write_bytes(b"\x00\xffnot a database at all\x13\x37" * 200)
     with pytest.raises(EngineError) as caught:
         History(path)
-    assert str(path) in str(caught.value)
-    assert "is unreadable or corrupt" in caught.value.message
-    assert "delete it" in caught.value.hint
-    assert "build history only" in str(caught.value)
+    assert caught.value.message == f"history database {path} is corrupt: file is not a database"
+    assert caught.value.hint == "move it away; history is lost, images are not"
+    assert caught.value.exit_code == 2
 
 
-def test_an_unopenable_path_is_an_engine_error(tmp_path: Path) -> None:
+def test_a_folder_in_place_of_the_database_is_bad_input(tmp_path: Path) -> None:
     path = tmp_path / "history.db"
     path.mkdir()
-    with pytest.raises(EngineError, match="unable to open database file"):
+    with pytest.raises(EngineError) as caught:
         History(path)
+    assert caught.value.message == f"{path} is a folder, not a regular file"
+    assert caught.value.exit_code == 2
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -221,8 +222,9 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     with conn:
         conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
     conn.close()
-    with pytest.raises(EngineError, match=f"schema version {SCHEMA_VERSION + 1}, newer"):
+    with pytest.raises(HistoryCorrupt, match=f"schema version {SCHEMA_VERSION + 1}, newer") as caught:
         History(path)
+    assert caught.value.exit_code == 2
 
 
 def test_a_damaged_table_is_an_engine_error_at_open(tmp_path: Path) -> None:
@@ -278,3 +280,41 @@ def test_node_records_are_frozen() -> None:
     with pytest.raises(AttributeError):
         node.status = "failed"  # type: ignore[misc]
     assert replace(node, status="failed").status == "failed"
+
+
+def test_a_busy_database_is_busy_not_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    History(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(HistoryBusy) as caught:
+            History(path)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert caught.value.message == (f"build history database {path} is busy: another stackbuild run "
+                                    "(or another program) holds it")
+    assert caught.value.exit_code == 4
+    History(path).close()  # usable again once released
+
+
+def test_a_symlinked_wal_file_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "precious.txt"
+    target.write_text("keep", encoding="utf-8")
+    (tmp_path / "history.db-wal").symlink_to(target)
+    with pytest.raises(EngineError, match=r"history\.db-wal is a symlink, not a regular file"):
+        History(tmp_path / "history.db")
+    assert target.read_text(encoding="utf-8") == "keep"
+    assert not (tmp_path / "history.db").exists()
+
+
+def test_a_non_integer_schema_version_is_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    History(path).close()
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE schema_version SET version = 1.5")
+    conn.close()
+    with pytest.raises(HistoryCorrupt, match=r"schema version 1\.5 is not a whole number"):
+        History(path)

@@ -89,7 +89,7 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(LockfileError) as caught:
         read_lockfile(path)
     assert str(caught.value) == (
-        f"cannot read lockfile {path}: [Errno 2] No such file or directory: '{path}' {HINT}")
+        f"cannot read lockfile {path}: No such file or directory {HINT}")
 
 
 def test_not_json(tmp_path: Path) -> None:

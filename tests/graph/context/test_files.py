@@ -242,8 +242,44 @@ def test_lone_exclamation_line_is_rejected(tmp_path: Path) -> None:
 
 def test_ignore_file_that_is_a_directory(tmp_path: Path) -> None:
     (tmp_path / ".dockerignore").mkdir()
-    with pytest.raises(StackError, match="cannot read"):
+    with pytest.raises(StackError) as caught:
         read_ignore_patterns(tmp_path, tmp_path / "Dockerfile")
+    assert str(caught.value) == (f"{tmp_path}/.dockerignore: .dockerignore is not a regular file "
+                                 "(replace it with a regular file)")
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "/etc/hostname", "inside.txt", "does/not/exist"])
+def test_symlinked_ignore_file_is_refused_not_followed(tmp_path: Path, target: str) -> None:
+    (tmp_path / "inside.txt").write_text("*.log\n", encoding="utf-8")
+    (tmp_path / ".dockerignore").symlink_to(target)
+    with pytest.raises(StackError) as caught:
+        read_ignore_patterns(tmp_path, tmp_path / "Dockerfile")
+    assert str(caught.value) == (f"{tmp_path}/.dockerignore: .dockerignore is a symlink, which stackbuild "
+                                 "does not follow (replace it with a regular file)")
+
+
+def test_symlinked_dockerfile_ignore_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile.dockerignore").symlink_to("/dev/zero")
+    with pytest.raises(StackError, match=r"Dockerfile.dockerignore: Dockerfile.dockerignore is a symlink"):
+        read_ignore_patterns(tmp_path, tmp_path / "Dockerfile")
+
+
+def test_ignore_file_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / ".dockerignore")
+    with pytest.raises(StackError, match=r"\.dockerignore is not a regular file"):
+        read_ignore_patterns(tmp_path, tmp_path / "Dockerfile")
+
+
+def test_ignore_file_larger_than_the_bound_is_refused(tmp_path: Path) -> None:
+    (tmp_path / ".dockerignore").write_bytes(b"#" * (1024 * 1024) + b"\n*.log\n")
+    with pytest.raises(StackError) as caught:
+        read_ignore_patterns(tmp_path, tmp_path / "Dockerfile")
+    assert caught.value.message == ".dockerignore is larger than 1048576 bytes"
+
+
+def test_ignore_file_just_within_the_bound_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".dockerignore").write_bytes(b"*.log\n" + b"#" * (1024 * 1024 - 7) + b"\n")
+    assert read_ignore_patterns(tmp_path, tmp_path / "Dockerfile") == ("*.log",)
 
 
 # --- list_context -------------------------------------------------------------------------------

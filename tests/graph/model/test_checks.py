@@ -223,3 +223,60 @@ def test_inside_rejects_symlinks_out_of_the_root(repo: Path, tmp_path: Path) -> 
 
 def test_inside_does_not_need_the_path_to_exist(repo: Path) -> None:
     assert checks.inside(repo, "nope/Dockerfile") == (repo / "nope/Dockerfile").resolve()
+
+
+# --- values from flags and the environment ------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["plain", "stacks/demo", "numpy-*", "é ü 中", "a,b", ""])
+def test_values_without_control_characters_pass(value: str) -> None:
+    assert checks.control_problem(value) == ""
+
+
+@pytest.mark.parametrize(("value", "code"), [
+    ("a\nb", "000A"), ("\x1b[2J", "001B"), ("x\x00", "0000"), ("x\x7f", "007F"), ("\x9b31m", "009B"),
+    ("a\tb", "0009"), ("abc\u202edcba", "202E"), ("\u2066x", "2066"),
+])
+def test_control_and_bidi_characters_are_named(value: str, code: str) -> None:
+    assert checks.control_problem(value) == f"{value!r} contains the control character U+{code}"
+
+
+@pytest.mark.parametrize("registry", [
+    "localhost:5000/demo", "Registry.Example.com:5000/team", "10.0.0.1:5000/a-b/c_d", "ghcr.io/org/team",
+])
+def test_good_registry_prefixes(registry: str) -> None:
+    assert checks.registry_prefix_problem(registry) == ""
+
+
+@pytest.mark.parametrize(("registry", "problem"), [
+    ("localhost:5000/x,10.9.9.9:5000/y",
+     "registry 'localhost:5000/x,10.9.9.9:5000/y' contains ',' "
+     "(one registry prefix only; buildx splits on ',')"),
+    ("localhost:5000/x y", "registry 'localhost:5000/x y' contains white space"),
+    ("http://localhost:5000",
+     "registry 'http://localhost:5000' has a scheme: give host[:port][/path] without http://"),
+    ("ghcr.io/Org", "registry 'ghcr.io/Org': the path after the host must be lower case"),
+    ("h/" + "x" * 199, "registry prefix is 201 characters long (at most 200)"),
+    ("localhost:5000/x\r", "'localhost:5000/x\\r' contains the control character U+000D"),
+    ("-host", "registry '-host' must look like host[:port][/path] (e.g. localhost:5000/demo)"),
+])
+def test_bad_registry_prefixes_name_the_rule_they_break(registry: str, problem: str) -> None:
+    assert checks.registry_prefix_problem(registry) == problem
+
+
+@pytest.mark.parametrize("ref", ["main", "origin/main", "HEAD~3", "v1.2.0", "a1b2c3d", "HEAD^{commit}",
+                                 "@{u}"])
+def test_good_git_refs(ref: str) -> None:
+    assert checks.git_ref_problem(ref) == ""
+
+
+@pytest.mark.parametrize(("ref", "problem"), [
+    ("", "the git ref is empty"),
+    ("-p", "git ref '-p' starts with '-' (git would read it as an option)"),
+    ("--output=/tmp/x", "git ref '--output=/tmp/x' starts with '-' (git would read it as an option)"),
+    ("main branch", "git ref 'main branch' is not a commit, branch or tag name"),
+    ("x" * 256, f"git ref '{'x' * 256}' is not a commit, branch or tag name"),
+    ("main\n", "'main\\n' contains the control character U+000A"),
+])
+def test_bad_git_refs(ref: str, problem: str) -> None:
+    assert checks.git_ref_problem(ref) == problem
