@@ -36,6 +36,7 @@ class LockEntry:
     fingerprint: str
     digest: str
     platforms: dict[str, str] = field(default_factory=dict)
+    base: str = ""  # the external base it is built on, as reference@digest ("" when none)
 
     @property
     def repository(self) -> str:
@@ -69,12 +70,15 @@ def read_lockfile(path: Path) -> list[LockEntry]:
 def _entry(path: Path, name: str, item: Any) -> LockEntry:
     try:
         entry = LockEntry(str(item["node"]), str(item["ref"]), str(item["fingerprint"]),
-                          str(item["digest"]), dict(item.get("platforms", {})))
+                          str(item["digest"]), dict(item.get("platforms", {})), str(item.get("base", "")))
     except (KeyError, TypeError, ValueError):
         raise LockfileError(f"{path}: node {name!r} lacks node/ref/fingerprint/digest",
                             "restore the file from the run folder") from None
     if not REF_RE.fullmatch(entry.ref) or not DIGEST_RE.fullmatch(entry.digest):
         raise LockfileError(f"{path}: node {name!r} has a malformed ref or digest",
+                            "restore the file from the run folder")
+    if entry.base and not DIGEST_RE.fullmatch(entry.base.rpartition("@")[2]):
+        raise LockfileError(f"{path}: node {name!r} has a base that is not pinned by digest: {entry.base!r}",
                             "restore the file from the run folder")
     return entry
 

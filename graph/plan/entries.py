@@ -25,7 +25,8 @@ class PlanEntry:
     action: str
     reason: str
     fingerprint: str = ""
-    digest: str = ""  # the digest a skipped or retagged node already has
+    digest: str = ""  # the digest a skipped or retagged node already has (an external base: its own)
+    base: str = ""  # the external base this node is built on, as reference@digest ("" if none or unresolved)
 
 
 def make_plan(stack_graph: StackGraph, selected: Iterable[str] | None = None,
