@@ -99,3 +99,16 @@ def test_explain_says_the_base_moved(root: Path, monkeypatch: pytest.MonkeyPatch
     assert verdict in out
     assert main([*argv, "--node", "ext"]) == 0
     assert verdict in capsys.readouterr().out
+
+
+def test_a_base_nobody_can_resolve_fails_its_subtree_with_what_to_do(root: Path) -> None:
+    registry = WithBases({})
+    builder = FakeBuilder(registry)
+    report = api.build(options(root), builder, BuildSettings(keep_going=True), registry)
+    assert report.status == "failed"
+    assert report.nodes["ext"].reason == "base_unresolved"
+    assert report.nodes["onext"].status == "failed"
+    assert report.nodes["onext"].error == (
+        f"base {ALPINE} cannot be resolved to a digest "
+        "(check the image name, or set STACKBUILD_DOCKERHUB_MIRROR for a Docker Hub mirror)")
+    assert sorted(builder.order) == sorted(OURS)

@@ -11,7 +11,7 @@ from graph.context.files import ContextFile
 from graph.expand.dag import StackGraph, graph_of
 from graph.model.spec import Node
 from graph.plan.changes import Observed, build_reason, decide, file_inputs
-from graph.plan.entries import BUILD, EXTERNAL, RETAG, SKIP, PlanEntry
+from graph.plan.entries import BUILD, EXTERNAL, RETAG, SKIP, PlanEntry, make_plan
 
 CONTENT = "sha256:" + "c" * 64
 OTHER = "sha256:" + "d" * 64
@@ -118,6 +118,13 @@ def test_an_offline_or_unresolved_base_is_marked_so() -> None:
     assert entries[1].base == ""
     offline = decide(small_graph(), fingerprints(), None)
     assert (offline[0].reason, offline[0].digest, offline[0].base) == ("base_not_checked", BASE, PINNED)
+
+
+def test_a_plan_made_without_any_registry_says_the_base_was_not_checked() -> None:
+    plan = make_plan(small_graph(), reason="not_checked")
+    assert [(e.node, e.action, e.reason, e.digest) for e in plan] == [
+        ("base", EXTERNAL, "base_not_checked", ""), ("app", BUILD, "not_checked", ""),
+        ("child", BUILD, "not_checked", "")]
 
 
 def test_build_reason_names_the_base_only_for_a_node_built_directly_on_it() -> None:
