@@ -12,16 +12,18 @@ from engine.cli.options import OptionError, options_of
 from engine.errors import EngineError
 from engine.registry.client import RegistryClient
 from engine.run import api
-from engine.run.planner import content_ref
-from engine.state.history import History
+from engine.run.planner import base_digests, content_ref
+from engine.state.history import History, NodeRecord
 from engine.state.report import RunReport
 from engine.state.safefiles import StateError, read_bounded
-from graph.change.fingerprint import changed_inputs, fingerprint_graph
+from graph.change.fingerprint import Fingerprint, changed_inputs, fingerprint_graph
 from graph.errors import StackError
 from graph.expand.assemble import find_stack_files
+from graph.expand.dag import StackGraph
 from graph.load.stackfile import load_stack
 from graph.model.checks import control_problem
-from graph.plan.changes import build_reason, file_inputs
+from graph.model.spec import Node
+from graph.plan.changes import Observed, build_reason, external_reason, file_inputs
 from graph.plan.entries import plan_json, plan_table
 from graph.present.export import meta_files
 from graph.present.lint import lint_graph, lint_tags
@@ -47,31 +49,43 @@ def explain(args: argparse.Namespace) -> int:
         raise StackError(f"no node named {args.node!r}", hint=f"did you mean: {', '.join(close)}" if close
                          else "`stackbuild plan` lists the nodes")
     node = stack_graph.nodes[args.node]
-    fingerprint = fingerprint_graph(stack_graph, options.root)[args.node]
     registry = RegistryClient()
+    history_path = options.state / "history.db"
+    history = History(history_path) if history_path.exists() else None
+    try:
+        bases = base_digests(stack_graph, registry, history)
+        previous = history.last_success(node.name) if history else None
+    finally:
+        if history:
+            history.close()
+    fingerprint = fingerprint_graph(stack_graph, options.root, bases)[args.node]
     lines = [f"node:         {node.name} ({node.kind}, stack {node.stack})",
              f"tag:          {node.ref}", f"fingerprint:  {fingerprint.value}",
              f"content tag:  {content_ref(node, fingerprint)}", "inputs:"]
-    lines += [f"  {key:<11} {value}" for key, value in sorted(fingerprint.inputs.items())]
+    lines += [f"  {key:<11} {value or '(unresolved)'}" for key, value in sorted(fingerprint.inputs.items())]
     lines.append(f"  files       {len(fingerprint.files)} in {node.context}")
     content = None if node.external else registry.digest(content_ref(node, fingerprint))
     lines += [f"registry:     content tag {content or 'absent'}; tag {registry.digest(node.ref) or 'absent'}"]
-    history_path = options.state / "history.db"
-    previous = None
-    if history_path.exists():
-        with History(history_path) as history_db:
-            previous = history_db.last_success(node.name)
     if previous is None:
         lines.append("last build:   none recorded")
     else:
         changed = changed_inputs(previous.inputs, file_inputs(fingerprint))
         lines.append(f"last build:   run {previous.run_id}, fingerprint {previous.fingerprint[:16]}…")
         lines.append(f"changed:      {', '.join(changed) or 'nothing'}")
-    verdict = "up to date" if content else build_reason(
-        fingerprint, previous.inputs if previous else None, node.parent)
-    lines.append(f"verdict:      {verdict}")
+    lines.append(f"verdict:      {_verdict(stack_graph, node, fingerprint, content, previous)}")
     print("\n".join(lines))
     return 0
+
+
+def _verdict(stack_graph: StackGraph, node: Node, fingerprint: Fingerprint, content: str | None,
+             previous: NodeRecord | None) -> str:
+    """up to date, or why the node needs a build (an external base: resolved, moved or unresolved)."""
+    inputs = previous.inputs if previous else None
+    if node.external:
+        return external_reason(node.external, fingerprint, Observed(previous_inputs=inputs))
+    parent = stack_graph.nodes[node.parent] if node.parent else None
+    return "up to date" if content else build_reason(fingerprint, inputs, node.parent,
+                                                      parent.external if parent else "")
 
 
 def promote(args: argparse.Namespace) -> int:

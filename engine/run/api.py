@@ -155,7 +155,7 @@ def _new_report(options: Options, planned: Planned, settings: BuildSettings) -> 
         done = entry.action != BUILD
         report.nodes[entry.node] = NodeReport(
             entry.node, entry.ref, entry.action, entry.reason, status="succeeded" if done else "pending",
-            fingerprint=entry.fingerprint, digest=entry.digest,
+            fingerprint=entry.fingerprint, digest=entry.digest, base=entry.base,
             source=str(planned.graph.nodes[entry.node].location))
     report.write()
     return report

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from engine.registry.bases import resolve_bases
 from engine.registry.client import Registry
 from engine.state import gitinfo
 from engine.state.history import History
@@ -46,9 +47,10 @@ def plan_build(stack_graph: StackGraph, root: Path, registry: Registry | None, h
                full: bool = False, changed_since: str = "", targets: tuple[Path, ...] = ()) -> Planned:
     """Fingerprint every node, find what a PR touches, ask the registry what exists, decide.
 
-    Without a registry (offline) nothing is looked up: every candidate is planned as a build.
+    Without a registry (offline) nothing is looked up: every candidate is planned as a build, and
+    external bases count by the digest the last run recorded (by their reference when none did).
     """
-    fingerprints = fingerprint_graph(stack_graph, root)
+    fingerprints = fingerprint_graph(stack_graph, root, base_digests(stack_graph, registry, history))
     touched: dict[str, str] = {}
     candidates = None
     if changed_since:
@@ -56,8 +58,32 @@ def plan_build(stack_graph: StackGraph, root: Path, registry: Registry | None, h
         candidates = affected(stack_graph, touched)
     observed = None if registry is None else {} if full else observe(
         stack_graph, fingerprints, registry, history, candidates)
+    if observed is not None:
+        observed.update(base_history(stack_graph, history))
     entries = decide(stack_graph, fingerprints, observed, full, candidates)
     return Planned(stack_graph, fingerprints, _pr_reasons(entries, touched, candidates), touched)
+
+
+def base_digests(stack_graph: StackGraph, registry: Registry | None,
+                 history: History | None) -> dict[str, str]:
+    """Each external base reference → its digest: asked once per run, or offline the last one recorded."""
+    externals = {node.external: name for name, node in stack_graph.nodes.items() if node.external}
+    if registry is not None:
+        return resolve_bases(externals, registry)
+    recorded = {reference: _recorded_base(history, name) for reference, name in externals.items()}
+    return {reference: digest for reference, digest in recorded.items() if digest}
+
+
+def base_history(stack_graph: StackGraph, history: History | None) -> dict[str, Observed]:
+    """What the last run recorded for each external base (its digest among its inputs)."""
+    records = {name: history.last_success(name) if history else None
+               for name, node in stack_graph.nodes.items() if node.external}
+    return {name: Observed(previous_inputs=record.inputs) for name, record in records.items() if record}
+
+
+def _recorded_base(history: History | None, name: str) -> str:
+    record = history.last_success(name) if history else None
+    return record.inputs.get("base", "") if record else ""
 
 
 def pr_changes(stack_graph: StackGraph, root: Path, ref: str, targets: tuple[Path, ...]) -> dict[str, str]:

@@ -10,7 +10,7 @@ from engine.registry.client import Registry
 from engine.run.planner import Planned
 from engine.state.history import History
 from engine.state.lockfile import LockEntry
-from graph.plan.entries import BUILD, RETAG
+from graph.plan.entries import BUILD, EXTERNAL, RETAG
 
 log = structlog.get_logger()
 
@@ -34,13 +34,13 @@ def lock_entries(planned: Planned, digests: dict[str, str], registry: Registry,
     entries = []
     for entry in planned.entries:
         digest = digests.get(entry.node) or entry.digest
-        if not digest:
+        if not digest or entry.action == EXTERNAL:  # a base is recorded on the nodes built on it
             continue
         known = history.platform_digests(entry.node, digest) if history else {}
         if not known:
             index = registry.manifest(f"{entry.ref.rsplit(':', 1)[0]}@{digest}")
             known = index.platforms() if index else {}
-        entries.append(LockEntry(entry.node, entry.ref, entry.fingerprint, digest, known))
+        entries.append(LockEntry(entry.node, entry.ref, entry.fingerprint, digest, known, entry.base))
     return entries
 
 

@@ -16,6 +16,7 @@ from engine.build import buildlog
 from engine.build.builder import BuildResult
 from engine.build.buildx_args import BuildRequest, Provenance, build_request, cache_flags
 from engine.errors import BuildError, EngineError, RegistryError
+from engine.registry.bases import MIRROR_ENV, resolve_base
 from engine.registry.client import Registry
 from engine.run.planner import Planned, content_ref
 from engine.state.report import NodeReport, RunReport
@@ -153,13 +154,23 @@ class NodeRunner:
         with self.lock:
             if parent.name in self.digests:
                 return self.digests[parent.name]
-        refs = [parent.ref] if parent.external else [
-            content_ref(parent, self.planned.fingerprints[parent.name]), parent.ref]
-        for ref in refs:
+        digest = self._base_digest(parent) if parent.external else self._pushed_digest(parent)
+        with self.lock:
+            self.digests[parent.name] = digest
+        return digest
+
+    def _base_digest(self, base: Node) -> str:
+        """An external base the plan could not resolve: one more try, the same way."""
+        digest = resolve_base(base.ref, self.registry)
+        if not digest:
+            raise RegistryError(f"base {base.ref} cannot be resolved to a digest",
+                                f"check the image name, or set {MIRROR_ENV} for a Docker Hub mirror")
+        return digest
+
+    def _pushed_digest(self, parent: Node) -> str:
+        for ref in (content_ref(parent, self.planned.fingerprints[parent.name]), parent.ref):
             digest = self.registry.digest(ref)
             if digest:
-                with self.lock:
-                    self.digests[parent.name] = digest
                 return digest
         raise RegistryError(f"parent {parent.ref} is not in the registry", f"build {parent.name} first")
 

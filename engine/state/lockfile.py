@@ -38,6 +38,7 @@ class LockEntry:
     fingerprint: str
     digest: str
     platforms: dict[str, str] = field(default_factory=dict)
+    base: str = ""  # the external base it is built on, as reference@digest ("" when none)
 
     @property
     def repository(self) -> str:
@@ -71,7 +72,7 @@ def read_lockfile(path: Path, follow_symlinks: bool = True) -> list[LockEntry]:
 def _entry(path: Path, name: str, item: Any) -> LockEntry:
     try:
         entry = LockEntry(str(item["node"]), str(item["ref"]), str(item["fingerprint"]),
-                          str(item["digest"]), dict(item.get("platforms", {})))
+                          str(item["digest"]), dict(item.get("platforms", {})), str(item.get("base", "")))
     except (KeyError, TypeError, ValueError, AttributeError):
         raise LockfileError(f"{path}: node {name!r} lacks node/ref/fingerprint/digest",
                             "restore the file from the run folder") from None
@@ -81,6 +82,9 @@ def _entry(path: Path, name: str, item: Any) -> LockEntry:
     if not all(isinstance(platform, str) and PLATFORM_RE.fullmatch(platform) and isinstance(digest, str)
                and DIGEST_RE.fullmatch(digest) for platform, digest in entry.platforms.items()):
         raise LockfileError(f"{path}: node {name!r} has a malformed platform or platform digest",
+                            "restore the file from the run folder")
+    if entry.base and not DIGEST_RE.fullmatch(entry.base.rpartition("@")[2]):
+        raise LockfileError(f"{path}: node {name!r} has a base that is not pinned by digest: {entry.base!r}",
                             "restore the file from the run folder")
     return entry
 

@@ -26,6 +26,7 @@ class NodeReport:
     duration_s: float = 0.0
     platform_durations: dict[str, float] = field(default_factory=dict)
     platform_digests: dict[str, str] = field(default_factory=dict)
+    base: str = ""  # the external base it is built on, as reference@digest ("" when none or unresolved)
     retries: int = 0
     tests: dict[str, str] = field(default_factory=dict)  # platform → passed / failed
     log: str = ""

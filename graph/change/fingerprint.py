@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,7 @@ class Fingerprint:
 
     node: str
     value: str  # hex sha256
-    inputs: Mapping[str, str]  # dockerfile, context, args, spec, parent → digest or value
+    inputs: Mapping[str, str]  # dockerfile, context, args, spec, parent, base → digest or value
     files: tuple[ContextFile, ...] = ()  # the build context as the build sees it
 
     @property
@@ -78,19 +78,23 @@ def node_inputs(node: Node, root: Path, parent_value: str,
 
 
 def fingerprint_graph(stack_graph: StackGraph, root: Path,
-                      external_digest: Callable[[Node], str] | None = None) -> dict[str, Fingerprint]:
+                      bases: Mapping[str, str] | None = None) -> dict[str, Fingerprint]:
     """Fingerprints of every node, parents first; a parent's change changes all its descendants.
 
-    An external base counts by its reference, or by its digest when external_digest resolves it.
+    bases maps an external base reference to its digest. An external node and the nodes built
+    directly on it get the digest as their `base` input ("" when unresolved: the reference only).
     """
+    digests = bases or {}
     result: dict[str, Fingerprint] = {}
     seen: dict[tuple[str, str], FileInputs] = {}
     for name in stack_graph.order:
         node = stack_graph.nodes[name]
-        parent_value = result[node.parent].value if node.parent else ""
-        if node.external:
-            parent_value = external_digest(node) if external_digest else node.external
+        parent = stack_graph.nodes[node.parent] if node.parent else None
+        parent_value = node.external or (result[parent.name].value if parent else "")
         inputs, files = node_inputs(node, root, parent_value, seen)
+        base = node.external or (parent.external if parent else "")
+        if base:
+            inputs["base"] = digests.get(base, "")
         result[name] = Fingerprint(name, _sha({"v": VERSION, **inputs})[7:], inputs, files)
     return result
 

@@ -25,16 +25,17 @@ class PlanEntry:
     action: str
     reason: str
     fingerprint: str = ""
-    digest: str = ""  # the digest a skipped or retagged node already has
+    digest: str = ""  # the digest a skipped or retagged node already has (an external base: its own)
+    base: str = ""  # the external base this node is built on, as reference@digest ("" if none or unresolved)
 
 
 def make_plan(stack_graph: StackGraph, selected: Iterable[str] | None = None,
               reason: str = "full") -> tuple[PlanEntry, ...]:
-    """Every selected node in build order, each built for reason (external bases are used as they are)."""
+    """Every selected node in build order, each built for reason (external bases used, not looked up)."""
     wanted = set(stack_graph.order if selected is None else selected)
     return tuple(
         PlanEntry(node.name, node.stack, node.kind, node.ref, node.parent, node.platforms,
-                  EXTERNAL if node.external else BUILD, "base image" if node.external else reason)
+                  EXTERNAL if node.external else BUILD, "base_not_checked" if node.external else reason)
         for node in (stack_graph.nodes[name] for name in stack_graph.order if name in wanted)
     )
 

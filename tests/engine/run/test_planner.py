@@ -16,6 +16,7 @@ from graph.context.files import ContextFile
 from graph.expand.dag import StackGraph
 from graph.plan.changes import Observed, build_reason, decide, file_inputs
 from graph.plan.entries import BUILD, EXTERNAL, RETAG, SKIP
+from tests.engine.base_fakes import ALPINE, ALPINE_DIGEST, MOVED_DIGEST, WithBases
 from tests.engine.engine_fakes import (
     NODES,
     REGISTRY,
@@ -28,7 +29,6 @@ from tests.engine.engine_fakes import (
     write_stack,
 )
 
-ALPINE = "docker.io/library/alpine:3.20"
 BUILT = ("base", "other", "mid", "side", "leaf", "onext")  # every node but the external one
 
 
@@ -74,7 +74,8 @@ def graph(root: Path) -> StackGraph:
 
 @pytest.fixture
 def fingerprints(graph: StackGraph, root: Path) -> dict[str, Fingerprint]:
-    return fingerprint_graph(graph, root)
+    return fingerprint_graph(graph, root, {ALPINE: ALPINE_DIGEST})
+
 
 
 def publish(registry: FakeRegistry, graph: StackGraph, fingerprints: dict[str, Fingerprint],
@@ -200,7 +201,7 @@ def test_decide_every_outcome(graph: StackGraph, fingerprints: dict[str, Fingerp
     entries = decide(graph, fingerprints, observed)
     assert [(e.node, e.action, e.reason, e.digest) for e in entries] == [
         ("base", SKIP, "up_to_date", a),
-        ("ext", EXTERNAL, "base image", ""),
+        ("ext", EXTERNAL, "base image", ALPINE_DIGEST),
         ("other", RETAG, "tag_missing", a),
         ("mid", RETAG, "tag_elsewhere", a),
         ("onext", BUILD, "not_in_registry", ""),
@@ -218,7 +219,7 @@ def test_decide_full_builds_everything_but_external_bases(graph: StackGraph,
     a = sha("a")
     entries = decide(graph, fingerprints, dict.fromkeys(graph.order, Observed(a, a)), full=True)
     assert {e.node: (e.action, e.reason, e.digest) for e in entries} == {
-        **dict.fromkeys(BUILT, (BUILD, "forced", "")), "ext": (EXTERNAL, "base image", "")}
+        **dict.fromkeys(BUILT, (BUILD, "forced", "")), "ext": (EXTERNAL, "base image", ALPINE_DIGEST)}
 
 
 def test_decide_outside_the_candidates_is_unchanged_since_ref(graph: StackGraph,
@@ -291,28 +292,28 @@ def test_file_inputs_has_one_entry_per_context_file(fingerprints: dict[str, Fing
 # --- plan_build ---------------------------------------------------------------------------------
 
 
-def test_plan_build_full_asks_nothing(graph: StackGraph, root: Path) -> None:
-    registry = FakeRegistry()
+def test_plan_build_full_asks_only_for_the_base(graph: StackGraph, root: Path) -> None:
+    registry = WithBases()
     planned = plan_build(graph, root, registry, None, full=True)
     assert {e.action for e in planned.entries} == {BUILD, EXTERNAL}
-    assert sum(registry.requests.values()) == 0
+    assert dict(registry.requests) == {"HEAD": 1}
     assert planned.touched == {}
-    assert planned.fingerprints == fingerprint_graph(graph, root)
+    assert planned.fingerprints == fingerprint_graph(graph, root, {ALPINE: ALPINE_DIGEST})
 
 
 def test_plan_build_offline_asks_nothing_and_builds_every_node(graph: StackGraph, root: Path) -> None:
     planned = plan_build(graph, root, None, None)
     assert {e.node: (e.action, e.reason, e.digest) for e in planned.entries} == {
-        **dict.fromkeys(BUILT, (BUILD, "not_checked", "")), "ext": (EXTERNAL, "base image", "")}
+        **dict.fromkeys(BUILT, (BUILD, "not_checked", "")), "ext": (EXTERNAL, "base_not_checked", "")}
     assert [e.fingerprint for e in planned.entries] == [planned.fingerprints[n].value for n in graph.order]
 
 
 def test_decide_without_observations_is_not_checked(graph: StackGraph,
                                                     fingerprints: dict[str, Fingerprint]) -> None:
     assert {e.node: (e.action, e.reason) for e in decide(graph, fingerprints, None)} == {
-        **dict.fromkeys(BUILT, (BUILD, "not_checked")), "ext": (EXTERNAL, "base image")}
+        **dict.fromkeys(BUILT, (BUILD, "not_checked")), "ext": (EXTERNAL, "base_not_checked")}
     assert {e.node: (e.action, e.reason) for e in decide(graph, fingerprints, None, full=True)} == {
-        **dict.fromkeys(BUILT, (BUILD, "forced")), "ext": (EXTERNAL, "base image")}
+        **dict.fromkeys(BUILT, (BUILD, "forced")), "ext": (EXTERNAL, "base_not_checked")}
     assert {e.node: e.action for e in decide(graph, fingerprints, None, candidates={"leaf"})} == {
         **dict.fromkeys(BUILT, SKIP), "leaf": BUILD, "ext": EXTERNAL}
 
@@ -330,9 +331,9 @@ def test_planned_entry_finds_one_node(graph: StackGraph, root: Path) -> None:
 
 
 def pr_plan(root: Path, ref: str = "HEAD",
-            registry: FakeRegistry | None = None) -> dict[str, tuple[str, str]]:
+            registry: WithBases | None = None) -> dict[str, tuple[str, str]]:
     graph = api.load(api.Options(root=root, targets=STACK))
-    planned = plan_build(graph, root, registry or FakeRegistry(), None, changed_since=ref, targets=STACK)
+    planned = plan_build(graph, root, registry or WithBases(), None, changed_since=ref, targets=STACK)
     return {entry.node: (entry.action, entry.reason) for entry in planned.entries}
 
 
@@ -342,12 +343,12 @@ UNCHANGED = (SKIP, "unchanged_since_ref")
 def test_pr_mode_a_changed_dockerfile(root: Path) -> None:
     commit_all(root, "one")
     (root / "stacks/t/mid/Dockerfile").write_text("FROM scratch\n# edited\n", encoding="utf-8")
-    registry = FakeRegistry()
+    registry = WithBases()
     assert pr_plan(root, registry=registry) == {
         "base": UNCHANGED, "other": UNCHANGED, "side": UNCHANGED, "onext": UNCHANGED,
         "ext": (EXTERNAL, "base image"),
         "mid": (BUILD, "dockerfile_changed"), "leaf": (BUILD, "parent_rebuilt: mid")}
-    assert dict(registry.requests) == {"HEAD": 4}  # only the candidates are looked up
+    assert dict(registry.requests) == {"HEAD": 5}  # only the candidates are looked up, and the base
 
 
 def test_pr_mode_a_committed_change_since_an_older_ref(root: Path) -> None:
@@ -382,7 +383,7 @@ def test_pr_mode_an_already_built_candidate_is_not_rebuilt(root: Path) -> None:
     commit_all(root, "one")
     (root / "stacks/t/leaf/Dockerfile").write_text("FROM scratch\n# edited\n", encoding="utf-8")
     graph = api.load(api.Options(root=root, targets=STACK))
-    registry = FakeRegistry()
+    registry = WithBases()
     publish(registry, graph, fingerprint_graph(graph, root), names=("leaf",))
     assert pr_plan(root, registry=registry)["leaf"] == (SKIP, "up_to_date")
 
@@ -440,3 +441,60 @@ def test_replace_keeps_entries_frozen(graph: StackGraph, fingerprints: dict[str,
 
 def test_nodes_constant_matches_the_stack(graph: StackGraph) -> None:
     assert set(graph.order) == {*NODES, "ext", "onext"}
+
+
+# --- external bases -----------------------------------------------------------------------------
+
+
+def recorded(fingerprints: dict[str, Fingerprint], *names: str) -> FakeHistory:
+    """History whose last successful run used these fingerprints for names."""
+    return FakeHistory({(name, fingerprints[name].value): sha(f"image of {name}") for name in BUILT},
+                       {name: file_inputs(fingerprints[name]) for name in names})
+
+
+def test_a_base_moved_under_its_tag_rebuilds_exactly_its_subtree(graph: StackGraph, root: Path) -> None:
+    before = fingerprint_graph(graph, root, {ALPINE: ALPINE_DIGEST})
+    registry = WithBases({ALPINE: MOVED_DIGEST})
+    publish(registry, graph, before)
+    planned = plan_build(graph, root, registry, recorded(before, "ext", "onext"))  # type: ignore[arg-type]
+    moved = f"base_updated: {ALPINE} {ALPINE_DIGEST} → {MOVED_DIGEST}"
+    assert {e.node: (e.action, e.reason) for e in planned.entries} == {
+        **dict.fromkeys(("base", "other", "mid", "side", "leaf"), (SKIP, "up_to_date")),
+        "ext": (EXTERNAL, moved), "onext": (BUILD, moved)}
+    assert registry.asked == [ALPINE]  # resolved once
+    assert planned.entry("ext").digest == MOVED_DIGEST
+    assert planned.entry("onext").base == f"{ALPINE}@{MOVED_DIGEST}"
+    assert planned.entry("mid").base == ""  # built on a node of ours: no external base
+    assert planned.fingerprints["onext"].inputs["base"] == MOVED_DIGEST
+
+
+def test_a_base_on_its_recorded_digest_changes_nothing(graph: StackGraph, root: Path) -> None:
+    before = fingerprint_graph(graph, root, {ALPINE: ALPINE_DIGEST})
+    registry = WithBases()
+    publish(registry, graph, before)
+    planned = plan_build(graph, root, registry, recorded(before, "ext"))  # type: ignore[arg-type]
+    assert {e.node: (e.action, e.reason) for e in planned.entries} == {
+        **dict.fromkeys(BUILT, (SKIP, "up_to_date")), "ext": (EXTERNAL, "base image")}
+
+
+def test_offline_uses_the_recorded_digest_and_asks_no_registry(graph: StackGraph, root: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("offline planning asked a registry")
+
+    monkeypatch.setattr("engine.run.planner.resolve_bases", no_network)
+    monkeypatch.setattr("engine.registry.client.RegistryClient._send", no_network)
+    before = fingerprint_graph(graph, root, {ALPINE: ALPINE_DIGEST})
+    planned = plan_build(graph, root, None, recorded(before, "ext"))  # type: ignore[arg-type]
+    assert planned.fingerprints == before  # the same fingerprints as the last (online) run
+    assert (planned.entry("ext").reason, planned.entry("ext").digest) == ("base_not_checked", ALPINE_DIGEST)
+    assert planned.entry("onext").reason == "not_checked"
+    unrecorded = plan_build(graph, root, None, None)  # nothing recorded: the reference only
+    assert unrecorded.fingerprints["onext"].inputs["base"] == ""
+    assert unrecorded.fingerprints == fingerprint_graph(graph, root)
+
+
+def test_an_unresolvable_base_is_planned_as_unresolved(graph: StackGraph, root: Path) -> None:
+    planned = plan_build(graph, root, WithBases({}), None)
+    assert (planned.entry("ext").action, planned.entry("ext").reason) == (EXTERNAL, "base_unresolved")
+    assert (planned.entry("onext").action, planned.entry("onext").base) == (BUILD, "")

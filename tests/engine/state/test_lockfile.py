@@ -49,7 +49,27 @@ def test_written_format(tmp_path: Path) -> None:
     assert text.endswith("}\n")
     assert json.loads(text) == {"version": VERSION, "run": "run-1", "nodes": {"numpy": {
         "node": "numpy", "ref": "localhost:5000/stackbuild/framework:numpy2.2.6", "fingerprint": FP,
-        "digest": DIGEST, "platforms": {"linux/amd64": OTHER}}}}
+        "digest": DIGEST, "platforms": {"linux/amd64": OTHER}, "base": ""}}}
+
+
+def test_the_base_a_node_is_built_on_round_trips(tmp_path: Path) -> None:
+    base = f"openeuler/openeuler:24.03@{OTHER}"
+    entry = LockEntry("onext", "localhost:5000/t/onext:6", FP, DIGEST, {}, base)
+    path = write_lockfile(tmp_path / "lock.json", "run-1", [entry])
+    assert json.loads(path.read_text(encoding="utf-8"))["nodes"]["onext"]["base"] == (
+        f"openeuler/openeuler:24.03@{OTHER}")
+    assert read_lockfile(path) == [entry]
+    old = write_json(tmp_path / "old.json", {"version": VERSION, "nodes": {"a": item()}})
+    assert read_lockfile(old)[0].base == ""  # lockfiles written before bases were recorded
+
+
+def test_a_base_not_pinned_by_digest_is_refused(tmp_path: Path) -> None:
+    data = {"version": VERSION, "nodes": {"a": item(base="openeuler/openeuler:24.03")}}
+    with pytest.raises(LockfileError) as caught:
+        read_lockfile(write_json(tmp_path / "lock.json", data))
+    assert "node 'a' has a base that is not pinned by digest: 'openeuler/openeuler:24.03'" in (
+        str(caught.value))
+    assert caught.value.exit_code == 2
 
 
 def test_write_replaces_an_older_lockfile(tmp_path: Path) -> None:

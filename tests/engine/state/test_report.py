@@ -82,7 +82,7 @@ def test_write_is_json_of_every_field_and_leaves_no_temp_file(tmp_path: Path) ->
     report.nodes["a"] = NodeReport("a", "reg/a:1", "build", "full", status="succeeded",
                                    digest="sha256:aa", duration_s=1.5,
                                    tests={"linux/amd64": "passed"}, log="/l/a.log",
-                                   source="stacks/s/stack.yaml:7")
+                                   source="stacks/s/stack.yaml:7", base="openeuler/openeuler:24.03@sha256:bb")
     path = report.write()
     assert path == Path(report.folder) / "report.json"
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -91,8 +91,8 @@ def test_write_is_json_of_every_field_and_leaves_no_temp_file(tmp_path: Path) ->
     assert data["nodes"]["a"] == {
         "node": "a", "ref": "reg/a:1", "action": "build", "reason": "full",
         "status": "succeeded", "fingerprint": "", "digest": "sha256:aa", "duration_s": 1.5,
-        "platform_durations": {}, "platform_digests": {}, "retries": 0,
-        "tests": {"linux/amd64": "passed"}, "log": "/l/a.log", "error": "",
+        "platform_durations": {}, "platform_digests": {}, "base": "openeuler/openeuler:24.03@sha256:bb",
+        "retries": 0, "tests": {"linux/amd64": "passed"}, "log": "/l/a.log", "error": "",
         "source": "stacks/s/stack.yaml:7",
     }
     assert {key: value for key, value in data.items() if key != "nodes"} == {

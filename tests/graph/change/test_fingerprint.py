@@ -20,7 +20,6 @@ from graph.context.files import ContextFile, context_digest, list_context
 from graph.expand.assemble import load_graph
 from graph.expand.dag import StackGraph, with_registry
 from graph.model import checks
-from graph.model.spec import Node
 
 ALL = {"base", "a", "b", "c", "sib"}
 BUILT = ("a", "b", "c", "sib")
@@ -75,8 +74,8 @@ def graph_of_repo(root: Path) -> StackGraph:
     return load_graph(root, [Path("s")])
 
 
-def fingerprints(root: Path, external_digest: Callable[[Node], str] | None = None) -> dict[str, Fingerprint]:
-    return fingerprint_graph(graph_of_repo(root), root, external_digest)
+def fingerprints(root: Path, bases: dict[str, str] | None = None) -> dict[str, Fingerprint]:
+    return fingerprint_graph(graph_of_repo(root), root, bases)
 
 
 def differing(old: dict[str, Fingerprint], new: dict[str, Fingerprint]) -> set[str]:
@@ -131,11 +130,17 @@ def test_a_built_node_records_its_inputs(repo: Path) -> None:
     assert result["a"].inputs["parent"] == result["base"].value
 
 
-def test_an_external_node_counts_by_its_reference(repo: Path) -> None:
-    base = fingerprints(repo)["base"]
-    assert set(base.inputs) == {"spec", "args", "parent"}
-    assert base.inputs["parent"] == "debian:12"
+ONE, TWO = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+
+
+def test_an_external_node_counts_by_its_reference_until_resolved(repo: Path) -> None:
+    result = fingerprints(repo)
+    base = result["base"]
+    assert base.inputs == {"spec": base.inputs["spec"], "args": base.inputs["args"], "parent": "debian:12",
+                           "base": ""}
     assert base.files == ()
+    assert result["a"].inputs["base"] == ""  # built directly on the base: records its digest too
+    assert "base" not in result["b"].inputs  # built on a node of ours: its parent's fingerprint says it
 
 
 def test_a_new_external_reference_changes_every_node(repo: Path) -> None:
@@ -144,22 +149,27 @@ def test_a_new_external_reference_changes_every_node(repo: Path) -> None:
     assert differing(before, fingerprints(repo)) == ALL
 
 
-def test_an_external_node_counts_by_its_digest_when_resolved(repo: Path) -> None:
-    asked: list[str] = []
+def test_the_resolved_digest_is_an_input_of_the_base_and_its_children(repo: Path) -> None:
+    result = fingerprints(repo, {"debian:12": ONE, "unused:1": TWO})
+    assert result["base"].inputs["base"] == ONE
+    assert result["a"].inputs["base"] == ONE
+    assert fingerprints(repo, {"debian:12": ONE}) == result
+    assert differing(fingerprints(repo), result) == ALL  # by digest differs from by reference
 
-    def resolve(digest: str) -> Callable[[Node], str]:
-        def external_digest(node: Node) -> str:
-            asked.append(node.name)
-            return digest
-        return external_digest
 
-    one, two = "sha256:" + "1" * 64, "sha256:" + "2" * 64
-    first = fingerprints(repo, resolve(one))
-    assert asked == ["base"]  # only external nodes are resolved
-    assert first["base"].inputs["parent"] == one
-    assert fingerprints(repo, resolve(one)) == first
-    assert differing(first, fingerprints(repo, resolve(two))) == ALL
-    assert differing(first, fingerprints(repo)) == ALL  # by digest differs from by reference
+def _add_second_base(data: dict[str, Any]) -> None:
+    data["nodes"]["alpine"] = {"kind": "os", "from": "alpine:3"}
+    data["nodes"]["on-alpine"] = {"kind": "sdk", "parent": "alpine", "tag": "o1",
+                                  "dockerfile": "a/Dockerfile", "context": "a"}
+
+
+def test_a_moved_base_changes_exactly_its_subtree(repo: Path) -> None:
+    edit_data(repo, _add_second_base)
+    before = fingerprints(repo, {"debian:12": ONE, "alpine:3": ONE})
+    after = fingerprints(repo, {"debian:12": TWO, "alpine:3": ONE})
+    assert differing(before, after) == ALL
+    assert before["on-alpine"] == after["on-alpine"]
+    assert before["alpine"] == after["alpine"]
 
 
 # --- what changes a node and its descendants ----------------------------------------------------

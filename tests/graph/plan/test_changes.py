@@ -11,10 +11,13 @@ from graph.context.files import ContextFile
 from graph.expand.dag import StackGraph, graph_of
 from graph.model.spec import Node
 from graph.plan.changes import Observed, build_reason, decide, file_inputs
-from graph.plan.entries import BUILD, EXTERNAL, RETAG, SKIP, PlanEntry
+from graph.plan.entries import BUILD, EXTERNAL, RETAG, SKIP, PlanEntry, make_plan
 
 CONTENT = "sha256:" + "c" * 64
 OTHER = "sha256:" + "d" * 64
+BASE = "sha256:" + "0" * 64  # the digest debian:12 resolved to
+NEW_BASE = "sha256:" + "9" * 64
+PINNED = f"debian:12@{BASE}"
 PLATFORMS = ("linux/amd64", "linux/arm64")
 
 
@@ -43,8 +46,9 @@ def fingerprint(name: str, value: str = "", files_: tuple[ContextFile, ...] = ()
 
 
 def fingerprints() -> dict[str, Fingerprint]:
-    return {"base": Fingerprint("base", "b" * 64, {"spec": "x", "args": "y", "parent": "debian:12"}),
-            "app": fingerprint("app", "a" * 64), "child": fingerprint("child", "e" * 64)}
+    return {"base": Fingerprint("base", "b" * 64, {"spec": "x", "args": "y", "parent": "debian:12",
+                                                   "base": BASE}),
+            "app": fingerprint("app", "a" * 64, base=BASE), "child": fingerprint("child", "e" * 64)}
 
 
 def decided(observed: Mapping[str, Observed], full: bool = False,
@@ -59,18 +63,75 @@ def decided(observed: Mapping[str, Observed], full: bool = False,
 def test_entries_follow_the_build_order_with_every_field() -> None:
     plan = decide(small_graph(), fingerprints(), {"app": Observed(CONTENT, CONTENT)})
     assert plan == (
-        PlanEntry("base", "s", "os", "debian:12", None, PLATFORMS, EXTERNAL, "base image", "b" * 64, ""),
+        PlanEntry("base", "s", "os", "debian:12", None, PLATFORMS, EXTERNAL, "base image", "b" * 64, BASE,
+                  PINNED),
         PlanEntry("app", "s", "os", "r.example/x/app:1", "base", PLATFORMS, SKIP, "up_to_date", "a" * 64,
-                  CONTENT),
+                  CONTENT, PINNED),
         PlanEntry("child", "s", "os", "r.example/x/child:1", "app", PLATFORMS, BUILD, "not_in_registry",
-                  "e" * 64, ""),
+                  "e" * 64, "", PINNED),
     )
 
 
 def test_external_nodes_are_external_even_when_forced() -> None:
-    assert decided({}, full=True)["base"] == (EXTERNAL, "base image", "")
-    assert decided({}, candidates=set())["base"] == (EXTERNAL, "base image", "")
-    assert decided({"base": Observed(CONTENT, CONTENT)})["base"] == (EXTERNAL, "base image", "")
+    assert decided({}, full=True)["base"] == (EXTERNAL, "base image", BASE)
+    assert decided({}, candidates=set())["base"] == (EXTERNAL, "base image", BASE)
+    assert decided({"base": Observed(CONTENT, CONTENT)})["base"] == (EXTERNAL, "base image", BASE)
+
+
+# --- external bases: their digest is an input -----------------------------------------------------
+
+
+def moved_base() -> dict[str, Observed]:
+    """What history says after a run on the old base digest: the base and app recorded OLD."""
+    base_before = {**fingerprints()["base"].inputs, "base": OTHER}
+    app_before = {**file_inputs(fingerprints()["app"]), "base": OTHER, "parent": "b-old"}
+    child_before = {**file_inputs(fingerprints()["child"]), "parent": "a-old"}
+    return {"base": Observed(previous_inputs=base_before), "app": Observed(None, CONTENT, app_before),
+            "child": Observed(None, CONTENT, child_before)}
+
+
+def test_a_base_moved_under_its_tag_rebuilds_its_subtree_naming_old_and_new_digests() -> None:
+    moved = f"base_updated: debian:12 {OTHER} → {BASE}"
+    assert decided(moved_base()) == {
+        "base": (EXTERNAL, moved, BASE),
+        "app": (BUILD, moved, ""),
+        "child": (BUILD, "parent_rebuilt: app", ""),
+    }
+
+
+def test_a_base_on_its_recorded_digest_is_just_a_base_image() -> None:
+    base_before = fingerprints()["base"].inputs
+    assert decided({"base": Observed(previous_inputs=base_before)})["base"] == (EXTERNAL, "base image", BASE)
+
+
+def test_a_base_resolved_for_the_first_time_names_its_old_digest_unrecorded() -> None:
+    before = {key: value for key, value in file_inputs(fingerprints()["app"]).items() if key != "base"}
+    assert decided({"app": Observed(None, None, before)})["app"] == (
+        BUILD, f"base_updated: debian:12 unrecorded → {BASE}", "")
+
+
+def test_an_offline_or_unresolved_base_is_marked_so() -> None:
+    unresolved_base = Fingerprint("base", "b" * 64, {"parent": "debian:12", "base": ""})
+    unresolved = {**fingerprints(), "base": unresolved_base}
+    entries = decide(small_graph(), unresolved, {})
+    assert (entries[0].reason, entries[0].digest, entries[0].base) == ("base_unresolved", "", "")
+    assert entries[1].base == ""
+    offline = decide(small_graph(), fingerprints(), None)
+    assert (offline[0].reason, offline[0].digest, offline[0].base) == ("base_not_checked", BASE, PINNED)
+
+
+def test_a_plan_made_without_any_registry_says_the_base_was_not_checked() -> None:
+    plan = make_plan(small_graph(), reason="not_checked")
+    assert [(e.node, e.action, e.reason, e.digest) for e in plan] == [
+        ("base", EXTERNAL, "base_not_checked", ""), ("app", BUILD, "not_checked", ""),
+        ("child", BUILD, "not_checked", "")]
+
+
+def test_build_reason_names_the_base_only_for_a_node_built_directly_on_it() -> None:
+    app = fingerprints()["app"]
+    previous = {**file_inputs(app), "base": OTHER}
+    assert build_reason(app, previous, "base", "debian:12") == f"base_updated: debian:12 {OTHER} → {BASE}"
+    assert build_reason(app, {**previous, "args": "old"}, "base", "debian:12") == "args_changed"
 
 
 def test_full_builds_everything_even_up_to_date_nodes() -> None:

@@ -1,0 +1,114 @@
+"""Bases are inputs: a run builds FROM the base's digest, records it, and rebuilds exactly its subtree when
+the base moves under the same tag (fake builder and registry: no Docker, no network)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.cli import commands
+from engine.cli.main import main
+from engine.run import api
+from engine.run.runner import BuildSettings
+from engine.state.lockfile import read_lockfile
+from engine.state.report import RunReport
+from tests.engine.base_fakes import ALPINE, ALPINE_DIGEST, MOVED_DIGEST, WithBases
+from tests.engine.engine_fakes import STACK, FakeBuilder, write_stack
+
+ON_BASE = ("onext", "onext-child")  # the subtree built on the external base
+OURS = ("base", "other", "mid", "side", "leaf")  # built on nodes of ours only
+EXTRA = f"""\
+  ext: {{kind: os, from: "{ALPINE}"}}
+  onext: {{kind: sdk, parent: ext, tag: "6"}}
+  onext-child: {{kind: framework, parent: onext, tag: "7", dockerfile: onext/Dockerfile}}
+"""
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """The tiny stack plus ext (alpine, external) → onext → onext-child."""
+    root = tmp_path / "repo"
+    folder = write_stack(root)
+    with (folder / "stack.yaml").open("a", encoding="utf-8") as stack:
+        stack.write(EXTRA)
+    (folder / "onext").mkdir()
+    (folder / "onext" / "Dockerfile").write_text("FROM parent\nLABEL on=alpine\n", encoding="utf-8")
+    return root
+
+
+def options(root: Path) -> api.Options:
+    return api.Options(root=root, targets=STACK, state_dir=root.parent / "state")
+
+
+def run(root: Path, registry: WithBases) -> tuple[FakeBuilder, RunReport]:
+    builder = FakeBuilder(registry)
+    report = api.build(options(root), builder, BuildSettings(), registry)
+    assert report.status == "succeeded"
+    return builder, report
+
+
+def test_a_build_uses_the_base_by_digest_and_records_it(root: Path) -> None:
+    registry = WithBases()
+    builder, report = run(root, registry)
+    assert dict(builder.requests["onext"].build_contexts) == {
+        "parent": f"docker-image://docker.io/library/alpine@{ALPINE_DIGEST}"}
+    pinned = f"{ALPINE}@{ALPINE_DIGEST}"
+    locked = {entry.node: entry.base for entry in read_lockfile(Path(report.lockfile))}
+    assert locked == {**dict.fromkeys(OURS, ""), **dict.fromkeys(ON_BASE, pinned)}  # no entry for ext
+    data = json.loads((Path(report.folder) / "report.json").read_text(encoding="utf-8"))
+    assert {name: node["base"] for name, node in data["nodes"].items()} == {
+        **dict.fromkeys(OURS, ""), **dict.fromkeys((*ON_BASE, "ext"), pinned)}
+    assert data["nodes"]["ext"]["digest"] == ALPINE_DIGEST
+    assert registry.asked == [ALPINE]  # once per run
+
+
+def test_a_base_moved_under_its_tag_rebuilds_exactly_its_subtree(root: Path) -> None:
+    registry = WithBases()
+    run(root, registry)
+    registry.bases[ALPINE] = MOVED_DIGEST  # a new image pushed under the same tag
+    moved = f"base_updated: {ALPINE} {ALPINE_DIGEST} → {MOVED_DIGEST}"
+    entries = api.plan(options(root), registry)
+    assert {e.node: (e.action, e.reason) for e in entries} == {
+        **dict.fromkeys(OURS, ("skip", "up_to_date")), "ext": ("external", moved),
+        "onext": ("build", moved), "onext-child": ("build", "parent_rebuilt: onext")}
+    builder, report = run(root, registry)
+    assert sorted(builder.order) == sorted(ON_BASE)
+    assert dict(builder.requests["onext"].build_contexts) == {
+        "parent": f"docker-image://docker.io/library/alpine@{MOVED_DIGEST}"}
+    assert report.nodes["onext"].reason == moved
+    locked = {entry.node: entry.base for entry in read_lockfile(Path(report.lockfile))}
+    assert locked["onext-child"] == f"{ALPINE}@{MOVED_DIGEST}"
+    builder, _ = run(root, registry)
+    assert builder.order == []  # the new base is recorded: nothing left to rebuild
+
+
+def test_explain_says_the_base_moved(root: Path, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    registry = WithBases()
+    run(root, registry)
+    registry.bases[ALPINE] = MOVED_DIGEST
+    monkeypatch.setattr(commands, "RegistryClient", lambda: registry)
+    argv = ["explain", "stacks/t", "--root", str(root), "--state-dir", str(root.parent / "state")]
+    assert main([*argv, "--node", "onext"]) == 0
+    out = capsys.readouterr().out
+    assert f"  base        {MOVED_DIGEST}\n" in out
+    assert "changed:      base, parent\n" in out
+    verdict = f"verdict:      base_updated: {ALPINE} {ALPINE_DIGEST} → {MOVED_DIGEST}\n"
+    assert verdict in out
+    assert main([*argv, "--node", "ext"]) == 0
+    assert verdict in capsys.readouterr().out
+
+
+def test_a_base_nobody_can_resolve_fails_its_subtree_with_what_to_do(root: Path) -> None:
+    registry = WithBases({})
+    builder = FakeBuilder(registry)
+    report = api.build(options(root), builder, BuildSettings(keep_going=True), registry)
+    assert report.status == "failed"
+    assert report.nodes["ext"].reason == "base_unresolved"
+    assert report.nodes["onext"].status == "failed"
+    assert report.nodes["onext"].error == (
+        f"base {ALPINE} cannot be resolved to a digest "
+        "(check the image name, or set STACKBUILD_DOCKERHUB_MIRROR for a Docker Hub mirror)")
+    assert sorted(builder.order) == sorted(OURS)
