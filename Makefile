@@ -6,7 +6,6 @@ BIN := $(VENV)/bin
 STATE ?= .state
 REGISTRY_ADDR ?= 127.0.0.1:5000
 DEMO_ROOTFS := stacks/demo/os/rootfs
-JOBS ?= 2
 
 .DEFAULT_GOAL := help
 
@@ -27,21 +26,22 @@ setup: venv ## bring up Docker 26 + buildx + QEMU + registry on :5000 and the ba
 teardown: ## stop the registry and dockerd that setup started (images and data are kept)
 	@bash scripts/teardown-engine.sh $(STATE)
 
-STACKS ?= stacks/demo
 BASE ?= origin/main
+# Targets, registry, jobs and cache come from [tool.stackbuild] in pyproject.toml; ARGS adds flags.
+ARGS ?=
 
 plan: venv ## print the build plan of the default stacks (dry run)
-	$(BIN)/stackbuild plan $(STACKS)
+	$(BIN)/stackbuild plan $(ARGS)
 
 matrix: setup ## nightly: rebuild the default stacks from scratch into the local registry
-	$(BIN)/stackbuild build $(STACKS) --full --keep-going --jobs $(JOBS)
+	$(BIN)/stackbuild build --full --keep-going $(ARGS)
 
 pr: setup ## pull request: rebuild what changed since BASE (default origin/main) and its descendants
-	$(BIN)/stackbuild build $(STACKS) --changed-since $(BASE) --jobs $(JOBS)
+	$(BIN)/stackbuild build --changed-since $(BASE) $(ARGS)
 
 graph: venv ## draw the default stacks' plan as build/graph.svg
 	@mkdir -p build
-	$(BIN)/stackbuild graph $(STACKS) --format svg --out build/graph.svg
+	$(BIN)/stackbuild graph --format svg --out build/graph.svg $(ARGS)
 
 test: setup ## run every test (unit and real-engine integration)
 	$(BIN)/pytest -q

@@ -6,7 +6,7 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from engine.cli import ci_report, commands
@@ -23,9 +23,10 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
-    logs.configure(args.log_format)
     try:
-        return int(args.handler(checked(args)))
+        args = checked(args)
+        logs.configure(args.log_format)
+        return int(args.handler(args))
     except GraphError as exc:
         print(f"error: {exc}", file=sys.stderr)
         location = exc.location
@@ -41,6 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `stackbuild plan | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+
+
+def parse_checked(argv: Sequence[str], environ: Mapping[str, str]) -> argparse.Namespace:
+    """argv parsed, defaults filled from environ and the project file, every value checked."""
+    return checked(_parser().parse_args(argv), environ)
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -70,7 +76,7 @@ def _common() -> argparse.ArgumentParser:
                              "(env STACKBUILD_REGISTRY)")
     common.add_argument("--state-dir", default=None,
                         help="where runs, logs, history and lockfiles go (env STACKBUILD_STATE)")
-    common.add_argument("--log-format", choices=logs.FORMATS, default="auto",
+    common.add_argument("--log-format", choices=logs.FORMATS,
                         help="console lines (auto, CI too) or JSON lines (env STACKBUILD_LOG_FORMAT=json)")
     return common
 
@@ -109,7 +115,7 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     plan.set_defaults(handler=commands.plan)
 
     build = sub.add_parser("build", parents=[common, targets, narrowing], help="build, test and publish")
-    build.add_argument("--jobs", "-j", type=positive, default=2, help="parallel builds (default 2)")
+    build.add_argument("--jobs", "-j", type=positive, help="parallel builds (default 2; env STACKBUILD_JOBS)")
     mode = build.add_mutually_exclusive_group()
     mode.add_argument("--keep-going", action="store_true",
                       help="after a failure, still build every node that does not depend on it")
@@ -118,7 +124,7 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     build.add_argument("--full", action="store_true",
                        help="nightly: rebuild every node, pull bases, no layer cache import")
     build.add_argument("--changed-since", metavar="REF", help="PR mode: only what changed since REF")
-    build.add_argument("--cache", choices=("registry", "local", "none"), default="registry",
+    build.add_argument("--cache", choices=("registry", "local", "none"),
                        help="layer cache: a registry ref per node (default), a local folder, or none")
     build.add_argument("--cache-dir", help="folder for --cache local (default STATE/cache)")
     build.add_argument("--no-test", action="store_true", help="skip the smoke tests")

@@ -12,11 +12,11 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from engine.cli.config import fill_defaults
 from engine.errors import EngineError
 from engine.run import api
 from graph.model.checks import control_problem, git_ref_problem, platform_problem, registry_prefix_problem
 
-ENVIRONMENT = {"registry": ("STACKBUILD_REGISTRY", ""), "state_dir": ("STACKBUILD_STATE", ".state")}
 POSITIONALS = {"targets": "a stack file argument", "lockfile": "the LOCKFILE argument",
                "ref1": "the REF1 argument", "ref2": "the REF2 argument", "kind": "the KIND argument"}
 
@@ -28,12 +28,9 @@ class OptionError(EngineError):
 
 
 def checked(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> argparse.Namespace:
-    """args with environment defaults filled in and every value checked; OptionError for a bad one."""
-    sources = {}
-    for dest, (variable, default) in ENVIRONMENT.items():
-        if getattr(args, dest, "") is None:  # the flag was not given
-            setattr(args, dest, environ.get(variable, default))
-            sources[dest] = f"environment variable {variable}" if variable in environ else ""
+    """args with defaults filled in (env, then [tool.stackbuild], then built-in) and every value
+    checked; OptionError (or ConfigError) for a bad one."""
+    sources = fill_defaults(args, environ)
     for dest, value in vars(args).items():
         where = sources.get(dest) or POSITIONALS.get(dest) or f"--{dest.replace('_', '-')}"
         for item in value if isinstance(value, list) else [value]:
