@@ -29,8 +29,10 @@ def parsed(*argv: str, env: dict[str, str] | None = None) -> argparse.Namespace:
 def test_file_then_environment_then_flag(tmp_path: Path) -> None:
     root = str(project(tmp_path, 'registry = "file.example/x"\njobs = 3\ntargets = ["stacks/s"]\n'))
     args = parsed("build", "--root", root)
-    assert (args.registry, args.jobs, args.targets, args.cache) == ("file.example/x", 3, ["stacks/s"], "registry")
-    args = parsed("build", "--root", root, env={"STACKBUILD_REGISTRY": "env.example/y", "STACKBUILD_JOBS": "5"})
+    assert (args.registry, args.jobs, args.targets, args.cache) == (
+        "file.example/x", 3, ["stacks/s"], "registry")
+    env = {"STACKBUILD_REGISTRY": "env.example/y", "STACKBUILD_JOBS": "5"}
+    args = parsed("build", "--root", root, env=env)
     assert (args.registry, args.jobs) == ("env.example/y", 5)
     args = parsed("build", "--root", root, "--registry", "flag.example/z", "-j", "7", "stacks",
                   env={"STACKBUILD_REGISTRY": "env.example/y", "STACKBUILD_JOBS": "5"})
