@@ -68,6 +68,11 @@ def token_of(body: bytes, now: float) -> Token:
     return Token(value, now + lifetime - min(10.0, lifetime / 10))
 
 
+def _now() -> float:
+    """The clock tokens expire by (monotonic; replaced in tests)."""
+    return time.monotonic()
+
+
 def basic(credentials: Credentials) -> str:
     return "Basic " + base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
 
@@ -110,7 +115,7 @@ class Authorizer:
             lock = self._fetching.setdefault(key, threading.Lock())
         with lock:
             token = self._tokens.get(key)
-            if token is None or not token.fresh(time.monotonic()):
+            if token is None or not token.fresh(_now()):
                 token = self._fetch_token(host, challenge, scope)
                 with self._lock:
                     self._tokens[key] = token
@@ -135,7 +140,7 @@ class Authorizer:
         endpoint = endpoint_for(realm.split("://", 1)[1].split("/", 1)[0])
         endpoint = Endpoint(endpoint.host, realm.split("://", 1)[0], endpoint.ca_files, endpoint.client_cert)
         self.requests["token"] += 1
-        started = time.monotonic()
+        started = _now()
         if found and found.identity_token:
             form = {"grant_type": "refresh_token", "refresh_token": found.identity_token,
                     "service": service, "scope": scope, "client_id": CLIENT_ID}

@@ -54,11 +54,16 @@ def certs_d() -> Path:
 def daemon_config() -> dict[str, Any]:
     """dockerd's daemon.json ({} when absent); its path can be overridden by env for tests."""
     path = Path(os.environ.get(DAEMON_JSON_ENV) or DEFAULT_DAEMON_JSON)
-    return _read_daemon_json(str(path))
+    try:
+        changed = path.stat().st_mtime_ns
+    except OSError:
+        changed = 0
+    return _read_daemon_json(str(path), changed)
 
 
 @cache
-def _read_daemon_json(path: str) -> dict[str, Any]:
+def _read_daemon_json(path: str, changed: int) -> dict[str, Any]:
+    """daemon.json read once per version of the file (changed: its mtime)."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -15,8 +15,8 @@ from engine.errors import RegistryError
 from engine.registry.endpoints import Endpoint
 
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
-_AUTH_VALUE = re.compile(
-    r"(?i)\b(authorization:?\s*|bearer\s+|basic\s+|token=|access_token=|password=)[^\s,&\"']+")
+_AUTH_HEADER = re.compile(r"(?i)\b(authorization[:=]?\s*)(?:(?:bearer|basic)\s+)?[^\s,&\"']+")
+_AUTH_VALUE = re.compile(r"(?i)\b(bearer\s+|basic\s+|token=|access_token=|password=)[^\s,&\"']+")
 
 
 class TransientRegistryError(RegistryError):
@@ -42,7 +42,8 @@ class Response:
 
 def redact(text: str) -> str:
     """text without credentials: userinfo in URLs and Authorization/token values become ***."""
-    return _AUTH_VALUE.sub(lambda m: m.group(1) + "***", _USERINFO.sub("***@", text))
+    text = _AUTH_HEADER.sub(lambda m: m.group(1) + "***", _USERINFO.sub("***@", text))
+    return _AUTH_VALUE.sub(lambda m: m.group(1) + "***", text)
 
 
 def retry_after(value: str, now: float | None = None) -> float:
