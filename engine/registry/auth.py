@@ -21,6 +21,12 @@ DEFAULT_TOKEN_LIFETIME_S = 60  # what the distribution spec says to assume witho
 CLIENT_ID = "stackbuild"
 
 
+class TokenRefused(RegistryError):
+    """The token server refused the credentials (or their absence): fixed by `docker login`."""
+
+    exit_code = 2
+
+
 @dataclass(frozen=True)
 class Challenge:
     """A parsed `WWW-Authenticate` header: scheme (lower case) and its parameters."""
@@ -152,7 +158,7 @@ class Authorizer:
                                          headers)
         if answer.status in (401, 403):
             how = f"run `docker login {host}` again" if found else f"run `docker login {host}`"
-            raise RegistryError(f"{host} refused to grant access to {scope or 'the registry'} "
+            raise TokenRefused(f"{host} refused to grant access to {scope or 'the registry'} "
                                 f"(token server answered HTTP {answer.status})", how)
         if answer.status == 429 or answer.status >= 500:
             raise TransientRegistryError(f"token server of {host}: HTTP {answer.status}",

@@ -264,12 +264,18 @@ class RegistryRefusal(RegistryError):
         self.status = status
 
 
+class LoginRefused(RegistryRefusal):
+    """The registry wants credentials it was not given, or refused them: fixed by `docker login`."""
+
+    exit_code = 2
+
+
 def _refusal(status: int, where: str, host: str, scope: str, logged_in: bool) -> RegistryRefusal:
     """What a definitive refusal means and how to fix it."""
     if status == 401:
         how = (f"the saved credentials were refused: run `docker login {host}` again" if logged_in
                else f"run `docker login {host}`")
-        return RegistryRefusal(status, f"{where}: HTTP 401 unauthorized", how)
+        return LoginRefused(status, f"{where}: HTTP 401 unauthorized", how)
     if status == 403:
         return RegistryRefusal(status, f"{where}: HTTP 403 denied ({scope})",
                                f"ask for {scope.rsplit(':', 1)[-1]} rights on {host}, or log in as "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import logging
 import re
 import ssl
 import threading
@@ -14,6 +15,7 @@ import httpx
 from engine.errors import RegistryError
 from engine.registry.endpoints import Endpoint
 
+logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines repeat every request URL
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 _AUTH_HEADER = re.compile(r"(?i)\b(authorization[:=]?\s*)(?:(?:bearer|basic)\s+)?[^\s,&\"']+")
 _AUTH_VALUE = re.compile(r"(?i)\b(bearer\s+|basic\s+|token=|access_token=|password=)[^\s,&\"']+")
