@@ -109,14 +109,14 @@ def is_insecure(host: str) -> bool:
 
 
 def endpoint_for(host: str) -> Endpoint:
-    """HTTPS with the host's certs.d files; plain HTTP for loopback without certs.d, or insecure hosts."""
+    """HTTPS with the host's certs.d files; plain HTTP for insecure or loopback hosts without certs.d."""
     folder = certs_d() / host
     files = sorted(folder.iterdir()) if folder.is_dir() else []
     cas = tuple(str(f) for f in files if f.suffix == ".crt")
     certs = [f for f in files if f.suffix == ".cert"]
     client = next(((str(c), str(c.with_suffix(".key"))) for c in certs if c.with_suffix(".key").exists()),
                   None)
-    if files or not (is_loopback(host) or is_insecure(host)):
+    if folder.is_dir() or not (is_loopback(host) or is_insecure(host)):
         return Endpoint(host, "https", cas, client)
     return Endpoint(host, "http")
 
