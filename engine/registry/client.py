@@ -30,16 +30,20 @@ from engine.registry.endpoints import Endpoint, endpoint_for, mirror_endpoint, m
 from engine.registry.manifest import ACCEPT, INDEX_TYPES, MANIFEST_TYPES, Manifest
 from engine.registry.names import ImageName, parse_reference
 from engine.registry.transport import (
+    RegistryRefusal,
     RegistryUnreachable,
     Response,
     TransientRegistryError,
     Transport,
+    next_link,
     redact,
+    refusal,
     retry_after,
 )
 
 __all__ = ["ACCEPT", "INDEX_TYPES", "MANIFEST_TYPES", "Manifest", "Registry", "RegistryClient",
-           "RegistryUnreachable", "Response", "TransientRegistryError", "split_reference"]
+           "RegistryRefusal", "RegistryUnreachable", "Response", "TransientRegistryError", "next_link",
+           "split_reference"]
 log = structlog.get_logger()
 PAGE = 1000
 T = TypeVar("T")
@@ -253,43 +257,7 @@ class RegistryClient:
         if status == 429 or status >= 500:
             raise TransientRegistryError(f"{where}: HTTP {status}",
                                          retry_after(response.headers.get("retry-after", "")))
-        raise _refusal(status, where, endpoint.host, scope, self._auth.credentials(endpoint.host) is not None)
-
-
-class RegistryRefusal(RegistryError):
-    """The registry answered with a definitive 4xx; status says which."""
-
-    def __init__(self, status: int, message: str, hint: str = "") -> None:
-        super().__init__(message, hint)
-        self.status = status
-
-
-class LoginRefused(RegistryRefusal):
-    """The registry wants credentials it was not given, or refused them: fixed by `docker login`."""
-
-    exit_code = 2
-
-
-def _refusal(status: int, where: str, host: str, scope: str, logged_in: bool) -> RegistryRefusal:
-    """What a definitive refusal means and how to fix it."""
-    if status == 401:
-        how = (f"the saved credentials were refused: run `docker login {host}` again" if logged_in
-               else f"run `docker login {host}`")
-        return LoginRefused(status, f"{where}: HTTP 401 unauthorized", how)
-    if status == 403:
-        return RegistryRefusal(status, f"{where}: HTTP 403 denied ({scope})",
-                               f"ask for {scope.rsplit(':', 1)[-1]} rights on {host}, or log in as "
-                               f"another user with `docker login {host}`")
-    return RegistryRefusal(status, f"{where}: HTTP {status}")
-
-
-def next_link(header: str) -> str:
-    """The target of rel="next" in a Link header, '' without one."""
-    for part in header.split(","):
-        target, _, params = part.partition(";")
-        if 'rel="next"' in params.replace(" ", "") or "rel=next" in params.replace(" ", ""):
-            return target.strip().strip("<>")
-    return ""
+        raise refusal(status, where, endpoint.host, scope, self._auth.credentials(endpoint.host) is not None)
 
 
 _backoff = wait_random_exponential(multiplier=0.2, max=5)

@@ -125,3 +125,39 @@ class Transport:
                 "start it (`make setup` for the local one), pick another with --registry, "
                 "or plan with --offline")
         return TransientRegistryError(f"{where}: {type(exc).__name__}: {redact(str(exc))}")
+
+
+class RegistryRefusal(RegistryError):
+    """The registry answered with a definitive 4xx; status says which."""
+
+    def __init__(self, status: int, message: str, hint: str = "") -> None:
+        super().__init__(message, hint)
+        self.status = status
+
+
+class LoginRefused(RegistryRefusal):
+    """The registry wants credentials it was not given, or refused them: fixed by `docker login`."""
+
+    exit_code = 2
+
+
+def refusal(status: int, where: str, host: str, scope: str, logged_in: bool) -> RegistryRefusal:
+    """What a definitive refusal means and how to fix it."""
+    if status == 401:
+        how = (f"the saved credentials were refused: run `docker login {host}` again" if logged_in
+               else f"run `docker login {host}`")
+        return LoginRefused(status, f"{where}: HTTP 401 unauthorized", how)
+    if status == 403:
+        return RegistryRefusal(status, f"{where}: HTTP 403 denied ({scope})",
+                               f"ask for {scope.rsplit(':', 1)[-1]} rights on {host}, or log in as "
+                               f"another user with `docker login {host}`")
+    return RegistryRefusal(status, f"{where}: HTTP {status}")
+
+
+def next_link(header: str) -> str:
+    """The target of rel="next" in a Link header, '' without one."""
+    for part in header.split(","):
+        target, _, params = part.partition(";")
+        if 'rel="next"' in params.replace(" ", "") or "rel=next" in params.replace(" ", ""):
+            return target.strip().strip("<>")
+    return ""
