@@ -7,14 +7,14 @@ import json
 import re
 import threading
 import time
-from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from engine.errors import RegistryError
 from engine.registry.credentials import Credentials, credentials_for
 from engine.registry.endpoints import Endpoint, endpoint_for
-from engine.registry.transport import TransientRegistryError, Transport, retry_after
+from engine.registry.transport import Response, TransientRegistryError, Transport, retry_after
 
 _PARAM = re.compile(r'\s*([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))\s*,?')
 DEFAULT_TOKEN_LIFETIME_S = 60  # what the distribution spec says to assume without expires_in
@@ -87,8 +87,8 @@ class Authorizer:
     """Authorization headers per registry host and scope: learns each host's challenge once, fetches a
     token per scope and reuses it until it expires; reads credentials once per host."""
 
-    def __init__(self, transport: Transport, requests: Counter[str]) -> None:
-        self.transport, self.requests = transport, requests
+    def __init__(self, transport: Transport, count: Callable[[str], None]) -> None:
+        self.transport, self.count = transport, count  # count("token") for every token request
         self._challenges: dict[str, Challenge] = {}
         self._tokens: dict[tuple[str, str], Token] = {}
         self._credentials: dict[str, Credentials | None] = {}
@@ -143,19 +143,9 @@ class Authorizer:
                                 "check the registry's auth setup")
         service = challenge.params.get("service", "")
         found = self.credentials(host)
-        endpoint = endpoint_for(realm.split("://", 1)[1].split("/", 1)[0])
-        endpoint = Endpoint(endpoint.host, realm.split("://", 1)[0], endpoint.ca_files, endpoint.client_cert)
-        self.requests["token"] += 1
+        self.count("token")
         started = _now()
-        if found and found.identity_token:
-            form = {"grant_type": "refresh_token", "refresh_token": found.identity_token,
-                    "service": service, "scope": scope, "client_id": CLIENT_ID}
-            answer = self.transport.send(endpoint, "POST", realm, {}, form=form)
-        else:
-            query = urlencode({k: v for k, v in (("service", service), ("scope", scope)) if v})
-            headers = {"Authorization": basic(found)} if found and found.password else {}
-            answer = self.transport.send(endpoint, "GET", f"{realm}{'&' if '?' in realm else '?'}{query}",
-                                         headers)
+        answer = self._ask_token(realm, service, scope, found)
         if answer.status in (401, 403):
             how = f"run `docker login {host}` again" if found else f"run `docker login {host}`"
             raise TokenRefused(f"{host} refused to grant access to {scope or 'the registry'} "
@@ -167,3 +157,16 @@ class Authorizer:
             raise RegistryError(f"token server of {host}: HTTP {answer.status}",
                                 "check the registry's auth setup")
         return token_of(answer.body, started)
+
+    def _ask_token(self, realm: str, service: str, scope: str, found: Credentials | None) -> Response:
+        """An identity token is exchanged by OAuth POST; a password (or nothing) goes by GET."""
+        scheme, _, rest = realm.partition("://")
+        where = endpoint_for(rest.split("/", 1)[0])
+        endpoint = Endpoint(where.host, scheme, where.ca_files, where.client_cert)
+        if found and found.identity_token:
+            form = {"grant_type": "refresh_token", "refresh_token": found.identity_token,
+                    "service": service, "scope": scope, "client_id": CLIENT_ID}
+            return self.transport.send(endpoint, "POST", realm, {}, form=form)
+        query = urlencode({k: v for k, v in (("service", service), ("scope", scope)) if v})
+        headers = {"Authorization": basic(found)} if found and found.password else {}
+        return self.transport.send(endpoint, "GET", f"{realm}{'&' if '?' in realm else '?'}{query}", headers)

@@ -97,7 +97,7 @@ class RegistryClient:
         self.requests: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._transport = Transport(timeout_s)
-        self._auth = Authorizer(self._transport, self.requests)
+        self._auth = Authorizer(self._transport, self._count)
         self._pinged: dict[str, threading.Lock] = {}
 
     def manifest(self, reference: str) -> Manifest | None:
@@ -164,6 +164,10 @@ class RegistryClient:
         """Close the pooled connections."""
         self._transport.close()
 
+    def _count(self, kind: str) -> None:
+        with self._lock:
+            self.requests[kind] += 1
+
     def _manifest(self, name: ImageName) -> Manifest | None:
         response = self._call("GET", name)
         if response is None:
@@ -223,8 +227,7 @@ class RegistryClient:
     def _send(self, endpoint: Endpoint, method: str, path: str, scope: str, body: bytes | None,
               headers: dict[str, str]) -> Response:
         authorization = self._auth.header(endpoint.host, scope)
-        with self._lock:
-            self.requests[method] += 1
+        self._count(method)
         extra = {"Authorization": authorization} if authorization else {}
         return self._transport.send(endpoint, method, endpoint.base_url + path, {**headers, **extra}, body)
 
@@ -237,8 +240,7 @@ class RegistryClient:
         with lock:
             if self._auth.knows(endpoint.host):
                 return
-            with self._lock:
-                self.requests["ping"] += 1
+            self._count("ping")
             answer = self._transport.send(endpoint, "GET", endpoint.base_url + "/v2/", {})
             if answer.status == 429 or answer.status >= 500:
                 raise TransientRegistryError(f"GET {endpoint.base_url}/v2/: HTTP {answer.status}",

@@ -51,6 +51,8 @@ class AuthRegistry:
 
     host: str
     scheme: str = "bearer"
+    anonymous_pull: bool = False  # tokens for pull scopes without a login, as Docker Hub gives
+    forms: list[dict[str, str]] = field(default_factory=list)  # OAuth POSTs to /token
     issued: list[str] = field(default_factory=list)  # scope of every token handed out
     revoked: set[str] = field(default_factory=set)
     paths: list[tuple[str, str]] = field(default_factory=list)  # (path, Authorization) of each request
@@ -83,7 +85,8 @@ class AuthRegistry:
         return token not in self.revoked and token.startswith("token-") and token.endswith(f"|{scope}")
 
     def token(self, query: dict[str, str], authorization: str) -> tuple[int, dict[str, str], bytes]:
-        if authorization != "Basic " + base64.b64encode(b"ann:pw").decode():
+        anonymous = self.anonymous_pull and not authorization and query.get("scope", "").endswith(":pull")
+        if authorization != "Basic " + base64.b64encode(b"ann:pw").decode() and not anonymous:
             return 401, {}, b"{}"
         with self.lock:
             self.issued.append(query.get("scope", ""))
@@ -124,6 +127,16 @@ def server() -> Iterator[AuthRegistry]:
 
         def do_HEAD(self) -> None:
             self._reply(False)
+
+        def do_POST(self) -> None:
+            form = dict(urllib.parse.parse_qsl(self.rfile.read(int(self.headers["Content-Length"])).decode()))
+            state.forms.append(form)
+            ok = form.get("grant_type") == "refresh_token" and form.get("refresh_token") == "refresh-me"
+            status, _, body = state.token(form, "Basic " + base64.b64encode(b"ann:pw").decode() if ok else "")
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
         def log_message(self, *args: object) -> None:
             pass
@@ -209,3 +222,22 @@ def test_docker_hub_names_go_through_the_mirror(server: AuthRegistry, logged_in:
     assert RegistryClient().digest("openeuler/openeuler:22.03-lts-sp3") == DIGEST
     assert ("/v2/openeuler/openeuler/manifests/22.03-lts-sp3",
             "Basic " + base64.b64encode(b"ann:pw").decode()) in server.paths
+
+
+def test_public_pulls_get_anonymous_tokens(server: AuthRegistry, logged_in: Path) -> None:
+    server.anonymous_pull = True
+    client = RegistryClient()
+    assert client.digest(f"{server.host}/app:1") == DIGEST
+    assert client.requests == {"ping": 1, "token": 1, "HEAD": 1}
+    token_requests = [auth for path, auth in server.paths if path.startswith("/token")]
+    assert token_requests == [""]  # no Authorization header without a login
+
+
+def test_an_identity_token_is_exchanged_by_oauth_post(server: AuthRegistry, logged_in: Path) -> None:
+    (logged_in / "config.json").write_text(json.dumps(
+        {"auths": {server.host: {"identitytoken": "refresh-me"}}}))
+    assert RegistryClient().digest(f"{server.host}/app:1") == DIGEST
+    assert server.forms == [{"grant_type": "refresh_token", "refresh_token": "refresh-me",
+                             "service": "test-registry", "scope": "repository:app:pull",
+                             "client_id": "stackbuild"}]
+
