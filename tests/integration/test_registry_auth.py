@@ -93,7 +93,9 @@ def test_tls_basic_auth_build_noop_promote_images(tmp_path: Path, basic_registry
     assert login.returncode == 0, login.stderr
     prefix = f"{host}/x"
 
-    assert cli(root, "build", "--registry", prefix) == 0, capsys.readouterr().err
+    built = cli(root, "build", "--registry", prefix)
+    logs = capsys.readouterr().err
+    assert built == 0, logs
     options = api.Options(root=root, registry=prefix, state_dir=root / "state")
     refs = sorted(node.ref for node in api.load(options).nodes.values())
     client = RegistryClient()
@@ -107,13 +109,14 @@ def test_tls_basic_auth_build_noop_promote_images(tmp_path: Path, basic_registry
     assert noop.buildx_invocations == 0
     assert noop.registry_requests == {"ping": 1, "HEAD": NODES}  # no 401 first: the ping learnt Basic
 
-    capsys.readouterr()
+    logs += capsys.readouterr().err
     assert cli(root, "promote", str(root / "state" / "latest.lock.json"), "--registry", prefix) == 0
     assert cli(root, "images", "--registry", prefix, "--format", "json") == 0
-    out = capsys.readouterr().out
-    listed = json.loads(out[out.index("{"):])
+    captured = capsys.readouterr()
+    listed = json.loads(captured.out[captured.out.index("{"):])
     assert sorted(image["ref"] for image in listed["images"]) == refs
-    assert_no_secret(root / "state", capsys.readouterr().err, USER, password)
+    assert '"event": "node_built"' in logs  # the build's log lines are among those checked
+    assert_no_secret(root / "state", logs + captured.err, USER, password)
 
 
 def assert_no_secret(state: Path, logs: str, user: str, password: str) -> None:
@@ -152,7 +155,9 @@ def test_token_auth_scoped_tokens_reused_and_refreshed(tmp_path: Path, password:
         assert refused.value.hint == f"run `docker login {host}`"
         login = docker_login(docker_config, host, USER, password)
         assert login.returncode == 0, login.stderr
-        assert cli(root, "build", "--registry", prefix) == 0, capsys.readouterr().err
+        built = cli(root, "build", "--registry", prefix)
+        logs = capsys.readouterr().err
+        assert built == 0, logs
 
         options = api.Options(root=root, registry=prefix, state_dir=root / "state")
         repositories = {node.repository for node in api.load(options).nodes.values()}
@@ -162,16 +167,16 @@ def test_token_auth_scoped_tokens_reused_and_refreshed(tmp_path: Path, password:
         assert client.requests == {"ping": 1, "token": len(repositories), "HEAD": 2 * NODES}
         assert len(tokens.issued) - issued == len(repositories)  # one per scope, reused by later requests
 
-        tokens.registry_lifetime_s = 1  # the registry stops accepting new tokens after 1 s
+        tokens.registry_lifetime_s = 2  # the registry stops accepting new tokens after 2 s
         client, issued = RegistryClient(), len(tokens.issued)
         api.plan(options, client)
-        expired_at = time.time() + 1.5
+        expired_at = time.time() + 2.5
         while time.time() < expired_at:  # the registry's clock, not an event: wait until it passed
             time.sleep(0.1)
         assert [e.action for e in api.plan(options, client)] == ["skip"] * NODES
         assert len(tokens.issued) - issued >= 2 * len(repositories)  # refreshed after the 401
         assert client.requests["HEAD"] >= 2 * NODES + 1
-        assert_no_secret(root / "state", capsys.readouterr().err, USER, password)
+        assert_no_secret(root / "state", logs + capsys.readouterr().err, USER, password)
 
 
 def test_a_registry_without_digest_headers_still_skips_every_node(tmp_path: Path, registry: str,
