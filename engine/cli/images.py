@@ -9,7 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from engine.cli.options import options_of
-from engine.registry.catalog import gather, sources
+from engine.registry.catalog import gather, sources, stack_repositories
 from graph.present.catalog import FILTERS, ImageRecord, best, query_of, select
 
 
@@ -18,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
     options = options_of(args)
     query = query_of(**{name: getattr(args, name, None) for name in FILTERS})
     wanted = sources(options.root, options.targets, options.registry)
-    records = gather(wanted)
+    records = gather(wanted, known=stack_repositories(options.root, options.targets, options.registry))
     if args.best:
         record = best(records, query, where=", ".join(prefix for prefix, _ in wanted))
         print(json.dumps(as_json(record), indent=2) if args.format == "json" else record.ref)

@@ -1,34 +1,31 @@
 """The catalogue of what a registry holds: `stackbuild images`, find_images and best_image.
 
-Repositories come from the registry's `/v2/_catalog`, tags from `/v2/<name>/tags/list` (stackbuild's
-own `sb-*` content tags and `sbcache-*` cache tags left out), and what each tag holds from its index
-and image config: the org.stackbuild.* labels, or the tag read with a stack's convention.
+Everything goes through the one RegistryClient (logins, TLS, tokens, retries). Repositories come from
+the registry's `/v2/_catalog`, or, where a registry does not offer it (most hosted ones), from the
+repositories the stacks define; tags from `/v2/<name>/tags/list` across pages (stackbuild's own `sb-*`
+content tags and `sbcache-*` cache tags left out), and what each tag holds from its index and image
+config: the org.stackbuild.* labels, or the tag read with a stack's convention.
 Nothing local (history, lockfiles, state) is consulted.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
-
 from engine.errors import RegistryError
-from engine.registry.client import RegistryClient, TransientRegistryError
+from engine.registry.client import RegistryClient
+from engine.registry.names import parse_reference
 from graph.errors import GraphError
 from graph.expand.assemble import find_stack_files
 from graph.load.stackfile import load_stack
+from graph.model.spec import Stack
 from graph.present.catalog import ImageRecord, best, query_of, record_of, select
 
 SKIPPED_TAG_PREFIXES = ("sb-", "sbcache-")
-PAGE = 1000
 READ_THREADS = 8
 PREFERRED_PLATFORM = "linux/amd64"  # whose config is read when an index has several
 Source = tuple[str, tuple[str, ...]]  # registry prefix, tag conventions to read unlabelled tags with
@@ -37,22 +34,25 @@ Source = tuple[str, tuple[str, ...]]  # registry prefix, tag conventions to read
 class Catalogue:
     """Reads repositories, tags and image records from registries (GET requests only)."""
 
-    def __init__(self, client: RegistryClient | None = None, attempts: int = 3,
-                 timeout_s: float = 10.0) -> None:
-        self.client = client or RegistryClient(timeout_s=timeout_s, attempts=attempts)
-        self.attempts, self.timeout_s = attempts, timeout_s
+    def __init__(self, client: RegistryClient | None = None, known: Sequence[str] = ()) -> None:
+        self.client = client or RegistryClient(attempts=3)
+        self.known = tuple(known)  # host/name of the repositories the stacks define
 
     def repositories(self, prefix: str) -> list[str]:
         """Every repository (host/name) below prefix (host[:port][/path])."""
         host, _, path = prefix.rstrip("/").partition("/")
-        names = self._pages(f"{_scheme(host)}://{host}/v2/_catalog?n={PAGE}", "repositories")
-        return sorted(f"{host}/{name}" for name in names if not path or name.startswith(path + "/"))
+        names = self.client.repositories(parse_reference(f"{host}/x").api_host)
+        if names is not None:
+            return sorted(f"{host}/{name}" for name in names if not path or name.startswith(path + "/"))
+        below = sorted({repo for repo in self.known if repo.startswith(prefix.rstrip("/") + "/")})
+        if not below:
+            raise RegistryError(f"{host} does not list its repositories (no /v2/_catalog for this login)",
+                                "name the stack files whose images to list, so their repositories are read")
+        return below
 
     def tags(self, repository: str) -> list[str]:
         """The human tags of a repository (content and cache tags left out)."""
-        host, _, name = repository.partition("/")
-        tags = self._pages(f"{_scheme(host)}://{host}/v2/{name}/tags/list?n={PAGE}", "tags")
-        return sorted(tag for tag in tags if not tag.startswith(SKIPPED_TAG_PREFIXES))
+        return sorted(tag for tag in self.client.tags(repository) if not tag.startswith(SKIPPED_TAG_PREFIXES))
 
     def record(self, ref: str, conventions: Sequence[str] = ()) -> ImageRecord | None:
         """What ref holds, or None when it is gone."""
@@ -81,61 +81,6 @@ class Catalogue:
         with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
             found = pool.map(lambda ref: self.record(ref, conventions), refs)
             return sorted((record for record in found if record is not None), key=lambda r: r.ref)
-
-    def _pages(self, url: str, key: str) -> list[str]:
-        """The list under key of every page, following `Link: <…>; rel="next"`."""
-        items: list[str] = []
-        seen: set[str] = set()
-        next_url: str | None = url
-        while next_url and next_url not in seen:
-            seen.add(next_url)
-            body, link = self._get(next_url)
-            items += [str(item) for item in body.get(key) or []]
-            next_url = urllib.parse.urljoin(next_url, link) if link else None
-        return items
-
-    def _get(self, url: str) -> tuple[dict[str, Any], str]:
-        """One JSON page and its next-page link, retried on transient failures."""
-        fetch = retry(retry=retry_if_exception_type(TransientRegistryError), reraise=True,
-                      stop=stop_after_attempt(self.attempts),
-                      wait=wait_random_exponential(multiplier=0.2, max=5))(_fetch)
-        return fetch(url, self.timeout_s)
-
-
-def _scheme(host: str) -> str:
-    """Plain HTTP for local registries, as RegistryClient does."""
-    return "http" if host.startswith(("localhost", "127.")) else "https"
-
-
-def _fetch(url: str, timeout_s: float) -> tuple[dict[str, Any], str]:
-    """GET url: (JSON object, next link or ''); RegistryError when the registry refuses."""
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as answer:
-            data, link = answer.read(), answer.headers.get("Link", "")
-    except urllib.error.HTTPError as exc:
-        if exc.code == 429 or exc.code >= 500:
-            raise TransientRegistryError(f"GET {url}: HTTP {exc.code}") from None
-        hint = "the registry does not list its repositories" if "/_catalog" in url else ""
-        raise RegistryError(f"GET {url}: HTTP {exc.code} {exc.reason}", hint) from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        raise TransientRegistryError(f"GET {url}: {exc}") from None
-    try:
-        body = json.loads(data)
-    except ValueError:
-        raise RegistryError(f"GET {url}: the registry answered with something that is not JSON") from None
-    if not isinstance(body, dict):
-        raise RegistryError(f"GET {url}: the registry answered with a JSON {type(body).__name__}")
-    return body, _next_link(link)
-
-
-def _next_link(header: str) -> str:
-    """The target of rel="next" in a Link header, '' without one."""
-    for part in header.split(","):
-        target, _, params = part.partition(";")
-        if 'rel="next"' in params.replace(" ", "") or "rel=next" in params.replace(" ", ""):
-            return target.strip().strip("<>")
-    return ""
 
 
 def _prefixes(registry_prefix: str | Sequence[str]) -> list[str]:
@@ -167,14 +112,20 @@ def best_image(registry_prefix: str | Sequence[str], *, client: RegistryClient |
     return best(records, query, where=", ".join(_prefixes(registry_prefix)))
 
 
-def sources(root: Path, targets: Sequence[Path], registry: str = "") -> list[Source]:
-    """Which registry prefixes to read (the stacks', or registry) and the conventions to read tags with."""
+def _stacks(root: Path, targets: Sequence[Path], registry: str) -> list[Stack]:
+    """The targeted stacks; none (rather than an error) when registry names what to read anyway."""
     try:
-        stacks = [load_stack(root, file) for file in find_stack_files(root, targets)]
+        return [load_stack(root, file) for file in find_stack_files(root, targets)]
     except GraphError:
         if not registry:
             raise
-        stacks = []
+        return []
+
+
+def sources(root: Path, targets: Sequence[Path], registry: str = "") -> list[Source]:
+    """Which registry prefixes to read (the stacks', or registry) and the conventions to read tags with."""
+    stacks = _stacks(root, targets, registry)
+
     def conventions(prefix: str) -> tuple[str, ...]:
         """The conventions of the stacks pushing below prefix (of every stack with --registry)."""
         return tuple(dict.fromkeys(s.convention for s in stacks
@@ -184,9 +135,19 @@ def sources(root: Path, targets: Sequence[Path], registry: str = "") -> list[Sou
     return [(prefix, conventions(prefix)) for prefix in prefixes]
 
 
-def gather(wanted: Sequence[Source], client: RegistryClient | None = None) -> list[ImageRecord]:
-    """The records of every source; a registry that cannot be read is skipped with a warning."""
-    reader, found, failures = Catalogue(client), dict[str, ImageRecord](), list[RegistryError]()
+def stack_repositories(root: Path, targets: Sequence[Path], registry: str = "") -> tuple[str, ...]:
+    """The repositories the stacks push to (below registry when given): read where no catalogue is."""
+    return tuple(dict.fromkeys(
+        f"{registry or stack.registry}/{definition.image}" for stack in _stacks(root, targets, registry)
+        for definition in stack.definitions if not definition.external and definition.image))
+
+
+def gather(wanted: Sequence[Source], client: RegistryClient | None = None,
+           known: Sequence[str] = ()) -> list[ImageRecord]:
+    """The records of every source; a registry that cannot be read is skipped with a warning.
+
+    known: the repositories the stacks define, listed where a registry has no catalogue."""
+    reader, found, failures = Catalogue(client, known), dict[str, ImageRecord](), list[RegistryError]()
     for prefix, conventions in wanted:
         try:
             found.update((record.ref, record) for record in reader.records(prefix, conventions))

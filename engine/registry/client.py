@@ -1,15 +1,19 @@
-"""A small client for the OCI distribution API: manifests and platforms, with retries."""
+"""The one registry client every command uses: manifests, digests, tags, configs and listings.
+
+Names are normalised as Docker does (engine.registry.names), credentials read as Docker reads them
+(credentials), tokens fetched per scope (auth), TLS set up from certs.d (endpoints), Docker Hub
+names pulled through the daemon's mirrors when it has some.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import threading
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections import Counter
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import structlog
 from tenacity import (
@@ -21,67 +25,34 @@ from tenacity import (
 )
 
 from engine.errors import RegistryError
+from engine.registry.auth import Authorizer
+from engine.registry.endpoints import Endpoint, endpoint_for, mirror_endpoint, mirrors
+from engine.registry.manifest import ACCEPT, INDEX_TYPES, MANIFEST_TYPES, Manifest
+from engine.registry.names import ImageName, parse_reference
+from engine.registry.transport import (
+    RegistryRefusal,
+    RegistryUnreachable,
+    Response,
+    TransientRegistryError,
+    Transport,
+    next_link,
+    redact,
+    refusal,
+    retry_after,
+)
 
-INDEX_TYPES = (
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-)
-MANIFEST_TYPES = (
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-)
-ACCEPT = ", ".join(INDEX_TYPES + MANIFEST_TYPES)
-ATTESTATION = "attestation-manifest"
+__all__ = ["ACCEPT", "INDEX_TYPES", "MANIFEST_TYPES", "Manifest", "Registry", "RegistryClient",
+           "RegistryRefusal", "RegistryUnreachable", "Response", "TransientRegistryError", "next_link",
+           "split_reference"]
 log = structlog.get_logger()
-
-
-class TransientRegistryError(RegistryError):
-    """A failure worth retrying: 5xx, 429, a reset connection or a timeout."""
-
-    def __init__(self, message: str, retry_after: float = 0.0) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """A fetched manifest or index, with its digest and media type."""
-
-    digest: str
-    media_type: str
-    body: dict[str, Any]
-
-    @property
-    def is_index(self) -> bool:
-        return self.media_type in INDEX_TYPES
-
-    def platforms(self) -> dict[str, str]:
-        """Platform → image manifest digest of an index, attestation manifests left out."""
-        result = {}
-        for entry in self.body.get("manifests", []):
-            annotations = entry.get("annotations", {})
-            if annotations.get("vnd.docker.reference.type") == ATTESTATION:
-                continue
-            platform = entry.get("platform", {})
-            name = f"{platform.get('os')}/{platform.get('architecture')}"
-            if platform.get("variant"):
-                name += f"/{platform['variant']}"
-            result[name] = entry["digest"]
-        return result
-
-    def layers(self) -> list[str]:
-        """Layer digests of an image manifest, base first."""
-        return [layer["digest"] for layer in self.body.get("layers", [])]
+PAGE = 1000
+T = TypeVar("T")
 
 
 def split_reference(reference: str) -> tuple[str, str, str]:
-    """`host[:port]/repo[:tag|@digest]` → (host, repository, tag or digest)."""
-    host, _, rest = reference.partition("/")
-    if "@" in rest:
-        repository, _, ref = rest.partition("@")
-    else:
-        repository, _, ref = rest.rpartition(":") if ":" in rest else (rest, "", "latest")
-    return host, repository, ref
+    """`host[:port]/repo[:tag|@digest]` → (host, repository, tag or digest), normalised as Docker does."""
+    name = parse_reference(reference)
+    return name.host, name.repository, name.ref
 
 
 def _json(url: str, data: bytes) -> dict[str, Any]:
@@ -92,6 +63,10 @@ def _json(url: str, data: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise RegistryError(f"{url}: the registry answered with a JSON {type(body).__name__}")
     return body
+
+
+def _sha256(body: bytes) -> str:
+    return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 class Registry(Protocol):
@@ -109,106 +84,182 @@ class Registry(Protocol):
         """Point target at the manifest source; return its digest."""
 
 
-@dataclass(frozen=True)
-class Response:
-    """A registry answer: status, headers and body."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
 class RegistryClient:
-    """Manifests over the distribution API: plain HTTP for local registries, HTTPS otherwise.
+    """The distribution API over HTTPS (plain HTTP for loopback and insecure registries), logged in.
 
     Transient failures (5xx, 429, resets, timeouts) are retried with jittered exponential backoff,
-    honouring Retry-After; 404 means "not there"; other errors are definitive.
+    honouring Retry-After; 404 means "not there"; 401, 403, TLS failures and a refused connection
+    are definitive and say how to fix them.
     """
 
     def __init__(self, timeout_s: float = 10.0, attempts: int = 6) -> None:
         self.timeout_s, self.attempts = timeout_s, attempts
         self.requests: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._transport = Transport(timeout_s)
+        self._auth = Authorizer(self._transport, self._count)
+        self._pinged: dict[str, threading.Lock] = {}
 
     def manifest(self, reference: str) -> Manifest | None:
         """The manifest at reference, or None when the registry does not have it."""
-        response = self._call("GET", reference)
-        if response is None:
-            return None
-        return Manifest(response.headers.get("docker-content-digest", ""),
-                        response.headers.get("content-type", ""), _json(reference, response.body))
+        return self._manifest(parse_reference(reference))
 
     def digest(self, reference: str) -> str | None:
-        """The digest reference points to (one HEAD request), or None when it is not there."""
-        response = self._call("HEAD", reference)
-        return None if response is None else response.headers.get("docker-content-digest", "")
+        """The digest reference points to: one HEAD, plus a GET hashed when the HEAD omits the digest."""
+        name = parse_reference(reference)
+        response = self._call("HEAD", name)
+        if response is None:
+            return None
+        if response.headers.get("docker-content-digest"):
+            return response.headers["docker-content-digest"]
+        if name.digest:
+            return name.digest
+        response = self._call("GET", name)
+        return None if response is None else _sha256(response.body)
 
     def image_config(self, reference: str, platform: str = "linux/amd64") -> dict[str, Any] | None:
         """The image config (labels under config.Labels) of one platform of reference, or None."""
         manifest = self.manifest(reference)
         if manifest is None:
             return None
-        host, name, _ = split_reference(reference)
-        repository = f"{host}/{name}"
+        name = parse_reference(reference)
         if manifest.is_index:
             digest = manifest.platforms().get(platform)
-            manifest = self.manifest(f"{repository}@{digest}") if digest else None
+            manifest = self._manifest(name.with_ref(digest)) if digest else None
             if manifest is None:
                 return None
         config_digest = manifest.body.get("config", {}).get("digest", "")
-        response = self._call("GET", f"{repository}@{config_digest}", kind="blobs")
+        response = self._call("GET", name.with_ref(config_digest), kind="blobs")
         return None if response is None else _json(reference, response.body)
 
     def tag(self, source: str, target: str) -> str:
         """Point target (repository:tag) at the manifest source (repository@digest); same repository."""
-        response = self._call("GET", source)
+        response = self._call("GET", parse_reference(source))
         if response is None:
             raise RegistryError(f"cannot tag {target}: {source} is not in the registry",
                                 "build it again; the registry may have been cleaned")
         media_type = response.headers.get("content-type", "")
-        if self._call("PUT", target, response.body, {"Content-Type": media_type}) is None:
+        if self._call("PUT", parse_reference(target), response.body, {"Content-Type": media_type}) is None:
             raise RegistryError(f"the registry refused to tag {target} (404: repository unknown)",
                                 "check the registry prefix")
-        return "sha256:" + hashlib.sha256(response.body).hexdigest()
+        return _sha256(response.body)
 
-    def _call(self, method: str, reference: str, body: bytes | None = None,
+    def repositories(self, host: str) -> list[str] | None:
+        """Every repository of host from `/v2/_catalog`, or None when the registry does not offer it."""
+        try:
+            found = self._pages(host, f"/v2/_catalog?n={PAGE}", "repositories", "registry:catalog:*")
+        except RegistryRefusal as exc:
+            if exc.status in (401, 403, 405):
+                return None
+            raise
+        return found
+
+    def tags(self, repository: str) -> list[str]:
+        """Every tag of repository (host/name), `tags/list` followed across pages; [] when unknown."""
+        name = parse_reference(repository)
+        path = f"/v2/{name.repository}/tags/list?n={PAGE}"
+        return self._pages(name.api_host, path, "tags", f"repository:{name.repository}:pull") or []
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._transport.close()
+
+    def _count(self, kind: str) -> None:
+        with self._lock:
+            self.requests[kind] += 1
+
+    def _manifest(self, name: ImageName) -> Manifest | None:
+        response = self._call("GET", name)
+        if response is None:
+            return None
+        digest = response.headers.get("docker-content-digest") or name.digest or _sha256(response.body)
+        return Manifest(digest, response.headers.get("content-type", ""), _json(str(name), response.body))
+
+    def _pages(self, host: str, path: str, key: str, scope: str) -> list[str] | None:
+        """The list under key of every page, following `Link: <…>; rel="next"`; None for a 404."""
+        items: list[str] = []
+        seen: set[str] = set()
+        next_path: str | None = path
+        while next_path and next_path not in seen:
+            seen.add(next_path)
+            response = self._retrying(endpoint_for(host), "GET", next_path, scope)
+            if response is None:
+                return items if items else None
+            items += [str(item) for item in _json(redact(next_path), response.body).get(key) or []]
+            link = next_link(response.headers.get("link", ""))
+            next_path = urllib.parse.urljoin(next_path, link) if link else None
+        return items
+
+    def _call(self, method: str, name: ImageName, body: bytes | None = None,
               headers: dict[str, str] | None = None, kind: str = "manifests") -> Response | None:
-        host, repository, ref = split_reference(reference)
-        scheme = "http" if host.startswith(("localhost", "127.")) else "https"
-        url = f"{scheme}://{host}/v2/{repository}/{kind}/{ref}"
-        send = retry(
+        path = f"/v2/{name.repository}/{kind}/{name.ref}"
+        scope = f"repository:{name.repository}:{'pull,push' if method == 'PUT' else 'pull'}"
+        if name.is_docker_hub and method in ("GET", "HEAD"):
+            for url in mirrors():
+                try:
+                    found = self._retrying(mirror_endpoint(url), method, path, scope, body, headers)
+                except RegistryError as exc:
+                    log.warning("registry_mirror_failed", mirror=redact(url), reason=redact(str(exc)))
+                    continue
+                if found is not None:
+                    return found
+        return self._retrying(endpoint_for(name.api_host), method, path, scope, body, headers)
+
+    def _retrying(self, endpoint: Endpoint, method: str, path: str, scope: str, body: bytes | None = None,
+                  headers: dict[str, str] | None = None) -> Response | None:
+        send: Callable[..., Response | None] = retry(
             retry=retry_if_exception_type(TransientRegistryError), wait=_wait,
             stop=stop_after_attempt(self.attempts), reraise=True, before_sleep=_log_retry,
-        )(self._send)
-        return send(method, url, body, {"Accept": ACCEPT, **(headers or {})})
+        )(self._exchange)
+        return send(endpoint, method, path, scope, body, {"Accept": ACCEPT, **(headers or {})})
 
-    def _send(self, method: str, url: str, body: bytes | None,
-              headers: dict[str, str]) -> Response | None:
+    def _exchange(self, endpoint: Endpoint, method: str, path: str, scope: str, body: bytes | None,
+                  headers: dict[str, str]) -> Response | None:
+        """One request, authorised; a 401 with a new challenge is answered once with fresh credentials."""
+        self._ping(endpoint)
+        response = self._send(endpoint, method, path, scope, body, headers)
+        if response.status == 401 and "www-authenticate" in response.headers:
+            self._auth.learn(endpoint.host, response.headers["www-authenticate"])
+            self._auth.forget(endpoint.host, scope)
+            response = self._send(endpoint, method, path, scope, body, headers)
+        return self._interpret(endpoint, method, path, scope, response)
+
+    def _send(self, endpoint: Endpoint, method: str, path: str, scope: str, body: bytes | None,
+              headers: dict[str, str]) -> Response:
+        authorization = self._auth.header(endpoint.host, scope)
+        self._count(method)
+        extra = {"Authorization": authorization} if authorization else {}
+        return self._transport.send(endpoint, method, endpoint.base_url + path, {**headers, **extra}, body)
+
+    def _ping(self, endpoint: Endpoint) -> None:
+        """Learn once per host whether and how it wants authentication (`GET /v2/`)."""
+        if self._auth.knows(endpoint.host):
+            return
         with self._lock:
-            self.requests[method] += 1
-        request = urllib.request.Request(url, data=body, headers=headers, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as answer:
-                lower = {key.lower(): value for key, value in answer.headers.items()}
-                return Response(answer.status, lower, answer.read())
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                return None
-            if exc.code == 429 or exc.code >= 500:
-                raise TransientRegistryError(f"{method} {url}: HTTP {exc.code}",
-                                             retry_after=_retry_after(exc.headers)) from None
-            raise RegistryError(f"{method} {url}: HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            raise TransientRegistryError(f"{method} {url}: {exc}") from None
+            lock = self._pinged.setdefault(endpoint.host, threading.Lock())
+        with lock:
+            if self._auth.knows(endpoint.host):
+                return
+            self._count("ping")
+            answer = self._transport.send(endpoint, "GET", endpoint.base_url + "/v2/", {})
+            if answer.status == 429 or answer.status >= 500:
+                raise TransientRegistryError(f"GET {endpoint.base_url}/v2/: HTTP {answer.status}",
+                                             retry_after(answer.headers.get("retry-after", "")))
+            challenge = answer.headers.get("www-authenticate") if answer.status == 401 else None
+            self._auth.learn(endpoint.host, challenge)
 
-
-def _retry_after(headers: Any) -> float:
-    """Seconds from a Retry-After header (delta form), 0 when absent or unreadable."""
-    value = headers.get("Retry-After", "") if headers is not None else ""
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return 0.0
+    def _interpret(self, endpoint: Endpoint, method: str, path: str, scope: str,
+                   response: Response) -> Response | None:
+        """The response when it succeeded, None for 404, else the error it means."""
+        status, where = response.status, f"{method} {endpoint.base_url}{redact(path)}"
+        if 200 <= status < 300:
+            return response
+        if status == 404:
+            return None
+        if status == 429 or status >= 500:
+            raise TransientRegistryError(f"{where}: HTTP {status}",
+                                         retry_after(response.headers.get("retry-after", "")))
+        raise refusal(status, where, endpoint.host, scope, self._auth.credentials(endpoint.host) is not None)
 
 
 _backoff = wait_random_exponential(multiplier=0.2, max=5)
@@ -224,4 +275,4 @@ def _wait(state: RetryCallState) -> float:
 
 def _log_retry(state: RetryCallState) -> None:
     error = state.outcome.exception() if state.outcome else None
-    log.warning("registry_retried", attempt=state.attempt_number, reason=str(error))
+    log.warning("registry_retried", attempt=state.attempt_number, reason=redact(str(error)))

@@ -17,6 +17,7 @@ from engine.build.interrupt import interruptible
 from engine.build.scheduler import SUCCEEDED, Scheduler
 from engine.console import logs
 from engine.registry.client import Registry, RegistryClient
+from engine.registry.endpoints import endpoint_for
 from engine.registry.retryproxy import RetryProxy, local_registry_host, router
 from engine.run.planner import Planned, plan_build
 from engine.run.promote import lock_entries, promote, to_promote
@@ -205,7 +206,8 @@ def _history(options: Options) -> History | None:
 def _retry_proxy(planned: Planned, runner: NodeRunner) -> Iterator[None]:
     """Route BuildKit's registry traffic through a retrying proxy when the registry is local plain HTTP."""
     host = local_registry_host({n.registry for n in planned.graph.nodes.values() if not n.external})
-    if not host or not any(entry.action == BUILD for entry in planned.entries):  # only builds use it
+    plain = bool(host) and endpoint_for(host).scheme == "http"  # with a certs.d folder it speaks TLS
+    if not plain or not any(entry.action == BUILD for entry in planned.entries):  # only builds use it
         yield
         return
     upstream = host.replace("localhost:", "127.0.0.1:", 1)

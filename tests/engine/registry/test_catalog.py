@@ -17,9 +17,8 @@ import pytest
 
 from engine.cli import main as cli
 from engine.errors import RegistryError
-from engine.registry import catalog
-from engine.registry.catalog import Catalogue, best_image, find_images, gather, sources
-from engine.registry.client import RegistryClient
+from engine.registry.catalog import Catalogue, best_image, find_images, gather, sources, stack_repositories
+from engine.registry.client import RegistryClient, next_link
 from graph.present.catalog import NoImageMatches
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -82,6 +81,8 @@ class Store:
             self.paths.append(path)
         url = urllib.parse.urlsplit(path)
         query = dict(urllib.parse.parse_qsl(url.query))
+        if url.path == "/v2/":
+            return 200, {}, b"{}"
         parts = url.path.removeprefix("/v2/").split("/")
         if parts == ["_catalog"]:
             if self.refuse_catalog:
@@ -157,7 +158,7 @@ def fill(content: Store, host: str) -> None:
 def test_repositories_below_a_prefix_across_pages(store: tuple[Store, str]) -> None:
     content, host = store
     fill(content, host)
-    reader = Catalogue(client(), attempts=1)
+    reader = Catalogue(client())
     assert reader.repositories(f"{host}/demo") == [f"{host}/demo/framework", f"{host}/demo/sdk"]
     assert len(reader.repositories(host)) == 4
     assert sum(1 for path in content.paths if path.startswith("/v2/_catalog")) >= 4  # paged by 2
@@ -166,14 +167,14 @@ def test_repositories_below_a_prefix_across_pages(store: tuple[Store, str]) -> N
 def test_tags_leave_out_content_and_cache_tags(store: tuple[Store, str]) -> None:
     content, host = store
     fill(content, host)
-    assert Catalogue(client(), attempts=1).tags(f"{host}/demo/framework") == [
+    assert Catalogue(client()).tags(f"{host}/demo/framework") == [
         "numpy1.10.0", "numpy1.10.0-dev", "numpy1.9.0", "tinygrad0.10.3"]
 
 
 def test_records_come_from_labels_with_platforms_and_digest(store: tuple[Store, str]) -> None:
     content, host = store
     fill(content, host)
-    records = {r.ref.rsplit(":", 1)[1]: r for r in Catalogue(client(), attempts=1).records(f"{host}/demo")}
+    records = {r.ref.rsplit(":", 1)[1]: r for r in Catalogue(client()).records(f"{host}/demo")}
     assert sorted(records) == ["cpu", "numpy1.10.0", "numpy1.10.0-dev", "numpy1.9.0", "tinygrad0.10.3"]
     numpy = records["numpy1.10.0"]
     assert (numpy.node, numpy.framework, numpy.version) == ("numpy-b", "numpy", "1.10.0")
@@ -188,14 +189,14 @@ def test_records_come_from_labels_with_platforms_and_digest(store: tuple[Store, 
 def test_unlabelled_images_are_read_with_a_convention(store: tuple[Store, str]) -> None:
     content, host = store
     fill(content, host)
-    (record,) = Catalogue(client(), attempts=1).records(f"{host}/elsewhere", ("oeep14",))
+    (record,) = Catalogue(client()).records(f"{host}/elsewhere", ("oeep14",))
     assert (record.source, record.framework, record.version) == ("tag", "pytorch", "2.4.0")
     assert record.sdk == "cann"
 
 
 def test_a_tag_deleted_while_listing_is_skipped(store: tuple[Store, str]) -> None:
     _, host = store
-    assert Catalogue(client(), attempts=1).record(f"{host}/demo/gone:1") is None
+    assert Catalogue(client()).record(f"{host}/demo/gone:1") is None
 
 
 @pytest.mark.parametrize(("header", "target"), [
@@ -203,7 +204,7 @@ def test_a_tag_deleted_while_listing_is_skipped(store: tuple[Store, str]) -> Non
     ("</v2/x/tags/list?last=1>;rel=next", "/v2/x/tags/list?last=1"),
     ('<https://a/b>; rel="prev"', ""), ("", "")])
 def test_next_link(header: str, target: str) -> None:
-    assert catalog._next_link(header) == target
+    assert next_link(header) == target
 
 
 # --- the Python API -----------------------------------------------------------------------------
@@ -262,12 +263,38 @@ def test_an_unreadable_registry_is_skipped_with_a_warning(store: tuple[Store, st
     assert "warning: cannot read the catalogue of 127.0.0.1:9/none" in capsys.readouterr().err
 
 
-def test_a_registry_refusing_its_catalogue_is_an_error(store: tuple[Store, str]) -> None:
+def test_a_registry_refusing_its_catalogue_without_known_repositories_is_an_error(
+        store: tuple[Store, str]) -> None:
     content, host = store
     content.refuse_catalog = True
-    with pytest.raises(RegistryError, match="HTTP 401") as caught:
+    with pytest.raises(RegistryError) as caught:
         gather([(f"{host}/demo", ())], client())
-    assert "does not list its repositories" in caught.value.hint
+    assert caught.value.message == f"{host} does not list its repositories (no /v2/_catalog for this login)"
+    assert "stack files" in caught.value.hint
+
+
+def test_without_a_catalogue_the_stacks_repositories_are_listed(store: tuple[Store, str]) -> None:
+    content, host = store
+    fill(content, host)
+    content.refuse_catalog = True
+    content.page = 1  # every tag list takes several pages
+    known = [f"{host}/demo/framework", f"{host}/demo/sdk", f"{host}/elsewhere/x"]
+    records = gather([(f"{host}/demo", ())], client(), known=known)
+    assert [r.ref.removeprefix(host) for r in records] == [
+        "/demo/framework:numpy1.10.0", "/demo/framework:numpy1.10.0-dev", "/demo/framework:numpy1.9.0",
+        "/demo/framework:tinygrad0.10.3", "/demo/sdk:cpu"]
+    assert sum(1 for path in content.paths if path.startswith("/v2/demo/framework/tags/list")) == 6
+
+
+def test_stack_repositories_are_the_nodes_repositories(tmp_path: Path) -> None:
+    folder = tmp_path / "stacks" / "a"
+    (folder / "os").mkdir(parents=True)
+    (folder / "os" / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
+    (folder / "stack.yaml").write_text(
+        "stack: a\nregistry: r.example/a\nnodes:\n  os:\n    kind: os\n    image: base\n"
+        "    dockerfile: os/Dockerfile\n    tag: '1'\n", encoding="utf-8")
+    assert stack_repositories(tmp_path, (Path("stacks"),)) == ("r.example/a/base",)
+    assert stack_repositories(tmp_path, (Path("stacks"),), "h:5000/x") == ("h:5000/x/base",)
 
 
 # --- the CLI ------------------------------------------------------------------------------------

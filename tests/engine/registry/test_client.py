@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import json
 import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,9 +25,11 @@ from engine.registry.client import (
     MANIFEST_TYPES,
     Manifest,
     RegistryClient,
+    RegistryUnreachable,
     TransientRegistryError,
     split_reference,
 )
+from engine.registry.transport import retry_after
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -41,8 +42,9 @@ DEFAULT_BACKOFF = engine.registry.client._backoff  # before the autouse fixture 
 
 @pytest.mark.parametrize(("reference", "expected"), [
     ("localhost:5000/stackbuild/debian:12", ("localhost:5000", "stackbuild/debian", "12")),
-    ("localhost:5000/stackbuild/debian@sha256:abc",
-     ("localhost:5000", "stackbuild/debian", "sha256:abc")),
+    (f"localhost:5000/stackbuild/debian@{'sha256:' + 'a' * 64}",
+     ("localhost:5000", "stackbuild/debian", "sha256:" + "a" * 64)),
+    ("ubuntu", ("docker.io", "library/ubuntu", "latest")),
     ("127.0.0.1:5000/app:v1.2.3", ("127.0.0.1:5000", "app", "v1.2.3")),
     ("registry.example.com/team/app", ("registry.example.com", "team/app", "latest")),
     ("localhost:5000/app", ("localhost:5000", "app", "latest")),
@@ -251,7 +253,7 @@ def test_manifest_200_returns_digest_type_and_body(registry: FakeRegistry) -> No
     assert manifest.body == buildx_index()
     assert set(manifest.platforms()) == {"linux/amd64", "linux/arm64", "linux/arm/v7"}
     assert registry.count(PATH) == 1
-    assert registry.requests[0][1] == ACCEPT
+    assert dict(registry.requests)[PATH] == ACCEPT
 
 
 def test_manifest_by_digest_asks_for_the_digest(registry: FakeRegistry) -> None:
@@ -291,39 +293,26 @@ def test_manifest_5xx_forever_gives_up_after_attempts(registry: FakeRegistry) ->
 @pytest.mark.parametrize("status", [400, 401, 403])
 def test_manifest_4xx_is_a_registry_error_not_retried(registry: FakeRegistry,
                                                       status: int) -> None:
-    registry.script(PATH, Reply(status, b'{"errors":[]}',
-                                {"WWW-Authenticate": 'Bearer realm="x"'}), index_reply())
+    registry.script(PATH, Reply(status, b'{"errors":[]}'), index_reply())
     with pytest.raises(RegistryError, match=f"HTTP {status}") as caught:
         RegistryClient().manifest(f"{registry.host}/stackbuild/debian:12")
     assert not isinstance(caught.value, TransientRegistryError)
     assert registry.count(PATH) == 1
 
 
-def test_unreachable_registry_is_transient_and_retried() -> None:
+def test_a_refused_connection_fails_fast_naming_the_registry_and_the_fix() -> None:
     with socket.socket() as sock:  # a port that was just free: nothing listens on it
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with pytest.raises(TransientRegistryError):
-        RegistryClient(timeout_s=2, attempts=2).manifest(f"127.0.0.1:{port}/app:1")
-
-
-@pytest.mark.parametrize(("reference", "url"), [
-    ("localhost:5000/a/b:1", "http://localhost:5000/v2/a/b/manifests/1"),
-    ("127.0.0.1:5000/a:1", "http://127.0.0.1:5000/v2/a/manifests/1"),
-    ("registry.example.com/a:1", "https://registry.example.com/v2/a/manifests/1"),
-    ("ghcr.io/org/a@sha256:ff", "https://ghcr.io/v2/org/a/manifests/sha256:ff"),
-])
-def test_scheme_is_http_only_for_local_registries(monkeypatch: pytest.MonkeyPatch,
-                                                  reference: str, url: str) -> None:
-    seen: list[str] = []
-
-    def fake_urlopen(request: urllib.request.Request, timeout: float) -> None:
-        seen.append(request.full_url)
-        raise urllib.error.HTTPError(request.full_url, 404, "Not Found", None, None)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(engine.registry.client.urllib.request, "urlopen", fake_urlopen)
-    assert RegistryClient().manifest(reference) is None
-    assert seen == [url]
+    client = RegistryClient(timeout_s=2, attempts=5)
+    with pytest.raises(RegistryUnreachable) as caught:
+        client.manifest(f"127.0.0.1:{port}/app:1")
+    assert not isinstance(caught.value, TransientRegistryError)
+    assert caught.value.message == f"no registry answers at http://127.0.0.1:{port} (connection refused)"
+    assert "make setup" in caught.value.hint
+    assert "--offline" in caught.value.hint
+    assert "--registry" in caught.value.hint
+    assert client.requests == {"ping": 1}  # not retried
 
 
 # --- digest (HEAD) ------------------------------------------------------------------------------
@@ -333,21 +322,39 @@ def test_digest_is_one_head_reading_the_digest_header(registry: FakeRegistry) ->
     registry.script(PATH, index_reply())
     client = RegistryClient()
     assert client.digest(f"{registry.host}/stackbuild/debian:12") == INDEX_DIGEST
-    assert [(call.method, call.path) for call in registry.calls] == [("HEAD", PATH)]
-    assert registry.calls[0].headers["Accept"] == ACCEPT
-    assert client.requests == {"HEAD": 1}
+    assert [(call.method, call.path) for call in registry.calls] == [("GET", "/v2/"), ("HEAD", PATH)]
+    assert registry.calls[1].headers["Accept"] == ACCEPT
+    assert client.requests == {"ping": 1, "HEAD": 1}
 
 
 def test_digest_of_a_missing_reference_is_none(registry: FakeRegistry) -> None:
     client = RegistryClient()
     assert client.digest(f"{registry.host}/stackbuild/debian:404") is None
     assert registry.count("/v2/stackbuild/debian/manifests/404", "HEAD") == 1
-    assert client.requests == {"HEAD": 1}
+    assert client.requests == {"ping": 1, "HEAD": 1}
 
 
-def test_digest_without_the_digest_header_is_empty(registry: FakeRegistry) -> None:
-    registry.script(PATH, Reply(200, b"{}", {"Content-Type": OCI_INDEX}), method="HEAD")
-    assert RegistryClient().digest(f"{registry.host}/stackbuild/debian:12") == ""
+def test_digest_without_the_digest_header_gets_and_hashes_the_body(registry: FakeRegistry) -> None:
+    registry.script(PATH, Reply(200, b"", {"Content-Type": OCI_INDEX}), method="HEAD")
+    registry.script(PATH, Reply(200, RAW_INDEX, {"Content-Type": OCI_INDEX}))
+    client = RegistryClient()
+    assert client.digest(f"{registry.host}/stackbuild/debian:12") == RAW_DIGEST
+    assert client.requests == {"ping": 1, "HEAD": 1, "GET": 1}
+
+
+def test_manifest_without_the_digest_header_has_the_body_hash(registry: FakeRegistry) -> None:
+    registry.script(PATH, Reply(200, RAW_INDEX, {"Content-Type": OCI_INDEX}))
+    manifest = RegistryClient().manifest(f"{registry.host}/stackbuild/debian:12")
+    assert manifest is not None
+    assert manifest.digest == "sha256:" + hashlib.sha256(RAW_INDEX).hexdigest()
+
+
+def test_digest_by_digest_without_the_header_needs_no_get(registry: FakeRegistry) -> None:
+    path = f"/v2/stackbuild/debian/manifests/{INDEX_DIGEST}"
+    registry.script(path, Reply(200, b"", {"Content-Type": OCI_INDEX}), method="HEAD")
+    client = RegistryClient()
+    assert client.digest(f"{registry.host}/stackbuild/debian@{INDEX_DIGEST}") == INDEX_DIGEST
+    assert client.requests == {"ping": 1, "HEAD": 1}
 
 
 def test_digest_by_digest_reference(registry: FakeRegistry) -> None:
@@ -362,7 +369,7 @@ def test_digest_503_is_retried_and_every_attempt_counted(registry: FakeRegistry)
     client = RegistryClient(attempts=5)
     assert client.digest(f"{registry.host}/stackbuild/debian:12") == INDEX_DIGEST
     assert registry.count(PATH, "HEAD") == 3
-    assert client.requests == {"HEAD": 3}
+    assert client.requests == {"ping": 1, "HEAD": 3}
 
 
 # --- tag (GET by digest, PUT of the same body) --------------------------------------------------
@@ -379,11 +386,12 @@ def test_tag_gets_the_source_then_puts_the_same_body_and_type(registry: FakeRegi
     digest = client.tag(f"{registry.host}/stackbuild/debian@{RAW_DIGEST}",
                         f"{registry.host}/stackbuild/debian:12")
     assert digest == RAW_DIGEST
-    assert [(call.method, call.path) for call in registry.calls] == [("GET", source), ("PUT", PATH)]
-    put = registry.calls[1]
+    assert [(call.method, call.path) for call in registry.calls] == [
+        ("GET", "/v2/"), ("GET", source), ("PUT", PATH)]
+    put = registry.calls[2]
     assert put.body == RAW_INDEX
     assert put.headers["Content-Type"] == OCI_INDEX
-    assert client.requests == {"GET": 1, "PUT": 1}
+    assert client.requests == {"ping": 1, "GET": 1, "PUT": 1}
 
 
 def test_tag_keeps_a_single_image_manifest_type(registry: FakeRegistry) -> None:
@@ -401,8 +409,8 @@ def test_tag_of_a_missing_source_puts_nothing(registry: FakeRegistry) -> None:
         client.tag(f"{registry.host}/stackbuild/debian@{RAW_DIGEST}", f"{registry.host}/stackbuild/debian:12")
     assert caught.value.message == (f"cannot tag {registry.host}/stackbuild/debian:12: "
                                     f"{registry.host}/stackbuild/debian@{RAW_DIGEST} is not in the registry")
-    assert [call.method for call in registry.calls] == ["GET"]
-    assert client.requests == {"GET": 1}
+    assert [call.method for call in registry.calls] == ["GET", "GET"]  # /v2/, then the source
+    assert client.requests == {"ping": 1, "GET": 1}
 
 
 def test_tag_put_503_is_retried(registry: FakeRegistry) -> None:
@@ -410,7 +418,7 @@ def test_tag_put_503_is_retried(registry: FakeRegistry) -> None:
     registry.script("/v2/app/manifests/1", Reply(503), Reply(201), method="PUT")
     client = RegistryClient()
     assert client.tag(f"{registry.host}/app@{RAW_DIGEST}", f"{registry.host}/app:1") == RAW_DIGEST
-    assert client.requests == {"GET": 1, "PUT": 2}
+    assert client.requests == {"ping": 1, "GET": 1, "PUT": 2}
     assert [call.body for call in registry.calls if call.method == "PUT"] == [RAW_INDEX, RAW_INDEX]
 
 
@@ -453,7 +461,7 @@ def test_retry_after_is_honoured_and_capped(registry: FakeRegistry, slept: list[
     assert registry.count(PATH) == 2
 
 
-@pytest.mark.parametrize("header", ["", "Wed, 21 Oct 2015 07:28:00 GMT", "-3", "soon"])
+@pytest.mark.parametrize("header", ["", "Wed, 21 Oct 2015 07:28:00 GMT", "-3", "soon"])  # a past date: 0
 def test_without_a_usable_retry_after_the_backoff_is_used(
         registry: FakeRegistry, slept: list[float], monkeypatch: pytest.MonkeyPatch, header: str) -> None:
     monkeypatch.setattr(engine.registry.client, "_backoff", wait_fixed(0.25))
@@ -488,12 +496,24 @@ def test_default_backoff_is_jittered_exponential_up_to_5_s(monkeypatch: pytest.M
     assert len(set(late)) > 1  # jittered
 
 
-@pytest.mark.parametrize(("headers", "expected"), [
-    ({"Retry-After": "3"}, 3.0), ({"Retry-After": "0.5"}, 0.5), ({"Retry-After": "-1"}, 0.0),
-    ({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0), ({}, 0.0), (None, 0.0),
+NOW = 1_445_412_480.0  # Wed, 21 Oct 2015 07:28:00 GMT
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("3", 3.0), ("0.5", 0.5), ("-1", 0.0), ("", 0.0), ("soon", 0.0),
+    ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0), ("Wed, 21 Oct 2015 07:28:12 GMT", 12.0),
+    ("Wed, 21 Oct 2015 07:30:00 GMT", 120.0), ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),
 ])
-def test_retry_after_header_parsing(headers: dict[str, str] | None, expected: float) -> None:
-    assert engine.registry.client._retry_after(headers) == expected
+def test_retry_after_in_seconds_and_as_an_http_date(value: str, expected: float) -> None:
+    assert retry_after(value, now=NOW) == expected
+
+
+def test_an_http_date_retry_after_is_waited_for(registry: FakeRegistry, slept: list[float]) -> None:
+    soon = email.utils.formatdate(time.time() + 20, usegmt=True)
+    registry.script(PATH, Reply(503, b"", {"Retry-After": soon}), index_reply())
+    assert RegistryClient().manifest(f"{registry.host}/stackbuild/debian:12") is not None
+    assert len(slept) == 1
+    assert 17.0 <= slept[0] <= 20.0
 
 
 # --- request counting ---------------------------------------------------------------------------
@@ -508,8 +528,8 @@ def test_requests_are_counted_per_method_across_calls(registry: FakeRegistry) ->
     client.digest(f"{registry.host}/stackbuild/debian:nope")
     client.manifest(f"{registry.host}/stackbuild/debian:12")
     client.tag(f"{registry.host}/stackbuild/debian@{RAW_DIGEST}", f"{registry.host}/stackbuild/debian:13")
-    assert client.requests == {"HEAD": 2, "GET": 2, "PUT": 1}
-    assert len(registry.calls) == 5
+    assert client.requests == {"ping": 1, "HEAD": 2, "GET": 2, "PUT": 1}
+    assert len(registry.calls) == 6
 
 
 def test_request_counting_is_thread_safe(registry: FakeRegistry) -> None:
@@ -518,13 +538,13 @@ def test_request_counting_is_thread_safe(registry: FakeRegistry) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         digests = list(pool.map(lambda _: client.digest(f"{registry.host}/stackbuild/debian:12"), range(40)))
     assert digests == [INDEX_DIGEST] * 40
-    assert client.requests == {"HEAD": 40}
+    assert client.requests == {"ping": 1, "HEAD": 40}  # one /v2/ however many threads ask at once
 
 
 def test_two_clients_count_separately(registry: FakeRegistry) -> None:
     first, second = RegistryClient(), RegistryClient()
     first.digest(f"{registry.host}/a:1")
-    assert (first.requests, second.requests) == ({"HEAD": 1}, {})
+    assert (first.requests, second.requests) == ({"ping": 1, "HEAD": 1}, {})
 
 
 # --- image_config -------------------------------------------------------------------------------
@@ -540,6 +560,6 @@ def test_image_config_follows_index_platform_manifest_and_config_blob(registry: 
     client = RegistryClient()
     assert client.image_config(f"{registry.host}/stackbuild/debian:12", "linux/arm64") == config
     assert [call.path for call in registry.calls] == [
-        PATH, "/v2/stackbuild/debian/manifests/sha256:arm", "/v2/stackbuild/debian/blobs/sha256:cfg"]
+        "/v2/", PATH, "/v2/stackbuild/debian/manifests/sha256:arm", "/v2/stackbuild/debian/blobs/sha256:cfg"]
     assert client.image_config(f"{registry.host}/stackbuild/debian:12", "linux/s390x") is None
     assert client.image_config(f"{registry.host}/stackbuild/missing:1") is None
