@@ -18,6 +18,7 @@ from engine.build.scheduler import SUCCEEDED, Scheduler
 from engine.console import logs
 from engine.registry.client import Registry, RegistryClient
 from engine.registry.retryproxy import RetryProxy, local_registry_host, router
+from engine.run.layers import verify_run
 from engine.run.planner import Planned, plan_build
 from engine.run.promote import lock_entries, promote, to_promote
 from engine.run.runner import BuildSettings, NodeRunner
@@ -114,6 +115,8 @@ def _run(options: Options, builder: Builder, settings: BuildSettings, registry: 
         report.nodes[name].error = ("interrupted" if cut_short else report.nodes[name].error
                                     or ("" if outcome.status == SUCCEEDED else outcome.reason))
     ok = not interrupted and all(outcome.status == SUCCEEDED for outcome in outcomes.values())
+    if ok and not verify_run(planned, runner.digests, report, registry):
+        ok = False  # a child resting on another build of its parent is not published
     report.buildx_invocations = runner.invocations
     if ok:
         _publish(options, planned, runner.digests, registry, history, report)
