@@ -189,8 +189,13 @@ def _handler(proxy: RetryProxy) -> type[BaseHTTPRequestHandler]:
             return
 
         def handle_one_request(self) -> None:
+            try:
+                first = cast(io.BufferedReader, self.rfile).peek(1)[:1]
+            except OSError:  # an idle keep-alive connection timed out or was reset: close it quietly
+                self.close_connection = True
+                return
             # containerd probes TLS first and falls back to plain HTTP on an HTTP answer
-            if cast(io.BufferedReader, self.rfile).peek(1)[:1] == b"\x16":
+            if first == b"\x16":
                 self.wfile.write(b"HTTP/1.0 400 Bad Request\r\n\r\n")
                 self.close_connection = True
                 return
