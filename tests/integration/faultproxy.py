@@ -145,3 +145,36 @@ def _handler(injector: FaultInjector) -> type[BaseHTTPRequestHandler]:
         do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _any
 
     return Handler
+
+
+class SilentRegistry:
+    """A registry that accepts connections and never answers (after the TLS probe): a stalled transfer."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.address = f"localhost:{self.server.getsockname()[1]}"
+        self.held: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:  # closed
+                return
+            threading.Thread(target=self._hold, args=(connection,), daemon=True).start()
+
+    def _hold(self, connection: socket.socket) -> None:
+        if connection.recv(1) == b"\x16":  # containerd probes TLS first; an HTTP answer makes it use HTTP
+            connection.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+            connection.close()
+            return
+        with self.lock:
+            self.held.append(connection)
+
+    def close(self) -> None:
+        self.server.close()
+        with self.lock:
+            for connection in self.held:
+                connection.close()

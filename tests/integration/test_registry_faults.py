@@ -15,15 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from engine.build.builder import BuildxBuilder
+from engine.build.builder import BuildStalled, BuildxBuilder
+from engine.build.buildx_args import BuildRequest
 from engine.registry.client import RegistryClient
 from engine.registry.retryproxy import RetryProxy
 from engine.run import api
 from engine.run.layers import check_layer_prefixes
 from engine.run.runner import BuildSettings
-from tests.integration.faultproxy import FaultInjector
+from tests.integration.faultproxy import FaultInjector, SilentRegistry
 
 PROXY_TIMEOUT_S = 3.0
+STALL_TIMEOUT_S = 15.0
 SEED = 16
 PLATFORMS = {"linux/amd64", "linux/arm64"}
 
@@ -96,3 +98,40 @@ def test_every_node_is_pushed_with_every_platform_despite_faults(
     children = [node for node in pushed.values() if node.parent]
     assert check_layer_prefixes(children, {n.name: pushed[n.parent] for n in children if n.parent},
                                 digests, client) == []
+
+
+@pytest.mark.timeout(300)
+def test_a_build_pushing_to_a_registry_that_never_answers_is_stopped_by_the_watchdog(
+        tmp_path: Path, builder: BuildxBuilder) -> None:
+    """The issue's hang: buildx waiting forever on a push; without the retry proxy only the watchdog helps."""
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text("FROM scratch\nCOPY payload.txt /payload.txt\n")
+    (tmp_path / "ctx" / "payload.txt").write_text(f"{time.time_ns()}\n")
+    silent = SilentRegistry()
+    request = BuildRequest(node="stuck", context=tmp_path / "ctx", platforms=("linux/amd64",),
+                           dockerfile=tmp_path / "ctx" / "Dockerfile", tags=(f"{silent.address}/stuck/x:1",))
+    log = tmp_path / "logs" / "stuck.log"
+    started = time.monotonic()
+    try:
+        with pytest.raises(BuildStalled) as caught:
+            BuildxBuilder(stall_timeout_s=STALL_TIMEOUT_S).build(request, log)
+    finally:
+        silent.close()
+    assert time.monotonic() - started < 120
+    assert "pushing" in caught.value.last_line, caught.value.last_line
+    assert log.read_text().endswith(f"\nstalled: no output for {STALL_TIMEOUT_S:g} s; stopped\n")
+    assert silent.held, "buildx never reached the registry: the test did not test a stalled push"
+    assert _processes_naming(silent.address) == []  # the docker CLI and the buildx plugin are gone
+
+
+def _processes_naming(text: str) -> list[str]:
+    """Command lines of running processes that contain text."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            line = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in line:
+            found.append(line)
+    return found
