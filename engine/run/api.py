@@ -115,8 +115,10 @@ def _run(options: Options, builder: Builder, settings: BuildSettings, registry: 
         report.nodes[name].error = ("interrupted" if cut_short else report.nodes[name].error
                                     or ("" if outcome.status == SUCCEEDED else outcome.reason))
     ok = not interrupted and all(outcome.status == SUCCEEDED for outcome in outcomes.values())
+    # checked right before publishing (a failed run publishes nothing): a child resting on another
+    # build of its parent fails and nothing is published
     if ok and not verify_run(planned, runner.digests, report, registry):
-        ok = False  # a child resting on another build of its parent is not published
+        ok = False
     report.buildx_invocations = runner.invocations
     if ok:
         _publish(options, planned, runner.digests, registry, history, report)

@@ -332,6 +332,12 @@ def test_build_command_builds_promotes_and_prints_a_summary(
     assert lines[-1].endswith("/report.json")
 
 
+def test_build_command_hands_the_stall_timeout_to_the_builder(repo: Path,
+                                                              fake_builder: CheckedBuilder) -> None:
+    assert run(repo, "build", "--no-test", "--stall-timeout", "42") == cli.EXIT_OK
+    assert fake_builder.stall_timeout_s == 42  # type: ignore[attr-defined]
+
+
 def test_build_command_exit_1_when_a_node_fails(repo: Path, fake_builder: CheckedBuilder,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     fake_builder.fail = {"leaf"}
