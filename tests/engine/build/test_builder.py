@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from python_on_whales import DockerClient
 
+from engine.build import builder as builder_module
 from engine.build.builder import BuildStalled, BuildxBuilder
 from engine.build.buildx_args import BuildRequest
 from engine.errors import BuildError, EngineUnavailable
@@ -31,6 +32,11 @@ FAKE_DOCKER = textwrap.dedent("""\
         while not pathlib.Path(os.environ["GO"]).exists():
             time.sleep(0.01)
     if scenario == "stall_push":
+        say("#9 pushing layers")
+        time.sleep(120)
+    if scenario == "stall_deaf":  # ignores SIGTERM: only SIGKILL ends it
+        import signal
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         say("#9 pushing layers")
         time.sleep(120)
     if scenario == "stall_run":
@@ -125,6 +131,16 @@ def test_a_build_that_prints_nothing_is_stopped_and_names_its_last_line(
     assert caught.value.last_line == "#9 pushing layers"
     assert "no output for 0.5 s after '#9 pushing layers'" in str(caught.value)
     assert log.read_text().endswith("#9 pushing layers\n\nstalled: no output for 0.5 s; stopped\n")
+
+
+def test_a_stalled_build_that_ignores_sigterm_is_killed(tmp_path: Path, fake_docker: DockerClient,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCENARIO", "stall_deaf")
+    monkeypatch.setattr(builder_module, "STOP_GRACE_S", 0.5)
+    started = time.monotonic()
+    with pytest.raises(BuildStalled):
+        BuildxBuilder(fake_docker, stall_timeout_s=0.5).build(request(tmp_path), tmp_path / "n.log")
+    assert time.monotonic() - started < 30
 
 
 def test_extra_options_are_refused_rather_than_dropped(tmp_path: Path, fake_docker: DockerClient) -> None:

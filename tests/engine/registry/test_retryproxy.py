@@ -7,6 +7,7 @@ import http.client
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -288,6 +289,21 @@ def test_a_client_that_hangs_up_mid_body_is_dropped_and_nothing_is_forwarded(
         client.shutdown(socket.SHUT_WR)
         assert client.recv(100) == b""
     assert upstream.seen == []
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_the_timeout(proxy: RetryProxy) -> None:
+    with socket.create_connection(("127.0.0.1", int(proxy.host.split(":")[1])), timeout=30) as client:
+        started = time.monotonic()
+        assert client.recv(100) == b""
+        assert time.monotonic() - started >= TIMEOUT_S * 0.9
+
+
+def test_a_chunked_request_body_with_trailers_arrives_whole(proxy: RetryProxy, upstream: Upstream) -> None:
+    with socket.create_connection(("127.0.0.1", int(proxy.host.split(":")[1])), timeout=30) as client:
+        client.sendall(b"PUT /v2/t/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       b"5;ext=1\r\nhello\r\n0\r\nX-Trailer: 1\r\n\r\n")
+        assert client.recv(100).startswith(b"HTTP/1.1 200 ")
+    assert [(s.length, s.body_sha) for s in upstream.seen] == [(5, sha(b"hello"))]
 
 
 # --- large and chunked answers ------------------------------------------------------------------

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine.build.buildx_args import BuildRequest
+from engine.registry.client import Manifest
 from engine.run import api
 from engine.run.layers import PrefixMismatch, check_layer_prefixes
 from engine.run.runner import BuildSettings
@@ -14,6 +15,7 @@ from engine.state.report import RunReport
 from graph.model.spec import Node
 from tests.engine.engine_fakes import (
     NODES,
+    OCI_MANIFEST,
     PLATFORMS,
     STACK,
     FakeBuilder,
@@ -78,6 +80,33 @@ def test_a_platform_missing_from_the_pushed_child_fails() -> None:
     (mismatch,) = check(registry_with([L1], {"linux/amd64": [L1, L2]}))
     assert mismatch.platform == "linux/arm64"
     assert "the pushed image has no manifest for this platform" in mismatch.message
+
+
+def test_a_parent_without_the_platform_fails_the_child() -> None:
+    registry = registry_with([L1], {platform: [L1, L2] for platform in PLATFORMS})
+    del registry.images[f"r.example/t/parent@{platform_digest(PARENT_DIGEST, 'linux/amd64')}"]
+    (mismatch,) = check(registry)
+    assert (mismatch.platform, mismatch.message.split(" (")[0]) == (
+        "linux/amd64", "node child on linux/amd64: parent parent has no manifest for this platform")
+
+
+class SingleImageRegistry(FakeRegistry):
+    """Serves the parent as one image manifest (no index), as a single-platform push may be."""
+
+    def manifest(self, reference: str) -> Manifest | None:
+        if reference == f"r.example/t/parent@{PARENT_DIGEST}":
+            return Manifest(PARENT_DIGEST, OCI_MANIFEST, {"layers": [{"digest": L1}]})
+        return super().manifest(reference)
+
+
+def test_an_image_without_an_index_stands_for_every_platform() -> None:
+    registry = SingleImageRegistry()
+    registry.push("r.example/t/child:1", CHILD_DIGEST)
+    registry.images[f"r.example/t/child@{platform_digest(CHILD_DIGEST, 'linux/amd64')}"] = [L1, L2]
+    registry.images[f"r.example/t/child@{platform_digest(CHILD_DIGEST, 'linux/arm64')}"] = [OTHER]
+    (mismatch,) = check(registry)
+    assert mismatch.platform == "linux/arm64"
+    assert f"layer 1 is {OTHER}, but parent parent's is {L1}" in mismatch.message
 
 
 def test_each_image_is_read_once() -> None:
