@@ -17,7 +17,7 @@ from python_on_whales import DockerClient
 from python_on_whales.client_config import ClientNotFoundError
 from python_on_whales.exceptions import DockerException
 
-from engine.build.buildx_args import BuildRequest, buildx_argv, buildx_kwargs
+from engine.build.buildx_args import BuildRequest, buildx_argv
 from engine.errors import BuildError, EngineError, EngineUnavailable, SmokeTestError
 
 LOG_TAIL_LINES = 25

@@ -46,9 +46,9 @@ FAKE_DOCKER = textwrap.dedent("""\
         say("#5 ERROR: process did not complete successfully: exit code: 1")
         sys.exit(1)
     metadata = argv[argv.index("--metadata-file") + 1]
-    pathlib.Path(metadata).write_text(json.dumps({"containerimage.digest": "%s"}))
+    pathlib.Path(metadata).write_text(json.dumps({"containerimage.digest": os.environ["DIGEST"]}))
     say("#9 DONE 0.1s")
-""" % DIGEST)
+""")
 
 
 def request(tmp_path: Path, **changes: object) -> BuildRequest:
@@ -66,6 +66,7 @@ def fake_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DockerClient
     script.write_text(FAKE_DOCKER, encoding="utf-8")
     monkeypatch.setenv("FAKE_ARGV", str(tmp_path / "argv.json"))
     monkeypatch.setenv("GO", str(tmp_path / "go"))
+    monkeypatch.setenv("DIGEST", DIGEST)
     return DockerClient(client_call=[sys.executable, str(script)])
 
 
@@ -87,7 +88,8 @@ def test_the_run_command_adds_labels_metadata_and_plain_progress(
     BuildxBuilder(fake_docker).build(request(tmp_path), log)
     argv = (tmp_path / "argv.json").read_text()
     assert argv == (
-        f'["buildx", "build", "--platform", "linux/amd64,linux/arm64", "--file", "{tmp_path}/ctx/Dockerfile", '
+        f'["buildx", "build", "--platform", "linux/amd64,linux/arm64", '
+        f'"--file", "{tmp_path}/ctx/Dockerfile", '
         f'"--tag", "localhost:5000/t/n:sb-1", "--push", "--label", "org.stackbuild.node=n", '
         f'"--metadata-file", "{tmp_path}/n.metadata.json", "--progress", "plain", "{tmp_path}/ctx"]')
 
