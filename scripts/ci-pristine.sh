@@ -24,7 +24,7 @@ cleanup() {
         case $item in
             container\ *) docker rm -f "${item#* }" >/dev/null 2>&1 || true ;;
             volume\ *) docker volume rm -f "${item#* }" >/dev/null 2>&1 || true ;;
-            dir\ *) rm -rf "${item#* }" ;;
+            dir\ *) rm -rf --one-file-system "${item#* }" ;;
         esac
     done
     CLEANUP=()
@@ -52,7 +52,7 @@ make_rootfs_tar() {
     [ -f /etc/pip.conf ] && cp /etc/pip.conf "$root/etc/pip.conf"
     rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*
     tar --numeric-owner -C "$root" -cf "$tar.tmp" . && mv "$tar.tmp" "$tar"
-    rm -rf "$root"
+    rm -rf --one-file-system "$root"
 }
 
 # The image: rootfs + MACHINE_DEBS, installed through the same bridge network the runs use.
@@ -75,7 +75,7 @@ ensure_image() {
 # One CI run; its status is the container's. Lines get the seconds since the start of the run,
 # which is how the phases (packages, rootfs, tests) are timed from the log.
 run_ci() {
-    local n=$1 src vol name="$TAG-run$1" t0=$SECONDS
+    local n=$1 src vol name="$TAG-run$1" t0=$SECONDS logs=$CACHE/run-$1-logs
     src=$(mktemp -d "${TMPDIR:-/tmp}/ci-pristine.XXXXXX"); CLEANUP+=("dir $src")
     git clone -q "$REPO" "$src/repo"
     log "run $n: $(git -C "$src/repo" log -1 --format='%h %s')"
@@ -90,8 +90,10 @@ run_ci() {
     docker create -q --name "$name" --privileged --init --hostname ci-pristine \
         --mount "type=volume,src=$name-docker,dst=/var/lib/docker" \
         --mount "type=volume,src=$name-containerd,dst=/var/lib/containerd" \
-        -v "$src/repo:/src" -w /src -e CI=true -e PIP_DEFAULT_TIMEOUT=180 \
-        "$IMAGE" bash .ci/run >/dev/null
+        -w /src -e CI=true -e PIP_DEFAULT_TIMEOUT=180 "$IMAGE" bash .ci/run >/dev/null
+    # Copied, not bind-mounted: as on a real machine the checkout and /tmp share one file system
+    # (the tests hard-link the demo rootfs into tmp_path; across mounts that is EXDEV).
+    docker cp "$src/repo/." "$name:/src"
     set +e
     docker start -a "$name" </dev/null 2>&1 | while IFS= read -r line || [ -n "$line" ]; do
         printf '[%5ds] %s\n' $((SECONDS - t0)) "$line"
@@ -99,6 +101,10 @@ run_ci() {
     set -e
     RC=$(docker inspect -f '{{.State.ExitCode}}' "$name")
     ELAPSED=$((SECONDS - t0))
+    # Keep the inner logs (per-node build logs, dockerd, registry) that failures point to.
+    rm -rf "$logs"; mkdir -p "$logs"
+    docker cp "$name:/tmp/pytest-of-root" - 2>/dev/null | tar -x -C "$logs" --wildcards '*.log' 2>/dev/null || true
+    docker cp "$name:/src/.state" - 2>/dev/null | tar -x -C "$logs" --wildcards '*.log' 2>/dev/null || true
     cleanup
 }
 

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import json
+import queue
 import shlex
+import subprocess
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, cast
+from typing import IO, Protocol
 
 from python_on_whales import DockerClient
+from python_on_whales.client_config import ClientNotFoundError
 from python_on_whales.exceptions import DockerException
 
-from engine.build.buildx_args import BuildRequest, buildx_argv, buildx_kwargs
-from engine.errors import BuildError, EngineUnavailable, SmokeTestError
+from engine.build.buildx_args import BuildRequest, buildx_argv
+from engine.errors import BuildError, EngineError, EngineUnavailable, SmokeTestError
 
 LOG_TAIL_LINES = 25
+DEFAULT_STALL_TIMEOUT_S = 300.0  # a build that prints nothing for this long is stopped
+STOP_GRACE_S = 10.0  # SIGTERM, then SIGKILL after this long
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,19 @@ class BuildResult:
     digest: str  # digest of the pushed multi-platform index
     duration_s: float
     log_path: str
+
+
+class BuildStalled(BuildError):
+    """buildx printed nothing for too long and was stopped; carries the last line it printed."""
+
+    def __init__(self, node: str, command: Sequence[str], stall_timeout_s: float, last_line: str,
+                 log_tail: str, log_path: str) -> None:
+        super().__init__(node, command, None, log_tail, log_path)
+        self.last_line, self.stall_timeout_s = last_line, stall_timeout_s
+        EngineError.__init__(
+            self, f"node {node}: build stalled: no output for {stall_timeout_s:g} s after "
+                  f"{last_line!r}, stopped; full log: {log_path}",
+            "a registry or network transfer hung; raise --stall-timeout if a step is silent for longer")
 
 
 class Builder(Protocol):
@@ -41,10 +60,12 @@ class Builder(Protocol):
 
 
 class BuildxBuilder:
-    """Builds with `docker buildx build` through python-on-whales."""
+    """Builds with `docker buildx build` (a watched child process); runs images through python-on-whales."""
 
-    def __init__(self, docker: DockerClient | None = None) -> None:
+    def __init__(self, docker: DockerClient | None = None,
+                 stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S) -> None:
         self.docker = docker or DockerClient()
+        self.stall_timeout_s = stall_timeout_s
 
     def check(self) -> str:
         """The buildx version, or EngineUnavailable with how to get an engine."""
@@ -56,25 +77,50 @@ class BuildxBuilder:
                                     "run `make setup` to start it") from None
 
     def build(self, request: BuildRequest, log_path: Path) -> BuildResult:
-        """Run one buildx build, streaming its output to log_path; never retried."""
+        """Run one buildx build, writing each output line to log_path as it comes; never retried here.
+
+        A build that prints nothing for stall_timeout_s is stopped and raises BuildStalled.
+        """
         metadata = log_path.with_suffix(".metadata.json")
         metadata.unlink(missing_ok=True)
+        argv = self.argv(request, metadata)
         start = time.monotonic()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("w", encoding="utf-8") as log:
             log.write(f"$ {shlex.join(buildx_argv(request))}\n")
+            log.flush()
             try:
-                lines = self.docker.buildx.build(**buildx_kwargs(request, metadata),
-                                                 stream_logs=True)
-                for line in cast(Iterator[str], lines):
-                    log.write(line)
-            except DockerException as exc:
-                log.write(f"\nexit code {exc.return_code}\n")
+                process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                           stderr=subprocess.STDOUT)
+            except OSError as exc:
+                raise EngineUnavailable(f"cannot run {argv[0]}: {exc}", "run `make setup`") from None
+            stalled, last_line = watch(process, log, self.stall_timeout_s)
+            code = process.wait()
+            if stalled:
+                log.write(f"\nstalled: no output for {self.stall_timeout_s:g} s; stopped\n")
                 log.flush()
-                raise BuildError(request.node, exc.docker_command, exc.return_code,
-                                 tail(log_path), str(log_path)) from None
+                raise BuildStalled(request.node, argv, self.stall_timeout_s, last_line,
+                                   tail(log_path), str(log_path))
+            if code != 0:
+                log.write(f"\nexit code {code}\n")
+                log.flush()
+                raise BuildError(request.node, argv, code, tail(log_path), str(log_path))
         digest = json.loads(metadata.read_text(encoding="utf-8"))["containerimage.digest"]
         return BuildResult(request.node, digest, time.monotonic() - start, str(log_path))
+
+    def argv(self, request: BuildRequest, metadata: Path) -> list[str]:
+        """The buildx command line that is run: the logged one plus labels, metadata file and progress."""
+        shown = buildx_argv(request)
+        if request.extra:
+            raise ValueError(f"node {request.node}: extra buildx options {sorted(request.extra)} "
+                             "are not supported by the build command")
+        labels = [part for key, value in request.labels for part in ("--label", f"{key}={value}")]
+        try:
+            docker = [str(part) for part in self.docker.client_config.docker_cmd]
+        except ClientNotFoundError:
+            raise EngineUnavailable("the docker program is not installed", "run `make setup`") from None
+        return [*docker, *shown[1:-1], *labels,
+                "--metadata-file", str(metadata), "--progress", "plain", shown[-1]]
 
     def smoke_test(self, node: str, image: str, platform: str, command: Sequence[str],
                    entrypoint: str | None = None) -> str:
@@ -87,6 +133,48 @@ class BuildxBuilder:
             raise SmokeTestError(node, platform, command,
                                  (exc.stdout or "") + (exc.stderr or "")) from None
         return str(output)
+
+
+def watch(process: subprocess.Popen[bytes], log: IO[str], stall_timeout_s: float) -> tuple[bool, str]:
+    """Copy process output to log line by line (flushed) until it ends or stalls; (stalled, last line).
+
+    A stalled process is stopped (SIGTERM, then SIGKILL).
+    """
+    lines: queue.Queue[bytes | None] = queue.Queue()
+    assert process.stdout is not None
+    threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True, name="buildx-log").start()
+    last_line = ""
+    while True:
+        try:
+            line = lines.get(timeout=stall_timeout_s)
+        except queue.Empty:
+            stop(process)
+            return True, last_line
+        if line is None:
+            return False, last_line
+        text = line.decode("utf-8", errors="replace")
+        log.write(text if text.endswith("\n") else text + "\n")
+        log.flush()
+        last_line = text.strip() or last_line
+
+
+def _pump(stream: IO[bytes], lines: queue.Queue[bytes | None]) -> None:
+    """Every line of stream onto lines, then None."""
+    try:
+        for line in iter(stream.readline, b""):
+            lines.put(line)
+    finally:
+        lines.put(None)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL when the process has not ended within STOP_GRACE_S."""
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:

@@ -53,6 +53,7 @@ def _build(args: argparse.Namespace) -> int:
     from engine.build.builder import BuildxBuilder  # python-on-whales is needed only to build
 
     builder = BuildxBuilder()
+    builder.stall_timeout_s = args.stall_timeout
     builder.check()
     settings = BuildSettings(jobs=args.jobs, keep_going=args.keep_going, full=args.full,
                              changed_since=args.changed_since or "", cache=args.cache,
@@ -128,6 +129,9 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                        help="layer cache: a registry ref per node (default), a local folder, or none")
     build.add_argument("--cache-dir", help="folder for --cache local (default STATE/cache)")
     build.add_argument("--no-test", action="store_true", help="skip the smoke tests")
+    build.add_argument("--stall-timeout", metavar="SECONDS", type=positive, default=300,
+                       help="stop a build that prints nothing this long; a stalled push or pull is "
+                            "retried (default 300)")
     build.add_argument("--report-dir", metavar="DIR",
                        help="also copy report.json, junit.xml, summary.md, log.jsonl and lock.json here")
     build.set_defaults(handler=_build)

@@ -19,6 +19,7 @@ from engine.console import logs
 from engine.registry.client import Registry, RegistryClient
 from engine.registry.endpoints import endpoint_for
 from engine.registry.retryproxy import RetryProxy, local_registry_host, router
+from engine.run.layers import verify_run
 from engine.run.planner import Planned, plan_build
 from engine.run.promote import lock_entries, promote, to_promote
 from engine.run.runner import BuildSettings, NodeRunner
@@ -136,6 +137,10 @@ def _execute(options: Options, builder: Builder, settings: BuildSettings, regist
         report.nodes[name].error = ("interrupted" if cut_short else report.nodes[name].error
                                     or ("" if outcome.status == SUCCEEDED else outcome.reason))
     ok = not interrupted and all(outcome.status == SUCCEEDED for outcome in outcomes.values())
+    # checked right before publishing (a failed run publishes nothing): a child resting on another
+    # build of its parent fails and nothing is published
+    if ok and not verify_run(planned, runner.digests, report, registry):
+        ok = False
     report.buildx_invocations = runner.invocations
     if ok and not options.platforms:
         _publish(options, planned, runner.digests, registry, history, report)

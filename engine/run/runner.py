@@ -13,7 +13,7 @@ import structlog
 from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from engine.build import buildlog
-from engine.build.builder import BuildResult
+from engine.build.builder import BuildResult, BuildStalled
 from engine.build.buildx_args import BuildRequest, Provenance, build_request, cache_flags
 from engine.errors import BuildError, EngineError, RegistryError
 from engine.registry.bases import MIRROR_ENV, resolve_base
@@ -179,4 +179,14 @@ def _transient_reason(error: BaseException | None) -> str:
     """The registry or network fault a failed build ran into, '' when the failure is definitive."""
     if not isinstance(error, BuildError) or not error.log_path:
         return ""
-    return buildlog.transient_failure(Path(error.log_path).read_text(encoding="utf-8", errors="replace"))
+    text = Path(error.log_path).read_text(encoding="utf-8", errors="replace")
+    if isinstance(error, BuildStalled):
+        return "" if _stalled_in_dockerfile_step(text, error.last_line) else f"stalled: {error.last_line}"
+    return buildlog.transient_failure(text)
+
+
+def _stalled_in_dockerfile_step(log_text: str, last_line: str) -> bool:
+    """Whether the last line before a stall belongs to a Dockerfile step (a hung RUN: not a transfer)."""
+    number = last_line.split(" ", 1)[0]
+    step = next((s for s in buildlog.parse_steps(log_text) if s.step == number), None)
+    return step is not None and buildlog.is_dockerfile_step(step) and " RUN " in f" {step.name} "

@@ -75,6 +75,7 @@ class FakeRegistry:
         self.stored: set[str] = set()  # repository@digest of every pushed index
         self.requests: Counter[str] = Counter()
         self.events: list[tuple[str, str]] = []  # ("push" | "tag", ref) in order
+        self.images: dict[str, list[str]] = {}  # repository@platform digest → layer digests, base first
         self.lock = threading.Lock()
 
     def push(self, reference: str, digest: str) -> None:
@@ -97,6 +98,9 @@ class FakeRegistry:
     def manifest(self, reference: str) -> Manifest | None:
         with self.lock:
             self.requests["GET"] += 1
+            if reference in self.images:  # one platform's image manifest
+                layers = [{"digest": layer} for layer in self.images[reference]]
+                return Manifest(reference.split("@", 1)[1], OCI_MANIFEST, {"layers": layers})
             digest = self._resolve(reference)
         return None if digest is None else Manifest(digest, OCI_INDEX, index_body(digest))
 
@@ -177,7 +181,20 @@ class FakeBuilder:
             digest = sha(f"{reference}#{self.pushes[reference]}")
             self.digests[request.node] = digest
         self.registry.push(reference, digest)
+        self.push_layers(request, reference, digest)
         return BuildResult(request.node, digest, DURATION_S, str(log_path))
+
+    def push_layers(self, request: BuildRequest, reference: str, digest: str) -> None:
+        """Each platform's image: its parent's layers (from the `parent` context's digest) plus one."""
+        parent = dict(request.build_contexts).get("parent", "").removeprefix("docker-image://")
+        if self.proxied:
+            parent = re.sub(r"^localhost:[0-9]+/", f"{self.proxied}/", parent)
+        with self.registry.lock:
+            for platform in PLATFORMS:
+                below = self.registry.images.get(
+                    f"{repository_of(parent)}@{platform_digest(parent.split('@')[-1], platform)}", [])
+                self.registry.images[f"{repository_of(reference)}@{platform_digest(digest, platform)}"] = [
+                    *below, sha(f"{digest} {platform} layer")]
 
     def smoke_test(self, node: str, image: str, platform: str, command: Sequence[str],
                    entrypoint: str | None = None) -> str:

@@ -326,10 +326,16 @@ def test_build_command_builds_promotes_and_prints_a_summary(
     assert fake_builder.tests == []
     assert lines[:len(NODES)] == [
         f"{'succeeded':<12} {'build':<8} {name:<28} {fake_builder.digests[name]}" for name in NODES]
-    assert lines[len(NODES)] == f"{len(NODES)} built, {len(NODES)} tags promoted, registry requests 25; " \
+    assert lines[len(NODES)] == f"{len(NODES)} built, {len(NODES)} tags promoted, registry requests 37; " \
                                 "status succeeded"
     assert lines[-1].startswith(f"report: {repo.parent / 'state' / 'runs'}/")
     assert lines[-1].endswith("/report.json")
+
+
+def test_build_command_hands_the_stall_timeout_to_the_builder(repo: Path,
+                                                              fake_builder: CheckedBuilder) -> None:
+    assert run(repo, "build", "--no-test", "--stall-timeout", "42") == cli.EXIT_OK
+    assert fake_builder.stall_timeout_s == 42  # type: ignore[attr-defined]
 
 
 def test_build_command_exit_1_when_a_node_fails(repo: Path, fake_builder: CheckedBuilder,

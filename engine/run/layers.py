@@ -1,0 +1,114 @@
+"""The layer-prefix invariant: every child's layers start with its parent's, on every platform.
+
+A child is built FROM its parent's exact digest, so its image must rest on exactly those layers.
+BuildKit's cache has been seen to put a child on the layers of another build of the same parent;
+comparing the pushed manifests (a few GETs per node) catches that before anything is published.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import structlog
+
+from engine.registry.client import Manifest, Registry
+from engine.run.planner import Planned
+from engine.state.report import RunReport
+from graph.model.spec import Node
+from graph.plan.entries import BUILD, RETAG
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True)
+class PrefixMismatch:
+    """A child whose layers on one platform do not start with its parent's."""
+
+    node: str
+    platform: str
+    message: str
+
+
+def verify_run(planned: Planned, digests: dict[str, str], report: RunReport, registry: Registry) -> bool:
+    """Check every node the run built or retagged (and that succeeded); fail the mismatching ones.
+
+    Returns whether every checked node rests on its parent's layers.
+    """
+    graph = planned.graph.nodes
+    checked = [graph[entry.node] for entry in planned.entries
+               if entry.action in (BUILD, RETAG) and report.nodes[entry.node].status == "succeeded"
+               and _has_stack_parent(graph[entry.node], graph, digests)]
+    mismatches = check_layer_prefixes(checked, {n.name: graph[n.parent] for n in checked if n.parent},
+                                      digests, registry)
+    for mismatch in mismatches:
+        node_report = report.nodes[mismatch.node]
+        node_report.status = "failed"
+        node_report.error = "; ".join(filter(None, (node_report.error, mismatch.message)))
+        log.error("layer_prefix_mismatch", node=mismatch.node, platform=mismatch.platform,
+                  error=mismatch.message)
+    return not mismatches
+
+
+def _has_stack_parent(node: Node, graph: dict[str, Node], digests: dict[str, str]) -> bool:
+    """Whether node has a parent built from the stacks, and both have a known digest."""
+    parent = graph.get(node.parent) if node.parent else None
+    return parent is not None and not parent.external and node.name in digests and parent.name in digests
+
+
+def check_layer_prefixes(nodes: Iterable[Node], parents: dict[str, Node], digests: dict[str, str],
+                         registry: Registry) -> list[PrefixMismatch]:
+    """The mismatches among nodes (each with its parent in parents and both digests known)."""
+    layers = _LayerReader(registry)
+    mismatches = []
+    for node in nodes:
+        parent = parents[node.name]
+        child_layers = layers.of(node.repository, digests[node.name], node.platforms)
+        parent_layers = layers.of(parent.repository, digests[parent.name], parent.platforms)
+        for platform in node.platforms:
+            problem = _prefix_problem(child_layers.get(platform), parent_layers.get(platform), parent.name)
+            if problem:
+                mismatches.append(PrefixMismatch(node.name, platform, f"node {node.name} on {platform}: "
+                                                 f"{problem} ({node.repository}@{digests[node.name]})"))
+    return mismatches
+
+
+def _prefix_problem(child: list[str] | None, parent: list[str] | None, parent_name: str) -> str:
+    """What is wrong with child's layers as an extension of parent's, '' when nothing is."""
+    if child is None:
+        return "the pushed image has no manifest for this platform"
+    if parent is None:
+        return f"parent {parent_name} has no manifest for this platform"
+    for position, expected in enumerate(parent):
+        found = child[position] if position < len(child) else "nothing"
+        if found != expected:
+            return (f"layer {position + 1} is {found}, but parent {parent_name}'s is {expected}: "
+                    "the image rests on another build of its parent; rebuild it (stackbuild build --full)")
+    return ""
+
+
+class _LayerReader:
+    """Platform → layer digests of a pushed image, each image read once."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.cache: dict[str, dict[str, list[str]]] = {}
+
+    def of(self, repository: str, digest: str, platforms: tuple[str, ...]) -> dict[str, list[str]]:
+        reference = f"{repository}@{digest}"
+        if reference not in self.cache:
+            self.cache[reference] = self._read(repository, self.registry.manifest(reference), platforms)
+        return self.cache[reference]
+
+    def _read(self, repository: str, manifest: Manifest | None,
+              platforms: tuple[str, ...]) -> dict[str, list[str]]:
+        if manifest is None:
+            return {}
+        if not manifest.is_index:  # one image without an index: it is what every platform gets
+            return {platform: manifest.layers() for platform in platforms}
+        found = {}
+        for platform, digest in manifest.platforms().items():
+            image = self.registry.manifest(f"{repository}@{digest}")
+            if image is not None:
+                found[platform] = image.layers()
+        return found
