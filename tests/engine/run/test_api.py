@@ -34,7 +34,6 @@ from tests.engine.engine_fakes import (
     commit_all,
     expected_platform_durations,
     human_ref,
-    platform_digests,
     sha,
     write_stack,
 )
@@ -210,7 +209,7 @@ def test_first_build_builds_every_node_under_its_content_tag(root: Path, registr
             "succeeded", builder.digests[name], "", 0.12)
         assert node.ref == human_ref(name)
         assert node.platform_durations == expected_platform_durations(("linux/amd64", "linux/arm64"))
-        assert node.platform_digests == platform_digests(builder.digests[name])
+        assert node.platform_digests == registry.platforms(human_ref(name))
         parent = PARENTS[name]
         if parent:
             assert position[parent] < position[name]
@@ -246,7 +245,7 @@ def test_first_build_writes_the_run_lockfile_and_the_latest_one(root: Path,
         assert entry.ref == human_ref(entry.node)
         assert entry.digest == builder.digests[entry.node]
         assert entry.fingerprint == report.nodes[entry.node].fingerprint
-        assert entry.platforms == platform_digests(entry.digest)
+        assert entry.platforms == registry.platforms(human_ref(entry.node))
         assert set(entry.platforms) == {"linux/amd64", "linux/arm64"}
 
 
@@ -263,7 +262,7 @@ def test_first_build_records_the_run_in_history(root: Path, registry: FakeRegist
             assert (record.action, record.reason, record.status, record.digest, record.fingerprint) == (
                 "build", "not_in_registry", "succeeded", builder.digests[name],
                 report.nodes[name].fingerprint)
-            assert record.platform_digests == platform_digests(builder.digests[name])
+            assert record.platform_digests == registry.platforms(human_ref(name))
             assert record.duration_s == 0.12
             assert record.inputs["file:Dockerfile"].startswith("644:sha256:")
             assert history.digest_for(name, record.fingerprint) == builder.digests[name]
@@ -372,7 +371,7 @@ def test_build_writes_report_json(root: Path, registry: FakeRegistry) -> None:
         assert entry["digest"] == builder.digests[name]
         assert entry["ref"] == human_ref(name)
         assert entry["fingerprint"] == report.nodes[name].fingerprint
-        assert entry["platform_digests"] == platform_digests(builder.digests[name])
+        assert entry["platform_digests"] == registry.platforms(human_ref(name))
         assert entry["log"] == str(Path(report.folder) / "logs" / f"{name}.log")
         assert Path(entry["log"]) == builder.log_paths[name]
         assert Path(entry["log"]).read_text(encoding="utf-8").startswith("#0 building with")

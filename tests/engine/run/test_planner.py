@@ -83,10 +83,9 @@ def publish(registry: FakeRegistry, graph: StackGraph, fingerprints: dict[str, F
     digests = {}
     for name in names:
         node = graph.nodes[name]
-        digests[name] = sha(f"image of {name}")
-        registry.push(content_ref(node, fingerprints[name]), digests[name])
+        digests[name] = registry.push(content_ref(node, fingerprints[name]), f"image of {name}")
         if tag:
-            registry.push(node.ref, digests[name])
+            registry.push(node.ref, f"image of {name}")  # the same bytes: the same digest
     return digests
 
 
@@ -156,10 +155,10 @@ def test_observe_reads_previous_inputs_only_when_the_content_tag_is_missing(
         graph: StackGraph, fingerprints: dict[str, Fingerprint]) -> None:
     registry = FakeRegistry()
     digests = publish(registry, graph, fingerprints, names=("base", "other", "side", "leaf", "onext"))
-    registry.push(graph.nodes["mid"].ref, sha("old mid"))  # the human tag holds an older build
+    old_mid = registry.push(graph.nodes["mid"].ref, "old mid")  # the human tag holds an older build
     history = FakeHistory(previous={"mid": {"args": "old"}, "base": {"args": "never read"}})
     observed = observe(graph, fingerprints, registry, history, None)  # type: ignore[arg-type]
-    assert observed["mid"] == Observed(None, sha("old mid"), {"args": "old"})
+    assert observed["mid"] == Observed(None, old_mid, {"args": "old"})
     assert observed["base"] == Observed(digests["base"], digests["base"], None)
     assert [call for call in history.calls if call[0] == "last_success"] == [("last_success", "mid")]
 
