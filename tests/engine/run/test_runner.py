@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import structlog
 import tenacity
 from structlog.testing import capture_logs
 
@@ -69,6 +70,12 @@ class FailingFirst(FakeBuilder):
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries happen at once (the backoff policy is tenacity's, not under test here)."""
     monkeypatch.setattr(runner, "wait_random_exponential", lambda **_: tenacity.wait_none())
+
+
+@pytest.fixture(autouse=True)
+def uncached_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh logger proxy, so capture_logs sees the runner's events even after main() cached one."""
+    monkeypatch.setattr(runner, "log", structlog.get_logger())
 
 
 def build(tmp_path: Path, builder: FakeBuilder, registry: FakeRegistry) -> api.RunReport:
