@@ -215,7 +215,9 @@ def test_first_build_builds_every_node_under_its_content_tag(root: Path, registr
             assert position[parent] < position[name]
     assert Path(report.folder).parent == root.parent / "state" / "runs"
     # per node: HEAD human tag + HEAD content tag; GET index for the lockfile; GET + PUT to promote
-    assert asked == {"HEAD": 2 * len(NODES), "GET": 2 * len(NODES), "PUT": len(NODES)}
+    # per node: HEAD human tag + HEAD content tag to plan; GET index for the lockfile;
+    # HEAD (where the tag pointed, for a rollback) + GET + PUT to promote
+    assert asked == {"HEAD": 3 * len(NODES), "GET": 2 * len(NODES), "PUT": len(NODES)}
     assert report.registry_requests == asked
 
 
@@ -361,7 +363,7 @@ def test_build_writes_report_json(root: Path, registry: FakeRegistry) -> None:
     assert data["finished"]
     assert data["promoted"] == [human_ref(name) for name in NODES]
     assert data["lockfile"] == str(Path(report.folder) / "lock.json")
-    assert data["registry_requests"] == {"HEAD": 10, "GET": 10, "PUT": 5}
+    assert data["registry_requests"] == {"HEAD": 15, "GET": 10, "PUT": 5}
     nodes = data["nodes"]
     assert isinstance(nodes, dict)
     assert list(nodes) == list(NODES)
@@ -434,8 +436,8 @@ def test_a_deleted_human_tag_is_retagged_without_a_build(root: Path, registry: F
     assert report.promoted == [human_ref("side")]
     assert registry.refs[human_ref("side")] == builder.digests["side"]
     assert report.nodes["side"].digest == builder.digests["side"]
-    # side: HEAD human tag (absent), HEAD content tag; then GET + PUT to tag it again
-    assert asked == {"HEAD": len(NODES) + 1, "GET": 1, "PUT": 1}
+    # side: HEAD human tag (absent), HEAD content tag; then HEAD (still absent) + GET + PUT to tag it
+    assert asked == {"HEAD": len(NODES) + 2, "GET": 1, "PUT": 1}
 
 
 def test_a_human_tag_moved_elsewhere_is_retagged_without_a_build(root: Path,
@@ -469,7 +471,7 @@ def test_a_changed_build_arg_rebuilds_that_node_and_its_descendants(root: Path,
     assert human_tags(registry) == {human_ref(name): builder.digests[name] for name in NODES}
     assert builder.digests["mid"] != first.nodes["mid"].digest
     # 3 vouched skips: 1 HEAD each; 2 builds: 2 HEADs each, GET for the lockfile, GET + PUT to promote
-    assert asked == {"HEAD": 3 + 2 * 2, "GET": 2 * 2, "PUT": 2}
+    assert asked == {"HEAD": 3 + 2 * 2 + 2, "GET": 2 * 2, "PUT": 2}
 
 
 @pytest.mark.parametrize(("edit", "reason"), [
@@ -540,7 +542,7 @@ def test_full_rebuilds_every_node_without_cache_import_and_with_pull(root: Path,
         assert report.nodes[name].digest == builder.digests[name] != first.nodes[name].digest
     assert human_tags(registry) == {human_ref(name): builder.digests[name] for name in NODES}
     assert report.promoted == [human_ref(name) for name in NODES]
-    assert asked == {"GET": 2 * len(NODES), "PUT": len(NODES)}  # nothing observed: no HEAD
+    assert asked == {"HEAD": len(NODES), "GET": 2 * len(NODES), "PUT": len(NODES)}  # HEADs: promotion only
 
 
 def test_cache_none_and_local(root: Path, registry: FakeRegistry, tmp_path: Path) -> None:
@@ -678,4 +680,4 @@ def test_promote_lockfile_rolls_every_tag_back(root: Path, registry: FakeRegistr
     moved = api.promote_lockfile(options_of(root), Path(first.lockfile), registry)
     assert moved == [human_ref(name) for name in sorted(NODES)]
     assert human_tags(registry) == {human_ref(name): first.nodes[name].digest for name in NODES}
-    assert dict(registry.requests - before) == {"GET": len(NODES), "PUT": len(NODES)}
+    assert dict(registry.requests - before) == {"HEAD": len(NODES), "GET": len(NODES), "PUT": len(NODES)}

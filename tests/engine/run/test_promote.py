@@ -6,9 +6,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import structlog
+from structlog.testing import capture_logs
 
 from engine.errors import RegistryError
 from engine.run import api
+from engine.run import promote as promote_module
 from engine.run.planner import Planned, plan_build
 from engine.run.promote import lock_entries, promote, to_promote
 from engine.state.history import History, NodeRecord
@@ -59,7 +62,7 @@ def test_promote_points_each_human_tag_at_its_digest_in_order() -> None:
     assert registry.events[-2:] == [("tag", human_ref("base")), ("tag", human_ref("mid"))]
     assert registry.tags({human_ref("base"), human_ref("mid")}) == {human_ref("base"): base,
                                                                    human_ref("mid"): mid}
-    assert dict(registry.requests) == {"GET": 2, "PUT": 2}
+    assert dict(registry.requests) == {"HEAD": 2, "GET": 2, "PUT": 2}
 
 
 def test_promote_tags_from_repository_at_digest() -> None:
@@ -89,6 +92,44 @@ def test_promote_stops_at_a_digest_the_registry_lost() -> None:
     with pytest.raises(RegistryError, match="is not in the registry"):
         promote([entry("base", base), entry("mid", sha("gone")), entry("leaf", leaf)], registry)
     assert [ref for kind, ref in registry.events if kind == "tag"] == [human_ref("base")]
+
+
+class Refusing(FakeRegistry):
+    """A registry that refuses to move one tag (a read-only repository)."""
+
+    def __init__(self, refused: str) -> None:
+        super().__init__()
+        self.refused = refused
+
+    def tag(self, source: str, target: str) -> str:
+        if target == self.refused:
+            raise RegistryError(f"PUT {target}: HTTP 403 Forbidden")
+        return super().tag(source, target)
+
+
+def test_a_refused_tag_moves_the_tags_moved_before_it_back() -> None:
+    registry = Refusing(human_ref("leaf"))
+    old = {name: registry.push(human_ref(name), f"old {name}") for name in ("base", "mid", "leaf")}
+    new = {name: registry.push(f"{REGISTRY}/{name}:sb-new", f"new {name}")
+           for name in ("base", "mid", "leaf")}
+    with pytest.raises(RegistryError, match="HTTP 403"):
+        promote([entry(name, new[name]) for name in ("base", "mid", "leaf")], registry)
+    assert registry.tags({human_ref(n) for n in ("base", "mid", "leaf")}) == {
+        human_ref("base"): old["base"], human_ref("mid"): old["mid"], human_ref("leaf"): old["leaf"]}
+    assert [ref for kind, ref in registry.events if kind == "tag"] == [
+        human_ref("base"), human_ref("mid"), human_ref("mid"), human_ref("base")]  # moved, then back
+
+
+def test_a_tag_that_did_not_exist_before_stays_after_a_roll_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(promote_module, "log", structlog.get_logger())  # not one main() cached earlier
+    registry = Refusing(human_ref("mid"))
+    base = registry.push(f"{REGISTRY}/base:sb-new", "new base")
+    mid = registry.push(f"{REGISTRY}/mid:sb-new", "new mid")
+    with capture_logs() as events, pytest.raises(RegistryError):
+        promote([entry("base", base), entry("mid", mid)], registry)
+    assert registry.tags({human_ref("base"), human_ref("mid")}) == {human_ref("base"): base}
+    assert [(e["event"], e["ref"]) for e in events if e["log_level"] == "warning"] == [
+        ("tag_not_rolled_back", human_ref("base"))]
 
 
 # --- to_promote ---------------------------------------------------------------------------------
