@@ -133,11 +133,11 @@ def test_observe_vouches_only_when_the_tag_has_the_recorded_digest(
         graph: StackGraph, fingerprints: dict[str, Fingerprint]) -> None:
     registry = FakeRegistry()
     digests = publish(registry, graph, fingerprints)
-    registry.refs[graph.nodes["mid"].ref] = digests["base"]  # the tag moved elsewhere
+    elsewhere = registry.push(graph.nodes["mid"].ref, "another mid")  # the tag moved elsewhere
     del registry.refs[graph.nodes["side"].ref]  # the tag was deleted
     history = FakeHistory({(name, fingerprints[name].value): digests[name] for name in BUILT})
     observed = observe(graph, fingerprints, registry, history, None)  # type: ignore[arg-type]
-    assert observed["mid"] == Observed(digests["mid"], digests["base"], None)
+    assert observed["mid"] == Observed(digests["mid"], elsewhere, None)
     assert observed["side"] == Observed(digests["side"], None, None)
     assert observed["leaf"] == Observed(digests["leaf"], digests["leaf"], None)
     assert dict(registry.requests) == {"HEAD": len(BUILT) + 2}  # mid and side: one more HEAD each
