@@ -28,6 +28,16 @@ def child_pids(parent: int) -> list[int]:
     return children
 
 
+def descendant_pids(parent: int) -> list[int]:
+    """Every process below `parent`: its children, then theirs (the docker CLI's buildx plugin)."""
+    found: list[int] = []
+    frontier = [parent]
+    while frontier:
+        frontier = [child for pid in frontier for child in child_pids(pid)]
+        found += frontier
+    return found
+
+
 class StopEvent(threading.Event):
     """Set by the first SIGINT or SIGTERM; remembers which one (for the exit code: 130 or 143)."""
 
@@ -52,7 +62,8 @@ def interruptible() -> Iterator[StopEvent]:
             stop.signal = signal.Signals(signum).name
             log.warning("run_interrupted", node="*", signal=stop.signal)
         stop.set()
-        for pid in child_pids(os.getpid()):
+        # the plugin too: a docker CLI that is still starting swallows the signal, its plugin then builds on
+        for pid in descendant_pids(os.getpid()):
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import structlog
 
+from engine.errors import EngineError
 from engine.registry.client import Registry
 from engine.run.planner import Planned
 from engine.state.history import History
@@ -16,13 +17,33 @@ log = structlog.get_logger()
 
 
 def promote(entries: Iterable[LockEntry], registry: Registry) -> list[str]:
-    """Point each entry's human tag at its digest; return the refs moved."""
-    moved = []
-    for entry in entries:
-        registry.tag(f"{entry.repository}@{entry.digest}", entry.ref)
-        log.info("tag_promoted", node=entry.node, ref=entry.ref, digest=entry.digest)
-        moved.append(entry.ref)
-    return moved
+    """Point each entry's human tag at its digest; return the refs moved.
+
+    All or nothing: when a tag cannot move, the tags moved before it go back where they pointed
+    (a tag that did not exist before stays: a registry cannot delete a tag) and the error is raised.
+    """
+    moved: list[tuple[LockEntry, str | None]] = []
+    try:
+        for entry in entries:
+            before = registry.digest(entry.ref)
+            registry.tag(f"{entry.repository}@{entry.digest}", entry.ref)
+            moved.append((entry, before))
+            log.info("tag_promoted", node=entry.node, ref=entry.ref, digest=entry.digest)
+    except EngineError as exc:
+        _roll_back(moved, registry, str(exc))
+        raise
+    return [entry.ref for entry, _ in moved]
+
+
+def _roll_back(moved: list[tuple[LockEntry, str | None]], registry: Registry, reason: str) -> None:
+    """Point the tags a failed promotion moved back at their previous digests, last moved first."""
+    for entry, before in reversed(moved):
+        if before is None:
+            log.warning("tag_not_rolled_back", node=entry.node, ref=entry.ref, reason=reason,
+                        why="the tag did not exist before and a registry cannot delete a tag")
+            continue
+        registry.tag(f"{entry.repository}@{before}", entry.ref)
+        log.warning("tag_rolled_back", node=entry.node, ref=entry.ref, digest=before, reason=reason)
 
 
 def lock_entries(planned: Planned, digests: dict[str, str], registry: Registry,

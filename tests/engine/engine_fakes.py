@@ -6,6 +6,7 @@ Nothing here talks to Docker or to the network.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import subprocess
 import textwrap
@@ -34,25 +35,36 @@ def sha(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def platform_digest(index_digest: str, platform: str) -> str:
-    """The image manifest digest the fake index lists for platform."""
-    return sha(f"{index_digest} {platform}")
+def digest_of(body: bytes) -> str:
+    """What a registry answers as Docker-Content-Digest: the sha256 of the manifest bytes."""
+    return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
-def platform_digests(index_digest: str) -> dict[str, str]:
-    """Platform → image manifest digest of a fake index (attestations left out)."""
-    return {platform: platform_digest(index_digest, platform) for platform in PLATFORMS}
+def canonical(document: dict[str, Any]) -> bytes:
+    """JSON bytes as buildx pushes them (compact, keys in a fixed order)."""
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
 
 
-def index_body(index_digest: str) -> dict[str, Any]:
-    """A buildx-like index: one manifest per platform plus an attestation manifest."""
-    manifests: list[dict[str, Any]] = [
-        {"mediaType": OCI_MANIFEST, "digest": platform_digest(index_digest, platform), "size": 1,
-         "platform": {"os": platform.split("/")[0], "architecture": platform.split("/")[1]}}
-        for platform in PLATFORMS]
-    manifests.append({"mediaType": OCI_MANIFEST, "digest": sha(f"{index_digest} attestation"), "size": 1,
-                      "platform": {"os": "unknown", "architecture": "unknown"},
-                      "annotations": {"vnd.docker.reference.type": "attestation-manifest"}})
+def image_manifest(layers: Sequence[str], platform: str) -> dict[str, Any]:
+    """An OCI image manifest: a config blob and the given layers, base first."""
+    return {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": sha(f"config {platform} {' '.join(layers)}"), "size": 512},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer,
+                        "size": 1024} for layer in layers]}
+
+
+def index_manifest(platform_manifests: dict[str, bytes]) -> dict[str, Any]:
+    """A buildx-like index: one manifest per platform pushed, each followed by its attestation manifest."""
+    manifests: list[dict[str, Any]] = []
+    for platform, body in platform_manifests.items():
+        os_name, architecture = platform.split("/")[:2]
+        manifests.append({"mediaType": OCI_MANIFEST, "digest": digest_of(body), "size": len(body),
+                          "platform": {"os": os_name, "architecture": architecture}})
+        manifests.append({"mediaType": OCI_MANIFEST, "digest": sha(f"attestation {digest_of(body)}"),
+                          "size": 839, "platform": {"os": "unknown", "architecture": "unknown"},
+                          "annotations": {"vnd.docker.reference.digest": digest_of(body),
+                                          "vnd.docker.reference.type": "attestation-manifest"}})
     return {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}
 
 
@@ -65,25 +77,57 @@ def repository_of(reference: str) -> str:
 
 
 class FakeRegistry:
-    """The Registry protocol in memory: tags → digests, indexes by repository@digest, counted requests.
+    """The Registry protocol in memory, true to a real registry's digests and platforms.
 
-    HEAD is digest(), GET is manifest() (and the first half of tag()), PUT the second half of tag().
+    Every digest is the sha256 of the stored manifest bytes; an index lists exactly the platforms
+    pushed. HEAD is digest(), GET is manifest() (and the first half of tag()), PUT the second half.
     """
 
     def __init__(self) -> None:
-        self.refs: dict[str, str] = {}  # repository:tag → index digest
-        self.stored: set[str] = set()  # repository@digest of every pushed index
+        self.refs: dict[str, str] = {}  # repository:tag → digest
+        self.stored: set[str] = set()  # repository@digest of every pushed manifest
+        self.bodies: dict[str, tuple[str, bytes]] = {}  # digest → (media type, bytes): content-addressed
         self.requests: Counter[str] = Counter()
         self.events: list[tuple[str, str]] = []  # ("push" | "tag", ref) in order
-        self.images: dict[str, list[str]] = {}  # repository@platform digest → layer digests, base first
         self.lock = threading.Lock()
 
-    def push(self, reference: str, digest: str) -> None:
-        """What a build's --push does (not counted: it is buildx, not the engine, that pushes)."""
+    def push(self, reference: str, content: str, platforms: Sequence[str] = PLATFORMS,
+             base_layers: dict[str, list[str]] | None = None) -> str:
+        """What a build's --push does: an index of platforms over base_layers + one layer of content.
+
+        Returns the index digest. Not counted: it is buildx, not the engine, that pushes.
+        """
+        return self.push_image(reference, {
+            platform: [*(base_layers or {}).get(platform, []), sha(f"layer {content} {platform}")]
+            for platform in platforms})
+
+    def push_image(self, reference: str, layers: dict[str, list[str]]) -> str:
+        """An index with one image manifest per platform, each with exactly these layers; its digest."""
+        repository = repository_of(reference)
+        bodies = {platform: canonical(image_manifest(platform_layers, platform))
+                  for platform, platform_layers in layers.items()}
+        index = canonical(index_manifest(bodies))
         with self.lock:
-            self.stored.add(f"{repository_of(reference)}@{digest}")
+            for body in bodies.values():
+                self._store(repository, OCI_MANIFEST, body)
+            digest = self._store(repository, OCI_INDEX, index)
             self.refs[reference] = digest
             self.events.append(("push", reference))
+        return digest
+
+    def push_single_image(self, reference: str, layers: list[str]) -> str:
+        """A lone image manifest (no index) at reference, as a single-platform push may leave; its digest."""
+        with self.lock:
+            digest = self._store(repository_of(reference), OCI_MANIFEST,
+                                 canonical(image_manifest(layers, "linux/amd64")))
+            self.refs[reference] = digest
+        return digest
+
+    def _store(self, repository: str, media_type: str, body: bytes) -> str:
+        digest = digest_of(body)
+        self.bodies[digest] = (media_type, body)
+        self.stored.add(f"{repository}@{digest}")
+        return digest
 
     def _resolve(self, reference: str) -> str | None:
         if "@" in reference:
@@ -98,11 +142,27 @@ class FakeRegistry:
     def manifest(self, reference: str) -> Manifest | None:
         with self.lock:
             self.requests["GET"] += 1
-            if reference in self.images:  # one platform's image manifest
-                layers = [{"digest": layer} for layer in self.images[reference]]
-                return Manifest(reference.split("@", 1)[1], OCI_MANIFEST, {"layers": layers})
             digest = self._resolve(reference)
-        return None if digest is None else Manifest(digest, OCI_INDEX, index_body(digest))
+            media_type, body = self.bodies.get(digest, ("", b"")) if digest else ("", b"")
+        return Manifest(digest, media_type, json.loads(body)) if digest and body else None
+
+    def manifest_body(self, reference: str) -> bytes | None:
+        """The stored bytes at reference, None when there are none (not counted; for the fakes)."""
+        with self.lock:
+            digest = self._resolve(reference)
+            return self.bodies[digest][1] if digest and digest in self.bodies else None
+
+    def platforms(self, reference: str) -> dict[str, str]:
+        """Platform → image manifest digest of the index at reference (not counted; for assertions)."""
+        with self.lock:
+            digest = self._resolve(reference)
+            body = self.bodies[digest][1] if digest else b"{}"
+        return Manifest(digest or "", OCI_INDEX, json.loads(body)).platforms()
+
+    def layers(self, reference: str, platform: str) -> list[str]:
+        """Layer digests of one platform's image at reference (not counted; for assertions)."""
+        manifest_digest = self.platforms(reference)[platform]
+        return [layer["digest"] for layer in json.loads(self.bodies[manifest_digest][1])["layers"]]
 
     def tag(self, source: str, target: str) -> str:
         with self.lock:
@@ -113,9 +173,10 @@ class FakeRegistry:
             if repository_of(source) != repository_of(target):
                 raise AssertionError(f"tag across repositories: {source} → {target}")
             self.requests["PUT"] += 1
-            self.refs[target] = digest
+            media_type, body = self.bodies[digest]
+            self.refs[target] = self._store(repository_of(target), media_type, body)
             self.events.append(("tag", target))
-            return digest
+            return self.refs[target]
 
     def tags(self, refs: Sequence[str] | set[str]) -> dict[str, str]:
         """The digests of those refs that exist."""
@@ -178,23 +239,21 @@ class FakeBuilder:
             reference = re.sub(r"^localhost:[0-9]+/", f"{self.proxied}/", reference)
         with self.lock:
             self.pushes[reference] += 1
-            digest = sha(f"{reference}#{self.pushes[reference]}")
+            content = f"{reference}#{self.pushes[reference]}"
+        digest = self.registry.push(reference, content, request.platforms, self._parent_layers(request))
+        with self.lock:
             self.digests[request.node] = digest
-        self.registry.push(reference, digest)
-        self.push_layers(request, reference, digest)
         return BuildResult(request.node, digest, DURATION_S, str(log_path))
 
-    def push_layers(self, request: BuildRequest, reference: str, digest: str) -> None:
-        """Each platform's image: its parent's layers (from the `parent` context's digest) plus one."""
+    def _parent_layers(self, request: BuildRequest) -> dict[str, list[str]]:
+        """Platform → layers of the parent image the request builds FROM (none for a root node, or for
+        an external base this registry does not hold)."""
         parent = dict(request.build_contexts).get("parent", "").removeprefix("docker-image://")
         if self.proxied:
             parent = re.sub(r"^localhost:[0-9]+/", f"{self.proxied}/", parent)
-        with self.registry.lock:
-            for platform in PLATFORMS:
-                below = self.registry.images.get(
-                    f"{repository_of(parent)}@{platform_digest(parent.split('@')[-1], platform)}", [])
-                self.registry.images[f"{repository_of(reference)}@{platform_digest(digest, platform)}"] = [
-                    *below, sha(f"{digest} {platform} layer")]
+        if not parent or self.registry.manifest_body(parent) is None:
+            return {}
+        return {platform: self.registry.layers(parent, platform) for platform in request.platforms}
 
     def smoke_test(self, node: str, image: str, platform: str, command: Sequence[str],
                    entrypoint: str | None = None) -> str:

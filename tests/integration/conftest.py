@@ -48,29 +48,48 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+REGISTRY_ATTEMPTS = 5  # another process may take the free port between our probe and the registry's bind
+
+
 def start_registry(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Start Debian's docker-registry on a free loopback port, storing in folder."""
+    """Start Debian's docker-registry on a free loopback port, storing in folder; retry on a lost port."""
     binary = shutil.which("docker-registry")
     if binary is None:
         _unavailable("docker-registry is not installed")
-    port = _free_port()
     folder.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, REGISTRY_ATTEMPTS + 1):
+        port = _free_port()
+        process = _serve(str(binary), folder, port, attempt)
+        if _answers(process, port):
+            return process, f"localhost:{port}"
+        process.kill()
+        process.wait(timeout=10)
+    pytest.fail(f"throwaway registry did not start in {REGISTRY_ATTEMPTS} attempts; "
+                f"see {folder}/registry-*.log")
+
+
+def _serve(binary: str, folder: Path, port: int, attempt: int) -> subprocess.Popen[bytes]:
+    """docker-registry serving folder/data on 127.0.0.1:port, logging to folder/registry-<attempt>.log."""
     config = folder / "config.yml"
     config.write_text(
         "version: 0.1\nlog:\n  level: error\n"
         f"storage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n  delete:\n    enabled: true\n"
         f"http:\n  addr: 127.0.0.1:{port}\n", encoding="utf-8")
-    log = (folder / "registry.log").open("wb")
-    process = subprocess.Popen([str(binary), "serve", str(config)], stdout=log, stderr=log)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+    with (folder / f"registry-{attempt}.log").open("wb") as log:
+        return subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log)
+
+
+def _answers(process: subprocess.Popen[bytes], port: int, wait_s: float = 20.0) -> bool:
+    """Whether our registry (not some other process that took the port) answers /v2/ on port."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).close()
-            return process, f"localhost:{port}"
         except OSError:
-            time.sleep(0.2)
-    process.kill()
-    pytest.fail(f"throwaway registry did not start; see {folder / 'registry.log'}")
+            time.sleep(0.1)  # a poll interval, not a wait for a guessed duration
+            continue
+        return process.poll() is None  # it exited (e.g. address in use): the answer came from elsewhere
+    return False
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ def _export(root: Path, out: Path, *targets: str, registry: str = "") -> None:
 
 
 def test_buildx_bake_parses_the_exported_demo_stack(repo_root: Path, builder: object, tmp_path: Path) -> None:
-    out = tmp_path / "docker-bake.hcl"
+    out = tmp_path / "docker-bake.json"
     _export(repo_root, out, "stacks/demo", registry="localhost:5999/bake")
     printed = json.loads(_bake(repo_root, out, "--print").stdout)
     targets = printed["target"]
@@ -80,7 +80,7 @@ def test_bake_builds_and_pushes_a_tiny_exported_stack(builder: object, registry:
     file, bake building it in one solve, and each child resting on its parent target's layers.
     """
     _write_tiny(tmp_path)
-    out = tmp_path / "build" / "docker-bake.hcl"
+    out = tmp_path / "build" / "docker-bake.json"
     with RetryProxy(registry.replace("localhost:", "127.0.0.1:", 1)) as proxy:
         _export(tmp_path, out, registry=f"{proxy.host}/bakeit")
         printed = json.loads(_bake(tmp_path, out, "--print").stdout)
@@ -113,6 +113,6 @@ def test_sanitised_target_names_are_accepted_by_bake(builder: object, tmp_path: 
     (stack / "stack.yaml").write_text(
         'stack: n\nregistry: localhost:5999/n\nnodes:\n'
         '  "a.b": {kind: os, tag: "1", dockerfile: x/Dockerfile}\n', encoding="utf-8")
-    out = tmp_path / "bake.hcl"
+    out = tmp_path / "bake.json"
     _export(tmp_path, out)
     assert list(json.loads(_bake(tmp_path, out, "--print").stdout)["target"]) == ["a_b"]

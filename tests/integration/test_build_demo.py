@@ -16,6 +16,7 @@ from engine.state.report import RunReport
 from tests.integration.conftest import run_in
 
 PLATFORMS = {"linux/amd64", "linux/arm64"}
+pytestmark = pytest.mark.timeout(2400)  # the module's first test also builds the demo (cold: QEMU)
 
 
 @pytest.fixture(scope="module")

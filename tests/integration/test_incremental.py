@@ -1,6 +1,7 @@
 """Incremental builds for real: content fingerprints, skips, PR mode, atomic promotion, rollback.
 
-Works on a git copy of the demo stack (tarballs hard-linked) pushed to the throwaway registry.
+Works on a git copy of the demo stack (tarballs hard-linked) pushed to the throwaway registry once;
+every test then gets its own copy of that built repository and state, with the first build's tags.
 Smoke tests are off here (test_build_demo runs them); counts come from the run report.
 """
 
@@ -21,6 +22,7 @@ from engine.state.report import RunReport
 from graph.plan.entries import BUILD, SKIP
 
 QUIET = BuildSettings(jobs=2, keep_going=True, test=False)
+pytestmark = pytest.mark.timeout(2400)  # the module's first test also builds the demo (cold: QEMU)
 DEV_OF = {"numpy": "numpy-dev", "chat-2": "chat-2-dev", "chat-3": "chat-3-dev"}
 
 
@@ -55,21 +57,45 @@ def _append(path: Path, text: str) -> None:
     path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
 
 
+def _clone(source: Path, dest: Path) -> None:
+    """A copy of a repository folder (git history and state included); big files hard-linked."""
+    shutil.copytree(source, dest, symlinks=True,
+                    copy_function=lambda src, dst: os.link(src, dst) if os.path.getsize(src) > 1 << 20
+                    else shutil.copy2(src, dst))
+
+
 @pytest.fixture(scope="module")
 def demo(repo_root: Path, registry: str, builder: BuildxBuilder,
-         tmp_path_factory: pytest.TempPathFactory) -> tuple[api.Options, RunReport]:
-    """A built copy of the demo stack and the report of its first build."""
-    repo = tmp_path_factory.mktemp("incremental")
+         tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunReport]:
+    """A built copy of the demo stack (never edited afterwards) and the report of its build."""
+    repo = tmp_path_factory.mktemp("incremental") / "repo"
     _copy_demo(repo_root, repo)
-    options = api.Options(root=repo, targets=(Path("stacks/demo"),), registry=f"{registry}/inc",
-                          state_dir=repo / "state")
-    first = api.build(options, builder, QUIET)
+    first = api.build(_options(repo, registry), builder, QUIET)
     assert first.status == "succeeded", {n: r.error for n, r in first.nodes.items() if r.error}
+    return repo, first
+
+
+def _options(repo: Path, registry: str) -> api.Options:
+    return api.Options(root=repo, targets=(Path("stacks/demo"),), registry=f"{registry}/inc",
+                       state_dir=repo / "state")
+
+
+@pytest.fixture
+def fresh(demo: tuple[Path, RunReport], registry: str, tmp_path: Path) -> tuple[api.Options, RunReport]:
+    """This test's own copy of the built demo (files, git, state) with the human tags of the first build.
+
+    Tests share the registry, so each edits with its own text: no test can meet another's content tag.
+    """
+    pristine, first = demo
+    repo = tmp_path / "repo"
+    _clone(pristine, repo)
+    options = _options(repo, registry)
+    api.promote_lockfile(options, Path(first.lockfile))  # undo whatever an earlier test published
     return options, first
 
 
-def test_a_second_build_of_an_unchanged_stack_runs_no_build(demo, builder):
-    options, first = demo
+def test_a_second_build_of_an_unchanged_stack_runs_no_build(fresh, builder):
+    options, first = fresh
     assert _built(first) == set(first.nodes)
     second = api.build(options, builder, QUIET)
     assert second.buildx_invocations == 0
@@ -78,9 +104,9 @@ def test_a_second_build_of_an_unchanged_stack_runs_no_build(demo, builder):
     assert sum(second.registry_requests.values()) <= len(second.nodes)
 
 
-def test_editing_a_framework_dockerfile_rebuilds_it_and_its_descendants_only(demo, builder):
-    options, _ = demo
-    _append(options.root / "stacks/demo/framework/numpy/Dockerfile", "# touched\n")
+def test_editing_a_framework_dockerfile_rebuilds_it_and_its_descendants_only(fresh, builder):
+    options, _ = fresh
+    _append(options.root / "stacks/demo/framework/numpy/Dockerfile", "# touched by the dockerfile test\n")
     report = api.build(options, builder, QUIET)
     assert _built(report) == {"numpy", "numpy-dev", "chat-2", "chat-3", "chat-2-dev", "chat-3-dev",
                               "ymir", "ymir-dev"}
@@ -88,38 +114,36 @@ def test_editing_a_framework_dockerfile_rebuilds_it_and_its_descendants_only(dem
     assert report.nodes["numpy"].reason == "dockerfile_changed"
     assert report.nodes["tinygrad"].action == SKIP
     assert report.nodes["python-sdk"].action == SKIP
-    _commit(options.root, "touch numpy")
 
 
-def test_context_edits_count_only_when_the_build_can_see_them(demo, builder):
-    options, _ = demo
+def test_context_edits_count_only_when_the_build_can_see_them(fresh, builder):
+    options, _ = fresh
     chat = options.root / "stacks/demo/llm/chat"
     _append(chat / "NOTES.md", "ignored by .dockerignore\n")
     _append(options.root / "stacks/demo/NOTES.txt", "outside every context\n")
     assert api.build(options, builder, QUIET).buildx_invocations == 0
-    _append(chat / "app.py", "# touched\n")
+    _append(chat / "app.py", "# touched by the context test\n")
     report = api.build(options, builder, QUIET)
     assert _built(report) == {"chat-2", "chat-3", "chat-2-dev", "chat-3-dev"}
     assert report.nodes["chat-2"].reason == "context_changed: app.py"
-    _commit(options.root, "touch chat")
 
 
-def test_changing_one_build_arg_rebuilds_that_node_and_its_descendants(demo, builder):
-    options, _ = demo
+def test_changing_one_build_arg_rebuilds_that_node_and_its_descendants(fresh, builder):
+    options, _ = fresh
     stack = options.root / "stacks/demo/stack.yaml"
     text = stack.read_text(encoding="utf-8")
-    stack.write_text(text.replace('args: {NGRAM: "{ngram}"}', 'args: {NGRAM: "{ngram}", EXTRA: "1"}'),
+    assert 'args: {NGRAM: "{ngram}"}' in text
+    stack.write_text(text.replace('args: {NGRAM: "{ngram}"}', 'args: {NGRAM: "{ngram}", EXTRA: "args-test"}'),
                      encoding="utf-8")
     report = api.build(options, builder, QUIET)
     assert _built(report) == {"chat-2", "chat-3", "chat-2-dev", "chat-3-dev"}
     assert report.nodes["chat-2"].reason == "args_changed"
     assert report.nodes["chat-2-dev"].reason == "parent_rebuilt: chat-2"
-    _commit(options.root, "extra arg")
 
 
-def test_changed_since_plans_only_the_nodes_a_commit_touches(demo):
-    options, _ = demo
-    _append(options.root / "stacks/demo/framework/tinygrad/Dockerfile", "# touched\n")
+def test_changed_since_plans_only_the_nodes_a_commit_touches(fresh):
+    options, _ = fresh
+    _append(options.root / "stacks/demo/framework/tinygrad/Dockerfile", "# touched by the PR test\n")
     _commit(options.root, "touch tinygrad")
     entries = api.plan(options, RegistryClient(), changed_since="HEAD~1")
     planned = {entry.node: (entry.action, entry.reason) for entry in entries}
@@ -129,22 +153,25 @@ def test_changed_since_plans_only_the_nodes_a_commit_touches(demo):
     assert planned["numpy"] == (SKIP, "unchanged_since_ref")
 
 
-def test_a_failing_node_publishes_nothing_and_promote_rolls_back(demo, builder):
-    options, first = demo
+def test_a_failing_node_publishes_nothing_and_promote_rolls_back(fresh, builder):
+    options, first = fresh
     registry = RegistryClient()
     graph = api.load(options)
     before = {name: registry.digest(graph.nodes[name].ref) for name in graph.order}
-    _append(options.root / "stacks/demo/framework/numpy/Dockerfile", "# again\n")
+    assert before == {name: first.nodes[name].digest for name in graph.order}
+    _append(options.root / "stacks/demo/framework/numpy/Dockerfile", "# touched by the failing-run test\n")
     _append(options.root / "stacks/demo/llm/chat/Dockerfile", "RUN exit 3\n")
     report = api.build(options, builder, QUIET)
     assert report.status == "failed"
     assert report.nodes["numpy"].status == "succeeded"
     assert report.nodes["chat-2"].status == "failed"
     assert report.promoted == []
-    after = {name: registry.digest(graph.nodes[name].ref) for name in graph.order}
-    assert after == before
-    assert before["numpy"] != first.nodes["numpy"].digest  # numpy was rebuilt since the first run
+    assert {name: registry.digest(graph.nodes[name].ref) for name in graph.order} == before
+    # a later publication moved numpy's tag (to tinygrad's image, same repository): promote moves it back
+    numpy, tinygrad = graph.nodes["numpy"], graph.nodes["tinygrad"]
+    assert numpy.repository == tinygrad.repository
+    registry.tag(f"{tinygrad.repository}@{first.nodes['tinygrad'].digest}", numpy.ref)
+    assert registry.digest(numpy.ref) == first.nodes["tinygrad"].digest
     moved = api.promote_lockfile(options, Path(first.lockfile))
     assert len(moved) == len(first.nodes)
-    assert registry.digest(graph.nodes["numpy"].ref) == first.nodes["numpy"].digest
-    assert registry.digest(graph.nodes["chat-2"].ref) == first.nodes["chat-2"].digest
+    assert registry.digest(numpy.ref) == first.nodes["numpy"].digest

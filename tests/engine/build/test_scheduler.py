@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable
 
 import networkx as nx
@@ -25,11 +24,14 @@ class Boom(Exception):
 
 
 class Recorder:
-    """A fake work function: records starts, ends and concurrency; fails the nodes it is told to."""
+    """A fake work function: records starts, ends and concurrency; fails the nodes it is told to.
 
-    def __init__(self, fail: Iterable[str] = (), sleep_s: float = 0.002,
-                 hooks: dict[str, Callable[[], None]] | None = None) -> None:
-        self.fail, self.sleep_s, self.hooks = set(fail), sleep_s, hooks or {}
+    No sleeps: where a test needs nodes to overlap, a hook makes them wait for each other (a barrier).
+    """
+
+    def __init__(self, fail: Iterable[str] = (), hooks: dict[str, Callable[[], None]] | None = None,
+                 first_wave: threading.Barrier | None = None) -> None:
+        self.fail, self.hooks, self.first_wave = set(fail), hooks or {}, first_wave
         self.lock = threading.Lock()
         self.events: list[tuple[str, str]] = []
         self.active = 0
@@ -40,10 +42,12 @@ class Recorder:
             self.events.append(("start", node))
             self.active += 1
             self.max_active = max(self.max_active, self.active)
+            in_first_wave = self.first_wave is not None and len(self.started) <= self.first_wave.parties
         try:
+            if in_first_wave and self.first_wave is not None:
+                self.first_wave.wait()  # raises BrokenBarrierError (the node fails) unless all overlap
             if node in self.hooks:
                 self.hooks[node]()
-            time.sleep(self.sleep_s)
             if node in self.fail:
                 raise Boom(f"{node} broke")
             return node
@@ -127,21 +131,22 @@ def test_chain_runs_in_order_and_every_node_once() -> None:
 
 
 @pytest.mark.parametrize("jobs", [1, 2, 3, 5])
-def test_concurrency_never_exceeds_jobs(jobs: int) -> None:
-    graph = wide_graph()
-    work = Recorder(sleep_s=0.003)
+def test_concurrency_reaches_but_never_exceeds_jobs(jobs: int) -> None:
+    graph = wide_graph()  # six roots: enough to fill five slots at once
+    work = Recorder(first_wave=threading.Barrier(jobs, timeout=10))  # the first `jobs` nodes meet
     outcomes = Scheduler(graph, jobs=jobs).run(graph.nodes, work)
     assert statuses(outcomes, SUCCEEDED) == set(graph.nodes)
-    assert 1 <= work.max_active <= jobs
+    assert work.max_active == jobs
     assert sorted(work.started) == sorted(graph.nodes)
 
 
 def test_independent_nodes_do_run_in_parallel() -> None:
     graph = nx.DiGraph()
     graph.add_nodes_from(["a", "b", "c", "d"])
-    work = Recorder(sleep_s=0.01)
-    Scheduler(graph, jobs=4).run(graph.nodes, work)
-    assert work.max_active > 1
+    work = Recorder(first_wave=threading.Barrier(4, timeout=10))  # passes only if all four overlap
+    outcomes = Scheduler(graph, jobs=4).run(graph.nodes, work)
+    assert statuses(outcomes, SUCCEEDED) == {"a", "b", "c", "d"}
+    assert work.max_active == 4
 
 
 @pytest.mark.parametrize("jobs", [1, 2, 4])
@@ -185,7 +190,7 @@ def test_jobs_1_starts_the_longest_remaining_path_first() -> None:
     # b -> c -> d is the longest chain (3), then z -> y (2), then a alone (1).
     graph = nx.DiGraph([("b", "c"), ("c", "d"), ("z", "y")])
     graph.add_node("a")
-    work = Recorder(sleep_s=0)
+    work = Recorder()
     Scheduler(graph, jobs=1).run(graph.nodes, work)
     # ties on remaining path are broken by name: c (2) before z (2); then a, d, y (all 1)
     assert work.started == ["b", "c", "z", "a", "d", "y"]
@@ -194,7 +199,7 @@ def test_jobs_1_starts_the_longest_remaining_path_first() -> None:
 def test_priority_beats_alphabetical_order() -> None:
     graph = nx.DiGraph([("zz", "zz-child"), ("zz-child", "zz-grandchild")])
     graph.add_nodes_from(["aa", "ab"])
-    work = Recorder(sleep_s=0)
+    work = Recorder()
     Scheduler(graph, jobs=1).run(graph.nodes, work)
     assert work.started[0] == "zz"
 
@@ -203,7 +208,7 @@ def test_weight_changes_the_priority() -> None:
     graph = nx.DiGraph([("b", "c")])
     graph.add_node("a")
     weights = {"a": 10.0, "b": 1.0, "c": 1.0}
-    work = Recorder(sleep_s=0)
+    work = Recorder()
     Scheduler(graph, jobs=1, weight=weights.__getitem__).run(graph.nodes, work)
     assert work.started == ["a", "b", "c"]
 
@@ -254,19 +259,29 @@ def test_keep_going_with_two_failures_in_one_lineage_keeps_the_first_reason() ->
 # --- failures: fail fast ------------------------------------------------------------------------
 
 
+class WatchedScheduler(Scheduler):
+    """A Scheduler that says when it has taken in a failure (to order a test's fake work, not to time it)."""
+
+    def __init__(self, graph: nx.DiGraph, jobs: int, keep_going: bool) -> None:
+        super().__init__(graph, jobs=jobs, keep_going=keep_going)
+        self.failure_seen = threading.Event()
+
+    def _skip_descendants(self, failed: str, todo: set[str], outcomes: dict[str, Outcome]) -> None:
+        super()._skip_descendants(failed, todo, outcomes)
+        self.failure_seen.set()
+
+
 def test_fail_fast_starts_nothing_new_but_lets_running_nodes_finish() -> None:
     graph = nx.DiGraph([("long", "long-child"), ("long-child", "long-grandchild"),
                         ("fail", "fail-child")])
     graph.add_nodes_from(["later1", "later2"])
-    failed = threading.Event()
+    scheduler = WatchedScheduler(graph, jobs=2, keep_going=False)
 
-    def long_wait() -> None:  # still running when "fail" fails
-        assert failed.wait(5)
-        time.sleep(0.02)
+    def long_wait() -> None:  # still running when the scheduler takes in the failure of "fail"
+        assert scheduler.failure_seen.wait(10)
 
-    work = Recorder(fail=["fail"], sleep_s=0,
-                    hooks={"fail": failed.set, "long": long_wait})
-    outcomes = Scheduler(graph, jobs=2, keep_going=False).run(graph.nodes, work)
+    work = Recorder(fail=["fail"], hooks={"long": long_wait})
+    outcomes = scheduler.run(graph.nodes, work)
 
     assert sorted(work.started) == ["fail", "long"]
     assert outcomes["fail"].status == FAILED
@@ -280,7 +295,7 @@ def test_fail_fast_starts_nothing_new_but_lets_running_nodes_finish() -> None:
 def test_fail_fast_with_jobs_1_stops_right_after_the_failure() -> None:
     graph = nx.DiGraph([("a", "b"), ("b", "c")])
     graph.add_nodes_from(["x", "y"])
-    work = Recorder(fail=["a"], sleep_s=0)
+    work = Recorder(fail=["a"])
     outcomes = Scheduler(graph, jobs=1).run(graph.nodes, work)  # keep_going defaults to False
     assert work.started == ["a"]
     assert statuses(outcomes, SKIPPED) == {"b", "c"}

@@ -326,7 +326,7 @@ def test_build_command_builds_promotes_and_prints_a_summary(
     assert fake_builder.tests == []
     assert lines[:len(NODES)] == [
         f"{'succeeded':<12} {'build':<8} {name:<28} {fake_builder.digests[name]}" for name in NODES]
-    assert lines[len(NODES)] == f"{len(NODES)} built, {len(NODES)} tags promoted, registry requests 37; " \
+    assert lines[len(NODES)] == f"{len(NODES)} built, {len(NODES)} tags promoted, registry requests 42; " \
                                 "status succeeded"
     assert lines[-1].startswith(f"report: {repo.parent / 'state' / 'runs'}/")
     assert lines[-1].endswith("/report.json")
@@ -410,7 +410,8 @@ def test_promote_a_missing_lockfile_is_exit_2(tmp_path: Path, capsys: pytest.Cap
 def test_promote_a_lockfile_moves_its_tags_back(repo: Path, fake_registry: FakeRegistry,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     first = build_once(repo, fake_registry)
-    fake_registry.refs[human_ref("mid")] = first.nodes["base"].digest
+    other = fake_registry.push(f"{REGISTRY}/mid:sb-other", "another mid")  # a later publication
+    fake_registry.tag(f"{REGISTRY}/mid@{other}", human_ref("mid"))
     capsys.readouterr()
     assert run(repo, "promote", first.lockfile) == 0
     assert capsys.readouterr().out.splitlines() == [f"promoted {human_ref(name)}" for name in sorted(NODES)]

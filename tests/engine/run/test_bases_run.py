@@ -45,7 +45,7 @@ def options(root: Path) -> api.Options:
 def run(root: Path, registry: WithBases) -> tuple[FakeBuilder, RunReport]:
     builder = FakeBuilder(registry)
     report = api.build(options(root), builder, BuildSettings(), registry)
-    assert report.status == "succeeded"
+    assert report.status == "succeeded", {n.node: n.error for n in report.nodes.values() if n.error}
     return builder, report
 
 

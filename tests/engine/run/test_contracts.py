@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import re
+import subprocess
+import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,7 +22,6 @@ from engine.registry.client import Manifest
 from engine.run import contracts
 from engine.run.contracts import (
     CONTRACTS,
-    SHELL_PROBE,
     YMIR_FILES,
     Contract,
     ContractError,
@@ -42,7 +44,7 @@ PLATFORMS = ("linux/amd64", "linux/arm64")
 REF = "localhost:5000/t/ymir:1"
 DIGEST = "sha256:" + "1" * 64
 START = ["bash", "/usr/bin/start.sh"]
-YMIR_MISSING = {check.requirement for check in YMIR_FILES}
+YMIR_MISSING = {check.requirement for check in YMIR_FILES}  # the checks as declared, for the registry test
 
 
 @dataclass
@@ -66,11 +68,27 @@ class FakeImages:
         return {"os": "linux", "architecture": platform.split("/")[1], "config": self.configs[platform]}
 
 
+YMIR_IMAGE = {  # what a ymir executor image holds: path → mode
+    "/bin/sh": 0o755, "/usr/bin/bash": 0o755, "/usr/bin/start.sh": 0o755,
+    "/img-man/manifest.yaml": 0o644, "/img-man/training-template.yaml": 0o644,
+}
+SHELL_ONLY = {"/bin/sh": 0o755}
+
+
+def without(image: dict[str, int], *paths: str) -> dict[str, int]:
+    return {path: mode for path, mode in image.items() if path not in paths}
+
+
 @dataclass
 class FakeRunner:
-    """Runs a command 'in an image': it passes when the platform's image meets it."""
+    """Runs a probe "in an image": a real `sh` over a temporary copy of the image's file tree.
 
-    met: dict[str, set[tuple[str, ...]]] = field(default_factory=dict)  # platform → passing commands
+    The image is written out per platform (path → mode); the probe's absolute paths are re-rooted in
+    that tree and PATH is its /usr/bin:/bin, so a probe passes only when it really finds the files.
+    An image without /bin/sh cannot run `sh` at all.
+    """
+
+    images: dict[str, dict[str, int]] = field(default_factory=dict)  # platform → path → mode
     runs: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
     entrypoints: set[str | None] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -80,14 +98,22 @@ class FakeRunner:
         with self.lock:
             self.runs.append((image, platform, tuple(command)))
             self.entrypoints.add(entrypoint)
-        if tuple(command) not in self.met.get(platform, set()):
-            raise SmokeTestError(node, platform, command, 'exec: "sh": executable file not found in $PATH\n'
-                                 if tuple(command) == SHELL_PROBE else "")
-        return ""
-
-
-def everything(contract: Contract) -> set[tuple[str, ...]]:
-    return {SHELL_PROBE, *(check.command for check in contract.files)}
+        files = self.images.get(platform, {})
+        if command[0] != "sh" or "/bin/sh" not in files:
+            raise SmokeTestError(node, platform, command,
+                                 'exec: "sh": executable file not found in $PATH\n')
+        with tempfile.TemporaryDirectory() as root:
+            for path, mode in files.items():
+                target = Path(root + path)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text("#!/bin/sh\n", encoding="utf-8")
+                target.chmod(mode)
+            script = re.sub(r"(^|[\s'\"])/", lambda m: f"{m.group(1)}{root}/", command[2])
+            done = subprocess.run(["/bin/sh", "-c", script], env={"PATH": f"{root}/usr/bin:{root}/bin"},
+                                  capture_output=True, text=True, check=False)
+        if done.returncode:
+            raise SmokeTestError(node, platform, command, done.stdout + done.stderr)
+        return done.stdout
 
 
 def good_configs(**config: Any) -> dict[str, dict[str, Any]]:
@@ -156,34 +182,56 @@ def test_a_contract_without_a_default_command_accepts_any() -> None:
 
 def test_an_image_meeting_the_contract_is_ok_on_every_platform() -> None:
     images = FakeImages(good_configs())
-    runner = FakeRunner({platform: everything(YMIR) for platform in PLATFORMS})
+    runner = FakeRunner(dict.fromkeys(PLATFORMS, YMIR_IMAGE))
     result = check_image("ymir-executor", REF, runner, images, node="ymir")
     assert result.ok
     assert [(p.platform, p.missing) for p in result.platforms] == [(p, ()) for p in PLATFORMS]
     assert result.digest == DIGEST
     assert {image for image, _, _ in runner.runs} == {f"localhost:5000/t/ymir@{DIGEST}"}
     assert {platform for _, platform, _ in runner.runs} == set(PLATFORMS)
-    assert len(runner.runs) == 2 * (1 + len(YMIR_FILES))  # a shell probe, then one run per file check
+    assert len(runner.runs) == 2 * 5  # a shell probe, then one run per file check (four)
     assert ("localhost:5000/t/ymir@" + DIGEST, "linux/arm64") in images.asked
 
 
 def test_what_one_platform_misses_is_reported_for_that_platform_only() -> None:
-    template = next(check for check in YMIR.files if "template" in check.requirement)
-    runner = FakeRunner({"linux/amd64": everything(YMIR),
-                         "linux/arm64": everything(YMIR) - {template.command}})
+    runner = FakeRunner({"linux/amd64": YMIR_IMAGE,
+                         "linux/arm64": without(YMIR_IMAGE, "/img-man/training-template.yaml")})
     result = check_image(YMIR, REF, runner, FakeImages(good_configs()))
     assert not result.ok
     assert dict((p.platform, p.missing) for p in result.platforms) == {
-        "linux/amd64": (), "linux/arm64": (template.requirement,)}
+        "linux/amd64": (), "linux/arm64": ("a hyper-parameter template /img-man/*-template.yaml",)}
+
+
+@pytest.mark.parametrize(("image", "missing"), [
+    (without(YMIR_IMAGE, "/img-man/manifest.yaml"), "/img-man/manifest.yaml"),
+    ({**YMIR_IMAGE, "/usr/bin/start.sh": 0o644}, "an executable /usr/bin/start.sh"),
+    (without(YMIR_IMAGE, "/usr/bin/start.sh"), "an executable /usr/bin/start.sh"),
+    (without(YMIR_IMAGE, "/usr/bin/bash"), "bash (the default command runs it)"),
+    ({**without(YMIR_IMAGE, "/img-man/training-template.yaml"), "/img-man/template.yaml": 0o644},
+     "a hyper-parameter template /img-man/*-template.yaml"),
+])
+def test_each_missing_piece_of_an_image_is_found_by_its_probe(image: dict[str, int], missing: str) -> None:
+    result = check_image(YMIR, REF, FakeRunner({"linux/amd64": image}), FakeImages(good_configs()),
+                         platforms=("linux/amd64",))
+    assert [(p.platform, p.missing) for p in result.platforms] == [("linux/amd64", (missing,))]
+
+
+def test_a_tmi_image_needs_all_three_templates() -> None:
+    runner = FakeRunner({"linux/amd64": {**YMIR_IMAGE, "/img-man/infer-template.yaml": 0o644}})
+    result = check_image("ymir-executor-tmi", REF, runner, FakeImages(good_configs()),
+                         platforms=("linux/amd64",))
+    assert [p.missing for p in result.platforms] == [("/img-man/mining-template.yaml",)]
 
 
 def test_a_wrong_command_and_missing_files_are_all_listed() -> None:
     images = FakeImages({platform: {"Cmd": ["bash"]} for platform in PLATFORMS})
-    runner = FakeRunner({platform: {SHELL_PROBE} for platform in PLATFORMS})
+    runner = FakeRunner(dict.fromkeys(PLATFORMS, SHELL_ONLY))
     result = check_image(YMIR, REF, runner, images)
     for platform in result.platforms:
         assert platform.missing[0] == "default command `bash /usr/bin/start.sh` (the image has CMD ['bash'])"
-        assert set(platform.missing[1:]) == YMIR_MISSING
+        assert set(platform.missing[1:]) == {
+            "/img-man/manifest.yaml", "a hyper-parameter template /img-man/*-template.yaml",
+            "an executable /usr/bin/start.sh", "bash (the default command runs it)"}
 
 
 def test_an_image_without_a_shell_says_so_once_per_platform() -> None:
@@ -194,7 +242,7 @@ def test_an_image_without_a_shell_says_so_once_per_platform() -> None:
 
 
 def test_an_entrypoint_is_skipped_for_the_file_checks() -> None:
-    runner = FakeRunner({platform: everything(YMIR) for platform in PLATFORMS})
+    runner = FakeRunner(dict.fromkeys(PLATFORMS, YMIR_IMAGE))
     images = FakeImages({platform: {"Entrypoint": START} for platform in PLATFORMS})
     result = check_image(YMIR, REF, runner, images)
     assert runner.runs != []
@@ -211,7 +259,7 @@ def test_an_image_missing_from_the_registry_fails() -> None:
 
 def test_a_platform_the_node_wants_but_the_index_lacks_is_missing() -> None:
     images = FakeImages({"linux/amd64": {"Cmd": START}})
-    runner = FakeRunner({"linux/amd64": everything(YMIR)})
+    runner = FakeRunner({"linux/amd64": YMIR_IMAGE})
     result = check_image(YMIR, REF, runner, images, platforms=PLATFORMS)
     assert dict((p.platform, p.missing) for p in result.platforms) == {
         "linux/amd64": (), "linux/arm64": ("the linux/arm64 image (the index has linux/amd64)",)}
@@ -247,8 +295,8 @@ def test_check_nodes_refuses_an_unknown_contract_before_running_anything() -> No
 
 def test_report_lists_what_is_missing_per_platform() -> None:
     images = FakeImages(good_configs())
-    good = check_image(YMIR, REF, FakeRunner({p: everything(YMIR) for p in PLATFORMS}), images, node="good")
-    bad = check_image(YMIR, REF, FakeRunner({p: {SHELL_PROBE} for p in PLATFORMS}), images, node="bad")
+    good = check_image(YMIR, REF, FakeRunner(dict.fromkeys(PLATFORMS, YMIR_IMAGE)), images, node="good")
+    bad = check_image(YMIR, REF, FakeRunner(dict.fromkeys(PLATFORMS, SHELL_ONLY)), images, node="bad")
     gone = check_image(YMIR, REF, FakeRunner(), FakeImages(present=False), node="gone")
     lines = report([good, bad, gone]).splitlines()
     assert lines[0] == f"good  ymir-executor  {REF}"
@@ -274,7 +322,7 @@ def write_stack(root: Path, contract: str) -> None:
 def test_cli_check_exit_1_and_the_report_when_an_image_misses(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     write_stack(tmp_path, "ymir-executor")
-    images, runner = FakeImages(good_configs()), FakeRunner({"linux/amd64": everything(YMIR)})
+    images, runner = FakeImages(good_configs()), FakeRunner({"linux/amd64": YMIR_IMAGE})
 
     class Builder:
         def check(self) -> str:
@@ -288,7 +336,7 @@ def test_cli_check_exit_1_and_the_report_when_an_image_misses(
     out = capsys.readouterr().out
     assert "app  ymir-executor  localhost:5000/t/app:1" in out
     assert "linux/arm64  missing:" in out and "1 of 1 image(s) miss their contract" in out
-    runner.met["linux/arm64"] = everything(YMIR)
+    runner.images["linux/arm64"] = YMIR_IMAGE
     assert cli.main(["check", "--root", str(tmp_path), "--select", "app"]) == 0
 
 

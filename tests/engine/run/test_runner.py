@@ -1,63 +1,150 @@
-"""NodeRunner: a stalled build is retried when it hung on a transfer, not when a RUN step hung."""
+"""NodeRunner's retries: a push fault is built again, a failing step is not, a cache-only failure warns."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import structlog
+import tenacity
+from structlog.testing import capture_logs
 
-from engine.build.builder import BuildResult, BuildStalled
+from engine.build.builder import BuildResult
 from engine.build.buildx_args import BuildRequest
-from engine.run import api
+from engine.errors import BuildError
+from engine.run import api, runner
 from engine.run.runner import BuildSettings
-from engine.state.report import RunReport
-from tests.engine.engine_fakes import STACK, FakeBuilder, FakeRegistry, write_stack
+from tests.engine.engine_fakes import REGISTRY, STACK, FakeBuilder, FakeRegistry, write_stack
 
-PUSHING = "#9 pushing layers"
-RUN_STEP = "#5 [linux/amd64 2/2] RUN sleep infinity"
+PUSH_FAULT = """\
+#1 [internal] load build definition from Dockerfile
+#1 DONE 0.1s
+#2 [linux/amd64 1/1] FROM scratch
+#2 DONE 0.0s
+#3 exporting to image
+#3 pushing layers
+#3 ERROR: failed to push {ref}: failed to do request: Put "http://127.0.0.1:5000/v2/": 503 Service Unavailable
+"""
+STEP_FAILURE = """\
+#1 [internal] load build definition from Dockerfile
+#1 DONE 0.1s
+#2 [linux/amd64 2/2] RUN curl http://mirror/pkg
+#2 0.512 curl: (7) Failed to connect: connection refused
+#2 ERROR: process "/bin/sh -c curl http://mirror/pkg" did not complete successfully: exit code: 7
+"""
+CACHE_EXPORT_FAILURE = """\
+#1 [internal] load build definition from Dockerfile
+#1 DONE 0.1s
+#2 [linux/amd64 1/1] FROM scratch
+#2 DONE 0.0s
+#3 exporting to image
+#3 pushing layers 0.1s done
+#3 pushing manifest for {ref} 0.1s done
+#3 DONE 0.4s
+#4 exporting cache to registry
+#4 preparing build cache for export
+#4 ERROR: failed to push {ref}-cache: unexpected status from PUT request: 500 Internal Server Error
+"""
 
 
-class StallingBuilder(FakeBuilder):
-    """The first build of `base` stalls after printing last_line; later builds succeed."""
+class FailingFirst(FakeBuilder):
+    """Fails the first `times` builds of each node in `failing` with the given log; later builds succeed."""
 
-    def __init__(self, registry: FakeRegistry, last_line: str) -> None:
+    def __init__(self, registry: FakeRegistry, failing: set[str], log: str, push_first: bool = False,
+                 times: int = 1) -> None:
         super().__init__(registry)
-        self.last_line, self.stalls = last_line, 0
+        self.failing, self.log, self.push_first, self.times = failing, log, push_first, times
+        self.calls: dict[str, int] = {}
 
     def build(self, request: BuildRequest, log_path: Path) -> BuildResult:
-        if request.node == "base" and self.stalls == 0:
-            self.stalls += 1
-            log_path.write_text(f"#1 [internal] load build definition\n{self.last_line}\n", encoding="utf-8")
-            raise BuildStalled("base", ["docker", "buildx", "build"], 5.0, self.last_line,
-                               self.last_line, str(log_path))
-        return super().build(request, log_path)
+        self.calls[request.node] = self.calls.get(request.node, 0) + 1
+        if request.node not in self.failing or self.calls[request.node] > self.times:
+            return super().build(request, log_path)
+        if self.push_first:  # the image was pushed before the failure
+            super().build(request, log_path)
+        log_path.write_text(self.log.format(ref=request.tags[0]), encoding="utf-8")
+        raise BuildError(request.node, ["docker", "buildx", "build"], 1, "tail", str(log_path))
 
 
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    write_stack(tmp_path / "repo")
-    return tmp_path / "repo"
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries happen at once (the backoff policy is tenacity's, not under test here)."""
+    monkeypatch.setattr(runner, "wait_random_exponential", lambda **_: tenacity.wait_none())
 
 
-def build(root: Path, builder: FakeBuilder, registry: FakeRegistry) -> RunReport:
-    options = api.Options(root=root, targets=STACK, state_dir=root.parent / "state")
-    return api.build(options, builder, BuildSettings(jobs=1), registry)
+@pytest.fixture(autouse=True)
+def uncached_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh logger proxy, so capture_logs sees the runner's events even after main() cached one."""
+    monkeypatch.setattr(runner, "log", structlog.get_logger())
 
 
-def test_a_build_stalled_on_a_push_is_retried_and_succeeds(root: Path) -> None:
+def build(tmp_path: Path, builder: FakeBuilder, registry: FakeRegistry) -> api.RunReport:
+    write_stack(tmp_path)
+    options = api.Options(root=tmp_path, targets=STACK, state_dir=tmp_path / "state")
+    return api.build(options, builder, BuildSettings(jobs=1, test=False), registry)
+
+
+def test_a_push_fault_builds_the_node_again_and_counts_the_retry(tmp_path: Path) -> None:
     registry = FakeRegistry()
-    builder = StallingBuilder(registry, PUSHING)
-    report = build(root, builder, registry)
+    builder = FailingFirst(registry, {"mid"}, PUSH_FAULT)
+    with capture_logs() as events:
+        report = build(tmp_path, builder, registry)
     assert report.status == "succeeded"
-    assert report.nodes["base"].retries == 1
-    assert builder.order.count("base") == 1  # FakeBuilder.build ran once: after the stalled attempt
-    assert report.buildx_invocations == 5 + 1
+    assert builder.calls == {"base": 1, "other": 1, "mid": 2, "side": 1, "leaf": 1}
+    assert report.buildx_invocations == 6
+    assert (report.nodes["mid"].status, report.nodes["mid"].retries) == ("succeeded", 1)
+    assert report.nodes["base"].retries == 0
+    retried = [e for e in events if e["event"] == "build_retried"]
+    assert [(e["node"], e["attempt"], e["reason"]) for e in retried] == [
+        ("mid", 1, "503 Service Unavailable")]
+    assert registry.digest(f"{REGISTRY}/mid:2") == builder.digests["mid"]
 
 
-def test_a_build_stalled_in_a_run_step_fails_without_retry_naming_the_step(root: Path) -> None:
+def test_a_push_fault_every_time_gives_up_after_three_builds(tmp_path: Path) -> None:
     registry = FakeRegistry()
-    report = build(root, StallingBuilder(registry, RUN_STEP), registry)
+    builder = FailingFirst(registry, {"base"}, PUSH_FAULT, times=4)
+    report = build(tmp_path, builder, registry)
     assert report.status == "failed"
-    base = report.nodes["base"]
-    assert (base.status, base.retries) == ("failed", 0)
-    assert base.error.startswith(f"node base: build stalled: no output for 5 s after '{RUN_STEP}', stopped")
+    assert builder.calls["base"] == 3
+    assert (report.nodes["base"].status, report.nodes["base"].retries) == ("failed", 2)
+    assert report.promoted == []
+
+
+def test_a_failing_dockerfile_step_is_not_built_again(tmp_path: Path) -> None:
+    registry = FakeRegistry()
+    builder = FailingFirst(registry, {"mid"}, STEP_FAILURE)  # its output mentions "connection refused"
+    with capture_logs() as events:
+        report = build(tmp_path, builder, registry)
+    assert report.status == "failed"
+    assert builder.calls["mid"] == 1
+    assert (report.nodes["mid"].status, report.nodes["mid"].retries) == ("failed", 0)
+    assert "leaf" not in builder.calls
+    assert [e for e in events if e["event"] == "build_retried"] == []
+    assert registry.digest(f"{REGISTRY}/mid:2") is None
+
+
+def test_a_failed_cache_export_after_the_push_is_a_warning_and_the_node_succeeds(tmp_path: Path) -> None:
+    registry = FakeRegistry()
+    builder = FailingFirst(registry, {"mid"}, CACHE_EXPORT_FAILURE, push_first=True)
+    with capture_logs() as events:
+        report = build(tmp_path, builder, registry)
+    assert report.status == "succeeded"
+    assert builder.calls["mid"] == 1  # not built again
+    assert (report.nodes["mid"].status, report.nodes["mid"].retries) == ("succeeded", 0)
+    assert report.nodes["mid"].digest == builder.digests["mid"]
+    assert registry.digest(f"{REGISTRY}/mid:2") == builder.digests["mid"]
+    warned = [(e["node"], e["log_level"]) for e in events if e["event"] == "cache_export_failed"]
+    assert warned == [("mid", "warning")]
+    assert builder.requests["leaf"].build_contexts == (
+        ("parent", f"docker-image://{REGISTRY}/mid@{builder.digests['mid']}"),)
+
+
+def test_a_failed_cache_export_without_the_image_in_the_registry_is_no_warning_but_a_retry(
+        tmp_path: Path) -> None:
+    registry = FakeRegistry()
+    builder = FailingFirst(registry, {"mid"}, CACHE_EXPORT_FAILURE, push_first=False)
+    with capture_logs() as events:
+        report = build(tmp_path, builder, registry)
+    assert builder.calls["mid"] == 2  # its 500 is a registry fault: built again
+    assert (report.nodes["mid"].status, report.nodes["mid"].retries) == ("succeeded", 1)
+    assert [e for e in events if e["event"] == "cache_export_failed"] == []

@@ -96,9 +96,11 @@ def test_repository_is_the_ref_without_its_tag() -> None:
     assert LockEntry("a", "localhost:5000/a:1", FP, DIGEST).repository == "localhost:5000/a"
 
 
-def test_errors_are_engine_errors_with_exit_code_2() -> None:
-    assert issubclass(LockfileError, EngineError)
-    assert LockfileError.exit_code == 2
+def test_an_unreadable_lockfile_is_an_engine_error_with_exit_code_2(tmp_path: Path) -> None:
+    with pytest.raises(EngineError) as caught:  # what the CLI catches
+        read_lockfile(tmp_path / "missing.json")
+    assert caught.value.exit_code == 2
+    assert str(caught.value).startswith(f"cannot read lockfile {tmp_path / 'missing.json'}: ")
 
 
 # --- malformed files ----------------------------------------------------------------------------

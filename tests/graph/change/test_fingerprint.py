@@ -15,8 +15,7 @@ import pytest
 import yaml
 
 from graph.change.fingerprint import CONTENT_TAG_PREFIX, Fingerprint, changed_inputs, fingerprint_graph
-from graph.context.dockerignore import read_ignore_patterns
-from graph.context.files import ContextFile, context_digest, list_context
+from graph.context.files import ContextFile
 from graph.expand.assemble import load_graph
 from graph.expand.dag import StackGraph, with_registry
 from graph.model import checks
@@ -118,13 +117,17 @@ def test_touching_a_file_without_changing_it_changes_nothing(repo: Path) -> None
 def test_a_built_node_records_its_inputs(repo: Path) -> None:
     result = fingerprints(repo)
     b = result["b"]
-    context = repo / "s" / "b"
-    files = list_context(context, read_ignore_patterns(context, context / "Dockerfile"))
-    assert [item.path for item in b.files] == [".dockerignore", "Dockerfile", "app.txt"]
-    assert b.files == files
+    contents = {".dockerignore": b"*.log\n", "Dockerfile": b"FROM scratch\n# b\n", "app.txt": b"app of b\n"}
+    digests = {path: "sha256:" + hashlib.sha256(data).hexdigest() for path, data in contents.items()}
+    assert [(item.path, item.digest, item.mode) for item in b.files] == [
+        (".dockerignore", digests[".dockerignore"], 0o644), ("Dockerfile", digests["Dockerfile"], 0o644),
+        ("app.txt", digests["app.txt"], 0o644)]  # debug.log is ignored
     assert set(b.inputs) == {"spec", "args", "parent", "dockerfile", "context"}
-    assert b.inputs["dockerfile"] == "sha256:" + hashlib.sha256(b"FROM scratch\n# b\n").hexdigest()
-    assert b.inputs["context"] == context_digest(files)
+    assert b.inputs["dockerfile"] == digests["Dockerfile"]
+    # the documented record format: path NUL mode(octal) NUL digest LF, sorted, after a version header
+    records = sorted(f"{path}\x00644\x00{digest}\n".encode() for path, digest in digests.items())
+    assert b.inputs["context"] == "sha256:" + hashlib.sha256(
+        b"stackbuild-context-v1\n" + b"".join(records)).hexdigest()
     assert b.inputs["parent"] == result["a"].value
     assert b.node == "b"
     assert result["a"].inputs["parent"] == result["base"].value

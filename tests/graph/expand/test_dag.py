@@ -154,7 +154,7 @@ def test_order_of_roots_is_by_name() -> None:
 
 @pytest.mark.parametrize("seed", range(5))
 def test_order_does_not_depend_on_definition_order_or_stack_split(seed: int) -> None:
-    expected = build_graph([stack(*TREE)]).order
+    expected = ("a", "z", "b", "m", "y", "c", "d")  # by depth, then by name
     shuffled = list(TREE)
     random.Random(seed).shuffle(shuffled)
     assert build_graph([stack(*shuffled)]).order == expected

@@ -4,12 +4,13 @@ exactly."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import pytest
 
 from graph.errors import StackError
 from graph.model import checks
-from graph.tags.conventions import CONVENTIONS, KINDS, Convention, TagInfo, get_convention
+from graph.tags.conventions import CONVENTIONS, KINDS, TagInfo, get_convention
 
 OEEP14_SHAPE = (
     "oe<os>[-dev] | <sdk><sdk_version>-oe<os>[-dev] | "
@@ -53,9 +54,8 @@ def without(attrs: dict[str, str], key: str) -> dict[str, str]:
     return {k: v for k, v in attrs.items() if k != key}
 
 
-def error_of(call: object, *args: object) -> str:
+def error_of(call: Callable[..., object], *args: object) -> str:
     """str() of the StackError that call(*args) raises."""
-    assert callable(call)
     with pytest.raises(StackError) as caught:
         call(*args)
     return str(caught.value)
@@ -91,7 +91,8 @@ def test_tag_info_is_hashable_and_copies_its_attrs() -> None:
 def test_known_conventions() -> None:
     assert CONVENTIONS == ("oeep14", "nvidia", "rocm", "pai")
     assert KINDS == ("os", "sdk", "framework", "tool", "llm")
-    assert [get_convention(name).name for name in CONVENTIONS] == list(CONVENTIONS)
+    assert [get_convention(name).name for name in ("oeep14", "nvidia", "rocm", "pai")] == [
+        "oeep14", "nvidia", "rocm", "pai"]
     assert get_convention(EXAMPLE).name == EXAMPLE
 
 
@@ -565,7 +566,3 @@ def test_required_errors() -> None:
         "(pai covers framework; use another convention (e.g. template:<format>) for this node)"
     )
 
-
-def test_conventions_satisfy_the_protocol() -> None:
-    conventions: list[Convention] = [get_convention(name) for name in (*CONVENTIONS, EXAMPLE)]
-    assert all(callable(c.generate) and callable(c.parse) and callable(c.required) for c in conventions)

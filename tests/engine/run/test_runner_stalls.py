@@ -1,0 +1,63 @@
+"""NodeRunner: a stalled build is retried when it hung on a transfer, not when a RUN step hung."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.build.builder import BuildResult, BuildStalled
+from engine.build.buildx_args import BuildRequest
+from engine.run import api
+from engine.run.runner import BuildSettings
+from engine.state.report import RunReport
+from tests.engine.engine_fakes import STACK, FakeBuilder, FakeRegistry, write_stack
+
+PUSHING = "#9 pushing layers"
+RUN_STEP = "#5 [linux/amd64 2/2] RUN sleep infinity"
+
+
+class StallingBuilder(FakeBuilder):
+    """The first build of `base` stalls after printing last_line; later builds succeed."""
+
+    def __init__(self, registry: FakeRegistry, last_line: str) -> None:
+        super().__init__(registry)
+        self.last_line, self.stalls = last_line, 0
+
+    def build(self, request: BuildRequest, log_path: Path) -> BuildResult:
+        if request.node == "base" and self.stalls == 0:
+            self.stalls += 1
+            log_path.write_text(f"#1 [internal] load build definition\n{self.last_line}\n", encoding="utf-8")
+            raise BuildStalled("base", ["docker", "buildx", "build"], 5.0, self.last_line,
+                               self.last_line, str(log_path))
+        return super().build(request, log_path)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    write_stack(tmp_path / "repo")
+    return tmp_path / "repo"
+
+
+def build(root: Path, builder: FakeBuilder, registry: FakeRegistry) -> RunReport:
+    options = api.Options(root=root, targets=STACK, state_dir=root.parent / "state")
+    return api.build(options, builder, BuildSettings(jobs=1), registry)
+
+
+def test_a_build_stalled_on_a_push_is_retried_and_succeeds(root: Path) -> None:
+    registry = FakeRegistry()
+    builder = StallingBuilder(registry, PUSHING)
+    report = build(root, builder, registry)
+    assert report.status == "succeeded"
+    assert report.nodes["base"].retries == 1
+    assert builder.order.count("base") == 1  # FakeBuilder.build ran once: after the stalled attempt
+    assert report.buildx_invocations == 5 + 1
+
+
+def test_a_build_stalled_in_a_run_step_fails_without_retry_naming_the_step(root: Path) -> None:
+    registry = FakeRegistry()
+    report = build(root, StallingBuilder(registry, RUN_STEP), registry)
+    assert report.status == "failed"
+    base = report.nodes["base"]
+    assert (base.status, base.retries) == ("failed", 0)
+    assert base.error.startswith(f"node base: build stalled: no output for 5 s after '{RUN_STEP}', stopped")
