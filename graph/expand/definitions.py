@@ -10,6 +10,8 @@ import networkx as nx
 from graph.errors import CycleError, Location, StackError
 from graph.expand.template import render
 from graph.expr.constraint import Constraint, parse_constraint
+from graph.load.limits import DEFAULT_LIMITS, Limits
+from graph.load.reference import reference_problem
 from graph.model import checks
 from graph.model.spec import Combination, Definition, DevRule, Node, Stack
 from graph.tags.conventions import get_convention
@@ -25,15 +27,17 @@ class _Parent:
     named: bool
 
 
-def expand(stacks: Sequence[Stack]) -> list[Node]:
+def expand(stacks: Sequence[Stack], limits: Limits = DEFAULT_LIMITS) -> list[Node]:
     """Every node of the stacks, -dev siblings included, parents before children."""
     definitions = _unique_definitions(stacks)
     order = _definition_order(definitions)
     by_definition: dict[str, list[Node]] = {}
+    total = 0
     for name in order:
         definition = definitions[name]
         parents = [_Parent(node, len(definition.parents) > 1 or len(by_definition[p]) > 1)
                    for p in definition.parents for node in by_definition[p]]
+        total += _check_size(definition, max(1, len(parents)), total, limits)
         by_definition[name] = _expand_one(definition, parents)
     nodes = [node for name in order for node in by_definition[name]]
     for stack in stacks:
@@ -41,6 +45,17 @@ def expand(stacks: Sequence[Stack]) -> list[Node]:
             own = [node for d in stack.definitions for node in by_definition[d.name]]
             nodes += _dev_nodes(stack.dev, stack.convention, own)
     return nodes
+
+
+def _check_size(definition: Definition, parents: int, total: int, limits: Limits) -> int:
+    """The most nodes definition can add (a -dev sibling each); StackError past the node limit."""
+    most = parents * max(1, len(definition.combinations)) * 2
+    if total + most > limits.max_nodes:
+        raise StackError(f"node '{definition.name}' would bring the stacks to {total + most} nodes "
+                         f"({parents} parent node(s) × {max(1, len(definition.combinations))} "
+                         f"combination(s), -dev siblings counted), more than the limit of {limits.max_nodes}",
+                         definition.location, "shrink the matrix, or raise the limit with --max-nodes N")
+    return most
 
 
 def _unique_definitions(stacks: Sequence[Stack]) -> dict[str, Definition]:
@@ -133,10 +148,21 @@ def _node(definition: Definition, parent: _Parent | None, combo: Combination,
         target=definition.target,
         test=tuple(render(item, attrs, definition.at("test")) for item in definition.test),
         secrets=definition.secrets, attrs=tuple(sorted(attrs.items())),
-        external=render(definition.external, attrs, definition.at("from")), definition=definition.name,
+        external=_external(definition, attrs), definition=definition.name,
         contract=definition.contract, retest_ancestors=definition.retest_ancestors,
         location=definition.location,
     )
+
+
+def _external(definition: Definition, attrs: Mapping[str, str]) -> str:
+    """The filled-in `from:` reference, checked ('' for a built node)."""
+    if not definition.external:
+        return ""
+    reference = render(definition.external, attrs, definition.at("from"))
+    problem = reference_problem(reference)
+    if problem:
+        raise StackError(problem, definition.at("from"), "write an image reference such as debian:12")
+    return reference
 
 
 def _attrs(definition: Definition, parent: Node | None, combo: Combination) -> dict[str, str]:
