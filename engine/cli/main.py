@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine.cli import commands
-from engine.cli.options import options_of, positive
+from engine.cli.options import add_load_options, options_of, positive
 from engine.console import logs
 from engine.errors import EngineError
 from engine.run import api
@@ -75,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     common = _common()
     targets = argparse.ArgumentParser(add_help=False)
     targets.add_argument("targets", nargs="*", help="stack files or folders (default: stacks)")
+    add_load_options(targets)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_build_commands(sub, common, targets)
     _add_state_commands(sub, common, targets)
@@ -135,6 +136,7 @@ def _add_state_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     export.add_argument("kind", choices=("meta", "bake"),
                         help="meta: openEuler meta.yml (tag → Dockerfile); bake: a docker-bake.hcl")
     export.add_argument("targets", nargs="*", help="stack files or folders (default: stacks)")
+    add_load_options(export)
     export.add_argument("--out", help="output folder (meta, default build/meta) or file (bake, default "
                                       "build/docker-bake.hcl)")
     export.set_defaults(handler=commands.export)
@@ -157,6 +159,7 @@ def _add_planning_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     diff.add_argument("ref1")
     diff.add_argument("ref2")
     diff.add_argument("targets", nargs="*", help="stack files or folders (default: stacks)")
+    add_load_options(diff)
     diff.add_argument("--format", choices=("table", "json", "markdown"), default="table")
     diff.set_defaults(handler=_lazy("engine.cli.diff"))
 

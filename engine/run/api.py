@@ -30,6 +30,7 @@ from engine.state.summaries import write_summaries
 from graph.change.fingerprint import Fingerprint
 from graph.expand.assemble import load_graph
 from graph.expand.dag import StackGraph, with_registry
+from graph.load.limits import DEFAULT_MAX_NODES, WARN_NODES, Limits
 from graph.plan.changes import file_inputs
 from graph.plan.entries import BUILD, PlanEntry, make_plan
 
@@ -48,6 +49,7 @@ class Options:
     targets: tuple[Path, ...] = (Path("stacks"),)
     registry: str = ""  # overrides every stack's registry prefix when set
     state_dir: Path = Path(".state")
+    max_nodes: int = DEFAULT_MAX_NODES  # loading refuses stacks that expand to more nodes
 
     @property
     def state(self) -> Path:
@@ -57,7 +59,10 @@ class Options:
 
 def load(options: Options) -> StackGraph:
     """The checked DAG of the targeted stacks, pushed below options.registry if given."""
-    stack_graph = load_graph(options.root, options.targets)
+    stack_graph = load_graph(options.root, options.targets, Limits(max_nodes=options.max_nodes))
+    if len(stack_graph.nodes) > WARN_NODES:
+        log.warning("large_graph", node="*", nodes=len(stack_graph.nodes), warn_above=WARN_NODES,
+                    max_nodes=options.max_nodes)
     return with_registry(stack_graph, options.registry) if options.registry else stack_graph
 
 

@@ -16,6 +16,7 @@ from graph.model import checks
 from graph.model.spec import Combination, Definition, DevRule, Node, Stack
 from graph.tags.conventions import get_convention
 
+LIMIT_HINT = "shrink the matrix, or raise the limit with --max-nodes N"
 KIND_ATTR = {"os": "os_name", "sdk": "sdk", "framework": "framework", "tool": "app", "llm": "app"}
 
 
@@ -37,25 +38,29 @@ def expand(stacks: Sequence[Stack], limits: Limits = DEFAULT_LIMITS) -> list[Nod
         definition = definitions[name]
         parents = [_Parent(node, len(definition.parents) > 1 or len(by_definition[p]) > 1)
                    for p in definition.parents for node in by_definition[p]]
-        total += _check_size(definition, max(1, len(parents)), total, limits)
+        _check_size(definition, max(1, len(parents)), total, limits)
         by_definition[name] = _expand_one(definition, parents)
+        total += len(by_definition[name])
     nodes = [node for name in order for node in by_definition[name]]
     for stack in stacks:
         if stack.dev is not None:
             own = [node for d in stack.definitions for node in by_definition[d.name]]
             nodes += _dev_nodes(stack.dev, stack.convention, own)
+    if len(nodes) > limits.max_nodes:
+        where = next((s.dev.location for s in stacks if s.dev), Location(stacks[0].file, 1))
+        raise StackError(f"the stacks expand to {len(nodes)} nodes with their -dev siblings, more than the "
+                         f"limit of {limits.max_nodes}", where, LIMIT_HINT)
     return nodes
 
 
-def _check_size(definition: Definition, parents: int, total: int, limits: Limits) -> int:
-    """The most nodes definition can add (a -dev sibling each); StackError past the node limit."""
-    most = parents * max(1, len(definition.combinations)) * 2
-    if total + most > limits.max_nodes:
-        raise StackError(f"node '{definition.name}' would bring the stacks to {total + most} nodes "
-                         f"({parents} parent node(s) × {max(1, len(definition.combinations))} "
-                         f"combination(s), -dev siblings counted), more than the limit of {limits.max_nodes}",
-                         definition.location, "shrink the matrix, or raise the limit with --max-nodes N")
-    return most
+def _check_size(definition: Definition, parents: int, total: int, limits: Limits) -> None:
+    """Refuse a definition whose matrix could take the stacks past the node limit, before expanding it."""
+    combinations = max(1, len(definition.combinations))
+    most = total + parents * combinations
+    if most > limits.max_nodes:
+        raise StackError(f"node '{definition.name}' could bring the stacks to {most} "
+                         f"nodes ({parents} parent node(s) × {combinations} combination(s)), more than the "
+                         f"limit of {limits.max_nodes}", definition.location, LIMIT_HINT)
 
 
 def _unique_definitions(stacks: Sequence[Stack]) -> dict[str, Definition]:

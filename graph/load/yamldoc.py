@@ -79,13 +79,15 @@ class _Converter:
         return value
 
     def _scalar(self, node: yaml.Node) -> Any:
+        if node.tag == SCALAR_TAGS[0]:
+            return node.value  # what construct_object would give, without its bookkeeping
         self._plain_tag(node, SCALAR_TAGS)
         try:
             return self.loader.construct_object(node, deep=True)
         except (ValueError, OverflowError) as exc:  # e.g. a 5000-digit number, the 30th of February
             shown = node.value if len(node.value) <= 40 else node.value[:37] + "..."
             raise self._error(node, f"value {shown!r} cannot be read as {node.tag.rsplit(':', 1)[-1]}: "
-                              f"{str(exc).splitlines()[0][:80]}", "quote it to keep it as text") from None
+                              f"{str(exc).split(';')[0][:100]}", "quote it to keep it as text") from None
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
         self._plain_tag(node, (MAP_TAG,))
