@@ -12,7 +12,8 @@ from graph.tags.match import compile_template, match_template
 from graph.tags.model import PLACEHOLDER_RE
 
 PATTERNS = {"name": r"[A-Za-z0-9_.]+?", "v_version": r"[0-9][A-Za-z0-9_.]*?",
-            "w_version": r"[0-9][A-Za-z0-9_.]*?", "os": r"[0-9]+[a-z0-9]*", "flavor": r"base|runtime|devel", "dotted": r"[0-9]+(?:\.[0-9]+)*"}
+            "w_version": r"[0-9][A-Za-z0-9_.]*?", "os": r"[0-9]+[a-z0-9]*", "flavor": r"base|runtime|devel",
+            "dotted": r"[0-9]+(?:\.[0-9]+)*"}
 
 
 def regex_of(template: str) -> re.Pattern[str]:
