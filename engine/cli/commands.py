@@ -18,6 +18,7 @@ from engine.state.report import RunReport
 from graph.change.fingerprint import changed_inputs, fingerprint_graph
 from graph.errors import StackError
 from graph.expand.assemble import find_stack_files
+from graph.load.limits import Limits
 from graph.load.stackfile import load_stack
 from graph.plan.changes import build_reason, file_inputs
 from graph.plan.entries import plan_json, plan_table
@@ -97,7 +98,9 @@ def history(args: argparse.Namespace) -> int:
 def lint(args: argparse.Namespace) -> int:
     """Check every tag against its convention; exit 1 when one breaks it."""
     options = options_of(args)
-    stacks = [load_stack(options.root, file) for file in find_stack_files(options.root, options.targets)]
+    limits = Limits(max_nodes=options.max_nodes)
+    files = find_stack_files(options.root, options.targets)
+    stacks = [load_stack(options.root, file, limits) for file in files]
     problems = lint_graph(api.load(options), {stack.name: stack.convention for stack in stacks})
     if args.tags:
         convention = args.convention or next((s.convention for s in stacks if s.convention), "")
