@@ -10,7 +10,7 @@ import networkx as nx
 from graph.errors import CycleError, Location, StackError
 from graph.expand.template import render
 from graph.expr.constraint import Constraint, parse_constraint
-from graph.load.limits import DEFAULT_LIMITS, Limits
+from graph.load.limits import DEFAULT_LIMITS, MAX_RULE_CHECKS, Limits
 from graph.load.reference import reference_problem
 from graph.model import checks
 from graph.model.spec import Combination, Definition, DevRule, Node, Stack
@@ -61,6 +61,11 @@ def _check_size(definition: Definition, parents: int, total: int, limits: Limits
         raise StackError(f"node '{definition.name}' could bring the stacks to {most} "
                          f"nodes ({parents} parent node(s) × {combinations} combination(s)), more than the "
                          f"limit of {limits.max_nodes}", definition.location, LIMIT_HINT)
+    rules = len(definition.constraints) + len(definition.excludes)
+    if parents * combinations * rules > MAX_RULE_CHECKS:
+        raise StackError(f"node '{definition.name}' has {rules} constraints and exclude rules to check on "
+                         f"{parents * combinations} combinations, more than {MAX_RULE_CHECKS} checks",
+                         definition.location, "use fewer rules, or a smaller matrix")
 
 
 def _unique_definitions(stacks: Sequence[Stack]) -> dict[str, Definition]:

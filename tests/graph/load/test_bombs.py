@@ -60,6 +60,14 @@ BOMBS = [
     ("matrix-1e8.yaml",
      "error: s/stack.yaml:7: the axes of node 'a' make 100000000 combinations, more than the "
      "limit of 100000 nodes (shrink the matrix, or raise the limit with --max-nodes N)"),
+    ("constraints-times-matrix.yaml",
+     "error: s/stack.yaml:4: node 'a' has 2000 constraints and exclude rules to check on 10000 combinations, "
+     "more than 2000000 checks (use fewer rules, or a smaller matrix)"),
+    ("constraint-arrow-chain.yaml",
+     "error: s/stack.yaml:7: constraint \"os == '1' -> os == '1' -> os == '1' -> os == '1' -> os == '1\"... "
+     "is nested more than 100 deep ('->', 'not' and parentheses count) (write e.g. sdk == 'cann' and "
+     "python >= '3.9' -> arch == 'amd64'; quote values with several dots ('8.0.1'); "
+     "-> is allowed only outside parentheses)"),
     ("deep-flow-nesting.yaml", "error: s/stack.yaml:3: lists and mappings are nested more than 64 deep "
      "(flatten the structure: stack files need only a few levels)"),
     ("control-byte.yaml", "error: s/stack.yaml:5: control character U+0007 is not allowed in a stack file "
