@@ -148,20 +148,27 @@ def _node(definition: Definition, parent: _Parent | None, combo: Combination,
         where = definition.at("name") if definition.name_template else combo.location
         raise StackError(f"node name {name!r} is not valid", where,
                          "names and matrix values use letters, digits, '_', '.' and '-'")
+    where_test = definition.at("test")
     return Node(
         name=name, stack=definition.stack, kind=definition.kind,
         parent=parent.node.name if parent else None,
         dockerfile=definition.dockerfile, context=definition.context, registry=definition.registry,
         image=definition.image, tag=tag, platforms=platforms,
-        args=tuple((key, render(value, attrs, definition.at(f"args.{key}")))
-                   for key, value in definition.args),
+        args=_args(definition, attrs),
         target=definition.target,
-        test=tuple(render(item, attrs, definition.at("test")) for item in definition.test),
+        test=tuple(render(item, attrs, where_test) for item in definition.test),
         secrets=definition.secrets, attrs=tuple(sorted(attrs.items())),
         external=_external(definition, attrs), definition=definition.name,
         contract=definition.contract, retest_ancestors=definition.retest_ancestors,
         location=definition.location,
     )
+
+
+def _args(definition: Definition, attrs: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The build args filled in, each error at its own line (lines looked up once, not once per arg)."""
+    lines = dict(definition.lines)
+    return tuple((key, render(value, attrs, lines.get(f"args.{key}", definition.location)))
+                 for key, value in definition.args)
 
 
 def _external(definition: Definition, attrs: Mapping[str, str]) -> str:
@@ -178,11 +185,12 @@ def _external(definition: Definition, attrs: Mapping[str, str]) -> str:
 def _attrs(definition: Definition, parent: Node | None, combo: Combination) -> dict[str, str]:
     """Parent attributes, then the definition's name under its kind, its matrix values, its attrs."""
     attrs = dict(parent.attrs) if parent else {}
+    where = definition.at("attrs")
     attrs[KIND_ATTR[definition.kind]] = definition.name
     attrs["layer"] = definition.kind
     attrs.update(combo.values)
     for key, value in definition.attrs:
-        attrs[key] = render(value, attrs, definition.at("attrs"))
+        attrs[key] = render(value, attrs, where)
     return attrs
 
 
@@ -250,8 +258,9 @@ def _check_convention(convention: str, tag: str, kind: str, where: Location) -> 
 def _dev_nodes(rule: DevRule, convention: str, nodes: list[Node]) -> list[Node]:
     """The -dev sibling of every built node whose definition is not excepted."""
     derived = []
+    excepted = set(rule.excepted)
     for node in nodes:
-        if node.external or node.definition in rule.excepted:
+        if node.external or node.definition in excepted:
             continue
         attrs = {**dict(node.attrs), "scope": "develop"}
         tag = (_generate(convention, node.kind, dict(node.attrs), True, rule.location) if convention

@@ -50,7 +50,7 @@ class _Base:
         self.root, self.folder = root, folder
         self.stack = top.text("stack", check=checks.name_problem)
         self.registry = top.text("registry", check=checks.registry_problem)
-        self.platforms = top.texts("platforms", checks.platform_problem) or DEFAULT_PLATFORMS
+        self.platforms = _platforms(top) or DEFAULT_PLATFORMS
         self.convention = top.text("tags", "", _convention_problem)
         self.args = top.mapping("args")
         self.secrets = _secrets(top)
@@ -86,7 +86,7 @@ def _definition(base: _Base, doc: YamlDoc, name: str, data: object, limits: Limi
         registry=base.registry, image=fields.text("image", name, checks.image_problem),
         tag=fields.text("tag", ""), convention=base.convention, dockerfile=dockerfile,
         context=context, external=external,
-        platforms=fields.texts("platforms", checks.platform_problem), default_platforms=base.platforms,
+        platforms=_platforms(fields), default_platforms=base.platforms,
         args=base.merged_args(fields.mapping("args")), target=fields.text("target", "", _target_problem),
         test=fields.command("test"), secrets=base.merged_secrets(_secrets(fields)),
         attrs=tuple(fields.mapping("attrs", _attr_problem).items()),  # in file order: later use earlier
@@ -99,6 +99,18 @@ def _definition(base: _Base, doc: YamlDoc, name: str, data: object, limits: Limi
         retest_ancestors=fields.flag("retest_ancestors"),
         lines=_lines(doc, fields, base),
     )
+
+
+def _platforms(fields: Fields) -> tuple[str, ...]:
+    """The platforms field: known platforms, each once."""
+    platforms = fields.texts("platforms", checks.platform_problem)
+    seen: set[str] = set()
+    for index, platform in enumerate(platforms):
+        if platform in seen:
+            raise StackError(f"platform {platform!r} is listed twice", fields.where("platforms", index),
+                             "list each platform once")
+        seen.add(platform)
+    return platforms
 
 
 def _lines(doc: YamlDoc, fields: Fields, base: _Base) -> tuple[tuple[str, Location], ...]:
