@@ -51,7 +51,9 @@ ORIGINALS = {name: (REPO / "stacks" / name / "stack.yaml").read_bytes() for name
 FRAGMENTS = [b"&a ", b"*a", b"<<: *a", b"[", b"]", b"{", b"}", b": ", b"- ", b"\n", b"\t", b"'", b'"',
              b"\x00", b"\x07", b"\xff", b"\xc3", b"\xef\xbb\xbf", b"---\n", b"? ", b"!!python/object ",
              b"{os}", b"{", b"}", b"extends: ", b"parent: ", b"from: ", b"axes: {x: [1, 2, 3]}", b"9" * 50,
-             b"2001-02-30", b"~", b"..", b"/../../", b",", b" -> ", b"(", b")", b"\\", b"%", b"\r"]
+             b"2001-02-30", b"~", b"..", b"/../../", b",", b" -> ", b"(", b")", b"\\", b"%", b"\r",
+             b"&b [*a, *a, *a]", b"<<: [*a, *a]", b"!!binary ", b"!!int ", b"1e999", b"0x1F", b"{os}{os}{os}",
+             b"not not ", b"platforms: [linux/amd64, linux/amd64]", b"{{", b"}}", "\u2028".encode()]
 
 
 @st.composite
