@@ -5,7 +5,7 @@ libyaml (when present) scans and parses; composing happens here, so no recursion
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -15,16 +15,18 @@ from graph.load.limits import MAX_ALIAS_NODES, MAX_DEPTH
 
 LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SYNTAX_HINT = "fix the YAML syntax"
+STR_TAG = "tag:yaml.org,2002:str"
 
 
 @dataclass
 class _Frame:
-    """A collection being composed, with the key waiting for its value (mappings)."""
+    """A collection being composed: its size and height so far, and the key waiting for its value."""
 
     node: yaml.CollectionNode
     anchor: str | None
     key: yaml.Node | None = None
-    children: list[yaml.Node] = field(default_factory=list)
+    size: int = 1  # nodes it stands for, aliases expanded
+    height: int = 1  # levels of collections in it
 
 
 class Composer:
@@ -32,9 +34,7 @@ class Composer:
 
     def __init__(self, loader: Any, file: str) -> None:
         self.loader, self.file = loader, file
-        self.anchors: dict[str, yaml.Node] = {}
-        self.size: dict[int, int] = {}  # id(node) → nodes it stands for, aliases expanded
-        self.height: dict[int, int] = {}  # id(node) → levels of collections in it
+        self.anchors: dict[str, tuple[yaml.Node, int, int]] = {}  # name → (node, size, height)
         self.added = 0  # nodes aliases added so far
 
     def single_node(self) -> yaml.Node | None:
@@ -53,20 +53,25 @@ class Composer:
 
     def _tree(self) -> yaml.Node:
         stack: list[_Frame] = []
+        get_event = self.loader.get_event
         while True:
-            event = self.loader.get_event()
-            if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+            event = get_event()
+            kind = type(event)
+            if kind is yaml.ScalarEvent:
+                node, size, height = self._scalar(event), 1, 0
+            elif kind is yaml.SequenceStartEvent or kind is yaml.MappingStartEvent:
                 stack.append(self._open(event, len(stack)))
                 continue
-            if isinstance(event, yaml.CollectionEndEvent):
-                node = self._close(stack.pop(), event)
-            elif isinstance(event, yaml.AliasEvent):
-                node = self._alias(event, len(stack))
-            else:
-                node = self._scalar(event)
+            elif kind is yaml.AliasEvent:
+                node, size, height = self._alias(event, len(stack))
+            else:  # the end of a collection
+                frame = stack.pop()
+                node, size, height = frame.node, frame.size, frame.height
+                node.end_mark = event.end_mark
+                self._anchor(frame.anchor, node, size, height)
             if not stack:
                 return node
-            self._add(stack[-1], node)
+            self._add(stack[-1], node, size, height)
 
     def _open(self, event: Any, depth: int) -> _Frame:
         if depth >= MAX_DEPTH:
@@ -78,16 +83,10 @@ class Composer:
         node = kind(tag, [], event.start_mark, None, flow_style=event.flow_style)
         return _Frame(node, event.anchor)
 
-    def _close(self, frame: _Frame, event: Any) -> yaml.Node:
-        node = frame.node
-        node.end_mark = event.end_mark
-        self.size[id(node)] = 1 + sum(self.size[id(child)] for child in frame.children)
-        self.height[id(node)] = 1 + max((self.height[id(child)] for child in frame.children), default=0)
-        self._anchor(frame.anchor, node)
-        return node
-
-    def _add(self, frame: _Frame, node: yaml.Node) -> None:
-        frame.children.append(node)
+    @staticmethod
+    def _add(frame: _Frame, node: yaml.Node, size: int, height: int) -> None:
+        frame.size += size
+        frame.height = max(frame.height, height + 1)
         if isinstance(frame.node, yaml.SequenceNode):
             frame.node.value.append(node)
         elif frame.key is None:
@@ -99,29 +98,30 @@ class Composer:
     def _scalar(self, event: Any) -> yaml.Node:
         tag = event.tag
         if tag is None or tag == "!":
-            tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+            tag = (STR_TAG if event.implicit == (False, True)  # quoted: a string, as the resolver says
+                   else self.loader.resolve(yaml.ScalarNode, event.value, event.implicit))
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
-        self.size[id(node)], self.height[id(node)] = 1, 0
-        self._anchor(event.anchor, node)
+        self._anchor(event.anchor, node, 1, 0)
         return node
 
-    def _anchor(self, anchor: str | None, node: yaml.Node) -> None:
+    def _anchor(self, anchor: str | None, node: yaml.Node, size: int, height: int) -> None:
         if anchor is not None:
-            self.anchors[anchor] = node  # a later anchor of the same name wins, as in YAML 1.2
+            self.anchors[anchor] = (node, size, height)  # a later anchor of the same name wins
 
-    def _alias(self, event: Any, depth: int) -> yaml.Node:
-        node = self.anchors.get(event.anchor)
-        if node is None:
+    def _alias(self, event: Any, depth: int) -> tuple[yaml.Node, int, int]:
+        found = self.anchors.get(event.anchor)
+        if found is None:
             raise self._error(event.start_mark, f"alias *{event.anchor} has no anchor before it",
                               f"define &{event.anchor} on a complete value before using *{event.anchor}")
-        self.added += self.size[id(node)]
+        _, size, height = found
+        self.added += size
         if self.added > MAX_ALIAS_NODES:
             raise self._error(event.start_mark, f"aliases expand to more than {MAX_ALIAS_NODES} YAML nodes",
                               "repeat anchors less often or less deeply (an alias bomb?)")
-        if depth + self.height[id(node)] > MAX_DEPTH:
+        if depth + height > MAX_DEPTH:
             raise self._error(event.start_mark, f"alias *{event.anchor} nests lists and mappings more "
                               f"than {MAX_DEPTH} deep", "flatten the structure")
-        return node
+        return found
 
     def _error(self, mark: Any, message: str, hint: str) -> StackError:
         return StackError(message, Location(self.file, mark.line + 1 if mark else 1), hint)
