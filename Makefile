@@ -60,3 +60,10 @@ bench: setup ## run the benchmarks (stackbuild beside buildx bake, planner at sc
 	$(BIN)/python -m bench.run
 
 .PHONY: bench
+
+FUZZ_EXAMPLES ?= 2000
+fuzz: venv ## fuzz the stack loader: FUZZ_EXAMPLES (default 2000) mutated and generated stack files per property
+	HYPOTHESIS_PROFILE=fuzz FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -p no:cacheprovider \
+		tests/graph/load/test_fuzz_loader.py tests/graph/load/test_corpus.py
+
+.PHONY: fuzz

@@ -20,6 +20,7 @@ from graph.change.fingerprint import Fingerprint, changed_inputs, fingerprint_gr
 from graph.errors import StackError
 from graph.expand.assemble import find_stack_files
 from graph.expand.dag import StackGraph
+from graph.load.limits import Limits
 from graph.load.stackfile import load_stack
 from graph.model.checks import control_problem
 from graph.model.spec import Node
@@ -125,7 +126,9 @@ def _shown(text: str) -> str:
 def lint(args: argparse.Namespace) -> int:
     """Check every tag against its convention; exit 1 when one breaks it."""
     options = options_of(args)
-    stacks = [load_stack(options.root, file) for file in find_stack_files(options.root, options.targets)]
+    limits = Limits(max_nodes=options.max_nodes)
+    files = find_stack_files(options.root, options.targets)
+    stacks = [load_stack(options.root, file, limits) for file in files]
     problems = lint_graph(api.load(options), {stack.name: stack.convention for stack in stacks})
     if args.tags:
         convention = args.convention or next((s.convention for s in stacks if s.convention), "")

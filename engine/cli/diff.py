@@ -23,6 +23,7 @@ from graph.change.fingerprint import fingerprint_graph
 from graph.errors import GraphError, StackError
 from graph.expand.assemble import load_graph
 from graph.expand.dag import graph_of, with_registry
+from graph.load.limits import Limits
 from graph.plan.diff import StackDiff, Version, compare, diff_json, diff_markdown, diff_table
 
 RENDERERS = {"table": diff_table, "json": diff_json, "markdown": diff_markdown}
@@ -60,7 +61,7 @@ def version_at(options: api.Options, commit: str, ref: str) -> Version:
         tree = Path(folder)
         gitinfo.export_tree(options.root, commit, tree, sorted({_top(target) for target in targets}))
         try:
-            graph = load_graph(tree, targets)
+            graph = load_graph(tree, targets, Limits(max_nodes=options.max_nodes))
         except GraphError as exc:
             raise StackError(f"the stacks at {ref} do not load: {exc}",
                              hint=f"`git checkout {ref}` and run `stackbuild plan` to see why") from None

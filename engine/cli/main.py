@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from engine.cli import ci_report, commands
-from engine.cli.options import checked, options_of, platform_list, positive
+from engine.cli.options import add_load_options, checked, options_of, platform_list, positive
 from engine.console import ci, logs
 from engine.errors import EngineError
 from engine.run import api
@@ -96,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
                                 "repeatable")
     narrowing.add_argument("--platform", action="append", type=platform_list, metavar="PLATFORM",
                            help="only these platforms, e.g. linux/amd64 (repeatable or comma-separated)")
+    add_load_options(targets)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_build_commands(sub, common, targets, narrowing)
     _add_state_commands(sub, common, targets)
@@ -162,6 +163,7 @@ def _add_state_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     export.add_argument("kind", choices=("meta", "bake"),
                         help="meta: openEuler meta.yml (tag → Dockerfile); bake: a docker-bake.json")
     export.add_argument("targets", nargs="*", help="stack files or folders (default: stacks)")
+    add_load_options(export)
     export.add_argument("--out", help="output folder (meta, default build/meta) or file (bake, default "
                                       "build/docker-bake.json)")
     export.set_defaults(handler=commands.export)
@@ -184,6 +186,7 @@ def _add_planning_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     diff.add_argument("ref1")
     diff.add_argument("ref2")
     diff.add_argument("targets", nargs="*", help="stack files or folders (default: stacks)")
+    add_load_options(diff)
     diff.add_argument("--format", choices=("table", "json", "markdown"), default="table")
     diff.set_defaults(handler=_lazy("engine.cli.diff"))
 

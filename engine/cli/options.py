@@ -15,6 +15,7 @@ from pathlib import Path
 from engine.cli.config import fill_defaults
 from engine.errors import EngineError
 from engine.run import api
+from graph.load.limits import DEFAULT_MAX_NODES
 from graph.model.checks import control_problem, git_ref_problem, platform_problem, registry_prefix_problem
 
 POSITIONALS = {"targets": "a stack file argument", "lockfile": "the LOCKFILE argument",
@@ -96,7 +97,14 @@ def options_of(args: argparse.Namespace) -> api.Options:
     targets = tuple(Path(t) for t in getattr(args, "targets", ())) or (Path("stacks"),)
     return api.Options(root=Path(args.root).resolve(), targets=targets, registry=args.registry,
                        state_dir=Path(args.state_dir), select=tuple(getattr(args, "select", None) or ()),
-                       platforms=tuple(p for group in getattr(args, "platform", None) or () for p in group))
+                       platforms=tuple(p for group in getattr(args, "platform", None) or () for p in group),
+                       max_nodes=getattr(args, "max_nodes", None) or DEFAULT_MAX_NODES)
+
+
+def add_load_options(parser: argparse.ArgumentParser) -> None:
+    """The options of every command that loads stacks."""
+    parser.add_argument("--max-nodes", type=positive, default=DEFAULT_MAX_NODES, metavar="N",
+                        help=f"refuse stacks that expand to more than N nodes (default {DEFAULT_MAX_NODES})")
 
 
 def positive(text: str) -> int:

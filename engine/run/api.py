@@ -33,6 +33,7 @@ from graph.change.fingerprint import Fingerprint
 from graph.expand.assemble import load_graph
 from graph.expand.dag import StackGraph, with_registry
 from graph.expand.selection import narrow_platforms, restrict
+from graph.load.limits import DEFAULT_MAX_NODES, WARN_NODES, Limits
 from graph.plan.changes import file_inputs
 from graph.plan.entries import BUILD, PlanEntry, make_plan
 
@@ -53,6 +54,7 @@ class Options:
     state_dir: Path = Path(".state")
     select: tuple[str, ...] = ()  # name or tag globs: only these and what they are built on
     platforms: tuple[str, ...] = ()  # build for these platforms only (each node keeps those it has)
+    max_nodes: int = DEFAULT_MAX_NODES  # loading refuses stacks that expand to more nodes
 
     @property
     def state(self) -> Path:
@@ -63,7 +65,10 @@ class Options:
 def load(options: Options) -> StackGraph:
     """The checked DAG of the targeted stacks, narrowed to the selection and platforms asked for,
     pushed below options.registry if given."""
-    stack_graph = load_graph(options.root, options.targets)
+    stack_graph = load_graph(options.root, options.targets, Limits(max_nodes=options.max_nodes))
+    if len(stack_graph.nodes) > WARN_NODES:
+        log.warning("large_graph", node="*", nodes=len(stack_graph.nodes), warn_above=WARN_NODES,
+                    max_nodes=options.max_nodes)
     if options.select:
         stack_graph = restrict(stack_graph, options.select)
     if options.platforms:

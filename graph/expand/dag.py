@@ -9,6 +9,7 @@ import networkx as nx
 
 from graph.errors import StackError
 from graph.expand.definitions import expand
+from graph.load.limits import DEFAULT_LIMITS, Limits
 from graph.model.spec import Node, Stack
 
 
@@ -29,9 +30,9 @@ class StackGraph:
         return set(nx.ancestors(self.graph, name))
 
 
-def build_graph(stacks: Iterable[Stack]) -> StackGraph:
+def build_graph(stacks: Iterable[Stack], limits: Limits = DEFAULT_LIMITS) -> StackGraph:
     """Expand the stacks' definitions and join the nodes into one DAG."""
-    return graph_of(expand(list(stacks)))
+    return graph_of(expand(list(stacks), limits))
 
 
 def graph_of(nodes: Iterable[Node]) -> StackGraph:

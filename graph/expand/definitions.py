@@ -10,10 +10,13 @@ import networkx as nx
 from graph.errors import CycleError, Location, StackError
 from graph.expand.template import render
 from graph.expr.constraint import Constraint, parse_constraint
+from graph.load.limits import DEFAULT_LIMITS, MAX_RULE_CHECKS, Limits
+from graph.load.reference import reference_problem
 from graph.model import checks
 from graph.model.spec import Combination, Definition, DevRule, Node, Stack
 from graph.tags.conventions import get_convention
 
+LIMIT_HINT = "shrink the matrix, or raise the limit with --max-nodes N"
 KIND_ATTR = {"os": "os_name", "sdk": "sdk", "framework": "framework", "tool": "app", "llm": "app"}
 
 
@@ -25,22 +28,44 @@ class _Parent:
     named: bool
 
 
-def expand(stacks: Sequence[Stack]) -> list[Node]:
+def expand(stacks: Sequence[Stack], limits: Limits = DEFAULT_LIMITS) -> list[Node]:
     """Every node of the stacks, -dev siblings included, parents before children."""
     definitions = _unique_definitions(stacks)
     order = _definition_order(definitions)
     by_definition: dict[str, list[Node]] = {}
+    total = 0
     for name in order:
         definition = definitions[name]
         parents = [_Parent(node, len(definition.parents) > 1 or len(by_definition[p]) > 1)
                    for p in definition.parents for node in by_definition[p]]
+        _check_size(definition, max(1, len(parents)), total, limits)
         by_definition[name] = _expand_one(definition, parents)
+        total += len(by_definition[name])
     nodes = [node for name in order for node in by_definition[name]]
     for stack in stacks:
         if stack.dev is not None:
             own = [node for d in stack.definitions for node in by_definition[d.name]]
             nodes += _dev_nodes(stack.dev, stack.convention, own)
+    if len(nodes) > limits.max_nodes:
+        where = next((s.dev.location for s in stacks if s.dev), Location(stacks[0].file, 1))
+        raise StackError(f"the stacks expand to {len(nodes)} nodes with their -dev siblings, more than the "
+                         f"limit of {limits.max_nodes}", where, LIMIT_HINT)
     return nodes
+
+
+def _check_size(definition: Definition, parents: int, total: int, limits: Limits) -> None:
+    """Refuse a definition whose matrix could take the stacks past the node limit, before expanding it."""
+    combinations = max(1, len(definition.combinations))
+    most = total + parents * combinations
+    if most > limits.max_nodes:
+        raise StackError(f"node '{definition.name}' could bring the stacks to {most} "
+                         f"nodes ({parents} parent node(s) × {combinations} combination(s)), more than the "
+                         f"limit of {limits.max_nodes}", definition.location, LIMIT_HINT)
+    rules = len(definition.constraints) + len(definition.excludes)
+    if parents * combinations * rules > MAX_RULE_CHECKS:
+        raise StackError(f"node '{definition.name}' has {rules} constraints and exclude rules to check on "
+                         f"{parents * combinations} combinations, more than {MAX_RULE_CHECKS} checks",
+                         definition.location, "use fewer rules, or a smaller matrix")
 
 
 def _unique_definitions(stacks: Sequence[Stack]) -> dict[str, Definition]:
@@ -123,30 +148,49 @@ def _node(definition: Definition, parent: _Parent | None, combo: Combination,
         where = definition.at("name") if definition.name_template else combo.location
         raise StackError(f"node name {name!r} is not valid", where,
                          "names and matrix values use letters, digits, '_', '.' and '-'")
+    where_test = definition.at("test")
     return Node(
         name=name, stack=definition.stack, kind=definition.kind,
         parent=parent.node.name if parent else None,
         dockerfile=definition.dockerfile, context=definition.context, registry=definition.registry,
         image=definition.image, tag=tag, platforms=platforms,
-        args=tuple((key, render(value, attrs, definition.at(f"args.{key}")))
-                   for key, value in definition.args),
+        args=_args(definition, attrs),
         target=definition.target,
-        test=tuple(render(item, attrs, definition.at("test")) for item in definition.test),
+        test=tuple(render(item, attrs, where_test) for item in definition.test),
         secrets=definition.secrets, attrs=tuple(sorted(attrs.items())),
-        external=render(definition.external, attrs, definition.at("from")), definition=definition.name,
+        external=_external(definition, attrs), definition=definition.name,
         contract=definition.contract, retest_ancestors=definition.retest_ancestors,
         location=definition.location,
     )
 
 
+def _args(definition: Definition, attrs: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The build args filled in, each error at its own line (lines looked up once, not once per arg)."""
+    lines = dict(definition.lines)
+    return tuple((key, render(value, attrs, lines.get(f"args.{key}", definition.location)))
+                 for key, value in definition.args)
+
+
+def _external(definition: Definition, attrs: Mapping[str, str]) -> str:
+    """The filled-in `from:` reference, checked ('' for a built node)."""
+    if not definition.external:
+        return ""
+    reference = render(definition.external, attrs, definition.at("from"))
+    problem = reference_problem(reference)
+    if problem:
+        raise StackError(problem, definition.at("from"), "write an image reference such as debian:12")
+    return reference
+
+
 def _attrs(definition: Definition, parent: Node | None, combo: Combination) -> dict[str, str]:
     """Parent attributes, then the definition's name under its kind, its matrix values, its attrs."""
     attrs = dict(parent.attrs) if parent else {}
+    where = definition.at("attrs")
     attrs[KIND_ATTR[definition.kind]] = definition.name
     attrs["layer"] = definition.kind
     attrs.update(combo.values)
     for key, value in definition.attrs:
-        attrs[key] = render(value, attrs, definition.at("attrs"))
+        attrs[key] = render(value, attrs, where)
     return attrs
 
 
@@ -214,8 +258,9 @@ def _check_convention(convention: str, tag: str, kind: str, where: Location) -> 
 def _dev_nodes(rule: DevRule, convention: str, nodes: list[Node]) -> list[Node]:
     """The -dev sibling of every built node whose definition is not excepted."""
     derived = []
+    excepted = set(rule.excepted)
     for node in nodes:
-        if node.external or node.definition in rule.excepted:
+        if node.external or node.definition in excepted:
             continue
         attrs = {**dict(node.attrs), "scope": "develop"}
         tag = (_generate(convention, node.kind, dict(node.attrs), True, rule.location) if convention

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from graph.errors import Location, StackError
 
 _FORMATTER = string.Formatter()
+MAX_RENDERED = 4096  # characters a filled-in template may have (attrs built from attrs could double)
 
 
 def fields_of(template: str, where: Location | None = None) -> list[str]:
@@ -32,8 +33,13 @@ def render(template: str, attrs: Mapping[str, str], where: Location | None = Non
     """template with every {name} replaced by its attribute."""
     if "{" not in template and "}" not in template:
         return template
-    missing = [name for name in fields_of(template, where) if name not in attrs]
+    names = fields_of(template, where)
+    missing = [name for name in names if name not in attrs]
     if missing:
         raise StackError(f"template {template!r} uses unknown attribute '{missing[0]}'", where,
                          f"known here: {', '.join(sorted(attrs)) or 'none'}")
+    size = len(template) + sum(len(attrs[name]) for name in names)
+    if size > MAX_RENDERED:
+        raise StackError(f"template {template[:40]!r}... would expand to about {size} characters, more than "
+                         f"{MAX_RENDERED}", where, "do not build attributes from several copies of others")
     return template.format_map(dict(attrs))

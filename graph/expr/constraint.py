@@ -28,6 +28,9 @@ __all__ = [
 ]
 
 
+MAX_DEPTH = 100  # nesting of a constraint's tree: evaluate and names_of recurse this deep
+
+
 def _resolve(operand: Attr | Value, attrs: Mapping[str, str]) -> str:
     """The string an operand stands for."""
     return attrs[operand.name] if isinstance(operand, Attr) else operand.text
@@ -111,7 +114,26 @@ def parse_constraint(text: str, *, location: Location | None = None) -> Constrai
         raise StackError(f"constraint {text!r} must be a string", location, hint="quote the whole constraint")
     try:
         tree = compile_condition(text, location)
+        too_deep = depth_of(tree) > MAX_DEPTH
     except RecursionError:
-        message = f"constraint {text[:60]!r}... is nested too deeply"
-        raise StackError(message, location, hint=SYNTAX_HINT) from None
+        too_deep = True
+    if too_deep:  # evaluating it would recurse that deep for every combination
+        raise StackError(f"constraint {text[:60]!r}... is nested more than {MAX_DEPTH} deep "
+                         "('->', 'not' and parentheses count)", location, hint=SYNTAX_HINT) from None
     return Constraint(text, names_of(tree), tree)
+
+
+def depth_of(condition: Condition) -> int:
+    """How deeply condition nests (without recursing itself)."""
+    deepest, stack = 0, [(condition, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        match node:
+            case Negation(item):
+                stack.append((item, depth + 1))
+            case AllOf(items) | AnyOf(items):
+                stack.extend((item, depth + 1) for item in items)
+            case Implication(premise, conclusion):
+                stack.extend(((premise, depth + 1), (conclusion, depth + 1)))
+    return deepest

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from graph.errors import StackError
+from graph.load.split import split_command
 from graph.load.yamldoc import Path, YamlDoc
 
 SCHEMA_HINT = "see 'Writing a stack' in README.md for the schema"
@@ -110,7 +110,7 @@ class Fields:
             return ()
         if isinstance(value, str):
             try:
-                return tuple(shlex.split(value))
+                return tuple(split_command(value))
             except ValueError as exc:
                 raise self.fail(key, f"'{key}' cannot be split into arguments: {exc}",
                                 "close the quote, or write the command as a list") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 
 Combo = dict[str, str]
@@ -12,10 +13,21 @@ def combinations(axes: Sequence[tuple[str, Sequence[str]]], include: Sequence[Ma
                  exclude: Sequence[Mapping[str, str]] = ()) -> list[Combo]:
     """Every axes combination not matching an exclude, then every include not already there."""
     kept = [combo for combo in _product(axes) if not any(_matches(combo, rule) for rule in exclude)]
+    seen = {_frozen(combo) for combo in kept}
     for extra in include:
-        if dict(extra) not in kept:
+        if _frozen(extra) not in seen:
+            seen.add(_frozen(extra))
             kept.append(dict(extra))
     return kept
+
+
+def product_size(axes: Sequence[tuple[str, Sequence[str]]]) -> int:
+    """How many combinations the axes make, without making them."""
+    return math.prod(len(values) for _, values in axes) if axes else 0
+
+
+def _frozen(combo: Mapping[str, str]) -> frozenset[tuple[str, str]]:
+    return frozenset(combo.items())
 
 
 def _matches(combo: Mapping[str, str], rule: Mapping[str, str]) -> bool:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import posixpath
 from pathlib import Path
-from typing import Any
 
 from graph.errors import Location, StackError
+from graph.load.extends import extended_definitions
 from graph.load.fields import Fields
-from graph.load.matrix import combinations
+from graph.load.limits import DEFAULT_LIMITS, Limits
+from graph.load.matrix import combinations, product_size
+from graph.load.readfile import read_stack_text
+from graph.load.reference import external_problem
 from graph.load.yamldoc import YamlDoc, parse_yaml
 from graph.model import checks
 from graph.model.spec import KINDS, Combination, Definition, DevRule, Secret, Stack
@@ -23,15 +26,10 @@ DEV_KEYS = ("dockerfile", "context", "target", "suffix", "args", "secrets", "tes
 SECRET_KEYS = ("id", "env", "src")
 
 
-def load_stack(root: Path, file: Path) -> Stack:
+def load_stack(root: Path, file: Path, limits: Limits = DEFAULT_LIMITS) -> Stack:
     """Load and check the stack file at file; paths in it are relative to its folder."""
     rel_file = _relative(root, file)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StackError(f"cannot read stack file: {exc}", Location(rel_file),
-                         "check the path and that the file is UTF-8 text") from None
-    doc = parse_yaml(text, rel_file)
+    doc = parse_yaml(read_stack_text(file, rel_file), rel_file)
     top = Fields(doc, (), doc.data if doc.data is not None else {}, STACK_KEYS, "a stack file")
     _check_args(top, "args")
     base = _Base(root, posixpath.dirname(rel_file), top)
@@ -39,8 +37,8 @@ def load_stack(root: Path, file: Path) -> Stack:
     if not isinstance(nodes_data, dict) or not nodes_data:
         raise top.fail("nodes" if top.has("nodes") else "stack", "a stack needs a 'nodes' mapping",
                        "add 'nodes:' with at least one node")
-    definitions = tuple(_definition(base, doc, str(key), _extended(doc, nodes_data, str(key)))
-                        for key in nodes_data)
+    definitions = tuple(_definition(base, doc, name, data, limits)
+                        for name, data in extended_definitions(doc, nodes_data).items())
     dev = _dev_rule(base, top.section("dev", DEV_KEYS, "'dev'"), definitions) if top.has("dev") else None
     return Stack(base.stack, rel_file, base.registry, base.platforms, definitions, dev, base.convention)
 
@@ -52,7 +50,7 @@ class _Base:
         self.root, self.folder = root, folder
         self.stack = top.text("stack", check=checks.name_problem)
         self.registry = top.text("registry", check=checks.registry_problem)
-        self.platforms = top.texts("platforms", checks.platform_problem) or DEFAULT_PLATFORMS
+        self.platforms = _platforms(top) or DEFAULT_PLATFORMS
         self.convention = top.text("tags", "", _convention_problem)
         self.args = top.mapping("args")
         self.secrets = _secrets(top)
@@ -67,29 +65,7 @@ class _Base:
         return tuple(sorted({**self.args, **own}.items()))
 
 
-def _extended(doc: YamlDoc, nodes: dict[Any, Any], name: str, seen: tuple[str, ...] = ()) -> Any:
-    """A definition's data with the fields of the definition it `extends` filled in."""
-    data = nodes[_key(nodes, name)]
-    if not isinstance(data, dict) or "extends" not in data:
-        return data
-    base = str(data["extends"])
-    if base in seen or base == name:
-        raise StackError(f"'extends' loops: {' -> '.join((*seen, name, base))}",
-                         doc.at("nodes", name, "extends"), "remove one 'extends'")
-    if _key(nodes, base) is None:
-        raise StackError(f"node '{name}' extends unknown node '{base}'", doc.at("nodes", name, "extends"),
-                         f"known: {', '.join(sorted(map(str, nodes)))}")
-    inherited = _extended(doc, nodes, base, (*seen, name))
-    if not isinstance(inherited, dict):
-        return data
-    return {**{k: v for k, v in inherited.items() if k != "extends"}, **data}
-
-
-def _key(nodes: dict[Any, Any], name: str) -> Any:
-    return next((key for key in nodes if str(key) == name), None)
-
-
-def _definition(base: _Base, doc: YamlDoc, name: str, data: object) -> Definition:
+def _definition(base: _Base, doc: YamlDoc, name: str, data: object, limits: Limits) -> Definition:
     """One node definition, matrix included."""
     problem = checks.name_problem(name)
     if problem:
@@ -98,7 +74,7 @@ def _definition(base: _Base, doc: YamlDoc, name: str, data: object) -> Definitio
     kind = fields.text("kind")
     if kind not in KINDS:
         raise fields.fail("kind", f"unknown kind {kind!r}", f"use one of: {', '.join(KINDS)}")
-    external = fields.text("from", "")
+    external = fields.text("from", "", external_problem)
     dockerfile, context = ("", "") if external else _paths(base, fields, f"{name}/Dockerfile")
     for key in ("dockerfile", "tag", "context", "args", "target"):
         if external and fields.has(key):
@@ -110,11 +86,11 @@ def _definition(base: _Base, doc: YamlDoc, name: str, data: object) -> Definitio
         registry=base.registry, image=fields.text("image", name, checks.image_problem),
         tag=fields.text("tag", ""), convention=base.convention, dockerfile=dockerfile,
         context=context, external=external,
-        platforms=fields.texts("platforms", checks.platform_problem), default_platforms=base.platforms,
+        platforms=_platforms(fields), default_platforms=base.platforms,
         args=base.merged_args(fields.mapping("args")), target=fields.text("target", "", _target_problem),
         test=fields.command("test"), secrets=base.merged_secrets(_secrets(fields)),
         attrs=tuple(fields.mapping("attrs", _attr_problem).items()),  # in file order: later use earlier
-        combinations=_combinations(fields), constraints=_constraints(fields),
+        combinations=_combinations(fields, limits), constraints=_constraints(fields),
         excludes=tuple((tuple(rule.items()), fields.where("exclude", index))
                        for index, rule in enumerate(_rules(fields, "exclude"))),
         location=doc.at("nodes", name),
@@ -123,6 +99,18 @@ def _definition(base: _Base, doc: YamlDoc, name: str, data: object) -> Definitio
         retest_ancestors=fields.flag("retest_ancestors"),
         lines=_lines(doc, fields, base),
     )
+
+
+def _platforms(fields: Fields) -> tuple[str, ...]:
+    """The platforms field: known platforms, each once."""
+    platforms = fields.texts("platforms", checks.platform_problem)
+    seen: set[str] = set()
+    for index, platform in enumerate(platforms):
+        if platform in seen:
+            raise StackError(f"platform {platform!r} is listed twice", fields.where("platforms", index),
+                             "list each platform once")
+        seen.add(platform)
+    return platforms
 
 
 def _lines(doc: YamlDoc, fields: Fields, base: _Base) -> tuple[tuple[str, Location], ...]:
@@ -134,7 +122,7 @@ def _lines(doc: YamlDoc, fields: Fields, base: _Base) -> tuple[tuple[str, Locati
     return tuple(lines)
 
 
-def _combinations(fields: Fields) -> tuple[Combination, ...]:
+def _combinations(fields: Fields, limits: Limits) -> tuple[Combination, ...]:
     """The matrix of a definition: axes × include − exclude, each combination with its line."""
     axes_data = fields.data.get("axes", {})
     if not isinstance(axes_data, dict):
@@ -147,8 +135,13 @@ def _combinations(fields: Fields) -> tuple[Combination, ...]:
             raise axes_fields.fail(axis, _attr_problem(axis), "rename the axis")
         if not values:
             raise axes_fields.fail(axis, f"axis '{axis}' has no values", "list at least one value")
-    combos = combinations(axes, _rules(fields, "include"))
     location = fields.where("axes") if axes else fields.where("include")
+    size = product_size(axes)
+    if size > limits.max_nodes:
+        raise StackError(f"the axes of node '{fields.path[-1]}' make {size} combinations, more than the "
+                         f"limit of {limits.max_nodes} nodes", location,
+                         "shrink the matrix, or raise the limit with --max-nodes N")
+    combos = combinations(axes, _rules(fields, "include"))
     return tuple(Combination(tuple(combo.items()), location) for combo in combos)
 
 
@@ -195,6 +188,16 @@ def _dev_rule(base: _Base, dev: Fields, definitions: tuple[Definition, ...]) -> 
 
 def _paths(base: _Base, fields: Fields, default_dockerfile: str | None) -> tuple[str, str]:
     """The Dockerfile and the context folder, both checked to exist inside the repository."""
+    try:
+        return _checked_paths(base, fields, default_dockerfile)
+    except (OSError, RuntimeError, ValueError) as exc:  # a name too long, a symlink loop, ...
+        key = next((key for key in ("dockerfile", "context") if fields.has(key)), None)
+        raise StackError(f"cannot check the path: {getattr(exc, 'strerror', None) or exc}",
+                         fields.where(key) if key else fields.where(),
+                         "use a short path to a file inside the repository") from None
+
+
+def _checked_paths(base: _Base, fields: Fields, default_dockerfile: str | None) -> tuple[str, str]:
     dockerfile = fields.text("dockerfile", default_dockerfile)
     dockerfile_path = checks.inside(base.root, posixpath.join(base.folder, dockerfile))
     if dockerfile_path is None:
@@ -289,5 +292,5 @@ def _relative(root: Path, path: Path) -> str:
     """path relative to root, in POSIX form."""
     try:
         return path.resolve().relative_to(root.resolve()).as_posix() or "."
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):  # outside root, or a path that cannot be resolved
         return path.as_posix()

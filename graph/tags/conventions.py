@@ -24,6 +24,7 @@ CONVENTIONS = ("oeep14", "nvidia", "rocm", "pai")
 TEMPLATE_PREFIX = "template:"
 ATTR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 LITERAL_RE = re.compile(r"[A-Za-z0-9_.-]*")
+MAX_PLACEHOLDERS = 16  # placeholders in one tag template
 
 
 # --- codecs -------------------------------------------------------------------------------------
@@ -168,6 +169,9 @@ def _template_problem(template: str) -> tuple[str, str]:
         return f"template {template!r} has unbalanced braces", "write each placeholder as {attr}"
     if not names:
         return f"template {template!r} has no {{attr}} placeholder", "e.g. template:{app}-py{python}"
+    if len(names) > MAX_PLACEHOLDERS:
+        return (f"template has {len(names)} placeholders, more than {MAX_PLACEHOLDERS}",
+                "a tag of at most 128 characters needs fewer: join attrs into one with 'attrs:'")
     bad = next((name for name in names if not ATTR_NAME_RE.fullmatch(name)), None)
     if bad is not None:
         return (f"template placeholder {{{bad}}} is not an attr name",

@@ -6,14 +6,17 @@ Every generated tag is parsed back before it is returned, so a scheme never hand
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from graph.errors import StackError
 from graph.model.checks import tag_problem
+from graph.tags.match import Piece, compile_template, match_template
 from graph.tags.model import DEV, KINDS, PLACEHOLDER_RE, Form, Rule, TagInfo
 
+MAX_TAG = 128
 TAG_HINT = "a tag is at most 128 letters, digits, '_', '.' or '-' and does not start with '.' or '-'"
 
 
@@ -54,18 +57,15 @@ def _needs(form: Form) -> tuple[str, ...]:
     return (*placeholders(form.template), *(attr for attr, _ in form.fixed))
 
 
-def _regex(scheme: Scheme, template: str) -> re.Pattern[str]:
-    """The regex matching exactly the tags of template (a repeated placeholder must repeat its value)."""
-    parts = PLACEHOLDER_RE.split(template)
-    out: list[str] = []
-    for index, part in enumerate(parts):
-        if index % 2 == 0:
-            out.append(re.escape(part))
-        elif part in parts[1:index:2]:
-            out.append(f"(?P={part})")
-        else:
-            out.append(f"(?P<{part}>{scheme.rule(part).written})")
-    return re.compile("".join(out))
+@functools.lru_cache(maxsize=1024)
+def _pieces(scheme: Scheme, template: str) -> tuple[Piece, ...]:
+    """template as pieces to match tags against (a repeated placeholder must repeat its value)."""
+    return compile_template(template, lambda name: scheme.rule(name).written)
+
+
+def _match(scheme: Scheme, template: str, text: str) -> dict[str, str] | None:
+    """The placeholder values (as written) if text is exactly a tag of template, else None."""
+    return match_template(_pieces(scheme, template), text)
 
 
 def _render(scheme: Scheme, template: str, attrs: Mapping[str, str]) -> str:
@@ -201,7 +201,8 @@ def _lined_up(template: str, parts: list[str]) -> list[str] | None:
 
 def _fitting(scheme: Scheme, pieces: list[str], parts: list[str]) -> list[str]:
     """The parts that match their piece."""
-    return [part for piece, part in zip(pieces, parts, strict=True) if _regex(scheme, piece).fullmatch(part)]
+    return [part for piece, part in zip(pieces, parts, strict=True)
+            if _match(scheme, piece, part) is not None]
 
 
 def _diagnose(scheme: Scheme, forms: list[Form], tag: str) -> str:
@@ -210,7 +211,7 @@ def _diagnose(scheme: Scheme, forms: list[Form], tag: str) -> str:
     candidates = [pieces for form in forms if (pieces := _lined_up(form.template, parts))]
     for pieces in sorted(candidates, key=lambda pieces: -len(_fitting(scheme, pieces, parts))):
         for piece, part in zip(pieces, parts, strict=True):
-            if not _regex(scheme, piece).fullmatch(part):
+            if _match(scheme, piece, part) is None:
                 return f"{part!r} should look like {_display(piece)}, e.g. {_example(scheme, piece)}"
     return "e.g. " + " or ".join(_example(scheme, t) for t in _main_templates(forms))
 
@@ -218,9 +219,12 @@ def _diagnose(scheme: Scheme, forms: list[Form], tag: str) -> str:
 def _parse(scheme: Scheme, tag: str, kind: str) -> TagInfo:
     """What tag says under scheme, trying its forms (of kind, when given) in order."""
     forms = _of_kind(scheme, kind) if kind else list(scheme.forms)
+    if len(tag) > MAX_TAG:
+        raise StackError(f"tag {tag[:40]!r}... is {len(tag)} characters long, more than {MAX_TAG}",
+                         hint=TAG_HINT)
     for form in forms:
-        found = _regex(scheme, form.template).fullmatch(tag)
-        if found:
+        found = _match(scheme, form.template, tag)
+        if found is not None:
             attrs = {attr: scheme.rule(attr).read(found[attr]) for attr in placeholders(form.template)}
             return TagInfo(kind or form.kinds[0], {**attrs, **dict(form.fixed)}, form.dev)
     raise StackError(f"tag {tag!r} does not follow {scheme.name}: expected {_shape(forms)}",

@@ -492,8 +492,17 @@ def test_arrow_inside_parentheses_is_rejected() -> None:
 
 
 def test_deep_nesting_is_an_error_not_a_crash() -> None:
-    with pytest.raises(StackError, match="nested too deeply"):
+    with pytest.raises(StackError, match="is nested more than 100 deep"):
         parse_constraint("not " * 100_000 + "x == 'a'")
+    with pytest.raises(StackError, match="is nested more than 100 deep"):
+        parse_constraint("not " * 150 + "x == 'a'")  # fine for the parser, too deep to evaluate per node
+    with pytest.raises(StackError, match="is nested more than 100 deep"):
+        parse_constraint(" -> ".join(["x == 'a'"] * 3000))
+
+
+def test_nesting_up_to_the_limit_is_fine() -> None:
+    constraint = parse_constraint(" -> ".join(["x == 'a'"] * 99))
+    assert constraint.holds({"x": "a"})
     with pytest.raises(StackError, match="too many nested parentheses"):
         parse_constraint("(" * 300 + "x == 'a'" + ")" * 300)
 

@@ -176,7 +176,7 @@ ERRORS = [
     ("duplicate-yaml-key", BASE + '    tag: "2"\n', None,
      "s/stack.yaml:7: duplicate key 'tag' (each key may appear once in a mapping)"),
     ("yaml-syntax", BASE + "    tag: a: b\n", None,
-     "s/stack.yaml:7: invalid YAML: mapping values are not allowed here (fix the YAML syntax)"),
+     "s/stack.yaml:7: invalid YAML: mapping values are not allowed in this context (fix the YAML syntax)"),
 ]
 
 
@@ -227,15 +227,16 @@ def test_empty_file_needs_stack_and_names_the_whole_file(error: Error) -> None:
 def test_missing_file_cannot_be_read(root: Path) -> None:
     with pytest.raises(StackError) as caught:
         load_stack(root, root / "nope" / "stack.yaml")
-    assert str(caught.value).startswith("nope/stack.yaml: cannot read stack file: [Errno 2]")
+    assert str(caught.value) == ("nope/stack.yaml:1: cannot read stack file: No such file or directory "
+                                 "(name a readable stack.yaml file)")
 
 
 def test_non_utf8_file_cannot_be_read(root: Path) -> None:
     (root / "s").mkdir()
-    (root / "s" / "stack.yaml").write_bytes(b"stack: \xff\n")
+    (root / "s" / "stack.yaml").write_bytes(b"stack: s\nregistry: \xff\n")
     with pytest.raises(StackError) as caught:
         load_stack(root, root / "s" / "stack.yaml")
-    assert str(caught.value).startswith("s/stack.yaml: cannot read stack file: 'utf-8' codec")
+    assert str(caught.value) == "s/stack.yaml:2: byte 0xff is not UTF-8 text (save the file as UTF-8)"
 
 
 # --- once-known bugs, now fixed -----------------------------------------------------------------
