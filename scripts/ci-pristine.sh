@@ -11,26 +11,31 @@ RUNS=${2:-1}
 CACHE=/var/tmp/stackbuild-pristine
 IMAGE=stackbuild-pristine:bookworm
 SOURCES=/etc/apt/sources.list.d/debian.sources
+CHECKOUT=/tmp/stackbuild   # inside the container
 # What a fresh CI machine of this kind has; never what `make setup` must install itself.
 MACHINE_DEBS=(python3 python3-venv python3-pip git make curl ca-certificates procps iproute2)
 TAG=ci-pristine-$$
-CLEANUP=()   # "container NAME" / "volume NAME" / "dir PATH", undone by cleanup()
+NET=$TAG      # own bridge network, see make_network
+CLEANUP=()   # "container NAME" / "volume NAME" / "network NAME" / "dir PATH", undone last first
 
 log() { printf '[ci-pristine %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
-cleanup() {
-    local item
-    for item in "${CLEANUP[@]}"; do
+cleanup() {   # [FROM]: undo only the items from index FROM on
+    local i item from=${1:-0}
+    for ((i = ${#CLEANUP[@]} - 1; i >= from; i--)); do
+        item=${CLEANUP[i]}
         case $item in
             container\ *) docker rm -f "${item#* }" >/dev/null 2>&1 || true ;;
             volume\ *) docker volume rm -f "${item#* }" >/dev/null 2>&1 || true ;;
+            network\ *) docker network rm "${item#* }" >/dev/null 2>&1 || true ;;
             dir\ *) rm -rf --one-file-system "${item#* }" ;;
         esac
     done
-    CLEANUP=()
+    CLEANUP=("${CLEANUP[@]:0:from}")
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'cleanup 0' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # Bare minbase rootfs plus this kind of machine's own apt, CA and pip configuration, as a tarball.
 make_rootfs_tar() {
@@ -55,6 +60,16 @@ make_rootfs_tar() {
     rm -rf --one-file-system "$root"
 }
 
+# Not the default bridge: any dockerd started with --bridge=none in the host's network namespace
+# (this project's test_bases does it) deletes docker0, cutting off every container on it. A bridge
+# of our own name survives that; NAT to the archives is the same. Its embedded DNS (127.0.0.11)
+# would make the inner dockerd fall back to 8.8.8.8, so the host's resolvers are mounted instead.
+make_network() {
+    docker network create -o "com.docker.network.bridge.name=sbp$$" "$NET" >/dev/null
+    CLEANUP+=("network $NET")
+    grep -v '^nameserver 127\.' /etc/resolv.conf >"$CACHE/resolv.conf"
+}
+
 # The image: rootfs + MACHINE_DEBS, installed through the same bridge network the runs use.
 ensure_image() {
     docker image inspect "$IMAGE" >/dev/null 2>&1 && { log "reusing image $IMAGE"; return; }
@@ -62,7 +77,8 @@ ensure_image() {
     make_rootfs_tar "$tar"
     docker import "$tar" "$IMAGE-bare" >/dev/null
     CLEANUP+=("container $TAG-img")
-    docker run --name "$TAG-img" "$IMAGE-bare" bash -euc "
+    docker run --name "$TAG-img" --network "$NET" -v "$CACHE/resolv.conf:/etc/resolv.conf:ro" \
+        "$IMAGE-bare" bash -euc "
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends ${MACHINE_DEBS[*]} >/dev/null
@@ -75,37 +91,38 @@ ensure_image() {
 # One CI run; its status is the container's. Lines get the seconds since the start of the run,
 # which is how the phases (packages, rootfs, tests) are timed from the log.
 run_ci() {
-    local n=$1 src vol name="$TAG-run$1" t0=$SECONDS logs=$CACHE/run-$1-logs
+    local n=$1 src vol name="$TAG-run$1" t0=$SECONDS logs=$CACHE/run-$1-logs mark=${#CLEANUP[@]}
     src=$(mktemp -d "${TMPDIR:-/tmp}/ci-pristine.XXXXXX"); CLEANUP+=("dir $src")
     git clone -q "$REPO" "$src/repo"
     log "run $n: $(git -C "$src/repo" log -1 --format='%h %s')"
-    CLEANUP+=("container $name")
-    # Fresh volumes (on the host's ext4, so the inner overlayfs is not overlay-on-overlay) for the
-    # inner engine's state. Default bridge network: its own loopback, so the inner registry on
-    # 127.0.0.1:5000 does not meet the host's, and the host's NAT still reaches the archives.
+    # Fresh volumes on the host's ext4 for the inner engine's state and for /tmp, which also holds
+    # the checkout: as on a real machine, checkout and temp dirs share one file system that is not
+    # overlayfs (tests hard-link the demo rootfs into tmp_path; a test's second dockerd keeps its
+    # data-root under /tmp, and overlay-on-overlay mounts fail with "invalid argument").
     # --init: a real machine reaps orphans (dockerd, registry) with its init; make would not.
-    for vol in docker containerd; do
+    for vol in docker containerd tmp; do
         docker volume create "$name-$vol" >/dev/null; CLEANUP+=("volume $name-$vol")
     done
-    docker create -q --name "$name" --privileged --init --hostname ci-pristine \
+    CLEANUP+=("container $name")   # after the volumes: it is removed before them
+    docker create -q --name "$name" --privileged --init --hostname ci-pristine --network "$NET" \
+        -v "$CACHE/resolv.conf:/etc/resolv.conf:ro" -v "$name-tmp:/tmp" \
         --mount "type=volume,src=$name-docker,dst=/var/lib/docker" \
         --mount "type=volume,src=$name-containerd,dst=/var/lib/containerd" \
-        -w /src -e CI=true -e PIP_DEFAULT_TIMEOUT=180 "$IMAGE" bash .ci/run >/dev/null
-    # Copied, not bind-mounted: as on a real machine the checkout and /tmp share one file system
-    # (the tests hard-link the demo rootfs into tmp_path; across mounts that is EXDEV).
-    docker cp "$src/repo/." "$name:/src"
-    set +e
+        -w "$CHECKOUT" -e CI=true -e PIP_DEFAULT_TIMEOUT=180 "$IMAGE" bash .ci/run >/dev/null
+    docker cp "$src/repo/." "$name:$CHECKOUT"
+    # In the background so that a TERM/INT to this script is handled at once (bash defers traps
+    # until a foreground command ends); removing the container then ends the pipeline.
     docker start -a "$name" </dev/null 2>&1 | while IFS= read -r line || [ -n "$line" ]; do
         printf '[%5ds] %s\n' $((SECONDS - t0)) "$line"
-    done | tee "$CACHE/run-$n.log"
-    set -e
+    done | tee "$CACHE/run-$n.log" &
+    wait $! || true
     RC=$(docker inspect -f '{{.State.ExitCode}}' "$name")
     ELAPSED=$((SECONDS - t0))
     # Keep the inner logs (per-node build logs, dockerd, registry) that failures point to.
     rm -rf "$logs"; mkdir -p "$logs"
     docker cp "$name:/tmp/pytest-of-root" - 2>/dev/null | tar -x -C "$logs" --wildcards '*.log' 2>/dev/null || true
-    docker cp "$name:/src/.state" - 2>/dev/null | tar -x -C "$logs" --wildcards '*.log' 2>/dev/null || true
-    cleanup
+    docker cp "$name:$CHECKOUT/.state" - 2>/dev/null | tar -x -C "$logs" --wildcards '*.log' 2>/dev/null || true
+    cleanup "$mark"
 }
 
 main() {
@@ -113,6 +130,7 @@ main() {
     [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { log "RUNS must be a positive number"; exit 2; }
     [ -d "$REPO" ] && REPO=$(cd "$REPO" && pwd)
     mkdir -p "$CACHE"
+    make_network
     ensure_image
     local n summary=() failed=0
     for n in $(seq 1 "$RUNS"); do

@@ -144,7 +144,7 @@ def _execute(options: Options, builder: Builder, settings: BuildSettings, regist
     ok = not interrupted and all(outcome.status == SUCCEEDED for outcome in outcomes.values())
     # checked right before publishing (a failed run publishes nothing): a child resting on another
     # build of its parent fails and nothing is published
-    if ok and not verify_run(planned, runner.digests, report, registry):
+    if ok and not verify_run(planned, runner.digests, report, registry, runner.layers):
         ok = False
     report.buildx_invocations = runner.invocations
     if ok and not options.platforms:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from engine.errors import EngineError
 from engine.registry.client import Manifest, Registry
 from engine.run.planner import Planned
 from engine.state.report import RunReport
@@ -30,7 +31,12 @@ class PrefixMismatch:
     message: str
 
 
-def verify_run(planned: Planned, digests: dict[str, str], report: RunReport, registry: Registry) -> bool:
+class LayerPrefixError(EngineError):
+    """A pushed child does not rest on its parent's layers (and building it again did not help)."""
+
+
+def verify_run(planned: Planned, digests: dict[str, str], report: RunReport, registry: Registry,
+               reader: LayerReader | None = None) -> bool:
     """Check every node the run built or retagged (and that succeeded); fail the mismatching ones.
 
     Returns whether every checked node rests on its parent's layers.
@@ -40,7 +46,7 @@ def verify_run(planned: Planned, digests: dict[str, str], report: RunReport, reg
                if entry.action in (BUILD, RETAG) and report.nodes[entry.node].status == "succeeded"
                and _has_stack_parent(graph[entry.node], graph, digests)]
     mismatches = check_layer_prefixes(checked, {n.name: graph[n.parent] for n in checked if n.parent},
-                                      digests, registry)
+                                      digests, registry, reader)
     for mismatch in mismatches:
         node_report = report.nodes[mismatch.node]
         node_report.status = "failed"
@@ -57,9 +63,9 @@ def _has_stack_parent(node: Node, graph: dict[str, Node], digests: dict[str, str
 
 
 def check_layer_prefixes(nodes: Iterable[Node], parents: dict[str, Node], digests: dict[str, str],
-                         registry: Registry) -> list[PrefixMismatch]:
+                         registry: Registry, reader: LayerReader | None = None) -> list[PrefixMismatch]:
     """The mismatches among nodes (each with its parent in parents and both digests known)."""
-    layers = _LayerReader(registry)
+    layers = reader or LayerReader(registry)
     mismatches = []
     for node in nodes:
         parent = parents[node.name]
@@ -87,8 +93,8 @@ def _prefix_problem(child: list[str] | None, parent: list[str] | None, parent_na
     return ""
 
 
-class _LayerReader:
-    """Platform → layer digests of a pushed image, each image read once."""
+class LayerReader:
+    """Platform → layer digests of a pushed image, each image read once (shared by a run's threads)."""
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry

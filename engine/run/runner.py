@@ -18,6 +18,7 @@ from engine.build.buildx_args import BuildRequest, Provenance, build_request, ca
 from engine.errors import BuildError, EngineError, RegistryError
 from engine.registry.bases import MIRROR_ENV, resolve_base
 from engine.registry.client import Registry
+from engine.run.layers import LayerPrefixError, LayerReader, PrefixMismatch, check_layer_prefixes
 from engine.run.planner import Planned, content_ref
 from engine.state.report import NodeReport, RunReport
 from graph.model.spec import Node
@@ -53,6 +54,7 @@ class NodeRunner:
         self.route: Callable[[str], str] = lambda ref: ref  # through the retry proxy, when there is one
         self.lock = threading.Lock()
         self.invocations = 0
+        self.layers = LayerReader(registry)  # pushed images' layers, read once per run
 
     def run(self, name: str) -> None:
         """Build, push and test one node; raise on failure (never retried)."""
@@ -66,6 +68,7 @@ class NodeRunner:
             request = self._request(node)
             log.info("node_started", platforms=len(node.platforms), ref=request.tags[0])
             result = self._build_with_retries(request, log_path, node_report, node)
+            result = self._on_its_parent(node, request, result, log_path, node_report)
             node_report.digest, node_report.duration_s = result.digest, round(result.duration_s, 2)
             node_report.platform_durations = buildlog.platform_durations(
                 buildlog.parse_steps(log_path.read_text(encoding="utf-8", errors="replace")))
@@ -96,6 +99,31 @@ class NodeRunner:
                         stop=stop_after_attempt(BUILD_ATTEMPTS), before_sleep=retried,
                         wait=wait_random_exponential(multiplier=1, max=20), reraise=True)
         return attempt(self._build_once)(request, log_path, node)
+
+    def _on_its_parent(self, node: Node, request: BuildRequest, result: BuildResult, log_path: Path,
+                       node_report: NodeReport) -> BuildResult:
+        """The pushed child must rest on its parent's layers on every platform. BuildKit's cache can
+        put it on another build of the same parent: then it is built once more without cache."""
+        parent = self.planned.graph.nodes[node.parent] if node.parent else None
+        if parent is None or parent.external:
+            return result
+        problems = self._prefix_problems(node, parent, result.digest)
+        if not problems:
+            return result
+        log.warning("layer_prefix_rebuild", node=node.name, error=problems[0].message)
+        node_report.retries += 1
+        result = self._build_with_retries(replace(request, no_cache=True, cache_from=""), log_path,
+                                          node_report, node)
+        problems = self._prefix_problems(node, parent, result.digest)
+        if problems:
+            raise LayerPrefixError("; ".join(problem.message for problem in problems),
+                                   "the builder keeps reusing layers of another build of the parent: "
+                                   "prune its build cache (docker builder prune) and build again")
+        return result
+
+    def _prefix_problems(self, node: Node, parent: Node, digest: str) -> list[PrefixMismatch]:
+        digests = {node.name: digest, parent.name: self.parent_digest(parent)}
+        return check_layer_prefixes([node], {node.name: parent}, digests, self.registry, self.layers)
 
     def _build_once(self, request: BuildRequest, log_path: Path, node: Node) -> BuildResult:
         with self.lock:

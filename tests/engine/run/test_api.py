@@ -584,7 +584,8 @@ def test_a_failing_node_skips_its_subtree_and_moves_no_tag(root: Path, registry:
     # no human tag moved at all: promotion needs every node to succeed
     assert human_tags(registry) == {}
     assert [kind for kind, _ in registry.events] == ["push"] * 3
-    assert asked == {"HEAD": 2 * len(NODES)}
+    # side is checked against base as soon as it is pushed: index + 2 platform manifests of each
+    assert asked == {"HEAD": 2 * len(NODES), "GET": 2 * 3}
     assert report.promoted == []
     assert report.lockfile == ""
     assert not (Path(report.folder) / "lock.json").exists()

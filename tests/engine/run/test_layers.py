@@ -15,6 +15,7 @@ from graph.model.spec import Node
 from tests.engine.engine_fakes import (
     NODES,
     PLATFORMS,
+    REGISTRY,
     STACK,
     FakeBuilder,
     FakeRegistry,
@@ -125,17 +126,40 @@ def build(root: Path, builder: FakeBuilder, registry: FakeRegistry) -> RunReport
     return api.build(options, builder, BuildSettings(), registry)
 
 
-def test_a_run_whose_child_rests_on_another_parent_build_fails_that_node_and_publishes_nothing(
+def test_a_child_that_keeps_resting_on_another_parent_build_fails_and_publishes_nothing(
         root: Path) -> None:
     registry = FakeRegistry()
-    report = build(root, ForeignParentBuilder(registry), registry)
+    builder = ForeignParentBuilder(registry)
+    report = build(root, builder, registry)
     assert report.status == "failed"
-    assert {name: report.nodes[name].status for name in NODES} == {
-        "base": "succeeded", "other": "succeeded", "mid": "failed", "side": "succeeded", "leaf": "succeeded"}
+    assert (report.nodes["mid"].status, report.nodes["mid"].retries) == ("failed", 1)
+    assert builder.pushes[f"{REGISTRY}/mid:sb-{report.nodes['mid'].fingerprint}"] == 2  # built again
+    assert builder.requests["mid"].no_cache is True  # the second time without cache
     assert report.nodes["mid"].error.startswith(
         f"node mid on linux/arm64: layer 1 is {sha('another build of base')}, but parent base's is ")
+    assert report.nodes["leaf"].status == "skipped"
     assert report.promoted == []
     assert registry.tags({human_ref(name) for name in NODES}) == {}
+
+
+class OnceForeignParentBuilder(ForeignParentBuilder):
+    """Like ForeignParentBuilder, but a build without cache gets the right parent (the usual cure)."""
+
+    def _parent_layers(self, request: BuildRequest) -> dict[str, list[str]]:
+        if request.no_cache:
+            return FakeBuilder._parent_layers(self, request)
+        return super()._parent_layers(request)
+
+
+def test_a_child_on_another_parent_build_is_built_again_without_cache_and_publishes(root: Path) -> None:
+    registry = FakeRegistry()
+    builder = OnceForeignParentBuilder(registry)
+    report = build(root, builder, registry)
+    assert report.status == "succeeded"
+    assert (report.nodes["mid"].status, report.nodes["mid"].retries) == ("succeeded", 1)
+    base_layers = registry.layers(human_ref("base"), "linux/arm64")
+    assert registry.layers(human_ref("mid"), "linux/arm64")[:len(base_layers)] == base_layers
+    assert report.promoted == [human_ref(name) for name in NODES]
 
 
 def test_a_good_run_checks_and_publishes(root: Path) -> None:
