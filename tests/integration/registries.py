@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import http.client
 import ipaddress
 import json
 import os
@@ -29,8 +30,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
-
-from engine.registry.retryproxy import RetryProxy
 
 CERTS_D = Path("/etc/docker/certs.d")
 SERVICE = "stackbuild-test-registry"
@@ -250,10 +249,53 @@ def docker_login(config: Path, host: str, user: str, password: str) -> subproces
                           env={**os.environ, "DOCKER_CONFIG": str(config)})
 
 
-class DigestHidingProxy(RetryProxy):
-    """A plain-HTTP proxy in front of a registry that drops Docker-Content-Digest from every answer."""
+class DigestHidingProxy:
+    """A plain-HTTP proxy in front of a registry that drops Docker-Content-Digest from every answer.
 
-    def forward(self, method: str, path: str, headers: list[tuple[str, str]],
-                body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-        status, answer, data = super().forward(method, path, headers, body)
-        return status, [(k, v) for k, v in answer if k.lower() != "docker-content-digest"], data
+    Written for the test alone (no engine code): each request is forwarded once on a new connection.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                connection = http.client.HTTPConnection(proxy.upstream, timeout=30)
+                try:
+                    connection.request(self.command, self.path, body=body, headers=headers)
+                    answer = connection.getresponse()
+                    data = answer.read()
+                    self.send_response(answer.status)
+                    for key, value in answer.getheaders():
+                        if key.lower() not in ("docker-content-digest", "content-length", "connection",
+                                               "transfer-encoding"):
+                            self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(data)
+                finally:
+                    connection.close()
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> DigestHidingProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
