@@ -11,7 +11,7 @@ RUNS=${2:-1}
 CACHE=/var/tmp/stackbuild-pristine
 IMAGE=stackbuild-pristine:bookworm
 SOURCES=/etc/apt/sources.list.d/debian.sources
-CHECKOUT=/tmp/stackbuild   # inside the container
+CHECKOUT=/root/stackbuild   # inside the container
 # What a fresh CI machine of this kind has; never what `make setup` must install itself.
 MACHINE_DEBS=(python3 python3-venv python3-pip git make curl ca-certificates procps iproute2)
 TAG=ci-pristine-$$
@@ -88,28 +88,32 @@ ensure_image() {
     log "made image $IMAGE in $((SECONDS - start)) s"
 }
 
+# Inside the container: copy its root into the volume, make that the root (pivot_root, so that
+# runc inside can pivot too), then run the CI with no stdin.
+BOOT="set -e
+cp -ax /. /newroot/ && cp /etc/resolv.conf /etc/hosts /etc/hostname /newroot/etc/
+mkdir -p /newroot/oldroot && mount --rbind /dev /newroot/dev && mount --rbind /sys /newroot/sys
+mount -t proc proc /newroot/proc && cd /newroot && pivot_root . oldroot && umount -l /oldroot
+rmdir /oldroot && cd $CHECKOUT && exec bash .ci/run </dev/null"
+
 # One CI run; its status is the container's. Lines get the seconds since the start of the run,
 # which is how the phases (packages, rootfs, tests) are timed from the log.
 run_ci() {
     local n=$1 src vol name="$TAG-run$1" t0=$SECONDS logs=$CACHE/run-$1-logs mark=${#CLEANUP[@]}
     src=$(mktemp -d "${TMPDIR:-/tmp}/ci-pristine.XXXXXX"); CLEANUP+=("dir $src")
-    git clone -q "$REPO" "$src/repo"
-    log "run $n: $(git -C "$src/repo" log -1 --format='%h %s')"
-    # Fresh volumes on the host's ext4 for the inner engine's state and for /tmp, which also holds
-    # the checkout: as on a real machine, checkout and temp dirs share one file system that is not
-    # overlayfs (tests hard-link the demo rootfs into tmp_path; a test's second dockerd keeps its
-    # data-root under /tmp, and overlay-on-overlay mounts fail with "invalid argument").
+    git clone -q "$REPO" "$src$CHECKOUT" && chmod 755 "$src"
+    log "run $n: $(git -C "$src$CHECKOUT" log -1 --format='%h %s')"
+    # The machine's whole root file system is a fresh volume (ext4 on this host): the image's root
+    # is overlayfs, and with a separate /tmp or checkout mount the tests see what a one-disk
+    # machine never shows (EXDEV on hard links into tmp_path, overlay-on-overlay mounts failing with
+    # "invalid argument" for a test's own dockerd, git stopping at a file system boundary).
     # --init: a real machine reaps orphans (dockerd, registry) with its init; make would not.
-    for vol in docker containerd tmp; do
-        docker volume create "$name-$vol" >/dev/null; CLEANUP+=("volume $name-$vol")
-    done
-    CLEANUP+=("container $name")   # after the volumes: it is removed before them
+    docker volume create "$name" >/dev/null; CLEANUP+=("volume $name")
+    CLEANUP+=("container $name")   # after the volume: it is removed before it
     docker create -q --name "$name" --privileged --init --hostname ci-pristine --network "$NET" \
-        -v "$CACHE/resolv.conf:/etc/resolv.conf:ro" -v "$name-tmp:/tmp" \
-        --mount "type=volume,src=$name-docker,dst=/var/lib/docker" \
-        --mount "type=volume,src=$name-containerd,dst=/var/lib/containerd" \
-        -w "$CHECKOUT" -e CI=true -e PIP_DEFAULT_TIMEOUT=180 "$IMAGE" bash .ci/run >/dev/null
-    docker cp "$src/repo/." "$name:$CHECKOUT"
+        -v "$CACHE/resolv.conf:/etc/resolv.conf:ro" -v "$name:/newroot" \
+        -e CI=true -e PIP_DEFAULT_TIMEOUT=180 "$IMAGE" bash -c "$BOOT" >/dev/null
+    docker cp "$src/." "$name:/newroot"
     # In the background so that a TERM/INT to this script is handled at once (bash defers traps
     # until a foreground command ends); removing the container then ends the pipeline.
     docker start -a "$name" </dev/null 2>&1 | while IFS= read -r line || [ -n "$line" ]; do
@@ -120,8 +124,8 @@ run_ci() {
     ELAPSED=$((SECONDS - t0))
     # Keep the inner logs (per-node build logs, dockerd, registry) that failures point to.
     rm -rf "$logs"; mkdir -p "$logs"
-    docker cp "$name:/tmp/pytest-of-root" - 2>/dev/null | tar -x -C "$logs" --wildcards '*.log' 2>/dev/null || true
-    docker cp "$name:$CHECKOUT/.state" - 2>/dev/null | tar -x -C "$logs" --wildcards '*.log' 2>/dev/null || true
+    docker cp "$name:/newroot/tmp/pytest-of-root" - 2>/dev/null | tar -x -C "$logs" --wildcards '*.log' 2>/dev/null || true
+    docker cp "$name:/newroot$CHECKOUT/.state" - 2>/dev/null | tar -x -C "$logs" --wildcards '*.log' 2>/dev/null || true
     cleanup "$mark"
 }
 
@@ -130,6 +134,9 @@ main() {
     [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { log "RUNS must be a positive number"; exit 2; }
     [ -d "$REPO" ] && REPO=$(cd "$REPO" && pwd)
     mkdir -p "$CACHE"
+    # One invocation at a time: they share the logs, the image and 2 cores.
+    exec 9>"$CACHE/.lock"
+    flock -n 9 || { log "waiting for another ci-pristine run ($CACHE/.lock)"; flock 9; }
     make_network
     ensure_image
     local n summary=() failed=0

@@ -69,16 +69,22 @@ def engine(mirror: str) -> Iterator[DockerClient]:
     exec_root.mkdir()
     config.write_text(json.dumps({"features": {"containerd-snapshotter": True},
                                   "registry-mirrors": [f"http://{mirror}"]}), encoding="utf-8")
+    had_docker0 = Path("/sys/class/net/docker0").exists()
+    bridge = _own_bridge()
     with (folder / "dockerd.log").open("wb") as log:
         process = subprocess.Popen(
             [dockerd, "--config-file", str(config), "--data-root", str(folder / "d"), "--exec-root",
              str(exec_root), "--pidfile", str(exec_root / "dockerd.pid"), "-H", f"unix://{exec_root}/docker.sock",
-             "--bridge=none", "--iptables=false", "--ip-masq=false"], stdout=log, stderr=subprocess.STDOUT)
+             f"--bridge={bridge}", "--iptables=false", "--ip-masq=false"],
+            stdout=log, stderr=subprocess.STDOUT)
     docker = DockerClient(host=f"unix://{exec_root}/docker.sock")
     try:
         _wait_until_up(docker, process, folder / "dockerd.log")
         yield docker
+        # the first engine's default bridge must survive a second engine (--bridge=none deletes it)
+        assert Path("/sys/class/net/docker0").exists() or not had_docker0, "a second dockerd removed docker0"
     finally:
+        subprocess.run(["ip", "link", "del", bridge], check=False, capture_output=True)
         process.terminate()
         try:
             process.wait(timeout=60)
@@ -86,6 +92,18 @@ def engine(mirror: str) -> Iterator[DockerClient]:
             process.kill()
             process.wait(timeout=10)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _own_bridge() -> str:
+    """A bridge of the second engine's own: with --bridge=none, dockerd deletes the first engine's
+    docker0, and every RUN step there fails afterwards. Its address is a /30 no traffic is sent to."""
+    name = f"sbb{os.getpid() % 100000}"
+    subprocess.run(["ip", "link", "del", name], check=False, capture_output=True)
+    for argv in (["ip", "link", "add", name, "type", "bridge"],
+                 ["ip", "addr", "add", f"198.18.{os.getpid() % 250}.1/30", "dev", name],
+                 ["ip", "link", "set", name, "up"]):
+        subprocess.run(argv, check=True, capture_output=True)
+    return name
 
 
 def _wait_until_up(docker: DockerClient, process: subprocess.Popen[bytes], log: Path) -> None:
