@@ -62,7 +62,23 @@ def export_tree(root: Path, ref: str, dest: Path, paths: list[str]) -> None:
         raise GitError(f"bad ref {ref!r}", "name a commit, branch or tag")
     archive = _git(root, "archive", "--format=tar", ref, "--", *paths)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(dest, filter="data")
+        members = _inside(tar, dest)
+        if hasattr(tarfile, "data_filter"):  # Python 3.11.4 and later: the filter checks again
+            tar.extractall(dest, members=members, filter="data")
+        else:
+            tar.extractall(dest, members=members)
+
+
+def _inside(tar: tarfile.TarFile, dest: Path) -> list[tarfile.TarInfo]:
+    """The members of a tree archive, refusing any that would land or point outside dest."""
+    top = dest.resolve()
+    for member in tar.getmembers():
+        target = (top / member.name).resolve()
+        link = (target.parent / member.linkname).resolve() if member.issym() else target
+        if not (target.is_relative_to(top) and link.is_relative_to(top)) or member.isdev():
+            raise GitError(f"the archive of the tree holds {member.name!r}, which points outside it",
+                           "check the repository for odd symlinks")
+    return tar.getmembers()
 
 
 def resolve(root: Path, ref: str) -> str:

@@ -170,6 +170,9 @@ def _side(text: str, flat: str, bounds: tuple[int, int], location: Location | No
         empty = start == 0 and end == len(text)
         what = " is empty" if empty else ": '->' needs a condition on each side"
         raise StackError(f"constraint {text!r}{what}", location, hint=SYNTAX_HINT)
+    if "\x00" in side:  # Python before 3.11.4 raises ValueError here, later ones SyntaxError
+        raise StackError(f"constraint {text!r}: syntax error: text cannot contain null bytes", location,
+                         hint=SYNTAX_HINT)
     try:
         tree = ast.parse(side, mode="eval")
     except SyntaxError as exc:

@@ -134,3 +134,29 @@ def test_source_is_the_origin_or_the_folder(repo: Path) -> None:
     assert gitinfo.source(repo) == str(repo)
     git(repo, "remote", "add", "origin", "https://example.com/org/stacks.git")
     assert gitinfo.source(repo) == "https://example.com/org/stacks.git"
+
+
+@pytest.fixture(params=["data filter", "checked members"])
+def extraction(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways of extracting: tarfile's data filter (Python 3.11.4+) and the checked members before it."""
+    if request.param == "checked members":
+        import tarfile
+
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    return str(request.param)
+
+
+def test_export_tree_extracts_with_or_without_the_data_filter(repo: Path, tmp_path: Path,
+                                                               extraction: str) -> None:
+    os.symlink("Dockerfile", repo / "stacks" / "t" / "a" / "link")
+    commit_all(repo, "a link inside")
+    gitinfo.export_tree(repo, "HEAD", tmp_path / "out", ["stacks"])
+    assert (tmp_path / "out" / "stacks" / "t" / "a" / "link").read_text(encoding="utf-8") == "FROM scratch\n"
+
+
+def test_export_tree_refuses_a_link_out_of_the_tree(repo: Path, tmp_path: Path, extraction: str) -> None:
+    os.symlink("../../../../../etc/hostname", repo / "stacks" / "t" / "a" / "escape")
+    commit_all(repo, "a link outside")
+    with pytest.raises(GitError, match="'stacks/t/a/escape', which points outside it"):
+        gitinfo.export_tree(repo, "HEAD", tmp_path / "out", ["stacks"])
+    assert not (tmp_path / "out" / "stacks" / "t" / "a" / "escape").exists()
