@@ -123,7 +123,14 @@ def push_stand_in(docker: DockerClient, mirror: str, folder: Path, content: str)
     dockerfile = "FROM scratch\nCOPY release /etc/openEuler-release\n"
     (folder / "Dockerfile").write_text(dockerfile, encoding="utf-8")
     (folder / "release").write_text(content, encoding="utf-8")
-    docker.buildx.build(folder, platforms=PLATFORMS, tags=[f"{mirror}/{BASE}"], push=True, progress=False)
+    for attempt in range(3):  # Debian's registry 2.8 sometimes answers a HEAD during a push with 500
+        try:
+            docker.buildx.build(folder, platforms=PLATFORMS, tags=[f"{mirror}/{BASE}"], push=True,
+                                progress=False)
+            break
+        except DockerException as exc:
+            if attempt == 2 or "500 Internal Server Error" not in str(exc.stderr):
+                raise
     digest = RegistryClient().digest(f"{mirror}/{BASE}")
     assert digest and digest.startswith("sha256:")
     return digest
