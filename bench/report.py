@@ -16,6 +16,9 @@ def _scenario(results: dict[str, Any], stack: str, scenario: str) -> dict[str, A
     return found
 
 
+SCHEDULER_LIMITS_S = {10_000: 1.0, 100_000: 10.0}
+
+
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Each target: what was asked, what was measured, met or not (None: not measured)."""
     rows: list[dict[str, Any]] = []
@@ -45,6 +48,11 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                              f"{seconds} s (median)", seconds < TIME_TARGET_S))
             rows.append(_row(f"planner: {size['nodes']} nodes in <{MEMORY_TARGET_MB:g} MB",
                              f"{size['peak_rss_mb']} MB peak RSS", size["peak_rss_mb"] < MEMORY_TARGET_MB))
+    for entry in results.get("scheduler", {}).get("overhead", []):
+        limit = SCHEDULER_LIMITS_S.get(entry["nodes"])
+        if limit is not None:
+            rows.append(_row(f"scheduler overhead, instant work: <{limit:g} s at {entry['nodes']} nodes",
+                             f"{entry['seconds']} s ({entry['jobs']} jobs)", entry["seconds"] < limit))
     return rows
 
 

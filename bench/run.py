@@ -192,7 +192,9 @@ def _scheduler(args: argparse.Namespace, engine: dict[str, Any], progress: Any,
                                          progress))
     notes.append("Scheduler: measured makespans include thread wake-up latency (a few percent at this "
                  "scale); the exact simulation of the same policy is given beside them.")
-    return {"jobs": list(jobs), "graphs": graphs}
+    sizes = (1_000, 10_000) if args.quick else (10_000, 100_000)
+    progress(f"scheduler overhead over instant work at {', '.join(map(str, sizes))} nodes")
+    return {"jobs": list(jobs), "graphs": graphs, "overhead": sched.overhead(sizes)}
 
 
 def _budget(quick: bool, nodes: int) -> float:

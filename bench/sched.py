@@ -124,3 +124,21 @@ def evaluate(name: str, graph: nx.DiGraph, durations: Mapping[str, float], order
     return {"graph": name, "nodes": graph.number_of_nodes(), "durations": source, "unit": unit,
             "total_work": round(total, 2), "critical_path": round(critical_path(graph, durations), 2),
             "scale_s_per_unit": scale_s, "repeats": repeats, "rows": rows}
+
+
+def overhead(sizes: Sequence[int], jobs: int = 4, seed: int = 1) -> list[dict[str, float]]:
+    """Seconds the Scheduler spends over instant work on random DAGs of each size (each node's parent
+    drawn among the 50 nodes before it): its own overhead, linear when the scheduler is."""
+    rows = []
+    for size in sizes:
+        chooser = random.Random(seed)
+        graph = nx.DiGraph()
+        graph.add_nodes_from(range(size))
+        graph.add_edges_from((chooser.randrange(max(0, node - 50), node), node) for node in range(1, size))
+        started = time.perf_counter()
+        outcomes = Scheduler(graph, jobs=jobs).run(list(graph.nodes), lambda _node: None)
+        seconds = time.perf_counter() - started
+        if len(outcomes) != size:
+            raise AssertionError(f"the scheduler ran {len(outcomes)} of {size} nodes")
+        rows.append({"nodes": size, "jobs": jobs, "seconds": round(seconds, 3)})
+    return rows

@@ -120,7 +120,8 @@ run_ci() {
         printf '[%5ds] %s\n' $((SECONDS - t0)) "$line"
     done | tee "$CACHE/run-$n.log" &
     wait $! || true
-    RC=$(docker inspect -f '{{.State.ExitCode}}' "$name")
+    RC=$(docker inspect -f '{{.State.ExitCode}}' "$name" 2>/dev/null) \
+        || { RC=125; log "run $n: container $name vanished (removed from outside?)"; }
     ELAPSED=$((SECONDS - t0))
     # Keep the inner logs (per-node build logs, dockerd, registry) that failures point to.
     rm -rf "$logs"; mkdir -p "$logs"

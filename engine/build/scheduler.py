@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import heapq
+import queue
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import networkx as nx
@@ -32,7 +34,11 @@ def remaining_path(graph: nx.DiGraph, weight: Callable[[str], float]) -> dict[st
 
 
 class Scheduler:
-    """Dependency-aware parallel runner; the longest remaining path goes first."""
+    """Dependency-aware parallel runner; the longest remaining path goes first.
+
+    Linear in the size of the DAG: each selected node counts the selected nodes it still waits for,
+    and a finished node lowers the counts of those that wait for it (no scan of the waiting nodes).
+    """
 
     def __init__(self, graph: nx.DiGraph, jobs: int = 1, keep_going: bool = False,
                  weight: Callable[[str], float] = lambda _: 1.0, stop: threading.Event | None = None) -> None:
@@ -45,49 +51,78 @@ class Scheduler:
     def run(self, selected: Iterable[str], work: Callable[[str], object]) -> dict[str, Outcome]:
         """Run work(node) for every selected node; parents outside the selection count as done."""
         todo = set(selected)
-        # a selected node waits for every selected ancestor, even across unselected gaps
-        self.waits_for = {node: nx.ancestors(self.graph, node) & todo for node in todo}
+        self.waiters, pending = _waits(self.graph, todo)
+        ready = [(-self.priority[node], node) for node in todo if not pending[node]]
+        heapq.heapify(ready)
         outcomes: dict[str, Outcome] = {}
-        running: dict[Future[object], str] = {}
-        stopped_by = ""
+        done: queue.SimpleQueue[tuple[str, Future[object]]] = queue.SimpleQueue()
+        running, stopped_by = 0, ""
         with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="build") as pool:
             while True:
                 if self.stop.is_set():
                     stopped_by = stopped_by or "an interrupt"
-                if not stopped_by:
-                    for node in self._ready(todo, outcomes, running)[: self.jobs - len(running)]:
-                        running[pool.submit(work, node)] = node
+                while not stopped_by and ready and running < self.jobs:
+                    node = heapq.heappop(ready)[1]
+                    if node in outcomes:  # skipped while it waited in the queue
+                        continue
+                    future = pool.submit(work, node)
+                    future.add_done_callback(_report_to(done, node))
+                    running += 1
                 if not running:
                     break
-                finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    node = running.pop(future)
-                    outcomes[node] = _outcome(node, future)
-                    if outcomes[node].status == FAILED:
-                        self._skip_descendants(node, todo, outcomes)
-                        stopped_by = stopped_by or ("" if self.keep_going else node)
+                try:
+                    node, future = done.get(timeout=0.5)  # wake up now and then to notice a stop
+                except queue.Empty:
+                    continue
+                running -= 1
+                outcomes[node] = _outcome(node, future)
+                if outcomes[node].status == FAILED:
+                    self._skip_descendants(node, todo, outcomes)
+                    stopped_by = stopped_by or ("" if self.keep_going else node)
+                else:
+                    self._release(node, pending, ready)
         for node in todo - outcomes.keys():
             reason = "interrupted" if self.stop.is_set() else f"stopped after {stopped_by} failed"
             outcomes[node] = Outcome(node, NOT_STARTED, reason)
         return outcomes
 
-    def _ready(self, todo: set[str], outcomes: dict[str, Outcome],
-               running: dict[Future[object], str]) -> list[str]:
-        busy = set(running.values())
-        ready = [
-            node for node in todo
-            if node not in outcomes and node not in busy
-            and all(_succeeded(outcomes, ancestor) for ancestor in self.waits_for[node])
-        ]
-        return sorted(ready, key=lambda node: (-self.priority[node], node))
+    def _release(self, finished: str, pending: dict[str, int], ready: list[tuple[float, str]]) -> None:
+        """finished succeeded: what waited only for it (and others done) is ready now."""
+        for waiter in self.waiters[finished]:
+            pending[waiter] -= 1
+            if not pending[waiter]:
+                heapq.heappush(ready, (-self.priority[waiter], waiter))
 
     def _skip_descendants(self, failed: str, todo: set[str], outcomes: dict[str, Outcome]) -> None:
-        for node in nx.descendants(self.graph, failed) & todo:
-            outcomes.setdefault(node, Outcome(node, SKIPPED, f"parent failed: {failed}"))
+        """Every selected node built on failed, directly or across unselected nodes, is skipped."""
+        stack = list(self.waiters[failed])
+        while stack:
+            node = stack.pop()
+            if node not in outcomes:
+                outcomes[node] = Outcome(node, SKIPPED, f"parent failed: {failed}")
+                stack.extend(self.waiters[node])
 
 
-def _succeeded(outcomes: dict[str, Outcome], node: str) -> bool:
-    return node in outcomes and outcomes[node].status == SUCCEEDED
+def _waits(graph: nx.DiGraph, todo: set[str]) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """For the selected nodes: who waits for each (its nearest selected descendants, across
+    unselected gaps) and how many each waits for (its nearest selected ancestors)."""
+    nearest: dict[str, set[str]] = {}  # node → its nearest selected ancestors
+    for node in nx.topological_sort(graph):
+        found: set[str] = set()
+        for parent in graph.predecessors(node):
+            found |= {parent} if parent in todo else nearest[parent]
+        nearest[node] = found
+    waiters: dict[str, list[str]] = {node: [] for node in todo}
+    for node in todo:
+        for ancestor in nearest[node]:
+            waiters[ancestor].append(node)
+    return waiters, {node: len(nearest[node]) for node in todo}
+
+
+def _report_to(done: queue.SimpleQueue[tuple[str, Future[object]]],
+               node: str) -> Callable[[Future[object]], None]:
+    """A done-callback that hands (node, future) to the scheduler's loop."""
+    return lambda future: done.put((node, future))
 
 
 def _outcome(node: str, future: Future[object]) -> Outcome:

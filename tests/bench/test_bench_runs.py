@@ -51,7 +51,10 @@ def test_quick_mode_skips_the_engine_and_measures_a_tiny_planner(quick: tuple[di
     for stats in [*size["phases"].values(), size["total_s"]]:
         assert 0 <= stats["min"] <= stats["median"]
     assert size["peak_rss_mb"] > 0 and size["tracemalloc_peak_mb"] > 0
-    assert results["targets"] == []  # no engine runs, no 10k workload: nothing to judge
+    # no engine runs and no 10k planner workload; the scheduler's overhead is judged at 10k nodes
+    assert [row["target"] for row in results["targets"]] == [
+        "scheduler overhead, instant work: <1 s at 10000 nodes"]
+    assert [entry["nodes"] for entry in results["scheduler"]["overhead"]] == [1_000, 10_000]
 
 
 def test_quick_mode_simulates_the_scheduler_against_the_bound(quick: tuple[dict[str, Any], str]) -> None:
