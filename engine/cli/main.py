@@ -55,11 +55,12 @@ def _build(args: argparse.Namespace) -> int:
     builder = BuildxBuilder()
     builder.stall_timeout_s = args.stall_timeout
     builder.check()
+    options = options_of(args)
     settings = BuildSettings(jobs=args.jobs, keep_going=args.keep_going, full=args.full,
                              changed_since=args.changed_since or "", cache=args.cache,
-                             cache_dir=Path(args.cache_dir).resolve() if args.cache_dir else None,
+                             cache_dir=Path(args.cache_dir or options.state / "cache").resolve(),
                              test=not args.no_test)
-    report = api.build(options_of(args), builder, settings)
+    report = api.build(options, builder, settings)
     ci_report.show_run(report)
     if args.report_dir:
         ci_report.copy_reports(report, Path(args.report_dir))

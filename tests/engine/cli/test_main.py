@@ -332,6 +332,12 @@ def test_build_command_builds_promotes_and_prints_a_summary(
     assert lines[-1].endswith("/report.json")
 
 
+def test_cache_local_without_a_folder_uses_the_state_folder(repo: Path, fake_builder: CheckedBuilder) -> None:
+    assert run(repo, "build", "--no-test", "--cache", "local") == cli.EXIT_OK
+    cache_from = fake_builder.requests["base"].cache_from
+    assert cache_from.startswith(f"type=local,src={repo.parent / 'state' / 'cache'}/")
+
+
 def test_build_command_hands_the_stall_timeout_to_the_builder(repo: Path,
                                                               fake_builder: CheckedBuilder) -> None:
     assert run(repo, "build", "--no-test", "--stall-timeout", "42") == cli.EXIT_OK
