@@ -34,8 +34,8 @@ cleanup() {   # [FROM]: undo only the items from index FROM on
     CLEANUP=("${CLEANUP[@]:0:from}")
 }
 trap 'cleanup 0' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'log "interrupted (INT): cleaning up"; exit 130' INT
+trap 'log "terminated (TERM): cleaning up"; exit 143' TERM
 
 # Bare minbase rootfs plus this kind of machine's own apt, CA and pip configuration, as a tarball.
 make_rootfs_tar() {
@@ -99,7 +99,7 @@ rmdir /oldroot && cd $CHECKOUT && exec bash .ci/run </dev/null"
 # One CI run; its status is the container's. Lines get the seconds since the start of the run,
 # which is how the phases (packages, rootfs, tests) are timed from the log.
 run_ci() {
-    local n=$1 src vol name="$TAG-run$1" t0=$SECONDS logs=$CACHE/run-$1-logs mark=${#CLEANUP[@]}
+    local n=$1 src name="$TAG-run$1" t0=$SECONDS logs=$CACHE/run-$1-logs mark=${#CLEANUP[@]}
     src=$(mktemp -d "${TMPDIR:-/tmp}/ci-pristine.XXXXXX"); CLEANUP+=("dir $src")
     git clone -q "$REPO" "$src$CHECKOUT" && chmod 755 "$src"
     log "run $n: $(git -C "$src$CHECKOUT" log -1 --format='%h %s')"
