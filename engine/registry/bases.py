@@ -11,9 +11,9 @@ import structlog
 
 from engine.errors import EngineError, RegistryError
 from engine.registry.client import Registry
+from engine.registry.names import parse_reference
 
 MIRROR_ENV = "STACKBUILD_DOCKERHUB_MIRROR"  # e.g. http://127.0.0.1:5001: where Docker Hub names are looked up
-HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io")
 MIRROR_RE = re.compile(r"https?://([A-Za-z0-9.-]+(?::[0-9]+)?)/?")
 THREADS = 8
 log = structlog.get_logger()
@@ -38,12 +38,12 @@ def mirror_host(value: str) -> str:
 
 def hub_path(reference: str) -> str | None:
     """The repository path of a Docker Hub reference (`library/` added), None for another registry."""
-    first, slash, rest = reference.partition("/")
-    if first in HUB_HOSTS and slash:
-        reference = rest
-    elif slash and ("." in first or ":" in first or first == "localhost"):
-        return None  # a registry host of its own
-    return reference if "/" in reference.split("@", 1)[0] else f"library/{reference}"
+    name = parse_reference(reference)
+    if not name.is_docker_hub:
+        return None
+    last = reference.rsplit("/", 1)[-1]
+    suffix = last[len(re.split("[:@]", last, maxsplit=1)[0]):]  # the tag and digest as written
+    return name.repository + suffix
 
 
 def lookup_reference(reference: str, mirror: str) -> str:
