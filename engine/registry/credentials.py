@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import RegistryError
+from engine.registry.names import DOCKER_HUB, HUB_ALIASES
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 HELPER_TIMEOUT_S = 30
-_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def config_path() -> Path:
 def _key_host(key: str) -> str:
     """The host of an `auths`/`credHelpers` key (`https://host/v1/` and `host` alike)."""
     host = key.split("://", 1)[-1].split("/", 1)[0]
-    return "docker.io" if host in _HUB_HOSTS else host
+    return DOCKER_HUB if host in HUB_ALIASES else host
 
 
 def _server_url(host: str) -> str:

@@ -9,7 +9,7 @@ from engine.errors import RegistryError
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
-_HUB_ALIASES = frozenset({DOCKER_HUB, "index.docker.io", DOCKER_HUB_API})
+HUB_ALIASES = frozenset({DOCKER_HUB, "index.docker.io", DOCKER_HUB_API})
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 REPOSITORY_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 TAG_RE = re.compile(r"[\w][\w.-]{0,127}")
@@ -83,7 +83,7 @@ def parse_reference(text: str) -> ImageName:
                                "use letters, digits, '_', '.', '-' (at most 128, not starting with . or -)")
     first, _, remainder = path.partition("/")
     host, repository = (first, remainder) if remainder and is_host(first) else (DOCKER_HUB, path)
-    if host in _HUB_ALIASES:
+    if host in HUB_ALIASES:
         host = DOCKER_HUB
         if "/" not in repository:
             repository = f"library/{repository}"
