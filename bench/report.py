@@ -53,6 +53,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         if limit is not None:
             rows.append(_row(f"scheduler overhead, instant work: <{limit:g} s at {entry['nodes']} nodes",
                              f"{entry['seconds']} s ({entry['jobs']} jobs)", entry["seconds"] < limit))
+    for part in ("scale", "memory"):
+        rows += results.get(part, {}).get("targets", [])
     return rows
 
 

@@ -4,6 +4,8 @@
    generated 29-node stack and on the demo stack, on the real engine.
 2. The planner at scale (bench/planner.py): 1k and 10k generated nodes, time and peak memory.
 3. Scheduler quality (bench/sched.py): makespans of simulated builds against FIFO and the bound.
+4. A no-op build of the generated 10k-node stacks against a registry filled by manifest PUTs
+   (bench/noop_scale.py), and stackbuild's peak RSS while pushing a 2 GiB layer (bench/bigpush.py).
 
 `--quick` runs tiny sizes without Docker (the smoke test of the suite itself).
 """
@@ -58,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="nightly runs of the demo stack (default 0: the same work as a cold run)")
     parser.add_argument("--jobs", type=int, default=4, help="stackbuild --jobs (default 4)")
     parser.add_argument("--stacks", default="synth,demo", help="engine stacks to compare (synth,demo)")
-    for part in ("engine", "planner", "scheduler"):
+    for part in ("engine", "planner", "scheduler", "scale", "memory"):
         parser.add_argument(f"--skip-{part}", action="store_true", help=f"do not run the {part} part")
     parser.add_argument("--work-dir", help="scratch folder (default: a new temporary one, removed after)")
     return parser
@@ -91,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             marker = versus.image_marker()
         results["engine"] = _engine(args, work, progress, notes, marker)
         results["scheduler"] = _scheduler(args, results["engine"], progress, notes)
+        results["scale"] = _scale(args, work, progress)
+        results["memory"] = _memory(args, work, progress)
     finally:
         if not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)
@@ -195,6 +199,34 @@ def _scheduler(args: argparse.Namespace, engine: dict[str, Any], progress: Any,
     sizes = (1_000, 10_000) if args.quick else (10_000, 100_000)
     progress(f"scheduler overhead over instant work at {', '.join(map(str, sizes))} nodes")
     return {"jobs": list(jobs), "graphs": graphs, "overhead": sched.overhead(sizes)}
+
+
+def _scale(args: argparse.Namespace, work: Path, progress: Any) -> dict[str, Any]:
+    """The no-op build of the generated 10k-node stacks (bench/noop_scale.py)."""
+    if args.quick or args.skip_scale:
+        return {"skipped": "quick mode" if args.quick else "--skip-scale"}
+    if shutil.which("docker-registry") is None or env.engine_problem():
+        return {"skipped": env.engine_problem() or "docker-registry is not installed"}
+    from bench import noop_scale
+
+    progress("scale: no-op build of the generated 10k-node stacks")
+    result = noop_scale.measure(work / "noop-scale", "10k", progress)
+    progress(f"scale: no-op {result['noop_s']} s, {result['per_node']} manifest requests per node")
+    return {"result": result, "targets": noop_scale.targets(result)}
+
+
+def _memory(args: argparse.Namespace, work: Path, progress: Any) -> dict[str, Any]:
+    """Peak RSS while pushing a 2 GiB layer with --jobs 4 (bench/bigpush.py)."""
+    if args.quick or args.skip_memory:
+        return {"skipped": "quick mode" if args.quick else "--skip-memory"}
+    if env.engine_problem():
+        return {"skipped": env.engine_problem()}
+    from bench import bigpush
+
+    progress("memory: pushing a 2 GiB layer with --jobs 4")
+    result = bigpush.measure(work / "bigpush")
+    progress(f"memory: peak RSS {result['peak_rss_mb']} MB")
+    return {"result": result, "targets": bigpush.targets(result)}
 
 
 def _budget(quick: bool, nodes: int) -> float:

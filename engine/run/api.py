@@ -189,11 +189,11 @@ def _publish(options: Options, planned: Planned, digests: dict[str, str], regist
 def _record(history: History, report: RunReport, planned: Planned) -> None:
     """Each node's outcome and inputs, so later runs can say which input changed."""
     finished = datetime.now(UTC).isoformat(timespec="seconds")
-    for node in report.nodes.values():
-        history.record_node(NodeRecord(
-            report.run_id, node.node, node.ref, node.fingerprint, node.digest, node.action, node.reason,
-            node.status, node.duration_s, node.platform_durations,
-            file_inputs(planned.fingerprints[node.node]), finished, node.platform_digests))
+    history.record_nodes([NodeRecord(
+        report.run_id, node.node, node.ref, node.fingerprint, node.digest, node.action, node.reason,
+        node.status, node.duration_s, node.platform_durations,
+        file_inputs(planned.fingerprints[node.node]), finished, node.platform_digests)
+        for node in report.nodes.values()])
 
 
 def _weights(history: History, fingerprints: dict[str, Fingerprint]) -> dict[str, float]:

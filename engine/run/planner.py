@@ -21,7 +21,7 @@ from graph.model.spec import Node
 from graph.plan.changes import Observed, decide
 from graph.plan.entries import BUILD, PlanEntry
 
-LOOKUP_THREADS = 8
+LOOKUP_THREADS = 16  # registry lookups in flight (a remote registry answers each in tens of ms)
 
 
 @dataclass(frozen=True)

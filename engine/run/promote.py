@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 
 from engine.errors import EngineError
 from engine.registry.client import Registry
-from engine.run.planner import Planned
+from engine.run.planner import LOOKUP_THREADS, Planned
 from engine.state.history import History
 from engine.state.lockfile import LockEntry
-from graph.plan.entries import BUILD, EXTERNAL, RETAG
+from graph.plan.entries import BUILD, EXTERNAL, RETAG, PlanEntry
 
 log = structlog.get_logger()
 
@@ -50,19 +51,25 @@ def lock_entries(planned: Planned, digests: dict[str, str], registry: Registry,
                  history: History | None) -> list[LockEntry]:
     """Every built or reused node with its digest and per-platform digests.
 
-    Platform digests come from history when it recorded this digest, else from one GET of the index.
+    Platform digests come from history when it recorded this digest, else from one GET of the index
+    (those GETs run side by side: a first run over thousands of nodes would otherwise wait for each).
     """
-    entries = []
-    for entry in planned.entries:
-        digest = digests.get(entry.node) or entry.digest
-        if not digest or entry.action == EXTERNAL:  # a base is recorded on the nodes built on it
-            continue
+    wanted = [(entry, digests.get(entry.node) or entry.digest) for entry in planned.entries
+              if entry.action != EXTERNAL]  # a base is recorded on the nodes built on it
+    wanted = [(entry, digest) for entry, digest in wanted if digest]
+
+    def platforms(item: tuple[PlanEntry, str]) -> dict[str, str]:
+        entry, digest = item
         known = history.platform_digests(entry.node, digest) if history else {}
-        if not known:
-            index = registry.manifest(f"{entry.ref.rsplit(':', 1)[0]}@{digest}")
-            known = index.platforms() if index else {}
-        entries.append(LockEntry(entry.node, entry.ref, entry.fingerprint, digest, known, entry.base))
-    return entries
+        if known:
+            return known
+        index = registry.manifest(f"{entry.ref.rsplit(':', 1)[0]}@{digest}")
+        return index.platforms() if index else {}
+
+    with ThreadPoolExecutor(max_workers=LOOKUP_THREADS) as pool:
+        found = list(pool.map(platforms, wanted))
+    return [LockEntry(entry.node, entry.ref, entry.fingerprint, digest, known, entry.base)
+            for (entry, digest), known in zip(wanted, found, strict=True)]
 
 
 def to_promote(planned: Planned, locked: list[LockEntry]) -> list[LockEntry]:

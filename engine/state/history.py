@@ -170,18 +170,26 @@ class History:
 
     def record_node(self, record: NodeRecord) -> None:
         """Insert or replace the record of record.node in record.run_id (whose run must be started)."""
-        values = (record.run_id, record.node, record.ref, record.fingerprint, record.digest, record.action,
-                  record.reason, record.status, float(record.duration_s),
-                  json.dumps(record.platform_durations, sort_keys=True),
-                  json.dumps(record.inputs, sort_keys=True), record.finished,
-                  json.dumps(record.platform_digests, sort_keys=True))
+        self.record_nodes([record])
+
+    def record_nodes(self, records: list[NodeRecord]) -> None:
+        """Insert or replace many node records in one transaction (one disk sync, not one per node)."""
+        rows = [_node_row(record) for record in records]
+        if not rows:
+            return
         updates = ", ".join(f"{column} = excluded.{column}" for column in _NODE_COLUMNS.split(", ")[2:])
+        statement = (f"INSERT INTO nodes ({_NODE_COLUMNS}) VALUES ({', '.join('?' * len(rows[0]))}) "
+                     f"ON CONFLICT (run_id, node) DO UPDATE SET {updates}")
         with self._db() as conn:
             try:
-                conn.execute(f"INSERT INTO nodes ({_NODE_COLUMNS}) VALUES ({', '.join('?' * len(values))}) "
-                             f"ON CONFLICT (run_id, node) DO UPDATE SET {updates}", values)
+                conn.execute("BEGIN")
+                conn.executemany(statement, rows)
+                conn.execute("COMMIT")
             except sqlite3.IntegrityError as exc:
-                raise EngineError(f"build history: run {record.run_id} was never started") from exc
+                raise EngineError(f"build history: run {records[0].run_id} was never started") from exc
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
 
     def finish_run(self, run_id: str, finished: str, status: str) -> None:
         """Stamp the end and final status of a run."""
@@ -276,3 +284,12 @@ def _json_object(text: Any, column: str) -> dict[Any, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"column {column} holds {str(text)[:60]!r}, not a JSON object")
     return value
+
+
+def _node_row(record: NodeRecord) -> tuple[object, ...]:
+    """The nodes-table row of a record."""
+    return (record.run_id, record.node, record.ref, record.fingerprint, record.digest, record.action,
+            record.reason, record.status, float(record.duration_s),
+            json.dumps(record.platform_durations, sort_keys=True),
+            json.dumps(record.inputs, sort_keys=True), record.finished,
+            json.dumps(record.platform_digests, sort_keys=True))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.errors import EngineError
-from engine.state.safefiles import StateError, read_bounded, write_atomic
+from engine.state.safefiles import StateError, json_text, plain, read_bounded, write_atomic
 
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 REF_RE = re.compile(
@@ -48,10 +48,9 @@ class LockEntry:
 
 def write_lockfile(path: Path, run_id: str, entries: Iterable[LockEntry]) -> Path:
     """Write the lockfile atomically (a symlink at path is replaced, never followed)."""
-    data = {"version": VERSION, "run": run_id,
-            "nodes": {entry.node: asdict(entry) for entry in sorted(entries, key=lambda e: e.node)}}
+    nodes = {entry.node: plain(entry) for entry in sorted(entries, key=lambda e: e.node)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_atomic(path, json.dumps(data, indent=2) + "\n")
+    return write_atomic(path, json_text({"version": VERSION, "run": run_id, "nodes": nodes}, len(nodes)))
 
 
 def read_lockfile(path: Path, follow_symlinks: bool = True) -> list[LockEntry]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from engine.state.safefiles import state_folder
+from engine.state.safefiles import json_text, plain, state_folder
 
 
 @dataclass
@@ -59,7 +58,8 @@ class RunReport:
         """Write report.json atomically and return its path."""
         path = Path(self.folder) / "report.json"
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        data = {**plain(self), "nodes": {name: plain(node) for name, node in self.nodes.items()}}
+        tmp.write_text(json_text(data, len(self.nodes)), encoding="utf-8")
         os.replace(tmp, path)
         return path
 

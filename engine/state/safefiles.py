@@ -9,6 +9,7 @@ is a folder. The folder itself must be a real folder, not a symlink (pass the re
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 from pathlib import Path
@@ -125,3 +126,21 @@ def _not_regular(path: Path, mode: int) -> StateError:
             else "a socket")
     return StateError(f"{path} is {kind}, not a regular file", f"move it away: mv {path} {path}.old",
                       f"it is {kind}, not a regular file")
+
+
+LARGE_DOCUMENT = 500  # records above which state files are written compact
+
+
+def json_text(data: object, records: int) -> str:
+    """State-file JSON: indented for people, compact above LARGE_DOCUMENT records.
+
+    json.dumps with indent runs Python's own encoder, several seconds for a 10k-node report written
+    three times a run; without indent it runs the C encoder.
+    """
+    return json.dumps(data, indent=2 if records <= LARGE_DOCUMENT else None) + "\n"
+
+
+def plain(record: object) -> dict[str, object]:
+    """A dataclass's fields as a dict, one level deep (dataclasses.asdict deep-copies every value)."""
+    names = getattr(record, "__dataclass_fields__", {})
+    return {name: getattr(record, name) for name in names}

@@ -318,3 +318,20 @@ def test_a_non_integer_schema_version_is_corrupt(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(HistoryCorrupt, match=r"schema version 1\.5 is not a whole number"):
         History(path)
+
+
+def test_record_nodes_writes_a_batch_in_one_transaction(history: History) -> None:
+    history.start_run("r1", "2026-01-01T00:00:00+00:00", "build")
+    batch = [record("r1", f"n{index}") for index in range(500)]
+    history.record_nodes(batch)
+    assert history.nodes_of("r1") == batch
+
+
+def test_record_nodes_of_an_unstarted_run_writes_nothing_and_leaves_no_open_transaction(
+        history: History) -> None:
+    history.start_run("r1", "2026-01-01T00:00:00+00:00", "build")
+    with pytest.raises(EngineError, match="never started"):
+        history.record_nodes([record("r1", "a"), record("nope", "b")])
+    assert history.nodes_of("r1") == []
+    history.record_nodes([record("r1", "c")])  # the connection is usable: the batch was rolled back
+    assert [node.node for node in history.nodes_of("r1")] == ["c"]

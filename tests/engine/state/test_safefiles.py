@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -96,3 +97,27 @@ def test_a_symlinked_previous_lockfile_is_replaced_not_read(tmp_path: Path) -> N
     write_lockfile(latest, "new", [entry])
     assert elsewhere.read_text(encoding="utf-8") == before
     assert not latest.is_symlink()
+
+
+def test_json_text_is_indented_for_small_documents_and_compact_for_large_ones() -> None:
+    from engine.state.safefiles import LARGE_DOCUMENT, json_text
+
+    small = {"nodes": {"a": {"digest": "sha256:1"}}}
+    assert json_text(small, 1) == json.dumps(small, indent=2) + "\n"
+    large = {"nodes": {f"n{index}": {"digest": "sha256:1"} for index in range(LARGE_DOCUMENT + 1)}}
+    text = json_text(large, LARGE_DOCUMENT + 1)
+    assert "\n" not in text.rstrip("\n") and json.loads(text) == large
+
+
+def test_plain_is_a_one_level_copy_of_a_dataclass() -> None:
+    from dataclasses import dataclass, field
+
+    from engine.state.safefiles import plain
+
+    @dataclass
+    class Record:
+        name: str
+        tags: dict[str, str] = field(default_factory=dict)
+
+    record = Record("a", {"x": "1"})
+    assert plain(record) == {"name": "a", "tags": {"x": "1"}}
