@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -166,3 +167,36 @@ def test_cann_packages_per_release() -> None:
 def test_cuda_uses_the_runfile_installer() -> None:
     text = (STACK / "sdk/cuda/Dockerfile").read_text(encoding="utf-8")
     assert '--silent --toolkit' in text and "yum.repos.d" not in text
+
+
+def run_scripts(dockerfile: Path) -> list[str]:
+    """The shell of each RUN instruction, continuation lines joined and comment lines dropped."""
+    instructions: list[str] = []
+    current = ""
+    for line in dockerfile.read_text(encoding="utf-8").splitlines():
+        if line.strip().startswith("#") or (not current and not line.strip()):
+            continue
+        current = f"{current} {line}" if current else line
+        if current.endswith("\\"):
+            current = current[:-1]
+            continue
+        instructions.append(current)
+        current = ""
+    return [re.sub(r"--mount=\S+", "", i[3:]) for i in instructions if i.startswith("RUN ")]
+
+
+DOCKERFILES = sorted(STACK.rglob("Dockerfile"))
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: str(p.relative_to(STACK)))
+def test_every_run_step_is_valid_shell(dockerfile: Path) -> None:
+    scripts = run_scripts(dockerfile)
+    assert scripts
+    for script in scripts:
+        checked = subprocess.run(["bash", "-n", "-c", script], capture_output=True, text=True, check=False)
+        assert checked.returncode == 0, (dockerfile, checked.stderr)
+
+
+def test_the_tag_scheme_is_one_line_to_switch() -> None:
+    lines = (STACK / "stack.yaml").read_text(encoding="utf-8").splitlines()
+    assert "tags: oeep14  # or: openeuler (openEuler's published scheme)" in lines
