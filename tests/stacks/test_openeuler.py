@@ -164,9 +164,11 @@ def test_cann_packages_per_release() -> None:
     assert "source /usr/local/Ascend/ascend-toolkit/set_env.sh" in entry
 
 
-def test_cuda_uses_the_runfile_installer() -> None:
+def test_cuda_uses_the_runfile_installer(graph: StackGraph) -> None:
     text = (STACK / "sdk/cuda/Dockerfile").read_text(encoding="utf-8")
     assert '--silent --toolkit' in text and "yum.repos.d" not in text
+    cuda = {(a["sdk_version"], a["os"], a.get("cudnn", "")) for a in map(attrs, built(graph, "cuda"))}
+    assert cuda == {("11.8.0", "2203lts", "8.9.0"), ("13.0.0", "2403lts", ""), ("13.0.0", "2403sp4", "")}
 
 
 def run_scripts(dockerfile: Path) -> list[str]:
