@@ -59,7 +59,7 @@ def _build(args: argparse.Namespace) -> int:
     settings = BuildSettings(jobs=args.jobs, keep_going=args.keep_going, full=args.full,
                              changed_since=args.changed_since or "", cache=args.cache,
                              cache_dir=Path(args.cache_dir or options.state / "cache").resolve(),
-                             test=not args.no_test)
+                             test=not args.no_test, adopt=args.adopt)
     report = api.build(options, builder, settings)
     ci_report.show_run(report)
     if args.report_dir:
@@ -131,6 +131,9 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                        help="layer cache: a registry ref per node (default), a local folder, or none")
     build.add_argument("--cache-dir", help="folder for --cache local (default STATE/cache)")
     build.add_argument("--no-test", action="store_true", help="skip the smoke tests")
+    build.add_argument("--adopt", action="store_true",
+                       help="take over human tags that point at images this project never built "
+                            "(refused otherwise)")
     build.add_argument("--stall-timeout", metavar="SECONDS", type=positive, default=300,
                        help="stop a build that prints nothing this long; a stalled push or pull is "
                             "retried (default 300)")

@@ -41,6 +41,7 @@ class BuildSettings:
     cache: str = "registry"  # registry | local | none
     cache_dir: Path | None = None
     test: bool = True
+    adopt: bool = False  # take over human tags that point at images this project never built
 
 
 class NodeRunner:
