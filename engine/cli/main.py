@@ -60,7 +60,13 @@ def _build(args: argparse.Namespace) -> int:
                              changed_since=args.changed_since or "", cache=args.cache,
                              cache_dir=Path(args.cache_dir or options.state / "cache").resolve(),
                              test=not args.no_test, adopt=args.adopt)
-    report = api.build(options, builder, settings)
+    if args.load:
+        from engine.build.localstore import LocalStore
+        from engine.run.local import build_local
+
+        report = build_local(options, builder.for_local_store(), settings, LocalStore(builder.docker))
+    else:
+        report = api.build(options, builder, settings)
     ci_report.show_run(report)
     if args.report_dir:
         ci_report.copy_reports(report, Path(args.report_dir))
@@ -131,6 +137,8 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                        help="layer cache: a registry ref per node (default), a local folder, or none")
     build.add_argument("--cache-dir", help="folder for --cache local (default STATE/cache)")
     build.add_argument("--no-test", action="store_true", help="skip the smoke tests")
+    build.add_argument("--load", action="store_true",
+                       help="build into the local engine's image store, with no registry at all")
     build.add_argument("--adopt", action="store_true",
                        help="take over human tags that point at images this project never built "
                             "(refused otherwise)")
