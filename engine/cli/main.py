@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from engine.cli import ci_report, commands
-from engine.cli.options import add_load_options, checked, options_of, platform_list, positive
+from engine.cli.options import OptionError, add_load_options, checked, options_of, platform_list, positive
 from engine.console import ci, logs
 from engine.errors import EngineError
 from engine.run import api
@@ -52,6 +52,9 @@ def parse_checked(argv: Sequence[str], environ: Mapping[str, str]) -> argparse.N
 def _build(args: argparse.Namespace) -> int:
     from engine.build.builder import BuildxBuilder  # python-on-whales is needed only to build
 
+    if args.load and args.changed_since:
+        raise OptionError("--load cannot be combined with --changed-since",
+                          "--load already builds only what the local image store lacks")
     builder = BuildxBuilder()
     builder.stall_timeout_s = args.stall_timeout
     builder.check()
