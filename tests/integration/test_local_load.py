@@ -72,7 +72,7 @@ def local_base(tmp_path_factory: pytest.TempPathFactory, repo_root: Path, builde
                   folder / "build.log")
     yield name
     ours = [image for pattern in (f"localhost:*/{UNIQUE}*/*", f"{UNIQUE}-base")
-            for image in docker.image.list(filters={"reference": pattern})]
+            for image in docker.image.list(filters=[("reference", pattern)])]
     leftovers = sorted({tag for image in ours for tag in image.repo_tags if UNIQUE in tag})
     if leftovers:  # removing takes the engine seconds per image: let it clean up after the test
         subprocess.Popen(["docker", "image", "rm", "--force", *leftovers], stdout=subprocess.DEVNULL,
