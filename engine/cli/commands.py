@@ -91,7 +91,7 @@ def _verdict(stack_graph: StackGraph, node: Node, fingerprint: Fingerprint, cont
 
 def promote(args: argparse.Namespace) -> int:
     """Re-point every tag of a lockfile to its recorded digest."""
-    moved = api.promote_lockfile(options_of(args), Path(args.lockfile))
+    moved = api.promote_lockfile(options_of(args), Path(args.lockfile), adopt=args.adopt)
     print("\n".join(f"promoted {ref}" for ref in moved) or "nothing to promote")
     return 0
 

@@ -20,7 +20,7 @@ from engine.registry.client import Registry, RegistryClient
 from engine.registry.endpoints import endpoint_for
 from engine.registry.retryproxy import RetryProxy, local_registry_host, router
 from engine.run.layers import verify_run
-from engine.run.ownership import ConfigReader, TagGuard, known_digests
+from engine.run.ownership import ConfigReader, ForeignTagsRefused, TagGuard, known_digests
 from engine.run.planner import Planned, plan_build
 from engine.run.promote import lock_entries, promote, to_promote
 from engine.run.runner import BuildSettings, NodeRunner
@@ -227,11 +227,25 @@ def _weights(history: History, fingerprints: dict[str, Fingerprint]) -> dict[str
     return {name: history.mean_duration(name) or DEFAULT_DURATION_S for name in fingerprints}
 
 
-def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None = None) -> list[str]:
-    """Re-point every tag of a lockfile to its digest (a rollback)."""
+def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None = None,
+                     adopt: bool = False) -> list[str]:
+    """Re-point every tag of a lockfile to its digest (a rollback); a foreign tag stays unless adopted."""
     entries = read_lockfile(lockfile)
+    registry = registry or RegistryClient()
     with run_lock(options.state):
-        return promote(entries, registry or RegistryClient())
+        history = _history(options)
+        try:
+            known = known_digests(options.state, history)
+        finally:
+            if history:
+                history.close()
+        reader = registry if isinstance(registry, ConfigReader) else None
+        guard = TagGuard(known, {}, lambda node: adopt, reader)
+        moved = promote(entries, registry, guard)
+    if guard.refused:
+        raise ForeignTagsRefused("; ".join(foreign.message() for foreign in guard.refused)
+                                 + f" ({len(moved)} other tag(s) promoted)", "or: stackbuild promote --adopt")
+    return moved
 
 
 def _history(options: Options) -> History | None:

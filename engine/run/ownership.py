@@ -46,6 +46,12 @@ class ForeignTag:
                 "To take it over: build again with --adopt, or set 'adopt: true' in the stack file")
 
 
+class ForeignTagsRefused(EngineError):
+    """A promotion left tags alone because they point at images this project never built."""
+
+    exit_code = 1
+
+
 @dataclass
 class TagGuard:
     """Decides, tag by tag during promotion, whether moving a tag would clobber a foreign image."""
@@ -79,8 +85,9 @@ class TagGuard:
         except EngineError:
             return False  # unreadable: not shown to be ours
         labels = ((config or {}).get("config") or {}).get("Labels") or {}
-        stack = self.stacks.get(entry.node, "")
-        return bool(stack) and isinstance(labels, dict) and labels.get(STACK_LABEL) == stack
+        value = labels.get(STACK_LABEL, "") if isinstance(labels, dict) else ""
+        stack = self.stacks.get(entry.node, "")  # unknown (a lockfile's node): any stack of ours
+        return bool(value) and (not stack or value == stack)
 
 
 def known_digests(state: Path, history: History | None) -> set[str]:

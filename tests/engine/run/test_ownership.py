@@ -9,7 +9,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from engine.run import api
-from engine.run.ownership import STACK_LABEL, TagGuard, known_digests
+from engine.run.ownership import STACK_LABEL, ForeignTagsRefused, TagGuard, known_digests
 from engine.run.promote import promote
 from engine.run.runner import BuildSettings
 from engine.state.history import History, NodeRecord
@@ -206,3 +206,20 @@ def test_history_records_built_digests_but_not_external_bases(tmp_path: Path) ->
         history.record_node(record)
     assert history.built_digests() == {sha("a"), sha("b")}  # an external base is not ours
     history.close()
+
+
+# --- stackbuild promote LOCKFILE ----------------------------------------------------------------
+
+
+def test_a_rollback_leaves_a_foreign_tag_alone_unless_adopted(root: Path) -> None:
+    registry = FakeRegistry()
+    first = run_build(root, registry)
+    write_stack(root, arg="2")
+    assert run_build(root, registry).status == "succeeded"
+    theirs = foreign_at(registry, "mid")
+    with pytest.raises(ForeignTagsRefused, match=f"tag {human_ref('mid')} points to {theirs}"):
+        api.promote_lockfile(options_of(root), Path(first.lockfile), registry)
+    assert registry.refs[human_ref("mid")] == theirs
+    assert registry.refs[human_ref("leaf")] == first.nodes["leaf"].digest  # the others rolled back
+    moved = api.promote_lockfile(options_of(root), Path(first.lockfile), registry, adopt=True)
+    assert human_ref("mid") in moved and registry.refs[human_ref("mid")] == first.nodes["mid"].digest
