@@ -38,7 +38,7 @@ missing_debs() {
 }
 
 install_packages() {
-    local wanted=(qemu-user-static binfmt-support docker-registry debootstrap busybox-static graphviz curl chromium iproute2)
+    local wanted=(qemu-user-static binfmt-support docker-registry debootstrap busybox-static graphviz curl chromium iproute2 tmux)
     if ! have_engine_packages; then
         add_trixie_source
         wanted+=(docker.io/trixie docker-cli/trixie containerd/trixie docker-buildx/trixie)

@@ -66,6 +66,13 @@ class BuildxBuilder:
                  stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S) -> None:
         self.docker = docker or DockerClient()
         self.stall_timeout_s = stall_timeout_s
+        self.pull_for_tests = True  # False for images loaded into the local store (--load): no registry
+
+    def for_local_store(self) -> BuildxBuilder:
+        """The same builder, testing images already in the local image store (never pulling them)."""
+        local = BuildxBuilder(self.docker, self.stall_timeout_s)
+        local.pull_for_tests = False
+        return local
 
     def check(self) -> str:
         """The buildx version, or EngineUnavailable with how to get an engine."""
@@ -126,7 +133,8 @@ class BuildxBuilder:
                    entrypoint: str | None = None) -> str:
         """Run command in a throwaway container of image on platform (entrypoint '': skip the image's)."""
         try:
-            self.docker.pull(image, platform=platform, quiet=True)  # docker run would print its progress
+            if self.pull_for_tests:
+                self.docker.pull(image, platform=platform, quiet=True)  # docker run would print its progress
             output = self.docker.run(image, list(command), platform=platform, remove=True,
                                      pull="never", entrypoint=entrypoint)
         except DockerException as exc:

@@ -46,6 +46,7 @@ class BuildRequest:
     labels: tuple[tuple[str, str], ...] = ()
     target: str = ""
     push: bool = True
+    load: bool = False  # into the local engine's image store instead of a registry (push False)
     cache_from: str = ""  # e.g. type=registry,ref=...; refs are validated, so no ',' is smuggled in
     cache_to: str = ""
     no_cache: bool = False
@@ -170,6 +171,8 @@ def buildx_kwargs(request: BuildRequest, metadata_file: Path) -> dict[str, Any]:
     }
     if request.target:
         kwargs["target"] = request.target
+    if request.load:
+        kwargs["load"] = True
     if request.cache_from:
         kwargs["cache_from"] = request.cache_from
     if request.cache_to:
@@ -202,4 +205,6 @@ def buildx_argv(request: BuildRequest) -> list[str]:
     argv += ["--pull"] if request.pull else []
     if request.push:
         argv.append("--push")
+    if request.load:
+        argv.append("--load")
     return [*argv, str(request.context)]

@@ -91,7 +91,7 @@ def _verdict(stack_graph: StackGraph, node: Node, fingerprint: Fingerprint, cont
 
 def promote(args: argparse.Namespace) -> int:
     """Re-point every tag of a lockfile to its recorded digest."""
-    moved = api.promote_lockfile(options_of(args), Path(args.lockfile))
+    moved = api.promote_lockfile(options_of(args), Path(args.lockfile), adopt=args.adopt)
     print("\n".join(f"promoted {ref}" for ref in moved) or "nothing to promote")
     return 0
 
@@ -181,7 +181,9 @@ def run_summary(report: RunReport) -> str:
     """The human summary printed after a build."""
     lines = [f"{node.status:<12} {node.action:<8} {node.node:<28} {node.digest or '-'}"
              + (f"  {node.error}" if node.error else "") for node in report.nodes.values()]
-    lines.append(f"{report.buildx_invocations} built, {len(report.promoted)} tags promoted, "
-                 f"registry requests {sum(report.registry_requests.values())}; status {report.status}")
+    requests = sum(report.registry_requests.values())
+    published = (f"{len(report.promoted)} tags set locally" if report.mode == "local" else  # build --load
+                 f"{len(report.promoted)} tags promoted, registry requests {requests}")
+    lines.append(f"{report.buildx_invocations} built, {published}; status {report.status}")
     lines.append(f"report: {report.folder}/report.json")
     return "\n".join(lines)

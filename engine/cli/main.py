@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from engine.cli import ci_report, commands
-from engine.cli.options import add_load_options, checked, options_of, platform_list, positive
+from engine.cli.options import OptionError, add_load_options, checked, options_of, platform_list, positive
 from engine.console import ci, logs
 from engine.errors import EngineError
 from engine.run import api
@@ -52,6 +52,9 @@ def parse_checked(argv: Sequence[str], environ: Mapping[str, str]) -> argparse.N
 def _build(args: argparse.Namespace) -> int:
     from engine.build.builder import BuildxBuilder  # python-on-whales is needed only to build
 
+    if args.load and args.changed_since:
+        raise OptionError("--load cannot be combined with --changed-since",
+                          "--load already builds only what the local image store lacks")
     builder = BuildxBuilder()
     builder.stall_timeout_s = args.stall_timeout
     builder.check()
@@ -59,8 +62,14 @@ def _build(args: argparse.Namespace) -> int:
     settings = BuildSettings(jobs=args.jobs, keep_going=args.keep_going, full=args.full,
                              changed_since=args.changed_since or "", cache=args.cache,
                              cache_dir=Path(args.cache_dir or options.state / "cache").resolve(),
-                             test=not args.no_test)
-    report = api.build(options, builder, settings)
+                             test=not args.no_test, adopt=args.adopt)
+    if args.load:
+        from engine.build.localstore import LocalStore
+        from engine.run.local import build_local
+
+        report = build_local(options, builder.for_local_store(), settings, LocalStore(builder.docker))
+    else:
+        report = api.build(options, builder, settings)
     ci_report.show_run(report)
     if args.report_dir:
         ci_report.copy_reports(report, Path(args.report_dir))
@@ -131,6 +140,11 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                        help="layer cache: a registry ref per node (default), a local folder, or none")
     build.add_argument("--cache-dir", help="folder for --cache local (default STATE/cache)")
     build.add_argument("--no-test", action="store_true", help="skip the smoke tests")
+    build.add_argument("--load", action="store_true",
+                       help="build into the local engine's image store, with no registry at all")
+    build.add_argument("--adopt", action="store_true",
+                       help="take over human tags that point at images this project never built "
+                            "(refused otherwise)")
     build.add_argument("--stall-timeout", metavar="SECONDS", type=positive, default=300,
                        help="stop a build that prints nothing this long; a stalled push or pull is "
                             "retried (default 300)")
@@ -148,6 +162,8 @@ def _add_state_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
     promote = sub.add_parser("promote", parents=[common], help="re-point tags to a lockfile's digests")
     promote.add_argument("lockfile", help="a lock.json written by a run")
+    promote.add_argument("--adopt", action="store_true",
+                         help="also move tags that point at images this project never built")
     promote.set_defaults(handler=commands.promote)
 
     history = sub.add_parser("history", parents=[common], help="list past runs, or one run's nodes")

@@ -32,7 +32,8 @@ class ProgressView:
     def __exit__(self, *exc_info: object) -> None:
         self.done.set()
         self.thread.join(timeout=2)
-        with self.lock:
+        with self.lock:  # the final block replaces the last one drawn (it was left twice on screen)
+            self._clear()
             self._draw()
 
     def write(self, text: str) -> int:

@@ -20,6 +20,7 @@ from engine.registry.client import Registry, RegistryClient
 from engine.registry.endpoints import endpoint_for
 from engine.registry.retryproxy import RetryProxy, local_registry_host, router
 from engine.run.layers import verify_run
+from engine.run.ownership import ConfigReader, ForeignTagsRefused, TagGuard, known_digests
 from engine.run.planner import Planned, plan_build
 from engine.run.promote import lock_entries, promote, to_promote
 from engine.run.runner import BuildSettings, NodeRunner
@@ -30,10 +31,11 @@ from engine.state.lockfile import merge_entries, read_lockfile, write_lockfile
 from engine.state.report import NodeReport, RunReport, finish, new_run
 from engine.state.summaries import write_summaries
 from graph.change.fingerprint import Fingerprint
-from graph.expand.assemble import load_graph
+from graph.expand.assemble import find_stack_files, load_graph
 from graph.expand.dag import StackGraph, with_registry
 from graph.expand.selection import narrow_platforms, restrict
 from graph.load.limits import DEFAULT_MAX_NODES, WARN_NODES, Limits
+from graph.load.stackfile import load_stack
 from graph.plan.changes import file_inputs
 from graph.plan.entries import BUILD, PlanEntry, make_plan
 
@@ -148,7 +150,7 @@ def _execute(options: Options, builder: Builder, settings: BuildSettings, regist
         ok = False
     report.buildx_invocations = runner.invocations
     if ok and not options.platforms:
-        _publish(options, planned, runner.digests, registry, history, report)
+        ok = _publish(options, planned, runner.digests, registry, history, report, settings.adopt)
     else:
         log.warning("promotion_skipped", node="*", reason="interrupted" if interrupted else
                     "a node failed: no human tag was moved" if not ok else
@@ -173,10 +175,16 @@ def _new_report(options: Options, planned: Planned, settings: BuildSettings) -> 
 
 
 def _publish(options: Options, planned: Planned, digests: dict[str, str], registry: Registry,
-             history: History, report: RunReport) -> None:
-    """Move the human tags, then write the lockfile of what is now published."""
+             history: History, report: RunReport, adopt: bool = False) -> bool:
+    """Move the human tags (never over a foreign image unless adopted), then write the lockfile of
+    what is now published; False when a tag was refused."""
     locked = lock_entries(planned, digests, registry, history)
-    report.promoted = promote(to_promote(planned, locked), registry)
+    guard = _guard(options, planned, history, registry, adopt)
+    report.promoted = promote(to_promote(planned, locked), registry, guard)
+    for foreign in guard.refused:
+        report.nodes[foreign.node].status, report.nodes[foreign.node].error = "failed", foreign.message()
+    refused = {foreign.node for foreign in guard.refused}
+    locked = [entry for entry in locked if entry.node not in refused]
     for entry in locked:
         report.nodes[entry.node].digest = entry.digest
         report.nodes[entry.node].platform_digests = entry.platforms
@@ -184,6 +192,25 @@ def _publish(options: Options, planned: Planned, digests: dict[str, str], regist
     latest = options.state / "latest.lock.json"
     write_lockfile(latest, report.run_id, merge_entries(latest, locked, set(planned.graph.nodes)))
     report.lockfile = str(lockfile)
+    return not refused
+
+
+def _guard(options: Options, planned: Planned, history: History, registry: Registry, adopt: bool) -> TagGuard:
+    """The guard against clobbering foreign tags: the run's --adopt, else each stack's `adopt`."""
+    adopting: dict[str, bool] = {}
+
+    def stack_adopts(node: str) -> bool:
+        if not adopting:  # read only when a foreign tag is found
+            limits = Limits(max_nodes=options.max_nodes)
+            stacks = [load_stack(options.root, file, limits) for file in find_stack_files(options.root,
+                                                                                          options.targets)]
+            adopting.update({stack.name: stack.adopt for stack in stacks})
+        return adopting.get(planned.graph.nodes[node].stack, False)
+
+    return TagGuard(known_digests(options.state, history),
+                    {name: node.stack for name, node in planned.graph.nodes.items()},
+                    (lambda node: True) if adopt else stack_adopts,
+                    registry if isinstance(registry, ConfigReader) else None)
 
 
 def _record(history: History, report: RunReport, planned: Planned) -> None:
@@ -200,11 +227,25 @@ def _weights(history: History, fingerprints: dict[str, Fingerprint]) -> dict[str
     return {name: history.mean_duration(name) or DEFAULT_DURATION_S for name in fingerprints}
 
 
-def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None = None) -> list[str]:
-    """Re-point every tag of a lockfile to its digest (a rollback)."""
+def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None = None,
+                     adopt: bool = False) -> list[str]:
+    """Re-point every tag of a lockfile to its digest (a rollback); a foreign tag stays unless adopted."""
     entries = read_lockfile(lockfile)
+    registry = registry or RegistryClient()
     with run_lock(options.state):
-        return promote(entries, registry or RegistryClient())
+        history = _history(options)
+        try:
+            known = known_digests(options.state, history)
+        finally:
+            if history:
+                history.close()
+        reader = registry if isinstance(registry, ConfigReader) else None
+        guard = TagGuard(known, {}, lambda node: adopt, reader)
+        moved = promote(entries, registry, guard)
+    if guard.refused:
+        raise ForeignTagsRefused("; ".join(foreign.message() for foreign in guard.refused)
+                                 + f" ({len(moved)} other tag(s) promoted)", "or: stackbuild promote --adopt")
+    return moved
 
 
 def _history(options: Options) -> History | None:

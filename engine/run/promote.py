@@ -9,6 +9,7 @@ import structlog
 
 from engine.errors import EngineError
 from engine.registry.client import Registry
+from engine.run.ownership import TagGuard
 from engine.run.planner import LOOKUP_THREADS, Planned
 from engine.state.history import History
 from engine.state.lockfile import LockEntry
@@ -17,8 +18,10 @@ from graph.plan.entries import BUILD, EXTERNAL, RETAG, PlanEntry
 log = structlog.get_logger()
 
 
-def promote(entries: Iterable[LockEntry], registry: Registry) -> list[str]:
+def promote(entries: Iterable[LockEntry], registry: Registry, guard: TagGuard | None = None) -> list[str]:
     """Point each entry's human tag at its digest; return the refs moved.
+
+    With a guard, a tag that points at a foreign image is left alone (the guard records it).
 
     All or nothing: when a tag cannot move, the tags moved before it go back where they pointed
     (a tag that did not exist before stays: a registry cannot delete a tag) and the error is raised.
@@ -27,6 +30,8 @@ def promote(entries: Iterable[LockEntry], registry: Registry) -> list[str]:
     try:
         for entry in entries:
             before = registry.digest(entry.ref)
+            if guard is not None and guard.refuses(entry, before):
+                continue
             registry.tag(f"{entry.repository}@{entry.digest}", entry.ref)
             moved.append((entry, before))
             log.info("tag_promoted", node=entry.node, ref=entry.ref, digest=entry.digest)

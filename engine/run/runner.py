@@ -14,7 +14,7 @@ from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attem
 
 from engine.build import buildlog
 from engine.build.builder import BuildResult, BuildStalled
-from engine.build.buildx_args import BuildRequest, Provenance, build_request, cache_flags
+from engine.build.buildx_args import PARENT_CONTEXT, BuildRequest, Provenance, build_request, cache_flags
 from engine.errors import BuildError, EngineError, RegistryError
 from engine.registry.bases import MIRROR_ENV, resolve_base
 from engine.registry.client import Registry
@@ -41,6 +41,8 @@ class BuildSettings:
     cache: str = "registry"  # registry | local | none
     cache_dir: Path | None = None
     test: bool = True
+    adopt: bool = False  # take over human tags that point at images this project never built
+    load: bool = False  # build into the local engine's image store: no registry at all
 
 
 class NodeRunner:
@@ -52,6 +54,7 @@ class NodeRunner:
         self.registry, self.settings, self.provenance = registry, settings, provenance
         self.digests = {e.node: e.digest for e in planned.entries if e.digest}
         self.route: Callable[[str], str] = lambda ref: ref  # through the retry proxy, when there is one
+        self.local_parents: dict[str, str] = {}  # --load: external base → its unique local tag
         self.lock = threading.Lock()
         self.invocations = 0
         self.layers = LayerReader(registry)  # pushed images' layers, read once per run
@@ -105,7 +108,7 @@ class NodeRunner:
         """The pushed child must rest on its parent's layers on every platform. BuildKit's cache can
         put it on another build of the same parent: then it is built once more without cache."""
         parent = self.planned.graph.nodes[node.parent] if node.parent else None
-        if parent is None or parent.external:
+        if parent is None or parent.external or self.settings.load:  # --load: no registry to read
             return result
         problems = self._prefix_problems(node, parent, result.digest)
         if not problems:
@@ -147,6 +150,14 @@ class NodeRunner:
         cache_from, cache_to = cache_flags(node, self.settings.cache, self.settings.cache_dir)
         fingerprint = self.planned.fingerprints[node.name]
         labels = (*request.labels, ("org.stackbuild.fingerprint", fingerprint.value))
+        if self.settings.load:  # the engine's own build cache; the parent by its unique local tag
+            contexts = request.build_contexts
+            if parent is not None:  # (BuildKit resolves a local image by tag, a digest in a registry)
+                local = self.local_parents.get(parent.name) or content_ref(parent, self.planned.fingerprints[
+                    parent.name])
+                contexts = ((PARENT_CONTEXT, f"docker-image://{local}"),)
+            return replace(request, tags=(content_ref(node, fingerprint),), labels=tuple(sorted(labels)),
+                           build_contexts=contexts, push=False, load=True, no_cache=self.settings.full)
         # nightly (--full): no cache import and fresh bases, but the cache is still exported
         route = self.route
         return replace(request, tags=(route(content_ref(node, fingerprint)),), labels=tuple(sorted(labels)),

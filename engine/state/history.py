@@ -239,6 +239,13 @@ class History:
             row = conn.execute(query, (node, digest)).fetchone()
         return {str(k): str(v) for k, v in _json_object(row[0], "platform_digests").items()} if row else {}
 
+    def built_digests(self) -> set[str]:
+        """Every digest a run recorded for a node it built, skipped or retagged (external bases excluded)."""
+        query = (f"SELECT DISTINCT digest FROM nodes WHERE digest != '' "
+                 f"AND action IN ({', '.join('?' * len(DIGEST_ACTIONS))})")
+        with self._db() as conn:
+            return {str(row[0]) for row in conn.execute(query, DIGEST_ACTIONS).fetchall()}
+
     def mean_duration(self, node: str, last: int = 5) -> float | None:
         """The mean duration_s of node's last `last` succeeded builds; None when it has none."""
         if last < 1:

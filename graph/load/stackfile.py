@@ -18,7 +18,7 @@ from graph.model.spec import KINDS, Combination, Definition, DevRule, Secret, St
 from graph.tags.conventions import get_convention
 
 DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
-STACK_KEYS = ("stack", "registry", "platforms", "tags", "args", "secrets", "nodes", "dev")
+STACK_KEYS = ("stack", "registry", "platforms", "tags", "args", "secrets", "nodes", "dev", "adopt")
 NODE_KEYS = ("kind", "name", "extends", "parent", "from", "dockerfile", "context", "target", "image", "tag",
              "platforms", "args", "attrs", "axes", "include", "exclude", "constraints", "test", "secrets",
              "contract", "retest_ancestors")
@@ -40,7 +40,8 @@ def load_stack(root: Path, file: Path, limits: Limits = DEFAULT_LIMITS) -> Stack
     definitions = tuple(_definition(base, doc, name, data, limits)
                         for name, data in extended_definitions(doc, nodes_data).items())
     dev = _dev_rule(base, top.section("dev", DEV_KEYS, "'dev'"), definitions) if top.has("dev") else None
-    return Stack(base.stack, rel_file, base.registry, base.platforms, definitions, dev, base.convention)
+    return Stack(base.stack, rel_file, base.registry, base.platforms, definitions, dev, base.convention,
+                 top.flag("adopt"))
 
 
 class _Base:

@@ -131,3 +131,4 @@ class Stack:
     definitions: tuple[Definition, ...]
     dev: DevRule | None = None
     convention: str = ""
+    adopt: bool = False  # promotion may take over human tags that point at images we never built

@@ -89,6 +89,7 @@ class FakeRegistry:
         self.bodies: dict[str, tuple[str, bytes]] = {}  # digest → (media type, bytes): content-addressed
         self.requests: Counter[str] = Counter()
         self.events: list[tuple[str, str]] = []  # ("push" | "tag", ref) in order
+        self.labels: dict[str, dict[str, str]] = {}  # index digest → the labels of its image config
         self.lock = threading.Lock()
 
     def push(self, reference: str, content: str, platforms: Sequence[str] = PLATFORMS,
@@ -163,6 +164,13 @@ class FakeRegistry:
         """Layer digests of one platform's image at reference (not counted; for assertions)."""
         manifest_digest = self.platforms(reference)[platform]
         return [layer["digest"] for layer in json.loads(self.bodies[manifest_digest][1])["layers"]]
+
+    def image_config(self, reference: str, platform: str = "linux/amd64") -> dict[str, Any] | None:
+        """A config holding the labels pushed with the image at reference (counted as a GET)."""
+        with self.lock:
+            self.requests["GET"] += 1
+            digest = self._resolve(reference)
+            return None if digest is None else {"config": {"Labels": dict(self.labels.get(digest, {}))}}
 
     def tag(self, source: str, target: str) -> str:
         with self.lock:
@@ -242,6 +250,7 @@ class FakeBuilder:
             content = f"{reference}#{self.pushes[reference]}"
         digest = self.registry.push(reference, content, request.platforms, self._parent_layers(request))
         with self.lock:
+            self.registry.labels[digest] = dict(request.labels)
             self.digests[request.node] = digest
         return BuildResult(request.node, digest, DURATION_S, str(log_path))
 

@@ -417,6 +417,7 @@ def test_promote_a_lockfile_moves_its_tags_back(repo: Path, fake_registry: FakeR
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     first = build_once(repo, fake_registry)
     other = fake_registry.push(f"{REGISTRY}/mid:sb-other", "another mid")  # a later publication
+    fake_registry.labels[other] = {"org.stackbuild.stack": "t"}  # ours; a foreign one stays: test_ownership
     fake_registry.tag(f"{REGISTRY}/mid@{other}", human_ref("mid"))
     capsys.readouterr()
     assert run(repo, "promote", first.lockfile) == 0

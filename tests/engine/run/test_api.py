@@ -444,7 +444,8 @@ def test_a_deleted_human_tag_is_retagged_without_a_build(root: Path, registry: F
 def test_a_human_tag_moved_elsewhere_is_retagged_without_a_build(root: Path,
                                                                   registry: FakeRegistry) -> None:
     builder, _ = built(root, registry)
-    other = registry.push(f"{REGISTRY}/leaf:sb-other", "another leaf")  # pushed by someone else
+    other = registry.push(f"{REGISTRY}/leaf:sb-other", "another leaf")  # another build of ours:
+    registry.labels[other] = {"org.stackbuild.stack": "t"}  # a foreign one is refused (test_ownership)
     registry.tag(f"{REGISTRY}/leaf@{other}", human_ref("leaf"))
     report = run_build(root, builder, registry)
     assert actions(report)["leaf"] == ("retag", "tag_elsewhere")

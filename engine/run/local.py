@@ -1,0 +1,188 @@
+"""The local loop, `build --load`: build into the local engine's image store with no registry at all.
+
+Planned from the store itself (an image under a node's content tag `sb-<fingerprint>` is that
+node's build) and from the state folder's record of what was loaded; children are built FROM their
+parent's local image by digest; smoke tests run the local images; human tags are set locally once
+every selected node built and passed its tests.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import structlog
+
+from engine.build.buildx_args import Provenance
+from engine.build.interrupt import interruptible
+from engine.build.scheduler import SUCCEEDED, Scheduler
+from engine.console import logs
+from engine.errors import EngineError
+from engine.registry.client import Manifest
+from engine.run import api
+from engine.run.planner import Planned, base_history, content_ref
+from engine.run.runner import BuildSettings, NodeRunner
+from engine.state import gitinfo
+from engine.state.folder import run_lock
+from engine.state.history import History
+from engine.state.loaded import LoadedImage, read_loaded, write_loaded
+from engine.state.report import RunReport, finish
+from engine.state.summaries import write_summaries
+from graph.change.fingerprint import fingerprint_graph
+from graph.expand.dag import StackGraph
+from graph.plan.changes import Observed, decide
+from graph.plan.entries import BUILD, EXTERNAL
+
+if TYPE_CHECKING:
+    from engine.build.builder import Builder
+
+log = structlog.get_logger()
+
+
+class Store(Protocol):
+    """The local image store (engine.build.localstore.LocalStore, or a fake in unit tests)."""
+
+    def image_id(self, reference: str) -> str | None:
+        """The id of the local image reference names, None when there is none."""
+
+    def tag(self, source: str, target: str) -> None:
+        """Point the local tag target at the image source names."""
+
+
+class NoRegistry:
+    """The registry of a --load run: there is none, and asking it is a bug."""
+
+    def __init__(self) -> None:
+        self.requests: Counter[str] = Counter()
+
+    def _refuse(self, reference: str) -> None:
+        raise EngineError(f"--load uses no registry, yet {reference} was looked up there",
+                          "report this as a bug; build without --load meanwhile")
+
+    def manifest(self, reference: str) -> Manifest | None:
+        self._refuse(reference)
+        return None
+
+    def digest(self, reference: str) -> str | None:
+        self._refuse(reference)
+        return None
+
+    def tag(self, source: str, target: str) -> str:
+        self._refuse(target)
+        return ""
+
+
+def plan_local(stack_graph: StackGraph, root: Path, store: Store, history: History | None,
+               full: bool = False) -> Planned:
+    """Fingerprint every node (external bases by their local image id), then ask the store what it has."""
+    bases = {node.external: store.image_id(node.external) or "" for node in stack_graph.nodes.values()
+             if node.external}
+    missing = sorted(reference for reference, digest in bases.items() if not digest)
+    if missing:
+        raise EngineError(f"--load: base image {missing[0]} is not in the local image store",
+                          "load or build it into the engine first (docker image ls lists the store)")
+    fingerprints = fingerprint_graph(stack_graph, root, bases)
+    observed: dict[str, Observed] = {}
+    for name in stack_graph.order:
+        node = stack_graph.nodes[name]
+        if node.external:
+            continue
+        content = store.image_id(content_ref(node, fingerprints[name]))
+        previous = history.last_success(name) if history and not content else None
+        observed[name] = Observed(content, store.image_id(node.ref), previous.inputs if previous else None)
+    observed.update(base_history(stack_graph, history))
+    return Planned(stack_graph, fingerprints, decide(stack_graph, fingerprints, observed, full), {})
+
+
+def build_local(options: api.Options, builder: Builder, settings: BuildSettings, store: Store) -> RunReport:
+    """Build what the local store lacks, test it there, then set the human tags locally."""
+    settings = replace(settings, load=True, changed_since="")
+    with run_lock(options.state):
+        history = History(options.state / "history.db")
+        try:
+            planned = plan_local(api.load(options), options.root, store, history, settings.full)
+            report = api._new_report(options, planned, settings)
+            report.mode = "local"
+            with logs.json_log(Path(report.folder) / "log.jsonl"):
+                _execute(options, builder, settings, store, history, planned, report)
+                report.write()
+                log.info("run_finished", node="*", run=report.run_id, status=report.status,
+                         report=str(Path(report.folder) / "report.json"), built=report.buildx_invocations,
+                         tagged=len(report.promoted))
+            return report
+        finally:
+            history.close()
+
+
+def _execute(options: api.Options, builder: Builder, settings: BuildSettings, store: Store,
+             history: History, planned: Planned, report: RunReport) -> None:
+    history.start_run(report.run_id, report.started, report.mode)
+    provenance = Provenance(gitinfo.source(options.root), gitinfo.revision(options.root), report.started)
+    runner = NodeRunner(options.root, planned, builder, report, NoRegistry(), settings, provenance)
+    runner.local_parents = pin_bases(planned, store)
+    weights = api._weights(history, planned.fingerprints)
+    builds = [entry.node for entry in planned.entries if entry.action == BUILD]
+    log.info("run_started", node="*", run=report.run_id, mode=report.mode, nodes=len(planned.entries),
+             to_build=len(builds), jobs=settings.jobs)
+    with interruptible() as stop, logs.live_view(report):
+        scheduler = Scheduler(planned.graph.graph, settings.jobs, settings.keep_going,
+                              lambda name: weights.get(name, api.DEFAULT_DURATION_S), stop)
+        outcomes = scheduler.run(builds, runner.run)
+    interrupted = stop.is_set()
+    report.signal = stop.signal
+    for name, outcome in outcomes.items():
+        cut_short = interrupted and outcome.status != SUCCEEDED
+        report.nodes[name].status = "interrupted" if cut_short else outcome.status
+        report.nodes[name].error = ("interrupted" if cut_short else report.nodes[name].error
+                                    or ("" if outcome.status == SUCCEEDED else outcome.reason))
+    ok = not interrupted and all(outcome.status == SUCCEEDED for outcome in outcomes.values())
+    report.buildx_invocations = runner.invocations
+    if ok:
+        report.promoted = tag_locally(planned, runner.digests, store)
+        _remember(options.state, planned, runner.digests)
+    else:
+        log.warning("local_tags_skipped", node="*", reason="interrupted" if interrupted else
+                    "a node failed: no human tag was moved")
+    api._record(history, report, planned)
+    finish(report, "succeeded" if ok else "interrupted" if interrupted else "failed")
+    write_summaries(report)
+    history.finish_run(report.run_id, report.finished, report.status)
+
+
+def pin_bases(planned: Planned, store: Store) -> dict[str, str]:
+    """External base → a local tag naming its image id, so that a child is built on exactly that image."""
+    pinned = {}
+    for entry in planned.entries:
+        if entry.action == EXTERNAL and entry.digest:
+            name, _, last = planned.graph.nodes[entry.node].external.split("@", 1)[0].rpartition("/")
+            repository = f"{name}/{last.split(':', 1)[0]}" if name else last.split(":", 1)[0]
+            pinned[entry.node] = f"{repository}:sb-{entry.digest.removeprefix('sha256:')}"
+            store.tag(entry.digest, pinned[entry.node])  # by id: the image the fingerprint counted
+    return pinned
+
+
+def tag_locally(planned: Planned, digests: dict[str, str], store: Store) -> list[str]:
+    """Point every node's human tag at its image in the local store; the tags that moved."""
+    moved = []
+    for entry in planned.entries:
+        digest = digests.get(entry.node) or entry.digest
+        if entry.action == EXTERNAL or not digest or store.image_id(entry.ref) == digest:
+            continue
+        node = planned.graph.nodes[entry.node]
+        store.tag(content_ref(node, planned.fingerprints[entry.node]), entry.ref)
+        moved.append(entry.ref)
+        log.info("tag_set_locally", node=entry.node, ref=entry.ref, digest=digest)
+    return moved
+
+
+def _remember(state: Path, planned: Planned, digests: dict[str, str]) -> None:
+    """Add what this run has in the store to loaded.json."""
+    loaded = read_loaded(state)
+    for entry in planned.entries:
+        digest = digests.get(entry.node) or entry.digest
+        if entry.action != EXTERNAL and digest:
+            loaded[entry.node] = LoadedImage(entry.node, entry.ref, entry.fingerprint, digest,
+                                             entry.platforms)
+    write_loaded(state, loaded)
