@@ -16,10 +16,12 @@ from engine.build import buildlog
 from engine.build.builder import BuildResult, BuildStalled
 from engine.build.buildx_args import BuildRequest, Provenance, build_request, cache_flags
 from engine.errors import BuildError, EngineError, RegistryError
+from engine.registry.attestations import AttestationStore, rename_attestations
 from engine.registry.bases import MIRROR_ENV, resolve_base
 from engine.registry.client import Registry
 from engine.run.layers import LayerPrefixError, LayerReader, PrefixMismatch, check_layer_prefixes
 from engine.run.planner import Planned, content_ref
+from engine.state.hygiene import secret_args
 from engine.state.report import NodeReport, RunReport
 from graph.model.spec import Node
 
@@ -52,6 +54,7 @@ class NodeRunner:
         self.registry, self.settings, self.provenance = registry, settings, provenance
         self.digests = {e.node: e.digest for e in planned.entries if e.digest}
         self.route: Callable[[str], str] = lambda ref: ref  # through the retry proxy, when there is one
+        self.proxied: tuple[str, ...] = ()  # (registry host, proxy host) while the proxy routes
         self.lock = threading.Lock()
         self.invocations = 0
         self.layers = LayerReader(registry)  # pushed images' layers, read once per run
@@ -66,9 +69,14 @@ class NodeRunner:
         node_report.status = "running"
         try:
             request = self._request(node)
+            for arg in secret_args(node.args):
+                log.warning("secret_build_arg", node=name, arg=arg,
+                            hint="its value is *** in logs, but a secret belongs in `secrets:` (buildx "
+                                 "--secret): build args are kept in the image's provenance")
             log.info("node_started", platforms=len(node.platforms), ref=request.tags[0])
             result = self._build_with_retries(request, log_path, node_report, node)
             result = self._on_its_parent(node, request, result, log_path, node_report)
+            result = replace(result, digest=self._named_for_the_registry(node, result.digest))
             node_report.digest, node_report.duration_s = result.digest, round(result.duration_s, 2)
             node_report.platform_durations = buildlog.platform_durations(
                 buildlog.parse_steps(log_path.read_text(encoding="utf-8", errors="replace")))
@@ -120,6 +128,17 @@ class NodeRunner:
                                    "the builder keeps reusing layers of another build of the parent: "
                                    "prune its build cache (docker builder prune) and build again")
         return result
+
+    def _named_for_the_registry(self, node: Node, digest: str) -> str:
+        """The pushed index with its attestations naming the real registry, not the retry proxy."""
+        if not self.proxied or node.provenance == "off" or not isinstance(self.registry, AttestationStore):
+            return digest
+        fingerprint = self.planned.fingerprints[node.name]
+        renamed = rename_attestations(self.registry, node.repository, fingerprint.content_tag, digest,
+                                      self.proxied[1], self.proxied[0])
+        if renamed != digest:
+            log.info("attestations_renamed", node=node.name, proxy=self.proxied[1], registry=self.proxied[0])
+        return renamed
 
     def _prefix_problems(self, node: Node, parent: Node, digest: str) -> list[PrefixMismatch]:
         digests = {node.name: digest, parent.name: self.parent_digest(parent)}
