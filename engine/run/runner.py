@@ -68,7 +68,7 @@ class NodeRunner:
         node_report.log = str(log_path)
         node_report.status = "running"
         try:
-            request = self._request(node)
+            request = self.request_for(node)
             for arg in secret_args(node.args):
                 log.warning("secret_build_arg", node=name, arg=arg,
                             hint="its value is *** in logs, but a secret belongs in `secrets:` (buildx "
@@ -160,7 +160,8 @@ class NodeRunner:
             log.warning("cache_export_failed", node=node.name, error=str(exc))
             return BuildResult(node.name, digest, time.monotonic() - started, str(log_path))
 
-    def _request(self, node: Node) -> BuildRequest:
+    def request_for(self, node: Node) -> BuildRequest:
+        """The buildx request of node as this run builds it (content tag, routed, cache flags)."""
         parent = self.planned.graph.nodes[node.parent] if node.parent else None
         request = build_request(node, self.root, parent, self.parent_digest(parent), self.provenance)
         cache_from, cache_to = cache_flags(node, self.settings.cache, self.settings.cache_dir)
