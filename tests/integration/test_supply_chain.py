@@ -39,8 +39,9 @@ def tiny_repo(root: Path, text: str) -> None:
     for name in ("root", "child"):
         (base / name).mkdir(parents=True, exist_ok=True)
         (base / name / f"{name}.txt").write_text(f"{name} {text}\n", encoding="utf-8")
-        (base / name / "Dockerfile").write_text(
-            f"FROM {'scratch' if name == 'root' else 'parent'}\nCOPY {name}.txt /{name}.txt\n", encoding="utf-8")
+        origin = "scratch" if name == "root" else "parent"
+        (base / name / "Dockerfile").write_text(f"FROM {origin}\nCOPY {name}.txt /{name}.txt\n",
+                                                encoding="utf-8")
     (base / "stack.yaml").write_text(STACK, encoding="utf-8")
     (root / ".gitignore").write_text("state/\n", encoding="utf-8")
     commit_all(root, "tiny")
@@ -81,10 +82,10 @@ def test_provenance_names_the_real_registry_and_the_parent_on_both_platforms(
         text = json.dumps(statement)
         assert statement["predicateType"].startswith("https://slsa.dev/provenance/")
         encoded = child.repository.replace(":", "%3A", 1)
-        content_tag = report.nodes["child"].ref  # the human tag; the subject names the content tag
+        fingerprint, qualifier = report.nodes["child"].fingerprint, platform.replace("/", "%2F")
+        # the subject is the content tag the build pushed (the human tag is moved to it afterwards)
         assert [s["name"] for s in statement["subject"]] == [
-            f"pkg:docker/{encoded}@sb-{report.nodes['child'].fingerprint}?platform={platform.replace('/', '%2F')}"
-        ], (content_tag, text)
+            f"pkg:docker/{encoded}@sb-{fingerprint}?platform={qualifier}"], text
         assert "localhost" not in text.replace(registry, "").replace(registry.replace(":", "%3A"), ""), \
             "a proxy address leaked into the attestation"
         assert root_digest.split(":", 1)[1] in text, "the parent's digest is not recorded"
@@ -95,3 +96,112 @@ def test_provenance_names_the_real_registry_and_the_parent_on_both_platforms(
         assert args["label:org.stackbuild.fingerprint"] == report.nodes["child"].fingerprint
         assert args["label:org.opencontainers.image.base.digest"] == root_digest
         assert "https://mobyproject.org/buildkit@v1#metadata" in statement["predicate"]["metadata"]
+
+
+def test_a_no_cache_rebuild_of_the_same_commit_has_the_same_digests(
+        tmp_path: Path, registry: str, builder: BuildxBuilder) -> None:
+    tiny_repo(tmp_path, f"reproducible {time.time_ns()}")
+    options = api.Options(root=tmp_path, registry=f"{registry}/prov", state_dir=tmp_path / "state")
+    report = api.build(options, builder, QUIET)
+    assert report.status == "succeeded", {n: r.error for n, r in report.nodes.items() if r.error}
+    results = reproduce.check_reproducible(options, builder, ("root", "child"))
+    assert [(r.node, r.reproducible) for r in results] == [("root", True), ("child", True)], \
+        reproduce.summary(results)
+    for result in results:
+        assert [check.platform for check in result.platforms] == ["linux/amd64", "linux/arm64"]
+        assert all(check.published == check.rebuilt and check.published for check in result.platforms)
+    published = RegistryClient().image_config(api.load(options).nodes["child"].ref, "linux/arm64")
+    assert published is not None
+    commit_time = int(git(tmp_path, "log", "-1", "--format=%ct").strip())
+    assert published["created"].startswith(time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(commit_time)))
+
+
+def test_a_rebuild_that_differs_names_the_first_difference(
+        tmp_path: Path, registry: str, builder: BuildxBuilder) -> None:
+    tiny_repo(tmp_path, f"drift {time.time_ns()}")
+    options = api.Options(root=tmp_path, registry=f"{registry}/prov", state_dir=tmp_path / "state")
+    assert api.build(options, builder, QUIET).status == "succeeded"
+    # the same commit checked out at another time: a COPY keeps the file's mtime (no layer timestamp
+    # rewriting on this engine), so the layer differs
+    os.utime(tmp_path / "stacks/prov/root/root.txt", (0, 0))
+    [result] = reproduce.check_reproducible(options, builder, ("root",))
+    assert not result.reproducible
+    assert all(check.difference.startswith("layer 1: ") for check in result.platforms), \
+        reproduce.summary([result])
+
+
+SENTINEL_STACK = """\
+stack: hush
+registry: localhost:5000/hush
+platforms: [linux/amd64]
+secrets: [{id: tok, env: SB_SUPPLY_TOKEN}]
+nodes:
+  root:
+    kind: os
+    tag: "1"
+    args: {DEPLOY_TOKEN: "%s"}
+"""
+SENTINEL_DOCKERFILE = """\
+FROM scratch
+ADD rootfs/amd64.tar.gz /
+RUN --mount=type=secret,id=tok,required=true wc -c < /run/secrets/tok > /secret-length
+"""
+
+
+@pytest.fixture
+def own_registry(tmp_path: Path, builder: BuildxBuilder) -> Iterator[tuple[str, Path]]:
+    """A registry of this test alone: (localhost:PORT, the folder it stores in)."""
+    folder = tmp_path / "registry"
+    process, address = start_registry(folder)
+    yield address, folder
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def everything_stored(*folders: Path) -> Iterator[tuple[Path, bytes]]:
+    """Every file below folders as bytes, gzip-compressed ones (layers) also decompressed."""
+    for folder in folders:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            data = path.read_bytes()
+            yield path, data
+            if data[:2] == b"\x1f\x8b":
+                yield path, gzip.decompress(data)
+
+
+def test_sentinels_in_secrets_and_the_remote_url_appear_nowhere(
+        tmp_path: Path, own_registry: tuple[str, Path], builder: BuildxBuilder, repo_root: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    address, storage = own_registry
+    secret, remote_token, arg_value = (f"SB_SENTINEL_{secrets.token_hex(8)}" for _ in range(3))
+    repo = tmp_path / "repo"
+    (repo / "stacks/hush/root/rootfs").mkdir(parents=True)
+    (repo / "stacks/hush/stack.yaml").write_text(SENTINEL_STACK % arg_value, encoding="utf-8")
+    (repo / "stacks/hush/root/Dockerfile").write_text(SENTINEL_DOCKERFILE, encoding="utf-8")
+    os.link(repo_root / "stacks/demo/os/rootfs/amd64.tar.gz", repo / "stacks/hush/root/rootfs/amd64.tar.gz")
+    (repo / ".gitignore").write_text("state/\n", encoding="utf-8")
+    commit_all(repo, "hush")
+    git(repo, "remote", "add", "origin", f"https://ci-bot:{remote_token}@git.example.invalid/org/stacks.git")
+    monkeypatch.setenv("SB_SUPPLY_TOKEN", secret)
+    options = api.Options(root=repo, registry=f"{address}/hush", state_dir=repo / "state")
+    report = api.build(options, builder, QUIET)
+    assert report.status == "succeeded", {n: r.error for n, r in report.nodes.items() if r.error}
+    node = api.load(options).nodes["root"]
+    labels = RegistryClient().image_config(node.ref, "linux/amd64")["config"]["Labels"]  # type: ignore[index]
+    assert labels["org.opencontainers.image.source"] == "https://git.example.invalid/org/stacks.git"
+    assert statements(RegistryClient(), node.ref), "no provenance to search"
+    console = capsys.readouterr()
+    leaks = [(str(path), word) for path, data in everything_stored(storage, repo / "state")
+             for word in (secret, remote_token) if word.encode() in data]
+    leaks += [("console", word) for word in (secret, remote_token, arg_value)
+              if word in console.out + console.err]
+    # a secret-looking build arg is *** in every log and report (mode=max provenance keeps build args:
+    # that is why the warning says such a value belongs in `secrets:`)
+    leaks += [(str(path), "build arg") for path, data in everything_stored(repo / "state")
+              if arg_value.encode() in data]
+    assert leaks == []
+    warned = [line for line in console.out.splitlines() if "secret_build_arg" in line]
+    assert warned and "arg=DEPLOY_TOKEN" in warned[0] and "node=root" in warned[0], console.out
+    searched = [path.name for path, _ in everything_stored(repo / "state")]
+    assert {"history.db", "lock.json", "report.json", "log.jsonl", "root.log"} <= set(searched)
+    assert subprocess.run(["git", "-C", str(repo), "status", "--short"], capture_output=True,
+                          check=True).stdout == b""
