@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from engine.build.buildx_args import Provenance
 from engine.errors import EngineError
 from engine.registry.client import RegistryClient
 from engine.run.api import Options, load, source_provenance
@@ -79,6 +80,8 @@ def _check(runner: NodeRunner, registry: RegistryClient, node: Node, folder: Pat
         raise EngineError(f"node {node.name}: {published_ref} is not in the registry",
                           "build and publish it first, then check it")
     rebuilt_ref = f"{node.repository}:{CHECK_TAG_PREFIX}{fingerprint.value[:16]}"
+    config = registry.image_config(published_ref, next(iter(sorted(published.platforms())), ""))
+    runner.provenance = published_provenance(config or {}, runner.provenance)
     request = replace(runner.request_for(node), tags=(rebuilt_ref,), no_cache=True, cache_from="",
                       cache_to="")
     log.info("reproduction_started", node=node.name, ref=rebuilt_ref)
@@ -91,6 +94,21 @@ def _check(runner: NodeRunner, registry: RegistryClient, node: Node, folder: Pat
         difference = "" if other == digest else _first_difference(registry, node, platform, digest, other)
         checks.append(PlatformCheck(platform, digest, other, difference))
     return Reproduction(node.name, published_ref, rebuilt_ref, tuple(checks))
+
+
+def published_provenance(config: dict[str, Any], current: Provenance) -> Provenance:
+    """The source, revision and time the published image was built with (its OCI labels), so a check
+    from a later commit that left the node's inputs alone rebuilds what that commit built."""
+    labels = (config.get("config") or {}).get("Labels") or {}
+    created = labels.get("org.opencontainers.image.created", "")
+    try:
+        epoch = int(datetime.fromisoformat(created).timestamp()) if created else None
+    except ValueError:
+        return current
+    if epoch is None:
+        return current
+    return Provenance(labels.get("org.opencontainers.image.source", ""),
+                      labels.get("org.opencontainers.image.revision", ""), created, epoch)
 
 
 def _first_difference(registry: RegistryClient, node: Node, platform: str, published: str,

@@ -99,11 +99,17 @@ def test_provenance_names_the_real_registry_and_the_parent_on_both_platforms(
 
 
 def test_a_no_cache_rebuild_of_the_same_commit_has_the_same_digests(
-        tmp_path: Path, registry: str, builder: BuildxBuilder) -> None:
+        tmp_path: Path, registry: str, builder: BuildxBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
     tiny_repo(tmp_path, f"reproducible {time.time_ns()}")
     options = api.Options(root=tmp_path, registry=f"{registry}/prov", state_dir=tmp_path / "state")
     report = api.build(options, builder, QUIET)
     assert report.status == "succeeded", {n: r.error for n, r in report.nodes.items() if r.error}
+    commit_time = int(git(tmp_path, "log", "-1", "--format=%ct").strip())
+    # a later commit that leaves the nodes' inputs alone: the check rebuilds what the published
+    # commit built (its created and revision labels), not the checkout's time
+    (tmp_path / "NOTES.md").write_text("later\n", encoding="utf-8")
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "2030-01-01T00:00:00Z")
+    commit_all(tmp_path, "unrelated")
     results = reproduce.check_reproducible(options, builder, ("root", "child"))
     assert [(r.node, r.reproducible) for r in results] == [("root", True), ("child", True)], \
         reproduce.summary(results)
@@ -112,7 +118,6 @@ def test_a_no_cache_rebuild_of_the_same_commit_has_the_same_digests(
         assert all(check.published == check.rebuilt and check.published for check in result.platforms)
     published = RegistryClient().image_config(api.load(options).nodes["child"].ref, "linux/arm64")
     assert published is not None
-    commit_time = int(git(tmp_path, "log", "-1", "--format=%ct").strip())
     assert published["created"].startswith(time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(commit_time)))
 
 
