@@ -210,3 +210,29 @@ def test_sentinels_in_secrets_and_the_remote_url_appear_nowhere(
     assert {"history.db", "lock.json", "report.json", "log.jsonl", "root.log"} <= set(searched)
     assert subprocess.run(["git", "-C", str(repo), "status", "--short"], capture_output=True,
                           check=True).stdout == b""
+
+
+def test_provenance_min_keeps_no_build_args_and_off_attaches_nothing(
+        tmp_path: Path, registry: str, builder: BuildxBuilder) -> None:
+    tiny_repo(tmp_path, f"modes {time.time_ns()}")
+    stack = tmp_path / "stacks/prov/stack.yaml"
+    results = {}
+    for mode in ("min", "off"):
+        stack.write_text(f"provenance: {mode}\n" + STACK, encoding="utf-8")
+        root_file = tmp_path / "stacks/prov/root/root.txt"
+        root_file.write_text(f"root {mode} {time.time_ns()}\n", encoding="utf-8")
+        commit_all(tmp_path, mode)
+        options = api.Options(root=tmp_path, registry=f"{registry}/prov", state_dir=tmp_path / "state",
+                              select=("root",))
+        report = api.build(options, builder, QUIET)
+        assert report.status == "succeeded", {n: r.error for n, r in report.nodes.items() if r.error}
+        root = api.load(options).nodes["root"]
+        index = RegistryClient().manifest(root.ref)
+        assert index is not None and sorted(index.platforms()) == ["linux/amd64", "linux/arm64"]
+        results[mode] = statements(RegistryClient(), root.ref)
+    assert sorted(results["min"]) == ["linux/amd64", "linux/arm64"]
+    for statement in results["min"].values():
+        assert "args" not in statement["predicate"]["invocation"]["parameters"]  # min: no build args
+        assert "localhost" not in json.dumps(statement).replace(registry, "").replace(
+            registry.replace(":", "%3A"), "")
+    assert results["off"] == {}
