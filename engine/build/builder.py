@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import queue
 import shlex
 import subprocess
@@ -19,10 +20,14 @@ from python_on_whales.exceptions import DockerException
 
 from engine.build.buildx_args import BuildRequest, buildx_argv
 from engine.errors import BuildError, EngineError, EngineUnavailable, SmokeTestError
+from engine.state.hygiene import looks_secret, redact_text
 
 LOG_TAIL_LINES = 25
 DEFAULT_STALL_TIMEOUT_S = 300.0  # a build that prints nothing for this long is stopped
 STOP_GRACE_S = 10.0  # SIGTERM, then SIGKILL after this long
+# buildx would put the checkout's origin, credentials and all, into the provenance as vcs:source;
+# the public source is in the labels instead (engine.state.hygiene)
+BUILDX_ENV = {"BUILDX_GIT_INFO": "false", "BUILDX_GIT_LABELS": "false"}
 
 
 @dataclass(frozen=True)
@@ -91,33 +96,35 @@ class BuildxBuilder:
         metadata = log_path.with_suffix(".metadata.json")
         metadata.unlink(missing_ok=True)
         argv = self.argv(request, metadata)
+        shown = buildx_argv(request)  # secret-looking build-arg values are *** in logs and errors
+        hidden = tuple(value for name, value in request.build_args if looks_secret(name))
         start = time.monotonic()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("w", encoding="utf-8") as log:
-            log.write(f"$ {shlex.join(buildx_argv(request))}\n")
+            log.write(f"$ {shlex.join(shown)}\n")
             log.flush()
             try:
                 process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                           stderr=subprocess.STDOUT)
+                                           stderr=subprocess.STDOUT, env={**os.environ, **BUILDX_ENV})
             except OSError as exc:
                 raise EngineUnavailable(f"cannot run {argv[0]}: {exc}", "run `make setup`") from None
-            stalled, last_line = watch(process, log, self.stall_timeout_s)
+            stalled, last_line = watch(process, log, self.stall_timeout_s, hidden)
             code = process.wait()
             if stalled:
                 log.write(f"\nstalled: no output for {self.stall_timeout_s:g} s; stopped\n")
                 log.flush()
-                raise BuildStalled(request.node, argv, self.stall_timeout_s, last_line,
+                raise BuildStalled(request.node, shown, self.stall_timeout_s, last_line,
                                    tail(log_path), str(log_path))
             if code != 0:
                 log.write(f"\nexit code {code}\n")
                 log.flush()
-                raise BuildError(request.node, argv, code, tail(log_path), str(log_path))
+                raise BuildError(request.node, shown, code, tail(log_path), str(log_path))
         digest = json.loads(metadata.read_text(encoding="utf-8"))["containerimage.digest"]
         return BuildResult(request.node, digest, time.monotonic() - start, str(log_path))
 
     def argv(self, request: BuildRequest, metadata: Path) -> list[str]:
         """The buildx command line that is run: the logged one plus labels, metadata file and progress."""
-        shown = buildx_argv(request)
+        shown = buildx_argv(request, redact=False)  # the real values: only ever run, never written
         if request.extra:
             raise ValueError(f"node {request.node}: extra buildx options {sorted(request.extra)} "
                              "are not supported by the build command")
@@ -143,10 +150,10 @@ class BuildxBuilder:
         return str(output)
 
 
-def watch(process: subprocess.Popen[bytes], log: IO[str], stall_timeout_s: float) -> tuple[bool, str]:
-    """Copy process output to log line by line (flushed) until it ends or stalls; (stalled, last line).
-
-    A stalled process is stopped (SIGTERM, then SIGKILL).
+def watch(process: subprocess.Popen[bytes], log: IO[str], stall_timeout_s: float,
+          hidden: tuple[str, ...] = ()) -> tuple[bool, str]:
+    """Copy process output to log line by line (flushed, hidden values as ***) until it ends or stalls;
+    (stalled, last line). A stalled process is stopped (SIGTERM, then SIGKILL).
     """
     lines: queue.Queue[bytes | None] = queue.Queue()
     assert process.stdout is not None
@@ -160,7 +167,7 @@ def watch(process: subprocess.Popen[bytes], log: IO[str], stall_timeout_s: float
             return True, last_line
         if line is None:
             return False, last_line
-        text = line.decode("utf-8", errors="replace")
+        text = redact_text(line.decode("utf-8", errors="replace"), hidden)
         log.write(text if text.endswith("\n") else text + "\n")
         log.flush()
         last_line = text.strip() or last_line

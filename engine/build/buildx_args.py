@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import EngineError
+from engine.state.hygiene import redacted_args
 from graph.model.checks import control_problem
-from graph.model.spec import Node
+from graph.model.spec import PROVENANCE_MODES, Node
 
 PARENT_CONTEXT = "parent"
+EPOCH_ARG = "SOURCE_DATE_EPOCH"
 STACK_LABELS = ("sdk", "sdk_version", "framework", "framework_version", "app", "python", "os",
                 "accelerator", "scope")
 
@@ -26,9 +28,10 @@ class UnsafeBuildValue(EngineError):
 class Provenance:
     """Where and when a run builds: source repository, revision and time (not fingerprinted)."""
 
-    source: str = ""
+    source: str = ""  # already public: no credentials, never a local path (engine.state.hygiene)
     revision: str = ""
-    created: str = ""
+    created: str = ""  # the commit's time (ISO 8601), so a rebuild of a commit labels the same
+    epoch: int | None = None  # SOURCE_DATE_EPOCH: the commit's time, None outside git
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class BuildRequest:
     cache_to: str = ""
     no_cache: bool = False
     pull: bool = False
+    provenance: str = ""  # "" (buildx's default), "max", "min" or "off"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -120,12 +124,30 @@ def build_request(node: Node, root: Path, parent: Node | None = None, parent_dig
         dockerfile=root / node.dockerfile,
         platforms=node.platforms,
         tags=(node.ref,),
-        build_args=node.args,
+        build_args=with_epoch(node.args, provenance.epoch),
         build_contexts=contexts,
         secrets=tuple(_secret_flag(s.id, s.env, s.src) for s in node.secrets),
         labels=tuple(sorted(labels.items())),
         target=node.target,
+        provenance=node.provenance,
     )
+
+
+def with_epoch(args: tuple[tuple[str, str], ...], epoch: int | None) -> tuple[tuple[str, str], ...]:
+    """The build args plus SOURCE_DATE_EPOCH (image `created`, history and, where the exporter allows,
+    layer times follow it); the stack's own value wins."""
+    if epoch is None or any(name == EPOCH_ARG for name, _ in args):
+        return args
+    return (*args, (EPOCH_ARG, str(epoch)))
+
+
+def attest_flags(mode: str) -> list[str]:
+    """The buildx flags of a provenance mode: an SLSA provenance attestation per platform image."""
+    if mode not in ("", *PROVENANCE_MODES):
+        raise ValueError(f"unknown provenance mode {mode!r}")
+    if mode == "off":
+        return ["--provenance=false"]
+    return ["--attest", f"type=provenance,mode={mode}"] if mode else []
 
 
 def _secret_flag(secret_id: str, env: str, src: str) -> str:
@@ -185,13 +207,14 @@ def buildx_kwargs(request: BuildRequest, metadata_file: Path) -> dict[str, Any]:
     return kwargs
 
 
-def buildx_argv(request: BuildRequest) -> list[str]:
-    """The equivalent command line, for logs and error messages (values are not secrets)."""
+def buildx_argv(request: BuildRequest, redact: bool = True) -> list[str]:
+    """The equivalent command line; for logs and error messages (redact) the values of build args
+    whose names look secret are ***."""
     argv = ["docker", "buildx", "build", "--platform", ",".join(request.platforms),
             "--file", str(request.dockerfile)]
     for tag in request.tags:
         argv += ["--tag", tag]
-    for key, value in request.build_args:
+    for key, value in redacted_args(request.build_args) if redact else request.build_args:
         argv += ["--build-arg", f"{key}={value}"]
     for name, value in request.build_contexts:
         argv += ["--build-context", f"{name}={value}"]
@@ -203,6 +226,7 @@ def buildx_argv(request: BuildRequest) -> list[str]:
         argv += [flag, value] if value else []
     argv += ["--no-cache"] if request.no_cache else []
     argv += ["--pull"] if request.pull else []
+    argv += attest_flags(request.provenance)
     if request.push:
         argv.append("--push")
     if request.load:

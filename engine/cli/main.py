@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.cli import ci_report, commands
 from engine.cli.options import OptionError, add_load_options, checked, options_of, platform_list, positive
@@ -16,6 +17,9 @@ from engine.errors import EngineError
 from engine.run import api
 from engine.run.runner import BuildSettings
 from graph.errors import GraphError
+
+if TYPE_CHECKING:
+    from engine.build.builder import BuildxBuilder
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
@@ -59,6 +63,8 @@ def _build(args: argparse.Namespace) -> int:
     builder.stall_timeout_s = args.stall_timeout
     builder.check()
     options = options_of(args)
+    if args.check_reproducible:
+        return _check_reproducible(options, builder, tuple(args.check_reproducible))
     settings = BuildSettings(jobs=args.jobs, keep_going=args.keep_going, full=args.full,
                              changed_since=args.changed_since or "", cache=args.cache,
                              cache_dir=Path(args.cache_dir or options.state / "cache").resolve(),
@@ -77,6 +83,14 @@ def _build(args: argparse.Namespace) -> int:
     if report.status == "interrupted":
         return EXIT_TERMINATED if report.signal == "SIGTERM" else EXIT_INTERRUPTED
     return EXIT_OK if report.status == "succeeded" else EXIT_FAILED
+
+
+def _check_reproducible(options: api.Options, builder: BuildxBuilder, names: tuple[str, ...]) -> int:
+    from engine.run import reproduce
+
+    results = reproduce.check_reproducible(options, builder, names)
+    print("\n".join(reproduce.summary(results)))
+    return EXIT_OK if all(result.reproducible for result in results) else EXIT_FAILED
 
 
 def _common() -> argparse.ArgumentParser:
@@ -150,6 +164,9 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                             "retried (default 300)")
     build.add_argument("--report-dir", metavar="DIR",
                        help="also copy report.json, junit.xml, summary.md, log.jsonl and lock.json here")
+    build.add_argument("--check-reproducible", nargs="+", metavar="NODE",
+                       help="rebuild these published nodes without cache (under a sbrepro- tag) and "
+                            "compare their per-platform digests; exit 1 naming the first difference")
     build.set_defaults(handler=_build)
 
 

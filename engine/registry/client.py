@@ -144,6 +144,33 @@ class RegistryClient:
                                 "check the registry prefix")
         return _sha256(response.body)
 
+    def blob(self, reference: str) -> bytes | None:
+        """The blob at repository@digest, or None when the registry does not have it."""
+        response = self._call("GET", parse_reference(reference), kind="blobs")
+        return None if response is None else response.body
+
+    def put_blob(self, repository: str, body: bytes) -> str:
+        """Upload body as a blob of repository (host/name) in one request; its digest."""
+        name, digest = parse_reference(repository), _sha256(body)
+        scope, endpoint = f"repository:{name.repository}:pull,push", endpoint_for(name.api_host)
+        headers = {"Content-Type": "application/octet-stream"}
+        path = f"/v2/{name.repository}/blobs/uploads/?digest={digest}"
+        response = self._retrying(endpoint, "POST", path, scope, body, headers)
+        if response is not None and response.status == 202:  # no one-request upload: PUT it
+            location = urllib.parse.urlsplit(response.headers.get("location", ""))
+            query = f"{location.query}&" if location.query else ""
+            path = f"{location.path}?{query}digest={urllib.parse.quote(digest)}"
+            response = self._retrying(endpoint, "PUT", path, scope, body, headers)
+        if response is None:
+            raise RegistryError(f"the registry refused a blob of {repository}", "check the registry prefix")
+        return digest
+
+    def put_manifest(self, reference: str, body: bytes, media_type: str) -> str:
+        """Store a manifest or index at reference (a tag or its digest); its digest."""
+        if self._call("PUT", parse_reference(reference), body, {"Content-Type": media_type}) is None:
+            raise RegistryError(f"the registry refused the manifest {reference}", "check the registry prefix")
+        return _sha256(body)
+
     def repositories(self, host: str) -> list[str] | None:
         """Every repository of host from `/v2/_catalog`, or None when the registry does not offer it."""
         try:

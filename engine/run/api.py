@@ -127,7 +127,7 @@ def _execute(options: Options, builder: Builder, settings: BuildSettings, regist
              history: History, planned: Planned, report: RunReport) -> None:
     """Schedule the builds, then publish (all succeeded) or not, and record the outcome."""
     history.start_run(report.run_id, report.started, report.mode)
-    provenance = Provenance(gitinfo.source(options.root), gitinfo.revision(options.root), report.started)
+    provenance = source_provenance(options.root, report.started)
     runner = NodeRunner(options.root, planned, builder, report, registry, settings, provenance)
     weights = _weights(history, planned.fingerprints)
     log.info("run_started", node="*", run=report.run_id, mode=report.mode, nodes=len(planned.entries),
@@ -159,6 +159,15 @@ def _execute(options: Options, builder: Builder, settings: BuildSettings, regist
     finish(report, "succeeded" if ok else "interrupted" if interrupted else "failed")
     write_summaries(report)
     history.finish_run(report.run_id, report.finished, report.status)
+
+
+def source_provenance(root: Path, fallback_time: str) -> Provenance:
+    """Public source, revision and the commit's time (image `created`, SOURCE_DATE_EPOCH); outside git
+    the run's time, and no epoch."""
+    epoch = gitinfo.commit_time(root)
+    created = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds") if epoch is not None \
+        else fallback_time
+    return Provenance(gitinfo.source(root), gitinfo.revision(root), created, epoch)
 
 
 def _new_report(options: Options, planned: Planned, settings: BuildSettings) -> RunReport:
@@ -263,7 +272,7 @@ def _retry_proxy(planned: Planned, runner: NodeRunner) -> Iterator[None]:
         return
     upstream = host.replace("localhost:", "127.0.0.1:", 1)
     with RetryProxy(upstream) as proxy:
-        runner.route = router(host, proxy.host)
+        runner.route, runner.proxied = router(host, proxy.host), (host, proxy.host)
         try:
             yield
         finally:

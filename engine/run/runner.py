@@ -16,10 +16,12 @@ from engine.build import buildlog
 from engine.build.builder import BuildResult, BuildStalled
 from engine.build.buildx_args import PARENT_CONTEXT, BuildRequest, Provenance, build_request, cache_flags
 from engine.errors import BuildError, EngineError, RegistryError
+from engine.registry.attestations import AttestationStore, rename_attestations
 from engine.registry.bases import MIRROR_ENV, resolve_base
 from engine.registry.client import Registry
 from engine.run.layers import LayerPrefixError, LayerReader, PrefixMismatch, check_layer_prefixes
 from engine.run.planner import Planned, content_ref
+from engine.state.hygiene import secret_args
 from engine.state.report import NodeReport, RunReport
 from graph.model.spec import Node
 
@@ -55,6 +57,7 @@ class NodeRunner:
         self.digests = {e.node: e.digest for e in planned.entries if e.digest}
         self.route: Callable[[str], str] = lambda ref: ref  # through the retry proxy, when there is one
         self.local_parents: dict[str, str] = {}  # --load: external base → its unique local tag
+        self.proxied: tuple[str, ...] = ()  # (registry host, proxy host) while the proxy routes
         self.lock = threading.Lock()
         self.invocations = 0
         self.layers = LayerReader(registry)  # pushed images' layers, read once per run
@@ -68,10 +71,15 @@ class NodeRunner:
         node_report.log = str(log_path)
         node_report.status = "running"
         try:
-            request = self._request(node)
+            request = self.request_for(node)
+            for arg in secret_args(node.args):
+                log.warning("secret_build_arg", node=name, arg=arg,
+                            hint="its value is *** in logs, but a secret belongs in `secrets:` (buildx "
+                                 "--secret): build args are kept in the image's provenance")
             log.info("node_started", platforms=len(node.platforms), ref=request.tags[0])
             result = self._build_with_retries(request, log_path, node_report, node)
             result = self._on_its_parent(node, request, result, log_path, node_report)
+            result = replace(result, digest=self._named_for_the_registry(node, result.digest))
             node_report.digest, node_report.duration_s = result.digest, round(result.duration_s, 2)
             node_report.platform_durations = buildlog.platform_durations(
                 buildlog.parse_steps(log_path.read_text(encoding="utf-8", errors="replace")))
@@ -124,6 +132,17 @@ class NodeRunner:
                                    "prune its build cache (docker builder prune) and build again")
         return result
 
+    def _named_for_the_registry(self, node: Node, digest: str) -> str:
+        """The pushed index with its attestations naming the real registry, not the retry proxy."""
+        if not self.proxied or node.provenance == "off" or not isinstance(self.registry, AttestationStore):
+            return digest
+        fingerprint = self.planned.fingerprints[node.name]
+        renamed = rename_attestations(self.registry, node.repository, fingerprint.content_tag, digest,
+                                      self.proxied[1], self.proxied[0])
+        if renamed != digest:
+            log.info("attestations_renamed", node=node.name, proxy=self.proxied[1], registry=self.proxied[0])
+        return renamed
+
     def _prefix_problems(self, node: Node, parent: Node, digest: str) -> list[PrefixMismatch]:
         digests = {node.name: digest, parent.name: self.parent_digest(parent)}
         return check_layer_prefixes([node], {node.name: parent}, digests, self.registry, self.layers)
@@ -144,7 +163,8 @@ class NodeRunner:
             log.warning("cache_export_failed", node=node.name, error=str(exc))
             return BuildResult(node.name, digest, time.monotonic() - started, str(log_path))
 
-    def _request(self, node: Node) -> BuildRequest:
+    def request_for(self, node: Node) -> BuildRequest:
+        """The buildx request of node as this run builds it (content tag, routed, cache flags)."""
         parent = self.planned.graph.nodes[node.parent] if node.parent else None
         request = build_request(node, self.root, parent, self.parent_digest(parent), self.provenance)
         cache_from, cache_to = cache_flags(node, self.settings.cache, self.settings.cache_dir)

@@ -8,6 +8,7 @@ import tarfile
 from pathlib import Path
 
 from engine.errors import EngineError
+from engine.state.hygiene import public_source
 
 
 class GitError(EngineError):
@@ -38,11 +39,20 @@ def revision(root: Path) -> str:
 
 
 def source(root: Path) -> str:
-    """The origin URL, or the local path when there is no origin."""
+    """The origin URL as it may be published (no credentials); '' without an origin or when the
+    origin is a local path (a fresh clone of a folder): a path is never published."""
     try:
-        return _git(root, "config", "--get", "remote.origin.url").decode().strip()
+        return public_source(_git(root, "config", "--get", "remote.origin.url").decode())
     except GitError:
-        return str(root)
+        return ""
+
+
+def commit_time(root: Path) -> int | None:
+    """The checked-out commit's committer time (seconds since 1970), None outside a git checkout."""
+    try:
+        return int(_git(root, "log", "-1", "--format=%ct", "HEAD").decode().strip())
+    except (GitError, ValueError):
+        return None
 
 
 def changed_files(root: Path, ref: str) -> set[str]:

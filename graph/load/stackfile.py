@@ -14,11 +14,12 @@ from graph.load.readfile import read_stack_text
 from graph.load.reference import external_problem
 from graph.load.yamldoc import YamlDoc, parse_yaml
 from graph.model import checks
-from graph.model.spec import KINDS, Combination, Definition, DevRule, Secret, Stack
+from graph.model.spec import KINDS, PROVENANCE_MODES, Combination, Definition, DevRule, Secret, Stack
 from graph.tags.conventions import get_convention
 
 DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
-STACK_KEYS = ("stack", "registry", "platforms", "tags", "args", "secrets", "nodes", "dev", "adopt")
+STACK_KEYS = ("stack", "registry", "platforms", "tags", "args", "secrets", "nodes", "dev", "adopt",
+              "provenance")
 NODE_KEYS = ("kind", "name", "extends", "parent", "from", "dockerfile", "context", "target", "image", "tag",
              "platforms", "args", "attrs", "axes", "include", "exclude", "constraints", "test", "secrets",
              "contract", "retest_ancestors")
@@ -55,6 +56,9 @@ class _Base:
         self.convention = top.text("tags", "", _convention_problem)
         self.args = top.mapping("args")
         self.secrets = _secrets(top)
+        # YAML reads a bare `off` as false: both mean no provenance attestation
+        self.provenance = "off" if top.data.get("provenance") is False else \
+            top.text("provenance", "max", _provenance_problem)
 
     def merged_secrets(self, own: tuple[Secret, ...]) -> tuple[Secret, ...]:
         """The stack's secrets overridden by a definition's own, by id."""
@@ -98,6 +102,7 @@ def _definition(base: _Base, doc: YamlDoc, name: str, data: object, limits: Limi
         name_template=fields.text("name", ""),
         contract=fields.text("contract", "", checks.name_problem),
         retest_ancestors=fields.flag("retest_ancestors"),
+        provenance=base.provenance,
         lines=_lines(doc, fields, base),
     )
 
@@ -259,6 +264,12 @@ def _attr_problem(name: str) -> str:
     if name in RESERVED_ATTRS:
         return f"attribute name {name!r} is reserved: constraints get it from each platform"
     return ""
+
+
+def _provenance_problem(value: str) -> str:
+    if value in PROVENANCE_MODES:
+        return ""
+    return f"provenance {value!r} is not a mode (known: {', '.join(PROVENANCE_MODES)})"
 
 
 def _value_problem(value: str) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from graph.errors import Location
 
 KINDS = ("os", "sdk", "framework", "tool", "llm")
+PROVENANCE_MODES = ("max", "min", "off")  # SLSA provenance attestation per platform image
 NOWHERE = Location("<memory>")
 Pairs = tuple[tuple[str, str], ...]
 
@@ -44,6 +45,7 @@ class Node:
     definition: str = ""  # the definition this node was expanded from
     contract: str = ""  # an image contract the built image must meet (e.g. ymir-executor)
     retest_ancestors: bool = False  # also run every ancestor's smoke test in this image
+    provenance: str = "max"  # the stack's `provenance:` mode (not fingerprinted: it adds no layer)
     location: Location = NOWHERE
 
     @property
@@ -99,6 +101,7 @@ class Definition:
     name_template: str = ""  # names the expanded nodes; default: definition-values[-parent]
     contract: str = ""
     retest_ancestors: bool = False
+    provenance: str = "max"
 
     def at(self, field: str) -> Location:
         """Where field is written (the definition's own line when it is not)."""

@@ -124,3 +124,21 @@ def test_the_executor_image_meets_its_contract_on_every_platform(demo_run, capsy
     out = capsys.readouterr().out
     assert code == 0, out
     assert "ymir" in out
+
+
+def test_demo_provenance_names_the_registry_and_the_parent_on_both_platforms(demo_run):
+    from tests.integration.test_supply_chain import statements  # one reader of attestations
+
+    options, report = demo_run
+    numpy = api.load(options).nodes["numpy"]
+    parent_digest = report.nodes[numpy.parent].digest
+    found = statements(RegistryClient(), numpy.ref)
+    assert sorted(found) == sorted(PLATFORMS)
+    for platform, statement in found.items():
+        assert statement["subject"][0]["name"].startswith(
+            f"pkg:docker/{numpy.repository.replace(':', '%3A', 1)}@sb-"), platform
+        args = statement["predicate"]["invocation"]["parameters"]["args"]  # mode=max
+        assert args["label:org.stackbuild.node"] == "numpy"
+        assert args["label:org.opencontainers.image.base.digest"] == parent_digest
+        assert any(material["digest"]["sha256"] == parent_digest.split(":", 1)[1]
+                   for material in statement["predicate"]["materials"]), platform

@@ -42,7 +42,11 @@ FAKE_DOCKER = textwrap.dedent("""\
     if scenario == "stall_run":
         say("#5 [linux/amd64 2/2] RUN sleep infinity")
         time.sleep(120)
+    if scenario == "echo":  # a build whose output repeats its arguments (as a RUN echo would)
+        say("#3 " + " ".join(argv))
+        say("#4 BUILDX_GIT_INFO=" + os.environ.get("BUILDX_GIT_INFO", "unset"))
     if scenario == "fail":
+        say("#5 " + " ".join(argv))
         say("#5 ERROR: process did not complete successfully: exit code: 1")
         sys.exit(1)
     metadata = argv[argv.index("--metadata-file") + 1]
@@ -120,6 +124,31 @@ def test_a_failing_build_raises_with_exit_code_and_log_tail(tmp_path: Path, fake
     assert caught.value.exit_code_of_build == 1
     assert "exit code: 1" in caught.value.log_tail
     assert log.read_text().endswith("\nexit code 1\n")
+
+
+SECRET_ARGS = (("GH_TOKEN", "s3cr3t-value"), ("PLAIN", "visible"))
+
+
+def test_secret_looking_build_args_are_run_with_their_value_but_logged_as_stars(
+        tmp_path: Path, fake_docker: DockerClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCENARIO", "echo")
+    log = tmp_path / "n.log"
+    BuildxBuilder(fake_docker).build(request(tmp_path, build_args=SECRET_ARGS), log)
+    assert "GH_TOKEN=s3cr3t-value" in (tmp_path / "argv.json").read_text()  # buildx got the value
+    text = log.read_text()
+    assert "s3cr3t-value" not in text
+    assert "--build-arg 'GH_TOKEN=***' --build-arg PLAIN=visible" in text.splitlines()[0]  # shell-quoted
+    assert "#3 buildx build" in text and "GH_TOKEN=*** --build-arg PLAIN=visible" in text.split("#3 ")[1]
+    assert "#4 BUILDX_GIT_INFO=false" in text  # buildx adds no unsanitised git remote to the provenance
+
+
+def test_a_failed_build_with_a_secret_arg_names_no_value(tmp_path: Path, fake_docker: DockerClient,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCENARIO", "fail")
+    with pytest.raises(BuildError) as caught:
+        BuildxBuilder(fake_docker).build(request(tmp_path, build_args=SECRET_ARGS), tmp_path / "n.log")
+    assert "GH_TOKEN=***" in caught.value.command
+    assert "s3cr3t-value" not in f"{caught.value.command} {caught.value.log_tail} {caught.value}"
 
 
 def test_a_build_that_prints_nothing_is_stopped_and_names_its_last_line(

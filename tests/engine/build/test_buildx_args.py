@@ -12,11 +12,13 @@ from engine.build.buildx_args import (
     BuildRequest,
     Provenance,
     UnsafeBuildValue,
+    attest_flags,
     build_request,
     buildx_argv,
     buildx_kwargs,
     cache_flags,
     parent_image,
+    with_epoch,
 )
 from graph.model.spec import Node, Secret
 
@@ -66,6 +68,7 @@ def test_root_request_fields() -> None:
         platforms=("linux/amd64", "linux/arm64"),
         tags=("localhost:5000/stackbuild/debian:12",),
         labels=request.labels,
+        provenance="max",
     )
     assert dict(request.labels) == {
         "org.opencontainers.image.title": "debian",
@@ -294,3 +297,34 @@ def test_a_registry_cache_ref_with_a_comma_is_refused() -> None:
 def test_a_local_cache_folder_with_a_comma_is_refused() -> None:
     with pytest.raises(UnsafeBuildValue, match="cache folder '/tmp/a,b/"):
         cache_flags(BASE, "local", Path("/tmp/a,b"))
+
+
+# --- provenance, SOURCE_DATE_EPOCH, secret-looking args -------------------------------------------
+
+
+def test_provenance_mode_of_the_node_becomes_the_attest_flag() -> None:
+    assert buildx_argv(build_request(BASE, ROOT))[-4:-2] == ["--attest", "type=provenance,mode=max"]
+    assert "type=provenance,mode=min" in buildx_argv(build_request(replace(BASE, provenance="min"), ROOT))
+    off = buildx_argv(build_request(replace(BASE, provenance="off"), ROOT))
+    assert "--provenance=false" in off and "--attest" not in off
+    assert attest_flags("") == []
+    with pytest.raises(ValueError, match="unknown provenance mode"):
+        attest_flags("full")
+
+
+def test_the_commit_time_becomes_source_date_epoch_unless_the_stack_sets_it() -> None:
+    provenance = Provenance("https://example.com/r.git", "abc", "2026-01-01T00:00:00+00:00", 1767225600)
+    request = build_request(BASE, ROOT, provenance=provenance)
+    assert ("SOURCE_DATE_EPOCH", "1767225600") in request.build_args
+    assert dict(request.labels)["org.opencontainers.image.created"] == "2026-01-01T00:00:00+00:00"
+    assert with_epoch((("SOURCE_DATE_EPOCH", "0"),), 5) == (("SOURCE_DATE_EPOCH", "0"),)
+    assert with_epoch((), None) == ()
+
+
+def test_argv_for_logs_hides_secret_looking_values_the_run_argv_does_not() -> None:
+    args = (("GH_TOKEN", "t0k"), ("Db_Password", "pw"), ("V", "1"))
+    request = build_request(replace(BASE, args=args), ROOT)
+    shown = " ".join(buildx_argv(request))
+    assert "GH_TOKEN=*** --build-arg Db_Password=*** --build-arg V=1" in shown
+    assert "t0k" not in shown and "pw " not in shown
+    assert "GH_TOKEN=t0k" in buildx_argv(request, redact=False)

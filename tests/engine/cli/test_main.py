@@ -451,3 +451,27 @@ def test_history_lists_runs_and_the_nodes_of_one(repo: Path, fake_registry: Fake
         f"{name:<28} {'build':<8} {'succeeded':<10}      0.1s  not_in_registry" for name in NODES]
     assert run(repo, "history", "--run", "nope") == 0
     assert capsys.readouterr().out == "no run nope\n"
+
+
+def test_build_check_reproducible_compares_platform_digests_and_publishes_nothing(
+        repo: Path, fake_registry: FakeRegistry, fake_builder: CheckedBuilder,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.run import reproduce
+
+    monkeypatch.setattr(reproduce, "RegistryClient", lambda: fake_registry)
+    monkeypatch.setattr(fake_registry, "image_config", lambda reference, platform: {}, raising=False)
+    build_once(repo, fake_registry)
+    published = fake_registry.digest(human_ref("mid"))
+    capsys.readouterr()
+    # the fake builder pushes new content on every build: the check finds the layers differ
+    assert run(repo, "build", "--check-reproducible", "mid") == 1
+    out = capsys.readouterr().out.splitlines()
+    [request] = fake_builder.requests.values()
+    assert request.node == "mid" and request.tags[0].startswith(f"{REGISTRY}/mid:sbrepro-")
+    assert request.no_cache and not request.cache_from and not request.cache_to
+    assert fake_registry.digest(human_ref("mid")) == published  # the published tag did not move
+    assert out[0].startswith(f"mid: NOT reproducible (published {REGISTRY}/mid:sb-")
+    assert [line.split()[0] for line in out[1:]] == ["linux/amd64", "linux/arm64"]
+    assert all(" != layer 2: " in line for line in out[1:]), out  # layer 1 is the parent's, the same
+    assert run(repo, "build", "--check-reproducible", "nope") == 1
+    assert "no built node named 'nope'" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import json
 import re
 import socket
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ from tests.engine.engine_fakes import (
     FakeRegistry,
     commit_all,
     expected_platform_durations,
+    git,
     human_ref,
     sha,
     write_stack,
@@ -687,3 +689,23 @@ def test_promote_lockfile_rolls_every_tag_back(root: Path, registry: FakeRegistr
     assert moved == [human_ref(name) for name in sorted(NODES)]
     assert human_tags(registry) == {human_ref(name): first.nodes[name].digest for name in NODES}
     assert dict(registry.requests - before) == {"HEAD": len(NODES), "GET": len(NODES), "PUT": len(NODES)}
+
+
+def test_labels_and_source_date_epoch_come_from_the_commit_and_a_public_remote(tmp_path: Path) -> None:
+    write_stack(tmp_path)
+    commit_all(tmp_path, "built")
+    git(tmp_path, "remote", "add", "origin", "https://bot:SB_TOKEN_9@git.example/org/r.git")
+    epoch = int(git(tmp_path, "log", "-1", "--format=%ct").strip())
+    provenance = api.source_provenance(tmp_path, "run time")
+    assert (provenance.source, provenance.epoch) == ("https://git.example/org/r.git", epoch)
+    assert provenance.created == datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+    registry = FakeRegistry()
+    builder = FakeBuilder(registry)
+    api.build(api.Options(root=tmp_path, targets=STACK, state_dir=tmp_path / "state"), builder,
+              BuildSettings(jobs=1, test=False), registry)
+    request = builder.requests["base"]
+    assert ("SOURCE_DATE_EPOCH", str(epoch)) in request.build_args
+    assert dict(request.labels)["org.opencontainers.image.created"] == provenance.created
+    assert "SB_TOKEN_9" not in repr(builder.requests)
+    outside = api.source_provenance(tmp_path / "not-a-repo", "run time")
+    assert (outside.source, outside.created, outside.epoch) == ("", "run time", None)

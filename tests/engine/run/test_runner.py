@@ -148,3 +148,17 @@ def test_a_failed_cache_export_without_the_image_in_the_registry_is_no_warning_b
     assert builder.calls["mid"] == 2  # its 500 is a registry fault: built again
     assert (report.nodes["mid"].status, report.nodes["mid"].retries) == ("succeeded", 1)
     assert [e for e in events if e["event"] == "cache_export_failed"] == []
+
+
+def test_a_secret_looking_build_arg_is_a_warning_naming_node_and_arg(tmp_path: Path) -> None:
+    folder = write_stack(tmp_path)
+    stack = folder / "stack.yaml"
+    stack.write_text(stack.read_text(encoding="utf-8").replace("{V: ", "{API_TOKEN: "), encoding="utf-8")
+    registry = FakeRegistry()
+    options = api.Options(root=tmp_path, targets=STACK, state_dir=tmp_path / "state")
+    with capture_logs() as events:
+        report = api.build(options, FakeBuilder(registry), BuildSettings(jobs=1, test=False), registry)
+    assert report.status == "succeeded"
+    warned = [(e["node"], e["arg"]) for e in events if e["event"] == "secret_build_arg"]
+    assert warned == [("mid", "API_TOKEN")]  # only the node that has the arg
+    assert all("secrets:" in e["hint"] for e in events if e["event"] == "secret_build_arg")

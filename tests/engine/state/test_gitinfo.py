@@ -130,10 +130,22 @@ def test_revision_is_the_head_commit(repo: Path, tmp_path: Path) -> None:
     assert gitinfo.revision(tmp_path / "elsewhere") == ""
 
 
-def test_source_is_the_origin_or_the_folder(repo: Path) -> None:
-    assert gitinfo.source(repo) == str(repo)
+def test_source_is_the_origin_never_the_folder(repo: Path) -> None:
+    assert gitinfo.source(repo) == ""  # no origin: no local path is published
     git(repo, "remote", "add", "origin", "https://example.com/org/stacks.git")
     assert gitinfo.source(repo) == "https://example.com/org/stacks.git"
+
+
+def test_source_strips_credentials_and_refuses_a_path(repo: Path, tmp_path: Path) -> None:
+    git(repo, "remote", "add", "origin", "https://ci:SB_TOKEN_x1@example.com/org/stacks.git")
+    assert gitinfo.source(repo) == "https://example.com/org/stacks.git"
+    git(repo, "remote", "set-url", "origin", str(tmp_path / "upstream"))  # a fresh clone of a folder
+    assert gitinfo.source(repo) == ""
+
+
+def test_commit_time_is_the_committer_time(repo: Path, tmp_path: Path) -> None:
+    assert gitinfo.commit_time(repo) == int(git(repo, "log", "-1", "--format=%ct").strip())
+    assert gitinfo.commit_time(tmp_path / "elsewhere") is None
 
 
 @pytest.fixture(params=["data filter", "checked members"])

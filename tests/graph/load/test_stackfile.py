@@ -41,7 +41,9 @@ ERRORS = [
      f"s/stack.yaml:7: unknown key 'colour' in node 'a' (known keys: {NODE_KEYS})"),
     ("unknown-top-key", BASE + "nodez: {}\n", None,
      "s/stack.yaml:7: unknown key 'nodez' in a stack file "
-     "(known keys: stack, registry, platforms, tags, args, secrets, nodes, dev, adopt)"),
+     "(known keys: stack, registry, platforms, tags, args, secrets, nodes, dev, adopt, provenance)"),
+    ("bad-provenance", "provenance: full\n" + BASE, None,
+     "s/stack.yaml:1: provenance 'full' is not a mode (known: max, min, off) " + SCHEMA),
     ("unknown-dev-key", BASE + "dev:\n  dockerfile: a/Dockerfile\n  tag: x\n", None,
      "s/stack.yaml:9: unknown key 'tag' in 'dev' "
      "(known keys: dockerfile, context, target, suffix, args, secrets, test, except)"),
@@ -281,6 +283,12 @@ def test_minimal_node(load: Load) -> None:
         attrs=(("layer", "os"), ("os_name", "a")), definition="a",
         location=Location("s/stack.yaml", 4))]
     assert loaded.nodes[0].ref == "localhost:5000/demo/a:1"
+
+
+def test_provenance_is_max_unless_the_stack_says_otherwise(load: Load) -> None:
+    assert by_name(load(BASE))["a"].provenance == "max"
+    assert by_name(load("provenance: off\n" + BASE))["a"].provenance == "off"
+    assert by_name(load("provenance: min\n" + BASE))["a"].provenance == "min"
 
 
 def test_default_platforms_are_amd64_and_arm64(load: Load) -> None:
