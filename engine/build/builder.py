@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Protocol, runtime_checkable
 
 from python_on_whales import DockerClient
 from python_on_whales.client_config import ClientNotFoundError
@@ -23,6 +23,8 @@ from engine.errors import BuildError, EngineError, EngineUnavailable, SmokeTestE
 LOG_TAIL_LINES = 25
 DEFAULT_STALL_TIMEOUT_S = 300.0  # a build that prints nothing for this long is stopped
 STOP_GRACE_S = 10.0  # SIGTERM, then SIGKILL after this long
+PROBE_TIMEOUT_S = 30.0  # a builder that does not answer `buildx inspect --bootstrap` in this long is lost
+MERGE_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,17 @@ class Builder(Protocol):
     def smoke_test(self, node: str, image: str, platform: str, command: Sequence[str],
                    entrypoint: str | None = None) -> str:
         """Run command in image on platform; return its output or raise SmokeTestError."""
+
+
+@runtime_checkable
+class PoolBuilderOps(Builder, Protocol):
+    """What per-platform builds over a pool also need: merging platforms and probing a builder."""
+
+    def merge(self, node: str, target: str, sources: Sequence[str]) -> None:
+        """Push target as one index of the platform images sources (repository@digest each)."""
+
+    def alive(self, builder: str) -> bool:
+        """Whether the builder still answers."""
 
 
 class BuildxBuilder:
@@ -121,6 +134,35 @@ class BuildxBuilder:
             raise EngineUnavailable("the docker program is not installed", "run `make setup`") from None
         return [*docker, *shown[1:-1], *labels,
                 "--metadata-file", str(metadata), "--progress", "plain", shown[-1]]
+
+    def merge(self, node: str, target: str, sources: Sequence[str]) -> None:
+        """Push target as one index of the platform images sources (repository@digest each).
+
+        `docker buildx imagetools create` copies the manifests by digest; nothing is rebuilt.
+        """
+        argv = [*self._docker(), "buildx", "imagetools", "create", "--tag", target, *sources]
+        try:
+            done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=MERGE_TIMEOUT_S, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise BuildError(node, argv, None, str(exc)) from None
+        if done.returncode != 0:
+            raise BuildError(node, argv, done.returncode, (done.stdout + done.stderr)[-2000:])
+
+    def alive(self, builder: str) -> bool:
+        """Whether the buildx builder (or docker context) still answers."""
+        argv = [*self._docker(), "buildx", "inspect", "--bootstrap", "--builder", builder]
+        try:
+            return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                                  timeout=PROBE_TIMEOUT_S, check=False).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+
+    def _docker(self) -> list[str]:
+        try:
+            return [str(part) for part in self.docker.client_config.docker_cmd]
+        except ClientNotFoundError:
+            raise EngineUnavailable("the docker program is not installed", "run `make setup`") from None
 
     def smoke_test(self, node: str, image: str, platform: str, command: Sequence[str],
                    entrypoint: str | None = None) -> str:

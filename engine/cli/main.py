@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from engine.cli import ci_report, commands
+from engine.cli.config import pool_of
 from engine.cli.options import add_load_options, checked, options_of, platform_list, positive
 from engine.console import ci, logs
 from engine.errors import EngineError
@@ -59,7 +60,7 @@ def _build(args: argparse.Namespace) -> int:
     settings = BuildSettings(jobs=args.jobs, keep_going=args.keep_going, full=args.full,
                              changed_since=args.changed_since or "", cache=args.cache,
                              cache_dir=Path(args.cache_dir or options.state / "cache").resolve(),
-                             test=not args.no_test)
+                             test=not args.no_test, pool=pool_of(args))
     report = api.build(options, builder, settings)
     ci_report.show_run(report)
     if args.report_dir:
@@ -134,6 +135,9 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     build.add_argument("--stall-timeout", metavar="SECONDS", type=positive, default=300,
                        help="stop a build that prints nothing this long; a stalled push or pull is "
                             "retried (default 300)")
+    build.add_argument("--builders", metavar="FILE",
+                       help="builder pool (YAML, `builders:` per platform); default: [tool.stackbuild."
+                            "builders] if set, else the current builder")
     build.add_argument("--report-dir", metavar="DIR",
                        help="also copy report.json, junit.xml, summary.md, log.jsonl and lock.json here")
     build.set_defaults(handler=_build)

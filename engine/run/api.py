@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,15 +13,19 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from engine.build.builder import PoolBuilderOps
 from engine.build.buildx_args import Provenance
 from engine.build.interrupt import interruptible
-from engine.build.scheduler import SUCCEEDED, Scheduler
+from engine.build.pool import Pool, PoolError, missing_platforms
+from engine.build.poolscheduler import PoolScheduler
+from engine.build.scheduler import SUCCEEDED, Outcome, Scheduler
 from engine.console import logs
 from engine.registry.client import Registry, RegistryClient
 from engine.registry.endpoints import endpoint_for
 from engine.registry.retryproxy import RetryProxy, local_registry_host, router
 from engine.run.layers import verify_run
 from engine.run.planner import Planned, plan_build
+from engine.run.platforms import PlatformRunner
 from engine.run.promote import lock_entries, promote, to_promote
 from engine.run.runner import BuildSettings, NodeRunner
 from engine.state import gitinfo
@@ -130,10 +135,14 @@ def _execute(options: Options, builder: Builder, settings: BuildSettings, regist
     weights = _weights(history, planned.fingerprints)
     log.info("run_started", node="*", run=report.run_id, mode=report.mode, nodes=len(planned.entries),
              to_build=sum(1 for e in planned.entries if e.action == BUILD), jobs=settings.jobs)
+    to_build = [entry.node for entry in planned.entries if entry.action == BUILD]
     with interruptible() as stop, logs.live_view(report), _retry_proxy(planned, runner):
-        outcomes = Scheduler(planned.graph.graph, settings.jobs, settings.keep_going,
-                             lambda name: weights.get(name, DEFAULT_DURATION_S), stop).run(
-            [entry.node for entry in planned.entries if entry.action == BUILD], runner.run)
+        if settings.pool is not None and settings.pool.is_multi:
+            outcomes = _run_pool(planned, runner, builder, settings.pool, to_build, weights, stop)
+        else:
+            outcomes = Scheduler(planned.graph.graph, settings.jobs, settings.keep_going,
+                                 lambda name: weights.get(name, DEFAULT_DURATION_S), stop).run(
+                to_build, runner.run)
     interrupted = stop.is_set()
     report.signal = stop.signal
     for name, outcome in outcomes.items():
@@ -157,6 +166,23 @@ def _execute(options: Options, builder: Builder, settings: BuildSettings, regist
     finish(report, "succeeded" if ok else "interrupted" if interrupted else "failed")
     write_summaries(report)
     history.finish_run(report.run_id, report.finished, report.status)
+
+
+def _run_pool(planned: Planned, runner: NodeRunner, builder: Builder, pool: Pool, to_build: list[str],
+              weights: dict[str, float], stop: threading.Event) -> dict[str, Outcome]:
+    """Each platform of each node on a builder of the pool, then each node's index by digest."""
+    nodes = planned.graph.nodes
+    missing = missing_platforms(pool, {p for name in to_build for p in nodes[name].platforms})
+    if missing:
+        raise PoolError(f"the builder pool has no builder for {', '.join(missing)}",
+                        "add one under builders, e.g. linux/arm64: [default] (QEMU on this engine)")
+    if not isinstance(builder, PoolBuilderOps):
+        raise PoolError("this builder cannot build per platform", "run without a builder pool")
+    platforms = PlatformRunner(runner, builder)
+    scheduler = PoolScheduler(planned.graph.graph, pool, lambda name: nodes[name].platforms,
+                              runner.settings.keep_going, lambda name: weights.get(name, DEFAULT_DURATION_S),
+                              stop)
+    return scheduler.run(to_build, platforms.build, platforms.merge)
 
 
 def _new_report(options: Options, planned: Planned, settings: BuildSettings) -> RunReport:
