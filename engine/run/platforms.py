@@ -5,6 +5,7 @@ tagged with the content tag only when it holds every planned platform."""
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,7 +48,8 @@ class PlatformRunner:
         log_path = Path(self.nodes.report.folder) / "logs" / f"{unit.node}.{slug}.log"
         try:
             request = self.nodes._request(node, self._parent_digest(node, unit.platform), unit.platform)
-            request = push_by_digest(request, self.nodes.route(node.repository), builder)
+            request = push_by_digest(replace(request, platforms=(unit.platform,)),
+                                     self.nodes.route(node.repository), builder)
             log.info("platform_started", platform=unit.platform, builder=builder)
             result = self.nodes._build_with_retries(request, log_path, report, node)
         except EngineError as exc:
