@@ -79,6 +79,8 @@ class BuildxBuilder:
                  stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S) -> None:
         self.docker = docker or DockerClient()
         self.stall_timeout_s = stall_timeout_s
+        self._contexts: dict[str, bool] = {}  # builder name → whether it is a docker context
+        self._lock = threading.Lock()
 
     def check(self) -> str:
         """The buildx version, or EngineUnavailable with how to get an engine."""
@@ -100,7 +102,7 @@ class BuildxBuilder:
         start = time.monotonic()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("w", encoding="utf-8") as log:
-            log.write(f"$ {shlex.join(buildx_argv(request))}\n")
+            log.write(f"$ {shlex.join(self.shown(request))}\n")
             log.flush()
             try:
                 process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -121,6 +123,13 @@ class BuildxBuilder:
         digest = json.loads(metadata.read_text(encoding="utf-8"))["containerimage.digest"]
         return BuildResult(request.node, digest, time.monotonic() - start, str(log_path))
 
+    def shown(self, request: BuildRequest) -> list[str]:
+        """The command line as logged: buildx_argv, on `docker --context NAME` for a context's builder."""
+        shown = buildx_argv(request)
+        if not self._is_context(request.builder):
+            return shown
+        return ["docker", "--context", request.builder, *_without_builder(shown[1:], True)]
+
     def argv(self, request: BuildRequest, metadata: Path) -> list[str]:
         """The buildx command line that is run: the logged one plus labels, metadata file and progress."""
         shown = buildx_argv(request)
@@ -128,11 +137,8 @@ class BuildxBuilder:
             raise ValueError(f"node {request.node}: extra buildx options {sorted(request.extra)} "
                              "are not supported by the build command")
         labels = [part for key, value in request.labels for part in ("--label", f"{key}={value}")]
-        try:
-            docker = [str(part) for part in self.docker.client_config.docker_cmd]
-        except ClientNotFoundError:
-            raise EngineUnavailable("the docker program is not installed", "run `make setup`") from None
-        return [*docker, *shown[1:-1], *labels,
+        options = _without_builder(shown[1:-1], self._is_context(request.builder))
+        return [*self._docker(request.builder), *options, *labels,
                 "--metadata-file", str(metadata), "--progress", "plain", shown[-1]]
 
     def merge(self, node: str, target: str, sources: Sequence[str]) -> None:
@@ -140,7 +146,7 @@ class BuildxBuilder:
 
         `docker buildx imagetools create` copies the manifests by digest; nothing is rebuilt.
         """
-        argv = [*self._docker(), "buildx", "imagetools", "create", "--tag", target, *sources]
+        argv = [*self._docker(""), "buildx", "imagetools", "create", "--tag", target, *sources]
         try:
             done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                                   timeout=MERGE_TIMEOUT_S, check=False)
@@ -151,18 +157,38 @@ class BuildxBuilder:
 
     def alive(self, builder: str) -> bool:
         """Whether the buildx builder (or docker context) still answers."""
-        argv = [*self._docker(), "buildx", "inspect", "--bootstrap", "--builder", builder]
+        on_context = self._is_context(builder)
+        argv = [*self._docker(builder), "buildx", "inspect", "--bootstrap",
+                *([] if on_context else ["--builder", builder])]
         try:
-            return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                                  timeout=PROBE_TIMEOUT_S, check=False).returncode == 0
+            done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=PROBE_TIMEOUT_S, check=False)
         except (OSError, subprocess.TimeoutExpired):
             return False
+        # buildx 0.13 exits 0 for a builder whose engine does not answer, printing `Error: ...`
+        errors = [line for line in done.stdout.splitlines() if line.startswith("Error:")]
+        return done.returncode == 0 and not errors
 
-    def _docker(self) -> list[str]:
+    def _docker(self, builder: str) -> list[str]:
+        """The docker command; on a docker context's builder `docker --context NAME` (buildx 0.13 refuses
+        `--builder NAME` for a context other than the current one)."""
         try:
-            return [str(part) for part in self.docker.client_config.docker_cmd]
+            docker = [str(part) for part in self.docker.client_config.docker_cmd]
         except ClientNotFoundError:
             raise EngineUnavailable("the docker program is not installed", "run `make setup`") from None
+        return [*docker, "--context", builder] if self._is_context(builder) else docker
+
+    def _is_context(self, builder: str) -> bool:
+        """Whether builder names a docker context (not the current one): asked once per name."""
+        if not builder or builder == "default":
+            return False
+        with self._lock:
+            if builder not in self._contexts:
+                argv = [*self.docker.client_config.docker_cmd, "context", "inspect", builder]
+                self._contexts[builder] = subprocess.run(
+                    [str(part) for part in argv], stdin=subprocess.DEVNULL, capture_output=True,
+                    timeout=PROBE_TIMEOUT_S, check=False).returncode == 0
+            return self._contexts[builder]
 
     def smoke_test(self, node: str, image: str, platform: str, command: Sequence[str],
                    entrypoint: str | None = None) -> str:
@@ -175,6 +201,14 @@ class BuildxBuilder:
             raise SmokeTestError(node, platform, command,
                                  (exc.stdout or "") + (exc.stderr or "")) from None
         return str(output)
+
+
+def _without_builder(argv: Sequence[str], drop: bool) -> list[str]:
+    """argv without its `--builder NAME` when drop (the builder is chosen by `docker --context`)."""
+    if not drop or "--builder" not in argv:
+        return list(argv)
+    at = list(argv).index("--builder")
+    return [*argv[:at], *argv[at + 2:]]
 
 
 def watch(process: subprocess.Popen[bytes], log: IO[str], stall_timeout_s: float) -> tuple[bool, str]:

@@ -130,13 +130,14 @@ def build_request(node: Node, root: Path, parent: Node | None = None, parent_dig
     )
 
 
-def push_by_digest(request: BuildRequest, repository: str, builder: str) -> BuildRequest:
-    """request for one builder, pushed to repository by digest only (no tag): one platform of a node."""
-    if "," in repository or control_problem(repository):
-        raise UnsafeBuildValue(f"node {request.node}: repository {repository!r} contains ',' or a control "
+def platform_push(request: BuildRequest, reference: str, builder: str) -> BuildRequest:
+    """request for one builder, pushed to reference (a staging tag of one platform, merged by digest
+    afterwards). buildx's push-by-digest=true is not implemented for the docker driver, a tag works on all."""
+    if "," in reference or control_problem(reference):
+        raise UnsafeBuildValue(f"node {request.node}: reference {reference!r} contains ',' or a control "
                                "character", "check --registry and the stack's registry")
-    output = f"type=image,name={repository},push-by-digest=true,name-canonical=true,push=true"
-    return replace(request, tags=(), builder=builder, output=output, push=False)
+    return replace(request, tags=(), builder=builder, output=f"type=image,name={reference},push=true",
+                   push=False)
 
 
 def _secret_flag(secret_id: str, env: str, src: str) -> str:

@@ -1,6 +1,7 @@
 """Per-platform builds over a builder pool: each platform of a node on a builder of that platform,
-FROM the parent's image of the same platform by digest, pushed by digest; then one index by digest,
-tagged with the content tag only when it holds every planned platform."""
+FROM the parent's image of the same platform by digest, pushed under a staging tag of its platform
+(`sb-<fingerprint>-linux-arm64`); then one index of those images by digest, tagged with the content
+tag only when it holds every planned platform."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from engine.build import buildlog
-from engine.build.buildx_args import push_by_digest
+from engine.build.buildx_args import platform_push
 from engine.build.poolscheduler import BuilderLost, Unit
 from engine.errors import EngineError
 from engine.run.layers import LayerPrefixError
@@ -48,8 +49,9 @@ class PlatformRunner:
         log_path = Path(self.nodes.report.folder) / "logs" / f"{unit.node}.{slug}.log"
         try:
             request = self.nodes._request(node, self._parent_digest(node, unit.platform), unit.platform)
-            request = push_by_digest(replace(request, platforms=(unit.platform,)),
-                                     self.nodes.route(node.repository), builder)
+            staging = f"{content_ref(node, self.nodes.planned.fingerprints[node.name])}-{slug}"
+            request = platform_push(replace(request, platforms=(unit.platform,)),
+                                    self.nodes.route(staging), builder)
             log.info("platform_started", platform=unit.platform, builder=builder)
             result = self.nodes._build_with_retries(request, log_path, report, node)
         except EngineError as exc:
@@ -57,7 +59,7 @@ class PlatformRunner:
                 report.error, report.status = str(exc), "failed"
                 log.error("platform_failed", platform=unit.platform, builder=builder, error=str(exc))
                 raise
-            raise BuilderLost(builder, unit.node, unit.platform, str(exc).splitlines()[0]) from exc
+            raise BuilderLost(builder, unit.node, unit.platform, exc.message) from exc
         finally:
             structlog.contextvars.unbind_contextvars("node")
         with self.lock:
