@@ -53,6 +53,7 @@ def parse_checked(argv: Sequence[str], environ: Mapping[str, str]) -> argparse.N
 def _build(args: argparse.Namespace) -> int:
     from engine.build.builder import BuildxBuilder  # python-on-whales is needed only to build
 
+    pool = pool_of(args)  # a wrong pool is reported before the engine is asked anything
     builder = BuildxBuilder()
     builder.stall_timeout_s = args.stall_timeout
     builder.check()
@@ -60,7 +61,7 @@ def _build(args: argparse.Namespace) -> int:
     settings = BuildSettings(jobs=args.jobs, keep_going=args.keep_going, full=args.full,
                              changed_since=args.changed_since or "", cache=args.cache,
                              cache_dir=Path(args.cache_dir or options.state / "cache").resolve(),
-                             test=not args.no_test, pool=pool_of(args))
+                             test=not args.no_test, pool=pool)
     report = api.build(options, builder, settings)
     ci_report.show_run(report)
     if args.report_dir:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
 
 from engine.build.pool import Pool, PoolBuilder, PoolError, missing_platforms, parse_pool, read_pool_file
-from engine.cli.config import pool_of, read_config
 
 TWO = {"linux/amd64": [{"name": "default", "capacity": 2}], "linux/arm64": ["arm-1", {"name": "arm-2"}]}
 
@@ -64,26 +62,3 @@ def test_a_pool_file_has_one_builders_key(tmp_path: Path) -> None:
     bad.write_text("builders: [\n")
     with pytest.raises(PoolError, match="cannot read the builder pool"):
         read_pool_file(bad)
-
-
-def args_of(root: Path, builders: str | None = None) -> argparse.Namespace:
-    return argparse.Namespace(root=str(root), builders=builders)
-
-
-def test_the_pool_comes_from_the_flag_else_the_project_table_else_none(tmp_path: Path) -> None:
-    assert pool_of(args_of(tmp_path)) is None
-    (tmp_path / "pyproject.toml").write_text(
-        '[tool.stackbuild]\njobs = 2\n[tool.stackbuild.builders]\n"linux/amd64" = ["default"]\n'
-        '"linux/arm64" = [{name = "arm-1", capacity = 2}]\n')
-    table_pool = pool_of(args_of(tmp_path))
-    assert table_pool is not None and table_pool.builders("linux/arm64") == (PoolBuilder("arm-1", 2),)
-    flag = tmp_path / "pool.yaml"
-    flag.write_text("builders:\n  linux/amd64: [other]\n")
-    flag_pool = pool_of(args_of(tmp_path, str(flag)))
-    assert flag_pool is not None and flag_pool.builders("linux/amd64") == (PoolBuilder("other"),)
-
-
-def test_a_wrong_project_pool_fails_reading_the_configuration(tmp_path: Path) -> None:
-    (tmp_path / "pyproject.toml").write_text('[tool.stackbuild.builders]\n"linux/amd64" = []\n')
-    with pytest.raises(PoolError, match=r"pyproject.toml: \[tool.stackbuild\]: builders.linux/amd64 must"):
-        read_config(tmp_path)
