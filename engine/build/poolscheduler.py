@@ -123,15 +123,21 @@ class PoolScheduler:
                 error = future.exception()
                 if isinstance(error, BuilderLost) and self._retry(unit, builder, error, tries):
                     heapq.heappush(ready, (-priority[unit], unit))
-                    continue
-                if error is None:
+                elif error is None:
                     results[unit] = Outcome(unit.node, SUCCEEDED)
                     self._release(units, unit, pending, ready, priority)
-                    continue
-                results[unit] = Outcome(unit.node, FAILED, str(error), error)
-                self._skip(units, unit, results)
-                stopped_by = stopped_by or ("" if self.keep_going else unit.node)
+                else:
+                    self._fail(units, unit, error, results)
+                    stopped_by = stopped_by or ("" if self.keep_going else unit.node)
         return self._node_outcomes(todo, units, results, stopped_by)
+
+    def _fail(self, units: nx.DiGraph, failed: Unit, error: BaseException,
+              results: dict[Unit, Outcome]) -> None:
+        """failed's outcome; every unit built on it is skipped."""
+        results[failed] = Outcome(failed.node, FAILED, str(error), error)
+        for unit in nx.descendants(units, failed):
+            if unit not in results:
+                results[unit] = Outcome(unit.node, SKIPPED, f"parent failed: {failed.node}")
 
     def _unit_weight(self, unit: Unit) -> float:
         return self.weight(unit.node) if unit.platform else 0.0
@@ -197,11 +203,6 @@ class PoolScheduler:
             pending[waiter] -= 1
             if not pending[waiter]:
                 heapq.heappush(ready, (-priority[waiter], waiter))
-
-    def _skip(self, units: nx.DiGraph, failed: Unit, results: dict[Unit, Outcome]) -> None:
-        for unit in nx.descendants(units, failed):
-            if unit not in results:
-                results[unit] = Outcome(unit.node, SKIPPED, f"parent failed: {failed.node}")
 
     def _node_outcomes(self, todo: set[str], units: nx.DiGraph, results: dict[Unit, Outcome],
                        stopped_by: str) -> dict[str, Outcome]:
