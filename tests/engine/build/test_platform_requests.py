@@ -14,6 +14,7 @@ from engine.build.buildx_args import (
     UnsafeBuildValue,
     build_request,
     buildx_argv,
+    buildx_kwargs,
     cache_flags,
     platform_push,
 )
@@ -65,3 +66,9 @@ def test_a_docker_contexts_builder_runs_on_docker_context_without_builder_flag(t
 def test_a_buildx_builder_is_named_with_builder(tmp_path: Path) -> None:
     argv = builder_with({"arm-1": False}).argv(one_platform(), tmp_path / "m.json")
     assert Path(argv[0]).name == "docker" and argv[1:5] == ["buildx", "build", "--builder", "arm-1"]
+
+
+def test_python_on_whales_keywords_carry_the_builder_and_the_output(tmp_path: Path) -> None:
+    kwargs = buildx_kwargs(one_platform(), tmp_path / "m.json")
+    assert kwargs["builder"] == "arm-1" and kwargs["push"] is False
+    assert kwargs["output"] == {"type": "image", "name": STAGING, "push": "true"}

@@ -10,7 +10,7 @@ import networkx as nx
 
 from engine.build.pool import Pool, parse_pool
 from engine.build.poolscheduler import BuilderLost, PoolScheduler, Unit, unit_graph
-from engine.build.scheduler import FAILED, SKIPPED, SUCCEEDED, Outcome
+from engine.build.scheduler import FAILED, NOT_STARTED, SKIPPED, SUCCEEDED, Outcome
 
 BOTH = ("linux/amd64", "linux/arm64")
 POOL = parse_pool({"linux/amd64": ["amd"], "linux/arm64": ["arm"]}, "test")
@@ -173,3 +173,22 @@ def test_a_failing_platform_build_is_not_retried_and_its_node_is_never_merged() 
     assert outcomes["mid"].status in (SKIPPED, "not_started")
     assert work.builders_of(Unit("base", "linux/arm64")) == ["arm"]
     assert not work.merged["base"] and not work.merged["mid"]
+
+
+def test_a_builder_serving_two_platforms_keeps_one_capacity_over_both() -> None:
+    pool = parse_pool({"linux/amd64": ["solo", "amd"], "linux/arm64": ["solo"]}, "t")
+    work = Work()
+    nodes = tuple(f"n{i}" for i in range(4))
+    outcomes = run(chain(nodes=nodes), work, pool)
+    assert all(o.status == SUCCEEDED for o in outcomes.values())
+    assert work.max_active["solo"] == 1
+    assert {b for k, u, b in work.events if k == "start" and u.platform == "linux/arm64"} == {"solo"}
+
+
+def test_an_interrupt_starts_nothing_more_and_says_so() -> None:
+    stop = threading.Event()
+    work = Work({Unit("base", "linux/amd64"): lambda _: stop.set()})
+    scheduler = PoolScheduler(chain(("base", "mid")), POOL, lambda _: ("linux/amd64",), stop=stop)
+    outcomes = scheduler.run(["base", "mid"], work.build, work.merge)
+    assert outcomes["mid"].status == NOT_STARTED and outcomes["mid"].reason == "interrupted"
+    assert not work.merged
