@@ -76,7 +76,16 @@ def second_dockerd(config: dict[str, Any] | None = None) -> Iterator[SecondEngin
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+        _unmount_below(folder)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _unmount_below(folder: Path) -> None:
+    """Unmount what a killed dockerd left mounted below folder (its data-root bind mount), deepest first."""
+    mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    for point in sorted((m for m in mounts if m == str(folder) or m.startswith(f"{folder}/")), reverse=True):
+        if subprocess.run(["umount", point], check=False, capture_output=True).returncode:
+            subprocess.run(["umount", "-l", point], check=False, capture_output=True)
 
 
 def _own_bridge() -> str:
