@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Protocol, runtime_checkable
 
 from python_on_whales import DockerClient
 from python_on_whales.client_config import ClientNotFoundError
@@ -28,6 +28,8 @@ STOP_GRACE_S = 10.0  # SIGTERM, then SIGKILL after this long
 # buildx would put the checkout's origin, credentials and all, into the provenance as vcs:source;
 # the public source is in the labels instead (engine.state.hygiene)
 BUILDX_ENV = {"BUILDX_GIT_INFO": "false", "BUILDX_GIT_LABELS": "false"}
+PROBE_TIMEOUT_S = 30.0  # a builder that does not answer `buildx inspect --bootstrap` in this long is lost
+MERGE_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,17 @@ class Builder(Protocol):
         """Run command in image on platform; return its output or raise SmokeTestError."""
 
 
+@runtime_checkable
+class PoolBuilderOps(Builder, Protocol):
+    """What per-platform builds over a pool also need: merging platforms and probing a builder."""
+
+    def merge(self, node: str, target: str, sources: Sequence[str]) -> None:
+        """Push target as one index of the platform images sources (repository@digest each)."""
+
+    def alive(self, builder: str) -> bool:
+        """Whether the builder still answers."""
+
+
 class BuildxBuilder:
     """Builds with `docker buildx build` (a watched child process); runs images through python-on-whales."""
 
@@ -72,6 +85,8 @@ class BuildxBuilder:
         self.docker = docker or DockerClient()
         self.stall_timeout_s = stall_timeout_s
         self.pull_for_tests = True  # False for images loaded into the local store (--load): no registry
+        self._contexts: dict[str, bool] = {}  # builder name → whether it is a docker context
+        self._lock = threading.Lock()
 
     def for_local_store(self) -> BuildxBuilder:
         """The same builder, testing images already in the local image store (never pulling them)."""
@@ -96,7 +111,7 @@ class BuildxBuilder:
         metadata = log_path.with_suffix(".metadata.json")
         metadata.unlink(missing_ok=True)
         argv = self.argv(request, metadata)
-        shown = buildx_argv(request)  # secret-looking build-arg values are *** in logs and errors
+        shown = self.shown(request)  # secret-looking build-arg values are *** in logs and errors
         hidden = tuple(value for name, value in request.build_args if looks_secret(name))
         start = time.monotonic()
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,6 +137,13 @@ class BuildxBuilder:
         digest = json.loads(metadata.read_text(encoding="utf-8"))["containerimage.digest"]
         return BuildResult(request.node, digest, time.monotonic() - start, str(log_path))
 
+    def shown(self, request: BuildRequest) -> list[str]:
+        """The command line as logged: buildx_argv, on `docker --context NAME` for a context's builder."""
+        shown = buildx_argv(request)
+        if not self._is_context(request.builder):
+            return shown
+        return ["docker", "--context", request.builder, *_without_builder(shown[1:], True)]
+
     def argv(self, request: BuildRequest, metadata: Path) -> list[str]:
         """The buildx command line that is run: the logged one plus labels, metadata file and progress."""
         shown = buildx_argv(request, redact=False)  # the real values: only ever run, never written
@@ -129,12 +151,58 @@ class BuildxBuilder:
             raise ValueError(f"node {request.node}: extra buildx options {sorted(request.extra)} "
                              "are not supported by the build command")
         labels = [part for key, value in request.labels for part in ("--label", f"{key}={value}")]
+        options = _without_builder(shown[1:-1], self._is_context(request.builder))
+        return [*self._docker(request.builder), *options, *labels,
+                "--metadata-file", str(metadata), "--progress", "plain", shown[-1]]
+
+    def merge(self, node: str, target: str, sources: Sequence[str]) -> None:
+        """Push target as one index of the platform images sources (repository@digest each).
+
+        `docker buildx imagetools create` copies the manifests by digest; nothing is rebuilt.
+        """
+        argv = [*self._docker(""), "buildx", "imagetools", "create", "--tag", target, *sources]
+        try:
+            done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=MERGE_TIMEOUT_S, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise BuildError(node, argv, None, str(exc)) from None
+        if done.returncode != 0:
+            raise BuildError(node, argv, done.returncode, (done.stdout + done.stderr)[-2000:])
+
+    def alive(self, builder: str) -> bool:
+        """Whether the buildx builder (or docker context) still answers."""
+        on_context = self._is_context(builder)
+        argv = [*self._docker(builder), "buildx", "inspect", "--bootstrap",
+                *([] if on_context else ["--builder", builder])]
+        try:
+            done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=PROBE_TIMEOUT_S, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        # buildx 0.13 exits 0 for a builder whose engine does not answer, printing `Error: ...`
+        errors = [line for line in done.stdout.splitlines() if line.startswith("Error:")]
+        return done.returncode == 0 and not errors
+
+    def _docker(self, builder: str) -> list[str]:
+        """The docker command; on a docker context's builder `docker --context NAME` (buildx 0.13 refuses
+        `--builder NAME` for a context other than the current one)."""
         try:
             docker = [str(part) for part in self.docker.client_config.docker_cmd]
         except ClientNotFoundError:
             raise EngineUnavailable("the docker program is not installed", "run `make setup`") from None
-        return [*docker, *shown[1:-1], *labels,
-                "--metadata-file", str(metadata), "--progress", "plain", shown[-1]]
+        return [*docker, "--context", builder] if self._is_context(builder) else docker
+
+    def _is_context(self, builder: str) -> bool:
+        """Whether builder names a docker context (not the current one): asked once per name."""
+        if not builder or builder == "default":
+            return False
+        with self._lock:
+            if builder not in self._contexts:
+                argv = [*self.docker.client_config.docker_cmd, "context", "inspect", builder]
+                self._contexts[builder] = subprocess.run(
+                    [str(part) for part in argv], stdin=subprocess.DEVNULL, capture_output=True,
+                    timeout=PROBE_TIMEOUT_S, check=False).returncode == 0
+            return self._contexts[builder]
 
     def smoke_test(self, node: str, image: str, platform: str, command: Sequence[str],
                    entrypoint: str | None = None) -> str:
@@ -148,6 +216,14 @@ class BuildxBuilder:
             raise SmokeTestError(node, platform, command,
                                  (exc.stdout or "") + (exc.stderr or "")) from None
         return str(output)
+
+
+def _without_builder(argv: Sequence[str], drop: bool) -> list[str]:
+    """argv without its `--builder NAME` when drop (the builder is chosen by `docker --context`)."""
+    if not drop or "--builder" not in argv:
+        return list(argv)
+    at = list(argv).index("--builder")
+    return [*argv[:at], *argv[at + 2:]]
 
 
 def watch(process: subprocess.Popen[bytes], log: IO[str], stall_timeout_s: float,

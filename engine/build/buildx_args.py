@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,8 @@ class BuildRequest:
     no_cache: bool = False
     pull: bool = False
     provenance: str = ""  # "" (buildx's default), "max", "min" or "off"
+    builder: str = ""  # a buildx builder (or docker context) of the pool; '' is the current one
+    output: str = ""  # an --output spec instead of --tag/--push (a per-platform push by digest)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -90,9 +92,10 @@ def image_labels(node: Node, parent: Node | None, parent_digest: str,
     return {key: value for key, value in labels.items() if value}
 
 
-def cache_flags(node: Node, mode: str, local_dir: Path | None = None) -> tuple[str, str]:
-    """(cache_from, cache_to) for a node: a registry cache ref per node, a local folder, or none."""
-    key = hashlib.sha256(node.name.encode()).hexdigest()[:16]
+def cache_flags(node: Node, mode: str, local_dir: Path | None = None, platform: str = "") -> tuple[str, str]:
+    """(cache_from, cache_to) for a node (one platform of it, when given: builds of platforms run apart
+    and must not overwrite each other's cache): a registry cache ref, a local folder, or none."""
+    key = hashlib.sha256((node.name + (f"@{platform}" if platform else "")).encode()).hexdigest()[:16]
     if mode == "registry":
         ref = f"{node.repository}:sbcache-{key}"
         if "," in ref or control_problem(ref):
@@ -150,6 +153,16 @@ def attest_flags(mode: str) -> list[str]:
     return ["--attest", f"type=provenance,mode={mode}"] if mode else []
 
 
+def platform_push(request: BuildRequest, reference: str, builder: str) -> BuildRequest:
+    """request for one builder, pushed to reference (a staging tag of one platform, merged by digest
+    afterwards). buildx's push-by-digest=true is not implemented for the docker driver, a tag works on all."""
+    if "," in reference or control_problem(reference):
+        raise UnsafeBuildValue(f"node {request.node}: reference {reference!r} contains ',' or a control "
+                               "character", "check --registry and the stack's registry")
+    return replace(request, tags=(), builder=builder, output=f"type=image,name={reference},push=true",
+                   push=False)
+
+
 def _secret_flag(secret_id: str, env: str, src: str) -> str:
     """The value of one `--secret` flag; the stack loader has already refused ',' in its parts."""
     for part in (secret_id, env, src):
@@ -163,12 +176,14 @@ def check_request(request: BuildRequest) -> None:
     control character."""
     separated = [("tag", tag) for tag in request.tags] + [("platform", p) for p in request.platforms]
     separated += [(f"build context {name}", value) for name, value in request.build_contexts]
+    separated += [("builder", request.builder)]
     for what, value in separated:
         if "," in value:
             raise UnsafeBuildValue(f"node {request.node}: {what} {value!r} contains ','",
                                    "buildx would read it as a separator; check --registry and the stack")
     values = [value for _, value in separated] + list(request.secrets) + [request.target]
     values += [request.cache_from, request.cache_to, str(request.context), str(request.dockerfile)]
+    values += [request.builder, request.output]
     values += [text for pair in request.labels for text in pair]
     for value in values:
         if problem := control_problem(value):
@@ -203,6 +218,11 @@ def buildx_kwargs(request: BuildRequest, metadata_file: Path) -> dict[str, Any]:
         kwargs["cache"] = False
     if request.pull:
         kwargs["pull"] = True
+    if request.builder:
+        kwargs["builder"] = request.builder
+    if request.output:
+        kwargs["output"] = dict(part.split("=", 1) for part in request.output.split(","))
+        kwargs["push"] = False
     kwargs.update(request.extra)
     return kwargs
 
@@ -210,8 +230,8 @@ def buildx_kwargs(request: BuildRequest, metadata_file: Path) -> dict[str, Any]:
 def buildx_argv(request: BuildRequest, redact: bool = True) -> list[str]:
     """The equivalent command line; for logs and error messages (redact) the values of build args
     whose names look secret are ***."""
-    argv = ["docker", "buildx", "build", "--platform", ",".join(request.platforms),
-            "--file", str(request.dockerfile)]
+    argv = ["docker", "buildx", "build", *(["--builder", request.builder] if request.builder else []),
+            "--platform", ",".join(request.platforms), "--file", str(request.dockerfile)]
     for tag in request.tags:
         argv += ["--tag", tag]
     for key, value in redacted_args(request.build_args) if redact else request.build_args:
@@ -227,7 +247,9 @@ def buildx_argv(request: BuildRequest, redact: bool = True) -> list[str]:
     argv += ["--no-cache"] if request.no_cache else []
     argv += ["--pull"] if request.pull else []
     argv += attest_flags(request.provenance)
-    if request.push:
+    if request.output:
+        argv += ["--output", request.output]
+    elif request.push:
         argv.append("--push")
     if request.load:
         argv.append("--load")

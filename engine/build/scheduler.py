@@ -8,9 +8,11 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import networkx as nx
 
+T = TypeVar("T")
 SUCCEEDED, FAILED, SKIPPED, NOT_STARTED = "succeeded", "failed", "skipped", "not_started"
 
 
@@ -24,9 +26,9 @@ class Outcome:
     error: BaseException | None = None
 
 
-def remaining_path(graph: nx.DiGraph, weight: Callable[[str], float]) -> dict[str, float]:
+def remaining_path(graph: nx.DiGraph, weight: Callable[[T], float]) -> dict[T, float]:
     """For each node, the heaviest path from it to a leaf (its own weight included)."""
-    result: dict[str, float] = {}
+    result: dict[T, float] = {}
     for node in reversed(list(nx.topological_sort(graph))):
         below = [result[child] for child in graph.successors(node)]
         result[node] = weight(node) + max(below, default=0.0)

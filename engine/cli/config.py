@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.build.pool import Pool, parse_pool, read_pool_file
 from engine.errors import EngineError
 
 CONFIG_FILE = "pyproject.toml"
+POOL_KEY = "builders"  # the builder pool: a table of platform → builders (see engine.build.pool)
 MAX_CONFIG_BYTES = 1 << 20
 
 
@@ -64,9 +66,12 @@ def read_config(root: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: [tool.stackbuild] must be a table", "see README, Project configuration")
     known = {setting.key: setting for setting in SETTINGS}
     for key, value in table.items():
+        if key == POOL_KEY:
+            parse_pool(value, f"{path}: [tool.stackbuild]")
+            continue
         if key not in known:
             raise ConfigError(f"{path}: [tool.stackbuild] has an unknown key {key!r}",
-                              f"known keys: {', '.join(known)}")
+                              f"known keys: {', '.join([*known, POOL_KEY])}")
         _check_value(path, known[key], value)
     return table
 
@@ -120,3 +125,13 @@ def _from_environment(setting: Setting, text: str) -> Any:
         raise ConfigError(f"environment variable {setting.variable}={text!r} is not one of {allowed}",
                           f"unset it or set one of {allowed}")
     return text
+
+
+def pool_of(args: argparse.Namespace) -> Pool | None:
+    """The builder pool: --builders FILE, else [tool.stackbuild.builders], else None (one builder)."""
+    if getattr(args, "builders", None):
+        return read_pool_file(Path(args.builders))
+    table = read_config(Path(getattr(args, "root", None) or "."))
+    if POOL_KEY not in table:
+        return None
+    return parse_pool(table[POOL_KEY], f"{Path(args.root) / CONFIG_FILE}: [tool.stackbuild]")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.cli import ci_report, commands
+from engine.cli.config import pool_of
 from engine.cli.options import OptionError, add_load_options, checked, options_of, platform_list, positive
 from engine.console import ci, logs
 from engine.errors import EngineError
@@ -59,6 +60,7 @@ def _build(args: argparse.Namespace) -> int:
     if args.load and args.changed_since:
         raise OptionError("--load cannot be combined with --changed-since",
                           "--load already builds only what the local image store lacks")
+    pool = pool_of(args)  # a wrong pool is reported before the engine is asked anything
     builder = BuildxBuilder()
     builder.stall_timeout_s = args.stall_timeout
     builder.check()
@@ -68,7 +70,7 @@ def _build(args: argparse.Namespace) -> int:
     settings = BuildSettings(jobs=args.jobs, keep_going=args.keep_going, full=args.full,
                              changed_since=args.changed_since or "", cache=args.cache,
                              cache_dir=Path(args.cache_dir or options.state / "cache").resolve(),
-                             test=not args.no_test, adopt=args.adopt)
+                             test=not args.no_test, adopt=args.adopt, pool=pool)
     if args.load:
         from engine.build.localstore import LocalStore
         from engine.run.local import build_local
@@ -162,6 +164,9 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     build.add_argument("--stall-timeout", metavar="SECONDS", type=positive, default=300,
                        help="stop a build that prints nothing this long; a stalled push or pull is "
                             "retried (default 300)")
+    build.add_argument("--builders", metavar="FILE",
+                       help="builder pool (YAML, `builders:` per platform); default: [tool.stackbuild."
+                            "builders] if set, else the current builder")
     build.add_argument("--report-dir", metavar="DIR",
                        help="also copy report.json, junit.xml, summary.md, log.jsonl and lock.json here")
     build.add_argument("--check-reproducible", nargs="+", metavar="NODE",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,9 +13,12 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from engine.build.builder import PoolBuilderOps
 from engine.build.buildx_args import Provenance
 from engine.build.interrupt import interruptible
-from engine.build.scheduler import SUCCEEDED, Scheduler
+from engine.build.pool import Pool, PoolError, missing_platforms
+from engine.build.poolscheduler import PoolScheduler
+from engine.build.scheduler import SUCCEEDED, Outcome, Scheduler
 from engine.console import logs
 from engine.registry.client import Registry, RegistryClient
 from engine.registry.endpoints import endpoint_for
@@ -22,6 +26,7 @@ from engine.registry.retryproxy import RetryProxy, local_registry_host, router
 from engine.run.layers import verify_run
 from engine.run.ownership import ConfigReader, ForeignTagsRefused, TagGuard, known_digests
 from engine.run.planner import Planned, plan_build
+from engine.run.platforms import PlatformRunner
 from engine.run.promote import lock_entries, promote, to_promote
 from engine.run.runner import BuildSettings, NodeRunner
 from engine.state import gitinfo
@@ -126,16 +131,17 @@ def _run(options: Options, builder: Builder, settings: BuildSettings, registry: 
 def _execute(options: Options, builder: Builder, settings: BuildSettings, registry: Registry,
              history: History, planned: Planned, report: RunReport) -> None:
     """Schedule the builds, then publish (all succeeded) or not, and record the outcome."""
+    to_build = [entry.node for entry in planned.entries if entry.action == BUILD]
+    _check_pool(planned, settings.pool, to_build, builder)
     history.start_run(report.run_id, report.started, report.mode)
     provenance = source_provenance(options.root, report.started)
     runner = NodeRunner(options.root, planned, builder, report, registry, settings, provenance)
     weights = _weights(history, planned.fingerprints)
     log.info("run_started", node="*", run=report.run_id, mode=report.mode, nodes=len(planned.entries),
-             to_build=sum(1 for e in planned.entries if e.action == BUILD), jobs=settings.jobs)
+             to_build=sum(1 for e in planned.entries if e.action == BUILD), jobs=settings.jobs,
+             **({"builders": _pool_names(settings.pool)} if settings.pool else {}))
     with interruptible() as stop, logs.live_view(report), _retry_proxy(planned, runner):
-        outcomes = Scheduler(planned.graph.graph, settings.jobs, settings.keep_going,
-                             lambda name: weights.get(name, DEFAULT_DURATION_S), stop).run(
-            [entry.node for entry in planned.entries if entry.action == BUILD], runner.run)
+        outcomes = _schedule(planned, runner, builder, to_build, weights, stop)
     interrupted = stop.is_set()
     report.signal = stop.signal
     for name, outcome in outcomes.items():
@@ -168,6 +174,37 @@ def source_provenance(root: Path, fallback_time: str) -> Provenance:
     created = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds") if epoch is not None \
         else fallback_time
     return Provenance(gitinfo.source(root), gitinfo.revision(root), created, epoch)
+
+
+def _schedule(planned: Planned, runner: NodeRunner, builder: Builder, to_build: list[str],
+              weights: dict[str, float], stop: threading.Event) -> dict[str, Outcome]:
+    """Build every node to build: whole, `jobs` at a time; or per platform over a pool of builders."""
+    settings, weight = runner.settings, lambda name: weights.get(name, DEFAULT_DURATION_S)
+    if settings.pool is None or not settings.pool.is_multi or not isinstance(builder, PoolBuilderOps):
+        return Scheduler(planned.graph.graph, settings.jobs, settings.keep_going, weight, stop).run(
+            to_build, runner.run)
+    nodes = planned.graph.nodes
+    platforms = PlatformRunner(runner, builder)
+    scheduler = PoolScheduler(planned.graph.graph, settings.pool, lambda name: nodes[name].platforms,
+                              settings.keep_going, weight, stop)
+    return scheduler.run(to_build, platforms.build, platforms.merge)
+
+
+def _check_pool(planned: Planned, pool: Pool | None, to_build: list[str], builder: Builder) -> None:
+    """PoolError when a pool of several builders cannot build what is planned."""
+    if pool is None or not pool.is_multi:
+        return
+    missing = missing_platforms(pool, {p for name in to_build for p in planned.graph.nodes[name].platforms})
+    if missing:
+        raise PoolError(f"the builder pool has no builder for {', '.join(missing)}",
+                        "add one under builders, e.g. linux/arm64: [default] (QEMU on this engine)")
+    if not isinstance(builder, PoolBuilderOps):
+        raise PoolError("this builder cannot build per platform", "run without a builder pool")
+
+
+def _pool_names(pool: Pool) -> str:
+    """platform=builder,builder;… for the log."""
+    return "; ".join(f"{platform}={','.join(b.name for b in group)}" for platform, group in pool.platforms)
 
 
 def _new_report(options: Options, planned: Planned, settings: BuildSettings) -> RunReport:

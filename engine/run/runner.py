@@ -15,6 +15,7 @@ from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attem
 from engine.build import buildlog
 from engine.build.builder import BuildResult, BuildStalled
 from engine.build.buildx_args import PARENT_CONTEXT, BuildRequest, Provenance, build_request, cache_flags
+from engine.build.pool import Pool
 from engine.errors import BuildError, EngineError, RegistryError
 from engine.registry.attestations import AttestationStore, rename_attestations
 from engine.registry.bases import MIRROR_ENV, resolve_base
@@ -45,6 +46,7 @@ class BuildSettings:
     test: bool = True
     adopt: bool = False  # take over human tags that point at images this project never built
     load: bool = False  # build into the local engine's image store: no registry at all
+    pool: Pool | None = None  # builders per platform; None: the current builder builds everything
 
 
 class NodeRunner:
@@ -163,11 +165,13 @@ class NodeRunner:
             log.warning("cache_export_failed", node=node.name, error=str(exc))
             return BuildResult(node.name, digest, time.monotonic() - started, str(log_path))
 
-    def request_for(self, node: Node) -> BuildRequest:
-        """The buildx request of node as this run builds it (content tag, routed, cache flags)."""
+    def request_for(self, node: Node, parent_digest: str | None = None, platform: str = "") -> BuildRequest:
+        """The buildx request of node as this run builds it (content tag, routed, cache flags); of one
+        platform of it when given, on its parent's digest when given."""
         parent = self.planned.graph.nodes[node.parent] if node.parent else None
-        request = build_request(node, self.root, parent, self.parent_digest(parent), self.provenance)
-        cache_from, cache_to = cache_flags(node, self.settings.cache, self.settings.cache_dir)
+        digest = self.parent_digest(parent) if parent_digest is None else parent_digest
+        request = build_request(node, self.root, parent, digest, self.provenance)
+        cache_from, cache_to = cache_flags(node, self.settings.cache, self.settings.cache_dir, platform)
         fingerprint = self.planned.fingerprints[node.name]
         labels = (*request.labels, ("org.stackbuild.fingerprint", fingerprint.value))
         if self.settings.load:  # the engine's own build cache; the parent by its unique local tag
@@ -183,7 +187,8 @@ class NodeRunner:
         return replace(request, tags=(route(content_ref(node, fingerprint)),), labels=tuple(sorted(labels)),
                        build_contexts=tuple((name, route(value)) for name, value in request.build_contexts),
                        cache_from="" if self.settings.full else route(cache_from), cache_to=route(cache_to),
-                       no_cache=self.settings.full, pull=self.settings.full)
+                       no_cache=self.settings.full, pull=self.settings.full,
+                       builder=_single_builder(self.settings.pool))
 
     def _smoke_test(self, node: Node, digest: str, node_report: NodeReport) -> None:
         """Run the node's test (and, when it says so, its ancestors' tests) on every platform."""
@@ -232,6 +237,12 @@ class NodeRunner:
             if digest:
                 return digest
         raise RegistryError(f"parent {parent.ref} is not in the registry", f"build {parent.name} first")
+
+
+def _single_builder(pool: Pool | None) -> str:
+    """The one builder of a pool that has only one ('' without a pool): every node is built there."""
+    names = {builder.name for _, group in pool.platforms for builder in group} if pool else set()
+    return names.pop() if len(names) == 1 else ""
 
 
 def _transient_reason(error: BaseException | None) -> str:

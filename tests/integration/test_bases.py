@@ -8,12 +8,6 @@ STACKBUILD_DOCKERHUB_MIRROR, the engine pulls `openeuler/openeuler@sha256:…` t
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +23,8 @@ from engine.run import api
 from engine.run.runner import BuildSettings
 from engine.state.lockfile import read_lockfile
 from engine.state.report import RunReport
-from tests.integration.conftest import _unavailable, start_registry
+from tests.integration.conftest import start_registry
+from tests.integration.engines import second_dockerd
 
 PLATFORMS = ["linux/amd64", "linux/arm64"]
 TAG = f"sb-{uuid.uuid4().hex[:8]}"
@@ -61,60 +56,8 @@ def mirror(tmp_path_factory: pytest.TempPathFactory, builder: BuildxBuilder) -> 
 @pytest.fixture(scope="module")
 def engine(mirror: str) -> Iterator[DockerClient]:
     """A second dockerd with the containerd image store and the mirror; its client (by --host)."""
-    dockerd = shutil.which("dockerd") or ""
-    if not dockerd or os.geteuid() != 0:
-        _unavailable("a second dockerd needs the dockerd binary and root")
-    folder = Path(tempfile.mkdtemp(prefix="sbb-", dir="/tmp"))  # short: a socket path has < 108 bytes
-    exec_root, config = folder / "e", folder / "daemon.json"
-    exec_root.mkdir()
-    config.write_text(json.dumps({"features": {"containerd-snapshotter": True},
-                                  "registry-mirrors": [f"http://{mirror}"]}), encoding="utf-8")
-    had_docker0 = Path("/sys/class/net/docker0").exists()
-    bridge = _own_bridge()
-    with (folder / "dockerd.log").open("wb") as log:
-        process = subprocess.Popen(
-            [dockerd, "--config-file", str(config), "--data-root", str(folder / "d"), "--exec-root",
-             str(exec_root), "--pidfile", str(exec_root / "dockerd.pid"), "-H", f"unix://{exec_root}/docker.sock",
-             f"--bridge={bridge}", "--iptables=false", "--ip-masq=false"],
-            stdout=log, stderr=subprocess.STDOUT)
-    docker = DockerClient(host=f"unix://{exec_root}/docker.sock")
-    try:
-        _wait_until_up(docker, process, folder / "dockerd.log")
-        yield docker
-        # the first engine's default bridge must survive a second engine (--bridge=none deletes it)
-        assert Path("/sys/class/net/docker0").exists() or not had_docker0, "a second dockerd removed docker0"
-    finally:
-        subprocess.run(["ip", "link", "del", bridge], check=False, capture_output=True)
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _own_bridge() -> str:
-    """A bridge of the second engine's own: with --bridge=none, dockerd deletes the first engine's
-    docker0, and every RUN step there fails afterwards. Its address is a /30 no traffic is sent to."""
-    name = f"sbb{os.getpid() % 100000}"
-    subprocess.run(["ip", "link", "del", name], check=False, capture_output=True)
-    for argv in (["ip", "link", "add", name, "type", "bridge"],
-                 ["ip", "addr", "add", f"198.18.{os.getpid() % 250}.1/30", "dev", name],
-                 ["ip", "link", "set", name, "up"]):
-        subprocess.run(argv, check=True, capture_output=True)
-    return name
-
-
-def _wait_until_up(docker: DockerClient, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            docker.info()
-            return
-        except DockerException:
-            time.sleep(0.5)
-    pytest.fail(f"second dockerd did not start; see {log}:\n{log.read_text(errors='replace')[-2000:]}")
+    with second_dockerd({"registry-mirrors": [f"http://{mirror}"]}) as second:
+        yield second.docker
 
 
 def push_stand_in(docker: DockerClient, mirror: str, folder: Path, content: str) -> str:

@@ -1,0 +1,121 @@
+"""A second dockerd for tests: own data-root, exec-root, socket, pidfile and bridge; containerd image store.
+
+The shared engine is never reconfigured: the second engine gets a bridge of its own (with
+--bridge=none, dockerd deletes the first engine's docker0 and every RUN step there fails afterwards).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from python_on_whales import DockerClient
+from python_on_whales.exceptions import DockerException
+
+from tests.integration.conftest import _unavailable
+
+
+@dataclass
+class SecondEngine:
+    """A running second dockerd: its client, its socket and its process."""
+
+    docker: DockerClient
+    socket: Path
+    process: subprocess.Popen[bytes]
+    folder: Path
+
+    def kill(self) -> None:
+        """SIGKILL the daemon (a builder host that dies)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+
+@contextmanager
+def second_dockerd(config: dict[str, Any] | None = None) -> Iterator[SecondEngine]:
+    """Start a second dockerd (daemon.json: containerd image store plus config); stop and remove it after."""
+    dockerd = shutil.which("dockerd") or ""
+    if not dockerd or os.geteuid() != 0:
+        _unavailable("a second dockerd needs the dockerd binary and root")
+    folder = Path(tempfile.mkdtemp(prefix="sbb-", dir="/tmp"))  # short: a socket path has < 108 bytes
+    exec_root, daemon_json = folder / "e", folder / "daemon.json"
+    exec_root.mkdir()
+    daemon_json.write_text(json.dumps({"features": {"containerd-snapshotter": True}, **(config or {})}),
+                           encoding="utf-8")
+    had_docker0 = Path("/sys/class/net/docker0").exists()
+    bridge = _own_bridge()
+    socket = exec_root / "docker.sock"
+    with (folder / "dockerd.log").open("wb") as log:
+        process = subprocess.Popen(
+            [dockerd, "--config-file", str(daemon_json), "--data-root", str(folder / "d"), "--exec-root",
+             str(exec_root), "--pidfile", str(exec_root / "dockerd.pid"), "-H", f"unix://{socket}",
+             f"--bridge={bridge}", "--iptables=false", "--ip-masq=false"],
+            stdout=log, stderr=subprocess.STDOUT)
+    engine = SecondEngine(DockerClient(host=f"unix://{socket}"), socket, process, folder)
+    try:
+        _wait_until_up(engine.docker, process, folder / "dockerd.log")
+        yield engine
+        # the first engine's default bridge must survive a second engine
+        assert Path("/sys/class/net/docker0").exists() or not had_docker0, "a second dockerd removed docker0"
+    finally:
+        subprocess.run(["ip", "link", "del", bridge], check=False, capture_output=True)
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        _unmount_below(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _unmount_below(folder: Path) -> None:
+    """Unmount what a killed dockerd left mounted below folder (its data-root bind mount), deepest first."""
+    mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    for point in sorted((m for m in mounts if m == str(folder) or m.startswith(f"{folder}/")), reverse=True):
+        if subprocess.run(["umount", point], check=False, capture_output=True).returncode:
+            subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+
+
+def _own_bridge() -> str:
+    """A bridge of the second engine's own, on a /30 no traffic is sent to."""
+    name = f"sbb{os.getpid() % 100000}"
+    subprocess.run(["ip", "link", "del", name], check=False, capture_output=True)
+    for argv in (["ip", "link", "add", name, "type", "bridge"],
+                 ["ip", "addr", "add", f"198.18.{os.getpid() % 250}.1/30", "dev", name],
+                 ["ip", "link", "set", name, "up"]):
+        subprocess.run(argv, check=True, capture_output=True)
+    return name
+
+
+def _wait_until_up(docker: DockerClient, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            docker.info()
+            return
+        except DockerException:
+            time.sleep(0.5)
+    pytest.fail(f"second dockerd did not start; see {log}:\n{log.read_text(errors='replace')[-2000:]}")
+
+
+@contextmanager
+def docker_context(name: str, socket: Path) -> Iterator[str]:
+    """A docker context (and so a buildx builder) of that name for the engine at socket; removed after."""
+    subprocess.run(["docker", "context", "create", name, "--docker", f"host=unix://{socket}"],
+                   check=True, capture_output=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["docker", "context", "rm", "--force", name], check=False, capture_output=True)
