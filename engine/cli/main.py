@@ -115,6 +115,10 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     plan.add_argument("--full", action="store_true", help="plan the nightly full rebuild")
     plan.add_argument("--offline", action="store_true",
                       help="do not ask the registry what exists (every node is planned as a build)")
+    plan.add_argument("--emit", choices=("github", "gitlab"),
+                      help="write a CI workflow (GitHub Actions) or child pipeline (GitLab): one job per "
+                           "node to build, then a publish job")
+    plan.add_argument("--out", help="with --emit: write to this file (default: stdout)")
     plan.set_defaults(handler=commands.plan)
 
     build = sub.add_parser("build", parents=[common, targets, narrowing], help="build, test and publish")
@@ -136,7 +140,14 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                             "retried (default 300)")
     build.add_argument("--report-dir", metavar="DIR",
                        help="also copy report.json, junit.xml, summary.md, log.jsonl and lock.json here")
+    build.add_argument("--only", action="append", default=[], metavar="NODE",
+                       help="a CI shard: build exactly these nodes (their parents must be in the registry) "
+                            "and move no human tag; repeatable")
     build.set_defaults(handler=_build)
+
+    publish = sub.add_parser("publish", parents=[common, targets, narrowing],
+                             help="after CI shards: check every node is built, then move the human tags")
+    publish.set_defaults(handler=commands.publish)
 
 
 def _add_state_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],

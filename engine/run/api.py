@@ -16,6 +16,7 @@ from engine.build.buildx_args import Provenance
 from engine.build.interrupt import interruptible
 from engine.build.scheduler import SUCCEEDED, Scheduler
 from engine.console import logs
+from engine.errors import EngineError
 from engine.registry.client import Registry, RegistryClient
 from engine.registry.endpoints import endpoint_for
 from engine.registry.retryproxy import RetryProxy, local_registry_host, router
@@ -32,7 +33,7 @@ from engine.state.summaries import write_summaries
 from graph.change.fingerprint import Fingerprint
 from graph.expand.assemble import load_graph
 from graph.expand.dag import StackGraph, with_registry
-from graph.expand.selection import narrow_platforms, restrict
+from graph.expand.selection import narrow_platforms, restrict, restrict_to
 from graph.load.limits import DEFAULT_MAX_NODES, WARN_NODES, Limits
 from graph.plan.changes import file_inputs
 from graph.plan.entries import BUILD, PlanEntry, make_plan
@@ -55,6 +56,7 @@ class Options:
     select: tuple[str, ...] = ()  # name or tag globs: only these and what they are built on
     platforms: tuple[str, ...] = ()  # build for these platforms only (each node keeps those it has)
     max_nodes: int = DEFAULT_MAX_NODES  # loading refuses stacks that expand to more nodes
+    only: tuple[str, ...] = ()  # a CI shard: build exactly these nodes, promote nothing
 
     @property
     def state(self) -> Path:
@@ -71,6 +73,8 @@ def load(options: Options) -> StackGraph:
                     max_nodes=options.max_nodes)
     if options.select:
         stack_graph = restrict(stack_graph, options.select)
+    if options.only:
+        stack_graph = restrict_to(stack_graph, options.only)
     if options.platforms:
         stack_graph = narrow_platforms(stack_graph, options.platforms)
     return with_registry(stack_graph, options.registry) if options.registry else stack_graph
@@ -111,6 +115,7 @@ def _run(options: Options, builder: Builder, settings: BuildSettings, registry: 
     requests_before = Counter(registry.requests)
     planned = plan_build(load(options), options.root, registry, history, settings.full,
                          settings.changed_since, options.targets)
+    _check_shard(options, planned)
     report = _new_report(options, planned, settings)
     with logs.json_log(Path(report.folder) / "log.jsonl"):
         _execute(options, builder, settings, registry, history, planned, report)
@@ -147,16 +152,45 @@ def _execute(options: Options, builder: Builder, settings: BuildSettings, regist
     if ok and not verify_run(planned, runner.digests, report, registry, runner.layers):
         ok = False
     report.buildx_invocations = runner.invocations
-    if ok and not options.platforms:
+    if ok and not options.platforms and not options.only:
         _publish(options, planned, runner.digests, registry, history, report)
     else:
         log.warning("promotion_skipped", node="*", reason="interrupted" if interrupted else
                     "a node failed: no human tag was moved" if not ok else
+                    "--only: a shard's human tags move in `stackbuild publish`" if options.only else
                     "--platform narrowed the run: human tags keep every platform they had")
     _record(history, report, planned)
     finish(report, "succeeded" if ok else "interrupted" if interrupted else "failed")
     write_summaries(report)
     history.finish_run(report.run_id, report.finished, report.status)
+
+
+def _check_shard(options: Options, planned: Planned) -> None:
+    """--only: every node it is built on must already be in the registry (by its content tag)."""
+    missing = [e.node for e in planned.entries if e.action == BUILD and e.node not in options.only]
+    if options.only and missing:
+        raise EngineError(f"--only: not in the registry yet: {', '.join(missing)}",
+                          "build those first (their shard jobs), or add them to --only")
+
+
+def publish(options: Options, registry: Registry | None = None) -> list[str]:
+    """After CI shards: check every planned node's content tag exists, then move the human tags.
+
+    Refuses (EngineError naming the nodes) when one is missing: nothing is promoted then.
+    """
+    registry = registry or RegistryClient()
+    with run_lock(options.state):
+        history = _history(options)
+        try:
+            planned = plan_build(load(options), options.root, registry, history, targets=options.targets)
+            missing = [entry.node for entry in planned.entries if entry.action == BUILD]
+            if missing:
+                raise EngineError(f"not built (no content tag in the registry): {', '.join(missing)}",
+                                  "run their shard jobs first; no human tag was moved")
+            return promote(to_promote(planned, lock_entries(planned, {}, registry, history)), registry)
+        finally:
+            if history:
+                history.close()
 
 
 def _new_report(options: Options, planned: Planned, settings: BuildSettings) -> RunReport:

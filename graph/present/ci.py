@@ -1,0 +1,85 @@
+"""CI shards from a plan: a GitHub Actions workflow or a GitLab child pipeline, one job per node to build.
+
+Shape: GitHub Actions cannot make a job wait for one entry of a matrix, so every node to build gets
+its own job (`build-<node>`), whose `needs:` lists the jobs of its parent when that parent is built
+too (a parent already in the registry is found by its content tag). A final `publish` job needs every
+build job, so it runs only when all of them succeeded; it checks every planned node's content tag and
+only then moves the human tags. Rendering is pure: the caller writes the text.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Sequence
+
+import yaml
+
+from graph.plan.entries import BUILD, PlanEntry
+
+FORMATS = ("github", "gitlab")
+PUBLISH_JOB = "publish"
+RUNNER = "ubuntu-latest"
+_UNSAFE = re.compile(r"[^a-z0-9_-]+")
+
+
+def job_ids(nodes: Sequence[str]) -> dict[str, str]:
+    """A valid, unique job id per node: `build-` and the name with other characters turned into `-`."""
+    ids: dict[str, str] = {}
+    taken = {PUBLISH_JOB}
+    for node in nodes:
+        base = "build-" + (_UNSAFE.sub("-", node.lower()).strip("-") or "node")
+        job, number = base, 2
+        while job in taken:
+            job, number = f"{base}-{number}", number + 1
+        ids[node] = job
+        taken.add(job)
+    return ids
+
+
+def build_needs(plan: Sequence[PlanEntry]) -> dict[str, tuple[str, ...]]:
+    """Each node to build, in plan order, with the nodes to build it waits for (its parent if built)."""
+    building = [entry for entry in plan if entry.action == BUILD]
+    names = {entry.node for entry in building}
+    return {entry.node: (entry.parent,) if entry.parent in names else () for entry in building}
+
+
+def render(plan: Sequence[PlanEntry], kind: str, command: Sequence[str]) -> str:
+    """The workflow (kind github) or child pipeline (kind gitlab) as YAML text.
+
+    command is the stackbuild invocation's common tail (targets, --registry ...), added to each job's
+    `stackbuild build --only NODE` and to the final `stackbuild publish`.
+    """
+    needs = build_needs(plan)
+    ids = job_ids(list(needs))
+    jobs = {ids[node]: (_build_command(node, command), tuple(ids[p] for p in parents))
+            for node, parents in needs.items()}
+    jobs[PUBLISH_JOB] = (shlex.join(["stackbuild", "publish", *command]), tuple(ids.values()))
+    document = _github(jobs) if kind == "github" else _gitlab(jobs)
+    return yaml.safe_dump(document, sort_keys=False, width=1000)
+
+
+def _build_command(node: str, command: Sequence[str]) -> str:
+    return shlex.join(["stackbuild", "build", "--only", node, *command])
+
+
+def _github(jobs: dict[str, tuple[str, tuple[str, ...]]]) -> dict[str, object]:
+    """A workflow run by hand or from another workflow; one job per entry of jobs."""
+    rendered: dict[str, object] = {}
+    for job, (run, needs) in jobs.items():
+        body: dict[str, object] = {"runs-on": RUNNER}
+        if needs:
+            body["needs"] = list(needs)
+        body["steps"] = [{"uses": "actions/checkout@v4"}, {"run": run}]
+        rendered[job] = body
+    return {"name": "stackbuild shards", "on": {"workflow_dispatch": {}, "workflow_call": {}},
+            "jobs": rendered}
+
+
+def _gitlab(jobs: dict[str, tuple[str, tuple[str, ...]]]) -> dict[str, object]:
+    """A child pipeline: build jobs in stage build (started by needs:), publish in stage publish."""
+    rendered: dict[str, object] = {"stages": ["build", "publish"]}
+    for job, (script, needs) in jobs.items():
+        rendered[job] = {"stage": PUBLISH_JOB if job == PUBLISH_JOB else "build",
+                         "needs": list(needs), "script": [script]}
+    return rendered
