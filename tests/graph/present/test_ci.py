@@ -79,7 +79,8 @@ def test_nothing_to_build_leaves_only_publish() -> None:
 
 def test_job_ids_are_sanitized_and_unique() -> None:
     ids = job_ids(["py3.11", "py3-11", "A.B", "--"])
-    assert ids == {"py3.11": "build-py3-11", "py3-11": "build-py3-11-2", "A.B": "build-a-b", "--": "build-node"}
+    assert ids == {"py3.11": "build-py3-11", "py3-11": "build-py3-11-2", "A.B": "build-a-b",
+                   "--": "build-node"}
 
 
 def test_commands_are_quoted_for_the_shell() -> None:
