@@ -4,7 +4,10 @@ Shape: GitHub Actions cannot make a job wait for one entry of a matrix, so every
 its own job (`build-<node>`), whose `needs:` lists the jobs of its parent when that parent is built
 too (a parent already in the registry is found by its content tag). A final `publish` job needs every
 build job, so it runs only when all of them succeeded; it checks every planned node's content tag and
-only then moves the human tags. Rendering is pure: the caller writes the text.
+only then moves the human tags. A plan with more nodes to build than max_jobs (GitHub allows 256
+jobs in a workflow) gets one job per DAG level instead (`build-level-<n>`: every node n parents
+away from the first node to build in its chain), each needing the level before it.
+Rendering is pure: the caller writes the text.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from graph.plan.entries import BUILD, PlanEntry
 FORMATS = ("github", "gitlab")
 PUBLISH_JOB = "publish"
 RUNNER = "ubuntu-latest"
+MAX_JOBS = 250  # GitHub Actions runs at most 256 jobs in one workflow
 _UNSAFE = re.compile(r"[^a-z0-9_-]+")
 
 
@@ -44,23 +48,38 @@ def build_needs(plan: Sequence[PlanEntry]) -> dict[str, tuple[str, ...]]:
     return {entry.node: (entry.parent,) if entry.parent in names else () for entry in building}
 
 
-def render(plan: Sequence[PlanEntry], kind: str, command: Sequence[str]) -> str:
+def levels(plan: Sequence[PlanEntry]) -> list[list[str]]:
+    """The nodes to build grouped by level: 0 for those whose parent is not built, else parent's + 1."""
+    level: dict[str, int] = {}
+    for node, parents in build_needs(plan).items():  # plan order: a parent comes before its children
+        level[node] = max((level[p] + 1 for p in parents), default=0)
+    grouped: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for node, depth in level.items():
+        grouped[depth].append(node)
+    return grouped
+
+
+def render(plan: Sequence[PlanEntry], kind: str, command: Sequence[str], max_jobs: int = MAX_JOBS) -> str:
     """The workflow (kind github) or child pipeline (kind gitlab) as YAML text.
 
     command is the stackbuild invocation's common tail (targets, --registry ...), added to each job's
-    `stackbuild build --only NODE` and to the final `stackbuild publish`.
+    `stackbuild build --only NODE...` and to the final `stackbuild publish`.
     """
     needs = build_needs(plan)
-    ids = job_ids(list(needs))
-    jobs = {ids[node]: (_build_command(node, command), tuple(ids[p] for p in parents))
-            for node, parents in needs.items()}
-    jobs[PUBLISH_JOB] = (shlex.join(["stackbuild", "publish", *command]), tuple(ids.values()))
+    if len(needs) <= max_jobs:
+        ids = job_ids(list(needs))
+        jobs = {ids[node]: (_build_command([node], command), tuple(ids[p] for p in parents))
+                for node, parents in needs.items()}
+    else:
+        jobs = {f"build-level-{n}": (_build_command(nodes, command), (f"build-level-{n - 1}",) if n else ())
+                for n, nodes in enumerate(levels(plan))}
+    jobs[PUBLISH_JOB] = (shlex.join(["stackbuild", "publish", *command]), tuple(jobs))
     document = _github(jobs) if kind == "github" else _gitlab(jobs)
     return yaml.safe_dump(document, sort_keys=False, width=1000)
 
 
-def _build_command(node: str, command: Sequence[str]) -> str:
-    return shlex.join(["stackbuild", "build", "--only", node, *command])
+def _build_command(nodes: Sequence[str], command: Sequence[str]) -> str:
+    return shlex.join(["stackbuild", "build", *(arg for node in nodes for arg in ("--only", node)), *command])
 
 
 def _github(jobs: dict[str, tuple[str, tuple[str, ...]]]) -> dict[str, object]:

@@ -12,7 +12,7 @@ import yaml
 from graph.expand.assemble import load_graph
 from graph.load.limits import Limits
 from graph.plan.entries import BUILD, SKIP, PlanEntry, make_plan
-from graph.present.ci import PUBLISH_JOB, build_needs, job_ids, render
+from graph.present.ci import PUBLISH_JOB, build_needs, job_ids, levels, render
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA = Path(__file__).parent / "data"
@@ -91,3 +91,22 @@ def test_commands_are_quoted_for_the_shell() -> None:
 def test_rendering_is_deterministic() -> None:
     plan = _demo_plan()
     assert render(plan, "github", TAIL) == render(tuple(plan), "github", TAIL)
+
+
+def test_a_plan_larger_than_max_jobs_gets_one_job_per_level() -> None:
+    plan = (_entry("a", None, SKIP), _entry("b", "a"), _entry("c", "b"), _entry("d", "b"), _entry("e", None))
+    jobs = _jobs(render(plan, "gitlab", ["x"], max_jobs=3), "gitlab")
+    assert list(jobs) == ["build-level-0", "build-level-1", PUBLISH_JOB]
+    assert jobs["build-level-0"] == {"stage": "build", "needs": [],
+                                     "script": ["stackbuild build --only b --only e x"]}
+    assert jobs["build-level-1"]["needs"] == ["build-level-0"]
+    assert _command(jobs["build-level-1"], "gitlab")[2:] == ["--only", "c", "--only", "d", "x"]
+    assert jobs[PUBLISH_JOB]["needs"] == ["build-level-0", "build-level-1"]
+
+
+def test_levels_put_every_parent_in_an_earlier_level() -> None:
+    plan = _demo_plan()
+    grouped = levels(plan)
+    where = {node: depth for depth, nodes in enumerate(grouped) for node in nodes}
+    assert sorted(where) == sorted(e.node for e in plan if e.action == BUILD)
+    assert all(where[e.parent] < where[e.node] for e in plan if e.node in where and e.parent in where)
