@@ -174,7 +174,8 @@ def _check_shard(options: Options, planned: Planned) -> None:
 
 
 def publish(options: Options, registry: Registry | None = None) -> list[str]:
-    """After CI shards: check every planned node's content tag exists, then move the human tags.
+    """After CI shards: check every planned node's content tag exists, move the human tags, and
+    record what is published in STATE/latest.lock.json (what `stackbuild promote` rolls back to).
 
     Refuses (EngineError naming the nodes) when one is missing: nothing is promoted then.
     """
@@ -187,7 +188,12 @@ def publish(options: Options, registry: Registry | None = None) -> list[str]:
             if missing:
                 raise EngineError(f"not built (no content tag in the registry): {', '.join(missing)}",
                                   "run their shard jobs first; no human tag was moved")
-            return promote(to_promote(planned, lock_entries(planned, {}, registry, history)), registry)
+            locked = lock_entries(planned, {}, registry, history)
+            moved = promote(to_promote(planned, locked), registry)
+            latest = options.state / "latest.lock.json"
+            run_id = f"publish-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+            write_lockfile(latest, run_id, merge_entries(latest, locked, set(planned.graph.nodes)))
+            return moved
         finally:
             if history:
                 history.close()

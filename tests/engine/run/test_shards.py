@@ -12,6 +12,7 @@ from engine.cli.options import OptionError
 from engine.errors import EngineError
 from engine.run import api
 from engine.run.runner import BuildSettings
+from engine.state.lockfile import read_lockfile
 from graph.errors import StackError
 from tests.engine.engine_fakes import NODES, STACK, FakeBuilder, FakeRegistry, human_ref, write_stack
 
@@ -43,7 +44,11 @@ def test_shards_in_order_build_each_node_once_then_publish_moves_every_human_tag
     assert registry.tags({human_ref(name) for name in NODES}) == {}  # shards promote nothing
     moved = api.publish(_options(root, runner="publish"), registry)
     assert sorted(moved) == sorted(human_ref(name) for name in NODES)
-    assert set(registry.tags({human_ref(name) for name in NODES})) == {human_ref(name) for name in NODES}
+    published = registry.tags({human_ref(name) for name in NODES})
+    assert set(published) == {human_ref(name) for name in NODES}
+    lockfile = root.parent / "state-publish" / "latest.lock.json"
+    locked = {entry.ref: entry.digest for entry in read_lockfile(lockfile)}
+    assert locked == published
 
 
 def test_a_shard_whose_work_is_done_builds_nothing(root: Path) -> None:
