@@ -24,6 +24,7 @@ FORMATS = ("github", "gitlab")
 PUBLISH_JOB = "publish"
 RUNNER = "ubuntu-latest"
 MAX_JOBS = 250  # GitHub Actions runs at most 256 jobs in one workflow
+GITLAB_MAX_NEEDS = 50  # GitLab's default limit on a job's needs
 _UNSAFE = re.compile(r"[^a-z0-9_-]+")
 
 
@@ -96,9 +97,12 @@ def _github(jobs: dict[str, tuple[str, tuple[str, ...]]]) -> dict[str, object]:
 
 
 def _gitlab(jobs: dict[str, tuple[str, tuple[str, ...]]]) -> dict[str, object]:
-    """A child pipeline: build jobs in stage build (started by needs:), publish in stage publish."""
+    """A child pipeline: build jobs in stage build (started by needs:), publish in stage publish
+    (needing every build job, or with more than GitLab allows in needs, waiting for the stage)."""
     rendered: dict[str, object] = {"stages": ["build", "publish"]}
     for job, (script, needs) in jobs.items():
-        rendered[job] = {"stage": PUBLISH_JOB if job == PUBLISH_JOB else "build",
-                         "needs": list(needs), "script": [script]}
+        body: dict[str, object] = {"stage": PUBLISH_JOB if job == PUBLISH_JOB else "build"}
+        if len(needs) <= GITLAB_MAX_NEEDS:  # without needs: a job waits for every earlier stage
+            body["needs"] = list(needs)
+        rendered[job] = {**body, "script": [script]}
     return rendered

@@ -110,3 +110,12 @@ def test_levels_put_every_parent_in_an_earlier_level() -> None:
     where = {node: depth for depth, nodes in enumerate(grouped) for node in nodes}
     assert sorted(where) == sorted(e.node for e in plan if e.action == BUILD)
     assert all(where[e.parent] < where[e.node] for e in plan if e.node in where and e.parent in where)
+
+
+def test_gitlab_publish_waits_for_the_build_stage_when_needs_would_be_too_long() -> None:
+    plan = tuple(_entry(f"n{i}", None) for i in range(51))
+    jobs = _jobs(render(plan, "gitlab", []), "gitlab")
+    assert "needs" not in jobs[PUBLISH_JOB] and jobs[PUBLISH_JOB]["stage"] == "publish"
+    assert all(jobs[f"build-n{i}"]["needs"] == [] for i in range(51))
+    github = _jobs(render(plan, "github", []), "github")
+    assert len(github[PUBLISH_JOB]["needs"]) == 51  # type: ignore[arg-type]
