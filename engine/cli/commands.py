@@ -25,7 +25,8 @@ from graph.load.stackfile import load_stack
 from graph.model.checks import control_problem
 from graph.model.spec import Node
 from graph.plan.changes import Observed, build_reason, external_reason, file_inputs
-from graph.plan.entries import plan_json, plan_table
+from graph.plan.entries import PlanEntry, plan_json, plan_table
+from graph.present import ci
 from graph.present.export import meta_files
 from graph.present.lint import lint_graph, lint_tags
 
@@ -37,7 +38,42 @@ def plan(args: argparse.Namespace) -> int:
     """Print the plan: actions and reasons (asks the registry unless --offline)."""
     registry = None if args.offline else RegistryClient()
     entries = api.plan(options_of(args), registry, args.full, args.changed_since or "")
+    if args.emit:
+        return _emit(args, entries)
     print(plan_json(entries) if args.format == "json" else plan_table(entries))
+    return 0
+
+
+def _emit(args: argparse.Namespace, entries: tuple[PlanEntry, ...]) -> int:
+    """Write the CI shards of the plan to --out, or print them."""
+    tail = shard_command(args)
+    text = ci.render(entries, args.emit, tail)
+    if not args.out:
+        print(text, end="")
+        return 0
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text, encoding="utf-8")
+    print(f"wrote {args.out} ({text.count('stackbuild build --only')} build jobs and publish)")
+    return 0
+
+
+def shard_command(args: argparse.Namespace) -> list[str]:
+    """The arguments every emitted job repeats: the targets, --registry and --select given to plan."""
+    if args.platform:
+        raise OptionError("--emit: --platform is not supported (a shard builds every platform, and "
+                          "publish moves tags that keep every platform)", "drop --platform")
+    tail = list(getattr(args, "targets", None) or [])
+    if args.registry:
+        tail += ["--registry", args.registry]
+    for pattern in args.select or ():
+        tail += ["--select", pattern]
+    return tail
+
+
+def publish(args: argparse.Namespace) -> int:
+    """Check every planned node's content tag is in the registry, then move the human tags."""
+    moved = api.publish(options_of(args), adopt=args.adopt)
+    print("\n".join(f"promoted {ref}" for ref in moved) or "every human tag is already in place")
     return 0
 
 

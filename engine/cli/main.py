@@ -140,6 +140,10 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     plan.add_argument("--full", action="store_true", help="plan the nightly full rebuild")
     plan.add_argument("--offline", action="store_true",
                       help="do not ask the registry what exists (every node is planned as a build)")
+    plan.add_argument("--emit", choices=("github", "gitlab"),
+                      help="write a CI workflow (GitHub Actions) or child pipeline (GitLab): one job per "
+                           "node to build, then a publish job")
+    plan.add_argument("--out", help="with --emit: write to this file (default: stdout)")
     plan.set_defaults(handler=commands.plan)
 
     build = sub.add_parser("build", parents=[common, targets, narrowing], help="build, test and publish")
@@ -172,7 +176,16 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     build.add_argument("--check-reproducible", nargs="+", metavar="NODE",
                        help="rebuild these published nodes without cache (under a sbrepro- tag) and "
                             "compare their per-platform digests; exit 1 naming the first difference")
+    build.add_argument("--only", action="append", default=[], metavar="NODE",
+                       help="a CI shard: build exactly these nodes (their parents must be in the registry) "
+                            "and move no human tag; repeatable")
     build.set_defaults(handler=_build)
+
+    publish = sub.add_parser("publish", parents=[common, targets, narrowing],
+                             help="after CI shards: check every node is built, then move the human tags")
+    publish.add_argument("--adopt", action="store_true",
+                         help="take over human tags that point at images this project never built")
+    publish.set_defaults(handler=commands.publish)
 
 
 def _add_state_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],

@@ -78,7 +78,7 @@ _RULES: dict[str, tuple[Callable[[str], str], str]] = {
 def _check_out(args: argparse.Namespace) -> None:
     """--out names a file for graph and export bake, a folder inside the repository for export meta."""
     out = Path(args.out)
-    path = out if out.is_absolute() or args.command == "graph" else Path(args.root) / out
+    path = out if out.is_absolute() or args.command in ("graph", "plan") else Path(args.root) / out
     if args.command == "export" and args.kind == "meta":
         root = Path(args.root).resolve()
         if not path.resolve().is_relative_to(root):
@@ -98,7 +98,8 @@ def options_of(args: argparse.Namespace) -> api.Options:
     return api.Options(root=Path(args.root).resolve(), targets=targets, registry=args.registry,
                        state_dir=Path(args.state_dir), select=tuple(getattr(args, "select", None) or ()),
                        platforms=tuple(p for group in getattr(args, "platform", None) or () for p in group),
-                       max_nodes=getattr(args, "max_nodes", None) or DEFAULT_MAX_NODES)
+                       max_nodes=getattr(args, "max_nodes", None) or DEFAULT_MAX_NODES,
+                       only=tuple(getattr(args, "only", None) or ()))
 
 
 def add_load_options(parser: argparse.ArgumentParser) -> None:

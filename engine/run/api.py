@@ -20,6 +20,7 @@ from engine.build.pool import Pool, PoolError, missing_platforms
 from engine.build.poolscheduler import PoolScheduler
 from engine.build.scheduler import SUCCEEDED, Outcome, Scheduler
 from engine.console import logs
+from engine.errors import EngineError
 from engine.registry.client import Registry, RegistryClient
 from engine.registry.endpoints import endpoint_for
 from engine.registry.retryproxy import RetryProxy, local_registry_host, router
@@ -38,7 +39,7 @@ from engine.state.summaries import write_summaries
 from graph.change.fingerprint import Fingerprint
 from graph.expand.assemble import find_stack_files, load_graph
 from graph.expand.dag import StackGraph, with_registry
-from graph.expand.selection import narrow_platforms, restrict
+from graph.expand.selection import narrow_platforms, restrict, restrict_to
 from graph.load.limits import DEFAULT_MAX_NODES, WARN_NODES, Limits
 from graph.load.stackfile import load_stack
 from graph.plan.changes import file_inputs
@@ -62,6 +63,7 @@ class Options:
     select: tuple[str, ...] = ()  # name or tag globs: only these and what they are built on
     platforms: tuple[str, ...] = ()  # build for these platforms only (each node keeps those it has)
     max_nodes: int = DEFAULT_MAX_NODES  # loading refuses stacks that expand to more nodes
+    only: tuple[str, ...] = ()  # a CI shard: build exactly these nodes, promote nothing
 
     @property
     def state(self) -> Path:
@@ -78,6 +80,8 @@ def load(options: Options) -> StackGraph:
                     max_nodes=options.max_nodes)
     if options.select:
         stack_graph = restrict(stack_graph, options.select)
+    if options.only:
+        stack_graph = restrict_to(stack_graph, options.only)
     if options.platforms:
         stack_graph = narrow_platforms(stack_graph, options.platforms)
     return with_registry(stack_graph, options.registry) if options.registry else stack_graph
@@ -118,6 +122,7 @@ def _run(options: Options, builder: Builder, settings: BuildSettings, registry: 
     requests_before = Counter(registry.requests)
     planned = plan_build(load(options), options.root, registry, history, settings.full,
                          settings.changed_since, options.targets)
+    _check_shard(options, planned)
     report = _new_report(options, planned, settings)
     with logs.json_log(Path(report.folder) / "log.jsonl"):
         _execute(options, builder, settings, registry, history, planned, report)
@@ -155,11 +160,12 @@ def _execute(options: Options, builder: Builder, settings: BuildSettings, regist
     if ok and not verify_run(planned, runner.digests, report, registry, runner.layers):
         ok = False
     report.buildx_invocations = runner.invocations
-    if ok and not options.platforms:
+    if ok and not options.platforms and not options.only:
         ok = _publish(options, planned, runner.digests, registry, history, report, settings.adopt)
     else:
         log.warning("promotion_skipped", node="*", reason="interrupted" if interrupted else
                     "a node failed: no human tag was moved" if not ok else
+                    "--only: a shard's human tags move in `stackbuild publish`" if options.only else
                     "--platform narrowed the run: human tags keep every platform they had")
     _record(history, report, planned)
     finish(report, "succeeded" if ok else "interrupted" if interrupted else "failed")
@@ -207,6 +213,46 @@ def _pool_names(pool: Pool) -> str:
     return "; ".join(f"{platform}={','.join(b.name for b in group)}" for platform, group in pool.platforms)
 
 
+def _check_shard(options: Options, planned: Planned) -> None:
+    """--only: every node it is built on must already be in the registry (by its content tag)."""
+    missing = [e.node for e in planned.entries if e.action == BUILD and e.node not in options.only]
+    if options.only and missing:
+        raise EngineError(f"--only: not in the registry yet: {', '.join(missing)}",
+                          "build those first (their shard jobs), or add them to --only")
+
+
+def publish(options: Options, registry: Registry | None = None, adopt: bool = False) -> list[str]:
+    """After CI shards: check every planned node's content tag exists, move the human tags (never over
+    a foreign image unless adopted), and record what is published in STATE/latest.lock.json.
+
+    Refuses (EngineError naming the nodes) when one is missing: nothing is promoted then.
+    """
+    registry = registry or RegistryClient()
+    with run_lock(options.state):
+        history = _history(options)
+        try:
+            planned = plan_build(load(options), options.root, registry, history, targets=options.targets)
+            missing = [entry.node for entry in planned.entries if entry.action == BUILD]
+            if missing:
+                raise EngineError(f"not built (no content tag in the registry): {', '.join(missing)}",
+                                  "run their shard jobs first; no human tag was moved")
+            locked = lock_entries(planned, {}, registry, history)
+            guard = _guard(options, planned, history, registry, adopt)
+            moved = promote(to_promote(planned, locked), registry, guard)
+            refused = {foreign.node for foreign in guard.refused}
+            latest = options.state / "latest.lock.json"
+            run_id = f"publish-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+            write_lockfile(latest, run_id, merge_entries(
+                latest, [entry for entry in locked if entry.node not in refused], set(planned.graph.nodes)))
+        finally:
+            if history:
+                history.close()
+    if guard.refused:
+        raise ForeignTagsRefused("; ".join(foreign.message() for foreign in guard.refused)
+                                 + f" ({len(moved)} other tag(s) promoted)", "or: stackbuild publish --adopt")
+    return moved
+
+
 def _new_report(options: Options, planned: Planned, settings: BuildSettings) -> RunReport:
     report = new_run(options.state)
     report.mode = "full" if settings.full else "pr" if settings.changed_since else "incremental"
@@ -241,7 +287,8 @@ def _publish(options: Options, planned: Planned, digests: dict[str, str], regist
     return not refused
 
 
-def _guard(options: Options, planned: Planned, history: History, registry: Registry, adopt: bool) -> TagGuard:
+def _guard(options: Options, planned: Planned, history: History | None, registry: Registry,
+           adopt: bool) -> TagGuard:
     """The guard against clobbering foreign tags: the run's --adopt, else each stack's `adopt`."""
     adopting: dict[str, bool] = {}
 

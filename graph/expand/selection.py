@@ -37,6 +37,16 @@ def restrict(stack_graph: StackGraph, patterns: Iterable[str]) -> StackGraph:
     return graph_of(stack_graph.nodes[name] for name in stack_graph.order if name in keep)
 
 
+def restrict_to(stack_graph: StackGraph, names: Iterable[str]) -> StackGraph:
+    """The sub-DAG of exactly named nodes and their ancestors; an unknown name is an error."""
+    wanted = set(names)
+    if unknown := sorted(wanted - set(stack_graph.nodes)):
+        raise StackError(f"no node named {', '.join(map(repr, unknown))}",
+                         hint="`stackbuild plan` lists them")
+    keep = with_ancestors(stack_graph, wanted)
+    return graph_of(stack_graph.nodes[name] for name in stack_graph.order if name in keep)
+
+
 def narrow_platforms(stack_graph: StackGraph, platforms: Iterable[str]) -> StackGraph:
     """Each node built for the given platforms only; a node with none of them (and what is built on
     it) is left out. An external base keeps its own platforms."""

@@ -1,0 +1,108 @@
+"""CI shards from a plan: a GitHub Actions workflow or a GitLab child pipeline, one job per node to build.
+
+Shape: GitHub Actions cannot make a job wait for one entry of a matrix, so every node to build gets
+its own job (`build-<node>`), whose `needs:` lists the jobs of its parent when that parent is built
+too (a parent already in the registry is found by its content tag). A final `publish` job needs every
+build job, so it runs only when all of them succeeded; it checks every planned node's content tag and
+only then moves the human tags. A plan with more nodes to build than max_jobs (GitHub allows 256
+jobs in a workflow) gets one job per DAG level instead (`build-level-<n>`: every node n parents
+away from the first node to build in its chain), each needing the level before it.
+Rendering is pure: the caller writes the text.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Sequence
+
+import yaml
+
+from graph.plan.entries import BUILD, PlanEntry
+
+FORMATS = ("github", "gitlab")
+PUBLISH_JOB = "publish"
+RUNNER = "ubuntu-latest"
+MAX_JOBS = 250  # GitHub Actions runs at most 256 jobs in one workflow
+GITLAB_MAX_NEEDS = 50  # GitLab's default limit on a job's needs
+_UNSAFE = re.compile(r"[^a-z0-9_-]+")
+
+
+def job_ids(nodes: Sequence[str]) -> dict[str, str]:
+    """A valid, unique job id per node: `build-` and the name with other characters turned into `-`."""
+    ids: dict[str, str] = {}
+    taken = {PUBLISH_JOB}
+    for node in nodes:
+        base = "build-" + (_UNSAFE.sub("-", node.lower()).strip("-") or "node")
+        job, number = base, 2
+        while job in taken:
+            job, number = f"{base}-{number}", number + 1
+        ids[node] = job
+        taken.add(job)
+    return ids
+
+
+def build_needs(plan: Sequence[PlanEntry]) -> dict[str, tuple[str, ...]]:
+    """Each node to build, in plan order, with the nodes to build it waits for (its parent if built)."""
+    building = [entry for entry in plan if entry.action == BUILD]
+    names = {entry.node for entry in building}
+    return {entry.node: (entry.parent,) if entry.parent in names else () for entry in building}
+
+
+def levels(plan: Sequence[PlanEntry]) -> list[list[str]]:
+    """The nodes to build grouped by level: 0 for those whose parent is not built, else parent's + 1."""
+    level: dict[str, int] = {}
+    for node, parents in build_needs(plan).items():  # plan order: a parent comes before its children
+        level[node] = max((level[p] + 1 for p in parents), default=0)
+    grouped: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for node, depth in level.items():
+        grouped[depth].append(node)
+    return grouped
+
+
+def render(plan: Sequence[PlanEntry], kind: str, command: Sequence[str], max_jobs: int = MAX_JOBS) -> str:
+    """The workflow (kind github) or child pipeline (kind gitlab) as YAML text.
+
+    command is the stackbuild invocation's common tail (targets, --registry ...), added to each job's
+    `stackbuild build --only NODE...` and to the final `stackbuild publish`.
+    """
+    needs = build_needs(plan)
+    if len(needs) <= max_jobs:
+        ids = job_ids(list(needs))
+        jobs = {ids[node]: (_build_command([node], command), tuple(ids[p] for p in parents))
+                for node, parents in needs.items()}
+    else:
+        jobs = {f"build-level-{n}": (_build_command(nodes, command), (f"build-level-{n - 1}",) if n else ())
+                for n, nodes in enumerate(levels(plan))}
+    jobs[PUBLISH_JOB] = (shlex.join(["stackbuild", "publish", *command]), tuple(jobs))
+    document = _github(jobs) if kind == "github" else _gitlab(jobs)
+    return yaml.safe_dump(document, sort_keys=False, width=1000)
+
+
+def _build_command(nodes: Sequence[str], command: Sequence[str]) -> str:
+    return shlex.join(["stackbuild", "build", *(arg for node in nodes for arg in ("--only", node)), *command])
+
+
+def _github(jobs: dict[str, tuple[str, tuple[str, ...]]]) -> dict[str, object]:
+    """A workflow run by hand or from another workflow; one job per entry of jobs."""
+    rendered: dict[str, object] = {}
+    for job, (run, needs) in jobs.items():
+        body: dict[str, object] = {"runs-on": RUNNER}
+        if needs:
+            body["needs"] = list(needs)
+        body["steps"] = [{"uses": "actions/checkout@v4"}, {"run": run}]
+        rendered[job] = body
+    return {"name": "stackbuild shards", "on": {"workflow_dispatch": {}, "workflow_call": {}},
+            "jobs": rendered}
+
+
+def _gitlab(jobs: dict[str, tuple[str, tuple[str, ...]]]) -> dict[str, object]:
+    """A child pipeline: build jobs in stage build (started by needs:), publish in stage publish
+    (needing every build job, or with more than GitLab allows in needs, waiting for the stage)."""
+    rendered: dict[str, object] = {"stages": ["build", "publish"]}
+    for job, (script, needs) in jobs.items():
+        body: dict[str, object] = {"stage": PUBLISH_JOB if job == PUBLISH_JOB else "build"}
+        if len(needs) <= GITLAB_MAX_NEEDS:  # without needs: a job waits for every earlier stage
+            body["needs"] = list(needs)
+        rendered[job] = {**body, "script": [script]}
+    return rendered

@@ -1,0 +1,46 @@
+"""`stackbuild plan --emit`: the shards printed or written, and the values it refuses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from engine.cli.main import main
+from tests.engine.engine_fakes import write_stack
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    write_stack(tmp_path / "repo")
+    return tmp_path / "repo"
+
+
+def _plan(root: Path, *extra: str) -> int:
+    return main(["plan", "--offline", "--root", str(root), "--state-dir", str(root.parent / "state"),
+                 "stacks/t", *extra])
+
+
+def test_emit_prints_a_workflow_with_a_job_per_node_and_publish(root: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert _plan(root, "--emit", "github", "--registry", "r.example:5000/x") == 0
+    jobs = yaml.safe_load(capsys.readouterr().out)["jobs"]
+    assert list(jobs) == ["build-base", "build-other", "build-mid", "build-side", "build-leaf", "publish"]
+    assert jobs["build-leaf"]["needs"] == ["build-mid"]
+    assert jobs["build-leaf"]["steps"][-1]["run"] == (
+        "stackbuild build --only leaf stacks/t --registry r.example:5000/x")
+
+
+def test_emit_out_writes_the_file(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = root.parent / "ci" / "shards.yml"
+    assert _plan(root, "--emit", "gitlab", "--out", str(out)) == 0
+    assert capsys.readouterr().out == f"wrote {out} (5 build jobs and publish)\n"
+    assert yaml.safe_load(out.read_text(encoding="utf-8"))["stages"] == ["build", "publish"]
+
+
+def test_emit_refuses_platform_and_a_folder_as_out(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _plan(root, "--emit", "github", "--platform", "linux/amd64") == 2
+    assert "--platform is not supported" in capsys.readouterr().err
+    assert _plan(root, "--emit", "github", "--out", str(root)) == 2
+    assert "is a folder" in capsys.readouterr().err

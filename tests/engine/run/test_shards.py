@@ -1,0 +1,97 @@
+"""CI shards through the api with the fakes: build --only (exactly those nodes, no promotion), publish."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from engine.cli.commands import shard_command
+from engine.cli.options import OptionError
+from engine.errors import EngineError
+from engine.run import api
+from engine.run.runner import BuildSettings
+from engine.state.lockfile import read_lockfile
+from graph.errors import StackError
+from tests.engine.engine_fakes import NODES, STACK, FakeBuilder, FakeRegistry, human_ref, write_stack
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    write_stack(tmp_path / "repo")
+    return tmp_path / "repo"
+
+
+def _options(root: Path, runner: str = "a", **kwargs: object) -> api.Options:
+    return api.Options(root=root, targets=STACK, state_dir=root.parent / f"state-{runner}",
+                       **kwargs)  # type: ignore[arg-type]
+
+
+def _shard(root: Path, registry: FakeRegistry, *nodes: str) -> FakeBuilder:
+    builder = FakeBuilder(registry)
+    report = api.build(_options(root, runner="-".join(nodes), only=nodes), builder, BuildSettings(), registry)
+    assert report.status == "succeeded"
+    assert report.promoted == []
+    return builder
+
+
+def test_shards_in_order_build_each_node_once_then_publish_moves_every_human_tag(root: Path) -> None:
+    registry = FakeRegistry()
+    built = [name for shard in (("base",), ("mid", "side"), ("leaf",), ("other",))
+             for name in _shard(root, registry, *shard).order]
+    assert sorted(built) == sorted(NODES)
+    assert registry.tags({human_ref(name) for name in NODES}) == {}  # shards promote nothing
+    moved = api.publish(_options(root, runner="publish"), registry)
+    assert sorted(moved) == sorted(human_ref(name) for name in NODES)
+    published = registry.tags({human_ref(name) for name in NODES})
+    assert set(published) == {human_ref(name) for name in NODES}
+    lockfile = root.parent / "state-publish" / "latest.lock.json"
+    locked = {entry.ref: entry.digest for entry in read_lockfile(lockfile)}
+    assert locked == published
+
+
+def test_a_shard_whose_work_is_done_builds_nothing(root: Path) -> None:
+    registry = FakeRegistry()
+    _shard(root, registry, "base")
+    assert _shard(root, registry, "base").order == []
+
+
+def test_a_shard_refuses_when_a_parent_is_not_in_the_registry(root: Path) -> None:
+    registry = FakeRegistry()
+    builder = FakeBuilder(registry)
+    with pytest.raises(EngineError, match="--only: not in the registry yet: base, mid"):
+        api.build(_options(root, only=("leaf",)), builder, BuildSettings(), registry)
+    assert builder.order == []
+
+
+def test_only_an_unknown_node_is_an_error(root: Path) -> None:
+    with pytest.raises(StackError, match="no node named 'nothing'"):
+        api.plan(_options(root, only=("nothing", "base")))
+
+
+def test_publish_refuses_naming_the_missing_nodes_and_moves_nothing(root: Path) -> None:
+    registry = FakeRegistry()
+    _shard(root, registry, "base")
+    _shard(root, registry, "mid")
+    with pytest.raises(EngineError, match=r"not built \(no content tag in the registry\): ") as refused:
+        api.publish(_options(root, runner="publish"), registry)
+    named = str(refused.value).split(": ", 1)[1].split(" (")[0].split(", ")
+    assert sorted(named) == ["leaf", "other", "side"]
+    assert registry.tags({human_ref(name) for name in NODES}) == {}
+
+
+def _args(**kwargs: object) -> argparse.Namespace:
+    values: dict[str, object] = {"targets": ["stacks/t"], "registry": "", "select": [], "platform": None}
+    values.update(kwargs)
+    return argparse.Namespace(**values)
+
+
+def test_shard_command_repeats_targets_registry_and_select() -> None:
+    assert shard_command(_args(registry="r:5000/x", select=["a*"])) == [
+        "stacks/t", "--registry", "r:5000/x", "--select", "a*"]
+
+
+def test_shard_command_refuses_platform() -> None:
+    with pytest.raises(OptionError, match="--platform"):
+        shard_command(_args(platform=[("linux/amd64",)]))

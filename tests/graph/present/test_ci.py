@@ -1,0 +1,121 @@
+"""graph.present.ci: CI shards from a plan; golden files for the demo, `needs:` equal to the DAG's edges."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from graph.expand.assemble import load_graph
+from graph.load.limits import Limits
+from graph.plan.entries import BUILD, SKIP, PlanEntry, make_plan
+from graph.present.ci import PUBLISH_JOB, build_needs, job_ids, levels, render
+
+ROOT = Path(__file__).resolve().parents[3]
+DATA = Path(__file__).parent / "data"
+TAIL = ["stacks/demo", "--registry", "localhost:5000/demo"]
+
+
+def _demo_plan() -> tuple[PlanEntry, ...]:
+    return make_plan(load_graph(ROOT, (Path("stacks/demo"),), Limits()), reason="not_checked")
+
+
+def _entry(node: str, parent: str | None, action: str = BUILD) -> PlanEntry:
+    return PlanEntry(node, "s", "sdk", f"r/{node}:1", parent, ("linux/amd64",), action, "test")
+
+
+def _jobs(text: str, kind: str) -> dict[str, dict[str, object]]:
+    document = yaml.safe_load(text)
+    return document["jobs"] if kind == "github" else {k: v for k, v in document.items() if k != "stages"}
+
+
+def _command(job: dict[str, object], kind: str) -> list[str]:
+    line = job["steps"][-1]["run"] if kind == "github" else job["script"][0]  # type: ignore[index]
+    return shlex.split(str(line))
+
+
+@pytest.mark.parametrize("kind", ["github", "gitlab"])
+def test_demo_matches_its_golden_file(kind: str) -> None:
+    text = render(_demo_plan(), kind, TAIL)
+    golden = DATA / f"demo-{kind}.yml"
+    if os.environ.get("STACKBUILD_UPDATE_GOLDEN"):
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("kind", ["github", "gitlab"])
+def test_golden_needs_are_the_dag_edges_among_nodes_to_build(kind: str) -> None:
+    plan = _demo_plan()
+    built = {e.node: e for e in plan if e.action == BUILD}
+    jobs = _jobs((DATA / f"demo-{kind}.yml").read_text(encoding="utf-8"), kind)
+    node_of = {job: _command(body, kind)[3] for job, body in jobs.items() if job != PUBLISH_JOB}
+    assert sorted(node_of.values()) == sorted(built)
+    edges = {(node_of[need], node_of[job]) for job in node_of for need in jobs[job].get("needs", [])}
+    assert edges == {(e.parent, e.node) for e in built.values() if e.parent in built}
+    assert len(edges) > 3  # the demo has real chains
+    assert sorted(jobs[PUBLISH_JOB]["needs"]) == sorted(node_of)  # type: ignore[arg-type]
+    assert _command(jobs[PUBLISH_JOB], kind) == ["stackbuild", "publish", *TAIL]
+    for job, node in node_of.items():
+        assert _command(jobs[job], kind) == ["stackbuild", "build", "--only", node, *TAIL]
+
+
+def test_only_nodes_to_build_get_jobs_and_a_skipped_parent_is_no_need() -> None:
+    plan = (_entry("a", None, SKIP), _entry("b", "a"), _entry("c", "b"), _entry("d", "a", SKIP))
+    assert build_needs(plan) == {"b": (), "c": ("b",)}
+    jobs = _jobs(render(plan, "github", []), "github")
+    assert list(jobs) == ["build-b", "build-c", PUBLISH_JOB]
+    assert "needs" not in jobs["build-b"]
+    assert jobs["build-c"]["needs"] == ["build-b"]
+    assert jobs[PUBLISH_JOB]["needs"] == ["build-b", "build-c"]
+
+
+def test_nothing_to_build_leaves_only_publish() -> None:
+    jobs = _jobs(render((_entry("a", None, SKIP),), "gitlab", []), "gitlab")
+    assert jobs == {PUBLISH_JOB: {"stage": "publish", "needs": [], "script": ["stackbuild publish"]}}
+
+
+def test_job_ids_are_sanitized_and_unique() -> None:
+    ids = job_ids(["py3.11", "py3-11", "A.B", "--"])
+    assert ids == {"py3.11": "build-py3-11", "py3-11": "build-py3-11-2", "A.B": "build-a-b",
+                   "--": "build-node"}
+
+
+def test_commands_are_quoted_for_the_shell() -> None:
+    text = render((_entry("a", None),), "gitlab", ["my stacks/x;rm"])
+    assert yaml.safe_load(text)["build-a"]["script"] == ["stackbuild build --only a 'my stacks/x;rm'"]
+
+
+def test_rendering_is_deterministic() -> None:
+    plan = _demo_plan()
+    assert render(plan, "github", TAIL) == render(tuple(plan), "github", TAIL)
+
+
+def test_a_plan_larger_than_max_jobs_gets_one_job_per_level() -> None:
+    plan = (_entry("a", None, SKIP), _entry("b", "a"), _entry("c", "b"), _entry("d", "b"), _entry("e", None))
+    jobs = _jobs(render(plan, "gitlab", ["x"], max_jobs=3), "gitlab")
+    assert list(jobs) == ["build-level-0", "build-level-1", PUBLISH_JOB]
+    assert jobs["build-level-0"] == {"stage": "build", "needs": [],
+                                     "script": ["stackbuild build --only b --only e x"]}
+    assert jobs["build-level-1"]["needs"] == ["build-level-0"]
+    assert _command(jobs["build-level-1"], "gitlab")[2:] == ["--only", "c", "--only", "d", "x"]
+    assert jobs[PUBLISH_JOB]["needs"] == ["build-level-0", "build-level-1"]
+
+
+def test_levels_put_every_parent_in_an_earlier_level() -> None:
+    plan = _demo_plan()
+    grouped = levels(plan)
+    where = {node: depth for depth, nodes in enumerate(grouped) for node in nodes}
+    assert sorted(where) == sorted(e.node for e in plan if e.action == BUILD)
+    assert all(where[e.parent] < where[e.node] for e in plan if e.node in where and e.parent in where)
+
+
+def test_gitlab_publish_waits_for_the_build_stage_when_needs_would_be_too_long() -> None:
+    plan = tuple(_entry(f"n{i}", None) for i in range(51))
+    jobs = _jobs(render(plan, "gitlab", []), "gitlab")
+    assert "needs" not in jobs[PUBLISH_JOB] and jobs[PUBLISH_JOB]["stage"] == "publish"
+    assert all(jobs[f"build-n{i}"]["needs"] == [] for i in range(51))
+    github = _jobs(render(plan, "github", []), "github")
+    assert len(github[PUBLISH_JOB]["needs"]) == 51  # type: ignore[arg-type]
