@@ -50,6 +50,7 @@ class BuildRequest:
     cache_to: str = ""
     no_cache: bool = False
     pull: bool = False
+    sbom_generator: str = ""  # image reference of a BuildKit SBOM generator ('' for no SBOM)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -124,6 +125,7 @@ def build_request(node: Node, root: Path, parent: Node | None = None, parent_dig
         secrets=tuple(_secret_flag(s.id, s.env, s.src) for s in node.secrets),
         labels=tuple(sorted(labels.items())),
         target=node.target,
+        sbom_generator=node.sbom_generator_ref,
     )
 
 
@@ -140,6 +142,7 @@ def check_request(request: BuildRequest) -> None:
     control character."""
     separated = [("tag", tag) for tag in request.tags] + [("platform", p) for p in request.platforms]
     separated += [(f"build context {name}", value) for name, value in request.build_contexts]
+    separated += [("SBOM generator", request.sbom_generator)] if request.sbom_generator else []
     for what, value in separated:
         if "," in value:
             raise UnsafeBuildValue(f"node {request.node}: {what} {value!r} contains ','",
@@ -178,6 +181,8 @@ def buildx_kwargs(request: BuildRequest, metadata_file: Path) -> dict[str, Any]:
         kwargs["cache"] = False
     if request.pull:
         kwargs["pull"] = True
+    if request.sbom_generator:
+        kwargs["attest"] = {"type": "sbom", "generator": request.sbom_generator}
     kwargs.update(request.extra)
     return kwargs
 
@@ -200,6 +205,7 @@ def buildx_argv(request: BuildRequest) -> list[str]:
         argv += [flag, value] if value else []
     argv += ["--no-cache"] if request.no_cache else []
     argv += ["--pull"] if request.pull else []
+    argv += ["--attest", f"type=sbom,generator={request.sbom_generator}"] if request.sbom_generator else []
     if request.push:
         argv.append("--push")
     return [*argv, str(request.context)]

@@ -160,7 +160,7 @@ def _node(definition: Definition, parent: _Parent | None, combo: Combination,
         secrets=definition.secrets, attrs=tuple(sorted(attrs.items())),
         external=_external(definition, attrs), definition=definition.name,
         contract=definition.contract, retest_ancestors=definition.retest_ancestors,
-        location=definition.location,
+        location=definition.location, sbom_generator=definition.sbom_generator,
     )
 
 

@@ -11,14 +11,14 @@ from graph.load.fields import Fields
 from graph.load.limits import DEFAULT_LIMITS, Limits
 from graph.load.matrix import combinations, product_size
 from graph.load.readfile import read_stack_text
-from graph.load.reference import external_problem
+from graph.load.reference import external_problem, reference_problem
 from graph.load.yamldoc import YamlDoc, parse_yaml
 from graph.model import checks
 from graph.model.spec import KINDS, Combination, Definition, DevRule, Secret, Stack
 from graph.tags.conventions import get_convention
 
 DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
-STACK_KEYS = ("stack", "registry", "platforms", "tags", "args", "secrets", "nodes", "dev")
+STACK_KEYS = ("stack", "registry", "platforms", "tags", "args", "secrets", "nodes", "dev", "sbom")
 NODE_KEYS = ("kind", "name", "extends", "parent", "from", "dockerfile", "context", "target", "image", "tag",
              "platforms", "args", "attrs", "axes", "include", "exclude", "constraints", "test", "secrets",
              "contract", "retest_ancestors")
@@ -54,6 +54,8 @@ class _Base:
         self.convention = top.text("tags", "", _convention_problem)
         self.args = top.mapping("args")
         self.secrets = _secrets(top)
+        sbom = top.section("sbom", ("generator",), "'sbom'") if top.has("sbom") else None
+        self.sbom_generator = sbom.text("generator", check=_generator_problem) if sbom else ""
 
     def merged_secrets(self, own: tuple[Secret, ...]) -> tuple[Secret, ...]:
         """The stack's secrets overridden by a definition's own, by id."""
@@ -97,6 +99,7 @@ def _definition(base: _Base, doc: YamlDoc, name: str, data: object, limits: Limi
         name_template=fields.text("name", ""),
         contract=fields.text("contract", "", checks.name_problem),
         retest_ancestors=fields.flag("retest_ancestors"),
+        sbom_generator="" if external else base.sbom_generator,
         lines=_lines(doc, fields, base),
     )
 
@@ -258,6 +261,12 @@ def _attr_problem(name: str) -> str:
     if name in RESERVED_ATTRS:
         return f"attribute name {name!r} is reserved: constraints get it from each platform"
     return ""
+
+
+def _generator_problem(value: str) -> str:
+    """Why an `sbom.generator` value is not an image reference, or ''."""
+    problem = reference_problem(value)
+    return problem.replace("'from'", "sbom generator") if problem else ""
 
 
 def _value_problem(value: str) -> str:

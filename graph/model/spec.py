@@ -45,6 +45,7 @@ class Node:
     contract: str = ""  # an image contract the built image must meet (e.g. ymir-executor)
     retest_ancestors: bool = False  # also run every ancestor's smoke test in this image
     location: Location = NOWHERE
+    sbom_generator: str = ""  # BuildKit SBOM generator image, relative to `registry` unless it names a host
 
     @property
     def repository(self) -> str:
@@ -59,6 +60,19 @@ class Node:
     def attr(self, name: str, default: str = "") -> str:
         """One attribute's value."""
         return dict(self.attrs).get(name, default)
+
+    @property
+    def sbom_generator_ref(self) -> str:
+        """The SBOM generator image ('' for none): below this node's registry unless it names a host."""
+        if not self.sbom_generator or names_host(self.sbom_generator):
+            return self.sbom_generator
+        return f"{self.registry}/{self.sbom_generator}"
+
+
+def names_host(reference: str) -> bool:
+    """Whether an image reference starts with a registry host (has '.' or ':', or is localhost)."""
+    first, slash, _ = reference.partition("/")
+    return bool(slash) and ("." in first or ":" in first or first == "localhost")
 
 
 @dataclass(frozen=True)
@@ -99,6 +113,7 @@ class Definition:
     name_template: str = ""  # names the expanded nodes; default: definition-values[-parent]
     contract: str = ""
     retest_ancestors: bool = False
+    sbom_generator: str = ""  # the stack's `sbom: {generator: ...}`
 
     def at(self, field: str) -> Location:
         """Where field is written (the definition's own line when it is not)."""

@@ -294,3 +294,26 @@ def test_a_registry_cache_ref_with_a_comma_is_refused() -> None:
 def test_a_local_cache_folder_with_a_comma_is_refused() -> None:
     with pytest.raises(UnsafeBuildValue, match="cache folder '/tmp/a,b/"):
         cache_flags(BASE, "local", Path("/tmp/a,b"))
+
+
+# --- SBOM attestation ---------------------------------------------------------------------------
+
+def test_a_node_naming_an_sbom_generator_asks_buildx_for_an_sbom_attestation() -> None:
+    node = replace(BASE, sbom_generator="sbom-generator:1")
+    request = build_request(node, ROOT)
+    assert request.sbom_generator == "localhost:5000/stackbuild/sbom-generator:1"
+    argv = buildx_argv(request)
+    at = argv.index("--attest")
+    assert argv[at + 1] == "type=sbom,generator=localhost:5000/stackbuild/sbom-generator:1"
+    assert buildx_kwargs(request, Path("/m.json"))["attest"] == {
+        "type": "sbom", "generator": "localhost:5000/stackbuild/sbom-generator:1"}
+
+
+def test_a_node_without_a_generator_gets_no_attest_flag() -> None:
+    assert "--attest" not in buildx_argv(build_request(BASE, ROOT))
+
+
+def test_a_generator_with_a_comma_is_refused_before_buildx_runs() -> None:
+    request = replace(build_request(BASE, ROOT), sbom_generator="r/gen:1,type=x")
+    with pytest.raises(UnsafeBuildValue, match="SBOM generator"):
+        buildx_kwargs(request, Path("/m.json"))

@@ -41,7 +41,7 @@ ERRORS = [
      f"s/stack.yaml:7: unknown key 'colour' in node 'a' (known keys: {NODE_KEYS})"),
     ("unknown-top-key", BASE + "nodez: {}\n", None,
      "s/stack.yaml:7: unknown key 'nodez' in a stack file "
-     "(known keys: stack, registry, platforms, tags, args, secrets, nodes, dev)"),
+     "(known keys: stack, registry, platforms, tags, args, secrets, nodes, dev, sbom)"),
     ("unknown-dev-key", BASE + "dev:\n  dockerfile: a/Dockerfile\n  tag: x\n", None,
      "s/stack.yaml:9: unknown key 'tag' in 'dev' "
      "(known keys: dockerfile, context, target, suffix, args, secrets, test, except)"),
