@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from engine.cli import ci_report, commands
+from engine.cli import ci_report, commands, signing
 from engine.cli.options import add_load_options, checked, options_of, platform_list, positive
 from engine.console import ci, logs
 from engine.errors import EngineError
@@ -65,6 +65,8 @@ def _build(args: argparse.Namespace) -> int:
     if args.report_dir:
         ci_report.copy_reports(report, Path(args.report_dir))
     print(commands.run_summary(report))
+    if args.sign and report.status == "succeeded":
+        signing.sign_run(args, report)
     if report.status == "interrupted":
         return EXIT_TERMINATED if report.signal == "SIGTERM" else EXIT_INTERRUPTED
     return EXIT_OK if report.status == "succeeded" else EXIT_FAILED
@@ -102,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_build_commands(sub, common, targets, narrowing)
     _add_state_commands(sub, common, targets)
     _add_planning_commands(sub, common, targets)
+    signing.add_parsers(sub, common, targets)
     return parser
 
 
@@ -136,6 +139,8 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                             "retried (default 300)")
     build.add_argument("--report-dir", metavar="DIR",
                        help="also copy report.json, junit.xml, summary.md, log.jsonl and lock.json here")
+    build.add_argument("--sign", metavar="KEY", help="after promotion, sign every published image by "
+                       "digest with this cosign key (password from COSIGN_PASSWORD)")
     build.set_defaults(handler=_build)
 
 

@@ -132,6 +132,17 @@ class RegistryClient:
         response = self._call("GET", name.with_ref(config_digest), kind="blobs")
         return None if response is None else _json(reference, response.body)
 
+    def blob(self, reference: str) -> bytes | None:
+        """The blob at repository@digest (checked against its digest), or None when it is not there."""
+        name = parse_reference(reference)
+        response = self._call("GET", name, kind="blobs")
+        if response is None:
+            return None
+        if name.digest and _sha256(response.body) != name.digest:
+            raise RegistryError(f"{reference}: the blob's content does not match its digest",
+                                "the registry or a proxy altered it")
+        return response.body
+
     def tag(self, source: str, target: str) -> str:
         """Point target (repository:tag) at the manifest source (repository@digest); same repository."""
         response = self._call("GET", parse_reference(source))
