@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -25,6 +25,8 @@ class SupplyReader(Reader, Protocol):
     """A registry reader that also resolves tags (RegistryClient)."""
 
     def digest(self, reference: str) -> str | None: ...
+
+    def image_config(self, reference: str, platform: str = "linux/amd64") -> dict[str, Any] | None: ...
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ def _attestations(stack_graph: StackGraph, node: Node, digest: str, reader: Supp
         return [f"{node.ref} is not a multi-platform index"]
     parent = stack_graph.nodes[node.parent] if node.parent else None
     expected = _parent_digests(parent, reader) if parent else set()
-    problems = []
+    problems = _identity(node, digest, sorted(index.platforms()), reader)
     for platform, statements in sorted(attestations.by_platform(reader, node.repository, index).items()):
         types = [statement.predicate_type for statement in statements]
         provenance = [s for s in statements if s.predicate_type.startswith(attestations.SLSA_PREFIX)]
@@ -98,6 +100,18 @@ def _attestations(stack_graph: StackGraph, node: Node, digest: str, reader: Supp
         if node.sbom_generator_ref and attestations.SPDX not in types:
             problems.append(f"{platform}: no SBOM attestation")
     return problems
+
+
+def _identity(node: Node, digest: str, platforms: list[str], reader: SupplyReader) -> list[str]:
+    """The image the tag points to must be this node's (its org.stackbuild.node label), not another's."""
+    if not platforms:
+        return ["the index holds no platform image"]
+    config = reader.image_config(f"{node.repository}@{digest}", platforms[0]) or {}
+    labelled = ((config.get("config") or {}).get("Labels") or {}).get("org.stackbuild.node", "")
+    if labelled != node.name:
+        return [f"tag {node.ref} points to {digest}, an image of node {labelled or '(unlabelled)'!s}, "
+                f"not of {node.name}"]
+    return []
 
 
 def _parent_digests(parent: Node, reader: SupplyReader) -> set[str]:
