@@ -23,7 +23,8 @@ pytestmark = pytest.mark.timeout(2400)  # the module's first test also builds th
 def demo_run(builder: BuildxBuilder, registry: str, repo_root: Path,
              tmp_path_factory: pytest.TempPathFactory) -> tuple[api.Options, RunReport]:
     """One real build of the demo stack into the throwaway registry."""
-    options = api.Options(root=repo_root, targets=(Path("stacks/demo"),),
+    # the tools stack builds the SBOM generator the demo names (`sbom:`), first, in the same run
+    options = api.Options(root=repo_root, targets=(Path("stacks/tools"), Path("stacks/demo")),
                           registry=f"{registry}/demo", state_dir=tmp_path_factory.mktemp("state"))
     return options, api.build(options, builder, BuildSettings(jobs=2))
 
@@ -124,3 +125,22 @@ def test_the_executor_image_meets_its_contract_on_every_platform(demo_run, capsy
     out = capsys.readouterr().out
     assert code == 0, out
     assert "ymir" in out
+
+
+def test_numpy_sbom_lists_numpy_and_debian_packages_on_both_platforms(demo_run):
+    from engine.registry import attestations
+
+    _, report = demo_run
+    client = RegistryClient()
+    numpy = report.nodes["numpy"]
+    repository = numpy.ref.rsplit(":", 1)[0]
+    index = client.manifest(numpy.ref)
+    assert index is not None
+    by_platform = attestations.by_platform(client, repository, index)
+    assert set(by_platform) == PLATFORMS
+    for platform, statements in by_platform.items():
+        sbom = [s for s in statements if s.predicate_type == attestations.SPDX]
+        assert len(sbom) == 1, platform
+        packages = attestations.sbom_packages(attestations.read(client, repository, sbom[0]))
+        assert packages["numpy"] == "2.2.6", platform
+        assert packages["python3"].startswith("3.11"), platform
