@@ -194,3 +194,15 @@ def _delete_signature(registry: str, repository: str, digest: str) -> None:
         signature = response.headers["Docker-Content-Digest"]
     with urllib.request.urlopen(urllib.request.Request(f"{base}/{signature}", method="DELETE")) as response:
         assert response.status == 202
+
+
+def test_build_sign_signs_every_published_image_after_promotion(
+        built, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    common, keys = built
+    monkeypatch.setenv("COSIGN_PASSWORD", PASSWORD)
+    code, out = _cli(capsys, "build", "--no-test", "--sign", str(keys / "cosign.key"), *common)
+    assert code == 0, out
+    assert len([line for line in out.splitlines() if line.startswith("signed ")]) == 4, out
+    code, out = _cli(capsys, "verify", "--key", str(keys / "cosign.pub"), *common)
+    assert code == 0, out
+    assert "4 verified, 0 failed" in out
