@@ -144,3 +144,23 @@ def test_numpy_sbom_lists_numpy_and_debian_packages_on_both_platforms(demo_run):
         packages = attestations.sbom_packages(attestations.read(client, repository, sbom[0]))
         assert packages["numpy"] == "2.2.6", platform
         assert packages["python3"].startswith("3.11"), platform
+
+
+def test_every_demo_image_signed_then_verified(demo_run, tmp_path: Path, capsys, monkeypatch):
+    import os
+    import subprocess
+
+    from engine.cli import main as cli
+
+    options, _ = demo_run
+    monkeypatch.setenv("COSIGN_PASSWORD", "demo-test")
+    subprocess.run(["cosign", "generate-key-pair"], cwd=tmp_path, check=True, capture_output=True,
+                   env={**os.environ, "COSIGN_PASSWORD": "demo-test"})
+    common = ["--root", str(options.root), "--registry", options.registry, "--state-dir",
+              str(options.state_dir), "--log-format", "json", "stacks/tools", "stacks/demo"]
+    assert cli.main(["sign", "--key", str(tmp_path / "cosign.key"), *common]) == 0
+    capsys.readouterr()
+    code = cli.main(["verify", "--key", str(tmp_path / "cosign.pub"), *common])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "15 verified, 0 failed" in out
