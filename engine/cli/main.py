@@ -52,6 +52,8 @@ def parse_checked(argv: Sequence[str], environ: Mapping[str, str]) -> argparse.N
 def _build(args: argparse.Namespace) -> int:
     from engine.build.builder import BuildxBuilder  # python-on-whales is needed only to build
 
+    if args.sign:
+        signing.key_file(args.sign, "STACKBUILD_SIGN_KEY", "--sign")  # fails before any build
     builder = BuildxBuilder()
     builder.stall_timeout_s = args.stall_timeout
     builder.check()

@@ -30,14 +30,14 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], common
     verify.set_defaults(handler=run_verify)
 
 
-def key_file(value: str | None, env: str) -> Path:
+def key_file(value: str | None, env: str, flag: str = "--key") -> Path:
     """The key path from the flag or the environment variable; OptionError when none or not a file."""
     text = value or os.environ.get(env, "")
     if not text:
-        raise OptionError(f"--key is required (or set {env})", KEY_HINT)
+        raise OptionError(f"{flag} is required (or set {env})", KEY_HINT)
     path = Path(text)
     if not path.is_file():
-        raise OptionError(f"--key: {path} is not a file", KEY_HINT)
+        raise OptionError(f"{flag}: {path} is not a file", KEY_HINT)
     return path
 
 
@@ -61,7 +61,7 @@ def sign_nodes(nodes: list[Node], key: Path) -> list[str]:
 
 def sign_run(args: argparse.Namespace, report: RunReport) -> None:
     """build --sign: after a successful run, sign every node it published (by its promoted digest)."""
-    key = key_file(args.sign, "STACKBUILD_SIGN_KEY")
+    key = key_file(args.sign, "STACKBUILD_SIGN_KEY", "--sign")
     graph = api.load(options_of(args))
     nodes = [graph.nodes[name] for name, node in report.nodes.items()
              if node.digest and name in graph.nodes and not graph.nodes[name].external]
