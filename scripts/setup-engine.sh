@@ -43,6 +43,11 @@ install_packages() {
         add_trixie_source
         wanted+=(docker.io/trixie docker-cli/trixie containerd/trixie docker-buildx/trixie)
     fi
+    # cosign signs and verifies images by digest (stackbuild sign/verify); Debian 13 ships it
+    if ! command -v cosign >/dev/null; then
+        add_trixie_source
+        wanted+=(cosign/trixie)
+    fi
     local missing
     missing=$(missing_debs "${wanted[@]}")
     if [ -z "$missing" ]; then

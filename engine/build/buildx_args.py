@@ -57,6 +57,7 @@ class BuildRequest:
     provenance: str = ""  # "" (buildx's default), "max", "min" or "off"
     builder: str = ""  # a buildx builder (or docker context) of the pool; '' is the current one
     output: str = ""  # an --output spec instead of --tag/--push (a per-platform push by digest)
+    sbom_generator: str = ""  # image reference of a BuildKit SBOM generator ('' for no SBOM)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -133,6 +134,7 @@ def build_request(node: Node, root: Path, parent: Node | None = None, parent_dig
         labels=tuple(sorted(labels.items())),
         target=node.target,
         provenance=node.provenance,
+        sbom_generator=node.sbom_generator_ref,
     )
 
 
@@ -177,6 +179,7 @@ def check_request(request: BuildRequest) -> None:
     separated = [("tag", tag) for tag in request.tags] + [("platform", p) for p in request.platforms]
     separated += [(f"build context {name}", value) for name, value in request.build_contexts]
     separated += [("builder", request.builder)]
+    separated += [("SBOM generator", request.sbom_generator)] if request.sbom_generator else []
     for what, value in separated:
         if "," in value:
             raise UnsafeBuildValue(f"node {request.node}: {what} {value!r} contains ','",
@@ -223,6 +226,8 @@ def buildx_kwargs(request: BuildRequest, metadata_file: Path) -> dict[str, Any]:
     if request.output:
         kwargs["output"] = dict(part.split("=", 1) for part in request.output.split(","))
         kwargs["push"] = False
+    if request.sbom_generator:
+        kwargs["attest"] = {"type": "sbom", "generator": request.sbom_generator}
     kwargs.update(request.extra)
     return kwargs
 
@@ -247,6 +252,7 @@ def buildx_argv(request: BuildRequest, redact: bool = True) -> list[str]:
     argv += ["--no-cache"] if request.no_cache else []
     argv += ["--pull"] if request.pull else []
     argv += attest_flags(request.provenance)
+    argv += ["--attest", f"type=sbom,generator={request.sbom_generator}"] if request.sbom_generator else []
     if request.output:
         argv += ["--output", request.output]
     elif request.push:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.cli import ci_report, commands
+from engine.cli import ci_report, commands, signing
 from engine.cli.config import pool_of
 from engine.cli.options import OptionError, add_load_options, checked, options_of, platform_list, positive
 from engine.console import ci, logs
@@ -61,6 +61,8 @@ def _build(args: argparse.Namespace) -> int:
         raise OptionError("--load cannot be combined with --changed-since",
                           "--load already builds only what the local image store lacks")
     pool = pool_of(args)  # a wrong pool is reported before the engine is asked anything
+    if args.sign:
+        signing.key_file(args.sign, "STACKBUILD_SIGN_KEY", "--sign")  # fails before any build
     builder = BuildxBuilder()
     builder.stall_timeout_s = args.stall_timeout
     builder.check()
@@ -82,6 +84,8 @@ def _build(args: argparse.Namespace) -> int:
     if args.report_dir:
         ci_report.copy_reports(report, Path(args.report_dir))
     print(commands.run_summary(report))
+    if args.sign and report.status == "succeeded":
+        signing.sign_run(args, report)
     if report.status == "interrupted":
         return EXIT_TERMINATED if report.signal == "SIGTERM" else EXIT_INTERRUPTED
     return EXIT_OK if report.status == "succeeded" else EXIT_FAILED
@@ -127,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_build_commands(sub, common, targets, narrowing)
     _add_state_commands(sub, common, targets)
     _add_planning_commands(sub, common, targets)
+    signing.add_parsers(sub, common, targets)
     return parser
 
 
@@ -179,6 +184,8 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     build.add_argument("--only", action="append", default=[], metavar="NODE",
                        help="a CI shard: build exactly these nodes (their parents must be in the registry) "
                             "and move no human tag; repeatable")
+    build.add_argument("--sign", metavar="KEY", help="after promotion, sign every published image by "
+                       "digest with this cosign key (password from COSIGN_PASSWORD)")
     build.set_defaults(handler=_build)
 
     publish = sub.add_parser("publish", parents=[common, targets, narrowing],

@@ -132,6 +132,17 @@ class RegistryClient:
         response = self._call("GET", name.with_ref(config_digest), kind="blobs")
         return None if response is None else _json(reference, response.body)
 
+    def blob(self, reference: str) -> bytes | None:
+        """The blob at repository@digest (checked against its digest), or None when it is not there."""
+        name = parse_reference(reference)
+        response = self._call("GET", name, kind="blobs")
+        if response is None:
+            return None
+        if name.digest and _sha256(response.body) != name.digest:
+            raise RegistryError(f"{reference}: the blob's content does not match its digest",
+                                "the registry or a proxy altered it")
+        return response.body
+
     def tag(self, source: str, target: str) -> str:
         """Point target (repository:tag) at the manifest source (repository@digest); same repository."""
         response = self._call("GET", parse_reference(source))
@@ -143,11 +154,6 @@ class RegistryClient:
             raise RegistryError(f"the registry refused to tag {target} (404: repository unknown)",
                                 "check the registry prefix")
         return _sha256(response.body)
-
-    def blob(self, reference: str) -> bytes | None:
-        """The blob at repository@digest, or None when the registry does not have it."""
-        response = self._call("GET", parse_reference(reference), kind="blobs")
-        return None if response is None else response.body
 
     def put_blob(self, repository: str, body: bytes) -> str:
         """Upload body as a blob of repository (host/name) in one request; its digest."""

@@ -188,7 +188,18 @@ class NodeRunner:
                        build_contexts=tuple((name, route(value)) for name, value in request.build_contexts),
                        cache_from="" if self.settings.full else route(cache_from), cache_to=route(cache_to),
                        no_cache=self.settings.full, pull=self.settings.full,
-                       builder=_single_builder(self.settings.pool))
+                       builder=_single_builder(self.settings.pool),
+                       sbom_generator=route(self.sbom_generator(node)))
+
+    def sbom_generator(self, node: Node) -> str:
+        """The node's SBOM generator: pinned to its digest when this graph builds it (its human tag
+        moves only after the run), else the reference as written."""
+        ref = node.sbom_generator_ref
+        for name in self.planned.graph.graph.predecessors(node.name) if ref else ():
+            generator = self.planned.graph.nodes[name]
+            if generator.ref == ref and not generator.external:
+                return f"{generator.repository}@{self.parent_digest(generator)}"
+        return ref
 
     def _smoke_test(self, node: Node, digest: str, node_report: NodeReport) -> None:
         """Run the node's test (and, when it says so, its ancestors' tests) on every platform."""

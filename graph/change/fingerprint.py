@@ -43,6 +43,7 @@ def spec_digest(node: Node) -> str:
         "kind": node.kind, "target": node.target, "platforms": list(node.platforms),
         "secrets": sorted(secret.id for secret in node.secrets), "attrs": dict(node.attrs),
         "variant": node.variant, "external": node.external,
+        **({"sbom_generator": node.sbom_generator} if node.sbom_generator else {}),  # old digests stay
     })
 
 

@@ -46,9 +46,32 @@ def graph_of(nodes: Iterable[Node]) -> StackGraph:
     graph = nx.DiGraph()
     graph.add_nodes_from(by_name)
     graph.add_edges_from((node.parent, node.name) for node in by_name.values() if node.parent)
+    scanned_by = generator_edges(by_name)
+    if scanned_by:
+        graph.add_edges_from(scanned_by)
+        _reject_generator_cycle(graph, by_name)
     order = tuple(name for layer in nx.topological_generations(graph) for name in sorted(layer))
     _reject_duplicate_refs(by_name[name] for name in order)
     return StackGraph(by_name, graph, order)
+
+
+def generator_edges(by_name: dict[str, Node]) -> list[tuple[str, str]]:
+    """(generator, node) for each node whose SBOM generator is built here: it must be pushed first."""
+    by_ref = {node.ref: name for name, node in by_name.items() if not node.external}
+    return [(by_ref[node.sbom_generator_ref], node.name) for node in by_name.values()
+            if node.sbom_generator_ref in by_ref]
+
+
+def _reject_generator_cycle(graph: nx.DiGraph, by_name: dict[str, Node]) -> None:
+    """A node may not be scanned by a generator built on it (nor by itself)."""
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return
+    path = " -> ".join([edge[0] for edge in cycle] + [cycle[0][0]])
+    node = by_name[cycle[0][0]]
+    raise StackError(f"an SBOM generator is built on an image it scans: {path}", node.location,
+                     "build the SBOM generator in a stack without 'sbom:', from its own base")
 
 
 def with_registry(stack_graph: StackGraph, registry: str) -> StackGraph:

@@ -161,6 +161,7 @@ def _node(definition: Definition, parent: _Parent | None, combo: Combination,
         external=_external(definition, attrs), definition=definition.name,
         contract=definition.contract, retest_ancestors=definition.retest_ancestors,
         provenance=definition.provenance, location=definition.location,
+        sbom_generator=definition.sbom_generator,
     )
 
 

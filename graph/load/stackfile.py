@@ -11,7 +11,7 @@ from graph.load.fields import Fields
 from graph.load.limits import DEFAULT_LIMITS, Limits
 from graph.load.matrix import combinations, product_size
 from graph.load.readfile import read_stack_text
-from graph.load.reference import external_problem
+from graph.load.reference import external_problem, reference_problem
 from graph.load.yamldoc import YamlDoc, parse_yaml
 from graph.model import checks
 from graph.model.spec import KINDS, PROVENANCE_MODES, Combination, Definition, DevRule, Secret, Stack
@@ -19,7 +19,7 @@ from graph.tags.conventions import get_convention
 
 DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
 STACK_KEYS = ("stack", "registry", "platforms", "tags", "args", "secrets", "nodes", "dev", "adopt",
-              "provenance")
+              "provenance", "sbom")
 NODE_KEYS = ("kind", "name", "extends", "parent", "from", "dockerfile", "context", "target", "image", "tag",
              "platforms", "args", "attrs", "axes", "include", "exclude", "constraints", "test", "secrets",
              "contract", "retest_ancestors")
@@ -59,6 +59,8 @@ class _Base:
         # YAML reads a bare `off` as false: both mean no provenance attestation
         self.provenance = "off" if top.data.get("provenance") is False else \
             top.text("provenance", "max", _provenance_problem)
+        sbom = top.section("sbom", ("generator",), "'sbom'") if top.has("sbom") else None
+        self.sbom_generator = sbom.text("generator", check=_generator_problem) if sbom else ""
 
     def merged_secrets(self, own: tuple[Secret, ...]) -> tuple[Secret, ...]:
         """The stack's secrets overridden by a definition's own, by id."""
@@ -103,6 +105,7 @@ def _definition(base: _Base, doc: YamlDoc, name: str, data: object, limits: Limi
         contract=fields.text("contract", "", checks.name_problem),
         retest_ancestors=fields.flag("retest_ancestors"),
         provenance=base.provenance,
+        sbom_generator="" if external else base.sbom_generator,
         lines=_lines(doc, fields, base),
     )
 
@@ -270,6 +273,12 @@ def _provenance_problem(value: str) -> str:
     if value in PROVENANCE_MODES:
         return ""
     return f"provenance {value!r} is not a mode (known: {', '.join(PROVENANCE_MODES)})"
+
+
+def _generator_problem(value: str) -> str:
+    """Why an `sbom.generator` value is not an image reference, or ''."""
+    problem = reference_problem(value)
+    return problem.replace("'from'", "sbom generator") if problem else ""
 
 
 def _value_problem(value: str) -> str:

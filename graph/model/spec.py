@@ -47,6 +47,7 @@ class Node:
     retest_ancestors: bool = False  # also run every ancestor's smoke test in this image
     provenance: str = "max"  # the stack's `provenance:` mode (not fingerprinted: it adds no layer)
     location: Location = NOWHERE
+    sbom_generator: str = ""  # BuildKit SBOM generator image, relative to `registry` unless it names a host
 
     @property
     def repository(self) -> str:
@@ -61,6 +62,19 @@ class Node:
     def attr(self, name: str, default: str = "") -> str:
         """One attribute's value."""
         return dict(self.attrs).get(name, default)
+
+    @property
+    def sbom_generator_ref(self) -> str:
+        """The SBOM generator image ('' for none): below this node's registry unless it names a host."""
+        if not self.sbom_generator or names_host(self.sbom_generator):
+            return self.sbom_generator
+        return f"{self.registry}/{self.sbom_generator}"
+
+
+def names_host(reference: str) -> bool:
+    """Whether an image reference starts with a registry host (has '.' or ':', or is localhost)."""
+    first, slash, _ = reference.partition("/")
+    return bool(slash) and ("." in first or ":" in first or first == "localhost")
 
 
 @dataclass(frozen=True)
@@ -102,6 +116,7 @@ class Definition:
     contract: str = ""
     retest_ancestors: bool = False
     provenance: str = "max"
+    sbom_generator: str = ""  # the stack's `sbom: {generator: ...}`
 
     def at(self, field: str) -> Location:
         """Where field is written (the definition's own line when it is not)."""

@@ -23,7 +23,8 @@ pytestmark = pytest.mark.timeout(2400)  # the module's first test also builds th
 def demo_run(builder: BuildxBuilder, registry: str, repo_root: Path,
              tmp_path_factory: pytest.TempPathFactory) -> tuple[api.Options, RunReport]:
     """One real build of the demo stack into the throwaway registry."""
-    options = api.Options(root=repo_root, targets=(Path("stacks/demo"),),
+    # the tools stack builds the SBOM generator the demo names (`sbom:`), first, in the same run
+    options = api.Options(root=repo_root, targets=(Path("stacks/tools"), Path("stacks/demo")),
                           registry=f"{registry}/demo", state_dir=tmp_path_factory.mktemp("state"))
     return options, api.build(options, builder, BuildSettings(jobs=2))
 
@@ -142,3 +143,42 @@ def test_demo_provenance_names_the_registry_and_the_parent_on_both_platforms(dem
         assert args["label:org.opencontainers.image.base.digest"] == parent_digest
         assert any(material["digest"]["sha256"] == parent_digest.split(":", 1)[1]
                    for material in statement["predicate"]["materials"]), platform
+
+
+def test_numpy_sbom_lists_numpy_and_debian_packages_on_both_platforms(demo_run):
+    from engine.registry import intoto
+
+    _, report = demo_run
+    client = RegistryClient()
+    numpy = report.nodes["numpy"]
+    repository = numpy.ref.rsplit(":", 1)[0]
+    index = client.manifest(numpy.ref)
+    assert index is not None
+    by_platform = intoto.by_platform(client, repository, index)
+    assert set(by_platform) == PLATFORMS
+    for platform, statements in by_platform.items():
+        sbom = [s for s in statements if s.predicate_type == intoto.SPDX]
+        assert len(sbom) == 1, platform
+        packages = intoto.sbom_packages(intoto.read(client, repository, sbom[0]))
+        assert packages["numpy"] == "2.2.6", platform
+        assert packages["python3"].startswith("3.11"), platform
+
+
+def test_every_demo_image_signed_then_verified(demo_run, tmp_path: Path, capsys, monkeypatch):
+    import os
+    import subprocess
+
+    from engine.cli import main as cli
+
+    options, _ = demo_run
+    monkeypatch.setenv("COSIGN_PASSWORD", "demo-test")
+    subprocess.run(["cosign", "generate-key-pair"], cwd=tmp_path, check=True, capture_output=True,
+                   env={**os.environ, "COSIGN_PASSWORD": "demo-test"})
+    common = ["--root", str(options.root), "--registry", options.registry, "--state-dir",
+              str(options.state_dir), "--log-format", "json", "stacks/tools", "stacks/demo"]
+    assert cli.main(["sign", "--key", str(tmp_path / "cosign.key"), *common]) == 0
+    capsys.readouterr()
+    code = cli.main(["verify", "--key", str(tmp_path / "cosign.pub"), *common])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "15 verified, 0 failed" in out

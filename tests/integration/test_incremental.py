@@ -31,10 +31,12 @@ def _git(repo: Path, *args: str) -> None:
 
 
 def _copy_demo(repo_root: Path, dest: Path) -> None:
-    """stacks/demo copied into dest as a git repository; big files hard-linked."""
-    shutil.copytree(repo_root / "stacks" / "demo", dest / "stacks" / "demo",
-                    copy_function=lambda src, dst: os.link(src, dst) if os.path.getsize(src) > 1 << 20
-                    else shutil.copy2(src, dst))
+    """stacks/demo (and stacks/tools: its SBOM generator) copied into dest as a git repository; big
+    files hard-linked."""
+    for stack in ("demo", "tools"):
+        shutil.copytree(repo_root / "stacks" / stack, dest / "stacks" / stack,
+                        copy_function=lambda src, dst: os.link(src, dst) if os.path.getsize(src) > 1 << 20
+                        else shutil.copy2(src, dst))
     chat = dest / "stacks" / "demo" / "llm" / "chat"
     (chat / ".dockerignore").write_text("*.md\n", encoding="utf-8")
     (chat / "NOTES.md").write_text("not part of the image\n", encoding="utf-8")
@@ -76,7 +78,8 @@ def demo(repo_root: Path, registry: str, builder: BuildxBuilder,
 
 
 def _options(repo: Path, registry: str) -> api.Options:
-    return api.Options(root=repo, targets=(Path("stacks/demo"),), registry=f"{registry}/inc",
+    return api.Options(root=repo, targets=(Path("stacks/tools"), Path("stacks/demo")),
+                       registry=f"{registry}/inc",
                        state_dir=repo / "state")
 
 

@@ -328,3 +328,26 @@ def test_argv_for_logs_hides_secret_looking_values_the_run_argv_does_not() -> No
     assert "GH_TOKEN=*** --build-arg Db_Password=*** --build-arg V=1" in shown
     assert "t0k" not in shown and "pw " not in shown
     assert "GH_TOKEN=t0k" in buildx_argv(request, redact=False)
+
+
+# --- SBOM attestation ---------------------------------------------------------------------------
+
+def test_a_node_naming_an_sbom_generator_asks_buildx_for_an_sbom_attestation() -> None:
+    node = replace(BASE, sbom_generator="sbom-generator:1")
+    request = build_request(node, ROOT)
+    assert request.sbom_generator == "localhost:5000/stackbuild/sbom-generator:1"
+    argv = buildx_argv(request)
+    at = argv.index("--attest")
+    assert argv[at + 1] == "type=sbom,generator=localhost:5000/stackbuild/sbom-generator:1"
+    assert buildx_kwargs(request, Path("/m.json"))["attest"] == {
+        "type": "sbom", "generator": "localhost:5000/stackbuild/sbom-generator:1"}
+
+
+def test_a_node_without_a_generator_gets_no_attest_flag() -> None:
+    assert "--attest" not in buildx_argv(build_request(BASE, ROOT))
+
+
+def test_a_generator_with_a_comma_is_refused_before_buildx_runs() -> None:
+    request = replace(build_request(BASE, ROOT), sbom_generator="r/gen:1,type=x")
+    with pytest.raises(UnsafeBuildValue, match="SBOM generator"):
+        buildx_kwargs(request, Path("/m.json"))

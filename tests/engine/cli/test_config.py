@@ -65,5 +65,7 @@ def test_a_bad_configuration_exits_2_naming_the_file(tmp_path: Path, table: str,
 def test_the_repository_default_targets_plan_on_a_fresh_clone(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--offline", "--root", str(ROOT), "--format", "json"]) == 0
     nodes = json.loads(capsys.readouterr().out)["nodes"]
-    assert {node["stack"] for node in nodes} == {"demo"}
-    assert len(nodes) == 13
+    assert {node["stack"] for node in nodes} == {"tools", "demo"}
+    assert len(nodes) == 15  # the demo's 13 and the tools stack's base and SBOM generator
+    names = [node["node"] for node in nodes]
+    assert names.index("sbom-generator") < names.index("debian")  # it scans every demo image
