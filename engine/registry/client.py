@@ -92,7 +92,7 @@ class RegistryClient:
     are definitive and say how to fix them.
     """
 
-    def __init__(self, timeout_s: float = 10.0, attempts: int = 6) -> None:
+    def __init__(self, timeout_s: float = 10.0, attempts: int = 8) -> None:
         self.timeout_s, self.attempts = timeout_s, attempts
         self.requests: Counter[str] = Counter()
         self._lock = threading.Lock()
