@@ -28,7 +28,7 @@ from graph.plan.changes import Observed, build_reason, external_reason, file_inp
 from graph.plan.entries import PlanEntry, plan_json, plan_table
 from graph.present import ci
 from graph.present.export import meta_files
-from graph.present.lint import lint_graph, lint_tags
+from graph.present.lint import lint_graph, lint_tags, listed_tags
 
 MAX_TAG_LIST = 16 * 1024 * 1024
 TAGS_HINT = "name a UTF-8 text file with one tag a line"
@@ -171,8 +171,7 @@ def lint(args: argparse.Namespace) -> int:
         if not convention:
             raise StackError("no convention to check --tags against", hint="pass --convention NAME")
         path = Path(args.tags)
-        listed = [(f"{path}:{number}", line.strip()) for number, line in
-                  enumerate(_tag_list(path).splitlines(), start=1) if line.strip()]
+        listed = listed_tags(str(path), _tag_list(path))
         problems += lint_tags(listed, convention)
     for problem in problems:
         print(f"{problem.where}: {problem.tag}: {problem.problem}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -42,6 +43,24 @@ def lint_tags(tags: Iterable[tuple[str, str]], convention: str) -> list[TagProbl
         if problem:
             problems.append(TagProblem(tag, where, problem))
     return problems
+
+
+def listed_tags(name: str, text: str) -> list[tuple[str, str]]:
+    """(name:line, tag) of a tag list: one tag a line, or a .csv with a `tag` column; '#' lines skipped."""
+    lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), start=1)
+             if line.strip() and not line.lstrip().startswith("#")]
+    if not name.endswith(".csv"):
+        return [(f"{name}:{number}", line) for number, line in lines]
+    if not lines:
+        return []
+    header = next(csv.reader([lines[0][1]]))
+    if "tag" not in header:
+        raise StackError(f"{name}:{lines[0][0]}: the table has no 'tag' column "
+                         f"(columns: {', '.join(header)})",
+                         hint="start a .csv tag list with a header line naming a 'tag' column")
+    column = header.index("tag")
+    rows = [(number, next(csv.reader([line]), [])) for number, line in lines[1:]]
+    return [(f"{name}:{number}", row[column] if column < len(row) else "") for number, row in rows]
 
 
 def _convention_problem(convention: str, tag: str, kind: str) -> str:

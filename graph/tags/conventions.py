@@ -11,6 +11,7 @@ import re
 
 from graph.errors import StackError
 from graph.tags.model import DEV, KINDS, PLACEHOLDER_RE, Codec, Convention, Form, FrozenAttrs, Rule, TagInfo
+from graph.tags.openeuler import OPENEULER
 from graph.tags.scheme import TAG_HINT, Scheme, placeholders, with_dev
 
 __all__ = [
@@ -20,7 +21,7 @@ __all__ = [
     "Scheme", "TagInfo", "get_convention", "template_convention",
 ]
 
-CONVENTIONS = ("oeep14", "nvidia", "rocm", "pai")
+CONVENTIONS = ("oeep14", "nvidia", "rocm", "pai", "openeuler")
 TEMPLATE_PREFIX = "template:"
 ATTR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 LITERAL_RE = re.compile(r"[A-Za-z0-9_.-]*")
@@ -148,7 +149,7 @@ PAI = Scheme(
     )),
 )
 
-NAMED: dict[str, Scheme] = {scheme.name: scheme for scheme in (OEEP14, NVIDIA, ROCM, PAI)}
+NAMED: dict[str, Scheme] = {scheme.name: scheme for scheme in (OEEP14, NVIDIA, ROCM, PAI, OPENEULER)}
 
 
 # --- template conventions -----------------------------------------------------------------------

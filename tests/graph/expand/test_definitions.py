@@ -555,8 +555,8 @@ def test_a_node_without_tag_or_convention_is_an_error(error: Error) -> None:
 
 def test_an_unknown_convention_is_an_error(error: Error) -> None:
     assert error("stack: s\nregistry: r\ntags: semver\nnodes:\n  a:\n    kind: os\n") == (
-        "s/stack.yaml:3: unknown tag convention 'semver'; use one of oeep14, nvidia, rocm, pai or "
-        "template:<format> (see 'Writing a stack' in README.md for the schema)")
+        "s/stack.yaml:3: unknown tag convention 'semver'; use one of oeep14, nvidia, rocm, pai, "
+        "openeuler or template:<format> (see 'Writing a stack' in README.md for the schema)")
 
 
 # --- extends ------------------------------------------------------------------------------------

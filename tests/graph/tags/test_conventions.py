@@ -89,18 +89,17 @@ def test_tag_info_is_hashable_and_copies_its_attrs() -> None:
 
 
 def test_known_conventions() -> None:
-    assert CONVENTIONS == ("oeep14", "nvidia", "rocm", "pai")
+    assert CONVENTIONS == ("oeep14", "nvidia", "rocm", "pai", "openeuler")
     assert KINDS == ("os", "sdk", "framework", "tool", "llm")
-    assert [get_convention(name).name for name in ("oeep14", "nvidia", "rocm", "pai")] == [
-        "oeep14", "nvidia", "rocm", "pai"]
+    assert [get_convention(name).name for name in CONVENTIONS] == list(CONVENTIONS)
     assert get_convention(EXAMPLE).name == EXAMPLE
 
 
 @pytest.mark.parametrize("spec", ["docker", "", "OEEP14", "template", "oeep14 "])
 def test_unknown_convention(spec: str) -> None:
     assert error_of(get_convention, spec) == (
-        f"unknown tag convention {spec!r} (use one of oeep14, nvidia, rocm, pai or template:<format>)"
-    )
+        f"unknown tag convention {spec!r} (use one of oeep14, nvidia, rocm, pai, openeuler or "
+        "template:<format>)")
 
 
 # --- round trips --------------------------------------------------------------------------------

@@ -1,0 +1,64 @@
+"""openEuler's published tag scheme (openeuler-docker-images' meta.yml files), as the `openeuler` convention.
+
+openEuler publishes `openeuler/<image>:<image-version>-oe<os>`: oEEP-0014's tags without their leading
+sdk/framework name (`cann:8.0.RC1-oe2203sp4`, `pytorch:2.2.0-cann8.0.RC1-oe2203sp4`). Some tags name
+the image's Python (`cann:8.1.RC1-python3.11-oe2403lts`) or cuDNN (`cuda:11.8.0-cudnn8.9.0-oe2203lts`),
+and the images of the CANN 7.0.RC1.alpha002 family kept the framework name
+(`pytorch:pytorch2.1.0.a1-cann7.0.RC1.alpha002-oe2203sp2`). Which of these a node's tag uses is the
+node's choice, through the attrs `tag_python: "yes"` and `tag_framework: "yes"`; without them the
+tag has neither. Forms are tried in order, the most specific first, so an untyped tag parses as the
+image kind openEuler uses it for.
+"""
+
+from __future__ import annotations
+
+from graph.tags.model import Form, Rule
+from graph.tags.scheme import Scheme, with_dev
+
+VERSION = r"[0-9][A-Za-z0-9_.]*"
+VERSION_MEANING = "a version starting with a digit, of letters, digits, '.' and '_' (no '-')"
+NAME = r"(?!python)[a-z]+(?:_[a-z]+)*"
+NAME_MEANING = "lower-case letters, words joined by '_' (not 'python')"
+YES = "yes"
+
+RULES = (
+    ("app", Rule(r"[a-z0-9]+(?:_[a-z0-9]+)*", "lower-case letters and digits, words joined by '_'",
+                 "chatglm2_6b")),
+    ("app_version", Rule(VERSION, VERSION_MEANING, "0.9.1rc1")),
+    ("cudnn", Rule(VERSION, VERSION_MEANING, "8.9.0")),
+    ("framework", Rule(NAME, NAME_MEANING, "pytorch")),
+    ("framework_version", Rule(VERSION, VERSION_MEANING, "2.2.0")),
+    ("os", Rule(r"[0-9]+[a-z0-9]*", "an openEuler version: digits, then lower-case letters and digits",
+                "2203sp4")),
+    ("os_release", Rule(r"[0-9]{2}\.[0-9]{2}(?:-lts)?(?:-sp[0-9]+)?",
+                        "an openEuler release such as 22.03-lts-sp4", "24.03-lts")),
+    ("python", Rule(r"[0-9]+\.[0-9]+", "major.minor digits", "3.11")),
+    ("sdk", Rule(NAME, NAME_MEANING, "cann")),
+    ("sdk_version", Rule(VERSION, VERSION_MEANING, "8.0.RC1")),
+    ("tag_framework", Rule(YES, "yes (the tag starts with the framework's name)", YES)),
+    ("tag_python", Rule(YES, "yes (the tag names the image's Python)", YES)),
+)
+
+FRAMEWORK_TAIL = "{framework}{framework_version}-{sdk}{sdk_version}-oe{os}"
+APPS = ("tool", "llm")
+
+FORMS = (
+    # SDK images: cuda:11.8.0-cudnn8.9.0-oe2203lts, cann:8.1.RC1-python3.11-oe2403lts, cann:8.0.RC1-oe2203sp4
+    Form(("sdk",), "{sdk_version}-cudnn{cudnn}-oe{os}"),
+    Form(("sdk",), "{sdk_version}-python{python}-oe{os}", fixed=(("tag_python", YES),)),
+    Form(("sdk",), "{sdk_version}-oe{os}"),
+    # frameworks: pytorch:pytorch2.1.0.a1-cann7.0.RC1.alpha002-oe2203sp2, pytorch:2.2.0-cann8.0.RC1-oe2203sp4
+    Form(("framework",), FRAMEWORK_TAIL, fixed=(("tag_framework", YES),)),
+    Form(("framework",), "{framework_version}-{sdk}{sdk_version}-oe{os}"),
+    # applications: llm:fastchat-pytorch2.1.0.a1-cann7.0.RC1.alpha002-oe2203sp2,
+    # vllm-ascend:0.9.1rc1-torch_npu2.5.1-cann8.1.rc1-python3.10-oe2203lts,
+    # executorch:1.0.0-torch2.9.0-python3.11-oe2403sp4, mlflow:2.17.1-oe2203sp4
+    Form(("llm", "tool"), "{app}-" + FRAMEWORK_TAIL),
+    Form(APPS, "{app_version}-{framework}{framework_version}-{sdk}{sdk_version}-python{python}-oe{os}"),
+    Form(APPS, "{app_version}-{framework}{framework_version}-python{python}-oe{os}"),
+    Form(APPS, "{app_version}-oe{os}"),
+    # the base images: openeuler/openeuler:24.03-lts
+    Form(("os",), "{os_release}"),
+)
+
+OPENEULER = Scheme(name="openeuler", rules=RULES, forms=with_dev(FORMS))
