@@ -6,8 +6,6 @@ import argparse
 import difflib
 from pathlib import Path
 
-import yaml
-
 from engine.cli.options import OptionError, options_of
 from engine.errors import EngineError
 from engine.registry.client import RegistryClient
@@ -27,7 +25,6 @@ from graph.model.spec import Node
 from graph.plan.changes import Observed, build_reason, external_reason, file_inputs
 from graph.plan.entries import PlanEntry, plan_json, plan_table
 from graph.present import ci
-from graph.present.export import meta_files
 from graph.present.lint import lint_graph, lint_tags, listed_tags
 
 MAX_TAG_LIST = 16 * 1024 * 1024
@@ -195,21 +192,11 @@ def _tag_list(path: Path) -> str:
 
 
 def export(args: argparse.Namespace) -> int:
-    """Write openEuler meta.yml files (tag → Dockerfile) per stack and image, or a bake file."""
-    if args.kind == "bake":
-        import importlib
+    """Write openEuler meta.yml files and their tag folders (EulerPublisher's layout), or a bake file."""
+    import importlib
 
-        return int(importlib.import_module("engine.cli.bake").run(args))
-    options = options_of(args)
-    out = Path(args.out or "build/meta")
-    out_dir = out if out.is_absolute() else options.root / out
-    rel = out_dir.resolve().relative_to(options.root.resolve()).as_posix()
-    for relative, entries in meta_files(api.load(options), rel).items():
-        path = out_dir / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(entries, sort_keys=False), encoding="utf-8")
-        print(f"wrote {path} ({len(entries)} tags)")
-    return 0
+    module = "engine.cli.bake" if args.kind == "bake" else "engine.cli.metaexport"
+    return int(importlib.import_module(module).run(args))
 
 
 def run_summary(report: RunReport) -> str:

@@ -220,7 +220,8 @@ def _add_state_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
     export = sub.add_parser("export", parents=[common], help="write files for other tools")
     export.add_argument("kind", choices=("meta", "bake"),
-                        help="meta: openEuler meta.yml (tag → Dockerfile); bake: a docker-bake.json")
+                        help="meta: openEuler meta.yml files and tag folders (EulerPublisher); "
+                             "bake: a docker-bake.json")
     export.add_argument("targets", nargs="*", help="stack files or folders (default: stacks)")
     add_load_options(export)
     export.add_argument("--out", help="output folder (meta, default build/meta) or file (bake, default "

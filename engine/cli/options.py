@@ -76,16 +76,14 @@ _RULES: dict[str, tuple[Callable[[str], str], str]] = {
 
 
 def _check_out(args: argparse.Namespace) -> None:
-    """--out names a file for graph and export bake, a folder inside the repository for export meta."""
+    """--out names a file for graph and export bake, a folder (anywhere) for export meta."""
     out = Path(args.out)
     path = out if out.is_absolute() or args.command in ("graph", "plan") else Path(args.root) / out
     if args.command == "export" and args.kind == "meta":
-        root = Path(args.root).resolve()
-        if not path.resolve().is_relative_to(root):
-            raise OptionError(f"--out: {out} is outside the repository {root}",
-                              "name a folder below the repository root, e.g. build/meta")
         if path.exists() and not path.is_dir():
             raise OptionError(f"--out: {path} is a file", "name a folder, e.g. build/meta")
+        if any(parent.exists() and not parent.is_dir() for parent in path.parents):
+            raise OptionError(f"--out: {path} lies below a file", "name a folder in a folder")
     elif path.is_dir():
         raise OptionError(f"--out: {path} is a folder", "name a file, e.g. build/docker-bake.json")
     elif any(parent.exists() and not parent.is_dir() for parent in path.parents):

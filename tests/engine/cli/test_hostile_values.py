@@ -149,16 +149,27 @@ def test_graph_out_naming_a_folder_is_refused(tmp_path: Path, capsys: pytest.Cap
                                 "(name a file, e.g. build/docker-bake.json)\n")
 
 
-@pytest.mark.parametrize("out", ["../elsewhere", "/tmp/stackbuild-meta-outside"])
-def test_export_meta_out_outside_the_repository_is_refused(
-        out: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("outside", ["relative", "absolute"])
+def test_export_meta_out_outside_the_repository_writes_a_self_contained_tree(
+        outside: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "repo"
     write_stack(root)
-    assert cli.main(["export", "meta", "--root", str(root), "--out", out]) == 2
-    assert error_of(capsys) == (f"error: --out: {out} is outside the repository {root} "
-                                "(name a folder below the repository root, e.g. build/meta)\n")
-    assert not (tmp_path / "elsewhere").exists()
-    assert not Path("/tmp/stackbuild-meta-outside").exists()
+    out = "../elsewhere" if outside == "relative" else str(tmp_path / "elsewhere")
+    assert cli.main(["export", "meta", "--root", str(root), "--out", out]) == 0
+    target = tmp_path / "elsewhere"
+    meta = (target / "t" / "leaf" / "meta.yml").read_text(encoding="utf-8")
+    assert meta == "'3':\n  path: 3/any/Dockerfile\n"
+    assert (target / "t" / "leaf" / "3" / "any" / "Dockerfile").read_text(encoding="utf-8") == (
+        "FROM scratch\nLABEL node=leaf\n")
+    assert f"wrote {target}/t/leaf/meta.yml (1 tags)" in capsys.readouterr().out.splitlines()
+
+
+def test_export_meta_out_below_a_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_stack(tmp_path)
+    (tmp_path / "meta").write_text("keep", encoding="utf-8")
+    assert cli.main(["export", "meta", "--root", str(tmp_path), "--out", "meta/x"]) == 2
+    assert error_of(capsys) == (f"error: --out: {tmp_path}/meta/x lies below a file "
+                                "(name a folder in a folder)\n")
 
 
 def test_export_meta_out_naming_a_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
