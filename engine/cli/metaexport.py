@@ -48,7 +48,7 @@ def _write_folder(root: Path, stack_graph: StackGraph, entry: MetaEntry, folder:
     context, dockerfile = root / node.context, root / node.dockerfile
     own = dockerfile.relative_to(context).as_posix() if dockerfile.is_relative_to(context) else ""
     for item in list_context(context, read_ignore_patterns(context, dockerfile)):
-        if item.path not in (own, "Dockerfile"):
+        if item.path not in (own, f"{own}.dockerignore", "Dockerfile"):
             _copy(context / item.path, folder / item.path, item.mode)
     parent = stack_graph.nodes[node.parent].ref if node.parent else ""
     text = standalone_dockerfile(dockerfile.read_text(encoding="utf-8"), dict(node.args), parent)

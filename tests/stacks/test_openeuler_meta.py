@@ -123,6 +123,7 @@ def test_a_cann_folder_holds_its_context(export: tuple[StackGraph, Path]) -> Non
                 if not path.parts[-3].endswith("-dev")]
     assert os.access(folder / "common" / "ascend-entrypoint.sh", os.X_OK)
     assert (folder / "common" / "build-python.sh").is_file()
+    assert sorted(path.name for path in folder.iterdir()) == ["Dockerfile", "common"]  # no cuda/, cann/
     text = (folder / "Dockerfile").read_text(encoding="utf-8")
     assert "ARG CANN_VERSION=8.1.RC1" in text and "ARG PYTHON_VERSION=3.11" in text
     assert "FROM openeuler/openeuler:24.03-lts AS python" in text
