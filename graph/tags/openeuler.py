@@ -12,8 +12,12 @@ image kind openEuler uses it for.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from graph.errors import StackError
 from graph.tags.model import Form, Rule
-from graph.tags.scheme import Scheme, with_dev
+from graph.tags.scheme import Scheme, placeholders, with_dev
 
 VERSION = r"[0-9][A-Za-z0-9_.]*"
 VERSION_MEANING = "a version starting with a digit, of letters, digits, '.' and '_' (no '-')"
@@ -61,4 +65,25 @@ FORMS = (
     Form(("os",), "{os_release}"),
 )
 
-OPENEULER = Scheme(name="openeuler", rules=RULES, forms=with_dev(FORMS))
+SWITCHES = ("tag_python", "tag_framework")
+
+
+@dataclass(frozen=True)
+class PublishedScheme(Scheme):
+    """A Scheme whose switches (tag_python/tag_framework: yes) must be honoured, never silently dropped."""
+
+    def generate(self, kind: str, attrs: Mapping[str, str], dev: bool) -> str:
+        """The tag of a node; StackError also when a switch is on but its form's attrs are missing."""
+        tag = super().generate(kind, attrs, dev)
+        shown = self.parse(tag, kind).attrs
+        for switch in (s for s in SWITCHES if attrs.get(s) == YES and shown.get(s) != YES):
+            form = next((f for f in self.forms if kind in f.kinds and (switch, YES) in f.fixed), None)
+            if form is not None:
+                missing = [a for a in placeholders(form.template) if a not in attrs]
+                raise StackError(f"openeuler tag for kind {kind!r} has {switch}: yes but is missing attrs: "
+                                 f"{', '.join(missing)}",
+                                 hint=f"add them to the node's attrs, or drop {switch}")
+        return tag
+
+
+OPENEULER = PublishedScheme(name="openeuler", rules=RULES, forms=with_dev(FORMS))
