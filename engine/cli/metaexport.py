@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from engine.cli.options import options_of
+from engine.cli.options import OptionError, options_of
 from engine.run import api
 from graph.context.dockerignore import read_ignore_patterns
 from graph.context.files import EXECUTABLE_MODE, SYMLINK_MODE, list_context
@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(os.path.normpath(out if out.is_absolute() else options.root / out))
     stack_graph = api.load(options)
     entries = meta_entries(stack_graph)
+    _check_outside_contexts(options.root, stack_graph, [e.node for e in entries], out_dir)
     for entry in entries:
         _write_folder(options.root, stack_graph, entry, out_dir / Path(entry.meta).parent / entry.folder)
     for relative, content in meta_files(entries).items():
@@ -40,6 +41,15 @@ def run(args: argparse.Namespace) -> int:
         path.write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
         print(f"wrote {path} ({len(content)} tags)")
     return 0
+
+
+def _check_outside_contexts(root: Path, stack_graph: StackGraph, names: list[str], out_dir: Path) -> None:
+    """Refuse an output folder inside a build context: the next export would copy this one into it."""
+    for name in names:
+        context = (root / stack_graph.nodes[name].context).resolve()
+        if out_dir.resolve().is_relative_to(context):
+            raise OptionError(f"--out: {out_dir} lies inside the build context {context} of node {name}",
+                              "name a folder outside every build context, e.g. build/meta")
 
 
 def _write_folder(root: Path, stack_graph: StackGraph, entry: MetaEntry, folder: Path) -> None:

@@ -164,6 +164,16 @@ def test_export_meta_out_outside_the_repository_writes_a_self_contained_tree(
     assert f"wrote {target}/t/leaf/meta.yml (1 tags)" in capsys.readouterr().out.splitlines()
 
 
+def test_export_meta_out_inside_a_build_context_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_stack(tmp_path)
+    assert cli.main(["export", "meta", "--root", str(tmp_path), "--out", "stacks/t/mid/meta"]) == 2
+    assert error_of(capsys) == (f"error: --out: {tmp_path}/stacks/t/mid/meta lies inside the build context "
+                                f"{tmp_path}/stacks/t/mid of node mid "
+                                "(name a folder outside every build context, e.g. build/meta)\n")
+    assert not (tmp_path / "stacks" / "t" / "mid" / "meta").exists()
+
+
 def test_export_meta_out_below_a_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_stack(tmp_path)
     (tmp_path / "meta").write_text("keep", encoding="utf-8")
