@@ -154,3 +154,14 @@ def test_under_openeuler_the_stack_publishes_upstreams_tags(tmp_path: Path) -> N
     # where the stack and upstream share a tag, it is one of the images upstream_tags.csv lists
     chatglm = {("llm", tag) for _, tag in reproduced if tag.startswith("chatglm2_6b-")}
     assert tags & published == reproduced - chatglm
+
+
+def test_a_csv_tag_list_without_a_tag_column_is_exit_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    listed = tmp_path / "published.csv"
+    listed.write_text("# upstream\nrepository,name\ncann,8.0.RC1-oe2203sp4\n", encoding="utf-8")
+    argv = ["lint", "--root", str(ROOT), "stacks/openeuler", "--tags", str(listed)]
+    assert cli.main([*argv, "--convention", "openeuler"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {listed}:2: the table has no 'tag' column (columns: repository, name) "
+        "(start a .csv tag list with a header line naming a 'tag' column)\n")
