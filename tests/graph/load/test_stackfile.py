@@ -280,7 +280,7 @@ def test_minimal_node(load: Load) -> None:
     assert loaded.nodes == [Node(
         name="a", stack="s", kind="os", parent=None, dockerfile="s/a/Dockerfile", context="s/a",
         registry="localhost:5000/demo", image="a", tag="1", platforms=DEFAULT_PLATFORMS,
-        attrs=(("layer", "os"), ("os_name", "a")), definition="a",
+        attrs=(("layer", "os"),), definition="a",
         location=Location("s/stack.yaml", 4))]
     assert loaded.nodes[0].ref == "localhost:5000/demo/a:1"
 
@@ -451,7 +451,7 @@ def test_dev_node_is_built_from_its_origin(load: Load) -> None:
         context="s/dev", registry="r", image="tools", tag="py311-dev", platforms=("linux/amd64",),
         args=(("BASE", "1"), ("PYTEST", "8")), target="", test=(),
         secrets=(Secret("ca", src="/etc/ca.crt"),), variant="dev",
-        attrs=(("layer", "sdk"), ("os_name", "os"), ("scope", "develop"), ("sdk", "sdk")),
+        attrs=(("layer", "sdk"), ("scope", "develop"), ("sdk", "sdk")),
         definition="sdk", location=Location("s/stack.yaml", 19))
     assert dev.image == sdk.image
     assert dev.ref == "r/tools:py311-dev"
