@@ -235,7 +235,7 @@ def _tag(definition: Definition, attrs: Mapping[str, str]) -> str:
         tag = _generate(definition.convention, definition.kind, attrs, False, where)
     else:
         raise StackError(f"node '{definition.name}' has no tag", definition.location,
-                         "add 'tag:' to the node or 'tags: <convention>' to the stack")
+                         "add 'tag:' to the node, or 'tags: <convention>' to the node or the stack")
     problem = checks.tag_problem(tag)
     if problem:
         raise StackError(problem, where, "shorten the tag or change the values it is made of")

@@ -54,6 +54,10 @@ class Scheme:
         form, info = _parse_form(self, tag, kind)
         return tag if form.canonical else _generate(self, info.kind, info.attrs, info.dev)
 
+    def form_of(self, tag: str, kind: str = "") -> Form:
+        """The form tag follows; StackError as parse."""
+        return _parse_form(self, tag, kind)[0]
+
     def repository_attrs(self, repository: str) -> dict[str, str]:
         """The attrs a repository name carries (its last path part matched against `repository`)."""
         found = re.fullmatch(self.repository, repository.rsplit("/", 1)[-1]) if self.repository else None

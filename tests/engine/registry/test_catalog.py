@@ -339,3 +339,17 @@ def test_cli_without_a_match(store: tuple[Store, str], tmp_path: Path,
     assert f"error: no image in {host}/demo matches framework=numpy, version=3 (version can be 1.9.0, " in err
     assert images(tmp_path, host, "--framework", "jax") == 1
     assert capsys.readouterr().out == "no image matches\n"
+
+
+def test_sources_add_the_definitions_own_conventions_after_the_stacks(tmp_path: Path) -> None:
+    folder = tmp_path / "stacks" / "p"
+    for name in ("os", "torch"):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
+    (folder / "stack.yaml").write_text(
+        "stack: p\nregistry: r.example/p\ntags: oeep14\nnodes:\n"
+        "  os:\n    kind: os\n    attrs: {os: 2203sp3}\n"
+        "  torch:\n    kind: framework\n    parent: os\n    image: pytorch-training\n    tags: pai\n"
+        "    attrs: {framework_version: '2.1', accelerator: cpu, python: '3.10', os_name: ubuntu,"
+        " os_version: '22.04'}\n", encoding="utf-8")
+    assert sources(tmp_path, (Path("stacks"),)) == [("r.example/p", ("oeep14", "pai"))]

@@ -54,7 +54,8 @@ ERRORS = [
     ("missing-kind", BASE.replace("    kind: os\n", ""), None,
      "s/stack.yaml:4: node 'a' needs 'kind' (add 'kind: ...')"),
     ("missing-tag", BASE.replace('    tag: "1"\n', ""), None,
-     "s/stack.yaml:4: node 'a' has no tag (add 'tag:' to the node or 'tags: <convention>' to the stack)"),
+     "s/stack.yaml:4: node 'a' has no tag "
+     "(add 'tag:' to the node, or 'tags: <convention>' to the node or the stack)"),
     ("bad-tag", BASE.replace('tag: "1"', "tag: -x"), None,
      # tags are templates, checked once expanded: the error names the tag: line
      f"s/stack.yaml:6: tag '-x' is not a valid OCI tag {TAG_RULE} "
