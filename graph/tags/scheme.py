@@ -31,7 +31,6 @@ class Scheme:
     dev_hint: str = ""
     repository: str = ""  # a regex whose named groups are attrs of a repository's last path part
 
-
     def rule(self, attr: str) -> Rule:
         """The rule of attr."""
         return dict(self.rules)[attr]
@@ -255,9 +254,10 @@ def _parse_form(scheme: Scheme, tag: str, kind: str) -> tuple[Form, TagInfo]:
         found = _match(scheme, form.template, tag)
         if found is not None:
             attrs = {attr: scheme.rule(attr).read(found[attr]) for attr in placeholders(form.template)}
-            wrong = wrong or misread(attrs)
-            if misread(attrs) is None:
+            misfit = misread(attrs)
+            if misfit is None:
                 return form, TagInfo(kind or form.kinds[0], {**attrs, **dict(form.fixed)}, form.dev)
+            wrong = wrong or misfit
     canonical = [form for form in forms if form.canonical]
     hint = (f"{wrong[1]!r} is a known {role_of(wrong[1])} name, not a {wrong[0]}" if wrong
             else _diagnose(scheme, canonical, tag))
