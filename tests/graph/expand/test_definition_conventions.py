@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from graph.expand.dag import build_graph
 from graph.present.lint import WARNING, TagProblem, lint_graph
+from graph.tags.conventions import CONVENTIONS
 from tests.graph.conftest import Loaded
 
 Load = Callable[..., Loaded]
@@ -66,7 +67,7 @@ def test_an_explicit_tag_is_checked_against_the_definitions_convention(error: Er
 def test_an_unknown_definition_convention_is_an_error_at_its_line(error: Error) -> None:
     text = MIXED.replace('    tags: "template:cu{cuda}-py{python}-{os}"', "    tags: semver")
     assert error(text, dockerfiles=FILES) == (
-        "s/stack.yaml:11: unknown tag convention 'semver'; use one of oeep14, nvidia, rocm, pai or "
+        f"s/stack.yaml:11: unknown tag convention 'semver'; use one of {', '.join(CONVENTIONS)} or "
         "template:<format> (see 'Writing a stack' in README.md for the schema)")
 
 
