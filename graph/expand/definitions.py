@@ -47,7 +47,7 @@ def expand(stacks: Sequence[Stack], limits: Limits = DEFAULT_LIMITS) -> list[Nod
     for stack in stacks:
         if stack.dev is not None:
             own = [node for d in stack.definitions for node in by_definition[d.name]]
-            nodes += _dev_nodes(stack.dev, stack.convention, own)
+            nodes += _dev_nodes(stack.dev, {d.name: d.convention for d in stack.definitions}, own)
     if len(nodes) > limits.max_nodes:
         where = next((s.dev.location for s in stacks if s.dev), Location(stacks[0].file, 1))
         raise StackError(f"the stacks expand to {len(nodes)} nodes with their -dev siblings, more than the "
@@ -255,7 +255,7 @@ def _tag(definition: Definition, attrs: Mapping[str, str]) -> str:
         tag = _generate(definition.convention, definition.kind, attrs, False, where)
     else:
         raise StackError(f"node '{definition.name}' has no tag", definition.location,
-                         "add 'tag:' to the node or 'tags: <convention>' to the stack")
+                         "add 'tag:' to the node, or 'tags: <convention>' to the node or the stack")
     problem = checks.tag_problem(tag)
     if problem:
         raise StackError(problem, where, "shorten the tag or change the values it is made of")
@@ -276,13 +276,14 @@ def _check_convention(convention: str, tag: str, kind: str, where: Location) -> 
         raise StackError(exc.message, where, exc.hint or f"follow the {convention} convention") from None
 
 
-def _dev_nodes(rule: DevRule, convention: str, nodes: list[Node]) -> list[Node]:
-    """The -dev sibling of every built node whose definition is not excepted."""
+def _dev_nodes(rule: DevRule, conventions: Mapping[str, str], nodes: list[Node]) -> list[Node]:
+    """The -dev sibling of every built node whose definition is not excepted (conventions: by definition)."""
     derived = []
     excepted = set(rule.excepted)
     for node in nodes:
         if node.external or node.definition in excepted:
             continue
+        convention = conventions.get(node.definition, "")
         attrs = {**dict(node.attrs), "scope": "develop"}
         tag = (_generate(convention, node.kind, dict(node.attrs), True, rule.location) if convention
                else node.tag + rule.suffix)

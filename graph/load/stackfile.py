@@ -21,8 +21,8 @@ DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
 STACK_KEYS = ("stack", "registry", "platforms", "tags", "args", "secrets", "nodes", "dev", "adopt",
               "provenance", "sbom")
 NODE_KEYS = ("kind", "name", "extends", "parent", "from", "dockerfile", "context", "target", "image", "tag",
-             "platforms", "args", "attrs", "axes", "include", "exclude", "constraints", "test", "secrets",
-             "contract", "retest_ancestors")
+             "tags", "platforms", "args", "attrs", "axes", "include", "exclude", "constraints", "test",
+             "secrets", "contract", "retest_ancestors")
 DEV_KEYS = ("dockerfile", "context", "target", "suffix", "args", "secrets", "test", "except")
 SECRET_KEYS = ("id", "env", "src")
 
@@ -83,7 +83,7 @@ def _definition(base: _Base, doc: YamlDoc, name: str, data: object, limits: Limi
         raise fields.fail("kind", f"unknown kind {kind!r}", f"use one of: {', '.join(KINDS)}")
     external = fields.text("from", "", external_problem)
     dockerfile, context = ("", "") if external else _paths(base, fields, f"{name}/Dockerfile")
-    for key in ("dockerfile", "tag", "context", "args", "target"):
+    for key in ("dockerfile", "tag", "tags", "context", "args", "target"):
         if external and fields.has(key):
             raise fields.fail(key, f"node '{name}' has both 'from' and '{key}'",
                               f"an external image is used as it is: drop '{key}' or 'from'")
@@ -91,7 +91,8 @@ def _definition(base: _Base, doc: YamlDoc, name: str, data: object, limits: Limi
     return Definition(
         name=name, stack=base.stack, kind=kind, parents=fields.texts("parent", checks.name_problem),
         registry=base.registry, image=fields.text("image", name, checks.image_problem),
-        tag=fields.text("tag", ""), convention=base.convention, dockerfile=dockerfile,
+        tag=fields.text("tag", ""), convention=fields.text("tags", base.convention, _convention_problem),
+        dockerfile=dockerfile,
         context=context, external=external,
         platforms=_platforms(fields), default_platforms=base.platforms,
         args=base.merged_args(fields.mapping("args")), target=fields.text("target", "", _target_problem),
@@ -124,7 +125,7 @@ def _platforms(fields: Fields) -> tuple[str, ...]:
 
 def _lines(doc: YamlDoc, fields: Fields, base: _Base) -> tuple[tuple[str, Location], ...]:
     """Where each templated field is written; build args one by one (the stack's own included)."""
-    lines = [(key, fields.where(key)) for key in ("tag", "args", "test", "from", "attrs", "name")
+    lines = [(key, fields.where(key)) for key in ("tag", "tags", "args", "test", "from", "attrs", "name")
              if fields.has(key)]
     lines += [(f"args.{key}", doc.at("args", key)) for key in base.args]
     lines += [(f"args.{key}", fields.where("args", key)) for key in fields.mapping("args")]

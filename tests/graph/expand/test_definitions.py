@@ -578,7 +578,8 @@ def test_a_convention_needing_a_missing_attr_is_an_error(error: Error) -> None:
 
 def test_a_node_without_tag_or_convention_is_an_error(error: Error) -> None:
     assert error("stack: s\nregistry: r\nnodes:\n  a:\n    kind: os\n") == (
-        "s/stack.yaml:4: node 'a' has no tag (add 'tag:' to the node or 'tags: <convention>' to the stack)")
+        "s/stack.yaml:4: node 'a' has no tag "
+        "(add 'tag:' to the node, or 'tags: <convention>' to the node or the stack)")
 
 
 def test_an_unknown_convention_is_an_error(error: Error) -> None:

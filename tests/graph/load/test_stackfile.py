@@ -19,8 +19,8 @@ Error = Callable[..., str]
 
 # Lines:      1         2                             3        4     5           6
 BASE = 'stack: s\nregistry: localhost:5000/demo\nnodes:\n  a:\n    kind: os\n    tag: "1"\n'
-NODE_KEYS = ("kind, name, extends, parent, from, dockerfile, context, target, image, tag, platforms, args, "
-             "attrs, axes, include, exclude, constraints, test, secrets, contract, retest_ancestors")
+NODE_KEYS = ("kind, name, extends, parent, from, dockerfile, context, target, image, tag, tags, platforms, "
+             "args, attrs, axes, include, exclude, constraints, test, secrets, contract, retest_ancestors")
 KINDS = "os, sdk, framework, tool, llm"
 PLATFORMS = ("linux/amd64, linux/arm64, linux/arm/v7, linux/arm/v6, linux/ppc64le, linux/s390x, "
              "linux/riscv64, linux/386")
@@ -54,7 +54,8 @@ ERRORS = [
     ("missing-kind", BASE.replace("    kind: os\n", ""), None,
      "s/stack.yaml:4: node 'a' needs 'kind' (add 'kind: ...')"),
     ("missing-tag", BASE.replace('    tag: "1"\n', ""), None,
-     "s/stack.yaml:4: node 'a' has no tag (add 'tag:' to the node or 'tags: <convention>' to the stack)"),
+     "s/stack.yaml:4: node 'a' has no tag "
+     "(add 'tag:' to the node, or 'tags: <convention>' to the node or the stack)"),
     ("bad-tag", BASE.replace('tag: "1"', "tag: -x"), None,
      # tags are templates, checked once expanded: the error names the tag: line
      f"s/stack.yaml:6: tag '-x' is not a valid OCI tag {TAG_RULE} "
