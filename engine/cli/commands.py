@@ -25,7 +25,7 @@ from graph.model.spec import Node
 from graph.plan.changes import Observed, build_reason, external_reason, file_inputs
 from graph.plan.entries import PlanEntry, plan_json, plan_table
 from graph.present import ci
-from graph.present.lint import lint_graph, lint_tags, listed_tags
+from graph.present.lint import WARNING, errors, lint_graph, lint_tags, listed_tags
 
 MAX_TAG_LIST = 16 * 1024 * 1024
 TAGS_HINT = "name a UTF-8 text file with one tag a line"
@@ -162,7 +162,8 @@ def lint(args: argparse.Namespace) -> int:
     limits = Limits(max_nodes=options.max_nodes)
     files = find_stack_files(options.root, options.targets)
     stacks = [load_stack(options.root, file, limits) for file in files]
-    problems = lint_graph(api.load(options), {stack.name: stack.convention for stack in stacks})
+    problems = lint_graph(api.load(options), {stack.name: stack.convention for stack in stacks},
+                          {d.name: d.convention for stack in stacks for d in stack.definitions})
     if args.tags:
         convention = args.convention or next((s.convention for s in stacks if s.convention), "")
         if not convention:
@@ -171,10 +172,12 @@ def lint(args: argparse.Namespace) -> int:
         listed = listed_tags(str(path), _tag_list(path))
         problems += lint_tags(listed, convention)
     for problem in problems:
-        print(f"{problem.where}: {problem.tag}: {problem.problem}")
-    print(f"{len(problems)} tag(s) break their convention" if problems
-          else "all tags follow their conventions")
-    return 1 if problems else 0
+        marker = "warning: " if problem.severity == WARNING else ""
+        print(f"{problem.where}: {problem.tag}: {marker}{problem.problem}")
+    broken, warned = len(errors(problems)), len(problems) - len(errors(problems))
+    summary = f"{broken} tag(s) break their convention" if broken else "all tags follow their conventions"
+    print(summary + (f", {warned} out of order (warnings)" if warned else ""))
+    return 1 if broken else 0
 
 
 def _tag_list(path: Path) -> str:

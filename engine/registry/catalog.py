@@ -127,9 +127,11 @@ def sources(root: Path, targets: Sequence[Path], registry: str = "") -> list[Sou
     stacks = _stacks(root, targets, registry)
 
     def conventions(prefix: str) -> tuple[str, ...]:
-        """The conventions of the stacks pushing below prefix (of every stack with --registry)."""
-        return tuple(dict.fromkeys(s.convention for s in stacks
-                                   if s.convention and (registry or s.registry == prefix)))
+        """The conventions of the stacks pushing below prefix (of every stack with --registry): each stack's
+        own, then its definitions' `tags:`."""
+        wanted = [s for s in stacks if registry or s.registry == prefix]
+        specs = [spec for s in wanted for spec in (s.convention, *(d.convention for d in s.definitions))]
+        return tuple(dict.fromkeys(spec for spec in specs if spec))
 
     prefixes = [registry] if registry else list(dict.fromkeys(stack.registry for stack in stacks))
     return [(prefix, conventions(prefix)) for prefix in prefixes]

@@ -17,7 +17,9 @@ from graph.model.spec import Combination, Definition, DevRule, Node, Stack
 from graph.tags.conventions import get_convention
 
 LIMIT_HINT = "shrink the matrix, or raise the limit with --max-nodes N"
-KIND_ATTR = {"os": "os_name", "sdk": "sdk", "framework": "framework", "tool": "app", "llm": "app"}
+# The attr a definition's name becomes. Kind os sets none: an OS node is named for its role ('os',
+# 'base'), not its distribution, so `os_name` must come from its axes or attrs.
+KIND_ATTR = {"sdk": "sdk", "framework": "framework", "tool": "app", "llm": "app"}
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ def expand(stacks: Sequence[Stack], limits: Limits = DEFAULT_LIMITS) -> list[Nod
     for stack in stacks:
         if stack.dev is not None:
             own = [node for d in stack.definitions for node in by_definition[d.name]]
-            nodes += _dev_nodes(stack.dev, stack.convention, own)
+            nodes += _dev_nodes(stack.dev, {d.name: d.convention for d in stack.definitions}, own)
     if len(nodes) > limits.max_nodes:
         where = next((s.dev.location for s in stacks if s.dev), Location(stacks[0].file, 1))
         raise StackError(f"the stacks expand to {len(nodes)} nodes with their -dev siblings, more than the "
@@ -102,13 +104,14 @@ def _expand_one(definition: Definition, parents: list[_Parent]) -> list[Node]:
     """The nodes of one definition: one per parent node × matrix combination that fits."""
     constraints = [(_parse(text, where), where) for text, where in definition.constraints]
     combos = definition.combinations or (Combination((), definition.location),)
-    nodes = []
+    nodes: list[Node] = []
     used: set[int] = set()
     candidates: list[_Parent | None] = list(parents) or [None]
     for parent in candidates:
         for combo in combos:
             node = _node(definition, parent, combo, constraints, used)
             if node is not None:
+                _reject_same_name(definition, nodes, node)
                 nodes.append(node)
     for index, (_, where) in enumerate(definition.excludes):
         if index not in used:
@@ -119,6 +122,15 @@ def _expand_one(definition: Definition, parents: list[_Parent]) -> list[Node]:
                          "constraint or has no platform in common with its parent", definition.location,
                          "relax a constraint, or set 'platforms:' on the node or its parent")
     return nodes
+
+
+def _reject_same_name(definition: Definition, nodes: list[Node], node: Node) -> None:
+    """A `name:` template must tell the definition's nodes apart (it gets no parent name appended)."""
+    if definition.name_template and any(other.name == node.name for other in nodes):
+        raise StackError(f"name template {definition.name_template!r} gives two nodes of '{definition.name}' "
+                         f"the name '{node.name}'", definition.at("name"),
+                         "use an attribute that differs between them, such as a matrix axis or the "
+                         "parent's {os} or {sdk_version}")
 
 
 def _parse(text: str, where: Location) -> Constraint:
@@ -141,9 +153,7 @@ def _node(definition: Definition, parent: _Parent | None, combo: Combination,
     if not platforms:
         return None
     tag = _tag(definition, attrs)
-    own = (render(definition.name_template, attrs, definition.at("name")) if definition.name_template
-           else "-".join([definition.name, *(value for _, value in combo.values)]))
-    name = "-".join([own, *([parent.node.name] if parent and parent.named else [])])
+    name = _name(definition, parent, combo, attrs)
     if not checks.GENERATED_NAME_RE.fullmatch(name):
         where = definition.at("name") if definition.name_template else combo.location
         raise StackError(f"node name {name!r} is not valid", where,
@@ -163,6 +173,15 @@ def _node(definition: Definition, parent: _Parent | None, combo: Combination,
         provenance=definition.provenance, location=definition.location,
         sbom_generator=definition.sbom_generator,
     )
+
+
+def _name(definition: Definition, parent: _Parent | None, combo: Combination,
+          attrs: Mapping[str, str]) -> str:
+    """A `name:` template filled in as written, or <definition>-<values>[-<parent>]."""
+    if definition.name_template:
+        return render(definition.name_template, attrs, definition.at("name"))
+    own = [definition.name, *(value for _, value in combo.values)]
+    return "-".join([*own, *([parent.node.name] if parent and parent.named else [])])
 
 
 def _args(definition: Definition, attrs: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -187,7 +206,8 @@ def _attrs(definition: Definition, parent: Node | None, combo: Combination) -> d
     """Parent attributes, then the definition's name under its kind, its matrix values, its attrs."""
     attrs = dict(parent.attrs) if parent else {}
     where = definition.at("attrs")
-    attrs[KIND_ATTR[definition.kind]] = definition.name
+    if definition.kind in KIND_ATTR:
+        attrs[KIND_ATTR[definition.kind]] = definition.name
     attrs["layer"] = definition.kind
     attrs.update(combo.values)
     for key, value in definition.attrs:
@@ -235,7 +255,7 @@ def _tag(definition: Definition, attrs: Mapping[str, str]) -> str:
         tag = _generate(definition.convention, definition.kind, attrs, False, where)
     else:
         raise StackError(f"node '{definition.name}' has no tag", definition.location,
-                         "add 'tag:' to the node or 'tags: <convention>' to the stack")
+                         "add 'tag:' to the node, or 'tags: <convention>' to the node or the stack")
     problem = checks.tag_problem(tag)
     if problem:
         raise StackError(problem, where, "shorten the tag or change the values it is made of")
@@ -256,13 +276,14 @@ def _check_convention(convention: str, tag: str, kind: str, where: Location) -> 
         raise StackError(exc.message, where, exc.hint or f"follow the {convention} convention") from None
 
 
-def _dev_nodes(rule: DevRule, convention: str, nodes: list[Node]) -> list[Node]:
-    """The -dev sibling of every built node whose definition is not excepted."""
+def _dev_nodes(rule: DevRule, conventions: Mapping[str, str], nodes: list[Node]) -> list[Node]:
+    """The -dev sibling of every built node whose definition is not excepted (conventions: by definition)."""
     derived = []
     excepted = set(rule.excepted)
     for node in nodes:
         if node.external or node.definition in excepted:
             continue
+        convention = conventions.get(node.definition, "")
         attrs = {**dict(node.attrs), "scope": "develop"}
         tag = (_generate(convention, node.kind, dict(node.attrs), True, rule.location) if convention
                else node.tag + rule.suffix)

@@ -13,6 +13,8 @@ import yaml
 from graph.errors import Location, StackError
 from graph.load.limits import MAX_ALIAS_NODES, MAX_DEPTH
 
+TOO_DEEP = f"lists and mappings are nested more than {MAX_DEPTH} deep"
+DEPTH_HINT = "flatten the structure: stack files need only a few levels"
 LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SYNTAX_HINT = "fix the YAML syntax"
 STR_TAG = "tag:yaml.org,2002:str"
@@ -75,8 +77,7 @@ class Composer:
 
     def _open(self, event: Any, depth: int) -> _Frame:
         if depth >= MAX_DEPTH:
-            raise self._error(event.start_mark, f"lists and mappings are nested more than {MAX_DEPTH} deep",
-                              "flatten the structure: stack files need only a few levels")
+            raise self._error(event.start_mark, TOO_DEEP, DEPTH_HINT)
         mapping = isinstance(event, yaml.MappingStartEvent)
         kind = yaml.MappingNode if mapping else yaml.SequenceNode
         tag = event.tag if event.tag not in (None, "!") else self.loader.resolve(kind, None, event.implicit)

@@ -11,20 +11,29 @@ from graph.load.fields import Fields
 from graph.load.limits import DEFAULT_LIMITS, Limits
 from graph.load.matrix import combinations, product_size
 from graph.load.readfile import read_stack_text
-from graph.load.reference import external_problem, reference_problem
+from graph.load.reference import external_problem
+from graph.load.values import (
+    attr_problem,
+    check_args,
+    convention_problem,
+    generator_problem,
+    provenance_problem,
+    read_secrets,
+    suffix_problem,
+    target_problem,
+    value_problem,
+)
 from graph.load.yamldoc import YamlDoc, parse_yaml
 from graph.model import checks
-from graph.model.spec import KINDS, PROVENANCE_MODES, Combination, Definition, DevRule, Secret, Stack
-from graph.tags.conventions import get_convention
+from graph.model.spec import KINDS, Combination, Definition, DevRule, Secret, Stack
 
 DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
 STACK_KEYS = ("stack", "registry", "platforms", "tags", "args", "secrets", "nodes", "dev", "adopt",
               "provenance", "sbom")
 NODE_KEYS = ("kind", "name", "extends", "parent", "from", "dockerfile", "context", "target", "image", "tag",
-             "platforms", "args", "attrs", "axes", "include", "exclude", "constraints", "test", "secrets",
-             "contract", "retest_ancestors")
+             "tags", "platforms", "args", "attrs", "axes", "include", "exclude", "constraints", "test",
+             "secrets", "contract", "retest_ancestors")
 DEV_KEYS = ("dockerfile", "context", "target", "suffix", "args", "secrets", "test", "except")
-SECRET_KEYS = ("id", "env", "src")
 
 
 def load_stack(root: Path, file: Path, limits: Limits = DEFAULT_LIMITS) -> Stack:
@@ -32,7 +41,7 @@ def load_stack(root: Path, file: Path, limits: Limits = DEFAULT_LIMITS) -> Stack
     rel_file = _relative(root, file)
     doc = parse_yaml(read_stack_text(file, rel_file), rel_file)
     top = Fields(doc, (), doc.data if doc.data is not None else {}, STACK_KEYS, "a stack file")
-    _check_args(top, "args")
+    check_args(top, "args")
     base = _Base(root, posixpath.dirname(rel_file), top)
     nodes_data = top.data.get("nodes")
     if not isinstance(nodes_data, dict) or not nodes_data:
@@ -53,14 +62,14 @@ class _Base:
         self.stack = top.text("stack", check=checks.name_problem)
         self.registry = top.text("registry", check=checks.registry_problem)
         self.platforms = _platforms(top) or DEFAULT_PLATFORMS
-        self.convention = top.text("tags", "", _convention_problem)
+        self.convention = top.text("tags", "", convention_problem)
         self.args = top.mapping("args")
-        self.secrets = _secrets(top)
+        self.secrets = read_secrets(top)
         # YAML reads a bare `off` as false: both mean no provenance attestation
         self.provenance = "off" if top.data.get("provenance") is False else \
-            top.text("provenance", "max", _provenance_problem)
+            top.text("provenance", "max", provenance_problem)
         sbom = top.section("sbom", ("generator",), "'sbom'") if top.has("sbom") else None
-        self.sbom_generator = sbom.text("generator", check=_generator_problem) if sbom else ""
+        self.sbom_generator = sbom.text("generator", check=generator_problem) if sbom else ""
 
     def merged_secrets(self, own: tuple[Secret, ...]) -> tuple[Secret, ...]:
         """The stack's secrets overridden by a definition's own, by id."""
@@ -83,20 +92,21 @@ def _definition(base: _Base, doc: YamlDoc, name: str, data: object, limits: Limi
         raise fields.fail("kind", f"unknown kind {kind!r}", f"use one of: {', '.join(KINDS)}")
     external = fields.text("from", "", external_problem)
     dockerfile, context = ("", "") if external else _paths(base, fields, f"{name}/Dockerfile")
-    for key in ("dockerfile", "tag", "context", "args", "target"):
+    for key in ("dockerfile", "tag", "tags", "context", "args", "target"):
         if external and fields.has(key):
             raise fields.fail(key, f"node '{name}' has both 'from' and '{key}'",
                               f"an external image is used as it is: drop '{key}' or 'from'")
-    _check_args(fields, "args")
+    check_args(fields, "args")
     return Definition(
         name=name, stack=base.stack, kind=kind, parents=fields.texts("parent", checks.name_problem),
         registry=base.registry, image=fields.text("image", name, checks.image_problem),
-        tag=fields.text("tag", ""), convention=base.convention, dockerfile=dockerfile,
+        tag=fields.text("tag", ""), convention=fields.text("tags", base.convention, convention_problem),
+        dockerfile=dockerfile,
         context=context, external=external,
         platforms=_platforms(fields), default_platforms=base.platforms,
-        args=base.merged_args(fields.mapping("args")), target=fields.text("target", "", _target_problem),
-        test=fields.command("test"), secrets=base.merged_secrets(_secrets(fields)),
-        attrs=tuple(fields.mapping("attrs", _attr_problem).items()),  # in file order: later use earlier
+        args=base.merged_args(fields.mapping("args")), target=fields.text("target", "", target_problem),
+        test=fields.command("test"), secrets=base.merged_secrets(read_secrets(fields)),
+        attrs=tuple(fields.mapping("attrs", attr_problem).items()),  # in file order: later use earlier
         combinations=_combinations(fields, limits), constraints=_constraints(fields),
         excludes=tuple((tuple(rule.items()), fields.where("exclude", index))
                        for index, rule in enumerate(_rules(fields, "exclude"))),
@@ -124,7 +134,7 @@ def _platforms(fields: Fields) -> tuple[str, ...]:
 
 def _lines(doc: YamlDoc, fields: Fields, base: _Base) -> tuple[tuple[str, Location], ...]:
     """Where each templated field is written; build args one by one (the stack's own included)."""
-    lines = [(key, fields.where(key)) for key in ("tag", "args", "test", "from", "attrs", "name")
+    lines = [(key, fields.where(key)) for key in ("tag", "tags", "args", "test", "from", "attrs", "name")
              if fields.has(key)]
     lines += [(f"args.{key}", doc.at("args", key)) for key in base.args]
     lines += [(f"args.{key}", fields.where("args", key)) for key in fields.mapping("args")]
@@ -138,10 +148,10 @@ def _combinations(fields: Fields, limits: Limits) -> tuple[Combination, ...]:
         raise fields.fail("axes", "'axes' must map each axis to a list of values",
                           "write 'axes: {os: [2203sp3, 2403lts]}'")
     axes_fields = fields.section("axes", tuple(map(str, axes_data)), "'axes'")
-    axes = [(str(axis), axes_fields.texts(str(axis), _value_problem)) for axis in axes_data]
+    axes = [(str(axis), axes_fields.texts(str(axis), value_problem)) for axis in axes_data]
     for axis, values in axes:
-        if _attr_problem(axis):
-            raise axes_fields.fail(axis, _attr_problem(axis), "rename the axis")
+        if attr_problem(axis):
+            raise axes_fields.fail(axis, attr_problem(axis), "rename the axis")
         if not values:
             raise axes_fields.fail(axis, f"axis '{axis}' has no values", "list at least one value")
     location = fields.where("axes") if axes else fields.where("include")
@@ -165,9 +175,9 @@ def _rules(fields: Fields, key: str) -> list[dict[str, str]]:
         allowed = tuple(map(str, item)) if isinstance(item, dict) else ()
         rule = Fields(fields.doc, (*fields.path, key, index), item, allowed, f"an {key} rule")
         for name in allowed:
-            if _attr_problem(name):
-                raise rule.fail(name, _attr_problem(name), "rename the attribute")
-        values = {name: rule.text(name, check=_value_problem) for name in map(str, item)}
+            if attr_problem(name):
+                raise rule.fail(name, attr_problem(name), "rename the attribute")
+        values = {name: rule.text(name, check=value_problem) for name in map(str, item)}
         if not values:
             raise fields.fail(key, f"{key} rule {index + 1} is empty", "name at least one axis value")
         rules.append(values)
@@ -189,10 +199,10 @@ def _dev_rule(base: _Base, dev: Fields, definitions: tuple[Definition, ...]) -> 
             raise StackError(f"dev.except names unknown node {name!r}", dev.where("except", index),
                              f"known: {', '.join(sorted(names))}")
     dockerfile, context = _paths(base, dev, None)
-    _check_args(dev, "args")
-    return DevRule(dockerfile, context, dev.text("suffix", "-dev", _suffix_problem),
-                   base.merged_args(dev.mapping("args")), dev.text("target", "", _target_problem),
-                   dev.command("test"), base.merged_secrets(_secrets(dev)), excepted, dev.where())
+    check_args(dev, "args")
+    return DevRule(dockerfile, context, dev.text("suffix", "-dev", suffix_problem),
+                   base.merged_args(dev.mapping("args")), dev.text("target", "", target_problem),
+                   dev.command("test"), base.merged_secrets(read_secrets(dev)), excepted, dev.where())
 
 
 def _paths(base: _Base, fields: Fields, default_dockerfile: str | None) -> tuple[str, str]:
@@ -224,89 +234,6 @@ def _checked_paths(base: _Base, fields: Fields, default_dockerfile: str | None) 
     if not context_path.is_dir():
         raise fields.fail("context", f"build context {context!r} is not a folder")
     return _relative(base.root, dockerfile_path), _relative(base.root, context_path)
-
-
-def _secrets(fields: Fields) -> tuple[Secret, ...]:
-    """Build secrets: each {id, env} or {id, src}; never build args."""
-    items = fields.data.get("secrets", [])
-    if not isinstance(items, list):
-        raise fields.fail("secrets", "'secrets' must be a list of {id, env} or {id, src}")
-    result = []
-    for index, _ in enumerate(items):
-        item = Fields(fields.doc, (*fields.path, "secrets", index), items[index], SECRET_KEYS,
-                      "a secret")
-        secret = Secret(item.text("id", check=_secret_id_problem),
-                        item.text("env", "", _env_problem), item.text("src", "", _src_problem))
-        if bool(secret.env) == bool(secret.src):
-            raise item.fail("id", f"secret {secret.id!r} needs exactly one of 'env' or 'src'")
-        result.append(secret)
-    return tuple(result)
-
-
-def _check_args(fields: Fields, key: str) -> None:
-    for name, value in fields.mapping(key).items():
-        problem = checks.arg_problem(name, value)
-        if problem:
-            raise StackError(problem, fields.where(key, name), "fix the build arg")
-
-
-def _convention_problem(value: str) -> str:
-    try:
-        get_convention(value)
-    except StackError as exc:
-        return f"{exc.message}; {exc.hint}" if exc.hint else exc.message
-    return ""
-
-
-RESERVED_ATTRS = ("arch", "platform")
-
-
-def _attr_problem(name: str) -> str:
-    if not name.isidentifier():
-        return f"attribute name {name!r} must be a letter or '_' followed by letters, digits or '_'"
-    if name in RESERVED_ATTRS:
-        return f"attribute name {name!r} is reserved: constraints get it from each platform"
-    return ""
-
-
-def _provenance_problem(value: str) -> str:
-    if value in PROVENANCE_MODES:
-        return ""
-    return f"provenance {value!r} is not a mode (known: {', '.join(PROVENANCE_MODES)})"
-
-
-def _generator_problem(value: str) -> str:
-    """Why an `sbom.generator` value is not an image reference, or ''."""
-    problem = reference_problem(value)
-    return problem.replace("'from'", "sbom generator") if problem else ""
-
-
-def _value_problem(value: str) -> str:
-    return checks.value_problem(value)
-
-
-def _target_problem(value: str) -> str:
-    return "" if checks.TARGET_RE.fullmatch(value) else f"target {value!r} is not a stage name"
-
-
-def _secret_id_problem(value: str) -> str:
-    return "" if checks.SECRET_ID_RE.fullmatch(value) else f"secret id {value!r} may use only [A-Za-z0-9_.-]"
-
-
-def _env_problem(value: str) -> str:
-    return "" if checks.ENV_RE.fullmatch(value) else f"env {value!r} is not a variable name"
-
-
-def _src_problem(value: str) -> str:
-    if not value:
-        return "src must name a file"
-    return "" if "," not in value and "\n" not in value else f"src {value!r} may not contain ','"
-
-
-def _suffix_problem(value: str) -> str:
-    if value.startswith(("-", "_", ".")) and not checks.name_problem("x" + value):
-        return ""
-    return f"suffix {value!r} must start with '-', '_' or '.' and use lower-case letters and digits"
 
 
 def _relative(root: Path, path: Path) -> str:

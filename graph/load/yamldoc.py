@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from graph.errors import Location, StackError
-from graph.load.compose import LOADER, SYNTAX_HINT, Composer
+from graph.load.compose import DEPTH_HINT, LOADER, SYNTAX_HINT, TOO_DEEP, Composer
 
 Path = tuple[str | int, ...]
 MAP_TAG, SEQ_TAG = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
@@ -47,6 +47,8 @@ def parse_yaml(text: str, file: str) -> YamlDoc:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = min(mark.line + 1, last_line) if mark else 1
+        if "maximum nesting depth" in str(exc.problem):  # libyaml 0.2.6+ stops deep flow nesting itself
+            raise StackError(TOO_DEEP, Location(file, line), DEPTH_HINT) from None
         raise StackError(f"invalid YAML: {exc.problem or exc}", Location(file, line), SYNTAX_HINT) from None
     except yaml.YAMLError as exc:
         raise StackError(f"invalid YAML: {exc}", Location(file, 1), SYNTAX_HINT) from None

@@ -96,7 +96,7 @@ class Definition:
     registry: str
     image: str
     tag: str  # a template over attributes, or "" to use the stack's tag convention
-    convention: str  # the stack's tag convention ("" for none)
+    convention: str  # its own `tags:` convention, else the stack's ("" for none)
     dockerfile: str = ""
     context: str = ""
     external: str = ""  # `from:` template: an image used as is, not built

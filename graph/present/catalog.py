@@ -1,9 +1,10 @@
 """The image catalogue, pure: records of published images, filters, and the best match of a query.
 
 A record comes from the labels stackbuild writes (org.stackbuild.*), or, for an image without them,
-from its tag read back with a tag convention. `version` means the framework version, or the SDK
-version of an image without a framework; versions order by graph.model.versions.version_key ('1.10' > '1.9',
-'8.0.RC1' < '8.0.0'); `latest` prefers releases.
+from its tag read back with a tag convention, plus what the convention reads from the repository name
+(PAI's `pytorch-inference` gives framework and scope; the tag's own fields win). `version` means the
+framework version, or the SDK version of an image without a framework; versions order by
+graph.model.versions.version_key ('1.10' > '1.9', '8.0.RC1' < '8.0.0'); `latest` prefers releases.
 """
 
 from __future__ import annotations
@@ -109,13 +110,15 @@ def record_of(ref: str, labels: Mapping[str, str], digest: str = "", platforms: 
     if any(key.startswith(LABEL_PREFIX) for key in labels):
         values: dict[str, Any] = {name: labels.get(LABEL_PREFIX + name, "") for name in ATTRS}
         return replace(base, source="labels", **values)
-    tag = ref.rsplit(":", 1)[-1] if "@" not in ref else ""
-    for convention in conventions:
+    repository, _, tag = ref.rpartition(":") if "@" not in ref else (ref, "", "")
+    for spec in conventions:
+        convention = get_convention(spec)
         try:
-            info = get_convention(convention).parse(tag)
+            info = convention.parse(tag)
         except StackError:
             continue
-        parsed: dict[str, Any] = {name: info.attrs.get(name, "") for name in ATTRS
+        attrs = {**convention.repository_attrs(repository), **info.attrs}
+        parsed: dict[str, Any] = {name: attrs.get(name, "") for name in ATTRS
                                   if name not in ("layer", "variant")}
         return replace(base, source="tag", layer=info.kind, variant="dev" if info.dev else "", **parsed)
     return base

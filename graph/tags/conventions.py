@@ -87,6 +87,11 @@ OEEP14 = Scheme(
         Form(("sdk",), "{sdk}{sdk_version}-oe{os}"),
         Form(("framework",), "{framework}{framework_version}-{sdk}{sdk_version}-oe{os}"),
         Form(("llm", "tool"), "{app}-{framework}{framework_version}-{sdk}{sdk_version}-oe{os}"),
+        # read, never written: the SDK before the framework, as in oEEP-0014's own example
+        # chatglm6b-cann7.0.RC1.alpha002-pytorch2.1.0-oe2203sp2 (lint warns and names the canonical tag)
+        Form(("framework",), "{sdk}{sdk_version}-{framework}{framework_version}-oe{os}", canonical=False),
+        Form(("llm", "tool"), "{app}-{sdk}{sdk_version}-{framework}{framework_version}-oe{os}",
+             canonical=False),
     )),
 )
 
@@ -130,10 +135,18 @@ ROCM = Scheme(
     ),
 )
 
+# PAI's shapes as PAI's own SDK reads them (github.com/aliyun/pai-python-sdk, pai/image.py at 0c30d85:
+# training `<ver>-(gpu|cpu|mkl-cpu)-py<NN>[-cu<NNN>]-<os>`, inference `<ver>-py<NN>[-(gpu|cpu|mkl-cpu)]
+# [-cu<NNN>]-<os>`; framework and scope from the repository, e.g. pytorch-inference), and the DLC API
+# reference's example registry.cn-beijing.aliyuncs.com/pai-dlc/tensorflow-training:2.3-cpu-py36-ubuntu18.04.
+# Inference forms come first so that a node with scope: inference gets one; without scope, training.
+PAI_INFERENCE = (("scope", "inference"),)
 PAI = Scheme(
     name="pai",
     rules=(
         ("framework_version", Rule(VERSION, VERSION_MEANING, "2.1.0")),
+        ("accelerator", Rule(r"cpu|gpu|mkl-cpu", "one of cpu, gpu, mkl-cpu (a CPU build with Intel MKL)",
+                             "cpu")),
         ("python", Rule(r"[0-9]\.[0-9]+", "major.minor with a one-digit major", "3.10",
                         Codec(r"[0-9]{2,}", _python_short, _python_long))),
         ("cuda_version", Rule(r"[0-9]+\.[0-9](?:\.[0-9]+)?", "major.minor[.patch] with a one-digit minor",
@@ -142,11 +155,15 @@ PAI = Scheme(
         ("os_version", Rule(DOTTED, DOTTED_MEANING, "22.04")),
     ),
     forms=with_dev((
+        Form(("framework",), "{framework_version}-py{python}-cu{cuda_version}-{os_name}{os_version}",
+             fixed=(("accelerator", "gpu"), *PAI_INFERENCE)),
+        Form(("framework",), "{framework_version}-py{python}-{accelerator}-{os_name}{os_version}",
+             fixed=PAI_INFERENCE),
         Form(("framework",), "{framework_version}-gpu-py{python}-cu{cuda_version}-{os_name}{os_version}",
              fixed=(("accelerator", "gpu"),)),
-        Form(("framework",), "{framework_version}-cpu-py{python}-{os_name}{os_version}",
-             fixed=(("accelerator", "cpu"),)),
+        Form(("framework",), "{framework_version}-{accelerator}-py{python}-{os_name}{os_version}"),
     )),
+    repository=r"(?P<framework>[a-z][a-z0-9]*)-(?P<scope>training|inference)",
 )
 
 NAMED: dict[str, Scheme] = {scheme.name: scheme for scheme in (OEEP14, NVIDIA, ROCM, PAI, OPENEULER)}

@@ -66,6 +66,14 @@ class Convention(Protocol):
         """The attrs every tag of kind (and dev) needs."""
         ...
 
+    def canonical(self, tag: str, kind: str = "") -> str:
+        """tag as the convention writes it (the same tag unless its fields are in another order)."""
+        ...
+
+    def repository_attrs(self, repository: str) -> dict[str, str]:
+        """The attrs a repository name carries under this convention (e.g. PAI's pytorch-training)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Codec:
@@ -101,9 +109,13 @@ class Rule:
 
 @dataclass(frozen=True)
 class Form:
-    """One tag shape: the kinds it serves (the first is what parse reports), its template, what it implies."""
+    """One tag shape: the kinds it serves (the first is what parse reports), its template, what it implies.
+
+    A form that is not canonical is only read (another order of the same fields), never generated.
+    """
 
     kinds: tuple[str, ...]
     template: str
     dev: bool = False
     fixed: tuple[tuple[str, str], ...] = ()
+    canonical: bool = True

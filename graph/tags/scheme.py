@@ -15,6 +15,7 @@ from graph.errors import StackError
 from graph.model.checks import tag_problem
 from graph.tags.match import Piece, compile_template, match_template
 from graph.tags.model import DEV, KINDS, PLACEHOLDER_RE, Form, Rule, TagInfo
+from graph.tags.names import KNOWN, misread, role_of
 
 MAX_TAG = 128
 TAG_HINT = "a tag is at most 128 letters, digits, '_', '.' or '-' and does not start with '.' or '-'"
@@ -28,6 +29,7 @@ class Scheme:
     rules: tuple[tuple[str, Rule], ...]
     forms: tuple[Form, ...]
     dev_hint: str = ""
+    repository: str = ""  # a regex whose named groups are attrs of a repository's last path part
 
     def rule(self, attr: str) -> Rule:
         """The rule of attr."""
@@ -45,6 +47,20 @@ class Scheme:
         """The attrs every tag of kind (and dev) needs."""
         needs = [_needs(form) for form in _forms_for(self, kind, dev)]
         return tuple(attr for attr in needs[0] if all(attr in other for other in needs))
+
+    def canonical(self, tag: str, kind: str = "") -> str:
+        """tag as the convention writes it (the same tag unless its fields are in another order)."""
+        form, info = _parse_form(self, tag, kind)
+        return tag if form.canonical else _generate(self, info.kind, info.attrs, info.dev)
+
+    def form_of(self, tag: str, kind: str = "") -> Form:
+        """The form tag follows; StackError as parse."""
+        return _parse_form(self, tag, kind)[0]
+
+    def repository_attrs(self, repository: str) -> dict[str, str]:
+        """The attrs a repository name carries (its last path part matched against `repository`)."""
+        found = re.fullmatch(self.repository, repository.rsplit("/", 1)[-1]) if self.repository else None
+        return {key: value for key, value in found.groupdict().items() if value} if found else {}
 
 
 def placeholders(template: str) -> tuple[str, ...]:
@@ -116,8 +132,8 @@ def _of_kind(scheme: Scheme, kind: str) -> list[Form]:
 
 
 def _forms_for(scheme: Scheme, kind: str, dev: bool) -> list[Form]:
-    """The forms for kind and dev; StackError if there are none."""
-    forms = [form for form in _of_kind(scheme, kind) if form.dev == dev]
+    """The canonical forms for kind and dev; StackError if there are none."""
+    forms = [form for form in _of_kind(scheme, kind) if form.dev == dev and form.canonical]
     if not forms:
         raise StackError(f"{scheme.name} has no -dev tag for kind {kind!r}",
                          hint=scheme.dev_hint or "set dev: false or use another convention")
@@ -166,6 +182,12 @@ def _check_values(scheme: Scheme, form: Form, attrs: Mapping[str, str]) -> None:
         if not re.fullmatch(rule.pattern, value):
             raise StackError(f"{scheme.name} tag attr {attr!r} has invalid value {value!r}",
                              hint=f"{attr} must be {rule.meaning}, e.g. {rule.example}")
+    wrong = misread({attr: attrs[attr] for attr in placeholders(form.template)})
+    if wrong:
+        attr, value = wrong
+        raise StackError(f"{scheme.name} tag attr {attr!r} is {value!r}, a known {role_of(value)} name",
+                         hint=f"put {value} in {role_of(value)}, and in {attr} one of "
+                              f"{', '.join(KNOWN[attr])} (or another {attr} name)")
 
 
 def _expected(scheme: Scheme, form: Form, kind: str, attrs: Mapping[str, str]) -> TagInfo:
@@ -218,17 +240,28 @@ def _diagnose(scheme: Scheme, forms: list[Form], tag: str) -> str:
 
 def _parse(scheme: Scheme, tag: str, kind: str) -> TagInfo:
     """What tag says under scheme, trying its forms (of kind, when given) in order."""
+    return _parse_form(scheme, tag, kind)[1]
+
+
+def _parse_form(scheme: Scheme, tag: str, kind: str) -> tuple[Form, TagInfo]:
+    """The form tag follows and what it says; a form reading a known name in the wrong field is skipped."""
     forms = _of_kind(scheme, kind) if kind else list(scheme.forms)
     if len(tag) > MAX_TAG:
         raise StackError(f"tag {tag[:40]!r}... is {len(tag)} characters long, more than {MAX_TAG}",
                          hint=TAG_HINT)
+    wrong: tuple[str, str] | None = None
     for form in forms:
         found = _match(scheme, form.template, tag)
         if found is not None:
             attrs = {attr: scheme.rule(attr).read(found[attr]) for attr in placeholders(form.template)}
-            return TagInfo(kind or form.kinds[0], {**attrs, **dict(form.fixed)}, form.dev)
-    raise StackError(f"tag {tag!r} does not follow {scheme.name}: expected {_shape(forms)}",
-                     hint=_diagnose(scheme, forms, tag))
+            misfit = misread(attrs)
+            if misfit is None:
+                return form, TagInfo(kind or form.kinds[0], {**attrs, **dict(form.fixed)}, form.dev)
+            wrong = wrong or misfit
+    canonical = [form for form in forms if form.canonical]
+    hint = (f"{wrong[1]!r} is a known {role_of(wrong[1])} name, not a {wrong[0]}" if wrong
+            else _diagnose(scheme, canonical, tag))
+    raise StackError(f"tag {tag!r} does not follow {scheme.name}: expected {_shape(canonical)}", hint=hint)
 
 
 def with_dev(forms: tuple[Form, ...]) -> tuple[Form, ...]:

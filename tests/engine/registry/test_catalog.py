@@ -339,3 +339,40 @@ def test_cli_without_a_match(store: tuple[Store, str], tmp_path: Path,
     assert f"error: no image in {host}/demo matches framework=numpy, version=3 (version can be 1.9.0, " in err
     assert images(tmp_path, host, "--framework", "jax") == 1
     assert capsys.readouterr().out == "no image matches\n"
+
+
+def test_sources_add_the_definitions_own_conventions_after_the_stacks(tmp_path: Path) -> None:
+    folder = tmp_path / "stacks" / "p"
+    for name in ("os", "torch"):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
+    (folder / "stack.yaml").write_text(
+        "stack: p\nregistry: r.example/p\ntags: oeep14\nnodes:\n"
+        "  os:\n    kind: os\n    attrs: {os: 2203sp3}\n"
+        "  torch:\n    kind: framework\n    parent: os\n    image: pytorch-training\n    tags: pai\n"
+        "    attrs: {framework_version: '2.1', accelerator: cpu, python: '3.10', os_name: ubuntu,"
+        " os_version: '22.04'}\n", encoding="utf-8")
+    assert sources(tmp_path, (Path("stacks"),)) == [("r.example/p", ("oeep14", "pai"))]
+
+
+def test_cli_reads_pai_framework_and_scope_from_the_repository_names(
+        store: tuple[Store, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    content, host = store
+    content.image("pai/pytorch-inference", "2.1-py310-cu121-ubuntu22.04", {})
+    content.image("pai/pytorch-training", "2.1-gpu-py310-cu121-ubuntu22.04", {})
+    content.image("pai/tensorflow-training", "1.15-mkl-cpu-py36-ubuntu18.04", {})
+    folder = tmp_path / "stacks" / "p"
+    (folder / "torch").mkdir(parents=True)
+    (folder / "torch" / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
+    (folder / "stack.yaml").write_text(  # the convention is the definition's own
+        f"stack: p\nregistry: {host}/pai\nnodes:\n"
+        "  torch:\n    kind: framework\n    image: pytorch-training\n"
+        "    tags: pai\n    attrs: {framework_version: '2.1', accelerator: cpu, python: '3.10', "
+        "os_name: ubuntu, os_version: '22.04'}\n", encoding="utf-8")
+    argv = ["images", "stacks/p", "--root", str(tmp_path)]
+    assert cli.main([*argv, "--framework", "pytorch", "--scope", "inference", "--best"]) == 0
+    assert capsys.readouterr().out == f"{host}/pai/pytorch-inference:2.1-py310-cu121-ubuntu22.04\n"
+    assert cli.main([*argv, "--scope", "training", "--format", "json"]) == 0
+    found = json.loads(capsys.readouterr().out)["images"]
+    assert [(r["framework"], r["framework_version"], r["accelerator"], r["python"]) for r in found] == [
+        ("pytorch", "2.1", "gpu", "3.10"), ("tensorflow", "1.15", "mkl-cpu", "3.6")]

@@ -38,7 +38,7 @@ def expanded(name: str, parent: str | None = None, *, line: int = 1, file: str =
     """The node node(...) expands to."""
     return Node(name=name, stack="s", kind="os", parent=parent, dockerfile=f"s/{name}/Dockerfile",
                 context=f"s/{name}", registry="r", image=image or name, tag=tag, platforms=platforms,
-                attrs=(("layer", "os"), ("os_name", name)), definition=name, location=Location(file, line))
+                attrs=(("layer", "os"),), definition=name, location=Location(file, line))
 
 
 def graph_error(*stacks: Stack) -> GraphError:

@@ -70,7 +70,7 @@ def test_an_expanded_node_carries_its_values_as_attrs(load: Load) -> None:
     assert node == Node(
         name="py-deb12-3.10", stack="s", kind="os", parent=None, dockerfile="s/py/Dockerfile",
         context="s/py", registry="r", image="py", tag="deb12-py3.10", platforms=BOTH,
-        attrs=(("layer", "os"), ("os", "deb12"), ("os_name", "py"), ("python", "3.10")),
+        attrs=(("layer", "os"), ("os", "deb12"), ("python", "3.10")),
         definition="py", location=Location("s/stack.yaml", 4))
 
 
@@ -96,7 +96,7 @@ def test_include_only(load: Load) -> None:
             "    include: [{v: '1'}, {v: '2', w: x}]\n")
     loaded = load(text)
     assert names(loaded) == ["a-1", "a-2-x"]
-    assert loaded.by_name()["a-2-x"].attrs == (("layer", "os"), ("os_name", "a"), ("v", "2"), ("w", "x"))
+    assert loaded.by_name()["a-2-x"].attrs == (("layer", "os"), ("v", "2"), ("w", "x"))
 
 
 def test_an_exclude_matching_nothing_is_an_error_at_its_line(error: Error) -> None:
@@ -232,7 +232,7 @@ def test_a_constraint_naming_an_unknown_attr_is_an_error_at_its_line(error: Erro
     text = CONSTRAINED + "      - \"vv == '1'\"\n"
     assert error(text) == (
         "s/stack.yaml:11: constraint \"vv == '1'\": unknown attribute 'vv' "
-        "(known: arch, layer, os_name, platform, v) "
+        "(known: arch, layer, platform, v) "
         "(check the spelling, or give every matrix combination that attribute)")
 
 
@@ -283,7 +283,7 @@ def test_a_child_expands_against_every_node_of_its_parent(load: Load) -> None:
 def test_children_inherit_their_parents_attrs(load: Load) -> None:
     tool = load(FAMILY).by_name()["tool-3.11-sdk-os-ubuntu24"]
     assert tool.attrs == (
-        ("app", "tool"), ("layer", "tool"), ("os", "ubuntu24"), ("os_name", "os"), ("python", "3.11"),
+        ("app", "tool"), ("layer", "tool"), ("os", "ubuntu24"), ("python", "3.11"),
         ("sdk", "sdk"), ("sdk_version", "1.0"))
     assert tool.tag == "tool-py3.11-ubuntu24"
 
@@ -295,8 +295,8 @@ def test_a_child_of_a_single_node_parent_is_not_named_after_it(load: Load) -> No
 
 def test_a_child_of_several_parent_definitions_gets_one_node_per_parent(load: Load) -> None:
     text = ("stack: s\nregistry: r\nnodes:\n"
-            "  deb:\n    kind: os\n    tag: deb\n    platforms: [linux/amd64]\n"
-            "  alp:\n    kind: os\n    tag: alp\n"
+            "  deb:\n    kind: os\n    tag: deb\n    platforms: [linux/amd64]\n    attrs: {os_name: deb}\n"
+            "  alp:\n    kind: os\n    tag: alp\n    attrs: {os_name: alp}\n"
             "  tool:\n    kind: tool\n    parent: [deb, alp]\n    tag: 't-{os_name}'\n")
     loaded = load(text)
     assert names(loaded) == ["alp", "deb", "tool-deb", "tool-alp"]
@@ -307,8 +307,8 @@ def test_a_child_of_several_parent_definitions_gets_one_node_per_parent(load: Lo
 
 def test_several_parents_each_with_a_matrix(load: Load) -> None:
     text = ("stack: s\nregistry: r\nnodes:\n"
-            "  a:\n    kind: os\n    axes: {v: ['1', '2']}\n    tag: 'a{v}'\n"
-            "  b:\n    kind: os\n    tag: b\n"
+            "  a:\n    kind: os\n    axes: {v: ['1', '2']}\n    tag: 'a{v}'\n    attrs: {os_name: a}\n"
+            "  b:\n    kind: os\n    tag: b\n    attrs: {os_name: b}\n"
             "  c:\n    kind: sdk\n    parent: [a, b]\n    axes: {w: [x]}\n    tag: 'c-{os_name}-{w}'\n"
             "    image: c\n")
     assert parents(load(text)) == {"a-1": None, "a-2": None, "b": None,
@@ -328,11 +328,27 @@ def test_a_parent_in_another_stack_is_expanded_first(root: Path, write_stack: Wr
         ("app-os-b", "apps", "os-b")]
 
 
+NAMED = ("stack: s\nregistry: r\nnodes:\n"
+         "  os:\n    kind: os\n    axes: {os: [a, b]}\n    tag: '{os}'\n"
+         "  sdk:\n    kind: sdk\n    parent: os\n    axes: {v: ['1']}\n    name: 'sdk{v}-on-{os}'\n"
+         "    tag: 'sdk-{os}'\n")
+
+
+def test_a_name_template_names_its_nodes_exactly_as_written(load: Load) -> None:
+    assert names(load(NAMED)) == ["os-a", "os-b", "sdk1-on-a", "sdk1-on-b"]
+
+
+def test_a_name_template_that_gives_two_nodes_one_name_is_an_error_at_its_line(error: Error) -> None:
+    assert error(NAMED.replace("'sdk{v}-on-{os}'", "'sdk{v}'")) == (
+        "s/stack.yaml:12: name template 'sdk{v}' gives two nodes of 'sdk' the name 'sdk1' (use an attribute "
+        "that differs between them, such as a matrix axis or the parent's {os} or {sdk_version})")
+
+
 # --- attributes ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("kind", "attr"), [
-    ("os", "os_name"), ("sdk", "sdk"), ("framework", "framework"), ("tool", "app"), ("llm", "app")])
+    ("sdk", "sdk"), ("framework", "framework"), ("tool", "app"), ("llm", "app")])
 def test_each_kind_names_its_definition_under_one_attr(load: Load, kind: str, attr: str) -> None:
     text = f"stack: s\nregistry: r\nnodes:\n  thing:\n    kind: {kind}\n    tag: '{{{attr}}}'\n"
     node = load(text).nodes[0]
@@ -340,12 +356,24 @@ def test_each_kind_names_its_definition_under_one_attr(load: Load, kind: str, at
     assert node.tag == "thing"
 
 
+def test_an_os_node_sets_no_os_name_of_its_own(error: Error) -> None:
+    assert error("stack: s\nregistry: r\nnodes:\n  os:\n    kind: os\n    from: '{os_name}:12'\n") == (
+        "s/stack.yaml:6: template '{os_name}:12' uses unknown attribute 'os_name' (known here: layer)")
+
+
+def test_an_os_node_takes_os_name_from_its_axes(load: Load) -> None:
+    text = "stack: s\nregistry: r\nnodes:\n  os:\n    kind: os\n    from: '{os_name}:12'\n" \
+           "    axes: {os_name: [debian, ubuntu]}\n"
+    assert [node.external for node in load(text).nodes] == ["debian:12",
+                                                            "ubuntu:12"]
+
+
 def test_own_attrs_override_inherited_and_built_in_ones(load: Load) -> None:
     text = ("stack: s\nregistry: r\nnodes:\n  os:\n    kind: os\n    tag: '1'\n"
             "    attrs: {os: deb12, x: '1'}\n"
             "  sdk:\n    kind: sdk\n    parent: os\n    tag: '2'\n    attrs: {x: '2', sdk: cpu}\n")
     assert load(text).by_name()["sdk"].attrs == (
-        ("layer", "sdk"), ("os", "deb12"), ("os_name", "os"), ("sdk", "cpu"), ("x", "2"))
+        ("layer", "sdk"), ("os", "deb12"), ("sdk", "cpu"), ("x", "2"))
 
 
 def test_matrix_values_override_inherited_attrs(load: Load) -> None:
@@ -356,7 +384,7 @@ def test_matrix_values_override_inherited_attrs(load: Load) -> None:
 
 def test_attrs_may_be_templates_over_earlier_attrs(load: Load) -> None:
     text = ("stack: s\nregistry: r\nnodes:\n  a:\n    kind: os\n    axes: {v: ['1']}\n"
-            "    attrs: {full: '{os_name}{v}'}\n    tag: '{full}'\n")
+            "    attrs: {full: 'a{v}'}\n    tag: '{full}'\n")
     node = load(text).nodes[0]
     assert dict(node.attrs)["full"] == "a1"
     assert node.tag == "a1"
@@ -372,14 +400,14 @@ def test_own_attrs_keep_file_order_so_each_may_use_any_earlier_one(load: Load) -
             "    attrs: {c: x, b: '{c}y', a: '{b}z'}\n    tag: '{a}'\n")
     loaded = load(text)
     assert loaded.stack.definitions[0].attrs == (("c", "x"), ("b", "{c}y"), ("a", "{b}z"))
-    assert loaded.nodes[0].attrs == (("a", "xyz"), ("b", "xy"), ("c", "x"), ("layer", "os"), ("os_name", "a"))
+    assert loaded.nodes[0].attrs == (("a", "xyz"), ("b", "xy"), ("c", "x"), ("layer", "os"))
     assert loaded.nodes[0].tag == "xyz"
 
 
 def test_an_attr_using_a_later_attr_is_an_error_at_the_attrs_line(error: Error) -> None:
     text = "stack: s\nregistry: r\nnodes:\n  a:\n    kind: os\n    tag: '1'\n    attrs: {a: '{b}', b: x}\n"
     assert error(text) == (
-        "s/stack.yaml:7: template '{b}' uses unknown attribute 'b' (known here: layer, os_name)")
+        "s/stack.yaml:7: template '{b}' uses unknown attribute 'b' (known here: layer)")
 
 
 RESERVED_ATTR = "stack: s\nregistry: r\nnodes:\n  a:\n    kind: os\n    tag: '1'\n    attrs:\n      ok: '1'\n"
@@ -431,12 +459,12 @@ def test_a_template_naming_an_unknown_attr_is_an_error_at_its_field_naming_the_k
         error: Error, old: str, new: str, line: int, template: str) -> None:
     assert error(TEMPLATED.replace(old, new)) == (
         f"s/stack.yaml:{line}: template {template!r} uses unknown attribute 'nope' "
-        "(known here: layer, os_name, v, w)")
+        "(known here: layer, v, w)")
 
 
 def test_a_template_naming_an_unknown_attr_without_matrix_is_an_error_at_its_field(error: Error) -> None:
     assert error("stack: s\nregistry: r\nnodes:\n  a:\n    kind: os\n    tag: '{nope}'\n") == (
-        "s/stack.yaml:6: template '{nope}' uses unknown attribute 'nope' (known here: layer, os_name)")
+        "s/stack.yaml:6: template '{nope}' uses unknown attribute 'nope' (known here: layer)")
 
 
 def test_a_template_with_a_conversion_is_an_error(error: Error) -> None:
@@ -456,14 +484,14 @@ def test_a_template_in_an_inherited_field_is_an_error_at_the_extending_node(erro
     text = ("stack: s\nregistry: r\nnodes:\n  a:\n    kind: os\n    attrs: {v: '1'}\n    args: {A: '{v}'}\n"
             "    tag: '1'\n  b:\n    extends: a\n    attrs: {w: '2'}\n")
     assert error(text) == (
-        "s/stack.yaml:9: template '{v}' uses unknown attribute 'v' (known here: layer, os_name, w)")
+        "s/stack.yaml:9: template '{v}' uses unknown attribute 'v' (known here: layer, w)")
 
 
 def test_a_stack_arg_template_naming_an_unknown_attr_is_an_error_at_the_stack_args_line(error: Error) -> None:
     text = "stack: s\nregistry: r\nargs: {S: '{nope}'}\nnodes:\n  a:\n    kind: os\n    tag: '1'\n" \
            "    args: {X: y}\n"
     assert error(text) == (
-        "s/stack.yaml:3: template '{nope}' uses unknown attribute 'nope' (known here: layer, os_name)")
+        "s/stack.yaml:3: template '{nope}' uses unknown attribute 'nope' (known here: layer)")
 
 
 # --- tag conventions ----------------------------------------------------------------------------
@@ -550,7 +578,8 @@ def test_a_convention_needing_a_missing_attr_is_an_error(error: Error) -> None:
 
 def test_a_node_without_tag_or_convention_is_an_error(error: Error) -> None:
     assert error("stack: s\nregistry: r\nnodes:\n  a:\n    kind: os\n") == (
-        "s/stack.yaml:4: node 'a' has no tag (add 'tag:' to the node or 'tags: <convention>' to the stack)")
+        "s/stack.yaml:4: node 'a' has no tag "
+        "(add 'tag:' to the node, or 'tags: <convention>' to the node or the stack)")
 
 
 def test_an_unknown_convention_is_an_error(error: Error) -> None:
@@ -637,7 +666,7 @@ def test_an_external_node_needs_no_dockerfile_and_uses_the_image_as_is(load: Loa
     assert loaded.by_name()["ubuntu-22.04"] == Node(
         name="ubuntu-22.04", stack="s", kind="os", parent=None, dockerfile="", context="", registry="r",
         image="ubuntu", tag="", platforms=BOTH,
-        attrs=(("layer", "os"), ("os_name", "ubuntu"), ("os_version", "22.04")),
+        attrs=(("layer", "os"), ("os_version", "22.04")),
         external="docker.io/library/ubuntu:22.04", definition="ubuntu", location=Location("s/stack.yaml", 4))
     assert {node.name: node.ref for node in loaded.nodes} == {
         "ubuntu-22.04": "docker.io/library/ubuntu:22.04",
@@ -683,7 +712,7 @@ def test_an_external_node_in_a_convention_stack_gets_no_tag_and_its_from_as_ref(
     loaded = load(EXTERNAL_CONVENTION)
     assert loaded.nodes[0] == Node(
         name="openeuler", stack="s", kind="os", parent=None, dockerfile="", context="", registry="r",
-        image="openeuler", tag="", platforms=BOTH, attrs=(("layer", "os"), ("os_name", "openeuler")),
+        image="openeuler", tag="", platforms=BOTH, attrs=(("layer", "os"),),
         external="docker.io/openeuler/openeuler:24.03-lts", definition="openeuler",
         location=Location("s/stack.yaml", 5))
     assert {node.name: (node.tag, node.ref) for node in loaded.nodes} == {
@@ -744,7 +773,7 @@ dev:
   dockerfile: dev/Dockerfile
   except: [app]
   args: {SCOPE: "{scope}", OS: "{os}"}
-  test: echo "{os_name} {scope}"
+  test: echo "{layer} {scope}"
 """
 
 
@@ -756,7 +785,7 @@ def test_every_expanded_node_gets_a_dev_sibling_rendered_with_scope_develop(load
         context="s/dev", registry="r", image="os", tag="b-dev", platforms=BOTH,
         args=(("OS", "b"), ("SCOPE", "develop")), test=("echo", "os develop"),
         secrets=(Secret("ca", src="/etc/ca.crt"),), variant="dev",
-        attrs=(("layer", "os"), ("os", "b"), ("os_name", "os"), ("scope", "develop")),
+        attrs=(("layer", "os"), ("os", "b"), ("scope", "develop")),
         definition="os", location=Location("s/stack.yaml", 14))
 
 
@@ -772,7 +801,7 @@ def test_dev_siblings_follow_their_origins_platforms(load: Load) -> None:
 def test_a_dev_template_naming_an_unknown_attr_is_an_error_at_the_dev_section(error: Error) -> None:
     assert error(DEV.replace('OS: "{os}"', 'OS: "{nope}"')) == (
         "s/stack.yaml:14: template '{nope}' uses unknown attribute 'nope' "
-        "(known here: layer, os, os_name, scope)")
+        "(known here: layer, os, scope)")
 
 
 # --- order --------------------------------------------------------------------------------------

@@ -19,8 +19,8 @@ Error = Callable[..., str]
 
 # Lines:      1         2                             3        4     5           6
 BASE = 'stack: s\nregistry: localhost:5000/demo\nnodes:\n  a:\n    kind: os\n    tag: "1"\n'
-NODE_KEYS = ("kind, name, extends, parent, from, dockerfile, context, target, image, tag, platforms, args, "
-             "attrs, axes, include, exclude, constraints, test, secrets, contract, retest_ancestors")
+NODE_KEYS = ("kind, name, extends, parent, from, dockerfile, context, target, image, tag, tags, platforms, "
+             "args, attrs, axes, include, exclude, constraints, test, secrets, contract, retest_ancestors")
 KINDS = "os, sdk, framework, tool, llm"
 PLATFORMS = ("linux/amd64, linux/arm64, linux/arm/v7, linux/arm/v6, linux/ppc64le, linux/s390x, "
              "linux/riscv64, linux/386")
@@ -54,7 +54,8 @@ ERRORS = [
     ("missing-kind", BASE.replace("    kind: os\n", ""), None,
      "s/stack.yaml:4: node 'a' needs 'kind' (add 'kind: ...')"),
     ("missing-tag", BASE.replace('    tag: "1"\n', ""), None,
-     "s/stack.yaml:4: node 'a' has no tag (add 'tag:' to the node or 'tags: <convention>' to the stack)"),
+     "s/stack.yaml:4: node 'a' has no tag "
+     "(add 'tag:' to the node, or 'tags: <convention>' to the node or the stack)"),
     ("bad-tag", BASE.replace('tag: "1"', "tag: -x"), None,
      # tags are templates, checked once expanded: the error names the tag: line
      f"s/stack.yaml:6: tag '-x' is not a valid OCI tag {TAG_RULE} "
@@ -280,7 +281,7 @@ def test_minimal_node(load: Load) -> None:
     assert loaded.nodes == [Node(
         name="a", stack="s", kind="os", parent=None, dockerfile="s/a/Dockerfile", context="s/a",
         registry="localhost:5000/demo", image="a", tag="1", platforms=DEFAULT_PLATFORMS,
-        attrs=(("layer", "os"), ("os_name", "a")), definition="a",
+        attrs=(("layer", "os"),), definition="a",
         location=Location("s/stack.yaml", 4))]
     assert loaded.nodes[0].ref == "localhost:5000/demo/a:1"
 
@@ -451,7 +452,7 @@ def test_dev_node_is_built_from_its_origin(load: Load) -> None:
         context="s/dev", registry="r", image="tools", tag="py311-dev", platforms=("linux/amd64",),
         args=(("BASE", "1"), ("PYTEST", "8")), target="", test=(),
         secrets=(Secret("ca", src="/etc/ca.crt"),), variant="dev",
-        attrs=(("layer", "sdk"), ("os_name", "os"), ("scope", "develop"), ("sdk", "sdk")),
+        attrs=(("layer", "sdk"), ("scope", "develop"), ("sdk", "sdk")),
         definition="sdk", location=Location("s/stack.yaml", 19))
     assert dev.image == sdk.image
     assert dev.ref == "r/tools:py311-dev"

@@ -74,6 +74,34 @@ def test_an_unlabelled_image_is_read_from_its_tag_with_a_convention() -> None:
     assert record.created == "2025"
 
 
+def test_the_sdk_before_the_framework_is_filed_under_the_framework() -> None:
+    record = record_of("r/llm:chatglm6b-cann7.0.RC1.alpha002-pytorch2.1.0-oe2203sp2", {},
+                       conventions=("oeep14",))
+    assert (record.layer, record.app, record.framework, record.framework_version) == (
+        "llm", "chatglm6b", "pytorch", "2.1.0")
+    assert (record.sdk, record.sdk_version, record.family) == ("cann", "7.0.RC1.alpha002", "pytorch")
+    assert select([record], query_of(framework="pytorch", sdk="cann")) == [record]
+    assert select([record], query_of(framework="cann")) == []
+
+
+@pytest.mark.parametrize(("ref", "fields"), [
+    ("registry.cn-beijing.aliyuncs.com/pai-dlc/tensorflow-training:2.3-cpu-py36-ubuntu18.04",
+     ("tensorflow", "2.3", "training", "cpu", "3.6")),
+    ("r/pai/pytorch-inference:2.1-py310-cu121-ubuntu22.04", ("pytorch", "2.1", "inference", "gpu", "3.10")),
+    ("r/pai/tensorflow-inference:2.13-py310-cpu-ubuntu22.04",
+     ("tensorflow", "2.13", "inference", "cpu", "3.10")),
+    ("r/pai/tensorflow-training:1.15-mkl-cpu-py36-ubuntu18.04",
+     ("tensorflow", "1.15", "training", "mkl-cpu", "3.6")),
+    ("r/pai/pytorch-training:1.12-gpu-py36-ubuntu18.04", ("pytorch", "1.12", "training", "gpu", "3.6")),
+    ("r/pai/torch:2.1-gpu-py310-cu121-ubuntu22.04", ("", "2.1", "", "gpu", "3.10")),
+])
+def test_pai_takes_framework_and_scope_from_the_repository(ref: str, fields: tuple[str, ...]) -> None:
+    record = record_of(ref, {}, conventions=("oeep14", "pai"))
+    assert record.source == "tag"
+    assert fields == (record.framework, record.framework_version, record.scope, record.accelerator,
+                      record.python)
+
+
 def test_an_image_neither_labels_nor_conventions_explain_is_kept_bare() -> None:
     record = record_of("h/x:whatever", {"maintainer": "me"}, conventions=("oeep14",))
     assert (record.source, record.layer, record.version) == ("none", "", "")

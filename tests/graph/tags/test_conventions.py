@@ -27,9 +27,12 @@ ROCM_SHAPE = (
     "rocm<rocm_version>_<os_name><os_version>_py<python> | rocm<rocm_version>-<os_name><os_version>-dev"
 )
 PAI_SHAPE = (
+    "<framework_version>-py<python>-cu<cuda_version>-<os_name><os_version>[-dev] | "
+    "<framework_version>-py<python>-<accelerator>-<os_name><os_version>[-dev] | "
     "<framework_version>-gpu-py<python>-cu<cuda_version>-<os_name><os_version>[-dev] | "
-    "<framework_version>-cpu-py<python>-<os_name><os_version>[-dev]"
+    "<framework_version>-<accelerator>-py<python>-<os_name><os_version>[-dev]"
 )
+PAI_ACCELERATOR = "accelerator must be one of cpu, gpu, mkl-cpu (a CPU build with Intel MKL), e.g. cpu"
 EXAMPLE = "template:{app}-{framework}{framework_version}-py{python}"
 
 OE = {"os": "2203sp3"}
@@ -388,14 +391,11 @@ def test_pai_cuda_patch_version_is_dropped() -> None:
 
 @pytest.mark.parametrize(("call", "message"), [
     (lambda c: c.generate("framework", {**PAI_CPU, "accelerator": "tpu"}, False),
-     "pai tag attr 'accelerator' has invalid value 'tpu' "
-     "(accelerator must be gpu or cpu for a framework tag)"),
+     f"pai tag attr 'accelerator' has invalid value 'tpu' ({PAI_ACCELERATOR})"),
     (lambda c: c.generate("framework", {**PAI_CPU, "accelerator": "tpu"}, True),
-     "pai tag attr 'accelerator' has invalid value 'tpu' "
-     "(accelerator must be gpu or cpu for a framework-dev tag)"),
-    (lambda c: c.generate("framework", {**PAI_CPU, "accelerator": "gpu"}, False),
-     "pai tag for kind 'framework' is missing attrs: cuda_version "
-     "(add them to the node's attrs, e.g. cuda_version: 12.1)"),
+     f"pai tag attr 'accelerator' has invalid value 'tpu' ({PAI_ACCELERATOR})"),
+    (lambda c: c.generate("framework", {**PAI_CPU, "accelerator": "tpu", "scope": "inference"}, False),
+     f"pai tag attr 'accelerator' has invalid value 'tpu' ({PAI_ACCELERATOR})"),
     (lambda c: c.generate("framework", without(PAI_CPU, "accelerator"), False),
      "pai tag for kind 'framework' is missing attrs: accelerator "
      "(add them to the node's attrs, e.g. accelerator: cpu)"),
@@ -408,9 +408,13 @@ def test_pai_cuda_patch_version_is_dropped() -> None:
     (lambda c: c.generate("sdk", PAI_CPU, False),
      "pai has no tag form for kind 'sdk' "
      "(pai covers framework; use another convention (e.g. template:<format>) for this node)"),
-    (lambda c: c.parse("2.1.0-gpu-py310-ubuntu22.04"),
-     f"tag '2.1.0-gpu-py310-ubuntu22.04' does not follow pai: expected {PAI_SHAPE} "
-     "(e.g. 2.1.0-gpu-py310-cu121-ubuntu22.04 or 2.1.0-cpu-py310-ubuntu22.04)"),
+    (lambda c: c.parse("2.1.0-tpu-py310-ubuntu22.04"),
+     f"tag '2.1.0-tpu-py310-ubuntu22.04' does not follow pai: expected {PAI_SHAPE} "
+     "('tpu' should look like <accelerator>, e.g. cpu)"),
+    (lambda c: c.parse("2.1.0-cpu-mkl-py310-ubuntu22.04"),
+     f"tag '2.1.0-cpu-mkl-py310-ubuntu22.04' does not follow pai: expected {PAI_SHAPE} "
+     "(e.g. 2.1.0-py310-cu121-ubuntu22.04 or 2.1.0-py310-cpu-ubuntu22.04 or "
+     "2.1.0-gpu-py310-cu121-ubuntu22.04 or 2.1.0-cpu-py310-ubuntu22.04)"),
     (lambda c: c.parse("2.1.0-cpu-py3.10-ubuntu22.04"),
      f"tag '2.1.0-cpu-py3.10-ubuntu22.04' does not follow pai: expected {PAI_SHAPE} "
      "('py3.10' should look like py<python>, e.g. py310)"),
