@@ -74,7 +74,8 @@ LETTERS_MEANING = "lower-case letters only"
 OEEP14 = Scheme(
     name="oeep14",
     rules=(
-        ("app", Rule(r"[a-z0-9]+", "lower-case letters and digits only", "chatglm6b")),
+        ("app", Rule(r"[a-z0-9]+(?:_[a-z0-9]+)*", "lower-case letters and digits, words joined by '_'",
+                     "chatglm6b")),  # openEuler publishes llm:chatglm2_6b-…
         ("framework", Rule(LETTERS, LETTERS_MEANING, "pytorch")),
         ("framework_version", Rule(VERSION, VERSION_MEANING, "2.1.0")),
         ("os", Rule(r"[0-9]+[a-z0-9]*", "an openEuler version: digits, then lower-case letters and digits",

@@ -250,7 +250,7 @@ def test_oeep14_rejects(tag: str, kind: str, message: str) -> None:
      "with a digit, of letters, digits, '.' and '_' (no '-'), e.g. 8.0.RC1)"),
     ("llm", {**OE_LLM, "app": "chat-glm"},
      "oeep14 tag attr 'app' has invalid value 'chat-glm' "
-     "(app must be lower-case letters and digits only, e.g. chatglm6b)"),
+     "(app must be lower-case letters and digits, words joined by '_', e.g. chatglm6b)"),
     ("os", {"os": "sp2"},
      "oeep14 tag attr 'os' has invalid value 'sp2' "
      "(os must be an openEuler version: digits, then lower-case letters and digits, e.g. 2203sp3)"),
