@@ -5,9 +5,10 @@ sdk/framework name (`cann:8.0.RC1-oe2203sp4`, `pytorch:2.2.0-cann8.0.RC1-oe2203s
 the image's Python (`cann:8.1.RC1-python3.11-oe2403lts`) or cuDNN (`cuda:11.8.0-cudnn8.9.0-oe2203lts`),
 and the images of the CANN 7.0.RC1.alpha002 family kept the framework name
 (`pytorch:pytorch2.1.0.a1-cann7.0.RC1.alpha002-oe2203sp2`). Which of these a node's tag uses is the
-node's choice, through the attrs `tag_python: "yes"` and `tag_framework: "yes"`; without them the
-tag has neither. Forms are tried in order, the most specific first, so an untyped tag parses as the
-image kind openEuler uses it for.
+node's choice, through the attrs `tag_python: "yes"` and `tag_framework: "yes"`; without them (or with
+"no") the tag has neither. Forms are tried in order, the most specific first, so an untyped tag parses
+as the kind openEuler uses it for, except an application's `<app_version>-oe<os>`, which reads as the
+SDK tag of the same shape.
 """
 
 from __future__ import annotations
