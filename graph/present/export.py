@@ -10,7 +10,6 @@ defaults and its parent image in FROM.
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 from collections.abc import Mapping
@@ -107,5 +106,7 @@ def standalone_dockerfile(text: str, args: Mapping[str, str], parent_ref: str) -
 
 
 def _quoted(value: str) -> str:
-    """value as an ARG default: bare when it has no space or quote, else a JSON (double-quoted) string."""
-    return value if value and _BARE.fullmatch(value) else json.dumps(value)
+    """value as a literal ARG default (defaults are expanded): bare, or quoted with \\, " and $ escaped."""
+    if value and _BARE.fullmatch(value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'

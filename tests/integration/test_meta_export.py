@@ -22,7 +22,8 @@ TINY = """\
     registry: localhost:5000/unused
     platforms: [linux/amd64, linux/arm64]
     nodes:
-      root: {kind: os, tag: "1-oe2403lts", args: {WHO: alpha}, attrs: {os: 2403lts, os_release: 24.03-lts}}
+      root: {kind: os, tag: "1-oe2403lts", args: {WHO: alpha, GREETING: "hello \\"x\\" $HOME a\\\\b"},
+             attrs: {os: 2403lts, os_release: 24.03-lts}}
       leaf: {kind: framework, parent: root, tag: "2-oe2403lts", args: {WHAT: beta}, platforms: [linux/arm64]}
 """
 
@@ -30,7 +31,8 @@ TINY = """\
 def _write_tiny(root: Path) -> None:
     stack = root / "stacks" / "tiny"
     for name, dockerfile in {
-        "root": "FROM scratch\nARG WHO\nCOPY ${WHO}.txt /etc/who\n",
+        "root": "FROM scratch\nARG HOME=/root\nARG WHO\nARG GREETING\nCOPY ${WHO}.txt /etc/who\n"
+                "LABEL greeting=\"${GREETING}\"\n",
         "leaf": "FROM parent\nARG WHAT=unset\nCOPY ${WHAT}.txt /opt/what\n",
     }.items():
         (stack / name).mkdir(parents=True)
@@ -75,3 +77,6 @@ def test_exported_folders_build_standalone_in_eulerpublishers_way(
     leaf_image = client.manifest(f"{registry}/metaexp/leaf@{leaf_index.platforms()['linux/arm64']}")
     assert root_image is not None and leaf_image is not None
     assert leaf_image.layers()[: len(root_image.layers())] == root_image.layers()  # FROM the parent's tag
+    config = client.image_config(f"{registry}/metaexp/root:1-oe2403lts", "linux/amd64")
+    assert config is not None  # the arg as --build-arg gives it: quotes, $ and \ taken literally
+    assert config["config"]["Labels"]["greeting"] == 'hello "x" $HOME a\\b'

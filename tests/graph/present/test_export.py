@@ -152,11 +152,11 @@ FROM parentless
 
 
 def test_a_standalone_dockerfile_bakes_in_args_and_parent() -> None:
-    args = {"VERSION": "2.1.0", "MIRROR": "http://m/x y", "flags": "", "OTHER": "1"}
+    args = {"VERSION": "2.1.0", "MIRROR": 'http://m/x y "$HOME" a\\b', "flags": "", "OTHER": "1"}
     assert standalone_dockerfile(DOCKERFILE, args, "r.example/x/sdk:cpu") == """# syntax=docker/dockerfile:1
 FROM r.example/x/sdk:cpu AS build
 ARG VERSION=2.1.0
-ARG MIRROR="http://m/x y"
+ARG MIRROR="http://m/x y \\"\\$HOME\\" a\\\\b"
 ARG UNUSED=keep me
 arg flags=""
 COPY --from=r.example/x/sdk:cpu /etc/os-release /tmp/
