@@ -14,7 +14,7 @@ from pathlib import Path
 from graph.context.matcher import GO_SPACE, clean_path, compile_pattern, is_ignored
 from graph.errors import Location, StackError
 
-__all__ = ["MAX_IGNORE_FILE", "clean_path", "is_ignored", "read_ignore_patterns"]
+__all__ = ["MAX_IGNORE_FILE", "clean_path", "is_ignored", "parse_ignore_line", "read_ignore_patterns"]
 
 MAX_IGNORE_FILE = 1024 * 1024
 
@@ -35,7 +35,7 @@ def _read_ignore_file(path: Path) -> tuple[str, ...]:
     text = _ignore_file_text(path)
     patterns: list[str] = []
     for number, line in enumerate(text.split("\n"), start=1):
-        pattern = _parse_ignore_line(line.removeprefix("\ufeff") if number == 1 else line)
+        pattern = parse_ignore_line(line.removeprefix("\ufeff") if number == 1 else line)
         if pattern is None:
             continue
         try:
@@ -67,7 +67,7 @@ def _ignore_file_text(path: Path) -> str:
     return data.decode("utf-8", "surrogateescape")
 
 
-def _parse_ignore_line(line: str) -> str | None:
+def parse_ignore_line(line: str) -> str | None:
     """One line as ignorefile.ReadAll normalises it, or None for comments and blank lines."""
     if line.startswith("#"):
         return None

@@ -157,7 +157,7 @@ def _class_escape(go: str, pos: int) -> tuple[Ranges | None, int]:
         return (_negate(ranges) if name.isupper() else ranges), pos + 2
     if name in ("p", "P"):
         category = go[pos + 2: pos + 3]
-        if category == "{" or category not in "CLMNPSZ" or not category:
+        if len(category) != 1 or category not in "CLMNPSZ":  # \p{Name} cannot occur: '{' is escaped
             raise BadRegexp(f"invalid character class range \\{name}{category}")
         ranges = _category(category)
         return (_negate(ranges) if name == "P" else ranges), pos + 3
@@ -238,15 +238,10 @@ def _emit(ranges: Ranges) -> str:
     """A Python class matching exactly ranges (one that never matches when ranges is empty)."""
     if not ranges:
         return "(?!)"
-    body = "".join(_point(low) if low == high else f"{_point(low)}-{_point(high)}" for low, high in ranges)
+    body = "".join(_literal(low) + ("" if low == high else "-" + _literal(high)) for low, high in ranges)
     return f"[{body}]"
 
 
-def _point(point: int) -> str:
-    """A code point written so that it means itself inside a Python class."""
-    return f"\\U{point:08x}"
-
-
 def _literal(point: int) -> str:
-    """A code point as a Python literal."""
+    """A code point written so that it means itself in a Python expression, inside a class or not."""
     return f"\\U{point:08x}"
