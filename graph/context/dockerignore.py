@@ -1,7 +1,7 @@
 """.dockerignore files as BuildKit reads them (moby/patternmatcher's ``ignorefile.ReadAll``).
 
-Which paths the patterns leave out is graph.context.matcher's job; every pattern is compiled here
-already, so that one Docker refuses is reported with its file and line.
+Which paths the patterns leave out is graph.context.matcher's job; every pattern is vetted here as
+patternmatcher.New vets it, so that one Docker always refuses is reported with its file and line.
 """
 
 from __future__ import annotations

@@ -11,7 +11,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from graph.context.matcher import ParentInfo, clean_path, compile_patterns, ignored_by, match, prunes
+from graph.context.matcher import (
+    Matcher,
+    ParentInfo,
+    RefusedPattern,
+    clean_path,
+    compile_patterns,
+    ignored_by,
+    match,
+    prunes,
+)
 from graph.errors import StackError
 
 SYMLINK_MODE = 0o120000
@@ -42,7 +51,14 @@ def list_context(context_dir: Path, patterns: tuple[str, ...]) -> tuple[ContextF
     """
     if not context_dir.is_dir():
         raise StackError(f"build context {context_dir} is not a directory", hint="check the context path")
-    matcher = compile_patterns(tuple(patterns))
+    try:
+        return _walk(context_dir, compile_patterns(tuple(patterns)))
+    except RefusedPattern as err:
+        raise RefusedPattern(f"build context {context_dir}: {err.message}", hint=err.hint) from err
+
+
+def _walk(context_dir: Path, matcher: Matcher) -> tuple[ContextFile, ...]:
+    """The ContextFiles fsutil's filtered walk sends, sorted by path."""
     found: list[ContextFile] = []
     pending: list[tuple[str, str, ParentInfo]] = [(str(context_dir), "", ())]
     while pending:

@@ -23,10 +23,15 @@ GO_SPACE = (
     "\u2028\u2029\u202f\u205f\u3000"
 )
 _PATTERN_HINT = "dockerignore patterns use Go filepath.Match syntax plus '**' (docs.docker.com: dockerignore)"
-_REGEXP_HINT = ("Docker matches with the Go regular expression it makes of the pattern, and fails the "
-                "build on this one; escape the character or write the class as Go accepts it")
+_REGEXP_HINT = ("Docker matches with the Go regular expression it makes of the pattern and fails the build "
+                "once a path is checked against this one; escape the character or write the class as Go "
+                "accepts it")
 _WILDCARDS = "*[]?^\\"
 ParentInfo = tuple[bool, ...]
+
+
+class RefusedPattern(StackError):
+    """A path met a pattern whose Go expression does not compile: Docker's build fails there."""
 
 
 @dataclass(frozen=True)
@@ -37,9 +42,13 @@ class Pattern:
     exclusion: bool
     kind: str
     regexp: re.Pattern[str] | None
+    error: str = ""  # why Go cannot compile the expression: Docker fails when the pattern is consulted
 
     def matches(self, path: str) -> bool:
-        """patternmatcher's Pattern.match of one path."""
+        """patternmatcher's Pattern.match of one path (StackError where Docker's build fails)."""
+        if self.error:
+            raise RefusedPattern(f"ignore pattern {self.text!r} is refused by Docker: {self.error}",
+                                 hint=_REGEXP_HINT)
         if self.kind == gopattern.EXACT:
             return path == self.text
         if self.kind == gopattern.PREFIX:
@@ -68,7 +77,7 @@ def clean_path(path: str) -> str:
 
 
 def compile_pattern(raw: str) -> Pattern | None:
-    """One pattern as patternmatcher.New compiles it (None when blank); StackError when Docker refuses it."""
+    """One pattern as patternmatcher.New takes it (None when blank); StackError when New refuses it."""
     stripped = raw.strip(GO_SPACE)
     if not stripped:
         return None
@@ -81,15 +90,12 @@ def compile_pattern(raw: str) -> Pattern | None:
     if not goglob.syntax_ok(text):
         raise StackError(f"malformed ignore pattern {raw!r}", hint=_PATTERN_HINT)
     kind, go_regexp = gopattern.translate(text)
-    return Pattern(text, exclusion, kind, _regexp(raw, go_regexp) if kind == gopattern.REGEXP else None)
-
-
-def _regexp(raw: str, go_regexp: str) -> re.Pattern[str]:
-    """The Python equivalent of the Go expression Docker makes of raw."""
+    if kind != gopattern.REGEXP:
+        return Pattern(text, exclusion, kind, None)
     try:
-        return re.compile(re2.to_python(go_regexp), re.ASCII)
-    except re2.BadRegexp as err:
-        raise StackError(f"ignore pattern {raw!r} is refused by Docker: {err}", hint=_REGEXP_HINT) from err
+        return Pattern(text, exclusion, kind, re.compile(re2.to_python(go_regexp), re.ASCII))
+    except re2.BadRegexp as err:  # Go compiles lazily: the build fails only if a path meets the pattern
+        return Pattern(text, exclusion, kind, None, str(err))
 
 
 @functools.lru_cache(maxsize=64)

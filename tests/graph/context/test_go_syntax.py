@@ -9,6 +9,7 @@ import pytest
 
 from graph.context import goglob, gopattern, re2
 from graph.context.dockerignore import read_ignore_patterns
+from graph.context.files import list_context
 from graph.errors import StackError
 
 
@@ -62,10 +63,23 @@ def test_re2_refusals(go: str) -> None:
         re2.to_python(go)
 
 
-def test_pattern_go_refuses_is_reported_with_its_line(tmp_path: Path) -> None:
-    (tmp_path / ".dockerignore").write_text("*.log\nsrc/[[:nope:]]\n", encoding="utf-8")
+def test_pattern_go_cannot_compile_fails_where_docker_fails(tmp_path: Path) -> None:
+    (tmp_path / "a").write_text("a\n", encoding="utf-8")
+    (tmp_path / ".dockerignore").write_text("zzz\n![z-a]\n", encoding="utf-8")
+    patterns = read_ignore_patterns(tmp_path, tmp_path / "Dockerfile")
+    never_consulted = list_context(tmp_path, patterns)
+    assert [item.path for item in never_consulted] == [".dockerignore", "a"]
+    (tmp_path / ".dockerignore").write_text("a\n![z-a]\n", encoding="utf-8")
+    patterns = read_ignore_patterns(tmp_path, tmp_path / "Dockerfile")
+    with pytest.raises(StackError) as caught:
+        list_context(tmp_path, patterns)
+    assert str(caught.value).startswith(f"build context {tmp_path}: ignore pattern '[z-a]' is refused "
+                                        "by Docker: invalid character class range")
+
+
+def test_pattern_filepath_refuses_is_reported_with_its_line(tmp_path: Path) -> None:
+    (tmp_path / ".dockerignore").write_text("*.log\n!src/[a-]\n", encoding="utf-8")
     with pytest.raises(StackError) as caught:
         read_ignore_patterns(tmp_path, tmp_path / "Dockerfile")
-    assert str(caught.value).startswith(
-        f"{tmp_path / '.dockerignore'}:2: ignore pattern 'src/[[:nope:]]' is refused by Docker: "
-        "invalid character class range [:nope:]")
+    where = tmp_path / ".dockerignore"
+    assert str(caught.value).startswith(f"{where}:2: malformed ignore pattern '!src/[a-]'")
