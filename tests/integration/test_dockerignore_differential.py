@@ -112,8 +112,9 @@ def _write(folder: Path, case: Case) -> Path:
 
 
 def _sent(out: Path) -> set[str]:
-    """The files (not directories) under out, as POSIX paths relative to it."""
-    return {path.relative_to(out).as_posix() for path in out.rglob("*") if not path.is_dir()}
+    """The files and symlinks (not directories) under out, as POSIX paths relative to it."""
+    found = out.rglob("*")
+    return {path.relative_to(out).as_posix() for path in found if path.is_symlink() or not path.is_dir()}
 
 
 def _build(tmp: Path, contexts: list[Path]) -> Path:
@@ -179,3 +180,12 @@ def test_refused_patterns_fail_the_build_too(builder: BuildxBuilder, tmp_path: P
                "--output", f"type=local,dest={tmp_path / 'out'}", str(context)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode != 0, f"Docker accepted {pattern!r}, stackbuild refuses it"
+
+
+def test_symlinks_are_matched_by_their_own_path(builder: BuildxBuilder, tmp_path: Path) -> None:
+    context = _write(tmp_path / "ctx", Case(("l/x", "a/y", "!l", "m*", ".dockerignore"), ("a/x", "a/y", "b")))
+    (context / "l").symlink_to("a", target_is_directory=True)
+    (context / "m").symlink_to("b")
+    (context / "n").symlink_to("does/not/exist")
+    sent = {path.removeprefix("c0/") for path in _sent(_build(tmp_path, [context]))}
+    assert sent == _counted(context) == {"a/x", "b", "l", "n"}
