@@ -11,7 +11,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from graph.context.dockerignore import clean_path, compile_patterns, ignored_by
+from graph.context.matcher import (
+    Matcher,
+    ParentInfo,
+    RefusedPattern,
+    clean_path,
+    compile_patterns,
+    ignored_by,
+    match,
+    prunes,
+)
 from graph.errors import StackError
 
 SYMLINK_MODE = 0o120000
@@ -34,25 +43,32 @@ class ContextFile:
 
 
 def list_context(context_dir: Path, patterns: tuple[str, ...]) -> tuple[ContextFile, ...]:
-    """Every regular file and symlink of the context that is not ignored, sorted by path.
+    """Every regular file and symlink of the context that BuildKit sends, sorted by path.
 
+    The walk is fsutil's: an excluded directory is entered only when an exception could match inside.
     Like BuildKit, symlinks are sent as symlinks: a link's target text is hashed and never followed
     (a symlinked folder is not descended into); FIFOs, sockets and devices are left out unread.
     """
     if not context_dir.is_dir():
         raise StackError(f"build context {context_dir} is not a directory", hint="check the context path")
-    matcher = compile_patterns(tuple(patterns))
-    prune = not any(pattern.exclusion for pattern in matcher)
+    try:
+        return _walk(context_dir, compile_patterns(tuple(patterns)))
+    except RefusedPattern as err:
+        raise RefusedPattern(f"build context {context_dir}: {err.message}", hint=err.hint) from err
+
+
+def _walk(context_dir: Path, matcher: Matcher) -> tuple[ContextFile, ...]:
+    """The ContextFiles fsutil's filtered walk sends, sorted by path."""
     found: list[ContextFile] = []
-    pending = [(str(context_dir), "")]
+    pending: list[tuple[str, str, ParentInfo]] = [(str(context_dir), "", ())]
     while pending:
-        directory, prefix = pending.pop()
+        directory, prefix, parent = pending.pop()
         for entry in _scan(directory):
             relative = prefix + entry.name
-            ignored = ignored_by(matcher, relative)
+            ignored, info = match(matcher, relative, parent)
             if entry.is_dir(follow_symlinks=False):
-                if not (ignored and prune):
-                    pending.append((entry.path, relative + "/"))
+                if not (ignored and prunes(matcher, relative)):
+                    pending.append((entry.path, relative + "/", info))
             elif not ignored:
                 item = _context_file(entry, relative)
                 if item is not None:

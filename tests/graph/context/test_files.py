@@ -1,5 +1,5 @@
-"""graph.context.files: .dockerignore semantics (as moby/BuildKit apply them), visible files and
-fingerprints."""
+"""graph.context.files: .dockerignore semantics (as BuildKit's context transfer applies them), visible
+files and fingerprints."""
 
 from __future__ import annotations
 
@@ -102,6 +102,23 @@ def digest_of(root: Path, patterns: tuple[str, ...] = ()) -> str:
     (("!build",), "build/x", False),
     (("**", "!util/web"), "util/web/foo", False),
     (("**", "!util/web", "util/web/foo"), "util/web/foo", True),
+    # fsutil's walk: a path inherits the patterns its parent matched and is never matched against its
+    # parents again (issue 14, each checked on the engine), ...
+    (("a", "!a/x", "a"), "a/x", False),
+    (("a/x", "!a"), "a/x", True),
+    (("foo/bar", "!foo"), "foo/bar", True),
+    (("a", "!a/x"), "a/y/x", True),
+    # ... and an excluded directory is entered only if an exception could match inside it.
+    (("a", "!b/x"), "a/b/x", True),
+    (("a", "!*/x"), "a/x", False),
+    (("a", "!a/*/x"), "a/b/x", False),
+    # Docker matches with the Go regexp it makes of the pattern: RE2 classes and escapes, '^' literal.
+    (("[[:alpha:]]",), "q", True),
+    (("[[:alpha:]]",), ":", False),
+    (("\\d",), "7", True),
+    (("\\pL",), "é", True),
+    (("^a",), "a", False),
+    (("^a",), "^a", True),
     # The path is cleaned first; the root itself is never ignored.
     (("build",), "./build//x", True),
     (("*",), ".", False),
