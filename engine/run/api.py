@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from engine.build.builder import PoolBuilderOps
+from engine.build.builder import EngineCheck, PoolBuilderOps
 from engine.build.buildx_args import Provenance
 from engine.build.interrupt import interruptible
 from engine.build.pool import Pool, PoolError, missing_platforms
@@ -123,6 +123,8 @@ def _run(options: Options, builder: Builder, settings: BuildSettings, registry: 
     planned = plan_build(load(options), options.root, registry, history, settings.full,
                          settings.changed_since, options.targets)
     _check_shard(options, planned)
+    if isinstance(builder, EngineCheck) and any(entry.action == BUILD for entry in planned.entries):
+        builder.check()  # the engine is asked only when something is to be built (a no-op needs none)
     report = _new_report(options, planned, settings)
     with logs.json_log(Path(report.folder) / "log.jsonl"):
         _execute(options, builder, settings, registry, history, planned, report)
