@@ -25,7 +25,7 @@ from engine.registry.client import Registry, RegistryClient
 from engine.registry.endpoints import endpoint_for
 from engine.registry.retryproxy import RetryProxy, local_registry_host, router
 from engine.run.layers import verify_run
-from engine.run.ownership import ConfigReader, ForeignTagsRefused, TagGuard, known_digests
+from engine.run.ownership import ConfigReader, ForeignTagsRefused, KnownDigests, TagGuard, known_digests
 from engine.run.planner import Planned, plan_build
 from engine.run.platforms import PlatformRunner
 from engine.run.promote import lock_entries, promote, to_promote
@@ -302,7 +302,7 @@ def _guard(options: Options, planned: Planned, history: History | None, registry
             adopting.update({stack.name: stack.adopt for stack in stacks})
         return adopting.get(planned.graph.nodes[node].stack, False)
 
-    return TagGuard(known_digests(options.state, history),
+    return TagGuard(KnownDigests(options.state, history),
                     {name: node.stack for name, node in planned.graph.nodes.items()},
                     (lambda node: True) if adopt else stack_adopts,
                     registry if isinstance(registry, ConfigReader) else None)
