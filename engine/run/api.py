@@ -141,7 +141,8 @@ def _execute(options: Options, builder: Builder, settings: BuildSettings, regist
     to_build = [entry.node for entry in planned.entries if entry.action == BUILD]
     _check_pool(planned, settings.pool, to_build, builder)
     history.start_run(report.run_id, report.started, report.mode)
-    provenance = source_provenance(options.root, report.started)
+    # git is asked only when a build will carry the source in its labels (three processes otherwise)
+    provenance = source_provenance(options.root, report.started) if to_build else Provenance()
     runner = NodeRunner(options.root, planned, builder, report, registry, settings, provenance)
     weights = _weights(history, planned.fingerprints)
     log.info("run_started", node="*", run=report.run_id, mode=report.mode, nodes=len(planned.entries),
