@@ -83,9 +83,9 @@ _Key = tuple[Endpoint, str, str]  # (endpoint whose TLS settings apply, scheme, 
 class Transport:
     """Sends requests to registry endpoints over http.client: a keep-alive connection per thread and host.
 
-    (httpx cost ~0.5 ms of CPU per request here, several seconds for the HEADs of a 10k-node no-op,
-    and ~50 ms of import.) Redirects are followed (Authorization dropped on another origin); a reused
-    connection the server had closed is reopened once.
+    (Through httpx a HEAD cost 0.58 ms of CPU end to end, 0.32 ms now: seconds for the HEADs of a
+    10k-node no-op; and ~50 ms of import.) Redirects are followed (Authorization dropped on another
+    origin); a reused connection the server had closed is reopened once.
     """
 
     def __init__(self, timeout_s: float) -> None:
