@@ -12,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import os
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +153,7 @@ def measure(work: Path, scale_name: str = "10k", progress: Any = print) -> dict[
             proxy.take()
             first, _ = _no_op(stacks, work / "state")
             first_counts = proxy.take()
+            load = [round(value, 2) for value in os.getloadavg()]
             second, _ = _no_op(stacks, work / "state")
             counts = proxy.take()
     finally:
@@ -158,6 +161,7 @@ def measure(work: Path, scale_name: str = "10k", progress: Any = print) -> dict[
     manifests = sum(count for key, count in counts.items() if key.endswith(" manifests"))
     return {"nodes": len(refs), "first_run_s": round(first, 2), "noop_s": round(second, 2),
             "manifest_requests": manifests, "per_node": round(manifests / len(refs), 3),
+            "load_average": load, "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "requests": counts, "first_run_requests": first_counts}
 
 
@@ -167,7 +171,9 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         "target": "no-op build of the generated 10k-node stack < 15 s, <= 1 manifest request per node "
                   "(issue 11)",
         "measured": f"{result['noop_s']} s, {result['per_node']} manifest requests per node "
-                    f"({result['nodes']} nodes; first run, without history: {result['first_run_s']} s)",
+                    f"({result['nodes']} nodes; first run, without history: {result['first_run_s']} s; "
+                    f"{result['date'][:10]}, load average {result['load_average'][0]} "
+                    f"on {os.cpu_count()} cores)",
         "met": result["noop_s"] < TIME_TARGET_S and result["per_node"] <= 1.0,
     }]
 

@@ -106,30 +106,64 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
+    _upstream: http.client.HTTPConnection | None = None
+
     def _forward(self) -> None:
+        """Forward on this client connection's keep-alive upstream connection (a new upstream
+        connection per request cost the registry ~0.5 ms of CPU each, a third of a HEAD's)."""
         self.owner.count(self.command, self.path)
         for attempt in range(READ_RETRIES + 1):
-            upstream = http.client.HTTPConnection(*self.owner.upstream, timeout=600)
             try:
-                self._send_upstream(upstream)
-                response = upstream.getresponse()
+                response = self._exchange()
             except (OSError, http.client.HTTPException) as exc:
-                upstream.close()
+                self._close_upstream()
                 self._fail(exc)
                 return
             if response.status == 500 and self.command in ("HEAD", "GET") and attempt < READ_RETRIES:
                 # distribution 2.8 writes link files in place: a read racing a concurrent push of
                 # the same tag or blob can see a half-written link ("invalid checksum digest format")
                 response.read()
-                upstream.close()
                 self.owner.count("RETRY", "")
                 time.sleep(0.02 * (attempt + 1))
                 continue
             try:
                 self._answer(response)
-            finally:
-                upstream.close()
+            except BaseException:
+                self._close_upstream()
+                raise
+            if response.will_close:
+                self._close_upstream()
             return
+
+    def _exchange(self) -> http.client.HTTPResponse:
+        """The upstream answer to this request; once more on a new connection when the kept one was
+        closed by the registry while idle (only before any of the request body was read)."""
+        reused = self._upstream is not None
+        if self._upstream is None:
+            self._upstream = http.client.HTTPConnection(*self.owner.upstream, timeout=600)
+        try:
+            self._send_upstream(self._upstream)
+            return self._upstream.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            self._close_upstream()
+            if not reused or self._has_body():
+                raise
+            self._upstream = http.client.HTTPConnection(*self.owner.upstream, timeout=600)
+            self._send_upstream(self._upstream)
+            return self._upstream.getresponse()
+
+    def _has_body(self) -> bool:
+        return bool(int(self.headers.get("Content-Length") or 0)) or "chunked" in self.headers.get(
+            "Transfer-Encoding", "").lower()
+
+    def _close_upstream(self) -> None:
+        if self._upstream is not None:
+            self._upstream.close()
+            self._upstream = None
+
+    def finish(self) -> None:
+        self._close_upstream()
+        super().finish()
 
     def _send_upstream(self, upstream: http.client.HTTPConnection) -> None:
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
@@ -175,6 +209,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         if bodiless:
+            response.read()  # b"": marks the answer done so the upstream connection can be reused
             return
         while True:
             piece = response.read(CHUNK)

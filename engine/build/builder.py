@@ -12,15 +12,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol, runtime_checkable
-
-from python_on_whales import DockerClient
-from python_on_whales.client_config import ClientNotFoundError
-from python_on_whales.exceptions import DockerException
+from typing import IO, TYPE_CHECKING, Protocol, runtime_checkable
 
 from engine.build.buildx_args import BuildRequest, buildx_argv
 from engine.errors import BuildError, EngineError, EngineUnavailable, SmokeTestError
 from engine.state.hygiene import looks_secret, redact_text
+
+if TYPE_CHECKING:  # python-on-whales (and pydantic under it) is imported only when Docker is used
+    from python_on_whales import DockerClient
+    from python_on_whales.exceptions import DockerException
 
 LOG_TAIL_LINES = 25
 DEFAULT_STALL_TIMEOUT_S = 300.0  # a build that prints nothing for this long is stopped
@@ -77,16 +77,33 @@ class PoolBuilderOps(Builder, Protocol):
         """Whether the builder still answers."""
 
 
+@runtime_checkable
+class EngineCheck(Protocol):
+    """A builder that can say whether its engine answers (asked only when something is to be built)."""
+
+    def check(self) -> str:
+        """The engine's buildx version, or EngineUnavailable."""
+
+
 class BuildxBuilder:
     """Builds with `docker buildx build` (a watched child process); runs images through python-on-whales."""
 
     def __init__(self, docker: DockerClient | None = None,
                  stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S) -> None:
-        self.docker = docker or DockerClient()
+        self._docker_client = docker
         self.stall_timeout_s = stall_timeout_s
         self.pull_for_tests = True  # False for images loaded into the local store (--load): no registry
         self._contexts: dict[str, bool] = {}  # builder name → whether it is a docker context
         self._lock = threading.Lock()
+
+    @property
+    def docker(self) -> DockerClient:
+        """The python-on-whales client, made (and its package imported) on first use."""
+        if self._docker_client is None:
+            from python_on_whales import DockerClient
+
+            self._docker_client = DockerClient()
+        return self._docker_client
 
     def for_local_store(self) -> BuildxBuilder:
         """The same builder, testing images already in the local image store (never pulling them)."""
@@ -96,6 +113,8 @@ class BuildxBuilder:
 
     def check(self) -> str:
         """The buildx version, or EngineUnavailable with how to get an engine."""
+        from python_on_whales.exceptions import DockerException
+
         try:
             self.docker.info()
             return str(self.docker.buildx.version())
@@ -186,6 +205,8 @@ class BuildxBuilder:
     def _docker(self, builder: str) -> list[str]:
         """The docker command; on a docker context's builder `docker --context NAME` (buildx 0.13 refuses
         `--builder NAME` for a context other than the current one)."""
+        from python_on_whales.client_config import ClientNotFoundError
+
         try:
             docker = [str(part) for part in self.docker.client_config.docker_cmd]
         except ClientNotFoundError:
@@ -207,6 +228,8 @@ class BuildxBuilder:
     def smoke_test(self, node: str, image: str, platform: str, command: Sequence[str],
                    entrypoint: str | None = None) -> str:
         """Run command in a throwaway container of image on platform (entrypoint '': skip the image's)."""
+        from python_on_whales.exceptions import DockerException
+
         try:
             if self.pull_for_tests:
                 self.docker.pull(image, platform=platform, quiet=True)  # docker run would print its progress

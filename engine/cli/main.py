@@ -55,7 +55,7 @@ def parse_checked(argv: Sequence[str], environ: Mapping[str, str]) -> argparse.N
 
 
 def _build(args: argparse.Namespace) -> int:
-    from engine.build.builder import BuildxBuilder  # python-on-whales is needed only to build
+    from engine.build.builder import BuildxBuilder
 
     if args.load and args.changed_since:
         raise OptionError("--load cannot be combined with --changed-since",
@@ -65,9 +65,9 @@ def _build(args: argparse.Namespace) -> int:
         signing.key_file(args.sign, "STACKBUILD_SIGN_KEY", "--sign")  # fails before any build
     builder = BuildxBuilder()
     builder.stall_timeout_s = args.stall_timeout
-    builder.check()
     options = options_of(args)
     if args.check_reproducible:
+        builder.check()
         return _check_reproducible(options, builder, tuple(args.check_reproducible))
     settings = BuildSettings(jobs=args.jobs, keep_going=args.keep_going, full=args.full,
                              changed_since=args.changed_since or "", cache=args.cache,
@@ -77,8 +77,9 @@ def _build(args: argparse.Namespace) -> int:
         from engine.build.localstore import LocalStore
         from engine.run.local import build_local
 
+        builder.check()
         report = build_local(options, builder.for_local_store(), settings, LocalStore(builder.docker))
-    else:
+    else:  # api.build asks the engine (builder.check) only when something is to be built
         report = api.build(options, builder, settings)
     ci_report.show_run(report)
     if args.report_dir:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from engine.build.builder import PoolBuilderOps
+from engine.build.builder import EngineCheck, PoolBuilderOps
 from engine.build.buildx_args import Provenance
 from engine.build.interrupt import interruptible
 from engine.build.pool import Pool, PoolError, missing_platforms
@@ -25,7 +25,7 @@ from engine.registry.client import Registry, RegistryClient
 from engine.registry.endpoints import endpoint_for
 from engine.registry.retryproxy import RetryProxy, local_registry_host, router
 from engine.run.layers import verify_run
-from engine.run.ownership import ConfigReader, ForeignTagsRefused, TagGuard, known_digests
+from engine.run.ownership import ConfigReader, ForeignTagsRefused, KnownDigests, TagGuard, known_digests
 from engine.run.planner import Planned, plan_build
 from engine.run.platforms import PlatformRunner
 from engine.run.promote import lock_entries, promote, to_promote
@@ -123,6 +123,8 @@ def _run(options: Options, builder: Builder, settings: BuildSettings, registry: 
     planned = plan_build(load(options), options.root, registry, history, settings.full,
                          settings.changed_since, options.targets)
     _check_shard(options, planned)
+    if isinstance(builder, EngineCheck) and any(entry.action == BUILD for entry in planned.entries):
+        builder.check()  # the engine is asked only when something is to be built (a no-op needs none)
     report = _new_report(options, planned, settings)
     with logs.json_log(Path(report.folder) / "log.jsonl"):
         _execute(options, builder, settings, registry, history, planned, report)
@@ -139,7 +141,8 @@ def _execute(options: Options, builder: Builder, settings: BuildSettings, regist
     to_build = [entry.node for entry in planned.entries if entry.action == BUILD]
     _check_pool(planned, settings.pool, to_build, builder)
     history.start_run(report.run_id, report.started, report.mode)
-    provenance = source_provenance(options.root, report.started)
+    # git is asked only when a build will carry the source in its labels (three processes otherwise)
+    provenance = source_provenance(options.root, report.started) if to_build else Provenance()
     runner = NodeRunner(options.root, planned, builder, report, registry, settings, provenance)
     weights = _weights(history, planned.fingerprints)
     log.info("run_started", node="*", run=report.run_id, mode=report.mode, nodes=len(planned.entries),
@@ -300,7 +303,7 @@ def _guard(options: Options, planned: Planned, history: History | None, registry
             adopting.update({stack.name: stack.adopt for stack in stacks})
         return adopting.get(planned.graph.nodes[node].stack, False)
 
-    return TagGuard(known_digests(options.state, history),
+    return TagGuard(KnownDigests(options.state, history),
                     {name: node.stack for name, node in planned.graph.nodes.items()},
                     (lambda node: True) if adopt else stack_adopts,
                     registry if isinstance(registry, ConfigReader) else None)

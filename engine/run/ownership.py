@@ -7,7 +7,7 @@ else already at a human tag is foreign: promotion leaves it alone unless the run
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -56,7 +56,7 @@ class ForeignTagsRefused(EngineError):
 class TagGuard:
     """Decides, tag by tag during promotion, whether moving a tag would clobber a foreign image."""
 
-    known: set[str]  # digests this project built
+    known: Container[str]  # digests this project built (a set, or KnownDigests read on first use)
     stacks: dict[str, str]  # node → stack it belongs to (its images carry that stack label)
     adopting: Callable[[str], bool]  # node → whether its stack (or the run) adopts foreign tags
     reader: ConfigReader | None = None
@@ -100,6 +100,20 @@ def known_digests(state: Path, history: History | None) -> set[str]:
             continue  # an unreadable lockfile vouches for nothing
         digests.update(_digests_of(entries))
     return digests
+
+
+class KnownDigests:
+    """known_digests(state, history), read on the first question only: a run that moves no tag past
+    another digest (a no-op) never reads the lockfile of every past run."""
+
+    def __init__(self, state: Path, history: History | None) -> None:
+        self.state, self.history = state, history
+        self._digests: set[str] | None = None
+
+    def __contains__(self, digest: object) -> bool:
+        if self._digests is None:
+            self._digests = known_digests(self.state, self.history)
+        return digest in self._digests
 
 
 def _lockfiles(state: Path) -> list[Path]:

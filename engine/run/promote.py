@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 
 from engine.errors import EngineError
 from engine.registry.client import Registry
 from engine.run.ownership import TagGuard
-from engine.run.planner import LOOKUP_THREADS, Planned
+from engine.run.planner import Planned, side_by_side
 from engine.state.history import History
 from engine.state.lockfile import LockEntry
 from graph.plan.entries import BUILD, EXTERNAL, RETAG, PlanEntry
@@ -71,8 +70,7 @@ def lock_entries(planned: Planned, digests: dict[str, str], registry: Registry,
         index = registry.manifest(f"{entry.ref.rsplit(':', 1)[0]}@{digest}")
         return index.platforms() if index else {}
 
-    with ThreadPoolExecutor(max_workers=LOOKUP_THREADS) as pool:
-        found = list(pool.map(platforms, wanted))
+    found = side_by_side(platforms, wanted)
     return [LockEntry(entry.node, entry.ref, entry.fingerprint, digest, known, entry.base)
             for (entry, digest), known in zip(wanted, found, strict=True)]
 

@@ -193,3 +193,43 @@ def test_targets_are_judged_from_the_medians() -> None:
         "planner: 10470 nodes in <2 s": False,
         "planner: 10470 nodes in <500 MB": True,
     }
+
+
+class _KeepAliveUpstream(BaseHTTPRequestHandler):
+    """HTTP/1.1; answers HEAD with the client port it came from; drops the connection when asked to."""
+
+    protocol_version = "HTTP/1.1"
+    drop_after_answer = False
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def do_HEAD(self) -> None:
+        self.send_response(200)
+        self.send_header("X-Port", str(self.client_address[1]))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        self.close_connection = self.drop_after_answer  # without saying so (an idle timeout)
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_the_proxy_keeps_its_upstream_connection_and_reopens_one_the_registry_dropped(drop: bool) -> None:
+    handler = type("Upstream", (_KeepAliveUpstream,), {"drop_after_answer": drop})
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    try:
+        with CountingProxy("127.0.0.1", upstream.server_address[1]) as proxy:
+            client = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
+            ports = []
+            for number in range(4):
+                client.request("HEAD", f"/v2/r/manifests/{number}")
+                answer = client.getresponse()
+                answer.read()
+                assert answer.status == 200
+                ports.append(answer.getheader("X-Port"))
+            client.close()
+            assert len(set(ports)) == (4 if drop else 1)
+            assert proxy.take() == {"HEAD manifests": 4}
+    finally:
+        upstream.shutdown()
+        upstream.server_close()

@@ -12,6 +12,7 @@ import pytest
 import engine.build.builder
 from engine.cli import commands
 from engine.cli import main as cli
+from engine.errors import EngineUnavailable
 from engine.run import api
 from engine.state.report import RunReport
 from tests.engine.engine_fakes import (
@@ -352,6 +353,39 @@ def test_build_command_exit_1_when_a_node_fails(repo: Path, fake_builder: Checke
     assert f"{'failed':<12} {'build':<8} {'leaf':<28} -  node leaf: build failed with exit code 1" in out
     assert "0 tags promoted" in out
     assert out.splitlines()[-2].endswith("status failed")
+
+
+class EngineDown(CheckedBuilder):
+    """The fake builder over an engine that does not answer; counts the checks."""
+
+    checks = 0
+
+    def check(self) -> str:
+        self.checks += 1
+        raise EngineUnavailable("the Docker engine does not answer: down", "run `make setup` to start it")
+
+
+def test_build_refuses_before_any_run_when_the_engine_is_down_and_something_is_to_build(
+        repo: Path, fake_registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    builder = EngineDown(fake_registry)
+    monkeypatch.setattr(engine.build.builder, "BuildxBuilder", lambda: builder)
+    assert run(repo, "build", "--no-test") == EngineUnavailable.exit_code
+    assert "error: the Docker engine does not answer: down" in capsys.readouterr().err
+    assert (builder.checks, builder.order) == (1, [])
+    assert not (repo.parent / "state" / "runs").exists()  # no run was started
+
+
+def test_a_no_op_build_never_asks_the_engine(repo: Path, fake_registry: FakeRegistry,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    build_once(repo, fake_registry)
+    builder = EngineDown(fake_registry)
+    monkeypatch.setattr(engine.build.builder, "BuildxBuilder", lambda: builder)
+    capsys.readouterr()
+    assert run(repo, "build", "--no-test") == cli.EXIT_OK
+    assert (builder.checks, builder.order) == (0, [])
+    assert capsys.readouterr().out.splitlines()[len(NODES)].startswith("0 built, ")
 
 
 def test_explain_names_the_changed_input(repo: Path, fake_registry: FakeRegistry,

@@ -9,7 +9,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from engine.run import api
-from engine.run.ownership import STACK_LABEL, ForeignTagsRefused, TagGuard, known_digests
+from engine.run.ownership import STACK_LABEL, ForeignTagsRefused, KnownDigests, TagGuard, known_digests
 from engine.run.promote import promote
 from engine.run.runner import BuildSettings
 from engine.state.history import History, NodeRecord
@@ -113,6 +113,16 @@ def test_known_digests_come_from_history_and_every_lockfile(tmp_path: Path) -> N
     (state / "runs" / "broken").mkdir()
     (state / "runs" / "broken" / "lock.json").write_text("{", encoding="utf-8")
     assert known_digests(state, None) == {sha("a"), sha("a1"), sha("b")}
+
+
+def test_known_digests_are_read_on_the_first_question_only(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    write_lockfile(state / "runs" / "r0" / "lock.json", "r0", [LockEntry("b", "x.io/b:1", "f", sha("b"), {})])
+    known = KnownDigests(state, None)
+    write_lockfile(state / "runs" / "r1" / "lock.json", "r1", [LockEntry("c", "x.io/c:1", "f", sha("c"), {})])
+    assert sha("c") in known and sha("b") in known  # read at the first `in`, r1 included
+    write_lockfile(state / "runs" / "r2" / "lock.json", "r2", [LockEntry("d", "x.io/d:1", "f", sha("d"), {})])
+    assert sha("d") not in known  # read once, not per question
 
 
 # --- promote with a guard -----------------------------------------------------------------------
