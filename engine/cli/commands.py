@@ -9,7 +9,7 @@ from pathlib import Path
 from engine.cli.options import OptionError, options_of
 from engine.errors import EngineError
 from engine.registry.client import RegistryClient
-from engine.run import api
+from engine.run import api, publishing
 from engine.run.planner import base_digests, content_ref
 from engine.state.history import History, NodeRecord
 from engine.state.report import RunReport
@@ -124,7 +124,7 @@ def _verdict(stack_graph: StackGraph, node: Node, fingerprint: Fingerprint, cont
 
 def promote(args: argparse.Namespace) -> int:
     """Re-point every tag of a lockfile to its recorded digest."""
-    moved = api.promote_lockfile(options_of(args), Path(args.lockfile), adopt=args.adopt)
+    moved = publishing.promote_lockfile(options_of(args), Path(args.lockfile), adopt=args.adopt)
     print("\n".join(f"promoted {ref}" for ref in moved) or "nothing to promote")
     return 0
 

@@ -24,24 +24,22 @@ from engine.errors import EngineError
 from engine.registry.client import Registry, RegistryClient
 from engine.registry.endpoints import endpoint_for
 from engine.registry.retryproxy import RetryProxy, local_registry_host, router
+from engine.run import publishing
 from engine.run.layers import verify_run
-from engine.run.ownership import ConfigReader, ForeignTagsRefused, KnownDigests, TagGuard, known_digests
 from engine.run.planner import Planned, plan_build
 from engine.run.platforms import PlatformRunner
-from engine.run.promote import lock_entries, promote, to_promote
+from engine.run.publishing import open_history, publish_run
 from engine.run.runner import BuildSettings, NodeRunner
 from engine.state import gitinfo
 from engine.state.folder import run_lock
 from engine.state.history import History, NodeRecord
-from engine.state.lockfile import merge_entries, read_lockfile, write_lockfile
 from engine.state.report import NodeReport, RunReport, finish, new_run
 from engine.state.summaries import write_summaries
 from graph.change.fingerprint import Fingerprint
-from graph.expand.assemble import find_stack_files, load_graph
+from graph.expand.assemble import load_graph
 from graph.expand.dag import StackGraph, with_registry
 from graph.expand.selection import narrow_platforms, restrict, restrict_to
 from graph.load.limits import DEFAULT_MAX_NODES, WARN_NODES, Limits
-from graph.load.stackfile import load_stack
 from graph.plan.changes import file_inputs
 from graph.plan.entries import BUILD, PlanEntry, make_plan
 
@@ -93,7 +91,7 @@ def plan(options: Options, registry: Registry | None = None, full: bool = False,
     stack_graph = load(options)
     if registry is None and not changed_since:
         return make_plan(stack_graph, reason="forced" if full else "not_checked")
-    history = _history(options)
+    history = open_history(options)
     try:
         return plan_build(stack_graph, options.root, registry, history, full,
                           changed_since, options.targets).entries
@@ -164,7 +162,7 @@ def _execute(options: Options, builder: Builder, settings: BuildSettings, regist
         ok = False
     report.buildx_invocations = runner.invocations
     if ok and not options.platforms and not options.only:
-        ok = _publish(options, planned, runner.digests, registry, history, report, settings.adopt)
+        ok = publish_run(options, planned, runner.digests, registry, history, report, settings.adopt)
     else:
         log.warning("promotion_skipped", node="*", reason="interrupted" if interrupted else
                     "a node failed: no human tag was moved" if not ok else
@@ -225,35 +223,8 @@ def _check_shard(options: Options, planned: Planned) -> None:
 
 
 def publish(options: Options, registry: Registry | None = None, adopt: bool = False) -> list[str]:
-    """After CI shards: check every planned node's content tag exists, move the human tags (never over
-    a foreign image unless adopted), and record what is published in STATE/latest.lock.json.
-
-    Refuses (EngineError naming the nodes) when one is missing: nothing is promoted then.
-    """
-    registry = registry or RegistryClient()
-    with run_lock(options.state):
-        history = _history(options)
-        try:
-            planned = plan_build(load(options), options.root, registry, history, targets=options.targets)
-            missing = [entry.node for entry in planned.entries if entry.action == BUILD]
-            if missing:
-                raise EngineError(f"not built (no content tag in the registry): {', '.join(missing)}",
-                                  "run their shard jobs first; no human tag was moved")
-            locked = lock_entries(planned, {}, registry, history)
-            guard = _guard(options, planned, history, registry, adopt)
-            moved = promote(to_promote(planned, locked), registry, guard)
-            refused = {foreign.node for foreign in guard.refused}
-            latest = options.state / "latest.lock.json"
-            run_id = f"publish-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-            write_lockfile(latest, run_id, merge_entries(
-                latest, [entry for entry in locked if entry.node not in refused], set(planned.graph.nodes)))
-        finally:
-            if history:
-                history.close()
-    if guard.refused:
-        raise ForeignTagsRefused("; ".join(foreign.message() for foreign in guard.refused)
-                                 + f" ({len(moved)} other tag(s) promoted)", "or: stackbuild publish --adopt")
-    return moved
+    """After CI shards: move every planned node's human tag to its content tag (engine.run.publishing)."""
+    return publishing.publish(options, load(options), registry, adopt)
 
 
 def _new_report(options: Options, planned: Planned, settings: BuildSettings) -> RunReport:
@@ -269,46 +240,6 @@ def _new_report(options: Options, planned: Planned, settings: BuildSettings) -> 
     return report
 
 
-def _publish(options: Options, planned: Planned, digests: dict[str, str], registry: Registry,
-             history: History, report: RunReport, adopt: bool = False) -> bool:
-    """Move the human tags (never over a foreign image unless adopted), then write the lockfile of
-    what is now published; False when a tag was refused."""
-    locked = lock_entries(planned, digests, registry, history)
-    guard = _guard(options, planned, history, registry, adopt)
-    report.promoted = promote(to_promote(planned, locked), registry, guard)
-    for foreign in guard.refused:
-        report.nodes[foreign.node].status, report.nodes[foreign.node].error = "failed", foreign.message()
-    refused = {foreign.node for foreign in guard.refused}
-    locked = [entry for entry in locked if entry.node not in refused]
-    for entry in locked:
-        report.nodes[entry.node].digest = entry.digest
-        report.nodes[entry.node].platform_digests = entry.platforms
-    lockfile = write_lockfile(Path(report.folder) / "lock.json", report.run_id, locked)
-    latest = options.state / "latest.lock.json"
-    write_lockfile(latest, report.run_id, merge_entries(latest, locked, set(planned.graph.nodes)))
-    report.lockfile = str(lockfile)
-    return not refused
-
-
-def _guard(options: Options, planned: Planned, history: History | None, registry: Registry,
-           adopt: bool) -> TagGuard:
-    """The guard against clobbering foreign tags: the run's --adopt, else each stack's `adopt`."""
-    adopting: dict[str, bool] = {}
-
-    def stack_adopts(node: str) -> bool:
-        if not adopting:  # read only when a foreign tag is found
-            limits = Limits(max_nodes=options.max_nodes)
-            stacks = [load_stack(options.root, file, limits) for file in find_stack_files(options.root,
-                                                                                          options.targets)]
-            adopting.update({stack.name: stack.adopt for stack in stacks})
-        return adopting.get(planned.graph.nodes[node].stack, False)
-
-    return TagGuard(KnownDigests(options.state, history),
-                    {name: node.stack for name, node in planned.graph.nodes.items()},
-                    (lambda node: True) if adopt else stack_adopts,
-                    registry if isinstance(registry, ConfigReader) else None)
-
-
 def _record(history: History, report: RunReport, planned: Planned) -> None:
     """Each node's outcome and inputs, so later runs can say which input changed."""
     finished = datetime.now(UTC).isoformat(timespec="seconds")
@@ -321,32 +252,6 @@ def _record(history: History, report: RunReport, planned: Planned) -> None:
 
 def _weights(history: History, fingerprints: dict[str, Fingerprint]) -> dict[str, float]:
     return {name: history.mean_duration(name) or DEFAULT_DURATION_S for name in fingerprints}
-
-
-def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None = None,
-                     adopt: bool = False) -> list[str]:
-    """Re-point every tag of a lockfile to its digest (a rollback); a foreign tag stays unless adopted."""
-    entries = read_lockfile(lockfile)
-    registry = registry or RegistryClient()
-    with run_lock(options.state):
-        history = _history(options)
-        try:
-            known = known_digests(options.state, history)
-        finally:
-            if history:
-                history.close()
-        reader = registry if isinstance(registry, ConfigReader) else None
-        guard = TagGuard(known, {}, lambda node: adopt, reader)
-        moved = promote(entries, registry, guard)
-    if guard.refused:
-        raise ForeignTagsRefused("; ".join(foreign.message() for foreign in guard.refused)
-                                 + f" ({len(moved)} other tag(s) promoted)", "or: stackbuild promote --adopt")
-    return moved
-
-
-def _history(options: Options) -> History | None:
-    path = options.state / "history.db"
-    return History(path) if path.exists() else None
 
 
 @contextmanager

@@ -16,7 +16,7 @@ import pytest
 
 from engine.build.builder import BuildxBuilder
 from engine.registry.client import RegistryClient
-from engine.run import api
+from engine.run import api, publishing
 from engine.run.runner import BuildSettings
 from engine.state.report import RunReport
 from graph.plan.entries import BUILD, SKIP
@@ -93,7 +93,7 @@ def fresh(demo: tuple[Path, RunReport], registry: str, tmp_path: Path) -> tuple[
     repo = tmp_path / "repo"
     _clone(pristine, repo)
     options = _options(repo, registry)
-    api.promote_lockfile(options, Path(first.lockfile))  # undo whatever an earlier test published
+    publishing.promote_lockfile(options, Path(first.lockfile))  # undo whatever an earlier test published
     return options, first
 
 
@@ -177,6 +177,6 @@ def test_a_failing_node_publishes_nothing_and_promote_rolls_back(fresh, builder)
     assert numpy.repository == tinygrad.repository
     registry.tag(f"{tinygrad.repository}@{first.nodes['tinygrad'].digest}", numpy.ref)
     assert registry.digest(numpy.ref) == first.nodes["tinygrad"].digest
-    moved = api.promote_lockfile(options, Path(first.lockfile))
+    moved = publishing.promote_lockfile(options, Path(first.lockfile))
     assert len(moved) == len(first.nodes)
     assert registry.digest(numpy.ref) == first.nodes["numpy"].digest

@@ -13,7 +13,7 @@ import engine.build.builder
 from engine.cli import commands
 from engine.cli import main as cli
 from engine.errors import EngineUnavailable
-from engine.run import api
+from engine.run import api, publishing
 from engine.state.report import RunReport
 from tests.engine.engine_fakes import (
     NODES,
@@ -248,6 +248,7 @@ def fake_registry(monkeypatch: pytest.MonkeyPatch) -> FakeRegistry:
     registry = FakeRegistry()
     monkeypatch.setattr(commands, "RegistryClient", lambda: registry)
     monkeypatch.setattr(api, "RegistryClient", lambda: registry)
+    monkeypatch.setattr(publishing, "RegistryClient", lambda: registry)
     return registry
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from engine.build.buildx_args import cache_flags
-from engine.run import api
+from engine.run import api, publishing
 from engine.run.runner import BuildSettings
 from engine.state.folder import StateLocked, run_lock
 from engine.state.history import History
@@ -685,7 +685,7 @@ def test_promote_lockfile_rolls_every_tag_back(root: Path, registry: FakeRegistr
     run_build(root, builder, registry)
     assert human_tags(registry)[human_ref("mid")] != first.nodes["mid"].digest
     before = Counter(registry.requests)
-    moved = api.promote_lockfile(options_of(root), Path(first.lockfile), registry)
+    moved = publishing.promote_lockfile(options_of(root), Path(first.lockfile), registry)
     assert moved == [human_ref(name) for name in sorted(NODES)]
     assert human_tags(registry) == {human_ref(name): first.nodes[name].digest for name in NODES}
     assert dict(registry.requests - before) == {"HEAD": len(NODES), "GET": len(NODES), "PUT": len(NODES)}

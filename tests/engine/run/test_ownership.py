@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from engine.run import api
+from engine.run import api, publishing
 from engine.run.ownership import STACK_LABEL, ForeignTagsRefused, KnownDigests, TagGuard, known_digests
 from engine.run.promote import promote
 from engine.run.runner import BuildSettings
@@ -228,8 +228,8 @@ def test_a_rollback_leaves_a_foreign_tag_alone_unless_adopted(root: Path) -> Non
     assert run_build(root, registry).status == "succeeded"
     theirs = foreign_at(registry, "mid")
     with pytest.raises(ForeignTagsRefused, match=f"tag {human_ref('mid')} points to {theirs}"):
-        api.promote_lockfile(options_of(root), Path(first.lockfile), registry)
+        publishing.promote_lockfile(options_of(root), Path(first.lockfile), registry)
     assert registry.refs[human_ref("mid")] == theirs
     assert registry.refs[human_ref("leaf")] == first.nodes["leaf"].digest  # the others rolled back
-    moved = api.promote_lockfile(options_of(root), Path(first.lockfile), registry, adopt=True)
+    moved = publishing.promote_lockfile(options_of(root), Path(first.lockfile), registry, adopt=True)
     assert human_ref("mid") in moved and registry.refs[human_ref("mid")] == first.nodes["mid"].digest

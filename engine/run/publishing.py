@@ -1,0 +1,126 @@
+"""Publication: move human tags to built digests (never over a foreign image unless adopted) and
+record what is published; after CI shards (`publish`), after a run, or from a lockfile (rollback)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.errors import EngineError
+from engine.registry.client import Registry, RegistryClient
+from engine.run.ownership import ConfigReader, ForeignTagsRefused, KnownDigests, TagGuard, known_digests
+from engine.run.planner import Planned, plan_build
+from engine.run.promote import lock_entries, promote, to_promote
+from engine.state.folder import run_lock
+from engine.state.history import History
+from engine.state.lockfile import merge_entries, read_lockfile, write_lockfile
+from engine.state.report import RunReport
+from graph.expand.assemble import find_stack_files
+from graph.expand.dag import StackGraph
+from graph.load.limits import Limits
+from graph.load.stackfile import load_stack
+from graph.plan.entries import BUILD
+
+if TYPE_CHECKING:
+    from engine.run.api import Options
+
+
+def publish(options: Options, graph: StackGraph, registry: Registry | None = None,
+            adopt: bool = False) -> list[str]:
+    """After CI shards: check every planned node's content tag exists, move the human tags (never over
+    a foreign image unless adopted), and record what is published in STATE/latest.lock.json.
+
+    Refuses (EngineError naming the nodes) when one is missing: nothing is promoted then.
+    """
+    registry = registry or RegistryClient()
+    with run_lock(options.state):
+        history = open_history(options)
+        try:
+            planned = plan_build(graph, options.root, registry, history, targets=options.targets)
+            missing = [entry.node for entry in planned.entries if entry.action == BUILD]
+            if missing:
+                raise EngineError(f"not built (no content tag in the registry): {', '.join(missing)}",
+                                  "run their shard jobs first; no human tag was moved")
+            locked = lock_entries(planned, {}, registry, history)
+            guard = guard_for(options, planned, history, registry, adopt)
+            moved = promote(to_promote(planned, locked), registry, guard)
+            refused = {foreign.node for foreign in guard.refused}
+            latest = options.state / "latest.lock.json"
+            run_id = f"publish-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+            write_lockfile(latest, run_id, merge_entries(
+                latest, [entry for entry in locked if entry.node not in refused], set(planned.graph.nodes)))
+        finally:
+            if history:
+                history.close()
+    if guard.refused:
+        raise ForeignTagsRefused("; ".join(foreign.message() for foreign in guard.refused)
+                                 + f" ({len(moved)} other tag(s) promoted)", "or: stackbuild publish --adopt")
+    return moved
+
+
+def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None = None,
+                     adopt: bool = False) -> list[str]:
+    """Re-point every tag of a lockfile to its digest (a rollback); a foreign tag stays unless adopted."""
+    entries = read_lockfile(lockfile)
+    registry = registry or RegistryClient()
+    with run_lock(options.state):
+        history = open_history(options)
+        try:
+            known = known_digests(options.state, history)
+        finally:
+            if history:
+                history.close()
+        reader = registry if isinstance(registry, ConfigReader) else None
+        guard = TagGuard(known, {}, lambda node: adopt, reader)
+        moved = promote(entries, registry, guard)
+    if guard.refused:
+        raise ForeignTagsRefused("; ".join(foreign.message() for foreign in guard.refused)
+                                 + f" ({len(moved)} other tag(s) promoted)", "or: stackbuild promote --adopt")
+    return moved
+
+
+def publish_run(options: Options, planned: Planned, digests: dict[str, str], registry: Registry,
+             history: History, report: RunReport, adopt: bool = False) -> bool:
+    """Move the human tags (never over a foreign image unless adopted), then write the lockfile of
+    what is now published; False when a tag was refused."""
+    locked = lock_entries(planned, digests, registry, history)
+    guard = guard_for(options, planned, history, registry, adopt)
+    report.promoted = promote(to_promote(planned, locked), registry, guard)
+    for foreign in guard.refused:
+        report.nodes[foreign.node].status, report.nodes[foreign.node].error = "failed", foreign.message()
+    refused = {foreign.node for foreign in guard.refused}
+    locked = [entry for entry in locked if entry.node not in refused]
+    for entry in locked:
+        report.nodes[entry.node].digest = entry.digest
+        report.nodes[entry.node].platform_digests = entry.platforms
+    lockfile = write_lockfile(Path(report.folder) / "lock.json", report.run_id, locked)
+    latest = options.state / "latest.lock.json"
+    write_lockfile(latest, report.run_id, merge_entries(latest, locked, set(planned.graph.nodes)))
+    report.lockfile = str(lockfile)
+    return not refused
+
+
+def guard_for(options: Options, planned: Planned, history: History | None, registry: Registry,
+           adopt: bool) -> TagGuard:
+    """The guard against clobbering foreign tags: the run's --adopt, else each stack's `adopt`."""
+    adopting: dict[str, bool] = {}
+
+    def stack_adopts(node: str) -> bool:
+        if not adopting:  # read only when a foreign tag is found
+            limits = Limits(max_nodes=options.max_nodes)
+            stacks = [load_stack(options.root, file, limits) for file in find_stack_files(options.root,
+                                                                                          options.targets)]
+            adopting.update({stack.name: stack.adopt for stack in stacks})
+        return adopting.get(planned.graph.nodes[node].stack, False)
+
+    return TagGuard(KnownDigests(options.state, history),
+                    {name: node.stack for name, node in planned.graph.nodes.items()},
+                    (lambda node: True) if adopt else stack_adopts,
+                    registry if isinstance(registry, ConfigReader) else None)
+
+
+def open_history(options: Options) -> History | None:
+    """The run history of options.state, when one exists."""
+    path = options.state / "history.db"
+    return History(path) if path.exists() else None
