@@ -139,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--variant", action="append", default=[],
                         help="NAME=FLAG,FLAG...: a stackbuild variant (default: one with no extra flag)")
     parser.add_argument("--out", help="write every run and the summary here (JSON)")
+    parser.add_argument("--keep-logs", help="copy every run's log (stackbuild's JSON log, bake's) here")
     args = parser.parse_args(argv)
     if problem := env.engine_problem():
         print(problem, file=sys.stderr)
@@ -161,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(json.dumps(results[scenario]["summary"], indent=1), flush=True)
     finally:
         registry.stop()
+        if args.keep_logs:
+            shutil.copytree(work / "synth" / "bench-logs", args.keep_logs, dirs_exist_ok=True)
         versus.cleanup_images(marker, lambda message: print(message, flush=True))
         shutil.rmtree(work, ignore_errors=True)
     results["load_end"] = [round(x, 2) for x in os.getloadavg()]
