@@ -123,6 +123,7 @@ class NodeRunner:
             named = naming.result()
         if checked.digest != result.digest:  # built once more without cache
             named = self._named_for_the_registry(node, checked.digest)
+        self.layers.renamed(node.repository, checked.digest, named)
         return replace(checked, digest=named)
 
     def _on_its_parent(self, node: Node, request: BuildRequest, result: BuildResult, log_path: Path,
