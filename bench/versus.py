@@ -129,11 +129,11 @@ def _requests(counts: dict[str, int]) -> dict[str, Any]:
 
 
 def run_stackbuild(ws: Workspace, proxy: CountingProxy, jobs: int, name: str,
-                   full: bool = False) -> dict[str, Any]:
-    """One `stackbuild build` through the CLI; wall time, buildx solves, registry requests."""
+                   full: bool = False, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One `stackbuild build` through the CLI (extra: more flags); wall time, buildx solves, requests."""
     argv = [*_stackbuild(), "build", ws.target, "--root", str(ws.root), "--registry", ws.sb_prefix,
             "--state-dir", str(ws.state), "--jobs", str(jobs), "--keep-going", "--no-test",
-            "--log-format", "json", *(["--full"] if full else [])]
+            "--log-format", "json", *(["--full"] if full else []), *extra]
     proxy.take()
     log = ws.logs / f"{name}-stackbuild.log"
     start = time.monotonic()

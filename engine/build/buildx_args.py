@@ -93,17 +93,20 @@ def image_labels(node: Node, parent: Node | None, parent_digest: str,
     return {key: value for key, value in labels.items() if value}
 
 
+CACHE_MODES = ("inline", "registry", "registry-min", "local", "none")
+
+
 def cache_flags(node: Node, mode: str, local_dir: Path | None = None, platform: str = "") -> tuple[str, str]:
     """(cache_from, cache_to) for a node (one platform of it, when given: builds of platforms run apart
-    and must not overwrite each other's cache): a registry cache ref, a local folder, or none."""
+    and must not overwrite each other's cache): inline in the pushed image, a registry cache ref, a
+    local folder, or none. A failed cache export never fails a build: the image itself was pushed."""
     key = hashlib.sha256((node.name + (f"@{platform}" if platform else "")).encode()).hexdigest()[:16]
-    if mode == "registry":
-        ref = f"{node.repository}:sbcache-{key}"
-        if "," in ref or control_problem(ref):
-            raise UnsafeBuildValue(f"node {node.name}: cache ref {ref!r} contains ',' or a control character",
-                                   "check --registry and the stack's registry")
-        # a failed cache export must not fail the build: the image itself was pushed
-        return f"type=registry,ref={ref}", f"type=registry,ref={ref},mode=max,ignore-error=true"
+    if mode == "inline":  # the cache metadata rides in the image; import from the node's last published one
+        return f"type=registry,ref={_safe_ref(node, node.ref)}", "type=inline"
+    if mode in ("registry", "registry-min"):
+        ref = _safe_ref(node, f"{node.repository}:sbcache-{key}")
+        depth = "max" if mode == "registry" else "min"
+        return f"type=registry,ref={ref}", f"type=registry,ref={ref},mode={depth},ignore-error=true"
     if mode == "local" and local_dir is not None:
         folder = str(local_dir / key)
         if "," in folder or control_problem(folder):
@@ -111,6 +114,14 @@ def cache_flags(node: Node, mode: str, local_dir: Path | None = None, platform: 
                                    "choose another --cache-dir")
         return f"type=local,src={folder}", f"type=local,dest={folder},mode=max,ignore-error=true"
     return "", ""
+
+
+def _safe_ref(node: Node, ref: str) -> str:
+    """ref, refused when a ',' or control character would change the meaning of the cache flag."""
+    if "," in ref or control_problem(ref):
+        raise UnsafeBuildValue(f"node {node.name}: cache ref {ref!r} contains ',' or a control character",
+                               "check --registry and the stack's registry")
+    return ref
 
 
 def build_request(node: Node, root: Path, parent: Node | None = None, parent_digest: str = "",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.build.buildx_args import CACHE_MODES
 from engine.build.pool import Pool, parse_pool, read_pool_file
 from engine.errors import EngineError
 
@@ -45,7 +46,7 @@ SETTINGS = (
     Setting("registry", "registry", "STACKBUILD_REGISTRY", "", str),
     Setting("state-dir", "state_dir", "STACKBUILD_STATE", ".state", str),
     Setting("jobs", "jobs", "STACKBUILD_JOBS", 2, int),
-    Setting("cache", "cache", "STACKBUILD_CACHE", "registry", str, ("registry", "local", "none")),
+    Setting("cache", "cache", "STACKBUILD_CACHE", "registry", str, CACHE_MODES),
     Setting("log-format", "log_format", "STACKBUILD_LOG_FORMAT", "auto", str, ("auto", "console", "json")),
 )
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.build.buildx_args import CACHE_MODES
 from engine.cli import ci_report, commands, signing
 from engine.cli.config import pool_of
 from engine.cli.options import OptionError, add_load_options, checked, options_of, platform_list, positive
@@ -162,8 +163,9 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     build.add_argument("--full", action="store_true",
                        help="nightly: rebuild every node, pull bases, no layer cache import")
     build.add_argument("--changed-since", metavar="REF", help="PR mode: only what changed since REF")
-    build.add_argument("--cache", choices=("registry", "local", "none"),
-                       help="layer cache: a registry ref per node (default), a local folder, or none")
+    build.add_argument("--cache", choices=CACHE_MODES,
+                       help="layer cache: inline in the pushed image (default), a registry ref per node "
+                            "(registry: mode=max, registry-min: mode=min), a local folder, or none")
     build.add_argument("--cache-dir", help="folder for --cache local (default STATE/cache)")
     build.add_argument("--no-test", action="store_true", help="skip the smoke tests")
     build.add_argument("--load", action="store_true",

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, runtime_checkable
 
 from engine.registry.manifest import ATTESTATION, Manifest
+
+RENAME_THREADS = 4  # attestation manifests renamed at once
 
 IN_TOTO = "application/vnd.in-toto+json"
 
@@ -51,11 +54,12 @@ def rename_attestations(store: AttestationStore, repository: str, tag: str, dige
     index = store.manifest(f"{repository}@{digest}")
     if index is None or not index.is_index:
         return digest
-    entries, changed = [], False
-    for entry in index.body.get("manifests", []):
-        new_entry = _renamed_entry(store, repository, entry, old_host, new_host)
-        changed = changed or new_entry is not entry
-        entries.append(new_entry)
+    old_entries = list(index.body.get("manifests", []))
+    with ThreadPoolExecutor(max_workers=max(1, min(RENAME_THREADS, len(old_entries)))) as pool:
+        # one attestation per platform, each a GET, a GET, a PUT and a PUT: side by side
+        entries = list(pool.map(lambda entry: _renamed_entry(store, repository, entry, old_host, new_host),
+                                old_entries))
+    changed = any(new is not old for new, old in zip(entries, old_entries, strict=True))
     if not changed:
         return digest
     body = _dump({**index.body, "manifests": entries})

@@ -106,6 +106,13 @@ class LayerReader:
             self.cache[reference] = self._read(repository, self.registry.manifest(reference), platforms)
         return self.cache[reference]
 
+    def renamed(self, repository: str, digest: str, renamed: str) -> None:
+        """renamed is the index digest with only its attestations rewritten (the same image manifests):
+        known to have the same layers, so the run's final check does not read it again."""
+        known = self.cache.get(f"{repository}@{digest}")
+        if known is not None:
+            self.cache.setdefault(f"{repository}@{renamed}", known)
+
     def _read(self, repository: str, manifest: Manifest | None,
               platforms: tuple[str, ...]) -> dict[str, list[str]]:
         if manifest is None:

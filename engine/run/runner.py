@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -80,8 +81,7 @@ class NodeRunner:
                                  "--secret): build args are kept in the image's provenance")
             log.info("node_started", platforms=len(node.platforms), ref=request.tags[0])
             result = self._build_with_retries(request, log_path, node_report, node)
-            result = self._on_its_parent(node, request, result, log_path, node_report)
-            result = replace(result, digest=self._named_for_the_registry(node, result.digest))
+            result = self._checked_and_named(node, request, result, log_path, node_report)
             node_report.digest, node_report.duration_s = result.digest, round(result.duration_s, 2)
             node_report.platform_durations = buildlog.platform_durations(
                 buildlog.parse_steps(log_path.read_text(encoding="utf-8", errors="replace")))
@@ -112,6 +112,19 @@ class NodeRunner:
                         stop=stop_after_attempt(BUILD_ATTEMPTS), before_sleep=retried,
                         wait=wait_random_exponential(multiplier=1, max=20), reraise=True)
         return attempt(self._build_once)(request, log_path, node)
+
+    def _checked_and_named(self, node: Node, request: BuildRequest, result: BuildResult, log_path: Path,
+                           node_report: NodeReport) -> BuildResult:
+        """The layer-prefix check and the attestation renaming of the pushed index side by side (each a
+        few registry round trips while the node holds a job); a rebuild after a failed check is renamed."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rename") as pool:
+            naming = pool.submit(self._named_for_the_registry, node, result.digest)
+            checked = self._on_its_parent(node, request, result, log_path, node_report)
+            named = naming.result()
+        if checked.digest != result.digest:  # built once more without cache
+            named = self._named_for_the_registry(node, checked.digest)
+        self.layers.renamed(node.repository, checked.digest, named)
+        return replace(checked, digest=named)
 
     def _on_its_parent(self, node: Node, request: BuildRequest, result: BuildResult, log_path: Path,
                        node_report: NodeReport) -> BuildResult:

@@ -354,3 +354,23 @@ def test_a_generator_with_a_comma_is_refused_before_buildx_runs() -> None:
     request = replace(build_request(BASE, ROOT), sbom_generator="r/gen:1,type=x")
     with pytest.raises(UnsafeBuildValue, match="SBOM generator"):
         buildx_kwargs(request, Path("/m.json"))
+
+
+def test_inline_cache_rides_in_the_image_and_imports_from_the_last_published_one() -> None:
+    assert cache_flags(BASE, "inline") == (f"type=registry,ref={BASE.ref}", "type=inline")
+    # one ref for every platform: each platform image carries its own inline cache
+    assert cache_flags(BASE, "inline", None, "linux/arm64") == cache_flags(BASE, "inline")
+
+
+def test_registry_cache_modes_differ_only_in_depth() -> None:
+    ref = f"{BASE.repository}:sbcache-"
+    (max_from, max_to), (min_from, min_to) = cache_flags(BASE, "registry"), cache_flags(BASE, "registry-min")
+    assert max_from == min_from and max_from.startswith(f"type=registry,ref={ref}")
+    assert max_to == f"{max_from},mode=max,ignore-error=true"
+    assert min_to == f"{min_from},mode=min,ignore-error=true"
+
+
+def test_an_inline_cache_ref_with_a_comma_is_refused() -> None:
+    node = replace(BASE, registry="localhost:5000/x,type=local")
+    with pytest.raises(UnsafeBuildValue, match="node debian: cache ref 'localhost:5000/x,type=local/debian"):
+        cache_flags(node, "inline")

@@ -47,7 +47,8 @@ def test_without_a_file_the_built_in_defaults_hold(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("table", "message"), [
     ('jobs = 0\n', "[tool.stackbuild] jobs = 0 is not valid (use a whole number of at least 1)"),
-    ('cache = "s3"\n', "[tool.stackbuild] cache = 's3' is not valid (use one of registry, local, none)"),
+    ('cache = "s3"\n', "[tool.stackbuild] cache = 's3' is not valid (use one of inline, registry, "
+                       "registry-min, local, none)"),
     ('colour = true\n', "[tool.stackbuild] has an unknown key 'colour' (known keys: targets, registry, "
                         "state-dir, jobs, cache, log-format, builders)"),
     ('targets = "stacks"\n', "targets = 'stacks' is not valid (use a list of stack files or folders)"),

@@ -8,7 +8,7 @@ import pytest
 
 from engine.build.buildx_args import BuildRequest
 from engine.run import api
-from engine.run.layers import PrefixMismatch, check_layer_prefixes
+from engine.run.layers import LayerReader, PrefixMismatch, check_layer_prefixes
 from engine.run.runner import BuildSettings
 from engine.state.report import RunReport
 from graph.model.spec import Node
@@ -167,3 +167,17 @@ def test_a_good_run_checks_and_publishes(root: Path) -> None:
     report = build(root, FakeBuilder(registry), registry)
     assert report.status == "succeeded"
     assert len(report.promoted) == len(NODES)
+
+
+def test_a_renamed_index_is_known_to_have_the_layers_of_the_one_it_renames() -> None:
+    registry = FakeRegistry()
+    digest = registry.push_image("r.example/t/child:1", same([L1, L2]))
+    reader = LayerReader(registry)
+    first = reader.of("r.example/t/child", digest, PLATFORMS)
+    reader.renamed("r.example/t/child", digest, sha("renamed index"))
+    reader.renamed("r.example/t/child", sha("never read"), sha("its renamed index"))
+    registry.requests.clear()
+    assert reader.of("r.example/t/child", sha("renamed index"), PLATFORMS) == first == same([L1, L2])
+    assert sum(registry.requests.values()) == 0
+    assert reader.of("r.example/t/child", sha("its renamed index"), PLATFORMS) == {}  # read: not there
+    assert sum(registry.requests.values()) == 1
