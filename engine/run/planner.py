@@ -28,13 +28,13 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def side_by_side(function: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """[function(item) for item in items], LOOKUP_THREADS at a time, in slices (10k tasks cost seconds)."""
+def side_by_side(function: Callable[[T], R], items: Sequence[T], threads: int = LOOKUP_THREADS) -> list[R]:
+    """[function(item) for item in items], `threads` at a time, in slices (10k tasks cost seconds)."""
     if len(items) <= 1:
         return [function(item) for item in items]
-    size = max(1, -(-len(items) // (LOOKUP_THREADS * SLICES_PER_THREAD)))
+    size = max(1, -(-len(items) // (threads * SLICES_PER_THREAD)))
     slices = [items[start:start + size] for start in range(0, len(items), size)]
-    with ThreadPoolExecutor(max_workers=min(LOOKUP_THREADS, len(items))) as pool:
+    with ThreadPoolExecutor(max_workers=min(threads, len(items))) as pool:
         done = pool.map(lambda part: [function(item) for item in part], slices)
         return [result for part in done for result in part]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 
@@ -30,13 +29,10 @@ def promote(entries: Iterable[LockEntry], registry: Registry, guard: TagGuard | 
     a registry cannot delete a tag) and the first error is raised.
     """
     entries = list(entries)
-    if not entries:
-        return []
-    with ThreadPoolExecutor(max_workers=min(PROMOTE_THREADS, len(entries))) as pool:
-        befores = list(pool.map(lambda entry: registry.digest(entry.ref), entries))
-        moving = [(entry, before) for entry, before in zip(entries, befores, strict=True)
-                  if guard is None or not guard.refuses(entry, before)]
-        errors = list(pool.map(lambda item: _move(item[0], registry), moving))
+    befores = side_by_side(lambda entry: registry.digest(entry.ref), entries, PROMOTE_THREADS)
+    moving = [(entry, before) for entry, before in zip(entries, befores, strict=True)
+              if guard is None or not guard.refuses(entry, before)]
+    errors = side_by_side(lambda item: _move(item[0], registry), moving, PROMOTE_THREADS)
     moved = [item for item, error in zip(moving, errors, strict=True) if error is None]
     failed = [error for error in errors if error is not None]
     if failed:
