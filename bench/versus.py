@@ -86,8 +86,8 @@ def demo_workspace(work: Path, repo_root: Path, registry: str) -> Workspace:
     """A copy of stacks/demo (its root file systems hard-linked)."""
     root = work / "demo"
     shutil.copytree(repo_root / "stacks" / "demo", root / "stacks" / "demo", copy_function=_hardlink_or_copy)
-    # like with like: the bake file has no SBOM attestation, so neither does this build (and the SBOM
-    # generator of stacks/tools is not in the workspace)
+    # the SBOM generator of stacks/tools is not in the workspace: neither the build nor the bake file
+    # (which carries the stack's attestations) makes an SBOM here
     stack_file = root / "stacks" / "demo" / "stack.yaml"
     stack_file.write_text("\n".join(line for line in stack_file.read_text(encoding="utf-8").splitlines()
                                     if not line.startswith("sbom:")) + "\n", encoding="utf-8")

@@ -2,7 +2,8 @@
 
 The file builds what `stackbuild build` builds, the way `docker buildx bake` does it: every target
 in one solve, a child getting its parent through the named context `parent` (`target:<parent>`,
-or `docker-image://<ref>` for an external base), pushed to the node's human tag. Paths are relative
+or `docker-image://<ref>` for an external base), pushed to the node's human tag, with the node's
+provenance mode and SBOM generator. Paths are relative
 to the repository root, so bake runs there: `docker buildx bake -f build/docker-bake.json --push`.
 Bake reads JSON as HCL's JSON syntax, so strings are still templates: `${` and `%{` are doubled.
 """
@@ -81,7 +82,16 @@ def _target(node: Node, names: dict[str, str], stack_graph: StackGraph) -> dict[
     if node.secrets:
         target["secret"] = [literal(f"id={s.id},env={s.env}" if s.env else f"id={s.id},src={s.src}")
                             for s in node.secrets]
+    target["attest"] = attestations(node)
     return target
+
+
+def attestations(node: Node) -> list[str]:
+    """The attestations stackbuild builds the node with: its provenance mode, its SBOM generator."""
+    provenance = "type=provenance,disabled=true" if node.provenance == "off" else \
+        f"type=provenance,mode={node.provenance}"
+    sbom = [literal(f"type=sbom,generator={node.sbom_generator_ref}")] if node.sbom_generator_ref else []
+    return [provenance, *sbom]
 
 
 def run(args: argparse.Namespace) -> int:

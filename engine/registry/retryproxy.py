@@ -33,6 +33,8 @@ SPOOL_MEMORY_BYTES = 1 << 20  # request bodies above this go to a temporary file
 BUFFER_BYTES = 1 << 20  # response bodies up to this are read whole, so a failed read can be retried
 CHUNK_BYTES = 1 << 16
 MAX_RETRY_AFTER_S = 30.0
+# a reused keep-alive connection that fails so was closed by the registry while idle (the request unread)
+STALE_ERRORS = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 # PATCH appends to an upload: after a partly sent body it cannot be replayed; the others can
 REPLAYABLE = {"GET", "HEAD", "PUT", "DELETE", "POST"}
 
@@ -62,6 +64,10 @@ class Answer:
             self.connection.close()
 
 
+class _Stale(Exception):
+    """A kept-alive upstream connection was found closed when reused."""
+
+
 class RetryProxy:
     """Forwards to upstream (host:port) over plain HTTP, retrying transient failures."""
 
@@ -69,6 +75,7 @@ class RetryProxy:
         self.upstream, self.attempts, self.timeout_s = upstream, attempts, timeout_s
         self.counts: Counter[str] = Counter()
         self.lock = threading.Lock()
+        self._idle = threading.local()  # per handler thread: its kept-alive upstream connection
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
         # a short poll interval: shutdown() waits for it, at the end of every run
@@ -104,12 +111,23 @@ class RetryProxy:
         raise AssertionError("unreachable")
 
     def _once(self, method: str, path: str, headers: list[tuple[str, str]], body: IO[bytes] | None) -> Answer:
+        idle = self._take_idle() if method != "PATCH" else None  # a PATCH cannot be replayed: fresh socket
+        if idle is not None:
+            try:
+                return self._exchange(idle, method, path, headers, body, reused=True)
+            except _Stale:
+                pass  # the registry closed the idle connection before reading the request: send anew
         connection = http.client.HTTPConnection(self.upstream, timeout=self.timeout_s)
         try:
             connection.connect()
         except OSError as exc:  # nothing was sent: safe to send again whatever the method
             connection.close()
             raise _transient(method, path, f"cannot connect: {exc}", 502) from None
+        return self._exchange(connection, method, path, headers, body, reused=False)
+
+    def _exchange(self, connection: http.client.HTTPConnection, method: str, path: str,
+                  headers: list[tuple[str, str]], body: IO[bytes] | None, reused: bool) -> Answer:
+        """Send one request on connection and read its answer's head (a small body whole)."""
         try:
             _send(connection, method, path, headers, body)
             answer = connection.getresponse()
@@ -120,7 +138,26 @@ class RetryProxy:
                              replayable=False) from None
         except (OSError, http.client.HTTPException) as exc:
             connection.close()
+            if reused and isinstance(exc, STALE_ERRORS):
+                raise _Stale() from None
             raise _transient(method, path, f"connection failed: {exc!r}", 502, replayable=False) from None
+
+    def _take_idle(self) -> http.client.HTTPConnection | None:
+        """This thread's kept-alive upstream connection, if it has one (taken: in use until given back)."""
+        connection: http.client.HTTPConnection | None = getattr(self._idle, "connection", None)
+        self._idle.connection = None
+        return connection
+
+    def _give_back(self, connection: http.client.HTTPConnection) -> None:
+        """Keep connection for this thread's next request (one handler thread serves one client socket)."""
+        self.drop_idle()
+        self._idle.connection = connection
+
+    def drop_idle(self) -> None:
+        """Close this thread's kept-alive upstream connection (its client went away)."""
+        connection = self._take_idle()
+        if connection is not None:
+            connection.close()
 
     def _answer(self, method: str, path: str, connection: http.client.HTTPConnection,
                 answer: http.client.HTTPResponse) -> Answer:
@@ -134,7 +171,10 @@ class RetryProxy:
         length = answer.getheader("Content-Length")
         if method == "HEAD" or (length is not None and int(length) <= BUFFER_BYTES):
             data = answer.read()
-            connection.close()
+            if answer.will_close:
+                connection.close()
+            else:
+                self._give_back(connection)
             return Answer(answer.status, answer.getheaders(), data)
         return Answer(answer.status, answer.getheaders(), stream=answer, connection=connection)
 
@@ -187,6 +227,10 @@ def _handler(proxy: RetryProxy) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, *_: object) -> None:
             return
+
+        def finish(self) -> None:
+            proxy.drop_idle()
+            super().finish()
 
         def handle_one_request(self) -> None:
             try:

@@ -256,7 +256,8 @@ def _weights(history: History, fingerprints: dict[str, Fingerprint]) -> dict[str
 
 @contextmanager
 def _retry_proxy(planned: Planned, runner: NodeRunner) -> Iterator[None]:
-    """Route BuildKit's registry traffic through a retrying proxy when the registry is local plain HTTP."""
+    """A retrying proxy for a local plain-HTTP registry: a build repeated after a registry fault goes
+    through it (a first build talks to the registry straight: no proxy hop, no attestation renaming)."""
     host = local_registry_host({n.registry for n in planned.graph.nodes.values() if not n.external})
     plain = bool(host) and endpoint_for(host).scheme == "http"  # with a certs.d folder it speaks TLS
     if not plain or not any(entry.action == BUILD for entry in planned.entries):  # only builds use it

@@ -50,8 +50,7 @@ class PlatformRunner:
         try:
             request = self.nodes.request_for(node, self._parent_digest(node, unit.platform), unit.platform)
             staging = f"{content_ref(node, self.nodes.planned.fingerprints[node.name])}-{slug}"
-            request = platform_push(replace(request, platforms=(unit.platform,)),
-                                    self.nodes.route(staging), builder)
+            request = platform_push(replace(request, platforms=(unit.platform,)), staging, builder)
             log.info("platform_started", platform=unit.platform, builder=builder)
             result = self.nodes._build_with_retries(request, log_path, report, node)
         except EngineError as exc:

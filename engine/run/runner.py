@@ -58,9 +58,10 @@ class NodeRunner:
         self.root, self.planned, self.builder, self.report = root, planned, builder, report
         self.registry, self.settings, self.provenance = registry, settings, provenance
         self.digests = {e.node: e.digest for e in planned.entries if e.digest}
-        self.route: Callable[[str], str] = lambda ref: ref  # through the retry proxy, when there is one
+        self.route: Callable[[str], str] = lambda ref: ref  # through the retry proxy, for repeated builds
         self.local_parents: dict[str, str] = {}  # --load: external base → its unique local tag
         self.proxied: tuple[str, ...] = ()  # (registry host, proxy host) while the proxy routes
+        self.through_proxy: set[str] = set()  # nodes built again through it after a registry fault
         self.lock = threading.Lock()
         self.invocations = 0
         self.layers = LayerReader(registry)  # pushed images' layers, read once per run
@@ -101,7 +102,21 @@ class NodeRunner:
 
     def _build_with_retries(self, request: BuildRequest, log_path: Path, node_report: NodeReport,
                             node: Node) -> BuildResult:
-        """One buildx call, repeated only when it failed on a registry or network fault."""
+        """One buildx call, repeated only when it failed on a registry or network fault.
+
+        The first call talks to the registry straight (its attestations name the registry); a repeat
+        goes through the retry proxy, when the run has one, and its attestations are renamed after."""
+        calls = 0
+
+        def once(chosen: BuildRequest) -> BuildResult:
+            nonlocal calls
+            calls += 1
+            if calls > 1 and (routed := self._routed(chosen)) != chosen:
+                with self.lock:
+                    self.through_proxy.add(node.name)
+                chosen = routed
+            return self._build_once(chosen, log_path, node)
+
         def retried(state: RetryCallState) -> None:
             node_report.retries += 1
             error = state.outcome.exception() if state.outcome else None
@@ -111,7 +126,16 @@ class NodeRunner:
         attempt = retry(retry=retry_if_exception(lambda error: bool(_transient_reason(error))),
                         stop=stop_after_attempt(BUILD_ATTEMPTS), before_sleep=retried,
                         wait=wait_random_exponential(multiplier=1, max=20), reraise=True)
-        return attempt(self._build_once)(request, log_path, node)
+        return attempt(once)(request)
+
+    def _routed(self, request: BuildRequest) -> BuildRequest:
+        """request with every registry reference (pushes, parent, cache, SBOM generator) through the
+        retry proxy."""
+        route = self.route
+        return replace(request, tags=tuple(route(tag) for tag in request.tags), output=route(request.output),
+                       build_contexts=tuple((name, route(value)) for name, value in request.build_contexts),
+                       cache_from=route(request.cache_from), cache_to=route(request.cache_to),
+                       sbom_generator=route(request.sbom_generator))
 
     def _checked_and_named(self, node: Node, request: BuildRequest, result: BuildResult, log_path: Path,
                            node_report: NodeReport) -> BuildResult:
@@ -148,9 +172,13 @@ class NodeRunner:
         return result
 
     def _named_for_the_registry(self, node: Node, digest: str) -> str:
-        """The pushed index with its attestations naming the real registry, not the retry proxy."""
+        """The pushed index with its attestations naming the real registry, not the retry proxy (which
+        they name only when the node was built through it: a repeat after a registry fault)."""
         if not self.proxied or node.provenance == "off" or not isinstance(self.registry, AttestationStore):
             return digest
+        with self.lock:
+            if node.name not in self.through_proxy:
+                return digest
         fingerprint = self.planned.fingerprints[node.name]
         renamed = rename_attestations(self.registry, node.repository, fingerprint.content_tag, digest,
                                       self.proxied[1], self.proxied[0])
@@ -179,7 +207,7 @@ class NodeRunner:
             return BuildResult(node.name, digest, time.monotonic() - started, str(log_path))
 
     def request_for(self, node: Node, parent_digest: str | None = None, platform: str = "") -> BuildRequest:
-        """The buildx request of node as this run builds it (content tag, routed, cache flags); of one
+        """The buildx request of node as this run builds it (content tag, cache flags); of one
         platform of it when given, on its parent's digest when given."""
         parent = self.planned.graph.nodes[node.parent] if node.parent else None
         digest = self.parent_digest(parent) if parent_digest is None else parent_digest
@@ -196,13 +224,10 @@ class NodeRunner:
             return replace(request, tags=(content_ref(node, fingerprint),), labels=tuple(sorted(labels)),
                            build_contexts=contexts, push=False, load=True, no_cache=self.settings.full)
         # nightly (--full): no cache import and fresh bases, but the cache is still exported
-        route = self.route
-        return replace(request, tags=(route(content_ref(node, fingerprint)),), labels=tuple(sorted(labels)),
-                       build_contexts=tuple((name, route(value)) for name, value in request.build_contexts),
-                       cache_from="" if self.settings.full else route(cache_from), cache_to=route(cache_to),
+        return replace(request, tags=(content_ref(node, fingerprint),), labels=tuple(sorted(labels)),
+                       cache_from="" if self.settings.full else cache_from, cache_to=cache_to,
                        no_cache=self.settings.full, pull=self.settings.full,
-                       builder=_single_builder(self.settings.pool),
-                       sbom_generator=route(self.sbom_generator(node)))
+                       builder=_single_builder(self.settings.pool), sbom_generator=self.sbom_generator(node))
 
     def sbom_generator(self, node: Node) -> str:
         """The node's SBOM generator: pinned to its digest when this graph builds it (its human tag

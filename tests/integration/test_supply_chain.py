@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from engine.build.builder import BuildxBuilder
+from engine.console import logs
 from engine.registry.client import RegistryClient
 from engine.run import api, reproduce
 from engine.run.runner import BuildSettings
@@ -177,6 +178,7 @@ def test_sentinels_in_secrets_and_the_remote_url_appear_nowhere(
         tmp_path: Path, own_registry: tuple[str, Path], builder: BuildxBuilder, repo_root: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     address, storage = own_registry
+    logs.configure("console")  # as the CLI does: events reach the run's log.jsonl whichever test ran first
     secret, remote_token, arg_value = (f"SB_SENTINEL_{secrets.token_hex(8)}" for _ in range(3))
     repo = tmp_path / "repo"
     (repo / "stacks/hush/root/rootfs").mkdir(parents=True)

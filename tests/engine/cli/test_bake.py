@@ -29,10 +29,10 @@ TINY = graph_of([
     node("base", secrets=(Secret("token", env="TOKEN"),)),
     node("py.sdk", "base", platforms=(AMD,), args=(("PY", "3.11"), ("EMPTY", "")), target="runtime",
          dockerfile="stacks/tiny/common/Dockerfile.sdk", context="stacks/tiny/py",
-         secrets=(Secret("ca", src="/etc/ssl/ca.pem"),)),
+         secrets=(Secret("ca", src="/etc/ssl/ca.pem"),), provenance="off"),
     node("ubuntu", kind="os", dockerfile="", context="", image="", tag="", registry="",
          external="docker.io/library/ubuntu:24.04"),
-    node("app", "ubuntu", kind="llm", tag="2-dev"),
+    node("app", "ubuntu", kind="llm", tag="2-dev", provenance="min", sbom_generator="tools/sbom:1"),
 ])
 
 EXPECTED = {
@@ -43,14 +43,16 @@ EXPECTED = {
     "target": {
         "base": {"context": "stacks/tiny/base", "dockerfile": "Dockerfile",
                  "platforms": ["linux/amd64", "linux/arm64"], "tags": ["localhost:5000/t/base:1"],
-                 "secret": ["id=token,env=TOKEN"]},
+                 "secret": ["id=token,env=TOKEN"], "attest": ["type=provenance,mode=max"]},
         "app": {"context": "stacks/tiny/app", "dockerfile": "Dockerfile",
                 "contexts": {"parent": "docker-image://docker.io/library/ubuntu:24.04"},
-                "platforms": ["linux/amd64", "linux/arm64"], "tags": ["localhost:5000/t/app:2-dev"]},
+                "platforms": ["linux/amd64", "linux/arm64"], "tags": ["localhost:5000/t/app:2-dev"],
+                "attest": ["type=provenance,mode=min", "type=sbom,generator=localhost:5000/t/tools/sbom:1"]},
         "py_sdk": {"context": "stacks/tiny/py", "dockerfile": "../common/Dockerfile.sdk",
                    "contexts": {"parent": "target:base"}, "platforms": ["linux/amd64"],
                    "tags": ["localhost:5000/t/py.sdk:1"], "target": "runtime",
-                   "args": {"PY": "3.11", "EMPTY": ""}, "secret": ["id=ca,src=/etc/ssl/ca.pem"]},
+                   "args": {"PY": "3.11", "EMPTY": ""}, "secret": ["id=ca,src=/etc/ssl/ca.pem"],
+                   "attest": ["type=provenance,disabled=true"]},
     },
 }
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -303,8 +302,9 @@ def test_registry_override_pushes_and_promotes_below_it(root: Path, registry: Fa
     assert human_tags(registry) == {}
 
 
-def test_a_local_registry_is_built_through_the_retry_proxy_but_published_as_itself(
-        tmp_path: Path) -> None:
+def test_a_local_registry_is_built_straight_and_published_as_itself(tmp_path: Path) -> None:
+    """The retry proxy is there for repeats after a registry fault (test_runner); a first build talks to
+    the registry itself, so its attestations name the registry and need no renaming."""
     root = tmp_path / "local"
     write_stack(root, registry=LOCAL)
     registry = FakeRegistry()
@@ -313,29 +313,20 @@ def test_a_local_registry_is_built_through_the_retry_proxy_but_published_as_itse
                        registry=registry)
     assert report.status == "succeeded", {n.node: n.error for n in report.nodes.values() if n.error}
     graph = api.load(api.Options(root=root, targets=STACK))
-    (tag,) = builder.requests["base"].tags
-    port = tag.split("/", 1)[0].removeprefix("localhost:")
-    assert port.isdigit() and port != "5000"
-    proxy = f"localhost:{port}"
     for name in NODES:
         request = builder.requests[name]
-        assert request.tags == (f"{proxy}/t/{name}:sb-{report.nodes[name].fingerprint}",)
-        flags = cache_flags(graph.nodes[name], "registry")
-        assert (request.cache_from, request.cache_to) == tuple(
-            flag.replace("localhost:5000/", f"{proxy}/") for flag in flags)
+        assert request.tags == (f"{LOCAL}/{name}:sb-{report.nodes[name].fingerprint}",)
+        assert (request.cache_from, request.cache_to) == cache_flags(graph.nodes[name], "registry")
         parent = PARENTS[name]
         if parent:
             assert request.build_contexts == (
-                ("parent", f"docker-image://{proxy}/t/{parent}@{builder.digests[parent]}"),)
+                ("parent", f"docker-image://{LOCAL}/{parent}@{builder.digests[parent]}"),)
             assert dict(request.labels)["org.opencontainers.image.base.name"] == human_ref(parent, LOCAL)
-    # what is published names the registry itself, never the proxy
     assert report.promoted == [human_ref(name, LOCAL) for name in NODES]
     assert registry.tags({human_ref(name, LOCAL) for name in NODES}) == {
         human_ref(name, LOCAL): builder.digests[name] for name in NODES}
     assert [entry.ref for entry in read_lockfile(Path(report.lockfile))] == [
         human_ref(name, LOCAL) for name in sorted(NODES)]
-    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", int(port)), timeout=1):
-        pass  # the proxy is gone after the run
 
 
 def test_smoke_tests_run_on_every_platform_of_the_pushed_digest(root: Path,

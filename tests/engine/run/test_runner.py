@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from engine.build.buildx_args import BuildRequest
 from engine.errors import BuildError
 from engine.run import api, runner
 from engine.run.runner import BuildSettings
-from tests.engine.engine_fakes import REGISTRY, STACK, FakeBuilder, FakeRegistry, write_stack
+from tests.engine.engine_fakes import LOCAL, REGISTRY, STACK, FakeBuilder, FakeRegistry, write_stack
 
 PUSH_FAULT = """\
 #1 [internal] load build definition from Dockerfile
@@ -51,13 +52,15 @@ class FailingFirst(FakeBuilder):
     """Fails the first `times` builds of each node in `failing` with the given log; later builds succeed."""
 
     def __init__(self, registry: FakeRegistry, failing: set[str], log: str, push_first: bool = False,
-                 times: int = 1) -> None:
-        super().__init__(registry)
+                 times: int = 1, proxied: str = "") -> None:
+        super().__init__(registry, proxied=proxied)
         self.failing, self.log, self.push_first, self.times = failing, log, push_first, times
         self.calls: dict[str, int] = {}
+        self.parents: dict[str, list[str]] = {}  # node → its parent context, call by call
 
     def build(self, request: BuildRequest, log_path: Path) -> BuildResult:
         self.calls[request.node] = self.calls.get(request.node, 0) + 1
+        self.parents.setdefault(request.node, []).append(dict(request.build_contexts).get("parent", ""))
         if request.node not in self.failing or self.calls[request.node] > self.times:
             return super().build(request, log_path)
         if self.push_first:  # the image was pushed before the failure
@@ -98,6 +101,31 @@ def test_a_push_fault_builds_the_node_again_and_counts_the_retry(tmp_path: Path)
     assert [(e["node"], e["attempt"], e["reason"]) for e in retried] == [
         ("mid", 1, "503 Service Unavailable")]
     assert registry.digest(f"{REGISTRY}/mid:2") == builder.digests["mid"]
+
+
+def test_a_build_repeated_after_a_registry_fault_goes_through_the_retry_proxy(tmp_path: Path) -> None:
+    """The first build talks to the local registry straight; the repeat pushes, reads its parent and
+    its cache through the proxy, which is gone after the run."""
+    registry = FakeRegistry()
+    builder = FailingFirst(registry, {"mid"}, PUSH_FAULT, proxied="localhost:5000")
+    write_stack(tmp_path, registry=LOCAL)
+    options = api.Options(root=tmp_path, targets=STACK, state_dir=tmp_path / "state")
+    report = api.build(options, builder, BuildSettings(jobs=1, test=False), registry)
+    assert report.status == "succeeded"
+    first, second = builder.parents["mid"]
+    parent = f"t/base@{builder.digests['base']}"
+    assert first == f"docker-image://localhost:5000/{parent}"
+    proxy = second.removeprefix("docker-image://").split("/", 1)[0]
+    assert second == f"docker-image://{proxy}/{parent}" and proxy.startswith("localhost:") and proxy != (
+        "localhost:5000")
+    assert builder.parents["leaf"] == [f"docker-image://localhost:5000/t/mid@{builder.digests['mid']}"]
+    repeated = builder.requests["mid"]
+    assert repeated.tags[0].startswith(f"{proxy}/t/mid:sb-") and repeated.cache_to.startswith(
+        f"type=registry,ref={proxy}/t/mid:sbcache-")
+    assert builder.requests["leaf"].tags[0].startswith("localhost:5000/t/leaf:sb-")
+    assert registry.digest(f"{LOCAL}/mid:2") == builder.digests["mid"]
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", int(proxy.split(":")[1])), timeout=1):
+        pass  # the proxy is gone after the run
 
 
 def test_a_push_fault_every_time_gives_up_after_three_builds(tmp_path: Path) -> None:
