@@ -10,7 +10,7 @@ import csv
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from graph.errors import StackError
+from graph.errors import Location, StackError
 from graph.expand.dag import StackGraph
 from graph.model import checks
 from graph.tags.conventions import get_convention
@@ -67,8 +67,8 @@ def listed_tags(name: str, text: str) -> list[tuple[str, str]]:
         return []
     header = next(csv.reader([lines[0][1]]))
     if "tag" not in header:
-        raise StackError(f"{name}:{lines[0][0]}: the table has no 'tag' column "
-                         f"(columns: {', '.join(header)})",
+        raise StackError(f"the table has no 'tag' column (columns: {', '.join(header)})",
+                         Location(name, lines[0][0]),
                          hint="start a .csv tag list with a header line naming a 'tag' column")
     column = header.index("tag")
     rows = [(number, next(csv.reader([line]), [])) for number, line in lines[1:]]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from tenacity import RetryCallState, Retrying
 
-from engine.registry import retryproxy
+from engine.registry import proxyhandler, retryproxy
 from engine.registry.retryproxy import RetryProxy, local_registry_host, router
 
 TIMEOUT_S = 0.5  # the proxy's socket timeout in these tests
@@ -185,9 +185,9 @@ def failed_with(error: Exception) -> RetryCallState:
 
 
 def test_retry_after_is_waited_for_and_capped() -> None:
-    assert retryproxy._wait(failed_with(retryproxy.Transient("x", 429, retry_after=2.5))) == 2.5
-    assert retryproxy._wait(failed_with(retryproxy.Transient("x", 429, retry_after=600))) == 30.0
-    assert 0 <= retryproxy._wait(failed_with(retryproxy.Transient("x", 503))) <= 0.2
+    assert retryproxy._wait(failed_with(proxyhandler.Transient("x", 429, retry_after=2.5))) == 2.5
+    assert retryproxy._wait(failed_with(proxyhandler.Transient("x", 429, retry_after=600))) == 30.0
+    assert 0 <= retryproxy._wait(failed_with(proxyhandler.Transient("x", 503))) <= 0.2
     assert retryproxy._retry_after("3") == 3.0
     assert retryproxy._retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
     assert retryproxy._retry_after(None) == 0.0
