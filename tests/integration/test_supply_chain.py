@@ -11,7 +11,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -22,6 +21,7 @@ from engine.run import api, reproduce
 from engine.run.runner import BuildSettings
 from tests.engine.engine_fakes import commit_all, git
 from tests.integration.conftest import start_registry
+from tests.integration.provenance import statements
 
 QUIET = BuildSettings(jobs=2, test=False)
 STACK = """\
@@ -46,27 +46,6 @@ def tiny_repo(root: Path, text: str) -> None:
     (base / "stack.yaml").write_text(STACK, encoding="utf-8")
     (root / ".gitignore").write_text("state/\n", encoding="utf-8")
     commit_all(root, "tiny")
-
-
-def statements(client: RegistryClient, ref: str) -> dict[str, dict[str, Any]]:
-    """Platform → the SLSA provenance statement attached to that platform's image in the index at ref."""
-    index = client.manifest(ref)
-    assert index is not None and index.is_index, ref
-    repository = ref.rsplit(":", 1)[0] if "@" not in ref else ref.split("@", 1)[0]
-    by_digest = {digest: platform for platform, digest in index.platforms().items()}
-    found = {}
-    for entry in index.body["manifests"]:
-        annotations = entry.get("annotations", {})
-        if annotations.get("vnd.docker.reference.type") != "attestation-manifest":
-            continue
-        manifest = client.manifest(f"{repository}@{entry['digest']}")
-        assert manifest is not None
-        for layer in manifest.body["layers"]:
-            if "provenance" in layer.get("annotations", {}).get("in-toto.io/predicate-type", ""):
-                blob = client.blob(f"{repository}@{layer['digest']}")
-                assert blob is not None
-                found[by_digest[annotations["vnd.docker.reference.digest"]]] = json.loads(blob)
-    return found
 
 
 def test_provenance_names_the_real_registry_and_the_parent_on_both_platforms(
