@@ -117,3 +117,10 @@ def only_cache_export_failed(log_text: str) -> bool:
     errors = [step for step in parse_steps(log_text) if step.error]
     fatal = errors[-1] if errors else None  # a failed cache *import* earlier is only a warning
     return fatal is not None and fatal.name.startswith("exporting cache") and "pushing layers" in log_text
+
+
+def stalled_in_dockerfile_step(log_text: str, last_line: str) -> bool:
+    """Whether the last line before a stall belongs to a Dockerfile step (a hung RUN: not a transfer)."""
+    number = last_line.split(" ", 1)[0]
+    step = next((s for s in parse_steps(log_text) if s.step == number), None)
+    return step is not None and is_dockerfile_step(step) and " RUN " in f" {step.name} "

@@ -51,9 +51,20 @@ class Pool:
         return dict(self.platforms).get(platform, ())
 
     @property
+    def builder_names(self) -> set[str]:
+        """The names of every builder of the pool."""
+        return {builder.name for _, group in self.platforms for builder in group}
+
+    @property
     def is_multi(self) -> bool:
         """Whether the pool has more than one builder: then each platform is built on its own."""
-        return len({builder.name for _, group in self.platforms for builder in group}) > 1
+        return len(self.builder_names) > 1
+
+    @property
+    def only_builder(self) -> str:
+        """The pool's one builder, on which every node is built ('' when it has more than one)."""
+        names = self.builder_names
+        return names.pop() if len(names) == 1 else ""
 
 
 def parse_pool(table: Any, where: str) -> Pool:

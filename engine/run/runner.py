@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import structlog
 from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt, wait_random_exponential
@@ -139,8 +139,11 @@ class NodeRunner:
 
     def _checked_and_named(self, node: Node, request: BuildRequest, result: BuildResult, log_path: Path,
                            node_report: NodeReport) -> BuildResult:
-        """The layer-prefix check and the attestation renaming of the pushed index side by side (each a
-        few registry round trips while the node holds a job); a rebuild after a failed check is renamed."""
+        """The layer-prefix check, and for a node built through the retry proxy the attestation renaming
+        of the pushed index side by side (each a few registry round trips while the node holds a job);
+        a rebuild after a failed check is renamed."""
+        if not self._renamed_after_push(node):
+            return self._on_its_parent(node, request, result, log_path, node_report)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rename") as pool:
             naming = pool.submit(self._named_for_the_registry, node, result.digest)
             checked = self._on_its_parent(node, request, result, log_path, node_report)
@@ -171,16 +174,22 @@ class NodeRunner:
                                    "prune its build cache (docker builder prune) and build again")
         return result
 
+    def _renamed_after_push(self, node: Node) -> bool:
+        """Whether node's attestations name the retry proxy: it was built through it (a repeat after a
+        registry fault) with a provenance, on a registry whose attestations can be rewritten."""
+        if not self.proxied or node.provenance == "off" or not isinstance(self.registry, AttestationStore):
+            return False
+        with self.lock:
+            return node.name in self.through_proxy
+
     def _named_for_the_registry(self, node: Node, digest: str) -> str:
         """The pushed index with its attestations naming the real registry, not the retry proxy (which
         they name only when the node was built through it: a repeat after a registry fault)."""
-        if not self.proxied or node.provenance == "off" or not isinstance(self.registry, AttestationStore):
+        if not self._renamed_after_push(node):
             return digest
-        with self.lock:
-            if node.name not in self.through_proxy:
-                return digest
         fingerprint = self.planned.fingerprints[node.name]
-        renamed = rename_attestations(self.registry, node.repository, fingerprint.content_tag, digest,
+        store = cast(AttestationStore, self.registry)  # _renamed_after_push checked it is one
+        renamed = rename_attestations(store, node.repository, fingerprint.content_tag, digest,
                                       self.proxied[1], self.proxied[0])
         if renamed != digest:
             log.info("attestations_renamed", node=node.name, proxy=self.proxied[1], registry=self.proxied[0])
@@ -227,7 +236,8 @@ class NodeRunner:
         return replace(request, tags=(content_ref(node, fingerprint),), labels=tuple(sorted(labels)),
                        cache_from="" if self.settings.full else cache_from, cache_to=cache_to,
                        no_cache=self.settings.full, pull=self.settings.full,
-                       builder=_single_builder(self.settings.pool), sbom_generator=self.sbom_generator(node))
+                       builder=self.settings.pool.only_builder if self.settings.pool else "",
+                       sbom_generator=self.sbom_generator(node))
 
     def sbom_generator(self, node: Node) -> str:
         """The node's SBOM generator: pinned to its digest when this graph builds it (its human tag
@@ -288,24 +298,13 @@ class NodeRunner:
         raise RegistryError(f"parent {parent.ref} is not in the registry", f"build {parent.name} first")
 
 
-def _single_builder(pool: Pool | None) -> str:
-    """The one builder of a pool that has only one ('' without a pool): every node is built there."""
-    names = {builder.name for _, group in pool.platforms for builder in group} if pool else set()
-    return names.pop() if len(names) == 1 else ""
-
-
 def _transient_reason(error: BaseException | None) -> str:
     """The registry or network fault a failed build ran into, '' when the failure is definitive."""
     if not isinstance(error, BuildError) or not error.log_path:
         return ""
     text = Path(error.log_path).read_text(encoding="utf-8", errors="replace")
     if isinstance(error, BuildStalled):
-        return "" if _stalled_in_dockerfile_step(text, error.last_line) else f"stalled: {error.last_line}"
+        in_a_step = buildlog.stalled_in_dockerfile_step(text, error.last_line)
+        return "" if in_a_step else f"stalled: {error.last_line}"
     return buildlog.transient_failure(text)
 
-
-def _stalled_in_dockerfile_step(log_text: str, last_line: str) -> bool:
-    """Whether the last line before a stall belongs to a Dockerfile step (a hung RUN: not a transfer)."""
-    number = last_line.split(" ", 1)[0]
-    step = next((s for s in buildlog.parse_steps(log_text) if s.step == number), None)
-    return step is not None and buildlog.is_dockerfile_step(step) and " RUN " in f" {step.name} "
