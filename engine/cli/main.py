@@ -164,8 +164,8 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                        help="nightly: rebuild every node, pull bases, no layer cache import")
     build.add_argument("--changed-since", metavar="REF", help="PR mode: only what changed since REF")
     build.add_argument("--cache", choices=CACHE_MODES,
-                       help="layer cache: inline in the pushed image (default), a registry ref per node "
-                            "(registry: mode=max, registry-min: mode=min), a local folder, or none")
+                       help="layer cache: a registry ref per node (registry: mode=max, the default; "
+                            "registry-min: mode=min), inline in the pushed image, a local folder, or none")
     build.add_argument("--cache-dir", help="folder for --cache local (default STATE/cache)")
     build.add_argument("--no-test", action="store_true", help="skip the smoke tests")
     build.add_argument("--load", action="store_true",

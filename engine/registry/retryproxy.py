@@ -23,14 +23,13 @@ import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from engine.registry.proxyhandler import CHUNK_BYTES, Answer, Transient, handler
+from engine.registry.transport import STALE_CONNECTION_ERRORS
 
 log = structlog.get_logger()
 ATTEMPTS = 8
 TIMEOUT_S = 60.0  # the longest the registry (or BuildKit) may leave one socket operation waiting
 BUFFER_BYTES = 1 << 20  # response bodies up to this are read whole, so a failed read can be retried
 MAX_RETRY_AFTER_S = 30.0
-# a reused keep-alive connection that fails so was closed by the registry while idle (the request unread)
-STALE_ERRORS = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 # PATCH appends to an upload: after a partly sent body it cannot be replayed; the others can
 REPLAYABLE = {"GET", "HEAD", "PUT", "DELETE", "POST"}
 
@@ -109,7 +108,7 @@ class RetryProxy:
                              replayable=False) from None
         except (OSError, http.client.HTTPException) as exc:
             connection.close()
-            if reused and isinstance(exc, STALE_ERRORS):
+            if reused and isinstance(exc, STALE_CONNECTION_ERRORS):
                 raise _Stale() from None
             raise _transient(method, path, f"connection failed: {exc!r}", 502, replayable=False) from None
 

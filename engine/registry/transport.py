@@ -76,7 +76,9 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
 
 REDIRECTS = {301, 302, 303, 307, 308}
 MAX_REDIRECTS = 20
-_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+# a reused keep-alive connection failing so was closed by the server while idle (the request unread)
+STALE_CONNECTION_ERRORS = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+                           ConnectionAbortedError)
 _Key = tuple[Endpoint, str, str]  # (endpoint whose TLS settings apply, scheme, host[:port])
 
 
@@ -141,7 +143,7 @@ class Transport:
                 connection.request(method, path, body=body, headers={"User-Agent": "stackbuild", **headers})
                 answer = connection.getresponse()
                 data = answer.read()
-            except _STALE:
+            except STALE_CONNECTION_ERRORS:
                 self._drop(key)
                 if reused and not fresh:
                     continue  # the server closed the idle connection: once more on a new one
