@@ -1,9 +1,9 @@
 """A registry that answers 503 and 429, resets connections and stalls: every node still ends pushed.
 
 The fault injector (faultproxy.py, no engine code) sits in front of a throwaway registry; the run
-pushes below it, so BuildKit goes engine retry proxy → injector → registry and the engine's own
-registry client goes injector → registry. The engine's proxy gets a short socket timeout here so a
-stall costs seconds, not minutes.
+pushes below it: a node's first build goes injector → registry and, after a fault, its repeat goes
+engine retry proxy → injector → registry; the engine's own registry client goes injector → registry.
+The engine's proxy gets a short socket timeout here so a stall costs seconds, not minutes.
 """
 
 from __future__ import annotations
