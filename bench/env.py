@@ -32,6 +32,15 @@ def _proc_field(path: str, key: str) -> str:
     return ""
 
 
+def compile_bytecode(root: Path) -> None:
+    """Byte-compile engine/ and graph/ as installing the package does: an editable install run with
+    PYTHONDONTWRITEBYTECODE set (as on this machine) would otherwise compile every module on every run."""
+    import compileall
+
+    for package in ("engine", "graph"):
+        compileall.compile_dir(root / package, quiet=1)
+
+
 def machine(with_docker: bool = True) -> dict[str, Any]:
     """Date and machine: nproc, CPU model, memory, kernel, Python, and the Docker/buildx versions."""
     memory_kb = _proc_field("/proc/meminfo", "MemTotal").split()

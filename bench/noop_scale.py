@@ -181,6 +181,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
 if __name__ == "__main__":
     import tempfile
 
+    env.compile_bytecode(Path(__file__).resolve().parent.parent)
     with tempfile.TemporaryDirectory(prefix="stackbuild-noop-") as folder:
         outcome = measure(Path(folder), sys.argv[1] if len(sys.argv) > 1 else "10k")
         print(json.dumps({"result": outcome, "targets": targets(outcome)}, indent=2))

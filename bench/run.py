@@ -84,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }}
     notes: list[str] = []
     marker = ""
+    env.compile_bytecode(ROOT)
     try:
         # the planner first: nothing of the engine runs is still settling in the background then
         results["planner"] = _planner(args, progress)
