@@ -83,6 +83,31 @@ def engine_problem() -> str:
     return ""
 
 
+SETTLE_BUSY = 0.15  # of all cores: below this the machine counts as quiet
+SETTLE_MAX_S = 20.0
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores since boot, from /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text(encoding="utf-8").split()[1:9]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def settle(window_s: float = 0.3, limit_s: float = SETTLE_MAX_S) -> float:
+    """Wait until the machine is quiet (two windows in a row under SETTLE_BUSY), at most limit_s: what the
+    last run left behind (the engine's garbage collection, a cache export) must not be timed as the
+    next run's work. Seconds waited."""
+    start, quiet = time.monotonic(), 0
+    while quiet < 2 and time.monotonic() - start < limit_s:
+        busy_before, total_before = _cpu_times()
+        time.sleep(window_s)
+        busy, total = _cpu_times()
+        share = (busy - busy_before) / max(1, total - total_before)
+        quiet = quiet + 1 if share < SETTLE_BUSY else 0
+    return round(time.monotonic() - start, 2)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -126,6 +126,7 @@ def fill(port: int, refs: list[tuple[str, str]]) -> int:
 
 def _no_op(work: Path, state: Path) -> tuple[float, str]:
     """One `stackbuild build` of the stacks: wall seconds and its output's last lines."""
+    env.settle()
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "engine.cli", "build", "--root", str(work), "--state-dir", str(state),

@@ -134,6 +134,7 @@ def run_stackbuild(ws: Workspace, proxy: CountingProxy, jobs: int, name: str,
     argv = [*_stackbuild(), "build", ws.target, "--root", str(ws.root), "--registry", ws.sb_prefix,
             "--state-dir", str(ws.state), "--jobs", str(jobs), "--keep-going", "--no-test",
             "--log-format", "json", *(["--full"] if full else []), *extra]
+    settled = env.settle()
     proxy.take()
     log = ws.logs / f"{name}-stackbuild.log"
     start = time.monotonic()
@@ -148,7 +149,7 @@ def run_stackbuild(ws: Workspace, proxy: CountingProxy, jobs: int, name: str,
         report = json.loads(Path(report_line.removeprefix("report: ")).read_text(encoding="utf-8"))
     ok = result.returncode == 0 and report.get("status") == "succeeded"
     return {"wall_s": round(wall, 3), "solves": int(report.get("buildx_invocations", 0)), "ok": ok,
-            "requests": _requests(counts), "log": str(log),
+            "requests": _requests(counts), "log": str(log), "settled_s": settled,
             "error": "" if ok else (result.stdout[-1500:] or f"exit {result.returncode}; see {log}"),
             "durations": {node: entry["duration_s"] for node, entry in report.get("nodes", {}).items()
                           if entry.get("action") == "build"}}
@@ -160,6 +161,7 @@ def run_bake(ws: Workspace, proxy: CountingProxy, name: str, no_cache: bool = Fa
     metadata.unlink(missing_ok=True)
     argv = ["docker", "buildx", "bake", "-f", str(ws.bake_file), "--push", "--progress", "plain",
             "--metadata-file", str(metadata), *(["--no-cache", "--pull"] if no_cache else [])]
+    settled = env.settle()
     proxy.take()
     log = ws.logs / f"{name}-bake.log"
     start = time.monotonic()
@@ -173,7 +175,7 @@ def run_bake(ws: Workspace, proxy: CountingProxy, name: str, no_cache: bool = Fa
                if isinstance(value, dict) and "containerimage.digest" in value]
     ok = result.returncode == 0
     return {"wall_s": round(wall, 3), "solves": len(targets), "ok": ok, "requests": _requests(counts),
-            "log": str(log), "error": "" if ok else _tail(log)}
+            "log": str(log), "settled_s": settled, "error": "" if ok else _tail(log)}
 
 
 def profile_stackbuild(ws: Workspace, proxy: CountingProxy, jobs: int) -> dict[str, Any]:

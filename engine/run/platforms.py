@@ -19,6 +19,7 @@ from engine.errors import EngineError
 from engine.run.layers import LayerPrefixError
 from engine.run.planner import content_ref
 from engine.run.runner import NodeRunner
+from engine.run.smoke import smoke_test
 from graph.model.spec import Node
 
 if TYPE_CHECKING:
@@ -85,10 +86,10 @@ class PlatformRunner:
             sources = self._sources(node)
             target = content_ref(node, self.nodes.planned.fingerprints[name])
             self.builder.merge(name, self.nodes.route(target), [self.nodes.route(s) for s in sources])
-            digest = self.nodes._named_for_the_registry(node, self._merged(node, target))
+            digest = self.nodes.named_for_the_registry(node, self._merged(node, target))
             self._check_layers(node, digest)
             if self.nodes.settings.test:
-                self.nodes._smoke_test(node, digest, report)
+                smoke_test(self.nodes.builder, self.nodes.planned.graph, node, digest, report)
         except EngineError as exc:
             report.error, report.status = str(exc), "failed"
             log.error("node_failed", error=str(exc))

@@ -23,6 +23,7 @@ from engine.registry.bases import MIRROR_ENV, resolve_base
 from engine.registry.client import Registry
 from engine.run.layers import LayerPrefixError, LayerReader, PrefixMismatch, check_layer_prefixes
 from engine.run.planner import Planned, content_ref
+from engine.run.smoke import smoke_test
 from engine.state.hygiene import secret_args
 from engine.state.report import NodeReport, RunReport
 from graph.model.spec import Node
@@ -87,7 +88,7 @@ class NodeRunner:
             node_report.platform_durations = buildlog.platform_durations(
                 buildlog.parse_steps(log_path.read_text(encoding="utf-8", errors="replace")))
             if self.settings.test:
-                self._smoke_test(node, result.digest, node_report)
+                smoke_test(self.builder, self.planned.graph, node, result.digest, node_report)
         except EngineError as exc:
             node_report.error, node_report.status = str(exc), "failed"
             log.error("node_failed", error=str(exc), log=str(log_path),
@@ -145,11 +146,11 @@ class NodeRunner:
         if not self._renamed_after_push(node):
             return self._on_its_parent(node, request, result, log_path, node_report)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rename") as pool:
-            naming = pool.submit(self._named_for_the_registry, node, result.digest)
+            naming = pool.submit(self.named_for_the_registry, node, result.digest)
             checked = self._on_its_parent(node, request, result, log_path, node_report)
             named = naming.result()
         if checked.digest != result.digest:  # built once more without cache
-            named = self._named_for_the_registry(node, checked.digest)
+            named = self.named_for_the_registry(node, checked.digest)
         self.layers.renamed(node.repository, checked.digest, named)
         return replace(checked, digest=named)
 
@@ -182,7 +183,7 @@ class NodeRunner:
         with self.lock:
             return node.name in self.through_proxy
 
-    def _named_for_the_registry(self, node: Node, digest: str) -> str:
+    def named_for_the_registry(self, node: Node, digest: str) -> str:
         """The pushed index with its attestations naming the real registry, not the retry proxy (which
         they name only when the node was built through it: a repeat after a registry fault)."""
         if not self._renamed_after_push(node):
@@ -248,27 +249,6 @@ class NodeRunner:
             if generator.ref == ref and not generator.external:
                 return f"{generator.repository}@{self.parent_digest(generator)}"
         return ref
-
-    def _smoke_test(self, node: Node, digest: str, node_report: NodeReport) -> None:
-        """Run the node's test (and, when it says so, its ancestors' tests) on every platform."""
-        commands = self.test_commands(node)
-        for platform in node.platforms if commands else ():
-            node_report.tests[platform] = "failed"
-            for origin, command in commands:
-                output = self.builder.smoke_test(node.name, f"{node.repository}@{digest}", platform, command)
-                log.info("node_tested", node=node.name, platform=platform, test_of=origin,
-                         output=output.strip()[-200:])
-            node_report.tests[platform] = "passed"
-
-    def test_commands(self, node: Node) -> list[tuple[str, tuple[str, ...]]]:
-        """(node the test belongs to, argv) pairs: the node's own, then its ancestors' if asked."""
-        commands = [(node.name, node.test)] if node.test else []
-        current = node
-        while node.retest_ancestors and current.parent:
-            current = self.planned.graph.nodes[current.parent]
-            if current.test and not current.external:
-                commands.append((current.name, current.test))
-        return commands
 
     def parent_digest(self, parent: Node | None) -> str:
         """The parent's digest: built in this run, known from the plan, or looked up in the registry."""

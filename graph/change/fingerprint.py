@@ -43,7 +43,9 @@ def spec_digest(node: Node) -> str:
         "kind": node.kind, "target": node.target, "platforms": list(node.platforms),
         "secrets": sorted(secret.id for secret in node.secrets), "attrs": dict(node.attrs),
         "variant": node.variant, "external": node.external,
-        **({"sbom_generator": node.sbom_generator} if node.sbom_generator else {}),  # old digests stay
+        # written only when set, so digests from before these keys existed stay the same
+        **({"sbom_generator": node.sbom_generator} if node.sbom_generator else {}),
+        **({"provenance": node.provenance} if node.provenance != "max" and not node.external else {}),
     })
 
 

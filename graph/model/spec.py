@@ -45,7 +45,7 @@ class Node:
     definition: str = ""  # the definition this node was expanded from
     contract: str = ""  # an image contract the built image must meet (e.g. ymir-executor)
     retest_ancestors: bool = False  # also run every ancestor's smoke test in this image
-    provenance: str = "max"  # the stack's `provenance:` mode (not fingerprinted: it adds no layer)
+    provenance: str = "max"  # the stack's `provenance:` mode (fingerprinted: the pushed index holds it)
     location: Location = NOWHERE
     sbom_generator: str = ""  # BuildKit SBOM generator image, relative to `registry` unless it names a host
 

@@ -233,3 +233,14 @@ def test_the_proxy_keeps_its_upstream_connection_and_reopens_one_the_registry_dr
     finally:
         upstream.shutdown()
         upstream.server_close()
+
+
+
+def test_settling_waits_while_the_machine_is_busy_and_gives_up_at_its_limit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import env
+
+    monkeypatch.setattr(env, "SETTLE_BUSY", 0.0)  # no window is quiet enough
+    assert 0.5 <= env.settle(window_s=0.1, limit_s=0.5) < 1.0
+    monkeypatch.setattr(env, "SETTLE_BUSY", 1.01)  # every window is
+    assert env.settle(window_s=0.1, limit_s=5.0) < 0.5  # two windows in a row

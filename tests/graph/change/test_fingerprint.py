@@ -253,6 +253,14 @@ def test_changed_inputs_names_what_changed(repo: Path, edit: Callable[[Path], No
     assert set(child) <= {"parent", "spec"}  # attrs and platforms are inherited
 
 
+def test_the_provenance_mode_is_an_input_of_every_built_node(repo: Path) -> None:
+    before = fingerprints(repo)
+    edit_data(repo, lambda data: data.update({"provenance": "min"}))
+    assert differing(before, fingerprints(repo)) == set(BUILT)  # the pushed indexes would differ
+    edit_data(repo, lambda data: data.update({"provenance": "max"}))  # the default, written out
+    assert differing(before, fingerprints(repo)) == set()
+
+
 def test_a_parent_input_change_reaches_every_descendant(repo: Path) -> None:
     before = fingerprints(repo)
     (repo / "s/a/app.txt").write_text("app of a, edited\n", encoding="utf-8")
