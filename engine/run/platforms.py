@@ -53,7 +53,7 @@ class PlatformRunner:
             staging = f"{content_ref(node, self.nodes.planned.fingerprints[node.name])}-{slug}"
             request = platform_push(replace(request, platforms=(unit.platform,)), staging, builder)
             log.info("platform_started", platform=unit.platform, builder=builder)
-            result = self.nodes._build_with_retries(request, log_path, report, node)
+            result = self.nodes.build_with_retries(request, log_path, report, node)
         except EngineError as exc:
             if self.builder.alive(builder):
                 report.error, report.status = str(exc), "failed"
@@ -137,7 +137,7 @@ class PlatformRunner:
         parent = self.nodes.planned.graph.nodes[node.parent] if node.parent else None
         if parent is None or parent.external:
             return
-        problems = self.nodes._prefix_problems(node, parent, digest)
+        problems = self.nodes.prefix_problems(node, parent, digest)
         if problems:
             raise LayerPrefixError("; ".join(problem.message for problem in problems),
                                    "prune the builders' caches and build again")

@@ -82,7 +82,7 @@ class NodeRunner:
                             hint="its value is *** in logs, but a secret belongs in `secrets:` (buildx "
                                  "--secret): build args are kept in the image's provenance")
             log.info("node_started", platforms=len(node.platforms), ref=request.tags[0])
-            result = self._build_with_retries(request, log_path, node_report, node)
+            result = self.build_with_retries(request, log_path, node_report, node)
             result = self._checked_and_named(node, request, result, log_path, node_report)
             node_report.digest, node_report.duration_s = result.digest, round(result.duration_s, 2)
             node_report.platform_durations = buildlog.platform_durations(
@@ -101,8 +101,8 @@ class NodeRunner:
         node_report.status = "succeeded"
         log.info("node_built", node=name, digest=result.digest, duration_s=node_report.duration_s)
 
-    def _build_with_retries(self, request: BuildRequest, log_path: Path, node_report: NodeReport,
-                            node: Node) -> BuildResult:
+    def build_with_retries(self, request: BuildRequest, log_path: Path, node_report: NodeReport,
+                           node: Node) -> BuildResult:
         """One buildx call, repeated only when it failed on a registry or network fault.
 
         The first call talks to the registry straight (its attestations name the registry); a repeat
@@ -161,14 +161,14 @@ class NodeRunner:
         parent = self.planned.graph.nodes[node.parent] if node.parent else None
         if parent is None or parent.external or self.settings.load:  # --load: no registry to read
             return result
-        problems = self._prefix_problems(node, parent, result.digest)
+        problems = self.prefix_problems(node, parent, result.digest)
         if not problems:
             return result
         log.warning("layer_prefix_rebuild", node=node.name, error=problems[0].message)
         node_report.retries += 1
-        result = self._build_with_retries(replace(request, no_cache=True, cache_from=""), log_path,
+        result = self.build_with_retries(replace(request, no_cache=True, cache_from=""), log_path,
                                           node_report, node)
-        problems = self._prefix_problems(node, parent, result.digest)
+        problems = self.prefix_problems(node, parent, result.digest)
         if problems:
             raise LayerPrefixError("; ".join(problem.message for problem in problems),
                                    "the builder keeps reusing layers of another build of the parent: "
@@ -196,7 +196,8 @@ class NodeRunner:
             log.info("attestations_renamed", node=node.name, proxy=self.proxied[1], registry=self.proxied[0])
         return renamed
 
-    def _prefix_problems(self, node: Node, parent: Node, digest: str) -> list[PrefixMismatch]:
+    def prefix_problems(self, node: Node, parent: Node, digest: str) -> list[PrefixMismatch]:
+        """Where node's pushed image (digest) does not start with its parent's layers, per platform."""
         digests = {node.name: digest, parent.name: self.parent_digest(parent)}
         return check_layer_prefixes([node], {node.name: parent}, digests, self.registry, self.layers)
 
