@@ -167,7 +167,7 @@ class NodeRunner:
         log.warning("layer_prefix_rebuild", node=node.name, error=problems[0].message)
         node_report.retries += 1
         result = self.build_with_retries(replace(request, no_cache=True, cache_from=""), log_path,
-                                          node_report, node)
+                                         node_report, node)
         problems = self.prefix_problems(node, parent, result.digest)
         if problems:
             raise LayerPrefixError("; ".join(problem.message for problem in problems),
