@@ -31,6 +31,7 @@ from engine.run.platforms import PlatformRunner
 from engine.run.publishing import open_history, publish_run
 from engine.run.runner import BuildSettings, NodeRunner
 from engine.state import gitinfo
+from engine.state.digestmemo import load_memo, save_memo
 from engine.state.folder import run_lock
 from engine.state.history import History, NodeRecord
 from engine.state.report import NodeReport, RunReport, finish, new_run
@@ -93,8 +94,8 @@ def plan(options: Options, registry: Registry | None = None, full: bool = False,
         return make_plan(stack_graph, reason="forced" if full else "not_checked")
     history = open_history(options)
     try:
-        return plan_build(stack_graph, options.root, registry, history, full,
-                          changed_since, options.targets).entries
+        return plan_build(stack_graph, options.root, registry, history, full, changed_since, options.targets,
+                          load_memo(options.state) if history else None).entries
     finally:
         if history:
             history.close()
@@ -118,8 +119,10 @@ def build(options: Options, builder: Builder, settings: BuildSettings = DEFAULT_
 def _run(options: Options, builder: Builder, settings: BuildSettings, registry: Registry,
          history: History) -> RunReport:
     requests_before = Counter(registry.requests)
+    memo = load_memo(options.state)
     planned = plan_build(load(options), options.root, registry, history, settings.full,
-                         settings.changed_since, options.targets)
+                         settings.changed_since, options.targets, memo)
+    save_memo(options.state, memo)
     _check_shard(options, planned)
     if isinstance(builder, EngineCheck) and any(entry.action == BUILD for entry in planned.entries):
         builder.check()  # the engine is asked only when something is to be built (a no-op needs none)

@@ -15,6 +15,7 @@ from engine.state import gitinfo
 from engine.state.history import History
 from graph.change.affected import affected, directly_changed
 from graph.change.fingerprint import Fingerprint, fingerprint_graph
+from graph.context.files import DigestMemo
 from graph.errors import GraphError
 from graph.expand.assemble import load_graph
 from graph.expand.dag import StackGraph
@@ -59,13 +60,15 @@ def content_ref(node: Node, fingerprint: Fingerprint) -> str:
 
 
 def plan_build(stack_graph: StackGraph, root: Path, registry: Registry | None, history: History | None,
-               full: bool = False, changed_since: str = "", targets: tuple[Path, ...] = ()) -> Planned:
+               full: bool = False, changed_since: str = "", targets: tuple[Path, ...] = (),
+               memo: DigestMemo | None = None) -> Planned:
     """Fingerprint every node, find what a PR touches, ask the registry what exists, decide.
 
     Without a registry (offline) nothing is looked up: every candidate is planned as a build, and
     external bases count by the digest the last run recorded (by their reference when none did).
+    memo: context files' digests from an earlier run (graph.context.files.DigestMemo).
     """
-    fingerprints = fingerprint_graph(stack_graph, root, base_digests(stack_graph, registry, history))
+    fingerprints = fingerprint_graph(stack_graph, root, base_digests(stack_graph, registry, history), memo)
     touched: dict[str, str] = {}
     candidates = None
     if changed_since:

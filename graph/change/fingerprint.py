@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from graph.context.dockerignore import read_ignore_patterns
-from graph.context.files import ContextFile, context_digest, list_context
+from graph.context.files import ContextFile, DigestMemo, context_digest, list_context
 from graph.expand.dag import StackGraph
 from graph.model.spec import Node
 
@@ -52,10 +52,10 @@ def spec_digest(node: Node) -> str:
 FileInputs = tuple[str, str, tuple[ContextFile, ...]]  # Dockerfile digest, context digest, files
 
 
-def file_inputs_of(root: Path, dockerfile: str, context: str) -> FileInputs:
+def file_inputs_of(root: Path, dockerfile: str, context: str, memo: DigestMemo | None = None) -> FileInputs:
     """The Dockerfile's digest and the build context as the build sees it."""
     dockerfile_path, context_path = root / dockerfile, root / context
-    files = list_context(context_path, read_ignore_patterns(context_path, dockerfile_path))
+    files = list_context(context_path, read_ignore_patterns(context_path, dockerfile_path), memo)
     return ("sha256:" + hashlib.sha256(dockerfile_path.read_bytes()).hexdigest(),
             context_digest(files), files)
 
@@ -64,10 +64,12 @@ Inputs = tuple[dict[str, str], tuple[ContextFile, ...]]
 
 
 def node_inputs(node: Node, root: Path, parent_value: str,
-                seen: dict[tuple[str, str], FileInputs] | None = None) -> Inputs:
+                seen: dict[tuple[str, str], FileInputs] | None = None,
+                memo: DigestMemo | None = None) -> Inputs:
     """The named inputs of one node: file contents, args, spec and the parent's fingerprint.
 
-    seen caches the file inputs by (Dockerfile, context): matrix nodes share them, read them once.
+    seen caches the file inputs by (Dockerfile, context): matrix nodes share them, read them once;
+    memo spares reading files an earlier run hashed and that did not change since.
     """
     inputs = {"spec": spec_digest(node), "args": _sha(dict(node.args)), "parent": parent_value}
     if node.external:
@@ -75,17 +77,18 @@ def node_inputs(node: Node, root: Path, parent_value: str,
     cache = {} if seen is None else seen
     key = (node.dockerfile, node.context)
     if key not in cache:
-        cache[key] = file_inputs_of(root, node.dockerfile, node.context)
+        cache[key] = file_inputs_of(root, node.dockerfile, node.context, memo)
     inputs["dockerfile"], inputs["context"], files = cache[key]
     return inputs, files
 
 
-def fingerprint_graph(stack_graph: StackGraph, root: Path,
-                      bases: Mapping[str, str] | None = None) -> dict[str, Fingerprint]:
+def fingerprint_graph(stack_graph: StackGraph, root: Path, bases: Mapping[str, str] | None = None,
+                      memo: DigestMemo | None = None) -> dict[str, Fingerprint]:
     """Fingerprints of every node, parents first; a parent's change changes all its descendants.
 
     bases maps an external base reference to its digest. An external node and the nodes built
     directly on it get the digest as their `base` input ("" when unresolved: the reference only).
+    memo: see node_inputs.
     """
     digests = bases or {}
     result: dict[str, Fingerprint] = {}
@@ -94,7 +97,7 @@ def fingerprint_graph(stack_graph: StackGraph, root: Path,
         node = stack_graph.nodes[name]
         parent = stack_graph.nodes[node.parent] if node.parent else None
         parent_value = node.external or (result[parent.name].value if parent else "")
-        inputs, files = node_inputs(node, root, parent_value, seen)
+        inputs, files = node_inputs(node, root, parent_value, seen, memo)
         base = node.external or (parent.external if parent else "")
         if base:
             inputs["base"] = digests.get(base, "")

@@ -7,7 +7,7 @@ import hashlib
 import os
 import posixpath
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,25 +39,51 @@ class ContextFile:
     mode: int
 
 
+StatKey = tuple[int, int, int, int, int]  # device, inode, size, modification and change time (ns)
+
+
+class DigestMemo:
+    """Content digests of regular files read before, by path: a file whose device, inode, size and
+    modification and change times are unchanged is not read again (any write moves its change time)."""
+
+    def __init__(self, known: Mapping[str, tuple[StatKey, str]] | None = None) -> None:
+        self.known = dict(known or {})
+        self.seen: dict[str, tuple[StatKey, str]] = {}  # this run's files: what a memo to keep holds
+        self.read = 0  # files read (not known)
+
+    def digest(self, path: str, info: os.stat_result) -> str:
+        """path's digest: remembered when info matches, else read (info: its lstat)."""
+        key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        entry = self.known.get(path)
+        if entry is not None and tuple(entry[0]) == key:
+            digest = entry[1]
+        else:
+            digest, self.read = _file_digest(path), self.read + 1
+        self.seen[path] = (key, digest)
+        return digest
+
+
 # --- listing and hashing ------------------------------------------------------------------------
 
 
-def list_context(context_dir: Path, patterns: tuple[str, ...]) -> tuple[ContextFile, ...]:
+def list_context(context_dir: Path, patterns: tuple[str, ...],
+                 memo: DigestMemo | None = None) -> tuple[ContextFile, ...]:
     """Every regular file and symlink of the context that BuildKit sends, sorted by path.
 
     The walk is fsutil's: an excluded directory is entered only when an exception could match inside.
     Like BuildKit, symlinks are sent as symlinks: a link's target text is hashed and never followed
     (a symlinked folder is not descended into); FIFOs, sockets and devices are left out unread.
+    A memo, when given, spares reading files it already knows unchanged.
     """
     if not context_dir.is_dir():
         raise StackError(f"build context {context_dir} is not a directory", hint="check the context path")
     try:
-        return _walk(context_dir, compile_patterns(tuple(patterns)))
+        return _walk(context_dir, compile_patterns(tuple(patterns)), memo)
     except RefusedPattern as err:
         raise RefusedPattern(f"build context {context_dir}: {err.message}", hint=err.hint) from err
 
 
-def _walk(context_dir: Path, matcher: Matcher) -> tuple[ContextFile, ...]:
+def _walk(context_dir: Path, matcher: Matcher, memo: DigestMemo | None) -> tuple[ContextFile, ...]:
     """The ContextFiles fsutil's filtered walk sends, sorted by path."""
     found: list[ContextFile] = []
     pending: list[tuple[str, str, ParentInfo]] = [(str(context_dir), "", ())]
@@ -70,7 +96,7 @@ def _walk(context_dir: Path, matcher: Matcher) -> tuple[ContextFile, ...]:
                 if not (ignored and prunes(matcher, relative)):
                     pending.append((entry.path, relative + "/", info))
             elif not ignored:
-                item = _context_file(entry, relative)
+                item = _context_file(entry, relative, memo)
                 if item is not None:
                     found.append(item)
     return tuple(sorted(found, key=lambda item: item.path))
@@ -85,16 +111,17 @@ def _scan(directory: str) -> list[os.DirEntry[str]]:
         raise StackError(f"cannot list {directory}: {err.strerror or err}", hint="make it readable") from err
 
 
-def _context_file(entry: os.DirEntry[str], relative: str) -> ContextFile | None:
+def _context_file(entry: os.DirEntry[str], relative: str, memo: DigestMemo | None) -> ContextFile | None:
     """The ContextFile of a regular file or symlink (None for sockets, fifos and devices)."""
     try:
-        mode = entry.stat(follow_symlinks=False).st_mode
+        info = entry.stat(follow_symlinks=False)
+        mode = info.st_mode
         if stat.S_ISLNK(mode):
             target = os.fsencode(os.readlink(entry.path))
             return ContextFile(relative, _sha256(_SYMLINK_PREFIX + target), SYMLINK_MODE)
         if not stat.S_ISREG(mode):
             return None
-        digest = _file_digest(entry.path)
+        digest = memo.digest(entry.path, info) if memo is not None else _file_digest(entry.path)
     except OSError as err:
         raise StackError(f"cannot read {entry.path}: {err.strerror or err}", hint="make it readable") from err
     return ContextFile(relative, digest, EXECUTABLE_MODE if mode & stat.S_IXUSR else REGULAR_MODE)

@@ -517,6 +517,26 @@ def test_pr_mode_builds_only_what_the_change_touched(root: Path, registry: FakeR
     assert report.promoted == [human_ref("mid"), human_ref("leaf")]
 
 
+def test_a_second_run_reads_no_context_file_the_first_one_hashed(root: Path, registry: FakeRegistry,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.state import digestmemo
+    from graph.context import files
+
+    monkeypatch.setattr(digestmemo, "RACY_S", -3600.0)  # the test's files were all written just now
+    built(root, registry)
+    reads: list[str] = []
+    real = files._file_digest
+    monkeypatch.setattr(files, "_file_digest", lambda path: reads.append(path) or real(path))
+    report = run_build(root, FakeBuilder(registry), registry)
+    assert report.status == "succeeded" and report.buildx_invocations == 0
+    assert reads == []
+    changed = root / "stacks" / "t" / "mid" / "Dockerfile"
+    changed.write_text(changed.read_text(encoding="utf-8") + "LABEL changed=1\n", encoding="utf-8")
+    again = run_build(root, FakeBuilder(registry), registry)
+    assert {name for name, (action, _) in actions(again).items() if action == "build"} == {"mid", "leaf"}
+    assert reads == [str(changed)]
+
+
 # --- build: full --------------------------------------------------------------------------------
 
 
