@@ -2,9 +2,9 @@
 
 Four root nodes built at once (`FROM scratch` + `COPY` of one file of random bytes, so compression
 cannot shrink it): one 2 GiB layer and three of 64 MiB, amd64 only, pushed to a throwaway loopback
-registry, which routes every push through stackbuild's retrying proxy (engine/registry/retryproxy.py)
-inside the stackbuild process. The peak resident set (VmHWM of /proc/PID/status) of that process is
-sampled until it exits.
+registry. The peak resident set (VmHWM of /proc/PID/status) of the stackbuild process is sampled
+until it exits. A first push goes to the registry straight; a build repeated after a registry fault
+pushes through the retrying proxy inside the stackbuild process, measured by bench/proxymem.py.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         "target": "peak RSS while pushing a 2 GB layer with --jobs 4 < 300 MB (issue 11)",
         "measured": f"{result['peak_rss_mb']} MB peak RSS of the stackbuild process "
                     f"(2 GiB layer and three of "
-                    f"64 MiB pushed at once through its retrying proxy, {result['seconds']} s)",
+                    f"64 MiB pushed at once, {result['seconds']} s)",
         "met": result["peak_rss_mb"] < RSS_TARGET_MB,
     }]
 

@@ -217,17 +217,21 @@ def _scale(args: argparse.Namespace, work: Path, progress: Any) -> dict[str, Any
 
 
 def _memory(args: argparse.Namespace, work: Path, progress: Any) -> dict[str, Any]:
-    """Peak RSS while pushing a 2 GiB layer with --jobs 4 (bench/bigpush.py)."""
+    """Peak RSS while pushing a 2 GiB layer with --jobs 4 (bench/bigpush.py), and of the retry proxy
+    pushing the same (bench/proxymem.py)."""
     if args.quick or args.skip_memory:
         return {"skipped": "quick mode" if args.quick else "--skip-memory"}
     if env.engine_problem():
         return {"skipped": env.engine_problem()}
-    from bench import bigpush
+    from bench import bigpush, proxymem
 
     progress("memory: pushing a 2 GiB layer with --jobs 4")
     result = bigpush.measure(work / "bigpush")
-    progress(f"memory: peak RSS {result['peak_rss_mb']} MB")
-    return {"result": result, "targets": bigpush.targets(result)}
+    progress(f"memory: peak RSS {result['peak_rss_mb']} MB; the same blobs through the retry proxy")
+    proxied = proxymem.measure(work / "proxymem")
+    progress(f"memory: retry proxy peak RSS {proxied['peak_rss_mb']} MB")
+    return {"result": result, "proxy": proxied,
+            "targets": bigpush.targets(result) + proxymem.targets(proxied)}
 
 
 def _budget(quick: bool, nodes: int) -> float:
