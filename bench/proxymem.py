@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import env
+from bench.bigpush import RSS_TARGET_MB
 
-RSS_TARGET_MB = 300.0
 BLOCK = 1 << 20
 SIZES = {"big": 2 << 30, "small-1": 64 << 20, "small-2": 64 << 20, "small-3": 64 << 20}
 

@@ -51,8 +51,9 @@ def _entries(data: Any) -> dict[str, tuple[StatKey, str]]:
 
 
 def save_memo(state: Path, memo: DigestMemo, now_ns: int | None = None) -> None:
-    """Keep what this run saw, but for files changed within RACY_S of now (read again next time)."""
-    if not memo.seen:
+    """Keep what this run saw, but for files changed within RACY_S of now (read again next time);
+    nothing is written when every file was known and no known one is gone."""
+    if not memo.seen or (memo.read == 0 and memo.seen.keys() == memo.known.keys()):
         return
     limit = (time.time_ns() if now_ns is None else now_ns) - int(RACY_S * 1e9)
     files = {path: [*key, digest] for path, (key, digest) in sorted(memo.seen.items())

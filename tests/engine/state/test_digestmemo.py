@@ -32,6 +32,22 @@ def test_a_saved_memo_spares_reading_the_files_next_time(tmp_path: Path, context
     assert again.read == 0
 
 
+def test_an_unchanged_memo_is_not_written_again(tmp_path: Path, context: Path) -> None:
+    memo = DigestMemo()
+    list_context(context, (), memo)
+    save_memo(tmp_path, memo, now_ns=time.time_ns() + int(10 * RACY_S * 1e9))
+    written = (tmp_path / MEMO_FILE).stat().st_mtime_ns
+    again = load_memo(tmp_path)
+    list_context(context, (), again)
+    save_memo(tmp_path, again, now_ns=time.time_ns() + int(10 * RACY_S * 1e9))
+    assert (tmp_path / MEMO_FILE).stat().st_mtime_ns == written
+    (context / "c").write_text("c", encoding="utf-8")  # a new file: read, so the memo is written
+    more = load_memo(tmp_path)
+    list_context(context, (), more)
+    save_memo(tmp_path, more, now_ns=time.time_ns() + int(10 * RACY_S * 1e9))
+    assert str(context / "c") in json.loads((tmp_path / MEMO_FILE).read_text(encoding="utf-8"))["files"]
+
+
 def test_files_changed_just_before_the_save_are_not_kept(tmp_path: Path, context: Path) -> None:
     memo = DigestMemo()
     list_context(context, (), memo)  # their change times are now: racy
