@@ -58,17 +58,6 @@ def write_stack(root: Path, registry: str) -> Path:
     return stack
 
 
-def _peak_rss_mb(pid: int) -> float:
-    """VmHWM of a running process in MB, 0 when it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def measure(work: Path) -> dict[str, Any]:
     """Build and push the stack once; stackbuild's peak RSS, wall time and the pushed size."""
     registry = env.ThrowawayRegistry(work / "registry").start()
@@ -82,7 +71,7 @@ def measure(work: Path) -> dict[str, Any]:
             process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
             peak = 0.0
             while process.poll() is None:
-                peak = max(peak, _peak_rss_mb(process.pid))
+                peak = max(peak, env.peak_rss_mb(process.pid))
                 time.sleep(0.2)
         seconds = time.perf_counter() - start
         if process.returncode != 0:

@@ -108,6 +108,18 @@ def settle(window_s: float = 0.3, limit_s: float = SETTLE_MAX_S) -> float:
     return round(time.monotonic() - start, 2)
 
 
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """A process's peak resident set in MB: VmHWM of /proc/PID/status, which starts afresh at exec
+    (ru_maxrss would also count the parent a subprocess was forked from); 0 when it cannot be read."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return 0.0
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

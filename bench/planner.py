@@ -25,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench import synth
+from bench import env, synth
 
 PHASES = ("imports", "load", "expand", "order", "fingerprint", "affected", "decide")
 TIME_TARGET_S, MEMORY_TARGET_MB = 2.0, 500.0
@@ -66,15 +66,8 @@ def _phases(root: Path) -> tuple[dict[str, float], int]:
 
 
 def _peak_rss_mb() -> float:
-    """This process's peak resident set: VmHWM, which starts afresh at exec (ru_maxrss would also
-    count the RSS of the parent the subprocess was forked from)."""
-    try:
-        for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    """This process's peak resident set (ru_maxrss when /proc cannot tell)."""
+    return env.peak_rss_mb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _child(root: Path, mode: str) -> dict[str, Any]:

@@ -64,20 +64,12 @@ def _push(port: int, repository: str, path: Path, digest: str) -> None:
         raise RuntimeError(f"PUT {repository}: HTTP {answer.status}")
 
 
-def _status_mb(field: str) -> float:
-    """A memory field of /proc/self/status (VmHWM: the peak resident set) in MB."""
-    for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def inner(work: Path) -> dict[str, Any]:
     """In this process: blobs, registry, proxy, four pushes at once; the peak RSS after them."""
     from engine.registry.retryproxy import RetryProxy
 
     blobs = {name: (work / name, _blob(work / name, size)) for name, size in SIZES.items()}
-    baseline = _status_mb("VmHWM")
+    baseline = env.peak_rss_mb()
     registry = env.ThrowawayRegistry(work / "registry").start()
     try:
         with RetryProxy(f"127.0.0.1:{registry.port}") as proxy, ThreadPoolExecutor(len(blobs)) as pool:
@@ -86,7 +78,7 @@ def inner(work: Path) -> dict[str, Any]:
             requests = proxy.counts["requests"]
     finally:
         registry.stop()
-    return {"peak_rss_mb": round(_status_mb("VmHWM"), 1), "before_pushing_mb": round(baseline, 1),
+    return {"peak_rss_mb": round(env.peak_rss_mb(), 1), "before_pushing_mb": round(baseline, 1),
             "bytes": sum(SIZES.values()), "requests": requests}
 
 
