@@ -55,7 +55,7 @@ class DigestMemo:
         """path's digest: remembered when info matches, else read (info: its lstat)."""
         key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
         entry = self.known.get(path)
-        if entry is not None and tuple(entry[0]) == key:
+        if entry is not None and entry[0] == key:
             digest = entry[1]
         else:
             digest, self.read = _file_digest(path), self.read + 1
