@@ -163,7 +163,7 @@ def _execute(options: Options, builder: Builder, settings: BuildSettings, regist
     # build of its parent fails and nothing is published
     if ok and not verify_run(planned, runner.digests, report, registry, runner.layers):
         ok = False
-    report.buildx_invocations = runner.invocations
+    report.buildx_invocations, report.fault_repeats = runner.invocations, runner.fault_repeats
     if ok and not options.platforms and not options.only:
         ok = publish_run(options, planned, runner.digests, registry, history, report, settings.adopt)
     else:

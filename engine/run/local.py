@@ -138,7 +138,7 @@ def _execute(options: api.Options, builder: Builder, settings: BuildSettings, st
         report.nodes[name].error = ("interrupted" if cut_short else report.nodes[name].error
                                     or ("" if outcome.status == SUCCEEDED else outcome.reason))
     ok = not interrupted and all(outcome.status == SUCCEEDED for outcome in outcomes.values())
-    report.buildx_invocations = runner.invocations
+    report.buildx_invocations, report.fault_repeats = runner.invocations, runner.fault_repeats
     if ok:
         report.promoted = tag_locally(planned, runner.digests, store)
         _remember(options.state, planned, runner.digests)

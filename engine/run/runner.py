@@ -65,6 +65,7 @@ class NodeRunner:
         self.through_proxy: set[str] = set()  # nodes built again through it after a registry fault
         self.lock = threading.Lock()
         self.invocations = 0
+        self.fault_repeats = 0  # invocations that repeated a build after a registry or network fault
         self.layers = LayerReader(registry)  # pushed images' layers, read once per run
 
     def run(self, name: str) -> None:
@@ -120,6 +121,8 @@ class NodeRunner:
 
         def retried(state: RetryCallState) -> None:
             node_report.retries += 1
+            with self.lock:
+                self.fault_repeats += 1
             error = state.outcome.exception() if state.outcome else None
             log.warning("build_retried", node=request.node, attempt=state.attempt_number,
                         reason=_transient_reason(error))

@@ -44,6 +44,7 @@ class RunReport:
     status: str = "running"
     mode: str = "incremental"  # incremental | full | pr
     buildx_invocations: int = 0
+    fault_repeats: int = 0  # of those, builds repeated after a registry or network fault
     registry_requests: dict[str, int] = field(default_factory=dict)
     promoted: list[str] = field(default_factory=list)
     lockfile: str = ""
@@ -53,6 +54,11 @@ class RunReport:
     def count(self, status: str) -> int:
         """How many nodes ended with status."""
         return sum(1 for node in self.nodes.values() if node.status == status)
+
+    @property
+    def builds(self) -> int:
+        """buildx builds of the run, not counting a build repeated after a registry or network fault."""
+        return self.buildx_invocations - self.fault_repeats
 
     def write(self) -> Path:
         """Write report.json atomically and return its path."""

@@ -111,7 +111,7 @@ def test_a_revert_reuses_the_earlier_content_without_a_build(tmp_path: Path, reg
     child_txt.write_text(unique("child changed"), encoding="utf-8")
     changed = api.build(options, builder, QUIET)
     assert actions(changed)["child"] == ("build", "context_changed: child.txt")
-    assert changed.buildx_invocations == 1
+    assert changed.builds == 1
     assert tags(options)["child"] == changed.nodes["child"].digest != first.nodes["child"].digest
     child_txt.write_text(original, encoding="utf-8")  # the revert
     reverted = api.build(options, builder, QUIET)

@@ -97,7 +97,8 @@ def test_write_is_json_of_every_field_and_leaves_no_temp_file(tmp_path: Path) ->
     }
     assert {key: value for key, value in data.items() if key != "nodes"} == {
         "run_id": report.run_id, "folder": report.folder, "started": report.started, "finished": "",
-        "status": "running", "mode": "incremental", "buildx_invocations": 0, "registry_requests": {},
+        "status": "running", "mode": "incremental", "buildx_invocations": 0, "fault_repeats": 0,
+        "registry_requests": {},
         "promoted": [], "lockfile": "", "signal": "",
     }
     assert sorted(p.name for p in Path(report.folder).iterdir()) == ["logs", "report.json"]
