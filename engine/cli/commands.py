@@ -209,6 +209,7 @@ def run_summary(report: RunReport) -> str:
     requests = sum(report.registry_requests.values())
     published = (f"{len(report.promoted)} tags set locally" if report.mode == "local" else  # build --load
                  f"{len(report.promoted)} tags promoted, registry requests {requests}")
-    lines.append(f"{report.buildx_invocations} built, {published}; status {report.status}")
+    repeats = f" ({report.fault_repeats} more after registry faults)" if report.fault_repeats else ""
+    lines.append(f"{report.builds} built{repeats}, {published}; status {report.status}")
     lines.append(f"report: {report.folder}/report.json")
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from engine.cli import commands
 from engine.cli import main as cli
 from engine.errors import EngineUnavailable
 from engine.run import api, publishing
-from engine.state.report import RunReport
+from engine.state.report import RunReport, new_run
 from tests.engine.engine_fakes import (
     NODES,
     REGISTRY,
@@ -510,3 +510,10 @@ def test_build_check_reproducible_compares_platform_digests_and_publishes_nothin
     assert all(" != layer 2: " in line for line in out[1:]), out  # layer 1 is the parent's, the same
     assert run(repo, "build", "--check-reproducible", "nope") == 1
     assert "no built node named 'nope'" in capsys.readouterr().err
+
+
+def test_the_summary_counts_builds_repeated_after_registry_faults_apart(tmp_path: Path) -> None:
+    report = new_run(tmp_path)
+    report.buildx_invocations, report.fault_repeats, report.status = 5, 2, "succeeded"
+    assert commands.run_summary(report).splitlines()[0] == (
+        "3 built (2 more after registry faults), 0 tags promoted, registry requests 0; status succeeded")
