@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import shlex
 import subprocess
 import threading
@@ -12,19 +11,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from engine.build.buildx_args import BuildRequest, buildx_argv
+from engine.build.plugin import find_buildx
+from engine.build.watch import tail, watch
 from engine.errors import BuildError, EngineError, EngineUnavailable, SmokeTestError
-from engine.state.hygiene import looks_secret, redact_text
+from engine.state.hygiene import looks_secret
 
 if TYPE_CHECKING:  # python-on-whales (and pydantic under it) is imported only when Docker is used
     from python_on_whales import DockerClient
     from python_on_whales.exceptions import DockerException
 
-LOG_TAIL_LINES = 25
 DEFAULT_STALL_TIMEOUT_S = 300.0  # a build that prints nothing for this long is stopped
-STOP_GRACE_S = 10.0  # SIGTERM, then SIGKILL after this long
 # buildx would put the checkout's origin, credentials and all, into the provenance as vcs:source;
 # the public source is in the labels instead (engine.state.hygiene)
 BUILDX_ENV = {"BUILDX_GIT_INFO": "false", "BUILDX_GIT_LABELS": "false"}
@@ -86,7 +85,8 @@ class EngineCheck(Protocol):
 
 
 class BuildxBuilder:
-    """Builds with `docker buildx build` (a watched child process); runs images through python-on-whales."""
+    """Builds with `docker buildx build` (a watched child process: the buildx plugin program itself when it
+    can be found, see engine.build.plugin); runs images through python-on-whales."""
 
     def __init__(self, docker: DockerClient | None = None,
                  stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S) -> None:
@@ -94,6 +94,7 @@ class BuildxBuilder:
         self.stall_timeout_s = stall_timeout_s
         self.pull_for_tests = True  # False for images loaded into the local store (--load): no registry
         self._contexts: dict[str, bool] = {}  # builder name → whether it is a docker context
+        self._buildx: str | None = None  # the buildx plugin program, '' to go through the CLI
         self._lock = threading.Lock()
 
     @property
@@ -170,9 +171,24 @@ class BuildxBuilder:
             raise ValueError(f"node {request.node}: extra buildx options {sorted(request.extra)} "
                              "are not supported by the build command")
         labels = [part for key, value in request.labels for part in ("--label", f"{key}={value}")]
-        options = _without_builder(shown[1:-1], self._is_context(request.builder))
-        return [*self._docker(request.builder), *options, *labels,
-                "--metadata-file", str(metadata), "--progress", "plain", shown[-1]]
+        on_context = self._is_context(request.builder)
+        options = _without_builder(shown[1:-1], on_context)
+        program = [] if on_context else self._plugin()
+        command = [*program, *options[1:]] if program else [*self._docker(request.builder), *options]
+        return [*command, *labels, "--metadata-file", str(metadata), "--progress", "plain", shown[-1]]
+
+    def _plugin(self) -> list[str]:
+        """The buildx plugin program to run without the docker CLI (found once), [] for the CLI."""
+        from python_on_whales.client_config import ClientNotFoundError
+
+        with self._lock:
+            if self._buildx is None:
+                try:
+                    docker = [str(part) for part in self.docker.client_config.docker_cmd]
+                except ClientNotFoundError:
+                    docker = []
+                self._buildx = find_buildx(docker)
+            return [self._buildx] if self._buildx else []
 
     def merge(self, node: str, target: str, sources: Sequence[str]) -> None:
         """Push target as one index of the platform images sources (repository@digest each).
@@ -247,54 +263,6 @@ def _without_builder(argv: Sequence[str], drop: bool) -> list[str]:
         return list(argv)
     at = list(argv).index("--builder")
     return [*argv[:at], *argv[at + 2:]]
-
-
-def watch(process: subprocess.Popen[bytes], log: IO[str], stall_timeout_s: float,
-          hidden: tuple[str, ...] = ()) -> tuple[bool, str]:
-    """Copy process output to log line by line (flushed, hidden values as ***) until it ends or stalls;
-    (stalled, last line). A stalled process is stopped (SIGTERM, then SIGKILL).
-    """
-    lines: queue.Queue[bytes | None] = queue.Queue()
-    assert process.stdout is not None
-    threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True, name="buildx-log").start()
-    last_line = ""
-    while True:
-        try:
-            line = lines.get(timeout=stall_timeout_s)
-        except queue.Empty:
-            stop(process)
-            return True, last_line
-        if line is None:
-            return False, last_line
-        text = redact_text(line.decode("utf-8", errors="replace"), hidden)
-        log.write(text if text.endswith("\n") else text + "\n")
-        log.flush()
-        last_line = text.strip() or last_line
-
-
-def _pump(stream: IO[bytes], lines: queue.Queue[bytes | None]) -> None:
-    """Every line of stream onto lines, then None."""
-    try:
-        for line in iter(stream.readline, b""):
-            lines.put(line)
-    finally:
-        lines.put(None)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL when the process has not ended within STOP_GRACE_S."""
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_GRACE_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    """The last lines of a log file."""
-    text = path.read_text(encoding="utf-8", errors="replace")
-    return "\n".join(text.rstrip("\n").splitlines()[-lines:])
 
 
 def _first_line(exc: DockerException) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from python_on_whales import DockerClient
 
-from engine.build import builder as builder_module
+from engine.build import watch as watch_module
 from engine.build.builder import BuildStalled, BuildxBuilder
 from engine.build.buildx_args import BuildRequest
 from engine.errors import BuildError, EngineUnavailable
@@ -167,7 +167,7 @@ def test_a_build_that_prints_nothing_is_stopped_and_names_its_last_line(
 def test_a_stalled_build_that_ignores_sigterm_is_killed(tmp_path: Path, fake_docker: DockerClient,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCENARIO", "stall_deaf")
-    monkeypatch.setattr(builder_module, "STOP_GRACE_S", 0.5)
+    monkeypatch.setattr(watch_module, "STOP_GRACE_S", 0.5)
     started = time.monotonic()
     with pytest.raises(BuildStalled):
         BuildxBuilder(fake_docker, stall_timeout_s=0.5).build(request(tmp_path), tmp_path / "n.log")

@@ -1,0 +1,65 @@
+"""Finding the buildx plugin program as the docker CLI would: its folders, in its order, or none."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from engine.build.plugin import find_buildx, plugin_dirs
+
+
+def plant(folder: Path, executable: bool = True) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    program = folder / "docker-buildx"
+    program.write_text("#!/bin/sh\n", encoding="utf-8")
+    program.chmod(stat.S_IRWXU if executable else stat.S_IRUSR | stat.S_IWUSR)
+    return str(program)
+
+
+def test_the_configuration_folder_comes_before_the_system_folders(tmp_path: Path) -> None:
+    env = {"DOCKER_CONFIG": str(tmp_path / "cfg")}
+    folders = plugin_dirs(env)
+    assert folders[0] == tmp_path / "cfg" / "cli-plugins"
+    assert folders[1:] == [Path(f"/usr/{prefix}/docker/cli-plugins")
+                           for prefix in ("local/lib", "local/libexec", "lib", "libexec")]
+    assert find_buildx(["/usr/bin/docker"], env) in ("", *(str(f / "docker-buildx") for f in folders[1:]))
+    planted = plant(tmp_path / "cfg" / "cli-plugins")
+    assert find_buildx(["/usr/bin/docker"], env) == planted
+
+
+def test_extra_folders_of_the_configuration_come_first(tmp_path: Path) -> None:
+    config = tmp_path / "cfg"
+    config.mkdir()
+    (config / "config.json").write_text(json.dumps({"cliPluginsExtraDirs": [str(tmp_path / "extra")]}))
+    plant(config / "cli-plugins")
+    planted = plant(tmp_path / "extra")
+    assert find_buildx(["docker"], {"DOCKER_CONFIG": str(config)}) == planted
+
+
+def test_a_program_that_cannot_be_run_is_passed_over(tmp_path: Path) -> None:
+    config = tmp_path / "cfg"
+    (config / "config.json").parent.mkdir()
+    (config / "config.json").write_text(json.dumps({"cliPluginsExtraDirs": [str(tmp_path / "extra")]}))
+    plant(tmp_path / "extra", executable=False)
+    planted = plant(config / "cli-plugins")
+    assert find_buildx(["docker"], {"DOCKER_CONFIG": str(config)}) == planted
+
+
+def test_a_malformed_configuration_is_read_as_none(tmp_path: Path) -> None:
+    config = tmp_path / "cfg"
+    config.mkdir()
+    (config / "config.json").write_text("{not json", encoding="utf-8")
+    planted = plant(config / "cli-plugins")
+    assert find_buildx(["docker"], {"DOCKER_CONFIG": str(config)}) == planted
+    (config / "config.json").write_text(json.dumps({"cliPluginsExtraDirs": "not a list"}))
+    assert find_buildx(["docker"], {"DOCKER_CONFIG": str(config)}) == planted
+
+
+def test_a_wrapped_docker_command_or_cli_only_settings_keep_the_cli(tmp_path: Path) -> None:
+    env = {"DOCKER_CONFIG": str(tmp_path / "cfg")}
+    plant(tmp_path / "cfg" / "cli-plugins")
+    assert find_buildx(["python", "fake_docker.py"], env) == ""
+    assert find_buildx(["/usr/bin/podman"], env) == ""
+    assert find_buildx(["docker", "--host", "tcp://x"], env) == ""
+    assert find_buildx(["docker"], {**env, "DOCKER_CLI_PLUGIN_EXTRA_DIRS": "/x"}) == ""
