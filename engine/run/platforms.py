@@ -54,6 +54,8 @@ class PlatformRunner:
             request = platform_push(replace(request, platforms=(unit.platform,)), staging, builder)
             log.info("platform_started", platform=unit.platform, builder=builder)
             result = self.nodes.build_with_retries(request, log_path, report, node)
+            result = self.nodes.on_its_parent(node, request, result, log_path, report, unit.platform,
+                                              self._parent_digest(node, unit.platform) or "")
         except EngineError as exc:
             if self.builder.alive(builder):
                 report.error, report.status = str(exc), "failed"

@@ -147,31 +147,32 @@ class NodeRunner:
         of the pushed index side by side (each a few registry round trips while the node holds a job);
         a rebuild after a failed check is renamed."""
         if not self._renamed_after_push(node):
-            return self._on_its_parent(node, request, result, log_path, node_report)
+            return self.on_its_parent(node, request, result, log_path, node_report)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rename") as pool:
             naming = pool.submit(self.named_for_the_registry, node, result.digest)
-            checked = self._on_its_parent(node, request, result, log_path, node_report)
+            checked = self.on_its_parent(node, request, result, log_path, node_report)
             named = naming.result()
         if checked.digest != result.digest:  # built once more without cache
             named = self.named_for_the_registry(node, checked.digest)
         self.layers.renamed(node.repository, checked.digest, named)
         return replace(checked, digest=named)
 
-    def _on_its_parent(self, node: Node, request: BuildRequest, result: BuildResult, log_path: Path,
-                       node_report: NodeReport) -> BuildResult:
-        """The pushed child must rest on its parent's layers on every platform. BuildKit's cache can
-        put it on another build of the same parent: then it is built once more without cache."""
+    def on_its_parent(self, node: Node, request: BuildRequest, result: BuildResult, log_path: Path,
+                      node_report: NodeReport, platform: str = "", parent_digest: str = "") -> BuildResult:
+        """The pushed child must rest on its parent's layers on every platform (on platform, over the
+        parent image parent_digest, when given). BuildKit's cache can put it on another build of the
+        same parent: then it is built once more without cache."""
         parent = self.planned.graph.nodes[node.parent] if node.parent else None
         if parent is None or parent.external or self.settings.load:  # --load: no registry to read
             return result
-        problems = self.prefix_problems(node, parent, result.digest)
+        problems = self.prefix_problems(node, parent, result.digest, platform, parent_digest)
         if not problems:
             return result
         log.warning("layer_prefix_rebuild", node=node.name, error=problems[0].message)
         node_report.retries += 1
         result = self.build_with_retries(replace(request, no_cache=True, cache_from=""), log_path,
                                          node_report, node)
-        problems = self.prefix_problems(node, parent, result.digest)
+        problems = self.prefix_problems(node, parent, result.digest, platform, parent_digest)
         if problems:
             raise LayerPrefixError("; ".join(problem.message for problem in problems),
                                    "the builder keeps reusing layers of another build of the parent: "
@@ -199,9 +200,13 @@ class NodeRunner:
             log.info("attestations_renamed", node=node.name, proxy=self.proxied[1], registry=self.proxied[0])
         return renamed
 
-    def prefix_problems(self, node: Node, parent: Node, digest: str) -> list[PrefixMismatch]:
-        """Where node's pushed image (digest) does not start with its parent's layers, per platform."""
-        digests = {node.name: digest, parent.name: self.parent_digest(parent)}
+    def prefix_problems(self, node: Node, parent: Node, digest: str, platform: str = "",
+                        parent_digest: str = "") -> list[PrefixMismatch]:
+        """Where node's pushed image (digest) does not start with its parent's layers, per platform (on
+        platform only, when given; over the parent image parent_digest, when given)."""
+        if platform:
+            node, parent = replace(node, platforms=(platform,)), replace(parent, platforms=(platform,))
+        digests = {node.name: digest, parent.name: parent_digest or self.parent_digest(parent)}
         return check_layer_prefixes([node], {node.name: parent}, digests, self.registry, self.layers)
 
     def _build_once(self, request: BuildRequest, log_path: Path, node: Node) -> BuildResult:

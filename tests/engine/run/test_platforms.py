@@ -161,3 +161,47 @@ def test_a_pool_of_one_builder_builds_whole_nodes_on_it(root: Path) -> None:
     assert run_build(root, builder, registry, pool).status == "succeeded"
     assert {request.builder for request in builder.requests.values()} == {"solo"}
     assert all(request.platforms == PLATFORMS for request in builder.requests.values())
+
+
+class ForeignParentPoolBuilder(FakePoolBuilder):
+    """Puts `mid` on arm64 over layers of another build of `base` (what BuildKit's cache once did):
+    every time, or only while the build may use the cache."""
+
+    def __init__(self, registry: FakeRegistry, cured_without_cache: bool) -> None:
+        super().__init__(registry)
+        self.cured_without_cache = cured_without_cache
+        self.no_cache: list[bool] = []  # of every arm64 build of mid
+
+    def _parent_layers(self, request: BuildRequest) -> dict[str, list[str]]:
+        layers = super()._parent_layers(request)
+        if request.node == "mid" and request.platforms == ("linux/arm64",):
+            self.no_cache.append(request.no_cache)
+            if not (request.no_cache and self.cured_without_cache):
+                layers["linux/arm64"] = [sha("another build of base")]
+        return layers
+
+
+def test_a_platform_image_on_another_parent_build_is_built_again_without_cache(root: Path) -> None:
+    registry = FakeRegistry()
+    builder = ForeignParentPoolBuilder(registry, cured_without_cache=True)
+    report = run_build(root, builder, registry)
+    assert report.status == "succeeded"
+    assert builder.no_cache == [False, True]  # only mid's arm64 image again, without cache
+    assert (report.nodes["mid"].retries, report.nodes["base"].retries) == (1, 0)
+    assert sum(1 for n, p, _ in builder.units if (n, p) == ("mid", "linux/amd64")) == 1
+    assert all(count == 1 for count in builder.merges.values())  # merged once, from the good image
+    base_layers = registry.layers(human_ref("base"), "linux/arm64")
+    assert registry.layers(human_ref("mid"), "linux/arm64")[:len(base_layers)] == base_layers
+
+
+def test_a_platform_image_that_keeps_resting_on_another_parent_build_fails_the_node(root: Path) -> None:
+    registry = FakeRegistry()
+    builder = ForeignParentPoolBuilder(registry, cured_without_cache=False)
+    report = run_build(root, builder, registry)
+    assert report.status == "failed" and builder.no_cache == [False, True]
+    assert report.nodes["mid"].status == "failed"
+    assert report.nodes["mid"].error.startswith(
+        f"node mid on linux/arm64: layer 1 is {sha('another build of base')}, but parent base's is ")
+    assert report.nodes["leaf"].status in ("skipped", "not_started")
+    assert not [ref for kind, ref in registry.events if kind == "tag"]  # no human tag moved
+    assert not [target for target in builder.merges if "/mid:" in target]  # no index for mid
