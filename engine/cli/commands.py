@@ -11,6 +11,7 @@ from engine.errors import EngineError
 from engine.registry.client import RegistryClient
 from engine.run import api, publishing
 from engine.run.planner import base_digests, content_ref
+from engine.state.digestmemo import load_memo
 from engine.state.history import History, NodeRecord
 from engine.state.report import RunReport
 from engine.state.safefiles import StateError, read_bounded
@@ -92,7 +93,8 @@ def explain(args: argparse.Namespace) -> int:
     finally:
         if history:
             history.close()
-    fingerprint = fingerprint_graph(stack_graph, options.root, bases)[args.node]
+    memo = load_memo(options.state) if history else None  # read only, as `plan` does
+    fingerprint = fingerprint_graph(stack_graph, options.root, bases, memo)[args.node]
     lines = [f"node:         {node.name} ({node.kind}, stack {node.stack})",
              f"tag:          {node.ref}", f"fingerprint:  {fingerprint.value}",
              f"content tag:  {content_ref(node, fingerprint)}", "inputs:"]

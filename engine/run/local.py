@@ -25,12 +25,14 @@ from engine.run import api
 from engine.run.planner import Planned, base_history, content_ref
 from engine.run.runner import BuildSettings, NodeRunner
 from engine.state import gitinfo
+from engine.state.digestmemo import load_memo, save_memo
 from engine.state.folder import run_lock
 from engine.state.history import History
 from engine.state.loaded import LoadedImage, read_loaded, write_loaded
 from engine.state.report import RunReport, finish
 from engine.state.summaries import write_summaries
 from graph.change.fingerprint import fingerprint_graph
+from graph.context.files import DigestMemo
 from graph.expand.dag import StackGraph
 from graph.plan.changes import Observed, decide
 from graph.plan.entries import BUILD, EXTERNAL
@@ -75,15 +77,16 @@ class NoRegistry:
 
 
 def plan_local(stack_graph: StackGraph, root: Path, store: Store, history: History | None,
-               full: bool = False) -> Planned:
-    """Fingerprint every node (external bases by their local image id), then ask the store what it has."""
+               full: bool = False, memo: DigestMemo | None = None) -> Planned:
+    """Fingerprint every node (external bases by their local image id; context files through memo when
+    given), then ask the store what it has."""
     bases = {node.external: store.image_id(node.external) or "" for node in stack_graph.nodes.values()
              if node.external}
     missing = sorted(reference for reference, digest in bases.items() if not digest)
     if missing:
         raise EngineError(f"--load: base image {missing[0]} is not in the local image store",
                           "load or build it into the engine first (docker image ls lists the store)")
-    fingerprints = fingerprint_graph(stack_graph, root, bases)
+    fingerprints = fingerprint_graph(stack_graph, root, bases, memo)
     observed: dict[str, Observed] = {}
     for name in stack_graph.order:
         node = stack_graph.nodes[name]
@@ -102,7 +105,9 @@ def build_local(options: api.Options, builder: Builder, settings: BuildSettings,
     with run_lock(options.state):
         history = History(options.state / "history.db")
         try:
-            planned = plan_local(api.load(options), options.root, store, history, settings.full)
+            memo = load_memo(options.state)
+            planned = plan_local(api.load(options), options.root, store, history, settings.full, memo)
+            save_memo(options.state, memo)
             report = api._new_report(options, planned, settings)
             report.mode = "local"
             with logs.json_log(Path(report.folder) / "log.jsonl"):

@@ -409,6 +409,22 @@ def test_explain_names_the_changed_input(repo: Path, fake_registry: FakeRegistry
     assert lines[-2:] == ["changed:      args", "verdict:      args_changed"]
 
 
+def test_explain_hashes_no_context_file_a_build_has_hashed(repo: Path, fake_registry: FakeRegistry,
+                                                           capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.state import digestmemo
+    from graph.context import files
+
+    monkeypatch.setattr(digestmemo, "RACY_S", -3600.0)  # the test's files were all written just now
+    build_once(repo, fake_registry)
+    reads: list[str] = []
+    real = files._file_digest
+    monkeypatch.setattr(files, "_file_digest", lambda path: reads.append(path) or real(path))
+    assert run(repo, "explain", "--node", "mid") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "verdict:      up to date"
+    assert reads == []
+
+
 def test_explain_unknown_node_suggests_close_names(repo: Path, fake_registry: FakeRegistry,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     assert run(repo, "explain", "--node", "mdi") == 2

@@ -94,6 +94,21 @@ def test_a_second_load_builds_nothing(root: Path) -> None:
     assert again.promoted == []
 
 
+def test_a_second_load_reads_no_context_file_the_first_one_hashed(root: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.state import digestmemo
+    from graph.context import files
+
+    monkeypatch.setattr(digestmemo, "RACY_S", -3600.0)  # the test's files were all written just now
+    images = FakeRegistry()
+    load_build(root, images)
+    reads: list[str] = []
+    real = files._file_digest
+    monkeypatch.setattr(files, "_file_digest", lambda path: reads.append(path) or real(path))
+    _, again = load_build(root, images)
+    assert again.buildx_invocations == 0 and reads == []
+
+
 def test_a_change_rebuilds_that_node_and_its_descendants_only(root: Path) -> None:
     images = FakeRegistry()
     load_build(root, images)
