@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
 
+from engine.cli.exportlisting import previous_files, remove_stale, write_listing
 from engine.cli.options import OptionError, options_of
 from engine.run import api
 from graph.context.dockerignore import read_ignore_patterns
@@ -26,20 +27,31 @@ DEFAULT_OUT = "build/meta"
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write every meta.yml and tag folder; print one line per meta.yml."""
+    """Write every meta.yml and tag folder, removing what the previous export wrote and this one does not;
+    print one line per meta.yml."""
     options = options_of(args)
     out = Path(args.out or DEFAULT_OUT)
     out_dir = Path(os.path.normpath(out if out.is_absolute() else options.root / out))
     stack_graph = api.load(options)
     entries = meta_entries(stack_graph)
     _check_outside_contexts(options.root, stack_graph, [e.node for e in entries], out_dir)
-    for entry in entries:
-        _write_folder(options.root, stack_graph, entry, out_dir / Path(entry.meta).parent / entry.folder)
-    for relative, content in meta_files(entries).items():
+    folders = {PurePosixPath(entry.meta).parent / entry.folder:
+               _folder_files(options.root, stack_graph, entry) for entry in entries}
+    metas = meta_files(entries)
+    written = {folder / name for folder, files in folders.items() for name in files}
+    written |= {PurePosixPath(relative) for relative in metas}
+    removed = remove_stale(out_dir, previous_files(out_dir), written)
+    for folder, files in folders.items():
+        _write_folder(out_dir / folder, files)
+    for relative, content in metas.items():
         path = out_dir / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
         print(f"wrote {path} ({len(content)} tags)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_listing(out_dir, written)
+    if removed:
+        print(f"removed {removed} files the previous export wrote and this one does not")
     return 0
 
 
@@ -52,21 +64,32 @@ def _check_outside_contexts(root: Path, stack_graph: StackGraph, names: list[str
                               "name a folder outside every build context, e.g. build/meta")
 
 
-def _write_folder(root: Path, stack_graph: StackGraph, entry: MetaEntry, folder: Path) -> None:
-    """The tag's folder: its node's context files and standalone Dockerfile."""
+def _folder_files(root: Path, stack_graph: StackGraph, entry: MetaEntry) -> dict[str, tuple[Path, int] | str]:
+    """A tag folder's files: name → (context file, mode) to copy, or the text of the standalone Dockerfile."""
     node = stack_graph.nodes[entry.node]
     context, dockerfile = root / node.context, root / node.dockerfile
     own = dockerfile.relative_to(context).as_posix() if dockerfile.is_relative_to(context) else ""
-    for item in list_context(context, read_ignore_patterns(context, dockerfile)):
-        if item.path not in (own, f"{own}.dockerignore", "Dockerfile"):
-            _copy(context / item.path, folder / item.path, item.mode)
+    listed = list_context(context, read_ignore_patterns(context, dockerfile))
+    files: dict[str, tuple[Path, int] | str] = {
+        item.path: (context / item.path, item.mode) for item in listed
+        if item.path not in (own, f"{own}.dockerignore", "Dockerfile")}
     parent = stack_graph.nodes[node.parent].ref if node.parent else ""
-    text = standalone_dockerfile(dockerfile.read_text(encoding="utf-8"), dict(node.args), parent)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "Dockerfile").write_text(text, encoding="utf-8")
+    text = dockerfile.read_text(encoding="utf-8")
+    files["Dockerfile"] = standalone_dockerfile(text, dict(node.args), parent)
+    return files
 
 
-def _copy(source: Path, target: Path, mode: int) -> None:
+def _write_folder(folder: Path, files: dict[str, tuple[Path, int] | str]) -> None:
+    """Write a tag folder: copies of its context files and its Dockerfile."""
+    for name, source in files.items():
+        if isinstance(source, str):
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(source, encoding="utf-8")
+        else:
+            _copy(*source, folder / name)
+
+
+def _copy(source: Path, mode: int, target: Path) -> None:
     """One context file: a symlink as a symlink, a file with its executable bit."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.is_symlink() or target.exists():
