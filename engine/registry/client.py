@@ -16,13 +16,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 import structlog
-from tenacity import (
-    RetryCallState,
-    retry,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_random_exponential,
-)
+from tenacity import retry, retry_if_exception_type, stop_after_attempt
 
 from engine.errors import RegistryError
 from engine.registry.auth import Authorizer
@@ -35,10 +29,12 @@ from engine.registry.transport import (
     Response,
     TransientRegistryError,
     Transport,
+    log_retry,
     next_link,
     redact,
     refusal,
     retry_after,
+    retry_wait,
 )
 
 __all__ = ["ACCEPT", "INDEX_TYPES", "MANIFEST_TYPES", "Manifest", "Registry", "RegistryClient",
@@ -241,8 +237,8 @@ class RegistryClient:
     def _retrying(self, endpoint: Endpoint, method: str, path: str, scope: str, body: bytes | None = None,
                   headers: dict[str, str] | None = None) -> Response | None:
         send: Callable[..., Response | None] = retry(
-            retry=retry_if_exception_type(TransientRegistryError), wait=_wait,
-            stop=stop_after_attempt(self.attempts), reraise=True, before_sleep=_log_retry,
+            retry=retry_if_exception_type(TransientRegistryError), wait=retry_wait,
+            stop=stop_after_attempt(self.attempts), reraise=True, before_sleep=log_retry,
         )(self._exchange)
         return send(endpoint, method, path, scope, body, {"Accept": ACCEPT, **(headers or {})})
 
@@ -293,19 +289,3 @@ class RegistryClient:
             raise TransientRegistryError(f"{where}: HTTP {status}",
                                          retry_after(response.headers.get("retry-after", "")))
         raise refusal(status, where, endpoint.host, scope, self._auth.credentials(endpoint.host) is not None)
-
-
-_backoff = wait_random_exponential(multiplier=0.2, max=5)
-
-
-def _wait(state: RetryCallState) -> float:
-    """Retry-After when the registry gave one (capped at 30 s), else jittered exponential backoff."""
-    error = state.outcome.exception() if state.outcome else None
-    if isinstance(error, TransientRegistryError) and error.retry_after:
-        return min(error.retry_after, 30.0)
-    return float(_backoff(state))
-
-
-def _log_retry(state: RetryCallState) -> None:
-    error = state.outcome.exception() if state.outcome else None
-    log.warning("registry_retried", attempt=state.attempt_number, reason=redact(str(error)))

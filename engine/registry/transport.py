@@ -11,8 +11,13 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 
+import structlog
+from tenacity import RetryCallState, wait_random_exponential
+
 from engine.errors import RegistryError
 from engine.registry.endpoints import Endpoint
+
+log = structlog.get_logger()
 
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 _AUTH_HEADER = re.compile(r"(?i)\b(authorization[:=]?\s*)(?:(?:bearer|basic)\s+)?[^\s,&\"']+")
@@ -250,3 +255,20 @@ def next_link(header: str) -> str:
         if 'rel="next"' in params.replace(" ", "") or "rel=next" in params.replace(" ", ""):
             return target.strip().strip("<>")
     return ""
+
+
+_backoff = wait_random_exponential(multiplier=0.2, max=5)
+
+
+def retry_wait(state: RetryCallState) -> float:
+    """Retry-After when the registry gave one (capped at 30 s), else jittered exponential backoff."""
+    error = state.outcome.exception() if state.outcome else None
+    if isinstance(error, TransientRegistryError) and error.retry_after:
+        return min(error.retry_after, 30.0)
+    return float(_backoff(state))
+
+
+def log_retry(state: RetryCallState) -> None:
+    """Log a registry call about to be tried again, its credentials redacted."""
+    error = state.outcome.exception() if state.outcome else None
+    log.warning("registry_retried", attempt=state.attempt_number, reason=redact(str(error)))
