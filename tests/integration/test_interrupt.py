@@ -95,19 +95,20 @@ class Run:
 def wait_for_buildx_plugin(pid: int, within_s: float) -> None:
     """Block until a `docker-buildx ... build` process runs below pid: the build is really under way.
 
-    Not just the `docker buildx build` CLI: in its first moments the CLI swallows a SIGTERM and the
-    plugin it starts next builds to the end (see the report of issue 16).
+    stackbuild runs the plugin program itself when it finds it (a child); through the `docker buildx
+    build` CLI (a grandchild) the CLI swallows a SIGTERM in its first moments and the plugin it starts
+    next builds to the end (see the report of issue 16), so the CLI alone is not enough.
     """
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
-        for child in child_pids(pid):
-            for grandchild in child_pids(child):
-                try:
-                    argv = Path(f"/proc/{grandchild}/cmdline").read_bytes().split(b"\0")
-                except OSError:
-                    continue
-                if argv[0].endswith(b"docker-buildx") and b"build" in argv:
-                    return
+        children = child_pids(pid)
+        for process in [*children, *(grandchild for child in children for grandchild in child_pids(child))]:
+            try:
+                argv = Path(f"/proc/{process}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argv[0].endswith(b"docker-buildx") and b"build" in argv:
+                return
         time.sleep(0.1)  # a poll interval
     raise AssertionError(f"process {pid} started no docker-buildx build within {within_s} s")
 
