@@ -16,8 +16,10 @@ import re
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
+
+from engine.registry.retryproxy import LocalServer
 
 CHUNK = 1 << 20
 READ_RETRIES = 5
@@ -51,8 +53,7 @@ class CountingProxy:
         class Handler(_Handler):
             owner = proxy
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
+        self.server = LocalServer(("127.0.0.1", port), Handler)
         self.port = int(self.server.server_address[1])
         self.thread = threading.Thread(target=self.server.serve_forever, name="counting-proxy", daemon=True)
 

@@ -38,6 +38,15 @@ class _Stale(Exception):
     """A kept-alive upstream connection was found closed when reused."""
 
 
+class LocalServer(ThreadingHTTPServer):
+    """A threading HTTP server with a deep accept queue. socketserver listens with a backlog of 5: a
+    burst of new connections (BuildKit's, or 16 manifest HEADs at once) overflows it, the kernel drops
+    their SYNs and each client waits for its retransmission, a full second later."""
+
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class RetryProxy:
     """Forwards to upstream (host:port) over plain HTTP, retrying transient failures."""
 
@@ -46,8 +55,7 @@ class RetryProxy:
         self.counts: Counter[str] = Counter()
         self.lock = threading.Lock()
         self._idle = threading.local()  # per handler thread: its kept-alive upstream connection
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler(self))
-        self.server.daemon_threads = True
+        self.server = LocalServer(("127.0.0.1", 0), handler(self))
         # a short poll interval: shutdown() waits for it, at the end of every run
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
                                        name="retry-proxy", daemon=True)

@@ -11,7 +11,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ import pytest
 from engine.build.builder import BuildxBuilder
 from engine.errors import RegistryError
 from engine.registry.client import RegistryClient
+from engine.registry.retryproxy import LocalServer
 from engine.run import api
 from engine.run.runner import BuildSettings
 from engine.state.report import RunReport
@@ -126,8 +127,7 @@ class RefusingProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream, self.refuse = upstream, re.compile(r"(?!)")  # refuses nothing until told
         self.refused: list[str] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
+        self.server = LocalServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property

@@ -17,7 +17,7 @@ import pytest
 from tenacity import RetryCallState, Retrying
 
 from engine.registry import proxyhandler, retryproxy
-from engine.registry.retryproxy import RetryProxy, local_registry_host, router
+from engine.registry.retryproxy import LocalServer, RetryProxy, local_registry_host, router
 
 TIMEOUT_S = 0.5  # the proxy's socket timeout in these tests
 BIG = bytes(range(256)) * (3 * 4096 + 7)  # ~3 MiB: above the spool and buffer limits, odd length
@@ -354,3 +354,18 @@ def test_router_rewrites_every_reference_to_the_host() -> None:
     assert route("type=registry,ref=localhost:5000/t/x:c") == "type=registry,ref=localhost:41234/t/x:c"
     assert route("docker-image://localhost:5000/t/b@sha256:1") == "docker-image://localhost:41234/t/b@sha256:1"
     assert route("registry.example/t/x:1") == "registry.example/t/x:1"
+
+
+def test_a_burst_of_new_connections_is_queued_not_dropped() -> None:
+    """socketserver's default backlog of 5 makes the kernel drop the SYNs of a burst of connections;
+    each dropped client then waits a second for its retransmission. 100 connections that nobody
+    accepts yet must all be established at once."""
+    with LocalServer(("127.0.0.1", 0), BaseHTTPRequestHandler) as server:  # not serving: nothing accepts
+        clients = []
+        try:
+            for _ in range(100):
+                clients.append(socket.create_connection(server.server_address[:2], timeout=0.5))
+        finally:
+            for client in clients:
+                client.close()
+        assert len(clients) == 100
