@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.errors import EngineError
+from engine.state.records import NODE_COLUMNS, NodeRecord, RunRecord, json_object, node_record, node_row
 from engine.state.safefiles import refuse_odd_file, state_folder
+
+__all__ = ["History", "HistoryBusy", "HistoryCorrupt", "NodeRecord", "RunRecord"]
 
 
 class HistoryBusy(EngineError):
@@ -25,6 +26,7 @@ class HistoryCorrupt(EngineError):
     """The history database is not one stackbuild can read."""
 
     exit_code = 2
+
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 2.0  # our own writes take milliseconds; longer means another program holds the file
@@ -49,42 +51,7 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS nodes_by_status ON nodes (node, status, action, finished)",
     "CREATE INDEX IF NOT EXISTS nodes_by_fingerprint ON nodes (node, fingerprint)",
 )
-_NODE_COLUMNS = ("run_id, node, ref, fingerprint, digest, action, reason, status, duration_s, "
-                 "platform_durations, inputs, finished, platform_digests")
 _NEWEST = "ORDER BY finished DESC, rowid DESC"
-
-
-@dataclass(frozen=True)
-class NodeRecord:
-    """What one node did in one run."""
-
-    run_id: str
-    node: str
-    ref: str
-    fingerprint: str
-    digest: str
-    action: str
-    reason: str
-    status: str
-    duration_s: float
-    platform_durations: dict[str, float]
-    inputs: dict[str, str]
-    finished: str
-    platform_digests: dict[str, str] = field(default_factory=dict)  # platform → image manifest digest
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One run, with its node counts computed from its node records."""
-
-    run_id: str
-    started: str
-    finished: str
-    status: str
-    mode: str
-    nodes: int
-    built: int  # nodes whose action was 'build' and that succeeded
-    failed: int
 
 
 class History:
@@ -174,11 +141,11 @@ class History:
 
     def record_nodes(self, records: list[NodeRecord]) -> None:
         """Insert or replace many node records in one transaction (one disk sync, not one per node)."""
-        rows = [_node_row(record) for record in records]
+        rows = [node_row(record) for record in records]
         if not rows:
             return
-        updates = ", ".join(f"{column} = excluded.{column}" for column in _NODE_COLUMNS.split(", ")[2:])
-        statement = (f"INSERT INTO nodes ({_NODE_COLUMNS}) VALUES ({', '.join('?' * len(rows[0]))}) "
+        updates = ", ".join(f"{column} = excluded.{column}" for column in NODE_COLUMNS.split(", ")[2:])
+        statement = (f"INSERT INTO nodes ({NODE_COLUMNS}) VALUES ({', '.join('?' * len(rows[0]))}) "
                      f"ON CONFLICT (run_id, node) DO UPDATE SET {updates}")
         with self._db() as conn:
             try:
@@ -215,11 +182,11 @@ class History:
 
     def nodes_of(self, run_id: str) -> list[NodeRecord]:
         """The node records of a run, in the order they were first recorded."""
-        return self._nodes(f"SELECT {_NODE_COLUMNS} FROM nodes WHERE run_id = ? ORDER BY rowid", (run_id,))
+        return self._nodes(f"SELECT {NODE_COLUMNS} FROM nodes WHERE run_id = ? ORDER BY rowid", (run_id,))
 
     def last_success(self, node: str) -> NodeRecord | None:
         """The newest succeeded record of node in any run, None when it never succeeded."""
-        found = self._nodes(f"SELECT {_NODE_COLUMNS} FROM nodes WHERE node = ? AND status = ? {_NEWEST} "
+        found = self._nodes(f"SELECT {NODE_COLUMNS} FROM nodes WHERE node = ? AND status = ? {_NEWEST} "
                             "LIMIT 1", (node, SUCCEEDED))
         return found[0] if found else None
 
@@ -237,7 +204,7 @@ class History:
                  f"AND platform_digests != '{{}}' {_NEWEST} LIMIT 1")
         with self._db() as conn:
             row = conn.execute(query, (node, digest)).fetchone()
-        return {str(k): str(v) for k, v in _json_object(row[0], "platform_digests").items()} if row else {}
+        return {str(k): str(v) for k, v in json_object(row[0], "platform_digests").items()} if row else {}
 
     def built_digests(self) -> set[str]:
         """Every digest a run recorded for a node it built, skipped or retagged (external bases excluded)."""
@@ -257,10 +224,10 @@ class History:
         return None if row[0] is None else float(row[0])
 
     def _nodes(self, query: str, params: tuple[Any, ...]) -> list[NodeRecord]:
-        """Node records from a SELECT of _NODE_COLUMNS."""
+        """Node records from a SELECT of NODE_COLUMNS."""
         with self._db() as conn:
             rows = conn.execute(query, params).fetchall()
-            return [_node_record(row) for row in rows]
+            return [node_record(row) for row in rows]
 
     def close(self) -> None:
         """Close the connection; later calls raise EngineError. Closing twice is harmless."""
@@ -274,29 +241,3 @@ class History:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def _node_record(row: tuple[Any, ...]) -> NodeRecord:
-    """A NodeRecord from a row of _NODE_COLUMNS (JSON columns decoded)."""
-    durations = {str(key): float(value) for key, value in _json_object(row[9], "platform_durations").items()}
-    inputs = {str(key): str(value) for key, value in _json_object(row[10], "inputs").items()}
-    platforms = {str(key): str(value) for key, value in _json_object(row[12], "platform_digests").items()}
-    return NodeRecord(str(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]), str(row[5]),
-                      str(row[6]), str(row[7]), float(row[8]), durations, inputs, str(row[11]), platforms)
-
-
-def _json_object(text: Any, column: str) -> dict[Any, Any]:
-    """The JSON object a column holds; ValueError (reported as corruption) for anything else."""
-    value = json.loads(text) if isinstance(text, str) else None
-    if not isinstance(value, dict):
-        raise ValueError(f"column {column} holds {str(text)[:60]!r}, not a JSON object")
-    return value
-
-
-def _node_row(record: NodeRecord) -> tuple[object, ...]:
-    """The nodes-table row of a record."""
-    return (record.run_id, record.node, record.ref, record.fingerprint, record.digest, record.action,
-            record.reason, record.status, float(record.duration_s),
-            json.dumps(record.platform_durations, sort_keys=True),
-            json.dumps(record.inputs, sort_keys=True), record.finished,
-            json.dumps(record.platform_digests, sort_keys=True))
