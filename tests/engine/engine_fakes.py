@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from engine.build.builder import BuildResult
 from engine.build.buildx_args import BuildRequest
 from engine.errors import BuildError, RegistryError, SmokeTestError
@@ -319,3 +321,20 @@ def commit_all(repo: Path, message: str = "change") -> None:
         git(repo, "init", "-q", "--template=")  # no sample hooks: fewer files to clean up
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", message)
+
+
+def trust_fresh_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let the file digest memo keep files written just now (a test writes all of its files just now)."""
+    from engine.state import digestmemo
+
+    monkeypatch.setattr(digestmemo, "RACY_S", -3600.0)
+
+
+def record_file_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths of the context files hashed from now on, in order."""
+    from graph.context import files
+
+    reads: list[str] = []
+    real = files._file_digest
+    monkeypatch.setattr(files, "_file_digest", lambda path: reads.append(path) or real(path))
+    return reads

@@ -23,6 +23,8 @@ from tests.engine.engine_fakes import (
     FakeRegistry,
     commit_all,
     human_ref,
+    record_file_reads,
+    trust_fresh_files,
     write_stack,
 )
 
@@ -412,14 +414,9 @@ def test_explain_names_the_changed_input(repo: Path, fake_registry: FakeRegistry
 def test_explain_hashes_no_context_file_a_build_has_hashed(repo: Path, fake_registry: FakeRegistry,
                                                            capsys: pytest.CaptureFixture[str],
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine.state import digestmemo
-    from graph.context import files
-
-    monkeypatch.setattr(digestmemo, "RACY_S", -3600.0)  # the test's files were all written just now
+    trust_fresh_files(monkeypatch)
     build_once(repo, fake_registry)
-    reads: list[str] = []
-    real = files._file_digest
-    monkeypatch.setattr(files, "_file_digest", lambda path: reads.append(path) or real(path))
+    reads = record_file_reads(monkeypatch)
     assert run(repo, "explain", "--node", "mid") == 0
     assert capsys.readouterr().out.splitlines()[-1] == "verdict:      up to date"
     assert reads == []

@@ -35,7 +35,9 @@ from tests.engine.engine_fakes import (
     expected_platform_durations,
     git,
     human_ref,
+    record_file_reads,
     sha,
+    trust_fresh_files,
     write_stack,
 )
 
@@ -519,14 +521,9 @@ def test_pr_mode_builds_only_what_the_change_touched(root: Path, registry: FakeR
 
 def test_a_second_run_reads_no_context_file_the_first_one_hashed(root: Path, registry: FakeRegistry,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine.state import digestmemo
-    from graph.context import files
-
-    monkeypatch.setattr(digestmemo, "RACY_S", -3600.0)  # the test's files were all written just now
+    trust_fresh_files(monkeypatch)
     built(root, registry)
-    reads: list[str] = []
-    real = files._file_digest
-    monkeypatch.setattr(files, "_file_digest", lambda path: reads.append(path) or real(path))
+    reads = record_file_reads(monkeypatch)
     report = run_build(root, FakeBuilder(registry), registry)
     assert report.status == "succeeded" and report.buildx_invocations == 0
     assert reads == []

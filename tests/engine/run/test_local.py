@@ -15,7 +15,16 @@ from engine.run.planner import content_ref
 from engine.run.runner import BuildSettings
 from engine.state.loaded import LOADED, read_loaded
 from engine.state.report import RunReport
-from tests.engine.engine_fakes import NODES, STACK, FakeBuilder, FakeRegistry, human_ref, write_stack
+from tests.engine.engine_fakes import (
+    NODES,
+    STACK,
+    FakeBuilder,
+    FakeRegistry,
+    human_ref,
+    record_file_reads,
+    trust_fresh_files,
+    write_stack,
+)
 
 
 class FakeStore:
@@ -96,15 +105,10 @@ def test_a_second_load_builds_nothing(root: Path) -> None:
 
 def test_a_second_load_reads_no_context_file_the_first_one_hashed(root: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine.state import digestmemo
-    from graph.context import files
-
-    monkeypatch.setattr(digestmemo, "RACY_S", -3600.0)  # the test's files were all written just now
+    trust_fresh_files(monkeypatch)
     images = FakeRegistry()
     load_build(root, images)
-    reads: list[str] = []
-    real = files._file_digest
-    monkeypatch.setattr(files, "_file_digest", lambda path: reads.append(path) or real(path))
+    reads = record_file_reads(monkeypatch)
     _, again = load_build(root, images)
     assert again.buildx_invocations == 0 and reads == []
 
