@@ -16,9 +16,9 @@ import re
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
 
+from engine.registry.proxyhandler import LocalHandler
 from engine.registry.retryproxy import LocalServer
 
 CHUNK = 1 << 20
@@ -77,7 +77,7 @@ class CountingProxy:
         return counts
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LocalHandler):
     owner: CountingProxy
     protocol_version = "HTTP/1.1"
 

@@ -58,9 +58,20 @@ class Forwarder(Protocol):
         """Close the calling thread's kept-alive upstream connection."""
 
 
+class LocalHandler(BaseHTTPRequestHandler):
+    """A handler whose answer to what is not HTTP (a TLS hello) starts with a status line.
+
+    Docker and containerd try HTTPS first even for an insecure registry and fall back to plain HTTP only
+    when the answer starts with `HTTP/`; http.server answers an unreadable request line as HTTP/0.9, a
+    bare body, so `docker push` through a local proxy would fail on the TLS error instead.
+    """
+
+    default_request_version = "HTTP/1.0"
+
+
 def handler(proxy: Forwarder) -> type[BaseHTTPRequestHandler]:
     """The request handler class of a proxy that forwards through proxy."""
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(LocalHandler):
         protocol_version = "HTTP/1.1"
         timeout = proxy.timeout_s  # BuildKit's side: a client that stalls is dropped as well
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import pytest
 from bench import report, run, sched, synth
 from bench.planner import PHASES
 from bench.proxy import CountingProxy, path_kind
+from engine.registry.retryproxy import LocalServer
 from graph.expand.assemble import load_graph
 
 
@@ -151,7 +152,7 @@ class _Upstream(BaseHTTPRequestHandler):
 
 
 def test_the_proxy_forwards_and_counts_by_method_and_kind() -> None:
-    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
+    upstream = LocalServer(("127.0.0.1", 0), _Upstream)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     try:
         with CountingProxy("127.0.0.1", upstream.server_address[1]) as proxy:
@@ -215,7 +216,7 @@ class _KeepAliveUpstream(BaseHTTPRequestHandler):
 @pytest.mark.parametrize("drop", [False, True])
 def test_the_proxy_keeps_its_upstream_connection_and_reopens_one_the_registry_dropped(drop: bool) -> None:
     handler = type("Upstream", (_KeepAliveUpstream,), {"drop_after_answer": drop})
-    upstream = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    upstream = LocalServer(("127.0.0.1", 0), handler)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     try:
         with CountingProxy("127.0.0.1", upstream.server_address[1]) as proxy:

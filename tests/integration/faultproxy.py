@@ -17,6 +17,7 @@ import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler
 
+from engine.registry.proxyhandler import LocalHandler
 from engine.registry.retryproxy import LocalServer
 
 HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "content-length",
@@ -54,6 +55,12 @@ class FaultInjector:
         self.server.shutdown()
         self.server.server_close()
 
+    def seen(self, method: str, path: str) -> None:
+        """Count a request by method and kind: 'PUT manifests', 'HEAD blobs', 'POST uploads', ..."""
+        kind = next((part for part in ("manifests", "uploads", "blobs") if f"/{part}/" in path), "other")
+        with self.lock:
+            self.counts[f"{method} {kind}"] += 1
+
     def decide(self) -> str:
         """The fault for the next request ('' for none), counted."""
         with self.lock:
@@ -74,7 +81,7 @@ def reset(connection: socket.socket) -> None:
 
 
 def _handler(injector: FaultInjector) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(LocalHandler):
         protocol_version = "HTTP/1.1"
 
         def log_message(self, *_: object) -> None:
@@ -82,6 +89,7 @@ def _handler(injector: FaultInjector) -> type[BaseHTTPRequestHandler]:
 
         def _any(self) -> None:
             body = self._body()
+            injector.seen(self.command, self.path)
             fault = injector.decide()
             if fault in ("503", "429"):
                 self._refuse(int(fault))

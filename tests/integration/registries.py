@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+from engine.registry.proxyhandler import LocalHandler
 from engine.registry.retryproxy import LocalServer
 
 CERTS_D = Path("/etc/docker/certs.d")
@@ -261,7 +262,7 @@ class DigestHidingProxy:
         self.upstream = upstream
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(LocalHandler):
             protocol_version = "HTTP/1.1"
 
             def _forward(self) -> None:

@@ -19,6 +19,7 @@ import pytest
 from engine.build.builder import BuildxBuilder
 from engine.errors import RegistryError
 from engine.registry.client import RegistryClient
+from engine.registry.proxyhandler import LocalHandler
 from engine.registry.retryproxy import LocalServer
 from engine.run import api
 from engine.run.runner import BuildSettings
@@ -155,7 +156,7 @@ class RefusingProxy:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(LocalHandler):
             protocol_version = "HTTP/1.1"
 
             def log_message(self, *_: object) -> None:

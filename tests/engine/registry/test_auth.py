@@ -9,7 +9,7 @@ import threading
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ import engine.registry.auth
 from engine.errors import RegistryError
 from engine.registry.auth import Challenge, parse_challenge, token_of
 from engine.registry.client import RegistryClient
+from engine.registry.retryproxy import LocalServer
 
 DIGEST = "sha256:" + "ab" * 32
 MANIFEST = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "layers": []}
@@ -141,7 +142,7 @@ def server() -> Iterator[AuthRegistry]:
         def log_message(self, *args: object) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd = LocalServer(("127.0.0.1", 0), Handler)
     state = AuthRegistry(f"127.0.0.1:{httpd.server_address[1]}")
     thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
     thread.start()

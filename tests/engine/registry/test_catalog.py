@@ -9,7 +9,7 @@ import threading
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from engine.cli import main as cli
 from engine.errors import RegistryError
 from engine.registry.catalog import Catalogue, best_image, find_images, gather, sources, stack_repositories
 from engine.registry.client import RegistryClient, next_link
+from engine.registry.retryproxy import LocalServer
 from graph.present.catalog import NoImageMatches
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -125,7 +126,7 @@ def store() -> Iterator[tuple[Store, str]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = LocalServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     yield content, f"127.0.0.1:{server.server_address[1]}"

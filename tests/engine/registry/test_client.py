@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -29,6 +29,7 @@ from engine.registry.client import (
     TransientRegistryError,
     split_reference,
 )
+from engine.registry.retryproxy import LocalServer
 from engine.registry.transport import retry_after, retry_wait
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -226,10 +227,7 @@ def registry() -> Iterator[FakeRegistry]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    class Server(ThreadingHTTPServer):
-        request_queue_size = 64  # concurrent clients must not overflow the listen backlog
-
-    server = Server(("127.0.0.1", 0), Handler)
+    server = LocalServer(("127.0.0.1", 0), Handler)
     state = FakeRegistry(f"127.0.0.1:{server.server_address[1]}")
     thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()

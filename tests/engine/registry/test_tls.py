@@ -7,7 +7,7 @@ import ipaddress
 import ssl
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from cryptography.x509.oid import NameOID
 
 from engine.errors import RegistryError
 from engine.registry.client import RegistryClient, TransientRegistryError
+from engine.registry.retryproxy import LocalServer
 
 DIGEST = "sha256:" + "cd" * 32
 
@@ -60,7 +61,7 @@ def tls_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tu
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = LocalServer(("127.0.0.1", 0), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
