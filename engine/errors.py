@@ -27,6 +27,31 @@ class BuildError(EngineError):
                          "fix the Dockerfile step shown in the log tail")
 
 
+class BuildStalled(BuildError):
+    """buildx printed nothing for too long and was stopped; carries the last line it printed."""
+
+    def __init__(self, node: str, command: Sequence[str], stall_timeout_s: float, last_line: str,
+                 log_tail: str, log_path: str) -> None:
+        super().__init__(node, command, None, log_tail, log_path)
+        self.last_line, self.stall_timeout_s = last_line, stall_timeout_s
+        EngineError.__init__(
+            self, f"node {node}: build stalled: no output for {stall_timeout_s:g} s after "
+                  f"{last_line!r}, stopped; full log: {log_path}",
+            "a registry or network transfer hung; raise --stall-timeout if a step is silent for longer")
+
+
+class PushError(BuildError):
+    """The built image stored by the engine could not be pushed (`docker push` of one of its tags)."""
+
+    def __init__(self, node: str, command: Sequence[str], exit_code: int | None, log_tail: str,
+                 log_path: str = "", problem: str = "") -> None:
+        super().__init__(node, command, exit_code, log_tail, log_path)
+        where = f"; full log: {log_path}" if log_path else ""
+        problem = problem or f"docker push failed with exit code {exit_code}"
+        EngineError.__init__(self, f"node {node}: {problem}{where}",
+                             "check the registry login and the registry (see the log tail)")
+
+
 class SmokeTestError(EngineError):
     """An image's smoke test failed on a platform."""
 

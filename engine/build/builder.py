@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import shlex
 import subprocess
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import IO, TYPE_CHECKING, Protocol, runtime_checkable
 
+from engine.build.buildlog import cache_export_failed_after_image, pushed_digest
 from engine.build.buildx_args import BuildRequest, buildx_argv
+from engine.build.dockerpush import PROBE_TIMEOUT_S, driver_of, push_argv, pushes_twice, stored_instead
 from engine.build.plugin import find_buildx
-from engine.build.watch import tail, watch
-from engine.errors import BuildError, EngineError, EngineUnavailable, SmokeTestError
+from engine.build.watch import run_watched, tail
+from engine.errors import BuildError, BuildStalled, EngineUnavailable, PushError, SmokeTestError
 from engine.state.hygiene import looks_secret
 
 if TYPE_CHECKING:  # python-on-whales (and pydantic under it) is imported only when Docker is used
@@ -24,10 +24,6 @@ if TYPE_CHECKING:  # python-on-whales (and pydantic under it) is imported only w
     from python_on_whales.exceptions import DockerException
 
 DEFAULT_STALL_TIMEOUT_S = 300.0  # a build that prints nothing for this long is stopped
-# buildx would put the checkout's origin, credentials and all, into the provenance as vcs:source;
-# the public source is in the labels instead (engine.state.hygiene)
-BUILDX_ENV = {"BUILDX_GIT_INFO": "false", "BUILDX_GIT_LABELS": "false"}
-PROBE_TIMEOUT_S = 30.0  # a builder that does not answer `buildx inspect --bootstrap` in this long is lost
 MERGE_TIMEOUT_S = 300.0
 
 
@@ -39,19 +35,6 @@ class BuildResult:
     digest: str  # digest of the pushed multi-platform index
     duration_s: float
     log_path: str
-
-
-class BuildStalled(BuildError):
-    """buildx printed nothing for too long and was stopped; carries the last line it printed."""
-
-    def __init__(self, node: str, command: Sequence[str], stall_timeout_s: float, last_line: str,
-                 log_tail: str, log_path: str) -> None:
-        super().__init__(node, command, None, log_tail, log_path)
-        self.last_line, self.stall_timeout_s = last_line, stall_timeout_s
-        EngineError.__init__(
-            self, f"node {node}: build stalled: no output for {stall_timeout_s:g} s after "
-                  f"{last_line!r}, stopped; full log: {log_path}",
-            "a registry or network transfer hung; raise --stall-timeout if a step is silent for longer")
 
 
 class Builder(Protocol):
@@ -94,6 +77,7 @@ class BuildxBuilder:
         self.stall_timeout_s = stall_timeout_s
         self.pull_for_tests = True  # False for images loaded into the local store (--load): no registry
         self._contexts: dict[str, bool] = {}  # builder name → whether it is a docker context
+        self._drivers: dict[str, str] = {}  # buildx builder name ('' the current one) → its driver
         self._buildx: str | None = None  # the buildx plugin program, '' to go through the CLI
         self._lock = threading.Lock()
 
@@ -126,36 +110,60 @@ class BuildxBuilder:
     def build(self, request: BuildRequest, log_path: Path) -> BuildResult:
         """Run one buildx build, writing each output line to log_path as it comes; never retried here.
 
-        A build that prints nothing for stall_timeout_s is stopped and raises BuildStalled.
+        On the docker driver the image is stored, then pushed once with `docker push`
+        (engine.build.dockerpush). A build that prints nothing for stall_timeout_s is stopped and raises
+        BuildStalled.
         """
         metadata = log_path.with_suffix(".metadata.json")
         metadata.unlink(missing_ok=True)
-        argv = self.argv(request, metadata)
-        shown = self.shown(request)  # secret-looking build-arg values are *** in logs and errors
+        by_docker = pushes_twice(request) and self._on_docker_driver(request.builder)
+        run = stored_instead(request) if by_docker else request
         hidden = tuple(value for name, value in request.build_args if looks_secret(name))
         start = time.monotonic()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("w", encoding="utf-8") as log:
-            log.write(f"$ {shlex.join(shown)}\n")
-            log.flush()
             try:
-                process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                           stderr=subprocess.STDOUT, env={**os.environ, **BUILDX_ENV})
-            except OSError as exc:
-                raise EngineUnavailable(f"cannot run {argv[0]}: {exc}", "run `make setup`") from None
-            stalled, last_line = watch(process, log, self.stall_timeout_s, hidden)
-            code = process.wait()
-            if stalled:
-                log.write(f"\nstalled: no output for {self.stall_timeout_s:g} s; stopped\n")
-                log.flush()
-                raise BuildStalled(request.node, shown, self.stall_timeout_s, last_line,
-                                   tail(log_path), str(log_path))
-            if code != 0:
-                log.write(f"\nexit code {code}\n")
-                log.flush()
-                raise BuildError(request.node, shown, code, tail(log_path), str(log_path))
-        digest = json.loads(metadata.read_text(encoding="utf-8"))["containerimage.digest"]
+                run_watched(run.node, self.argv(run, metadata), self.shown(run), log, log_path,
+                            self.stall_timeout_s, hidden)
+            except BuildError:
+                text = log_path.read_text(encoding="utf-8", errors="replace")
+                if by_docker and cache_export_failed_after_image(text):
+                    self._push(request, log, log_path, "")  # stored before its layer cache export failed
+                raise
+            digest = json.loads(metadata.read_text(encoding="utf-8"))["containerimage.digest"]
+            if by_docker:
+                self._push(request, log, log_path, digest)
         return BuildResult(request.node, digest, time.monotonic() - start, str(log_path))
+
+    def _push(self, request: BuildRequest, log: IO[str], log_path: Path, digest: str) -> None:
+        """`docker push` of each tag the build stored; the registry must hold digest (when known) after."""
+        for tag in request.tags:
+            argv = push_argv(self._docker(request.builder), tag)
+            logged = len(log_path.read_text(encoding="utf-8", errors="replace"))
+            try:
+                run_watched(request.node, argv, argv, log, log_path, self.stall_timeout_s, on_terminal=True)
+            except BuildStalled:
+                raise
+            except BuildError as exc:
+                raise PushError(request.node, argv, exc.exit_code_of_build, exc.log_tail,
+                                str(log_path)) from None
+            sent = pushed_digest(log_path.read_text(encoding="utf-8", errors="replace")[logged:])
+            if digest and sent != digest:
+                raise PushError(request.node, argv, 0, tail(log_path), str(log_path),
+                                f"docker push of {tag} sent {sent or 'no digest'}, the build stored {digest}")
+
+    def _on_docker_driver(self, builder: str) -> bool:
+        """Whether builder (a docker context, or a buildx builder asked once) runs the docker driver."""
+        if self._is_context(builder):
+            return True
+        with self._lock:
+            driver = self._drivers.get(builder)
+        if driver is None:  # two first builds at once may both ask: harmless
+            flags = ["--builder", builder] if builder else []
+            driver = driver_of([*self._docker(builder), "buildx", "inspect", *flags])
+            with self._lock:
+                self._drivers[builder] = driver
+        return driver == "docker"
 
     def shown(self, request: BuildRequest) -> list[str]:
         """The command line as logged: buildx_argv, on `docker --context NAME` for a context's builder."""

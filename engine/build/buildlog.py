@@ -16,6 +16,7 @@ _PLATFORM = r"[a-z][a-z0-9]*/[a-z0-9_]+(?:/[a-z0-9]+)?"  # os/arch[/variant]; st
 _PREFIX = re.compile(rf"^\[(?:(?P<platform>{_PLATFORM})(?:\s+|(?=\])))?(?P<label>[^\]]*)\]")
 _POSITION = re.compile(r"^(?:\S+\s+)?\d+/\d+$")  # "2/4", "builder 2/4", "stage-0 1/2"
 _NOT_NAMES = ("CANCELED", "...")  # "#7 ..." marks a step whose output continues later
+_PUSHED = re.compile(r"^\S+: digest: (sha256:[0-9a-f]{64}) size: \d+\r?$", re.MULTILINE)  # docker push
 _BANNER = "0"  # "#0 building with "default" instance ...": buildx's banner, not a step
 
 
@@ -113,10 +114,29 @@ def transient_failure(log_text: str) -> str:
 
 
 def only_cache_export_failed(log_text: str) -> bool:
-    """Whether the build failed only while exporting its layer cache (the image itself was pushed)."""
-    errors = [step for step in parse_steps(log_text) if step.error]
+    """Whether the build failed only while exporting its layer cache (the image itself was pushed: by
+    BuildKit, or stored and then sent by `docker push`)."""
+    pushed = "pushing layers" in log_text or bool(pushed_digest(log_text))
+    return pushed and _cache_export_was_fatal(parse_steps(log_text))
+
+
+def cache_export_failed_after_image(log_text: str) -> bool:
+    """Whether the build failed only while exporting its layer cache, after storing its image."""
+    steps = parse_steps(log_text)
+    stored = any(step.name == "exporting to image" and not step.error for step in steps)
+    return stored and _cache_export_was_fatal(steps)
+
+
+def _cache_export_was_fatal(steps: tuple[StepTiming, ...]) -> bool:
+    errors = [step for step in steps if step.error]
     fatal = errors[-1] if errors else None  # a failed cache *import* earlier is only a warning
-    return fatal is not None and fatal.name.startswith("exporting cache") and "pushing layers" in log_text
+    return fatal is not None and fatal.name.startswith("exporting cache")
+
+
+def pushed_digest(log_text: str) -> str:
+    """The digest the last `docker push` in a log reported ('TAG: digest: sha256:... size: N'), or ''."""
+    found = _PUSHED.findall(log_text)
+    return found[-1] if found else ""
 
 
 def stalled_in_dockerfile_step(log_text: str, last_line: str) -> bool:

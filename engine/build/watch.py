@@ -2,16 +2,62 @@
 
 from __future__ import annotations
 
+import os
+import pty
 import queue
+import re
+import select
+import shlex
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import IO
 
+from engine.errors import BuildError, BuildStalled, EngineUnavailable
 from engine.state.hygiene import redact_text
 
 LOG_TAIL_LINES = 25
+# buildx would put the checkout's origin, credentials and all, into the provenance as vcs:source;
+# the public source is in the labels instead (engine.state.hygiene)
+BUILDX_ENV = {"BUILDX_GIT_INFO": "false", "BUILDX_GIT_LABELS": "false"}
+READ_BYTES = 65536
+_ESCAPE = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")  # cursor moves and erases of a redrawn progress display
+# docker push's per-layer progress, redrawn in place
+_REDRAWN = re.compile(r"^\S+: (Preparing|Waiting|Pushing|Retrying)\b")
 STOP_GRACE_S = 10.0  # SIGTERM, then SIGKILL after this long
+
+
+def run_watched(node: str, argv: list[str], shown: list[str], log: IO[str], log_path: Path,
+                stall_timeout_s: float, hidden: tuple[str, ...] = (), on_terminal: bool = False) -> None:
+    """Run argv (logged as shown) copying its output to log; BuildStalled or BuildError when it fails.
+    on_terminal: its output goes to a pseudo-terminal (where `docker push` shows upload progress)."""
+    log.write(f"$ {shlex.join(shown)}\n")
+    log.flush()
+    ours, theirs = pty.openpty() if on_terminal else (-1, subprocess.PIPE)
+    try:
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=theirs, stderr=subprocess.STDOUT,
+                                   env={**os.environ, **BUILDX_ENV})
+    except OSError as exc:
+        raise EngineUnavailable(f"cannot run {argv[0]}: {exc}", "run `make setup`") from None
+    finally:
+        if on_terminal:
+            os.close(theirs)
+    try:
+        stalled, last_line = watch_terminal(process, ours, log, stall_timeout_s) if on_terminal \
+            else watch(process, log, stall_timeout_s, hidden)
+    finally:
+        if on_terminal:
+            os.close(ours)
+    code = process.wait()
+    if stalled:
+        log.write(f"\nstalled: no output for {stall_timeout_s:g} s; stopped\n")
+        log.flush()
+        raise BuildStalled(node, shown, stall_timeout_s, last_line, tail(log_path), str(log_path))
+    if code != 0:
+        log.write(f"\nexit code {code}\n")
+        log.flush()
+        raise BuildError(node, shown, code, tail(log_path), str(log_path))
 
 
 def watch(process: subprocess.Popen[bytes], log: IO[str], stall_timeout_s: float,
@@ -35,6 +81,38 @@ def watch(process: subprocess.Popen[bytes], log: IO[str], stall_timeout_s: float
         log.write(text if text.endswith("\n") else text + "\n")
         log.flush()
         last_line = text.strip() or last_line
+
+
+def watch_terminal(process: subprocess.Popen[bytes], terminal: int, log: IO[str],
+                   stall_timeout_s: float) -> tuple[bool, str]:
+    """watch for a process writing to a pseudo-terminal (terminal: our side of it). `docker push` draws its
+    upload progress only on a terminal and redraws unchanged lines ("Waiting") forever, so only a line
+    that changed counts as progress: a long upload lives on its byte counts, a hung one is stopped.
+    Only settled lines (a layer pushed, the digest, an error) go to the log."""
+    pending, last_line = b"", ""
+    latest: dict[str, str] = {}  # a line's key (a layer id, else its text) → its last state
+    deadline = time.monotonic() + stall_timeout_s
+    while True:
+        ready, _, _ = select.select([terminal], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            stop(process)
+            return True, last_line
+        try:
+            chunk = os.read(terminal, READ_BYTES)
+        except OSError:  # EIO: the process closed its side
+            chunk = b""
+        *lines, pending = re.split(rb"[\r\n]", pending + _ESCAPE.sub(b"", chunk)) if chunk else [pending, b""]
+        for text in (raw.decode("utf-8", errors="replace").strip() for raw in lines):
+            key = text.split(": ", 1)[0] if _REDRAWN.match(text) else text
+            if not text or latest.get(key) == text:
+                continue
+            latest[key] = text  # a new state of some line: progress
+            deadline, last_line = time.monotonic() + stall_timeout_s, text
+            if not _REDRAWN.match(text):
+                log.write(text + "\n")
+                log.flush()
+        if not chunk:
+            return False, last_line
 
 
 def _pump(stream: IO[bytes], lines: queue.Queue[bytes | None]) -> None:

@@ -14,10 +14,10 @@ import structlog
 from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from engine.build import buildlog
-from engine.build.builder import BuildResult, BuildStalled
+from engine.build.builder import BuildResult
 from engine.build.buildx_args import PARENT_CONTEXT, BuildRequest, Provenance, build_request, cache_flags
 from engine.build.pool import Pool
-from engine.errors import BuildError, EngineError, RegistryError
+from engine.errors import BuildError, BuildStalled, EngineError, RegistryError
 from engine.registry.attestations import AttestationStore, rename_attestations
 from engine.registry.bases import MIRROR_ENV, resolve_base
 from engine.registry.client import Registry

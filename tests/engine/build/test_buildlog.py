@@ -258,3 +258,16 @@ def test_a_failure_only_in_the_cache_export_is_recognised() -> None:
     assert not only_cache_export_failed(CACHE_EXPORT_FAILED.replace("#10 pushing layers 0.2s done\n", ""))
     no_cache_error = CACHE_EXPORT_FAILED.replace("#11 ERROR: not found\n", "#11 DONE 0.3s\n")
     assert not only_cache_export_failed(no_cache_error)
+
+
+def test_a_stored_image_and_its_docker_push_are_recognised() -> None:
+    from engine.build.buildlog import cache_export_failed_after_image, only_cache_export_failed, pushed_digest
+
+    stored = CACHE_EXPORT_FAILED.replace("#10 pushing layers 0.2s done\n", "#10 naming to r/n:sb-1 done\n")
+    assert cache_export_failed_after_image(stored) and not only_cache_export_failed(stored)
+    digest = "sha256:" + "0a" * 32
+    pushed = f"{stored}$ docker push r/n:sb-1\n3f1e0a2b9c8d: Pushed\nsb-1: digest: {digest} size: 1607\n"
+    assert only_cache_export_failed(pushed) and pushed_digest(pushed) == digest
+    assert pushed_digest(stored) == "" and pushed_digest("x: digest: sha256:12 size: 3\n") == ""
+    failed_image = stored.replace("#10 DONE 1.1s\n", "#10 ERROR: failed to export\n")
+    assert not cache_export_failed_after_image(failed_image)

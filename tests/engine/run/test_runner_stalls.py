@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.build.builder import BuildResult, BuildStalled
+from engine.build.builder import BuildResult
 from engine.build.buildx_args import BuildRequest
+from engine.errors import BuildStalled
 from engine.run import api
 from engine.run.runner import BuildSettings
 from engine.state.report import RunReport

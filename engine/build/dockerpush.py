@@ -1,0 +1,45 @@
+"""One push per build on the docker driver: buildx stores the image, `docker push` sends it once.
+
+buildx 0.13 with the docker driver and the containerd image store pushes an image twice when asked to
+(BuildKit's exporter, then "pushing ... with docker"; buildx 0.22 dropped the second). Storing with
+`--output type=image` and pushing each tag with `docker push` sends it once, the same index by digest.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Sequence
+from dataclasses import replace
+
+from engine.build.buildx_args import BuildRequest
+
+PROBE_TIMEOUT_S = 30.0  # a builder that does not answer `buildx inspect` in this long is lost
+STORE_OUTPUT = "type=image"  # the engine's image store, named by the request's tags
+_DRIVER = re.compile(r"^Driver:\s*(\S+)\s*$", re.MULTILINE)
+
+
+def pushes_twice(request: BuildRequest) -> bool:
+    """Whether buildx would push this request itself (to a registry, with --push)."""
+    return request.push and not request.output and not request.load and bool(request.tags)
+
+
+def stored_instead(request: BuildRequest) -> BuildRequest:
+    """request storing its image in the engine under its tags instead of pushing it."""
+    return replace(request, output=STORE_OUTPUT, push=False)
+
+
+def push_argv(docker: Sequence[str], tag: str) -> list[str]:
+    """The `docker push` of one stored tag."""
+    return [*docker, "push", tag]
+
+
+def driver_of(inspect_argv: Sequence[str]) -> str:
+    """The buildx driver `buildx inspect` names ('' when it cannot be asked)."""
+    try:
+        done = subprocess.run(list(inspect_argv), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=PROBE_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    match = _DRIVER.search(done.stdout) if done.returncode == 0 else None
+    return match.group(1) if match else ""

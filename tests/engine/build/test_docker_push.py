@@ -1,0 +1,142 @@
+"""On the docker driver BuildxBuilder stores the image and pushes it once with `docker push` (a fake
+`docker` program here; tests/integration builds with the real engine)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from python_on_whales import DockerClient
+
+from engine.build.builder import BuildxBuilder
+from engine.build.buildlog import only_cache_export_failed, transient_failure
+from engine.build.buildx_args import BuildRequest
+from engine.build.dockerpush import pushes_twice
+from engine.errors import BuildError, PushError
+
+DIGEST = "sha256:" + "cd" * 32
+OTHER = "sha256:" + "ef" * 32
+TAGS = ("localhost:5000/t/n:sb-1", "localhost:5000/t/n:extra")
+
+# A stand-in for `docker`: `buildx inspect` names DRIVER, `buildx build` behaves as BUILD says and
+# `push` as PUSH says; every call is appended to CALLS.
+FAKE_DOCKER = textwrap.dedent("""\
+    import json, os, pathlib, sys
+    argv = sys.argv[1:]
+    with open(os.environ["CALLS"], "a") as calls:
+        calls.write(json.dumps(argv) + "\\n")
+    if argv[:2] == ["buildx", "inspect"]:
+        if not os.environ.get("DRIVER"):
+            print("ERROR: no builder found"); sys.exit(1)
+        print("Name:          default\\nDriver:        " + os.environ["DRIVER"] + "\\n\\nNodes:")
+        sys.exit(0)
+    if argv[0] == "push":
+        print("The push refers to repository [localhost:5000/t/n]")
+        if os.environ["PUSH"] == "fail":
+            print("received unexpected HTTP status: 503 Service Unavailable"); sys.exit(1)
+        digest = os.environ["OTHER"] if os.environ["PUSH"] == "other" else os.environ["DIGEST"]
+        print("3f1e0a2b9c8d: Pushed")
+        print(argv[1].rsplit(":", 1)[1] + ": digest: " + digest + " size: 1607")
+        sys.exit(0)
+    print("#10 exporting to image")
+    print("#10 naming to " + argv[argv.index("--tag") + 1] + " done")
+    print("#10 DONE 0.1s")
+    if os.environ["BUILD"] == "cache_fail":
+        print("#11 exporting cache to registry")
+        print("#11 ERROR: failed to push localhost:5000/t/n:sbcache: 503 Service Unavailable")
+        sys.exit(1)
+    metadata = argv[argv.index("--metadata-file") + 1]
+    pathlib.Path(metadata).write_text(json.dumps({"containerimage.digest": os.environ["DIGEST"]}))
+""")
+
+
+def request(tmp_path: Path, **changes: object) -> BuildRequest:
+    fields: dict[str, object] = dict(
+        node="n", context=tmp_path / "ctx", dockerfile=tmp_path / "ctx" / "Dockerfile",
+        platforms=("linux/amd64", "linux/arm64"), tags=TAGS)
+    fields.update(changes)
+    return BuildRequest(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DockerClient:
+    script = tmp_path / "fake_docker.py"
+    script.write_text(FAKE_DOCKER, encoding="utf-8")
+    for name, value in dict(CALLS=str(tmp_path / "calls"), DIGEST=DIGEST, OTHER=OTHER, DRIVER="docker",
+                            BUILD="ok", PUSH="ok").items():
+        monkeypatch.setenv(name, value)
+    return DockerClient(client_call=[sys.executable, str(script)])
+
+
+def calls(tmp_path: Path) -> list[list[str]]:
+    return [json.loads(line) for line in (tmp_path / "calls").read_text().splitlines()]
+
+
+def test_on_the_docker_driver_the_image_is_stored_then_each_tag_pushed_once(
+        tmp_path: Path, docker: DockerClient) -> None:
+    log = tmp_path / "n.log"
+    result = BuildxBuilder(docker).build(request(tmp_path), log)
+    inspect, build, *pushes = calls(tmp_path)
+    assert inspect == ["buildx", "inspect"]
+    assert "--push" not in build and build[build.index("--output") + 1] == "type=image"
+    assert pushes == [["push", TAGS[0]], ["push", TAGS[1]]]
+    assert result.digest == DIGEST
+    text = log.read_text()
+    assert "--output type=image" in text.splitlines()[0]
+    assert f"$ {sys.executable}" in text and f"push {TAGS[1]}" in text  # both commands are logged
+
+
+def test_the_driver_is_asked_once_per_builder(tmp_path: Path, docker: DockerClient) -> None:
+    builder = BuildxBuilder(docker)
+    builder.build(request(tmp_path), tmp_path / "a.log")
+    builder.build(request(tmp_path), tmp_path / "b.log")
+    assert [call for call in calls(tmp_path) if call[:2] == ["buildx", "inspect"]] == [["buildx", "inspect"]]
+
+
+@pytest.mark.parametrize("driver", ["docker-container", "remote", ""])
+def test_other_drivers_and_unknown_ones_push_with_buildx(
+        tmp_path: Path, docker: DockerClient, monkeypatch: pytest.MonkeyPatch, driver: str) -> None:
+    monkeypatch.setenv("DRIVER", driver)
+    BuildxBuilder(docker).build(request(tmp_path), tmp_path / "n.log")
+    build = calls(tmp_path)[1]
+    assert "--push" in build and "--output" not in build
+    assert not [call for call in calls(tmp_path) if call[0] == "push"]
+
+
+def test_loads_and_per_platform_outputs_are_left_as_they_are(tmp_path: Path) -> None:
+    assert pushes_twice(request(tmp_path))
+    assert not pushes_twice(request(tmp_path, push=False, load=True))
+    assert not pushes_twice(request(tmp_path, push=False, output="type=image,name=r/n:p,push=true"))
+    assert not pushes_twice(request(tmp_path, tags=()))
+
+
+def test_a_failed_push_is_a_push_error_whose_log_shows_the_registry_fault(
+        tmp_path: Path, docker: DockerClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PUSH", "fail")
+    log = tmp_path / "n.log"
+    with pytest.raises(PushError) as caught:
+        BuildxBuilder(docker).build(request(tmp_path), log)
+    assert "docker push failed with exit code 1" in str(caught.value)
+    assert caught.value.log_path == str(log) and "503 Service Unavailable" in caught.value.log_tail
+    assert transient_failure(log.read_text()) == "503 Service Unavailable"  # so the runner repeats it
+
+
+def test_a_push_that_reports_another_digest_fails(tmp_path: Path, docker: DockerClient,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PUSH", "other")
+    with pytest.raises(PushError, match=f"sent {OTHER}, the build stored {DIGEST}"):
+        BuildxBuilder(docker).build(request(tmp_path), tmp_path / "n.log")
+
+
+def test_a_failed_cache_export_still_pushes_the_stored_image(tmp_path: Path, docker: DockerClient,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BUILD", "cache_fail")
+    log = tmp_path / "n.log"
+    with pytest.raises(BuildError) as caught:
+        BuildxBuilder(docker).build(request(tmp_path), log)
+    assert not isinstance(caught.value, PushError)
+    assert [call[0] for call in calls(tmp_path)[2:]] == ["push", "push"]
+    assert only_cache_export_failed(log.read_text())  # the runner takes the pushed image and warns

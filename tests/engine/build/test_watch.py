@@ -1,0 +1,92 @@
+"""run_watched on a pseudo-terminal: progress redraws keep a long upload alive, only settled lines are
+logged, and a silent process is still stopped."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.build import watch as watch_module
+from engine.build.watch import run_watched
+from engine.errors import BuildError, BuildStalled
+
+# a `docker push` on a terminal: a layer's progress redrawn in place every 0.1 s for PUSH_S seconds
+FAKE_PUSH = textwrap.dedent("""\
+    import os, sys, time
+    write = lambda text: (sys.stdout.write(text), sys.stdout.flush())
+    write("The push refers to repository [localhost:5000/t/n]\\r\\n")
+    write("\\x1b[1A\\x1b[2K\\r0a1b2c3d4e5f: Preparing \\r\\x1b[1B")
+    while os.environ.get("WAIT_FOREVER"):  # what docker push draws for a registry that never answers
+        write("\\x1b[1A\\x1b[2K\\r0a1b2c3d4e5f: Waiting \\r\\x1b[1B")
+        time.sleep(0.1)
+    started = time.monotonic()
+    while time.monotonic() - started < float(os.environ["PUSH_S"]):
+        write(f"\\x1b[1A\\x1b[2K\\r0a1b2c3d4e5f: Pushing  {time.monotonic() - started:.1f}MB/9MB\\r\\x1b[1B")
+        time.sleep(0.1)
+    if os.environ.get("SILENT"):
+        time.sleep(120)
+    write("\\x1b[1A\\x1b[2K\\r0a1b2c3d4e5f: Pushed \\r\\x1b[1B")
+    write("sb-1: digest: sha256:" + "ab" * 32 + " size: 855\\r\\n")
+    sys.exit(int(os.environ.get("EXIT", "0")))
+""")
+
+
+@pytest.fixture
+def push(tmp_path: Path) -> list[str]:
+    script = tmp_path / "push.py"
+    script.write_text(FAKE_PUSH, encoding="utf-8")
+    return [sys.executable, str(script)]
+
+
+def run(push: list[str], log_path: Path, stall_timeout_s: float) -> None:
+    with log_path.open("w", encoding="utf-8") as log:
+        run_watched("n", push, ["docker", "push", "r/n:sb-1"], log, log_path, stall_timeout_s,
+                    on_terminal=True)
+
+
+def test_an_upload_longer_than_the_stall_timeout_lives_on_its_progress(
+        tmp_path: Path, push: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PUSH_S", "1.5")
+    log = tmp_path / "n.log"
+    run(push, log, stall_timeout_s=0.5)
+    assert log.read_text().splitlines() == [
+        "$ docker push r/n:sb-1", "The push refers to repository [localhost:5000/t/n]",
+        "0a1b2c3d4e5f: Pushed", "sb-1: digest: sha256:" + "ab" * 32 + " size: 855"]
+
+
+def test_a_push_that_falls_silent_is_stopped_naming_its_last_progress(
+        tmp_path: Path, push: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PUSH_S", "0.3")
+    monkeypatch.setenv("SILENT", "1")
+    monkeypatch.setattr(watch_module, "STOP_GRACE_S", 0.5)
+    started = time.monotonic()
+    with pytest.raises(BuildStalled) as caught:
+        run(push, tmp_path / "n.log", stall_timeout_s=0.5)
+    assert time.monotonic() - started < 30
+    assert caught.value.last_line.startswith("0a1b2c3d4e5f: Pushing")
+
+
+def test_a_failing_push_raises_with_its_exit_code(tmp_path: Path, push: list[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PUSH_S", "0")
+    monkeypatch.setenv("EXIT", "1")
+    with pytest.raises(BuildError) as caught:
+        run(push, tmp_path / "n.log", stall_timeout_s=5)
+    assert caught.value.exit_code_of_build == 1 and "Pushed" in caught.value.log_tail
+
+
+def test_a_push_redrawing_the_same_waiting_line_forever_is_stopped(
+        tmp_path: Path, push: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PUSH_S", "0")
+    monkeypatch.setenv("WAIT_FOREVER", "1")
+    monkeypatch.setattr(watch_module, "STOP_GRACE_S", 0.5)
+    started = time.monotonic()
+    with pytest.raises(BuildStalled) as caught:
+        run(push, tmp_path / "n.log", stall_timeout_s=0.5)
+    assert time.monotonic() - started < 30
+    assert caught.value.last_line == "0a1b2c3d4e5f: Waiting"
+    assert "Waiting" not in (tmp_path / "n.log").read_text()  # redraws are not logged
