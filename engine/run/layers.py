@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import structlog
 
 from engine.errors import EngineError
-from engine.registry.client import Manifest, Registry
+from engine.registry.client import Registry
 from engine.run.planner import Planned
 from engine.state.report import RunReport
 from graph.model.spec import Node
@@ -94,16 +94,18 @@ def _prefix_problem(child: list[str] | None, parent: list[str] | None, parent_na
 
 
 class LayerReader:
-    """Platform → layer digests of a pushed image, each image read once (shared by a run's threads)."""
+    """Platform → layer digests of a pushed image, each index and image manifest read once (shared by a
+    run's threads: a pool node's platform images are read after their push and again in its merged index)."""
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.cache: dict[str, dict[str, list[str]]] = {}
+        self.images: dict[str, list[str]] = {}  # repository@digest of an image manifest → its layers
 
     def of(self, repository: str, digest: str, platforms: tuple[str, ...]) -> dict[str, list[str]]:
         reference = f"{repository}@{digest}"
         if reference not in self.cache:
-            self.cache[reference] = self._read(repository, self.registry.manifest(reference), platforms)
+            self.cache[reference] = self._read(repository, reference, platforms)
         return self.cache[reference]
 
     def renamed(self, repository: str, digest: str, renamed: str) -> None:
@@ -113,15 +115,27 @@ class LayerReader:
         if known is not None:
             self.cache.setdefault(f"{repository}@{renamed}", known)
 
-    def _read(self, repository: str, manifest: Manifest | None,
-              platforms: tuple[str, ...]) -> dict[str, list[str]]:
+    def _read(self, repository: str, reference: str, platforms: tuple[str, ...]) -> dict[str, list[str]]:
+        if reference in self.images:  # an image manifest read before (without an index)
+            return dict.fromkeys(platforms, self.images[reference])
+        manifest = self.registry.manifest(reference)
         if manifest is None:
             return {}
         if not manifest.is_index:  # one image without an index: it is what every platform gets
-            return {platform: manifest.layers() for platform in platforms}
+            self.images[reference] = manifest.layers()
+            return dict.fromkeys(platforms, self.images[reference])
         found = {}
         for platform, digest in manifest.platforms().items():
-            image = self.registry.manifest(f"{repository}@{digest}")
-            if image is not None:
-                found[platform] = image.layers()
+            layers = self._image(f"{repository}@{digest}")
+            if layers is not None:
+                found[platform] = layers
         return found
+
+    def _image(self, reference: str) -> list[str] | None:
+        """The layers of the image manifest at reference, read once."""
+        if reference not in self.images:
+            image = self.registry.manifest(reference)
+            if image is None:
+                return None
+            self.images[reference] = image.layers()
+        return self.images[reference]

@@ -181,3 +181,26 @@ def test_a_renamed_index_is_known_to_have_the_layers_of_the_one_it_renames() -> 
     assert sum(registry.requests.values()) == 0
     assert reader.of("r.example/t/child", sha("its renamed index"), PLATFORMS) == {}  # read: not there
     assert sum(registry.requests.values()) == 1
+
+
+def test_image_manifests_shared_by_two_indexes_are_read_once() -> None:
+    registry = FakeRegistry()  # a pool node: its amd64 image pushed alone, then merged with arm64
+    staged = registry.push_image("r.example/t/child:staging-amd64", {"linux/amd64": [L1, L2]})
+    merged = registry.push_image("r.example/t/child:1", {"linux/amd64": [L1, L2], "linux/arm64": [L1, L3]})
+    reader = LayerReader(registry)
+    assert reader.of("r.example/t/child", staged, ("linux/amd64",)) == {"linux/amd64": [L1, L2]}
+    registry.requests.clear()
+    assert reader.of("r.example/t/child", merged, PLATFORMS) == {"linux/amd64": [L1, L2],
+                                                                "linux/arm64": [L1, L3]}
+    assert registry.requests["GET"] == 2  # the merged index and the arm64 image; amd64 was known
+
+
+def test_a_lone_image_manifest_read_once_is_known_inside_an_index_later() -> None:
+    registry = FakeRegistry()
+    single = registry.push_single_image("r.example/t/child:staging", [L1, L2])
+    reader = LayerReader(registry)
+    assert reader.of("r.example/t/child", single, ("linux/amd64",)) == {"linux/amd64": [L1, L2]}
+    merged = registry.push_image("r.example/t/child:1", {"linux/amd64": [L1, L2], "linux/arm64": [L1, L3]})
+    registry.requests.clear()
+    assert reader.of("r.example/t/child", merged, PLATFORMS)["linux/amd64"] == [L1, L2]
+    assert registry.requests["GET"] == 2  # the index and the arm64 image
