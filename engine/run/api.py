@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,13 +18,13 @@ from engine.build.buildx_args import Provenance
 from engine.build.interrupt import interruptible
 from engine.build.pool import Pool, PoolError, missing_platforms
 from engine.build.poolscheduler import PoolScheduler
-from engine.build.scheduler import SUCCEEDED, Outcome, Scheduler
+from engine.build.scheduler import Outcome, Scheduler
 from engine.console import logs
 from engine.errors import EngineError
 from engine.registry.client import Registry, RegistryClient
 from engine.registry.endpoints import endpoint_for
 from engine.registry.retryproxy import RetryProxy, local_registry_host, router
-from engine.run import publishing
+from engine.run import outcomes, publishing
 from engine.run.layers import verify_run
 from engine.run.planner import Planned, plan_build
 from engine.run.platforms import PlatformRunner
@@ -33,22 +33,18 @@ from engine.run.runner import BuildSettings, NodeRunner
 from engine.state import gitinfo
 from engine.state.digestmemo import load_memo, save_memo
 from engine.state.folder import run_lock
-from engine.state.history import History, NodeRecord
-from engine.state.report import NodeReport, RunReport, finish, new_run
-from engine.state.summaries import write_summaries
-from graph.change.fingerprint import Fingerprint
+from engine.state.history import History
+from engine.state.report import RunReport
 from graph.expand.assemble import load_graph
 from graph.expand.dag import StackGraph, with_registry
 from graph.expand.selection import narrow_platforms, restrict, restrict_to
 from graph.load.limits import DEFAULT_MAX_NODES, WARN_NODES, Limits
-from graph.plan.changes import file_inputs
 from graph.plan.entries import BUILD, PlanEntry, make_plan
 
 if TYPE_CHECKING:
     from engine.build.builder import Builder
 
 log = structlog.get_logger()
-DEFAULT_DURATION_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -126,7 +122,7 @@ def _run(options: Options, builder: Builder, settings: BuildSettings, registry: 
     _check_shard(options, planned)
     if isinstance(builder, EngineCheck) and any(entry.action == BUILD for entry in planned.entries):
         builder.check()  # the engine is asked only when something is to be built (a no-op needs none)
-    report = _new_report(options, planned, settings)
+    report = outcomes.new_report(options.state, planned, settings)
     with logs.json_log(Path(report.folder) / "log.jsonl"):
         _execute(options, builder, settings, registry, history, planned, report)
         report.registry_requests = dict(Counter(registry.requests) - requests_before)  # this run's only
@@ -145,25 +141,17 @@ def _execute(options: Options, builder: Builder, settings: BuildSettings, regist
     # git is asked only when a build will carry the source in its labels (three processes otherwise)
     provenance = source_provenance(options.root, report.started) if to_build else Provenance()
     runner = NodeRunner(options.root, planned, builder, report, registry, settings, provenance)
-    weights = _weights(history, planned.fingerprints)
+    weight = outcomes.weights(history, planned)
     log.info("run_started", node="*", run=report.run_id, mode=report.mode, nodes=len(planned.entries),
              to_build=sum(1 for e in planned.entries if e.action == BUILD), jobs=settings.jobs,
              **({"builders": _pool_names(settings.pool)} if settings.pool else {}))
     with interruptible() as stop, logs.live_view(report), _retry_proxy(planned, runner):
-        outcomes = _schedule(planned, runner, builder, to_build, weights, stop)
-    interrupted = stop.is_set()
-    report.signal = stop.signal
-    for name, outcome in outcomes.items():
-        cut_short = interrupted and outcome.status != SUCCEEDED  # killed or never started
-        report.nodes[name].status = "interrupted" if cut_short else outcome.status
-        report.nodes[name].error = ("interrupted" if cut_short else report.nodes[name].error
-                                    or ("" if outcome.status == SUCCEEDED else outcome.reason))
-    ok = not interrupted and all(outcome.status == SUCCEEDED for outcome in outcomes.values())
+        ok, interrupted = outcomes.settle(report, _schedule(planned, runner, builder, to_build, weight, stop),
+                                          stop, runner)
     # checked right before publishing (a failed run publishes nothing): a child resting on another
     # build of its parent fails and nothing is published
     if ok and not verify_run(planned, runner.digests, report, registry, runner.layers):
         ok = False
-    report.buildx_invocations, report.fault_repeats = runner.invocations, runner.fault_repeats
     if ok and not options.platforms and not options.only:
         ok = publish_run(options, planned, runner.digests, registry, history, report, settings.adopt)
     else:
@@ -171,10 +159,7 @@ def _execute(options: Options, builder: Builder, settings: BuildSettings, regist
                     "a node failed: no human tag was moved" if not ok else
                     "--only: a shard's human tags move in `stackbuild publish`" if options.only else
                     "--platform narrowed the run: human tags keep every platform they had")
-    _record(history, report, planned)
-    finish(report, "succeeded" if ok else "interrupted" if interrupted else "failed")
-    write_summaries(report)
-    history.finish_run(report.run_id, report.finished, report.status)
+    outcomes.close(history, report, planned, ok, interrupted)
 
 
 def source_provenance(root: Path, fallback_time: str) -> Provenance:
@@ -187,9 +172,9 @@ def source_provenance(root: Path, fallback_time: str) -> Provenance:
 
 
 def _schedule(planned: Planned, runner: NodeRunner, builder: Builder, to_build: list[str],
-              weights: dict[str, float], stop: threading.Event) -> dict[str, Outcome]:
+              weight: Callable[[str], float], stop: threading.Event) -> dict[str, Outcome]:
     """Build every node to build: whole, `jobs` at a time; or per platform over a pool of builders."""
-    settings, weight = runner.settings, lambda name: weights.get(name, DEFAULT_DURATION_S)
+    settings = runner.settings
     if settings.pool is None or not settings.pool.is_multi or not isinstance(builder, PoolBuilderOps):
         return Scheduler(planned.graph.graph, settings.jobs, settings.keep_going, weight, stop).run(
             to_build, runner.run)
@@ -228,33 +213,6 @@ def _check_shard(options: Options, planned: Planned) -> None:
 def publish(options: Options, registry: Registry | None = None, adopt: bool = False) -> list[str]:
     """After CI shards: move every planned node's human tag to its content tag (engine.run.publishing)."""
     return publishing.publish(options, load(options), registry, adopt)
-
-
-def _new_report(options: Options, planned: Planned, settings: BuildSettings) -> RunReport:
-    report = new_run(options.state)
-    report.mode = "full" if settings.full else "pr" if settings.changed_since else "incremental"
-    for entry in planned.entries:
-        done = entry.action != BUILD
-        report.nodes[entry.node] = NodeReport(
-            entry.node, entry.ref, entry.action, entry.reason, status="succeeded" if done else "pending",
-            fingerprint=entry.fingerprint, digest=entry.digest, base=entry.base,
-            source=str(planned.graph.nodes[entry.node].location))
-    report.write()
-    return report
-
-
-def _record(history: History, report: RunReport, planned: Planned) -> None:
-    """Each node's outcome and inputs, so later runs can say which input changed."""
-    finished = datetime.now(UTC).isoformat(timespec="seconds")
-    history.record_nodes([NodeRecord(
-        report.run_id, node.node, node.ref, node.fingerprint, node.digest, node.action, node.reason,
-        node.status, node.duration_s, node.platform_durations,
-        file_inputs(planned.fingerprints[node.node]), finished, node.platform_digests)
-        for node in report.nodes.values()])
-
-
-def _weights(history: History, fingerprints: dict[str, Fingerprint]) -> dict[str, float]:
-    return {name: history.mean_duration(name) or DEFAULT_DURATION_S for name in fingerprints}
 
 
 @contextmanager

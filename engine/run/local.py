@@ -17,11 +17,11 @@ import structlog
 
 from engine.build.buildx_args import Provenance
 from engine.build.interrupt import interruptible
-from engine.build.scheduler import SUCCEEDED, Scheduler
+from engine.build.scheduler import Scheduler
 from engine.console import logs
 from engine.errors import EngineError
 from engine.registry.client import Manifest
-from engine.run import api
+from engine.run import api, outcomes
 from engine.run.planner import Planned, base_history, content_ref
 from engine.run.runner import BuildSettings, NodeRunner
 from engine.state import gitinfo
@@ -29,8 +29,7 @@ from engine.state.digestmemo import load_memo, save_memo
 from engine.state.folder import run_lock
 from engine.state.history import History
 from engine.state.loaded import LoadedImage, read_loaded, write_loaded
-from engine.state.report import RunReport, finish
-from engine.state.summaries import write_summaries
+from engine.state.report import RunReport
 from graph.change.fingerprint import fingerprint_graph
 from graph.context.files import DigestMemo
 from graph.expand.dag import StackGraph
@@ -108,7 +107,7 @@ def build_local(options: api.Options, builder: Builder, settings: BuildSettings,
             memo = load_memo(options.state)
             planned = plan_local(api.load(options), options.root, store, history, settings.full, memo)
             save_memo(options.state, memo)
-            report = api._new_report(options, planned, settings)
+            report = outcomes.new_report(options.state, planned, settings)
             report.mode = "local"
             with logs.json_log(Path(report.folder) / "log.jsonl"):
                 _execute(options, builder, settings, store, history, planned, report)
@@ -127,33 +126,20 @@ def _execute(options: api.Options, builder: Builder, settings: BuildSettings, st
     provenance = Provenance(gitinfo.source(options.root), gitinfo.revision(options.root), report.started)
     runner = NodeRunner(options.root, planned, builder, report, NoRegistry(), settings, provenance)
     runner.local_parents = pin_bases(planned, store)
-    weights = api._weights(history, planned.fingerprints)
     builds = [entry.node for entry in planned.entries if entry.action == BUILD]
     log.info("run_started", node="*", run=report.run_id, mode=report.mode, nodes=len(planned.entries),
              to_build=len(builds), jobs=settings.jobs)
     with interruptible() as stop, logs.live_view(report):
         scheduler = Scheduler(planned.graph.graph, settings.jobs, settings.keep_going,
-                              lambda name: weights.get(name, api.DEFAULT_DURATION_S), stop)
-        outcomes = scheduler.run(builds, runner.run)
-    interrupted = stop.is_set()
-    report.signal = stop.signal
-    for name, outcome in outcomes.items():
-        cut_short = interrupted and outcome.status != SUCCEEDED
-        report.nodes[name].status = "interrupted" if cut_short else outcome.status
-        report.nodes[name].error = ("interrupted" if cut_short else report.nodes[name].error
-                                    or ("" if outcome.status == SUCCEEDED else outcome.reason))
-    ok = not interrupted and all(outcome.status == SUCCEEDED for outcome in outcomes.values())
-    report.buildx_invocations, report.fault_repeats = runner.invocations, runner.fault_repeats
+                              outcomes.weights(history, planned), stop)
+        ok, interrupted = outcomes.settle(report, scheduler.run(builds, runner.run), stop, runner)
     if ok:
         report.promoted = tag_locally(planned, runner.digests, store)
         _remember(options.state, planned, runner.digests)
     else:
         log.warning("local_tags_skipped", node="*", reason="interrupted" if interrupted else
                     "a node failed: no human tag was moved")
-    api._record(history, report, planned)
-    finish(report, "succeeded" if ok else "interrupted" if interrupted else "failed")
-    write_summaries(report)
-    history.finish_run(report.run_id, report.finished, report.status)
+    outcomes.close(history, report, planned, ok, interrupted)
 
 
 def pin_bases(planned: Planned, store: Store) -> dict[str, str]:

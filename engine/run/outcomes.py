@@ -1,0 +1,71 @@
+"""A run's report from start to end, shared by registry and local builds: nodes in, outcomes, records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from engine.build.interrupt import StopEvent
+from engine.build.scheduler import SUCCEEDED, Outcome
+from engine.run.planner import Planned
+from engine.run.runner import BuildSettings, NodeRunner
+from engine.state.history import History, NodeRecord
+from engine.state.report import NodeReport, RunReport, finish, new_run
+from engine.state.summaries import write_summaries
+from graph.plan.changes import file_inputs
+from graph.plan.entries import BUILD
+
+DEFAULT_DURATION_S = 60.0  # the weight of a node never built before
+
+
+def new_report(state: Path, planned: Planned, settings: BuildSettings) -> RunReport:
+    """A written report of the run about to start: every planned node, pending or already done."""
+    report = new_run(state)
+    report.mode = "full" if settings.full else "pr" if settings.changed_since else "incremental"
+    for entry in planned.entries:
+        done = entry.action != BUILD
+        report.nodes[entry.node] = NodeReport(
+            entry.node, entry.ref, entry.action, entry.reason, status="succeeded" if done else "pending",
+            fingerprint=entry.fingerprint, digest=entry.digest, base=entry.base,
+            source=str(planned.graph.nodes[entry.node].location))
+    report.write()
+    return report
+
+
+def weights(history: History, planned: Planned) -> Callable[[str], float]:
+    """Each node's expected build time for the scheduler: its mean in the history, else the default."""
+    known = {name: history.mean_duration(name) or DEFAULT_DURATION_S for name in planned.fingerprints}
+    return lambda name: known.get(name, DEFAULT_DURATION_S)
+
+
+def settle(report: RunReport, outcomes: Mapping[str, Outcome], stop: StopEvent,
+           runner: NodeRunner) -> tuple[bool, bool]:
+    """Each node's status from its outcome (interrupted when killed or never started); (ok, interrupted)."""
+    interrupted = stop.is_set()
+    report.signal = stop.signal
+    for name, outcome in outcomes.items():
+        cut_short = interrupted and outcome.status != SUCCEEDED
+        report.nodes[name].status = "interrupted" if cut_short else outcome.status
+        report.nodes[name].error = ("interrupted" if cut_short else report.nodes[name].error
+                                    or ("" if outcome.status == SUCCEEDED else outcome.reason))
+    report.buildx_invocations, report.fault_repeats = runner.invocations, runner.fault_repeats
+    return not interrupted and all(outcome.status == SUCCEEDED for outcome in outcomes.values()), interrupted
+
+
+def close(history: History, report: RunReport, planned: Planned, ok: bool, interrupted: bool) -> None:
+    """Record every node, finish the report with its status, write the summaries and end the run."""
+    record(history, report, planned)
+    finish(report, "succeeded" if ok else "interrupted" if interrupted else "failed")
+    write_summaries(report)
+    history.finish_run(report.run_id, report.finished, report.status)
+
+
+def record(history: History, report: RunReport, planned: Planned) -> None:
+    """Each node's outcome and inputs, so later runs can say which input changed."""
+    finished = datetime.now(UTC).isoformat(timespec="seconds")
+    history.record_nodes([NodeRecord(
+        report.run_id, node.node, node.ref, node.fingerprint, node.digest, node.action, node.reason,
+        node.status, node.duration_s, node.platform_durations,
+        file_inputs(planned.fingerprints[node.node]), finished, node.platform_digests)
+        for node in report.nodes.values()])
