@@ -16,6 +16,7 @@ from engine.build.buildlog import only_cache_export_failed, transient_failure
 from engine.build.buildx_args import BuildRequest
 from engine.build.dockerpush import pushes_twice
 from engine.errors import BuildError, PushError
+from tests.engine.build.test_builder import request as builder_request
 
 DIGEST = "sha256:" + "cd" * 32
 OTHER = "sha256:" + "ef" * 32
@@ -54,11 +55,7 @@ FAKE_DOCKER = textwrap.dedent("""\
 
 
 def request(tmp_path: Path, **changes: object) -> BuildRequest:
-    fields: dict[str, object] = dict(
-        node="n", context=tmp_path / "ctx", dockerfile=tmp_path / "ctx" / "Dockerfile",
-        platforms=("linux/amd64", "linux/arm64"), tags=TAGS)
-    fields.update(changes)
-    return BuildRequest(**fields)  # type: ignore[arg-type]
+    return builder_request(tmp_path, **{"tags": TAGS, **changes})
 
 
 @pytest.fixture

@@ -58,16 +58,22 @@ def test_an_upload_longer_than_the_stall_timeout_lives_on_its_progress(
         "0a1b2c3d4e5f: Pushed", "sb-1: digest: sha256:" + "ab" * 32 + " size: 855"]
 
 
-def test_a_push_that_falls_silent_is_stopped_naming_its_last_progress(
-        tmp_path: Path, push: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PUSH_S", "0.3")
-    monkeypatch.setenv("SILENT", "1")
+@pytest.mark.parametrize(("scenario", "last_line"), [
+    ({"PUSH_S": "0.3", "SILENT": "1"}, "0a1b2c3d4e5f: Pushing"),  # falls silent mid-upload
+    ({"PUSH_S": "0", "WAIT_FOREVER": "1"}, "0a1b2c3d4e5f: Waiting"),  # redraws one unchanged line forever
+])
+def test_a_push_without_progress_is_stopped_naming_its_last_state(
+        tmp_path: Path, push: list[str], monkeypatch: pytest.MonkeyPatch, scenario: dict[str, str],
+        last_line: str) -> None:
+    for name, value in scenario.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setattr(watch_module, "STOP_GRACE_S", 0.5)
     started = time.monotonic()
     with pytest.raises(BuildStalled) as caught:
         run(push, tmp_path / "n.log", stall_timeout_s=0.5)
     assert time.monotonic() - started < 30
-    assert caught.value.last_line.startswith("0a1b2c3d4e5f: Pushing")
+    assert caught.value.last_line.startswith(last_line)
+    assert "Waiting" not in (tmp_path / "n.log").read_text()  # redraws are not logged
 
 
 def test_a_failing_push_raises_with_its_exit_code(tmp_path: Path, push: list[str],
@@ -77,16 +83,3 @@ def test_a_failing_push_raises_with_its_exit_code(tmp_path: Path, push: list[str
     with pytest.raises(BuildError) as caught:
         run(push, tmp_path / "n.log", stall_timeout_s=5)
     assert caught.value.exit_code_of_build == 1 and "Pushed" in caught.value.log_tail
-
-
-def test_a_push_redrawing_the_same_waiting_line_forever_is_stopped(
-        tmp_path: Path, push: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PUSH_S", "0")
-    monkeypatch.setenv("WAIT_FOREVER", "1")
-    monkeypatch.setattr(watch_module, "STOP_GRACE_S", 0.5)
-    started = time.monotonic()
-    with pytest.raises(BuildStalled) as caught:
-        run(push, tmp_path / "n.log", stall_timeout_s=0.5)
-    assert time.monotonic() - started < 30
-    assert caught.value.last_line == "0a1b2c3d4e5f: Waiting"
-    assert "Waiting" not in (tmp_path / "n.log").read_text()  # redraws are not logged
