@@ -13,7 +13,7 @@ from typing import IO, TYPE_CHECKING, Protocol, runtime_checkable
 
 from engine.build.buildlog import cache_export_failed_after_image, pushed_digest
 from engine.build.buildx_args import BuildRequest, buildx_argv
-from engine.build.dockerpush import PROBE_TIMEOUT_S, driver_of, push_argv, pushes_twice, stored_instead
+from engine.build.dockerpush import PROBE_TIMEOUT_S, driver_of, push_argv, pushed_names, stored_instead
 from engine.build.plugin import find_buildx
 from engine.build.watch import run_watched, tail
 from engine.errors import BuildError, BuildStalled, EngineUnavailable, PushError, SmokeTestError
@@ -116,7 +116,8 @@ class BuildxBuilder:
         """
         metadata = log_path.with_suffix(".metadata.json")
         metadata.unlink(missing_ok=True)
-        by_docker = pushes_twice(request) and self._on_docker_driver(request.builder)
+        names = pushed_names(request)
+        by_docker = bool(names) and self._on_docker_driver(request.builder)
         run = stored_instead(request) if by_docker else request
         hidden = tuple(value for name, value in request.build_args if looks_secret(name))
         start = time.monotonic()
@@ -128,16 +129,17 @@ class BuildxBuilder:
             except BuildError:
                 text = log_path.read_text(encoding="utf-8", errors="replace")
                 if by_docker and cache_export_failed_after_image(text):
-                    self._push(request, log, log_path, "")  # stored before its layer cache export failed
+                    self._push(request, names, log, log_path, "")  # stored before its cache export failed
                 raise
             digest = json.loads(metadata.read_text(encoding="utf-8"))["containerimage.digest"]
             if by_docker:
-                self._push(request, log, log_path, digest)
+                self._push(request, names, log, log_path, digest)
         return BuildResult(request.node, digest, time.monotonic() - start, str(log_path))
 
-    def _push(self, request: BuildRequest, log: IO[str], log_path: Path, digest: str) -> None:
-        """`docker push` of each tag the build stored; the registry must hold digest (when known) after."""
-        for tag in request.tags:
+    def _push(self, request: BuildRequest, names: tuple[str, ...], log: IO[str], log_path: Path,
+              digest: str) -> None:
+        """`docker push` of each name the build stored; the registry must hold digest (when known) after."""
+        for tag in names:
             argv = push_argv(self._docker(request.builder), tag)
             logged = len(log_path.read_text(encoding="utf-8", errors="replace"))
             try:

@@ -16,16 +16,26 @@ from engine.build.buildx_args import BuildRequest
 
 PROBE_TIMEOUT_S = 30.0  # a builder that does not answer `buildx inspect` in this long is lost
 STORE_OUTPUT = "type=image"  # the engine's image store, named by the request's tags
+PUSH_ATTRIBUTE = ",push=true"
+_PUSHING_OUTPUT = re.compile(r"^type=image,name=([^,]+),push=true$")  # as buildx_args.platform_push writes it
 _DRIVER = re.compile(r"^Driver:\s*(\S+)\s*$", re.MULTILINE)
 
 
-def pushes_twice(request: BuildRequest) -> bool:
-    """Whether buildx would push this request itself (to a registry, with --push)."""
-    return request.push and not request.output and not request.load and bool(request.tags)
+def pushed_names(request: BuildRequest) -> tuple[str, ...]:
+    """What buildx would push itself: the tags of a --push, or the name of an image output that pushes
+    (a pool builder's platform image); () when it pushes nothing."""
+    if request.load:
+        return ()
+    if request.output:
+        match = _PUSHING_OUTPUT.match(request.output)
+        return (match.group(1),) if match else ()
+    return request.tags if request.push else ()
 
 
 def stored_instead(request: BuildRequest) -> BuildRequest:
-    """request storing its image in the engine under its tags instead of pushing it."""
+    """request storing its image in the engine under the names it would push, instead of pushing it."""
+    if request.output:
+        return replace(request, output=request.output.removesuffix(PUSH_ATTRIBUTE))
     return replace(request, output=STORE_OUTPUT, push=False)
 
 

@@ -14,7 +14,7 @@ from python_on_whales import DockerClient
 from engine.build.builder import BuildxBuilder
 from engine.build.buildlog import only_cache_export_failed, transient_failure
 from engine.build.buildx_args import BuildRequest
-from engine.build.dockerpush import pushes_twice
+from engine.build.dockerpush import pushed_names
 from engine.errors import BuildError, PushError
 from tests.engine.build.test_builder import request as builder_request
 
@@ -43,7 +43,8 @@ FAKE_DOCKER = textwrap.dedent("""\
         print(argv[1].rsplit(":", 1)[1] + ": digest: " + digest + " size: 1607")
         sys.exit(0)
     print("#10 exporting to image")
-    print("#10 naming to " + argv[argv.index("--tag") + 1] + " done")
+    named = argv[argv.index("--tag") + 1] if "--tag" in argv else argv[argv.index("--output") + 1]
+    print("#10 naming to " + named + " done")
     print("#10 DONE 0.1s")
     if os.environ["BUILD"] == "cache_fail":
         print("#11 exporting cache to registry")
@@ -103,11 +104,26 @@ def test_other_drivers_and_unknown_ones_push_with_buildx(
     assert not [call for call in calls(tmp_path) if call[0] == "push"]
 
 
-def test_loads_and_per_platform_outputs_are_left_as_they_are(tmp_path: Path) -> None:
-    assert pushes_twice(request(tmp_path))
-    assert not pushes_twice(request(tmp_path, push=False, load=True))
-    assert not pushes_twice(request(tmp_path, push=False, output="type=image,name=r/n:p,push=true"))
-    assert not pushes_twice(request(tmp_path, tags=()))
+STAGING = "localhost:5000/t/n:sbstage-amd64"
+STAGED = f"type=image,name={STAGING},push=true"  # a pool builder's platform image (platform_push)
+
+
+def test_what_buildx_would_push_itself_is_named() -> None:
+    here = Path("/w")
+    assert pushed_names(request(here)) == TAGS
+    assert pushed_names(request(here, push=False, load=True)) == ()
+    assert pushed_names(request(here, push=False, output=STAGED, tags=())) == (STAGING,)
+    assert pushed_names(request(here, push=False, output="type=image,name=r/n:p", tags=())) == ()
+    assert pushed_names(request(here, push=False, output="type=oci,dest=/tmp/x.tar", tags=())) == ()
+
+
+def test_a_pool_builders_platform_image_is_stored_then_pushed_by_its_name(
+        tmp_path: Path, docker: DockerClient) -> None:
+    staged = request(tmp_path, push=False, output=STAGED, tags=())
+    result = BuildxBuilder(docker).build(staged, tmp_path / "n.log")
+    _, build, push = calls(tmp_path)
+    assert build[build.index("--output") + 1] == f"type=image,name={STAGING}"
+    assert push == ["push", STAGING] and result.digest == DIGEST
 
 
 def test_a_failed_push_is_a_push_error_whose_log_shows_the_registry_fault(
