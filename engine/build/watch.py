@@ -39,6 +39,8 @@ def run_watched(node: str, argv: list[str], shown: list[str], log: IO[str], log_
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=theirs, stderr=subprocess.STDOUT,
                                    env={**os.environ, **BUILDX_ENV})
     except OSError as exc:
+        if on_terminal:
+            os.close(ours)
         raise EngineUnavailable(f"cannot run {argv[0]}: {exc}", "run `make setup`") from None
     finally:
         if on_terminal:
@@ -102,6 +104,8 @@ def watch_terminal(process: subprocess.Popen[bytes], terminal: int, log: IO[str]
         except OSError:  # EIO: the process closed its side
             chunk = b""
         *lines, pending = re.split(rb"[\r\n]", pending + _ESCAPE.sub(b"", chunk)) if chunk else [pending, b""]
+        if len(pending) > READ_BYTES:  # no line end for this long: taken as a line (bounded memory)
+            lines, pending = [*lines, pending], b""
         for text in (raw.decode("utf-8", errors="replace").strip() for raw in lines):
             key = text.split(": ", 1)[0] if _REDRAWN.match(text) else text
             if not text or latest.get(key) == text:

@@ -3,6 +3,7 @@ logged, and a silent process is still stopped."""
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 import time
@@ -12,7 +13,7 @@ import pytest
 
 from engine.build import watch as watch_module
 from engine.build.watch import run_watched
-from engine.errors import BuildError, BuildStalled
+from engine.errors import BuildError, BuildStalled, EngineUnavailable
 
 # a `docker push` on a terminal: a layer's progress redrawn in place every 0.1 s for PUSH_S seconds
 FAKE_PUSH = textwrap.dedent("""\
@@ -83,3 +84,12 @@ def test_a_failing_push_raises_with_its_exit_code(tmp_path: Path, push: list[str
     with pytest.raises(BuildError) as caught:
         run(push, tmp_path / "n.log", stall_timeout_s=5)
     assert caught.value.exit_code_of_build == 1 and "Pushed" in caught.value.log_tail
+
+
+def test_a_missing_program_on_a_terminal_is_no_engine_and_leaves_no_descriptor_open(tmp_path: Path) -> None:
+    log_path = tmp_path / "n.log"
+    before = len(os.listdir("/proc/self/fd"))
+    with log_path.open("w", encoding="utf-8") as log, pytest.raises(EngineUnavailable, match="cannot run"):
+        run_watched("n", [str(tmp_path / "no-docker"), "push", "r/n:1"], ["docker", "push", "r/n:1"], log,
+                    log_path, 5, on_terminal=True)
+    assert len(os.listdir("/proc/self/fd")) == before
