@@ -18,8 +18,7 @@ import time
 from collections import Counter
 from typing import Any, cast
 
-from engine.registry.proxyhandler import LocalHandler
-from engine.registry.retryproxy import LocalServer
+from engine.registry.proxyhandler import LocalHandler, LocalServer
 
 CHUNK = 1 << 20
 READ_RETRIES = 5

@@ -1,6 +1,7 @@
 """BuildKit's side of the retry proxy: one HTTP/1.1 handler per client connection that reads a
 request (its body spooled: memory up to SPOOL_MEMORY_BYTES, then a temporary file, so it can be sent
-again), hands it to the proxy, and relays the registry's answer or the reason it failed."""
+again), hands it to the proxy, and relays the registry's answer or the reason it failed. Also the server and
+handler base every local HTTP server here uses (LocalServer, LocalHandler)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import http.client
 import io
 import tempfile
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, Protocol, cast
 
 import structlog
@@ -56,6 +57,15 @@ class Forwarder(Protocol):
 
     def drop_idle(self) -> None:
         """Close the calling thread's kept-alive upstream connection."""
+
+
+class LocalServer(ThreadingHTTPServer):
+    """A threading HTTP server with a deep accept queue. socketserver listens with a backlog of 5: a
+    burst of new connections (BuildKit's, or 16 manifest HEADs at once) overflows it, the kernel drops
+    their SYNs and each client waits for its retransmission, a full second later."""
+
+    request_queue_size = 1024
+    daemon_threads = True
 
 
 class LocalHandler(BaseHTTPRequestHandler):

@@ -16,13 +16,12 @@ import io
 import threading
 from collections import Counter
 from collections.abc import Callable
-from http.server import ThreadingHTTPServer
 from typing import IO
 
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from engine.registry.proxyhandler import CHUNK_BYTES, Answer, Transient, handler
+from engine.registry.proxyhandler import CHUNK_BYTES, Answer, LocalServer, Transient, handler
 from engine.registry.transport import STALE_CONNECTION_ERRORS
 
 log = structlog.get_logger()
@@ -36,15 +35,6 @@ REPLAYABLE = {"GET", "HEAD", "PUT", "DELETE", "POST"}
 
 class _Stale(Exception):
     """A kept-alive upstream connection was found closed when reused."""
-
-
-class LocalServer(ThreadingHTTPServer):
-    """A threading HTTP server with a deep accept queue. socketserver listens with a backlog of 5: a
-    burst of new connections (BuildKit's, or 16 manifest HEADs at once) overflows it, the kernel drops
-    their SYNs and each client waits for its retransmission, a full second later."""
-
-    request_queue_size = 1024
-    daemon_threads = True
 
 
 class RetryProxy:

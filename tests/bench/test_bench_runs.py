@@ -18,7 +18,7 @@ import pytest
 from bench import report, run, sched, synth
 from bench.planner import PHASES
 from bench.proxy import CountingProxy, path_kind
-from engine.registry.retryproxy import LocalServer
+from engine.registry.proxyhandler import LocalServer
 from graph.expand.assemble import load_graph
 
 

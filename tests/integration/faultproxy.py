@@ -17,8 +17,7 @@ import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler
 
-from engine.registry.proxyhandler import LocalHandler
-from engine.registry.retryproxy import LocalServer
+from engine.registry.proxyhandler import LocalHandler, LocalServer
 
 HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "content-length",
        "expect"}

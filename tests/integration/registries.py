@@ -31,8 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from engine.registry.proxyhandler import LocalHandler
-from engine.registry.retryproxy import LocalServer
+from engine.registry.proxyhandler import LocalHandler, LocalServer
 
 CERTS_D = Path("/etc/docker/certs.d")
 SERVICE = "stackbuild-test-registry"

@@ -19,8 +19,7 @@ import pytest
 from engine.build.builder import BuildxBuilder
 from engine.errors import RegistryError
 from engine.registry.client import RegistryClient
-from engine.registry.proxyhandler import LocalHandler
-from engine.registry.retryproxy import LocalServer
+from engine.registry.proxyhandler import LocalHandler, LocalServer
 from engine.run import api
 from engine.run.runner import BuildSettings
 from engine.state.report import RunReport

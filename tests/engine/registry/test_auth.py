@@ -18,7 +18,7 @@ import engine.registry.auth
 from engine.errors import RegistryError
 from engine.registry.auth import Challenge, parse_challenge, token_of
 from engine.registry.client import RegistryClient
-from engine.registry.retryproxy import LocalServer
+from engine.registry.proxyhandler import LocalServer
 
 DIGEST = "sha256:" + "ab" * 32
 MANIFEST = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "layers": []}

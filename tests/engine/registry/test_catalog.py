@@ -19,7 +19,7 @@ from engine.cli import main as cli
 from engine.errors import RegistryError
 from engine.registry.catalog import Catalogue, best_image, find_images, gather, sources, stack_repositories
 from engine.registry.client import RegistryClient, next_link
-from engine.registry.retryproxy import LocalServer
+from engine.registry.proxyhandler import LocalServer
 from graph.present.catalog import NoImageMatches
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

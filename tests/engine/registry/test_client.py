@@ -29,7 +29,7 @@ from engine.registry.client import (
     TransientRegistryError,
     split_reference,
 )
-from engine.registry.retryproxy import LocalServer
+from engine.registry.proxyhandler import LocalServer
 from engine.registry.transport import retry_after, retry_wait
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

@@ -17,7 +17,8 @@ import pytest
 from tenacity import RetryCallState, Retrying
 
 from engine.registry import proxyhandler, retryproxy
-from engine.registry.retryproxy import LocalServer, RetryProxy, local_registry_host, router
+from engine.registry.proxyhandler import LocalServer
+from engine.registry.retryproxy import RetryProxy, local_registry_host, router
 
 TIMEOUT_S = 0.5  # the proxy's socket timeout in these tests
 BIG = bytes(range(256)) * (3 * 4096 + 7)  # ~3 MiB: above the spool and buffer limits, odd length
@@ -43,7 +44,6 @@ class Upstream:
         self.release = threading.Event()  # ends every stall when the test is over
         self.lock = threading.Lock()
         self.server = LocalServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
                          daemon=True).start()
 

@@ -18,7 +18,7 @@ from cryptography.x509.oid import NameOID
 
 from engine.errors import RegistryError
 from engine.registry.client import RegistryClient, TransientRegistryError
-from engine.registry.retryproxy import LocalServer
+from engine.registry.proxyhandler import LocalServer
 
 DIGEST = "sha256:" + "cd" * 32
 

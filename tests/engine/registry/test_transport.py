@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from engine.registry.endpoints import Endpoint
-from engine.registry.retryproxy import LocalServer
+from engine.registry.proxyhandler import LocalServer
 from engine.registry.transport import RegistryUnreachable, TransientRegistryError, Transport
 
 
@@ -52,7 +52,6 @@ class Server:
             do_HEAD = do_GET
 
         self.server = LocalServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
         self.port = int(self.server.server_address[1])
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
