@@ -6,10 +6,10 @@ import json
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol, runtime_checkable
+from typing import IO, TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from engine.build.buildlog import cache_export_failed_after_image, pushed_digest
 from engine.build.buildx_args import BuildRequest, buildx_argv
@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # python-on-whales (and pydantic under it) is imported only w
     from python_on_whales import DockerClient
     from python_on_whales.exceptions import DockerException
 
+Answer = TypeVar("Answer")
 DEFAULT_STALL_TIMEOUT_S = 300.0  # a build that prints nothing for this long is stopped
 MERGE_TIMEOUT_S = 300.0
 
@@ -141,7 +142,7 @@ class BuildxBuilder:
         """`docker push` of each name the build stored; the registry must hold digest (when known) after."""
         for tag in names:
             argv = push_argv(self._docker(request.builder), tag)
-            logged = len(log_path.read_text(encoding="utf-8", errors="replace"))
+            start = log.tell()  # where this push's own output begins in the log file
             try:
                 run_watched(request.node, argv, argv, log, log_path, self.stall_timeout_s, on_terminal=True)
             except BuildStalled:
@@ -149,7 +150,7 @@ class BuildxBuilder:
             except BuildError as exc:
                 raise PushError(request.node, argv, exc.exit_code_of_build, exc.log_tail,
                                 str(log_path)) from None
-            sent = pushed_digest(log_path.read_text(encoding="utf-8", errors="replace")[logged:])
+            sent = pushed_digest(_read_from(log_path, start))
             if digest and sent != digest:
                 raise PushError(request.node, argv, 0, tail(log_path), str(log_path),
                                 f"docker push of {tag} sent {sent or 'no digest'}, the build stored {digest}")
@@ -158,14 +159,9 @@ class BuildxBuilder:
         """Whether builder (a docker context, or a buildx builder asked once) runs the docker driver."""
         if self._is_context(builder):
             return True
-        with self._lock:
-            driver = self._drivers.get(builder)
-        if driver is None:  # two first builds at once may both ask: harmless
-            flags = ["--builder", builder] if builder else []
-            driver = driver_of([*self._docker(builder), "buildx", "inspect", *flags])
-            with self._lock:
-                self._drivers[builder] = driver
-        return driver == "docker"
+        flags = ["--builder", builder] if builder else []
+        inspect = [*self._docker(builder), "buildx", "inspect", *flags]
+        return self._asked_once(self._drivers, builder, lambda: driver_of(inspect)) == "docker"
 
     def shown(self, request: BuildRequest) -> list[str]:
         """The command line as logged: buildx_argv, on `docker --context NAME` for a context's builder."""
@@ -243,13 +239,19 @@ class BuildxBuilder:
         """Whether builder names a docker context (not the current one): asked once per name."""
         if not builder or builder == "default":
             return False
+        argv = [str(part) for part in [*self.docker.client_config.docker_cmd, "context", "inspect", builder]]
+        return self._asked_once(self._contexts, builder, lambda: subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=PROBE_TIMEOUT_S,
+            check=False).returncode == 0)
+
+    def _asked_once(self, answers: dict[str, Answer], key: str, ask: Callable[[], Answer]) -> Answer:
+        """answers[key], asked once (outside the lock: two first asks at once may both run, harmlessly)."""
         with self._lock:
-            if builder not in self._contexts:
-                argv = [*self.docker.client_config.docker_cmd, "context", "inspect", builder]
-                self._contexts[builder] = subprocess.run(
-                    [str(part) for part in argv], stdin=subprocess.DEVNULL, capture_output=True,
-                    timeout=PROBE_TIMEOUT_S, check=False).returncode == 0
-            return self._contexts[builder]
+            if key in answers:
+                return answers[key]
+        answer = ask()
+        with self._lock:
+            return answers.setdefault(key, answer)
 
     def smoke_test(self, node: str, image: str, platform: str, command: Sequence[str],
                    entrypoint: str | None = None) -> str:
@@ -265,6 +267,13 @@ class BuildxBuilder:
             raise SmokeTestError(node, platform, command,
                                  (exc.stdout or "") + (exc.stderr or "")) from None
         return str(output)
+
+
+def _read_from(path: Path, offset: int) -> str:
+    """The text of path from byte offset on (what a command wrote after it started)."""
+    with path.open("rb") as file:
+        file.seek(offset)
+        return file.read().decode("utf-8", errors="replace")
 
 
 def _without_builder(argv: Sequence[str], drop: bool) -> list[str]:

@@ -107,12 +107,13 @@ def watch_terminal(process: subprocess.Popen[bytes], terminal: int, log: IO[str]
         if len(pending) > READ_BYTES:  # no line end for this long: taken as a line (bounded memory)
             lines, pending = [*lines, pending], b""
         for text in (raw.decode("utf-8", errors="replace").strip() for raw in lines):
-            key = text.split(": ", 1)[0] if _REDRAWN.match(text) else text
+            redrawn = _REDRAWN.match(text)
+            key = text.split(": ", 1)[0] if redrawn else text
             if not text or latest.get(key) == text:
                 continue
             latest[key] = text  # a new state of some line: progress
             deadline, last_line = time.monotonic() + stall_timeout_s, text
-            if not _REDRAWN.match(text):
+            if not redrawn:
                 log.write(text + "\n")
                 log.flush()
         if not chunk:
