@@ -31,11 +31,11 @@ class BuildStalled(BuildError):
     """buildx printed nothing for too long and was stopped; carries the last line it printed."""
 
     def __init__(self, node: str, command: Sequence[str], stall_timeout_s: float, last_line: str,
-                 log_tail: str, log_path: str) -> None:
+                 log_tail: str, log_path: str, silence: str = "no output") -> None:
         super().__init__(node, command, None, log_tail, log_path)
         self.last_line, self.stall_timeout_s = last_line, stall_timeout_s
         EngineError.__init__(
-            self, f"node {node}: build stalled: no output for {stall_timeout_s:g} s after "
+            self, f"node {node}: build stalled: {silence} for {stall_timeout_s:g} s after "
                   f"{last_line!r}, stopped; full log: {log_path}",
             "a registry or network transfer hung; raise --stall-timeout if a step is silent for longer")
 

@@ -12,12 +12,11 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import replace
 
-from engine.build.buildx_args import BuildRequest
+from engine.build.buildx_args import BuildRequest, pushed_reference
 
 PROBE_TIMEOUT_S = 30.0  # a builder that does not answer `buildx inspect` in this long is lost
 STORE_OUTPUT = "type=image"  # the engine's image store, named by the request's tags
 PUSH_ATTRIBUTE = ",push=true"
-_PUSHING_OUTPUT = re.compile(r"^type=image,name=([^,]+),push=true$")  # as buildx_args.platform_push writes it
 _DRIVER = re.compile(r"^Driver:\s*(\S+)\s*$", re.MULTILINE)
 
 
@@ -27,8 +26,8 @@ def pushed_names(request: BuildRequest) -> tuple[str, ...]:
     if request.load:
         return ()
     if request.output:
-        match = _PUSHING_OUTPUT.match(request.output)
-        return (match.group(1),) if match else ()
+        reference = pushed_reference(request.output)
+        return (reference,) if reference else ()
     return request.tags if request.push else ()
 
 

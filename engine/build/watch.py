@@ -53,9 +53,10 @@ def run_watched(node: str, argv: list[str], shown: list[str], log: IO[str], log_
             os.close(ours)
     code = process.wait()
     if stalled:
-        log.write(f"\nstalled: no output for {stall_timeout_s:g} s; stopped\n")
+        silence = "no progress" if on_terminal else "no output"  # a terminal's redrawn lines are no progress
+        log.write(f"\nstalled: {silence} for {stall_timeout_s:g} s; stopped\n")
         log.flush()
-        raise BuildStalled(node, shown, stall_timeout_s, last_line, tail(log_path), str(log_path))
+        raise BuildStalled(node, shown, stall_timeout_s, last_line, tail(log_path), str(log_path), silence)
     if code != 0:
         log.write(f"\nexit code {code}\n")
         log.flush()

@@ -74,6 +74,7 @@ def test_a_push_without_progress_is_stopped_naming_its_last_state(
         run(push, tmp_path / "n.log", stall_timeout_s=0.5)
     assert time.monotonic() - started < 30
     assert caught.value.last_line.startswith(last_line)
+    assert "build stalled: no progress for 0.5 s" in str(caught.value)  # a redrawn line is no progress
     assert "Waiting" not in (tmp_path / "n.log").read_text()  # redraws are not logged
 
 
