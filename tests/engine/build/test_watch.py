@@ -94,3 +94,21 @@ def test_a_missing_program_on_a_terminal_is_no_engine_and_leaves_no_descriptor_o
         run_watched("n", [str(tmp_path / "no-docker"), "push", "r/n:1"], ["docker", "push", "r/n:1"], log,
                     log_path, 5, on_terminal=True)
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+@pytest.mark.parametrize(("user", "seen"), [
+    ({}, "GOGC=off GOMEMLIMIT=100MiB"),  # Go clients collect no garbage below a bounded heap
+    ({"GOGC": "50"}, "GOGC=50 GOMEMLIMIT="),  # a user who tuned Go keeps exactly that
+    ({"GOMEMLIMIT": "1GiB"}, "GOGC= GOMEMLIMIT=1GiB"),
+])
+def test_a_watched_program_runs_with_a_lazy_bounded_go_collector_unless_the_user_tuned_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, user: dict[str, str], seen: str) -> None:
+    for name in ("GOGC", "GOMEMLIMIT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in user.items():
+        monkeypatch.setenv(name, value)
+    log_path = tmp_path / "n.log"
+    with log_path.open("w", encoding="utf-8") as log:
+        run_watched("n", ["sh", "-c", 'echo "GOGC=$GOGC GOMEMLIMIT=$GOMEMLIMIT"'], ["buildx"], log,
+                    log_path, 5)
+    assert log_path.read_text().splitlines()[-1] == seen
