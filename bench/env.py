@@ -9,6 +9,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -180,8 +181,26 @@ def prune_build_cache() -> None:
 CONTAINERD_SOCKETS = ("/var/run/docker/containerd/containerd.sock", "/run/containerd/containerd.sock")
 
 
-def remove_images(marker: str, log: Path) -> tuple[int, str]:
-    """Remove the local images whose reference contains marker; (how many, how).
+def _ctr_images() -> list[str]:
+    """`ctr images` in dockerd's containerd namespace; [] without ctr or its socket."""
+    ctr = shutil.which("ctr")
+    socket = next((path for path in CONTAINERD_SOCKETS if Path(path).exists()), "")
+    return [ctr, "-a", socket, "-n", "moby", "images"] if ctr and socket else []
+
+
+def image_refs() -> set[str]:
+    """Every image reference in the engine's image store (through ctr when it can, else the docker CLI)."""
+    ctr = _ctr_images()
+    if ctr:
+        done = subprocess.run([*ctr, "ls", "-q"], capture_output=True, text=True, timeout=60, check=False)
+        if done.returncode == 0:
+            return set(done.stdout.split())
+    listed = _output("docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}")
+    return {ref for ref in listed.splitlines() if "<none>" not in ref}
+
+
+def remove_refs(refs: Iterable[str], log: Path) -> str:
+    """Remove these image references from the engine's image store; how it was done.
 
     With the containerd image store `docker image rm` takes seconds per image on a busy machine
     (minutes for a bench run's images), while deleting the image records in dockerd's containerd
@@ -189,22 +208,21 @@ def remove_images(marker: str, log: Path) -> tuple[int, str]:
     garbage collector; dockerd sees the change at once. Without ctr, `docker image rm` runs in a
     detached background process logging to log.
     """
-    ctr = shutil.which("ctr")
-    socket = next((path for path in CONTAINERD_SOCKETS if Path(path).exists()), "")
-    if ctr and socket:
-        base = [ctr, "-a", socket, "-n", "moby", "images"]
-        refs = sorted(ref for ref in _output(*base, "ls", "-q").splitlines() if marker in ref)
-        if not refs:
-            return 0, "ctr"
-        done = subprocess.run([*base, "rm", *refs], capture_output=True, timeout=600, check=False)
-        if done.returncode == 0:
-            return len(refs), "ctr"
-    listed = _output("docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}")
-    refs = sorted({ref for ref in listed.splitlines() if marker in ref})
-    if refs:
-        refs_file = log.with_suffix(".refs")
-        refs_file.write_text("\n".join(refs) + "\n", encoding="utf-8")
-        with log.open("ab") as out:
-            subprocess.Popen(["xargs", "-a", str(refs_file), "docker", "image", "rm", "-f"], stdout=out,
-                             stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
-    return len(refs), f"docker image rm in the background (log: {log})"
+    refs, ctr = sorted(refs), _ctr_images()
+    if not refs:
+        return "none to remove"
+    removed = ctr and subprocess.run([*ctr, "rm", *refs], capture_output=True, timeout=600, check=False)
+    if removed and removed.returncode == 0:
+        return "ctr"
+    refs_file = log.with_suffix(".refs")
+    refs_file.write_text("\n".join(refs) + "\n", encoding="utf-8")
+    with log.open("ab") as out:
+        subprocess.Popen(["xargs", "-a", str(refs_file), "docker", "image", "rm", "-f"], stdout=out,
+                         stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+    return f"docker image rm in the background (log: {log})"
+
+
+def remove_images(marker: str, log: Path) -> tuple[int, str]:
+    """Remove the local images whose reference contains marker; (how many, how)."""
+    refs = [ref for ref in image_refs() if marker in ref]
+    return len(refs), remove_refs(refs, log)

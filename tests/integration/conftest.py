@@ -15,6 +15,7 @@ import pytest
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 
+from bench.env import image_refs, remove_refs
 from engine.build.builder import BuildxBuilder
 
 
@@ -107,3 +108,13 @@ def run_in(docker: DockerClient, image: str, platform: str, *command: str) -> st
         return str(docker.run(image, list(command), platform=platform, remove=True, pull="missing"))
     except DockerException as exc:
         raise AssertionError(f"{command} failed in {image} on {platform}: {exc.stderr}") from None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def engine_left_as_found(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Remove the images that appeared in the engine's image store during the session (every build
+    stores its image there before pushing it): repeated test runs on one machine must not fill its disk."""
+    before = image_refs()
+    yield
+    how = remove_refs(image_refs() - before, tmp_path_factory.mktemp("cleanup") / "rmi.log")
+    print(f"\nimages made by the tests removed ({how})")
