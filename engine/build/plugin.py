@@ -14,6 +14,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from engine.state.dockerconfig import docker_config_dir
+
 PLUGIN = "docker-buildx"
 SYSTEM_DIRS = ("/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
                "/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins")
@@ -21,14 +23,9 @@ SYSTEM_DIRS = ("/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/c
 CLI_ONLY_ENV = ("DOCKER_CLI_PLUGIN_EXTRA_DIRS",)
 
 
-def config_dir(env: Mapping[str, str]) -> Path:
-    """The docker client's configuration folder: $DOCKER_CONFIG, else ~/.docker."""
-    return Path(env.get("DOCKER_CONFIG") or Path.home() / ".docker")
-
-
 def plugin_dirs(env: Mapping[str, str]) -> list[Path]:
     """The folders the docker CLI searches for plugins, first match wins."""
-    config = config_dir(env)
+    config = docker_config_dir(env)
     extra: list[Path] = []
     try:
         settings = json.loads((config / "config.json").read_text(encoding="utf-8"))

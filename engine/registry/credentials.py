@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 from engine.errors import RegistryError
 from engine.registry.names import DOCKER_HUB, HUB_ALIASES
+from engine.state.dockerconfig import docker_config_dir
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 HELPER_TIMEOUT_S = 30
@@ -28,8 +28,7 @@ class Credentials:
 
 def config_path() -> Path:
     """`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`, as Docker reads it."""
-    folder = os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
-    return Path(folder) / "config.json"
+    return docker_config_dir() / "config.json"
 
 
 def _key_host(key: str) -> str:
