@@ -98,12 +98,17 @@ def handler(proxy: Forwarder) -> type[BaseHTTPRequestHandler]:
             except OSError:  # an idle keep-alive connection timed out or was reset: close it quietly
                 self.close_connection = True
                 return
-            # containerd probes TLS first and falls back to plain HTTP on an HTTP answer
-            if first == b"\x16":
-                self.wfile.write(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+            try:
+                # containerd probes TLS first and falls back to plain HTTP on an HTTP answer
+                if first == b"\x16":
+                    self.wfile.write(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+                    self.close_connection = True
+                    return
+                super().handle_one_request()
+            except ConnectionError as exc:  # BuildKit hung up before the whole answer: nobody to answer
+                log.info("registry_answer_undelivered", node="*",
+                         reason=f"{getattr(self, 'command', '')} {getattr(self, 'path', '')}: {exc!r}")
                 self.close_connection = True
-                return
-            super().handle_one_request()
 
         def _forward(self) -> None:
             headers = [(k, v) for k, v in self.headers.items() if k.lower() not in HOP_HEADERS]

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 from tenacity import RetryCallState, Retrying
 
 from engine.registry import proxyhandler, retryproxy
@@ -289,6 +290,21 @@ def test_a_client_that_hangs_up_mid_body_is_dropped_and_nothing_is_forwarded(
         client.shutdown(socket.SHUT_WR)
         assert client.recv(100) == b""
     assert upstream.seen == []
+
+
+def test_a_client_that_hangs_up_before_its_answer_is_dropped_without_a_traceback(
+        proxy: RetryProxy, upstream: Upstream, capfd: pytest.CaptureFixture[str]) -> None:
+    upstream.script = [("stall", TIMEOUT_S / 2)]  # the answer comes after the client has reset
+    with capture_logs() as events:
+        client = socket.create_connection(("127.0.0.1", int(proxy.host.split(":")[1])), timeout=30)
+        client.sendall(b"GET /v2/t/manifests/1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        reset(client)
+        deadline = time.monotonic() + 20
+        while not any(e["event"] == "registry_answer_undelivered" for e in events):
+            assert time.monotonic() < deadline, "the proxy never tried to answer the client that hung up"
+            time.sleep(0.05)
+    assert "Traceback" not in capfd.readouterr().err  # socketserver prints one for an unhandled error
+    assert ask(proxy, "GET")[0] == 200  # and the proxy still serves
 
 
 def test_an_idle_keep_alive_connection_is_closed_after_the_timeout(proxy: RetryProxy) -> None:
