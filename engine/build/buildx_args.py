@@ -17,7 +17,7 @@ PARENT_CONTEXT = "parent"
 EPOCH_ARG = "SOURCE_DATE_EPOCH"
 STACK_LABELS = ("sdk", "sdk_version", "framework", "framework_version", "app", "python", "os",
                 "accelerator", "scope")
-_PUSHING_OUTPUT = re.compile(r"^type=image,name=([^,]+),push=true$")  # what pushing_output writes
+_PUSHING_OUTPUT = re.compile(r"^type=image,name=([^,]+),push=true$")  # what image_output(push=True) writes
 
 
 class UnsafeBuildValue(EngineError):
@@ -174,16 +174,16 @@ def platform_push(request: BuildRequest, reference: str, builder: str) -> BuildR
     if "," in reference or control_problem(reference):
         raise UnsafeBuildValue(f"node {request.node}: reference {reference!r} contains ',' or a control "
                                "character", "check --registry and the stack's registry")
-    return replace(request, tags=(), builder=builder, output=pushing_output(reference), push=False)
+    return replace(request, tags=(), builder=builder, output=image_output(reference, push=True), push=False)
 
 
-def pushing_output(reference: str) -> str:
-    """The --output of an image pushed to reference under that name (reference already checked)."""
-    return f"type=image,name={reference},push=true"
+def image_output(reference: str, push: bool) -> str:
+    """The --output of an image named reference (already checked), pushed there by buildx when push."""
+    return f"type=image,name={reference}" + (",push=true" if push else "")
 
 
 def pushed_reference(output: str) -> str:
-    """The reference an output made by pushing_output pushes to, '' for any other output."""
+    """The reference an image_output(push=True) pushes to, '' for any other output."""
     match = _PUSHING_OUTPUT.match(output)
     return match.group(1) if match else ""
 

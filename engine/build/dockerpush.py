@@ -12,11 +12,10 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import replace
 
-from engine.build.buildx_args import BuildRequest, pushed_reference
+from engine.build.buildx_args import BuildRequest, image_output, pushed_reference
 
 PROBE_TIMEOUT_S = 30.0  # a builder that does not answer `buildx inspect` in this long is lost
 STORE_OUTPUT = "type=image"  # the engine's image store, named by the request's tags
-PUSH_ATTRIBUTE = ",push=true"
 _DRIVER = re.compile(r"^Driver:\s*(\S+)\s*$", re.MULTILINE)
 
 
@@ -33,8 +32,9 @@ def pushed_names(request: BuildRequest) -> tuple[str, ...]:
 
 def stored_instead(request: BuildRequest) -> BuildRequest:
     """request storing its image in the engine under the names it would push, instead of pushing it."""
-    if request.output:
-        return replace(request, output=request.output.removesuffix(PUSH_ATTRIBUTE))
+    if request.output:  # only an image output that pushes has a push to take over
+        reference = pushed_reference(request.output)
+        return replace(request, output=image_output(reference, push=False)) if reference else request
     return replace(request, output=STORE_OUTPUT, push=False)
 
 

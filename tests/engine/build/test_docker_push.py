@@ -13,7 +13,7 @@ from python_on_whales import DockerClient
 
 from engine.build.builder import BuildxBuilder
 from engine.build.buildlog import only_cache_export_failed, transient_failure
-from engine.build.buildx_args import BuildRequest, pushing_output
+from engine.build.buildx_args import BuildRequest, image_output
 from engine.build.dockerpush import pushed_names
 from engine.errors import BuildError, PushError
 from tests.engine.build.test_builder import request as builder_request
@@ -105,7 +105,7 @@ def test_other_drivers_and_unknown_ones_push_with_buildx(
 
 
 STAGING = "localhost:5000/t/n:sbstage-amd64"
-STAGED = pushing_output(STAGING)  # a pool builder's platform image (platform_push)
+STAGED = image_output(STAGING, push=True)  # a pool builder's platform image (platform_push)
 
 
 def test_what_buildx_would_push_itself_is_named() -> None:
