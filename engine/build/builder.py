@@ -41,8 +41,11 @@ class BuildResult:
 class Builder(Protocol):
     """What the scheduler needs from a build engine."""
 
-    def build(self, request: BuildRequest, log_path: Path) -> BuildResult:
-        """Build and push one node for all its platforms in one call."""
+    def build(self, request: BuildRequest, log_path: Path,
+              stored: Callable[[str], None] | None = None) -> BuildResult:
+        """Build and push one node for all its platforms in one call; a builder that stores the image
+        before it pushes calls stored(digest) in between (digest '' when not known; it may raise: then
+        nothing is pushed)."""
 
     def smoke_test(self, node: str, image: str, platform: str, command: Sequence[str],
                    entrypoint: str | None = None) -> str:
@@ -108,12 +111,13 @@ class BuildxBuilder:
             raise EngineUnavailable(f"the Docker engine does not answer: {_first_line(exc)}",
                                     "run `make setup` to start it") from None
 
-    def build(self, request: BuildRequest, log_path: Path) -> BuildResult:
+    def build(self, request: BuildRequest, log_path: Path,
+              stored: Callable[[str], None] | None = None) -> BuildResult:
         """Run one buildx build, writing each output line to log_path as it comes; never retried here.
 
-        On the docker driver the image is stored, then pushed once with `docker push`
-        (engine.build.dockerpush). A build that prints nothing for stall_timeout_s is stopped and raises
-        BuildStalled.
+        On the docker driver the image is stored, stored(digest) is told, then it is pushed once with
+        `docker push` (engine.build.dockerpush). A build that prints nothing for stall_timeout_s is
+        stopped and raises BuildStalled.
         """
         metadata = log_path.with_suffix(".metadata.json")
         metadata.unlink(missing_ok=True)
@@ -130,10 +134,14 @@ class BuildxBuilder:
             except BuildError:
                 text = log_path.read_text(encoding="utf-8", errors="replace")
                 if by_docker and cache_export_failed_after_image(text):
+                    if stored is not None:
+                        stored("")  # stored, digest not read
                     self._push(request, names, log, log_path, "")  # stored before its cache export failed
                 raise
             digest = json.loads(metadata.read_text(encoding="utf-8"))["containerimage.digest"]
             if by_docker:
+                if stored is not None:
+                    stored(digest)
                 self._push(request, names, log, log_path, digest)
         return BuildResult(request.node, digest, time.monotonic() - start, str(log_path))
 

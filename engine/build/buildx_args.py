@@ -14,6 +14,7 @@ from graph.model.checks import control_problem
 from graph.model.spec import PROVENANCE_MODES, Node
 
 PARENT_CONTEXT = "parent"
+BASE_DIGEST_LABEL = "org.opencontainers.image.base.digest"  # the parent image a node is built on
 EPOCH_ARG = "SOURCE_DATE_EPOCH"
 STACK_LABELS = ("sdk", "sdk_version", "framework", "framework_version", "app", "python", "os",
                 "accelerator", "scope")
@@ -91,7 +92,7 @@ def image_labels(node: Node, parent: Node | None, parent_digest: str,
     }
     if parent is not None:
         labels["org.opencontainers.image.base.name"] = parent.ref
-        labels["org.opencontainers.image.base.digest"] = parent_digest
+        labels[BASE_DIGEST_LABEL] = parent_digest
     return {key: value for key, value in labels.items() if value}
 
 

@@ -1,4 +1,4 @@
-"""Runs work over a DAG: each node once its parents succeeded, at most `jobs` at a time."""
+"""Runs work over a DAG: each node once its parents succeeded (or released it), at most `jobs` at a time."""
 
 from __future__ import annotations
 
@@ -40,6 +40,9 @@ class Scheduler:
 
     Linear in the size of the DAG: each selected node counts the selected nodes it still waits for,
     and a finished node lowers the counts of those that wait for it (no scan of the waiting nodes).
+    A running node may release its waiters early (`release`): they start before it ends, and are
+    skipped, as ever, when it fails after all; their work must not end before it (engine.run.early
+    makes a child wait for its parent).
     """
 
     def __init__(self, graph: nx.DiGraph, jobs: int = 1, keep_going: bool = False,
@@ -49,6 +52,11 @@ class Scheduler:
         self.graph, self.jobs, self.keep_going = graph, jobs, keep_going
         self.stop = stop or threading.Event()
         self.priority = remaining_path(graph, weight)
+        self._done: queue.SimpleQueue[tuple[str, Future[object] | None]] = queue.SimpleQueue()
+
+    def release(self, node: str) -> None:
+        """From node's work, while it runs: what waits for it may start now (thread-safe)."""
+        self._done.put((node, None))
 
     def run(self, selected: Iterable[str], work: Callable[[str], object]) -> dict[str, Outcome]:
         """Run work(node) for every selected node; parents outside the selection count as done."""
@@ -57,7 +65,7 @@ class Scheduler:
         ready = [(-self.priority[node], node) for node in todo if not pending[node]]
         heapq.heapify(ready)
         outcomes: dict[str, Outcome] = {}
-        done: queue.SimpleQueue[tuple[str, Future[object]]] = queue.SimpleQueue()
+        released: set[str] = set()
         running, stopped_by = 0, ""
         with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="build") as pool:
             while True:
@@ -68,20 +76,25 @@ class Scheduler:
                     if node in outcomes:  # skipped while it waited in the queue
                         continue
                     future = pool.submit(work, node)
-                    future.add_done_callback(_report_to(done, node))
+                    future.add_done_callback(_report_to(self._done, node))
                     running += 1
                 if not running:
                     break
                 try:
-                    node, future = done.get(timeout=0.5)  # wake up now and then to notice a stop
+                    node, ended = self._done.get(timeout=0.5)  # wake up now and then to notice a stop
                 except queue.Empty:
                     continue
+                if ended is None:  # released early by its own work
+                    if node in todo and node not in outcomes and node not in released:
+                        released.add(node)
+                        self._release(node, pending, ready)
+                    continue
                 running -= 1
-                outcomes[node] = _outcome(node, future)
-                if outcomes[node].status == FAILED:
+                outcome = outcomes.setdefault(node, _outcome(node, ended))  # skipped meanwhile: stays so
+                if outcome.status == FAILED:
                     self._skip_descendants(node, todo, outcomes)
                     stopped_by = stopped_by or ("" if self.keep_going else node)
-                else:
+                elif outcome.status == SUCCEEDED and node not in released:
                     self._release(node, pending, ready)
         for node in todo - outcomes.keys():
             reason = "interrupted" if self.stop.is_set() else f"stopped after {stopped_by} failed"
@@ -121,7 +134,7 @@ def _waits(graph: nx.DiGraph, todo: set[str]) -> tuple[dict[str, list[str]], dic
     return waiters, {node: len(nearest[node]) for node in todo}
 
 
-def _report_to(done: queue.SimpleQueue[tuple[str, Future[object]]],
+def _report_to(done: queue.SimpleQueue[tuple[str, Future[object] | None]],
                node: str) -> Callable[[Future[object]], None]:
     """A done-callback that hands (node, future) to the scheduler's loop."""
     return lambda future: done.put((node, future))

@@ -17,11 +17,12 @@ from engine.build import buildlog
 from engine.build.builder import BuildResult
 from engine.build.buildx_args import PARENT_CONTEXT, BuildRequest, Provenance, build_request, cache_flags
 from engine.build.pool import Pool
-from engine.errors import BuildError, BuildStalled, EngineError, RegistryError
+from engine.errors import BuildError, BuildStalled, EngineError
 from engine.registry.attestations import AttestationStore, rename_attestations
-from engine.registry.bases import MIRROR_ENV, resolve_base
 from engine.registry.client import Registry
+from engine.run.early import EarlyParents, ParentChanged, on_local_parent
 from engine.run.layers import LayerPrefixError, LayerReader, PrefixMismatch, check_layer_prefixes
+from engine.run.parents import ParentDigests
 from engine.run.planner import Planned, content_ref
 from engine.run.smoke import smoke_test
 from engine.state.hygiene import secret_args
@@ -58,7 +59,6 @@ class NodeRunner:
                  registry: Registry, settings: BuildSettings, provenance: Provenance) -> None:
         self.root, self.planned, self.builder, self.report = root, planned, builder, report
         self.registry, self.settings, self.provenance = registry, settings, provenance
-        self.digests = {e.node: e.digest for e in planned.entries if e.digest}
         self.route: Callable[[str], str] = lambda ref: ref  # through the retry proxy, for repeated builds
         self.local_parents: dict[str, str] = {}  # --load: external base → its unique local tag
         self.proxied: tuple[str, ...] = ()  # (registry host, proxy host) while the proxy routes
@@ -67,9 +67,22 @@ class NodeRunner:
         self.invocations = 0
         self.fault_repeats = 0  # invocations that repeated a build after a registry or network fault
         self.layers = LayerReader(registry)  # pushed images' layers, read once per run
+        self.early = EarlyParents()  # children start on a stored parent once the scheduler is told
+        self.parents = ParentDigests(planned, registry, self.early, self.lock)
+        self.digests = self.parents.known  # node → the digest it was built at (or found at)
 
     def run(self, name: str) -> None:
-        """Build, push and test one node; raise on failure (never retried)."""
+        """Build, push and test one node; raise on failure (never retried). Its children may start
+        once its image is stored (engine.run.early)."""
+        self.early.started(name)
+        digest = ""
+        try:
+            digest = self._run(name)
+        finally:
+            self.early.settled(name, digest)
+
+    def _run(self, name: str) -> str:
+        """run's work; the digest it pushed."""
         structlog.contextvars.bind_contextvars(node=name)  # contextvars do not cross threads
         node = self.planned.graph.nodes[name]
         node_report = self.report.nodes[name]
@@ -83,7 +96,7 @@ class NodeRunner:
                             hint="its value is *** in logs, but a secret belongs in `secrets:` (buildx "
                                  "--secret): build args are kept in the image's provenance")
             log.info("node_started", platforms=len(node.platforms), ref=request.tags[0])
-            result = self.build_with_retries(request, log_path, node_report, node)
+            request, result = self._built(node, request, log_path, node_report)
             result = self._checked_and_named(node, request, result, log_path, node_report)
             node_report.digest, node_report.duration_s = result.digest, round(result.duration_s, 2)
             node_report.platform_durations = buildlog.platform_durations(
@@ -101,6 +114,18 @@ class NodeRunner:
             self.digests[name] = result.digest
         node_report.status = "succeeded"
         log.info("node_built", node=name, digest=result.digest, duration_s=node_report.duration_s)
+        return result.digest
+
+    def _built(self, node: Node, request: BuildRequest, log_path: Path,
+               node_report: NodeReport) -> tuple[BuildRequest, BuildResult]:
+        """The request and result of node's build; built again when the parent it was built on early
+        ended on another digest."""
+        try:
+            return request, self.build_with_retries(request, log_path, node_report, node)
+        except ParentChanged as changed:
+            log.warning("parent_changed_rebuild", node=node.name, error=str(changed))
+            request = self.request_for(node)
+            return request, self.build_with_retries(request, log_path, node_report, node)
 
     def build_with_retries(self, request: BuildRequest, log_path: Path, node_report: NodeReport,
                            node: Node) -> BuildResult:
@@ -135,9 +160,11 @@ class NodeRunner:
     def _routed(self, request: BuildRequest) -> BuildRequest:
         """request with every registry reference (pushes, parent, cache, SBOM generator) through the
         retry proxy."""
-        route = self.route
+        route, local = self.route, self.early.on_local_copy(request)  # a local parent stays local
+        contexts = tuple((name, value if local and name == PARENT_CONTEXT else route(value))
+                         for name, value in request.build_contexts)
         return replace(request, tags=tuple(route(tag) for tag in request.tags), output=route(request.output),
-                       build_contexts=tuple((name, route(value)) for name, value in request.build_contexts),
+                       build_contexts=contexts,
                        cache_from=route(request.cache_from), cache_to=route(request.cache_to),
                        sbom_generator=route(request.sbom_generator))
 
@@ -206,7 +233,7 @@ class NodeRunner:
         platform only, when given; over the parent image parent_digest, when given)."""
         if platform:
             node, parent = replace(node, platforms=(platform,)), replace(parent, platforms=(platform,))
-        digests = {node.name: digest, parent.name: parent_digest or self.parent_digest(parent)}
+        digests = {node.name: digest, parent.name: parent_digest or self.parents.of(parent)}
         return check_layer_prefixes([node], {node.name: parent}, digests, self.registry, self.layers)
 
     def _build_once(self, request: BuildRequest, log_path: Path, node: Node) -> BuildResult:
@@ -214,7 +241,7 @@ class NodeRunner:
             self.invocations += 1
         started = time.monotonic()
         try:
-            return self.builder.build(request, log_path)
+            return self.builder.build(request, log_path, self._on_stored(node, request))
         except BuildError as exc:
             # the image is pushed before the layer cache is exported: a cache-only failure is a warning
             text = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
@@ -225,12 +252,24 @@ class NodeRunner:
             log.warning("cache_export_failed", node=node.name, error=str(exc))
             return BuildResult(node.name, digest, time.monotonic() - started, str(log_path))
 
+    def _on_stored(self, node: Node, request: BuildRequest) -> Callable[[str], None]:
+        """What the builder calls between storing node's image and pushing it: the parent it was built
+        on early must have settled; then node's children may start on the stored image."""
+        def stored(digest: str) -> None:
+            self.early.confirm_parent(request, node.parent or "")
+            if digest:
+                self.early.stored(node.name, request.tags[0], digest)
+        return stored
+
     def request_for(self, node: Node, parent_digest: str | None = None, platform: str = "") -> BuildRequest:
         """The buildx request of node as this run builds it (content tag, cache flags); of one
         platform of it when given, on its parent's digest when given."""
         parent = self.planned.graph.nodes[node.parent] if node.parent else None
-        digest = self.parent_digest(parent) if parent_digest is None else parent_digest
+        stored = self.early.local_copy(parent.name) if parent and parent_digest is None else None
+        digest = stored.digest if stored else parent_digest if parent_digest is not None \
+            else self.parents.of(parent)
         request = build_request(node, self.root, parent, digest, self.provenance)
+        request = on_local_parent(request, stored) if stored else request
         cache_from, cache_to = cache_flags(node, self.settings.cache, self.settings.cache_dir, platform)
         fingerprint = self.planned.fingerprints[node.name]
         labels = (*request.labels, ("org.stackbuild.fingerprint", fingerprint.value))
@@ -247,44 +286,7 @@ class NodeRunner:
                        cache_from="" if self.settings.full else cache_from, cache_to=cache_to,
                        no_cache=self.settings.full, pull=self.settings.full,
                        builder=self.settings.pool.only_builder if self.settings.pool else "",
-                       sbom_generator=self.sbom_generator(node))
-
-    def sbom_generator(self, node: Node) -> str:
-        """The node's SBOM generator: pinned to its digest when this graph builds it (its human tag
-        moves only after the run), else the reference as written."""
-        ref = node.sbom_generator_ref
-        for name in self.planned.graph.graph.predecessors(node.name) if ref else ():
-            generator = self.planned.graph.nodes[name]
-            if generator.ref == ref and not generator.external:
-                return f"{generator.repository}@{self.parent_digest(generator)}"
-        return ref
-
-    def parent_digest(self, parent: Node | None) -> str:
-        """The parent's digest: built in this run, known from the plan, or looked up in the registry."""
-        if parent is None:
-            return ""
-        with self.lock:
-            if parent.name in self.digests:
-                return self.digests[parent.name]
-        digest = self._base_digest(parent) if parent.external else self._pushed_digest(parent)
-        with self.lock:
-            self.digests[parent.name] = digest
-        return digest
-
-    def _base_digest(self, base: Node) -> str:
-        """An external base the plan could not resolve: one more try, the same way."""
-        digest = resolve_base(base.ref, self.registry)
-        if not digest:
-            raise RegistryError(f"base {base.ref} cannot be resolved to a digest",
-                                f"check the image name, or set {MIRROR_ENV} for a Docker Hub mirror")
-        return digest
-
-    def _pushed_digest(self, parent: Node) -> str:
-        for ref in (content_ref(parent, self.planned.fingerprints[parent.name]), parent.ref):
-            digest = self.registry.digest(ref)
-            if digest:
-                return digest
-        raise RegistryError(f"parent {parent.ref} is not in the registry", f"build {parent.name} first")
+                       sbom_generator=self.parents.sbom_generator(node))
 
 
 def _transient_reason(error: BaseException | None) -> str:

@@ -12,7 +12,7 @@ import subprocess
 import textwrap
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -218,8 +218,9 @@ class FakeBuilder:
     """Records every call; a build "pushes" a new digest to the fake registry under the request's tag."""
 
     def __init__(self, registry: FakeRegistry, fail: Sequence[str] = (), fail_test: Sequence[str] = (),
-                 error: type[Exception] = BuildError, proxied: str = "") -> None:
+                 error: type[Exception] = BuildError, proxied: str = "", stores: bool = False) -> None:
         self.registry, self.proxied = registry, proxied
+        self.local = FakeRegistry() if stores else None  # the engine's image store, as on the docker driver
         self.fail, self.fail_test, self.error = set(fail), set(fail_test), error
         self.lock = threading.Lock()
         self.requests: dict[str, BuildRequest] = {}
@@ -230,7 +231,8 @@ class FakeBuilder:
         self.pushes: Counter[str] = Counter()
         self.tagged_before_build: list[str] = []  # human tags set before some build started
 
-    def build(self, request: BuildRequest, log_path: Path) -> BuildResult:
+    def build(self, request: BuildRequest, log_path: Path,
+              stored: Callable[[str], None] | None = None) -> BuildResult:
         with self.lock:
             self.requests[request.node] = request
             self.log_paths[request.node] = log_path
@@ -250,7 +252,13 @@ class FakeBuilder:
         with self.lock:
             self.pushes[reference] += 1
             content = f"{reference}#{self.pushes[reference]}"
-        digest = self.registry.push(reference, content, request.platforms, self._parent_layers(request))
+        layers = self._parent_layers(request)
+        if self.local is not None:  # stored, told, then pushed (the docker driver's way)
+            stored_digest = self.local.push(reference, content, request.platforms, layers)
+            if stored is not None:
+                stored(stored_digest)
+            self.before_push(request)
+        digest = self.registry.push(reference, content, request.platforms, layers)
         with self.lock:
             self.registry.labels[digest] = dict(request.labels)
             self.digests[request.node] = digest
@@ -262,9 +270,13 @@ class FakeBuilder:
         parent = dict(request.build_contexts).get("parent", "").removeprefix("docker-image://")
         if self.proxied:
             parent = re.sub(r"^localhost:[0-9]+/", f"{self.proxied}/", parent)
-        if not parent or self.registry.manifest_body(parent) is None:
+        holder = self.registry if self.registry.manifest_body(parent) is not None else self.local
+        if not parent or holder is None or holder.manifest_body(parent) is None:
             return {}
-        return {platform: self.registry.layers(parent, platform) for platform in request.platforms}
+        return {platform: holder.layers(parent, platform) for platform in request.platforms}
+
+    def before_push(self, request: BuildRequest) -> None:
+        """Called between storing and pushing (store mode): a test's hook."""
 
     def smoke_test(self, node: str, image: str, platform: str, command: Sequence[str],
                    entrypoint: str | None = None) -> str:

@@ -307,3 +307,50 @@ def test_fail_fast_without_failure_builds_everything() -> None:
     graph = wide_graph()
     outcomes = Scheduler(graph, jobs=3, keep_going=False).run(graph.nodes, Recorder())
     assert statuses(outcomes, SUCCEEDED) == set(graph.nodes)
+
+
+# --- early release -------------------------------------------------------------------------------
+
+
+def test_a_released_node_lets_its_children_start_before_it_ends_and_releases_them_once() -> None:
+    graph = nx.DiGraph([("a", "b"), ("b", "c"), ("a", "d")])
+    scheduler = Scheduler(graph, jobs=3)
+    b_started, d_started = threading.Event(), threading.Event()
+
+    def a_releases_then_waits() -> None:
+        scheduler.release("a")
+        scheduler.release("a")  # a second release of the same node changes nothing
+        assert b_started.wait(10) and d_started.wait(10)
+
+    work = Recorder(hooks={"a": a_releases_then_waits, "b": b_started.set, "d": d_started.set})
+    outcomes = scheduler.run(graph.nodes, work)
+
+    assert work.index("start", "b") < work.index("end", "a")
+    assert work.index("start", "d") < work.index("end", "a")
+    assert work.index("end", "b") < work.index("start", "c")  # b did not release: c waited for its end
+    assert sorted(work.started) == ["a", "b", "c", "d"]  # each once
+    assert outcomes == {n: Outcome(n, SUCCEEDED) for n in "abcd"}
+
+
+def test_a_released_node_that_fails_after_all_skips_its_running_children() -> None:
+    graph = nx.DiGraph([("a", "b"), ("b", "c")])
+    graph.add_node("x")
+    scheduler = WatchedScheduler(graph, jobs=3, keep_going=True)
+    b_started = threading.Event()
+
+    def a_releases_then_fails() -> None:
+        scheduler.release("a")
+        assert b_started.wait(10)
+
+    def b_ends_after_the_failure_is_taken_in() -> None:  # as engine.run.early makes a child wait
+        b_started.set()
+        assert scheduler.failure_seen.wait(10)
+
+    work = Recorder(fail=["a"], hooks={"a": a_releases_then_fails, "b": b_ends_after_the_failure_is_taken_in})
+    outcomes = scheduler.run(graph.nodes, work)
+
+    assert outcomes["a"].status == FAILED
+    assert outcomes["b"] == Outcome("b", SKIPPED, "parent failed: a")  # it ran and succeeded: still skipped
+    assert outcomes["c"] == Outcome("c", SKIPPED, "parent failed: a")
+    assert outcomes["x"].status == SUCCEEDED
+    assert "c" not in work.started

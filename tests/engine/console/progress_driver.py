@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.build.builder import BuildResult
@@ -37,7 +38,8 @@ BUILD_S = 1.2  # long enough for the block (redrawn every 0.5 s) to be drawn a f
 class SlowBuilder(FakeBuilder):
     """The fake builder, taking a moment per build as a real one would."""
 
-    def build(self, request: BuildRequest, log_path: Path) -> BuildResult:
+    def build(self, request: BuildRequest, log_path: Path,
+              stored: Callable[[str], None] | None = None) -> BuildResult:
         time.sleep(BUILD_S)
         return super().build(request, log_path)
 

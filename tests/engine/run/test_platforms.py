@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -46,7 +46,8 @@ class FakePoolBuilder(FakeBuilder):
         self.merges: Counter[str] = Counter()
         self.pool_lock = threading.Lock()
 
-    def build(self, request: BuildRequest, log_path: Path) -> BuildResult:
+    def build(self, request: BuildRequest, log_path: Path,
+              stored: Callable[[str], None] | None = None) -> BuildResult:
         (platform,) = request.platforms
         assert not request.tags and request.output.endswith(",push=true")
         with self.pool_lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -58,7 +59,8 @@ class FailingFirst(FakeBuilder):
         self.calls: dict[str, int] = {}
         self.parents: dict[str, list[str]] = {}  # node → its parent context, call by call
 
-    def build(self, request: BuildRequest, log_path: Path) -> BuildResult:
+    def build(self, request: BuildRequest, log_path: Path,
+              stored: Callable[[str], None] | None = None) -> BuildResult:
         self.calls[request.node] = self.calls.get(request.node, 0) + 1
         self.parents.setdefault(request.node, []).append(dict(request.build_contexts).get("parent", ""))
         if request.node not in self.failing or self.calls[request.node] > self.times:

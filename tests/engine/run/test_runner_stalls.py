@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,8 @@ class StallingBuilder(FakeBuilder):
         super().__init__(registry)
         self.last_line, self.stalls = last_line, 0
 
-    def build(self, request: BuildRequest, log_path: Path) -> BuildResult:
+    def build(self, request: BuildRequest, log_path: Path,
+              stored: Callable[[str], None] | None = None) -> BuildResult:
         if request.node == "base" and self.stalls == 0:
             self.stalls += 1
             log_path.write_text(f"#1 [internal] load build definition\n{self.last_line}\n", encoding="utf-8")
