@@ -176,15 +176,14 @@ def _schedule(planned: Planned, runner: NodeRunner, builder: Builder, to_build: 
     """Build every node to build: whole, `jobs` at a time; or per platform over a pool of builders."""
     settings = runner.settings
     if settings.pool is None or not settings.pool.is_multi or not isinstance(builder, PoolBuilderOps):
-        whole = Scheduler(planned.graph.graph, settings.jobs, settings.keep_going, weight, stop)
-        if not settings.full:  # (--full pulls every image from the registry: a stored parent is not there)
-            runner.early.release = whole.release
-        return whole.run(to_build, runner.run)
+        scheduler = Scheduler(planned.graph.graph, settings.jobs, settings.keep_going, weight, stop)
+        runner.early.release = scheduler.release  # children start on a stored parent (engine.run.early)
+        return scheduler.run(to_build, runner.run)
     nodes = planned.graph.nodes
     platforms = PlatformRunner(runner, builder)
-    scheduler = PoolScheduler(planned.graph.graph, settings.pool, lambda name: nodes[name].platforms,
+    pool_scheduler = PoolScheduler(planned.graph.graph, settings.pool, lambda name: nodes[name].platforms,
                               settings.keep_going, weight, stop)
-    return scheduler.run(to_build, platforms.build, platforms.merge)
+    return pool_scheduler.run(to_build, platforms.build, platforms.merge)
 
 
 def _check_pool(planned: Planned, pool: Pool | None, to_build: list[str], builder: Builder) -> None:

@@ -3,11 +3,13 @@
 On the docker driver a build stores its image in the engine before `docker push` sends it. From then
 on a child can be built on it: BuildKit resolves a local image by tag (a digest only in a registry), so
 the child names its parent by the parent's stored content tag, and its base-digest label by the digest
-that was stored. Before the child pushes anything it waits until its parent has settled: pushed and
-checked, or failed. When the parent failed, the child fails before pushing; when the parent ended on
-another digest (built again after a failed layer check, or renamed after a repeat through the retry
-proxy) the child is built again on the final one. The child's layer check then reads both from the
-registry, as for any child.
+that was stored. Under --full (every image pulled) only a child whose Dockerfile names no image but its
+parent is built this way, without --pull: the registry does not hold its parent yet.
+
+Before the child pushes anything it waits until its parent has settled: pushed and checked, or failed.
+When the parent failed, the child fails before pushing; when the parent ended on another digest (built
+again after a failed layer check, or renamed after a repeat through the retry proxy) the child is built
+again on the final one. The child's layer check then reads both from the registry, as for any child.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from engine.build.buildx_args import BASE_DIGEST_LABEL, PARENT_CONTEXT, BuildRequest
 from engine.errors import EngineError
+from graph.context.dockerfile import other_images
 
 IMAGE_SOURCE = "docker-image://"
 
@@ -83,6 +87,20 @@ class EarlyParents:
             raise ParentFailed(f"parent {name} failed after its image was stored", f"fix {name} first")
         return None if final else self._stored[name]
 
+    def copy_to_build_on(self, parent: str, dockerfile: Path, pulls: bool) -> StoredParent | None:
+        """parent's stored image for a child to build on (local_copy); none when the child's build pulls
+        (--full) and its Dockerfile names images besides its parent: --pull must fetch those fresh."""
+        return None if pulls and names_other_images(dockerfile) else self.local_copy(parent)
+
+    def on_stored(self, name: str, parent: str, request: BuildRequest) -> Callable[[str], None]:
+        """What the builder calls between storing name's image (built by request) and pushing it: the
+        parent it was built on early must have settled; then name's children may start on it."""
+        def stored(digest: str) -> None:
+            self.confirm_parent(request, parent)
+            if digest:
+                self.stored(name, request.tags[0], digest)
+        return stored
+
     def final_digest(self, name: str) -> str | None:
         """name's digest once it ended, waiting for that when it was released early (None otherwise);
         ParentFailed when it failed."""
@@ -121,3 +139,11 @@ def on_local_parent(request: BuildRequest, stored: StoredParent) -> BuildRequest
     labels = tuple((key, stored.digest if key == BASE_DIGEST_LABEL else value)
                    for key, value in request.labels)
     return replace(request, build_contexts=contexts, labels=labels)
+
+
+def names_other_images(dockerfile: Path) -> bool:
+    """Whether the Dockerfile names an image besides its parent and its stages (unreadable: assumed)."""
+    try:
+        return bool(other_images(dockerfile.read_text(encoding="utf-8", errors="replace")))
+    except OSError:
+        return True

@@ -197,6 +197,8 @@ class NodeRunner:
             return result
         log.warning("layer_prefix_rebuild", node=node.name, error=problems[0].message)
         node_report.retries += 1
+        if self.early.on_local_copy(request):  # the parent has settled: from the registry this time
+            request = self.request_for(node)
         result = self.build_with_retries(replace(request, no_cache=True, cache_from=""), log_path,
                                          node_report, node)
         problems = self.prefix_problems(node, parent, result.digest, platform, parent_digest)
@@ -241,7 +243,8 @@ class NodeRunner:
             self.invocations += 1
         started = time.monotonic()
         try:
-            return self.builder.build(request, log_path, self._on_stored(node, request))
+            told = self.early.on_stored(node.name, node.parent or "", request)
+            return self.builder.build(request, log_path, told)
         except BuildError as exc:
             # the image is pushed before the layer cache is exported: a cache-only failure is a warning
             text = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
@@ -252,20 +255,12 @@ class NodeRunner:
             log.warning("cache_export_failed", node=node.name, error=str(exc))
             return BuildResult(node.name, digest, time.monotonic() - started, str(log_path))
 
-    def _on_stored(self, node: Node, request: BuildRequest) -> Callable[[str], None]:
-        """What the builder calls between storing node's image and pushing it: the parent it was built
-        on early must have settled; then node's children may start on the stored image."""
-        def stored(digest: str) -> None:
-            self.early.confirm_parent(request, node.parent or "")
-            if digest:
-                self.early.stored(node.name, request.tags[0], digest)
-        return stored
-
     def request_for(self, node: Node, parent_digest: str | None = None, platform: str = "") -> BuildRequest:
         """The buildx request of node as this run builds it (content tag, cache flags); of one
         platform of it when given, on its parent's digest when given."""
         parent = self.planned.graph.nodes[node.parent] if node.parent else None
-        stored = self.early.local_copy(parent.name) if parent and parent_digest is None else None
+        stored = self.early.copy_to_build_on(parent.name, self.root / node.dockerfile, self.settings.full) \
+            if parent and parent_digest is None else None
         digest = stored.digest if stored else parent_digest if parent_digest is not None \
             else self.parents.of(parent)
         request = build_request(node, self.root, parent, digest, self.provenance)
@@ -281,10 +276,10 @@ class NodeRunner:
                 contexts = ((PARENT_CONTEXT, f"docker-image://{local}"),)
             return replace(request, tags=(content_ref(node, fingerprint),), labels=tuple(sorted(labels)),
                            build_contexts=contexts, push=False, load=True, no_cache=self.settings.full)
-        # nightly (--full): no cache import and fresh bases, but the cache is still exported
+        # nightly (--full): no cache import and fresh bases (a stored parent is this run's), cache exported
         return replace(request, tags=(content_ref(node, fingerprint),), labels=tuple(sorted(labels)),
                        cache_from="" if self.settings.full else cache_from, cache_to=cache_to,
-                       no_cache=self.settings.full, pull=self.settings.full,
+                       no_cache=self.settings.full, pull=self.settings.full and not stored,
                        builder=self.settings.pool.only_builder if self.settings.pool else "",
                        sbom_generator=self.parents.sbom_generator(node))
 

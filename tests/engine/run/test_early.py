@@ -35,13 +35,15 @@ BASE_DIGEST = "org.opencontainers.image.base.digest"
 
 
 class HeldPush(FakeBuilder):
-    """Stores, then holds `held`'s push until `child` has started its build; may fail that push instead."""
+    """Stores, then holds `held`'s push until `child` has built and stored its image; may fail that push
+    instead."""
 
     def __init__(self, registry: FakeRegistry, held: str = "base", child: str = "mid",
-                 fail_push: bool = False, stored_differs: bool = False) -> None:
+                 fail_push: bool = False, stored_differs: bool = False, overwritten: bool = False) -> None:
         super().__init__(registry, stores=True)
         self.held, self.child, self.fail_push, self.stored_differs = held, child, fail_push, stored_differs
-        self.child_started = threading.Event()
+        self.overwritten = overwritten
+        self.child_started = threading.Event()  # set once the child's image is stored
         self.child_started_before_push = False
         self.calls: dict[str, list[BuildRequest]] = {}
 
@@ -49,18 +51,34 @@ class HeldPush(FakeBuilder):
               stored: Callable[[str], None] | None = None) -> BuildResult:
         with self.lock:
             self.calls.setdefault(request.node, []).append(request)
-        if request.node == self.child:
-            self.child_started.set()
+        if request.node == self.child and stored is not None:
+            stored = self._noting_child(stored)
         if request.node == self.held and self.stored_differs and stored is not None:
-            stored = self._told_another(stored)
+            stored = self._told_another(stored, request.tags[0])
+        if request.node == self.held and self.overwritten and stored is not None:
+            stored = self._overwritten_first(stored, request.tags[0])
         return super().build(request, log_path, stored)
 
-    def _told_another(self, stored: Callable[[str], None]) -> Callable[[str], None]:
+    def _noting_child(self, stored: Callable[[str], None]) -> Callable[[str], None]:
+        """stored, noting first that the child's image is built and stored (its parent layers read)."""
+        def tell(digest: str) -> None:
+            self.child_started.set()
+            stored(digest)
+        return tell
+
+    def _told_another(self, stored: Callable[[str], None], reference: str) -> Callable[[str], None]:
         """stored, told the digest of another image under the same name (as when a repeat stored anew)."""
         def tell(digest: str) -> None:
             assert self.local is not None
-            reference = next(iter(self.local.refs))
             stored(self.local.push(reference, "an earlier store", ("linux/amd64", "linux/arm64")))
+        return tell
+
+    def _overwritten_first(self, stored: Callable[[str], None], reference: str) -> Callable[[str], None]:
+        """stored, told the right digest after another build took the stored name (a concurrent run)."""
+        def tell(digest: str) -> None:
+            assert self.local is not None
+            self.local.push(reference, "another run's build", ("linux/amd64", "linux/arm64"))
+            stored(digest)
         return tell
 
     def before_push(self, request: BuildRequest) -> None:
@@ -139,12 +157,42 @@ def test_a_child_built_on_another_stored_image_is_built_again_on_the_pushed_one(
     assert registry.refs[human_ref("mid")] == builder.digests["mid"]
 
 
-def test_a_full_rebuild_builds_every_child_on_its_pushed_parent(root: Path) -> None:
+def test_a_full_rebuild_starts_a_child_on_its_stored_parent_without_pulling(root: Path) -> None:
     registry = FakeRegistry()
-    builder = FakeBuilder(registry, stores=True)  # --full pulls every image: a stored one is not pulled
+    builder = HeldPush(registry)
     report = build(root, builder, registry, full=True)
 
     assert report.status == "succeeded"
-    for name, parent in (("mid", "base"), ("side", "base"), ("leaf", "mid")):
-        assert dict(builder.requests[name].build_contexts)["parent"] == (
-            f"docker-image://{REGISTRY}/{parent}@{builder.digests[parent]}")
+    assert builder.child_started_before_push
+    mid = builder.requests["mid"]
+    assert dict(mid.build_contexts)["parent"] == f"docker-image://{builder.requests['base'].tags[0]}"
+    assert not mid.pull and mid.no_cache  # its parent is this run's stored image: the registry has not got it
+    assert builder.requests["base"].pull and builder.requests["other"].pull
+
+
+def test_a_full_rebuild_of_a_child_naming_another_image_pulls_it_on_its_pushed_parent(root: Path) -> None:
+    dockerfile = root / "stacks" / "t" / "mid" / "Dockerfile"
+    dockerfile.write_text("FROM parent\nCOPY --from=busybox:1.36 /bin/sh /sh\n", encoding="utf-8")
+    registry = FakeRegistry()
+    builder = FakeBuilder(registry, stores=True)
+    report = build(root, builder, registry, full=True)
+
+    assert report.status == "succeeded"
+    mid = builder.requests["mid"]
+    assert dict(mid.build_contexts)["parent"] == f"docker-image://{REGISTRY}/base@{builder.digests['base']}"
+    assert mid.pull  # --pull fetches busybox fresh, and the parent from the registry: it waited for its push
+
+
+def test_a_child_resting_on_another_image_under_the_stored_name_is_built_again_from_the_registry(
+        root: Path) -> None:
+    registry = FakeRegistry()
+    builder = HeldPush(registry, overwritten=True)
+    report = build(root, builder, registry)
+
+    assert report.status == "succeeded"
+    first, *later = builder.calls["mid"]
+    assert dict(first.build_contexts)["parent"] == f"docker-image://{builder.requests['base'].tags[0]}"
+    assert [dict(r.build_contexts)["parent"] for r in later] == [
+        f"docker-image://{REGISTRY}/base@{builder.digests['base']}"]  # the layer check's rebuild
+    assert later[0].no_cache
+    assert report.nodes["mid"].retries == 1
