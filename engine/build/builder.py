@@ -38,14 +38,21 @@ class BuildResult:
     log_path: str
 
 
+@dataclass(frozen=True)
+class PushGate:
+    """What a builder that stores an image and then pushes it calls: before the push (it may wait, or
+    raise to stop the push; digest '' when not known) and after it."""
+
+    before_push: Callable[[str], None]
+    after_push: Callable[[str], None]
+
+
 class Builder(Protocol):
     """What the scheduler needs from a build engine."""
 
-    def build(self, request: BuildRequest, log_path: Path,
-              stored: Callable[[str], None] | None = None) -> BuildResult:
-        """Build and push one node for all its platforms in one call; a builder that stores the image
-        before it pushes calls stored(digest) in between (digest '' when not known; it may raise: then
-        nothing is pushed)."""
+    def build(self, request: BuildRequest, log_path: Path, gate: PushGate | None = None) -> BuildResult:
+        """Build and push one node for all its platforms in one call; a builder that pushes apart from
+        the build calls gate around the push."""
 
     def smoke_test(self, node: str, image: str, platform: str, command: Sequence[str],
                    entrypoint: str | None = None) -> str:
@@ -111,13 +118,12 @@ class BuildxBuilder:
             raise EngineUnavailable(f"the Docker engine does not answer: {_first_line(exc)}",
                                     "run `make setup` to start it") from None
 
-    def build(self, request: BuildRequest, log_path: Path,
-              stored: Callable[[str], None] | None = None) -> BuildResult:
+    def build(self, request: BuildRequest, log_path: Path, gate: PushGate | None = None) -> BuildResult:
         """Run one buildx build, writing each output line to log_path as it comes; never retried here.
 
-        On the docker driver the image is stored, stored(digest) is told, then it is pushed once with
-        `docker push` (engine.build.dockerpush). A build that prints nothing for stall_timeout_s is
-        stopped and raises BuildStalled.
+        On the docker driver the image is stored, then pushed once with `docker push`
+        (engine.build.dockerpush), with gate called around the push. A build that prints nothing for
+        stall_timeout_s is stopped and raises BuildStalled.
         """
         metadata = log_path.with_suffix(".metadata.json")
         metadata.unlink(missing_ok=True)
@@ -134,15 +140,17 @@ class BuildxBuilder:
             except BuildError:
                 text = log_path.read_text(encoding="utf-8", errors="replace")
                 if by_docker and cache_export_failed_after_image(text):
-                    if stored is not None:
-                        stored("")  # stored, digest not read
+                    if gate is not None:
+                        gate.before_push("")  # stored, digest not read
                     self._push(request, names, log, log_path, "")  # stored before its cache export failed
                 raise
             digest = json.loads(metadata.read_text(encoding="utf-8"))["containerimage.digest"]
             if by_docker:
-                if stored is not None:
-                    stored(digest)
+                if gate is not None:
+                    gate.before_push(digest)
                 self._push(request, names, log, log_path, digest)
+                if gate is not None:
+                    gate.after_push(digest)
         return BuildResult(request.node, digest, time.monotonic() - start, str(log_path))
 
     def _push(self, request: BuildRequest, names: tuple[str, ...], log: IO[str], log_path: Path,

@@ -20,7 +20,7 @@ from engine.build.pool import Pool
 from engine.errors import BuildError, BuildStalled, EngineError
 from engine.registry.attestations import AttestationStore, rename_attestations
 from engine.registry.client import Registry
-from engine.run.early import EarlyParents, ParentChanged, on_local_parent
+from engine.run.early import EarlyParents, ParentChanged
 from engine.run.layers import LayerPrefixError, LayerReader, PrefixMismatch, check_layer_prefixes
 from engine.run.parents import ParentDigests
 from engine.run.planner import Planned, content_ref
@@ -160,11 +160,9 @@ class NodeRunner:
     def _routed(self, request: BuildRequest) -> BuildRequest:
         """request with every registry reference (pushes, parent, cache, SBOM generator) through the
         retry proxy."""
-        route, local = self.route, self.early.on_local_copy(request)  # a local parent stays local
-        contexts = tuple((name, value if local and name == PARENT_CONTEXT else route(value))
-                         for name, value in request.build_contexts)
+        route = self.route
         return replace(request, tags=tuple(route(tag) for tag in request.tags), output=route(request.output),
-                       build_contexts=contexts,
+                       build_contexts=tuple((name, route(value)) for name, value in request.build_contexts),
                        cache_from=route(request.cache_from), cache_to=route(request.cache_to),
                        sbom_generator=route(request.sbom_generator))
 
@@ -197,8 +195,6 @@ class NodeRunner:
             return result
         log.warning("layer_prefix_rebuild", node=node.name, error=problems[0].message)
         node_report.retries += 1
-        if self.early.on_local_copy(request):  # the parent has settled: from the registry this time
-            request = self.request_for(node)
         result = self.build_with_retries(replace(request, no_cache=True, cache_from=""), log_path,
                                          node_report, node)
         problems = self.prefix_problems(node, parent, result.digest, platform, parent_digest)
@@ -243,8 +239,8 @@ class NodeRunner:
             self.invocations += 1
         started = time.monotonic()
         try:
-            told = self.early.on_stored(node.name, node.parent or "", request)
-            return self.builder.build(request, log_path, told)
+            gate = self.early.gate(node.name, node.parent or "", request)
+            return self.builder.build(request, log_path, gate)
         except BuildError as exc:
             # the image is pushed before the layer cache is exported: a cache-only failure is a warning
             text = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
@@ -259,12 +255,9 @@ class NodeRunner:
         """The buildx request of node as this run builds it (content tag, cache flags); of one
         platform of it when given, on its parent's digest when given."""
         parent = self.planned.graph.nodes[node.parent] if node.parent else None
-        stored = self.early.copy_to_build_on(parent.name, self.root / node.dockerfile, self.settings.full) \
-            if parent and parent_digest is None else None
-        digest = stored.digest if stored else parent_digest if parent_digest is not None \
-            else self.parents.of(parent)
+        early = self.early.pushed_digest(parent.name) if parent and parent_digest is None else None
+        digest = early or (parent_digest if parent_digest is not None else self.parents.of(parent))
         request = build_request(node, self.root, parent, digest, self.provenance)
-        request = on_local_parent(request, stored) if stored else request
         cache_from, cache_to = cache_flags(node, self.settings.cache, self.settings.cache_dir, platform)
         fingerprint = self.planned.fingerprints[node.name]
         labels = (*request.labels, ("org.stackbuild.fingerprint", fingerprint.value))
@@ -276,10 +269,10 @@ class NodeRunner:
                 contexts = ((PARENT_CONTEXT, f"docker-image://{local}"),)
             return replace(request, tags=(content_ref(node, fingerprint),), labels=tuple(sorted(labels)),
                            build_contexts=contexts, push=False, load=True, no_cache=self.settings.full)
-        # nightly (--full): no cache import and fresh bases (a stored parent is this run's), cache exported
+        # nightly (--full): no cache import and fresh bases, but the cache is still exported
         return replace(request, tags=(content_ref(node, fingerprint),), labels=tuple(sorted(labels)),
                        cache_from="" if self.settings.full else cache_from, cache_to=cache_to,
-                       no_cache=self.settings.full, pull=self.settings.full and not stored,
+                       no_cache=self.settings.full, pull=self.settings.full,
                        builder=self.settings.pool.only_builder if self.settings.pool else "",
                        sbom_generator=self.parents.sbom_generator(node))
 

@@ -12,13 +12,13 @@ import subprocess
 import textwrap
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from engine.build.builder import BuildResult
+from engine.build.builder import BuildResult, PushGate
 from engine.build.buildx_args import BuildRequest
 from engine.errors import BuildError, RegistryError, SmokeTestError
 from engine.registry.client import Manifest
@@ -231,8 +231,7 @@ class FakeBuilder:
         self.pushes: Counter[str] = Counter()
         self.tagged_before_build: list[str] = []  # human tags set before some build started
 
-    def build(self, request: BuildRequest, log_path: Path,
-              stored: Callable[[str], None] | None = None) -> BuildResult:
+    def build(self, request: BuildRequest, log_path: Path, gate: PushGate | None = None) -> BuildResult:
         with self.lock:
             self.requests[request.node] = request
             self.log_paths[request.node] = log_path
@@ -253,12 +252,11 @@ class FakeBuilder:
             self.pushes[reference] += 1
             content = f"{reference}#{self.pushes[reference]}"
         layers = self._parent_layers(request)
-        if self.local is not None:  # stored, told, then pushed (the docker driver's way)
-            stored_digest = self.local.push(reference, content, request.platforms, layers)
-            if stored is not None:
-                stored(stored_digest)
-            self.before_push(request)
+        if self.local is not None and gate is not None:  # stored, then pushed (the docker driver's way)
+            gate.before_push(self.local.push(reference, content, request.platforms, layers))
         digest = self.registry.push(reference, content, request.platforms, layers)
+        if self.local is not None and gate is not None:
+            gate.after_push(digest)
         with self.lock:
             self.registry.labels[digest] = dict(request.labels)
             self.digests[request.node] = digest
@@ -270,13 +268,9 @@ class FakeBuilder:
         parent = dict(request.build_contexts).get("parent", "").removeprefix("docker-image://")
         if self.proxied:
             parent = re.sub(r"^localhost:[0-9]+/", f"{self.proxied}/", parent)
-        holder = self.registry if self.registry.manifest_body(parent) is not None else self.local
-        if not parent or holder is None or holder.manifest_body(parent) is None:
+        if not parent or self.registry.manifest_body(parent) is None:
             return {}
-        return {platform: holder.layers(parent, platform) for platform in request.platforms}
-
-    def before_push(self, request: BuildRequest) -> None:
-        """Called between storing and pushing (store mode): a test's hook."""
+        return {platform: self.registry.layers(parent, platform) for platform in request.platforms}
 
     def smoke_test(self, node: str, image: str, platform: str, command: Sequence[str],
                    entrypoint: str | None = None) -> str:

@@ -15,6 +15,7 @@ import socket
 import struct
 import threading
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 
 from engine.registry.proxyhandler import LocalHandler, LocalServer
@@ -29,8 +30,9 @@ class FaultInjector:
 
     def __init__(self, upstream: str, seed: int, *, unavailable: float = 0.0, throttled: float = 0.0,
                  reset: float = 0.0, stall: float = 0.0, stall_s: float = 10.0,
-                 retry_after: str = "1") -> None:
+                 retry_after: str = "1", before: Callable[[str, str, str], None] | None = None) -> None:
         self.upstream, self.stall_s, self.retry_after = upstream, stall_s, retry_after
+        self.before = before  # called with (method, path, User-Agent) before each request: a test's hook
         self.rates = (("503", unavailable), ("429", throttled), ("reset", reset), ("stall", stall))
         self.random = random.Random(seed)
         self.counts: Counter[str] = Counter()
@@ -89,6 +91,8 @@ def _handler(injector: FaultInjector) -> type[BaseHTTPRequestHandler]:
         def _any(self) -> None:
             body = self._body()
             injector.seen(self.command, self.path)
+            if injector.before is not None:
+                injector.before(self.command, self.path, self.headers.get("User-Agent", ""))
             fault = injector.decide()
             if fault in ("503", "429"):
                 self._refuse(int(fault))

@@ -9,10 +9,9 @@ from __future__ import annotations
 import sys
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from engine.build.builder import BuildResult
+from engine.build.builder import BuildResult, PushGate
 from engine.build.buildx_args import BuildRequest
 from engine.cli import commands
 from engine.console import logs
@@ -38,8 +37,7 @@ BUILD_S = 1.2  # long enough for the block (redrawn every 0.5 s) to be drawn a f
 class SlowBuilder(FakeBuilder):
     """The fake builder, taking a moment per build as a real one would."""
 
-    def build(self, request: BuildRequest, log_path: Path,
-              stored: Callable[[str], None] | None = None) -> BuildResult:
+    def build(self, request: BuildRequest, log_path: Path, gate: PushGate | None = None) -> BuildResult:
         time.sleep(BUILD_S)
         return super().build(request, log_path)
 

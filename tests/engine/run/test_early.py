@@ -1,8 +1,9 @@
-"""engine.run.early through api.build: a child starts on its parent's stored image, and pushes only after it.
+"""engine.run.early through api.build: a child starts once its parent is pushed, and pushes only after
+the parent settled (its smoke tests passed).
 
-The fake builder stores each image (a second in-memory registry stands for the engine's image store),
-tells the runner, then pushes, as the docker driver does. Hooks between storing and pushing order the
-threads (events with a timeout, no sleeps).
+The fake builder stores each image, then pushes it, calling the runner's push gate around the push as
+the docker driver does. Hooks order the threads: the parent's smoke test waits until its child has been
+built (events with a timeout, no sleeps).
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from engine.build.builder import BuildResult
-from engine.build.buildx_args import BuildRequest
-from engine.errors import RegistryError
+from engine.build.builder import BuildResult, PushGate
+from engine.build.buildx_args import BASE_DIGEST_LABEL, BuildRequest
 from engine.run import api, runner
 from engine.run.runner import BuildSettings
 from engine.state.report import RunReport
@@ -31,62 +31,45 @@ from tests.engine.engine_fakes import (
     write_stack,
 )
 
-BASE_DIGEST = "org.opencontainers.image.base.digest"
 
-
-class HeldPush(FakeBuilder):
-    """Stores, then holds `held`'s push until `child` has built and stored its image; may fail that push
-    instead."""
+class HeldTests(FakeBuilder):
+    """Holds `held`'s smoke test until `child` is built and waits at its push; may fail that test; may
+    tell the child another pushed digest of `held` than the one it ends on."""
 
     def __init__(self, registry: FakeRegistry, held: str = "base", child: str = "mid",
-                 fail_push: bool = False, stored_differs: bool = False, overwritten: bool = False) -> None:
-        super().__init__(registry, stores=True)
-        self.held, self.child, self.fail_push, self.stored_differs = held, child, fail_push, stored_differs
-        self.overwritten = overwritten
-        self.child_started = threading.Event()  # set once the child's image is stored
-        self.child_started_before_push = False
+                 fail_test: bool = False, told_another: bool = False) -> None:
+        super().__init__(registry, fail_test=[held] if fail_test else [], stores=True)
+        self.held, self.child, self.told_another = held, child, told_another
+        self.child_built = threading.Event()  # the child's image is stored: it waits to push
+        self.child_built_before_parent_settled = False
         self.calls: dict[str, list[BuildRequest]] = {}
 
-    def build(self, request: BuildRequest, log_path: Path,
-              stored: Callable[[str], None] | None = None) -> BuildResult:
+    def build(self, request: BuildRequest, log_path: Path, gate: PushGate | None = None) -> BuildResult:
         with self.lock:
             self.calls.setdefault(request.node, []).append(request)
-        if request.node == self.child and stored is not None:
-            stored = self._noting_child(stored)
-        if request.node == self.held and self.stored_differs and stored is not None:
-            stored = self._told_another(stored, request.tags[0])
-        if request.node == self.held and self.overwritten and stored is not None:
-            stored = self._overwritten_first(stored, request.tags[0])
-        return super().build(request, log_path, stored)
+        if gate is not None and request.node == self.child:
+            gate = PushGate(self._noting(gate.before_push), gate.after_push)
+        if gate is not None and request.node == self.held and self.told_another:
+            gate = PushGate(gate.before_push, self._another(gate.after_push, request.tags[0]))
+        return super().build(request, log_path, gate)
 
-    def _noting_child(self, stored: Callable[[str], None]) -> Callable[[str], None]:
-        """stored, noting first that the child's image is built and stored (its parent layers read)."""
+    def _noting(self, before_push: Callable[[str], None]) -> Callable[[str], None]:
+        def note(digest: str) -> None:
+            self.child_built.set()
+            before_push(digest)
+        return note
+
+    def _another(self, after_push: Callable[[str], None], reference: str) -> Callable[[str], None]:
+        """after_push told the digest of another image of the same node (as an earlier push may leave)."""
         def tell(digest: str) -> None:
-            self.child_started.set()
-            stored(digest)
+            after_push(self.registry.push(f"{reference}-earlier", "an earlier push"))
         return tell
 
-    def _told_another(self, stored: Callable[[str], None], reference: str) -> Callable[[str], None]:
-        """stored, told the digest of another image under the same name (as when a repeat stored anew)."""
-        def tell(digest: str) -> None:
-            assert self.local is not None
-            stored(self.local.push(reference, "an earlier store", ("linux/amd64", "linux/arm64")))
-        return tell
-
-    def _overwritten_first(self, stored: Callable[[str], None], reference: str) -> Callable[[str], None]:
-        """stored, told the right digest after another build took the stored name (a concurrent run)."""
-        def tell(digest: str) -> None:
-            assert self.local is not None
-            self.local.push(reference, "another run's build", ("linux/amd64", "linux/arm64"))
-            stored(digest)
-        return tell
-
-    def before_push(self, request: BuildRequest) -> None:
-        if request.node != self.held:
-            return
-        self.child_started_before_push = self.child_started.wait(10)
-        if self.fail_push:
-            raise RegistryError(f"push of {request.node} refused", "try again")
+    def smoke_test(self, node: str, image: str, platform: str, command: tuple[str, ...] | list[str],
+                   entrypoint: str | None = None) -> str:
+        if node == self.held:
+            self.child_built_before_parent_settled = self.child_built.wait(10)
+        return super().smoke_test(node, image, platform, command, entrypoint)
 
 
 @pytest.fixture(autouse=True)
@@ -106,93 +89,65 @@ def build(root: Path, builder: FakeBuilder, registry: FakeRegistry, **settings: 
     return api.build(options, builder, BuildSettings(jobs=3, **settings), registry)  # type: ignore[arg-type]
 
 
-def test_a_child_starts_on_its_stored_parent_and_rests_on_the_pushed_one(root: Path) -> None:
+def parent_context(builder: FakeBuilder, parent: str) -> str:
+    return f"docker-image://{REGISTRY}/{parent}@{builder.digests[parent]}"
+
+
+def test_a_child_builds_while_its_parent_is_tested_and_pushes_after_it(root: Path) -> None:
     registry = FakeRegistry()
-    builder = HeldPush(registry)
+    builder = HeldTests(registry)
     report = build(root, builder, registry)
 
     assert report.status == "succeeded"
-    assert builder.child_started_before_push  # mid's build ran while base's push was held
-    base_tag = builder.requests["base"].tags[0]
+    assert builder.child_built_before_parent_settled
     mid = builder.requests["mid"]
-    assert dict(mid.build_contexts)["parent"] == f"docker-image://{base_tag}"  # the stored image, by tag
-    assert dict(mid.labels)[BASE_DIGEST] == builder.digests["base"]  # the digest stored = the one pushed
-    assert registry.events.index(("push", base_tag)) < registry.events.index(("push", mid.tags[0]))
+    assert dict(mid.build_contexts)["parent"] == parent_context(builder, "base")
+    assert dict(mid.labels)[BASE_DIGEST_LABEL] == builder.digests["base"]
+    pushes = [ref for kind, ref in registry.events if kind == "push"]
+    assert pushes.index(builder.requests["base"].tags[0]) < pushes.index(mid.tags[0])
     assert {name: registry.refs[human_ref(name)] for name in NODES} == builder.digests
-    assert report.nodes["mid"].digest == builder.digests["mid"]
 
 
-def test_a_child_is_not_pushed_when_its_stored_parent_then_fails(root: Path) -> None:
+def test_a_child_is_not_pushed_when_its_parent_then_fails_its_smoke_test(root: Path) -> None:
     registry = FakeRegistry()
-    builder = HeldPush(registry, fail_push=True)
+    builder = HeldTests(registry, fail_test=True)
     report = build(root, builder, registry, keep_going=True)
 
-    assert builder.child_started_before_push
+    assert builder.child_built_before_parent_settled
     assert report.status == "failed"
     assert report.nodes["base"].status == "failed"
     for name in ("mid", "side", "leaf"):
         assert report.nodes[name].status == "skipped", name
-    assert "parent base failed" in report.nodes["mid"].error
-    mid_tag = builder.calls["mid"][0].tags[0]
-    assert ("push", mid_tag) not in registry.events  # built on it, never pushed
+    assert "parent base failed after its push" in report.nodes["mid"].error
+    assert ("push", builder.calls["mid"][0].tags[0]) not in registry.events  # built on it, never pushed
     assert "leaf" not in builder.calls
     assert not [ref for kind, ref in registry.events if kind == "tag"]  # nothing published
 
 
-def test_a_child_built_on_another_stored_image_is_built_again_on_the_pushed_one(root: Path) -> None:
+def test_a_child_built_on_another_digest_than_its_parent_ends_on_is_built_again(root: Path) -> None:
     registry = FakeRegistry()
-    builder = HeldPush(registry, stored_differs=True)
+    builder = HeldTests(registry, told_another=True)
     with capture_logs() as logs:
         report = build(root, builder, registry)
 
     assert report.status == "succeeded"
     first, again = builder.calls["mid"]
-    assert dict(first.build_contexts)["parent"].endswith(builder.requests["base"].tags[0])
-    assert dict(first.labels)[BASE_DIGEST] != builder.digests["base"]
-    base_repository = builder.requests["base"].tags[0].rsplit(":", 1)[0]
-    assert dict(again.build_contexts)["parent"] == f"docker-image://{base_repository}@{builder.digests['base']}"
-    assert dict(again.labels)[BASE_DIGEST] == builder.digests["base"]
+    assert dict(first.labels)[BASE_DIGEST_LABEL] != builder.digests["base"]
+    assert dict(again.build_contexts)["parent"] == parent_context(builder, "base")
+    assert dict(again.labels)[BASE_DIGEST_LABEL] == builder.digests["base"]
     rebuilt = [e["node"] for e in logs if e["event"] == "parent_changed_rebuild"]
     assert "mid" in rebuilt and set(rebuilt) <= {"mid", "side"}  # side too, when it started early as well
     assert registry.refs[human_ref("mid")] == builder.digests["mid"]
 
 
-def test_a_full_rebuild_starts_a_child_on_its_stored_parent_without_pulling(root: Path) -> None:
+def test_a_full_rebuild_starts_children_early_on_their_pushed_parent_and_pulls(root: Path) -> None:
     registry = FakeRegistry()
-    builder = HeldPush(registry)
+    builder = HeldTests(registry)
     report = build(root, builder, registry, full=True)
 
     assert report.status == "succeeded"
-    assert builder.child_started_before_push
-    mid = builder.requests["mid"]
-    assert dict(mid.build_contexts)["parent"] == f"docker-image://{builder.requests['base'].tags[0]}"
-    assert not mid.pull and mid.no_cache  # its parent is this run's stored image: the registry has not got it
-    assert builder.requests["base"].pull and builder.requests["other"].pull
-
-
-def test_a_full_rebuild_of_a_child_naming_another_image_pulls_it_on_its_pushed_parent(root: Path) -> None:
-    dockerfile = root / "stacks" / "t" / "mid" / "Dockerfile"
-    dockerfile.write_text("FROM parent\nCOPY --from=busybox:1.36 /bin/sh /sh\n", encoding="utf-8")
-    registry = FakeRegistry()
-    builder = FakeBuilder(registry, stores=True)
-    report = build(root, builder, registry, full=True)
-
-    assert report.status == "succeeded"
-    mid = builder.requests["mid"]
-    assert dict(mid.build_contexts)["parent"] == f"docker-image://{REGISTRY}/base@{builder.digests['base']}"
-    assert mid.pull  # --pull fetches busybox fresh, and the parent from the registry: it waited for its push
-
-
-def test_a_child_resting_on_another_image_under_the_stored_name_is_built_again_from_the_registry(
-        root: Path) -> None:
-    registry = FakeRegistry()
-    builder = HeldPush(registry, overwritten=True)
-    report = build(root, builder, registry)
-
-    assert report.status == "succeeded"
-    first, *later = builder.calls["mid"]
-    assert dict(first.build_contexts)["parent"] == f"docker-image://{builder.requests['base'].tags[0]}"
-    assert [dict(r.build_contexts)["parent"] for r in later] == [
-        f"docker-image://{REGISTRY}/base@{builder.digests['base']}"]  # the layer check's rebuild
-    assert later[0].no_cache
-    assert report.nodes["mid"].retries == 1
+    assert builder.child_built_before_parent_settled
+    for name, parent in (("mid", "base"), ("side", "base"), ("leaf", "mid")):
+        request = builder.requests[name]
+        assert dict(request.build_contexts)["parent"] == parent_context(builder, parent)
+        assert request.pull and request.no_cache

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from engine.build.builder import BuildResult
+from engine.build.builder import BuildResult, PushGate
 from engine.build.buildx_args import BuildRequest
 from engine.build.pool import Pool, PoolError, parse_pool
 from engine.errors import BuildError
@@ -46,8 +46,7 @@ class FakePoolBuilder(FakeBuilder):
         self.merges: Counter[str] = Counter()
         self.pool_lock = threading.Lock()
 
-    def build(self, request: BuildRequest, log_path: Path,
-              stored: Callable[[str], None] | None = None) -> BuildResult:
+    def build(self, request: BuildRequest, log_path: Path, gate: PushGate | None = None) -> BuildResult:
         (platform,) = request.platforms
         assert not request.tags and request.output.endswith(",push=true")
         with self.pool_lock:

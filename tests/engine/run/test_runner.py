@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import structlog
 import tenacity
 from structlog.testing import capture_logs
 
-from engine.build.builder import BuildResult
+from engine.build.builder import BuildResult, PushGate
 from engine.build.buildx_args import BuildRequest
 from engine.errors import BuildError
 from engine.run import api, runner
@@ -59,8 +58,7 @@ class FailingFirst(FakeBuilder):
         self.calls: dict[str, int] = {}
         self.parents: dict[str, list[str]] = {}  # node → its parent context, call by call
 
-    def build(self, request: BuildRequest, log_path: Path,
-              stored: Callable[[str], None] | None = None) -> BuildResult:
+    def build(self, request: BuildRequest, log_path: Path, gate: PushGate | None = None) -> BuildResult:
         self.calls[request.node] = self.calls.get(request.node, 0) + 1
         self.parents.setdefault(request.node, []).append(dict(request.build_contexts).get("parent", ""))
         if request.node not in self.failing or self.calls[request.node] > self.times:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from engine.build.builder import BuildResult
+from engine.build.builder import BuildResult, PushGate
 from engine.build.buildx_args import BuildRequest
 from engine.errors import BuildStalled
 from engine.run import api
@@ -26,8 +25,7 @@ class StallingBuilder(FakeBuilder):
         super().__init__(registry)
         self.last_line, self.stalls = last_line, 0
 
-    def build(self, request: BuildRequest, log_path: Path,
-              stored: Callable[[str], None] | None = None) -> BuildResult:
+    def build(self, request: BuildRequest, log_path: Path, gate: PushGate | None = None) -> BuildResult:
         if request.node == "base" and self.stalls == 0:
             self.stalls += 1
             log_path.write_text(f"#1 [internal] load build definition\n{self.last_line}\n", encoding="utf-8")
