@@ -7,21 +7,22 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from engine.build.buildlog import cache_export_failed_after_image, pushed_digest
 from engine.build.buildx_args import BuildRequest, buildx_argv
-from engine.build.dockerpush import PROBE_TIMEOUT_S, driver_of, push_argv, pushed_names, stored_instead
+from engine.build.dockerpush import push_argv, pushed_names, stored_instead
 from engine.build.plugin import find_buildx
+from engine.build.probes import PROBE_TIMEOUT_S, answers, driver_of, engine_version
 from engine.build.watch import run_watched, tail
 from engine.errors import BuildError, BuildStalled, EngineUnavailable, PushError, SmokeTestError
 from engine.state.hygiene import looks_secret
 
 if TYPE_CHECKING:  # python-on-whales (and pydantic under it) is imported only when Docker is used
     from python_on_whales import DockerClient
-    from python_on_whales.exceptions import DockerException
 
 Answer = TypeVar("Answer")
 DEFAULT_STALL_TIMEOUT_S = 300.0  # a build that prints nothing for this long is stopped
@@ -75,7 +76,7 @@ class EngineCheck(Protocol):
     """A builder that can say whether its engine answers (asked only when something is to be built)."""
 
     def check(self) -> str:
-        """The engine's buildx version, or EngineUnavailable."""
+        """The engine's version, or EngineUnavailable."""
 
 
 class BuildxBuilder:
@@ -108,15 +109,16 @@ class BuildxBuilder:
         return local
 
     def check(self) -> str:
-        """The buildx version, or EngineUnavailable with how to get an engine."""
-        from python_on_whales.exceptions import DockerException
-
-        try:
-            self.docker.info()
-            return str(self.docker.buildx.version())
-        except DockerException as exc:
-            raise EngineUnavailable(f"the Docker engine does not answer: {_first_line(exc)}",
-                                    "run `make setup` to start it") from None
+        """The engine's version, or EngineUnavailable with how to get an engine. The current builder's
+        driver, which the first build needs, is asked meanwhile."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe") as pool:
+            driver = pool.submit(self._on_docker_driver, "")
+            version = engine_version(self._docker(""))
+            driver.result()
+        if not self._drivers.get(""):
+            raise EngineUnavailable("`docker buildx inspect` names no builder driver: is buildx installed?",
+                                    "run `make setup`")
+        return version
 
     def build(self, request: BuildRequest, log_path: Path, gate: PushGate | None = None) -> BuildResult:
         """Run one buildx build, writing each output line to log_path as it comes; never retried here.
@@ -229,16 +231,8 @@ class BuildxBuilder:
     def alive(self, builder: str) -> bool:
         """Whether the buildx builder (or docker context) still answers."""
         on_context = self._is_context(builder)
-        argv = [*self._docker(builder), "buildx", "inspect", "--bootstrap",
-                *([] if on_context else ["--builder", builder])]
-        try:
-            done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                  timeout=PROBE_TIMEOUT_S, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            return False
-        # buildx 0.13 exits 0 for a builder whose engine does not answer, printing `Error: ...`
-        errors = [line for line in done.stdout.splitlines() if line.startswith("Error:")]
-        return done.returncode == 0 and not errors
+        return answers([*self._docker(builder), "buildx", "inspect", "--bootstrap",
+                        *([] if on_context else ["--builder", builder])])
 
     def _docker(self, builder: str) -> list[str]:
         """The docker command; on a docker context's builder `docker --context NAME` (buildx 0.13 refuses
@@ -298,7 +292,3 @@ def _without_builder(argv: Sequence[str], drop: bool) -> list[str]:
         return list(argv)
     at = list(argv).index("--builder")
     return [*argv[:at], *argv[at + 2:]]
-
-
-def _first_line(exc: DockerException) -> str:
-    return (exc.stderr or str(exc)).strip().splitlines()[0] if (exc.stderr or str(exc)).strip() else ""

@@ -7,16 +7,12 @@ buildx 0.13 with the docker driver and the containerd image store pushes an imag
 
 from __future__ import annotations
 
-import re
-import subprocess
 from collections.abc import Sequence
 from dataclasses import replace
 
 from engine.build.buildx_args import BuildRequest, image_output, pushed_reference
 
-PROBE_TIMEOUT_S = 30.0  # a builder that does not answer `buildx inspect` in this long is lost
 STORE_OUTPUT = "type=image"  # the engine's image store, named by the request's tags
-_DRIVER = re.compile(r"^Driver:\s*(\S+)\s*$", re.MULTILINE)
 
 
 def pushed_names(request: BuildRequest) -> tuple[str, ...]:
@@ -41,14 +37,3 @@ def stored_instead(request: BuildRequest) -> BuildRequest:
 def push_argv(docker: Sequence[str], tag: str) -> list[str]:
     """The `docker push` of one stored tag."""
     return [*docker, "push", tag]
-
-
-def driver_of(inspect_argv: Sequence[str]) -> str:
-    """The buildx driver `buildx inspect` names ('' when it cannot be asked)."""
-    try:
-        done = subprocess.run(list(inspect_argv), stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=PROBE_TIMEOUT_S, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    match = _DRIVER.search(done.stdout) if done.returncode == 0 else None
-    return match.group(1) if match else ""

@@ -6,16 +6,17 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from python_on_whales import DockerClient
 
-from engine.build.builder import BuildxBuilder
+from engine.build.builder import BuildxBuilder, PushGate
 from engine.build.buildlog import only_cache_export_failed, transient_failure
 from engine.build.buildx_args import BuildRequest, image_output
 from engine.build.dockerpush import pushed_names
-from engine.errors import BuildError, PushError
+from engine.errors import BuildError, EngineError, EngineUnavailable, PushError
 from tests.engine.build.test_builder import request as builder_request
 
 DIGEST = "sha256:" + "cd" * 32
@@ -29,6 +30,11 @@ FAKE_DOCKER = textwrap.dedent("""\
     argv = sys.argv[1:]
     with open(os.environ["CALLS"], "a") as calls:
         calls.write(json.dumps(argv) + "\\n")
+    if argv[0] == "version":
+        if os.environ.get("ENGINE") == "down":
+            print("Cannot connect to the Docker daemon at unix:///var/run/docker.sock.", file=sys.stderr)
+            sys.exit(1)
+        print("26.1.5"); sys.exit(0)
     if argv[:2] == ["buildx", "inspect"]:
         if not os.environ.get("DRIVER"):
             print("ERROR: no builder found"); sys.exit(1)
@@ -153,3 +159,51 @@ def test_a_failed_cache_export_still_pushes_the_stored_image(tmp_path: Path, doc
     assert not isinstance(caught.value, PushError)
     assert [call[0] for call in calls(tmp_path)[2:]] == ["push", "push"]
     assert only_cache_export_failed(log.read_text())  # the runner takes the pushed image and warns
+
+
+def test_the_engine_check_asks_its_version_and_meanwhile_the_driver_the_first_build_needs(
+        tmp_path: Path, docker: DockerClient) -> None:
+    builder = BuildxBuilder(docker)
+    assert builder.check() == "26.1.5"
+    builder.build(request(tmp_path), tmp_path / "a.log")
+    asked = [call[:2] for call in calls(tmp_path) if call[0] == "version" or call[:2] == ["buildx", "inspect"]
+             ]
+    assert sorted(asked) == [["buildx", "inspect"], ["version", "--format"]]  # each once
+
+
+def test_an_engine_that_does_not_answer_is_named_with_how_to_start_one(
+        tmp_path: Path, docker: DockerClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENGINE", "down")
+    with pytest.raises(EngineUnavailable) as caught:
+        BuildxBuilder(docker).check()
+    assert caught.value.message == ("the Docker engine does not answer: Cannot connect to the Docker "
+                                    "daemon at unix:///var/run/docker.sock.")
+    assert caught.value.hint == "run `make setup` to start it"
+
+
+def test_the_push_gate_is_called_around_the_push_with_the_stored_digest(tmp_path: Path,
+                                                                        docker: DockerClient) -> None:
+    told: list[tuple[str, str, int]] = []
+
+    def note(when: str) -> Callable[[str], None]:
+        return lambda digest: told.append((when, digest, len(calls(tmp_path))))
+
+    gate = PushGate(note("before"), note("after"))
+    BuildxBuilder(docker).build(request(tmp_path), tmp_path / "n.log", gate)
+    assert told == [("before", DIGEST, 2), ("after", DIGEST, 4)]  # after inspect and build; after both pushes
+
+
+def test_a_push_gate_that_refuses_stops_the_push(tmp_path: Path, docker: DockerClient) -> None:
+    def refuse(digest: str) -> None:
+        raise EngineError("the parent failed", "fix it")
+
+    with pytest.raises(EngineError, match="the parent failed"):
+        BuildxBuilder(docker).build(request(tmp_path), tmp_path / "n.log", PushGate(refuse, refuse))
+    assert not [call for call in calls(tmp_path) if call[0] == "push"]
+
+
+def test_an_engine_without_buildx_is_named(tmp_path: Path, docker: DockerClient,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIVER", "")  # `buildx inspect` fails
+    with pytest.raises(EngineUnavailable, match="names no builder driver: is buildx installed"):
+        BuildxBuilder(docker).check()
