@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import threading
 import time
@@ -203,15 +204,9 @@ class BuildxBuilder:
 
     def _plugin(self) -> list[str]:
         """The buildx plugin program to run without the docker CLI (found once), [] for the CLI."""
-        from python_on_whales.client_config import ClientNotFoundError
-
         with self._lock:
             if self._buildx is None:
-                try:
-                    docker = [str(part) for part in self.docker.client_config.docker_cmd]
-                except ClientNotFoundError:
-                    docker = []
-                self._buildx = find_buildx(docker)
+                self._buildx = find_buildx(self._docker_program() or [])
             return [self._buildx] if self._buildx else []
 
     def merge(self, node: str, target: str, sources: Sequence[str]) -> None:
@@ -237,19 +232,29 @@ class BuildxBuilder:
     def _docker(self, builder: str) -> list[str]:
         """The docker command; on a docker context's builder `docker --context NAME` (buildx 0.13 refuses
         `--builder NAME` for a context other than the current one)."""
+        docker = self._docker_program()
+        if docker is None:
+            raise EngineUnavailable("the docker program is not installed", "run `make setup`")
+        return [*docker, "--context", builder] if self._is_context(builder) else docker
+
+    def _docker_program(self) -> list[str] | None:
+        """The docker command of the python-on-whales client given, else `docker` on PATH (building
+        imports no python-on-whales); None when there is none."""
+        if self._docker_client is None:
+            found = shutil.which("docker")
+            return [found] if found else None
         from python_on_whales.client_config import ClientNotFoundError
 
         try:
-            docker = [str(part) for part in self.docker.client_config.docker_cmd]
+            return [str(part) for part in self._docker_client.client_config.docker_cmd]
         except ClientNotFoundError:
-            raise EngineUnavailable("the docker program is not installed", "run `make setup`") from None
-        return [*docker, "--context", builder] if self._is_context(builder) else docker
+            return None
 
     def _is_context(self, builder: str) -> bool:
         """Whether builder names a docker context (not the current one): asked once per name."""
         if not builder or builder == "default":
             return False
-        argv = [str(part) for part in [*self.docker.client_config.docker_cmd, "context", "inspect", builder]]
+        argv = [*(self._docker_program() or ["docker"]), "context", "inspect", builder]
         return self._asked_once(self._contexts, builder, lambda: subprocess.run(
             argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=PROBE_TIMEOUT_S,
             check=False).returncode == 0)
