@@ -177,12 +177,12 @@ def _schedule(planned: Planned, runner: NodeRunner, builder: Builder, to_build: 
     settings = runner.settings
     if settings.pool is None or not settings.pool.is_multi or not isinstance(builder, PoolBuilderOps):
         scheduler = Scheduler(planned.graph.graph, settings.jobs, settings.keep_going, weight, stop)
-        runner.early.release = scheduler.release  # children start on a stored parent (engine.run.early)
+        runner.early.release = scheduler.release  # children start on a pushed parent (engine.run.early)
         return scheduler.run(to_build, runner.run)
     nodes = planned.graph.nodes
     platforms = PlatformRunner(runner, builder)
     pool_scheduler = PoolScheduler(planned.graph.graph, settings.pool, lambda name: nodes[name].platforms,
-                              settings.keep_going, weight, stop)
+                                   settings.keep_going, weight, stop)
     return pool_scheduler.run(to_build, platforms.build, platforms.merge)
 
 

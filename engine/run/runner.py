@@ -67,13 +67,13 @@ class NodeRunner:
         self.invocations = 0
         self.fault_repeats = 0  # invocations that repeated a build after a registry or network fault
         self.layers = LayerReader(registry)  # pushed images' layers, read once per run
-        self.early = EarlyParents()  # children start on a stored parent once the scheduler is told
+        self.early = EarlyParents()  # children start on a pushed parent once the scheduler is told
         self.parents = ParentDigests(planned, registry, self.early, self.lock)
         self.digests = self.parents.known  # node → the digest it was built at (or found at)
 
     def run(self, name: str) -> None:
         """Build, push and test one node; raise on failure (never retried). Its children may start
-        once its image is stored (engine.run.early)."""
+        once its image is pushed (engine.run.early)."""
         self.early.started(name)
         digest = ""
         try:
