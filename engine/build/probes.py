@@ -16,39 +16,35 @@ START_IT = "run `make setup` to start it"
 
 def engine_version(docker: Sequence[str]) -> str:
     """The engine's version (`docker version`), or EngineUnavailable with how to get an engine."""
-    argv = [*docker, "version", "--format", "{{.Server.Version}}"]
-    try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=PROBE_TIMEOUT_S, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise EngineUnavailable(f"{NO_ENGINE}: {exc}", START_IT) from None
-    if done.returncode != 0 or not done.stdout.strip():
-        raise EngineUnavailable(f"{NO_ENGINE}: {_first_line(done.stderr) or f'exit {done.returncode}'}",
-                                START_IT)
-    return done.stdout.strip()
+    code, out, err = _ask([*docker, "version", "--format", "{{.Server.Version}}"])
+    if code != 0 or not out.strip():
+        raise EngineUnavailable(f"{NO_ENGINE}: {_first_line(err) or f'exit {code}'}", START_IT)
+    return out.strip()
 
 
 def driver_of(inspect_argv: Sequence[str]) -> str:
     """The buildx driver `buildx inspect` names ('' when it cannot be asked)."""
-    try:
-        done = subprocess.run(list(inspect_argv), stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=PROBE_TIMEOUT_S, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    match = _DRIVER.search(done.stdout) if done.returncode == 0 else None
+    code, out, _ = _ask(inspect_argv)
+    match = _DRIVER.search(out) if code == 0 else None
     return match.group(1) if match else ""
 
 
 def answers(inspect_argv: Sequence[str]) -> bool:
     """Whether `buildx inspect --bootstrap` of a builder succeeds."""
-    try:
-        done = subprocess.run(list(inspect_argv), stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=PROBE_TIMEOUT_S, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+    code, out, _ = _ask(inspect_argv)
     # buildx 0.13 exits 0 for a builder whose engine does not answer, printing `Error: ...`
-    errors = [line for line in done.stdout.splitlines() if line.startswith("Error:")]
-    return done.returncode == 0 and not errors
+    return code == 0 and not any(line.startswith("Error:") for line in out.splitlines())
+
+
+def _ask(argv: Sequence[str]) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of argv run with the probe timeout; (-1, '', why) when it could not
+    run or did not end in time."""
+    try:
+        done = subprocess.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=PROBE_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return -1, "", str(exc)
+    return done.returncode, done.stdout, done.stderr
 
 
 def _first_line(text: str) -> str:
