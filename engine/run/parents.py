@@ -34,6 +34,12 @@ class ParentDigests:
             self.known[parent.name] = digest
         return digest
 
+    def to_build_on(self, parent: Node | None) -> str:
+        """The digest a child is built on: its parent's pushed digest while the parent runs on after
+        its push (released early: engine.run.early), else the parent's digest (of)."""
+        pushed = self.early.pushed_digest(parent.name) if parent is not None else None
+        return pushed or self.of(parent)
+
     def sbom_generator(self, node: Node) -> str:
         """The node's SBOM generator: pinned to its digest when this graph builds it (its human tag
         moves only after the run), else the reference as written."""

@@ -255,8 +255,7 @@ class NodeRunner:
         """The buildx request of node as this run builds it (content tag, cache flags); of one
         platform of it when given, on its parent's digest when given."""
         parent = self.planned.graph.nodes[node.parent] if node.parent else None
-        early = self.early.pushed_digest(parent.name) if parent and parent_digest is None else None
-        digest = early or (parent_digest if parent_digest is not None else self.parents.of(parent))
+        digest = self.parents.to_build_on(parent) if parent_digest is None else parent_digest
         request = build_request(node, self.root, parent, digest, self.provenance)
         cache_from, cache_to = cache_flags(node, self.settings.cache, self.settings.cache_dir, platform)
         fingerprint = self.planned.fingerprints[node.name]
