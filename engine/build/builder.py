@@ -17,7 +17,7 @@ from engine.build.buildlog import cache_export_failed_after_image, pushed_digest
 from engine.build.buildx_args import BuildRequest, buildx_argv
 from engine.build.dockerpush import push_argv, pushed_names, stored_instead
 from engine.build.plugin import find_buildx
-from engine.build.probes import PROBE_TIMEOUT_S, answers, driver_of, engine_version
+from engine.build.probes import answers, driver_of, engine_version, names_context
 from engine.build.watch import run_watched, tail
 from engine.errors import BuildError, BuildStalled, EngineUnavailable, PushError, SmokeTestError
 from engine.state.hygiene import looks_secret
@@ -254,10 +254,8 @@ class BuildxBuilder:
         """Whether builder names a docker context (not the current one): asked once per name."""
         if not builder or builder == "default":
             return False
-        argv = [*(self._docker_program() or ["docker"]), "context", "inspect", builder]
-        return self._asked_once(self._contexts, builder, lambda: subprocess.run(
-            argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=PROBE_TIMEOUT_S,
-            check=False).returncode == 0)
+        docker = self._docker_program() or ["docker"]
+        return self._asked_once(self._contexts, builder, lambda: names_context(docker, builder))
 
     def _asked_once(self, answers: dict[str, Answer], key: str, ask: Callable[[], Answer]) -> Answer:
         """answers[key], asked once (outside the lock: two first asks at once may both run, harmlessly)."""

@@ -29,6 +29,12 @@ def driver_of(inspect_argv: Sequence[str]) -> str:
     return match.group(1) if match else ""
 
 
+def names_context(docker: Sequence[str], name: str) -> bool:
+    """Whether name is a docker context (`docker context inspect NAME` succeeds in time)."""
+    code, _, _ = _ask([*docker, "context", "inspect", name])
+    return code == 0
+
+
 def answers(inspect_argv: Sequence[str]) -> bool:
     """Whether `buildx inspect --bootstrap` of a builder succeeds."""
     code, out, _ = _ask(inspect_argv)

@@ -24,7 +24,7 @@ OTHER = "sha256:" + "ef" * 32
 TAGS = ("localhost:5000/t/n:sb-1", "localhost:5000/t/n:extra")
 
 # A stand-in for `docker`: `buildx inspect` names DRIVER, `buildx build` behaves as BUILD says and
-# `push` as PUSH says; every call is appended to CALLS.
+# `push` as PUSH says, `context inspect` as CONTEXT says; every call is appended to CALLS.
 FAKE_DOCKER = textwrap.dedent("""\
     import json, os, pathlib, sys
     argv = sys.argv[1:]
@@ -35,7 +35,11 @@ FAKE_DOCKER = textwrap.dedent("""\
             print("Cannot connect to the Docker daemon at unix:///var/run/docker.sock.", file=sys.stderr)
             sys.exit(1)
         print("26.1.5"); sys.exit(0)
-    if argv[:2] == ["buildx", "inspect"]:
+    if argv[:2] == ["context", "inspect"]:
+        if os.environ.get("CONTEXT") == "hangs":
+            import time; time.sleep(30)
+        sys.exit(0 if os.environ.get("CONTEXT") == "yes" else 1)
+    if argv[:2] == ["buildx", "inspect"] or argv[2:4] == ["buildx", "inspect"]:
         if not os.environ.get("DRIVER"):
             print("ERROR: no builder found"); sys.exit(1)
         print("Name:          default\\nDriver:        " + os.environ["DRIVER"] + "\\n\\nNodes:")
@@ -207,3 +211,15 @@ def test_an_engine_without_buildx_is_named(tmp_path: Path, docker: DockerClient,
     monkeypatch.setenv("DRIVER", "")  # `buildx inspect` fails
     with pytest.raises(EngineUnavailable, match="names no builder driver: is buildx installed"):
         BuildxBuilder(docker).check()
+
+
+@pytest.mark.parametrize("context", ["yes", "no", "hangs"])
+def test_a_builder_is_asked_through_its_docker_context_when_it_names_one(
+        tmp_path: Path, docker: DockerClient, monkeypatch: pytest.MonkeyPatch, context: str) -> None:
+    monkeypatch.setenv("CONTEXT", context)
+    monkeypatch.setattr("engine.build.probes.PROBE_TIMEOUT_S", 0.5)  # a hung `context inspect` is no context
+    assert BuildxBuilder(docker).alive("remote")
+    inspect = [call for call in calls(tmp_path) if "inspect" in call and call[0] != "context"]
+    expected = ["--context", "remote", "buildx", "inspect", "--bootstrap"] if context == "yes" \
+        else ["buildx", "inspect", "--bootstrap", "--builder", "remote"]
+    assert inspect == [expected]
