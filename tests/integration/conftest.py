@@ -112,9 +112,26 @@ def run_in(docker: DockerClient, image: str, platform: str, *command: str) -> st
 
 @pytest.fixture(scope="session", autouse=True)
 def engine_left_as_found(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Remove the images that appeared in the engine's image store during the session (every build
-    stores its image there before pushing it): repeated test runs on one machine must not fill its disk."""
+    """Remove the images of the session's throwaway registries from the engine's image store (every
+    build stores its image there before pushing it): repeated test runs on one machine must not fill
+    its disk. Set up first, so it runs after every registry of the session has stopped."""
     before = image_refs()
     yield
-    how = remove_refs(image_refs() - before, tmp_path_factory.mktemp("cleanup") / "rmi.log")
+    gone = [ref for ref in image_refs() - before if of_a_stopped_registry(ref)]
+    how = remove_refs(gone, tmp_path_factory.mktemp("cleanup") / "rmi.log")
     print(f"\nimages made by the tests removed ({how})")
+
+
+def of_a_stopped_registry(ref: str) -> bool:
+    """Whether ref names a loopback registry nothing listens on any more (a throwaway registry of a
+    finished test), or is a dangling image record; the images of a test session running beside this
+    one stay, as its registries still answer."""
+    if ref.startswith("moby-dangling@"):
+        return True
+    host, _, rest = ref.partition("/")
+    name, _, port = host.rpartition(":")
+    if not rest or name not in ("localhost", "127.0.0.1") or not port.isdigit():
+        return False
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", int(port))) != 0
