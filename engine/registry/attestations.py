@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, runtime_checkable
 
+from engine.parallel import side_by_side
 from engine.registry.manifest import ATTESTATION, Manifest
 
 RENAME_THREADS = 4  # attestation manifests renamed at once
@@ -55,10 +55,9 @@ def rename_attestations(store: AttestationStore, repository: str, tag: str, dige
     if index is None or not index.is_index:
         return digest
     old_entries = list(index.body.get("manifests", []))
-    with ThreadPoolExecutor(max_workers=max(1, min(RENAME_THREADS, len(old_entries)))) as pool:
-        # one attestation per platform, each a GET, a GET, a PUT and a PUT: side by side
-        entries = list(pool.map(lambda entry: _renamed_entry(store, repository, entry, old_host, new_host),
-                                old_entries))
+    # one attestation per platform, each a GET, a GET, a PUT and a PUT: side by side
+    entries = side_by_side(lambda entry: _renamed_entry(store, repository, entry, old_host, new_host),
+                           old_entries, RENAME_THREADS)
     changed = any(new is not old for new, old in zip(entries, old_entries, strict=True))
     if not changed:
         return digest

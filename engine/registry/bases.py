@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 
 from engine.errors import EngineError, RegistryError
+from engine.parallel import side_by_side
 from engine.registry.client import Registry
 from engine.registry.names import parse_reference
 
@@ -78,6 +78,5 @@ def resolve_bases(references: Iterable[str], registry: Registry) -> dict[str, st
             log.warning("base_unresolved", node="*", base=reference, reason="not in the registry")
         return digest
 
-    with ThreadPoolExecutor(max_workers=min(THREADS, len(distinct))) as pool:
-        found: Mapping[str, str | None] = dict(zip(distinct, pool.map(look, distinct), strict=True))
+    found: Mapping[str, str | None] = dict(zip(distinct, side_by_side(look, distinct, THREADS), strict=True))
     return {reference: digest for reference, digest in found.items() if digest}

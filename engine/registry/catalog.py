@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from engine.errors import RegistryError
+from engine.parallel import side_by_side
 from engine.registry.client import RegistryClient
 from engine.registry.names import parse_reference
 from graph.errors import GraphError
@@ -78,9 +78,8 @@ class Catalogue:
         """Every image record below prefix, sorted by ref."""
         refs = [f"{repository}:{tag}" for repository in self.repositories(prefix)
                 for tag in self.tags(repository)]
-        with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
-            found = pool.map(lambda ref: self.record(ref, conventions), refs)
-            return sorted((record for record in found if record is not None), key=lambda r: r.ref)
+        found = side_by_side(lambda ref: self.record(ref, conventions), refs, READ_THREADS)
+        return sorted((record for record in found if record is not None), key=lambda r: r.ref)
 
 
 def _prefixes(registry_prefix: str | Sequence[str]) -> list[str]:

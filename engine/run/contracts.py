@@ -11,11 +11,11 @@ import fnmatch
 import posixpath
 import shlex
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from engine.errors import EngineError, SmokeTestError
+from engine.parallel import side_by_side
 from engine.registry.client import Manifest, RegistryClient, split_reference
 from graph.errors import StackError
 from graph.expand.dag import StackGraph
@@ -237,9 +237,8 @@ def _selected(node: Node, patterns: Sequence[str]) -> bool:
 def check_nodes(nodes: Sequence[Node], runner: Runner, source: ImageSource) -> list[ImageResult]:
     """Check the published image of every node against its contract, a few nodes at a time."""
     contracts = {node.name: get_contract(node.contract) for node in nodes}  # unknown names fail first
-    with ThreadPoolExecutor(max_workers=CHECK_THREADS) as pool:
-        return list(pool.map(lambda node: check_image(contracts[node.name], node.ref, runner, source,
-                                                      node.platforms, node.name), nodes))
+    return side_by_side(lambda node: check_image(contracts[node.name], node.ref, runner, source,
+                                                 node.platforms, node.name), nodes, CHECK_THREADS)
 
 
 def report(results: Sequence[ImageResult]) -> str:

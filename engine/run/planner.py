@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
 
+from engine.parallel import side_by_side
 from engine.registry.bases import resolve_bases
 from engine.registry.client import Registry
 from engine.state import gitinfo
@@ -22,22 +21,6 @@ from graph.expand.dag import StackGraph
 from graph.model.spec import Node
 from graph.plan.changes import Observed, decide
 from graph.plan.entries import BUILD, PlanEntry
-
-LOOKUP_THREADS = 16  # registry lookups in flight (a remote registry answers each in tens of ms)
-SLICES_PER_THREAD = 4  # lookups are handed to the threads in slices, not one task (future, locks) each
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def side_by_side(function: Callable[[T], R], items: Sequence[T], threads: int = LOOKUP_THREADS) -> list[R]:
-    """[function(item) for item in items], `threads` at a time, in slices (10k tasks cost seconds)."""
-    if len(items) <= 1:
-        return [function(item) for item in items]
-    size = max(1, -(-len(items) // (threads * SLICES_PER_THREAD)))
-    slices = [items[start:start + size] for start in range(0, len(items), size)]
-    with ThreadPoolExecutor(max_workers=min(threads, len(items))) as pool:
-        done = pool.map(lambda part: [function(item) for item in part], slices)
-        return [result for part in done for result in part]
 
 
 @dataclass(frozen=True)

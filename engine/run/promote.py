@@ -7,9 +7,10 @@ from collections.abc import Iterable
 import structlog
 
 from engine.errors import EngineError
+from engine.parallel import side_by_side
 from engine.registry.client import Registry
 from engine.run.ownership import TagGuard
-from engine.run.planner import Planned, side_by_side
+from engine.run.planner import Planned
 from engine.state.history import History
 from engine.state.lockfile import LockEntry
 from graph.plan.entries import BUILD, EXTERNAL, RETAG, PlanEntry

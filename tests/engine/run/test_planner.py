@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,13 +10,11 @@ import pytest
 
 from engine.run import api
 from engine.run.planner import (
-    LOOKUP_THREADS,
     Planned,
     content_ref,
     observe,
     plan_build,
     pr_changes,
-    side_by_side,
 )
 from engine.state.gitinfo import GitError
 from engine.state.history import NodeRecord
@@ -510,20 +507,3 @@ def test_an_unresolvable_base_is_planned_as_unresolved(graph: StackGraph, root: 
     planned = plan_build(graph, root, WithBases({}), None)
     assert (planned.entry("ext").action, planned.entry("ext").reason) == (EXTERNAL, "base_unresolved")
     assert (planned.entry("onext").action, planned.entry("onext").base) == (BUILD, "")
-
-
-def test_side_by_side_keeps_the_order_and_runs_lookup_threads_at_once() -> None:
-    barrier = threading.Barrier(LOOKUP_THREADS, timeout=10)  # breaks unless that many run together
-    size = 16  # 1024 items in LOOKUP_THREADS * SLICES_PER_THREAD = 64 slices
-    threads: set[str] = set()
-
-    def look(item: int) -> int:
-        if item < LOOKUP_THREADS * size and item % size == 0:  # the first item of each of the first slices
-            barrier.wait()
-        threads.add(threading.current_thread().name)
-        return item * 2
-
-    items = list(range(1024))
-    assert side_by_side(look, items) == [item * 2 for item in items]
-    assert len(threads) == LOOKUP_THREADS
-    assert side_by_side(look, []) == []
