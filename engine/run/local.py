@@ -22,7 +22,7 @@ from engine.console import logs
 from engine.errors import EngineError
 from engine.registry.client import Manifest
 from engine.run import api, outcomes
-from engine.run.planner import Planned, base_history, content_ref
+from engine.run.planner import Planned, base_history, candidate_ref, content_ref
 from engine.run.runner import BuildSettings, NodeRunner
 from engine.state import gitinfo
 from engine.state.digestmemo import load_memo, save_memo
@@ -126,6 +126,8 @@ def _execute(options: api.Options, builder: Builder, settings: BuildSettings, st
     provenance = Provenance(gitinfo.source(options.root), gitinfo.revision(options.root), report.started)
     runner = NodeRunner(options.root, planned, builder, report, NoRegistry(), settings, provenance)
     runner.local_parents = pin_bases(planned, store)
+    runner.tag_content = lambda node, _digest: store.tag(candidate_ref(node, planned.fingerprints[node.name]),
+                                                         content_ref(node, planned.fingerprints[node.name]))
     builds = [entry.node for entry in planned.entries if entry.action == BUILD]
     log.info("run_started", node="*", run=report.run_id, mode=report.mode, nodes=len(planned.entries),
              to_build=len(builds), jobs=settings.jobs)

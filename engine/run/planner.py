@@ -22,6 +22,8 @@ from graph.model.spec import Node
 from graph.plan.changes import Observed, decide
 from graph.plan.entries import BUILD, PlanEntry
 
+CANDIDATE_SUFFIX = "-candidate"  # sb-<fingerprint>-candidate: pushed, not yet checked and tested
+
 
 @dataclass(frozen=True)
 class Planned:
@@ -38,8 +40,20 @@ class Planned:
 
 
 def content_ref(node: Node, fingerprint: Fingerprint) -> str:
-    """The immutable reference a build of this fingerprint is pushed to."""
+    """The immutable reference of this fingerprint's image once it passed its checks and smoke tests:
+    what later runs and other runners reuse."""
     return f"{node.repository}:{fingerprint.content_tag}"
+
+
+def candidate_tag(fingerprint: Fingerprint) -> str:
+    """The tag a build of this fingerprint is pushed under before its checks and smoke tests."""
+    return fingerprint.content_tag + CANDIDATE_SUFFIX
+
+
+def candidate_ref(node: Node, fingerprint: Fingerprint) -> str:
+    """Where a build of this fingerprint is pushed first (no run reuses it: an image whose smoke test
+    failed, or whose run was interrupted before its tests, is built and tested again)."""
+    return f"{node.repository}:{candidate_tag(fingerprint)}"
 
 
 def plan_build(stack_graph: StackGraph, root: Path, registry: Registry | None, history: History | None,

@@ -1,7 +1,7 @@
 """Per-platform builds over a builder pool: each platform of a node on a builder of that platform,
 FROM the parent's image of the same platform by digest, pushed under a staging tag of its platform
-(`sb-<fingerprint>-linux-arm64`); then one index of those images by digest, tagged with the content
-tag only when it holds every planned platform."""
+(`sb-<fingerprint>-linux-arm64`); then one index of those images by digest under the candidate tag,
+and the content tag once it holds every planned platform, rests on its parent and passed its tests."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from engine.build.buildx_args import platform_push
 from engine.build.poolscheduler import BuilderLost, Unit
 from engine.errors import EngineError
 from engine.run.layers import LayerPrefixError
-from engine.run.planner import content_ref
+from engine.run.planner import candidate_ref, content_ref
 from engine.run.runner import NodeRunner
 from engine.run.smoke import smoke_test
 from graph.model.spec import Node
@@ -80,18 +80,20 @@ class PlatformRunner:
             return self.digests.get((node.parent, platform)) if node.parent else None
 
     def merge(self, name: str) -> None:
-        """One index of the node's platform images by digest, tagged with its content tag; then tested."""
+        """One index of the node's platform images by digest (candidate tag), checked and tested; then
+        its content tag."""
         structlog.contextvars.bind_contextvars(node=name)
         node = self.nodes.planned.graph.nodes[name]
         report = self.nodes.report.nodes[name]
         try:
             sources = self._sources(node)
-            target = content_ref(node, self.nodes.planned.fingerprints[name])
+            target = candidate_ref(node, self.nodes.planned.fingerprints[name])
             self.builder.merge(name, self.nodes.route(target), [self.nodes.route(s) for s in sources])
             digest = self.nodes.named_for_the_registry(node, self._merged(node, target))
             self._check_layers(node, digest)
             if self.nodes.settings.test:
                 smoke_test(self.nodes.builder, self.nodes.planned.graph, node, digest, report)
+            self.nodes.tag_content(node, digest)
         except EngineError as exc:
             report.error, report.status = str(exc), "failed"
             log.error("node_failed", error=str(exc))

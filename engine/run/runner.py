@@ -23,7 +23,7 @@ from engine.registry.client import Registry
 from engine.run.early import EarlyParents, ParentChanged
 from engine.run.layers import LayerPrefixError, LayerReader, PrefixMismatch, check_layer_prefixes
 from engine.run.parents import ParentDigests
-from engine.run.planner import Planned, content_ref
+from engine.run.planner import Planned, candidate_ref, candidate_tag, content_ref
 from engine.run.smoke import smoke_test
 from engine.state.hygiene import secret_args
 from engine.state.report import NodeReport, RunReport
@@ -70,6 +70,7 @@ class NodeRunner:
         self.early = EarlyParents()  # children start on a pushed parent once the scheduler is told
         self.parents = ParentDigests(planned, registry, self.early, self.lock)
         self.digests = self.parents.known  # node → the digest it was built at (or found at)
+        self.tag_content: Callable[[Node, str], None] = self._tag_in_registry  # once checked and tested
 
     def run(self, name: str) -> None:
         """Build, push and test one node; raise on failure (never retried). Its children may start
@@ -103,6 +104,7 @@ class NodeRunner:
                 buildlog.parse_steps(log_path.read_text(encoding="utf-8", errors="replace")))
             if self.settings.test:
                 smoke_test(self.builder, self.planned.graph, node, result.digest, node_report)
+            self.tag_content(node, result.digest)
         except EngineError as exc:
             node_report.error, node_report.status = str(exc), "failed"
             log.error("node_failed", error=str(exc), log=str(log_path),
@@ -219,7 +221,7 @@ class NodeRunner:
             return digest
         fingerprint = self.planned.fingerprints[node.name]
         store = cast(AttestationStore, self.registry)  # _renamed_after_push checked it is one
-        renamed = rename_attestations(store, node.repository, fingerprint.content_tag, digest,
+        renamed = rename_attestations(store, node.repository, candidate_tag(fingerprint), digest,
                                       self.proxied[1], self.proxied[0])
         if renamed != digest:
             log.info("attestations_renamed", node=node.name, proxy=self.proxied[1], registry=self.proxied[0])
@@ -244,12 +246,17 @@ class NodeRunner:
         except BuildError as exc:
             # the image is pushed before the layer cache is exported: a cache-only failure is a warning
             text = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
-            digest = self.registry.digest(content_ref(node, self.planned.fingerprints[node.name])) \
+            digest = self.registry.digest(candidate_ref(node, self.planned.fingerprints[node.name])) \
                 if buildlog.only_cache_export_failed(text) else None
             if not digest:
                 raise
             log.warning("cache_export_failed", node=node.name, error=str(exc))
             return BuildResult(node.name, digest, time.monotonic() - started, str(log_path))
+
+    def _tag_in_registry(self, node: Node, digest: str) -> None:
+        """Give node's pushed image (digest) its content tag: it passed its checks and smoke tests."""
+        fingerprint = self.planned.fingerprints[node.name]
+        self.registry.tag(f"{node.repository}@{digest}", content_ref(node, fingerprint))
 
     def request_for(self, node: Node, parent_digest: str | None = None, platform: str = "") -> BuildRequest:
         """The buildx request of node as this run builds it (content tag, cache flags); of one
@@ -266,10 +273,10 @@ class NodeRunner:
                 local = self.local_parents.get(parent.name) or content_ref(parent, self.planned.fingerprints[
                     parent.name])
                 contexts = ((PARENT_CONTEXT, f"docker-image://{local}"),)
-            return replace(request, tags=(content_ref(node, fingerprint),), labels=tuple(sorted(labels)),
+            return replace(request, tags=(candidate_ref(node, fingerprint),), labels=tuple(sorted(labels)),
                            build_contexts=contexts, push=False, load=True, no_cache=self.settings.full)
         # nightly (--full): no cache import and fresh bases, but the cache is still exported
-        return replace(request, tags=(content_ref(node, fingerprint),), labels=tuple(sorted(labels)),
+        return replace(request, tags=(candidate_ref(node, fingerprint),), labels=tuple(sorted(labels)),
                        cache_from="" if self.settings.full else cache_from, cache_to=cache_to,
                        no_cache=self.settings.full, pull=self.settings.full,
                        builder=self.settings.pool.only_builder if self.settings.pool else "",

@@ -32,6 +32,11 @@ STACK = (Path("stacks/t"),)
 DURATION_S = 0.123  # what the fake builder reports; the report rounds it to 0.12
 
 
+def is_content_ref(ref: str) -> bool:
+    """Whether ref is a content tag (sb-<fingerprint>), not a human tag."""
+    return ref.rsplit(":", 1)[-1].startswith("sb-")
+
+
 def sha(text: str) -> str:
     """A well-formed sha256 digest of text."""
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
@@ -236,7 +241,8 @@ class FakeBuilder:
             self.requests[request.node] = request
             self.log_paths[request.node] = log_path
             self.order.append(request.node)
-            self.tagged_before_build += [ref for kind, ref in self.registry.events if kind == "tag"]
+            self.tagged_before_build += [ref for kind, ref in self.registry.events
+                                         if kind == "tag" and not is_content_ref(ref)]
         failing = request.node in self.fail
         log_path.write_text(build_log(request.platforms, "exit code: 1" if failing else ""),
                             encoding="utf-8")

@@ -59,7 +59,7 @@ def test_keep_going_skips_exactly_the_failed_subtree(builder: BuildxBuilder, reg
     assert "definitely-not-a-command" in Path(report.nodes["broken"].log).read_text()
     assert report.status == "failed"
     client = RegistryClient()
-    # a failed run publishes nothing: the good node was pushed under its content tag only
+    # a failed run publishes nothing: the good node was pushed (candidate tag) and tested (content tag) only
     assert client.manifest(report.nodes["good"].ref) is None
     assert report.promoted == []
     assert report.nodes["good"].digest

@@ -63,9 +63,10 @@ def test_provenance_names_the_real_registry_and_the_parent_on_both_platforms(
         assert statement["predicateType"].startswith("https://slsa.dev/provenance/")
         encoded = child.repository.replace(":", "%3A", 1)
         fingerprint, qualifier = report.nodes["child"].fingerprint, platform.replace("/", "%2F")
-        # the subject is the content tag the build pushed (the human tag is moved to it afterwards)
+        # the subject is the candidate tag the build pushed (its content tag, once tested, and the human
+        # tag are put on the same digest afterwards)
         assert [s["name"] for s in statement["subject"]] == [
-            f"pkg:docker/{encoded}@sb-{fingerprint}?platform={qualifier}"], text
+            f"pkg:docker/{encoded}@sb-{fingerprint}-candidate?platform={qualifier}"], text
         assert "localhost" not in text.replace(registry, "").replace(registry.replace(":", "%3A"), ""), \
             "a proxy address leaked into the attestation"
         assert root_digest.split(":", 1)[1] in text, "the parent's digest is not recorded"

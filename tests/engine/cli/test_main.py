@@ -330,7 +330,7 @@ def test_build_command_builds_promotes_and_prints_a_summary(
     assert fake_builder.tests == []
     assert lines[:len(NODES)] == [
         f"{'succeeded':<12} {'build':<8} {name:<28} {fake_builder.digests[name]}" for name in NODES]
-    assert lines[len(NODES)] == f"{len(NODES)} built, {len(NODES)} tags promoted, registry requests 42; " \
+    assert lines[len(NODES)] == f"{len(NODES)} built, {len(NODES)} tags promoted, registry requests 52; " \
                                 "status succeeded"
     assert lines[-1].startswith(f"report: {repo.parent / 'state' / 'runs'}/")
     assert lines[-1].endswith("/report.json")

@@ -35,6 +35,7 @@ from tests.engine.engine_fakes import (
     expected_platform_durations,
     git,
     human_ref,
+    is_content_ref,
     record_file_reads,
     sha,
     trust_fresh_files,
@@ -44,7 +45,7 @@ from tests.engine.engine_fakes import (
 ROOT = Path(__file__).resolve().parents[3]
 DEMO = (Path("stacks/demo"),)
 MIRROR = "mirror.example:5000/ci"
-CONTENT_REF = re.compile(r"^(?P<repository>.+):sb-(?P<fingerprint>[0-9a-f]{64})$")
+CANDIDATE_REF = re.compile(r"^(?P<repository>.+):sb-(?P<fingerprint>[0-9a-f]{64})-candidate$")
 ALL = set(NODES)
 
 
@@ -203,10 +204,11 @@ def test_first_build_builds_every_node_under_its_content_tag(root: Path, registr
     for name in NODES:
         node = report.nodes[name]
         (tag,) = builder.requests[name].tags
-        match = CONTENT_REF.match(tag)
+        match = CANDIDATE_REF.match(tag)  # pushed under its candidate tag, content tag once tested
         assert match is not None, tag
         assert match["repository"] == f"{REGISTRY}/{name}"
         assert match["fingerprint"] == node.fingerprint
+        assert registry.digest(f"{REGISTRY}/{name}:sb-{node.fingerprint}") == builder.digests[name]
         assert dict(builder.requests[name].labels)["org.stackbuild.fingerprint"] == node.fingerprint
         assert (node.status, node.digest, node.error, node.duration_s) == (
             "succeeded", builder.digests[name], "", 0.12)
@@ -217,10 +219,10 @@ def test_first_build_builds_every_node_under_its_content_tag(root: Path, registr
         if parent:
             assert position[parent] < position[name]
     assert Path(report.folder).parent == root.parent / "state" / "runs"
-    # per node: HEAD human tag + HEAD content tag to plan; GET index for the lockfile;
-    # HEAD (where the tag pointed, for a rollback) + GET + PUT to promote;
+    # per node: HEAD human tag + HEAD content tag to plan; GET + PUT of its content tag once tested;
+    # GET index for the lockfile; HEAD (where the tag pointed, for a rollback) + GET + PUT to promote;
     # the layer check reads index + 2 platform manifests of mid, side, leaf and their parent base once
-    assert asked == {"HEAD": 3 * len(NODES), "GET": 2 * len(NODES) + 4 * 3, "PUT": len(NODES)}
+    assert asked == {"HEAD": 3 * len(NODES), "GET": 3 * len(NODES) + 4 * 3, "PUT": 2 * len(NODES)}
     assert report.registry_requests == asked
 
 
@@ -228,9 +230,11 @@ def test_first_build_moves_human_tags_only_after_every_node_succeeded(root: Path
                                                                       registry: FakeRegistry) -> None:
     builder, report = built(root, registry)
     assert builder.tagged_before_build == []
-    kinds = [kind for kind, _ in registry.events]
-    assert kinds == ["push"] * len(NODES) + ["tag"] * len(NODES)
-    assert [ref for kind, ref in registry.events if kind == "tag"] == [human_ref(n) for n in NODES]
+    human = [(at, ref) for at, (kind, ref) in enumerate(registry.events)
+             if kind == "tag" and not is_content_ref(ref)]
+    pushes = [at for at, (kind, _) in enumerate(registry.events) if kind == "push"]
+    assert len(pushes) == len(NODES) and min(at for at, _ in human) > max(pushes)
+    assert [ref for _, ref in human] == [human_ref(n) for n in NODES]
     assert human_tags(registry) == {human_ref(name): builder.digests[name] for name in NODES}
     assert report.promoted == [human_ref(name) for name in NODES]
 
@@ -317,7 +321,7 @@ def test_a_local_registry_is_built_straight_and_published_as_itself(tmp_path: Pa
     graph = api.load(api.Options(root=root, targets=STACK))
     for name in NODES:
         request = builder.requests[name]
-        assert request.tags == (f"{LOCAL}/{name}:sb-{report.nodes[name].fingerprint}",)
+        assert request.tags == (f"{LOCAL}/{name}:sb-{report.nodes[name].fingerprint}-candidate",)
         assert (request.cache_from, request.cache_to) == cache_flags(graph.nodes[name], "registry")
         parent = PARENTS[name]
         if parent:
@@ -358,7 +362,7 @@ def test_build_writes_report_json(root: Path, registry: FakeRegistry) -> None:
     assert data["finished"]
     assert data["promoted"] == [human_ref(name) for name in NODES]
     assert data["lockfile"] == str(Path(report.folder) / "lock.json")
-    assert data["registry_requests"] == {"HEAD": 15, "GET": 22, "PUT": 5}
+    assert data["registry_requests"] == {"HEAD": 15, "GET": 27, "PUT": 10}
     nodes = data["nodes"]
     assert isinstance(nodes, dict)
     assert list(nodes) == list(NODES)
@@ -468,9 +472,9 @@ def test_a_changed_build_arg_rebuilds_that_node_and_its_descendants(root: Path,
     assert report.promoted == [human_ref("mid"), human_ref("leaf")]
     assert human_tags(registry) == {human_ref(name): builder.digests[name] for name in NODES}
     assert builder.digests["mid"] != first.nodes["mid"].digest
-    # 3 vouched skips: 1 HEAD each; 2 builds: 2 HEADs each, GET for the lockfile, HEAD + GET + PUT to
-    # promote; the layer check: index + 2 platform manifests of mid, leaf and base
-    assert asked == {"HEAD": 3 + 2 * 2 + 2, "GET": 2 * 2 + 3 * 3, "PUT": 2}
+    # 3 vouched skips: 1 HEAD each; 2 builds: 2 HEADs each, GET + PUT of the content tag, GET for the
+    # lockfile, HEAD + GET + PUT to promote; the layer check: index + 2 platform manifests of mid, leaf, base
+    assert asked == {"HEAD": 3 + 2 * 2 + 2, "GET": 3 * 2 + 3 * 3, "PUT": 2 * 2}
 
 
 @pytest.mark.parametrize(("edit", "reason"), [
@@ -556,8 +560,9 @@ def test_full_rebuilds_every_node_without_cache_import_and_with_pull(root: Path,
         assert report.nodes[name].digest == builder.digests[name] != first.nodes[name].digest
     assert human_tags(registry) == {human_ref(name): builder.digests[name] for name in NODES}
     assert report.promoted == [human_ref(name) for name in NODES]
-    # nothing observed: HEADs for promotion only; the layer check reads 3 manifests of mid, side, leaf, base
-    assert asked == {"HEAD": len(NODES), "GET": 2 * len(NODES) + 4 * 3, "PUT": len(NODES)}
+    # nothing observed: HEADs for promotion only; GET + PUT of each content tag; the layer check reads 3
+    # manifests of mid, side, leaf, base
+    assert asked == {"HEAD": len(NODES), "GET": 3 * len(NODES) + 4 * 3, "PUT": 2 * len(NODES)}
 
 
 def test_cache_none_and_local(root: Path, registry: FakeRegistry, tmp_path: Path) -> None:
@@ -594,9 +599,12 @@ def test_a_failing_node_skips_its_subtree_and_moves_no_tag(root: Path, registry:
     assert report.count("succeeded") == 3
     # no human tag moved at all: promotion needs every node to succeed
     assert human_tags(registry) == {}
-    assert [kind for kind, _ in registry.events] == ["push"] * 3
-    # side is checked against base as soon as it is pushed: index + 2 platform manifests of each
-    assert asked == {"HEAD": 2 * len(NODES), "GET": 2 * 3}
+    # each node that succeeded gets its content tag after its push (the jobs may interleave them)
+    assert sorted(kind for kind, _ in registry.events) == ["push"] * 3 + ["tag"] * 3
+    assert all(is_content_ref(ref) for kind, ref in registry.events if kind == "tag")
+    # side is checked against base as soon as it is pushed: index + 2 platform manifests of each; GET + PUT
+    # of each content tag
+    assert asked == {"HEAD": 2 * len(NODES), "GET": 2 * 3 + 3, "PUT": 3}
     assert report.promoted == []
     assert report.lockfile == ""
     assert not (Path(report.folder) / "lock.json").exists()
@@ -625,7 +633,7 @@ def test_a_failure_after_a_good_build_leaves_every_published_tag_alone(root: Pat
     assert report.nodes["other"].status == "succeeded"  # rebuilt and pushed under its content tag ...
     assert report.nodes["other"].digest != first.nodes["other"].digest
     assert human_tags(registry) == tags  # ... but its human tag was not moved
-    assert "PUT" not in asked
+    assert asked["PUT"] == 1  # other's content tag, no human tag
     assert report.promoted == []
     assert (root.parent / "state" / "latest.lock.json").read_text(encoding="utf-8") == latest
 
@@ -717,3 +725,20 @@ def test_labels_and_source_date_epoch_come_from_the_commit_and_a_public_remote(t
     assert "SB_TOKEN_9" not in repr(builder.requests)
     outside = api.source_provenance(tmp_path / "not-a-repo", "run time")
     assert (outside.source, outside.created, outside.epoch) == ("", "run time", None)
+
+
+def test_an_image_that_failed_its_smoke_test_is_built_and_tested_again_by_the_next_run(
+        root: Path, registry: FakeRegistry) -> None:
+    first = run_build(root, FakeBuilder(registry, fail_test=["mid"]), registry, jobs=2, keep_going=True)
+    mid = first.nodes["mid"]
+    assert registry.digest(f"{REGISTRY}/mid:sb-{mid.fingerprint}-candidate") == mid.digest  # pushed
+    assert registry.digest(f"{REGISTRY}/mid:sb-{mid.fingerprint}") is None  # but never given its content tag
+    again = FakeBuilder(registry, fail_test=["mid"])
+    report = run_build(root, again, registry, jobs=2, keep_going=True)
+    assert actions(report)["mid"] == ("build", "not_in_registry")  # not retagged: built and tested again
+    assert [test[0] for test in again.tests] == ["mid"]
+    assert (report.status, report.nodes["mid"].status) == ("failed", "failed")
+    assert human_ref("mid") not in human_tags(registry)
+    fixed = FakeBuilder(registry)
+    assert run_build(root, fixed, registry).status == "succeeded"
+    assert registry.digest(f"{REGISTRY}/mid:sb-{mid.fingerprint}") == human_tags(registry)[human_ref("mid")]

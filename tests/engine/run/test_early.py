@@ -121,7 +121,8 @@ def test_a_child_is_not_pushed_when_its_parent_then_fails_its_smoke_test(root: P
     assert "parent base failed after its push" in report.nodes["mid"].error
     assert ("push", builder.calls["mid"][0].tags[0]) not in registry.events  # built on it, never pushed
     assert "leaf" not in builder.calls
-    assert not [ref for kind, ref in registry.events if kind == "tag"]  # nothing published
+    tagged = [ref for kind, ref in registry.events if kind == "tag"]  # nothing published; only other,
+    assert tagged == [f"{REGISTRY}/other:sb-{report.nodes['other'].fingerprint}"]  # which passed, reusable
 
 
 def test_a_child_built_on_another_digest_than_its_parent_ends_on_is_built_again(root: Path) -> None:

@@ -133,7 +133,8 @@ def test_a_child_that_keeps_resting_on_another_parent_build_fails_and_publishes_
     report = build(root, builder, registry)
     assert report.status == "failed"
     assert (report.nodes["mid"].status, report.nodes["mid"].retries) == ("failed", 1)
-    assert builder.pushes[f"{REGISTRY}/mid:sb-{report.nodes['mid'].fingerprint}"] == 2  # built again
+    assert builder.pushes[f"{REGISTRY}/mid:sb-{report.nodes['mid'].fingerprint}-candidate"] == 2  # again
+    assert registry.digest(f"{REGISTRY}/mid:sb-{report.nodes['mid'].fingerprint}") is None  # never reused
     assert builder.requests["mid"].no_cache is True  # the second time without cache
     assert report.nodes["mid"].error.startswith(
         f"node mid on linux/arm64: layer 1 is {sha('another build of base')}, but parent base's is ")

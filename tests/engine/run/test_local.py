@@ -68,7 +68,9 @@ def test_load_builds_every_node_into_the_store_and_sets_human_tags_there(root: P
         request = builder.requests[name]
         assert (request.push, request.load) == (False, True)
         assert request.cache_from == request.cache_to == ""  # the engine's own cache: no registry
-        assert request.tags == (f"{graph.nodes[name].repository}:sb-{report.nodes[name].fingerprint}",)
+        content = f"{graph.nodes[name].repository}:sb-{report.nodes[name].fingerprint}"
+        assert request.tags == (f"{content}-candidate",)  # the content tag once tested
+        assert images.refs[content] == report.nodes[name].digest
         assert images.refs[human_ref(name)] == report.nodes[name].digest  # tagged locally
     assert sorted(report.promoted) == sorted(human_ref(name) for name in NODES)
     loaded = read_loaded(root.parent / "state")
@@ -81,7 +83,8 @@ def test_a_child_is_built_from_its_parents_local_content_tag(root: Path) -> None
     images = FakeRegistry()
     builder, _ = load_build(root, images)
     mid, base = builder.requests["mid"], builder.requests["base"]
-    assert dict(mid.build_contexts) == {"parent": f"docker-image://{base.tags[0]}"}
+    content = base.tags[0].removesuffix("-candidate")  # base's content tag: built and tested
+    assert dict(mid.build_contexts) == {"parent": f"docker-image://{content}"}
     assert "--load" in buildx_argv(mid) and "--push" not in buildx_argv(mid)
 
 
