@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -92,3 +94,38 @@ def test_cli_rejects_a_bad_stack_with_file_and_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("error: stacks/bad/stack.yaml:7: Dockerfile stacks/bad/nope/Dockerfile")
     assert "Traceback" not in result.stderr
+
+
+GATED = """\
+stack: gated
+registry: localhost:5000/gated
+platforms: [linux/amd64]
+nodes:
+  tool: {kind: os, dockerfile: tool/Dockerfile, tag: "1", test: "test -f /ready"}
+"""
+
+
+def test_an_image_that_failed_its_smoke_test_is_built_and_tested_again_not_reused(
+        builder: BuildxBuilder, registry: str, tmp_path: Path) -> None:
+    folder = tmp_path / "stacks" / "gated" / "tool"
+    folder.mkdir(parents=True)
+    (tmp_path / "stacks" / "gated" / "stack.yaml").write_text(GATED, encoding="utf-8")
+    busybox = shutil.which("busybox")
+    assert busybox, "busybox-static is missing: run `make setup`"
+    shutil.copy(busybox, folder / "sh")  # a static shell: the smoke test really runs, and fails
+    (folder / "stamp.txt").write_text(f"{time.time_ns()}\n", encoding="utf-8")  # content new to the registry
+    (folder / "Dockerfile").write_text("FROM scratch\nCOPY sh /bin/sh\nCOPY stamp.txt /stamp.txt\n",
+                                       encoding="utf-8")
+    options = api.Options(root=tmp_path, registry=f"{registry}/gated", state_dir=tmp_path / "state")
+    first = api.build(options, builder, BuildSettings())
+    tool, client = first.nodes["tool"], RegistryClient()
+    assert (first.status, tool.status, tool.tests) == ("failed", "failed", {"linux/amd64": "failed"})
+    repository = api.load(options).nodes["tool"].repository
+    assert client.digest(f"{repository}:sb-{tool.fingerprint}-candidate") == tool.digest  # pushed ...
+    assert client.digest(f"{repository}:sb-{tool.fingerprint}") is None  # ... but not reusable
+
+    second = api.build(options, builder, BuildSettings())
+    again = second.nodes["tool"]
+    assert (again.action, again.reason, second.buildx_invocations) == ("build", "not_in_registry", 1)
+    assert (again.status, again.tests) == ("failed", {"linux/amd64": "failed"})  # tested again
+    assert client.manifest(tool.ref) is None and second.promoted == []
