@@ -102,6 +102,14 @@ def registry(tmp_path_factory: pytest.TempPathFactory, builder: BuildxBuilder) -
     process.wait(timeout=10)
 
 
+def payload_context(folder: Path) -> Path:
+    """folder as a build context: FROM scratch and one file of content no build made before."""
+    folder.mkdir(parents=True)
+    (folder / "payload.txt").write_text(f"{time.time_ns()}\n", encoding="utf-8")
+    (folder / "Dockerfile").write_text("FROM scratch\nCOPY payload.txt /payload.txt\n", encoding="utf-8")
+    return folder
+
+
 def run_in(docker: DockerClient, image: str, platform: str, *command: str) -> str:
     """Output of command run in image on platform."""
     try:

@@ -9,16 +9,13 @@ from pathlib import Path
 from bench.env import image_refs, remove_refs
 from engine.build.builder import BuildxBuilder
 from engine.build.buildx_args import BuildRequest
-from tests.integration.conftest import of_a_stopped_registry
+from tests.integration.conftest import of_a_stopped_registry, payload_context
 from tests.integration.registries import free_port
 
 
 def test_images_of_a_stopped_registry_are_removed_and_those_of_a_running_one_kept(
         tmp_path: Path, registry: str, builder: BuildxBuilder) -> None:
-    context = tmp_path / "ctx"
-    context.mkdir()
-    (context / "payload.txt").write_text(f"{time.time_ns()}\n")
-    (context / "Dockerfile").write_text("FROM scratch\nCOPY payload.txt /payload.txt\n")
+    context = payload_context(tmp_path / "ctx")
     running, stopped = f"{registry}/housekeeping/x:1", f"localhost:{free_port()}/housekeeping/x:1"
     builder.build(BuildRequest(node="x", context=context, dockerfile=context / "Dockerfile",
                                platforms=("linux/amd64",), tags=(running, stopped), push=False, load=True),

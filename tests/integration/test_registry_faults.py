@@ -24,6 +24,7 @@ from engine.registry.retryproxy import RetryProxy
 from engine.run import api
 from engine.run.layers import check_layer_prefixes
 from engine.run.runner import BuildSettings
+from tests.integration.conftest import payload_context
 from tests.integration.faultproxy import FaultInjector, SilentRegistry
 from tests.integration.provenance import statements
 
@@ -115,12 +116,10 @@ def test_every_node_is_pushed_with_every_platform_despite_faults(
 def test_a_build_pushing_to_a_registry_that_never_answers_is_stopped_by_the_watchdog(
         tmp_path: Path, builder: BuildxBuilder) -> None:
     """The issue's hang: buildx waiting forever on a push; without the retry proxy only the watchdog helps."""
-    (tmp_path / "ctx").mkdir()
-    (tmp_path / "ctx" / "Dockerfile").write_text("FROM scratch\nCOPY payload.txt /payload.txt\n")
-    (tmp_path / "ctx" / "payload.txt").write_text(f"{time.time_ns()}\n")
+    context = payload_context(tmp_path / "ctx")
     silent = SilentRegistry()
-    request = BuildRequest(node="stuck", context=tmp_path / "ctx", platforms=("linux/amd64",),
-                           dockerfile=tmp_path / "ctx" / "Dockerfile", tags=(f"{silent.address}/stuck/x:1",))
+    request = BuildRequest(node="stuck", context=context, platforms=("linux/amd64",),
+                           dockerfile=context / "Dockerfile", tags=(f"{silent.address}/stuck/x:1",))
     log = tmp_path / "logs" / "stuck.log"
     started = time.monotonic()
     try:

@@ -6,12 +6,12 @@ A counting proxy (faultproxy.py with no faults) sits in front of a throwaway reg
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from engine.build.builder import BuildxBuilder
 from engine.build.buildx_args import BuildRequest
 from engine.registry.client import RegistryClient
+from tests.integration.conftest import payload_context
 from tests.integration.faultproxy import FaultInjector
 
 PLATFORMS = ("linux/amd64", "linux/arm64")
@@ -19,10 +19,7 @@ PLATFORMS = ("linux/amd64", "linux/arm64")
 
 def test_each_manifest_of_a_build_is_put_once_and_the_pushed_digest_is_the_built_one(
         tmp_path: Path, registry: str, builder: BuildxBuilder) -> None:
-    context = tmp_path / "ctx"
-    context.mkdir()
-    (context / "payload.txt").write_text(f"{time.time_ns()}\n")
-    (context / "Dockerfile").write_text("FROM scratch\nCOPY payload.txt /payload.txt\n")
+    context = payload_context(tmp_path / "ctx")
     log = tmp_path / "n.log"
     with FaultInjector(registry.replace("localhost", "127.0.0.1"), seed=0) as counting:
         tag = f"{counting.address}/once/n:sb-1"
