@@ -259,7 +259,7 @@ class NodeRunner:
         self.registry.tag(f"{node.repository}@{digest}", content_ref(node, fingerprint))
 
     def request_for(self, node: Node, parent_digest: str | None = None, platform: str = "") -> BuildRequest:
-        """The buildx request of node as this run builds it (content tag, cache flags); of one
+        """The buildx request of node as this run builds it (candidate tag, cache flags); of one
         platform of it when given, on its parent's digest when given."""
         parent = self.planned.graph.nodes[node.parent] if node.parent else None
         digest = self.parents.to_build_on(parent) if parent_digest is None else parent_digest
