@@ -186,6 +186,8 @@ class SilentRegistry:
             self.held.append(connection)
 
     def close(self) -> None:
+        # close() alone leaves the socket listening while _accept waits in accept(): shut it down first
+        self.server.shutdown(socket.SHUT_RDWR)
         self.server.close()
         with self.lock:
             for connection in self.held:
