@@ -33,9 +33,11 @@ class SecondEngine:
     socket: Path
     process: subprocess.Popen[bytes]
     folder: Path
+    killed: bool = False
 
     def kill(self) -> None:
         """SIGKILL the daemon (a builder host that dies)."""
+        self.killed = True
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=30)
@@ -62,9 +64,11 @@ def second_dockerd(config: dict[str, Any] | None = None) -> Iterator[SecondEngin
              f"--bridge={bridge}", "--iptables=false", "--ip-masq=false"],
             stdout=log, stderr=subprocess.STDOUT)
     engine = SecondEngine(DockerClient(host=f"unix://{socket}"), socket, process, folder)
+    trouble = ""
     try:
         _wait_until_up(engine.docker, process, folder / "dockerd.log")
         yield engine
+        trouble = _trouble_of(engine)
         # the first engine's default bridge must survive a second engine
         assert Path("/sys/class/net/docker0").exists() or not had_docker0, "a second dockerd removed docker0"
     finally:
@@ -78,6 +82,30 @@ def second_dockerd(config: dict[str, Any] | None = None) -> Iterator[SecondEngin
                 process.wait(timeout=10)
         _unmount_below(folder)
         shutil.rmtree(folder, ignore_errors=True)
+    if trouble:
+        pytest.fail(trouble)
+
+
+def _trouble_of(engine: SecondEngine) -> str:
+    """Why the engine is gone or deaf at the end of its tests, with its log's tail; "" when it answers."""
+    code = engine.process.poll()
+    if engine.killed:
+        return ""
+    if code is None:
+        try:
+            probe = subprocess.run(["docker", "-H", f"unix://{engine.socket}", "version"], check=False,
+                                   capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            answer = "no answer within 60 s"
+        else:
+            if probe.returncode == 0:
+                return ""
+            answer = probe.stderr.strip()[-300:]
+        why = f"second dockerd (pid {engine.process.pid}) does not answer: {answer}"
+    else:
+        why = f"second dockerd exited with {code} while its tests ran"
+    log = (engine.folder / "dockerd.log").read_text(errors="replace")
+    return f"{why}; the end of its log:\n{log[-4000:]}"
 
 
 def _unmount_below(folder: Path) -> None:
