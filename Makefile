@@ -22,6 +22,8 @@ venv: $(BIN)/stackbuild ## create the virtualenv with stackbuild and its dev too
 setup: venv ## bring up Docker 26 + buildx + QEMU + registry on :5000 and the base rootfs (idempotent)
 	@bash scripts/setup-engine.sh $(STATE) $(REGISTRY_ADDR)
 	@bash scripts/make-rootfs.sh $(DEMO_ROOTFS) bookworm amd64 arm64
+	@# an editable install is not byte-compiled; with PYTHONDONTWRITEBYTECODE set, every run would compile it
+	@$(BIN)/python -m compileall -q engine graph
 
 teardown: ## stop the registry and dockerd that setup started (images and data are kept)
 	@bash scripts/teardown-engine.sh $(STATE)
