@@ -40,8 +40,10 @@ def publish(options: Options, graph: StackGraph, registry: Registry | None = Non
             planned = plan_build(graph, options.root, registry, history, targets=options.targets)
             missing = [entry.node for entry in planned.entries if entry.action == BUILD]
             if missing:
-                raise EngineError(f"not built (no content tag in the registry): {', '.join(missing)}",
-                                  "run their shard jobs first; no human tag was moved")
+                raise EngineError(
+                    f"not built and tested (no content tag in the registry): {', '.join(missing)}",
+                    "run their shard jobs first: a node gets its content tag once its smoke tests pass; "
+                    "no human tag was moved")
             locked = lock_entries(planned, {}, registry, history)
             guard = guard_for(options, planned, history, registry, adopt)
             moved = promote(to_promote(planned, locked), registry, guard)

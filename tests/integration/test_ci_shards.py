@@ -100,5 +100,5 @@ def test_publish_refuses_when_a_node_is_missing(tmp_path: Path, registry: str,
         assert _run(tmp_path, jobs[job][0], job) == 0
     capsys.readouterr()
     assert _run(tmp_path, jobs["publish"][0], "publish") != 0
-    assert "not built (no content tag in the registry): right (" in capsys.readouterr().err
+    assert "not built and tested (no content tag in the registry): right (" in capsys.readouterr().err
     assert _human_tags(tmp_path, prefix) == {"root": None, "left": None, "right": None}

@@ -74,7 +74,8 @@ def test_publish_refuses_naming_the_missing_nodes_and_moves_nothing(root: Path) 
     registry = FakeRegistry()
     _shard(root, registry, "base")
     _shard(root, registry, "mid")
-    with pytest.raises(EngineError, match=r"not built \(no content tag in the registry\): ") as refused:
+    missing = r"not built and tested \(no content tag in the registry\): "
+    with pytest.raises(EngineError, match=missing) as refused:
         api.publish(_options(root, runner="publish"), registry)
     named = str(refused.value).split(": ", 1)[1].split(" (")[0].split(", ")
     assert sorted(named) == ["leaf", "other", "side"]
