@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import atexit
 import re
-import shutil
 import subprocess
 from collections.abc import Sequence
 
@@ -13,41 +11,12 @@ from engine.errors import EngineUnavailable
 PROBE_TIMEOUT_S = 30.0  # a builder that does not answer `buildx inspect` in this long is lost
 _DRIVER = re.compile(r"^Driver:\s*(\S+)\s*$", re.MULTILINE)
 NO_ENGINE = "the Docker engine does not answer"
-VERSION_ARGS = ("version", "--format", "{{.Server.Version}}")
 START_IT = "run `make setup` to start it"
-
-
-_started: dict[tuple[str, ...], subprocess.Popen[str]] = {}  # argv → a probe started ahead of its question
-
-
-def start_engine_probes() -> None:
-    """Start the engine check of a build on the current builder now (`docker version`, `buildx inspect`):
-    it then runs while the CLI imports and plans; _ask takes the answers, or exit stops what is unasked."""
-    docker = shutil.which("docker")
-    if not docker:
-        return
-    for argv in ([docker, *VERSION_ARGS], [docker, "buildx", "inspect"]):
-        try:
-            _started[tuple(argv)] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                                     stderr=subprocess.PIPE, text=True)
-        except OSError:
-            continue
-    atexit.unregister(_stop_unasked)  # registered once however often this is called
-    atexit.register(_stop_unasked)
-
-
-def _stop_unasked() -> None:
-    """Kill and reap the probes started ahead that nobody asked (a no-op run needs no engine)."""
-    while _started:
-        _, process = _started.popitem()
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
 
 
 def engine_version(docker: Sequence[str]) -> str:
     """The engine's version (`docker version`), or EngineUnavailable with how to get an engine."""
-    code, out, err = _ask([*docker, *VERSION_ARGS])
+    code, out, err = _ask([*docker, "version", "--format", "{{.Server.Version}}"])
     if code != 0 or not out.strip():
         raise EngineUnavailable(f"{NO_ENGINE}: {_first_line(err) or f'exit {code}'}", START_IT)
     return out.strip()
@@ -75,27 +44,13 @@ def answers(inspect_argv: Sequence[str]) -> bool:
 
 def _ask(argv: Sequence[str]) -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of argv run with the probe timeout; (-1, '', why) when it could not
-    run or did not end in time. A probe started ahead with the same argv answers instead."""
-    started = _started.pop(tuple(argv), None)
-    if started is not None:
-        return _answer_of(started)
+    run or did not end in time."""
     try:
         done = subprocess.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               timeout=PROBE_TIMEOUT_S, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return -1, "", str(exc)
     return done.returncode, done.stdout, done.stderr
-
-
-def _answer_of(process: subprocess.Popen[str]) -> tuple[int, str, str]:
-    """_ask's answer from a probe started ahead, waiting at most the probe timeout."""
-    try:
-        out, err = process.communicate(timeout=PROBE_TIMEOUT_S)
-    except subprocess.TimeoutExpired as exc:
-        process.kill()
-        process.communicate()
-        return -1, "", str(exc)
-    return process.returncode, out, err
 
 
 def _first_line(text: str) -> str:

@@ -39,18 +39,3 @@ def test_python_dash_m_goes_through_the_launcher() -> None:
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("launcher") and "usage: stackbuild" in done.stdout
-
-
-@pytest.mark.parametrize(("argv", "started"), [(["build", "stacks/demo"], True), (["plan"], False),
-                                               (["build", "--help"], False), ([], False)])
-def test_only_a_build_starts_the_engine_check_ahead(monkeypatch: pytest.MonkeyPatch, argv: list[str],
-                                                    started: bool) -> None:
-    seen: list[bool] = []
-    monkeypatch.setattr(sys, "argv", ["stackbuild", *argv])
-    monkeypatch.setattr("engine.build.probes.start_engine_probes", lambda: seen.append(True))
-    monkeypatch.setattr("engine.cli.main.main", lambda: 0)
-    try:
-        assert launch.main() == 0
-    finally:
-        gc.unfreeze()
-    assert bool(seen) is started
