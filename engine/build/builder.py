@@ -16,7 +16,7 @@ from typing import IO, TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 from engine.build.buildlog import cache_export_failed_after_image, pushed_digest
 from engine.build.buildx_args import BuildRequest, buildx_argv
 from engine.build.dockerpush import push_argv, pushed_names, stored_instead
-from engine.build.plugin import find_buildx
+from engine.build.plugin import default_builder_chosen, find_buildx
 from engine.build.probes import answers, driver_of, engine_version, names_context
 from engine.build.watch import run_watched, tail
 from engine.errors import BuildError, BuildStalled, EngineUnavailable, PushError, SmokeTestError
@@ -178,9 +178,14 @@ class BuildxBuilder:
         """Whether builder (a docker context, or a buildx builder asked once) runs the docker driver."""
         if self._is_context(builder):
             return True
+        return self._asked_once(self._drivers, builder, lambda: self._driver_of(builder)) == "docker"
+
+    def _driver_of(self, builder: str) -> str:
+        """The builder's driver (`docker` unasked for the context's own builder), else as buildx names it."""
+        if not builder and self._plugin() and default_builder_chosen():
+            return "docker"
         flags = ["--builder", builder] if builder else []
-        inspect = [*self._docker(builder), "buildx", "inspect", *flags]
-        return self._asked_once(self._drivers, builder, lambda: driver_of(inspect)) == "docker"
+        return driver_of([*self._docker(builder), "buildx", "inspect", *flags])
 
     def shown(self, request: BuildRequest) -> list[str]:
         """The command line as logged: buildx_argv, on `docker --context NAME` for a context's builder."""

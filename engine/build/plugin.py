@@ -50,3 +50,19 @@ def find_buildx(docker_cmd: list[str], env: Mapping[str, str] | None = None) -> 
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
     return ""
+
+
+def default_builder_chosen(env: Mapping[str, str] | None = None) -> bool:
+    """Whether buildx builds on the current docker context's own builder (always the `docker` driver):
+    no BUILDX_BUILDER, and no builder chosen by `docker buildx use` in buildx's `current` file."""
+    env = os.environ if env is None else env
+    if env.get("BUILDX_BUILDER"):
+        return False
+    folder = Path(env["BUILDX_CONFIG"]) if env.get("BUILDX_CONFIG") else docker_config_dir(env) / "buildx"
+    try:
+        chosen = json.loads((folder / "current").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):
+        return False  # unreadable: let buildx say
+    return isinstance(chosen, dict) and chosen.get("Name") == ""

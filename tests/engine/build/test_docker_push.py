@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 from collections.abc import Callable
@@ -223,3 +224,25 @@ def test_a_builder_is_asked_through_its_docker_context_when_it_names_one(
     expected = ["--context", "remote", "buildx", "inspect", "--bootstrap"] if context == "yes" \
         else ["buildx", "inspect", "--bootstrap", "--builder", "remote"]
     assert inspect == [expected]
+
+
+@pytest.mark.parametrize(("chosen", "asked"), [("", False), ("ci", True)])
+def test_the_contexts_own_builder_is_known_to_run_the_docker_driver_without_asking(
+        tmp_path: Path, docker: DockerClient, monkeypatch: pytest.MonkeyPatch, chosen: str,
+        asked: bool) -> None:
+    program = tmp_path / "bin" / "docker"  # plain `docker` on PATH, with its buildx plugin installed
+    program.parent.mkdir()
+    program.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{tmp_path / "fake_docker.py"}" "$@"\n')
+    plugin = tmp_path / "cfg" / "cli-plugins" / "docker-buildx"
+    plugin.parent.mkdir(parents=True)
+    plugin.write_text("#!/bin/sh\n")
+    for made in (program, plugin):
+        made.chmod(0o755)
+    (tmp_path / "cfg" / "buildx").mkdir()
+    (tmp_path / "cfg" / "buildx" / "current").write_text(json.dumps({"Key": "k", "Name": chosen}))
+    monkeypatch.setenv("PATH", f"{program.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "cfg"))
+    monkeypatch.delenv("BUILDX_BUILDER", raising=False)
+    monkeypatch.delenv("BUILDX_CONFIG", raising=False)
+    assert BuildxBuilder().check() == "26.1.5"
+    assert (["buildx", "inspect"] in calls(tmp_path)) is asked

@@ -6,7 +6,7 @@ import json
 import stat
 from pathlib import Path
 
-from engine.build.plugin import find_buildx, plugin_dirs
+from engine.build.plugin import default_builder_chosen, find_buildx, plugin_dirs
 
 
 def plant(folder: Path, executable: bool = True) -> str:
@@ -63,3 +63,30 @@ def test_a_wrapped_docker_command_or_cli_only_settings_keep_the_cli(tmp_path: Pa
     assert find_buildx(["/usr/bin/podman"], env) == ""
     assert find_buildx(["docker", "--host", "tcp://x"], env) == ""
     assert find_buildx(["docker"], {**env, "DOCKER_CLI_PLUGIN_EXTRA_DIRS": "/x"}) == ""
+
+
+def choose(folder: Path, current: object) -> None:
+    """Write buildx's `current` file (what `docker buildx use` records) into folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "current").write_text(json.dumps(current) if not isinstance(current, str) else current,
+                                    encoding="utf-8")
+
+
+def test_the_contexts_own_builder_is_chosen_unless_buildx_was_told_another(tmp_path: Path) -> None:
+    env = {"DOCKER_CONFIG": str(tmp_path / "cfg")}
+    assert default_builder_chosen(env)  # no buildx folder at all
+    choose(tmp_path / "cfg" / "buildx", {"Key": "unix:///var/run/docker.sock", "Name": "", "Global": False})
+    assert default_builder_chosen(env)
+    assert not default_builder_chosen({**env, "BUILDX_BUILDER": "remote"})
+    choose(tmp_path / "cfg" / "buildx", {"Key": "unix:///var/run/docker.sock", "Name": "ci", "Global": False})
+    assert not default_builder_chosen(env)
+    for unclear in ("{not json", {"Key": "k"}, ["Name", ""]):
+        choose(tmp_path / "cfg" / "buildx", unclear)
+        assert not default_builder_chosen(env), unclear  # buildx is asked then
+
+
+def test_buildx_config_names_the_folder_of_the_current_file(tmp_path: Path) -> None:
+    choose(tmp_path / "cfg" / "buildx", {"Name": "ci"})
+    choose(tmp_path / "elsewhere", {"Name": ""})
+    assert default_builder_chosen({"DOCKER_CONFIG": str(tmp_path / "cfg"),
+                                   "BUILDX_CONFIG": str(tmp_path / "elsewhere")})
