@@ -88,9 +88,9 @@ def second_dockerd(config: dict[str, Any] | None = None) -> Iterator[SecondEngin
 
 def _trouble_of(engine: SecondEngine) -> str:
     """Why the engine is gone or deaf at the end of its tests, with its log's tail; "" when it answers."""
-    code = engine.process.poll()
     if engine.killed:
         return ""
+    code = engine.process.poll()
     if code is None:
         try:
             probe = subprocess.run(["docker", "-H", f"unix://{engine.socket}", "version"], check=False,

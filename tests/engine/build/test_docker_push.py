@@ -19,6 +19,7 @@ from engine.build.buildx_args import BuildRequest, image_output
 from engine.build.dockerpush import pushed_names
 from engine.errors import BuildError, EngineError, EngineUnavailable, PushError
 from tests.engine.build.test_builder import request as builder_request
+from tests.engine.build.test_plugin import choose, plant
 
 DIGEST = "sha256:" + "cd" * 32
 OTHER = "sha256:" + "ef" * 32
@@ -233,13 +234,9 @@ def test_the_contexts_own_builder_is_known_to_run_the_docker_driver_without_aski
     program = tmp_path / "bin" / "docker"  # plain `docker` on PATH, with its buildx plugin installed
     program.parent.mkdir()
     program.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{tmp_path / "fake_docker.py"}" "$@"\n')
-    plugin = tmp_path / "cfg" / "cli-plugins" / "docker-buildx"
-    plugin.parent.mkdir(parents=True)
-    plugin.write_text("#!/bin/sh\n")
-    for made in (program, plugin):
-        made.chmod(0o755)
-    (tmp_path / "cfg" / "buildx").mkdir()
-    (tmp_path / "cfg" / "buildx" / "current").write_text(json.dumps({"Key": "k", "Name": chosen}))
+    program.chmod(0o755)
+    plant(tmp_path / "cfg" / "cli-plugins")
+    choose(tmp_path / "cfg" / "buildx", {"Key": "k", "Name": chosen})
     monkeypatch.setenv("PATH", f"{program.parent}:{os.environ['PATH']}")
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "cfg"))
     monkeypatch.delenv("BUILDX_BUILDER", raising=False)
