@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from engine.build.buildlog import cache_export_failed_after_image, pushed_digest
-from engine.build.buildx_args import BuildRequest, buildx_argv
+from engine.build.buildx_args import BuildRequest, buildx_argv, without_builder
 from engine.build.dockerpush import push_argv, pushed_names, stored_instead
 from engine.build.plugin import default_builder_chosen, find_buildx
 from engine.build.probes import answers, driver_of, engine_version, names_context
-from engine.build.watch import run_watched, tail
+from engine.build.watch import read_from, run_watched, tail
 from engine.errors import BuildError, BuildStalled, EngineUnavailable, PushError, SmokeTestError
 from engine.state.hygiene import looks_secret
 
@@ -169,7 +169,7 @@ class BuildxBuilder:
             except BuildError as exc:
                 raise PushError(request.node, argv, exc.exit_code_of_build, exc.log_tail,
                                 str(log_path)) from None
-            sent = pushed_digest(_read_from(log_path, start))
+            sent = pushed_digest(read_from(log_path, start))
             if digest and sent != digest:
                 raise PushError(request.node, argv, 0, tail(log_path), str(log_path),
                                 f"docker push of {tag} sent {sent or 'no digest'}, the build stored {digest}")
@@ -192,7 +192,7 @@ class BuildxBuilder:
         shown = buildx_argv(request)
         if not self._is_context(request.builder):
             return shown
-        return ["docker", "--context", request.builder, *_without_builder(shown[1:], True)]
+        return ["docker", "--context", request.builder, *without_builder(shown[1:], True)]
 
     def argv(self, request: BuildRequest, metadata: Path) -> list[str]:
         """The buildx command line that is run: the logged one plus labels, metadata file and progress."""
@@ -202,7 +202,7 @@ class BuildxBuilder:
                              "are not supported by the build command")
         labels = [part for key, value in request.labels for part in ("--label", f"{key}={value}")]
         on_context = self._is_context(request.builder)
-        options = _without_builder(shown[1:-1], on_context)
+        options = without_builder(shown[1:-1], on_context)
         program = [] if on_context else self._plugin()
         command = [*program, *options[1:]] if program else [*self._docker(request.builder), *options]
         return [*command, *labels, "--metadata-file", str(metadata), "--progress", "plain", shown[-1]]
@@ -286,17 +286,3 @@ class BuildxBuilder:
                                  (exc.stdout or "") + (exc.stderr or "")) from None
         return str(output)
 
-
-def _read_from(path: Path, offset: int) -> str:
-    """The text of path from byte offset on (what a command wrote after it started)."""
-    with path.open("rb") as file:
-        file.seek(offset)
-        return file.read().decode("utf-8", errors="replace")
-
-
-def _without_builder(argv: Sequence[str], drop: bool) -> list[str]:
-    """argv without its `--builder NAME` when drop (the builder is chosen by `docker --context`)."""
-    if not drop or "--builder" not in argv:
-        return list(argv)
-    at = list(argv).index("--builder")
-    return [*argv[:at], *argv[at + 2:]]

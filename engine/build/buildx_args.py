@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -284,3 +285,11 @@ def buildx_argv(request: BuildRequest, redact: bool = True) -> list[str]:
     if request.load:
         argv.append("--load")
     return [*argv, str(request.context)]
+
+
+def without_builder(argv: Sequence[str], drop: bool) -> list[str]:
+    """argv without its `--builder NAME` when drop (the builder is chosen by `docker --context`)."""
+    if not drop or "--builder" not in argv:
+        return list(argv)
+    at = list(argv).index("--builder")
+    return [*argv[:at], *argv[at + 2:]]

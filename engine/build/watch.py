@@ -155,3 +155,10 @@ def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     """The last lines of a log file."""
     text = path.read_text(encoding="utf-8", errors="replace")
     return "\n".join(text.rstrip("\n").splitlines()[-lines:])
+
+
+def read_from(path: Path, offset: int) -> str:
+    """The text of path from byte offset on (what a command wrote after it started)."""
+    with path.open("rb") as file:
+        file.seek(offset)
+        return file.read().decode("utf-8", errors="replace")

@@ -19,6 +19,7 @@ from engine.build.buildx_args import (
     cache_flags,
     parent_image,
     with_epoch,
+    without_builder,
 )
 from graph.model.spec import Node, Secret
 
@@ -374,3 +375,10 @@ def test_an_inline_cache_ref_with_a_comma_is_refused() -> None:
     node = replace(BASE, registry="localhost:5000/x,type=local")
     with pytest.raises(UnsafeBuildValue, match="node debian: cache ref 'localhost:5000/x,type=local/debian"):
         cache_flags(node, "inline")
+
+
+def test_without_builder_drops_the_flag_and_its_value_only_when_asked() -> None:
+    argv = ["buildx", "build", "--builder", "ctx", "--platform", "linux/amd64", "."]
+    assert without_builder(argv, True) == ["buildx", "build", "--platform", "linux/amd64", "."]
+    assert without_builder(argv, False) == argv
+    assert without_builder(["buildx", "build", "."], True) == ["buildx", "build", "."]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.build import watch as watch_module
-from engine.build.watch import run_watched
+from engine.build.watch import read_from, run_watched
 from engine.errors import BuildError, BuildStalled, EngineUnavailable
 
 # a `docker push` on a terminal: a layer's progress redrawn in place every 0.1 s for PUSH_S seconds
@@ -112,3 +112,12 @@ def test_a_watched_program_runs_with_a_lazy_bounded_go_collector_unless_the_user
         run_watched("n", ["sh", "-c", 'echo "GOGC=$GOGC GOMEMLIMIT=$GOMEMLIMIT"'], ["buildx"], log,
                     log_path, 5)
     assert log_path.read_text().splitlines()[-1] == seen
+
+
+def test_read_from_gives_what_was_written_after_the_offset_even_when_it_is_not_utf8(tmp_path: Path) -> None:
+    log = tmp_path / "build.log"
+    log.write_bytes(b"before\n")
+    offset = log.stat().st_size
+    with log.open("ab") as file:
+        file.write(b"after \xff\n")
+    assert read_from(log, offset) == "after \ufffd\n"
