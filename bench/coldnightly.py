@@ -18,14 +18,13 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import env, synth, versus
+from bench import env, rig, synth, versus
 from bench.proxy import CountingProxy
 
 Run = Callable[[str], dict[str, Any]]
@@ -145,27 +144,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(problem, file=sys.stderr)
         return 2
     variants = _variants(args.variant)
-    work = Path(tempfile.mkdtemp(prefix="stackbuild-coldnightly-"))
-    marker = versus.image_marker()
     results: dict[str, Any] = {"date": env.machine(with_docker=False)["date"], "variants": variants,
                                "load_start": [round(x, 2) for x in os.getloadavg()]}
-    registry = env.ThrowawayRegistry(work / "registry").start()
     started = time.monotonic()
-    try:
-        with CountingProxy("127.0.0.1", registry.port) as proxy:
-            ws = versus.synth_workspace(work, f"localhost:{proxy.port}{marker.rstrip('/')}")
+    with rig.throwaway("coldnightly") as bench:
+        ws = versus.synth_workspace(bench.work, bench.prefix)
+        try:
             for scenario in args.scenarios.split(","):
                 print(f"{scenario} ({ws.nodes} nodes)", flush=True)
                 runner = cold if scenario == "cold" else nightly
-                rows = runner(ws, proxy, registry, variants, args.reps, args.jobs)
+                rows = runner(ws, bench.proxy, bench.registry, variants, args.reps, args.jobs)
                 results[scenario] = {"runs": rows, "summary": summary(rows)}
                 print(json.dumps(results[scenario]["summary"], indent=1), flush=True)
-    finally:
-        registry.stop()
-        if args.keep_logs:
-            shutil.copytree(work / "synth" / "bench-logs", args.keep_logs, dirs_exist_ok=True)
-        versus.cleanup_images(marker, lambda message: print(message, flush=True))
-        shutil.rmtree(work, ignore_errors=True)
+        finally:
+            if args.keep_logs:
+                shutil.copytree(ws.logs, args.keep_logs, dirs_exist_ok=True)
     results["load_end"] = [round(x, 2) for x in os.getloadavg()]
     results["wall_s"] = round(time.monotonic() - started, 1)
     if args.out:

@@ -11,18 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from bench import coldnightly, env, versus
-from bench.proxy import CountingProxy
+from bench import coldnightly, env, rig, versus
 
 MODES = ("bake", "waves", "per-target")
 
@@ -81,25 +77,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem := env.engine_problem():
         print(problem, file=sys.stderr)
         return 2
-    work = Path(tempfile.mkdtemp(prefix="stackbuild-waves-"))
-    marker = versus.image_marker()
-    registry = env.ThrowawayRegistry(work / "registry").start()
-    try:
-        with CountingProxy("127.0.0.1", registry.port) as proxy:
-            ws = versus.synth_workspace(work, f"localhost:{proxy.port}{marker.rstrip('/')}")
-            for rep in range(args.reps):
-                for mode in MODES:
-                    coldnightly.salt(ws, uuid.uuid4().hex)
-                    registry.reset()
-                    if mode == "bake":
-                        seconds, calls = versus.run_bake(ws, proxy, f"waves{rep}")["wall_s"], 1
-                    else:
-                        seconds, calls = run_waves(ws, per_target=mode == "per-target")
-                    print(f"rep {rep} {mode:10} {seconds:6.1f} s  {calls:2} bake processes", flush=True)
-    finally:
-        registry.stop()
-        versus.cleanup_images(marker, lambda message: print(message, flush=True))
-        shutil.rmtree(work, ignore_errors=True)
+    with rig.throwaway("waves") as bench:
+        ws = versus.synth_workspace(bench.work, bench.prefix)
+        for rep in range(args.reps):
+            for mode in MODES:
+                coldnightly.salt(ws, uuid.uuid4().hex)
+                bench.registry.reset()
+                if mode == "bake":
+                    seconds, calls = versus.run_bake(ws, bench.proxy, f"waves{rep}")["wall_s"], 1
+                else:
+                    seconds, calls = run_waves(ws, per_target=mode == "per-target")
+                print(f"rep {rep} {mode:10} {seconds:6.1f} s  {calls:2} bake processes", flush=True)
     return 0
 
 

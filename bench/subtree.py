@@ -1,0 +1,133 @@
+"""Would one bake session of exactly the nodes a PR change rebuilds reach issue 11's ≥3×?
+
+On the generated 29-node stack (or the demo stack), after one cold build by each tool, every rep
+runs, one after the other and each after a fresh edit of the framework Dockerfile (as the bench's
+PR scenario makes; fresh, so no way reuses another's build): `stackbuild build` (as in the bench),
+`docker buildx bake` of the whole exported file (the bench's bake), and one `bake` of only the
+changed targets and their descendants: children on `target:` contexts, the subtree's roots on their
+unchanged parents by digest. The last is the lower bound of a stackbuild that handed a PR's rebuild
+to one BuildKit session, before its own start-up and checks. Through the bench's counting proxy
+and a throwaway registry. `python -m bench.subtree [--reps N] [--stack synth|demo]`, from the
+repository's root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench import env, rig, versus, waves
+from bench.proxy import CountingProxy
+
+
+def rebuilt_targets(targets: dict[str, Any], changed_dockerfile: str) -> set[str]:
+    """Targets built from changed_dockerfile and every target below them through `target:` contexts."""
+    def dockerfile(target: dict[str, Any]) -> str:
+        return f"{target.get('context', '.')}/{target.get('dockerfile', 'Dockerfile')}"
+
+    chosen = {name for name, target in targets.items() if dockerfile(target) == changed_dockerfile}
+    grown = True
+    while grown:
+        below = {name for name, target in targets.items() if name not in chosen and any(
+            source.removeprefix("target:") in chosen for source in target.get("contexts", {}).values()
+            if source.startswith("target:"))}
+        chosen |= below
+        grown = bool(below)
+    return chosen
+
+
+def subtree_file(ws: versus.Workspace, digests: dict[str, str]) -> tuple[Path, int]:
+    """A bake file of the PR's rebuilt targets, parents outside it by digest; (path, targets)."""
+    targets = json.loads(ws.bake_file.read_text(encoding="utf-8"))["target"]
+    changed = ws.change_file.relative_to(ws.root).as_posix()
+    chosen = rebuilt_targets(targets, changed)
+    if not chosen:
+        raise RuntimeError(f"no target of {ws.bake_file} is built from {changed}")
+    outside = {name: digest for name, digest in digests.items() if name not in chosen}
+    subtree = {name: _on_outside(targets[name], targets, outside) for name in sorted(chosen)}
+    path = ws.root / "subtree-bake.json"
+    path.write_text(json.dumps({"group": {"default": {"targets": sorted(chosen)}}, "target": subtree}),
+                    encoding="utf-8")
+    return path, len(chosen)
+
+
+def _on_outside(target: dict[str, Any], targets: dict[str, Any], outside: dict[str, str]) -> dict[str, Any]:
+    """target with a parent outside the subtree named by its pushed digest (inside: `target:` kept)."""
+    parents = {source.removeprefix("target:") for source in target.get("contexts", {}).values()
+               if source.startswith("target:")}
+    return waves._on_digests(target, targets, outside) if parents <= set(outside) else target
+
+
+def _digests(ws: versus.Workspace, name: str) -> dict[str, str]:
+    """Each target's pushed digest from the metadata file of bake run name."""
+    meta = json.loads((ws.logs / f"{name}-bake.metadata.json").read_text(encoding="utf-8"))
+    return {key: value["containerimage.digest"] for key, value in meta.items()
+            if isinstance(value, dict) and "containerimage.digest" in value}
+
+
+def compare_pr(ws: versus.Workspace, proxy: CountingProxy, reps: int) -> dict[str, list[float]]:
+    """Seed both tools cold, then reps PR changes timed three ways; wall seconds per way."""
+    for run in (versus.run_stackbuild(ws, proxy, 4, "seed"), versus.run_bake(ws, proxy, "seed")):
+        if not run["ok"]:
+            raise RuntimeError(run["error"])
+    file, count = subtree_file(ws, _digests(ws, "seed"))
+    walls: dict[str, list[float]] = {"stackbuild": [], "bake": [], f"subtree bake ({count})": []}
+    subtree_ws = _with_bake_file(ws, file)
+    for rep in range(reps):
+        _edit(ws)
+        own = versus.run_stackbuild(ws, proxy, 4, f"pr{rep}")
+        _edit(ws)
+        whole = versus.run_bake(ws, proxy, f"pr{rep}")
+        _edit(ws)
+        runs = [own, whole, versus.run_bake(subtree_ws, proxy, f"subtree{rep}")]
+        for way, run in zip(walls, runs, strict=True):
+            if not run["ok"]:
+                raise RuntimeError(f"{way}: {run['error']}")
+            walls[way].append(run["wall_s"])
+        timed = zip(walls, runs, strict=True)
+        print(f"rep {rep}: " + ", ".join(f"{way} {run['wall_s']:.2f} s" for way, run in timed), flush=True)
+    return walls
+
+
+def _edit(ws: versus.Workspace) -> None:
+    """A fresh edit of the framework Dockerfile (no way reuses another's build of the same edit)."""
+    ws.change_file.write_text(ws.original + f"ENV BENCH_CHANGE={uuid.uuid4().hex[:12]}\n", encoding="utf-8")
+
+
+def _with_bake_file(ws: versus.Workspace, file: Path) -> versus.Workspace:
+    """ws whose bake file is file (the bench's run_bake reads ws.bake_file)."""
+    class Subtree(versus.Workspace):
+        @property
+        def bake_file(self) -> Path:
+            return file
+
+    return Subtree(**ws.__dict__)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.subtree", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--stack", choices=("synth", "demo"), default="synth")
+    args = parser.parse_args(argv)
+    if problem := env.engine_problem():
+        print(problem, file=sys.stderr)
+        return 2
+    with rig.throwaway("subtree") as bench:
+        ws = (versus.synth_workspace(bench.work, bench.prefix) if args.stack == "synth"
+              else versus.demo_workspace(bench.work, Path.cwd(), bench.prefix))
+        walls = compare_pr(ws, bench.proxy, args.reps)
+    medians = {way: statistics.median(values) for way, values in walls.items()}
+    speedups = {way: round(medians["bake"] / value, 2) for way, value in medians.items()}
+    print(json.dumps({"walls_s": walls, "medians_s": medians, "bake_over": speedups}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,38 @@
+"""bench.subtree without Docker: which targets a PR change rebuilds, and their bake file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench import subtree
+from bench.versus import Workspace
+
+TARGETS = {
+    "os": {"context": "stacks/s/os", "tags": ["r/os:1"]},
+    "fw": {"context": "stacks/s/fw", "contexts": {"parent": "target:os"}, "tags": ["r/fw:1"]},
+    "other": {"context": "stacks/s/other", "contexts": {"parent": "target:os"}, "tags": ["r/other:1"]},
+    "app": {"context": "stacks/s/app", "contexts": {"parent": "target:fw"}, "tags": ["r/app:1"]},
+    "dev": {"context": "stacks/s/dev", "dockerfile": "Dockerfile", "contexts": {"parent": "target:app"},
+            "tags": ["r/dev:1"]},
+}
+
+
+def test_a_change_rebuilds_its_targets_and_everything_below_them_only() -> None:
+    assert subtree.rebuilt_targets(TARGETS, "stacks/s/fw/Dockerfile") == {"fw", "app", "dev"}
+    assert subtree.rebuilt_targets(TARGETS, "stacks/s/dev/Dockerfile") == {"dev"}
+    assert subtree.rebuilt_targets(TARGETS, "stacks/s/none/Dockerfile") == set()
+
+
+def test_the_subtree_file_names_outside_parents_by_digest_and_keeps_inside_ones(tmp_path: Path) -> None:
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "docker-bake.json").write_text(json.dumps({"target": TARGETS}), encoding="utf-8")
+    change = tmp_path / "stacks" / "s" / "fw" / "Dockerfile"
+    ws = Workspace("s", tmp_path, "stacks/s", 5, change, "", "sb", "bake")
+    digests = {name: f"sha256:{name}" for name in TARGETS}
+    path, count = subtree.subtree_file(ws, digests)
+    written = json.loads(path.read_text(encoding="utf-8"))
+    assert count == 3 and written["group"]["default"]["targets"] == ["app", "dev", "fw"]
+    assert written["target"]["fw"]["contexts"] == {"parent": "docker-image://r/os@sha256:os"}
+    assert written["target"]["app"]["contexts"] == {"parent": "target:fw"}
+    assert written["target"]["dev"]["contexts"] == {"parent": "target:app"}
