@@ -22,6 +22,7 @@ from engine.errors import RegistryError
 from engine.registry.auth import Authorizer
 from engine.registry.endpoints import Endpoint, endpoint_for, mirror_endpoint, mirrors
 from engine.registry.manifest import ACCEPT, INDEX_TYPES, MANIFEST_TYPES, Manifest
+from engine.registry.memo import ManifestMemo
 from engine.registry.names import ImageName, parse_reference
 from engine.registry.transport import (
     RegistryRefusal,
@@ -95,6 +96,7 @@ class RegistryClient:
         self._transport = Transport(timeout_s)
         self._auth = Authorizer(self._transport, self._count)
         self._pinged: dict[str, threading.Lock] = {}
+        self._memo = ManifestMemo()  # manifests by digest: the layer check and the content tag read one
 
     def manifest(self, reference: str) -> Manifest | None:
         """The manifest at reference, or None when the registry does not have it."""
@@ -221,6 +223,15 @@ class RegistryClient:
 
     def _call(self, method: str, name: ImageName, body: bytes | None = None,
               headers: dict[str, str] | None = None, kind: str = "manifests") -> Response | None:
+        if method != "GET" or kind != "manifests":
+            return self._call_registry(method, name, body, headers, kind)
+        response = self._memo.get(name) or self._call_registry(method, name, body, headers, kind)
+        if response is not None:
+            self._memo.keep(name, response)
+        return response
+
+    def _call_registry(self, method: str, name: ImageName, body: bytes | None,
+                       headers: dict[str, str] | None, kind: str) -> Response | None:
         path = f"/v2/{name.repository}/{kind}/{name.ref}"
         scope = f"repository:{name.repository}:{'pull,push' if method == 'PUT' else 'pull'}"
         if name.is_docker_hub and method in ("GET", "HEAD"):

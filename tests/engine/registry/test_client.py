@@ -404,6 +404,31 @@ def test_tag_gets_the_source_then_puts_the_same_body_and_type(registry: FakeRegi
     assert client.requests == {"ping": 1, "GET": 1, "PUT": 1}
 
 
+def test_a_manifest_read_by_digest_is_not_read_again_but_one_read_by_tag_is(registry: FakeRegistry) -> None:
+    source = f"/v2/stackbuild/debian/manifests/{RAW_DIGEST}"
+    registry.script(source, Reply(200, RAW_INDEX, {"Content-Type": OCI_INDEX}))
+    registry.script(PATH, Reply(200, RAW_INDEX, {"Content-Type": OCI_INDEX}))
+    client = RegistryClient()
+    by_digest = f"{registry.host}/stackbuild/debian@{RAW_DIGEST}"
+    by_tag = f"{registry.host}/stackbuild/debian:12"
+    assert client.manifest(by_digest) == client.manifest(by_digest)
+    client.tag(by_digest, by_tag)  # the layer check read it: the content tag only PUTs
+    client.manifest(by_tag)
+    client.manifest(by_tag)
+    assert registry.count(source, "GET") == 1 and registry.count(PATH, "GET") == 2
+    assert client.requests == {"ping": 1, "GET": 3, "PUT": 1}
+
+
+def test_a_body_that_does_not_have_its_digest_is_read_again(registry: FakeRegistry) -> None:
+    other = "sha256:" + "2" * 64
+    source = f"/v2/app/manifests/{other}"
+    registry.script(source, Reply(200, RAW_INDEX, {"Content-Type": OCI_INDEX}))
+    client = RegistryClient()
+    client.manifest(f"{registry.host}/app@{other}")
+    client.manifest(f"{registry.host}/app@{other}")
+    assert registry.count(source, "GET") == 2
+
+
 def test_tag_keeps_a_single_image_manifest_type(registry: FakeRegistry) -> None:
     source = f"/v2/app/manifests/{RAW_DIGEST}"
     registry.script(source, Reply(200, RAW_INDEX, {"Content-Type": MANIFEST_TYPES[1]}))
