@@ -223,12 +223,9 @@ class RegistryClient:
 
     def _call(self, method: str, name: ImageName, body: bytes | None = None,
               headers: dict[str, str] | None = None, kind: str = "manifests") -> Response | None:
-        if method != "GET" or kind != "manifests":
-            return self._call_registry(method, name, body, headers, kind)
-        response = self._memo.get(name) or self._call_registry(method, name, body, headers, kind)
-        if response is not None:
-            self._memo.keep(name, response)
-        return response
+        if method == "GET" and kind == "manifests":  # by digest: read once (ManifestMemo)
+            return self._memo.read(name, lambda: self._call_registry(method, name, body, headers, kind))
+        return self._call_registry(method, name, body, headers, kind)
 
     def _call_registry(self, method: str, name: ImageName, body: bytes | None,
                        headers: dict[str, str] | None, kind: str) -> Response | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 
 from engine.registry.names import ImageName
 from engine.registry.transport import Response
@@ -22,6 +23,16 @@ class ManifestMemo:
         self._kept: OrderedDict[tuple[str, str, str], Response] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
+
+    def read(self, name: ImageName, fetch: Callable[[], Response | None]) -> Response | None:
+        """The manifest kept for name, else what fetch gets (kept when it qualifies)."""
+        kept = self.get(name)
+        if kept is not None:
+            return kept
+        response = fetch()
+        if response is not None:
+            self.keep(name, response)
+        return response
 
     def get(self, name: ImageName) -> Response | None:
         """The manifest read before at name (repository@digest), or None."""
