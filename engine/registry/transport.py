@@ -36,6 +36,10 @@ class RegistryUnreachable(RegistryError):
     """Nothing answers at the registry's address: not worth retrying."""
 
 
+class AnswerTooLarge(RegistryError):
+    """An answer larger than a registry sends for what was asked: not read further, not retried."""
+
+
 @dataclass(frozen=True)
 class Response:
     """A registry answer: status, lower-case headers and body."""
@@ -77,6 +81,27 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+MANIFEST_LIMIT_BYTES = 4 * 1024 * 1024  # distribution stores no larger manifest
+BODY_LIMIT_BYTES = 256 * 1024 * 1024  # configs, attestations and SBOMs, listings, tokens
+
+
+def body_limit(url: str) -> int:
+    """The most bytes an answer to url may hold (memory stays bounded whatever a server sends)."""
+    return MANIFEST_LIMIT_BYTES if "/manifests/" in urllib.parse.urlsplit(url).path else BODY_LIMIT_BYTES
+
+
+def read_bounded(answer: http.client.HTTPResponse, url: str) -> bytes:
+    """The answer's body; AnswerTooLarge, without reading on, when it holds more than url's limit."""
+    limit = body_limit(url)
+    declared = answer.getheader("content-length") or ""
+    too_large = declared.isdigit() and int(declared) > limit
+    data = b"" if too_large else answer.read(limit + 1)
+    if too_large or len(data) > limit:
+        raise AnswerTooLarge(f"{redact(url)}: the answer is larger than {limit // 2**20} MiB, more than a "
+                             "registry sends for it", "check the registry address (is it a registry?)")
+    return data
 
 
 REDIRECTS = {301, 302, 303, 307, 308}
@@ -147,7 +172,7 @@ class Transport:
             try:
                 connection.request(method, path, body=body, headers={"User-Agent": "stackbuild", **headers})
                 answer = connection.getresponse()
-                data = answer.read()
+                data = answer.read() if method == "HEAD" else read_bounded(answer, url)
             except STALE_CONNECTION_ERRORS:
                 self._drop(key)
                 if reused and not fresh:

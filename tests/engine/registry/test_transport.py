@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
+from engine.registry import transport as transport_module
 from engine.registry.endpoints import Endpoint
 from engine.registry.proxyhandler import LocalServer
-from engine.registry.transport import RegistryUnreachable, TransientRegistryError, Transport
+from engine.registry.transport import AnswerTooLarge, RegistryUnreachable, TransientRegistryError, Transport
 
 
 class Server:
@@ -150,3 +152,55 @@ def test_nothing_listening_is_unreachable_and_a_silent_server_transient() -> Non
         endpoint = Endpoint(f"127.0.0.1:{port}", "http")
         with pytest.raises(TransientRegistryError, match="timed out"):
             Transport(0.3).send(endpoint, "GET", f"http://127.0.0.1:{port}/v2/", {})
+
+
+class Oversized(BaseHTTPRequestHandler):
+    """Answers as a broken or hostile server might: bodies larger than a registry sends."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        if "declared" in self.path:  # a huge Content-Length, then a body that never comes
+            self.send_header("Content-Length", str(5 * 1024 * 1024))
+            self.end_headers()
+            self.wfile.write(b"{")
+            self.wfile.flush()
+            time.sleep(3)
+            return
+        self.send_header("Connection", "close")  # no length: the body runs until the connection ends
+        self.end_headers()
+        if self.command == "GET":
+            self.wfile.write(b"x" * 3000)
+        self.close_connection = True
+
+    do_HEAD = do_GET
+
+
+@pytest.fixture
+def oversized() -> Iterator[str]:
+    server = LocalServer(("127.0.0.1", 0), Oversized)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_manifest_declared_larger_than_a_registry_keeps_is_refused_unread(oversized: str) -> None:
+    # reading the body would time out (the server sends one byte of it, then waits longer than 1 s)
+    url = f"http://{oversized}/v2/a/manifests/declared"
+    with pytest.raises(AnswerTooLarge, match="larger than 4 MiB"):
+        Transport(1).send(Endpoint(oversized, "http"), "GET", url, {})
+
+
+def test_an_answer_without_length_is_read_no_further_than_its_limit(
+        oversized: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transport_module, "MANIFEST_LIMIT_BYTES", 1000)
+    endpoint, transport = Endpoint(oversized, "http"), Transport(5)
+    with pytest.raises(AnswerTooLarge):
+        transport.send(endpoint, "GET", f"http://{oversized}/v2/a/manifests/1", {})
+    assert len(transport.send(endpoint, "GET", f"http://{oversized}/v2/a/blobs/sha256:1", {}).body) == 3000
+    assert transport.send(endpoint, "HEAD", f"http://{oversized}/v2/a/manifests/declared", {}).status == 200
