@@ -78,14 +78,13 @@ def compare_pr(ws: versus.Workspace, proxy: CountingProxy, reps: int) -> dict[st
             raise RuntimeError(run["error"])
     file, count = subtree_file(ws, _digests(ws, "seed"))
     walls: dict[str, list[float]] = {"stackbuild": [], "bake": [], f"subtree bake ({count})": []}
-    subtree_ws = _with_bake_file(ws, file)
     for rep in range(reps):
         _edit(ws)
         own = versus.run_stackbuild(ws, proxy, 4, f"pr{rep}")
         _edit(ws)
         whole = versus.run_bake(ws, proxy, f"pr{rep}")
         _edit(ws)
-        runs = [own, whole, versus.run_bake(subtree_ws, proxy, f"subtree{rep}")]
+        runs = [own, whole, versus.run_bake(ws, proxy, f"subtree{rep}", bake_file=file)]
         for way, run in zip(walls, runs, strict=True):
             if not run["ok"]:
                 raise RuntimeError(f"{way}: {run['error']}")
@@ -98,16 +97,6 @@ def compare_pr(ws: versus.Workspace, proxy: CountingProxy, reps: int) -> dict[st
 def _edit(ws: versus.Workspace) -> None:
     """A fresh edit of the framework Dockerfile (no way reuses another's build of the same edit)."""
     ws.change_file.write_text(ws.original + f"ENV BENCH_CHANGE={uuid.uuid4().hex[:12]}\n", encoding="utf-8")
-
-
-def _with_bake_file(ws: versus.Workspace, file: Path) -> versus.Workspace:
-    """ws whose bake file is file (the bench's run_bake reads ws.bake_file)."""
-    class Subtree(versus.Workspace):
-        @property
-        def bake_file(self) -> Path:
-            return file
-
-    return Subtree(**ws.__dict__)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

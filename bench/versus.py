@@ -155,11 +155,13 @@ def run_stackbuild(ws: Workspace, proxy: CountingProxy, jobs: int, name: str,
                           if entry.get("action") == "build"}}
 
 
-def run_bake(ws: Workspace, proxy: CountingProxy, name: str, no_cache: bool = False) -> dict[str, Any]:
-    """One `docker buildx bake --push` of the exported file; solves are the targets in its metadata."""
+def run_bake(ws: Workspace, proxy: CountingProxy, name: str, no_cache: bool = False,
+             bake_file: Path | None = None) -> dict[str, Any]:
+    """One `docker buildx bake --push` of the exported file (or bake_file); solves are the targets in
+    its metadata."""
     metadata = ws.logs / f"{name}-bake.metadata.json"
     metadata.unlink(missing_ok=True)
-    argv = ["docker", "buildx", "bake", "-f", str(ws.bake_file), "--push", "--progress", "plain",
+    argv = ["docker", "buildx", "bake", "-f", str(bake_file or ws.bake_file), "--push", "--progress", "plain",
             "--metadata-file", str(metadata), *(["--no-cache", "--pull"] if no_cache else [])]
     settled = env.settle()
     proxy.take()
