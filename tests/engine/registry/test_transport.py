@@ -170,6 +170,7 @@ class Oversized(BaseHTTPRequestHandler):
             self.wfile.write(b"{")
             self.wfile.flush()
             time.sleep(3)
+            self.close_connection = True  # the client hung up: read no next request (a reset, not EOF)
             return
         self.send_header("Connection", "close")  # no length: the body runs until the connection ends
         self.end_headers()
