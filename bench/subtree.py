@@ -34,9 +34,8 @@ def rebuilt_targets(targets: dict[str, Any], changed_dockerfile: str) -> set[str
     chosen = {name for name, target in targets.items() if dockerfile(target) == changed_dockerfile}
     grown = True
     while grown:
-        below = {name for name, target in targets.items() if name not in chosen and any(
-            source.removeprefix("target:") in chosen for source in target.get("contexts", {}).values()
-            if source.startswith("target:"))}
+        below = {name for name, target in targets.items()
+                 if name not in chosen and waves.target_parents(target) & chosen}
         chosen |= below
         grown = bool(below)
     return chosen
@@ -59,24 +58,17 @@ def subtree_file(ws: versus.Workspace, digests: dict[str, str]) -> tuple[Path, i
 
 def _on_outside(target: dict[str, Any], targets: dict[str, Any], outside: dict[str, str]) -> dict[str, Any]:
     """target with a parent outside the subtree named by its pushed digest (inside: `target:` kept)."""
-    parents = {source.removeprefix("target:") for source in target.get("contexts", {}).values()
-               if source.startswith("target:")}
-    return waves._on_digests(target, targets, outside) if parents <= set(outside) else target
-
-
-def _digests(ws: versus.Workspace, name: str) -> dict[str, str]:
-    """Each target's pushed digest from the metadata file of bake run name."""
-    meta = json.loads((ws.logs / f"{name}-bake.metadata.json").read_text(encoding="utf-8"))
-    return {key: value["containerimage.digest"] for key, value in meta.items()
-            if isinstance(value, dict) and "containerimage.digest" in value}
+    inside = not waves.target_parents(target) <= set(outside)
+    return target if inside else waves.on_digests(target, targets, outside)
 
 
 def compare_pr(ws: versus.Workspace, proxy: CountingProxy, reps: int) -> dict[str, list[float]]:
     """Seed both tools cold, then reps PR changes timed three ways; wall seconds per way."""
-    for run in (versus.run_stackbuild(ws, proxy, 4, "seed"), versus.run_bake(ws, proxy, "seed")):
+    seeds = (versus.run_stackbuild(ws, proxy, 4, "seed"), versus.run_bake(ws, proxy, "seed"))
+    for run in seeds:
         if not run["ok"]:
             raise RuntimeError(run["error"])
-    file, count = subtree_file(ws, _digests(ws, "seed"))
+    file, count = subtree_file(ws, seeds[1]["digests"])
     walls: dict[str, list[float]] = {"stackbuild": [], "bake": [], f"subtree bake ({count})": []}
     for rep in range(reps):
         _edit(ws)

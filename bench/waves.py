@@ -23,14 +23,18 @@ from bench import coldnightly, env, rig, versus
 MODES = ("bake", "waves", "per-target")
 
 
+def target_parents(target: dict[str, Any]) -> set[str]:
+    """The targets a bake target is built on (its `target:` contexts)."""
+    return {source.removeprefix("target:") for source in target.get("contexts", {}).values()
+            if source.startswith("target:")}
+
+
 def _ready(targets: dict[str, Any], done: set[str]) -> list[str]:
     """Targets not built yet whose `target:` parent is built."""
-    return [name for name, target in targets.items() if name not in done and all(
-        not source.startswith("target:") or source.removeprefix("target:") in done
-        for source in target.get("contexts", {}).values())]
+    return [name for name, target in targets.items() if name not in done and target_parents(target) <= done]
 
 
-def _on_digests(target: dict[str, Any], targets: dict[str, Any], digests: dict[str, str]) -> dict[str, Any]:
+def on_digests(target: dict[str, Any], targets: dict[str, Any], digests: dict[str, str]) -> dict[str, Any]:
     """target with a `target:` parent replaced by the parent's pushed image, by digest."""
     def source_of(value: str) -> str:
         if not value.startswith("target:"):
@@ -57,15 +61,15 @@ def run_waves(ws: versus.Workspace, per_target: bool) -> tuple[float, int]:
     digests: dict[str, str] = {}
     started, calls = time.monotonic(), 0
     while len(digests) < len(targets):
-        wave = {name: _on_digests(targets[name], targets, digests) for name in _ready(targets, set(digests))}
+        wave = {name: on_digests(targets[name], targets, digests) for name in _ready(targets, set(digests))}
         groups = [[name] for name in wave] if per_target else [list(wave)]
         running = [(group, _bake(ws, group, wave)) for group in groups]
         calls += len(running)
         for group, process in running:
             if process.wait() != 0:
                 raise RuntimeError(f"bake of {group} failed")
-            meta = json.loads((ws.root / f"wave-{group[0]}.meta").read_text(encoding="utf-8"))
-            digests.update({name: meta[name]["containerimage.digest"] for name in group})
+            built = versus.bake_digests(ws.root / f"wave-{group[0]}.meta")
+            digests.update({name: built[name] for name in group})
     return time.monotonic() - started, calls
 
 

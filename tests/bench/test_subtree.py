@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench import subtree
+from bench import subtree, versus, waves
 from bench.versus import Workspace
 
 TARGETS = {
@@ -36,3 +36,18 @@ def test_the_subtree_file_names_outside_parents_by_digest_and_keeps_inside_ones(
     assert written["target"]["fw"]["contexts"] == {"parent": "docker-image://r/os@sha256:os"}
     assert written["target"]["app"]["contexts"] == {"parent": "target:fw"}
     assert written["target"]["dev"]["contexts"] == {"parent": "target:app"}
+
+
+def test_bake_digests_reads_each_built_target_and_nothing_when_bake_wrote_no_file(tmp_path: Path) -> None:
+    metadata = tmp_path / "meta.json"
+    metadata.write_text(json.dumps({"fw": {"containerimage.digest": "sha256:f"}, "app": {"other": 1},
+                                    "buildx.build.warnings": []}), encoding="utf-8")
+    assert versus.bake_digests(metadata) == {"fw": "sha256:f"}
+    assert versus.bake_digests(tmp_path / "none.json") == {}
+
+
+def test_target_parents_are_the_target_contexts_only() -> None:
+    target = {"contexts": {"parent": "target:fw", "tools": "docker-image://r/t@sha256:1",
+                           "extra": "target:os"}}
+    assert waves.target_parents(target) == {"fw", "os"}
+    assert waves.target_parents({}) == set()
