@@ -9,33 +9,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import urllib.parse
 from collections import Counter
-from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import structlog
-from tenacity import retry, retry_if_exception_type, stop_after_attempt
 
 from engine.errors import RegistryError
-from engine.registry.auth import Authorizer
-from engine.registry.endpoints import Endpoint, endpoint_for, mirror_endpoint, mirrors
+from engine.registry.endpoints import endpoint_for, mirror_endpoint, mirrors
 from engine.registry.manifest import ACCEPT, INDEX_TYPES, MANIFEST_TYPES, Manifest
 from engine.registry.memo import ManifestMemo
 from engine.registry.names import ImageName, parse_reference
+from engine.registry.session import RegistrySession
 from engine.registry.transport import (
     RegistryRefusal,
     RegistryUnreachable,
     Response,
     TransientRegistryError,
-    Transport,
-    log_retry,
     next_link,
     redact,
-    refusal,
-    retry_after,
-    retry_wait,
 )
 
 __all__ = ["ACCEPT", "INDEX_TYPES", "MANIFEST_TYPES", "Manifest", "Registry", "RegistryClient",
@@ -43,7 +35,6 @@ __all__ = ["ACCEPT", "INDEX_TYPES", "MANIFEST_TYPES", "Manifest", "Registry", "R
            "split_reference"]
 log = structlog.get_logger()
 PAGE = 1000
-T = TypeVar("T")
 
 
 def split_reference(reference: str) -> tuple[str, str, str]:
@@ -84,18 +75,14 @@ class Registry(Protocol):
 class RegistryClient:
     """The distribution API over HTTPS (plain HTTP for loopback and insecure registries), logged in.
 
-    Transient failures (5xx, 429, resets, timeouts) are retried with jittered exponential backoff,
-    honouring Retry-After; 404 means "not there"; 401, 403, TLS failures and a refused connection
-    are definitive and say how to fix them.
+    Requests go through one RegistrySession: transient failures (5xx, 429, resets, timeouts) are
+    retried with jittered exponential backoff, honouring Retry-After; 404 means "not there"; 401,
+    403, TLS failures and a refused connection are definitive and say how to fix them.
     """
 
     def __init__(self, timeout_s: float = 10.0, attempts: int = 8) -> None:
-        self.timeout_s, self.attempts = timeout_s, attempts
-        self.requests: Counter[str] = Counter()
-        self._lock = threading.Lock()
-        self._transport = Transport(timeout_s)
-        self._auth = Authorizer(self._transport, self._count)
-        self._pinged: dict[str, threading.Lock] = {}
+        self._session = RegistrySession(timeout_s, attempts)
+        self.requests: Counter[str] = self._session.requests
         self._memo = ManifestMemo()  # manifests by digest: the layer check and the content tag read one
 
     def manifest(self, reference: str) -> Manifest | None:
@@ -159,12 +146,12 @@ class RegistryClient:
         scope, endpoint = f"repository:{name.repository}:pull,push", endpoint_for(name.api_host)
         headers = {"Content-Type": "application/octet-stream"}
         path = f"/v2/{name.repository}/blobs/uploads/?digest={digest}"
-        response = self._retrying(endpoint, "POST", path, scope, body, headers)
+        response = self._session.request(endpoint, "POST", path, scope, body, headers)
         if response is not None and response.status == 202:  # no one-request upload: PUT it
             location = urllib.parse.urlsplit(response.headers.get("location", ""))
             query = f"{location.query}&" if location.query else ""
             path = f"{location.path}?{query}digest={urllib.parse.quote(digest)}"
-            response = self._retrying(endpoint, "PUT", path, scope, body, headers)
+            response = self._session.request(endpoint, "PUT", path, scope, body, headers)
         if response is None:
             raise RegistryError(f"the registry refused a blob of {repository}", "check the registry prefix")
         return digest
@@ -193,11 +180,7 @@ class RegistryClient:
 
     def close(self) -> None:
         """Close the pooled connections."""
-        self._transport.close()
-
-    def _count(self, kind: str) -> None:
-        with self._lock:
-            self.requests[kind] += 1
+        self._session.close()
 
     def _manifest(self, name: ImageName) -> Manifest | None:
         response = self._call("GET", name)
@@ -213,7 +196,7 @@ class RegistryClient:
         next_path: str | None = path
         while next_path and next_path not in seen:
             seen.add(next_path)
-            response = self._retrying(endpoint_for(host), "GET", next_path, scope)
+            response = self._session.request(endpoint_for(host), "GET", next_path, scope)
             if response is None:
                 return items if items else None
             items += [str(item) for item in _json(redact(next_path), response.body).get(key) or []]
@@ -234,66 +217,10 @@ class RegistryClient:
         if name.is_docker_hub and method in ("GET", "HEAD"):
             for url in mirrors():
                 try:
-                    found = self._retrying(mirror_endpoint(url), method, path, scope, body, headers)
+                    found = self._session.request(mirror_endpoint(url), method, path, scope, body, headers)
                 except RegistryError as exc:
                     log.warning("registry_mirror_failed", mirror=redact(url), reason=redact(str(exc)))
                     continue
                 if found is not None:
                     return found
-        return self._retrying(endpoint_for(name.api_host), method, path, scope, body, headers)
-
-    def _retrying(self, endpoint: Endpoint, method: str, path: str, scope: str, body: bytes | None = None,
-                  headers: dict[str, str] | None = None) -> Response | None:
-        send: Callable[..., Response | None] = retry(
-            retry=retry_if_exception_type(TransientRegistryError), wait=retry_wait,
-            stop=stop_after_attempt(self.attempts), reraise=True, before_sleep=log_retry,
-        )(self._exchange)
-        return send(endpoint, method, path, scope, body, {"Accept": ACCEPT, **(headers or {})})
-
-    def _exchange(self, endpoint: Endpoint, method: str, path: str, scope: str, body: bytes | None,
-                  headers: dict[str, str]) -> Response | None:
-        """One request, authorised; a 401 with a new challenge is answered once with fresh credentials."""
-        self._ping(endpoint)
-        response = self._send(endpoint, method, path, scope, body, headers)
-        if response.status == 401 and "www-authenticate" in response.headers:
-            self._auth.learn(endpoint.host, response.headers["www-authenticate"])
-            self._auth.forget(endpoint.host, scope)
-            response = self._send(endpoint, method, path, scope, body, headers)
-        return self._interpret(endpoint, method, path, scope, response)
-
-    def _send(self, endpoint: Endpoint, method: str, path: str, scope: str, body: bytes | None,
-              headers: dict[str, str]) -> Response:
-        authorization = self._auth.header(endpoint.host, scope)
-        self._count(method)
-        extra = {"Authorization": authorization} if authorization else {}
-        return self._transport.send(endpoint, method, endpoint.base_url + path, {**headers, **extra}, body)
-
-    def _ping(self, endpoint: Endpoint) -> None:
-        """Learn once per host whether and how it wants authentication (`GET /v2/`)."""
-        if self._auth.knows(endpoint.host):
-            return
-        with self._lock:
-            lock = self._pinged.setdefault(endpoint.host, threading.Lock())
-        with lock:
-            if self._auth.knows(endpoint.host):
-                return
-            self._count("ping")
-            answer = self._transport.send(endpoint, "GET", endpoint.base_url + "/v2/", {})
-            if answer.status == 429 or answer.status >= 500:
-                raise TransientRegistryError(f"GET {endpoint.base_url}/v2/: HTTP {answer.status}",
-                                             retry_after(answer.headers.get("retry-after", "")))
-            challenge = answer.headers.get("www-authenticate") if answer.status == 401 else None
-            self._auth.learn(endpoint.host, challenge)
-
-    def _interpret(self, endpoint: Endpoint, method: str, path: str, scope: str,
-                   response: Response) -> Response | None:
-        """The response when it succeeded, None for 404, else the error it means."""
-        status, where = response.status, f"{method} {endpoint.base_url}{redact(path)}"
-        if 200 <= status < 300:
-            return response
-        if status == 404:
-            return None
-        if status == 429 or status >= 500:
-            raise TransientRegistryError(f"{where}: HTTP {status}",
-                                         retry_after(response.headers.get("retry-after", "")))
-        raise refusal(status, where, endpoint.host, scope, self._auth.credentials(endpoint.host) is not None)
+        return self._session.request(endpoint_for(name.api_host), method, path, scope, body, headers)

@@ -6,12 +6,8 @@ import email.utils
 import hashlib
 import json
 import socket
-import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -29,8 +25,8 @@ from engine.registry.client import (
     TransientRegistryError,
     split_reference,
 )
-from engine.registry.proxyhandler import LocalServer
 from engine.registry.transport import retry_after, retry_wait
+from tests.engine.registry.fakeregistry import FakeRegistry, Reply
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -144,99 +140,6 @@ def test_an_unreachable_registry_is_an_engine_error_with_exit_code_1() -> None:
 
 
 # --- RegistryClient against a local server ------------------------------------------------------
-
-
-@dataclass
-class Reply:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Call:
-    """One request the tiny server received."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class FakeRegistry:
-    """What the tiny server answers, per method and path, and what it was asked.
-
-    GET replies are scripted by path; HEAD falls back to the GET script of its path (without a body);
-    PUT answers 201 unless scripted.
-    """
-
-    host: str
-    replies: dict[str, list[Reply]] = field(default_factory=dict)
-    requests: list[tuple[str, str]] = field(default_factory=list)  # (path, Accept) of every request
-    calls: list[Call] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def script(self, path: str, *replies: Reply, method: str = "GET") -> None:
-        """Answer method on path with replies in turn; the last one repeats."""
-        self.replies[path if method == "GET" else f"{method} {path}"] = list(replies)
-
-    def count(self, path: str, method: str | None = None) -> int:
-        return sum(1 for call in self.calls if call.path == path and method in (None, call.method))
-
-    def answer(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> Reply:
-        with self.lock:
-            self.requests.append((path, headers.get("Accept", "")))
-            self.calls.append(Call(method, path, headers, body))
-            queue = self.replies.get(f"{method} {path}")
-            if queue is None and method != "PUT":
-                queue = self.replies.get(path)
-            if not queue:
-                if method == "PUT":
-                    return Reply(201, b"", {"Docker-Content-Digest": "sha256:put"})
-                return Reply(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}')
-            return queue.pop(0) if len(queue) > 1 else queue[0]
-
-
-@pytest.fixture
-def registry() -> Iterator[FakeRegistry]:
-    state: FakeRegistry
-
-    class Handler(BaseHTTPRequestHandler):
-        def _reply(self, method: str, with_body: bool = True) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            reply = state.answer(method, self.path, dict(self.headers.items()), body)
-            self.send_response(reply.status)
-            for key, value in reply.headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
-            if with_body:
-                self.wfile.write(reply.body)
-
-        def do_GET(self) -> None:
-            self._reply("GET")
-
-        def do_HEAD(self) -> None:
-            self._reply("HEAD", with_body=False)
-
-        def do_PUT(self) -> None:
-            self._reply("PUT")
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = LocalServer(("127.0.0.1", 0), Handler)
-    state = FakeRegistry(f"127.0.0.1:{server.server_address[1]}")
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @pytest.fixture(autouse=True)

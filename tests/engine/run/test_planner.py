@@ -492,7 +492,7 @@ def test_offline_uses_the_recorded_digest_and_asks_no_registry(graph: StackGraph
         raise AssertionError("offline planning asked a registry")
 
     monkeypatch.setattr("engine.run.planner.resolve_bases", no_network)
-    monkeypatch.setattr("engine.registry.client.RegistryClient._send", no_network)
+    monkeypatch.setattr("engine.registry.session.RegistrySession._send", no_network)
     before = fingerprint_graph(graph, root, {ALPINE: ALPINE_DIGEST})
     planned = plan_build(graph, root, None, recorded(before, "ext"))  # type: ignore[arg-type]
     assert planned.fingerprints == before  # the same fingerprints as the last (online) run
