@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import networkx as nx
 
 from graph.errors import CycleError, Location, StackError
+from graph.expand.dev import dev_nodes
+from graph.expand.tagging import node_tag
 from graph.expand.template import render
 from graph.expr.constraint import Constraint, parse_constraint
 from graph.load.limits import DEFAULT_LIMITS, MAX_RULE_CHECKS, Limits
 from graph.load.reference import reference_problem
 from graph.model import checks
-from graph.model.spec import Combination, Definition, DevRule, Node, Stack
-from graph.tags.conventions import get_convention
+from graph.model.spec import Combination, Definition, Node, Stack
 
 LIMIT_HINT = "shrink the matrix, or raise the limit with --max-nodes N"
 # The attr a definition's name becomes. Kind os sets none: an OS node is named for its role ('os',
@@ -47,7 +48,7 @@ def expand(stacks: Sequence[Stack], limits: Limits = DEFAULT_LIMITS) -> list[Nod
     for stack in stacks:
         if stack.dev is not None:
             own = [node for d in stack.definitions for node in by_definition[d.name]]
-            nodes += _dev_nodes(stack.dev, {d.name: d.convention for d in stack.definitions}, own)
+            nodes += dev_nodes(stack.dev, {d.name: d.convention for d in stack.definitions}, own)
     if len(nodes) > limits.max_nodes:
         where = next((s.dev.location for s in stacks if s.dev), Location(stacks[0].file, 1))
         raise StackError(f"the stacks expand to {len(nodes)} nodes with their -dev siblings, more than the "
@@ -152,7 +153,7 @@ def _node(definition: Definition, parent: _Parent | None, combo: Combination,
     platforms = _platforms(definition, parent.node if parent else None, attrs, constraints)
     if not platforms:
         return None
-    tag = _tag(definition, attrs)
+    tag = node_tag(definition, attrs)
     name = _name(definition, parent, combo, attrs)
     if not checks.GENERATED_NAME_RE.fullmatch(name):
         where = definition.at("name") if definition.name_template else combo.location
@@ -240,61 +241,3 @@ def _allowed(attrs: Mapping[str, str], platform: str,
         except StackError as exc:
             raise StackError(exc.message, where, exc.hint) from None
     return True
-
-
-def _tag(definition: Definition, attrs: Mapping[str, str]) -> str:
-    """The node's tag: its own template, or the stack's convention (an external image has none)."""
-    where = definition.at("tag")
-    if definition.external:
-        return ""
-    if definition.tag:
-        tag = render(definition.tag, attrs, where)
-        if definition.convention:
-            _check_convention(definition.convention, tag, definition.kind, where)
-    elif definition.convention:
-        tag = _generate(definition.convention, definition.kind, attrs, False, where)
-    else:
-        raise StackError(f"node '{definition.name}' has no tag", definition.location,
-                         "add 'tag:' to the node, or 'tags: <convention>' to the node or the stack")
-    problem = checks.tag_problem(tag)
-    if problem:
-        raise StackError(problem, where, "shorten the tag or change the values it is made of")
-    return tag
-
-
-def _generate(convention: str, kind: str, attrs: Mapping[str, str], dev: bool, where: Location) -> str:
-    try:
-        return get_convention(convention).generate(kind, attrs, dev)
-    except StackError as exc:
-        raise StackError(exc.message, where, exc.hint) from None
-
-
-def _check_convention(convention: str, tag: str, kind: str, where: Location) -> None:
-    try:
-        get_convention(convention).parse(tag, kind)
-    except StackError as exc:
-        raise StackError(exc.message, where, exc.hint or f"follow the {convention} convention") from None
-
-
-def _dev_nodes(rule: DevRule, conventions: Mapping[str, str], nodes: list[Node]) -> list[Node]:
-    """The -dev sibling of every built node whose definition is not excepted (conventions: by definition)."""
-    derived = []
-    excepted = set(rule.excepted)
-    for node in nodes:
-        if node.external or node.definition in excepted:
-            continue
-        convention = conventions.get(node.definition, "")
-        attrs = {**dict(node.attrs), "scope": "develop"}
-        tag = (_generate(convention, node.kind, dict(node.attrs), True, rule.location) if convention
-               else node.tag + rule.suffix)
-        problem = checks.tag_problem(tag)
-        if problem:
-            raise StackError(problem, node.location, "shorten the node's tag")
-        derived.append(replace(
-            node, name=node.name + rule.suffix, parent=node.name, dockerfile=rule.dockerfile,
-            context=rule.context, tag=tag, target=rule.target,
-            args=tuple((key, render(value, attrs, rule.location)) for key, value in rule.args),
-            test=tuple(render(item, attrs, rule.location) for item in rule.test) or node.test,
-            secrets=rule.secrets, variant="dev", attrs=tuple(sorted(attrs.items())), location=rule.location,
-        ))
-    return derived
