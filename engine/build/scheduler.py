@@ -71,13 +71,8 @@ class Scheduler:
             while True:
                 if self.stop.is_set():
                     stopped_by = stopped_by or "an interrupt"
-                while not stopped_by and ready and running < self.jobs:
-                    node = heapq.heappop(ready)[1]
-                    if node in outcomes:  # skipped while it waited in the queue
-                        continue
-                    future = pool.submit(work, node)
-                    future.add_done_callback(_report_to(self._done, node))
-                    running += 1
+                if not stopped_by:
+                    running = self._start_ready(pool, work, ready, outcomes, running)
                 if not running:
                     break
                 try:
@@ -100,6 +95,17 @@ class Scheduler:
             reason = "interrupted" if self.stop.is_set() else f"stopped after {stopped_by} failed"
             outcomes[node] = Outcome(node, NOT_STARTED, reason)
         return outcomes
+
+    def _start_ready(self, pool: ThreadPoolExecutor, work: Callable[[str], object],
+                     ready: list[tuple[float, str]], outcomes: dict[str, Outcome], running: int) -> int:
+        """Submit ready nodes, most urgent first, while a slot is free; how many run afterwards."""
+        while ready and running < self.jobs:
+            node = heapq.heappop(ready)[1]
+            if node in outcomes:  # skipped while it waited in the queue
+                continue
+            pool.submit(work, node).add_done_callback(_report_to(self._done, node))
+            running += 1
+        return running
 
     def _release(self, finished: str, pending: dict[str, int], ready: list[tuple[float, str]]) -> None:
         """finished succeeded: what waited only for it (and others done) is ready now."""

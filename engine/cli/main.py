@@ -7,23 +7,17 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from engine.build.buildx_args import CACHE_MODES
-from engine.cli import ci_report, commands, signing
-from engine.cli.config import pool_of
-from engine.cli.options import OptionError, add_load_options, checked, options_of, platform_list, positive
+from engine.cli import buildcmd, commands, signing
+from engine.cli.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
+from engine.cli.options import add_load_options, checked, platform_list, positive
 from engine.console import ci, logs
 from engine.errors import EngineError
-from engine.run import api
-from engine.run.runner import BuildSettings
 from graph.errors import GraphError
 
-if TYPE_CHECKING:
-    from engine.build.builder import BuildxBuilder
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_TERMINATED", "main",
+           "parse_checked"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,52 +47,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def parse_checked(argv: Sequence[str], environ: Mapping[str, str]) -> argparse.Namespace:
     """argv parsed, defaults filled from environ and the project file, every value checked."""
     return checked(_parser().parse_args(argv), environ)
-
-
-def _build(args: argparse.Namespace) -> int:
-    from engine.build.builder import BuildxBuilder
-
-    if args.load and args.changed_since:
-        raise OptionError("--load cannot be combined with --changed-since",
-                          "--load already builds only what the local image store lacks")
-    pool = pool_of(args)  # a wrong pool is reported before the engine is asked anything
-    if args.sign:
-        signing.key_file(args.sign, "STACKBUILD_SIGN_KEY", "--sign")  # fails before any build
-    builder = BuildxBuilder()
-    builder.stall_timeout_s = args.stall_timeout
-    options = options_of(args)
-    if args.check_reproducible:
-        builder.check()
-        return _check_reproducible(options, builder, tuple(args.check_reproducible))
-    settings = BuildSettings(jobs=args.jobs, keep_going=args.keep_going, full=args.full,
-                             changed_since=args.changed_since or "", cache=args.cache,
-                             cache_dir=Path(args.cache_dir or options.state / "cache").resolve(),
-                             test=not args.no_test, adopt=args.adopt, pool=pool)
-    if args.load:
-        from engine.build.localstore import LocalStore
-        from engine.run.local import build_local
-
-        builder.check()
-        report = build_local(options, builder.for_local_store(), settings, LocalStore(builder.docker))
-    else:  # api.build asks the engine (builder.check) only when something is to be built
-        report = api.build(options, builder, settings)
-    ci_report.show_run(report)
-    if args.report_dir:
-        ci_report.copy_reports(report, Path(args.report_dir))
-    print(commands.run_summary(report))
-    if args.sign and report.status == "succeeded":
-        signing.sign_run(args, report)
-    if report.status == "interrupted":
-        return EXIT_TERMINATED if report.signal == "SIGTERM" else EXIT_INTERRUPTED
-    return EXIT_OK if report.status == "succeeded" else EXIT_FAILED
-
-
-def _check_reproducible(options: api.Options, builder: BuildxBuilder, names: tuple[str, ...]) -> int:
-    from engine.run import reproduce
-
-    results = reproduce.check_reproducible(options, builder, names)
-    print("\n".join(reproduce.summary(results)))
-    return EXIT_OK if all(result.reproducible for result in results) else EXIT_FAILED
 
 
 def _common() -> argparse.ArgumentParser:
@@ -140,8 +88,19 @@ def _parser() -> argparse.ArgumentParser:
 def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                         common: argparse.ArgumentParser, targets: argparse.ArgumentParser,
                         narrowing: argparse.ArgumentParser) -> None:
-    """plan and build."""
-    plan = sub.add_parser("plan", parents=[common, targets, narrowing], help="print the build plan (dry run)")
+    """plan, build and publish."""
+    parents = [common, targets, narrowing]
+    _add_plan(sub.add_parser("plan", parents=parents, help="print the build plan (dry run)"))
+    _add_build(sub.add_parser("build", parents=parents, help="build, test and publish"))
+    publish = sub.add_parser("publish", parents=parents,
+                             help="after CI shards: check every node is built, then move the human tags")
+    publish.add_argument("--adopt", action="store_true",
+                         help="take over human tags that point at images this project never built")
+    publish.set_defaults(handler=commands.publish)
+
+
+def _add_plan(plan: argparse.ArgumentParser) -> None:
+    """The options of `plan`."""
     plan.add_argument("--format", choices=("table", "json"), default="table")
     plan.add_argument("--changed-since", metavar="REF", help="PR mode: only what changed since REF")
     plan.add_argument("--full", action="store_true", help="plan the nightly full rebuild")
@@ -153,7 +112,9 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     plan.add_argument("--out", help="with --emit: write to this file (default: stdout)")
     plan.set_defaults(handler=commands.plan)
 
-    build = sub.add_parser("build", parents=[common, targets, narrowing], help="build, test and publish")
+
+def _add_build(build: argparse.ArgumentParser) -> None:
+    """The options of `build`."""
     build.add_argument("--jobs", "-j", type=positive, help="parallel builds (default 2; env STACKBUILD_JOBS)")
     mode = build.add_mutually_exclusive_group()
     mode.add_argument("--keep-going", action="store_true",
@@ -189,13 +150,7 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                             "and move no human tag; repeatable")
     build.add_argument("--sign", metavar="KEY", help="after promotion, sign every published image by "
                        "digest with this cosign key (password from COSIGN_PASSWORD)")
-    build.set_defaults(handler=_build)
-
-    publish = sub.add_parser("publish", parents=[common, targets, narrowing],
-                             help="after CI shards: check every node is built, then move the human tags")
-    publish.add_argument("--adopt", action="store_true",
-                         help="take over human tags that point at images this project never built")
-    publish.set_defaults(handler=commands.publish)
+    build.set_defaults(handler=buildcmd.run)
 
 
 def _add_state_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],

@@ -79,100 +79,104 @@ class LocalHandler(BaseHTTPRequestHandler):
     default_request_version = "HTTP/1.0"
 
 
+class ProxyHandler(LocalHandler):
+    """One BuildKit connection: each request read, handed to the proxy, its answer relayed."""
+
+    proxy: Forwarder
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *_: object) -> None:
+        return
+
+    def finish(self) -> None:
+        self.proxy.drop_idle()
+        super().finish()
+
+    def handle_one_request(self) -> None:
+        try:
+            first = cast(io.BufferedReader, self.rfile).peek(1)[:1]
+        except OSError:  # an idle keep-alive connection timed out or was reset: close it quietly
+            self.close_connection = True
+            return
+        try:
+            # containerd probes TLS first and falls back to plain HTTP on an HTTP answer
+            if first == b"\x16":
+                self.wfile.write(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+                self.close_connection = True
+                return
+            super().handle_one_request()
+        except ConnectionError as exc:  # BuildKit hung up before the whole answer: nobody to answer
+            log.info("registry_answer_undelivered", node="*",
+                     reason=f"{getattr(self, 'command', '')} {getattr(self, 'path', '')}: {exc!r}")
+            self.close_connection = True
+
+    def _forward(self) -> None:
+        headers = [(k, v) for k, v in self.headers.items() if k.lower() not in HOP_HEADERS]
+        with tempfile.SpooledTemporaryFile(SPOOL_MEMORY_BYTES) as body:
+            try:
+                read_body(cast(IO[bytes], self.rfile), self.headers.get("Transfer-Encoding", ""),
+                          self.headers.get("Content-Length", ""), body)
+            except OSError as exc:  # BuildKit stalled or hung up while sending: nothing to forward
+                log.warning("registry_request_dropped", node="*",
+                            reason=f"{self.command} {self.path}: {exc}")
+                self.close_connection = True
+                return
+            try:
+                answer = self.proxy.forward(self.command, self.path, headers, body)
+            except Transient as exc:
+                self._fail(exc)
+                return
+        try:
+            self._relay(answer)
+        finally:
+            answer.close()
+
+    def _fail(self, error: Transient) -> None:
+        """Answer BuildKit with the registry's last status (or 502/504) and the reason."""
+        text = f"stackbuild retry proxy: {error}\n".encode()
+        self.send_response(error.status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(text)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(text)
+
+    def _relay(self, answer: Answer) -> None:
+        self.send_response(answer.status)
+        length = str(len(answer.body))
+        for key, value in answer.headers:
+            if key.lower() == "content-length" and (self.command == "HEAD" or answer.stream):
+                length = value  # a HEAD answer carries the size a GET would return
+            elif key.lower() not in HOP_HEADERS:
+                self.send_header(key, value)
+        chunked = answer.stream is not None and answer.stream.getheader("Content-Length") is None
+        self.send_header(*(("Transfer-Encoding", "chunked") if chunked else ("Content-Length", length)))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        if answer.stream is None:
+            self.wfile.write(answer.body)
+        else:
+            self._stream(answer.stream, chunked)
+
+    def _stream(self, source: http.client.HTTPResponse, chunked: bool) -> None:
+        """Copy a large body through; if the registry fails midway, cut BuildKit's connection."""
+        try:
+            while chunk := source.read(CHUNK_BYTES):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+            if chunked:
+                self.wfile.write(b"0\r\n\r\n")
+        except (OSError, http.client.HTTPException) as exc:
+            log.warning("registry_stream_cut", node="*", reason=f"{self.command} {self.path}: {exc!r}")
+            self.close_connection = True
+
+    do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward
+
+
 def handler(proxy: Forwarder) -> type[BaseHTTPRequestHandler]:
     """The request handler class of a proxy that forwards through proxy."""
-    class Handler(LocalHandler):
-        protocol_version = "HTTP/1.1"
-        timeout = proxy.timeout_s  # BuildKit's side: a client that stalls is dropped as well
-
-        def log_message(self, *_: object) -> None:
-            return
-
-        def finish(self) -> None:
-            proxy.drop_idle()
-            super().finish()
-
-        def handle_one_request(self) -> None:
-            try:
-                first = cast(io.BufferedReader, self.rfile).peek(1)[:1]
-            except OSError:  # an idle keep-alive connection timed out or was reset: close it quietly
-                self.close_connection = True
-                return
-            try:
-                # containerd probes TLS first and falls back to plain HTTP on an HTTP answer
-                if first == b"\x16":
-                    self.wfile.write(b"HTTP/1.0 400 Bad Request\r\n\r\n")
-                    self.close_connection = True
-                    return
-                super().handle_one_request()
-            except ConnectionError as exc:  # BuildKit hung up before the whole answer: nobody to answer
-                log.info("registry_answer_undelivered", node="*",
-                         reason=f"{getattr(self, 'command', '')} {getattr(self, 'path', '')}: {exc!r}")
-                self.close_connection = True
-
-        def _forward(self) -> None:
-            headers = [(k, v) for k, v in self.headers.items() if k.lower() not in HOP_HEADERS]
-            with tempfile.SpooledTemporaryFile(SPOOL_MEMORY_BYTES) as body:
-                try:
-                    read_body(cast(IO[bytes], self.rfile), self.headers.get("Transfer-Encoding", ""),
-                              self.headers.get("Content-Length", ""), body)
-                except OSError as exc:  # BuildKit stalled or hung up while sending: nothing to forward
-                    log.warning("registry_request_dropped", node="*",
-                                reason=f"{self.command} {self.path}: {exc}")
-                    self.close_connection = True
-                    return
-                try:
-                    answer = proxy.forward(self.command, self.path, headers, body)
-                except Transient as exc:
-                    self._fail(exc)
-                    return
-            try:
-                self._relay(answer)
-            finally:
-                answer.close()
-
-        def _fail(self, error: Transient) -> None:
-            """Answer BuildKit with the registry's last status (or 502/504) and the reason."""
-            text = f"stackbuild retry proxy: {error}\n".encode()
-            self.send_response(error.status)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-            self.send_header("Content-Length", str(len(text)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(text)
-
-        def _relay(self, answer: Answer) -> None:
-            self.send_response(answer.status)
-            length = str(len(answer.body))
-            for key, value in answer.headers:
-                if key.lower() == "content-length" and (self.command == "HEAD" or answer.stream):
-                    length = value  # a HEAD answer carries the size a GET would return
-                elif key.lower() not in HOP_HEADERS:
-                    self.send_header(key, value)
-            chunked = answer.stream is not None and answer.stream.getheader("Content-Length") is None
-            self.send_header(*(("Transfer-Encoding", "chunked") if chunked else ("Content-Length", length)))
-            self.end_headers()
-            if self.command == "HEAD":
-                return
-            if answer.stream is None:
-                self.wfile.write(answer.body)
-            else:
-                self._stream(answer.stream, chunked)
-
-        def _stream(self, source: http.client.HTTPResponse, chunked: bool) -> None:
-            """Copy a large body through; if the registry fails midway, cut BuildKit's connection."""
-            try:
-                while chunk := source.read(CHUNK_BYTES):
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
-                if chunked:
-                    self.wfile.write(b"0\r\n\r\n")
-            except (OSError, http.client.HTTPException) as exc:
-                log.warning("registry_stream_cut", node="*", reason=f"{self.command} {self.path}: {exc!r}")
-                self.close_connection = True
-
-        do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward
-
-    return Handler
+    # timeout: BuildKit's side of the connection; a client that stalls is dropped as well
+    return type("Handler", (ProxyHandler,), {"proxy": proxy, "timeout": proxy.timeout_s})
 
 
 def read_body(source: IO[bytes], transfer_encoding: str, content_length: str, target: IO[bytes]) -> None:

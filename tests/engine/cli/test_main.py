@@ -12,6 +12,7 @@ import pytest
 import engine.build.builder
 from engine.cli import commands
 from engine.cli import main as cli
+from engine.cli.options import options_of
 from engine.errors import EngineUnavailable
 from engine.run import api, publishing
 from engine.state.report import RunReport, new_run
@@ -161,11 +162,11 @@ def test_bad_arguments_exit_2_before_doing_anything(
 
 def test_options_of_targets_root_and_state(tmp_path: Path) -> None:
     args = argparse.Namespace(root=str(tmp_path), registry="", state_dir="st", targets=[])
-    options = cli.options_of(args)
+    options = options_of(args)
     assert options.targets == (Path("stacks"),)
     assert (options.root, options.state) == (tmp_path.resolve(), tmp_path.resolve() / "st")
     args.targets, args.registry = ["stacks/demo", "x/stack.yaml"], MIRROR
-    options = cli.options_of(args)
+    options = options_of(args)
     assert options.targets == (Path("stacks/demo"), Path("x/stack.yaml"))
     assert options.registry == MIRROR
 

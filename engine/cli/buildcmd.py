@@ -1,0 +1,64 @@
+"""`stackbuild build`: the run the arguments ask for, its reports and summary, and its exit code."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.cli import ci_report, commands, signing
+from engine.cli.config import pool_of
+from engine.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
+from engine.cli.options import OptionError, options_of
+from engine.run import api
+from engine.run.runner import BuildSettings
+
+if TYPE_CHECKING:
+    from engine.build.builder import BuildxBuilder
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build (or with --check-reproducible rebuild and compare) what the arguments name; the exit code."""
+    from engine.build.builder import BuildxBuilder
+
+    if args.load and args.changed_since:
+        raise OptionError("--load cannot be combined with --changed-since",
+                          "--load already builds only what the local image store lacks")
+    pool = pool_of(args)  # a wrong pool is reported before the engine is asked anything
+    if args.sign:
+        signing.key_file(args.sign, "STACKBUILD_SIGN_KEY", "--sign")  # fails before any build
+    builder = BuildxBuilder()
+    builder.stall_timeout_s = args.stall_timeout
+    options = options_of(args)
+    if args.check_reproducible:
+        builder.check()
+        return _check_reproducible(options, builder, tuple(args.check_reproducible))
+    settings = BuildSettings(jobs=args.jobs, keep_going=args.keep_going, full=args.full,
+                             changed_since=args.changed_since or "", cache=args.cache,
+                             cache_dir=Path(args.cache_dir or options.state / "cache").resolve(),
+                             test=not args.no_test, adopt=args.adopt, pool=pool)
+    if args.load:
+        from engine.build.localstore import LocalStore
+        from engine.run.local import build_local
+
+        builder.check()
+        report = build_local(options, builder.for_local_store(), settings, LocalStore(builder.docker))
+    else:  # api.build asks the engine (builder.check) only when something is to be built
+        report = api.build(options, builder, settings)
+    ci_report.show_run(report)
+    if args.report_dir:
+        ci_report.copy_reports(report, Path(args.report_dir))
+    print(commands.run_summary(report))
+    if args.sign and report.status == "succeeded":
+        signing.sign_run(args, report)
+    if report.status == "interrupted":
+        return EXIT_TERMINATED if report.signal == "SIGTERM" else EXIT_INTERRUPTED
+    return EXIT_OK if report.status == "succeeded" else EXIT_FAILED
+
+
+def _check_reproducible(options: api.Options, builder: BuildxBuilder, names: tuple[str, ...]) -> int:
+    from engine.run import reproduce
+
+    results = reproduce.check_reproducible(options, builder, names)
+    print("\n".join(reproduce.summary(results)))
+    return EXIT_OK if all(result.reproducible for result in results) else EXIT_FAILED

@@ -1,0 +1,3 @@
+"""The exit codes of `stackbuild`."""
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
