@@ -25,27 +25,49 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     stacks = sorted({entry["stack"] for entry in results.get("engine", {}).get("scenarios", [])})
     for stack in stacks:
-        noop, pr = _scenario(results, stack, "noop"), _scenario(results, stack, "pr")
-        if noop:
-            rows.append(_row(f"{stack}: no-op ≥{NOOP_SPEEDUP:g}× faster than bake", f"{noop['speedup']}×",
-                             noop["speedup"] >= NOOP_SPEEDUP))
-            if stack in NOOP_WALL_S:
-                wall = noop["stackbuild"]["median"]
-                rows.append(_row(f"{stack}: no-op <{NOOP_WALL_S[stack]:g} s wall", f"{wall} s (median)",
-                                 wall < NOOP_WALL_S[stack]))
-            per_node = noop["manifest_requests_per_node"]
-            rows.append(_row(f"{stack}: no-op ≤{MANIFESTS_PER_NODE:g} registry manifest request per node",
-                             f"{per_node} per node (bake: "
-                             f"{round(noop['bake']['requests'].get('manifests', 0) / noop['nodes'], 2)})",
-                             per_node <= MANIFESTS_PER_NODE))
-        if pr:
-            rows.append(_row(f"{stack}: PR change ≥{PR_SPEEDUP:g}× faster than bake", f"{pr['speedup']}×",
-                             pr["speedup"] >= PR_SPEEDUP))
-        for name in ("cold", "nightly"):
-            entry = _scenario(results, stack, name)
-            if entry:
-                measured = f"stackbuild/bake = {entry['ratio']} ({entry['reps']} run(s))"
-                rows.append(_row(f"{stack}: {name} no slower than bake", measured, entry["ratio"] <= 1.0))
+        rows += _stack_targets(results, stack)
+    rows += _planner_targets(results) + _scheduler_targets(results)
+    for part in ("scale", "memory"):
+        rows += results.get(part, {}).get("targets", [])
+    return rows
+
+
+def _stack_targets(results: dict[str, Any], stack: str) -> list[dict[str, Any]]:
+    """The engine targets of one stack: no-op, PR change, cold and nightly."""
+    rows: list[dict[str, Any]] = []
+    noop, pr = _scenario(results, stack, "noop"), _scenario(results, stack, "pr")
+    if noop:
+        rows += _noop_targets(stack, noop)
+    if pr:
+        rows.append(_row(f"{stack}: PR change ≥{PR_SPEEDUP:g}× faster than bake", f"{pr['speedup']}×",
+                         pr["speedup"] >= PR_SPEEDUP))
+    for name in ("cold", "nightly"):
+        entry = _scenario(results, stack, name)
+        if entry:
+            measured = f"stackbuild/bake = {entry['ratio']} ({entry['reps']} run(s))"
+            rows.append(_row(f"{stack}: {name} no slower than bake", measured, entry["ratio"] <= 1.0))
+    return rows
+
+
+def _noop_targets(stack: str, noop: dict[str, Any]) -> list[dict[str, Any]]:
+    """The no-op targets of one stack: speed-up, wall time (where set) and manifest requests per node."""
+    rows = [_row(f"{stack}: no-op ≥{NOOP_SPEEDUP:g}× faster than bake", f"{noop['speedup']}×",
+                 noop["speedup"] >= NOOP_SPEEDUP)]
+    if stack in NOOP_WALL_S:
+        wall = noop["stackbuild"]["median"]
+        rows.append(_row(f"{stack}: no-op <{NOOP_WALL_S[stack]:g} s wall", f"{wall} s (median)",
+                         wall < NOOP_WALL_S[stack]))
+    per_node = noop["manifest_requests_per_node"]
+    rows.append(_row(f"{stack}: no-op ≤{MANIFESTS_PER_NODE:g} registry manifest request per node",
+                     f"{per_node} per node (bake: "
+                     f"{round(noop['bake']['requests'].get('manifests', 0) / noop['nodes'], 2)})",
+                     per_node <= MANIFESTS_PER_NODE))
+    return rows
+
+
+def _planner_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Time and memory targets of the planner's 10k workloads."""
+    rows: list[dict[str, Any]] = []
     for size in results.get("planner", {}).get("sizes", []):
         if size["scale"] == "10k":
             seconds = size["total_s"]["median"]
@@ -53,13 +75,17 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                              f"{seconds} s (median)", seconds < TIME_TARGET_S))
             rows.append(_row(f"planner: {size['nodes']} nodes in <{MEMORY_TARGET_MB:g} MB",
                              f"{size['peak_rss_mb']} MB peak RSS", size["peak_rss_mb"] < MEMORY_TARGET_MB))
+    return rows
+
+
+def _scheduler_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Scheduler overhead targets at the node counts that have a limit."""
+    rows: list[dict[str, Any]] = []
     for entry in results.get("scheduler", {}).get("overhead", []):
         limit = SCHEDULER_LIMITS_S.get(entry["nodes"])
         if limit is not None:
             rows.append(_row(f"scheduler overhead, instant work: <{limit:g} s at {entry['nodes']} nodes",
                              f"{entry['seconds']} s ({entry['jobs']} jobs)", entry["seconds"] < limit))
-    for part in ("scale", "memory"):
-        rows += results.get(part, {}).get("targets", [])
     return rows
 
 
@@ -98,10 +124,18 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def _engine(engine: dict[str, Any]) -> list[str]:
+    """The section comparing stackbuild with docker buildx bake."""
     lines = ["## stackbuild beside docker buildx bake", ""]
     if "skipped" in engine:
         return [*lines, f"Not run: {engine['skipped']}.", ""]
-    lines += [
+    lines += [*_engine_timings(engine), *_engine_requests(engine["scenarios"]),
+              *_engine_profiles(engine["scenarios"]), *_engine_errors(engine["scenarios"])]
+    return [*lines, ""]
+
+
+def _engine_timings(engine: dict[str, Any]) -> list[str]:
+    """How the tools were run, and one table row of times, solves and requests per scenario."""
+    lines = [
         f"Same default buildx builder, one throwaway registry behind the counting proxy (bench/proxy.py). "
         f"stackbuild: `stackbuild build --jobs {engine['stackbuild_jobs']} --keep-going --no-test` (default "
         "registry layer cache; `--full` for nightly). bake: `docker buildx bake -f <stackbuild export bake> "
@@ -123,18 +157,29 @@ def _engine(engine: dict[str, Any]) -> list[str]:
             f"| {sb['requests'].get('total', 0):g} / {bake['requests'].get('total', 0):g} "
             f"| {entry['manifest_requests_per_node']} / "
             f"{round(bake['requests'].get('manifests', 0) / entry['nodes'], 2)} |")
-    lines += ["", "Registry requests by kind (median per run; TLS probes are HTTPS attempts answered by the "
-              "proxy so the client falls back to HTTP, not counted as requests):", "",
-              "| stack | scenario | tool | total | manifests | blobs | uploads | /v2/ | TLS probes "
-              "| 500s retried |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for entry in engine["scenarios"]:
+    return lines
+
+
+def _engine_requests(scenarios: list[dict[str, Any]]) -> list[str]:
+    """The table of registry requests by kind, per scenario and tool."""
+    lines = ["", "Registry requests by kind (median per run; TLS probes are HTTPS attempts answered by the "
+             "proxy so the client falls back to HTTP, not counted as requests):", "",
+             "| stack | scenario | tool | total | manifests | blobs | uploads | /v2/ | TLS probes "
+             "| 500s retried |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for entry in scenarios:
         for tool in ("stackbuild", "bake"):
             req = entry[tool]["requests"]
             cells = " | ".join(f"{req.get(kind, 0):g}" for kind in (
                 "total", "manifests", "blobs", "uploads", "base", "tls_probes", "read_retries"))
             lines.append(f"| {entry['stack']} | {entry['scenario']} | {tool} | {cells} |")
-    for entry in engine["scenarios"]:
+    return lines
+
+
+def _engine_profiles(scenarios: list[dict[str, Any]]) -> list[str]:
+    """Where a profiled no-op stackbuild build spends its time, per stack that has a profile."""
+    lines: list[str] = []
+    for entry in scenarios:
         profile = entry.get("stackbuild_profile")
         if profile:
             lines += ["", f"Where a no-op `stackbuild build` of {entry['stack']} spends its time (one extra "
@@ -143,11 +188,17 @@ def _engine(engine: dict[str, Any]) -> list[str]:
                       "| function | cumulative s | own s | calls |", "| --- | --- | --- | --- |"]
             lines += [f"| `{row['where']}` | {row['cumulative_s']} | {row['own_s']} | {row['calls']} |"
                       for row in profile["engine_graph_cumulative"]]
-    errors = [(entry["stack"], entry["scenario"], tool, error) for entry in engine["scenarios"]
+    return lines
+
+
+def _engine_errors(scenarios: list[dict[str, Any]]) -> list[str]:
+    """The tail of each failed run's error, per stack, scenario and tool."""
+    errors = [(entry["stack"], entry["scenario"], tool, error) for entry in scenarios
               for tool in ("stackbuild", "bake") for error in entry[tool]["errors"]]
+    lines: list[str] = []
     for stack, scenario, tool, error in errors:
         lines += ["", f"{stack} {scenario} {tool} failed:", "", "```", error.strip()[-1200:], "```"]
-    return [*lines, ""]
+    return lines
 
 
 def _median(values: list[int]) -> str:

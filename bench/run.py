@@ -67,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run every part not skipped, write results.json and results.md; the exit status."""
     args = _parser().parse_args(argv)
     started = time.monotonic()
 
@@ -77,25 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="stackbuild-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"meta": {
-        "mode": "quick" if args.quick else "full",
-        "command": " ".join(["python -m bench.run", *(argv if argv is not None else sys.argv[1:])]),
-        "machine": env.machine(with_docker=not args.quick), "git": _git(),
-    }}
+    results: dict[str, Any] = {"meta": _meta(args, argv)}
     notes: list[str] = []
-    marker = ""
     env.compile_bytecode(ROOT)
     try:
-        # the planner first: nothing of the engine runs is still settling in the background then
-        results["planner"] = _planner(args, progress)
-        if _engine_runs(args):
-            from bench import versus
-
-            marker = versus.image_marker()
-        results["engine"] = _engine(args, work, progress, notes, marker)
-        results["scheduler"] = _scheduler(args, results["engine"], progress, notes)
-        results["scale"] = _scale(args, work, progress)
-        results["memory"] = _memory(args, work, progress)
+        marker = _measure(args, work, progress, results, notes)
     finally:
         if not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)
@@ -103,14 +90,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["meta"]["load_average_end"] = [round(value, 2) for value in os.getloadavg()]
     results["targets"] = report.targets(results)
     results["notes"] = notes
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    (out_dir / "results.md").write_text(report.markdown(results), encoding="utf-8")
-    progress(f"wrote {out_dir / 'results.json'} and {out_dir / 'results.md'}")
+    _write(out_dir, results, progress)
     if marker:
         from bench import versus
 
         versus.cleanup_images(marker, progress)
     return 0
+
+
+def _meta(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
+    """What labels the results: mode, command line, machine and source tree."""
+    return {
+        "mode": "quick" if args.quick else "full",
+        "command": " ".join(["python -m bench.run", *(argv if argv is not None else sys.argv[1:])]),
+        "machine": env.machine(with_docker=not args.quick), "git": _git(),
+    }
+
+
+def _measure(args: argparse.Namespace, work: Path, progress: Any, results: dict[str, Any],
+             notes: list[str]) -> str:
+    """Every part into results; the marker of the images the engine part pushes ("" when it does not run)."""
+    marker = ""
+    # the planner first: nothing of the engine runs is still settling in the background then
+    results["planner"] = _planner(args, progress)
+    if _engine_runs(args):
+        from bench import versus
+
+        marker = versus.image_marker()
+    results["engine"] = _engine(args, work, progress, notes, marker)
+    results["scheduler"] = _scheduler(args, results["engine"], progress, notes)
+    results["scale"] = _scale(args, work, progress)
+    results["memory"] = _memory(args, work, progress)
+    return marker
+
+
+def _write(out_dir: Path, results: dict[str, Any], progress: Any) -> None:
+    """results.json and results.md in out_dir."""
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "results.md").write_text(report.markdown(results), encoding="utf-8")
+    progress(f"wrote {out_dir / 'results.json'} and {out_dir / 'results.md'}")
 
 
 def _engine_runs(args: argparse.Namespace) -> bool:

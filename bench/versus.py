@@ -25,7 +25,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -242,54 +242,80 @@ def _clean_slate(registry: env.ThrowawayRegistry | None, progress: Progress) -> 
              f"({time.monotonic() - start:.1f}s)")
 
 
+@dataclass
+class _Runs:
+    """Both tools' runs so far, by scenario in the order they ran; record() also reports each pair."""
+
+    ws: Workspace
+    progress: Progress
+    sb: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    bake: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def record(self, scenario: str, rep: int, sb: dict[str, Any], bake: dict[str, Any]) -> None:
+        """Keep one stackbuild run and one bake run of a scenario, and report them."""
+        self.sb.setdefault(scenario, []).append(sb)
+        self.bake.setdefault(scenario, []).append(bake)
+        self.progress(f"{self.ws.label} {scenario} #{rep + 1}: stackbuild {_line(sb)} | bake {_line(bake)}")
+
+
 def compare(ws: Workspace, proxy: CountingProxy, registry: env.ThrowawayRegistry, jobs: int,
             reps: dict[str, int], progress: Progress) -> list[dict[str, Any]]:
     """Every scenario on one workspace; reps per scenario (cold runs first, they seed the rest)."""
-    results: list[dict[str, Any]] = []
+    runs = _Runs(ws, progress)
     noop_profile: dict[str, Any] = {}
-    sb_runs: dict[str, list[dict[str, Any]]] = {}
-    bake_runs: dict[str, list[dict[str, Any]]] = {}
+    _cold_runs(ws, proxy, registry, jobs, reps, runs)
+    if all(run["ok"] for run in runs.sb["cold"] + runs.bake["cold"]):
+        noop_profile = _warm_runs(ws, proxy, jobs, reps, runs)
+    return [_scenario_summary(ws, scenario, sb_runs, runs.bake[scenario], noop_profile)
+            for scenario, sb_runs in runs.sb.items()]
 
-    def record(scenario: str, rep: int, sb: dict[str, Any], bake: dict[str, Any]) -> None:
-        sb_runs.setdefault(scenario, []).append(sb)
-        bake_runs.setdefault(scenario, []).append(bake)
-        progress(f"{ws.label} {scenario} #{rep + 1}: stackbuild {_line(sb)} | bake {_line(bake)}")
 
+def _cold_runs(ws: Workspace, proxy: CountingProxy, registry: env.ThrowawayRegistry, jobs: int,
+               reps: dict[str, int], runs: _Runs) -> None:
+    """The cold scenario, each run from a clean slate; stops at the first failed run."""
     for rep in range(max(1, reps.get("cold", 1))):
         # stackbuild on an empty registry; bake after it on a registry holding only stackbuild's
         # repositories (its own are empty: blobs are linked per repository, so it uploads them all)
-        _clean_slate(registry, progress)
+        _clean_slate(registry, runs.progress)
         shutil.rmtree(ws.state, ignore_errors=True)
         sb = run_stackbuild(ws, proxy, jobs, f"cold{rep}")
-        _clean_slate(None, progress)
+        _clean_slate(None, runs.progress)
         bake = run_bake(ws, proxy, f"cold{rep}")
-        record("cold", rep, sb, bake)
+        runs.record("cold", rep, sb, bake)
         if not (sb["ok"] and bake["ok"]):
             break
-    if all(run["ok"] for run in sb_runs["cold"] + bake_runs["cold"]):
-        for rep in range(reps.get("noop", 3)):
-            name = f"noop{rep}"
-            record("noop", rep, run_stackbuild(ws, proxy, jobs, name), run_bake(ws, proxy, name))
-        noop_profile = profile_stackbuild(ws, proxy, jobs)
-        for rep in range(reps.get("pr", 3)):
-            ws.change_file.write_text(ws.original + f"ENV BENCH_CHANGE={uuid.uuid4().hex[:12]}\n",
-                                      encoding="utf-8")
-            record("pr", rep, run_stackbuild(ws, proxy, jobs, f"pr{rep}"), run_bake(ws, proxy, f"pr{rep}"))
-        for rep in range(reps.get("nightly", 3)):
-            record("nightly", rep, run_stackbuild(ws, proxy, jobs, f"nightly{rep}", full=True),
-                   run_bake(ws, proxy, f"nightly{rep}", no_cache=True))
-    for scenario, runs in sb_runs.items():
-        sb_sum, bake_sum = _summary(runs), _summary(bake_runs[scenario])
-        results.append({
-            "stack": ws.label, "nodes": ws.nodes, "scenario": scenario, "reps": len(runs),
-            "stackbuild": sb_sum, "bake": bake_sum,
-            "ratio": round(sb_sum["median"] / bake_sum["median"], 3) if bake_sum["median"] else None,
-            "speedup": round(bake_sum["median"] / sb_sum["median"], 2) if sb_sum["median"] else None,
-            "manifest_requests_per_node": round(sb_sum["requests"].get("manifests", 0) / ws.nodes, 2),
-            "recorded_durations": runs[0]["durations"] if scenario == "cold" else {},
-            **({"stackbuild_profile": noop_profile} if scenario == "noop" and noop_profile else {}),
-        })
-    return results
+
+
+def _warm_runs(ws: Workspace, proxy: CountingProxy, jobs: int, reps: dict[str, int],
+               runs: _Runs) -> dict[str, Any]:
+    """The no-op, PR change and nightly scenarios after the cold runs; returns the no-op profile."""
+    for rep in range(reps.get("noop", 3)):
+        name = f"noop{rep}"
+        runs.record("noop", rep, run_stackbuild(ws, proxy, jobs, name), run_bake(ws, proxy, name))
+    noop_profile = profile_stackbuild(ws, proxy, jobs)
+    for rep in range(reps.get("pr", 3)):
+        ws.change_file.write_text(ws.original + f"ENV BENCH_CHANGE={uuid.uuid4().hex[:12]}\n",
+                                  encoding="utf-8")
+        runs.record("pr", rep, run_stackbuild(ws, proxy, jobs, f"pr{rep}"), run_bake(ws, proxy, f"pr{rep}"))
+    for rep in range(reps.get("nightly", 3)):
+        runs.record("nightly", rep, run_stackbuild(ws, proxy, jobs, f"nightly{rep}", full=True),
+                    run_bake(ws, proxy, f"nightly{rep}", no_cache=True))
+    return noop_profile
+
+
+def _scenario_summary(ws: Workspace, scenario: str, sb_runs: list[dict[str, Any]],
+                      bake_runs: list[dict[str, Any]], noop_profile: dict[str, Any]) -> dict[str, Any]:
+    """One scenario's result: both tools' summaries, their ratio and speed-up, manifests per node."""
+    sb_sum, bake_sum = _summary(sb_runs), _summary(bake_runs)
+    return {
+        "stack": ws.label, "nodes": ws.nodes, "scenario": scenario, "reps": len(sb_runs),
+        "stackbuild": sb_sum, "bake": bake_sum,
+        "ratio": round(sb_sum["median"] / bake_sum["median"], 3) if bake_sum["median"] else None,
+        "speedup": round(bake_sum["median"] / sb_sum["median"], 2) if sb_sum["median"] else None,
+        "manifest_requests_per_node": round(sb_sum["requests"].get("manifests", 0) / ws.nodes, 2),
+        "recorded_durations": sb_runs[0]["durations"] if scenario == "cold" else {},
+        **({"stackbuild_profile": noop_profile} if scenario == "noop" and noop_profile else {}),
+    }
 
 
 def image_marker() -> str:
