@@ -93,6 +93,12 @@ def _row(target: str, measured: str, met: bool) -> dict[str, Any]:
     return {"target": target, "measured": measured, "met": bool(met)}
 
 
+HISTORY = ("Earlier runs of this benchmark, the measurements made between them (where a run's time goes, "
+           "designs tried and dropped, the lower bound of one BuildKit session for a PR) and the code each "
+           "ran are in [history.md](history.md) and history.json; this file is what the latest `make bench` "
+           "wrote.")
+
+
 def _s(value: float) -> str:
     return f"{value:.2f}" if value < 10 else f"{value:.1f}"
 
@@ -120,6 +126,7 @@ def markdown(results: dict[str, Any]) -> str:
     notes = results.get("notes", [])
     if notes:
         lines += ["## Notes", "", *[f"- {note}" for note in notes], ""]
+    lines += ["## Earlier runs", "", HISTORY, ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
