@@ -1,7 +1,7 @@
 """Where the docker CLI would find its buildx plugin, so a build can run that program itself.
 
 `docker buildx build` is three Go programs: the docker CLI, the plugin's metadata probe it runs first,
-then buildx; ~40 ms of CPU per build for the first two (bench/results.md). buildx runs standalone
+then buildx; ~40 ms of CPU per build for the first two (bench/history.md). buildx runs standalone
 as well, reading the same client configuration (DOCKER_CONFIG, DOCKER_HOST, DOCKER_CONTEXT) the CLI
 would hand it. The search order is the docker CLI's on Linux: the configuration's extra folders,
 `<config>/cli-plugins`, then the system folders.

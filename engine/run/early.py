@@ -9,7 +9,7 @@ renamed after a repeat through the retry proxy) the child is built again on the 
 
 Building on the parent's image stored in the engine, before its push, was tried and dropped: dockerd
 26.1.5 with the containerd store sometimes resolves such a local image to another platform's manifest
-(or to an attestation manifest) for a platform other than the host's (bench/results.md, 2026-12-06).
+(or to an attestation manifest) for a platform other than the host's (bench/history.md, 2026-12-06).
 """
 
 from __future__ import annotations
