@@ -17,49 +17,18 @@ import argparse
 import json
 import statistics
 import sys
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from bench import env, rig, versus, waves
+from bench import bakefile, env, rig, versus
 from bench.proxy import CountingProxy
-
-
-def rebuilt_targets(targets: dict[str, Any], changed_dockerfile: str) -> set[str]:
-    """Targets built from changed_dockerfile and every target below them through `target:` contexts."""
-    def dockerfile(target: dict[str, Any]) -> str:
-        return f"{target.get('context', '.')}/{target.get('dockerfile', 'Dockerfile')}"
-
-    chosen = {name for name, target in targets.items() if dockerfile(target) == changed_dockerfile}
-    grown = True
-    while grown:
-        below = {name for name, target in targets.items()
-                 if name not in chosen and waves.target_parents(target) & chosen}
-        chosen |= below
-        grown = bool(below)
-    return chosen
 
 
 def subtree_file(ws: versus.Workspace, digests: dict[str, str]) -> tuple[Path, int]:
     """A bake file of the PR's rebuilt targets, parents outside it by digest; (path, targets)."""
-    targets = json.loads(ws.bake_file.read_text(encoding="utf-8"))["target"]
-    changed = ws.change_file.relative_to(ws.root).as_posix()
-    chosen = rebuilt_targets(targets, changed)
-    if not chosen:
-        raise RuntimeError(f"no target of {ws.bake_file} is built from {changed}")
-    outside = {name: digest for name, digest in digests.items() if name not in chosen}
-    subtree = {name: _on_outside(targets[name], targets, outside) for name in sorted(chosen)}
     path = ws.root / "subtree-bake.json"
-    path.write_text(json.dumps({"group": {"default": {"targets": sorted(chosen)}}, "target": subtree}),
-                    encoding="utf-8")
-    return path, len(chosen)
-
-
-def _on_outside(target: dict[str, Any], targets: dict[str, Any], outside: dict[str, str]) -> dict[str, Any]:
-    """target with a parent outside the subtree named by its pushed digest (inside: `target:` kept)."""
-    inside = not waves.target_parents(target) <= set(outside)
-    return target if inside else waves.on_digests(target, targets, outside)
+    changed = ws.change_file.relative_to(ws.root).as_posix()
+    return path, bakefile.write_subtree(ws.bake_file, changed, digests, path)
 
 
 def compare_pr(ws: versus.Workspace, proxy: CountingProxy, reps: int) -> dict[str, list[float]]:
@@ -71,11 +40,11 @@ def compare_pr(ws: versus.Workspace, proxy: CountingProxy, reps: int) -> dict[st
     file, count = subtree_file(ws, seeds[1]["digests"])
     walls: dict[str, list[float]] = {"stackbuild": [], "bake": [], f"subtree bake ({count})": []}
     for rep in range(reps):
-        _edit(ws)
+        versus.edit_framework(ws)
         own = versus.run_stackbuild(ws, proxy, 4, f"pr{rep}")
-        _edit(ws)
+        versus.edit_framework(ws)
         whole = versus.run_bake(ws, proxy, f"pr{rep}")
-        _edit(ws)
+        versus.edit_framework(ws)
         runs = [own, whole, versus.run_bake(ws, proxy, f"subtree{rep}", bake_file=file)]
         for way, run in zip(walls, runs, strict=True):
             if not run["ok"]:
@@ -84,11 +53,6 @@ def compare_pr(ws: versus.Workspace, proxy: CountingProxy, reps: int) -> dict[st
         timed = zip(walls, runs, strict=True)
         print(f"rep {rep}: " + ", ".join(f"{way} {run['wall_s']:.2f} s" for way, run in timed), flush=True)
     return walls
-
-
-def _edit(ws: versus.Workspace) -> None:
-    """A fresh edit of the framework Dockerfile (no way reuses another's build of the same edit)."""
-    ws.change_file.write_text(ws.original + f"ENV BENCH_CHANGE={uuid.uuid4().hex[:12]}\n", encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,7 +6,9 @@ other's tags), on the same default buildx builder. Scenarios, in this order per 
 
 - cold: empty registry (bake: its repositories), `docker buildx prune -af`, no stackbuild state;
 - noop: nothing changed since the last build;
-- pr: one framework Dockerfile edited (an `ENV BENCH_CHANGE=<random>` line appended);
+- pr: one framework Dockerfile edited (an `ENV BENCH_CHANGE=<random>` line appended); after each pair,
+  a fresh edit and one bake of only the targets that edit rebuilds (their parents by digest): what
+  any tool that rebuilds only what changed would need at least;
 - nightly: `stackbuild build --full` beside `docker buildx bake --no-cache --pull`.
 
 stackbuild runs through its real CLI with `--no-test` (bake has no smoke tests) and its default
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import env, synth
+from bench import bakefile, env, synth
 from bench.proxy import CountingProxy
 
 RUN_TIMEOUT_S = 1800
@@ -250,6 +252,8 @@ class _Runs:
     progress: Progress
     sb: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     bake: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    subtree: list[dict[str, Any]] = field(default_factory=list)  # bake of only what a PR rebuilds
+    subtree_targets: int = 0
 
     def record(self, scenario: str, rep: int, sb: dict[str, Any], bake: dict[str, Any]) -> None:
         """Keep one stackbuild run and one bake run of a scenario, and report them."""
@@ -266,8 +270,12 @@ def compare(ws: Workspace, proxy: CountingProxy, registry: env.ThrowawayRegistry
     _cold_runs(ws, proxy, registry, jobs, reps, runs)
     if all(run["ok"] for run in runs.sb["cold"] + runs.bake["cold"]):
         noop_profile = _warm_runs(ws, proxy, jobs, reps, runs)
-    return [_scenario_summary(ws, scenario, sb_runs, runs.bake[scenario], noop_profile)
-            for scenario, sb_runs in runs.sb.items()]
+    summaries = [_scenario_summary(ws, scenario, sb_runs, runs.bake[scenario], noop_profile)
+                 for scenario, sb_runs in runs.sb.items()]
+    for summary in summaries:
+        if summary["scenario"] == "pr" and runs.subtree:
+            summary["subtree_bake"] = _subtree_summary(runs, summary["bake"]["median"])
+    return summaries
 
 
 def _cold_runs(ws: Workspace, proxy: CountingProxy, registry: env.ThrowawayRegistry, jobs: int,
@@ -293,14 +301,42 @@ def _warm_runs(ws: Workspace, proxy: CountingProxy, jobs: int, reps: dict[str, i
         name = f"noop{rep}"
         runs.record("noop", rep, run_stackbuild(ws, proxy, jobs, name), run_bake(ws, proxy, name))
     noop_profile = profile_stackbuild(ws, proxy, jobs)
+    subtree_file = _subtree_file(ws, runs) if reps.get("pr", 3) else None
     for rep in range(reps.get("pr", 3)):
-        ws.change_file.write_text(ws.original + f"ENV BENCH_CHANGE={uuid.uuid4().hex[:12]}\n",
-                                  encoding="utf-8")
+        edit_framework(ws)
         runs.record("pr", rep, run_stackbuild(ws, proxy, jobs, f"pr{rep}"), run_bake(ws, proxy, f"pr{rep}"))
+        if subtree_file:
+            edit_framework(ws)  # a fresh edit: the subtree must not reuse the whole bake's build
+            runs.subtree.append(run_bake(ws, proxy, f"subtree{rep}", bake_file=subtree_file))
+            runs.progress(f"{ws.label} pr #{rep + 1}: bake of the rebuilt subtree only "
+                          f"{_line(runs.subtree[-1])}")
     for rep in range(reps.get("nightly", 3)):
         runs.record("nightly", rep, run_stackbuild(ws, proxy, jobs, f"nightly{rep}", full=True),
                     run_bake(ws, proxy, f"nightly{rep}", no_cache=True))
     return noop_profile
+
+
+def edit_framework(ws: Workspace) -> None:
+    """A PR change: a fresh `ENV BENCH_CHANGE=<random>` line appended to the framework Dockerfile."""
+    ws.change_file.write_text(ws.original + f"ENV BENCH_CHANGE={uuid.uuid4().hex[:12]}\n", encoding="utf-8")
+
+
+def _subtree_file(ws: Workspace, runs: _Runs) -> Path | None:
+    """The bake file of only what a PR change rebuilds, on the last cold bake's digests (None: no digests)."""
+    digests = runs.bake["cold"][-1].get("digests", {})
+    if not digests:
+        return None
+    path = ws.root / "subtree-bake.json"
+    changed = ws.change_file.relative_to(ws.root).as_posix()
+    runs.subtree_targets = bakefile.write_subtree(ws.bake_file, changed, digests, path)
+    return path
+
+
+def _subtree_summary(runs: _Runs, bake_median: float) -> dict[str, Any]:
+    """The bake of a PR's rebuilt subtree: its runs, its targets and its speed-up over the whole bake."""
+    summary = _summary(runs.subtree)
+    return {**summary, "targets": runs.subtree_targets,
+            "speedup": round(bake_median / summary["median"], 2) if summary["median"] else None}
 
 
 def _scenario_summary(ws: Workspace, scenario: str, sb_runs: list[dict[str, Any]],

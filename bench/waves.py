@@ -19,31 +19,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench import coldnightly, env, rig, versus
+from bench.bakefile import on_digests, target_parents
 
 MODES = ("bake", "waves", "per-target")
-
-
-def target_parents(target: dict[str, Any]) -> set[str]:
-    """The targets a bake target is built on (its `target:` contexts)."""
-    return {source.removeprefix("target:") for source in target.get("contexts", {}).values()
-            if source.startswith("target:")}
 
 
 def _ready(targets: dict[str, Any], done: set[str]) -> list[str]:
     """Targets not built yet whose `target:` parent is built."""
     return [name for name, target in targets.items() if name not in done and target_parents(target) <= done]
-
-
-def on_digests(target: dict[str, Any], targets: dict[str, Any], digests: dict[str, str]) -> dict[str, Any]:
-    """target with a `target:` parent replaced by the parent's pushed image, by digest."""
-    def source_of(value: str) -> str:
-        if not value.startswith("target:"):
-            return value
-        parent = value.removeprefix("target:")
-        return f"docker-image://{targets[parent]['tags'][0].rsplit(':', 1)[0]}@{digests[parent]}"
-
-    contexts = {name: source_of(value) for name, value in target.get("contexts", {}).items()}
-    return {**target, **({"contexts": contexts} if contexts else {})}
 
 
 def _bake(ws: versus.Workspace, group: list[str], wave: dict[str, Any]) -> subprocess.Popen[bytes]:

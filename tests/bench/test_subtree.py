@@ -1,11 +1,11 @@
-"""bench.subtree without Docker: which targets a PR change rebuilds, and their bake file."""
+"""bench.bakefile and bench.subtree without Docker: the targets a PR change rebuilds, and their bake file."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from bench import subtree, versus, waves
+from bench import bakefile, subtree, versus
 from bench.versus import Workspace
 
 TARGETS = {
@@ -19,9 +19,9 @@ TARGETS = {
 
 
 def test_a_change_rebuilds_its_targets_and_everything_below_them_only() -> None:
-    assert subtree.rebuilt_targets(TARGETS, "stacks/s/fw/Dockerfile") == {"fw", "app", "dev"}
-    assert subtree.rebuilt_targets(TARGETS, "stacks/s/dev/Dockerfile") == {"dev"}
-    assert subtree.rebuilt_targets(TARGETS, "stacks/s/none/Dockerfile") == set()
+    assert bakefile.rebuilt_targets(TARGETS, "stacks/s/fw/Dockerfile") == {"fw", "app", "dev"}
+    assert bakefile.rebuilt_targets(TARGETS, "stacks/s/dev/Dockerfile") == {"dev"}
+    assert bakefile.rebuilt_targets(TARGETS, "stacks/s/none/Dockerfile") == set()
 
 
 def test_the_subtree_file_names_outside_parents_by_digest_and_keeps_inside_ones(tmp_path: Path) -> None:
@@ -49,5 +49,5 @@ def test_bake_digests_reads_each_built_target_and_nothing_when_bake_wrote_no_fil
 def test_target_parents_are_the_target_contexts_only() -> None:
     target = {"contexts": {"parent": "target:fw", "tools": "docker-image://r/t@sha256:1",
                            "extra": "target:os"}}
-    assert waves.target_parents(target) == {"fw", "os"}
-    assert waves.target_parents({}) == set()
+    assert bakefile.target_parents(target) == {"fw", "os"}
+    assert bakefile.target_parents({}) == set()
