@@ -83,7 +83,8 @@ def inner(work: Path) -> dict[str, Any]:
 
 
 def measure(work: Path) -> dict[str, Any]:
-    """inner() in a fresh process (its own VmHWM)."""
+    """inner() in a fresh process (its own VmHWM), its blobs and registry in work (made if missing)."""
+    work.mkdir(parents=True, exist_ok=True)
     done = subprocess.run([sys.executable, "-m", "bench.proxymem", "--inner", str(work)], capture_output=True,
                           text=True, timeout=1800, check=False)
     if done.returncode != 0:

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bench import versus
 
         versus.cleanup_images(marker, progress)
-    return 0
+    return 1 if any(isinstance(part, dict) and part.get("failed") for part in results.values()) else 0
 
 
 def _meta(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
@@ -112,16 +112,29 @@ def _measure(args: argparse.Namespace, work: Path, progress: Any, results: dict[
     """Every part into results; the marker of the images the engine part pushes ("" when it does not run)."""
     marker = ""
     # the planner first: nothing of the engine runs is still settling in the background then
-    results["planner"] = _planner(args, progress)
+    results["planner"] = _part("planner", lambda: _planner(args, progress), progress, notes)
     if _engine_runs(args):
         from bench import versus
 
         marker = versus.image_marker()
-    results["engine"] = _engine(args, work, progress, notes, marker)
-    results["scheduler"] = _scheduler(args, results["engine"], progress, notes)
-    results["scale"] = _scale(args, work, progress)
-    results["memory"] = _memory(args, work, progress)
+    results["engine"] = _part("engine", lambda: _engine(args, work, progress, notes, marker), progress, notes)
+    results["scheduler"] = _part("scheduler", lambda: _scheduler(args, results["engine"], progress, notes),
+                                 progress, notes)
+    results["scale"] = _part("scale", lambda: _scale(args, work, progress), progress, notes)
+    results["memory"] = _part("memory", lambda: _memory(args, work, progress), progress, notes)
     return marker
+
+
+def _part(name: str, measure: Callable[[], dict[str, Any]], progress: Any,
+          notes: list[str]) -> dict[str, Any]:
+    """One part's results; a part that fails is reported as not run, so the others are still written."""
+    try:
+        return measure()
+    except Exception as exc:  # any failure of one part must not lose the others
+        reason = f"failed: {type(exc).__name__}: {str(exc)[-600:]}"
+        progress(f"{name}: {reason}")
+        notes.append(f"The {name} part {reason}")
+        return {"skipped": reason, "failed": True}
 
 
 def _write(out_dir: Path, results: dict[str, Any], progress: Any) -> None:

@@ -30,6 +30,20 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str
         encoding="utf-8")
 
 
+def test_a_part_that_fails_is_reported_and_the_others_are_still_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object) -> dict[str, Any]:
+        raise FileNotFoundError("no such file: big")
+
+    monkeypatch.setattr(run, "_planner", broken)
+    assert run.main(["--quick", "--out-dir", str(tmp_path)]) == 1
+    results = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert results["planner"] == {"skipped": "failed: FileNotFoundError: no such file: big", "failed": True}
+    assert results["scheduler"]["graphs"]  # the parts after it ran
+    assert "Not run: failed: FileNotFoundError: no such file: big." in (tmp_path / "results.md").read_text(
+        encoding="utf-8")
+
+
 def test_quick_mode_labels_its_results_with_date_and_machine(quick: tuple[dict[str, Any], str]) -> None:
     results, _ = quick
     meta = results["meta"]
