@@ -24,13 +24,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import env, rig, synth, versus
+from bench import env, rig, synth, timed, workspace
 from bench.proxy import CountingProxy
 
 Run = Callable[[str], dict[str, Any]]
 
 
-def salt(ws: versus.Workspace, value: str) -> None:
+def salt(ws: workspace.Workspace, value: str) -> None:
     """Rewrite every generated file of the stack from a new seed: a build of it is cold."""
     stack = ws.root / ws.target
     for files in sorted(stack.rglob("files")):
@@ -62,12 +62,12 @@ def _measure(name: str, run: Run, label: str, out: list[dict[str, Any]]) -> None
           f"requests={result['requests']['total']} load={row['load_before'][0]}", flush=True)
 
 
-def _stackbuild(ws: versus.Workspace, proxy: CountingProxy, jobs: int, tool: str, flags: tuple[str, ...],
+def _stackbuild(ws: workspace.Workspace, proxy: CountingProxy, jobs: int, tool: str, flags: tuple[str, ...],
                 full: bool = False) -> Run:
-    return lambda label: versus.run_stackbuild(ws, proxy, jobs, f"{label}-{tool}", full=full, extra=flags)
+    return lambda label: timed.run_stackbuild(ws, proxy, jobs, f"{label}-{tool}", full=full, extra=flags)
 
 
-def cold(ws: versus.Workspace, proxy: CountingProxy, registry: env.ThrowawayRegistry,
+def cold(ws: workspace.Workspace, proxy: CountingProxy, registry: env.ThrowawayRegistry,
          variants: dict[str, tuple[str, ...]], reps: int, jobs: int) -> list[dict[str, Any]]:
     """Each rep: bake and every variant, each on fresh content and an empty registry."""
     rows: list[dict[str, Any]] = []
@@ -78,27 +78,27 @@ def cold(ws: versus.Workspace, proxy: CountingProxy, registry: env.ThrowawayRegi
             registry.reset()
             shutil.rmtree(ws.state, ignore_errors=True)
             if tool == "bake":
-                _measure(tool, lambda label: versus.run_bake(ws, proxy, label), f"cold{rep}", rows)
+                _measure(tool, lambda label: timed.run_bake(ws, proxy, label), f"cold{rep}", rows)
             else:
                 _measure(tool, _stackbuild(ws, proxy, jobs, tool, variants[tool]), f"cold{rep}", rows)
     return rows
 
 
-def nightly(ws: versus.Workspace, proxy: CountingProxy, registry: env.ThrowawayRegistry,
+def nightly(ws: workspace.Workspace, proxy: CountingProxy, registry: env.ThrowawayRegistry,
             variants: dict[str, tuple[str, ...]], reps: int, jobs: int) -> list[dict[str, Any]]:
     """Seed once per tool on fixed content, then each rep: bake --no-cache --pull and every variant --full."""
     salt(ws, "nightly")
     registry.reset()
     shutil.rmtree(ws.state, ignore_errors=True)
     seed: list[dict[str, Any]] = []
-    _measure("bake", lambda label: versus.run_bake(ws, proxy, label), "seed", seed)
+    _measure("bake", lambda label: timed.run_bake(ws, proxy, label), "seed", seed)
     for tool, flags in variants.items():
         _measure(tool, _stackbuild(ws, proxy, jobs, tool, flags), "seed", seed)
     rows: list[dict[str, Any]] = []
     for rep in range(reps):
         for tool in _rotated(["bake", *variants], rep):
             if tool == "bake":
-                _measure(tool, lambda label: versus.run_bake(ws, proxy, label, no_cache=True),
+                _measure(tool, lambda label: timed.run_bake(ws, proxy, label, no_cache=True),
                          f"nightly{rep}", rows)
             else:
                 _measure(tool, _stackbuild(ws, proxy, jobs, tool, variants[tool], full=True),
@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                "load_start": [round(x, 2) for x in os.getloadavg()]}
     started = time.monotonic()
     with rig.throwaway("coldnightly") as bench:
-        ws = versus.synth_workspace(bench.work, bench.prefix)
+        ws = workspace.synth_workspace(bench.work, bench.prefix)
         try:
             for scenario in args.scenarios.split(","):
                 print(f"{scenario} ({ws.nodes} nodes)", flush=True)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import env, planner, report, sched, synth
+from bench import env, judge, planner, report, sched, synth
 
 ROOT = Path(__file__).resolve().parent.parent
 # Per-node seconds of a cold `stackbuild build stacks/demo --jobs 4 --no-test` on this machine
@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     results["meta"]["duration_s"] = round(time.monotonic() - started, 1)
     results["meta"]["load_average_end"] = [round(value, 2) for value in os.getloadavg()]
-    results["targets"] = report.targets(results)
+    results["targets"] = judge.targets(results)
     results["notes"] = notes
     _write(out_dir, results, progress)
     if marker:

@@ -20,38 +20,38 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import bakefile, env, rig, versus
+from bench import bakefile, env, rig, timed, workspace
 from bench.proxy import CountingProxy
 
 
-def subtree_file(ws: versus.Workspace, digests: dict[str, str]) -> tuple[Path, int]:
+def subtree_file(ws: workspace.Workspace, digests: dict[str, str]) -> tuple[Path, int]:
     """A bake file of the PR's rebuilt targets, parents outside it by digest; (path, targets)."""
     path = ws.root / "subtree-bake.json"
     changed = ws.change_file.relative_to(ws.root).as_posix()
     return path, bakefile.write_subtree(ws.bake_file, changed, digests, path)
 
 
-def compare_pr(ws: versus.Workspace, proxy: CountingProxy, reps: int) -> dict[str, list[float]]:
+def compare_pr(ws: workspace.Workspace, proxy: CountingProxy, reps: int) -> dict[str, list[float]]:
     """Seed both tools cold, then reps PR changes timed three ways; wall seconds per way."""
-    seeds = (versus.run_stackbuild(ws, proxy, 4, "seed"), versus.run_bake(ws, proxy, "seed"))
+    seeds = (timed.run_stackbuild(ws, proxy, 4, "seed"), timed.run_bake(ws, proxy, "seed"))
     for run in seeds:
         if not run["ok"]:
             raise RuntimeError(run["error"])
     file, count = subtree_file(ws, seeds[1]["digests"])
     walls: dict[str, list[float]] = {"stackbuild": [], "bake": [], f"subtree bake ({count})": []}
     for rep in range(reps):
-        versus.edit_framework(ws)
-        own = versus.run_stackbuild(ws, proxy, 4, f"pr{rep}")
-        versus.edit_framework(ws)
-        whole = versus.run_bake(ws, proxy, f"pr{rep}")
-        versus.edit_framework(ws)
-        runs = [own, whole, versus.run_bake(ws, proxy, f"subtree{rep}", bake_file=file)]
+        workspace.edit_framework(ws)
+        own = timed.run_stackbuild(ws, proxy, 4, f"pr{rep}")
+        workspace.edit_framework(ws)
+        whole = timed.run_bake(ws, proxy, f"pr{rep}")
+        workspace.edit_framework(ws)
+        runs = [own, whole, timed.run_bake(ws, proxy, f"subtree{rep}", bake_file=file)]
         for way, run in zip(walls, runs, strict=True):
             if not run["ok"]:
                 raise RuntimeError(f"{way}: {run['error']}")
             walls[way].append(run["wall_s"])
-        timed = zip(walls, runs, strict=True)
-        print(f"rep {rep}: " + ", ".join(f"{way} {run['wall_s']:.2f} s" for way, run in timed), flush=True)
+        pairs = zip(walls, runs, strict=True)
+        print(f"rep {rep}: " + ", ".join(f"{way} {run['wall_s']:.2f} s" for way, run in pairs), flush=True)
     return walls
 
 
@@ -65,8 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(problem, file=sys.stderr)
         return 2
     with rig.throwaway("subtree") as bench:
-        ws = (versus.synth_workspace(bench.work, bench.prefix) if args.stack == "synth"
-              else versus.demo_workspace(bench.work, Path.cwd(), bench.prefix))
+        ws = (workspace.synth_workspace(bench.work, bench.prefix) if args.stack == "synth"
+              else workspace.demo_workspace(bench.work, Path.cwd(), bench.prefix))
         walls = compare_pr(ws, bench.proxy, args.reps)
     medians = {way: statistics.median(values) for way, values in walls.items()}
     speedups = {way: round(medians["bake"] / value, 2) for way, value in medians.items()}

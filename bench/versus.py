@@ -17,12 +17,8 @@ registry layer cache; bake runs on a file written by `stackbuild export bake`.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -31,185 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import bakefile, env, synth
+from bench import bakefile, env, timed, workspace
 from bench.proxy import CountingProxy
+from bench.workspace import Workspace
 
-RUN_TIMEOUT_S = 1800
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Workspace:
-    """One stack to compare on, in a folder of its own (its Dockerfiles get edited)."""
-
-    label: str
-    root: Path
-    target: str  # the stack folder, relative to root
-    nodes: int
-    change_file: Path  # the framework Dockerfile a PR edits
-    original: str
-    sb_prefix: str
-    bake_prefix: str
-
-    @property
-    def state(self) -> Path:
-        return self.root / "state"
-
-    @property
-    def bake_file(self) -> Path:
-        return self.root / "build" / "docker-bake.json"
-
-    @property
-    def logs(self) -> Path:
-        return self.root / "bench-logs"
-
-
-def _stackbuild() -> list[str]:
-    script = Path(sys.executable).parent / "stackbuild"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "engine.cli"]
-
-
-def _env() -> dict[str, str]:
-    return {key: value for key, value in os.environ.items()
-            if not key.startswith("STACKBUILD_") and key != "BUILDX_BAKE_FILE"}
-
-
-def _hardlink_or_copy(src: str, dst: str) -> None:
-    if os.path.getsize(src) > 1 << 20:
-        try:
-            os.link(src, dst)
-            return
-        except OSError:
-            pass
-    shutil.copy2(src, dst)
-
-
-def demo_workspace(work: Path, repo_root: Path, registry: str) -> Workspace:
-    """A copy of stacks/demo (its root file systems hard-linked)."""
-    root = work / "demo"
-    shutil.copytree(repo_root / "stacks" / "demo", root / "stacks" / "demo", copy_function=_hardlink_or_copy)
-    # the SBOM generator of stacks/tools is not in the workspace: neither the build nor the bake file
-    # (which carries the stack's attestations) makes an SBOM here
-    stack_file = root / "stacks" / "demo" / "stack.yaml"
-    stack_file.write_text("\n".join(line for line in stack_file.read_text(encoding="utf-8").splitlines()
-                                    if not line.startswith("sbom:")) + "\n", encoding="utf-8")
-    change = root / "stacks" / "demo" / "framework" / "tinygrad" / "Dockerfile"
-    return _workspace("demo", root, "stacks/demo", change, registry)
-
-
-def synth_workspace(work: Path, registry: str) -> Workspace:
-    """The generated 29-node stack (FROM scratch + COPY of small files)."""
-    root = work / "synth"
-    synth.write_build_stack(root)
-    change = root / "stacks" / "synth" / "framework" / "a" / "Dockerfile"
-    return _workspace("synth", root, "stacks/synth", change, registry)
-
-
-def _workspace(label: str, root: Path, target: str, change: Path, registry: str) -> Workspace:
-    from engine.run import api
-
-    nodes = len(api.load(api.Options(root=root, targets=(Path(target),))).nodes)
-    ws = Workspace(label, root, target, nodes, change, change.read_text(encoding="utf-8"),
-                   f"{registry}/sb-{label}", f"{registry}/bake-{label}")
-    ws.logs.mkdir(parents=True, exist_ok=True)
-    subprocess.run([*_stackbuild(), "export", "bake", target, "--root", str(root), "--registry",
-                    ws.bake_prefix, "--out", str(ws.bake_file), "--log-format", "json"],
-                   check=True, capture_output=True, env=_env(), timeout=120)
-    return ws
-
-
-def _requests(counts: dict[str, int]) -> dict[str, Any]:
-    """Counts by method and kind, and sums per kind."""
-    by_kind: dict[str, int] = {}
-    for key, value in counts.items():
-        kind = key.split(" ", 1)[1]
-        by_kind[kind] = by_kind.get(kind, 0) + value
-    probes, retries = by_kind.pop("tls-probe", 0), by_kind.pop("read-retry", 0)
-    return {"total": sum(by_kind.values()), **{f"{kind}": by_kind[kind] for kind in sorted(by_kind)},
-            "tls_probes": probes, "read_retries": retries,
-            "by_method": dict(sorted(counts.items()))}
-
-
-def run_stackbuild(ws: Workspace, proxy: CountingProxy, jobs: int, name: str,
-                   full: bool = False, extra: tuple[str, ...] = ()) -> dict[str, Any]:
-    """One `stackbuild build` through the CLI (extra: more flags); wall time, buildx solves, requests."""
-    argv = [*_stackbuild(), "build", ws.target, "--root", str(ws.root), "--registry", ws.sb_prefix,
-            "--state-dir", str(ws.state), "--jobs", str(jobs), "--keep-going", "--no-test",
-            "--log-format", "json", *(["--full"] if full else []), *extra]
-    settled = env.settle()
-    proxy.take()
-    log = ws.logs / f"{name}-stackbuild.log"
-    start = time.monotonic()
-    with log.open("w", encoding="utf-8") as out:
-        result = subprocess.run(argv, cwd=ws.root, stdout=subprocess.PIPE, stderr=out, text=True,
-                                env=_env(), timeout=RUN_TIMEOUT_S, check=False)
-    wall = time.monotonic() - start
-    counts = proxy.take()
-    report_line = next((line for line in result.stdout.splitlines() if line.startswith("report: ")), "")
-    report: dict[str, Any] = {}
-    if report_line:
-        report = json.loads(Path(report_line.removeprefix("report: ")).read_text(encoding="utf-8"))
-    ok = result.returncode == 0 and report.get("status") == "succeeded"
-    return {"wall_s": round(wall, 3), "solves": int(report.get("buildx_invocations", 0)), "ok": ok,
-            "requests": _requests(counts), "log": str(log), "settled_s": settled,
-            "error": "" if ok else (result.stdout[-1500:] or f"exit {result.returncode}; see {log}"),
-            "durations": {node: entry["duration_s"] for node, entry in report.get("nodes", {}).items()
-                          if entry.get("action") == "build"}}
-
-
-def run_bake(ws: Workspace, proxy: CountingProxy, name: str, no_cache: bool = False,
-             bake_file: Path | None = None) -> dict[str, Any]:
-    """One `docker buildx bake --push` of the exported file (or bake_file); solves are the targets in
-    its metadata."""
-    metadata = ws.logs / f"{name}-bake.metadata.json"
-    metadata.unlink(missing_ok=True)
-    argv = ["docker", "buildx", "bake", "-f", str(bake_file or ws.bake_file), "--push", "--progress", "plain",
-            "--metadata-file", str(metadata), *(["--no-cache", "--pull"] if no_cache else [])]
-    settled = env.settle()
-    proxy.take()
-    log = ws.logs / f"{name}-bake.log"
-    start = time.monotonic()
-    with log.open("w", encoding="utf-8") as out:
-        result = subprocess.run(argv, cwd=ws.root, stdout=out, stderr=subprocess.STDOUT, env=_env(),
-                                timeout=RUN_TIMEOUT_S, check=False)
-    wall = time.monotonic() - start
-    counts = proxy.take()
-    digests = bake_digests(metadata)
-    ok = result.returncode == 0
-    return {"wall_s": round(wall, 3), "solves": len(digests), "digests": digests, "ok": ok,
-            "requests": _requests(counts),
-            "log": str(log), "settled_s": settled, "error": "" if ok else _tail(log)}
-
-
-def bake_digests(metadata: Path) -> dict[str, str]:
-    """Each built target's pushed digest from a bake `--metadata-file` ({} when bake wrote none)."""
-    built = json.loads(metadata.read_text(encoding="utf-8")) if metadata.exists() else {}
-    return {key: value["containerimage.digest"] for key, value in built.items()
-            if isinstance(value, dict) and "containerimage.digest" in value}
-
-
-def profile_stackbuild(ws: Workspace, proxy: CountingProxy, jobs: int) -> dict[str, Any]:
-    """A no-op `stackbuild build` under cProfile (not timed): where its fixed costs go."""
-    import pstats
-
-    from bench.planner import hot_spots
-
-    output = ws.logs / "noop.prof"
-    argv = [sys.executable, "-m", "cProfile", "-o", str(output), "-m", "engine.cli", "build", ws.target,
-            "--root", str(ws.root), "--registry", ws.sb_prefix, "--state-dir", str(ws.state), "--jobs",
-            str(jobs), "--keep-going", "--no-test", "--log-format", "json"]
-    subprocess.run(argv, cwd=ws.root, capture_output=True, env=_env(), timeout=RUN_TIMEOUT_S, check=False)
-    proxy.take()
-    if not output.exists():
-        return {}
-    stats = pstats.Stats(str(output))
-    spots = hot_spots(stats, limit=14, prefixes=("engine/", "graph/"))
-    return {"total_s": round(float(getattr(stats, "total_tt", 0.0)), 3),
-            "engine_graph_cumulative": spots["graph_cumulative"], "own_time": spots["own_time"][:8]}
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
 
 def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -286,9 +108,9 @@ def _cold_runs(ws: Workspace, proxy: CountingProxy, registry: env.ThrowawayRegis
         # repositories (its own are empty: blobs are linked per repository, so it uploads them all)
         _clean_slate(registry, runs.progress)
         shutil.rmtree(ws.state, ignore_errors=True)
-        sb = run_stackbuild(ws, proxy, jobs, f"cold{rep}")
+        sb = timed.run_stackbuild(ws, proxy, jobs, f"cold{rep}")
         _clean_slate(None, runs.progress)
-        bake = run_bake(ws, proxy, f"cold{rep}")
+        bake = timed.run_bake(ws, proxy, f"cold{rep}")
         runs.record("cold", rep, sb, bake)
         if not (sb["ok"] and bake["ok"]):
             break
@@ -299,26 +121,22 @@ def _warm_runs(ws: Workspace, proxy: CountingProxy, jobs: int, reps: dict[str, i
     """The no-op, PR change and nightly scenarios after the cold runs; returns the no-op profile."""
     for rep in range(reps.get("noop", 3)):
         name = f"noop{rep}"
-        runs.record("noop", rep, run_stackbuild(ws, proxy, jobs, name), run_bake(ws, proxy, name))
-    noop_profile = profile_stackbuild(ws, proxy, jobs)
+        runs.record("noop", rep, timed.run_stackbuild(ws, proxy, jobs, name), timed.run_bake(ws, proxy, name))
+    noop_profile = timed.profile_stackbuild(ws, proxy, jobs)
     subtree_file = _subtree_file(ws, runs) if reps.get("pr", 3) else None
     for rep in range(reps.get("pr", 3)):
-        edit_framework(ws)
-        runs.record("pr", rep, run_stackbuild(ws, proxy, jobs, f"pr{rep}"), run_bake(ws, proxy, f"pr{rep}"))
+        workspace.edit_framework(ws)
+        own, whole = timed.run_stackbuild(ws, proxy, jobs, f"pr{rep}"), timed.run_bake(ws, proxy, f"pr{rep}")
+        runs.record("pr", rep, own, whole)
         if subtree_file:
-            edit_framework(ws)  # a fresh edit: the subtree must not reuse the whole bake's build
-            runs.subtree.append(run_bake(ws, proxy, f"subtree{rep}", bake_file=subtree_file))
+            workspace.edit_framework(ws)  # a fresh edit: the subtree must not reuse the whole bake's build
+            runs.subtree.append(timed.run_bake(ws, proxy, f"subtree{rep}", bake_file=subtree_file))
             runs.progress(f"{ws.label} pr #{rep + 1}: bake of the rebuilt subtree only "
                           f"{_line(runs.subtree[-1])}")
     for rep in range(reps.get("nightly", 3)):
-        runs.record("nightly", rep, run_stackbuild(ws, proxy, jobs, f"nightly{rep}", full=True),
-                    run_bake(ws, proxy, f"nightly{rep}", no_cache=True))
+        runs.record("nightly", rep, timed.run_stackbuild(ws, proxy, jobs, f"nightly{rep}", full=True),
+                    timed.run_bake(ws, proxy, f"nightly{rep}", no_cache=True))
     return noop_profile
-
-
-def edit_framework(ws: Workspace) -> None:
-    """A PR change: a fresh `ENV BENCH_CHANGE=<random>` line appended to the framework Dockerfile."""
-    ws.change_file.write_text(ws.original + f"ENV BENCH_CHANGE={uuid.uuid4().hex[:12]}\n", encoding="utf-8")
 
 
 def _subtree_file(ws: Workspace, runs: _Runs) -> Path | None:
@@ -376,8 +194,8 @@ def run_engine(work: Path, repo_root: Path, jobs: int, plan: dict[str, dict[str,
             progress(f"registry on 127.0.0.1:{registry.port}, counting proxy on localhost:{proxy.port}")
             prefix = f"localhost:{proxy.port}{marker.rstrip('/')}"
             for label in plan:
-                ws = (synth_workspace(work, prefix) if label == "synth"
-                      else demo_workspace(work, repo_root, prefix))
+                ws = (workspace.synth_workspace(work, prefix) if label == "synth"
+                      else workspace.demo_workspace(work, repo_root, prefix))
                 progress(f"{label}: {ws.nodes} nodes, reps {plan[label]}")
                 results += compare(ws, proxy, registry, jobs, plan[label], progress)
     finally:

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from bench import coldnightly, env, rig, versus
+from bench import coldnightly, env, rig, timed, workspace
 from bench.bakefile import on_digests, target_parents
 
 MODES = ("bake", "waves", "per-target")
@@ -29,7 +29,7 @@ def _ready(targets: dict[str, Any], done: set[str]) -> list[str]:
     return [name for name, target in targets.items() if name not in done and target_parents(target) <= done]
 
 
-def _bake(ws: versus.Workspace, group: list[str], wave: dict[str, Any]) -> subprocess.Popen[bytes]:
+def _bake(ws: workspace.Workspace, group: list[str], wave: dict[str, Any]) -> subprocess.Popen[bytes]:
     """Start one `docker buildx bake --push` of group (targets of wave)."""
     file = ws.root / f"wave-{group[0]}.json"
     file.write_text(json.dumps({"target": {name: wave[name] for name in group}}), encoding="utf-8")
@@ -38,7 +38,7 @@ def _bake(ws: versus.Workspace, group: list[str], wave: dict[str, Any]) -> subpr
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def run_waves(ws: versus.Workspace, per_target: bool) -> tuple[float, int]:
+def run_waves(ws: workspace.Workspace, per_target: bool) -> tuple[float, int]:
     """Build every target wave by wave; (seconds, bake processes)."""
     targets = json.loads(ws.bake_file.read_text(encoding="utf-8"))["target"]
     digests: dict[str, str] = {}
@@ -51,7 +51,7 @@ def run_waves(ws: versus.Workspace, per_target: bool) -> tuple[float, int]:
         for group, process in running:
             if process.wait() != 0:
                 raise RuntimeError(f"bake of {group} failed")
-            built = versus.bake_digests(ws.root / f"wave-{group[0]}.meta")
+            built = timed.bake_digests(ws.root / f"wave-{group[0]}.meta")
             digests.update({name: built[name] for name in group})
     return time.monotonic() - started, calls
 
@@ -65,13 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(problem, file=sys.stderr)
         return 2
     with rig.throwaway("waves") as bench:
-        ws = versus.synth_workspace(bench.work, bench.prefix)
+        ws = workspace.synth_workspace(bench.work, bench.prefix)
         for rep in range(args.reps):
             for mode in MODES:
                 coldnightly.salt(ws, uuid.uuid4().hex)
                 bench.registry.reset()
                 if mode == "bake":
-                    seconds, calls = versus.run_bake(ws, bench.proxy, f"waves{rep}")["wall_s"], 1
+                    seconds, calls = timed.run_bake(ws, bench.proxy, f"waves{rep}")["wall_s"], 1
                 else:
                     seconds, calls = run_waves(ws, per_target=mode == "per-target")
                 print(f"rep {rep} {mode:10} {seconds:6.1f} s  {calls:2} bake processes", flush=True)

@@ -15,7 +15,7 @@ from typing import Any
 import networkx as nx
 import pytest
 
-from bench import report, run, sched, synth
+from bench import judge, run, sched, synth
 from bench.planner import PHASES
 from bench.proxy import CountingProxy, path_kind
 from engine.registry.proxyhandler import LocalServer
@@ -198,7 +198,7 @@ def test_targets_are_judged_from_the_medians() -> None:
                                         scenario("pr", 10, 20, 30), scenario("nightly", 120, 100, 60)]},
                "planner": {"sizes": [{"scale": "10k", "nodes": 10470, "total_s": {"median": 2.5},
                                       "peak_rss_mb": 80.0}]}}
-    met = {row["target"]: row["met"] for row in report.targets(results)}
+    met = {row["target"]: row["met"] for row in judge.targets(results)}
     assert met == {
         "demo: no-op ≥10× faster than bake": True,
         "demo: no-op ≤1 registry manifest request per node": True,

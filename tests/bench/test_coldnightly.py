@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench import coldnightly, synth
-from bench.versus import Workspace
+from bench.workspace import Workspace
 
 
 def workspace(root: Path) -> Workspace:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench import bakefile, subtree, versus
-from bench.versus import Workspace
+from bench import bakefile, subtree, timed
+from bench.workspace import Workspace
 
 TARGETS = {
     "os": {"context": "stacks/s/os", "tags": ["r/os:1"]},
@@ -42,8 +42,8 @@ def test_bake_digests_reads_each_built_target_and_nothing_when_bake_wrote_no_fil
     metadata = tmp_path / "meta.json"
     metadata.write_text(json.dumps({"fw": {"containerimage.digest": "sha256:f"}, "app": {"other": 1},
                                     "buildx.build.warnings": []}), encoding="utf-8")
-    assert versus.bake_digests(metadata) == {"fw": "sha256:f"}
-    assert versus.bake_digests(tmp_path / "none.json") == {}
+    assert timed.bake_digests(metadata) == {"fw": "sha256:f"}
+    assert timed.bake_digests(tmp_path / "none.json") == {}
 
 
 def test_target_parents_are_the_target_contexts_only() -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bench import report, versus
-from bench.versus import Workspace
+from bench import judge, report, timed, versus
+from bench.workspace import Workspace
 
 TARGETS = {
     "os": {"context": "stacks/s/os", "tags": ["r/os:1"]},
@@ -53,9 +53,9 @@ def test_each_pr_pair_is_followed_by_a_subtree_bake_on_a_fresh_edit(
         digests = {"os": "sha256:o", "fw": "sha256:f", "app": "sha256:a"}
         return _run(1.0 if bake_file else 8.0, digests=digests)
 
-    monkeypatch.setattr(versus, "run_stackbuild", stackbuild)
-    monkeypatch.setattr(versus, "run_bake", bake)
-    monkeypatch.setattr(versus, "profile_stackbuild", lambda *args: {})
+    monkeypatch.setattr(timed, "run_stackbuild", stackbuild)
+    monkeypatch.setattr(timed, "run_bake", bake)
+    monkeypatch.setattr(timed, "profile_stackbuild", lambda *args: {})
     monkeypatch.setattr(versus, "_clean_slate", lambda *args: None)
     summaries = versus.compare(ws, None, None, 4, {"cold": 1, "noop": 0, "pr": 2, "nightly": 0},  # type: ignore[arg-type]
                                lambda message: None)
@@ -71,9 +71,9 @@ def test_each_pr_pair_is_followed_by_a_subtree_bake_on_a_fresh_edit(
 
 def test_without_digests_of_the_cold_bake_no_subtree_is_baked(ws: Workspace,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(versus, "run_stackbuild", lambda *args, **kwargs: _run(2.0))
-    monkeypatch.setattr(versus, "run_bake", lambda *args, **kwargs: _run(8.0, digests={}))
-    monkeypatch.setattr(versus, "profile_stackbuild", lambda *args: {})
+    monkeypatch.setattr(timed, "run_stackbuild", lambda *args, **kwargs: _run(2.0))
+    monkeypatch.setattr(timed, "run_bake", lambda *args, **kwargs: _run(8.0, digests={}))
+    monkeypatch.setattr(timed, "profile_stackbuild", lambda *args: {})
     monkeypatch.setattr(versus, "_clean_slate", lambda *args: None)
     summaries = versus.compare(ws, None, None, 4, {"cold": 1, "noop": 0, "pr": 1, "nightly": 0},  # type: ignore[arg-type]
                                lambda message: None)
@@ -88,7 +88,7 @@ def test_the_pr_target_and_table_name_the_subtree_bound() -> None:
                          "errors": []},
           "bake": {"min": 17.0, "median": 17.6, "solves": [13], "requests": {"total": 700, "manifests": 250},
                    "errors": [], "ok": True}}
-    row = report.targets({"engine": {"scenarios": [pr]}})[0]
+    row = judge.targets({"engine": {"scenarios": [pr]}})[0]
     assert row["met"] is False
     assert row["measured"].startswith("1.37×; one bake of only the 2 rebuilt images: 1.5× (the bound")
     machine = {"date": "d", "nproc": 2, "cpu_model": "c", "memory_gb": 1, "kernel": "k", "python": "3",
