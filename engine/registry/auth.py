@@ -14,7 +14,8 @@ from urllib.parse import urlencode
 from engine.errors import RegistryError
 from engine.registry.credentials import Credentials, credentials_for
 from engine.registry.endpoints import Endpoint, endpoint_for
-from engine.registry.transport import Response, TransientRegistryError, Transport, retry_after
+from engine.registry.failures import TransientRegistryError, retry_after
+from engine.registry.transport import Response, Transport
 
 _PARAM = re.compile(r'\s*([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))\s*,?')
 DEFAULT_TOKEN_LIFETIME_S = 60  # what the distribution spec says to assume without expires_in

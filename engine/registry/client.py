@@ -17,18 +17,12 @@ import structlog
 
 from engine.errors import RegistryError
 from engine.registry.endpoints import endpoint_for, mirror_endpoint, mirrors
+from engine.registry.failures import RegistryRefusal, RegistryUnreachable, TransientRegistryError, redact
 from engine.registry.manifest import ACCEPT, INDEX_TYPES, MANIFEST_TYPES, Manifest
 from engine.registry.memo import ManifestMemo
 from engine.registry.names import ImageName, parse_reference
 from engine.registry.session import RegistrySession
-from engine.registry.transport import (
-    RegistryRefusal,
-    RegistryUnreachable,
-    Response,
-    TransientRegistryError,
-    next_link,
-    redact,
-)
+from engine.registry.transport import Response, next_link
 
 __all__ = ["ACCEPT", "INDEX_TYPES", "MANIFEST_TYPES", "Manifest", "Registry", "RegistryClient",
            "RegistryRefusal", "RegistryUnreachable", "Response", "TransientRegistryError", "next_link",

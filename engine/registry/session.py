@@ -16,17 +16,16 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt
 
 from engine.registry.auth import Authorizer
 from engine.registry.endpoints import Endpoint
-from engine.registry.manifest import ACCEPT
-from engine.registry.transport import (
-    Response,
+from engine.registry.failures import (
     TransientRegistryError,
-    Transport,
     log_retry,
     redact,
     refusal,
     retry_after,
     retry_wait,
 )
+from engine.registry.manifest import ACCEPT
+from engine.registry.transport import Response, Transport
 
 
 class RegistrySession:

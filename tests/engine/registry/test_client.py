@@ -14,7 +14,7 @@ import pytest
 from tenacity import RetryCallState, Retrying, wait_fixed, wait_none
 
 import engine.registry.client
-import engine.registry.transport
+import engine.registry.failures
 from engine.errors import EngineError, RegistryError
 from engine.registry.client import (
     ACCEPT,
@@ -25,13 +25,13 @@ from engine.registry.client import (
     TransientRegistryError,
     split_reference,
 )
-from engine.registry.transport import retry_after, retry_wait
+from engine.registry.failures import retry_after, retry_wait
 from tests.engine.registry.fakeregistry import FakeRegistry, Reply
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 INDEX_DIGEST = "sha256:" + "1" * 64
-DEFAULT_BACKOFF = engine.registry.transport._backoff  # before the autouse fixture replaces it
+DEFAULT_BACKOFF = engine.registry.failures._backoff  # before the autouse fixture replaces it
 
 
 # --- split_reference ----------------------------------------------------------------------------
@@ -145,7 +145,7 @@ def test_an_unreachable_registry_is_an_engine_error_with_exit_code_1() -> None:
 @pytest.fixture(autouse=True)
 def no_retry_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the retries but not their back-off sleeps."""
-    monkeypatch.setattr(engine.registry.transport, "_backoff", wait_none())
+    monkeypatch.setattr(engine.registry.failures, "_backoff", wait_none())
 
 
 def index_reply() -> Reply:
@@ -402,7 +402,7 @@ def test_retry_after_is_honoured_and_capped(registry: FakeRegistry, slept: list[
 @pytest.mark.parametrize("header", ["", "Wed, 21 Oct 2015 07:28:00 GMT", "-3", "soon"])  # a past date: 0
 def test_without_a_usable_retry_after_the_backoff_is_used(
         registry: FakeRegistry, slept: list[float], monkeypatch: pytest.MonkeyPatch, header: str) -> None:
-    monkeypatch.setattr(engine.registry.transport, "_backoff", wait_fixed(0.25))
+    monkeypatch.setattr(engine.registry.failures, "_backoff", wait_fixed(0.25))
     registry.script(PATH, Reply(503, b"", {"Retry-After": header} if header else {}), index_reply())
     assert RegistryClient().manifest(f"{registry.host}/stackbuild/debian:12") is not None
     assert slept == [0.25]
@@ -417,7 +417,7 @@ def call_state(error: BaseException, attempt: int = 1) -> RetryCallState:
 
 
 def test_wait_uses_retry_after_of_a_transient_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine.registry.transport, "_backoff", wait_fixed(0.25))
+    monkeypatch.setattr(engine.registry.failures, "_backoff", wait_fixed(0.25))
     assert retry_wait(call_state(TransientRegistryError("x", retry_after=7.0))) == 7.0
     assert retry_wait(call_state(TransientRegistryError("x", retry_after=31.0))) == 30.0
     assert retry_wait(call_state(TransientRegistryError("x"))) == 0.25
@@ -425,7 +425,7 @@ def test_wait_uses_retry_after_of_a_transient_error(monkeypatch: pytest.MonkeyPa
 
 
 def test_default_backoff_is_jittered_exponential_up_to_5_s(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine.registry.transport, "_backoff", DEFAULT_BACKOFF)
+    monkeypatch.setattr(engine.registry.failures, "_backoff", DEFAULT_BACKOFF)
     first = [retry_wait(call_state(TransientRegistryError("x"), 1)) for _ in range(50)]
     late = [retry_wait(call_state(TransientRegistryError("x"), 20)) for _ in range(50)]
     assert all(0.0 <= wait <= 0.2 for wait in first)

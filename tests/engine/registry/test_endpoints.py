@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.registry.endpoints import Endpoint, endpoint_for, is_loopback, mirror_endpoint, mirrors
-from engine.registry.transport import redact
+from engine.registry.failures import redact
 
 
 @pytest.fixture(autouse=True)

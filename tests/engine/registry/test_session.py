@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from tenacity import wait_none
 
-import engine.registry.transport
+import engine.registry.failures
 from engine.errors import RegistryError
 from engine.registry.endpoints import endpoint_for
 from engine.registry.manifest import ACCEPT
@@ -21,7 +21,7 @@ SCOPE = "repository:t/a:pull"
 @pytest.fixture(autouse=True)
 def no_retry_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the retries but not their back-off sleeps."""
-    monkeypatch.setattr(engine.registry.transport, "_backoff", wait_none())
+    monkeypatch.setattr(engine.registry.failures, "_backoff", wait_none())
 
 
 def test_a_host_is_pinged_once_however_many_threads_ask(registry: FakeRegistry) -> None:

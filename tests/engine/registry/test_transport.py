@@ -12,8 +12,9 @@ import pytest
 
 from engine.registry import transport as transport_module
 from engine.registry.endpoints import Endpoint
+from engine.registry.failures import AnswerTooLarge, RegistryUnreachable, TransientRegistryError
 from engine.registry.proxyhandler import LocalServer
-from engine.registry.transport import AnswerTooLarge, RegistryUnreachable, TransientRegistryError, Transport
+from engine.registry.transport import Transport
 
 
 class Server:

@@ -1,0 +1,103 @@
+"""What a registry failure is and what to do about it: retry (with which wait), refuse, or redact."""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+
+import structlog
+from tenacity import RetryCallState, wait_random_exponential
+
+from engine.errors import RegistryError
+
+log = structlog.get_logger()
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+_AUTH_HEADER = re.compile(r"(?i)\b(authorization[:=]?\s*)(?:(?:bearer|basic)\s+)?[^\s,&\"']+")
+_AUTH_VALUE = re.compile(r"(?i)\b(bearer\s+|basic\s+|token=|access_token=|password=)[^\s,&\"']+")
+
+
+
+class TransientRegistryError(RegistryError):
+    """A failure worth retrying: 5xx, 429, a reset connection or a timeout."""
+
+    def __init__(self, message: str, retry_after: float = 0.0, hint: str = "") -> None:
+        super().__init__(message, hint)
+        self.retry_after = retry_after
+
+
+class RegistryUnreachable(RegistryError):
+    """Nothing answers at the registry's address: not worth retrying."""
+
+
+class AnswerTooLarge(RegistryError):
+    """An answer larger than a registry sends for what was asked: not read further, not retried."""
+
+
+def redact(text: str) -> str:
+    """text without credentials: userinfo in URLs and Authorization/token values become ***."""
+    text = _AUTH_HEADER.sub(lambda m: m.group(1) + "***", _USERINFO.sub("***@", text))
+    return _AUTH_VALUE.sub(lambda m: m.group(1) + "***", text)
+
+
+def retry_after(value: str, now: float | None = None) -> float:
+    """Seconds a Retry-After value asks to wait (delta-seconds or an HTTP date), 0 when unusable."""
+    value = value.strip()
+    if not value:
+        return 0.0
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return 0.0
+    if when.tzinfo is None:
+        return 0.0
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class RegistryRefusal(RegistryError):
+    """The registry answered with a definitive 4xx; status says which."""
+
+    def __init__(self, status: int, message: str, hint: str = "") -> None:
+        super().__init__(message, hint)
+        self.status = status
+
+
+class LoginRefused(RegistryRefusal):
+    """The registry wants credentials it was not given, or refused them: fixed by `docker login`."""
+
+    exit_code = 2
+
+
+def refusal(status: int, where: str, host: str, scope: str, logged_in: bool) -> RegistryRefusal:
+    """What a definitive refusal means and how to fix it."""
+    if status == 401:
+        how = (f"the saved credentials were refused: run `docker login {host}` again" if logged_in
+               else f"run `docker login {host}`")
+        return LoginRefused(status, f"{where}: HTTP 401 unauthorized", how)
+    if status == 403:
+        return RegistryRefusal(status, f"{where}: HTTP 403 denied ({scope})",
+                               f"ask for {scope.rsplit(':', 1)[-1]} rights on {host}, or log in as "
+                               f"another user with `docker login {host}`")
+    return RegistryRefusal(status, f"{where}: HTTP {status}")
+
+
+_backoff = wait_random_exponential(multiplier=0.2, max=5)
+
+
+def retry_wait(state: RetryCallState) -> float:
+    """Retry-After when the registry gave one (capped at 30 s), else jittered exponential backoff."""
+    error = state.outcome.exception() if state.outcome else None
+    if isinstance(error, TransientRegistryError) and error.retry_after:
+        return min(error.retry_after, 30.0)
+    return float(_backoff(state))
+
+
+def log_retry(state: RetryCallState) -> None:
+    """Log a registry call about to be tried again, its credentials redacted."""
+    error = state.outcome.exception() if state.outcome else None
+    log.warning("registry_retried", attempt=state.attempt_number, reason=redact(str(error)))
