@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from engine.build.buildlog import cache_export_failed_after_image, pushed_digest
-from engine.build.buildx_args import BuildRequest, buildx_argv, without_builder
+from engine.build.buildx_args import buildx_argv, without_builder
 from engine.build.dockerpush import push_argv, pushed_names, stored_instead
 from engine.build.plugin import default_builder_chosen, find_buildx
 from engine.build.probes import answers, driver_of, engine_version, names_context
+from engine.build.request import BuildRequest
 from engine.build.watch import read_from, run_watched, tail
 from engine.errors import BuildError, BuildStalled, EngineUnavailable, PushError, SmokeTestError
 from engine.state.hygiene import looks_secret

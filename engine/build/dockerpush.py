@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from engine.build.buildx_args import BuildRequest, image_output, pushed_reference
+from engine.build.buildx_args import image_output, pushed_reference
+from engine.build.request import BuildRequest
 
 STORE_OUTPUT = "type=image"  # the engine's image store, named by the request's tags
 

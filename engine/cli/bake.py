@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from engine.build.buildx_args import PARENT_CONTEXT
+from engine.build.request import PARENT_CONTEXT
 from engine.cli.options import options_of
 from graph.expand.dag import StackGraph
 from graph.model.spec import Node

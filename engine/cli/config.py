@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.build.buildx_args import CACHE_MODES
 from engine.build.pool import Pool, parse_pool, read_pool_file
+from engine.build.request import CACHE_MODES
 from engine.errors import EngineError
 
 CONFIG_FILE = "pyproject.toml"

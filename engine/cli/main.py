@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
-from engine.build.buildx_args import CACHE_MODES
+from engine.build.request import CACHE_MODES
 from engine.cli import buildcmd, commands, signing
 from engine.cli.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
 from engine.cli.options import add_load_options, checked, platform_list, positive

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 import structlog
 
 from engine.build.builder import EngineCheck, PoolBuilderOps
-from engine.build.buildx_args import Provenance
 from engine.build.interrupt import interruptible
 from engine.build.pool import Pool, PoolError, missing_platforms
 from engine.build.poolscheduler import PoolScheduler
+from engine.build.request import Provenance
 from engine.build.scheduler import Outcome, Scheduler
 from engine.console import logs
 from engine.errors import EngineError

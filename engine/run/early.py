@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 
 from engine.build.builder import PushGate
-from engine.build.buildx_args import BASE_DIGEST_LABEL, BuildRequest
+from engine.build.request import BASE_DIGEST_LABEL, BuildRequest
 from engine.errors import EngineError
 
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
-from engine.build.buildx_args import Provenance
 from engine.build.interrupt import interruptible
+from engine.build.request import Provenance
 from engine.build.scheduler import Scheduler
 from engine.console import logs
 from engine.errors import EngineError

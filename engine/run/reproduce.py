@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from engine.build.buildx_args import Provenance
+from engine.build.request import Provenance
 from engine.errors import EngineError
 from engine.registry.client import RegistryClient
 from engine.run.api import Options, load, source_provenance

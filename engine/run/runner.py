@@ -15,8 +15,8 @@ from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attem
 
 from engine.build import buildlog
 from engine.build.builder import BuildResult
-from engine.build.buildx_args import PARENT_CONTEXT, BuildRequest, Provenance, build_request, cache_flags
 from engine.build.pool import Pool
+from engine.build.request import PARENT_CONTEXT, BuildRequest, Provenance, build_request, cache_flags
 from engine.errors import BuildError, BuildStalled, EngineError
 from engine.registry.attestations import AttestationStore, rename_attestations
 from engine.registry.client import Registry

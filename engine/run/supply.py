@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from engine.build.buildx_args import parent_image
+from engine.build.request import parent_image
 from engine.errors import RegistryError
 from engine.registry import intoto
 from engine.registry.cosign import Cosign

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from engine.build.builder import BuildResult, PushGate
-from engine.build.buildx_args import BuildRequest
+from engine.build.request import BuildRequest
 from engine.errors import BuildError, RegistryError, SmokeTestError
 from engine.registry.client import Manifest
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from engine.build.builder import BuildxBuilder
-from engine.build.buildx_args import BuildRequest
+from engine.build.request import BuildRequest
 from engine.registry.client import RegistryClient
 from engine.registry.retryproxy import RetryProxy, router
 from engine.run import api

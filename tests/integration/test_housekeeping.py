@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench.env import image_refs, remove_refs
 from engine.build.builder import BuildxBuilder
-from engine.build.buildx_args import BuildRequest
+from engine.build.request import BuildRequest
 from tests.integration.conftest import of_a_stopped_registry, payload_context
 from tests.integration.registries import free_port
 

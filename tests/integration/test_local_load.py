@@ -19,8 +19,8 @@ from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 
 from engine.build.builder import BuildxBuilder
-from engine.build.buildx_args import BuildRequest
 from engine.build.localstore import LocalStore
+from engine.build.request import BuildRequest
 from engine.run import api
 from engine.run.local import build_local
 from engine.run.runner import BuildSettings

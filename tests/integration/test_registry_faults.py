@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from engine.build.builder import BuildxBuilder
-from engine.build.buildx_args import BuildRequest
+from engine.build.request import BuildRequest
 from engine.errors import BuildStalled
 from engine.registry.client import RegistryClient
 from engine.registry.retryproxy import RetryProxy

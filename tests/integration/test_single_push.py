@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.build.builder import BuildxBuilder
-from engine.build.buildx_args import BuildRequest
+from engine.build.request import BuildRequest
 from engine.registry.client import RegistryClient
 from tests.integration.conftest import payload_context
 from tests.integration.faultproxy import FaultInjector

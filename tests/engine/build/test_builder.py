@@ -13,7 +13,7 @@ from python_on_whales import DockerClient
 
 from engine.build import watch as watch_module
 from engine.build.builder import BuildxBuilder
-from engine.build.buildx_args import BuildRequest
+from engine.build.request import BuildRequest
 from engine.errors import BuildError, BuildStalled, EngineUnavailable
 
 DIGEST = "sha256:" + "ab" * 32

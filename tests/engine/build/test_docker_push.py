@@ -15,8 +15,9 @@ from python_on_whales import DockerClient
 
 from engine.build.builder import BuildxBuilder, PushGate
 from engine.build.buildlog import only_cache_export_failed, transient_failure
-from engine.build.buildx_args import BuildRequest, image_output
+from engine.build.buildx_args import image_output
 from engine.build.dockerpush import pushed_names
+from engine.build.request import BuildRequest
 from engine.errors import BuildError, EngineError, EngineUnavailable, PushError
 from tests.engine.build.test_builder import request as builder_request
 from tests.engine.build.test_plugin import choose, plant

@@ -10,15 +10,8 @@ from python_on_whales import DockerClient
 
 from engine.build import builder as builder_module
 from engine.build.builder import BuildxBuilder
-from engine.build.buildx_args import (
-    BuildRequest,
-    UnsafeBuildValue,
-    build_request,
-    buildx_argv,
-    buildx_kwargs,
-    cache_flags,
-    platform_push,
-)
+from engine.build.buildx_args import buildx_argv, buildx_kwargs, platform_push
+from engine.build.request import BuildRequest, UnsafeBuildValue, build_request, cache_flags
 from graph.model.spec import Node
 
 NODE = Node(name="os", stack="s", kind="os", parent=None, registry="localhost:5000/s", image="os", tag="1",

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from engine.build.builder import BuildResult, PushGate
-from engine.build.buildx_args import BuildRequest
+from engine.build.request import BuildRequest
 from engine.cli import commands
 from engine.console import logs
 from engine.run import api

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.build.buildx_args import cache_flags
+from engine.build.request import cache_flags
 from engine.run import api, publishing
 from engine.run.runner import BuildSettings
 from engine.state.folder import StateLocked, run_lock

@@ -17,7 +17,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from engine.build.builder import BuildResult, PushGate
-from engine.build.buildx_args import BASE_DIGEST_LABEL, BuildRequest
+from engine.build.request import BASE_DIGEST_LABEL, BuildRequest
 from engine.run import api, runner
 from engine.run.runner import BuildSettings
 from engine.state.report import RunReport

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.build.buildx_args import BuildRequest
+from engine.build.request import BuildRequest
 from engine.run import api
 from engine.run.layers import LayerReader, PrefixMismatch, check_layer_prefixes
 from engine.run.runner import BuildSettings

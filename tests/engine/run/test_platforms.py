@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from engine.build.builder import BuildResult, PushGate
-from engine.build.buildx_args import BuildRequest
 from engine.build.pool import Pool, PoolError, parse_pool
+from engine.build.request import BuildRequest
 from engine.errors import BuildError
 from engine.run import api
 from engine.run.runner import BuildSettings

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.build.buildx_args import Provenance
+from engine.build.request import Provenance
 from engine.run.reproduce import PlatformCheck, Reproduction, first_difference, published_provenance, summary
 
 A, B, C = ("sha256:" + ch * 64 for ch in "abc")

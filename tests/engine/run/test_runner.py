@@ -11,7 +11,7 @@ import tenacity
 from structlog.testing import capture_logs
 
 from engine.build.builder import BuildResult, PushGate
-from engine.build.buildx_args import BuildRequest
+from engine.build.request import BuildRequest
 from engine.errors import BuildError
 from engine.run import api, runner
 from engine.run.runner import BuildSettings

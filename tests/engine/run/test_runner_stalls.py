@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine.build.builder import BuildResult, PushGate
-from engine.build.buildx_args import BuildRequest
+from engine.build.request import BuildRequest
 from engine.errors import BuildStalled
 from engine.run import api
 from engine.run.runner import BuildSettings
