@@ -96,7 +96,10 @@ class Upstream:
 
             def answer_stall(self, seconds: Any) -> None:
                 upstream.release.wait(float(seconds))
-                self.answer_ok(b"late")
+                try:
+                    self.answer_ok(b"late")
+                except ConnectionError:  # the proxy gave up on the stall and hung up, as it should
+                    self.close_connection = True
 
             def answer_chunked(self, parts: Any) -> None:
                 self.send_response(200)
