@@ -13,6 +13,13 @@ def target_parents(target: dict[str, Any]) -> set[str]:
             if source.startswith("target:")}
 
 
+def bake_digests(metadata: Path) -> dict[str, str]:
+    """Each built target's pushed digest from a bake `--metadata-file` ({} when bake wrote none)."""
+    built = json.loads(metadata.read_text(encoding="utf-8")) if metadata.exists() else {}
+    return {key: value["containerimage.digest"] for key, value in built.items()
+            if isinstance(value, dict) and "containerimage.digest" in value}
+
+
 def on_digests(target: dict[str, Any], targets: dict[str, Any], digests: dict[str, str]) -> dict[str, Any]:
     """target with a `target:` parent replaced by the parent's pushed image, by digest."""
     def source_of(value: str) -> str:

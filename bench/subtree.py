@@ -20,15 +20,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import bakefile, env, rig, timed, workspace
+from bench import env, rig, timed, workspace
 from bench.proxy import CountingProxy
-
-
-def subtree_file(ws: workspace.Workspace, digests: dict[str, str]) -> tuple[Path, int]:
-    """A bake file of the PR's rebuilt targets, parents outside it by digest; (path, targets)."""
-    path = ws.root / "subtree-bake.json"
-    changed = ws.change_file.relative_to(ws.root).as_posix()
-    return path, bakefile.write_subtree(ws.bake_file, changed, digests, path)
 
 
 def compare_pr(ws: workspace.Workspace, proxy: CountingProxy, reps: int) -> dict[str, list[float]]:
@@ -37,7 +30,7 @@ def compare_pr(ws: workspace.Workspace, proxy: CountingProxy, reps: int) -> dict
     for run in seeds:
         if not run["ok"]:
             raise RuntimeError(run["error"])
-    file, count = subtree_file(ws, seeds[1]["digests"])
+    file, count = workspace.subtree_file(ws, seeds[1]["digests"])
     walls: dict[str, list[float]] = {"stackbuild": [], "bake": [], f"subtree bake ({count})": []}
     for rep in range(reps):
         workspace.edit_framework(ws)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import env
+from bench import bakefile, env
 from bench.proxy import CountingProxy
 from bench.workspace import Workspace, clean_env, stackbuild_command
 
@@ -76,18 +76,11 @@ def run_bake(ws: Workspace, proxy: CountingProxy, name: str, no_cache: bool = Fa
                                 timeout=RUN_TIMEOUT_S, check=False)
     wall = time.monotonic() - start
     counts = proxy.take()
-    digests = bake_digests(metadata)
+    digests = bakefile.bake_digests(metadata)
     ok = result.returncode == 0
     return {"wall_s": round(wall, 3), "solves": len(digests), "digests": digests, "ok": ok,
             "requests": _requests(counts),
             "log": str(log), "settled_s": settled, "error": "" if ok else _tail(log)}
-
-
-def bake_digests(metadata: Path) -> dict[str, str]:
-    """Each built target's pushed digest from a bake `--metadata-file` ({} when bake wrote none)."""
-    built = json.loads(metadata.read_text(encoding="utf-8")) if metadata.exists() else {}
-    return {key: value["containerimage.digest"] for key, value in built.items()
-            if isinstance(value, dict) and "containerimage.digest" in value}
 
 
 def profile_stackbuild(ws: Workspace, proxy: CountingProxy, jobs: int) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import bakefile, env, timed, workspace
+from bench import env, timed, workspace
 from bench.proxy import CountingProxy
 from bench.workspace import Workspace
 
@@ -144,9 +144,7 @@ def _subtree_file(ws: Workspace, runs: _Runs) -> Path | None:
     digests = runs.bake["cold"][-1].get("digests", {})
     if not digests:
         return None
-    path = ws.root / "subtree-bake.json"
-    changed = ws.change_file.relative_to(ws.root).as_posix()
-    runs.subtree_targets = bakefile.write_subtree(ws.bake_file, changed, digests, path)
+    path, runs.subtree_targets = workspace.subtree_file(ws, digests)
     return path
 
 

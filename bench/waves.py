@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench import coldnightly, env, rig, timed, workspace
-from bench.bakefile import on_digests, target_parents
+from bench.bakefile import bake_digests, on_digests, target_parents
 
 MODES = ("bake", "waves", "per-target")
 
@@ -51,7 +51,7 @@ def run_waves(ws: workspace.Workspace, per_target: bool) -> tuple[float, int]:
         for group, process in running:
             if process.wait() != 0:
                 raise RuntimeError(f"bake of {group} failed")
-            built = timed.bake_digests(ws.root / f"wave-{group[0]}.meta")
+            built = bake_digests(ws.root / f"wave-{group[0]}.meta")
             digests.update({name: built[name] for name in group})
     return time.monotonic() - started, calls
 

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import synth
+from bench import bakefile, synth
 
 
 @dataclass(frozen=True)
@@ -102,3 +102,10 @@ def _workspace(label: str, root: Path, target: str, change: Path, registry: str)
 def edit_framework(ws: Workspace) -> None:
     """A PR change: a fresh `ENV BENCH_CHANGE=<random>` line appended to the framework Dockerfile."""
     ws.change_file.write_text(ws.original + f"ENV BENCH_CHANGE={uuid.uuid4().hex[:12]}\n", encoding="utf-8")
+
+
+def subtree_file(ws: Workspace, digests: dict[str, str]) -> tuple[Path, int]:
+    """A bake file of the targets a PR change rebuilds, parents outside it by digest; (path, targets)."""
+    path = ws.root / "subtree-bake.json"
+    changed = ws.change_file.relative_to(ws.root).as_posix()
+    return path, bakefile.write_subtree(ws.bake_file, changed, digests, path)

@@ -1,12 +1,11 @@
-"""bench.bakefile and bench.subtree without Docker: the targets a PR change rebuilds, and their bake file."""
+"""bench.bakefile and workspace.subtree_file without Docker: what a PR change rebuilds, its bake file."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from bench import bakefile, subtree, timed
-from bench.workspace import Workspace
+from bench import bakefile, workspace
 
 TARGETS = {
     "os": {"context": "stacks/s/os", "tags": ["r/os:1"]},
@@ -28,9 +27,9 @@ def test_the_subtree_file_names_outside_parents_by_digest_and_keeps_inside_ones(
     (tmp_path / "build").mkdir()
     (tmp_path / "build" / "docker-bake.json").write_text(json.dumps({"target": TARGETS}), encoding="utf-8")
     change = tmp_path / "stacks" / "s" / "fw" / "Dockerfile"
-    ws = Workspace("s", tmp_path, "stacks/s", 5, change, "", "sb", "bake")
+    ws = workspace.Workspace("s", tmp_path, "stacks/s", 5, change, "", "sb", "bake")
     digests = {name: f"sha256:{name}" for name in TARGETS}
-    path, count = subtree.subtree_file(ws, digests)
+    path, count = workspace.subtree_file(ws, digests)
     written = json.loads(path.read_text(encoding="utf-8"))
     assert count == 3 and written["group"]["default"]["targets"] == ["app", "dev", "fw"]
     assert written["target"]["fw"]["contexts"] == {"parent": "docker-image://r/os@sha256:os"}
@@ -42,8 +41,8 @@ def test_bake_digests_reads_each_built_target_and_nothing_when_bake_wrote_no_fil
     metadata = tmp_path / "meta.json"
     metadata.write_text(json.dumps({"fw": {"containerimage.digest": "sha256:f"}, "app": {"other": 1},
                                     "buildx.build.warnings": []}), encoding="utf-8")
-    assert timed.bake_digests(metadata) == {"fw": "sha256:f"}
-    assert timed.bake_digests(tmp_path / "none.json") == {}
+    assert bakefile.bake_digests(metadata) == {"fw": "sha256:f"}
+    assert bakefile.bake_digests(tmp_path / "none.json") == {}
 
 
 def test_target_parents_are_the_target_contexts_only() -> None:
