@@ -10,14 +10,11 @@ from collections.abc import Callable, Mapping, Sequence
 
 from engine.build.request import CACHE_MODES
 from engine.cli import buildcmd, commands, signing
-from engine.cli.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
+from engine.cli.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK
 from engine.cli.options import add_load_options, checked, platform_list, positive
 from engine.console import ci, logs
 from engine.errors import EngineError
 from graph.errors import GraphError
-
-__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_TERMINATED", "main",
-           "parse_checked"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

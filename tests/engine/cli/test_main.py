@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import engine.build.builder
-from engine.cli import commands
+from engine.cli import commands, exits
 from engine.cli import main as cli
 from engine.cli.options import options_of
 from engine.errors import EngineUnavailable
@@ -112,7 +112,7 @@ def test_bad_stack_is_exit_2_with_file_line_and_no_traceback(
     write_bad_stack(tmp_path, text)
     code = cli.main(["plan", "--root", str(tmp_path), "--log-format", "json", "--offline"])
     out, err = capsys.readouterr()
-    assert code == 2 == cli.EXIT_BAD_INPUT
+    assert code == 2 == exits.EXIT_BAD_INPUT
     assert out == ""
     assert "Traceback" not in err
     assert err.endswith("\n")
@@ -325,7 +325,7 @@ def test_plan_offline_changed_since_never_asks_the_registry(
 def test_build_command_builds_promotes_and_prints_a_summary(
         repo: Path, fake_builder: CheckedBuilder, fake_registry: FakeRegistry,
         capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(repo, "build", "--no-test") == cli.EXIT_OK
+    assert run(repo, "build", "--no-test") == exits.EXIT_OK
     lines = capsys.readouterr().out.splitlines()
     assert sorted(fake_builder.order) == sorted(NODES)
     assert fake_builder.tests == []
@@ -338,21 +338,21 @@ def test_build_command_builds_promotes_and_prints_a_summary(
 
 
 def test_cache_local_without_a_folder_uses_the_state_folder(repo: Path, fake_builder: CheckedBuilder) -> None:
-    assert run(repo, "build", "--no-test", "--cache", "local") == cli.EXIT_OK
+    assert run(repo, "build", "--no-test", "--cache", "local") == exits.EXIT_OK
     cache_from = fake_builder.requests["base"].cache_from
     assert cache_from.startswith(f"type=local,src={repo.parent / 'state' / 'cache'}/")
 
 
 def test_build_command_hands_the_stall_timeout_to_the_builder(repo: Path,
                                                               fake_builder: CheckedBuilder) -> None:
-    assert run(repo, "build", "--no-test", "--stall-timeout", "42") == cli.EXIT_OK
+    assert run(repo, "build", "--no-test", "--stall-timeout", "42") == exits.EXIT_OK
     assert fake_builder.stall_timeout_s == 42  # type: ignore[attr-defined]
 
 
 def test_build_command_exit_1_when_a_node_fails(repo: Path, fake_builder: CheckedBuilder,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     fake_builder.fail = {"leaf"}
-    assert run(repo, "build", "--keep-going") == cli.EXIT_FAILED
+    assert run(repo, "build", "--keep-going") == exits.EXIT_FAILED
     out = capsys.readouterr().out
     assert f"{'failed':<12} {'build':<8} {'leaf':<28} -  node leaf: build failed with exit code 1" in out
     assert "0 tags promoted" in out
@@ -387,7 +387,7 @@ def test_a_no_op_build_never_asks_the_engine(repo: Path, fake_registry: FakeRegi
     builder = EngineDown(fake_registry)
     monkeypatch.setattr(engine.build.builder, "BuildxBuilder", lambda: builder)
     capsys.readouterr()
-    assert run(repo, "build", "--no-test") == cli.EXIT_OK
+    assert run(repo, "build", "--no-test") == exits.EXIT_OK
     assert (builder.checks, builder.order) == (0, [])
     assert capsys.readouterr().out.splitlines()[len(NODES)].startswith("0 built, ")
 
