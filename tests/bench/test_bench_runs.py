@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +16,8 @@ import pytest
 from bench import judge, run, sched, synth
 from bench.planner import PHASES
 from bench.proxy import CountingProxy, path_kind
-from engine.registry.proxyhandler import LocalServer
 from graph.expand.assemble import load_graph
+from tests.loopback import QuietHandler, serving
 
 
 @pytest.fixture(scope="module")
@@ -138,11 +136,8 @@ def test_the_proxy_tells_registry_endpoints_apart(path: str, kind: str) -> None:
     assert path_kind(path) == kind
 
 
-class _Upstream(BaseHTTPRequestHandler):
+class _Upstream(QuietHandler):
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, *_: object) -> None:
-        return
 
     def do_HEAD(self) -> None:
         self.send_response(200)
@@ -166,26 +161,20 @@ class _Upstream(BaseHTTPRequestHandler):
 
 
 def test_the_proxy_forwards_and_counts_by_method_and_kind() -> None:
-    upstream = LocalServer(("127.0.0.1", 0), _Upstream)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    try:
-        with CountingProxy("127.0.0.1", upstream.server_address[1]) as proxy:
-            client = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
-            client.request("HEAD", "/v2/r/manifests/1")
-            head = client.getresponse()
-            head.read()
-            assert (head.status, head.getheader("Docker-Content-Digest")) == (200, "sha256:00")
-            client.request("PUT", "/v2/r/blobs/uploads/u?digest=sha256:00", body=b"x" * 3000)
-            assert client.getresponse().read() == f"3000 127.0.0.1:{proxy.port}".encode()
-            client.request("PUT", "/v2/r/blobs/uploads/u", body=iter([b"ab", b"cde"]),
-                           encode_chunked=True)
-            assert client.getresponse().read().startswith(b"5 ")
-            client.close()
-            assert proxy.take() == {"HEAD manifests": 1, "PUT uploads": 2}
-            assert proxy.take() == {}
-    finally:
-        upstream.shutdown()
-        upstream.server_close()
+    with serving(_Upstream) as upstream, CountingProxy("127.0.0.1", upstream.port) as proxy:
+        client = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
+        client.request("HEAD", "/v2/r/manifests/1")
+        head = client.getresponse()
+        head.read()
+        assert (head.status, head.getheader("Docker-Content-Digest")) == (200, "sha256:00")
+        client.request("PUT", "/v2/r/blobs/uploads/u?digest=sha256:00", body=b"x" * 3000)
+        assert client.getresponse().read() == f"3000 127.0.0.1:{proxy.port}".encode()
+        client.request("PUT", "/v2/r/blobs/uploads/u", body=iter([b"ab", b"cde"]),
+                       encode_chunked=True)
+        assert client.getresponse().read().startswith(b"5 ")
+        client.close()
+        assert proxy.take() == {"HEAD manifests": 1, "PUT uploads": 2}
+        assert proxy.take() == {}
 
 
 def test_targets_are_judged_from_the_medians() -> None:
@@ -210,14 +199,11 @@ def test_targets_are_judged_from_the_medians() -> None:
     }
 
 
-class _KeepAliveUpstream(BaseHTTPRequestHandler):
+class _KeepAliveUpstream(QuietHandler):
     """HTTP/1.1; answers HEAD with the client port it came from; drops the connection when asked to."""
 
     protocol_version = "HTTP/1.1"
     drop_after_answer = False
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
 
     def do_HEAD(self) -> None:
         self.send_response(200)
@@ -230,24 +216,18 @@ class _KeepAliveUpstream(BaseHTTPRequestHandler):
 @pytest.mark.parametrize("drop", [False, True])
 def test_the_proxy_keeps_its_upstream_connection_and_reopens_one_the_registry_dropped(drop: bool) -> None:
     handler = type("Upstream", (_KeepAliveUpstream,), {"drop_after_answer": drop})
-    upstream = LocalServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    try:
-        with CountingProxy("127.0.0.1", upstream.server_address[1]) as proxy:
-            client = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
-            ports = []
-            for number in range(4):
-                client.request("HEAD", f"/v2/r/manifests/{number}")
-                answer = client.getresponse()
-                answer.read()
-                assert answer.status == 200
-                ports.append(answer.getheader("X-Port"))
-            client.close()
-            assert len(set(ports)) == (4 if drop else 1)
-            assert proxy.take() == {"HEAD manifests": 4}
-    finally:
-        upstream.shutdown()
-        upstream.server_close()
+    with serving(handler) as upstream, CountingProxy("127.0.0.1", upstream.port) as proxy:
+        client = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
+        ports = []
+        for number in range(4):
+            client.request("HEAD", f"/v2/r/manifests/{number}")
+            answer = client.getresponse()
+            answer.read()
+            assert answer.status == 200
+            ports.append(answer.getheader("X-Port"))
+        client.close()
+        assert len(set(ports)) == (4 if drop else 1)
+        assert proxy.take() == {"HEAD manifests": 4}
 
 
 

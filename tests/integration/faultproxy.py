@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 
-from engine.registry.proxyhandler import LocalHandler, LocalServer
+from tests.loopback import QuietHandler, Served
 
 HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "content-length",
        "expect"}
@@ -38,23 +38,20 @@ class FaultInjector:
         self.counts: Counter[str] = Counter()
         self.lock = threading.Lock()
         self.stopping = threading.Event()
-        self.server = LocalServer(("127.0.0.1", 0), _handler(self))
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
+        self.served = Served(_handler(self))
 
     @property
     def address(self) -> str:
         """`localhost:PORT` of the injector."""
-        return f"localhost:{self.server.server_address[1]}"
+        return f"localhost:{self.served.port}"
 
     def __enter__(self) -> FaultInjector:
-        self.thread.start()
+        self.served.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.stopping.set()  # ends every held request
-        self.server.shutdown()
-        self.server.server_close()
+        self.served.stop()
 
     def seen(self, method: str, path: str) -> None:
         """Count a request by method and kind: 'PUT manifests', 'HEAD blobs', 'POST uploads', ..."""
@@ -82,11 +79,8 @@ def reset(connection: socket.socket) -> None:
 
 
 def _handler(injector: FaultInjector) -> type[BaseHTTPRequestHandler]:
-    class Handler(LocalHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
-
-        def log_message(self, *_: object) -> None:
-            return
 
         def _any(self) -> None:
             body = self._body()

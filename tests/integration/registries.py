@@ -21,7 +21,6 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import bcrypt
@@ -31,11 +30,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from engine.registry.proxyhandler import LocalHandler, LocalServer
+from tests.loopback import QuietHandler, Served
 
 CERTS_D = Path("/etc/docker/certs.d")
 SERVICE = "stackbuild-test-registry"
 ISSUER = "stackbuild-test-issuer"
+JSON = {"Content-Type": "application/json"}
 
 
 def free_port() -> int:
@@ -154,35 +154,19 @@ def _b64(data: bytes) -> str:
 @contextmanager
 def serving(tokens: TokenServer) -> Iterator[TokenServer]:
     """Run the token server on a free loopback port (POST answers 405: clients fall back to GET)."""
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
             status, body = tokens.answer(query, self.headers.get("Authorization", ""))
-            self._send(status, body)
+            self.answer(status, body, JSON)
 
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self._send(405, b"{}")
+            self.answer(405, b"{}", JSON)
 
-        def _send(self, status: int, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = LocalServer(("127.0.0.1", 0), Handler)
-    tokens.port = int(server.server_address[1])
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with Served(Handler) as served:
+        tokens.port = served.port
         yield tokens
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def htpasswd(path: Path, user: str, password: str) -> Path:
@@ -261,7 +245,7 @@ class DigestHidingProxy:
         self.upstream = upstream
         proxy = self
 
-        class Handler(LocalHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def _forward(self) -> None:
@@ -287,17 +271,12 @@ class DigestHidingProxy:
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward
 
-            def log_message(self, *_args: object) -> None:
-                pass
-
-        self.server = LocalServer(("127.0.0.1", 0), Handler)
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.served = Served(Handler)
+        self.host = self.served.host
 
     def __enter__(self) -> DigestHidingProxy:
-        self.thread.start()
+        self.served.start()
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.served.stop()

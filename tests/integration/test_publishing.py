@@ -8,7 +8,6 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -19,10 +18,10 @@ import pytest
 from engine.build.builder import BuildxBuilder
 from engine.errors import RegistryError
 from engine.registry.client import RegistryClient
-from engine.registry.proxyhandler import LocalHandler, LocalServer
 from engine.run import api
 from engine.run.runner import BuildSettings
 from engine.state.report import RunReport
+from tests.loopback import QuietHandler, Served
 
 QUIET = BuildSettings(jobs=2, test=False)
 STACK = """\
@@ -127,12 +126,11 @@ class RefusingProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream, self.refuse = upstream, re.compile(r"(?!)")  # refuses nothing until told
         self.refused: list[str] = []
-        self.server = LocalServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.served = Served(self._handler())
 
     @property
     def address(self) -> str:
-        return f"localhost:{self.server.server_address[1]}"
+        return f"localhost:{self.served.port}"
 
     def forward(self, method: str, path: str, headers: list[tuple[str, str]],
                 body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -155,11 +153,8 @@ class RefusingProxy:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
 
-        class Handler(LocalHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, *_: object) -> None:
-                return
 
             def _relay(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
@@ -185,10 +180,8 @@ class RefusingProxy:
 @pytest.fixture
 def refusing(registry: str) -> Iterator[RefusingProxy]:
     proxy = RefusingProxy(registry.replace("localhost", "127.0.0.1"))
-    proxy.thread.start()
-    yield proxy
-    proxy.server.shutdown()
-    proxy.server.server_close()
+    with proxy.served:
+        yield proxy
 
 
 def test_a_promotion_refused_halfway_leaves_every_tag_where_it_was(tmp_path: Path, refusing: RefusingProxy,

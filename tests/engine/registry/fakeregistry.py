@@ -6,9 +6,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 
-from engine.registry.proxyhandler import LocalServer
+from tests.loopback import QuietHandler, serving
 
 
 @dataclass
@@ -68,18 +67,12 @@ def fake_registry() -> Iterator[FakeRegistry]:
     """A FakeRegistry served on a free loopback port for the length of the block."""
     state: FakeRegistry
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def _reply(self, method: str, with_body: bool = True) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             reply = state.answer(method, self.path, dict(self.headers.items()), body)
-            self.send_response(reply.status)
-            for key, value in reply.headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
-            if with_body:
-                self.wfile.write(reply.body)
+            self.answer(reply.status, reply.body, reply.headers, with_body)
 
         def do_GET(self) -> None:
             self._reply("GET")
@@ -90,16 +83,6 @@ def fake_registry() -> Iterator[FakeRegistry]:
         def do_PUT(self) -> None:
             self._reply("PUT")
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = LocalServer(("127.0.0.1", 0), Handler)
-    state = FakeRegistry(f"127.0.0.1:{server.server_address[1]}")
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as served:
+        state = FakeRegistry(served.host)
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)

@@ -9,7 +9,6 @@ import threading
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ import engine.registry.auth
 from engine.errors import RegistryError
 from engine.registry.auth import Challenge, parse_challenge, token_of
 from engine.registry.client import RegistryClient
-from engine.registry.proxyhandler import LocalServer
+from tests.loopback import QuietHandler, serving
 
 DIGEST = "sha256:" + "ab" * 32
 MANIFEST = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "layers": []}
@@ -112,16 +111,10 @@ def login(folder: Path, host: str, user: str = "ann", password: str = "pw") -> N
 def server() -> Iterator[AuthRegistry]:
     state: AuthRegistry
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def _reply(self, with_body: bool) -> None:
             status, headers, body = state.answer(self.path, self.headers.get("Authorization", ""))
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if with_body:
-                self.wfile.write(body)
+            self.answer(status, body, headers, with_body)
 
         def do_GET(self) -> None:
             self._reply(True)
@@ -134,21 +127,11 @@ def server() -> Iterator[AuthRegistry]:
             state.forms.append(form)
             ok = form.get("grant_type") == "refresh_token" and form.get("refresh_token") == "refresh-me"
             status, _, body = state.token(form, "Basic " + base64.b64encode(b"ann:pw").decode() if ok else "")
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.answer(status, body)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = LocalServer(("127.0.0.1", 0), Handler)
-    state = AuthRegistry(f"127.0.0.1:{httpd.server_address[1]}")
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(Handler) as served:
+        state = AuthRegistry(served.host)
+        yield state
 
 
 def test_basic_auth_from_docker_config(server: AuthRegistry, logged_in: Path) -> None:

@@ -9,7 +9,6 @@ import threading
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,8 @@ from engine.cli import main as cli
 from engine.errors import RegistryError
 from engine.registry.catalog import Catalogue, best_image, find_images, gather, sources, stack_repositories
 from engine.registry.client import RegistryClient, next_link
-from engine.registry.proxyhandler import LocalServer
 from graph.present.catalog import NoImageMatches
+from tests.loopback import QuietHandler, serving
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -113,25 +112,13 @@ def store() -> Iterator[tuple[Store, str]]:
     """A running tiny registry: (its store, its host:port)."""
     content = Store()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             status, headers, body = content.answer(self.path)
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.answer(status, body, headers)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = LocalServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    yield content, f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as served:
+        yield content, served.host
 
 
 def client() -> RegistryClient:

@@ -20,6 +20,7 @@ from tenacity import RetryCallState, Retrying
 from engine.registry import proxyhandler, retryproxy
 from engine.registry.proxyhandler import LocalServer
 from engine.registry.retryproxy import RetryProxy, local_registry_host, router
+from tests.loopback import QuietHandler, Served
 
 TIMEOUT_S = 0.5  # the proxy's socket timeout in these tests
 BIG = bytes(range(256)) * (3 * 4096 + 7)  # ~3 MiB: above the spool and buffer limits, odd length
@@ -44,13 +45,11 @@ class Upstream:
         self.seen: list[Seen] = []
         self.release = threading.Event()  # ends every stall when the test is over
         self.lock = threading.Lock()
-        self.server = LocalServer(("127.0.0.1", 0), self._handler())
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
+        self.served = Served(self._handler()).start()
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.server.server_address[1]}"
+        return self.served.host
 
     def next(self) -> tuple[str, Any]:
         with self.lock:
@@ -59,11 +58,8 @@ class Upstream:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         upstream = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, *_: object) -> None:
-                return
 
             def do_any(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
@@ -124,8 +120,7 @@ class Upstream:
 
     def close(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self.served.stop()
 
 
 def reset(connection: socket.socket) -> None:

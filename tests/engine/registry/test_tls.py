@@ -5,9 +5,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import ssl
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from cryptography.x509.oid import NameOID
 
 from engine.errors import RegistryError
 from engine.registry.client import RegistryClient, TransientRegistryError
-from engine.registry.proxyhandler import LocalServer
+from tests.loopback import QuietHandler, serving
 
 DIGEST = "sha256:" + "cd" * 32
 
@@ -48,28 +46,17 @@ def tls_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tu
     monkeypatch.setenv("STACKBUILD_CERTS_D", str(tmp_path / "certs.d"))
     asked: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_HEAD(self) -> None:
             asked.append(self.path)
-            self.send_response(200)
-            self.send_header("Docker-Content-Digest", DIGEST)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self.answer(200, headers={"Docker-Content-Digest": DIGEST})
 
         do_GET = do_HEAD
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = LocalServer(("127.0.0.1", 0), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_address[1]}", cert, asked
-    server.shutdown()
-    server.server_close()
+    with serving(Handler, tls=context) as served:
+        yield served.host, cert, asked
 
 
 def test_an_untrusted_certificate_fails_at_once_naming_certs_d(tls_registry: tuple[str, Path, list[str]],

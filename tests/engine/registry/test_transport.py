@@ -5,16 +5,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
-from typing import Any
 
 import pytest
 
 from engine.registry import transport as transport_module
 from engine.registry.endpoints import Endpoint
 from engine.registry.failures import AnswerTooLarge, RegistryUnreachable, TransientRegistryError
-from engine.registry.proxyhandler import LocalServer
 from engine.registry.transport import Transport
+from tests.loopback import QuietHandler, Served, serving
 
 
 class Server:
@@ -25,11 +23,8 @@ class Server:
         self.close_after_answer = False
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
 
             def do_GET(self) -> None:
                 owner.seen.append((self.client_address[1], self.command, self.path,
@@ -54,24 +49,21 @@ class Server:
 
             do_HEAD = do_GET
 
-        self.server = LocalServer(("127.0.0.1", 0), Handler)
-        self.port = int(self.server.server_address[1])
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.served = Served(Handler).start()
 
     @property
     def endpoint(self) -> Endpoint:
-        return Endpoint(f"127.0.0.1:{self.port}", "http")
+        return Endpoint(self.served.host, "http")
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.served.host}{path}"
 
 
 @pytest.fixture
 def server() -> Iterator[Server]:
     running = Server()
     yield running
-    running.server.shutdown()
-    running.server.server_close()
+    running.served.stop()
 
 
 def test_requests_of_one_thread_share_one_connection(server: Server) -> None:
@@ -128,8 +120,7 @@ def test_a_redirect_to_another_origin_drops_authorization(server: Server) -> Non
         assert [auth for *_, auth in server.seen] == ["Bearer t"]
         assert [(path, auth) for _, _, path, auth in other.seen] == [("/blob", "")]
     finally:
-        other.server.shutdown()
-        other.server.server_close()
+        other.served.stop()
 
 
 def test_repeated_headers_are_joined_and_names_lower_case(server: Server) -> None:
@@ -155,13 +146,10 @@ def test_nothing_listening_is_unreachable_and_a_silent_server_transient() -> Non
             Transport(0.3).send(endpoint, "GET", f"http://127.0.0.1:{port}/v2/", {})
 
 
-class Oversized(BaseHTTPRequestHandler):
+class Oversized(QuietHandler):
     """Answers as a broken or hostile server might: bodies larger than a registry sends."""
 
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
 
     def do_GET(self) -> None:
         self.send_response(200)
@@ -184,11 +172,8 @@ class Oversized(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def oversized() -> Iterator[str]:
-    server = LocalServer(("127.0.0.1", 0), Oversized)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(Oversized) as served:
+        yield served.host
 
 
 def test_a_manifest_declared_larger_than_a_registry_keeps_is_refused_unread(oversized: str) -> None:
