@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bench.planner import PHASES
@@ -39,8 +40,9 @@ def markdown(results: dict[str, Any]) -> str:
     lines += ["## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
     lines += [f"| {row['target']} | {row['measured']} | {'yes' if row['met'] else '**no**'} |"
               for row in results["targets"]]
-    lines += ["", *_engine(results.get("engine", {})), *_planner(results.get("planner", {})),
-              *_scheduler(results.get("scheduler", {}))]
+    lines += ["", *_section("stackbuild beside docker buildx bake", results.get("engine", {}), _engine),
+              *_section("Planner at scale", results.get("planner", {}), _planner),
+              *_section("Scheduler quality", results.get("scheduler", {}), _scheduler)]
     notes = results.get("notes", [])
     if notes:
         lines += ["## Notes", "", *[f"- {note}" for note in notes], ""]
@@ -48,14 +50,17 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _section(title: str, results: dict[str, Any], body: Callable[[dict[str, Any]], list[str]]) -> list[str]:
+    """A `## title` section: body(results), or why it was not run."""
+    if "skipped" in results:
+        return [f"## {title}", "", f"Not run: {results['skipped']}.", ""]
+    return [f"## {title}", "", *body(results)]
+
+
 def _engine(engine: dict[str, Any]) -> list[str]:
     """The section comparing stackbuild with docker buildx bake."""
-    lines = ["## stackbuild beside docker buildx bake", ""]
-    if "skipped" in engine:
-        return [*lines, f"Not run: {engine['skipped']}.", ""]
-    lines += [*_engine_timings(engine), *_engine_requests(engine["scenarios"]),
-              *_engine_profiles(engine["scenarios"]), *_engine_errors(engine["scenarios"])]
-    return [*lines, ""]
+    return [*_engine_timings(engine), *_engine_requests(engine["scenarios"]),
+            *_engine_profiles(engine["scenarios"]), *_engine_errors(engine["scenarios"]), ""]
 
 
 def _engine_timings(engine: dict[str, Any]) -> list[str]:
@@ -148,10 +153,7 @@ def _median(values: list[int]) -> str:
 
 
 def _planner(planner: dict[str, Any]) -> list[str]:
-    lines = ["## Planner at scale", ""]
-    if "skipped" in planner:
-        return [*lines, f"Not run: {planner['skipped']}.", ""]
-    lines += [
+    lines = [
         "Generated stacks (bench/synth.py: few OS × few SDKs × many frameworks × many apps, -dev variants, "
         "matrices, one tiny shared Dockerfile and context). Each run is a fresh subprocess; seconds, "
         "median of the runs (min in the total column first); peak RSS of the whole process "
@@ -184,10 +186,7 @@ def _planner(planner: dict[str, Any]) -> list[str]:
 
 
 def _scheduler(scheduler: dict[str, Any]) -> list[str]:
-    lines = ["## Scheduler quality", ""]
-    if "skipped" in scheduler:
-        return [*lines, f"Not run: {scheduler['skipped']}.", ""]
-    lines += [
+    lines = [
         "engine.build.scheduler.Scheduler running simulated builds (each node sleeps its duration, scaled so "
         "a one-job run of a graph takes 0.6–2 s). Makespans in the graph's unit, median of the "
         "runs, the exact discrete-event value of the same policy in brackets (the difference is thread "

@@ -8,7 +8,6 @@ names pulled through the daemon's mirrors when it has some.
 from __future__ import annotations
 
 import hashlib
-import json
 import urllib.parse
 from collections import Counter
 from typing import Any, Protocol
@@ -18,7 +17,7 @@ import structlog
 from engine.errors import RegistryError
 from engine.registry.endpoints import endpoint_for, mirror_endpoint, mirrors
 from engine.registry.failures import RegistryRefusal, RegistryUnreachable, TransientRegistryError, redact
-from engine.registry.manifest import ACCEPT, INDEX_TYPES, MANIFEST_TYPES, Manifest
+from engine.registry.manifest import ACCEPT, INDEX_TYPES, MANIFEST_TYPES, Manifest, json_object
 from engine.registry.memo import ManifestMemo
 from engine.registry.names import ImageName, parse_reference
 from engine.registry.session import RegistrySession
@@ -38,13 +37,8 @@ def split_reference(reference: str) -> tuple[str, str, str]:
 
 
 def _json(url: str, data: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(data)
-    except ValueError:
-        raise RegistryError(f"{url}: the registry answered with something that is not JSON") from None
-    if not isinstance(body, dict):
-        raise RegistryError(f"{url}: the registry answered with a JSON {type(body).__name__}")
-    return body
+    return json_object(data, url, "the registry answered with something that is not JSON",
+                       "the registry answered with a JSON {kind}")
 
 
 def _sha256(body: bytes) -> str:

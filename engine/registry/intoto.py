@@ -7,12 +7,11 @@ annotated with its predicate type (in-toto.io/predicate-type).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from engine.errors import RegistryError
-from engine.registry.manifest import ATTESTATION, Manifest
+from engine.registry.manifest import ATTESTATION, Manifest, json_object
 
 SPDX = "https://spdx.dev/Document"
 SLSA_PREFIX = "https://slsa.dev/provenance/"
@@ -72,13 +71,8 @@ def read(reader: Reader, repository: str, statement: Statement) -> dict[str, Any
     body = reader.blob(f"{repository}@{statement.digest}")
     if body is None:
         raise RegistryError(f"{repository}@{statement.digest}: the attestation's statement is missing")
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        raise RegistryError(f"{repository}@{statement.digest}: the statement is not JSON") from None
-    if not isinstance(parsed, dict):
-        raise RegistryError(f"{repository}@{statement.digest}: the statement is not a JSON object")
-    return parsed
+    return json_object(body, f"{repository}@{statement.digest}", "the statement is not JSON",
+                       "the statement is not a JSON object")
 
 
 def material_digests(provenance: dict[str, Any]) -> set[str]:

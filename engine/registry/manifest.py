@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
+
+from engine.errors import RegistryError
 
 INDEX_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -15,6 +18,17 @@ MANIFEST_TYPES = (
 )
 ACCEPT = ", ".join(INDEX_TYPES + MANIFEST_TYPES)
 ATTESTATION = "attestation-manifest"
+
+
+def json_object(data: bytes, where: str, not_json: str, not_object: str) -> dict[str, Any]:
+    """data as a JSON object, else RegistryError `where: not_json` or `where: not_object` ({kind}: type)."""
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        raise RegistryError(f"{where}: {not_json}") from None
+    if not isinstance(parsed, dict):
+        raise RegistryError(f"{where}: {not_object.format(kind=type(parsed).__name__)}")
+    return parsed
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from graph.context.dockerignore import read_ignore_patterns
 from graph.context.files import files_matching
-from graph.expand.dag import StackGraph
+from graph.expand.dag import StackGraph, closure
 from graph.model.spec import NOWHERE, Node
 
 
@@ -29,10 +29,7 @@ def directly_changed(stack_graph: StackGraph, root: Path, changed_paths: Iterabl
 
 def affected(stack_graph: StackGraph, touched: Iterable[str]) -> set[str]:
     """The touched nodes and every node built on them."""
-    result = set(touched)
-    for name in list(result):
-        result |= stack_graph.descendants(name)
-    return result
+    return closure(touched, stack_graph.descendants)
 
 
 def _file_reason(node: Node, root: Path, paths: list[str]) -> str:

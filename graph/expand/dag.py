@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 import networkx as nx
@@ -28,6 +28,14 @@ class StackGraph:
     def ancestors(self, name: str) -> set[str]:
         """Every node name is built on (name excluded)."""
         return set(nx.ancestors(self.graph, name))
+
+
+def closure(names: Iterable[str], related: Callable[[str], set[str]]) -> set[str]:
+    """The names and every name related(name) gives for one of them (e.g. StackGraph.ancestors)."""
+    result = set(names)
+    for name in list(result):
+        result |= related(name)
+    return result
 
 
 def build_graph(stacks: Iterable[Stack], limits: Limits = DEFAULT_LIMITS) -> StackGraph:

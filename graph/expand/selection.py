@@ -7,7 +7,7 @@ from dataclasses import replace
 from fnmatch import fnmatchcase
 
 from graph.errors import StackError
-from graph.expand.dag import StackGraph, graph_of
+from graph.expand.dag import StackGraph, closure, graph_of
 from graph.model.spec import Node
 
 
@@ -25,10 +25,7 @@ def select(stack_graph: StackGraph, patterns: Iterable[str]) -> set[str]:
 
 def with_ancestors(stack_graph: StackGraph, focus: Iterable[str]) -> set[str]:
     """The focused nodes and every node they are built on."""
-    result = set(focus)
-    for name in list(result):
-        result |= stack_graph.ancestors(name)
-    return result
+    return closure(focus, stack_graph.ancestors)
 
 
 def restrict(stack_graph: StackGraph, patterns: Iterable[str]) -> StackGraph:

@@ -41,6 +41,7 @@ from tests.engine.engine_fakes import (
     trust_fresh_files,
     write_stack,
 )
+from tests.engine.run.builds import options_of, run_build
 
 ROOT = Path(__file__).resolve().parents[3]
 DEMO = (Path("stacks/demo"),)
@@ -55,23 +56,8 @@ def demo() -> StackGraph:
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    """A repository holding the tiny stack."""
-    write_stack(tmp_path / "repo")
-    return tmp_path / "repo"
-
-
-@pytest.fixture
 def registry() -> FakeRegistry:
     return FakeRegistry()
-
-
-def options_of(root: Path, **kwargs: object) -> api.Options:
-    return api.Options(root=root, targets=STACK, state_dir=root.parent / "state", **kwargs)  # type: ignore[arg-type]
-
-
-def run_build(root: Path, builder: FakeBuilder, registry: FakeRegistry, **settings: object) -> RunReport:
-    return api.build(options_of(root), builder, BuildSettings(**settings), registry)  # type: ignore[arg-type]
 
 
 def requests_during(registry: FakeRegistry, builder: FakeBuilder, root: Path,

@@ -15,7 +15,8 @@ from engine.run.runner import BuildSettings
 from engine.state.lockfile import read_lockfile
 from engine.state.report import RunReport
 from tests.engine.base_fakes import ALPINE, ALPINE_DIGEST, MOVED_DIGEST, WithBases
-from tests.engine.engine_fakes import STACK, FakeBuilder, write_stack
+from tests.engine.engine_fakes import FakeBuilder, write_stack
+from tests.engine.run.builds import options_of
 
 ON_BASE = ("onext", "onext-child")  # the subtree built on the external base
 OURS = ("base", "other", "mid", "side", "leaf")  # built on nodes of ours only
@@ -38,13 +39,9 @@ def root(tmp_path: Path) -> Path:
     return root
 
 
-def options(root: Path) -> api.Options:
-    return api.Options(root=root, targets=STACK, state_dir=root.parent / "state")
-
-
 def run(root: Path, registry: WithBases) -> tuple[FakeBuilder, RunReport]:
     builder = FakeBuilder(registry)
-    report = api.build(options(root), builder, BuildSettings(), registry)
+    report = api.build(options_of(root), builder, BuildSettings(), registry)
     assert report.status == "succeeded", {n.node: n.error for n in report.nodes.values() if n.error}
     return builder, report
 
@@ -69,7 +66,7 @@ def test_a_base_moved_under_its_tag_rebuilds_exactly_its_subtree(root: Path) -> 
     run(root, registry)
     registry.bases[ALPINE] = MOVED_DIGEST  # a new image pushed under the same tag
     moved = f"base_updated: {ALPINE} {ALPINE_DIGEST} → {MOVED_DIGEST}"
-    entries = api.plan(options(root), registry)
+    entries = api.plan(options_of(root), registry)
     assert {e.node: (e.action, e.reason) for e in entries} == {
         **dict.fromkeys(OURS, ("skip", "up_to_date")), "ext": ("external", moved),
         "onext": ("build", moved), "onext-child": ("build", "parent_rebuilt: onext")}
@@ -104,7 +101,7 @@ def test_explain_says_the_base_moved(root: Path, monkeypatch: pytest.MonkeyPatch
 def test_a_base_nobody_can_resolve_fails_its_subtree_with_what_to_do(root: Path) -> None:
     registry = WithBases({})
     builder = FakeBuilder(registry)
-    report = api.build(options(root), builder, BuildSettings(keep_going=True), registry)
+    report = api.build(options_of(root), builder, BuildSettings(keep_going=True), registry)
     assert report.status == "failed"
     assert report.nodes["ext"].reason == "base_unresolved"
     assert report.nodes["onext"].status == "failed"

@@ -18,18 +18,16 @@ from structlog.testing import capture_logs
 
 from engine.build.builder import BuildResult, PushGate
 from engine.build.request import BASE_DIGEST_LABEL, BuildRequest
-from engine.run import api, runner
-from engine.run.runner import BuildSettings
+from engine.run import runner
 from engine.state.report import RunReport
 from tests.engine.engine_fakes import (
     NODES,
     REGISTRY,
-    STACK,
     FakeBuilder,
     FakeRegistry,
     human_ref,
-    write_stack,
 )
+from tests.engine.run.builds import run_build
 
 
 class HeldTests(FakeBuilder):
@@ -78,15 +76,8 @@ def uncached_log(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runner, "log", structlog.get_logger())
 
 
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    write_stack(tmp_path / "repo")
-    return tmp_path / "repo"
-
-
 def build(root: Path, builder: FakeBuilder, registry: FakeRegistry, **settings: object) -> RunReport:
-    options = api.Options(root=root, targets=STACK, state_dir=root.parent / "state")
-    return api.build(options, builder, BuildSettings(jobs=3, **settings), registry)  # type: ignore[arg-type]
+    return run_build(root, builder, registry, jobs=3, **settings)
 
 
 def parent_context(builder: FakeBuilder, parent: str) -> str:

@@ -4,25 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from engine.build.request import BuildRequest
-from engine.run import api
 from engine.run.layers import LayerReader, PrefixMismatch, check_layer_prefixes
-from engine.run.runner import BuildSettings
-from engine.state.report import RunReport
 from graph.model.spec import Node
 from tests.engine.engine_fakes import (
     NODES,
     PLATFORMS,
     REGISTRY,
-    STACK,
     FakeBuilder,
     FakeRegistry,
     human_ref,
     sha,
-    write_stack,
 )
+from tests.engine.run.builds import run_build
 
 L1, L2, L3, OTHER = sha("layer 1"), sha("layer 2"), sha("layer 3"), sha("another build's layer 2")
 EVERYWHERE = dict.fromkeys(PLATFORMS)
@@ -115,22 +109,11 @@ class ForeignParentBuilder(FakeBuilder):
         return layers
 
 
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    write_stack(tmp_path / "repo")
-    return tmp_path / "repo"
-
-
-def build(root: Path, builder: FakeBuilder, registry: FakeRegistry) -> RunReport:
-    options = api.Options(root=root, targets=STACK, state_dir=root.parent / "state")
-    return api.build(options, builder, BuildSettings(), registry)
-
-
 def test_a_child_that_keeps_resting_on_another_parent_build_fails_and_publishes_nothing(
         root: Path) -> None:
     registry = FakeRegistry()
     builder = ForeignParentBuilder(registry)
-    report = build(root, builder, registry)
+    report = run_build(root, builder, registry)
     assert report.status == "failed"
     assert (report.nodes["mid"].status, report.nodes["mid"].retries) == ("failed", 1)
     assert builder.pushes[f"{REGISTRY}/mid:sb-{report.nodes['mid'].fingerprint}-candidate"] == 2  # again
@@ -155,7 +138,7 @@ class OnceForeignParentBuilder(ForeignParentBuilder):
 def test_a_child_on_another_parent_build_is_built_again_without_cache_and_publishes(root: Path) -> None:
     registry = FakeRegistry()
     builder = OnceForeignParentBuilder(registry)
-    report = build(root, builder, registry)
+    report = run_build(root, builder, registry)
     assert report.status == "succeeded"
     assert (report.nodes["mid"].status, report.nodes["mid"].retries) == ("succeeded", 1)
     base_layers = registry.layers(human_ref("base"), "linux/arm64")
@@ -165,7 +148,7 @@ def test_a_child_on_another_parent_build_is_built_again_without_cache_and_publis
 
 def test_a_good_run_checks_and_publishes(root: Path) -> None:
     registry = FakeRegistry()
-    report = build(root, FakeBuilder(registry), registry)
+    report = run_build(root, FakeBuilder(registry), registry)
     assert report.status == "succeeded"
     assert len(report.promoted) == len(NODES)
 

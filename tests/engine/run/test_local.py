@@ -17,7 +17,6 @@ from engine.state.loaded import LOADED, read_loaded
 from engine.state.report import RunReport
 from tests.engine.engine_fakes import (
     NODES,
-    STACK,
     FakeBuilder,
     FakeRegistry,
     human_ref,
@@ -25,6 +24,7 @@ from tests.engine.engine_fakes import (
     trust_fresh_files,
     write_stack,
 )
+from tests.engine.run.builds import options_of
 
 
 class FakeStore:
@@ -40,16 +40,6 @@ class FakeStore:
     def tag(self, source: str, target: str) -> None:
         self.images.refs[target] = source if source.startswith("sha256:") else self.images.refs[source]
         self.tagged.append(target)
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    write_stack(tmp_path / "repo")
-    return tmp_path / "repo"
-
-
-def options_of(root: Path) -> api.Options:
-    return api.Options(root=root, targets=STACK, state_dir=root.parent / "state")
 
 
 def load_build(root: Path, images: FakeRegistry, **settings: object) -> tuple[FakeBuilder, RunReport]:

@@ -11,7 +11,6 @@ from structlog.testing import capture_logs
 from engine.run import api, publishing
 from engine.run.ownership import STACK_LABEL, ForeignTagsRefused, KnownDigests, TagGuard, known_digests
 from engine.run.promote import promote
-from engine.run.runner import BuildSettings
 from engine.state.history import History, NodeRecord
 from engine.state.lockfile import LockEntry, write_lockfile
 from engine.state.report import RunReport
@@ -19,27 +18,17 @@ from graph.errors import StackError
 from tests.engine.engine_fakes import (
     NODES,
     REGISTRY,
-    STACK,
     FakeBuilder,
     FakeRegistry,
     human_ref,
     sha,
     write_stack,
 )
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    write_stack(tmp_path / "repo")
-    return tmp_path / "repo"
-
-
-def options_of(root: Path) -> api.Options:
-    return api.Options(root=root, targets=STACK, state_dir=root.parent / "state")
+from tests.engine.run import builds
 
 
 def run_build(root: Path, registry: FakeRegistry, **settings: object) -> RunReport:
-    return api.build(options_of(root), FakeBuilder(registry), BuildSettings(**settings), registry)  # type: ignore[arg-type]
+    return builds.run_build(root, FakeBuilder(registry), registry, **settings)
 
 
 def foreign_at(registry: FakeRegistry, name: str) -> str:
@@ -186,7 +175,7 @@ def test_adopt_in_the_stack_file_must_be_true_or_false(root: Path) -> None:
     stack_file.write_text(stack_file.read_text(encoding="utf-8").replace("nodes:", "adopt: maybe\nnodes:", 1),
                           encoding="utf-8")
     with pytest.raises(StackError, match="'adopt' must be true or false"):
-        api.load(options_of(root))
+        api.load(builds.options_of(root))
 
 
 def test_a_tag_on_an_older_build_of_ours_is_promoted_over(root: Path) -> None:
@@ -228,8 +217,8 @@ def test_a_rollback_leaves_a_foreign_tag_alone_unless_adopted(root: Path) -> Non
     assert run_build(root, registry).status == "succeeded"
     theirs = foreign_at(registry, "mid")
     with pytest.raises(ForeignTagsRefused, match=f"tag {human_ref('mid')} points to {theirs}"):
-        publishing.promote_lockfile(options_of(root), Path(first.lockfile), registry)
+        publishing.promote_lockfile(builds.options_of(root), Path(first.lockfile), registry)
     assert registry.refs[human_ref("mid")] == theirs
     assert registry.refs[human_ref("leaf")] == first.nodes["leaf"].digest  # the others rolled back
-    moved = publishing.promote_lockfile(options_of(root), Path(first.lockfile), registry, adopt=True)
+    moved = publishing.promote_lockfile(builds.options_of(root), Path(first.lockfile), registry, adopt=True)
     assert human_ref("mid") in moved and registry.refs[human_ref("mid")] == first.nodes["mid"].digest

@@ -14,15 +14,12 @@ from engine.build.builder import BuildResult, PushGate
 from engine.build.pool import Pool, PoolError, parse_pool
 from engine.build.request import BuildRequest
 from engine.errors import BuildError
-from engine.run import api
-from engine.run.runner import BuildSettings
 from engine.state.report import RunReport
 from tests.engine.engine_fakes import (
     NODES,
     OCI_INDEX,
     PARENTS,
     PLATFORMS,
-    STACK,
     FakeBuilder,
     FakeRegistry,
     canonical,
@@ -31,8 +28,8 @@ from tests.engine.engine_fakes import (
     is_content_ref,
     repository_of,
     sha,
-    write_stack,
 )
+from tests.engine.run import builds
 
 POOL = parse_pool({"linux/amd64": ["amd"], "linux/arm64": ["arm-1", "arm-2"]}, "test")
 
@@ -85,14 +82,7 @@ class FakePoolBuilder(FakeBuilder):
 
 def run_build(root: Path, builder: FakeBuilder, registry: FakeRegistry,
               pool: Pool | None = POOL) -> RunReport:
-    options = api.Options(root=root, targets=STACK, state_dir=root.parent / "state")
-    return api.build(options, builder, BuildSettings(pool=pool), registry)
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    write_stack(tmp_path / "repo")
-    return tmp_path / "repo"
+    return builds.run_build(root, builder, registry, pool=pool)
 
 
 def test_each_platform_is_built_on_its_builders_and_each_tag_is_an_index_of_exactly_the_platforms(

@@ -25,14 +25,7 @@ from tests.engine.engine_fakes import (
     FakeRegistry,
     human_ref,
     sha,
-    write_stack,
 )
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    write_stack(tmp_path / "repo")
-    return tmp_path / "repo"
 
 
 def planned_with(root: Path, registry: FakeRegistry, actions: dict[str, str],

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from engine.build.builder import BuildResult, PushGate
 from engine.build.request import BuildRequest
 from engine.errors import BuildStalled
-from engine.run import api
-from engine.run.runner import BuildSettings
 from engine.state.report import RunReport
-from tests.engine.engine_fakes import STACK, FakeBuilder, FakeRegistry, write_stack
+from tests.engine.engine_fakes import FakeBuilder, FakeRegistry
+from tests.engine.run.builds import run_build
 
 PUSHING = "#9 pushing layers"
 RUN_STEP = "#5 [linux/amd64 2/2] RUN sleep infinity"
@@ -34,15 +31,8 @@ class StallingBuilder(FakeBuilder):
         return super().build(request, log_path)
 
 
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    write_stack(tmp_path / "repo")
-    return tmp_path / "repo"
-
-
 def build(root: Path, builder: FakeBuilder, registry: FakeRegistry) -> RunReport:
-    options = api.Options(root=root, targets=STACK, state_dir=root.parent / "state")
-    return api.build(options, builder, BuildSettings(jobs=1), registry)
+    return run_build(root, builder, registry, jobs=1)
 
 
 def test_a_build_stalled_on_a_push_is_retried_and_succeeds(root: Path) -> None:

@@ -14,13 +14,7 @@ from engine.run import api
 from engine.run.runner import BuildSettings
 from engine.state.lockfile import read_lockfile
 from graph.errors import StackError
-from tests.engine.engine_fakes import NODES, STACK, FakeBuilder, FakeRegistry, human_ref, write_stack
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    write_stack(tmp_path / "repo")
-    return tmp_path / "repo"
+from tests.engine.engine_fakes import NODES, STACK, FakeBuilder, FakeRegistry, human_ref
 
 
 def _options(root: Path, runner: str = "a", **kwargs: object) -> api.Options:
