@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import email.utils
+import json
 import re
 import time
 
@@ -12,10 +14,18 @@ from tenacity import RetryCallState, wait_random_exponential
 from engine.errors import RegistryError
 
 log = structlog.get_logger()
+ERROR_BODY_BYTES = 64 * 1024  # of an error answer, read for its message
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
-_AUTH_HEADER = re.compile(r"(?i)\b(authorization[:=]?\s*)(?:(?:bearer|basic)\s+)?[^\s,&\"']+")
-_AUTH_VALUE = re.compile(r"(?i)\b(bearer\s+|basic\s+|token=|access_token=|password=)[^\s,&\"']+")
+_SECRET = r"[^\s,&\"'()\[\]{}<>]+"  # a credential runs to a space, a separator, a quote or a bracket
+_USERINFO = re.compile(r"(?<=://)[^/\s]*@")  # up to the last @ before the host: a password may hold an @
+# an Authorization (or Proxy-Authorization) header's value, whatever its scheme, as a header, a form
+# field or a dict's item
+_AUTH_HEADER = re.compile(r"(?i)\b(authorization(?:\s*[:=]\s*|[\"']\s*:\s*)[\"']?)(?:[a-z][\w-]*\s+)?"
+                          + _SECRET)
+# a token, password or secret as a query or form field, a keyword or a JSON item (refresh_token,
+# id_token, client_secret, ...); credentials after an auth scheme's name
+_AUTH_VALUE = re.compile(r"(?i)\b([\w-]*(?:token|password|passwd|secret)(?:\s*=\s*[\"']?|[\"']\s*:\s*[\"'])"
+                         r"|(?-i:Bearer|Basic)\s+)" + _SECRET)
 
 
 
@@ -54,8 +64,8 @@ def retry_after(value: str, now: float | None = None) -> float:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return 0.0
-    if when.tzinfo is None:
-        return 0.0
+    if when.tzinfo is None:  # asctime's form, or -0000: HTTP dates are in GMT (RFC 9110, 5.6.7)
+        when = when.replace(tzinfo=datetime.UTC)
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
@@ -73,17 +83,35 @@ class LoginRefused(RegistryRefusal):
     exit_code = 2
 
 
-def refusal(status: int, where: str, host: str, scope: str, logged_in: bool) -> RegistryRefusal:
-    """What a definitive refusal means and how to fix it."""
+def refusal(status: int, where: str, host: str, scope: str, logged_in: bool,
+            body: bytes = b"") -> RegistryRefusal:
+    """What a definitive refusal means and how to fix it (with the registry's own words from body)."""
     if status == 401:
         how = (f"the saved credentials were refused: run `docker login {host}` again" if logged_in
                else f"run `docker login {host}`")
         return LoginRefused(status, f"{where}: HTTP 401 unauthorized", how)
+    said = error_detail(body)
+    said = f": {said}" if said else ""
     if status == 403:
-        return RegistryRefusal(status, f"{where}: HTTP 403 denied ({scope})",
+        return RegistryRefusal(status, f"{where}: HTTP 403 denied ({scope}){said}",
                                f"ask for {scope.rsplit(':', 1)[-1]} rights on {host}, or log in as "
                                f"another user with `docker login {host}`")
-    return RegistryRefusal(status, f"{where}: HTTP {status}")
+    return RegistryRefusal(status, f"{where}: HTTP {status}{said}")
+
+
+def error_detail(body: bytes) -> str:
+    """The first error of a registry's JSON error answer as `CODE: message` (redacted, at most 200
+    characters); '' when the answer is not one."""
+    try:
+        errors = json.loads(body[:ERROR_BODY_BYTES]).get("errors") if body else None
+    except (ValueError, AttributeError):
+        return ""
+    first = errors[0] if isinstance(errors, list) and errors else None
+    if not isinstance(first, dict):
+        return ""
+    parts = [str(first.get(key) or "").strip() for key in ("code", "message")]
+    text = redact(": ".join(part for part in parts if part))
+    return " ".join(text.split())[:200]
 
 
 _backoff = wait_random_exponential(multiplier=0.2, max=5)
@@ -92,7 +120,7 @@ _backoff = wait_random_exponential(multiplier=0.2, max=5)
 def retry_wait(state: RetryCallState) -> float:
     """Retry-After when the registry gave one (capped at 30 s), else jittered exponential backoff."""
     error = state.outcome.exception() if state.outcome else None
-    if isinstance(error, TransientRegistryError) and error.retry_after:
+    if isinstance(error, TransientRegistryError) and error.retry_after > 0:
         return min(error.retry_after, 30.0)
     return float(_backoff(state))
 

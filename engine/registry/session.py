@@ -103,4 +103,5 @@ class RegistrySession:
         if status == 429 or status >= 500:
             raise TransientRegistryError(f"{where}: HTTP {status}",
                                          retry_after(response.headers.get("retry-after", "")))
-        raise refusal(status, where, endpoint.host, scope, self._auth.credentials(endpoint.host) is not None)
+        raise refusal(status, where, endpoint.host, scope, self._auth.credentials(endpoint.host) is not None,
+                      response.body)

@@ -58,5 +58,5 @@ def test_a_refusal_is_a_registry_error_naming_the_request_and_not_retried(regist
     session = RegistrySession(timeout_s=5, attempts=5)
     with pytest.raises(RegistryError) as caught:
         session.request(endpoint_for(registry.host), "GET", PATH, SCOPE)
-    assert f"GET http://{registry.host}{PATH}" in str(caught.value)
+    assert caught.value.message == f"GET http://{registry.host}{PATH}: HTTP 403 denied ({SCOPE}): DENIED"
     assert registry.count(PATH) == 1
