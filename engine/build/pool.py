@@ -122,7 +122,11 @@ def read_pool_file(path: Path) -> Pool:
     """The pool of a YAML file with a top-level `builders:` mapping."""
     try:
         with path.open("rb") as handle:
-            data = yaml.safe_load(handle.read(MAX_POOL_FILE_BYTES + 1).decode("utf-8"))
+            raw = handle.read(MAX_POOL_FILE_BYTES + 1)
+        if len(raw) > MAX_POOL_FILE_BYTES:
+            raise PoolError(f"{path}: a builder pool file is larger than {MAX_POOL_FILE_BYTES >> 20} MiB",
+                            "list the builders only: a pool of thousands fits in a few KiB")
+        data = yaml.safe_load(raw.decode("utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise PoolError(f"{path}: cannot read the builder pool: {exc}",
                         "give a YAML file with a `builders:` mapping") from None

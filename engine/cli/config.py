@@ -58,7 +58,11 @@ def read_config(root: Path) -> dict[str, Any]:
         return {}
     try:
         with path.open("rb") as handle:
-            data = tomllib.loads(handle.read(MAX_CONFIG_BYTES + 1).decode("utf-8"))
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB, not read as a project "
+                              "configuration", "keep pyproject.toml to its settings")
+        data = tomllib.loads(raw.decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the project configuration: {exc}",
                           "fix the TOML syntax, or run with --root pointing elsewhere") from None

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.build import pool
 from engine.build.pool import Pool, PoolBuilder, PoolError, missing_platforms, parse_pool, read_pool_file
 
 TWO = {"linux/amd64": [{"name": "default", "capacity": 2}], "linux/arm64": ["arm-1", {"name": "arm-2"}]}
@@ -62,3 +63,14 @@ def test_a_pool_file_has_one_builders_key(tmp_path: Path) -> None:
     bad.write_text("builders: [\n")
     with pytest.raises(PoolError, match="cannot read the builder pool"):
         read_pool_file(bad)
+
+
+def test_a_pool_file_above_the_limit_is_refused_not_parsed_cut_short(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    big = tmp_path / "pool.yaml"
+    big.write_text("builders:\n  linux/amd64: [default]\n# " + "x" * 40 + "\n")  # 79 bytes
+    monkeypatch.setattr(pool, "MAX_POOL_FILE_BYTES", 40)  # what fits would parse: the comment is cut
+    with pytest.raises(PoolError, match=r"pool\.yaml: a builder pool file is larger than"):
+        read_pool_file(big)
+    monkeypatch.setattr(pool, "MAX_POOL_FILE_BYTES", 79)
+    assert read_pool_file(big) == Pool((("linux/amd64", (PoolBuilder("default"),)),))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.cli import config
 from engine.cli.main import main, parse_checked
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -61,6 +62,14 @@ def test_a_bad_configuration_exits_2_naming_the_file(tmp_path: Path, table: str,
     err = capsys.readouterr().err
     assert err.startswith(f"error: {root / 'pyproject.toml'}: ")
     assert message in err
+
+
+def test_a_configuration_above_the_limit_is_refused_not_read_cut_short(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    root = project(tmp_path, "jobs = 3\n" + "# padding\n" * 20)
+    monkeypatch.setattr(config, "MAX_CONFIG_BYTES", (root / "pyproject.toml").stat().st_size - 1)
+    assert main(["plan", "--offline", "--root", str(root)]) == 2
+    assert "pyproject.toml: larger than" in capsys.readouterr().err
 
 
 def test_the_repository_default_targets_plan_on_a_fresh_clone(capsys: pytest.CaptureFixture[str]) -> None:
