@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -27,9 +27,16 @@ _live_handler: logging.StreamHandler[TextIO] | None = None
 def _shared() -> list[Any]:
     return [
         structlog.contextvars.merge_contextvars,
+        _run_level_node,
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+
+
+def _run_level_node(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Every event names its node: '*' for one about the whole run (or logged outside a node's work)."""
+    event.setdefault("node", "*")
+    return event
 
 
 def colours_wanted(stream: TextIO, env: Mapping[str, str] | None = None) -> bool:

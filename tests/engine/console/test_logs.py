@@ -64,5 +64,19 @@ def test_json_log_file_gets_every_event_while_open(tmp_path: Path,
         logging.getLogger("python_on_whales").warning("from a library")
     structlog.get_logger().info("after", node="b")
     events = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    assert [(e["event"], e.get("node")) for e in events] == [("node_started", "a"), ("from a library", None)]
+    assert [(e["event"], e.get("node")) for e in events] == [("node_started", "a"), ("from a library", "*")]
     assert "node_started" in capsys.readouterr().err  # the console still shows it
+
+
+def test_an_event_outside_a_nodes_work_names_the_run(tmp_path: Path) -> None:
+    logs.configure("console")
+    path = tmp_path / "log.jsonl"
+    with logs.json_log(path):
+        structlog.get_logger().warning("registry_retried", attempt=1)
+        structlog.contextvars.bind_contextvars(node="numpy")
+        try:
+            structlog.get_logger().warning("registry_retried", attempt=2)
+        finally:
+            structlog.contextvars.unbind_contextvars("node")
+    events = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [(e["attempt"], e["node"]) for e in events] == [(1, "*"), (2, "numpy")]
