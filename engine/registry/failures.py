@@ -93,9 +93,10 @@ def refusal(status: int, where: str, host: str, scope: str, logged_in: bool,
     said = error_detail(body)
     said = f": {said}" if said else ""
     if status == 403:
-        return RegistryRefusal(status, f"{where}: HTTP 403 denied ({scope}){said}",
-                               f"ask for {scope.rsplit(':', 1)[-1]} rights on {host}, or log in as "
-                               f"another user with `docker login {host}`")
+        rights = f"{scope.rsplit(':', 1)[-1]} rights" if scope else "access"
+        return RegistryRefusal(status, f"{where}: HTTP 403 denied{f' ({scope})' if scope else ''}{said}",
+                               f"ask for {rights} on {host}, or log in as another user with "
+                               f"`docker login {host}`")
     return RegistryRefusal(status, f"{where}: HTTP {status}{said}")
 
 

@@ -116,6 +116,13 @@ def test_a_403_names_the_scope_and_asks_for_its_rights(logged_in: bool) -> None:
                           "`docker login r.example:5000`")
 
 
+def test_a_403_without_a_scope_asks_for_access() -> None:
+    error = refusal(403, WHERE, HOST, "", logged_in=True)
+    assert (error.message, error.hint) == (
+        f"{WHERE}: HTTP 403 denied",
+        "ask for access on r.example:5000, or log in as another user with `docker login r.example:5000`")
+
+
 @pytest.mark.parametrize("status", [400, 405, 409, 413, 451])
 def test_other_refusals_name_only_the_request_and_the_status(status: int) -> None:
     error = refusal(status, WHERE, HOST, "repository:team/app:pull", logged_in=True)
@@ -221,7 +228,7 @@ def test_a_negative_or_unknown_retry_after_falls_back_to_the_backoff(
     assert retry_wait(call_state(TransientRegistryError("x", retry_after=asked), 2)) == 0.4
 
 
-@pytest.mark.parametrize("header", ["inf", "1e400", "Fri, 31 Dec 9999 23:59:59 GMT"])
+@pytest.mark.parametrize("header", ["inf", "1e400", "9" * 400, "Fri, 31 Dec 9999 23:59:59 GMT"])
 def test_an_enormous_retry_after_header_waits_30_s(header: str) -> None:
     assert retry_wait(call_state(TransientRegistryError("x", retry_after(header, now=NOW)))) == 30.0
 
