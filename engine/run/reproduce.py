@@ -15,7 +15,7 @@ from engine.registry.client import RegistryClient
 from engine.run.api import Options, load, source_provenance
 from engine.run.planner import content_ref, plan_build
 from engine.run.runner import BuildSettings, NodeRunner
-from engine.state.report import RunReport
+from engine.state.report import NodeReport, RunReport
 from graph.model.spec import Node
 
 if TYPE_CHECKING:
@@ -85,7 +85,9 @@ def _check(runner: NodeRunner, registry: RegistryClient, node: Node, folder: Pat
     request = replace(runner.request_for(node), tags=(rebuilt_ref,), no_cache=True, cache_from="",
                       cache_to="")
     log.info("reproduction_started", node=node.name, ref=rebuilt_ref)
-    result = runner.builder.build(request, folder / "logs" / f"{node.name}.log")
+    record = NodeReport(node.name, rebuilt_ref, "reproduce", "no-cache rebuild")
+    # repeated on a registry or network fault (a distribution HEAD answering 500), as every build is
+    result = runner.build_with_retries(request, folder / "logs" / f"{node.name}.log", record, node)
     rebuilt = registry.manifest(f"{node.repository}@{result.digest}")
     theirs = rebuilt.platforms() if rebuilt else {}
     checks = []
