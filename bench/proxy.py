@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from typing import Any, cast
 
-from engine.registry.proxyhandler import LocalHandler, LocalServer
+from engine.registry.proxyhandler import LocalHandler, Served
 
 CHUNK = 1 << 20
 READ_RETRIES = 5
@@ -52,17 +52,15 @@ class CountingProxy:
         class Handler(_Handler):
             owner = proxy
 
-        self.server = LocalServer(("127.0.0.1", port), Handler)
-        self.port = int(self.server.server_address[1])
-        self.thread = threading.Thread(target=self.server.serve_forever, name="counting-proxy", daemon=True)
+        self.served = Served(Handler, port, name="counting-proxy")
+        self.port = self.served.port
 
     def __enter__(self) -> CountingProxy:
-        self.thread.start()
+        self.served.start()
         return self
 
     def __exit__(self, *_: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.served.stop()
 
     def count(self, method: str, path: str) -> None:
         with self.lock:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import ssl
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 
-from engine.registry.proxyhandler import LocalHandler, LocalServer
+from engine.registry import proxyhandler
+from engine.registry.proxyhandler import LocalHandler
 
 
 class QuietHandler(LocalHandler):
@@ -29,42 +29,17 @@ class QuietHandler(LocalHandler):
             self.wfile.write(body)
 
 
-class Served:
-    """handler's server on a free loopback port (over TLS when given a context), serving between start
-    and stop (or as a context manager)."""
+class Served(proxyhandler.Served):
+    """A test server: poll every 20 ms, and its address as `127.0.0.1:PORT`."""
 
     def __init__(self, handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None = None,
                  poll_s: float = 0.02) -> None:
-        self.server = LocalServer(("127.0.0.1", 0), handler)
-        if tls is not None:
-            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(poll_s,), daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self.server.server_address[1])
+        super().__init__(handler, tls=tls, poll_s=poll_s, name="test-server")
 
     @property
     def host(self) -> str:
         """`127.0.0.1:PORT`."""
         return f"127.0.0.1:{self.port}"
-
-    def start(self) -> Served:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving (when started), close the socket and wait for the serving thread."""
-        if self.thread.ident is not None:
-            self.server.shutdown()
-            self.thread.join(5)
-        self.server.server_close()
-
-    def __enter__(self) -> Served:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
 
 
 @contextmanager

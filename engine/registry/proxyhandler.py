@@ -1,16 +1,18 @@
 """BuildKit's side of the retry proxy: one HTTP/1.1 handler per client connection that reads a
 request (its body spooled: memory up to SPOOL_MEMORY_BYTES, then a temporary file, so it can be sent
-again), hands it to the proxy, and relays the registry's answer or the reason it failed. Also the server and
-handler base every local HTTP server here uses (LocalServer, LocalHandler)."""
+again), hands it to the proxy, and relays the registry's answer or the reason it failed. Also the server,
+handler base and serving thread every local HTTP server here uses (LocalServer, LocalHandler, Served)."""
 
 from __future__ import annotations
 
 import http.client
 import io
+import ssl
 import tempfile
+import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import IO, Protocol, cast
+from typing import IO, Protocol, Self, cast
 
 import structlog
 
@@ -66,6 +68,41 @@ class LocalServer(ThreadingHTTPServer):
 
     request_queue_size = 1024
     daemon_threads = True
+
+
+class Served:
+    """handler's LocalServer on a loopback port (0: a free one), over TLS when given a context, serving
+    from a daemon thread between start and stop (or as a context manager)."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int = 0,
+                 tls: ssl.SSLContext | None = None, poll_s: float = 0.05, name: str = "local-server") -> None:
+        self.server = LocalServer(("127.0.0.1", port), handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        # a short poll interval: stop() waits for it
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(poll_s,), name=name,
+                                       daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def start(self) -> Self:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (when started), close the socket and wait for the serving thread."""
+        if self.thread.ident is not None:
+            self.server.shutdown()
+            self.thread.join(5)
+        self.server.server_close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
 
 
 class LocalHandler(BaseHTTPRequestHandler):

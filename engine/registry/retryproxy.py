@@ -21,7 +21,7 @@ from typing import IO
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from engine.registry.proxyhandler import CHUNK_BYTES, Answer, LocalServer, Transient, handler
+from engine.registry.proxyhandler import CHUNK_BYTES, Answer, Served, Transient, handler
 from engine.registry.transport import STALE_CONNECTION_ERRORS
 
 log = structlog.get_logger()
@@ -45,23 +45,19 @@ class RetryProxy:
         self.counts: Counter[str] = Counter()
         self.lock = threading.Lock()
         self._idle = threading.local()  # per handler thread: its kept-alive upstream connection
-        self.server = LocalServer(("127.0.0.1", 0), handler(self))
-        # a short poll interval: shutdown() waits for it, at the end of every run
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       name="retry-proxy", daemon=True)
+        self.served = Served(handler(self), name="retry-proxy")
 
     @property
     def host(self) -> str:
         """`localhost:PORT` (BuildKit talks plain HTTP to localhost)."""
-        return f"localhost:{self.server.server_address[1]}"
+        return f"localhost:{self.served.port}"
 
     def __enter__(self) -> RetryProxy:
-        self.thread.start()
+        self.served.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.served.stop()
 
     def forward(self, method: str, path: str, headers: list[tuple[str, str]],
                 body: IO[bytes] | None = None) -> Answer:

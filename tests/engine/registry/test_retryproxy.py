@@ -353,7 +353,7 @@ def test_a_tls_probe_gets_a_plain_http_answer(proxy: RetryProxy, upstream: Upstr
 
 
 def test_host_is_localhost_with_the_proxy_port(proxy: RetryProxy) -> None:
-    assert proxy.host == f"localhost:{proxy.server.server_address[1]}"
+    assert proxy.host == f"localhost:{proxy.served.port}"
 
 
 def test_local_registry_host_is_the_single_loopback_host() -> None:
