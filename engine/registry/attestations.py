@@ -14,8 +14,9 @@ import hashlib
 import json
 from typing import Any, Protocol, runtime_checkable
 
+from engine.errors import RegistryError
 from engine.parallel import side_by_side
-from engine.registry.manifest import ATTESTATION, Manifest
+from engine.registry.manifest import ATTESTATION, Manifest, annotations_of
 
 RENAME_THREADS = 4  # attestation manifests renamed at once
 
@@ -54,7 +55,7 @@ def rename_attestations(store: AttestationStore, repository: str, tag: str, dige
     index = store.manifest(f"{repository}@{digest}")
     if index is None or not index.is_index:
         return digest
-    old_entries = list(index.body.get("manifests", []))
+    old_entries = index.descriptors("manifests")
     # one attestation per platform, each a GET, a GET, a PUT and a PUT: side by side
     entries = side_by_side(lambda entry: _renamed_entry(store, repository, entry, old_host, new_host),
                            old_entries, RENAME_THREADS)
@@ -68,15 +69,15 @@ def rename_attestations(store: AttestationStore, repository: str, tag: str, dige
 def _renamed_entry(store: AttestationStore, repository: str, entry: dict[str, Any], old_host: str,
                    new_host: str) -> dict[str, Any]:
     """The index entry of an attestation manifest pointing at its renamed copy (entry itself if unchanged)."""
-    if entry.get("annotations", {}).get("vnd.docker.reference.type") != ATTESTATION:
+    if annotations_of(entry).get("vnd.docker.reference.type") != ATTESTATION:
         return entry
     manifest = store.manifest(f"{repository}@{entry['digest']}")
     if manifest is None:
         return entry
     layers, changed = [], False
-    for layer in manifest.body.get("layers", []):
+    for layer in manifest.descriptors("layers"):
         blob = store.blob(f"{repository}@{layer['digest']}") if layer.get("mediaType") == IN_TOTO else None
-        text = blob.decode("utf-8") if blob is not None else ""
+        text = _text(blob, f"{repository}@{layer['digest']}") if blob is not None else ""
         new_text = renamed(text, old_host, new_host)
         if blob is None or new_text == text:
             layers.append(layer)
@@ -89,6 +90,16 @@ def _renamed_entry(store: AttestationStore, repository: str, entry: dict[str, An
     body = _dump({**manifest.body, "layers": layers})
     new_digest = store.put_manifest(f"{repository}@{_digest_of(body)}", body, manifest.media_type)
     return {**entry, "digest": new_digest, "size": len(body)}
+
+
+def _text(blob: bytes, where: str) -> str:
+    """An in-toto statement's text; RegistryError when it is not UTF-8 (as JSON is)."""
+    try:
+        return blob.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RegistryError(f"{where}: the attestation's statement is not UTF-8 text",
+                            "the registry (or a proxy in front of it) altered it; build the image again"
+                            ) from None
 
 
 def _dump(document: dict[str, Any]) -> bytes:

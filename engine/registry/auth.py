@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import threading
 import time
@@ -18,6 +19,7 @@ from engine.registry.failures import TransientRegistryError, retry_after
 from engine.registry.transport import Response, Transport
 
 _PARAM = re.compile(r'\s*([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))\s*,?')
+_TOKEN = re.compile(r"[\x21-\x7e]+")
 DEFAULT_TOKEN_LIFETIME_S = 60  # what the distribution spec says to assume without expires_in
 CLIENT_ID = "stackbuild"
 
@@ -66,13 +68,26 @@ def token_of(body: bytes, now: float) -> Token:
     """The token in a token server's JSON answer, expiring a little before it says."""
     try:
         answer = json.loads(body)
-        value = str(answer.get("token") or answer.get("access_token") or "")
-        lifetime = float(answer.get("expires_in") or DEFAULT_TOKEN_LIFETIME_S)
-    except (ValueError, AttributeError, TypeError):
-        value, lifetime = "", 0.0
+    except (ValueError, RecursionError):
+        answer = None
+    answer = answer if isinstance(answer, dict) else {}
+    value = answer.get("token") or answer.get("access_token") or ""
     if not value:
         raise RegistryError("the token server answered without a token", "check the registry's auth setup")
+    if not isinstance(value, str) or not _TOKEN.fullmatch(value):  # it goes into a header as it is
+        raise RegistryError("the token server answered with a token that is not a string of visible "
+                            "ASCII characters", "check the registry's auth setup")
+    lifetime = _lifetime(answer.get("expires_in"))
     return Token(value, now + lifetime - min(10.0, lifetime / 10))
+
+
+def _lifetime(expires_in: object) -> float:
+    """Seconds a token lives: expires_in when it is a positive number, else the spec's default."""
+    try:
+        lifetime = float(expires_in)  # type: ignore[arg-type]  # whatever the JSON held
+    except (TypeError, ValueError):
+        return DEFAULT_TOKEN_LIFETIME_S
+    return lifetime if 0 < lifetime < math.inf else DEFAULT_TOKEN_LIFETIME_S
 
 
 def _now() -> float:

@@ -17,7 +17,7 @@ import structlog
 from engine.errors import RegistryError
 from engine.registry.endpoints import endpoint_for, mirror_endpoint, mirrors
 from engine.registry.failures import RegistryRefusal, RegistryUnreachable, TransientRegistryError, redact
-from engine.registry.manifest import ACCEPT, INDEX_TYPES, MANIFEST_TYPES, Manifest, json_object
+from engine.registry.manifest import ACCEPT, INDEX_TYPES, MANIFEST_TYPES, Manifest, is_digest, json_object
 from engine.registry.memo import ManifestMemo
 from engine.registry.names import ImageName, parse_reference
 from engine.registry.session import RegistrySession
@@ -28,6 +28,7 @@ __all__ = ["ACCEPT", "INDEX_TYPES", "MANIFEST_TYPES", "Manifest", "Registry", "R
            "split_reference"]
 log = structlog.get_logger()
 PAGE = 1000
+MAX_PAGES = 10_000  # of one listing: a registry whose Link headers never end is not followed forever
 
 
 def split_reference(reference: str) -> tuple[str, str, str]:
@@ -39,6 +40,34 @@ def split_reference(reference: str) -> tuple[str, str, str]:
 def _json(url: str, data: bytes) -> dict[str, Any]:
     return json_object(data, url, "the registry answered with something that is not JSON",
                        "the registry answered with a JSON {kind}")
+
+
+def _names(found: object, where: str, key: str) -> list[str]:
+    """The names a listing page holds under key: a list of strings (none when null or absent)."""
+    if found is None:
+        return []
+    if not isinstance(found, list) or not all(isinstance(item, str) for item in found):
+        raise RegistryError(f"{where}: `{key}` is not a list of names",
+                            "the registry's answer is malformed; check the registry")
+    return found
+
+
+def _next_page(host: str, path: str, link: str) -> str:
+    """The path of the page a Link target names: relative to path, or an absolute URL on host itself."""
+    target = urllib.parse.urlsplit(urllib.parse.urljoin(path, link))
+    if target.scheme not in ("", "http", "https") or target.netloc not in ("", host):
+        raise RegistryError(f"{host}{redact(path)}: the next page is on another server ({redact(link)})",
+                            "check the registry (its Link header leaves it)")
+    return (target.path or "/") + (f"?{target.query}" if target.query else "")
+
+
+def _header_digest(response: Response, name: ImageName) -> str:
+    """The answer's Docker-Content-Digest ('' without one); RegistryError when it is not a digest."""
+    found = response.headers.get("docker-content-digest", "")
+    if found and not is_digest(found):
+        raise RegistryError(f"{name}: the registry's Docker-Content-Digest {redact(found)[:100]!r} is not "
+                            "a digest", "check the registry (or a proxy in front of it)")
+    return found
 
 
 def _sha256(body: bytes) -> str:
@@ -84,7 +113,7 @@ class RegistryClient:
         if response is None:
             return None
         if response.headers.get("docker-content-digest"):
-            return response.headers["docker-content-digest"]
+            return _header_digest(response, name)
         if name.digest:
             return name.digest
         response = self._call("GET", name)
@@ -101,8 +130,7 @@ class RegistryClient:
             manifest = self._manifest(name.with_ref(digest)) if digest else None
             if manifest is None:
                 return None
-        config_digest = manifest.body.get("config", {}).get("digest", "")
-        response = self._call("GET", name.with_ref(config_digest), kind="blobs")
+        response = self._call("GET", name.with_ref(manifest.config_digest()), kind="blobs")
         return None if response is None else _json(reference, response.body)
 
     def blob(self, reference: str) -> bytes | None:
@@ -174,7 +202,7 @@ class RegistryClient:
         response = self._call("GET", name)
         if response is None:
             return None
-        digest = response.headers.get("docker-content-digest") or name.digest or _sha256(response.body)
+        digest = _header_digest(response, name) or name.digest or _sha256(response.body)
         return Manifest(digest, response.headers.get("content-type", ""), _json(str(name), response.body))
 
     def _pages(self, host: str, path: str, key: str, scope: str) -> list[str] | None:
@@ -187,9 +215,13 @@ class RegistryClient:
             response = self._session.request(endpoint_for(host), "GET", next_path, scope)
             if response is None:
                 return items if items else None
-            items += [str(item) for item in _json(redact(next_path), response.body).get(key) or []]
+            where = f"{host}{redact(next_path)}"
+            items += _names(_json(where, response.body).get(key), where, key)
             link = next_link(response.headers.get("link", ""))
-            next_path = urllib.parse.urljoin(next_path, link) if link else None
+            next_path = _next_page(host, next_path, link) if link else None
+            if len(seen) >= MAX_PAGES and next_path:
+                raise RegistryError(f"{host}{redact(path)}: the listing goes on for more than "
+                                    f"{MAX_PAGES} pages", "check the registry (its Link headers never end)")
         return items
 
     def _call(self, method: str, name: ImageName, body: bytes | None = None,

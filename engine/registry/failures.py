@@ -105,7 +105,7 @@ def error_detail(body: bytes) -> str:
     characters); '' when the answer is not one."""
     try:
         errors = json.loads(body[:ERROR_BODY_BYTES]).get("errors") if body else None
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return ""
     first = errors[0] if isinstance(errors, list) and errors else None
     if not isinstance(first, dict):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from engine.errors import RegistryError
-from engine.registry.manifest import ATTESTATION, Manifest, json_object
+from engine.registry.manifest import ATTESTATION, Manifest, annotations_of, json_object
 
 SPDX = "https://spdx.dev/Document"
 SLSA_PREFIX = "https://slsa.dev/provenance/"
@@ -39,10 +39,10 @@ class Statement:
 def attestation_manifests(index: Manifest) -> dict[str, str]:
     """Image manifest digest → the digest of the attestation manifest that describes it."""
     found = {}
-    for entry in index.body.get("manifests", []):
-        annotations = entry.get("annotations", {})
+    for entry in index.descriptors("manifests"):
+        annotations = annotations_of(entry)
         if annotations.get("vnd.docker.reference.type") == ATTESTATION:
-            found[annotations.get("vnd.docker.reference.digest", "")] = entry["digest"]
+            found[str(annotations.get("vnd.docker.reference.digest", ""))] = entry["digest"]
     return found
 
 
@@ -51,9 +51,11 @@ def statements(reader: Reader, repository: str, attestation_digest: str) -> list
     manifest = reader.manifest(f"{repository}@{attestation_digest}")
     if manifest is None:
         return []
-    return [Statement(layer.get("annotations", {}).get(PREDICATE_ANNOTATION, ""), layer["digest"],
-                      int(layer.get("size", 0)))
-            for layer in manifest.body.get("layers", [])]
+    layers = manifest.descriptors("layers")
+    if not all(type(layer.get("size", 0)) is int and layer.get("size", 0) >= 0 for layer in layers):
+        raise manifest.malformed("a layer's size is not a count of bytes")
+    return [Statement(str(annotations_of(layer).get(PREDICATE_ANNOTATION, "")), layer["digest"],
+                      layer.get("size", 0)) for layer in layers]
 
 
 def by_platform(reader: Reader, repository: str, index: Manifest) -> dict[str, list[Statement]]:
@@ -77,9 +79,9 @@ def read(reader: Reader, repository: str, statement: Statement) -> dict[str, Any
 
 def material_digests(provenance: dict[str, Any]) -> set[str]:
     """Every sha256 digest a provenance statement names as a material (SLSA v0.2 and v1)."""
-    predicate = provenance.get("predicate") or {}
-    materials = list(predicate.get("materials") or [])
-    materials += (predicate.get("buildDefinition") or {}).get("resolvedDependencies") or []
+    predicate = _object(provenance.get("predicate"))
+    materials = _list(predicate.get("materials"))
+    materials += _list(_object(predicate.get("buildDefinition")).get("resolvedDependencies"))
     digests = [item.get("digest") for item in materials if isinstance(item, dict)]
     return {f"sha256:{digest['sha256']}" for digest in digests
             if isinstance(digest, dict) and digest.get("sha256")}
@@ -88,4 +90,12 @@ def material_digests(provenance: dict[str, Any]) -> set[str]:
 def sbom_packages(sbom: dict[str, Any]) -> dict[str, str]:
     """Package name → version of an SPDX statement."""
     return {str(package.get("name")): str(package.get("versionInfo", ""))
-            for package in (sbom.get("predicate") or {}).get("packages") or [] if isinstance(package, dict)}
+            for package in _list(_object(sbom.get("predicate")).get("packages")) if isinstance(package, dict)}
+
+
+def _object(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []

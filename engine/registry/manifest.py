@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,13 +19,15 @@ MANIFEST_TYPES = (
 )
 ACCEPT = ", ".join(INDEX_TYPES + MANIFEST_TYPES)
 ATTESTATION = "attestation-manifest"
+# the OCI grammar of a digest (algorithm:encoded): what a descriptor's digest must be before it goes in a URL
+DIGEST_GRAMMAR = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 
 
 def json_object(data: bytes, where: str, not_json: str, not_object: str) -> dict[str, Any]:
     """data as a JSON object, else RegistryError `where: not_json` or `where: not_object` ({kind}: type)."""
     try:
         parsed = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise RegistryError(f"{where}: {not_json}") from None
     if not isinstance(parsed, dict):
         raise RegistryError(f"{where}: {not_object.format(kind=type(parsed).__name__)}")
@@ -46,11 +49,10 @@ class Manifest:
     def platforms(self) -> dict[str, str]:
         """Platform → image manifest digest of an index, attestation manifests left out."""
         result = {}
-        for entry in self.body.get("manifests", []):
-            annotations = entry.get("annotations", {})
-            if annotations.get("vnd.docker.reference.type") == ATTESTATION:
+        for entry in self.descriptors("manifests"):
+            if annotations_of(entry).get("vnd.docker.reference.type") == ATTESTATION:
                 continue
-            platform = entry.get("platform", {})
+            platform = _object(entry.get("platform"))
             name = f"{platform.get('os')}/{platform.get('architecture')}"
             if platform.get("variant"):
                 name += f"/{platform['variant']}"
@@ -59,4 +61,41 @@ class Manifest:
 
     def layers(self) -> list[str]:
         """Layer digests of an image manifest, base first."""
-        return [layer["digest"] for layer in self.body.get("layers", [])]
+        return [layer["digest"] for layer in self.descriptors("layers")]
+
+    def config_digest(self) -> str:
+        """The digest of an image manifest's config."""
+        config = _object(self.body.get("config"))
+        if not is_digest(config.get("digest")):
+            raise self.malformed("it has no config descriptor with a digest")
+        return str(config["digest"])
+
+    def descriptors(self, key: str) -> list[dict[str, Any]]:
+        """The descriptors under key (`manifests`, `layers`), each an object with a digest; [] without."""
+        found = self.body.get(key)
+        if found is None:
+            return []
+        if not isinstance(found, list) or not all(isinstance(entry, dict) and is_digest(entry.get("digest"))
+                                                  for entry in found):
+            raise self.malformed(f"its `{key}` is not a list of descriptors with digests")
+        return found
+
+    def malformed(self, what: str) -> RegistryError:
+        """The error of a manifest the registry answered that is not what the distribution API sends."""
+        return RegistryError(f"manifest {self.digest}: {what}",
+                             "the registry (or a proxy in front of it) serves a malformed manifest: "
+                             "push the image again, or check the registry")
+
+
+def is_digest(value: object) -> bool:
+    """Whether value is a digest as the OCI grammar writes one."""
+    return isinstance(value, str) and DIGEST_GRAMMAR.fullmatch(value) is not None
+
+
+def annotations_of(entry: dict[str, Any]) -> dict[str, Any]:
+    """A descriptor's annotations ({} when it has none, or something else)."""
+    return _object(entry.get("annotations"))
+
+
+def _object(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

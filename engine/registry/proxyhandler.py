@@ -180,13 +180,14 @@ class ProxyHandler(LocalHandler):
 
     def _relay(self, answer: Answer) -> None:
         self.send_response(answer.status)
-        length = str(len(answer.body))
+        length = str(len(answer.body) if answer.stream is None else answer.stream.length)
         for key, value in answer.headers:
-            if key.lower() == "content-length" and (self.command == "HEAD" or answer.stream):
+            if key.lower() == "content-length" and self.command == "HEAD":
                 length = value  # a HEAD answer carries the size a GET would return
             elif key.lower() not in HOP_HEADERS:
                 self.send_header(key, value)
-        chunked = answer.stream is not None and answer.stream.getheader("Content-Length") is None
+        # streamed: the length http.client read (None: chunked, absent, or not a number) is the one sent on
+        chunked = answer.stream is not None and answer.stream.length is None
         self.send_header(*(("Transfer-Encoding", "chunked") if chunked else ("Content-Length", length)))
         self.end_headers()
         if self.command == "HEAD":

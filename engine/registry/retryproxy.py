@@ -132,8 +132,9 @@ class RetryProxy:
             raise _transient(method, path, f"HTTP {answer.status}", answer.status,
                              retry_after=_retry_after(answer.getheader("Retry-After")),
                              replayable=answer.status == 429)  # a 429 means: nothing was processed
-        length = answer.getheader("Content-Length")
-        if method == "HEAD" or (length is not None and int(length) <= BUFFER_BYTES):
+        # http.client's own reading of Content-Length (None when absent or not a number): a bad one is
+        # not trusted, the body is streamed to the connection's end
+        if method == "HEAD" or (answer.length is not None and answer.length <= BUFFER_BYTES):
             data = answer.read()
             if answer.will_close:
                 connection.close()

@@ -100,18 +100,23 @@ class Transport:
     def _follow(self, endpoint: Endpoint, method: str, url: str, headers: dict[str, str],
                 body: bytes | None) -> Response:
         """The answer to method url, redirects followed."""
-        origin = urllib.parse.urlsplit(url)[:2]
+        origin, first = urllib.parse.urlsplit(url)[:2], url
         for _ in range(MAX_REDIRECTS + 1):
             response = self._exchange(endpoint, method, url, headers, body)
             location = response.headers.get("location", "")
             if response.status not in REDIRECTS or not location:
                 return response
-            url = urllib.parse.urljoin(url, location)
+            url = _redirect_target(method, url, location)
             if response.status == 303 or (response.status in (301, 302) and method == "POST"):
                 method, body = ("HEAD" if method == "HEAD" else "GET"), None
             if urllib.parse.urlsplit(url)[:2] != origin:
+                if body:  # it may hold credentials (an OAuth form): not sent elsewhere
+                    raise RegistryError(f"{method} {redact(first)}: the answer redirects the request's body "
+                                        f"to another server ({redact(url)}); not followed",
+                                        "check the registry's address and auth setup")
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-        raise http.client.HTTPException(f"more than {MAX_REDIRECTS} redirects")
+        raise RegistryError(f"{method} {redact(first)}: more than {MAX_REDIRECTS} redirects",
+                            "check the registry's address (or the proxy in front of it)")
 
     def _exchange(self, endpoint: Endpoint, method: str, url: str, headers: dict[str, str],
                   body: bytes | None) -> Response:
@@ -187,6 +192,15 @@ class Transport:
                 "start it (`make setup` for the local one), pick another with --registry, "
                 "or plan with --offline")
         return TransientRegistryError(f"{where}: {type(exc).__name__}: {redact(str(exc))}")
+
+
+def _redirect_target(method: str, url: str, location: str) -> str:
+    """The URL a redirect from url points to; RegistryError when it is not an HTTP(S) one."""
+    target = urllib.parse.urljoin(url, location)
+    if urllib.parse.urlsplit(target).scheme not in ("http", "https"):
+        raise RegistryError(f"{method} {redact(url)}: the answer redirects to {redact(target)[:200]!r}, "
+                            "not an HTTP(S) address; not followed", "check the registry's address")
+    return target
 
 
 def _headers(pairs: list[tuple[str, str]]) -> dict[str, str]:

@@ -114,6 +114,11 @@ class Upstream:
                 reset(self.connection)
                 self.close_connection = True
 
+            def answer_raw(self, payload: Any) -> None:  # a head (and body) as given, then the end
+                self.wfile.write(payload)
+                self.wfile.flush()
+                self.close_connection = True
+
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = do_any
 
         return Handler
@@ -333,6 +338,18 @@ def test_a_chunked_answer_is_passed_on_chunked(proxy: RetryProxy, upstream: Upst
     upstream.script = [("chunked", [b"one ", b"two"])]
     status, headers, body = ask(proxy, "GET")
     assert (status, headers["transfer-encoding"], body) == (200, "chunked", b"one two")
+
+
+@pytest.mark.parametrize("head", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\nhello",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 9999999\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"5\r\nhello\r\n0\r\n\r\n",
+])
+def test_an_answer_whose_content_length_cannot_be_trusted_is_passed_on_chunked(
+        proxy: RetryProxy, upstream: Upstream, head: bytes) -> None:
+    upstream.script = [("raw", head)]
+    status, headers, body = ask(proxy, "GET")
+    assert (status, headers.get("transfer-encoding"), body) == (200, "chunked", b"hello")
 
 
 def test_a_large_answer_cut_midway_cuts_the_client_instead_of_hanging(
