@@ -5,6 +5,7 @@ libyaml (when present) scans and parses; composing happens here, so no recursion
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ DEPTH_HINT = "flatten the structure: stack files need only a few levels"
 LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SYNTAX_HINT = "fix the YAML syntax"
 STR_TAG = "tag:yaml.org,2002:str"
+# Control characters a quoted scalar's escapes (\e, \x00, \r, ...) can make; tab and newline stay allowed.
+ESCAPED_CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass
@@ -97,6 +100,10 @@ class Composer:
             frame.key = None
 
     def _scalar(self, event: Any) -> yaml.Node:
+        bad = ESCAPED_CONTROL_RE.search(event.value)
+        if bad:
+            raise self._error(event.start_mark, f"control character U+{ord(bad[0]):04X} is not allowed in "
+                              "a stack file value", "remove the escape; write tabs and newlines as they are")
         tag = event.tag
         if tag is None or tag == "!":
             tag = (STR_TAG if event.implicit == (False, True)  # quoted: a string, as the resolver says

@@ -20,7 +20,7 @@ class Fields:
         if not isinstance(data, Mapping):
             raise StackError(f"{what} must be a mapping, got {type(data).__name__}", doc.at(*path),
                              "write it as `key: value` lines indented below its name")
-        unknown = sorted(str(k) for k in data if k not in allowed)
+        unknown = sorted(str(k) for k in data if str(k) not in allowed)  # a key written `1:` is the name '1'
         if unknown:
             raise StackError(f"unknown key {unknown[0]!r} in {what}", doc.at(*path, unknown[0]),
                              f"known keys: {', '.join(allowed)}")

@@ -32,6 +32,20 @@ def read_stack_text(path: Path, shown: str) -> str:
     return text
 
 
+def refuse_escaping_link(root: Path, path: Path) -> None:
+    """Refuse a stack file inside root that a symlink (of it or a folder above it) takes outside root."""
+    lexical_root = Path(os.path.abspath(root))
+    lexical = Path(os.path.abspath(path))
+    try:
+        real, real_root = path.resolve(), root.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: reading the file says what is wrong
+        return
+    if lexical.is_relative_to(lexical_root) and not real.is_relative_to(real_root):
+        raise StackError(f"stack file is a symlink to {real}, outside the repository",
+                         Location(lexical.relative_to(lexical_root).as_posix(), 1),
+                         "keep stack files inside the repository: copy the file instead of linking it")
+
+
 def _read_bytes(path: Path, shown: str) -> bytes:
     """The bytes of a regular file; FIFOs, devices and folders are refused before they are opened."""
     where = Location(shown, 1)

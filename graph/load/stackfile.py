@@ -10,11 +10,12 @@ from graph.load.extends import extended_definitions
 from graph.load.fields import Fields
 from graph.load.limits import DEFAULT_LIMITS, Limits
 from graph.load.matrix import combinations, product_size
-from graph.load.readfile import read_stack_text
+from graph.load.readfile import read_stack_text, refuse_escaping_link
 from graph.load.reference import external_problem
 from graph.load.values import (
     attr_problem,
     check_args,
+    check_attr_values,
     convention_problem,
     generator_problem,
     provenance_problem,
@@ -38,6 +39,7 @@ DEV_KEYS = ("dockerfile", "context", "target", "suffix", "args", "secrets", "tes
 
 def load_stack(root: Path, file: Path, limits: Limits = DEFAULT_LIMITS) -> Stack:
     """Load and check the stack file at file; paths in it are relative to its folder."""
+    refuse_escaping_link(root, file)
     rel_file = _relative(root, file)
     doc = parse_yaml(read_stack_text(file, rel_file), rel_file)
     top = Fields(doc, (), doc.data if doc.data is not None else {}, STACK_KEYS, "a stack file")
@@ -97,6 +99,7 @@ def _definition(base: _Base, doc: YamlDoc, name: str, data: object, limits: Limi
             raise fields.fail(key, f"node '{name}' has both 'from' and '{key}'",
                               f"an external image is used as it is: drop '{key}' or 'from'")
     check_args(fields, "args")
+    check_attr_values(fields)
     return Definition(
         name=name, stack=base.stack, kind=kind, parents=fields.texts("parent", checks.name_problem),
         registry=base.registry, image=fields.text("image", name, checks.image_problem),

@@ -36,6 +36,14 @@ def check_args(fields: Fields, key: str) -> None:
             raise StackError(problem, fields.where(key, name), "fix the build arg")
 
 
+def check_attr_values(fields: Fields) -> None:
+    """Attribute values become labels, build args and test arguments: one line, no control character."""
+    for name, value in fields.mapping("attrs", attr_problem).items():
+        if problem := checks.control_problem(value):
+            raise StackError(f"attrs.{name}: {problem}", fields.where("attrs", name),
+                             "write the value on one line, without control characters")
+
+
 def convention_problem(value: str) -> str:
     try:
         get_convention(value)
@@ -48,7 +56,7 @@ RESERVED_ATTRS = ("arch", "platform")
 
 
 def attr_problem(name: str) -> str:
-    if not name.isidentifier():
+    if not (name.isascii() and name.isidentifier()):  # constraints read 'ｘ' as 'x' (NFKC), templates do not
         return f"attribute name {name!r} must be a letter or '_' followed by letters, digits or '_'"
     if name in RESERVED_ATTRS:
         return f"attribute name {name!r} is reserved: constraints get it from each platform"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from graph.errors import StackError
 from graph.expand.dag import StackGraph
+from graph.model import checks
 from graph.model.spec import Node
 
 ARCH_NAMES = {"linux/amd64": "x86_64", "linux/arm64": "aarch64", "linux/loong64": "loongarch64"}
@@ -77,7 +78,13 @@ def _folder(node: Node) -> str:
     version = node.tag.replace(f"-oe{os_name}", "", 1) if os_name else node.tag
     if re.match(re.escape(name) + "[0-9]", version):
         version = version[len(name):]
-    return f"{version or node.tag}/{node.attr('os_release') or os_name or 'any'}"
+    release_attr = "os_release" if node.attr("os_release") else "os"
+    release = node.attr(release_attr) or "any"
+    if not checks.VALUE_RE.fullmatch(release) or release in (".", ".."):
+        raise StackError(f"node {node.name}: attr {release_attr} {release!r} cannot name a folder of the "
+                         "export", node.location,
+                         "use letters, digits, '_', '.' and '-' (not '.' or '..') in it")
+    return f"{version or node.tag}/{release}"
 
 
 def _arch(node: Node) -> str:

@@ -180,6 +180,27 @@ ERRORS = [
      "s/stack.yaml:7: duplicate key 'tag' (each key may appear once in a mapping)"),
     ("yaml-syntax", BASE + "    tag: a: b\n", None,
      "s/stack.yaml:7: invalid YAML: mapping values are not allowed in this context (fix the YAML syntax)"),
+    # an attr's lines would reach build args ('ARG A="1' then 'RUN id' in `export meta`), labels, tests
+    ("attr-value-on-several-lines", BASE + "    attrs:\n      x: |\n        1\n        RUN id\n", None,
+     "s/stack.yaml:8: attrs.x: '1\\nRUN id\\n' contains the control character U+000A "
+     "(write the value on one line, without control characters)"),
+    ("attr-value-with-a-tab", BASE + "    attrs: {x: 'a\tb'}\n", None,
+     "s/stack.yaml:7: attrs.x: 'a\\tb' contains the control character U+0009 "
+     "(write the value on one line, without control characters)"),
+    # the file's bytes are checked for control characters; a quoted scalar's escapes make them anyway
+    ("escaped-control-character", BASE + '    args: {A: "x\\e[2Jy"}\n', None,
+     "s/stack.yaml:7: control character U+001B is not allowed in a stack file value "
+     "(remove the escape; write tabs and newlines as they are)"),
+    # constraints read 'ｘ' as 'x' (Python normalises names, NFKC), templates as 'ｘ'
+    ("non-ascii-attr-name", BASE + "    attrs: {ｘ: '1'}\n", None,
+     "s/stack.yaml:7: attribute name 'ｘ' must be a letter or '_' followed by letters, digits or '_' "
+     + SCHEMA),
+    ("numeric-axis-name", BASE + "    axes: {1: [a]}\n", None,
+     "s/stack.yaml:7: attribute name '1' must be a letter or '_' followed by letters, digits or '_' "
+     "(rename the axis)"),
+    ("numeric-include-key", BASE + "    include: [{1: a}]\n", None,
+     "s/stack.yaml:7: attribute name '1' must be a letter or '_' followed by letters, digits or '_' "
+     "(rename the attribute)"),
 ]
 
 
@@ -517,3 +538,31 @@ def test_dev_dockerfile_must_exist(error: Error) -> None:
 def test_no_dev_section_means_no_dev_nodes(load: Load) -> None:
     text = DEV.split("dev:")[0]
     assert [n.name for n in load(text).nodes] == ["os", "sdk"]
+
+
+@pytest.mark.parametrize("linked", ["stack.yaml", "folder"])
+def test_a_stack_file_linked_from_outside_the_repository_is_refused(
+        root: Path, tmp_path: Path, linked: str) -> None:
+    """Its content would be read (and quoted in errors) from anywhere: ~/.docker/config.json, a token."""
+    secret = tmp_path / "elsewhere"
+    secret.mkdir()
+    (secret / "stack.yaml").write_text(BASE, encoding="utf-8")
+    (root / "s").mkdir()
+    if linked == "folder":
+        (root / "s" / "t").symlink_to(secret, target_is_directory=True)
+    else:
+        (root / "s" / "t").mkdir()
+        (root / "s" / "t" / "stack.yaml").symlink_to(secret / "stack.yaml")
+    with pytest.raises(StackError) as caught:
+        load_stack(root, root / "s" / "t" / "stack.yaml")
+    assert str(caught.value) == (
+        f"s/t/stack.yaml:1: stack file is a symlink to {secret.resolve() / 'stack.yaml'}, outside the "
+        "repository (keep stack files inside the repository: copy the file instead of linking it)")
+
+
+def test_a_stack_file_linked_within_the_repository_is_loaded(root: Path, write_stack: Callable[..., Path]
+                                                             ) -> None:
+    real = write_stack(BASE, folder="real")
+    (root / "s").mkdir()
+    (root / "s" / "stack.yaml").symlink_to(real)
+    assert [d.name for d in load_stack(root, root / "s" / "stack.yaml").definitions] == ["a"]

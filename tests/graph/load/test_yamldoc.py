@@ -224,3 +224,23 @@ def test_numbers_reached_through_aliases_and_merges_keep_their_spelling() -> Non
     assert doc.raw[("nodes", "a", "tag")] == "1.10"
     assert doc.raw[("nodes", "b", "tag")] == "1.10"
     assert doc.raw[("u",)] == "1.10"
+
+
+# --- control characters made by escapes ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('a: ok\nb: "x\\e[2Jy"\n', "s/stack.yaml:2: control character U+001B"),
+    ('a: ok\nb: "x\\0y"\n', "s/stack.yaml:2: control character U+0000"),
+    ('a: ok\nb: "x\\ry"\n', "s/stack.yaml:2: control character U+000D"),
+    ('a: ok\nb: "x\\x85y"\n', "s/stack.yaml:2: control character U+0085"),
+    ('a: ok\n"k\\x07": 1\n', "s/stack.yaml:2: control character U+0007"),  # a key
+    ('a: ok\nb: [x, "\\x7f"]\n', "s/stack.yaml:2: control character U+007F"),
+])
+def test_a_control_character_written_as_an_escape_is_rejected_at_its_line(text: str, expected: str) -> None:
+    assert fail(text) == (f"{expected} is not allowed in a stack file value "
+                          "(remove the escape; write tabs and newlines as they are)")
+
+
+def test_escaped_tabs_and_newlines_stay_allowed_like_written_ones() -> None:
+    assert parse_yaml('a: "x\\ty\\nz"\n', "f.yaml").data == {"a": "x\ty\nz"}

@@ -168,3 +168,19 @@ FROM parentless
 
 def test_a_dockerfile_without_a_parent_keeps_its_from() -> None:
     assert standalone_dockerfile("FROM scratch\nARG A\n", {"A": "1"}, "") == "FROM scratch\nARG A=1\n"
+
+
+@pytest.mark.parametrize(("attrs", "shown"), [
+    ("{os_release: ../../../../home/user}", "attr os_release '../../../../home/user'"),
+    ("{os: /etc}", "attr os '/etc'"),
+    ("{os_release: ..}", "attr os_release '..'"),
+])
+def test_a_release_that_is_not_one_folder_name_is_an_error(
+        root: Path, write_stack: Callable[..., Path], attrs: str, shown: str) -> None:
+    """The release names the tag's folder below the output folder: it may not climb out of it."""
+    stack = NO_POWER.replace('tag: "fw{v}"', f'tag: "fw{{v}}"\n    attrs: {attrs}')
+    graph = build_graph([load_stack(root, write_stack(stack, folder="stacks/demo"))])
+    with pytest.raises(StackError) as caught:
+        meta_entries(graph)
+    assert str(caught.value) == (f"stacks/demo/stack.yaml:27: node fw-1: {shown} cannot name a folder of the "
+                                 "export (use letters, digits, '_', '.' and '-' (not '.' or '..') in it)")
