@@ -123,8 +123,12 @@ def test_exact_simulation_of_the_orderings_on_a_graph_where_priority_matters() -
 def test_long_tail_durations_are_reproducible() -> None:
     kinds = {f"n{i}": "framework" for i in range(50)}
     dev = dict.fromkeys(kinds, False)
-    assert sched.long_tail_durations(kinds, dev) == sched.long_tail_durations(kinds, dev)
-    assert all(value > 0 for value in sched.long_tail_durations(kinds, dev).values())
+    first = sched.long_tail_durations(kinds, dev)
+    assert set(first) == set(kinds)  # a duration for every node
+    assert sched.long_tail_durations(kinds, dev) == first
+    assert all(value > 0 for value in first.values())
+    assert len(set(first.values())) == len(first)  # drawn, not one constant
+    assert sched.long_tail_durations(kinds, dev, seed=8) != first  # the seed decides them
 
 
 @pytest.mark.parametrize(("path", "kind"), [

@@ -198,6 +198,7 @@ def test_an_image_missing_ymir_executor_is_reported_per_platform(built: api.Opti
     result = check_image("ymir-executor", ref_of(built, "ymir-bad"), builder, platforms=PLATFORMS,
                          node="ymir-bad")
     assert not result.ok
+    assert [p.platform for p in result.platforms] == list(PLATFORMS)  # found and checked, not unpublished
     for platform in result.platforms:
         assert set(platform.missing) == {
             "default command `bash /usr/bin/start.sh` (the image has CMD ['bash'])",

@@ -84,6 +84,8 @@ def test_a_child_builds_while_its_parent_is_checked_and_rests_on_the_pushed_pare
     child = f"{registry}/early/child:3"
     config = client.image_config(child, "linux/arm64") or {}
     assert config["config"]["Labels"]["org.opencontainers.image.base.digest"] == parent_digest
-    for platform, statement in statements(client, child).items():
+    found = statements(client, child)
+    assert sorted(found) == ["linux/amd64", "linux/arm64"], found
+    for platform, statement in found.items():
         named = {f"sha256:{m['digest']['sha256']}" for m in statement["predicate"]["materials"]}
         assert parent_digest in named, (platform, named)

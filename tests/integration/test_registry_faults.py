@@ -103,7 +103,9 @@ def test_every_node_is_pushed_with_every_platform_despite_faults(
     # none names the proxy (every statement names the registry the run pushed to)
     assert any(entry.retries for entry in report.nodes.values()), "no build was repeated"
     for name, node in pushed.items():
-        for statement in statements(client, node.ref).values():
+        found = statements(client, node.ref)
+        assert set(found) == PLATFORMS, f"{name}: no provenance to search on every platform"
+        for statement in found.values():
             text = json.dumps(statement).replace(faults.address, "").replace(
                 faults.address.replace(":", "%3A"), "")
             assert "localhost" not in text, f"{name}: a proxy address is left in its provenance"

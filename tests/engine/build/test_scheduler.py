@@ -350,6 +350,8 @@ def test_a_released_node_that_fails_after_all_skips_its_running_children() -> No
     outcomes = scheduler.run(graph.nodes, work)
 
     assert outcomes["a"].status == FAILED
+    assert work.started.count("b") == 1  # released: b ran, and started while a still ran
+    assert work.index("start", "b") < work.index("end", "a")
     assert outcomes["b"] == Outcome("b", SKIPPED, "parent failed: a")  # it ran and succeeded: still skipped
     assert outcomes["c"] == Outcome("c", SKIPPED, "parent failed: a")
     assert outcomes["x"].status == SUCCEEDED

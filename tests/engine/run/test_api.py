@@ -107,7 +107,9 @@ def test_plan_is_in_topological_order(demo: StackGraph) -> None:
 
 
 def test_plan_without_registry_describes_every_node_as_not_checked(demo: StackGraph) -> None:
-    for entry in api.plan(api.Options(root=ROOT, targets=DEMO)):
+    entries = api.plan(api.Options(root=ROOT, targets=DEMO))
+    assert sorted(entry.node for entry in entries) == sorted(demo.nodes)
+    for entry in entries:
         node = demo.nodes[entry.node]
         assert (entry.stack, entry.kind, entry.ref, entry.platforms) == (
             node.stack, node.kind, node.ref, node.platforms)
@@ -124,7 +126,7 @@ def test_plan_without_registry_full_is_forced(root: Path) -> None:
 def test_plan_registry_override_changes_every_ref(demo: StackGraph) -> None:
     plain = api.plan(api.Options(root=ROOT, targets=DEMO))
     moved = api.plan(api.Options(root=ROOT, targets=DEMO, registry=MIRROR))
-    assert [e.node for e in moved] == [e.node for e in plain]
+    assert [e.node for e in moved] == [e.node for e in plain] == list(demo.order)
     for entry in moved:
         node = demo.nodes[entry.node]
         assert entry.ref == f"{MIRROR}/{node.image}:{node.tag}"
@@ -531,9 +533,11 @@ def test_full_rebuilds_every_node_without_cache_import_and_with_pull(root: Path,
                                                                      registry: FakeRegistry) -> None:
     builder, first = built(root, registry)
     cache = {name: f"type=registry,ref={REGISTRY}/{name}:sbcache-{sha(name)[7:23]}" for name in NODES}
+    first_tags = {}
     for name in NODES:  # an incremental build imports the registry cache
         request = builder.requests[name]
         assert (request.cache_from, request.no_cache, request.pull) == (cache[name], False, False)
+        first_tags[name] = request.tags
     report, asked = requests_during(registry, builder, root, full=True)
     assert report.mode == "full"
     assert actions(report) == dict.fromkeys(NODES, ("build", "forced"))
@@ -542,7 +546,7 @@ def test_full_rebuilds_every_node_without_cache_import_and_with_pull(root: Path,
         request = builder.requests[name]
         assert (request.cache_from, request.no_cache, request.pull) == ("", True, True)
         assert request.cache_to == f"{cache[name]},mode=max,ignore-error=true"
-        assert request.tags == builder.requests[name].tags
+        assert request.tags == first_tags[name]  # the same inputs: pushed under the same candidate tag
         assert report.nodes[name].digest == builder.digests[name] != first.nodes[name].digest
     assert human_tags(registry) == {human_ref(name): builder.digests[name] for name in NODES}
     assert report.promoted == [human_ref(name) for name in NODES]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
 import subprocess
 import tempfile
@@ -58,8 +59,8 @@ class FakeImages:
     def manifest(self, reference: str) -> Manifest | None:
         if not self.present:
             return None
-        entries = [{"digest": f"sha256:{platform}", "platform": dict(zip(("os", "architecture"),
-                                                                          platform.split("/"), strict=True))}
+        entries = [{"digest": "sha256:" + hashlib.sha256(platform.encode()).hexdigest(),
+                    "platform": dict(zip(("os", "architecture"), platform.split("/"), strict=True))}
                    for platform in self.configs]
         return Manifest(DIGEST, INDEX, {"manifests": entries})
 
@@ -227,6 +228,7 @@ def test_a_wrong_command_and_missing_files_are_all_listed() -> None:
     images = FakeImages({platform: {"Cmd": ["bash"]} for platform in PLATFORMS})
     runner = FakeRunner(dict.fromkeys(PLATFORMS, SHELL_ONLY))
     result = check_image(YMIR, REF, runner, images)
+    assert [p.platform for p in result.platforms] == list(PLATFORMS)
     for platform in result.platforms:
         assert platform.missing[0] == "default command `bash /usr/bin/start.sh` (the image has CMD ['bash'])"
         assert set(platform.missing[1:]) == {
@@ -236,6 +238,7 @@ def test_a_wrong_command_and_missing_files_are_all_listed() -> None:
 
 def test_an_image_without_a_shell_says_so_once_per_platform() -> None:
     result = check_image(YMIR, REF, FakeRunner(), FakeImages(good_configs()))
+    assert [p.platform for p in result.platforms] == list(PLATFORMS)
     for platform in result.platforms:
         assert platform.missing == ('a shell to check files with: `sh -c` does not run '
                                     '(exec: "sh": executable file not found in $PATH)',)
@@ -247,7 +250,7 @@ def test_an_entrypoint_is_skipped_for_the_file_checks() -> None:
     result = check_image(YMIR, REF, runner, images)
     assert runner.runs != []
     assert runner.entrypoints == {""}
-    assert all(p.missing == () for p in result.platforms)
+    assert [(p.platform, p.missing) for p in result.platforms] == [(p, ()) for p in PLATFORMS]
 
 
 def test_an_image_missing_from_the_registry_fails() -> None:
