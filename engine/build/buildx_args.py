@@ -63,6 +63,10 @@ def check_request(request: BuildRequest) -> None:
     for value in values:
         if problem := control_problem(value):
             raise UnsafeBuildValue(f"node {request.node}: {problem}", "remove it from the stack or the flags")
+    for name, value in request.build_args:  # the value is not quoted: it may be one a log shows as ***
+        if control_problem(name) or control_problem(value):
+            raise UnsafeBuildValue(f"node {request.node}: build arg {name!r} contains a control character",
+                                   "write its value on one line, without control characters")
 
 
 def buildx_kwargs(request: BuildRequest, metadata_file: Path) -> dict[str, Any]:

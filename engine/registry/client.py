@@ -70,6 +70,14 @@ def _header_digest(response: Response, name: ImageName) -> str:
     return found
 
 
+def _as_named(name: ImageName, body: bytes, what: str) -> bytes:
+    """body, fetched by name; RegistryError when name has a sha256 digest the body does not hash to."""
+    if name.digest.startswith("sha256:") and _sha256(body) != name.digest:
+        raise RegistryError(f"{name}: the {what}'s content does not match its digest",
+                            "the registry (or a proxy in front of it) altered it")
+    return body
+
+
 def _sha256(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
@@ -130,8 +138,9 @@ class RegistryClient:
             manifest = self._manifest(name.with_ref(digest)) if digest else None
             if manifest is None:
                 return None
-        response = self._call("GET", name.with_ref(manifest.config_digest()), kind="blobs")
-        return None if response is None else _json(reference, response.body)
+        config = name.with_ref(manifest.config_digest())
+        response = self._call("GET", config, kind="blobs")
+        return None if response is None else _json(reference, _as_named(config, response.body, "config"))
 
     def blob(self, reference: str) -> bytes | None:
         """The blob at repository@digest (checked against its digest), or None when it is not there."""
@@ -139,10 +148,7 @@ class RegistryClient:
         response = self._call("GET", name, kind="blobs")
         if response is None:
             return None
-        if name.digest and _sha256(response.body) != name.digest:
-            raise RegistryError(f"{reference}: the blob's content does not match its digest",
-                                "the registry or a proxy altered it")
-        return response.body
+        return _as_named(name, response.body, "blob")
 
     def tag(self, source: str, target: str) -> str:
         """Point target (repository:tag) at the manifest source (repository@digest); same repository."""
@@ -202,8 +208,9 @@ class RegistryClient:
         response = self._call("GET", name)
         if response is None:
             return None
-        digest = _header_digest(response, name) or name.digest or _sha256(response.body)
-        return Manifest(digest, response.headers.get("content-type", ""), _json(str(name), response.body))
+        body = _as_named(name, response.body, "manifest")
+        digest = _header_digest(response, name) or name.digest or _sha256(body)
+        return Manifest(digest, response.headers.get("content-type", ""), _json(str(name), body))
 
     def _pages(self, host: str, path: str, key: str, scope: str) -> list[str] | None:
         """The list under key of every page, following `Link: <…>; rel="next"`; None for a 404."""

@@ -116,6 +116,8 @@ def test_a_clean_request_passes_the_check() -> None:
     ({"labels": (("org.opencontainers.image.title", "x\x1b]0;owned\x07"),)},
      "node debian: 'x\\x1b]0;owned\\x07' contains the control character U+001B"),
     ({"target": "final\n"}, "node debian: 'final\\n' contains the control character U+000A"),
+    ({"build_args": (("A", "1\nRUN touch /pwned"),)},
+     "node debian: build arg 'A' contains a control character"),
 ])
 def test_a_smuggled_separator_or_control_character_is_refused(change: dict[str, object],
                                                               message: str) -> None:

@@ -170,10 +170,11 @@ def test_manifest_200_returns_digest_type_and_body(registry: FakeRegistry) -> No
 
 
 def test_manifest_by_digest_asks_for_the_digest(registry: FakeRegistry) -> None:
-    path = f"/v2/stackbuild/debian/manifests/{INDEX_DIGEST}"
-    registry.script(path, index_reply())
-    manifest = RegistryClient().manifest(f"{registry.host}/stackbuild/debian@{INDEX_DIGEST}")
+    path = f"/v2/stackbuild/debian/manifests/{RAW_DIGEST}"
+    registry.script(path, Reply(200, RAW_INDEX, {"Content-Type": OCI_INDEX}))
+    manifest = RegistryClient().manifest(f"{registry.host}/stackbuild/debian@{RAW_DIGEST}")
     assert manifest is not None
+    assert manifest.digest == RAW_DIGEST
     assert registry.count(path) == 1
 
 
@@ -322,13 +323,18 @@ def test_a_manifest_read_by_digest_is_not_read_again_but_one_read_by_tag_is(regi
     assert client.requests == {"ping": 1, "GET": 3, "PUT": 1}
 
 
-def test_a_body_that_does_not_have_its_digest_is_read_again(registry: FakeRegistry) -> None:
+@pytest.mark.parametrize("kind", ["manifests", "blobs"])
+def test_content_that_does_not_have_the_digest_it_was_asked_by_is_refused(registry: FakeRegistry,
+                                                                         kind: str) -> None:
     other = "sha256:" + "2" * 64
-    source = f"/v2/app/manifests/{other}"
+    source = f"/v2/app/{kind}/{other}"
     registry.script(source, Reply(200, RAW_INDEX, {"Content-Type": OCI_INDEX}))
     client = RegistryClient()
-    client.manifest(f"{registry.host}/app@{other}")
-    client.manifest(f"{registry.host}/app@{other}")
+    read = client.manifest if kind == "manifests" else client.blob
+    for _ in range(2):  # nothing is kept: asked again, it is read again
+        with pytest.raises(RegistryError) as caught:
+            read(f"{registry.host}/app@{other}")
+        assert "content does not match its digest" in caught.value.message
     assert registry.count(source, "GET") == 2
 
 
@@ -490,14 +496,20 @@ def test_two_clients_count_separately(registry: FakeRegistry) -> None:
 
 def test_image_config_follows_index_platform_manifest_and_config_blob(registry: FakeRegistry) -> None:
     config = {"config": {"Labels": {"org.stackbuild.node": "debian"}}}
-    registry.script(PATH, index_reply())
-    registry.script("/v2/stackbuild/debian/manifests/sha256:arm", Reply(
-        200, json.dumps({"config": {"digest": "sha256:cfg"}, "layers": []}).encode(),
-        {"Content-Type": OCI_MANIFEST}))
-    registry.script("/v2/stackbuild/debian/blobs/sha256:cfg", Reply(200, json.dumps(config).encode()))
+    config_body = json.dumps(config).encode()
+    config_digest = "sha256:" + hashlib.sha256(config_body).hexdigest()
+    arm_body = json.dumps({"config": {"digest": config_digest}, "layers": []}).encode()
+    arm_digest = "sha256:" + hashlib.sha256(arm_body).hexdigest()
+    index = buildx_index()
+    index["manifests"][1]["digest"] = arm_digest
+    registry.script(PATH, Reply(200, json.dumps(index).encode(), {"Content-Type": OCI_INDEX}))
+    registry.script(f"/v2/stackbuild/debian/manifests/{arm_digest}",
+                    Reply(200, arm_body, {"Content-Type": OCI_MANIFEST}))
+    registry.script(f"/v2/stackbuild/debian/blobs/{config_digest}", Reply(200, config_body))
     client = RegistryClient()
     assert client.image_config(f"{registry.host}/stackbuild/debian:12", "linux/arm64") == config
     assert [call.path for call in registry.calls] == [
-        "/v2/", PATH, "/v2/stackbuild/debian/manifests/sha256:arm", "/v2/stackbuild/debian/blobs/sha256:cfg"]
+        "/v2/", PATH, f"/v2/stackbuild/debian/manifests/{arm_digest}",
+        f"/v2/stackbuild/debian/blobs/{config_digest}"]
     assert client.image_config(f"{registry.host}/stackbuild/debian:12", "linux/s390x") is None
     assert client.image_config(f"{registry.host}/stackbuild/missing:1") is None
