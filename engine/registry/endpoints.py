@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import ssl
 from dataclasses import dataclass
 from functools import cache
@@ -18,6 +19,9 @@ CERTS_D_ENV = "STACKBUILD_CERTS_D"
 INSECURE_ENV = "STACKBUILD_INSECURE_REGISTRIES"
 DEFAULT_DAEMON_JSON = "/etc/docker/daemon.json"
 DEFAULT_CERTS_D = "/etc/docker/certs.d"
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
+# a host name (or [IPv6]) and port: also a folder name under certs.d, so no '/', '..' or empty label
+HOST_RE = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?")
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,9 @@ def is_insecure(host: str) -> bool:
 
 def endpoint_for(host: str) -> Endpoint:
     """HTTPS with the host's certs.d files; plain HTTP for insecure or loopback hosts without certs.d."""
+    if not HOST_RE.fullmatch(host):  # e.g. a token realm `https://../x`: certs.d/.. is not its folder
+        raise RegistryError(f"{host[:100]!r} is not a registry host name",
+                            "check the registry address (and the auth realm its 401 answers name)")
     folder = certs_d() / host
     files = sorted(folder.iterdir()) if folder.is_dir() else []
     cas = tuple(str(f) for f in files if f.suffix == ".crt")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from tenacity import wait_none
@@ -180,6 +180,36 @@ def test_a_header_breaking_token_is_a_registry_error_that_does_not_show_it() -> 
     with serving(TokenRegistry) as served, pytest.raises(RegistryError) as caught:
         client().manifest(f"{served.host}/r:t")
     assert "s3cret" not in str(caught.value)
+
+
+def realm_registry(realm: str) -> type[QuietHandler]:
+    """A registry whose 401 names realm as its token server, counting requests to anything else."""
+    class Handler(QuietHandler):
+        protocol_version = "HTTP/1.1"
+        others: ClassVar[list[str]] = []
+
+        def do_GET(self) -> None:
+            if not self.path.startswith("/v2/"):
+                Handler.others.append(self.path)
+            self.answer(401, b"", {"WWW-Authenticate": f'Bearer realm="{realm}",service="s"'})
+
+    return Handler
+
+
+@pytest.mark.parametrize(("realm", "said"), [
+    ("file:///etc/passwd", "{host} asks for a token without a usable realm ('file:///etc/passwd')"),
+    ("ftp://127.0.0.1/token", "{host} asks for a token without a usable realm ('ftp://127.0.0.1/token')"),
+    ("https://../token", "'..' is not a registry host name"),
+    ("https://a..b/token", "'a..b' is not a registry host name"),
+])
+def test_a_token_realm_that_is_no_http_address_on_a_host_is_refused(realm: str, said: str,
+                                                                    tmp_path: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("STACKBUILD_CERTS_D", str(tmp_path))
+    handler = realm_registry(realm)
+    with serving(handler) as served, pytest.raises(RegistryError) as caught:
+        client().manifest(f"{served.host}/r:t")
+    assert caught.value.message == said.format(host=served.host)
+    assert handler.others == []
 
 
 # --- redirects ----------------------------------------------------------------------------------
