@@ -68,6 +68,10 @@ def _value(src: _Source, node: ast.expr) -> str:
 def _operand(src: _Source, node: ast.expr) -> Attr | Value:
     """A name or a literal on either side of a comparison."""
     if isinstance(node, ast.Name) and not node.id.startswith("_"):
+        written = ast.get_source_segment(src.side, node)
+        if written != node.id:  # Python reads 'ｘ' as 'x' (NFKC): a lookalike would test another attribute
+            raise StackError(f"constraint {src.text!r}: the name {written!r} is not an ASCII name",
+                             src.location, hint="attribute names are ASCII letters, digits and '_'")
         return Attr(node.id)
     return Value(_value(src, node))
 

@@ -13,14 +13,16 @@ import yaml
 
 from graph.errors import Location, StackError
 from graph.load.limits import MAX_ALIAS_NODES, MAX_DEPTH
+from graph.model.checks import BIDI_CHARS
 
 TOO_DEEP = f"lists and mappings are nested more than {MAX_DEPTH} deep"
 DEPTH_HINT = "flatten the structure: stack files need only a few levels"
 LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SYNTAX_HINT = "fix the YAML syntax"
 STR_TAG = "tag:yaml.org,2002:str"
-# Control characters a quoted scalar's escapes (\e, \x00, \r, ...) can make; tab and newline stay allowed.
-ESCAPED_CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Control characters a quoted scalar's escapes (\e, \x00, \r, \u202e, ...) can make; tab and newline stay
+# allowed.
+ESCAPED_CONTROL_RE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{BIDI_CHARS}]")
 
 
 @dataclass

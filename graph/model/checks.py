@@ -90,7 +90,8 @@ def value_problem(value: str) -> str:
 # --- values from flags and the environment ------------------------------------------------------
 
 # Unicode "format" characters that reorder or hide text on a terminal (Trojan Source, CVE-2021-42574).
-_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+BIDI_CHARS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_BIDI = frozenset(BIDI_CHARS)
 MAX_REGISTRY_LENGTH = 200  # leaves room for the image name and tag within a 255-character reference
 
 

@@ -524,3 +524,14 @@ def test_tree_of_and() -> None:
         Comparison(Attr("a"), (("==", Value("x")),)),
         Comparison(Attr("b"), (("!=", Value("y")),)),
     ))
+
+
+@pytest.mark.parametrize("text", ["ｘ == '1'", "'1' == ｘ", "x == '1' -> ﬁ != '2'"])
+def test_a_name_python_would_read_as_another_is_refused(text: str) -> None:
+    caught = error(text)
+    assert "is not an ASCII name" in caught.message
+    assert caught.hint == "attribute names are ASCII letters, digits and '_'"
+
+
+def test_ascii_names_are_read_as_written() -> None:
+    assert holds("x_1 == '1' and X == '2'", x_1="1", X="2")

@@ -226,3 +226,14 @@ def test_many_definitions_load_in_linear_time(tmp_path: Path) -> None:
     graph = api.load(api.Options(root=tmp_path, targets=(Path("s"),)))
     assert len(graph.nodes) == 6_000
     assert time.process_time() - started < 2.0
+
+
+@pytest.mark.parametrize("where", ["# a comment \u202e }]{ \n", "test: ['echo', 'a\u2066b']\n",
+                                   "x: \u200f\n"])
+def test_a_bidirectional_control_character_is_refused_anywhere_at_its_line(tmp_path: Path,
+                                                                           where: str) -> None:
+    (tmp_path / "stack.yaml").write_text("nodes: {}\n" + where, encoding="utf-8")
+    bidi = next(char for char in where if char in "\u202e\u2066\u200f")
+    assert read_error(tmp_path / "stack.yaml") == (
+        f"s/stack.yaml:2: bidirectional control character U+{ord(bidi):04X} is not allowed in a stack file "
+        "(remove it: it reorders the text around it)")

@@ -236,6 +236,7 @@ def test_numbers_reached_through_aliases_and_merges_keep_their_spelling() -> Non
     ('a: ok\nb: "x\\x85y"\n', "s/stack.yaml:2: control character U+0085"),
     ('a: ok\n"k\\x07": 1\n', "s/stack.yaml:2: control character U+0007"),  # a key
     ('a: ok\nb: [x, "\\x7f"]\n', "s/stack.yaml:2: control character U+007F"),
+    ('a: ok\nb: "x\\u202ey"\n', "s/stack.yaml:2: control character U+202E"),  # bidi, Trojan Source
 ])
 def test_a_control_character_written_as_an_escape_is_rejected_at_its_line(text: str, expected: str) -> None:
     assert fail(text) == (f"{expected} is not allowed in a stack file value "
