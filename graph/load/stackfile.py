@@ -126,6 +126,9 @@ def _definition(base: _Base, doc: YamlDoc, name: str, data: object, limits: Limi
 def _platforms(fields: Fields) -> tuple[str, ...]:
     """The platforms field: known platforms, each once."""
     platforms = fields.texts("platforms", checks.platform_problem)
+    if fields.has("platforms") and not platforms:  # it would silently mean the default platforms
+        raise fields.fail("platforms", "'platforms' lists no platform",
+                          "name at least one (linux/amd64, linux/arm64), or drop the key for the default")
     seen: set[str] = set()
     for index, platform in enumerate(platforms):
         if platform in seen:

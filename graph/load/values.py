@@ -25,6 +25,8 @@ def read_secrets(fields: Fields) -> tuple[Secret, ...]:
                         item.text("env", "", env_problem), item.text("src", "", src_problem))
         if bool(secret.env) == bool(secret.src):
             raise item.fail("id", f"secret {secret.id!r} needs exactly one of 'env' or 'src'")
+        if any(earlier.id == secret.id for earlier in result):  # buildx would take only one of them
+            raise item.fail("id", f"secret {secret.id!r} is listed twice", "give each secret its own id")
         result.append(secret)
     return tuple(result)
 

@@ -118,6 +118,15 @@ ERRORS = [
     ("stack-secret-neither",
      BASE.replace("nodes:", "secrets:\n  - {id: a, env: A}\n  - id: b\nnodes:"), None,
      f"s/stack.yaml:5: secret 'b' needs exactly one of 'env' or 'src' {SCHEMA}"),
+    ("secret-listed-twice",
+     BASE + "    secrets:\n      - {id: tok, env: A}\n      - {id: tok, env: B}\n", None,
+     "s/stack.yaml:9: secret 'tok' is listed twice (give each secret its own id)"),
+    ("no-platform", BASE + "    platforms: []\n", None,
+     "s/stack.yaml:7: 'platforms' lists no platform "
+     "(name at least one (linux/amd64, linux/arm64), or drop the key for the default)"),
+    ("stack-lists-no-platform", BASE.replace("nodes:", "platforms: []\nnodes:"), None,
+     "s/stack.yaml:3: 'platforms' lists no platform "
+     "(name at least one (linux/amd64, linux/arm64), or drop the key for the default)"),
     ("secret-without-id", BASE + "    secrets:\n      - env: TOKEN\n", None,
      "s/stack.yaml:8: a secret needs 'id' (add 'id: ...')"),
     ("secret-bad-env", BASE + "    secrets: [{id: t, env: 'MY-TOKEN'}]\n", None,
