@@ -229,7 +229,9 @@ def _checked_paths(base: _Base, fields: Fields, default_dockerfile: str | None) 
         raise fields.fail("dockerfile", f"Dockerfile {dockerfile!r} is outside the repository",
                           "keep Dockerfiles inside the repository, without ',' in the path")
     if not dockerfile_path.is_file():
-        raise StackError(f"Dockerfile {posixpath.join(base.folder, dockerfile)} does not exist",
+        shown = posixpath.join(base.folder, dockerfile)
+        state = "is a folder, not a file" if dockerfile_path.is_dir() else "does not exist"
+        raise StackError(f"Dockerfile {shown} {state}",
                          fields.where("dockerfile") if fields.has("dockerfile") else fields.where(),
                          "create it or set 'dockerfile:' to its path relative to the stack file")
     context = fields.text("context", posixpath.dirname(dockerfile) or ".")

@@ -74,7 +74,7 @@ ERRORS = [
      "s/stack.yaml:7: Dockerfile s/os/Dockerfile does not exist "
      "(create it or set 'dockerfile:' to its path relative to the stack file)"),
     ("dockerfile-is-a-folder", BASE + "    dockerfile: a\n", ["a/Dockerfile"],
-     "s/stack.yaml:7: Dockerfile s/a does not exist "
+     "s/stack.yaml:7: Dockerfile s/a is a folder, not a file "
      "(create it or set 'dockerfile:' to its path relative to the stack file)"),
     ("dockerfile-outside", BASE + "    dockerfile: ../../etc/Dockerfile\n", None,
      "s/stack.yaml:7: Dockerfile '../../etc/Dockerfile' is outside the repository "
