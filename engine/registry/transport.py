@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import re
 import ssl
 import threading
 import urllib.parse
@@ -57,6 +58,7 @@ def read_bounded(answer: http.client.HTTPResponse, url: str) -> bytes:
 
 
 REDIRECTS = {301, 302, 303, 307, 308}
+_MALFORMED = re.compile(r"got more than \d+ headers")  # http.client's words: sending it again cannot help
 MAX_REDIRECTS = 20
 # a reused keep-alive connection failing so was closed by the server while idle (the request unread)
 STALE_CONNECTION_ERRORS = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
@@ -191,6 +193,10 @@ class Transport:
                 f"no registry answers at {endpoint.base_url} (connection refused)",
                 "start it (`make setup` for the local one), pick another with --registry, "
                 "or plan with --offline")
+        if isinstance(exc, http.client.LineTooLong | http.client.InvalidURL) or _MALFORMED.search(str(exc)):
+            return RegistryError(f"{where}: the answer is not one a registry sends ({type(exc).__name__}: "
+                                 f"{redact(str(exc))[:200]})",
+                                 "check the registry address (is it a registry?)")
         return TransientRegistryError(f"{where}: {type(exc).__name__}: {redact(str(exc))}")
 
 

@@ -279,6 +279,30 @@ def test_a_redirect_loop_is_a_definitive_error_not_retried() -> None:
     assert sum(registry.requests.values()) == 1  # the ping, redirected in a loop: not sent again
 
 
+def malformed_answer(head: bytes) -> type[QuietHandler]:
+    """A server answering every GET with head as its status line and headers."""
+    class Handler(QuietHandler):
+        def do_GET(self) -> None:
+            self.wfile.write(head + b"Content-Length: 0\r\n\r\n")
+
+    return Handler
+
+
+@pytest.mark.parametrize(("head", "said"), [
+    (b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70_000 + b"\r\n", "LineTooLong"),
+    (b"HTTP/1.1 200 OK\r\n" + b"X-Many: 1\r\n" * 150, "got more than 100 headers"),
+    (b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:port/x\r\n", "InvalidURL"),
+])
+def test_an_answer_no_registry_sends_is_a_definitive_error_not_retried(head: bytes, said: str) -> None:
+    with serving(malformed_answer(head)) as served:
+        registry = RegistryClient(timeout_s=5, attempts=3)
+        with pytest.raises(RegistryError, match="the answer is not one a registry sends") as caught:
+            registry.manifest(f"{served.host}/r:t")
+    assert said in caught.value.message
+    assert not isinstance(caught.value, TransientRegistryError)
+    assert sum(registry.requests.values()) == 1  # the ping: not sent again
+
+
 # --- attestations and image configs ----------------------------------------------------------------
 
 
