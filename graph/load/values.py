@@ -17,7 +17,7 @@ def read_secrets(fields: Fields) -> tuple[Secret, ...]:
     items = fields.data.get("secrets", [])
     if not isinstance(items, list):
         raise fields.fail("secrets", "'secrets' must be a list of {id, env} or {id, src}")
-    result = []
+    result: list[Secret] = []
     for index, _ in enumerate(items):
         item = Fields(fields.doc, (*fields.path, "secrets", index), items[index], SECRET_KEYS,
                       "a secret")
