@@ -12,6 +12,7 @@ No pool configured: one build per node on the current builder, as always.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 import yaml
 
 from engine.errors import EngineError
+from engine.state.safefiles import StateError, open_state_file
 from graph.model.checks import platform_problem
 
 MAX_POOL_FILE_BYTES = 1 << 20
@@ -121,14 +123,19 @@ def _check_capacities(platforms: list[tuple[str, tuple[PoolBuilder, ...]]], wher
 def read_pool_file(path: Path) -> Pool:
     """The pool of a YAML file with a top-level `builders:` mapping."""
     try:
-        with path.open("rb") as handle:
+        # opened without blocking, and refused unless a regular file: a FIFO must not hang us
+        with os.fdopen(open_state_file(path, os.O_RDONLY, follow_symlinks=True), "rb") as handle:
             raw = handle.read(MAX_POOL_FILE_BYTES + 1)
         if len(raw) > MAX_POOL_FILE_BYTES:
             raise PoolError(f"{path}: a builder pool file is larger than {MAX_POOL_FILE_BYTES >> 20} MiB",
                             "list the builders only: a pool of thousands fits in a few KiB")
         data = yaml.safe_load(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise PoolError(f"{path}: cannot read the builder pool: {exc}",
+    except StateError as exc:
+        raise PoolError(f"{path}: cannot read the builder pool: {exc.reason}",
+                        "give a YAML file with a `builders:` mapping") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise PoolError(f"{path}: cannot read the builder pool: {reason}",
                         "give a YAML file with a `builders:` mapping") from None
     if not isinstance(data, dict) or set(data) != {"builders"}:
         raise PoolError(f"{path}: a builder pool file has exactly one top-level key, builders",

@@ -56,17 +56,10 @@ def read_config(root: Path) -> dict[str, Any]:
     path = root / CONFIG_FILE
     if not path.is_file():
         return {}
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_CONFIG_BYTES + 1)
-        if len(raw) > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB, not read as a project "
-                              "configuration", "keep pyproject.toml to its settings")
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the project configuration: {exc}",
-                          "fix the TOML syntax, or run with --root pointing elsewhere") from None
-    table = data.get("tool", {}).get("stackbuild", {})
+    tool = _parsed(path).get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: tool must be a table", "write the settings under [tool.stackbuild]")
+    table = tool.get("stackbuild", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [tool.stackbuild] must be a table", "see README, Project configuration")
     known = {setting.key: setting for setting in SETTINGS}
@@ -79,6 +72,21 @@ def read_config(root: Path) -> dict[str, Any]:
                               f"known keys: {', '.join([*known, POOL_KEY])}")
         _check_value(path, known[key], value)
     return table
+
+
+def _parsed(path: Path) -> dict[str, Any]:
+    """The TOML document at path, at most MAX_CONFIG_BYTES long; ConfigError when it cannot be read."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB, not read as a project "
+                              "configuration", "keep pyproject.toml to its settings")
+        return tomllib.loads(raw.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise ConfigError(f"{path}: cannot read the project configuration: {reason}",
+                          "fix the TOML syntax, or run with --root pointing elsewhere") from None
 
 
 def _check_value(path: Path, setting: Setting, value: Any) -> None:
@@ -121,7 +129,7 @@ def fill_defaults(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[
 def _from_environment(setting: Setting, text: str) -> Any:
     """An environment variable's text as the setting's type; ConfigError naming the variable."""
     if setting.kind is int:
-        if not text.isdigit() or int(text) < 1:
+        if _whole_number(text) < 1:
             raise ConfigError(f"environment variable {setting.variable}={text!r} is not a whole number >= 1",
                               f"unset it or set e.g. {setting.variable}=2")
         return int(text)
@@ -130,6 +138,15 @@ def _from_environment(setting: Setting, text: str) -> Any:
         raise ConfigError(f"environment variable {setting.variable}={text!r} is not one of {allowed}",
                           f"unset it or set one of {allowed}")
     return text
+
+
+def _whole_number(text: str) -> int:
+    """text as a whole number of ASCII digits; 0 for anything else (isdigit alone lets '²' through,
+    and int() refuses it, as it refuses more than 4300 digits)."""
+    try:
+        return int(text) if text.isascii() and text.isdigit() else 0
+    except ValueError:
+        return 0
 
 
 def pool_of(args: argparse.Namespace) -> Pool | None:

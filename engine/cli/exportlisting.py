@@ -30,8 +30,9 @@ def previous_files(out_dir: Path) -> list[PurePosixPath]:
         return []
     try:
         document = json.loads(read_bounded(path, MAX_LISTING_BYTES))
-    except (StateError, ValueError) as exc:
-        log.warning("export_listing_ignored", node="*", path=str(path), error=str(exc))
+    except (StateError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        log.warning("export_listing_ignored", node="*", path=str(path), error=reason)
         return []
     files = document.get("files") if isinstance(document, dict) and document.get("format") == FORMAT else None
     if not isinstance(files, list):

@@ -39,6 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `stackbuild plan | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:  # e.g. --out in a folder nobody can write to
+        where = f"cannot use {exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc} (check the path and its permissions)", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 def parse_checked(argv: Sequence[str], environ: Mapping[str, str]) -> argparse.Namespace:

@@ -39,11 +39,19 @@ def checked(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -
                 _check(dest, item, where)
     if getattr(args, "out", None):
         _check_out(args)
+    if getattr(args, "cache", None) == "local":
+        _check_cache_folder(args)
+    if getattr(args, "report_dir", None):
+        _check_folder("--report-dir", Path(args.report_dir), "build/reports")
     return args
 
 
 def _check(dest: str, value: str, where: str) -> None:
     """OptionError when value breaks the general rule or the rule of its kind."""
+    if dest == "registry" and "@" in value:  # user:password@host: the value is never echoed
+        raise OptionError(f"{where}: the registry prefix holds credentials (user@ or user:password@), "
+                          "which stackbuild never takes on its command line or in its settings",
+                          "give host[:port][/path] and log in with `docker login HOST`")
     if problem := control_problem(value):
         raise OptionError(f"{where}: {problem}", "remove the control characters")
     rule = _RULES.get(dest)
@@ -80,14 +88,29 @@ def _check_out(args: argparse.Namespace) -> None:
     out = Path(args.out)
     path = out if out.is_absolute() or args.command in ("graph", "plan") else Path(args.root) / out
     if args.command == "export" and args.kind == "meta":
-        if path.exists() and not path.is_dir():
-            raise OptionError(f"--out: {path} is a file", "name a folder, e.g. build/meta")
-        if any(parent.exists() and not parent.is_dir() for parent in path.parents):
-            raise OptionError(f"--out: {path} lies below a file", "name a folder in a folder")
+        _check_folder("--out", path, "build/meta")
     elif path.is_dir():
         raise OptionError(f"--out: {path} is a folder", "name a file, e.g. build/docker-bake.json")
     elif any(parent.exists() and not parent.is_dir() for parent in path.parents):
         raise OptionError(f"--out: {path} lies below a file", "name a file in a folder")
+
+
+def _check_cache_folder(args: argparse.Namespace) -> None:
+    """--cache local: the folder buildx is given (default STATE/cache, resolved) must hold no ','."""
+    state = Path(args.state_dir)
+    folder = Path(args.cache_dir) if args.cache_dir else (
+        state if state.is_absolute() else Path(args.root) / state) / "cache"
+    if "," in str(resolved := folder.resolve()):
+        raise OptionError(f"--cache local: the cache folder {resolved} contains ',' (buildx reads it as a "
+                          "separator)", "pass --cache-dir naming a folder whose path has no ','")
+
+
+def _check_folder(flag: str, path: Path, example: str) -> None:
+    """OptionError when the folder path is a file or lies below one (it is made when missing)."""
+    if path.exists() and not path.is_dir():
+        raise OptionError(f"{flag}: {path} is a file", f"name a folder, e.g. {example}")
+    if any(parent.exists() and not parent.is_dir() for parent in path.parents):
+        raise OptionError(f"{flag}: {path} lies below a file", "name a folder in a folder")
 
 
 def options_of(args: argparse.Namespace) -> api.Options:
@@ -106,10 +129,16 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
                         help=f"refuse stacks that expand to more than N nodes (default {DEFAULT_MAX_NODES})")
 
 
+MAX_WHOLE = 10**9  # larger counts and seconds overflow SQLite integers and thread timeouts
+
+
 def positive(text: str) -> int:
+    """A whole number from 1 to MAX_WHOLE (argparse reports a ValueError as an invalid value)."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    if value > MAX_WHOLE:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_WHOLE}")
     return value
 
 

@@ -7,6 +7,7 @@ function here writes nothing, so a local run looks as before.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -86,12 +87,18 @@ def tail(path: Path, lines: int = _MAX_GROUP_LINES) -> str:
 
 
 def append_job_summary(markdown: str, env: Mapping[str, str] | None = None) -> Path | None:
-    """Append markdown to GitHub's job summary file, when there is one; its path, else None."""
+    """Append markdown to GitHub's job summary file, when there is one; its path, else None (a summary
+    that cannot be written is a warning on stderr: the run it summarises is already recorded)."""
     env = os.environ if env is None else env
     target = env.get("GITHUB_STEP_SUMMARY", "")
     if provider(env) != GITHUB or not target:
         return None
     path = Path(target)
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(markdown if markdown.endswith("\n") else markdown + "\n")
+    try:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(markdown if markdown.endswith("\n") else markdown + "\n")
+    except OSError as exc:
+        print(f"warning: GITHUB_STEP_SUMMARY={target}: cannot append the job summary: {exc.strerror or exc}",
+              file=sys.stderr)
+        return None
     return path

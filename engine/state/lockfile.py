@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from engine.errors import EngineError
 from engine.state.safefiles import StateError, json_text, plain, read_bounded, write_atomic
+from graph.model.checks import control_problem
 
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 REF_RE = re.compile(
@@ -21,6 +26,8 @@ PLATFORM_RE = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
 HINT = "name a lock.json written by a run"
 MAX_LOCKFILE = 16 * 1024 * 1024
 VERSION = 1
+
+log = structlog.get_logger()
 
 
 class LockfileError(EngineError):
@@ -75,6 +82,9 @@ def _entry(path: Path, name: str, item: Any) -> LockEntry:
     except (KeyError, TypeError, ValueError, AttributeError):
         raise LockfileError(f"{path}: node {name!r} lacks node/ref/fingerprint/digest",
                             "restore the file from the run folder") from None
+    if control_problem(entry.node) or control_problem(entry.fingerprint):  # both reach the terminal
+        raise LockfileError(f"{path}: node {name!r} has a control character in its node or fingerprint",
+                            "restore the file from the run folder")
     if not REF_RE.fullmatch(entry.ref) or not DIGEST_RE.fullmatch(entry.digest):
         raise LockfileError(f"{path}: node {name!r} has a malformed ref or digest",
                             "restore the file from the run folder")
@@ -97,7 +107,20 @@ def merge_entries(previous: Path, entries: list[LockEntry], current: set[str]) -
         return entries
     try:
         old = read_lockfile(previous, follow_symlinks=False)
-    except LockfileError:
-        return entries  # an unreadable old lockfile is replaced
+    except LockfileError as exc:
+        _keep_aside(previous, exc)
+        return entries
     locked = {entry.node for entry in entries}
     return entries + [entry for entry in old if entry.node in current and entry.node not in locked]
+
+
+def _keep_aside(path: Path, exc: LockfileError) -> None:
+    """Move an unreadable lockfile out of the way of the new one, never deleting what it records."""
+    aside = path.with_name(f"{path.name}.unreadable-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}")
+    try:
+        os.replace(path, aside)
+    except OSError as error:
+        raise LockfileError(f"{exc.message}; it cannot be moved aside: {error.strerror or error}",
+                            f"move it away yourself: mv {path} {path}.old") from None
+    log.warning("lockfile_kept_aside", node="*", path=str(path), kept=str(aside), reason=exc.message,
+                hint="a new one is written; the old one's entries are in the kept file")

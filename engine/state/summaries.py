@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from engine.state.report import NodeReport, RunReport
 ICONS = {"succeeded": "✅", "failed": "❌", "skipped": "⏭️", "not_started": "⏸️", "pending": "…",
          "interrupted": "⏹️"}
 NOT_BUILT = ("skipped", "not_started", "interrupted")
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # XML 1.0 Char
 
 
 def junit_xml(report: RunReport) -> str:
@@ -23,14 +25,20 @@ def junit_xml(report: RunReport) -> str:
         case = ET.SubElement(suite, "testcase", classname=node.ref.rsplit(":", 1)[0], name=node.node,
                              time=f"{node.duration_s:.2f}")
         if node.status == "failed":
-            failure = ET.SubElement(case, "failure", message=node.error[:500] or "failed")
+            failure = ET.SubElement(case, "failure", message=_xml_text(node.error[:500]) or "failed")
             failure.text = f"log: {node.log}"
         elif node.status in NOT_BUILT:
-            ET.SubElement(case, "skipped", message=node.error or node.status)
+            ET.SubElement(case, "skipped", message=_xml_text(node.error) or node.status)
         else:
             ET.SubElement(case, "system-out").text = f"{node.action} ({node.reason}) {node.digest}"
     ET.indent(suite)
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _xml_text(text: str) -> str:
+    """text without the characters XML 1.0 cannot hold (an error may quote a registry's ESC or NUL),
+    which ElementTree writes as they are, making the whole file unreadable."""
+    return _NOT_XML.sub("\ufffd", text)
 
 
 def markdown(report: RunReport) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,18 @@ def test_a_pool_file_above_the_limit_is_refused_not_parsed_cut_short(tmp_path: P
         read_pool_file(big)
     monkeypatch.setattr(pool, "MAX_POOL_FILE_BYTES", 79)
     assert read_pool_file(big) == Pool((("linux/amd64", (PoolBuilder("default"),)),))
+
+
+@pytest.mark.timeout(10)  # before the fix, opening the FIFO waited for a writer forever
+def test_a_pool_file_that_is_a_fifo_is_refused_without_waiting(tmp_path: Path) -> None:
+    fifo = tmp_path / "pool.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(PoolError, match=r"pool\.yaml: cannot read the builder pool: it is a FIFO"):
+        read_pool_file(fifo)
+
+
+def test_a_deeply_nested_pool_file_is_a_pool_error(tmp_path: Path) -> None:
+    deep = tmp_path / "pool.yaml"
+    deep.write_text("builders: " + "[" * 100_000)
+    with pytest.raises(PoolError, match=r"pool\.yaml: cannot read the builder pool: nested too deeply"):
+        read_pool_file(deep)

@@ -79,3 +79,27 @@ def test_the_repository_default_targets_plan_on_a_fresh_clone(capsys: pytest.Cap
     assert len(nodes) == 15  # the demo's 13 and the tools stack's base and SBOM generator
     names = [node["node"] for node in nodes]
     assert names.index("sbom-generator") < names.index("debian")  # it scans every demo image
+
+
+@pytest.mark.parametrize(("document", "message"), [
+    ("tool = 5\n", "pyproject.toml: tool must be a table (write the settings under [tool.stackbuild])"),
+    ("tool = [1]\n", "pyproject.toml: tool must be a table"),
+    ("a = " + "[" * 100_000 + "\n",
+     "pyproject.toml: cannot read the project configuration: nested too deeply"),
+])
+def test_a_malformed_pyproject_exits_2_naming_the_file(tmp_path: Path, document: str, message: str,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    root = project(tmp_path, "")
+    (root / "pyproject.toml").write_text(document, encoding="utf-8")
+    assert main(["plan", "--offline", "--root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {root / 'pyproject.toml'}") and message in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("value", ["²", "1" * 5000])
+def test_a_jobs_variable_that_is_no_plain_number_exits_2_naming_it(
+        value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(config.ConfigError, match="environment variable STACKBUILD_JOBS=") as caught:
+        parsed("build", "--root", str(tmp_path), env={"STACKBUILD_JOBS": value})
+    assert caught.value.exit_code == 2

@@ -80,7 +80,8 @@ def test_a_planted_listing_removes_nothing_outside_or_through_a_link(
 
 
 @pytest.mark.parametrize("content", ["{not json", json.dumps({"format": "other", "files": ["t/x"]}),
-                                     json.dumps(["t/x"]), json.dumps({"format": FORMAT, "files": "t/x"})])
+                                     json.dumps(["t/x"]), json.dumps({"format": FORMAT, "files": "t/x"}),
+                                     "[" * 100_000])  # too deep for json: RecursionError, a traceback
 def test_a_damaged_listing_is_ignored_and_replaced(content: str, root: Path, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "meta"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
+
 from engine.console import ci
 
 GITHUB = {"GITHUB_ACTIONS": "true"}
@@ -66,6 +68,14 @@ def test_job_summary_is_appended_on_github_only(tmp_path: Path) -> None:
     assert ci.append_job_summary("| a |", {"GITHUB_STEP_SUMMARY": str(summary)}) is None
     assert ci.append_job_summary("| a |", {**GITHUB, "GITHUB_STEP_SUMMARY": str(summary)}) == summary
     assert summary.read_text(encoding="utf-8") == "# before\n| a |\n"
+
+
+def test_a_job_summary_that_cannot_be_appended_to_is_a_warning_not_a_crash(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # after a whole run, a GITHUB_STEP_SUMMARY naming a folder ended in IsADirectoryError's traceback
+    assert ci.append_job_summary("| a |", {**GITHUB, "GITHUB_STEP_SUMMARY": str(tmp_path)}) is None
+    assert capsys.readouterr().err == (f"warning: GITHUB_STEP_SUMMARY={tmp_path}: cannot append the job "
+                                       "summary: Is a directory\n")
 
 
 def test_tail_keeps_the_last_lines(tmp_path: Path) -> None:

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from engine.errors import EngineError
-from engine.state.lockfile import VERSION, LockEntry, LockfileError, read_lockfile, write_lockfile
+from engine.state.lockfile import (
+    VERSION,
+    LockEntry,
+    LockfileError,
+    merge_entries,
+    read_lockfile,
+    write_lockfile,
+)
 
 DIGEST = "sha256:" + "a" * 64
 OTHER = "sha256:" + "b" * 64
@@ -225,8 +232,32 @@ def test_well_formed_refs_are_accepted(tmp_path: Path, ref: str) -> None:
     assert read_lockfile(path)[0].ref == ref
 
 
+@pytest.mark.parametrize("field", [{"node": "a\x1b]0;pwned\x07"}, {"fingerprint": "\u202e" + FP}])
+def test_control_characters_in_a_node_or_fingerprint_are_rejected(tmp_path: Path,
+                                                                  field: dict[str, str]) -> None:
+    # before: accepted, and `promote` printed the node raw in its refusal of a foreign tag
+    path = write_json(tmp_path / "lock.json", {"version": 1, "nodes": {"a": item(**field)}})
+    with pytest.raises(LockfileError) as caught:
+        read_lockfile(path)
+    assert str(caught.value) == (f"{path}: node 'a' has a control character in its node or fingerprint "
+                                 f"{RESTORE}")
+
+
 def test_the_first_bad_entry_is_named(tmp_path: Path) -> None:
     nodes = {"good": item(node="good"), "bad": item(node="bad", digest="sha256:short")}
     path = write_json(tmp_path / "lock.json", {"version": 1, "nodes": nodes})
     with pytest.raises(LockfileError, match="node 'bad' has a malformed ref or digest"):
         read_lockfile(path)
+
+
+@pytest.mark.parametrize("text", ['{"version": 1, "run": "r0", "nodes": {"a": ' + json.dumps(item())
+                                  + ', "b": ' + json.dumps(item(node="b", digest="sha256:bad")) + "}}",
+                                  '{"version": 1, "run": "r0", "nodes": {"a": {"node": "a", "r'])
+def test_an_unreadable_latest_lockfile_is_kept_aside_not_overwritten(text: str, tmp_path: Path) -> None:
+    latest = tmp_path / "latest.lock.json"
+    latest.write_text(text, encoding="utf-8")
+    # what a publishing run does: merge the old lockfile's other nodes, then write the new one
+    write_lockfile(latest, "r1", merge_entries(latest, [lock_entry()], {"numpy", "a", "b"}))
+    assert [entry.node for entry in read_lockfile(latest)] == ["numpy"]
+    kept = [path for path in tmp_path.iterdir() if path.name.startswith("latest.lock.json.unreadable-")]
+    assert [path.read_text(encoding="utf-8") for path in kept] == [text]  # before: overwritten, lost
