@@ -111,8 +111,9 @@ def error_detail(body: bytes) -> str:
     if not isinstance(first, dict):
         return ""
     parts = [str(first.get(key) or "").strip() for key in ("code", "message")]
-    text = redact(": ".join(part for part in parts if part))
-    return " ".join(text.split())[:200]
+    text = " ".join(redact(": ".join(part for part in parts if part)).split())
+    # the registry's words reach terminals and reports: no escape sequence, NUL or bidi control in them
+    return "".join(char if char.isprintable() else "\ufffd" for char in text)[:200]
 
 
 _backoff = wait_random_exponential(multiplier=0.2, max=5)

@@ -155,6 +155,12 @@ def test_the_registrys_words_are_cut_to_200_characters() -> None:
     assert len(error_detail(body)) == 200
 
 
+def test_the_registrys_words_reach_the_terminal_without_control_characters() -> None:
+    message = "bad\x1b]0;owned\x07 \x00name\u202egnp.exe\n next"
+    body = json.dumps({"errors": [{"code": "NAME_INVALID", "message": message}]}).encode()
+    assert error_detail(body) == "NAME_INVALID: bad\ufffd]0;owned\ufffd \ufffdname\ufffdgnp.exe next"
+
+
 # --- retry_after --------------------------------------------------------------------------------
 
 
