@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import socket
 import ssl
 import threading
 import urllib.parse
@@ -26,14 +27,17 @@ class Response:
     body: bytes
 
 
+def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first exception of kind in exc's chain of causes (exc itself included), or None."""
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, kind):
+        seen = seen.__cause__ or seen.__context__
+    return seen
+
+
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
     """Whether kind is anywhere in exc's chain of causes."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, kind):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return _cause(exc, kind) is not None
 
 
 MANIFEST_LIMIT_BYTES = 4 * 1024 * 1024  # distribution stores no larger manifest
@@ -58,6 +62,7 @@ def read_bounded(answer: http.client.HTTPResponse, url: str) -> bytes:
 
 
 REDIRECTS = {301, 302, 303, 307, 308}
+_NO_SUCH_HOST = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
 _MALFORMED = re.compile(r"got more than \d+ headers")  # http.client's words: sending it again cannot help
 MAX_REDIRECTS = 20
 # a reused keep-alive connection failing so was closed by the server while idle (the request unread)
@@ -193,11 +198,21 @@ class Transport:
                 f"no registry answers at {endpoint.base_url} (connection refused)",
                 "start it (`make setup` for the local one), pick another with --registry, "
                 "or plan with --offline")
+        if _no_such_host(exc):  # the resolver's definitive answer (EAI_AGAIN, a DNS outage, stays transient)
+            return RegistryUnreachable(f"no registry answers at {endpoint.base_url} (the name "
+                                       f"{endpoint.host.rsplit(':', 1)[0]} has no address)",
+                                       "check the registry address and DNS, or plan with --offline")
         if isinstance(exc, http.client.LineTooLong | http.client.InvalidURL) or _MALFORMED.search(str(exc)):
             return RegistryError(f"{where}: the answer is not one a registry sends ({type(exc).__name__}: "
                                  f"{redact(str(exc))[:200]})",
                                  "check the registry address (is it a registry?)")
         return TransientRegistryError(f"{where}: {type(exc).__name__}: {redact(str(exc))}")
+
+
+def _no_such_host(exc: BaseException) -> bool:
+    """Whether exc comes from a name lookup that found no such host."""
+    lookup = _cause(exc, socket.gaierror)
+    return isinstance(lookup, socket.gaierror) and lookup.errno in _NO_SUCH_HOST
 
 
 def _redirect_target(method: str, url: str, location: str) -> str:

@@ -4,6 +4,7 @@ Python error, a wrong result, a loop or a credential sent where it does not belo
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -18,7 +19,7 @@ from engine.registry.auth import DEFAULT_TOKEN_LIFETIME_S, token_of
 from engine.registry.catalog import Catalogue
 from engine.registry.client import RegistryClient
 from engine.registry.endpoints import Endpoint
-from engine.registry.failures import TransientRegistryError
+from engine.registry.failures import RegistryUnreachable, TransientRegistryError
 from engine.registry.intoto import attestation_manifests, material_digests, sbom_packages, statements
 from engine.registry.manifest import Manifest
 from engine.registry.transport import MAX_REDIRECTS, Transport
@@ -301,6 +302,23 @@ def test_an_answer_no_registry_sends_is_a_definitive_error_not_retried(head: byt
     assert said in caught.value.message
     assert not isinstance(caught.value, TransientRegistryError)
     assert sum(registry.requests.values()) == 1  # the ping: not sent again
+
+
+@pytest.mark.parametrize(("errno", "definitive"), [(socket.EAI_NONAME, True), (socket.EAI_AGAIN, False)])
+def test_a_name_with_no_address_is_unreachable_at_once_a_dns_outage_is_retried(
+        monkeypatch: pytest.MonkeyPatch, errno: int, definitive: bool) -> None:
+    def lookup(*_args: object, **_kwargs: object) -> None:
+        raise socket.gaierror(errno, "lookup failed")
+
+    monkeypatch.setattr(socket, "create_connection", lookup)  # what http.client connects with
+    registry = RegistryClient(timeout_s=5, attempts=3)
+    with pytest.raises(RegistryError) as caught:
+        registry.manifest("registry.example.com/r:t")
+    assert isinstance(caught.value, RegistryUnreachable) is definitive
+    if definitive:
+        assert caught.value.message == ("no registry answers at https://registry.example.com "
+                                        "(the name registry.example.com has no address)")
+    assert sum(registry.requests.values()) == (1 if definitive else 3)
 
 
 # --- attestations and image configs ----------------------------------------------------------------
