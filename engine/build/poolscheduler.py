@@ -122,7 +122,9 @@ class PoolScheduler:
                     self.load[builder] -= 1
                 error = future.exception()
                 if isinstance(error, BuilderLost) and self._retry(unit, builder, error, tries):
-                    heapq.heappush(ready, (-priority[unit], unit))
+                    heapq.heappush(ready, (-priority[unit], unit))  # not started when skipped meanwhile
+                elif unit in results:  # skipped while it ran (a parent failed on another platform): stays so
+                    pass
                 elif error is None:
                     results[unit] = Outcome(unit.node, SUCCEEDED)
                     self._release(units, unit, pending, ready, priority)
@@ -133,11 +135,14 @@ class PoolScheduler:
 
     def _fail(self, units: nx.DiGraph, failed: Unit, error: BaseException,
               results: dict[Unit, Outcome]) -> None:
-        """failed's outcome; every unit built on it is skipped."""
+        """failed's outcome; every other unit of its node and of the nodes built on it is skipped, on
+        every platform (a platform's build waits only for its parent's build of that platform)."""
         results[failed] = Outcome(failed.node, FAILED, str(error), error)
-        for unit in nx.descendants(units, failed):
-            if unit not in results:
-                results[unit] = Outcome(unit.node, SKIPPED, f"parent failed: {failed.node}")
+        below = {unit.node for unit in nx.descendants(units, Unit(failed.node))}
+        for node in {failed.node} | below:
+            for unit in (Unit(node), *(Unit(node, platform) for platform in self.platforms_of(node))):
+                if unit not in results:
+                    results[unit] = Outcome(node, SKIPPED, f"parent failed: {failed.node}")
 
     def _unit_weight(self, unit: Unit) -> float:
         return self.weight(unit.node) if unit.platform else 0.0

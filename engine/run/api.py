@@ -145,21 +145,37 @@ def _execute(options: Options, builder: Builder, settings: BuildSettings, regist
     log.info("run_started", node="*", run=report.run_id, mode=report.mode, nodes=len(planned.entries),
              to_build=sum(1 for e in planned.entries if e.action == BUILD), jobs=settings.jobs,
              **({"builders": _pool_names(settings.pool)} if settings.pool else {}))
-    with interruptible() as stop, logs.live_view(report), _retry_proxy(planned, runner):
-        ok, interrupted = outcomes.settle(report, _schedule(planned, runner, builder, to_build, weight, stop),
-                                          stop, runner)
+    interrupted = False
+    try:
+        with interruptible() as stop, logs.live_view(report), _retry_proxy(planned, runner):
+            runner.stop = stop  # no build starts again after an interrupt
+            ok, interrupted = outcomes.settle(report, _schedule(planned, runner, builder, to_build, weight,
+                                                                stop), stop, runner)
+        with interruptible() as stop:  # a Ctrl-C while tags move takes effect once all moved or none
+            ok = _publish(options, planned, runner, registry, history, report, ok, interrupted, stop)
+            interrupted = interrupted or (stop.is_set() and not ok)
+            report.signal = report.signal or (stop.signal if interrupted else "")
+    except BaseException:  # what was built and pushed stays recorded
+        outcomes.close(history, report, planned, False, interrupted)
+        raise
+    outcomes.close(history, report, planned, ok, interrupted)
+
+
+def _publish(options: Options, planned: Planned, runner: NodeRunner, registry: Registry, history: History,
+             report: RunReport, ok: bool, interrupted: bool, stop: threading.Event) -> bool:
+    """Check the run, then move every human tag (all or none) unless it publishes nothing; whether the
+    run still succeeds."""
     # checked right before publishing (a failed run publishes nothing): a child resting on another
     # build of its parent fails and nothing is published
     if ok and not verify_run(planned, runner.digests, report, registry, runner.layers):
         ok = False
-    if ok and not options.platforms and not options.only:
-        ok = publish_run(options, planned, runner.digests, registry, history, report, settings.adopt)
-    else:
-        log.warning("promotion_skipped", node="*", reason="interrupted" if interrupted else
-                    "a node failed: no human tag was moved" if not ok else
-                    "--only: a shard's human tags move in `stackbuild publish`" if options.only else
-                    "--platform narrowed the run: human tags keep every platform they had")
-    outcomes.close(history, report, planned, ok, interrupted)
+    if ok and not stop.is_set() and not options.platforms and not options.only:
+        return publish_run(options, planned, runner.digests, registry, history, report, runner.settings.adopt)
+    log.warning("promotion_skipped", node="*", reason="interrupted" if interrupted or stop.is_set() else
+                "a node failed: no human tag was moved" if not ok else
+                "--only: a shard's human tags move in `stackbuild publish`" if options.only else
+                "--platform narrowed the run: human tags keep every platform they had")
+    return ok and not stop.is_set()
 
 
 def source_provenance(root: Path, fallback_time: str) -> Provenance:

@@ -132,6 +132,7 @@ def _execute(options: api.Options, builder: Builder, settings: BuildSettings, st
     log.info("run_started", node="*", run=report.run_id, mode=report.mode, nodes=len(planned.entries),
              to_build=len(builds), jobs=settings.jobs)
     with interruptible() as stop, logs.live_view(report):
+        runner.stop = stop  # no build starts again after an interrupt
         scheduler = Scheduler(planned.graph.graph, settings.jobs, settings.keep_going,
                               outcomes.weights(history, planned), stop)
         ok, interrupted = outcomes.settle(report, scheduler.run(builds, runner.run), stop, runner)

@@ -56,9 +56,11 @@ def settle(report: RunReport, outcomes: Mapping[str, Outcome], stop: StopEvent,
 def close(history: History, report: RunReport, planned: Planned, ok: bool, interrupted: bool) -> None:
     """Record every node, finish the report with its status, write the summaries and end the run."""
     record(history, report, planned)
-    finish(report, "succeeded" if ok else "interrupted" if interrupted else "failed")
-    write_summaries(report)
-    history.finish_run(report.run_id, report.finished, report.status)
+    try:
+        finish(report, "succeeded" if ok else "interrupted" if interrupted else "failed")
+        write_summaries(report)
+    finally:  # the history keeps the run's end even when its report cannot be written
+        history.finish_run(report.run_id, report.finished, report.status)
 
 
 def record(history: History, report: RunReport, planned: Planned) -> None:

@@ -6,7 +6,6 @@ from collections.abc import Iterable
 
 import structlog
 
-from engine.errors import EngineError
 from engine.parallel import side_by_side
 from engine.registry.client import Registry
 from engine.run.ownership import TagGuard
@@ -42,24 +41,30 @@ def promote(entries: Iterable[LockEntry], registry: Registry, guard: TagGuard | 
     return [entry.ref for entry, _ in moved]
 
 
-def _move(entry: LockEntry, registry: Registry) -> EngineError | None:
+def _move(entry: LockEntry, registry: Registry) -> Exception | None:
     """Point entry's human tag at its digest; the error instead of raising it."""
     try:
         registry.tag(f"{entry.repository}@{entry.digest}", entry.ref)
-    except EngineError as exc:
+    except Exception as exc:  # any error: raised, the moved tags would stay moved
         return exc
     log.info("tag_promoted", node=entry.node, ref=entry.ref, digest=entry.digest)
     return None
 
 
 def _roll_back(moved: list[tuple[LockEntry, str | None]], registry: Registry, reason: str) -> None:
-    """Point the tags a failed promotion moved back at their previous digests, last moved first."""
+    """Point the tags a failed promotion moved back at their previous digests, last moved first; a tag
+    that cannot move back does not keep the others from it."""
     for entry, before in reversed(moved):
         if before is None:
             log.warning("tag_not_rolled_back", node=entry.node, ref=entry.ref, reason=reason,
                         why="the tag did not exist before and a registry cannot delete a tag")
             continue
-        registry.tag(f"{entry.repository}@{before}", entry.ref)
+        try:
+            registry.tag(f"{entry.repository}@{before}", entry.ref)
+        except Exception as exc:
+            log.error("tag_not_rolled_back", node=entry.node, ref=entry.ref, digest=before, reason=reason,
+                      error=str(exc))
+            continue
         log.warning("tag_rolled_back", node=entry.node, ref=entry.ref, digest=before, reason=reason)
 
 

@@ -11,16 +11,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import structlog
-from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import RetryCallState
 
 from engine.build import buildlog
 from engine.build.builder import BuildResult
 from engine.build.pool import Pool
 from engine.build.request import PARENT_CONTEXT, BuildRequest, Provenance, build_request, cache_flags
-from engine.errors import BuildError, BuildStalled, EngineError
+from engine.errors import BuildError, EngineError
 from engine.registry.attestations import AttestationStore, rename_attestations
 from engine.registry.client import Registry
 from engine.run.early import EarlyParents, ParentChanged
+from engine.run.faults import fault_retry, transient_reason
 from engine.run.layers import LayerPrefixError, LayerReader, PrefixMismatch, check_layer_prefixes
 from engine.run.parents import ParentDigests
 from engine.run.planner import Planned, candidate_ref, candidate_tag, content_ref
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from engine.build.builder import Builder
 
 log = structlog.get_logger()
-BUILD_ATTEMPTS = 3  # only registry/network faults are retried, never a failing Dockerfile step
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,7 @@ class NodeRunner:
         self.proxied: tuple[str, ...] = ()  # (registry host, proxy host) while the proxy routes
         self.through_proxy: set[str] = set()  # nodes built again through it after a registry fault
         self.lock = threading.Lock()
+        self.stop = threading.Event()  # the run's interrupt: no build starts once it is set
         self.invocations = 0
         self.fault_repeats = 0  # invocations that repeated a build after a registry or network fault
         self.layers = LayerReader(registry)  # pushed images' layers, read once per run
@@ -152,12 +153,9 @@ class NodeRunner:
                 self.fault_repeats += 1
             error = state.outcome.exception() if state.outcome else None
             log.warning("build_retried", node=request.node, attempt=state.attempt_number,
-                        reason=_transient_reason(error))
+                        reason=transient_reason(error))
 
-        attempt = retry(retry=retry_if_exception(lambda error: bool(_transient_reason(error))),
-                        stop=stop_after_attempt(BUILD_ATTEMPTS), before_sleep=retried,
-                        wait=wait_random_exponential(multiplier=1, max=20), reraise=True)
-        return attempt(once)(request)
+        return fault_retry(once, self.stop, retried)(request)
 
     def _routed(self, request: BuildRequest) -> BuildRequest:
         """request with every registry reference (pushes, parent, cache, SBOM generator) through the
@@ -237,6 +235,8 @@ class NodeRunner:
         return check_layer_prefixes([node], {node.name: parent}, digests, self.registry, self.layers)
 
     def _build_once(self, request: BuildRequest, log_path: Path, node: Node) -> BuildResult:
+        if self.stop.is_set():  # a repeat, or a rebuild, after Ctrl-C: the interrupt stopped it for good
+            raise EngineError(f"node {node.name}: interrupted", "nothing to do: the next run builds it")
         with self.lock:
             self.invocations += 1
         started = time.monotonic()
@@ -281,15 +281,4 @@ class NodeRunner:
                        no_cache=self.settings.full, pull=self.settings.full,
                        builder=self.settings.pool.only_builder if self.settings.pool else "",
                        sbom_generator=self.parents.sbom_generator(node))
-
-
-def _transient_reason(error: BaseException | None) -> str:
-    """The registry or network fault a failed build ran into, '' when the failure is definitive."""
-    if not isinstance(error, BuildError) or not error.log_path:
-        return ""
-    text = Path(error.log_path).read_text(encoding="utf-8", errors="replace")
-    if isinstance(error, BuildStalled):
-        in_a_step = buildlog.stalled_in_dockerfile_step(text, error.last_line)
-        return "" if in_a_step else f"stalled: {error.last_line}"
-    return buildlog.transient_failure(text)
 

@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 from engine.build.builder import BuildResult, PushGate
 from engine.build.request import BuildRequest
 from engine.errors import BuildError
-from engine.run import api, runner
+from engine.run import api, faults, runner
 from engine.run.runner import BuildSettings
 from tests.engine.engine_fakes import LOCAL, REGISTRY, STACK, FakeBuilder, FakeRegistry, write_stack
 
@@ -72,7 +72,7 @@ class FailingFirst(FakeBuilder):
 @pytest.fixture(autouse=True)
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries happen at once (the backoff policy is tenacity's, not under test here)."""
-    monkeypatch.setattr(runner, "wait_random_exponential", lambda **_: tenacity.wait_none())
+    monkeypatch.setattr(faults, "wait_random_exponential", lambda **_: tenacity.wait_none())
 
 
 @pytest.fixture(autouse=True)

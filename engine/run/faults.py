@@ -1,0 +1,40 @@
+"""Which failed builds are built again: only one that ran into a registry or network fault, and none
+once the run is interrupted."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from engine.build import buildlog
+from engine.build.builder import BuildResult
+from engine.build.request import BuildRequest
+from engine.errors import BuildError, BuildStalled
+
+BUILD_ATTEMPTS = 3  # only registry/network faults are retried, never a failing Dockerfile step
+
+
+def fault_retry(build: Callable[[BuildRequest], BuildResult], stop: threading.Event,
+                before_sleep: Callable[[RetryCallState], None]) -> Callable[[BuildRequest], BuildResult]:
+    """build, repeated after a registry or network fault, at most BUILD_ATTEMPTS calls in all; never once
+    stop is set (which also ends a wait between calls)."""
+    def pause(seconds: float) -> None:
+        stop.wait(seconds)
+
+    return retry(retry=retry_if_exception(lambda error: not stop.is_set() and bool(transient_reason(error))),
+                 stop=stop_after_attempt(BUILD_ATTEMPTS), before_sleep=before_sleep,
+                 wait=wait_random_exponential(multiplier=1, max=20), sleep=pause, reraise=True)(build)
+
+
+def transient_reason(error: BaseException | None) -> str:
+    """The registry or network fault a failed build ran into, '' when the failure is definitive."""
+    if not isinstance(error, BuildError) or not error.log_path:
+        return ""
+    text = Path(error.log_path).read_text(encoding="utf-8", errors="replace")
+    if isinstance(error, BuildStalled):
+        in_a_step = buildlog.stalled_in_dockerfile_step(text, error.last_line)
+        return "" if in_a_step else f"stalled: {error.last_line}"
+    return buildlog.transient_failure(text)

@@ -1,0 +1,74 @@
+"""A run that fails after its builds (while publishing) still records what it built."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.build.builder import BuildResult, PushGate
+from engine.build.request import BuildRequest
+from engine.errors import RegistryError
+from engine.state.history import History
+from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, human_ref
+from tests.engine.run.builds import run_build
+
+
+class RefusingHumanTag(FakeRegistry):
+    """A registry that refuses to move one human tag (a read-only repository)."""
+
+    def __init__(self, refused: str) -> None:
+        super().__init__()
+        self.refused = refused
+
+    def tag(self, source: str, target: str) -> str:
+        if target == self.refused:
+            raise RegistryError(f"PUT {target}: HTTP 403 Forbidden")
+        return super().tag(source, target)
+
+
+def only_run(state: Path) -> dict[str, object]:
+    (folder,) = (state / "runs").iterdir()
+    data: dict[str, object] = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    return data
+
+
+def test_a_promotion_that_fails_halfway_records_the_run_and_its_nodes(root: Path) -> None:
+    registry = RefusingHumanTag(human_ref("leaf"))
+    builder = FakeBuilder(registry)
+    with pytest.raises(RegistryError, match="403"):
+        run_build(root, builder, registry)
+    state = root.parent / "state"
+    report = only_run(state)
+    assert report["status"] == "failed" and report["finished"]
+    nodes = report["nodes"]
+    assert isinstance(nodes, dict)
+    assert {name: (node["status"], node["digest"]) for name, node in nodes.items()} == {
+        name: ("succeeded", builder.digests[name]) for name in NODES}
+    with History(state / "history.db") as history:
+        (run,) = history.runs()
+        assert (run.status, run.built) == ("failed", len(NODES))
+        assert history.built_digests() == set(builder.digests.values())
+
+
+class BlockingTheReport(FakeBuilder):
+    """Puts a folder where the run writes its report.json: the report cannot be written at the end."""
+
+    def build(self, request: BuildRequest, log_path: Path, gate: PushGate | None = None) -> BuildResult:
+        report = log_path.parent.parent / "report.json"
+        if report.is_file():
+            report.unlink()
+            (report / "in-the-way").mkdir(parents=True)
+        return super().build(request, log_path, gate)
+
+
+def test_a_report_that_cannot_be_written_still_finishes_the_run_in_the_history(root: Path) -> None:
+    registry = FakeRegistry()
+    builder = BlockingTheReport(registry)
+    with pytest.raises(OSError):
+        run_build(root, builder, registry)
+    with History(root.parent / "state" / "history.db") as history:
+        (run,) = history.runs()
+        assert (run.status, run.built) == ("succeeded", len(NODES))
+        assert run.finished

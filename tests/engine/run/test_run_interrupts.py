@@ -1,0 +1,98 @@
+"""An interrupt during a run: no build starts after it, and the human tags move all or none."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import tenacity
+
+from engine.build import interrupt
+from engine.build.builder import BuildResult, PushGate
+from engine.build.interrupt import StopEvent
+from engine.build.request import BuildRequest
+from engine.errors import BuildError
+from engine.run import api, faults
+from engine.state.lockfile import read_lockfile
+from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, human_ref
+from tests.engine.run.builds import run_build
+
+PUSH_FAULT = """\
+#1 [internal] load build definition from Dockerfile
+#1 DONE 0.1s
+#3 exporting to image
+#3 pushing layers
+#3 ERROR: failed to push {ref}: failed to do request: Put "http://127.0.0.1:5000/v2/": context canceled
+"""
+
+
+class KilledWhilePushing(FakeBuilder):
+    """The first build of `node` is stopped by an interrupt while it pushes (its log reads as a push
+    fault)."""
+
+    def __init__(self, registry: FakeRegistry, node: str, stop: StopEvent) -> None:
+        super().__init__(registry)
+        self.node, self.stop = node, stop
+        self.calls: dict[str, int] = {}
+
+    def build(self, request: BuildRequest, log_path: Path, gate: PushGate | None = None) -> BuildResult:
+        with self.lock:
+            self.calls[request.node] = self.calls.get(request.node, 0) + 1
+        if request.node != self.node:
+            return super().build(request, log_path, gate)
+        self.stop.signal = "SIGINT"
+        self.stop.set()
+        log_path.write_text(PUSH_FAULT.format(ref=request.tags[0]), encoding="utf-8")
+        raise BuildError(request.node, ["docker", "buildx", "build"], -15, "killed", str(log_path))
+
+
+def test_a_build_stopped_by_an_interrupt_is_not_built_again(root: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faults, "wait_random_exponential", lambda **_: tenacity.wait_none())
+    stop = StopEvent()
+
+    @contextmanager
+    def interruptible() -> Iterator[StopEvent]:
+        yield stop
+
+    monkeypatch.setattr(api, "interruptible", interruptible)
+    registry = FakeRegistry()
+    builder = KilledWhilePushing(registry, "base", stop)
+    report = run_build(root, builder, registry, jobs=1)
+    assert builder.calls["base"] == 1
+    assert (report.status, report.signal) == ("interrupted", "SIGINT")
+    assert report.nodes["base"].status == "interrupted"
+    assert registry.tags({human_ref(name) for name in NODES}) == {}
+
+
+class InterruptedWhileTagging(FakeRegistry):
+    """Ctrl-C arrives while the human tag of `node` moves."""
+
+    def __init__(self, node: str) -> None:
+        super().__init__()
+        self.node = node
+
+    def tag(self, source: str, target: str) -> str:
+        if target == human_ref(self.node):
+            os.kill(os.getpid(), signal.SIGINT)
+        return super().tag(source, target)
+
+
+def test_ctrl_c_while_the_tags_move_lets_them_all_move_and_be_recorded(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(interrupt, "descendant_pids", lambda _pid: [])  # no process of pytest is stopped
+    registry = InterruptedWhileTagging("mid")
+    builder = FakeBuilder(registry)
+    try:
+        report = run_build(root, builder, registry, jobs=2)
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C while the human tags moved escaped the run: the lockfile was not written")
+    assert registry.tags({human_ref(name) for name in NODES}) == {
+        human_ref(name): builder.digests[name] for name in NODES}
+    assert report.status == "succeeded"
+    latest = read_lockfile(root.parent / "state" / "latest.lock.json")
+    assert {entry.node: entry.digest for entry in latest} == builder.digests
