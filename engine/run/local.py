@@ -34,7 +34,7 @@ from graph.change.fingerprint import fingerprint_graph
 from graph.context.files import DigestMemo
 from graph.expand.dag import StackGraph
 from graph.plan.changes import Observed, decide
-from graph.plan.entries import BUILD, EXTERNAL
+from graph.plan.entries import BUILD, EXTERNAL, PlanEntry
 
 if TYPE_CHECKING:
     from engine.build.builder import Builder
@@ -131,18 +131,33 @@ def _execute(options: api.Options, builder: Builder, settings: BuildSettings, st
     builds = [entry.node for entry in planned.entries if entry.action == BUILD]
     log.info("run_started", node="*", run=report.run_id, mode=report.mode, nodes=len(planned.entries),
              to_build=len(builds), jobs=settings.jobs)
-    with interruptible() as stop, logs.live_view(report):
-        runner.stop = stop  # no build starts again after an interrupt
-        scheduler = Scheduler(planned.graph.graph, settings.jobs, settings.keep_going,
-                              outcomes.weights(history, planned), stop)
-        ok, interrupted = outcomes.settle(report, scheduler.run(builds, runner.run), stop, runner)
-    if ok:
-        report.promoted = tag_locally(planned, runner.digests, store)
-        _remember(options.state, planned, runner.digests)
-    else:
-        log.warning("local_tags_skipped", node="*", reason="interrupted" if interrupted else
-                    "a node failed: no human tag was moved")
+    interrupted = False
+    try:
+        with interruptible() as stop, logs.live_view(report):
+            runner.stop = stop  # no build starts again after an interrupt
+            scheduler = Scheduler(planned.graph.graph, settings.jobs, settings.keep_going,
+                                  outcomes.weights(history, planned), stop)
+            ok, interrupted = outcomes.settle(report, scheduler.run(builds, runner.run), stop, runner)
+        with interruptible() as stop:  # a Ctrl-C while local tags move takes effect once all moved or none
+            ok = _tag(options.state, planned, runner.digests, store, report, ok, interrupted or stop.is_set())
+            interrupted = interrupted or (stop.is_set() and not ok)
+            report.signal = report.signal or (stop.signal if interrupted else "")
+    except BaseException:  # what was built and loaded stays recorded
+        outcomes.close(history, report, planned, False, interrupted)
+        raise
     outcomes.close(history, report, planned, ok, interrupted)
+
+
+def _tag(state: Path, planned: Planned, digests: dict[str, str], store: Store, report: RunReport,
+         ok: bool, stopped: bool) -> bool:
+    """Unless a node failed or the run stopped, set the human tags locally and remember them; whether ok."""
+    if ok and not stopped:
+        report.promoted = tag_locally(planned, digests, store)
+        _remember(state, planned, digests)
+        return True
+    log.warning("local_tags_skipped", node="*", reason="interrupted" if stopped else
+                "a node failed: no human tag was moved")
+    return False
 
 
 def pin_bases(planned: Planned, store: Store) -> dict[str, str]:
@@ -158,17 +173,40 @@ def pin_bases(planned: Planned, store: Store) -> dict[str, str]:
 
 
 def tag_locally(planned: Planned, digests: dict[str, str], store: Store) -> list[str]:
-    """Point every node's human tag at its image in the local store; the tags that moved."""
-    moved = []
+    """Point every node's human tag at its local image, all or none (or its error raised); the tags moved."""
+    moved: list[tuple[PlanEntry, str | None]] = []  # (entry, the image id its tag named before)
     for entry in planned.entries:
         digest = digests.get(entry.node) or entry.digest
-        if entry.action == EXTERNAL or not digest or store.image_id(entry.ref) == digest:
+        if entry.action == EXTERNAL or not digest:
+            continue
+        before = store.image_id(entry.ref)
+        if before == digest:
             continue
         node = planned.graph.nodes[entry.node]
-        store.tag(content_ref(node, planned.fingerprints[entry.node]), entry.ref)
-        moved.append(entry.ref)
+        try:
+            store.tag(content_ref(node, planned.fingerprints[entry.node]), entry.ref)
+        except Exception as exc:  # any error: raised, the tags moved would stay moved
+            _set_back(moved, store, str(exc))
+            raise
+        moved.append((entry, before))
         log.info("tag_set_locally", node=entry.node, ref=entry.ref, digest=digest)
-    return moved
+    return [entry.ref for entry, _ in moved]
+
+
+def _set_back(moved: list[tuple[PlanEntry, str | None]], store: Store, reason: str) -> None:
+    """Point the local tags moved back at their previous images, last moved first, each on its own."""
+    for entry, before in reversed(moved):
+        if before is None:
+            log.warning("tag_not_rolled_back", node=entry.node, ref=entry.ref, reason=reason,
+                        why="the tag did not exist before: it names the new image")
+            continue
+        try:
+            store.tag(before, entry.ref)
+        except Exception as exc:
+            log.error("tag_not_rolled_back", node=entry.node, ref=entry.ref, digest=before, reason=reason,
+                      error=str(exc))
+            continue
+        log.warning("tag_rolled_back", node=entry.node, ref=entry.ref, digest=before, reason=reason)
 
 
 def _remember(state: Path, planned: Planned, digests: dict[str, str]) -> None:

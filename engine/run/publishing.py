@@ -3,10 +3,13 @@ record what is published; after CI shards (`publish`), after a run, or from a lo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.build.interrupt import interruptible
 from engine.errors import EngineError
 from engine.registry.client import Registry, RegistryClient
 from engine.run.ownership import ConfigReader, ForeignTagsRefused, KnownDigests, TagGuard, known_digests
@@ -46,12 +49,13 @@ def publish(options: Options, graph: StackGraph, registry: Registry | None = Non
                     "no human tag was moved")
             locked = lock_entries(planned, {}, registry, history)
             guard = guard_for(options, planned, history, registry, adopt)
-            moved = promote(to_promote(planned, locked), registry, guard)
-            refused = {foreign.node for foreign in guard.refused}
-            latest = options.state / "latest.lock.json"
-            run_id = f"publish-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-            write_lockfile(latest, run_id, merge_entries(
-                latest, [entry for entry in locked if entry.node not in refused], set(planned.graph.nodes)))
+            with uninterrupted():  # a Ctrl-C once every tag moved (or none) and the lockfile says so
+                moved = promote(to_promote(planned, locked), registry, guard)
+                refused = {foreign.node for foreign in guard.refused}
+                latest = options.state / "latest.lock.json"
+                run_id = f"publish-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+                published = [entry for entry in locked if entry.node not in refused]
+                write_lockfile(latest, run_id, merge_entries(latest, published, set(planned.graph.nodes)))
         finally:
             if history:
                 history.close()
@@ -75,7 +79,8 @@ def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None
                 history.close()
         reader = registry if isinstance(registry, ConfigReader) else None
         guard = TagGuard(known, {}, lambda node: adopt, reader)
-        moved = promote(entries, registry, guard)
+        with uninterrupted():  # a Ctrl-C once every tag moved, or moved back
+            moved = promote(entries, registry, guard)
     if guard.refused:
         raise ForeignTagsRefused("; ".join(foreign.message() for foreign in guard.refused)
                                  + f" ({len(moved)} other tag(s) promoted)", "or: stackbuild promote --adopt")
@@ -120,6 +125,15 @@ def guard_for(options: Options, planned: Planned, history: History | None, regis
                     {name: node.stack for name, node in planned.graph.nodes.items()},
                     (lambda node: True) if adopt else stack_adopts,
                     registry if isinstance(registry, ConfigReader) else None)
+
+
+@contextmanager
+def uninterrupted() -> Iterator[None]:
+    """A Ctrl-C or SIGTERM inside raises KeyboardInterrupt once the block is done (its own error first)."""
+    with interruptible() as stop:
+        yield
+    if stop.is_set():
+        raise KeyboardInterrupt
 
 
 def open_history(options: Options) -> History | None:

@@ -106,7 +106,7 @@ class NodeRunner:
             if self.settings.test:
                 smoke_test(self.builder, self.planned.graph, node, result.digest, node_report)
             self.tag_content(node, result.digest)
-        except EngineError as exc:
+        except Exception as exc:  # an EngineError, or anything a library raised: the node failed
             node_report.error, node_report.status = str(exc), "failed"
             log.error("node_failed", error=str(exc), log=str(log_path),
                       log_tail=getattr(exc, "log_tail", None) or getattr(exc, "output", None))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
 
+from engine.build import interrupt
 from engine.build.buildx_args import buildx_argv
 from engine.cli import main as cli
 from engine.errors import EngineError
@@ -13,6 +16,7 @@ from engine.run import api
 from engine.run.local import NoRegistry, build_local, plan_local
 from engine.run.planner import content_ref
 from engine.run.runner import BuildSettings
+from engine.state.history import History
 from engine.state.loaded import LOADED, read_loaded
 from engine.state.report import RunReport
 from tests.engine.engine_fakes import (
@@ -173,3 +177,48 @@ def test_the_registry_of_a_load_run_refuses_every_question() -> None:
 def test_the_cli_refuses_load_with_changed_since(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["build", "--load", "--changed-since", "main", "--log-format", "json"]) == 2
     assert "--load cannot be combined with --changed-since" in capsys.readouterr().err
+
+
+class TaggingTrouble(FakeStore):
+    """Ctrl-C arrives while the human tag of `interrupted_at` is set locally; that of `refused` cannot be
+    set (the engine refuses)."""
+
+    def __init__(self, images: FakeRegistry, interrupted_at: str = "", refused: str = "") -> None:
+        super().__init__(images)
+        self.interrupted_at, self.refused = interrupted_at, refused
+
+    def tag(self, source: str, target: str) -> None:
+        if self.interrupted_at and target == human_ref(self.interrupted_at):
+            os.kill(os.getpid(), signal.SIGINT)
+        if self.refused and target == human_ref(self.refused):
+            raise EngineError(f"cannot tag {source} as {target} locally: refused", "check the engine")
+        super().tag(source, target)
+
+
+def test_ctrl_c_while_local_tags_are_set_lets_them_all_be_set_and_recorded(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(interrupt, "descendant_pids", lambda _pid: [])  # no process of pytest is stopped
+    images = FakeRegistry()
+    try:
+        report = build_local(options_of(root), FakeBuilder(images), BuildSettings(),
+                             TaggingTrouble(images, interrupted_at="mid"))
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C while the local tags were set escaped the run: neither loaded.json nor the run")
+    assert report.status == "succeeded"
+    assert {human_ref(name): images.refs[human_ref(name)] for name in NODES} == {
+        human_ref(name): report.nodes[name].digest for name in NODES}
+    assert set(read_loaded(root.parent / "state")) == set(NODES)
+
+
+def test_a_local_tag_that_cannot_be_set_moves_the_others_back_and_the_run_is_recorded(root: Path) -> None:
+    images = FakeRegistry()
+    _, first = load_build(root, images)
+    write_stack(root, arg="2")  # mid and leaf are built again: mid's tag moves, leaf's cannot
+    refusing = TaggingTrouble(images, refused="leaf")
+    with pytest.raises(EngineError, match=r"cannot tag .* locally"):
+        build_local(options_of(root), FakeBuilder(images), BuildSettings(), refusing)
+    assert {name: images.refs[human_ref(name)] for name in NODES} == {
+        name: first.nodes[name].digest for name in NODES}
+    with History(root.parent / "state" / "history.db") as history:
+        (run, _) = history.runs()
+        assert (run.status, run.built) == ("failed", 2) and run.finished

@@ -15,11 +15,12 @@ from engine.build import interrupt
 from engine.build.builder import BuildResult, PushGate
 from engine.build.interrupt import StopEvent
 from engine.build.request import BuildRequest
-from engine.errors import BuildError
-from engine.run import api, faults
+from engine.errors import BuildError, RegistryError
+from engine.run import api, faults, publishing
+from engine.run.runner import BuildSettings
 from engine.state.lockfile import read_lockfile
-from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, human_ref
-from tests.engine.run.builds import run_build
+from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, human_ref, write_stack
+from tests.engine.run.builds import options_of, run_build
 
 PUSH_FAULT = """\
 #1 [internal] load build definition from Dockerfile
@@ -70,15 +71,18 @@ def test_a_build_stopped_by_an_interrupt_is_not_built_again(root: Path,
 
 
 class InterruptedWhileTagging(FakeRegistry):
-    """Ctrl-C arrives while the human tag of `node` moves."""
+    """Ctrl-C arrives while the human tag of `node` moves (once armed); the human tag `refused` cannot
+    move (HTTP 403)."""
 
-    def __init__(self, node: str) -> None:
+    def __init__(self, node: str, refused: str = "", armed: bool = True) -> None:
         super().__init__()
-        self.node = node
+        self.node, self.refused, self.armed = node, refused, armed
 
     def tag(self, source: str, target: str) -> str:
-        if target == human_ref(self.node):
+        if self.armed and target == human_ref(self.node):
             os.kill(os.getpid(), signal.SIGINT)
+        if self.armed and self.refused and target == human_ref(self.refused):
+            raise RegistryError(f"PUT {target}: HTTP 403 Forbidden")
         return super().tag(source, target)
 
 
@@ -96,3 +100,34 @@ def test_ctrl_c_while_the_tags_move_lets_them_all_move_and_be_recorded(
     assert report.status == "succeeded"
     latest = read_lockfile(root.parent / "state" / "latest.lock.json")
     assert {entry.node: entry.digest for entry in latest} == builder.digests
+
+
+def test_ctrl_c_while_publish_moves_the_tags_stops_it_once_they_moved_and_are_recorded(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(interrupt, "descendant_pids", lambda _pid: [])
+    registry = InterruptedWhileTagging("mid")
+    builder = FakeBuilder(registry)
+    assert api.build(options_of(root, only=NODES), builder, BuildSettings(), registry).status == "succeeded"
+    with pytest.raises(KeyboardInterrupt):  # after the promotion, not in its midst
+        api.publish(options_of(root), registry)
+    assert registry.tags({human_ref(name) for name in NODES}) == {
+        human_ref(name): builder.digests[name] for name in NODES}
+    latest = read_lockfile(root.parent / "state" / "latest.lock.json")
+    assert {entry.node: entry.digest for entry in latest} == builder.digests
+
+
+def test_ctrl_c_while_a_rollback_promotion_fails_still_moves_every_tag_back(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(interrupt, "descendant_pids", lambda _pid: [])
+    registry = InterruptedWhileTagging("mid", refused="leaf", armed=False)
+    first = run_build(root, FakeBuilder(registry), registry)
+    write_stack(root, arg="2")
+    second = run_build(root, FakeBuilder(registry), registry)
+    registry.armed = True  # mid moves back to the first run's image: Ctrl-C; leaf cannot move
+    try:
+        with pytest.raises(RegistryError, match="403"):
+            publishing.promote_lockfile(options_of(root), Path(first.lockfile), registry)
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C during a failing promotion escaped it: the tags it moved were not moved back")
+    assert registry.tags({human_ref(name) for name in NODES}) == {
+        human_ref(name): second.nodes[name].digest for name in NODES}

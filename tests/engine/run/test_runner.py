@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -13,7 +14,7 @@ from structlog.testing import capture_logs
 from engine.build.builder import BuildResult, PushGate
 from engine.build.request import BuildRequest
 from engine.errors import BuildError
-from engine.run import api, faults, runner
+from engine.run import api, faults, outcomes, runner
 from engine.run.runner import BuildSettings
 from tests.engine.engine_fakes import LOCAL, REGISTRY, STACK, FakeBuilder, FakeRegistry, write_stack
 
@@ -190,3 +191,21 @@ def test_a_secret_looking_build_arg_is_a_warning_naming_node_and_arg(tmp_path: P
     warned = [(e["node"], e["arg"]) for e in events if e["event"] == "secret_build_arg"]
     assert warned == [("mid", "API_TOKEN")]  # only the node that has the arg
     assert all("secrets:" in e["hint"] for e in events if e["event"] == "secret_build_arg")
+
+
+def test_an_error_that_is_no_engine_error_logs_node_failed_and_fails_the_node(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settle = outcomes.settle
+    before_settling: dict[str, str] = {}  # each node's status when its run ended, before settle()
+
+    def settling(report: api.RunReport, *rest: Any) -> tuple[bool, bool]:
+        before_settling.update({name: node.status for name, node in report.nodes.items()})
+        return settle(report, *rest)
+
+    monkeypatch.setattr(outcomes, "settle", settling)
+    registry = FakeRegistry()
+    with capture_logs() as events:
+        report = build(tmp_path, FakeBuilder(registry, fail=["side"], error=RuntimeError), registry)
+    assert report.status == "failed"
+    assert (before_settling["side"], report.nodes["side"].error) == ("failed", "side exploded")
+    assert [e["error"] for e in events if e["event"] == "node_failed"] == ["side exploded"]
