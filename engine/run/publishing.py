@@ -17,7 +17,7 @@ from engine.run.planner import Planned, plan_build
 from engine.run.promote import lock_entries, promote, to_promote
 from engine.state.folder import run_lock
 from engine.state.history import History
-from engine.state.lockfile import merge_entries, read_lockfile, write_lockfile
+from engine.state.lockfile import LockEntry, merge_entries, read_lockfile, write_lockfile
 from engine.state.report import RunReport
 from graph.expand.assemble import find_stack_files
 from graph.expand.dag import StackGraph
@@ -81,10 +81,19 @@ def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None
         guard = TagGuard(known, {}, lambda node: adopt, reader)
         with uninterrupted():  # a Ctrl-C once every tag moved, or moved back
             moved = promote(entries, registry, guard)
+            _record_promoted(options, lockfile, entries, moved)
     if guard.refused:
         raise ForeignTagsRefused("; ".join(foreign.message() for foreign in guard.refused)
                                  + f" ({len(moved)} other tag(s) promoted)", "or: stackbuild promote --adopt")
     return moved
+
+
+def _record_promoted(options: Options, lockfile: Path, entries: list[LockEntry], moved: list[str]) -> None:
+    """STATE/latest.lock.json records what is published: the promoted entries replace theirs."""
+    promoted = [entry for entry in entries if entry.ref in set(moved)]
+    if promoted:
+        latest = options.state / "latest.lock.json"
+        write_lockfile(latest, f"promoted from {lockfile}", merge_entries(latest, promoted, None))
 
 
 def publish_run(options: Options, planned: Planned, digests: dict[str, str], registry: Registry,

@@ -98,8 +98,9 @@ def _entry(path: Path, name: str, item: Any) -> LockEntry:
     return entry
 
 
-def merge_entries(previous: Path, entries: list[LockEntry], current: set[str]) -> list[LockEntry]:
-    """entries, plus the entries of the previous lockfile for current nodes this run did not lock.
+def merge_entries(previous: Path, entries: list[LockEntry], current: set[str] | None) -> list[LockEntry]:
+    """entries, plus the entries of the previous lockfile for current nodes (every node when None) this
+    run did not lock.
 
     A PR run locks only what it built or looked up; what it left alone is still published as before.
     """
@@ -111,7 +112,8 @@ def merge_entries(previous: Path, entries: list[LockEntry], current: set[str]) -
         _keep_aside(previous, exc)
         return entries
     locked = {entry.node for entry in entries}
-    return entries + [entry for entry in old if entry.node in current and entry.node not in locked]
+    return entries + [entry for entry in old
+                      if (current is None or entry.node in current) and entry.node not in locked]
 
 
 def _keep_aside(path: Path, exc: LockfileError) -> None:
