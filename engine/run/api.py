@@ -35,6 +35,7 @@ from engine.state.digestmemo import load_memo, save_memo
 from engine.state.folder import run_lock
 from engine.state.history import History
 from engine.state.report import RunReport
+from graph.context.dockerignore import check_ignore_files
 from graph.expand.assemble import load_graph
 from graph.expand.dag import StackGraph, with_registry
 from graph.expand.selection import narrow_platforms, restrict, restrict_to
@@ -86,7 +87,9 @@ def plan(options: Options, registry: Registry | None = None, full: bool = False,
          changed_since: str = "") -> tuple[PlanEntry, ...]:
     """The dry-run plan; without a registry client every node is planned as a build (no network)."""
     stack_graph = load(options)
-    if registry is None and not changed_since:
+    if registry is None and not changed_since:  # nothing fingerprinted: the ignore files are read anyway
+        built = (node for node in stack_graph.nodes.values() if not node.external)
+        check_ignore_files(options.root, ((node.context, node.dockerfile) for node in built))
         return make_plan(stack_graph, reason="forced" if full else "not_checked")
     history = open_history(options)
     try:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 from graph.context.matcher import GO_SPACE, clean_path, compile_pattern, is_ignored
 from graph.errors import Location, StackError
 
-__all__ = ["MAX_IGNORE_FILE", "clean_path", "is_ignored", "parse_ignore_line", "read_ignore_patterns"]
+__all__ = ["MAX_IGNORE_FILE", "check_ignore_files", "clean_path", "is_ignored", "parse_ignore_line",
+           "read_ignore_patterns"]
 
 MAX_IGNORE_FILE = 1024 * 1024
 
@@ -28,6 +30,12 @@ def read_ignore_patterns(context_dir: Path, dockerfile: Path) -> tuple[str, ...]
         if os.path.lexists(candidate):  # a dangling symlink is refused, not skipped
             return _read_ignore_file(candidate)
     return ()
+
+
+def check_ignore_files(root: Path, builds: Iterable[tuple[str, str]]) -> None:
+    """Read the ignore file of each (context, Dockerfile) below root: StackError for a malformed one."""
+    for context, dockerfile in sorted(set(builds)):
+        read_ignore_patterns(root / context, root / dockerfile)
 
 
 def _read_ignore_file(path: Path) -> tuple[str, ...]:

@@ -309,6 +309,15 @@ def test_plan_offline_never_asks_the_registry(repo: Path, fake_registry: FakeReg
     assert sum(fake_registry.requests.values()) == 0
 
 
+def test_plan_offline_reports_a_malformed_ignore_file_at_its_line(
+        repo: Path, fake_registry: FakeRegistry, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "stacks" / "t" / "mid" / ".dockerignore").write_text("ok\n[a-\n", encoding="utf-8")
+    assert run(repo, "plan", "--offline") == 2
+    error = capsys.readouterr().err
+    assert "stacks/t/mid/.dockerignore:2: malformed ignore pattern '[a-'" in error
+    assert sum(fake_registry.requests.values()) == 0
+
+
 def test_plan_offline_changed_since_never_asks_the_registry(
         repo: Path, fake_registry: FakeRegistry, capsys: pytest.CaptureFixture[str]) -> None:
     commit_all(repo, "one")
