@@ -101,7 +101,8 @@ def _definition(base: _Base, doc: YamlDoc, name: str, data: object, limits: Limi
     check_args(fields, "args")
     check_attr_values(fields)
     return Definition(
-        name=name, stack=base.stack, kind=kind, parents=fields.texts("parent", checks.name_problem),
+        name=name, stack=base.stack, kind=kind,
+        parents=_listed_once(fields, "parent", fields.texts("parent", checks.name_problem), "parent"),
         registry=base.registry, image=fields.text("image", name, checks.image_problem),
         tag=fields.text("tag", ""), convention=fields.text("tags", base.convention, convention_problem),
         dockerfile=dockerfile,
@@ -129,13 +130,19 @@ def _platforms(fields: Fields) -> tuple[str, ...]:
     if fields.has("platforms") and not platforms:  # it would silently mean the default platforms
         raise fields.fail("platforms", "'platforms' lists no platform",
                           "name at least one (linux/amd64, linux/arm64), or drop the key for the default")
+    return _listed_once(fields, "platforms", platforms, "platform")
+
+
+def _listed_once(fields: Fields, key: str, values: tuple[str, ...], what: str,
+                 of: str = "") -> tuple[str, ...]:
+    """values (the list under key), each once; StackError at the second of two equal ones."""
     seen: set[str] = set()
-    for index, platform in enumerate(platforms):
-        if platform in seen:
-            raise StackError(f"platform {platform!r} is listed twice", fields.where("platforms", index),
-                             "list each platform once")
-        seen.add(platform)
-    return platforms
+    for index, value in enumerate(values):
+        if value in seen:
+            raise StackError(f"{what} {value!r}{of} is listed twice", fields.where(key, index),
+                             f"list each {what} once")
+        seen.add(value)
+    return values
 
 
 def _lines(doc: YamlDoc, fields: Fields, base: _Base) -> tuple[tuple[str, Location], ...]:
@@ -160,6 +167,7 @@ def _combinations(fields: Fields, limits: Limits) -> tuple[Combination, ...]:
             raise axes_fields.fail(axis, attr_problem(axis), "rename the axis")
         if not values:
             raise axes_fields.fail(axis, f"axis '{axis}' has no values", "list at least one value")
+        _listed_once(axes_fields, axis, values, "value", f" of axis '{axis}'")
     location = fields.where("axes") if axes else fields.where("include")
     size = product_size(axes)
     if size > limits.max_nodes:

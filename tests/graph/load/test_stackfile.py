@@ -121,6 +121,10 @@ ERRORS = [
     ("secret-listed-twice",
      BASE + "    secrets:\n      - {id: tok, env: A}\n      - {id: tok, env: B}\n", None,
      "s/stack.yaml:9: secret 'tok' is listed twice (give each secret its own id)"),
+    ("axis-value-listed-twice", BASE + "    axes:\n      v: [x, y, x]\n", None,
+     "s/stack.yaml:8: value 'x' of axis 'v' is listed twice (list each value once)"),
+    ("parent-listed-twice", BASE + "    parent: [p, q, p]\n", None,
+     "s/stack.yaml:7: parent 'p' is listed twice (list each parent once)"),
     ("no-platform", BASE + "    platforms: []\n", None,
      "s/stack.yaml:7: 'platforms' lists no platform "
      "(name at least one (linux/amd64, linux/arm64), or drop the key for the default)"),
