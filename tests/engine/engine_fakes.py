@@ -199,6 +199,19 @@ class FakeRegistry:
             return {ref: self.refs[ref] for ref in refs if ref in self.refs}
 
 
+class RefusingTag(FakeRegistry):
+    """A registry that refuses to move one tag (a read-only repository)."""
+
+    def __init__(self, refused: str) -> None:
+        super().__init__()
+        self.refused = refused
+
+    def tag(self, source: str, target: str) -> str:
+        if target == self.refused:
+            raise RegistryError(f"PUT {target}: HTTP 403 Forbidden")
+        return super().tag(source, target)
+
+
 def build_log(platforms: Sequence[str], error: str = "") -> str:
     """A small `--progress plain` log: a shared step, one step per platform, an export step."""
     lines = ['#0 building with "default" instance using docker driver', "",

@@ -23,6 +23,7 @@ from tests.engine.engine_fakes import (
     REGISTRY,
     STACK,
     FakeRegistry,
+    RefusingTag,
     human_ref,
     sha,
 )
@@ -93,21 +94,8 @@ def test_promote_fails_on_a_digest_the_registry_lost_and_moves_the_others_back()
                                                                            human_ref("leaf"): 2}
 
 
-class Refusing(FakeRegistry):
-    """A registry that refuses to move one tag (a read-only repository)."""
-
-    def __init__(self, refused: str) -> None:
-        super().__init__()
-        self.refused = refused
-
-    def tag(self, source: str, target: str) -> str:
-        if target == self.refused:
-            raise RegistryError(f"PUT {target}: HTTP 403 Forbidden")
-        return super().tag(source, target)
-
-
 def test_a_refused_tag_moves_the_tags_moved_before_it_back() -> None:
-    registry = Refusing(human_ref("leaf"))
+    registry = RefusingTag(human_ref("leaf"))
     old = {name: registry.push(human_ref(name), f"old {name}") for name in ("base", "mid", "leaf")}
     new = {name: registry.push(f"{REGISTRY}/{name}:sb-new", f"new {name}")
            for name in ("base", "mid", "leaf")}
@@ -121,7 +109,7 @@ def test_a_refused_tag_moves_the_tags_moved_before_it_back() -> None:
 
 def test_a_tag_that_did_not_exist_before_stays_after_a_roll_back(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(promote_module, "log", structlog.get_logger())  # not one main() cached earlier
-    registry = Refusing(human_ref("mid"))
+    registry = RefusingTag(human_ref("mid"))
     base = registry.push(f"{REGISTRY}/base:sb-new", "new base")
     mid = registry.push(f"{REGISTRY}/mid:sb-new", "new mid")
     with capture_logs() as events, pytest.raises(RegistryError):

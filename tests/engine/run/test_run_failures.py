@@ -11,21 +11,8 @@ from engine.build.builder import BuildResult, PushGate
 from engine.build.request import BuildRequest
 from engine.errors import RegistryError
 from engine.state.history import History
-from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, human_ref
+from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, RefusingTag, human_ref
 from tests.engine.run.builds import run_build
-
-
-class RefusingHumanTag(FakeRegistry):
-    """A registry that refuses to move one human tag (a read-only repository)."""
-
-    def __init__(self, refused: str) -> None:
-        super().__init__()
-        self.refused = refused
-
-    def tag(self, source: str, target: str) -> str:
-        if target == self.refused:
-            raise RegistryError(f"PUT {target}: HTTP 403 Forbidden")
-        return super().tag(source, target)
 
 
 def only_run(state: Path) -> dict[str, object]:
@@ -35,7 +22,7 @@ def only_run(state: Path) -> dict[str, object]:
 
 
 def test_a_promotion_that_fails_halfway_records_the_run_and_its_nodes(root: Path) -> None:
-    registry = RefusingHumanTag(human_ref("leaf"))
+    registry = RefusingTag(human_ref("leaf"))
     builder = FakeBuilder(registry)
     with pytest.raises(RegistryError, match="403"):
         run_build(root, builder, registry)
