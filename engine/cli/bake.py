@@ -19,6 +19,7 @@ from typing import Any
 
 from engine.build.request import PARENT_CONTEXT
 from engine.cli.options import options_of
+from engine.cli.outfile import write_output
 from graph.expand.dag import StackGraph
 from graph.model.spec import Node
 
@@ -101,9 +102,7 @@ def run(args: argparse.Namespace) -> int:
     stack_graph = api.load(options)
     out = Path(args.out or DEFAULT_OUT)
     path = out if out.is_absolute() else options.root / out
-    path.parent.mkdir(parents=True, exist_ok=True)
     source = ", ".join(target.as_posix() for target in options.targets)
-    text = bake_json(stack_graph, source)
-    path.write_text(text, encoding="utf-8")
+    write_output(path, bake_json(stack_graph, source))
     print(f"wrote {path} ({len(target_names(stack_graph))} targets)")
     return 0

@@ -7,6 +7,7 @@ import difflib
 from pathlib import Path
 
 from engine.cli.options import OptionError, options_of
+from engine.cli.outfile import write_output
 from engine.errors import EngineError
 from engine.registry.client import RegistryClient
 from engine.run import api, publishing
@@ -49,8 +50,7 @@ def _emit(args: argparse.Namespace, entries: tuple[PlanEntry, ...]) -> int:
     if not args.out:
         print(text, end="")
         return 0
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text, encoding="utf-8")
+    write_output(Path(args.out), text)
     print(f"wrote {args.out} ({text.count('stackbuild build --only')} build jobs and publish)")
     return 0
 

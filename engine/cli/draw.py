@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from engine.cli.options import options_of
+from engine.cli.outfile import write_output
 from engine.errors import EngineError
 from engine.registry.client import RegistryClient
 from engine.run import api
@@ -116,13 +117,8 @@ def graphviz(dot: str, fmt: str) -> bytes:
 def _write(data: str | bytes, out: str | None, fmt: str, view: View) -> None:
     """To --out (relative to the current folder), else to stdout (png only when not a terminal)."""
     if out:
-        path = Path(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(data, bytes):
-            path.write_bytes(data)
-        else:
-            path.write_text(data, encoding="utf-8")
-        print(f"wrote {path} ({fmt}, {view.summary})")
+        write_output(Path(out), data)
+        print(f"wrote {out} ({fmt}, {view.summary})")
     elif isinstance(data, bytes):
         if sys.stdout.isatty():
             raise EngineError("a png is not printed on a terminal", "pass --out FILE.png")
