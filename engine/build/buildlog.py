@@ -17,6 +17,7 @@ _PREFIX = re.compile(rf"^\[(?:(?P<platform>{_PLATFORM})(?:\s+|(?=\])))?(?P<label
 _POSITION = re.compile(r"^(?:\S+\s+)?\d+/\d+$")  # "2/4", "builder 2/4", "stage-0 1/2"
 _NOT_NAMES = ("CANCELED", "...")  # "#7 ..." marks a step whose output continues later
 _PUSHED = re.compile(r"^\S+: digest: (sha256:[0-9a-f]{64}) size: \d+\r?$", re.MULTILINE)  # docker push
+_ENDED = re.compile(r"^(?:DONE(?: |$)|CACHED$|CANCELED$|ERROR(?::|$))")
 _BANNER = "0"  # "#0 building with "default" instance ...": buildx's banner, not a step
 
 
@@ -91,26 +92,51 @@ def failed_step(steps: Iterable[StepTiming]) -> StepTiming | None:
     return next((step for step in steps if step.error), None)
 
 
+# a fault's own words; an operation's name ("failed to push") counts only when no refusal or missing
+# thing is named (DEFINITIVE_PATTERNS, _REFUSED); "failed to do request" is a request never answered,
+# '": EOF' a Go request ('Get "URL": EOF') whose connection closed unanswered
 TRANSIENT_PATTERNS = (
     "500 Internal Server Error", "502 Bad Gateway", "503 Service Unavailable", "504 Gateway Timeout",
-    "429 Too Many Requests", "unexpected status: 5", "unexpected status from", "connection reset by peer",
-    "connection refused", "i/o timeout", "TLS handshake timeout", "unexpected EOF", "broken pipe",
-    "context deadline exceeded", "server misbehaving", "failed to push", "failed to do request",
-    "failed to resolve source metadata", "failed to fetch",
+    "429 Too Many Requests", "unexpected status: 5", "connection reset by peer", "connection refused",
+    "i/o timeout", "TLS handshake timeout", "unexpected EOF", "broken pipe", "context deadline exceeded",
+    "server misbehaving", "Client.Timeout exceeded", '": EOF', "failed to push", "failed to do request",
 )
-DEFINITIVE_PATTERNS = ("did not complete successfully: exit code", "401 Unauthorized", "manifest unknown",
-                       "failed to read dockerfile", "dockerfile parse error")
+DEFINITIVE_PATTERNS = ("did not complete successfully: exit code", "manifest unknown", "not found", "denied",
+                       "unauthorized", "failed to read dockerfile", "dockerfile parse error")
+_REFUSED = re.compile(r"\b4(?!08|29)\d\d [A-Z][a-z]")  # "403 Forbidden", "401 Unauthorized": asked wrongly
+_STEP_ERROR = re.compile(r"^#(\d+) ERROR\b")
+_QUOTED = ("------", "--------------------")  # around buildx's copy of a step's output; a Dockerfile excerpt
 
 
 def transient_failure(log_text: str) -> str:
     """Why a failed build may succeed if run again (a registry or network fault), or '' if it may not.
 
-    A failing Dockerfile step (a RUN that exits non-zero), a 401 or an unknown manifest is definitive.
+    Only buildx's and docker push's own words count, never a command's output: a failing Dockerfile
+    step (a RUN that exits non-zero), a missing file, image or parent, or a registry's refusal is
+    definitive.
     """
-    tail = log_text[-20000:]
-    if any(pattern in tail for pattern in DEFINITIVE_PATTERNS):
+    words = _fault_words(log_text)
+    if _REFUSED.search(words) or any(pattern in words for pattern in DEFINITIVE_PATTERNS):
         return ""
-    return next((pattern for pattern in TRANSIENT_PATTERNS if pattern in tail), "")
+    return next((pattern for pattern in TRANSIENT_PATTERNS if pattern in words), "")
+
+
+def _fault_words(log_text: str) -> str:
+    """The last step's ERROR line (a failed cache import before it only warns) and every line outside
+    the steps (buildx's final ERROR, docker push's output), without what buildx quotes between dashes
+    and without the logged command lines."""
+    importing = {step.step for step in parse_steps(log_text) if step.name.startswith("importing cache")}
+    step_error, outside, quoted = "", [], False
+    for raw in log_text.splitlines():
+        line = raw.rstrip("\r")
+        error = _STEP_ERROR.match(line)
+        if line in _QUOTED:
+            quoted = not quoted
+        elif error is not None and f"#{error.group(1)}" not in importing:
+            step_error = line
+        elif not (quoted or line.startswith(("#", "$ "))):
+            outside.append(line)
+    return "\n".join([step_error, *outside])
 
 
 def only_cache_export_failed(log_text: str) -> bool:
@@ -139,8 +165,24 @@ def pushed_digest(log_text: str) -> str:
     return found[-1] if found else ""
 
 
-def stalled_in_dockerfile_step(log_text: str, last_line: str) -> bool:
-    """Whether the last line before a stall belongs to a Dockerfile step (a hung RUN: not a transfer)."""
-    number = last_line.split(" ", 1)[0]
-    step = next((s for s in parse_steps(log_text) if s.step == number), None)
-    return step is not None and is_dockerfile_step(step) and " RUN " in f" {step.name} "
+def stalled_in_dockerfile_step(log_text: str) -> bool:
+    """Whether a RUN step was still running when the build stalled (a hung command: not a transfer),
+    on any platform or stage, whichever step printed the last line."""
+    ended = _ended_steps(log_text)
+    return any(step.step not in ended and _runs_a_command(step) for step in parse_steps(log_text))
+
+
+def _runs_a_command(step: StepTiming) -> bool:
+    """Whether the step is a Dockerfile RUN ("[2/4] RUN ...", "[linux/arm64 builder 3/5] RUN ...")."""
+    match = _PREFIX.match(step.name)
+    return is_dockerfile_step(step) and match is not None and step.name[match.end():].startswith(" RUN ")
+
+
+def _ended_steps(log_text: str) -> set[str]:
+    """The steps that printed DONE, CACHED, ERROR or CANCELED ("#7 ..." only pauses a step's output)."""
+    ended = set()
+    for raw in log_text.splitlines():
+        match = _LINE.match(raw.rstrip("\r"))
+        if match is not None and _ENDED.match(match.group(2).strip()):
+            ended.add(f"#{match.group(1)}")
+    return ended

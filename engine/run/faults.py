@@ -35,6 +35,5 @@ def transient_reason(error: BaseException | None) -> str:
         return ""
     text = Path(error.log_path).read_text(encoding="utf-8", errors="replace")
     if isinstance(error, BuildStalled):
-        in_a_step = buildlog.stalled_in_dockerfile_step(text, error.last_line)
-        return "" if in_a_step else f"stalled: {error.last_line}"
+        return "" if buildlog.stalled_in_dockerfile_step(text) else f"stalled: {error.last_line}"
     return buildlog.transient_failure(text)

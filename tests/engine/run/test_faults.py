@@ -1,0 +1,64 @@
+"""faults.transient_reason: what a failed build's log says about repeating it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.errors import BuildError, BuildStalled
+from engine.run.faults import transient_reason
+from tests.engine.build.test_buildlog_faults import COPY_MISSING, STALLED_ARM64_PIP
+
+BUILDX = ["docker", "buildx", "build"]
+
+# The first build of a node finds no cache to import (a warning), then buildx's own push fails.
+PUSH_FAULT_AFTER_NO_CACHE = """\
+#4 importing cache manifest from localhost:5000/demo/app:sbcache-d3f3e3af
+#4 ERROR: failed to configure registry cache importer: {cause}
+#8 [2/2] RUN pip install pytest
+#8 DONE 13.8s
+#9 exporting to image
+#9 pushing layers
+#9 ERROR: failed to push localhost:5000/demo/app:sb-1: failed to do request: Put \
+"http://localhost:5000/v2/demo/app/blobs/uploads/1": read tcp 127.0.0.1:50412->127.0.0.1:5000: \
+read: connection reset by peer
+------
+ > exporting to image:
+------
+ERROR: failed to solve: failed to push localhost:5000/demo/app:sb-1: failed to do request: Put \
+"http://localhost:5000/v2/demo/app/blobs/uploads/1": read tcp 127.0.0.1:50412->127.0.0.1:5000: \
+read: connection reset by peer
+"""
+
+
+def stalled(tmp_path: Path, log: str, last_line: str) -> BuildStalled:
+    path = tmp_path / "n.log"
+    path.write_text(log, encoding="utf-8")
+    return BuildStalled("n", BUILDX, 300.0, last_line, last_line, str(path))
+
+
+def failed(tmp_path: Path, log: str) -> BuildError:
+    path = tmp_path / "n.log"
+    path.write_text(log, encoding="utf-8")
+    return BuildError("n", BUILDX, 1, "", str(path))
+
+
+def test_a_stall_while_one_platforms_run_step_hangs_is_not_repeated(tmp_path: Path) -> None:
+    assert transient_reason(stalled(tmp_path, STALLED_ARM64_PIP, "#11 DONE 0.1s")) == ""
+
+
+def test_a_stall_after_the_steps_ran_is_repeated(tmp_path: Path) -> None:
+    log = STALLED_ARM64_PIP.replace("#10 ...\n", "#10 DONE 80.2s\n") + "#12 exporting to image\n"
+    error = stalled(tmp_path, log, "#12 exporting to image")
+    assert transient_reason(error) == "stalled: #12 exporting to image"
+
+
+def test_a_missing_copy_source_is_not_repeated(tmp_path: Path) -> None:
+    assert transient_reason(failed(tmp_path, COPY_MISSING)) == ""
+
+
+def test_a_push_fault_is_repeated_whatever_the_cache_import_warned(tmp_path: Path) -> None:
+    for cause in ("localhost:5000/demo/app:sbcache-d3f3e3af: not found",
+                  "failed to authorize: failed to fetch anonymous token: unexpected status from GET request "
+                  "to https://localhost:5000/token: 401 Unauthorized"):
+        log = PUSH_FAULT_AFTER_NO_CACHE.format(cause=cause)
+        assert transient_reason(failed(tmp_path, log)) == "connection reset by peer", cause
