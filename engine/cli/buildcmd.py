@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
                           "--load already builds only what the local image store lacks")
     pool = pool_of(args)  # a wrong pool is reported before the engine is asked anything
     if args.sign:
-        signing.key_file(args.sign, "STACKBUILD_SIGN_KEY", "--sign")  # fails before any build
+        signing.sign_key_file(args.sign, "--sign")  # fails before any build
     builder = BuildxBuilder()
     builder.stall_timeout_s = args.stall_timeout
     options = options_of(args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from engine.cli.options import OptionError, options_of
@@ -41,31 +42,42 @@ def key_file(value: str | None, env: str, flag: str = "--key") -> Path:
     return path
 
 
+def sign_key_file(value: str | None, flag: str = "--key") -> Path:
+    """The private key (flag or STACKBUILD_SIGN_KEY), which only its owner may read."""
+    path = key_file(value, "STACKBUILD_SIGN_KEY", flag)
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise OptionError(f"{flag}: the private key {path} is open to other users (mode {mode:o})",
+                          f"chmod 600 {path}")
+    return path
+
+
 def run_sign(args: argparse.Namespace) -> int:
     """Sign each built node's current index by digest."""
-    key = key_file(args.key, "STACKBUILD_SIGN_KEY")
+    key = sign_key_file(args.key)
     nodes = supply.built_nodes(api.load(options_of(args)))
     for reference in sign_nodes(nodes, key):
         print(f"signed {reference}")
     return 0
 
 
-def sign_nodes(nodes: list[Node], key: Path) -> list[str]:
-    """Sign the nodes' current indexes by digest with key."""
+def sign_nodes(nodes: list[Node], key: Path, pinned: Mapping[str, str] | None = None) -> list[str]:
+    """Sign the nodes' indexes by digest with key: pinned ones (node → digest), else their tags' current."""
     client = RegistryClient()
     try:
-        return supply.sign(nodes, client, Cosign(), key)
+        return supply.sign(nodes, client, Cosign(), key, pinned)
     finally:
         client.close()
 
 
 def sign_run(args: argparse.Namespace, report: RunReport) -> None:
     """build --sign: after a successful run, sign every node it published (by its promoted digest)."""
-    key = key_file(args.sign, "STACKBUILD_SIGN_KEY", "--sign")
+    key = sign_key_file(args.sign, "--sign")
     graph = api.load(options_of(args))
-    nodes = [graph.nodes[name] for name, node in report.nodes.items()
-             if node.digest and name in graph.nodes and not graph.nodes[name].external]
-    for reference in sign_nodes(nodes, key):
+    pinned = {name: node.digest for name, node in report.nodes.items()
+              if node.digest and name in graph.nodes and not graph.nodes[name].external}
+    # the digests this run promoted, not what the tags point to now (another run may have moved them)
+    for reference in sign_nodes([graph.nodes[name] for name in pinned], key, pinned):
         print(f"signed {reference}")
 
 

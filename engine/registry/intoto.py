@@ -87,6 +87,18 @@ def material_digests(provenance: dict[str, Any]) -> set[str]:
             if isinstance(digest, dict) and digest.get("sha256")}
 
 
+def subject_digests(statement: dict[str, Any]) -> set[str]:
+    """Every sha256 digest a statement names as its subject (the image it is about)."""
+    digests = [_object(item).get("digest") for item in _list(statement.get("subject"))]
+    return {f"sha256:{digest['sha256']}" for digest in digests
+            if isinstance(digest, dict) and isinstance(digest.get("sha256"), str) and digest["sha256"]}
+
+
+def labels(config: object) -> dict[str, Any]:
+    """An image config's labels ({} when it has none, or something else where they belong)."""
+    return _object(_object(_object(config).get("config")).get("Labels"))
+
+
 def sbom_packages(sbom: dict[str, Any]) -> dict[str, str]:
     """Package name → version of an SPDX statement."""
     return {str(package.get("name")): str(package.get("versionInfo", ""))

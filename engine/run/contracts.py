@@ -150,7 +150,10 @@ def _argv(entrypoint: Sequence[str], cmd: Sequence[str]) -> list[str]:
     """What the image runs by default; a shell-form `/bin/sh -c "…"` is split like a shell."""
     argv = [*entrypoint, *cmd]
     if len(argv) == 3 and posixpath.basename(argv[0]) == "sh" and argv[1] == "-c":
-        return shlex.split(argv[2])
+        try:
+            return shlex.split(argv[2])
+        except ValueError:  # an unclosed quote: not a command the contract names
+            return argv
     return argv
 
 
@@ -158,13 +161,20 @@ def command_problems(contract: Contract, config: dict[str, Any]) -> list[str]:
     """What is wrong with the default command of an image config (its `config` object)."""
     if not contract.default_command:
         return []
-    entrypoint, cmd = list(config.get("Entrypoint") or []), list(config.get("Cmd") or [])
+    entrypoint, cmd = _strings(config.get("Entrypoint")), _strings(config.get("Cmd"))
     argv = _argv(entrypoint, cmd)
     want = list(contract.default_command)
     if argv[:1] and posixpath.basename(argv[0]) == want[0] and argv[1:] == want[1:]:
         return []
     found = (f"ENTRYPOINT {entrypoint} " if entrypoint else "") + (f"CMD {cmd}" if cmd else "no CMD")
     return [f"default command `{shlex.join(want)}` (the image has {found.strip()})"]
+
+
+def _strings(value: object) -> list[str]:
+    """An argv of an image config (a list of strings; anything else, as the registry sent it, one word)."""
+    if not value:
+        return []
+    return [str(item) for item in value] if isinstance(value, list) else [str(value)]
 
 
 def file_problems(contract: Contract, image: str, platform: str, runner: Runner, node: str) -> list[str]:
@@ -186,8 +196,8 @@ def file_problems(contract: Contract, image: str, platform: str, runner: Runner,
 def check_platform(contract: Contract, image: str, platform: str, runner: Runner, source: ImageSource,
                    node: str = "") -> PlatformResult:
     """What one platform of image (repository@digest) misses of contract."""
-    config = (source.image_config(image, platform) or {}).get("config") or {}
-    missing = command_problems(contract, config)
+    config = (source.image_config(image, platform) or {}).get("config")
+    missing = command_problems(contract, config if isinstance(config, dict) else {})
     if contract.files:  # the image's ENTRYPOINT is skipped for these checks
         missing += file_problems(contract, image, platform, runner, node or image)
     return PlatformResult(platform, tuple(missing))

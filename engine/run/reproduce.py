@@ -11,7 +11,9 @@ import structlog
 
 from engine.build.request import Provenance
 from engine.errors import EngineError
+from engine.registry import intoto
 from engine.registry.client import RegistryClient
+from engine.registry.manifest import Manifest
 from engine.run.api import Options, load, source_provenance
 from engine.run.planner import content_ref, plan_build
 from engine.run.runner import BuildSettings, NodeRunner
@@ -50,8 +52,8 @@ class Reproduction:
 
     @property
     def reproducible(self) -> bool:
-        """Whether every platform image has the published digest."""
-        return all(check.published == check.rebuilt for check in self.platforms)
+        """Whether every platform image has the published digest (and there was an image to compare)."""
+        return bool(self.platforms) and all(check.published == check.rebuilt for check in self.platforms)
 
 
 def check_reproducible(options: Options, builder: Builder, names: tuple[str, ...],
@@ -89,23 +91,37 @@ def _check(runner: NodeRunner, registry: RegistryClient, node: Node, folder: Pat
     # repeated on a registry or network fault (a distribution HEAD answering 500), as every build is
     result = runner.build_with_retries(request, folder / "logs" / f"{node.name}.log", record, node)
     rebuilt = registry.manifest(f"{node.repository}@{result.digest}")
-    theirs = rebuilt.platforms() if rebuilt else {}
+    checks = platform_checks(registry, node, published, rebuilt)
+    return Reproduction(node.name, published_ref, rebuilt_ref, checks)
+
+
+def platform_checks(registry: RegistryClient, node: Node, published: Manifest,
+                    rebuilt: Manifest | None) -> tuple[PlatformCheck, ...]:
+    """Each platform image of the published index (or the published image itself) against the rebuild's."""
+    mine, theirs = images_of(published, node), images_of(rebuilt, node) if rebuilt else {}
     checks = []
-    for platform, digest in sorted(published.platforms().items()):
+    for platform, digest in sorted(mine.items()):
         other = theirs.get(platform, "")
         difference = "" if other == digest else _first_difference(registry, node, platform, digest, other)
         checks.append(PlatformCheck(platform, digest, other, difference))
-    return Reproduction(node.name, published_ref, rebuilt_ref, tuple(checks))
+    return tuple(checks)
+
+
+def images_of(manifest: Manifest, node: Node) -> dict[str, str]:
+    """Platform → image digest: an index's platform images, or a single image under its node's platform."""
+    if manifest.is_index:
+        return manifest.platforms()
+    return {node.platforms[0] if len(node.platforms) == 1 else "image": manifest.digest}
 
 
 def published_provenance(config: dict[str, Any], current: Provenance) -> Provenance:
     """The source, revision and time the published image was built with (its OCI labels), so a check
     from a later commit that left the node's inputs alone rebuilds what that commit built."""
-    labels = (config.get("config") or {}).get("Labels") or {}
+    labels = {key: value for key, value in intoto.labels(config).items() if isinstance(value, str)}
     created = labels.get("org.opencontainers.image.created", "")
     try:
         epoch = int(datetime.fromisoformat(created).timestamp()) if created else None
-    except ValueError:
+    except (ValueError, OverflowError):
         return current
     if epoch is None:
         return current

@@ -3,7 +3,7 @@ naming its parent, an SBOM per platform."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,11 +44,12 @@ def built_nodes(stack_graph: StackGraph) -> list[Node]:
     return [stack_graph.nodes[name] for name in stack_graph.order if not stack_graph.nodes[name].external]
 
 
-def sign(nodes: Iterable[Node], reader: SupplyReader, cosign: Cosign, key: Path) -> list[str]:
-    """Sign the index each node's tag points to, by digest; return the references signed."""
+def sign(nodes: Iterable[Node], reader: SupplyReader, cosign: Cosign, key: Path,
+         pinned: Mapping[str, str] | None = None) -> list[str]:
+    """Sign each node's index by digest (its pinned digest when given, else its tag's); the references."""
     signed = []
     for node in nodes:
-        digest = reader.digest(node.ref)
+        digest = pinned[node.name] if pinned is not None else reader.digest(node.ref)
         if digest is None:
             raise RegistryError(f"node {node.name}: {node.ref} is not in the registry", "build it first")
         reference = f"{node.repository}@{digest}"
@@ -80,38 +81,64 @@ def _signature(node: Node, digest: str, cosign: Cosign, public_key: Path) -> lis
 
 
 def _attestations(stack_graph: StackGraph, node: Node, digest: str, reader: SupplyReader) -> list[str]:
-    """Provenance (naming the parent's digest) and, when the stack asks for one, an SBOM, per platform."""
+    """Every platform the node wants, each image this node's, with provenance (naming the parent's
+    digest) and, when the stack asks for one, an SBOM, each about that image."""
     index = reader.manifest(f"{node.repository}@{digest}")
     if index is None or not index.is_index:
         return [f"{node.ref} is not a multi-platform index"]
+    images = index.platforms()
+    if not images:
+        return ["the index holds no platform image"]
     parent = stack_graph.nodes[node.parent] if node.parent else None
     expected = _parent_digests(parent, reader) if parent else set()
-    problems = _identity(node, digest, sorted(index.platforms()), reader)
+    problems = [f"{platform}: the index has no image for it (it has {', '.join(sorted(images))})"
+                for platform in node.platforms if platform not in images]
+    problems += _identity(node, digest, sorted(images), reader)
     for platform, statements in sorted(intoto.by_platform(reader, node.repository, index).items()):
-        types = [statement.predicate_type for statement in statements]
-        provenance = [s for s in statements if s.predicate_type.startswith(intoto.SLSA_PREFIX)]
-        if not provenance:
-            problems.append(f"{platform}: no provenance attestation")
-        elif parent is not None:
-            named = intoto.material_digests(intoto.read(reader, node.repository, provenance[0]))
-            if not named & expected:
-                problems.append(f"{platform}: provenance does not name parent {parent.name} at "
-                                f"{_shown(expected)} (its materials: {_shown(named) or 'none'})")
-        if node.sbom_generator_ref and intoto.SPDX not in types:
-            problems.append(f"{platform}: no SBOM attestation")
+        problems += [f"{platform}: {problem}" for problem in
+                     _statements(node, images[platform], statements, reader, parent, expected)]
     return problems
 
 
+def _statements(node: Node, image: str, statements: list[intoto.Statement], reader: SupplyReader,
+                parent: Node | None, expected: set[str]) -> list[str]:
+    """What is wrong with the attestations of one platform image."""
+    provenance = [s for s in statements if s.predicate_type.startswith(intoto.SLSA_PREFIX)]
+    sboms = [s for s in statements if s.predicate_type == intoto.SPDX]
+    problems = [] if provenance else ["no provenance attestation"]
+    if provenance:
+        statement = intoto.read(reader, node.repository, provenance[0])
+        problems += _about(statement, image, "provenance")
+        named = intoto.material_digests(statement)
+        if parent is not None and not named & expected:
+            problems.append(f"provenance does not name parent {parent.name} at {_shown(expected)} "
+                            f"(its materials: {_shown(named) or 'none'})")
+    if node.sbom_generator_ref:
+        sbom = intoto.read(reader, node.repository, sboms[0]) if sboms else None
+        problems += ["no SBOM attestation"] if sbom is None else _about(sbom, image, "SBOM")
+    return problems
+
+
+def _about(statement: dict[str, Any], image: str, kind: str) -> list[str]:
+    """A statement must name the platform image it is attached to as its subject."""
+    subjects = intoto.subject_digests(statement)
+    if image in subjects:
+        return []
+    return [f"the {kind} attestation is about {_shown(subjects) or 'no image'}, not this platform's "
+            f"image {image[:19]}"]
+
+
 def _identity(node: Node, digest: str, platforms: list[str], reader: SupplyReader) -> list[str]:
-    """The image the tag points to must be this node's (its org.stackbuild.node label), not another's."""
-    if not platforms:
-        return ["the index holds no platform image"]
-    config = reader.image_config(f"{node.repository}@{digest}", platforms[0]) or {}
-    labelled = ((config.get("config") or {}).get("Labels") or {}).get("org.stackbuild.node", "")
-    if labelled != node.name:
-        return [f"tag {node.ref} points to {digest}, an image of node {labelled or '(unlabelled)'!s}, "
-                f"not of {node.name}"]
-    return []
+    """Each image of the index must be this node's (its org.stackbuild.node label), not another's."""
+    others: dict[str, list[str]] = {}
+    for platform in platforms:
+        config = reader.image_config(f"{node.repository}@{digest}", platform)
+        labelled = str(intoto.labels(config).get("org.stackbuild.node") or "")[:80]
+        if labelled != node.name:
+            others.setdefault(labelled or "(unlabelled)", []).append(platform)
+    return [f"tag {node.ref} points to {digest}, an image of node {other}, not of {node.name}"
+            + ("" if len(found) == len(platforms) else f" (its {', '.join(found)} image)")
+            for other, found in others.items()]
 
 
 def _parent_digests(parent: Node, reader: SupplyReader) -> set[str]:
@@ -124,5 +151,6 @@ def _parent_digests(parent: Node, reader: SupplyReader) -> set[str]:
     return {digest, *(index.platforms().values() if index and index.is_index else ())}
 
 
-def _shown(digests: set[str]) -> str:
-    return ", ".join(sorted(digest[:19] for digest in digests))
+def _shown(digests: set[str], most: int = 4) -> str:
+    shown = sorted(digest[:19] for digest in digests)
+    return ", ".join(shown[:most]) + (f" and {len(shown) - most} more" if len(shown) > most else "")

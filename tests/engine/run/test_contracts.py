@@ -174,6 +174,24 @@ def test_other_default_commands_are_reported(config: dict[str, Any], found: str)
         f"default command `bash /usr/bin/start.sh` (the image has {found})"]
 
 
+@pytest.mark.parametrize(("config", "found"), [
+    ({"Cmd": ["/bin/sh", "-c", "bash '/usr/bin/start.sh"]},
+     "CMD ['/bin/sh', '-c', \"bash '/usr/bin/start.sh\"]"),
+    ({"Cmd": "bash /usr/bin/start.sh"}, "CMD ['bash /usr/bin/start.sh']"),
+    ({"Entrypoint": {"x": 1}}, "ENTRYPOINT [\"{'x': 1}\"] no CMD"),
+])
+def test_malformed_default_commands_are_reported_not_crashed_on(config: dict[str, Any], found: str) -> None:
+    assert command_problems(YMIR, config) == [
+        f"default command `bash /usr/bin/start.sh` (the image has {found})"]
+
+
+def test_an_image_config_that_is_not_an_object_misses_the_command() -> None:
+    images = FakeImages({platform: ["not", "an", "object"] for platform in PLATFORMS})  # type: ignore[arg-type]
+    result = check_image(YMIR, REF, FakeRunner(dict.fromkeys(PLATFORMS, YMIR_IMAGE)), images)
+    assert [p.missing for p in result.platforms] == [
+        ("default command `bash /usr/bin/start.sh` (the image has no CMD)",)] * 2
+
+
 def test_a_contract_without_a_default_command_accepts_any() -> None:
     assert command_problems(Contract("free", "any command"), {"Cmd": ["x"]}) == []
 

@@ -44,29 +44,42 @@ class FakeRegistry:
         return self.blobs.get(reference.rsplit("@", 1)[1])
 
     def image_config(self, reference: str, platform: str = "linux/amd64") -> dict[str, Any] | None:
-        return self.configs.get(reference.rsplit("@", 1)[1])
+        manifest = self.manifest(reference)
+        image = manifest.platforms().get(platform, "") if manifest and manifest.is_index else ""
+        return self.configs.get(image)
 
     def put(self, body: dict[str, Any], media_type: str) -> str:
         digest = _digest(json.dumps(body, sort_keys=True).encode())
         self.manifests[digest] = Manifest(digest, media_type, body)
         return digest
 
-    def push(self, node: Node, parent_digest: str = "", sbom: bool = True, provenance: bool = True) -> str:
-        """An index of node with a platform image and an attestation manifest per platform."""
+    def statement(self, subject: str, predicate: dict[str, Any], kind: str) -> dict[str, Any]:
+        """A layer of an attestation manifest: an in-toto statement about subject, stored as a blob."""
+        body = json.dumps({"subject": [{"name": "pkg:docker/x", "digest": {"sha256": subject[7:]}}],
+                           "predicate": predicate}).encode()
+        self.blobs[_digest(body)] = body
+        return {"digest": _digest(body), "size": len(body),
+                "annotations": {intoto.PREDICATE_ANNOTATION: kind}}
+
+    def push(self, node: Node, parent_digest: str = "", sbom: bool = True, provenance: bool = True,
+             platforms: tuple[str, ...] = PLATFORMS, labels: dict[str, str] | None = None,
+             subjects: dict[str, str] | None = None) -> str:
+        """An index of node with a platform image and an attestation manifest per platform (images
+        labelled by labels, statements about subjects, where those name a platform)."""
         entries = []
-        for platform in PLATFORMS:
+        for platform in platforms:
             image = self.put({"layers": [], "platform": platform, "node": node.name}, IMAGE)
+            self.configs[image] = {"config": {"Labels": {"org.stackbuild.node": (labels or {}).get(
+                platform, node.name)}}}
+            about = (subjects or {}).get(platform, image)
             layers = []
             if provenance:
-                statement = json.dumps({"predicate": {"materials": [
-                    {"uri": "pkg:docker/parent", "digest": {"sha256": parent_digest.removeprefix("sha256:")}}
-                ] if parent_digest else []}}).encode()
-                self.blobs[_digest(statement)] = statement
-                layers.append({"digest": _digest(statement), "size": len(statement), "annotations": {
-                    intoto.PREDICATE_ANNOTATION: "https://slsa.dev/provenance/v0.2"}})
+                materials = [{"uri": "pkg:docker/parent", "digest": {
+                    "sha256": parent_digest.removeprefix("sha256:")}}] if parent_digest else []
+                layers.append(self.statement(about, {"materials": materials},
+                                             "https://slsa.dev/provenance/v0.2"))
             if sbom:
-                layers.append({"digest": "sha256:" + "0" * 64, "size": 2,
-                               "annotations": {intoto.PREDICATE_ANNOTATION: intoto.SPDX}})
+                layers.append(self.statement(about, {"packages": []}, intoto.SPDX))
             attestation = self.put({"layers": layers, "for": image}, IMAGE)
             os_name, arch = platform.split("/")
             entries.append({"digest": image, "platform": {"os": os_name, "architecture": arch}})
@@ -74,7 +87,6 @@ class FakeRegistry:
                             "annotations": {"vnd.docker.reference.type": "attestation-manifest",
                                             "vnd.docker.reference.digest": image}})
         index = self.put({"manifests": entries}, INDEX)
-        self.configs[index] = {"config": {"Labels": {"org.stackbuild.node": node.name}}}
         self.tags[node.ref] = index
         return index
 
@@ -83,11 +95,14 @@ class FakeCosign:
     def __init__(self, signed: set[str]) -> None:
         self.signed = signed
 
+    def sign(self, reference: str, key: Path) -> None:
+        self.signed.add(reference)
+
     def verify(self, reference: str, public_key: Path) -> Outcome:
         return Outcome(True, "") if reference in self.signed else Outcome(False, "no signatures found")
 
 
-def _nodes() -> tuple[Node, Node]:
+def stack_nodes() -> tuple[Node, Node]:
     base = Node("base", "t", "os", None, "b/Dockerfile", "b", R, "img", "base", PLATFORMS,
                 sbom_generator="gen:1")
     leaf = Node("leaf", "t", "sdk", "base", "l/Dockerfile", "l", R, "img", "leaf", PLATFORMS,
@@ -96,28 +111,28 @@ def _nodes() -> tuple[Node, Node]:
 
 
 def _verify(registry: FakeRegistry, signed: set[str]) -> dict[str, tuple[str, ...]]:
-    base, leaf = _nodes()
+    base, leaf = stack_nodes()
     graph = graph_of([base, leaf])
     verdicts = supply.verify(graph, supply.built_nodes(graph), registry, FakeCosign(signed),  # type: ignore[arg-type]
                              Path("k.pub"))
     return {verdict.node: verdict.problems for verdict in verdicts}
 
 
-def _published() -> tuple[FakeRegistry, set[str]]:
+def published_stack() -> tuple[FakeRegistry, set[str]]:
     registry = FakeRegistry()
-    base, leaf = _nodes()
+    base, leaf = stack_nodes()
     base_digest = registry.push(base)
     leaf_digest = registry.push(leaf, parent_digest=base_digest)
     return registry, {f"{R}/img@{base_digest}", f"{R}/img@{leaf_digest}"}
 
 
 def test_signed_images_with_provenance_and_sboms_pass() -> None:
-    registry, signed = _published()
+    registry, signed = published_stack()
     assert _verify(registry, signed) == {"base": (), "leaf": ()}
 
 
 def test_an_unsigned_digest_fails_for_its_node_only() -> None:
-    registry, signed = _published()
+    registry, signed = published_stack()
     leaf = registry.tags[f"{R}/img:leaf"]
     signed.discard(f"{R}/img@{leaf}")
     problems = _verify(registry, signed)
@@ -126,7 +141,7 @@ def test_an_unsigned_digest_fails_for_its_node_only() -> None:
 
 
 def test_a_tag_pointing_at_another_nodes_image_is_named() -> None:
-    registry, signed = _published()
+    registry, signed = published_stack()
     registry.tags[f"{R}/img:leaf"] = registry.tags[f"{R}/img:base"]
     problems = _verify(registry, signed)["leaf"]
     assert any("an image of node base, not of leaf" in problem for problem in problems)
@@ -134,8 +149,8 @@ def test_a_tag_pointing_at_another_nodes_image_is_named() -> None:
 
 
 def test_missing_sbom_and_provenance_are_named_per_platform() -> None:
-    registry, signed = _published()
-    base, _ = _nodes()
+    registry, signed = published_stack()
+    base, _ = stack_nodes()
     digest = registry.push(base, sbom=False, provenance=False)
     signed.add(f"{R}/img@{digest}")
     problems = _verify(registry, signed)["base"]
@@ -144,7 +159,7 @@ def test_missing_sbom_and_provenance_are_named_per_platform() -> None:
 
 
 def test_a_missing_tag_is_a_problem_not_a_crash() -> None:
-    registry, signed = _published()
+    registry, signed = published_stack()
     del registry.tags[f"{R}/img:leaf"]
     assert _verify(registry, signed)["leaf"] == (f"tag {R}/img:leaf is not in the registry",)
 
@@ -155,3 +170,66 @@ def test_material_digests_read_slsa_v02_and_v1() -> None:
     assert intoto.material_digests(v02) == {"sha256:aa"}
     assert intoto.material_digests(v1) == {"sha256:bb"}
     assert intoto.material_digests({}) == set()
+
+
+def _publish_base(**push: Any) -> tuple[FakeRegistry, set[str], str]:
+    """The published stack with base pushed again as push says, and signed."""
+    registry, signed = published_stack()
+    digest = registry.push(stack_nodes()[0], **push)
+    signed.add(f"{R}/img@{digest}")
+    return registry, signed, digest
+
+
+def test_statements_about_another_image_fail_for_that_platform() -> None:
+    registry, signed = published_stack()
+    other = registry.manifests[registry.tags[f"{R}/img:leaf"]].platforms()["linux/arm64"]
+    signed.add(f"{R}/img@{registry.push(stack_nodes()[0], subjects={'linux/arm64': other})}")
+    problems = _verify(registry, signed)["base"]
+    assert [problem.split(" is about")[0] for problem in problems] == [
+        "linux/arm64: the provenance attestation", "linux/arm64: the SBOM attestation"]
+    assert all(other[:19] in problem for problem in problems)
+
+
+def test_an_image_of_another_node_on_one_platform_fails() -> None:
+    registry, signed, digest = _publish_base(labels={"linux/arm64": "leaf"})
+    assert _verify(registry, signed)["base"] == (
+        f"tag {R}/img:base points to {digest}, an image of node leaf, not of base (its linux/arm64 image)",)
+
+
+def test_a_platform_the_node_wants_but_the_index_lacks_fails() -> None:
+    registry, signed, _ = _publish_base(platforms=("linux/amd64",))
+    assert _verify(registry, signed)["base"] == (
+        "linux/arm64: the index has no image for it (it has linux/amd64)",)
+
+
+def test_hostile_configs_and_statements_are_problems_not_crashes() -> None:
+    registry, signed, digest = _publish_base()
+    for image in registry.manifests[digest].platforms().values():
+        registry.configs[image] = {"config": ["not", "an", "object"]}
+    for blob in list(registry.blobs):
+        registry.blobs[blob] = json.dumps({"subject": "x", "predicate": {"materials": 7}}).encode()
+    problems = _verify(registry, signed)["base"]
+    assert problems[0] == f"tag {R}/img:base points to {digest}, an image of node (unlabelled), not of base"
+    assert problems[1] == "linux/amd64: the provenance attestation is about no image, not this platform's " \
+                          f"image {registry.manifests[digest].platforms()['linux/amd64'][:19]}"
+    assert len(problems) == 5
+
+
+def test_subject_digests_take_only_sha256_strings() -> None:
+    subjects = [{"digest": {"sha256": "aa"}}, {"digest": {"sha256": 5}}, {"digest": "x"}, "y",
+                {"digest": {"sha512": "bb"}}]
+    assert intoto.subject_digests({"subject": subjects}) == {"sha256:aa"}
+    assert intoto.subject_digests({"subject": {"digest": {"sha256": "aa"}}}) == set()
+    assert intoto.labels({"config": {"Labels": ["x"]}}) == {} and intoto.labels(None) == {}
+
+
+def test_sign_signs_the_pinned_digest_even_when_the_tag_moved() -> None:
+    registry, _ = published_stack()
+    base, leaf = stack_nodes()
+    built = registry.tags[base.ref]
+    registry.tags[base.ref] = registry.push(base, sbom=False)  # another run moved the tag meanwhile
+    cosign = FakeCosign(set())
+    signed = supply.sign([base, leaf], registry, cosign, Path("k.key"),  # type: ignore[arg-type]
+                         pinned={"base": built, "leaf": registry.tags[leaf.ref]})
+    assert signed[0] == f"{R}/img@{built}"
+    assert cosign.signed == {f"{R}/img@{built}", f"{R}/img@{registry.tags[leaf.ref]}"}
