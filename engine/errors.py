@@ -65,6 +65,15 @@ class RegistryError(EngineError):
     """A registry request failed definitively, or kept failing after retries."""
 
 
+class Interrupted(EngineError):
+    """A Ctrl-C (exit 130) or SIGTERM (exit 143) that took effect once a step that must not stop midway
+    was done."""
+
+    def __init__(self, signal_name: str, step: str) -> None:
+        super().__init__(f"stopped by {signal_name} once {step}")
+        self.exit_code = 143 if signal_name == "SIGTERM" else 130
+
+
 class EngineUnavailable(EngineError):
     """The Docker engine or buildx cannot be reached."""
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.build.interrupt import interruptible
-from engine.errors import EngineError
+from engine.errors import EngineError, Interrupted
 from engine.registry.client import Registry, RegistryClient
 from engine.run.ownership import ConfigReader, ForeignTagsRefused, KnownDigests, TagGuard, known_digests
 from engine.run.planner import Planned, plan_build
@@ -138,11 +138,12 @@ def guard_for(options: Options, planned: Planned, history: History | None, regis
 
 @contextmanager
 def uninterrupted() -> Iterator[None]:
-    """A Ctrl-C or SIGTERM inside raises KeyboardInterrupt once the block is done (its own error first)."""
+    """A Ctrl-C or SIGTERM inside raises Interrupted (exit 130 or 143) once the block is done (its own
+    error first)."""
     with interruptible() as stop:
         yield
     if stop.is_set():
-        raise KeyboardInterrupt
+        raise Interrupted(stop.signal or "SIGINT", "every tag had moved (or moved back)")
 
 
 def open_history(options: Options) -> History | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -42,11 +43,14 @@ def test_a_promotion_that_fails_halfway_records_the_run_and_its_nodes(root: Path
 class BlockingTheReport(FakeBuilder):
     """Puts a folder where the run writes its report.json: the report cannot be written at the end."""
 
+    blocking = threading.Lock()  # nodes build side by side: one of them puts the folder in the way
+
     def build(self, request: BuildRequest, log_path: Path, gate: PushGate | None = None) -> BuildResult:
         report = log_path.parent.parent / "report.json"
-        if report.is_file():
-            report.unlink()
-            (report / "in-the-way").mkdir(parents=True)
+        with self.blocking:
+            if report.is_file():
+                report.unlink()
+                (report / "in-the-way").mkdir(parents=True)
         return super().build(request, log_path, gate)
 
 

@@ -15,7 +15,7 @@ from engine.build import interrupt
 from engine.build.builder import BuildResult, PushGate
 from engine.build.interrupt import StopEvent
 from engine.build.request import BuildRequest
-from engine.errors import BuildError, RegistryError
+from engine.errors import BuildError, Interrupted, RegistryError
 from engine.run import api, faults, publishing
 from engine.run.runner import BuildSettings
 from engine.state.lockfile import read_lockfile
@@ -74,13 +74,14 @@ class InterruptedWhileTagging(FakeRegistry):
     """Ctrl-C arrives while the human tag of `node` moves (once armed); the human tag `refused` cannot
     move (HTTP 403)."""
 
-    def __init__(self, node: str, refused: str = "", armed: bool = True) -> None:
+    def __init__(self, node: str, refused: str = "", armed: bool = True,
+                 sent: signal.Signals = signal.SIGINT) -> None:
         super().__init__()
-        self.node, self.refused, self.armed = node, refused, armed
+        self.node, self.refused, self.armed, self.sent = node, refused, armed, sent
 
     def tag(self, source: str, target: str) -> str:
         if self.armed and target == human_ref(self.node):
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), self.sent)
         if self.armed and self.refused and target == human_ref(self.refused):
             raise RegistryError(f"PUT {target}: HTTP 403 Forbidden")
         return super().tag(source, target)
@@ -102,14 +103,17 @@ def test_ctrl_c_while_the_tags_move_lets_them_all_move_and_be_recorded(
     assert {entry.node: entry.digest for entry in latest} == builder.digests
 
 
+@pytest.mark.parametrize(("sent", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_while_publish_moves_the_tags_stops_it_once_they_moved_and_are_recorded(
-        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        root: Path, monkeypatch: pytest.MonkeyPatch, sent: signal.Signals, exit_code: int) -> None:
     monkeypatch.setattr(interrupt, "descendant_pids", lambda _pid: [])
-    registry = InterruptedWhileTagging("mid")
+    registry = InterruptedWhileTagging("mid", sent=sent)
     builder = FakeBuilder(registry)
     assert api.build(options_of(root, only=NODES), builder, BuildSettings(), registry).status == "succeeded"
-    with pytest.raises(KeyboardInterrupt):  # after the promotion, not in its midst
+    with pytest.raises(Interrupted) as caught:  # after the promotion, not in its midst
         api.publish(options_of(root), registry)
+    assert caught.value.exit_code == exit_code
+    assert caught.value.message == f"stopped by {sent.name} once every tag had moved (or moved back)"
     assert registry.tags({human_ref(name) for name in NODES}) == {
         human_ref(name): builder.digests[name] for name in NODES}
     latest = read_lockfile(root.parent / "state" / "latest.lock.json")
@@ -127,7 +131,7 @@ def test_ctrl_c_while_a_rollback_promotion_fails_still_moves_every_tag_back(
     try:
         with pytest.raises(RegistryError, match="403"):
             publishing.promote_lockfile(options_of(root), Path(first.lockfile), registry)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         pytest.fail("Ctrl-C during a failing promotion escaped it: the tags it moved were not moved back")
     assert registry.tags({human_ref(name) for name in NODES}) == {
         human_ref(name): second.nodes[name].digest for name in NODES}
