@@ -47,8 +47,9 @@ class Manifest:
         return self.media_type in INDEX_TYPES
 
     def platforms(self) -> dict[str, str]:
-        """Platform → image manifest digest of an index, attestation manifests left out."""
-        result = {}
+        """Platform → image manifest digest of an index, attestation manifests left out (of two entries
+        for one platform the first, the one a runtime pulls)."""
+        result: dict[str, str] = {}
         for entry in self.descriptors("manifests"):
             if annotations_of(entry).get("vnd.docker.reference.type") == ATTESTATION:
                 continue
@@ -56,7 +57,7 @@ class Manifest:
             name = f"{platform.get('os')}/{platform.get('architecture')}"
             if platform.get("variant"):
                 name += f"/{platform['variant']}"
-            result[name] = entry["digest"]
+            result.setdefault(name, entry["digest"])
         return result
 
     def layers(self) -> list[str]:

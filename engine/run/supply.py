@@ -14,6 +14,7 @@ from engine.build.request import parent_image
 from engine.errors import RegistryError
 from engine.registry import intoto
 from engine.registry.cosign import Cosign
+from engine.registry.failures import RegistryUnreachable, TransientRegistryError
 from engine.registry.intoto import Reader
 from graph.expand.dag import StackGraph
 from graph.model.spec import Node
@@ -52,6 +53,10 @@ def sign(nodes: Iterable[Node], reader: SupplyReader, cosign: Cosign, key: Path,
         digest = pinned[node.name] if pinned is not None else reader.digest(node.ref)
         if digest is None:
             raise RegistryError(f"node {node.name}: {node.ref} is not in the registry", "build it first")
+        if others := _not_its_own(node, digest, reader):
+            # the key vouches for what it signs: never an image someone else put under the tag
+            raise RegistryError(f"node {node.name}: not signed: {others[0]}",
+                                f"build {node.name} again, or check who pushed {node.ref}")
         reference = f"{node.repository}@{digest}"
         cosign.sign(reference, key)
         log.info("image_signed", node=node.name, ref=node.ref, digest=digest)
@@ -69,7 +74,12 @@ def verify(stack_graph: StackGraph, nodes: Iterable[Node], reader: SupplyReader,
             verdicts.append(Verdict(node.name, node.ref, "", (f"tag {node.ref} is not in the registry",)))
             continue
         problems = _signature(node, digest, cosign, public_key)
-        problems += _attestations(stack_graph, node, digest, reader)
+        try:
+            problems += _attestations(stack_graph, node, digest, reader)
+        except (RegistryUnreachable, TransientRegistryError):
+            raise  # the registry, not this node: nothing else can be verified either
+        except RegistryError as exc:  # this node's index or attestations are malformed: its verdict
+            problems.append(f"attestations: {exc}")
         log.info("image_verified", node=node.name, digest=digest, problems=len(problems))
         verdicts.append(Verdict(node.name, node.ref, digest, tuple(problems)))
     return verdicts
@@ -126,6 +136,15 @@ def _about(statement: dict[str, Any], image: str, kind: str) -> list[str]:
         return []
     return [f"the {kind} attestation is about {_shown(subjects) or 'no image'}, not this platform's "
             f"image {image[:19]}"]
+
+
+def _not_its_own(node: Node, digest: str, reader: SupplyReader) -> list[str]:
+    """Why the image at digest (an index, or one image) is not node's own, by its labels ([] when it is)."""
+    found = reader.manifest(f"{node.repository}@{digest}")
+    if found is None:
+        return [f"{node.repository}@{digest} is not in the registry"]
+    platforms = sorted(found.platforms()) if found.is_index else list(node.platforms[:1])
+    return _identity(node, digest, platforms, reader) if platforms else ["the index holds no platform image"]
 
 
 def _identity(node: Node, digest: str, platforms: list[str], reader: SupplyReader) -> list[str]:

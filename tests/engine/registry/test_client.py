@@ -95,6 +95,12 @@ def test_platforms_keeps_entries_with_other_annotations() -> None:
     assert Manifest(INDEX_DIGEST, OCI_INDEX, body).platforms() == {"linux/amd64": "sha256:amd"}
 
 
+def test_of_two_entries_for_one_platform_the_first_counts_as_a_runtime_pulls_it() -> None:
+    body = {"manifests": [_entry("sha256:first", "linux", "amd64"),
+                          _entry("sha256:second", "linux", "amd64")]}
+    assert Manifest(INDEX_DIGEST, OCI_INDEX, body).platforms() == {"linux/amd64": "sha256:first"}
+
+
 def test_platforms_of_a_single_image_manifest_is_empty() -> None:
     assert Manifest("sha256:x", OCI_MANIFEST, {"layers": []}).platforms() == {}
 

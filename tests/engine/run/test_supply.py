@@ -7,8 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from engine.errors import RegistryError
 from engine.registry import intoto
 from engine.registry.cosign import Outcome
+from engine.registry.failures import RegistryUnreachable
 from engine.registry.manifest import Manifest
 from engine.run import supply
 from graph.expand.dag import graph_of
@@ -233,3 +237,40 @@ def test_sign_signs_the_pinned_digest_even_when_the_tag_moved() -> None:
                          pinned={"base": built, "leaf": registry.tags[leaf.ref]})
     assert signed[0] == f"{R}/img@{built}"
     assert cosign.signed == {f"{R}/img@{built}", f"{R}/img@{registry.tags[leaf.ref]}"}
+
+
+def test_a_node_whose_attestations_are_malformed_fails_alone() -> None:
+    registry, signed = published_stack()
+    leaf_index = registry.manifests[registry.tags[f"{R}/img:leaf"]]
+    attestation = next(entry["digest"] for entry in leaf_index.body["manifests"]
+                       if entry["platform"]["os"] == "unknown")
+    registry.manifests[attestation] = Manifest(attestation, IMAGE, {"layers": "not a list"})
+    verdicts = _verify(registry, signed)
+    assert verdicts["base"] == ()
+    assert verdicts["leaf"] == (f"attestations: manifest {attestation}: its `layers` is not a list of "
+                                "descriptors with digests (the registry (or a proxy in front of it) serves a "
+                                "malformed manifest: push the image again, or check the registry)",)
+
+
+def test_a_registry_that_cannot_be_reached_stops_verify() -> None:
+    class Unreachable(FakeRegistry):
+        def manifest(self, reference: str) -> Manifest | None:
+            raise RegistryUnreachable("no registry answers at http://r")
+
+    registry, signed = published_stack()
+    broken = Unreachable()
+    broken.__dict__.update(registry.__dict__)
+    with pytest.raises(RegistryUnreachable):
+        _verify(broken, signed)
+
+
+def test_sign_refuses_an_image_of_another_node_under_the_tag_and_signs_nothing_of_it() -> None:
+    registry, _ = published_stack()
+    base, leaf = stack_nodes()
+    planted = registry.push(base, labels={"linux/arm64": "leaf"})  # someone pushed a leaf image as base
+    cosign = FakeCosign(set())
+    with pytest.raises(RegistryError) as caught:
+        supply.sign([base, leaf], registry, cosign, Path("k.key"))  # type: ignore[arg-type]
+    assert caught.value.message == (f"node base: not signed: tag {R}/img:base points to {planted}, an image "
+                                    "of node leaf, not of base (its linux/arm64 image)")
+    assert cosign.signed == set()
