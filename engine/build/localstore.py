@@ -32,6 +32,14 @@ class LocalStore:
             raise EngineError(f"cannot tag {source} as {target} locally: {_first_line(exc)}",
                               "check that the engine runs (`make setup`)") from None
 
+    def untag(self, target: str) -> None:
+        """Remove the local tag target (its image stays while another tag names it)."""
+        try:
+            self.docker.image.remove(target, prune=False)
+        except DockerException as exc:
+            raise EngineError(f"cannot remove the local tag {target}: {_first_line(exc)}",
+                              "check that the engine runs (`make setup`)") from None
+
 
 def _first_line(exc: DockerException) -> str:
     text = (exc.stderr or str(exc)).strip()

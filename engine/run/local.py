@@ -51,6 +51,9 @@ class Store(Protocol):
     def tag(self, source: str, target: str) -> None:
         """Point the local tag target at the image source names."""
 
+    def untag(self, target: str) -> None:
+        """Remove the local tag target."""
+
 
 class NoRegistry:
     """The registry of a --load run: there is none, and asking it is a bug."""
@@ -194,14 +197,14 @@ def tag_locally(planned: Planned, digests: dict[str, str], store: Store) -> list
 
 
 def _set_back(moved: list[tuple[PlanEntry, str | None]], store: Store, reason: str) -> None:
-    """Point the local tags moved back at their previous images, last moved first, each on its own."""
+    """Point the local tags moved back at their previous images (a new tag is removed), last moved first,
+    each on its own."""
     for entry, before in reversed(moved):
-        if before is None:
-            log.warning("tag_not_rolled_back", node=entry.node, ref=entry.ref, reason=reason,
-                        why="the tag did not exist before: it names the new image")
-            continue
         try:
-            store.tag(before, entry.ref)
+            if before is None:
+                store.untag(entry.ref)  # the tag did not exist before this run
+            else:
+                store.tag(before, entry.ref)
         except Exception as exc:
             log.error("tag_not_rolled_back", node=entry.node, ref=entry.ref, digest=before, reason=reason,
                       error=str(exc))

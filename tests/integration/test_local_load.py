@@ -156,3 +156,14 @@ def test_load_with_one_platform_builds_and_tests_only_that_one(
     assert uname(docker, ref, "linux/amd64") == "x86_64"
     with pytest.raises(DockerException):  # only the platform asked for was built
         uname(docker, ref, "linux/arm64")
+
+
+def test_untag_removes_only_the_tag_the_image_stays_under_its_other_name(
+        local_base: str, docker: DockerClient) -> None:
+    store = LocalStore(docker)
+    extra = f"{UNIQUE}-extra:1"
+    store.tag(local_base, extra)
+    assert store.image_id(extra) == store.image_id(local_base) is not None
+    store.untag(extra)
+    assert store.image_id(extra) is None
+    assert store.image_id(local_base) is not None

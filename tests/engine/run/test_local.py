@@ -45,6 +45,9 @@ class FakeStore:
         self.images.refs[target] = source if source.startswith("sha256:") else self.images.refs[source]
         self.tagged.append(target)
 
+    def untag(self, target: str) -> None:
+        del self.images.refs[target]
+
 
 def load_build(root: Path, images: FakeRegistry, **settings: object) -> tuple[FakeBuilder, RunReport]:
     builder = FakeBuilder(images)
@@ -222,3 +225,11 @@ def test_a_local_tag_that_cannot_be_set_moves_the_others_back_and_the_run_is_rec
     with History(root.parent / "state" / "history.db") as history:
         (run, _) = history.runs()
         assert (run.status, run.built) == ("failed", 2) and run.finished
+
+
+def test_a_local_tag_that_did_not_exist_before_is_removed_when_another_cannot_be_set(root: Path) -> None:
+    images = FakeRegistry()
+    refusing = TaggingTrouble(images, refused="leaf")  # base and mid get new tags, leaf cannot
+    with pytest.raises(EngineError, match=r"cannot tag .* locally"):
+        build_local(options_of(root), FakeBuilder(images), BuildSettings(jobs=1), refusing)
+    assert [name for name in NODES if human_ref(name) in images.refs] == []
