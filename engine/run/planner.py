@@ -107,6 +107,7 @@ def pr_changes(stack_graph: StackGraph, root: Path, ref: str, targets: tuple[Pat
     with tempfile.TemporaryDirectory(prefix="stackbuild-ref-") as old_root:
         try:
             gitinfo.export_tree(root, ref, Path(old_root), sorted({_top(t) for t in targets} or {"stacks"}))
+            gitinfo.export_outline(root, ref, Path(old_root))  # Dockerfiles and contexts outside them
             old_graph: StackGraph | None = load_graph(Path(old_root), targets or (Path("stacks"),))
         except (GraphError, gitinfo.GitError):
             old_graph = None  # the stacks did not exist or load at ref: every node counts as new

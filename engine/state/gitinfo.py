@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import tarfile
 from pathlib import Path
@@ -63,7 +64,8 @@ def changed_files(root: Path, ref: str) -> set[str]:
     # --no-renames: a moved file counts at its old path too (the node it left changed as well)
     diff = _git(root, "diff", "--name-only", "--no-renames", "--relative", "-z", ref, "--")
     untracked = _git(root, "ls-files", "--others", "--exclude-standard", "-z")
-    return {path for path in (diff + untracked).decode().split("\0") if path}
+    # os.fsdecode: a name that is not UTF-8 comes out as the str os.scandir gives the context walk
+    return {os.fsdecode(path) for path in (diff + untracked).split(b"\0") if path}
 
 
 def export_tree(root: Path, ref: str, dest: Path, paths: list[str]) -> None:
@@ -77,6 +79,27 @@ def export_tree(root: Path, ref: str, dest: Path, paths: list[str]) -> None:
             tar.extractall(dest, members=members, filter="data")
         else:
             tar.extractall(dest, members=members)
+
+
+def export_outline(root: Path, ref: str, dest: Path) -> None:
+    """Give every file at ref (relative to root) that dest lacks an empty stand-in: loading stacks
+    checks that their Dockerfiles and contexts exist, wherever in the repository they are."""
+    if ref.startswith("-"):
+        raise GitError(f"bad ref {ref!r}", "name a commit, branch or tag")
+    top = dest.resolve()
+    listing = _git(root, "ls-tree", "-r", "--name-only", "-z", ref)
+    for name in filter(None, listing.split(b"\0")):
+        path = top / os.fsdecode(name)
+        if not path.resolve().is_relative_to(top):
+            raise GitError(f"the tree holds {os.fsdecode(name)!r}, which points outside it",
+                           "check the repository for odd symlinks")
+        try:
+            if not os.path.lexists(path):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch()
+        except OSError as err:
+            raise GitError(f"cannot write {path}: {err.strerror or err}",
+                           "check the temporary folder") from err
 
 
 def _inside(tar: tarfile.TarFile, dest: Path) -> list[tarfile.TarInfo]:

@@ -55,7 +55,8 @@ FileInputs = tuple[str, str, tuple[ContextFile, ...]]  # Dockerfile digest, cont
 def file_inputs_of(root: Path, dockerfile: str, context: str, memo: DigestMemo | None = None) -> FileInputs:
     """The Dockerfile's digest and the build context as the build sees it."""
     dockerfile_path, context_path = root / dockerfile, root / context
-    files = list_context(context_path, read_ignore_patterns(context_path, dockerfile_path), memo)
+    patterns = read_ignore_patterns(context_path, dockerfile_path)
+    files = list_context(context_path, patterns, memo, folders=True)
     return ("sha256:" + hashlib.sha256(dockerfile_path.read_bytes()).hexdigest(),
             context_digest(files), files)
 

@@ -26,8 +26,10 @@ from graph.errors import StackError
 SYMLINK_MODE = 0o120000
 EXECUTABLE_MODE = 0o755
 REGULAR_MODE = 0o644
+DIRECTORY_MODE = 0o40755  # a folder sent with nothing below it (its files' paths do not show it)
 _ENCODING_HEADER = b"stackbuild-context-v1\n"
 _SYMLINK_PREFIX = b"symlink\0"
+_EMPTY_DIRECTORY_DIGEST = "sha256:" + hashlib.sha256(b"directory\0").hexdigest()
 
 
 @dataclass(frozen=True)
@@ -66,26 +68,29 @@ class DigestMemo:
 # --- listing and hashing ------------------------------------------------------------------------
 
 
-def list_context(context_dir: Path, patterns: tuple[str, ...],
-                 memo: DigestMemo | None = None) -> tuple[ContextFile, ...]:
+def list_context(context_dir: Path, patterns: tuple[str, ...], memo: DigestMemo | None = None,
+                 folders: bool = False) -> tuple[ContextFile, ...]:
     """Every regular file and symlink of the context that BuildKit sends, sorted by path.
 
     The walk is fsutil's: an excluded directory is entered only when an exception could match inside.
     Like BuildKit, symlinks are sent as symlinks: a link's target text is hashed and never followed
     (a symlinked folder is not descended into); FIFOs, sockets and devices are left out unread.
-    A memo, when given, spares reading files it already knows unchanged.
+    A memo, when given, spares reading files it already knows unchanged. With folders, every folder
+    sent with nothing below it is listed too (DIRECTORY_MODE): `COPY . /app` creates it in the image.
     """
     if not context_dir.is_dir():
         raise StackError(f"build context {context_dir} is not a directory", hint="check the context path")
     try:
-        return _walk(context_dir, compile_patterns(tuple(patterns)), memo)
+        return _walk(context_dir, compile_patterns(tuple(patterns)), memo, folders)
     except RefusedPattern as err:
         raise RefusedPattern(f"build context {context_dir}: {err.message}", hint=err.hint) from err
 
 
-def _walk(context_dir: Path, matcher: Matcher, memo: DigestMemo | None) -> tuple[ContextFile, ...]:
-    """The ContextFiles fsutil's filtered walk sends, sorted by path."""
+def _walk(context_dir: Path, matcher: Matcher, memo: DigestMemo | None,
+          folders: bool) -> tuple[ContextFile, ...]:
+    """The ContextFiles fsutil's filtered walk sends, sorted by path (with folders, its empty folders)."""
     found: list[ContextFile] = []
+    sent: list[str] = []  # folders not excluded: fsutil sends them whatever they hold
     pending: list[tuple[str, str, ParentInfo]] = [(str(context_dir), "", ())]
     while pending:
         directory, prefix, parent = pending.pop()
@@ -93,13 +98,24 @@ def _walk(context_dir: Path, matcher: Matcher, memo: DigestMemo | None) -> tuple
             relative = prefix + entry.name
             ignored, info = match(matcher, relative, parent)
             if entry.is_dir(follow_symlinks=False):
+                if not ignored:
+                    sent.append(relative)
                 if not (ignored and prunes(matcher, relative)):
                     pending.append((entry.path, relative + "/", info))
             elif not ignored:
                 item = _context_file(entry, relative, memo)
                 if item is not None:
                     found.append(item)
+    if folders:
+        found += _empty_folders(sent, found)
     return tuple(sorted(found, key=lambda item: item.path))
+
+
+def _empty_folders(sent: list[str], found: list[ContextFile]) -> list[ContextFile]:
+    """The sent folders nothing sent lies below (only these add to what the files' paths show)."""
+    below = {path[:index] for path in (*sent, *(item.path for item in found))
+             for index, char in enumerate(path) if char == "/"}
+    return [ContextFile(path, _EMPTY_DIRECTORY_DIGEST, DIRECTORY_MODE) for path in sent if path not in below]
 
 
 def _scan(directory: str) -> list[os.DirEntry[str]]:

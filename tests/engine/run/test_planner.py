@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -408,6 +409,29 @@ def test_pr_mode_a_file_outside_every_context_touches_nothing(root: Path) -> Non
     commit_all(root, "one")
     (root / "README.md").write_text("docs\n", encoding="utf-8")
     assert set(pr_plan(root).values()) == {UNCHANGED, (EXTERNAL, "base image")}
+
+
+def test_pr_mode_with_a_dockerfile_outside_the_stacks_folder(root: Path) -> None:
+    (root / "images" / "out").mkdir(parents=True)
+    (root / "images" / "out" / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
+    (root / "images" / "out" / "app.txt").write_text("v1\n", encoding="utf-8")
+    with (root / "stacks/t/stack.yaml").open("a", encoding="utf-8") as stack:
+        stack.write('  out: {kind: tool, tag: "9", dockerfile: ../../images/out/Dockerfile}\n')
+    commit_all(root, "one")
+    (root / "stacks/t/mid/Dockerfile").write_text("FROM scratch\n# edited\n", encoding="utf-8")
+    graph = api.load(api.Options(root=root, targets=STACK))
+    assert pr_changes(graph, root, "HEAD", STACK) == {"mid": "dockerfile_changed"}  # not every node new
+    (root / "images" / "out" / "app.txt").write_text("v2\n", encoding="utf-8")
+    assert pr_changes(graph, root, "HEAD", STACK) == {"mid": "dockerfile_changed",
+                                                      "out": "context_changed: app.txt"}
+
+
+def test_pr_mode_a_context_file_whose_name_is_not_utf8(root: Path) -> None:
+    commit_all(root, "one")
+    name = os.fsdecode(b"caf\xe9.txt")
+    (root / "stacks/t/side" / name).write_text("x\n", encoding="utf-8")
+    graph = api.load(api.Options(root=root, targets=STACK))
+    assert pr_changes(graph, root, "HEAD", STACK) == {"side": f"context_changed: {name}"}
 
 
 def test_pr_mode_a_bad_ref_is_a_git_error(root: Path) -> None:

@@ -172,3 +172,25 @@ def test_export_tree_refuses_a_link_out_of_the_tree(repo: Path, tmp_path: Path, 
     with pytest.raises(GitError, match="'stacks/t/a/escape', which points outside it"):
         gitinfo.export_tree(repo, "HEAD", tmp_path / "out", ["stacks"])
     assert not (tmp_path / "out" / "stacks" / "t" / "a" / "escape").exists()
+
+
+@pytest.mark.skipif(os.fsencode("\udcff") != b"\xff", reason="needs surrogateescape file names")
+def test_changed_files_with_a_name_that_is_not_utf8(repo: Path) -> None:
+    name = os.fsdecode(b"caf\xe9 latin1.txt")  # as os.scandir names it in the context walk
+    (repo / name).write_text("x\n", encoding="utf-8")
+    (repo / "README.md").write_text("v2\n", encoding="utf-8")
+    assert gitinfo.changed_files(repo, "HEAD") == {name, "README.md"}
+    commit_all(repo, "two")
+    (repo / name).unlink()
+    assert gitinfo.changed_files(repo, "HEAD") == {name}
+
+
+def test_export_outline_stands_in_for_every_file_the_export_left_out(repo: Path, tmp_path: Path) -> None:
+    (repo / "README.md").write_text("v2\n", encoding="utf-8")
+    (repo / "new.txt").write_text("new\n", encoding="utf-8")  # not at the ref
+    dest = tmp_path / "old"
+    gitinfo.export_tree(repo, "HEAD", dest, ["stacks"])
+    gitinfo.export_outline(repo, "HEAD", dest)
+    assert (dest / "stacks/t/stack.yaml").read_text(encoding="utf-8") == "stack: t\n"  # kept as exported
+    assert (dest / "README.md").read_bytes() == b"" and (dest / "old.txt").is_file()
+    assert not (dest / "new.txt").exists()

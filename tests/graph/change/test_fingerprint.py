@@ -198,6 +198,10 @@ def _executable_bit(root: Path) -> None:
     (root / "s/b/app.txt").chmod(0o755)
 
 
+def _empty_folder(root: Path) -> None:
+    (root / "s/b/data/cache").mkdir(parents=True)  # `COPY . /app` creates /app/data/cache
+
+
 def _arg(root: Path) -> None:
     edit_data(root, lambda data: data["nodes"]["b"]["args"].update({"V": "2"}))
 
@@ -223,8 +227,8 @@ def _secret_id(root: Path) -> None:
 
 
 @pytest.mark.parametrize("edit", [
-    _dockerfile, _context_file, _new_context_file, _removed_context_file, _executable_bit, _arg,
-    _new_arg, _target, _platforms, _attrs, _secret_id,
+    _dockerfile, _context_file, _new_context_file, _removed_context_file, _executable_bit, _empty_folder,
+    _arg, _new_arg, _target, _platforms, _attrs, _secret_id,
 ])
 def test_an_input_change_changes_the_node_and_its_descendants_only(repo: Path,
                                                                    edit: Callable[[Path], None]) -> None:
@@ -291,6 +295,10 @@ def _new_ignored_root_file(root: Path) -> None:
     write_files(root, {"s/b/new.log": "x\n"})
 
 
+def _new_ignored_folder(root: Path) -> None:
+    (root / "s/b/old.log").mkdir()  # '*.log' leaves the folder out
+
+
 def _outside_every_context(root: Path) -> None:
     (root / "s/README.md").write_text("other notes\n", encoding="utf-8")
     (root / "outside/file.txt").write_text("y\n", encoding="utf-8")
@@ -318,13 +326,20 @@ def _secret_source(root: Path) -> None:
 
 
 @pytest.mark.parametrize("edit", [
-    _ignored_file, _new_ignored_root_file, _outside_every_context, _tag, _image, _registry, _test_command,
-    _secret_source,
+    _ignored_file, _new_ignored_root_file, _new_ignored_folder, _outside_every_context, _tag, _image,
+    _registry, _test_command, _secret_source,
 ])
 def test_edits_that_do_not_change_the_image_change_nothing(repo: Path, edit: Callable[[Path], None]) -> None:
     before = fingerprints(repo)
     edit(repo)
     assert fingerprints(repo) == before
+
+
+def test_a_folder_whose_files_are_all_ignored_still_counts(repo: Path) -> None:
+    write_files(repo, {"s/b/logs/app.log.1": "x\n", "s/b/.dockerignore": "*.log\nlogs/*\n"})
+    before = fingerprints(repo)  # the build is sent an empty logs/: the image has it
+    shutil.rmtree(repo / "s/b/logs")
+    assert differing(before, fingerprints(repo)) == {"b", "c"}
 
 
 def test_dockerignore_is_anchored_so_a_nested_log_counts(repo: Path) -> None:

@@ -349,6 +349,16 @@ def test_empty_directories_and_special_files_are_skipped(tmp_path: Path) -> None
     assert paths(tmp_path) == ["a"]
 
 
+def test_folders_nothing_is_sent_below_are_listed_on_request(tmp_path: Path) -> None:
+    write(tmp_path, {"a": "", "full/b": "", "logs/x.log": "", "skip/c": ""})
+    (tmp_path / "empty" / "deeper").mkdir(parents=True)
+    (tmp_path / "ignored").mkdir()
+    listed = list_context(tmp_path, ("logs/*", "ignored", "skip"), folders=True)
+    assert [(item.path, item.mode) for item in listed] == [
+        ("a", context.REGULAR_MODE), ("empty/deeper", context.DIRECTORY_MODE),
+        ("full/b", context.REGULAR_MODE), ("logs", context.DIRECTORY_MODE)]
+
+
 def test_ignored_dir_walked_only_for_exceptions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(tmp_path, {"node_modules/a/b.js": "", "src/c.js": ""})
     seen: list[str] = []
