@@ -41,8 +41,8 @@ class Scheduler:
     Linear in the size of the DAG: each selected node counts the selected nodes it still waits for,
     and a finished node lowers the counts of those that wait for it (no scan of the waiting nodes).
     A running node may release its waiters early (`release`): they start before it ends, and are
-    skipped, as ever, when it fails after all; their work must not end before it (engine.run.early
-    makes a child wait for its parent).
+    skipped, as ever, when it fails after all. A waiter that ends first (a child failing on its
+    parent's failure, engine.run.early) is taken in only once every node that released it has ended.
     """
 
     def __init__(self, graph: nx.DiGraph, jobs: int = 1, keep_going: bool = False,
@@ -62,10 +62,13 @@ class Scheduler:
         """Run work(node) for every selected node; parents outside the selection count as done."""
         todo = set(selected)
         self.waiters, pending = _waits(self.graph, todo)
+        self._releasers = _inverse(self.waiters)  # node → its nearest selected ancestors
         ready = [(-self.priority[node], node) for node in todo if not pending[node]]
         heapq.heapify(ready)
         outcomes: dict[str, Outcome] = {}
-        released: set[str] = set()
+        self._released: set[str] = set()
+        self._ended: set[str] = set()  # nodes whose end was taken in
+        self._parked: dict[str, Future[object]] = {}  # ended while a node that released it runs on
         running, stopped_by = 0, ""
         with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="build") as pool:
             while True:
@@ -80,21 +83,38 @@ class Scheduler:
                 except queue.Empty:
                     continue
                 if ended is None:  # released early by its own work
-                    if node in todo and node not in outcomes and node not in released:
-                        released.add(node)
+                    if node in todo and node not in outcomes and node not in self._released:
+                        self._released.add(node)
                         self._release(node, pending, ready)
                     continue
                 running -= 1
-                outcome = outcomes.setdefault(node, _outcome(node, ended))  # skipped meanwhile: stays so
-                if outcome.status == FAILED:
-                    self._skip_descendants(node, todo, outcomes)
-                    stopped_by = stopped_by or ("" if self.keep_going else node)
-                elif outcome.status == SUCCEEDED and node not in released:
-                    self._release(node, pending, ready)
+                failed = self._end(node, ended, todo, outcomes, pending, ready)
+                stopped_by = stopped_by or ("" if self.keep_going else failed)
         for node in todo - outcomes.keys():
             reason = "interrupted" if self.stop.is_set() else f"stopped after {stopped_by} failed"
             outcomes[node] = Outcome(node, NOT_STARTED, reason)
         return outcomes
+
+    def _end(self, node: str, ended: Future[object], todo: set[str], outcomes: dict[str, Outcome],
+             pending: dict[str, int], ready: list[tuple[float, str]]) -> str:
+        """Take in node's end (parked while a node that released it runs on), then the parked waiters
+        it held back; the first of them that failed ('' none)."""
+        if any(r in self._released and r not in self._ended for r in self._releasers[node]):
+            self._parked[node] = ended
+            return ""
+        self._ended.add(node)
+        outcome = outcomes.setdefault(node, _outcome(node, ended))  # skipped meanwhile: stays so
+        failed = ""
+        if outcome.status == FAILED:
+            self._skip_descendants(node, todo, outcomes)
+            failed = node
+        elif outcome.status == SUCCEEDED and node not in self._released:
+            self._release(node, pending, ready)
+        for waiter in self.waiters[node]:
+            if waiter in self._parked:
+                held = self._end(waiter, self._parked.pop(waiter), todo, outcomes, pending, ready)
+                failed = failed or held
+        return failed
 
     def _start_ready(self, pool: ThreadPoolExecutor, work: Callable[[str], object],
                      ready: list[tuple[float, str]], outcomes: dict[str, Outcome], running: int) -> int:
@@ -138,6 +158,15 @@ def _waits(graph: nx.DiGraph, todo: set[str]) -> tuple[dict[str, list[str]], dic
         for ancestor in nearest[node]:
             waiters[ancestor].append(node)
     return waiters, {node: len(nearest[node]) for node in todo}
+
+
+def _inverse(waiters: dict[str, list[str]]) -> dict[str, list[str]]:
+    """For each node, the nodes it waits for."""
+    waits_for: dict[str, list[str]] = {node: [] for node in waiters}
+    for node, its_waiters in waiters.items():
+        for waiter in its_waiters:
+            waits_for[waiter].append(node)
+    return waits_for
 
 
 def _report_to(done: queue.SimpleQueue[tuple[str, Future[object] | None]],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Iterable
 
@@ -356,3 +357,82 @@ def test_a_released_node_that_fails_after_all_skips_its_running_children() -> No
     assert outcomes["c"] == Outcome("c", SKIPPED, "parent failed: a")
     assert outcomes["x"].status == SUCCEEDED
     assert "c" not in work.started
+
+
+class NotingQueue(queue.SimpleQueue):  # type: ignore[type-arg]
+    """The scheduler's queue of ends, setting reported[node] once node's end is in it."""
+
+    def __init__(self, nodes: Iterable[str]) -> None:
+        self.reported = {node: threading.Event() for node in nodes}
+
+    def put(self, item: tuple[str, object], block: bool = True, timeout: float | None = None) -> None:
+        super().put(item, block, timeout)
+        if item[1] is not None:
+            self.reported[item[0]].set()
+
+
+class ReportedScheduler(Scheduler):
+    """A Scheduler that says when a node's end has been handed to its loop (to order a test's fake work)."""
+
+    def __init__(self, graph: nx.DiGraph, jobs: int, keep_going: bool) -> None:
+        super().__init__(graph, jobs=jobs, keep_going=keep_going)
+        self._done = NotingQueue(graph.nodes)
+        self.reported = self._done.reported
+
+
+@pytest.mark.parametrize("keep_going", [False, True])
+def test_a_released_child_that_fails_before_its_failing_parent_ends_is_skipped_not_failed(
+        keep_going: bool) -> None:
+    graph = nx.DiGraph([("a", "b"), ("b", "c"), ("x", "y")])
+    scheduler = ReportedScheduler(graph, jobs=3, keep_going=keep_going)
+
+    def a_releases_then_fails_after_b_ended() -> None:
+        scheduler.release("a")
+        assert scheduler.reported["b"].wait(10)  # b's end (its ParentFailed) reaches the loop before a's
+
+    def x_ends_after_a() -> None:  # y becomes ready only once a's failure is in the loop's queue
+        assert scheduler.reported["a"].wait(10)
+
+    work = Recorder(fail=["a", "b"], hooks={"a": a_releases_then_fails_after_b_ended, "x": x_ends_after_a})
+    outcomes = scheduler.run(graph.nodes, work)
+
+    assert work.index("start", "b") < work.index("end", "a")
+    assert outcomes["a"].status == FAILED
+    assert outcomes["b"] == Outcome("b", SKIPPED, "parent failed: a")
+    assert outcomes["c"] == Outcome("c", SKIPPED, "parent failed: a")
+    if keep_going:
+        assert outcomes["y"].status == SUCCEEDED
+    else:
+        assert outcomes["y"] == Outcome("y", NOT_STARTED, "stopped after a failed")
+
+
+def test_a_released_child_that_succeeds_before_its_parent_fails_is_still_skipped() -> None:
+    graph = nx.DiGraph([("a", "b"), ("b", "c")])
+    scheduler = ReportedScheduler(graph, jobs=2, keep_going=True)
+
+    def a_releases_then_fails_after_b_ended() -> None:
+        scheduler.release("a")
+        assert scheduler.reported["b"].wait(10)
+
+    work = Recorder(fail=["a"], hooks={"a": a_releases_then_fails_after_b_ended})
+    outcomes = scheduler.run(graph.nodes, work)
+
+    assert work.index("end", "b") < work.index("end", "a")
+    assert outcomes["b"] == Outcome("b", SKIPPED, "parent failed: a")
+    assert outcomes["c"] == Outcome("c", SKIPPED, "parent failed: a")
+    assert "c" not in work.started  # b's end was held back with a still running: c never became ready
+
+
+def test_a_released_child_that_ends_first_is_taken_in_once_its_parent_succeeded() -> None:
+    graph = nx.DiGraph([("a", "b"), ("b", "c")])
+    scheduler = ReportedScheduler(graph, jobs=2, keep_going=False)
+
+    def a_releases_then_ends_after_b() -> None:
+        scheduler.release("a")
+        assert scheduler.reported["b"].wait(10)
+
+    work = Recorder(hooks={"a": a_releases_then_ends_after_b})
+    outcomes = scheduler.run(graph.nodes, work)
+
+    assert outcomes == {n: Outcome(n, SUCCEEDED) for n in "abc"}
+    assert work.index("end", "a") < work.index("start", "c")

@@ -8,9 +8,11 @@ built (events with a timeout, no sleeps).
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import structlog
@@ -18,7 +20,9 @@ from structlog.testing import capture_logs
 
 from engine.build.builder import BuildResult, PushGate
 from engine.build.request import BASE_DIGEST_LABEL, BuildRequest
-from engine.run import runner
+from engine.build.scheduler import Scheduler
+from engine.run import api, runner
+from engine.run.early import EarlyParents
 from engine.state.report import RunReport
 from tests.engine.engine_fakes import (
     NODES,
@@ -143,3 +147,44 @@ def test_a_full_rebuild_starts_children_early_on_their_pushed_parent_and_pulls(r
         request = builder.requests[name]
         assert dict(request.build_contexts)["parent"] == parent_context(builder, parent)
         assert request.pull and request.no_cache
+
+
+class EndsSeen(Scheduler):
+    """The api's scheduler, saying when a node's end has been handed to its loop (ends[node])."""
+
+    ends: ClassVar[dict[str, threading.Event]] = {}  # the nodes a test watches
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        ends = self.ends
+
+        class Noting(queue.SimpleQueue):  # type: ignore[type-arg]
+            def put(self, item: tuple[str, object], block: bool = True, timeout: float | None = None) -> None:
+                super().put(item, block, timeout)
+                if item[1] is not None and item[0] in ends:
+                    ends[item[0]].set()
+
+        self._done = Noting()
+
+
+def test_a_child_failing_on_its_failed_parent_before_the_parent_ends_is_still_skipped(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = FakeRegistry()
+    builder = HeldTests(registry, fail_test=True)
+    mid_ended = threading.Event()
+    monkeypatch.setattr(EndsSeen, "ends", {"mid": mid_ended})
+    monkeypatch.setattr(api, "Scheduler", EndsSeen)
+    settled = EarlyParents.settled
+
+    def base_ends_after_mid(self: EarlyParents, name: str, digest: str) -> None:
+        settled(self, name, digest)  # mid wakes at its push gate and fails (ParentFailed) ...
+        if name == "base":
+            assert mid_ended.wait(10)  # ... and its end reaches the scheduler before base's
+
+    monkeypatch.setattr(EarlyParents, "settled", base_ends_after_mid)
+    report = build(root, builder, registry)  # fail fast
+
+    assert builder.child_built_before_parent_settled
+    assert report.nodes["base"].status == "failed"
+    assert report.nodes["mid"].status == "skipped"
+    assert "parent base failed after its push" in report.nodes["mid"].error
