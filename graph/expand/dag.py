@@ -83,9 +83,10 @@ def _reject_generator_cycle(graph: nx.DiGraph, by_name: dict[str, Node]) -> None
 
 
 def with_registry(stack_graph: StackGraph, registry: str) -> StackGraph:
-    """The same graph with every built node pushed below another registry prefix."""
+    """The same graph with every built node pushed below another registry prefix (refs still unique)."""
     nodes = {name: node if node.external else replace(node, registry=registry)
              for name, node in stack_graph.nodes.items()}
+    _reject_duplicate_refs(nodes[name] for name in stack_graph.order)
     return StackGraph(nodes, stack_graph.graph, stack_graph.order)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from graph.errors import StackError
-from graph.expand.tagging import convention_tag
+from graph.expand.tagging import dev_tag
 from graph.expand.template import render
 from graph.model import checks
 from graph.model.spec import DevRule, Node
@@ -21,7 +21,7 @@ def dev_nodes(rule: DevRule, conventions: Mapping[str, str], nodes: list[Node]) 
             continue
         convention = conventions.get(node.definition, "")
         attrs = {**dict(node.attrs), "scope": "develop"}
-        tag = (convention_tag(convention, node.kind, dict(node.attrs), True, rule.location) if convention
+        tag = (dev_tag(convention, node.kind, node.tag, dict(node.attrs), rule.location) if convention
                else node.tag + rule.suffix)
         problem = checks.tag_problem(tag)
         if problem:

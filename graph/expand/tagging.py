@@ -39,6 +39,15 @@ def convention_tag(convention: str, kind: str, attrs: Mapping[str, str], dev: bo
         raise StackError(exc.message, where, exc.hint) from None
 
 
+def dev_tag(convention: str, kind: str, tag: str, attrs: Mapping[str, str], where: Location) -> str:
+    """The convention's -dev tag of a node tagged tag: the fields tag says (even hand-written) win."""
+    try:
+        said = get_convention(convention).parse(tag, kind).attrs
+    except StackError as exc:
+        raise StackError(exc.message, where, exc.hint) from None
+    return convention_tag(convention, kind, {**attrs, **said}, True, where)
+
+
 def _check_convention(convention: str, tag: str, kind: str, where: Location) -> None:
     """Refuse a hand-written tag the convention cannot read, placed at where."""
     try:

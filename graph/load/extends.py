@@ -6,7 +6,7 @@ from typing import Any
 
 from graph.errors import StackError
 from graph.load.limits import MAX_EXTENDS
-from graph.load.yamldoc import YamlDoc
+from graph.load.yamldoc import Path, YamlDoc
 
 
 def extended_definitions(doc: YamlDoc, nodes: dict[Any, Any]) -> dict[str, Any]:
@@ -48,9 +48,30 @@ def _resolve(doc: YamlDoc, nodes: dict[Any, Any], keys: dict[str, Any], name: st
         depth[current] = 1 + (depth[base] if base is not None else 0)
         if depth[current] > MAX_EXTENDS:
             raise _too_long(doc, current)
-        inherited = resolved[base] if base is not None else None
-        resolved[current] = ({**{k: v for k, v in inherited.items() if k != "extends"}, **data}
-                             if isinstance(inherited, dict) else data)
+        resolved[current] = data if base is None else _merged(doc, current, base, resolved[base], data)
+
+
+def _merged(doc: YamlDoc, name: str, base: str, inherited: Any, data: Any) -> Any:
+    """data with the fields it lacks taken from its base's (resolved) data."""
+    if not isinstance(inherited, dict) or not isinstance(data, dict):
+        return data
+    for key, value in inherited.items():
+        if key not in data:
+            _copy_spelling(doc, ("nodes", base, str(key)), ("nodes", name, str(key)), value)
+    return {**{key: value for key, value in inherited.items() if key != "extends"}, **data}
+
+
+def _copy_spelling(doc: YamlDoc, source: Path, target: Path, value: Any) -> None:
+    """Give an inherited field the source's spellings (so `3.10` stays `3.10`, not 3.1); errors stay here."""
+    pending: list[tuple[Path, Any]] = [((), value)]
+    while pending:
+        sub, item = pending.pop()
+        if (*source, *sub) in doc.raw:
+            doc.raw.setdefault((*target, *sub), doc.raw[(*source, *sub)])
+        if isinstance(item, dict):
+            pending += [((*sub, str(key)), child) for key, child in item.items()]
+        elif isinstance(item, list):
+            pending += [((*sub, index), child) for index, child in enumerate(item)]
 
 
 def _too_long(doc: YamlDoc, name: str) -> StackError:

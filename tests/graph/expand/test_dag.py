@@ -226,6 +226,15 @@ def test_with_registry_leaves_external_nodes_alone() -> None:
     assert moved.nodes["b"].ref == "elsewhere/b:1"
 
 
+def test_with_registry_rejects_two_nodes_it_moves_onto_one_reference() -> None:
+    a = replace(expanded("a", image="base", line=3), registry="one.io/team")
+    b = replace(expanded("b", image="base", line=9, file="b/stack.yaml"), registry="two.io/team")
+    with pytest.raises(StackError) as caught:
+        with_registry(graph_of([a, b]), "localhost:5000/x")
+    assert str(caught.value) == ("b/stack.yaml:9: nodes 'a' and 'b' both publish localhost:5000/x/base:1 "
+                                 "('a' is at a/stack.yaml:3; change a tag)")
+
+
 # --- platforms ----------------------------------------------------------------------------------
 
 

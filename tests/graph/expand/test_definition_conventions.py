@@ -116,3 +116,31 @@ nodes:
         "chatglm6b-cann7.0.RC1-pytorch2.1.0-oe2203sp2", "s/stack.yaml:8 (glm)",
         "its fields are not in oeep14's order: the canonical tag is "
         "chatglm6b-pytorch2.1.0-cann7.0.RC1-oe2203sp2", WARNING)]
+
+
+def test_the_dev_tag_of_an_explicit_tag_is_that_tags_dev_tag(load: Load) -> None:
+    text = MIXED.replace("    parent: base\n", "    parent: base\n    tag: 'cu{cuda}-py3.12-{os}'\n")
+    tags = {node.name: node.tag for node in load(text, dockerfiles=FILES).nodes}
+    assert (tags["service"], tags["service-dev"]) == ("cu12.4-py3.12-noble", "cu12.4-py3.12-noble-dev")
+
+
+def test_the_dev_tag_of_an_explicit_tag_reads_its_fields_from_the_tag(load: Load) -> None:
+    text = """
+stack: oe
+registry: r
+nodes:
+  os:
+    kind: os
+    tag: oe2203sp2
+    attrs: {os: 2203sp2}
+  glm:
+    kind: llm
+    parent: os
+    tags: oeep14
+    tag: chatglm6b-cann7.0.RC1-pytorch2.1.0-oe{os}
+dev:
+  dockerfile: dev/Dockerfile
+  except: [os]
+"""
+    loaded = load(text, dockerfiles=["os/Dockerfile", "glm/Dockerfile", "dev/Dockerfile"])
+    assert loaded.by_name()["glm-dev"].tag == "chatglm6b-pytorch2.1.0-cann7.0.RC1-oe2203sp2-dev"

@@ -625,6 +625,14 @@ def test_extends_inherits_the_fields_and_own_fields_override(load: Load) -> None
         "other", "s2", "r/other:s2", "three")
 
 
+def test_extends_keeps_numbers_as_written_in_the_extended_definition(load: Load) -> None:
+    text = ("stack: s\nregistry: r\nnodes:\n  a:\n    kind: os\n    tag: 'py{python}-{v}'\n"
+            "    axes: {python: [3.10, 3.11]}\n    attrs: {v: 1.20}\n"
+            "  b:\n    extends: a\n    image: b\n")
+    assert tags(load(text)) == {"a-3.10": "py3.10-1.20", "a-3.11": "py3.11-1.20",
+                                "b-3.10": "py3.10-1.20", "b-3.11": "py3.11-1.20"}
+
+
 def test_extends_loops_are_errors(error: Error) -> None:
     text = ("stack: s\nregistry: r\nnodes:\n  a:\n    extends: b\n    kind: os\n    tag: '1'\n"
             "  b:\n    extends: a\n")
