@@ -110,7 +110,8 @@ NVIDIA = Scheme(
         Form(NVIDIA_KINDS, "{cuda_version}-cudnn{cudnn}-{cuda_flavor}-{os_name}{os_version}"),
         Form(NVIDIA_KINDS, "{cuda_version}-{cuda_flavor}-{os_name}{os_version}"),
     ),
-    dev_hint="nvidia expresses dev as cuda_flavor=devel: set attrs.cuda_flavor to devel and dev to false",
+    dev_hint="nvidia expresses dev as cuda_flavor=devel: set attrs.cuda_flavor to devel; "
+             "list the node in dev.except",
 )
 
 ROCM = Scheme(

@@ -136,7 +136,7 @@ def _forms_for(scheme: Scheme, kind: str, dev: bool) -> list[Form]:
     forms = [form for form in _of_kind(scheme, kind) if form.dev == dev and form.canonical]
     if not forms:
         raise StackError(f"{scheme.name} has no -dev tag for kind {kind!r}",
-                         hint=scheme.dev_hint or "set dev: false or use another convention")
+                         hint=scheme.dev_hint or "list the node in dev.except, or use another convention")
     return forms
 
 

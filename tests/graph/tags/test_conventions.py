@@ -287,7 +287,8 @@ def test_nvidia_parses_published_tags(tag: str, expected: TagInfo) -> None:
 def test_nvidia_has_no_dev_tags(kind: str) -> None:
     assert error_of(get_convention("nvidia").generate, kind, CUDA, True) == (
         f"nvidia has no -dev tag for kind {kind!r} "
-        "(nvidia expresses dev as cuda_flavor=devel: set attrs.cuda_flavor to devel and dev to false)"
+        "(nvidia expresses dev as cuda_flavor=devel: set attrs.cuda_flavor to devel; "
+        "list the node in dev.except)"
     )
 
 
@@ -562,7 +563,8 @@ def test_required(name: str, kind: str, dev: bool, required: tuple[str, ...]) ->
 def test_required_errors() -> None:
     assert error_of(get_convention("nvidia").required, "sdk", True) == (
         "nvidia has no -dev tag for kind 'sdk' "
-        "(nvidia expresses dev as cuda_flavor=devel: set attrs.cuda_flavor to devel and dev to false)"
+        "(nvidia expresses dev as cuda_flavor=devel: set attrs.cuda_flavor to devel; "
+        "list the node in dev.except)"
     )
     assert error_of(get_convention("pai").required, "os") == (
         "pai has no tag form for kind 'os' "
