@@ -18,6 +18,7 @@ from typing import Any
 from engine.errors import RegistryError
 from engine.parallel import side_by_side
 from engine.registry.client import RegistryClient
+from engine.registry.manifest import config_labels
 from engine.registry.names import parse_reference
 from graph.errors import GraphError
 from graph.expand.assemble import find_stack_files
@@ -69,7 +70,7 @@ class Catalogue:
         else:
             config = self.client.image_config(ref)
             names = (f"{config.get('os')}/{config.get('architecture')}",) if config else ()
-        labels = {str(key): str(value) for key, value in _labels(config).items()}
+        labels = {str(key): str(value) for key, value in config_labels(config).items()}
         return record_of(ref, labels, manifest.digest, names, str((config or {}).get("created", "")),
                          conventions)
 
@@ -79,13 +80,6 @@ class Catalogue:
                 for tag in self.tags(repository)]
         found = side_by_side(lambda ref: self.record(ref, conventions), refs, READ_THREADS)
         return sorted((record for record in found if record is not None), key=lambda r: r.ref)
-
-
-def _labels(config: dict[str, Any] | None) -> dict[str, Any]:
-    """An image config's config.Labels ({} when it has none, or they are not an object)."""
-    inner = (config or {}).get("config")
-    labels = inner.get("Labels") if isinstance(inner, dict) else None
-    return labels if isinstance(labels, dict) else {}
 
 
 def _prefixes(registry_prefix: str | Sequence[str]) -> list[str]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from engine.errors import RegistryError
-from engine.registry.manifest import ATTESTATION, Manifest, annotations_of, json_object
+from engine.registry.manifest import ATTESTATION, Manifest, annotations_of, as_list, as_object, json_object
 
 SPDX = "https://spdx.dev/Document"
 SLSA_PREFIX = "https://slsa.dev/provenance/"
@@ -79,9 +79,9 @@ def read(reader: Reader, repository: str, statement: Statement) -> dict[str, Any
 
 def material_digests(provenance: dict[str, Any]) -> set[str]:
     """Every sha256 digest a provenance statement names as a material (SLSA v0.2 and v1)."""
-    predicate = _object(provenance.get("predicate"))
-    materials = _list(predicate.get("materials"))
-    materials += _list(_object(predicate.get("buildDefinition")).get("resolvedDependencies"))
+    predicate = as_object(provenance.get("predicate"))
+    materials = as_list(predicate.get("materials"))
+    materials += as_list(as_object(predicate.get("buildDefinition")).get("resolvedDependencies"))
     digests = [item.get("digest") for item in materials if isinstance(item, dict)]
     return {f"sha256:{digest['sha256']}" for digest in digests
             if isinstance(digest, dict) and digest.get("sha256")}
@@ -89,25 +89,14 @@ def material_digests(provenance: dict[str, Any]) -> set[str]:
 
 def subject_digests(statement: dict[str, Any]) -> set[str]:
     """Every sha256 digest a statement names as its subject (the image it is about)."""
-    digests = [_object(item).get("digest") for item in _list(statement.get("subject"))]
+    digests = [as_object(item).get("digest") for item in as_list(statement.get("subject"))]
     return {f"sha256:{digest['sha256']}" for digest in digests
             if isinstance(digest, dict) and isinstance(digest.get("sha256"), str) and digest["sha256"]}
-
-
-def labels(config: object) -> dict[str, Any]:
-    """An image config's labels ({} when it has none, or something else where they belong)."""
-    return _object(_object(_object(config).get("config")).get("Labels"))
 
 
 def sbom_packages(sbom: dict[str, Any]) -> dict[str, str]:
     """Package name → version of an SPDX statement."""
     return {str(package.get("name")): str(package.get("versionInfo", ""))
-            for package in _list(_object(sbom.get("predicate")).get("packages")) if isinstance(package, dict)}
+            for package in as_list(as_object(sbom.get("predicate")).get("packages"))
+            if isinstance(package, dict)}
 
-
-def _object(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []

@@ -53,7 +53,7 @@ class Manifest:
         for entry in self.descriptors("manifests"):
             if annotations_of(entry).get("vnd.docker.reference.type") == ATTESTATION:
                 continue
-            platform = _object(entry.get("platform"))
+            platform = as_object(entry.get("platform"))
             name = f"{platform.get('os')}/{platform.get('architecture')}"
             if platform.get("variant"):
                 name += f"/{platform['variant']}"
@@ -66,7 +66,7 @@ class Manifest:
 
     def config_digest(self) -> str:
         """The digest of an image manifest's config."""
-        config = _object(self.body.get("config"))
+        config = as_object(self.body.get("config"))
         if not is_digest(config.get("digest")):
             raise self.malformed("it has no config descriptor with a digest")
         return str(config["digest"])
@@ -95,8 +95,19 @@ def is_digest(value: object) -> bool:
 
 def annotations_of(entry: dict[str, Any]) -> dict[str, Any]:
     """A descriptor's annotations ({} when it has none, or something else)."""
-    return _object(entry.get("annotations"))
+    return as_object(entry.get("annotations"))
 
 
-def _object(value: object) -> dict[str, Any]:
+def config_labels(config: object) -> dict[str, Any]:
+    """An image config's config.Labels ({} when it has none, or something else where they belong)."""
+    return as_object(as_object(as_object(config).get("config")).get("Labels"))
+
+
+def as_object(value: object) -> dict[str, Any]:
+    """value when it is a JSON object, else {} (a registry's answer is read as untrusted)."""
     return value if isinstance(value, dict) else {}
+
+
+def as_list(value: object) -> list[Any]:
+    """value when it is a JSON array, else []."""
+    return value if isinstance(value, list) else []

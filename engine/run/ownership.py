@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 import structlog
 
 from engine.errors import EngineError
+from engine.registry.manifest import config_labels
 from engine.state.history import History
 from engine.state.lockfile import LockEntry, LockfileError, read_lockfile
 
@@ -84,8 +85,7 @@ class TagGuard:
             config = self.reader.image_config(f"{entry.repository}@{current}")
         except EngineError:
             return False  # unreadable: not shown to be ours
-        labels = ((config or {}).get("config") or {}).get("Labels") or {}
-        value = labels.get(STACK_LABEL, "") if isinstance(labels, dict) else ""
+        value = config_labels(config).get(STACK_LABEL, "")
         stack = self.stacks.get(entry.node, "")  # unknown (a lockfile's node): any stack of ours
         return bool(value) and (not stack or value == stack)
 

@@ -90,7 +90,8 @@ def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None
 
 def _record_promoted(options: Options, lockfile: Path, entries: list[LockEntry], moved: list[str]) -> None:
     """STATE/latest.lock.json records what is published: the promoted entries replace theirs."""
-    promoted = [entry for entry in entries if entry.ref in set(moved)]
+    moved_refs = set(moved)
+    promoted = [entry for entry in entries if entry.ref in moved_refs]
     if promoted:
         latest = options.state / "latest.lock.json"
         write_lockfile(latest, f"promoted from {lockfile}", merge_entries(latest, promoted, None))

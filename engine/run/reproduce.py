@@ -11,9 +11,8 @@ import structlog
 
 from engine.build.request import Provenance
 from engine.errors import EngineError
-from engine.registry import intoto
 from engine.registry.client import RegistryClient
-from engine.registry.manifest import Manifest
+from engine.registry.manifest import Manifest, config_labels
 from engine.run.api import Options, load, source_provenance
 from engine.run.planner import content_ref, plan_build
 from engine.run.runner import BuildSettings, NodeRunner
@@ -117,7 +116,7 @@ def images_of(manifest: Manifest, node: Node) -> dict[str, str]:
 def published_provenance(config: dict[str, Any], current: Provenance) -> Provenance:
     """The source, revision and time the published image was built with (its OCI labels), so a check
     from a later commit that left the node's inputs alone rebuilds what that commit built."""
-    labels = {key: value for key, value in intoto.labels(config).items() if isinstance(value, str)}
+    labels = {key: value for key, value in config_labels(config).items() if isinstance(value, str)}
     created = labels.get("org.opencontainers.image.created", "")
     try:
         epoch = int(datetime.fromisoformat(created).timestamp()) if created else None

@@ -16,6 +16,7 @@ from engine.registry import intoto
 from engine.registry.cosign import Cosign
 from engine.registry.failures import RegistryUnreachable, TransientRegistryError
 from engine.registry.intoto import Reader
+from engine.registry.manifest import config_labels
 from graph.expand.dag import StackGraph
 from graph.model.spec import Node
 
@@ -152,7 +153,7 @@ def _identity(node: Node, digest: str, platforms: list[str], reader: SupplyReade
     others: dict[str, list[str]] = {}
     for platform in platforms:
         config = reader.image_config(f"{node.repository}@{digest}", platform)
-        labelled = str(intoto.labels(config).get("org.stackbuild.node") or "")[:80]
+        labelled = str(config_labels(config).get("org.stackbuild.node") or "")[:80]
         if labelled != node.name:
             others.setdefault(labelled or "(unlabelled)", []).append(platform)
     return [f"tag {node.ref} points to {digest}, an image of node {other}, not of {node.name}"

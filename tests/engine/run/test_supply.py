@@ -13,7 +13,7 @@ from engine.errors import RegistryError
 from engine.registry import intoto
 from engine.registry.cosign import Outcome
 from engine.registry.failures import RegistryUnreachable
-from engine.registry.manifest import Manifest
+from engine.registry.manifest import Manifest, config_labels
 from engine.run import supply
 from graph.expand.dag import graph_of
 from graph.model.spec import Node
@@ -224,7 +224,7 @@ def test_subject_digests_take_only_sha256_strings() -> None:
                 {"digest": {"sha512": "bb"}}]
     assert intoto.subject_digests({"subject": subjects}) == {"sha256:aa"}
     assert intoto.subject_digests({"subject": {"digest": {"sha256": "aa"}}}) == set()
-    assert intoto.labels({"config": {"Labels": ["x"]}}) == {} and intoto.labels(None) == {}
+    assert config_labels({"config": {"Labels": ["x"]}}) == {} and config_labels(None) == {}
 
 
 def test_sign_signs_the_pinned_digest_even_when_the_tag_moved() -> None:
