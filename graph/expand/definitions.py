@@ -108,12 +108,17 @@ def _expand_one(definition: Definition, parents: list[_Parent]) -> list[Node]:
     nodes: list[Node] = []
     used: set[int] = set()
     candidates: list[_Parent | None] = list(parents) or [None]
+    fitted: set[int] = set()
     for parent in candidates:
-        for combo in combos:
+        for index, combo in enumerate(combos):
+            if not _fits(combo, parent):
+                continue
+            fitted.add(index)
             node = _node(definition, parent, combo, constraints, used)
             if node is not None:
                 _reject_same_name(definition, nodes, node)
                 nodes.append(node)
+    _check_included(definition, combos, fitted, parents)
     for index, (_, where) in enumerate(definition.excludes):
         if index not in used:
             raise StackError(f"exclude rule {index + 1} of node '{definition.name}' matches no combination",
@@ -123,6 +128,30 @@ def _expand_one(definition: Definition, parents: list[_Parent]) -> list[Node]:
                          "constraint or has no platform in common with its parent", definition.location,
                          "relax a constraint, or set 'platforms:' on the node or its parent")
     return nodes
+
+
+def _fits(combo: Combination, parent: _Parent | None) -> bool:
+    """Whether an included combination applies to this parent: its values of inherited attributes
+    pick parents (an include never builds on a parent whose attribute it contradicts)."""
+    if not combo.included or parent is None:
+        return True
+    inherited = dict(parent.node.attrs)
+    return all(inherited.get(key, value) == value for key, value in combo.values)
+
+
+def _check_included(definition: Definition, combos: Sequence[Combination], fitted: set[int],
+                    parents: list[_Parent]) -> None:
+    """An include rule that fits none of the parents is an error, not a silent no-op."""
+    for index, combo in enumerate(combos):
+        if index in fitted:
+            continue
+        key, value = next((key, value) for key, value in combo.values
+                          if not any(dict(p.node.attrs).get(key, value) == value for p in parents))
+        held = sorted({dict(p.node.attrs)[key] for p in parents if key in dict(p.node.attrs)})
+        raise StackError(f"include rule of node '{definition.name}' asks for {key}={value}, which no parent "
+                         f"node has (its parents have {key}: {', '.join(held)})", combo.location,
+                         "an include value of an inherited attribute picks the parents it applies to: "
+                         "add a parent node with that value, or drop it from the rule")
 
 
 def _reject_same_name(definition: Definition, nodes: list[Node], node: Node) -> None:

@@ -174,8 +174,20 @@ def _combinations(fields: Fields, limits: Limits) -> tuple[Combination, ...]:
         raise StackError(f"the axes of node '{fields.path[-1]}' make {size} combinations, more than the "
                          f"limit of {limits.max_nodes} nodes", location,
                          "shrink the matrix, or raise the limit with --max-nodes N")
-    combos = combinations(axes, _rules(fields, "include"))
-    return tuple(Combination(tuple(combo.items()), location) for combo in combos)
+    product = [Combination(tuple(combo.items()), location) for combo in combinations(axes)]
+    return (*product, *_included(fields, product))
+
+
+def _included(fields: Fields, product: list[Combination]) -> list[Combination]:
+    """The include rules the axes do not already make, each at its own line."""
+    known = {frozenset(combo.values) for combo in product}
+    included = []
+    for index, rule in enumerate(_rules(fields, "include")):
+        pairs = tuple(rule.items())
+        if frozenset(pairs) not in known:
+            known.add(frozenset(pairs))
+            included.append(Combination(pairs, fields.where("include", index), included=True))
+    return included
 
 
 def _rules(fields: Fields, key: str) -> list[dict[str, str]]:

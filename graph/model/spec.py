@@ -79,10 +79,12 @@ def names_host(reference: str) -> bool:
 
 @dataclass(frozen=True)
 class Combination:
-    """Matrix values a definition adds, with where they were written."""
+    """Matrix values a definition adds, with where they were written. An included combination's value
+    of an attribute its parent already has picks the parents it applies to (it never overrides one)."""
 
     values: Pairs
     location: Location
+    included: bool = False
 
 
 @dataclass(frozen=True)

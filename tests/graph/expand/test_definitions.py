@@ -99,6 +99,47 @@ def test_include_only(load: Load) -> None:
     assert loaded.by_name()["a-2-x"].attrs == (("layer", "os"), ("v", "2"), ("w", "x"))
 
 
+PICKED = """
+stack: s
+registry: r
+nodes:
+  openeuler:
+    kind: os
+    from: "openeuler/openeuler:{os_release}"
+    include:
+      - {os: 2203sp3, os_release: 22.03-lts-sp3}
+      - {os: 2403lts, os_release: 24.03-lts}
+  cann:
+    kind: sdk
+    parent: openeuler
+    tag: "cann{sdk_version}-oe{os}"
+    axes: {sdk_version: [8.0.RC1]}
+    include: [{sdk_version: 8.0.RC3, os: 2403lts}]
+"""
+
+
+def test_an_include_value_of_an_inherited_attribute_picks_the_parents_it_applies_to(load: Load) -> None:
+    # it used to override the parent's os: cann8.0.RC3-oe2403lts was built FROM 22.03-lts-sp3 as well
+    built = [(node.tag, node.parent) for node in load(PICKED).nodes if node.definition == "cann"]
+    assert built == [("cann8.0.RC1-oe2203sp3", "openeuler-2203sp3-22.03-lts-sp3"),
+                     ("cann8.0.RC1-oe2403lts", "openeuler-2403lts-24.03-lts"),
+                     ("cann8.0.RC3-oe2403lts", "openeuler-2403lts-24.03-lts")]
+
+
+def test_an_include_no_parent_fits_is_an_error_at_its_line(error: Error) -> None:
+    text = PICKED.replace("      - {os: 2403lts, os_release: 24.03-lts}\n", "")
+    assert error(text) == (
+        "s/stack.yaml:14: include rule of node 'cann' asks for os=2403lts, which no parent node has "
+        "(its parents have os: 2203sp3) (an include value of an inherited attribute picks the parents it "
+        "applies to: add a parent node with that value, or drop it from the rule)")
+
+
+def test_an_include_adding_a_new_attribute_applies_to_every_parent(load: Load) -> None:
+    text = PICKED.replace("{sdk_version: 8.0.RC3, os: 2403lts}", "{sdk_version: 8.0.RC3, variant: slim}")
+    picked = [node.parent for node in load(text).nodes if dict(node.attrs).get("variant") == "slim"]
+    assert picked == ["openeuler-2203sp3-22.03-lts-sp3", "openeuler-2403lts-24.03-lts"]
+
+
 def test_an_exclude_matching_nothing_is_an_error_at_its_line(error: Error) -> None:
     text = AXES + "    exclude:\n      - {os: deb12}\n      - {os: deb13}\n"
     assert error(text) == ("s/stack.yaml:10: exclude rule 2 of node 'py' matches no combination "
