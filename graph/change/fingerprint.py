@@ -38,8 +38,11 @@ def _sha(data: object) -> str:
 
 
 def spec_digest(node: Node) -> str:
-    """A digest of the node's definition, tag, name and registry left out (renaming changes nothing)."""
+    """A digest of the node's definition, tag and registry left out (a new tag is a retag). A built
+    node's names are in: its image carries them as labels (org.stackbuild.node, which sign checks)."""
+    names = {} if node.external else {"node": node.name, "stack": node.stack, "definition": node.definition}
     return _sha({
+        **names,
         "kind": node.kind, "target": node.target, "platforms": list(node.platforms),
         "secrets": sorted(secret.id for secret in node.secrets), "attrs": dict(node.attrs),
         "variant": node.variant, "external": node.external,

@@ -335,6 +335,27 @@ def test_edits_that_do_not_change_the_image_change_nothing(repo: Path, edit: Cal
     assert fingerprints(repo) == before
 
 
+def test_a_renamed_node_is_a_new_image(repo: Path) -> None:
+    # its image carries its name (org.stackbuild.node, which sign and verify check): reusing the image
+    # of the old name would publish that label under the new one (a `name:` template, or a parent
+    # definition's second node, renames nodes whose definition stays the same)
+    before = fingerprints(repo)
+    edit_data(repo, lambda data: data["nodes"]["b"].update(name="bee"))
+    after = fingerprints(repo)
+    assert after["bee"].value != before["b"].value
+    assert after["c"].value != before["c"].value
+    assert {name: after[name] for name in ("base", "a", "sib")} == {
+        name: before[name] for name in ("base", "a", "sib")}
+
+
+def test_a_renamed_external_base_changes_nothing(repo: Path) -> None:
+    before = fingerprints(repo)
+    edit_data(repo, lambda data: data.update(nodes={("os" if name == "base" else name): spec
+                                                    for name, spec in data["nodes"].items()}))
+    edit_data(repo, lambda data: data["nodes"]["a"].update(parent="os"))
+    assert fingerprints(repo)["a"].value == before["a"].value
+
+
 def test_a_folder_whose_files_are_all_ignored_still_counts(repo: Path) -> None:
     write_files(repo, {"s/b/logs/app.log.1": "x\n", "s/b/.dockerignore": "*.log\nlogs/*\n"})
     before = fingerprints(repo)  # the build is sent an empty logs/: the image has it
