@@ -32,14 +32,19 @@ BASE ?= origin/main
 # Targets, registry, jobs and cache come from [tool.stackbuild] in pyproject.toml; ARGS adds flags.
 ARGS ?=
 
+# Stack secrets may read host files only where the operator allows (README, Secrets): the demo hands
+# the host's CA bundle to pip. Empty it (make pr SECRET_SRC_ALLOW=) to allow none.
+SECRET_SRC_ALLOW ?= /etc/ssl/certs/ca-certificates.crt
+SECRET_FLAGS := $(foreach path,$(SECRET_SRC_ALLOW),--secret-src-allow $(path))
+
 plan: venv ## print the build plan of the default stacks (dry run)
 	$(BIN)/stackbuild plan $(ARGS)
 
 matrix: setup ## nightly: rebuild the default stacks from scratch into the local registry
-	$(BIN)/stackbuild build --full --keep-going $(ARGS)
+	$(BIN)/stackbuild build --full --keep-going $(SECRET_FLAGS) $(ARGS)
 
 pr: setup ## pull request: rebuild what changed since BASE (default origin/main) and its descendants
-	$(BIN)/stackbuild build --changed-since $(BASE) $(ARGS)
+	$(BIN)/stackbuild build --changed-since $(BASE) $(SECRET_FLAGS) $(ARGS)
 
 graph: venv ## draw the default stacks' plan as build/graph.svg
 	@mkdir -p build

@@ -18,6 +18,8 @@ from bench.proxy import CountingProxy
 from bench.workspace import Workspace, clean_env, stackbuild_command
 
 RUN_TIMEOUT_S = 1800
+# the demo stack hands the host's CA bundle to pip as a build secret (bake reads it too): allowed explicitly
+HOST_SECRETS = ("--secret-src-allow", "/etc/ssl/certs/ca-certificates.crt")
 
 
 def _requests(counts: dict[str, int]) -> dict[str, Any]:
@@ -37,7 +39,7 @@ def run_stackbuild(ws: Workspace, proxy: CountingProxy, jobs: int, name: str,
     """One `stackbuild build` through the CLI (extra: more flags); wall time, buildx solves, requests."""
     argv = [*stackbuild_command(), "build", ws.target, "--root", str(ws.root), "--registry", ws.sb_prefix,
             "--state-dir", str(ws.state), "--jobs", str(jobs), "--keep-going", "--no-test",
-            "--log-format", "json", *(["--full"] if full else []), *extra]
+            "--log-format", "json", *(["--full"] if full else []), *HOST_SECRETS, *extra]
     settled = env.settle()
     proxy.take()
     log = ws.logs / f"{name}-stackbuild.log"

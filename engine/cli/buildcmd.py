@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 from engine.cli import ci_report, commands, signing
 from engine.cli.config import pool_of
 from engine.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
-from engine.cli.options import OptionError, options_of
+from engine.cli.options import OptionError, options_of, secret_policy_of
 from engine.run import api
 from engine.run.runner import BuildSettings
 
 if TYPE_CHECKING:
     from engine.build.builder import BuildxBuilder
+    from graph.model.secrets import SecretPolicy
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,16 +28,17 @@ def run(args: argparse.Namespace) -> int:
     pool = pool_of(args)  # a wrong pool is reported before the engine is asked anything
     if args.sign:
         signing.sign_key_file(args.sign, "--sign")  # fails before any build
+    secrets = secret_policy_of(args)
     builder = BuildxBuilder()
     builder.stall_timeout_s = args.stall_timeout
     options = options_of(args)
     if args.check_reproducible:
         builder.check()
-        return _check_reproducible(options, builder, tuple(args.check_reproducible))
+        return _check_reproducible(options, builder, tuple(args.check_reproducible), secrets)
     settings = BuildSettings(jobs=args.jobs, keep_going=args.keep_going, full=args.full,
                              changed_since=args.changed_since or "", cache=args.cache,
                              cache_dir=Path(args.cache_dir or options.state / "cache").resolve(),
-                             test=not args.no_test, adopt=args.adopt, pool=pool)
+                             test=not args.no_test, adopt=args.adopt, pool=pool, secrets=secrets)
     if args.load:
         from engine.build.localstore import LocalStore
         from engine.run.local import build_local
@@ -56,9 +58,10 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK if report.status == "succeeded" else EXIT_FAILED
 
 
-def _check_reproducible(options: api.Options, builder: BuildxBuilder, names: tuple[str, ...]) -> int:
+def _check_reproducible(options: api.Options, builder: BuildxBuilder, names: tuple[str, ...],
+                        secrets: SecretPolicy) -> int:
     from engine.run import reproduce
 
-    results = reproduce.check_reproducible(options, builder, names)
+    results = reproduce.check_reproducible(options, builder, names, secrets=secrets)
     print("\n".join(reproduce.summary(results)))
     return EXIT_OK if all(result.reproducible for result in results) else EXIT_FAILED

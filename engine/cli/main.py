@@ -149,6 +149,11 @@ def _add_build(build: argparse.ArgumentParser) -> None:
     build.add_argument("--only", action="append", default=[], metavar="NODE",
                        help="a CI shard: build exactly these nodes (their parents must be in the registry) "
                             "and move no human tag; repeatable")
+    build.add_argument("--no-secrets", action="store_true",
+                       help="pass no stack secret to any build (untrusted stack files, e.g. a fork's PR)")
+    build.add_argument("--secret-src-allow", action="append", default=[], metavar="PATH",
+                       help="a host file, or a folder, that stack secrets may read besides the repository "
+                            "(repeatable; env STACKBUILD_SECRET_DIRS, ':'-separated)")
     build.add_argument("--sign", metavar="KEY", help="after promotion, sign every published image by "
                        "digest with this cosign key (password from COSIGN_PASSWORD)")
     build.set_defaults(handler=buildcmd.run)

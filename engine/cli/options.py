@@ -17,6 +17,7 @@ from engine.errors import EngineError
 from engine.run import api
 from graph.load.limits import DEFAULT_MAX_NODES
 from graph.model.checks import control_problem, git_ref_problem, platform_problem, registry_prefix_problem
+from graph.model.secrets import ALLOW_FLAG, ALLOW_VARIABLE, SecretPolicy
 
 POSITIONALS = {"targets": "a stack file argument", "lockfile": "the LOCKFILE argument",
                "ref1": "the REF1 argument", "ref2": "the REF2 argument", "kind": "the KIND argument"}
@@ -121,6 +122,25 @@ def options_of(args: argparse.Namespace) -> api.Options:
                        platforms=tuple(p for group in getattr(args, "platform", None) or () for p in group),
                        max_nodes=getattr(args, "max_nodes", None) or DEFAULT_MAX_NODES,
                        only=tuple(getattr(args, "only", None) or ()))
+
+
+def secret_policy_of(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> SecretPolicy:
+    """--no-secrets, and the host paths stack secrets may read: --secret-src-allow, else the environment
+    (never the repository's own settings: a pull request could change them)."""
+    given = [(ALLOW_FLAG, text) for text in args.secret_src_allow]
+    if not given and environ.get(ALLOW_VARIABLE):
+        given = [(f"environment variable {ALLOW_VARIABLE}", text)
+                 for text in environ[ALLOW_VARIABLE].split(os.pathsep) if text]
+    allowed = []
+    for where, text in given:
+        if problem := control_problem(text):
+            raise OptionError(f"{where}: {problem}", "remove the control characters")
+        path = Path(text)
+        if not path.exists():
+            raise OptionError(f"{where}: {text} does not exist",
+                              "name a host file or folder stack secrets may read")
+        allowed.append(path.resolve())
+    return SecretPolicy(withhold=args.no_secrets, allowed=tuple(allowed))
 
 
 def add_load_options(parser: argparse.ArgumentParser) -> None:

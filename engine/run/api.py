@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +40,8 @@ from graph.expand.assemble import load_graph
 from graph.expand.dag import StackGraph, with_registry
 from graph.expand.selection import narrow_platforms, restrict, restrict_to
 from graph.load.limits import DEFAULT_MAX_NODES, WARN_NODES, Limits
+from graph.model.secrets import SecretPolicy, check_secrets
+from graph.model.spec import Node
 from graph.plan.entries import BUILD, PlanEntry, make_plan
 
 if TYPE_CHECKING:
@@ -83,6 +85,24 @@ def load(options: Options) -> StackGraph:
     return with_registry(stack_graph, options.registry) if options.registry else stack_graph
 
 
+def load_to_build(options: Options, policy: SecretPolicy) -> StackGraph:
+    """load, refused (StackError at the secret's line) when a build would read a host file the operator
+    did not allow."""
+    stack_graph = load(options)
+    check_run_secrets(stack_graph.nodes.values(), options.root, policy)
+    return stack_graph
+
+
+def check_run_secrets(nodes: Iterable[Node], root: Path, policy: SecretPolicy) -> None:
+    """Refuse a secret file the policy does not allow, before any build; say once what is withheld."""
+    built = [node for node in nodes if not node.external]
+    check_secrets(built, root, Path.cwd(), policy)
+    withheld = sorted({secret.id for node in built for secret in node.secrets}) if policy.withhold else []
+    if withheld:
+        log.warning("secrets_withheld", node="*", secrets=",".join(withheld),
+                    hint="--no-secrets: no build gets a stack secret; a step that needs one fails")
+
+
 def plan(options: Options, registry: Registry | None = None, full: bool = False,
          changed_since: str = "") -> tuple[PlanEntry, ...]:
     """The dry-run plan; without a registry client every node is planned as a build (no network)."""
@@ -119,8 +139,8 @@ def _run(options: Options, builder: Builder, settings: BuildSettings, registry: 
          history: History) -> RunReport:
     requests_before = Counter(registry.requests)
     memo = load_memo(options.state)
-    planned = plan_build(load(options), options.root, registry, history, settings.full,
-                         settings.changed_since, options.targets, memo)
+    planned = plan_build(load_to_build(options, settings.secrets), options.root, registry, history,
+                         settings.full, settings.changed_since, options.targets, memo)
     save_memo(options.state, memo)
     _check_shard(options, planned)
     if isinstance(builder, EngineCheck) and any(entry.action == BUILD for entry in planned.entries):

@@ -108,7 +108,8 @@ def build_local(options: api.Options, builder: Builder, settings: BuildSettings,
         history = History(options.state / "history.db")
         try:
             memo = load_memo(options.state)
-            planned = plan_local(api.load(options), options.root, store, history, settings.full, memo)
+            planned = plan_local(api.load_to_build(options, settings.secrets), options.root, store, history,
+                                 settings.full, memo)
             save_memo(options.state, memo)
             report = outcomes.new_report(options.state, planned, settings)
             report.mode = "local"

@@ -13,10 +13,11 @@ from engine.build.request import Provenance
 from engine.errors import EngineError
 from engine.registry.client import RegistryClient
 from engine.registry.manifest import Manifest, config_labels
-from engine.run.api import Options, load, source_provenance
+from engine.run.api import Options, check_run_secrets, load, source_provenance
 from engine.run.planner import content_ref, plan_build
 from engine.run.runner import BuildSettings, NodeRunner
 from engine.state.report import NodeReport, RunReport
+from graph.model.secrets import REPOSITORY_ONLY, SecretPolicy
 from graph.model.spec import Node
 
 if TYPE_CHECKING:
@@ -56,19 +57,22 @@ class Reproduction:
 
 
 def check_reproducible(options: Options, builder: Builder, names: tuple[str, ...],
-                       registry: RegistryClient | None = None) -> list[Reproduction]:
+                       registry: RegistryClient | None = None,
+                       secrets: SecretPolicy = REPOSITORY_ONLY) -> list[Reproduction]:
     """Rebuild each named node without cache under its own tag, then compare with the published one."""
     registry = registry or RegistryClient()
     stack_graph = load(options)
     missing = [name for name in names if name not in stack_graph.nodes or stack_graph.nodes[name].external]
     if missing:
         raise EngineError(f"no built node named {missing[0]!r}", "`stackbuild plan` lists the nodes")
+    check_run_secrets((stack_graph.nodes[name] for name in names), options.root, secrets)
     planned = plan_build(stack_graph, options.root, registry, None)
     folder = options.state / "reproduce"
     (folder / "logs").mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC).isoformat(timespec="seconds")
+    settings = BuildSettings(cache="none", test=False, secrets=secrets)
     runner = NodeRunner(options.root, planned, builder, RunReport("reproduce", str(folder), now), registry,
-                        BuildSettings(cache="none", test=False), source_provenance(options.root, now))
+                        settings, source_provenance(options.root, now))
     return [_check(runner, registry, stack_graph.nodes[name], folder) for name in names]
 
 

@@ -28,6 +28,7 @@ from engine.run.planner import Planned, candidate_ref, candidate_tag, content_re
 from engine.run.smoke import smoke_test
 from engine.state.hygiene import secret_args
 from engine.state.report import NodeReport, RunReport
+from graph.model.secrets import REPOSITORY_ONLY, SecretPolicy, passed_secrets
 from graph.model.spec import Node
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class BuildSettings:
     adopt: bool = False  # take over human tags that point at images this project never built
     load: bool = False  # build into the local engine's image store: no registry at all
     pool: Pool | None = None  # builders per platform; None: the current builder builds everything
+    secrets: SecretPolicy = REPOSITORY_ONLY  # the operator's: withhold them, or which host files builds read
 
 
 class NodeRunner:
@@ -249,6 +251,8 @@ class NodeRunner:
             digest = self.registry.digest(candidate_ref(node, self.planned.fingerprints[node.name])) \
                 if buildlog.only_cache_export_failed(text) else None
             if not digest:
+                if self.settings.secrets.withhold and node.secrets and type(exc) is BuildError:
+                    _hint_withheld(exc, node)
                 raise
             log.warning("cache_export_failed", node=node.name, error=str(exc))
             return BuildResult(node.name, digest, time.monotonic() - started, str(log_path))
@@ -263,7 +267,8 @@ class NodeRunner:
         platform of it when given, on its parent's digest when given."""
         parent = self.planned.graph.nodes[node.parent] if node.parent else None
         digest = self.parents.to_build_on(parent) if parent_digest is None else parent_digest
-        request = build_request(node, self.root, parent, digest, self.provenance)
+        secrets = passed_secrets(node, self.root, Path.cwd(), self.settings.secrets)
+        request = build_request(replace(node, secrets=secrets), self.root, parent, digest, self.provenance)
         cache_from, cache_to = cache_flags(node, self.settings.cache, self.settings.cache_dir, platform)
         fingerprint = self.planned.fingerprints[node.name]
         labels = (*request.labels, ("org.stackbuild.fingerprint", fingerprint.value))
@@ -282,3 +287,10 @@ class NodeRunner:
                        builder=self.settings.pool.only_builder if self.settings.pool else "",
                        sbom_generator=self.parents.sbom_generator(node))
 
+
+
+def _hint_withheld(exc: BuildError, node: Node) -> None:
+    """A build that failed without the secrets its node declares says so in its error."""
+    ids = ", ".join(secret.id for secret in node.secrets)
+    EngineError.__init__(exc, exc.message, f"this run passed no secrets (--no-secrets), and the node "
+                         f"declares {ids}: a step that needs one fails without it; else {exc.hint}")

@@ -22,7 +22,8 @@ def read_secrets(fields: Fields) -> tuple[Secret, ...]:
         item = Fields(fields.doc, (*fields.path, "secrets", index), items[index], SECRET_KEYS,
                       "a secret")
         secret = Secret(item.text("id", check=secret_id_problem),
-                        item.text("env", "", env_problem), item.text("src", "", src_problem))
+                        item.text("env", "", env_problem), item.text("src", "", src_problem),
+                        item.where("src" if item.has("src") else "id"))
         if bool(secret.env) == bool(secret.src):
             raise item.fail("id", f"secret {secret.id!r} needs exactly one of 'env' or 'src'")
         if any(earlier.id == secret.id for earlier in result):  # buildx would take only one of them

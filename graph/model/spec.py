@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from graph.errors import Location
 
@@ -19,6 +19,7 @@ class Secret:
     id: str
     env: str = ""
     src: str = ""
+    location: Location = field(default=NOWHERE, compare=False)  # where the stack file names it
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from python_on_whales.exceptions import DockerException
 
 from bench.env import image_refs, remove_refs
 from engine.build.builder import BuildxBuilder
+from graph.model.secrets import SecretPolicy
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -49,6 +50,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# the demo stack hands the host's CA bundle to pip as a build secret: its runs allow that one file
+HOST_CA = SecretPolicy(allowed=(Path("/etc/ssl/certs/ca-certificates.crt"),))
 REGISTRY_ATTEMPTS = 5  # another process may take the free port between our probe and the registry's bind
 
 

@@ -13,7 +13,7 @@ from engine.registry.client import RegistryClient
 from engine.run import api
 from engine.run.runner import BuildSettings
 from engine.state.report import RunReport
-from tests.integration.conftest import run_in
+from tests.integration.conftest import HOST_CA, run_in
 
 PLATFORMS = {"linux/amd64", "linux/arm64"}
 pytestmark = pytest.mark.timeout(2400)  # the module's first test also builds the demo (cold: QEMU)
@@ -26,7 +26,7 @@ def demo_run(builder: BuildxBuilder, registry: str, repo_root: Path,
     # the tools stack builds the SBOM generator the demo names (`sbom:`), first, in the same run
     options = api.Options(root=repo_root, targets=(Path("stacks/tools"), Path("stacks/demo")),
                           registry=f"{registry}/demo", state_dir=tmp_path_factory.mktemp("state"))
-    return options, api.build(options, builder, BuildSettings(jobs=2))
+    return options, api.build(options, builder, BuildSettings(jobs=2, secrets=HOST_CA))
 
 
 def test_every_node_builds_and_passes_its_smoke_test_on_both_arches(demo_run):

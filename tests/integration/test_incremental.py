@@ -20,8 +20,9 @@ from engine.run import api, publishing
 from engine.run.runner import BuildSettings
 from engine.state.report import RunReport
 from graph.plan.entries import BUILD, SKIP
+from tests.integration.conftest import HOST_CA
 
-QUIET = BuildSettings(jobs=2, keep_going=True, test=False)
+QUIET = BuildSettings(jobs=2, keep_going=True, test=False, secrets=HOST_CA)
 pytestmark = pytest.mark.timeout(2400)  # the module's first test also builds the demo (cold: QEMU)
 DEV_OF = {"numpy": "numpy-dev", "chat-2": "chat-2-dev", "chat-3": "chat-3-dev"}
 

@@ -10,6 +10,7 @@ import secrets
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from engine.console import logs
 from engine.registry.client import RegistryClient
 from engine.run import api, reproduce
 from engine.run.runner import BuildSettings
+from graph.model.secrets import SecretPolicy
 from tests.engine.engine_fakes import commit_all, git
 from tests.integration.conftest import start_registry
 from tests.integration.provenance import statements
@@ -195,6 +197,42 @@ def test_sentinels_in_secrets_and_the_remote_url_appear_nowhere(
     assert {"history.db", "lock.json", "report.json", "log.jsonl", "root.log"} <= set(searched)
     assert subprocess.run(["git", "-C", str(repo), "status", "--short"], capture_output=True,
                           check=True).stdout == b""
+
+
+WITHHELD_STACK = """\
+stack: bare
+registry: localhost:5000/bare
+platforms: [linux/amd64]
+secrets: [{id: tok, env: SB_BARE_TOKEN}, {id: file, src: stacks/bare/root/token.txt}]
+nodes:
+  root: {kind: os, tag: "1"}
+"""
+WITHHELD_DOCKERFILE = """\
+FROM scratch
+ADD rootfs/amd64.tar.gz /
+RUN --mount=type=secret,id=tok,required=false --mount=type=secret,id=file,required=false \\
+    test ! -e /run/secrets/tok && test ! -e /run/secrets/file
+"""
+
+
+def test_no_secrets_mounts_no_secret_into_the_build(
+        tmp_path: Path, registry: str, builder: BuildxBuilder, repo_root: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "stacks/bare/root/rootfs").mkdir(parents=True)
+    (tmp_path / "stacks/bare/stack.yaml").write_text(WITHHELD_STACK, encoding="utf-8")
+    (tmp_path / "stacks/bare/root/Dockerfile").write_text(WITHHELD_DOCKERFILE, encoding="utf-8")
+    (tmp_path / "stacks/bare/root/token.txt").write_text(f"token {time.time_ns()}\n", encoding="utf-8")
+    os.link(repo_root / "stacks/demo/os/rootfs/amd64.tar.gz",
+            tmp_path / "stacks/bare/root/rootfs/amd64.tar.gz")
+    (tmp_path / ".gitignore").write_text("state/\n", encoding="utf-8")
+    commit_all(tmp_path, "bare")
+    monkeypatch.setenv("SB_BARE_TOKEN", "SB_SENTINEL_bare")
+    monkeypatch.chdir(tmp_path)  # a relative src is read from the working folder, as buildx reads it
+    options = api.Options(root=tmp_path, registry=f"{registry}/bare", state_dir=tmp_path / "state")
+    passed = api.build(options, builder, QUIET)  # the secrets are mounted: the RUN step fails
+    assert passed.nodes["root"].status == "failed", "the secrets did not reach the build"
+    withheld = api.build(options, builder, replace(QUIET, secrets=SecretPolicy(withhold=True)))
+    assert withheld.status == "succeeded", {n: r.error for n, r in withheld.nodes.items() if r.error}
 
 
 def test_provenance_min_keeps_no_build_args_and_off_attaches_nothing(

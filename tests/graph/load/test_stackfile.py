@@ -424,6 +424,13 @@ def test_stack_secrets_reach_nodes_without_their_own(load: Load) -> None:
     assert load(text).nodes[0].secrets == (Secret("ca", src="/etc/ca.crt"),)
 
 
+def test_a_secret_remembers_the_line_of_its_source(load: Load) -> None:
+    text = BASE.replace("nodes:", "secrets:\n  - id: ca\n    src: /etc/ca.crt\nnodes:")
+    text += "    secrets: [{id: tok, env: TOKEN}]\n"
+    assert [secret.location for secret in load(text).nodes[0].secrets] == [
+        Location("s/stack.yaml", 5), Location("s/stack.yaml", 10)]
+
+
 def test_test_string_is_split_like_a_shell_would(load: Load) -> None:
     text = BASE + """    test: python3 -c "import sys; print(sys.version)"  'a  b' c\\ d\n"""
     assert load(text).nodes[0].test == (

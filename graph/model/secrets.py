@@ -1,0 +1,69 @@
+"""Which build secrets a run passes: the operator's policy, not the stack file, decides."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from graph.errors import StackError
+from graph.model.spec import Node, Secret
+
+ALLOW_FLAG = "--secret-src-allow"
+ALLOW_VARIABLE = "STACKBUILD_SECRET_DIRS"
+
+
+@dataclass(frozen=True)
+class SecretPolicy:
+    """What a run may hand to buildx `--secret`: nothing (withhold), or files inside the repository and
+    below the allowed paths (each a folder or one file), plus every `env:` secret."""
+
+    withhold: bool = False
+    allowed: tuple[Path, ...] = ()
+
+
+REPOSITORY_ONLY = SecretPolicy()  # the default: `src:` files inside the repository, and `env:` secrets
+
+
+def source_of(secret: Secret, cwd: Path) -> Path:
+    """The file buildx would read for a `src:` secret, symlinks resolved (relative to cwd, as buildx does)."""
+    return (cwd / secret.src).resolve()
+
+
+def allowed_source(path: Path, root: Path, allowed: Iterable[Path]) -> bool:
+    """Whether a resolved secret file lies in the repository or is (or lies below) an allowed path."""
+    return any(path.is_relative_to(place.resolve()) for place in (root, *allowed))
+
+
+def refusal(node: Node, secret: Secret, path: Path) -> StackError:
+    """The error for a secret file the operator did not allow: where, which file, how to allow it."""
+    shown = secret.src if str(path) == secret.src else f"{secret.src} (resolved: {path})"
+    return StackError(
+        f"node {node.name}: secret {secret.id!r} reads the host file {shown}, which lies outside the "
+        "repository and outside every path the operator allowed",
+        secret.location,
+        f"if this run may hand that file to builds, allow it with {ALLOW_FLAG} {path} (or its folder; "
+        f"env {ALLOW_VARIABLE}, ':'-separated); or build with --no-secrets",
+    )
+
+
+def passed_secrets(node: Node, root: Path, cwd: Path, policy: SecretPolicy) -> tuple[Secret, ...]:
+    """The secrets a build of node gets: none when withheld, `src:` files by their resolved path (what was
+    checked is what buildx reads); StackError for a file the policy does not allow."""
+    if policy.withhold:
+        return ()
+    passed = []
+    for secret in node.secrets:
+        if secret.src:
+            path = source_of(secret, cwd)
+            if not allowed_source(path, root, policy.allowed):
+                raise refusal(node, secret, path)
+            secret = replace(secret, src=str(path))
+        passed.append(secret)
+    return tuple(passed)
+
+
+def check_secrets(nodes: Iterable[Node], root: Path, cwd: Path, policy: SecretPolicy) -> None:
+    """StackError for the first secret file of nodes the policy does not allow (before any build)."""
+    for node in nodes:
+        passed_secrets(node, root, cwd, policy)

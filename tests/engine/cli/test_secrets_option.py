@@ -1,0 +1,121 @@
+"""`build --no-secrets` and `--secret-src-allow`: the operator, not the stack file, decides which host
+files and variables reach a build."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import engine.build.builder
+from engine.cli import exits
+from engine.cli import main as cli
+from engine.run import api
+from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, write_stack
+
+SECRETS = "secrets:\n  - id: tok\n    src: {src}\n  - id: pip\n    env: PIP_TOKEN\nnodes:"
+
+
+class CheckedBuilder(FakeBuilder):
+    """The fake builder with the engine check the build command runs first."""
+
+    def check(self) -> str:
+        return "github.com/docker/buildx v0.0.0-fake"
+
+
+@pytest.fixture
+def host_file(tmp_path: Path) -> Path:
+    """A host file outside the repository, as a runner's credentials are."""
+    (tmp_path / "host").mkdir()
+    path = tmp_path / "host" / "credentials.json"
+    path.write_text('{"auths": {}}\n', encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path, host_file: Path) -> Path:
+    """The tiny stack, whose stack-level secrets read host_file (line 5) and $PIP_TOKEN."""
+    stack = write_stack(tmp_path / "repo") / "stack.yaml"
+    text = stack.read_text(encoding="utf-8")
+    stack.write_text(text.replace("nodes:", SECRETS.format(src=host_file), 1), encoding="utf-8")
+    return tmp_path / "repo"
+
+
+@pytest.fixture
+def builder(monkeypatch: pytest.MonkeyPatch) -> CheckedBuilder:
+    registry = FakeRegistry()
+    monkeypatch.setattr(api, "RegistryClient", lambda: registry)
+    fake = CheckedBuilder(registry)
+    monkeypatch.setattr(engine.build.builder, "BuildxBuilder", lambda: fake)
+    return fake
+
+
+def build(repo: Path, *args: str) -> int:
+    return cli.main(["build", "--root", str(repo), "--state-dir", str(repo.parent / "state"),
+                     "--log-format", "json", "--no-test", *args])
+
+
+def test_a_host_file_the_operator_did_not_allow_is_refused_before_any_build(
+        repo: Path, host_file: Path, builder: CheckedBuilder, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("STACKBUILD_SECRET_DIRS", raising=False)
+    assert build(repo) == exits.EXIT_BAD_INPUT
+    error = capsys.readouterr().err
+    assert f"error: stacks/t/stack.yaml:6: node base: secret 'tok' reads the host file {host_file}, " \
+           "which lies outside the repository and outside every path the operator allowed (if this run " \
+           f"may hand that file to builds, allow it with --secret-src-allow {host_file} (or its folder; " \
+           "env STACKBUILD_SECRET_DIRS, ':'-separated); or build with --no-secrets)" in error
+    assert "Traceback" not in error
+    assert builder.order == []
+    assert not (repo.parent / "state" / "runs").exists()  # no run was started
+
+
+@pytest.mark.parametrize("how", ["file flag", "folder flag", "environment"])
+def test_an_allowed_host_file_reaches_every_build_by_its_resolved_path(
+        repo: Path, host_file: Path, builder: CheckedBuilder, monkeypatch: pytest.MonkeyPatch,
+        how: str) -> None:
+    flags = {"file flag": ["--secret-src-allow", str(host_file)],
+             "folder flag": ["--secret-src-allow", str(host_file.parent)], "environment": []}[how]
+    if how == "environment":
+        monkeypatch.setenv("STACKBUILD_SECRET_DIRS", f"{repo / 'stacks'}:{host_file.parent}")
+    assert build(repo, *flags) == exits.EXIT_OK
+    assert {name: request.secrets for name, request in builder.requests.items()} == {
+        name: ("id=pip,env=PIP_TOKEN", f"id=tok,src={host_file}") for name in NODES}
+
+
+def test_no_secrets_passes_none_to_any_build_and_says_so_once(
+        repo: Path, builder: CheckedBuilder, capsys: pytest.CaptureFixture[str]) -> None:
+    assert build(repo, "--no-secrets") == exits.EXIT_OK
+    assert sorted(builder.requests) == sorted(NODES)
+    assert all(request.secrets == () for request in builder.requests.values())
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    withheld = [event for event in events if event["event"] == "secrets_withheld"]
+    assert len(withheld) == 1 and withheld[0]["node"] == "*" and withheld[0]["secrets"] == "pip,tok"
+
+
+def test_a_build_failing_without_its_secrets_names_no_secrets(
+        repo: Path, builder: CheckedBuilder, capsys: pytest.CaptureFixture[str]) -> None:
+    builder.fail = {"base"}
+    assert build(repo, "--no-secrets") == exits.EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "node base: build failed with exit code 1" in out
+    assert "(this run passed no secrets (--no-secrets), and the node declares pip, tok: a step that needs " \
+           "one fails without it; else fix the Dockerfile step shown in the log tail)" in out
+
+
+def test_an_allowed_path_that_does_not_exist_is_exit_2(repo: Path, builder: CheckedBuilder,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    missing = repo.parent / "no-such-folder"
+    assert build(repo, "--secret-src-allow", str(missing)) == exits.EXIT_BAD_INPUT
+    assert f"error: --secret-src-allow: {missing} does not exist" in capsys.readouterr().err
+    assert builder.order == []
+
+
+def test_the_repository_settings_cannot_allow_a_host_file(
+        repo: Path, host_file: Path, builder: CheckedBuilder, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "pyproject.toml").write_text(f'[tool.stackbuild]\nsecret-src-allow = ["{host_file.parent}"]\n',
+                                         encoding="utf-8")
+    assert build(repo) == exits.EXIT_BAD_INPUT
+    assert "unknown key 'secret-src-allow'" in capsys.readouterr().err
+    assert builder.order == []

@@ -1,0 +1,118 @@
+"""graph.model.secrets: the operator's policy decides which host files and variables a build gets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from graph.errors import Location, StackError
+from graph.model.secrets import SecretPolicy, check_secrets, passed_secrets
+from graph.model.spec import Node, Secret
+
+WHERE = Location("stacks/s/stack.yaml", 7)
+
+
+def node(*secrets: Secret) -> Node:
+    return Node(name="app", stack="s", kind="os", parent=None, dockerfile="stacks/s/Dockerfile",
+                context="stacks/s", registry="localhost:5000/s", image="app", tag="1",
+                platforms=("linux/amd64",), secrets=secrets)
+
+
+@pytest.fixture
+def places(tmp_path: Path) -> tuple[Path, Path]:
+    """(a repository holding stacks/s/ca.pem, a host folder outside it holding token and ca.pem)."""
+    root, host = tmp_path / "repo", tmp_path / "host"
+    (root / "stacks/s").mkdir(parents=True)
+    host.mkdir()
+    for path in (root / "stacks/s/ca.pem", host / "token", host / "ca.pem"):
+        path.write_text("x\n", encoding="utf-8")
+    return root, host
+
+
+def test_a_file_inside_the_repository_is_passed_by_its_resolved_path(places: tuple[Path, Path]) -> None:
+    root, _ = places
+    secret = Secret("ca", src="stacks/s/ca.pem", location=WHERE)
+    assert passed_secrets(node(secret), root, root, SecretPolicy()) == (
+        Secret("ca", src=str(root / "stacks/s/ca.pem")),)
+
+
+def test_a_host_file_outside_the_repository_is_refused_unless_allowed(places: tuple[Path, Path]) -> None:
+    root, host = places
+    secret = Secret("tok", src=str(host / "token"), location=WHERE)
+    with pytest.raises(StackError) as caught:
+        passed_secrets(node(secret), root, root, SecretPolicy())
+    assert caught.value.location == WHERE
+    assert str(caught.value) == (
+        f"stacks/s/stack.yaml:7: node app: secret 'tok' reads the host file {host / 'token'}, which lies "
+        "outside the repository and outside every path the operator allowed (if this run may hand that "
+        f"file to builds, allow it with --secret-src-allow {host / 'token'} (or its folder; env "
+        "STACKBUILD_SECRET_DIRS, ':'-separated); or build with --no-secrets)")
+
+
+@pytest.mark.parametrize("allowed", ["host", "host/token"])
+def test_an_allowed_folder_or_file_lets_the_host_file_through(places: tuple[Path, Path],
+                                                               allowed: str) -> None:
+    root, host = places
+    secret = Secret("tok", src=str(host / "token"))
+    policy = SecretPolicy(allowed=(host.parent / allowed,))
+    assert passed_secrets(node(secret), root, root, policy) == (Secret("tok", src=str(host / "token")),)
+
+
+def test_allowing_one_file_allows_no_other_beside_it(places: tuple[Path, Path]) -> None:
+    root, host = places
+    policy = SecretPolicy(allowed=(host / "token",))
+    with pytest.raises(StackError, match="secret 'ca' reads the host file"):
+        passed_secrets(node(Secret("ca", src=str(host / "ca.pem"))), root, root, policy)
+
+
+def test_a_symlink_in_the_repository_to_a_host_file_is_refused(places: tuple[Path, Path]) -> None:
+    root, host = places
+    (root / "stacks/s/innocent.pem").symlink_to(host / "token")
+    secret = Secret("ca", src="stacks/s/innocent.pem", location=WHERE)
+    with pytest.raises(StackError, match=r"host file stacks/s/innocent.pem \(resolved: .*/host/token\)"):
+        passed_secrets(node(secret), root, root, SecretPolicy())
+
+
+def test_dot_dot_out_of_an_allowed_folder_is_refused(places: tuple[Path, Path]) -> None:
+    root, host = places
+    secret = Secret("tok", src=f"{root}/stacks/../../host/token")
+    with pytest.raises(StackError, match="outside the repository"):
+        passed_secrets(node(secret), root, root, SecretPolicy())
+    passed = passed_secrets(node(secret), root, root, SecretPolicy(allowed=(host,)))
+    assert passed[0].src == str(host / "token")
+
+
+def test_a_symlinked_allowed_folder_counts_by_its_target(places: tuple[Path, Path], tmp_path: Path) -> None:
+    root, host = places
+    (tmp_path / "link").symlink_to(host, target_is_directory=True)
+    secret = Secret("tok", src=str(host / "token"))
+    assert passed_secrets(node(secret), root, root, SecretPolicy(allowed=(tmp_path / "link",)))
+
+
+def test_a_relative_src_is_read_from_the_working_folder_as_buildx_reads_it(places: tuple[Path, Path]) -> None:
+    root, host = places
+    secret = Secret("tok", src="token")
+    with pytest.raises(StackError, match="outside the repository"):
+        passed_secrets(node(secret), root, host, SecretPolicy())  # buildx would read host/token
+
+
+def test_env_secrets_pass_as_they_are(places: tuple[Path, Path]) -> None:
+    root, _ = places
+    secret = Secret("tok", env="PIP_TOKEN")
+    assert passed_secrets(node(secret), root, root, SecretPolicy()) == (secret,)
+
+
+def test_withheld_secrets_pass_nothing_and_refuse_nothing(places: tuple[Path, Path]) -> None:
+    root, host = places
+    secrets = (Secret("tok", env="PIP_TOKEN"), Secret("ca", src=str(host / "ca.pem")))
+    assert passed_secrets(node(*secrets), root, root, SecretPolicy(withhold=True)) == ()
+    check_secrets([node(*secrets)], root, root, SecretPolicy(withhold=True))
+
+
+def test_check_secrets_refuses_the_first_node_with_a_host_file(places: tuple[Path, Path]) -> None:
+    root, host = places
+    fine = node(Secret("ca", src="stacks/s/ca.pem"))
+    with pytest.raises(StackError, match="secret 'tok'"):
+        check_secrets([fine, node(Secret("tok", src=str(host / "token")))], root, root, SecretPolicy())
+    check_secrets([fine], root, root, SecretPolicy())
