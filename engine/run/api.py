@@ -96,7 +96,7 @@ def load_to_build(options: Options, policy: SecretPolicy) -> StackGraph:
 def check_run_secrets(nodes: Iterable[Node], root: Path, policy: SecretPolicy) -> None:
     """Refuse a secret file the policy does not allow, before any build; say once what is withheld."""
     built = [node for node in nodes if not node.external]
-    check_secrets(built, root, Path.cwd(), policy)
+    check_secrets(built, root, policy)
     withheld = sorted({secret.id for node in built for secret in node.secrets}) if policy.withhold else []
     if withheld:
         log.warning("secrets_withheld", node="*", secrets=",".join(withheld),

@@ -267,7 +267,7 @@ class NodeRunner:
         platform of it when given, on its parent's digest when given."""
         parent = self.planned.graph.nodes[node.parent] if node.parent else None
         digest = self.parents.to_build_on(parent) if parent_digest is None else parent_digest
-        secrets = passed_secrets(node, self.root, Path.cwd(), self.settings.secrets)
+        secrets = passed_secrets(node, self.root, self.settings.secrets)
         request = build_request(replace(node, secrets=secrets), self.root, parent, digest, self.provenance)
         cache_from, cache_to = cache_flags(node, self.settings.cache, self.settings.cache_dir, platform)
         fingerprint = self.planned.fingerprints[node.name]

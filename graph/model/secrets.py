@@ -25,9 +25,10 @@ class SecretPolicy:
 REPOSITORY_ONLY = SecretPolicy()  # the default: `src:` files inside the repository, and `env:` secrets
 
 
-def source_of(secret: Secret, cwd: Path) -> Path:
-    """The file buildx would read for a `src:` secret, symlinks resolved (relative to cwd, as buildx does)."""
-    return (cwd / secret.src).resolve()
+def source_of(secret: Secret, root: Path) -> Path:
+    """The file a `src:` secret names, symlinks resolved; a relative one is read from its stack file's
+    folder, like every path of a stack file (buildx is handed the resolved path)."""
+    return (root / Path(secret.location.file).parent / secret.src).resolve()
 
 
 def allowed_source(path: Path, root: Path, allowed: Iterable[Path]) -> bool:
@@ -47,7 +48,7 @@ def refusal(node: Node, secret: Secret, path: Path) -> StackError:
     )
 
 
-def passed_secrets(node: Node, root: Path, cwd: Path, policy: SecretPolicy) -> tuple[Secret, ...]:
+def passed_secrets(node: Node, root: Path, policy: SecretPolicy) -> tuple[Secret, ...]:
     """The secrets a build of node gets: none when withheld, `src:` files by their resolved path (what was
     checked is what buildx reads); StackError for a file the policy does not allow."""
     if policy.withhold:
@@ -55,15 +56,19 @@ def passed_secrets(node: Node, root: Path, cwd: Path, policy: SecretPolicy) -> t
     passed = []
     for secret in node.secrets:
         if secret.src:
-            path = source_of(secret, cwd)
+            path = source_of(secret, root)
             if not allowed_source(path, root, policy.allowed):
                 raise refusal(node, secret, path)
+            if "," in str(path):  # buildx's --secret is comma-separated
+                raise StackError(f"node {node.name}: secret {secret.id!r} resolves to {path}, whose ',' "
+                                 "buildx's --secret cannot carry", secret.location,
+                                 "name the file by a path without ','")
             secret = replace(secret, src=str(path))
         passed.append(secret)
     return tuple(passed)
 
 
-def check_secrets(nodes: Iterable[Node], root: Path, cwd: Path, policy: SecretPolicy) -> None:
+def check_secrets(nodes: Iterable[Node], root: Path, policy: SecretPolicy) -> None:
     """StackError for the first secret file of nodes the policy does not allow (before any build)."""
     for node in nodes:
-        passed_secrets(node, root, cwd, policy)
+        passed_secrets(node, root, policy)

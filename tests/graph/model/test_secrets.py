@@ -32,8 +32,8 @@ def places(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_a_file_inside_the_repository_is_passed_by_its_resolved_path(places: tuple[Path, Path]) -> None:
     root, _ = places
-    secret = Secret("ca", src="stacks/s/ca.pem", location=WHERE)
-    assert passed_secrets(node(secret), root, root, SecretPolicy()) == (
+    secret = Secret("ca", src=str(root / "stacks/s/ca.pem"), location=WHERE)
+    assert passed_secrets(node(secret), root, SecretPolicy()) == (
         Secret("ca", src=str(root / "stacks/s/ca.pem")),)
 
 
@@ -41,7 +41,7 @@ def test_a_host_file_outside_the_repository_is_refused_unless_allowed(places: tu
     root, host = places
     secret = Secret("tok", src=str(host / "token"), location=WHERE)
     with pytest.raises(StackError) as caught:
-        passed_secrets(node(secret), root, root, SecretPolicy())
+        passed_secrets(node(secret), root, SecretPolicy())
     assert caught.value.location == WHERE
     assert str(caught.value) == (
         f"stacks/s/stack.yaml:7: node app: secret 'tok' reads the host file {host / 'token'}, which lies "
@@ -56,30 +56,30 @@ def test_an_allowed_folder_or_file_lets_the_host_file_through(places: tuple[Path
     root, host = places
     secret = Secret("tok", src=str(host / "token"))
     policy = SecretPolicy(allowed=(host.parent / allowed,))
-    assert passed_secrets(node(secret), root, root, policy) == (Secret("tok", src=str(host / "token")),)
+    assert passed_secrets(node(secret), root, policy) == (Secret("tok", src=str(host / "token")),)
 
 
 def test_allowing_one_file_allows_no_other_beside_it(places: tuple[Path, Path]) -> None:
     root, host = places
     policy = SecretPolicy(allowed=(host / "token",))
     with pytest.raises(StackError, match="secret 'ca' reads the host file"):
-        passed_secrets(node(Secret("ca", src=str(host / "ca.pem"))), root, root, policy)
+        passed_secrets(node(Secret("ca", src=str(host / "ca.pem"))), root, policy)
 
 
 def test_a_symlink_in_the_repository_to_a_host_file_is_refused(places: tuple[Path, Path]) -> None:
     root, host = places
     (root / "stacks/s/innocent.pem").symlink_to(host / "token")
-    secret = Secret("ca", src="stacks/s/innocent.pem", location=WHERE)
-    with pytest.raises(StackError, match=r"host file stacks/s/innocent.pem \(resolved: .*/host/token\)"):
-        passed_secrets(node(secret), root, root, SecretPolicy())
+    secret = Secret("ca", src="innocent.pem", location=WHERE)
+    with pytest.raises(StackError, match=r"host file innocent.pem \(resolved: .*/host/token\)"):
+        passed_secrets(node(secret), root, SecretPolicy())
 
 
 def test_dot_dot_out_of_an_allowed_folder_is_refused(places: tuple[Path, Path]) -> None:
     root, host = places
     secret = Secret("tok", src=f"{root}/stacks/../../host/token")
     with pytest.raises(StackError, match="outside the repository"):
-        passed_secrets(node(secret), root, root, SecretPolicy())
-    passed = passed_secrets(node(secret), root, root, SecretPolicy(allowed=(host,)))
+        passed_secrets(node(secret), root, SecretPolicy())
+    passed = passed_secrets(node(secret), root, SecretPolicy(allowed=(host,)))
     assert passed[0].src == str(host / "token")
 
 
@@ -87,32 +87,43 @@ def test_a_symlinked_allowed_folder_counts_by_its_target(places: tuple[Path, Pat
     root, host = places
     (tmp_path / "link").symlink_to(host, target_is_directory=True)
     secret = Secret("tok", src=str(host / "token"))
-    assert passed_secrets(node(secret), root, root, SecretPolicy(allowed=(tmp_path / "link",)))
+    assert passed_secrets(node(secret), root, SecretPolicy(allowed=(tmp_path / "link",)))
 
 
-def test_a_relative_src_is_read_from_the_working_folder_as_buildx_reads_it(places: tuple[Path, Path]) -> None:
-    root, host = places
-    secret = Secret("tok", src="token")
+def test_a_relative_src_is_read_from_its_stack_files_folder(places: tuple[Path, Path]) -> None:
+    root, _ = places  # WHERE is stacks/s/stack.yaml, beside stacks/s/ca.pem
+    assert passed_secrets(node(Secret("ca", src="ca.pem", location=WHERE)), root, SecretPolicy()) == (
+        Secret("ca", src=str(root / "stacks/s/ca.pem")),)
     with pytest.raises(StackError, match="outside the repository"):
-        passed_secrets(node(secret), root, host, SecretPolicy())  # buildx would read host/token
+        passed_secrets(node(Secret("tok", src="../../../host/token", location=WHERE)), root, SecretPolicy())
+
+
+def test_a_resolved_path_with_a_comma_is_refused_at_the_secret(places: tuple[Path, Path]) -> None:
+    root, _ = places
+    (root / "stacks/s/a,b").mkdir()
+    (root / "stacks/s/a,b/ca.pem").write_text("x\n", encoding="utf-8")
+    (root / "stacks/s/link").symlink_to(root / "stacks/s/a,b", target_is_directory=True)
+    with pytest.raises(StackError, match="cannot carry") as caught:
+        passed_secrets(node(Secret("ca", src="link/ca.pem", location=WHERE)), root, SecretPolicy())
+    assert caught.value.location == WHERE
 
 
 def test_env_secrets_pass_as_they_are(places: tuple[Path, Path]) -> None:
     root, _ = places
     secret = Secret("tok", env="PIP_TOKEN")
-    assert passed_secrets(node(secret), root, root, SecretPolicy()) == (secret,)
+    assert passed_secrets(node(secret), root, SecretPolicy()) == (secret,)
 
 
 def test_withheld_secrets_pass_nothing_and_refuse_nothing(places: tuple[Path, Path]) -> None:
     root, host = places
     secrets = (Secret("tok", env="PIP_TOKEN"), Secret("ca", src=str(host / "ca.pem")))
-    assert passed_secrets(node(*secrets), root, root, SecretPolicy(withhold=True)) == ()
-    check_secrets([node(*secrets)], root, root, SecretPolicy(withhold=True))
+    assert passed_secrets(node(*secrets), root, SecretPolicy(withhold=True)) == ()
+    check_secrets([node(*secrets)], root, SecretPolicy(withhold=True))
 
 
 def test_check_secrets_refuses_the_first_node_with_a_host_file(places: tuple[Path, Path]) -> None:
     root, host = places
     fine = node(Secret("ca", src="stacks/s/ca.pem"))
     with pytest.raises(StackError, match="secret 'tok'"):
-        check_secrets([fine, node(Secret("tok", src=str(host / "token")))], root, root, SecretPolicy())
-    check_secrets([fine], root, root, SecretPolicy())
+        check_secrets([fine, node(Secret("tok", src=str(host / "token")))], root, SecretPolicy())
+    check_secrets([fine], root, SecretPolicy())
