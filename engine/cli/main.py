@@ -7,11 +7,12 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from typing import cast
 
 from engine.build.request import CACHE_MODES
 from engine.cli import buildcmd, commands, signing
 from engine.cli.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK
-from engine.cli.options import add_load_options, checked, platform_list, positive
+from engine.cli.options import IntermixedParser, add_load_options, checked, platform_list, positive
 from engine.console import ci, logs
 from engine.errors import EngineError
 from graph.errors import GraphError
@@ -78,7 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     narrowing.add_argument("--platform", action="append", type=platform_list, metavar="PLATFORM",
                            help="only these platforms, e.g. linux/amd64 (repeatable or comma-separated)")
     add_load_options(targets)
-    sub = parser.add_subparsers(dest="command", required=True)
+    # the top level only finds the subcommand (argparse cannot intermix around subparsers); the
+    # subcommand's own parser takes its options and positional arguments in any order
+    sub = cast("argparse._SubParsersAction[argparse.ArgumentParser]",
+               parser.add_subparsers(dest="command", required=True, parser_class=IntermixedParser))
     _add_build_commands(sub, common, targets, narrowing)
     _add_state_commands(sub, common, targets)
     _add_planning_commands(sub, common, targets)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from engine.cli.config import fill_defaults
 from engine.errors import EngineError
@@ -141,6 +143,29 @@ def secret_policy_of(args: argparse.Namespace, environ: Mapping[str, str] = os.e
                               "name a host file or folder stack secrets may read")
         allowed.append(path.resolve())
     return SecretPolicy(withhold=args.no_secrets, allowed=tuple(allowed))
+
+
+class IntermixedParser(argparse.ArgumentParser):
+    """A subcommand's parser: its options may stand anywhere, between its positional arguments too."""
+
+    _inside = False  # parse_known_intermixed_args may parse through parse_known_args (twice)
+
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: Any = None) -> tuple[Any, list[str]]:
+        """Options first, then the positional arguments left between and after them.
+
+        After `--` everything is a positional argument, which argparse's intermixed parsing gets
+        wrong (3.11 to 3.13.0 read `-- --offline` as the option): a command line with `--` is parsed
+        as before, options before the positional arguments or after the last one.
+        """
+        args = sys.argv[1:] if args is None else list(args)
+        if self._inside or "--" in args:
+            return super().parse_known_args(args, namespace)
+        self._inside = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inside = False
 
 
 def add_load_options(parser: argparse.ArgumentParser) -> None:
