@@ -15,6 +15,7 @@ from engine.errors import EngineError
 from engine.registry.client import RegistryClient
 from engine.run import api
 from engine.run.planner import pr_changes
+from engine.state import gitinfo
 from graph.change.affected import affected
 from graph.expand.dag import StackGraph
 from graph.expand.selection import select
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if args.select:
         chosen = select(stack_graph, args.select)
         focus = chosen if focus is None else focus & chosen
-    view = make_view(stack_graph, entries, focus, args.cluster, _title(args))
+    view = make_view(stack_graph, entries, focus, args.cluster, _title(args, options.root))
     _write(render(view, args.format), args.out, args.format, view)
     return 0
 
@@ -68,15 +69,23 @@ def _offline_pr(stack_graph: StackGraph, options: api.Options,
     return tuple(entry_of(entry) for entry in api.plan(options)), hit
 
 
-def _title(args: argparse.Namespace) -> str:
+def _title(args: argparse.Namespace, root: Path) -> str:
     parts = [f"stackbuild graph {' '.join(args.targets) or 'stacks'}"]
     if args.changed_since:
-        parts.append(f"changed since {args.changed_since}")
+        parts.append(_since(root, args.changed_since))
     if args.select:
         parts.append(f"select {', '.join(args.select)}")
     if args.offline:
         parts.append("offline (registry not asked)")
     return " · ".join(parts)
+
+
+def _since(root: Path, ref: str) -> str:
+    """'changed since REF', naming the merge base the change is measured from when REF moved on since."""
+    base = gitinfo.merge_base(root, ref)
+    if base == gitinfo.resolve(root, ref):
+        return f"changed since {ref}"
+    return f"changed since {ref} (merge base {base[:12]})"
 
 
 def render(view: View, fmt: str) -> str | bytes:

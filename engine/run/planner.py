@@ -102,15 +102,17 @@ def _recorded_base(history: History | None, name: str) -> str:
 
 
 def pr_changes(stack_graph: StackGraph, root: Path, ref: str, targets: tuple[Path, ...]) -> dict[str, str]:
-    """Nodes touched by the files changed between ref and the working tree."""
-    changed = gitinfo.changed_files(root, ref)
+    """Nodes touched by the files changed since the working tree's branch forked from ref (their merge
+    base: what ref gained since is not this change), the old stacks read at that fork point."""
+    base = gitinfo.merge_base(root, ref)
+    changed = gitinfo.changed_files(root, base)
     with tempfile.TemporaryDirectory(prefix="stackbuild-ref-") as old_root:
         try:
-            gitinfo.export_tree(root, ref, Path(old_root), sorted({_top(t) for t in targets} or {"stacks"}))
-            gitinfo.export_outline(root, ref, Path(old_root))  # Dockerfiles and contexts outside them
+            gitinfo.export_tree(root, base, Path(old_root), sorted({_top(t) for t in targets} or {"stacks"}))
+            gitinfo.export_outline(root, base, Path(old_root))  # Dockerfiles and contexts outside them
             old_graph: StackGraph | None = load_graph(Path(old_root), targets or (Path("stacks"),))
         except (GraphError, gitinfo.GitError):
-            old_graph = None  # the stacks did not exist or load at ref: every node counts as new
+            old_graph = None  # the stacks did not exist or load at the fork: every node counts as new
     if old_graph is None:
         return dict.fromkeys(stack_graph.order, "new_node")
     return directly_changed(stack_graph, root, changed, old_graph)

@@ -1,4 +1,5 @@
-"""What git says about the repository: revision, origin, files changed since a ref, an old tree."""
+"""What git says about the repository: revision, origin, where a branch forked, files changed since a
+commit, an old tree."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ class GitError(EngineError):
     exit_code = 2
 
 
+class _Silent(GitError):
+    """git said no without a word: a ref that names nothing (--quiet), histories that never meet."""
+
+
 def _git(root: Path, *args: str) -> bytes:
     """Output of one git command (argument list, no shell)."""
     try:
@@ -26,8 +31,9 @@ def _git(root: Path, *args: str) -> bytes:
         raise GitError(f"git {' '.join(args)}: {exc}", "is git installed?") from None
     if done.returncode != 0:
         message = done.stderr.decode(errors="replace").strip().splitlines()
-        raise GitError(f"git {' '.join(args)} failed: {message[-1] if message else done.returncode}",
-                       "check the ref and that the folder is a git checkout")
+        error = GitError if message else _Silent
+        raise error(f"git {' '.join(args)} failed: {message[-1] if message else done.returncode}",
+                    "check the ref and that the folder is a git checkout")
     return done.stdout
 
 
@@ -57,7 +63,8 @@ def commit_time(root: Path) -> int | None:
 
 
 def changed_files(root: Path, ref: str) -> set[str]:
-    """Paths (relative to root) that differ between ref and the working tree, untracked ones included."""
+    """Paths (relative to root) that differ between ref and the working tree, untracked ones included
+    (PR mode passes the merge base: see merge_base)."""
     if ref.startswith("-"):
         raise GitError(f"bad ref {ref!r}", "name a commit, branch or tag")
     _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
@@ -120,9 +127,23 @@ def resolve(root: Path, ref: str) -> str:
         raise GitError(f"bad ref {ref!r}", "name a commit, branch or tag")
     try:
         return _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").decode().strip()
-    except GitError:
+    except _Silent:  # not "not a git repository", which git does say
         raise GitError(f"{ref!r} names no commit in {root}",
                        "name a commit, branch or tag (`git log --oneline` lists commits)") from None
+
+
+def merge_base(root: Path, ref: str) -> str:
+    """The commit HEAD forked from ref at (`git merge-base REF HEAD`): PR mode compares with it, as
+    `git diff REF...HEAD` does, so what ref gained after the fork is not the branch's change."""
+    commit = resolve(root, ref)
+    head = resolve(root, "HEAD")
+    try:
+        return _git(root, "merge-base", commit, head).decode().strip()
+    except _Silent:  # the histories never meet (or a shallow clone's history stops before they do)
+        raise GitError(f"{ref!r} shares no history with HEAD in {root} (no merge base)",
+                       "fetch the whole history (`git fetch --unshallow`; in CI: actions/checkout "
+                       "fetch-depth: 0, GitLab GIT_DEPTH: 0), or name the branch this one was forked from"
+                       ) from None
 
 
 def exists(root: Path, commit: str, path: str) -> bool:

@@ -12,7 +12,7 @@ import subprocess
 import textwrap
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -346,6 +346,24 @@ def commit_all(repo: Path, message: str = "change") -> None:
         git(repo, "init", "-q", "--template=")  # no sample hooks: fewer files to clean up
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", message)
+
+
+def fork(repo: Path, upstream: Mapping[str, str], branch: Mapping[str, str]) -> str:
+    """Commit repo on `main`, fork `pr` there, then commit the upstream files on main after the fork and
+    the branch files on pr (each: path → text), and leave pr checked out; the fork commit."""
+    if not (repo / ".git").exists():
+        git(repo, "init", "-q", "--template=")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "fork point")  # the files may be committed already
+    git(repo, "branch", "-M", "main")
+    forked = git(repo, "rev-parse", "HEAD").strip()
+    for name, files in (("pr", branch), ("main", upstream)):
+        git(repo, "switch", "-q", *(["-c", name, forked] if name == "pr" else [name]))
+        for path, text in files.items():
+            (repo / path).write_text(text, encoding="utf-8")
+        commit_all(repo, f"on {name}")
+    git(repo, "switch", "-q", "pr")
+    return forked
 
 
 def trust_fresh_files(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,6 +20,7 @@ from graph.expand.dag import graph_of
 from graph.model.spec import Node
 from graph.plan.entries import make_plan
 from graph.present.render import PALETTE, make_view, to_dot
+from tests.engine.engine_fakes import fork
 
 ROOT = Path(__file__).resolve().parents[3]
 DEMO = api.Options(root=ROOT, targets=(Path("stacks/demo"),))
@@ -170,7 +171,19 @@ def test_pr_mode_offline_shows_affected_nodes_and_greyed_ancestors(
     assert all("dashed" in lines[ident] for ident in ("n_base", "n_sdk"))
     assert "build: dockerfile_changed" in lines["n_fw"]
     assert f'fillcolor="{PALETTE["new"][0]}"' in lines["n_extra"] and "new: new_node" in lines["n_extra"]
-    assert "changed since HEAD" in out
+    assert "changed since HEAD" in out and "merge base" not in out
+
+
+def test_pr_mode_names_the_merge_base_when_the_ref_moved_on(repo: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    forked = fork(repo, upstream={"stacks/t/other/Dockerfile": "FROM scratch\n# main moved on\n"},
+                  branch={"stacks/t/fw/Dockerfile": "FROM scratch\n# the pr\n"})
+    assert graph("--offline", "--changed-since", "main", "--format", "dot", root=repo) == 0
+    out = capsys.readouterr().out
+    assert node_ids(out) == {"n_base", "n_sdk", "n_fw"}  # `other` changed on main only
+    assert f"changed since main (merge base {forked[:12]})" in out
+    assert graph("--offline", "--changed-since", forked, "--format", "dot", root=repo) == 0
+    assert f"changed since {forked}" in (out := capsys.readouterr().out) and "merge base" not in out
 
 
 class NoImages:

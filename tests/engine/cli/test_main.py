@@ -23,6 +23,8 @@ from tests.engine.engine_fakes import (
     FakeBuilder,
     FakeRegistry,
     commit_all,
+    fork,
+    git,
     human_ref,
     record_file_reads,
     trust_fresh_files,
@@ -329,6 +331,31 @@ def test_plan_offline_changed_since_never_asks_the_registry(
         "side": ("skip", "unchanged_since_ref", ""), "mid": ("build", "dockerfile_changed", ""),
         "leaf": ("build", "parent_rebuilt: mid", "")}
     assert sum(fake_registry.requests.values()) == 0
+
+
+def test_plan_changed_since_a_ref_that_moved_on_counts_only_the_branch(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fork(repo, upstream={"stacks/t/side/Dockerfile": "FROM scratch\n# main moved on\n"},
+         branch={"stacks/t/mid/Dockerfile": "FROM scratch\n# the pr\n"})
+    assert run(repo, "plan", "--offline", "--changed-since", "main", "--format", "json") == 0
+    entries = json.loads(capsys.readouterr().out)["nodes"]
+    assert {e["node"]: (e["action"], e["reason"]) for e in entries} == {
+        "base": ("skip", "unchanged_since_ref"), "other": ("skip", "unchanged_since_ref"),
+        "side": ("skip", "unchanged_since_ref"), "mid": ("build", "dockerfile_changed"),
+        "leaf": ("build", "parent_rebuilt: mid")}
+
+
+def test_plan_changed_since_an_unrelated_ref_is_exit_2(repo: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    commit_all(repo, "one")
+    git(repo, "switch", "-q", "--orphan", "lone")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "unrelated history")
+    git(repo, "switch", "-q", "main")
+    assert run(repo, "plan", "--offline", "--changed-since", "lone") == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("error: 'lone' shares no history with HEAD in ")
+    assert err.count("\n") == 1 and "Traceback" not in err
 
 
 def test_build_command_builds_promotes_and_prints_a_summary(

@@ -31,6 +31,7 @@ from tests.engine.engine_fakes import (
     STACK,
     FakeRegistry,
     commit_all,
+    fork,
     git,
     human_ref,
     sha,
@@ -439,6 +440,35 @@ def test_pr_mode_a_bad_ref_is_a_git_error(root: Path) -> None:
     with pytest.raises(GitError) as caught:
         pr_plan(root, "no-such-branch")
     assert caught.value.exit_code == 2
+
+
+def test_pr_mode_counts_what_the_branch_changed_since_it_forked_from_ref(root: Path) -> None:
+    stack = (root / "stacks/t/stack.yaml").read_text(encoding="utf-8")
+    fork(root, upstream={"stacks/t/side/Dockerfile": "FROM scratch\n# main moved on\n",  # after the fork
+                         "stacks/t/stack.yaml": stack.replace('tag: "5"', 'tag: "55"')},  # other
+         branch={"stacks/t/mid/Dockerfile": "FROM scratch\n# the pr\n"})
+    graph = api.load(api.Options(root=root, targets=STACK))
+    assert pr_changes(graph, root, "main", STACK) == {"mid": "dockerfile_changed"}  # not side nor other
+    plan = pr_plan(root, "main")
+    assert (plan["mid"], plan["leaf"]) == ((BUILD, "dockerfile_changed"), (BUILD, "parent_rebuilt: mid"))
+    assert plan["side"] == plan["other"] == plan["base"] == UNCHANGED
+    (root / "stacks/t/side/extra.txt").write_text("x\n", encoding="utf-8")  # work not committed counts too
+    assert pr_changes(graph, root, "main", STACK) == {"mid": "dockerfile_changed",
+                                                      "side": "context_changed: extra.txt"}
+
+
+def test_pr_mode_against_a_ref_with_no_common_history_is_a_git_error(root: Path) -> None:
+    commit_all(root, "one")
+    git(root, "switch", "-q", "--orphan", "lone")
+    (root / "lone.txt").write_text("unrelated\n", encoding="utf-8")
+    git(root, "add", "lone.txt")
+    git(root, "commit", "-q", "-m", "unrelated history")
+    git(root, "switch", "-q", "main")
+    with pytest.raises(GitError) as caught:
+        pr_plan(root, "lone")
+    assert caught.value.exit_code == 2
+    assert str(caught.value).startswith(f"'lone' shares no history with HEAD in {root} (no merge base) (")
+    assert "fetch-depth: 0" in str(caught.value)
 
 
 def test_pr_mode_stacks_added_since_ref_are_all_new(root: Path) -> None:

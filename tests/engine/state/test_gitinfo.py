@@ -10,7 +10,7 @@ import pytest
 from engine.errors import EngineError
 from engine.state import gitinfo
 from engine.state.gitinfo import GitError
-from tests.engine.engine_fakes import commit_all, git
+from tests.engine.engine_fakes import commit_all, fork, git
 
 
 @pytest.fixture
@@ -63,6 +63,32 @@ def test_changed_files_with_odd_names(repo: Path) -> None:
 def test_changed_files_of_a_rename_include_both_paths(repo: Path) -> None:
     git(repo, "mv", "old.txt", "stacks/t/a/old.txt")  # a file moves from one folder to another
     assert gitinfo.changed_files(repo, "HEAD") == {"old.txt", "stacks/t/a/old.txt"}
+
+
+def test_merge_base_is_where_the_branch_forked_from_the_ref(repo: Path) -> None:
+    forked = fork(repo, upstream={"README.md": "main moved on\n"}, branch={"old.txt": "the pr\n"})
+    assert gitinfo.merge_base(repo, "main") == forked
+    assert gitinfo.merge_base(repo, "HEAD") == gitinfo.merge_base(repo, "pr") == gitinfo.revision(repo)
+    git(repo, "switch", "-q", "main")
+    assert gitinfo.merge_base(repo, "pr") == forked
+    assert gitinfo.changed_files(repo, forked) == {"README.md"}
+
+
+def test_merge_base_of_unrelated_histories_is_a_git_error_naming_the_ref(repo: Path) -> None:
+    git(repo, "switch", "-q", "--orphan", "lone")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "unrelated history")
+    git(repo, "switch", "-q", "main")
+    with pytest.raises(GitError) as caught:
+        gitinfo.merge_base(repo, "lone")
+    assert caught.value.exit_code == 2
+    assert str(caught.value) == (
+        f"'lone' shares no history with HEAD in {repo} (no merge base) (fetch the whole history "
+        "(`git fetch --unshallow`; in CI: actions/checkout fetch-depth: 0, GitLab GIT_DEPTH: 0), "
+        "or name the branch this one was forked from)")
+    with pytest.raises(GitError, match="'nope' names no commit"):
+        gitinfo.merge_base(repo, "nope")
+    with pytest.raises(GitError, match="bad ref"):
+        gitinfo.merge_base(repo, "--all")
 
 
 def test_export_tree_writes_the_files_as_they_were_at_ref(repo: Path, tmp_path: Path) -> None:
@@ -122,6 +148,8 @@ def test_outside_a_checkout_changed_files_is_a_git_error(tmp_path: Path) -> None
     with pytest.raises(GitError, match="failed: fatal: not a git repository") as caught:
         gitinfo.changed_files(tmp_path, "HEAD")
     assert caught.value.exit_code == 2
+    with pytest.raises(GitError, match="failed: fatal: not a git repository"):  # not "names no commit"
+        gitinfo.merge_base(tmp_path, "main")
 
 
 def test_revision_is_the_head_commit(repo: Path, tmp_path: Path) -> None:
