@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from engine.run.runner import BuildSettings
 
 if TYPE_CHECKING:
     from engine.build.builder import BuildxBuilder
+    from engine.state.report import RunReport
     from graph.model.secrets import SecretPolicy
 
 
@@ -51,11 +53,22 @@ def run(args: argparse.Namespace) -> int:
     if args.report_dir:
         ci_report.copy_reports(report, Path(args.report_dir))
     print(commands.run_summary(report))
-    if args.sign and report.status == "succeeded":
+    if report.signal and report.status == "succeeded":
+        _stopped_once_published(report, args.sign)
+    elif args.sign and report.status == "succeeded":
         signing.sign_run(args, report)
-    if report.status == "interrupted":
+    if report.status == "interrupted" or report.signal:  # a calling script stops (`build && deploy`)
         return EXIT_TERMINATED if report.signal == "SIGTERM" else EXIT_INTERRUPTED
     return EXIT_OK if report.status == "succeeded" else EXIT_FAILED
+
+
+def _stopped_once_published(report: RunReport, sign: str | None) -> None:
+    """Say that the signal took effect once every tag moved and was recorded, and that nothing was signed."""
+    done = ("was set locally and recorded (loaded.json, report)" if report.mode == "local" else
+            "had moved and was recorded (lockfile, report)")
+    print(f"stopped by {report.signal} once every human tag {done}: nothing is half-done", file=sys.stderr)
+    if sign:
+        print(f"not signed: stackbuild sign --key {sign} signs the published images", file=sys.stderr)
 
 
 def _check_reproducible(options: api.Options, builder: BuildxBuilder, names: tuple[str, ...],

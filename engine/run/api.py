@@ -177,7 +177,7 @@ def _execute(options: Options, builder: Builder, settings: BuildSettings, regist
         with interruptible() as stop:  # a Ctrl-C while tags move takes effect once all moved or none
             ok = _publish(options, planned, runner, registry, history, report, ok, interrupted, stop)
             interrupted = interrupted or (stop.is_set() and not ok)
-            report.signal = report.signal or (stop.signal if interrupted else "")
+            report.signal = report.signal or stop.signal  # noted once every tag moved too: exit 130/143
     except BaseException:  # what was built and pushed stays recorded
         outcomes.close(history, report, planned, False, interrupted)
         raise

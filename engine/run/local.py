@@ -145,7 +145,7 @@ def _execute(options: api.Options, builder: Builder, settings: BuildSettings, st
         with interruptible() as stop:  # a Ctrl-C while local tags move takes effect once all moved or none
             ok = _tag(options.state, planned, runner.digests, store, report, ok, interrupted or stop.is_set())
             interrupted = interrupted or (stop.is_set() and not ok)
-            report.signal = report.signal or (stop.signal if interrupted else "")
+            report.signal = report.signal or stop.signal  # noted once every tag was set too: exit 130/143
     except BaseException:  # what was built and loaded stays recorded
         outcomes.close(history, report, planned, False, interrupted)
         raise

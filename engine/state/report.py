@@ -48,7 +48,7 @@ class RunReport:
     registry_requests: dict[str, int] = field(default_factory=dict)
     promoted: list[str] = field(default_factory=list)
     lockfile: str = ""
-    signal: str = ""  # SIGINT or SIGTERM when the run was interrupted
+    signal: str = ""  # SIGINT or SIGTERM when one arrived (the run interrupted, or once its tags all moved)
     nodes: dict[str, NodeReport] = field(default_factory=dict)
 
     def count(self, status: str) -> int:

@@ -186,13 +186,14 @@ class TaggingTrouble(FakeStore):
     """Ctrl-C arrives while the human tag of `interrupted_at` is set locally; that of `refused` cannot be
     set (the engine refuses)."""
 
-    def __init__(self, images: FakeRegistry, interrupted_at: str = "", refused: str = "") -> None:
+    def __init__(self, images: FakeRegistry, interrupted_at: str = "", refused: str = "",
+                 sent: signal.Signals = signal.SIGINT) -> None:
         super().__init__(images)
-        self.interrupted_at, self.refused = interrupted_at, refused
+        self.interrupted_at, self.refused, self.sent = interrupted_at, refused, sent
 
     def tag(self, source: str, target: str) -> None:
         if self.interrupted_at and target == human_ref(self.interrupted_at):
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), self.sent)
         if self.refused and target == human_ref(self.refused):
             raise EngineError(f"cannot tag {source} as {target} locally: refused", "check the engine")
         super().tag(source, target)
@@ -207,7 +208,7 @@ def test_ctrl_c_while_local_tags_are_set_lets_them_all_be_set_and_recorded(
                              TaggingTrouble(images, interrupted_at="mid"))
     except KeyboardInterrupt:
         pytest.fail("Ctrl-C while the local tags were set escaped the run: neither loaded.json nor the run")
-    assert report.status == "succeeded"
+    assert (report.status, report.signal) == ("succeeded", "SIGINT")  # what happened, and what arrived
     assert {human_ref(name): images.refs[human_ref(name)] for name in NODES} == {
         human_ref(name): report.nodes[name].digest for name in NODES}
     assert set(read_loaded(root.parent / "state")) == set(NODES)

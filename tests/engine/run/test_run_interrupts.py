@@ -18,6 +18,7 @@ from engine.build.request import BuildRequest
 from engine.errors import BuildError, Interrupted, RegistryError
 from engine.run import api, faults, publishing
 from engine.run.runner import BuildSettings
+from engine.state.history import History
 from engine.state.lockfile import read_lockfile
 from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, human_ref, write_stack
 from tests.engine.run.builds import options_of, run_build
@@ -98,9 +99,11 @@ def test_ctrl_c_while_the_tags_move_lets_them_all_move_and_be_recorded(
         pytest.fail("Ctrl-C while the human tags moved escaped the run: the lockfile was not written")
     assert registry.tags({human_ref(name) for name in NODES}) == {
         human_ref(name): builder.digests[name] for name in NODES}
-    assert report.status == "succeeded"
+    assert (report.status, report.signal) == ("succeeded", "SIGINT")  # what happened, and what arrived
     latest = read_lockfile(root.parent / "state" / "latest.lock.json")
     assert {entry.node: entry.digest for entry in latest} == builder.digests
+    with History(root.parent / "state" / "history.db") as history:
+        assert [run.status for run in history.runs()] == ["succeeded"]
 
 
 @pytest.mark.parametrize(("sent", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

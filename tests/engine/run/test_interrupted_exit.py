@@ -1,0 +1,108 @@
+"""`stackbuild build` after a Ctrl-C or SIGTERM that arrived while the tags moved: every tag moved and the
+run says so, yet the command exits 130 or 143 so that a calling script stops."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import engine.build.builder
+import engine.build.localstore
+from engine.build import interrupt
+from engine.cli import main as cli
+from engine.cli import signing
+from engine.run import api
+from engine.state.history import History
+from engine.state.loaded import read_loaded
+from engine.state.lockfile import read_lockfile
+from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, human_ref
+from tests.engine.run.test_local import TaggingTrouble
+from tests.engine.run.test_run_interrupts import InterruptedWhileTagging
+
+SIGNALS = [(signal.SIGINT, 130), (signal.SIGTERM, 143)]
+
+
+class CheckedBuilder(FakeBuilder):
+    """The fake builder as the build command uses it: an engine check, a copy for the local store."""
+
+    docker = None
+
+    def check(self) -> str:
+        return "github.com/docker/buildx v0.0.0-fake"
+
+    def for_local_store(self) -> CheckedBuilder:
+        return self
+
+
+def build(root: Path, builder: FakeBuilder, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    """`stackbuild build --no-test ARGS` of root's tiny stack with builder; its exit code."""
+    monkeypatch.setattr(interrupt, "descendant_pids", lambda _pid: [])  # no process of pytest is stopped
+    monkeypatch.setattr(engine.build.builder, "BuildxBuilder", lambda: builder)
+    return cli.main(["build", "--root", str(root), "--state-dir", str(root.parent / "state"),
+                     "--log-format", "json", "--no-test", *args])
+
+
+def last_report(root: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(sorted((root.parent / "state" / "runs").glob("*/report.json"))[-1]
+                                      .read_text(encoding="utf-8"))
+    return data
+
+
+@pytest.mark.parametrize(("sent", "exit_code"), SIGNALS)
+def test_a_signal_while_the_tags_move_exits_130_or_143_once_every_tag_moved_and_is_recorded(
+        root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        sent: signal.Signals, exit_code: int) -> None:
+    registry = InterruptedWhileTagging("mid", sent=sent)
+    monkeypatch.setattr(api, "RegistryClient", lambda: registry)
+    builder = CheckedBuilder(registry)
+    assert build(root, builder, monkeypatch) == exit_code
+    assert registry.tags({human_ref(name) for name in NODES}) == {
+        human_ref(name): builder.digests[name] for name in NODES}
+    report = last_report(root)
+    assert (report["status"], report["signal"]) == ("succeeded", sent.name)
+    assert sorted(report["promoted"]) == sorted(human_ref(name) for name in NODES)
+    latest = read_lockfile(root.parent / "state" / "latest.lock.json")
+    assert {entry.node: entry.digest for entry in latest} == builder.digests
+    with History(root.parent / "state" / "history.db") as history:
+        assert [run.status for run in history.runs()] == ["succeeded"]
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-2].endswith("status succeeded")
+    assert (f"stopped by {sent.name} once every human tag had moved and was recorded (lockfile, report): "
+            "nothing is half-done") in err
+
+
+@pytest.mark.parametrize(("sent", "exit_code"), SIGNALS)
+def test_a_signal_while_local_tags_are_set_exits_130_or_143_once_every_tag_is_set_and_recorded(
+        root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        sent: signal.Signals, exit_code: int) -> None:
+    images = FakeRegistry()
+    monkeypatch.setattr(engine.build.localstore, "LocalStore",
+                        lambda _docker: TaggingTrouble(images, interrupted_at="mid", sent=sent))
+    builder = CheckedBuilder(images)
+    assert build(root, builder, monkeypatch, "--load") == exit_code
+    report = last_report(root)
+    assert (report["status"], report["signal"]) == ("succeeded", sent.name)
+    assert {name: images.refs[human_ref(name)] for name in NODES} == {
+        name: report["nodes"][name]["digest"] for name in NODES}
+    assert set(read_loaded(root.parent / "state")) == set(NODES)
+    assert (f"stopped by {sent.name} once every human tag was set locally and recorded (loaded.json, "
+            "report): nothing is half-done") in capsys.readouterr().err
+
+
+def test_a_signal_while_the_tags_move_signs_nothing(root: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    registry = InterruptedWhileTagging("mid")
+    monkeypatch.setattr(api, "RegistryClient", lambda: registry)
+    signed: list[str] = []
+    monkeypatch.setattr(signing, "sign_run", lambda _args, report: signed.append(report.run_id))
+    key = tmp_path / "cosign.key"
+    key.write_text("key\n", encoding="utf-8")
+    key.chmod(0o600)
+    assert build(root, CheckedBuilder(registry), monkeypatch, "--sign", str(key)) == 130
+    assert signed == []  # the user asked to stop: signing is the next step, not a half-done one
+    assert f"not signed: stackbuild sign --key {key}" in capsys.readouterr().err
