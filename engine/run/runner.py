@@ -150,14 +150,19 @@ class NodeRunner:
             return self._build_once(chosen, log_path, node)
 
         def retried(state: RetryCallState) -> None:
-            node_report.retries += 1
-            with self.lock:
-                self.fault_repeats += 1
+            self._count_retry(node_report, fault=True)
             error = state.outcome.exception() if state.outcome else None
             log.warning("build_retried", node=request.node, attempt=state.attempt_number,
                         reason=transient_reason(error))
 
         return fault_retry(once, self.stop, retried)(request)
+
+    def _count_retry(self, node_report: NodeReport, fault: bool = False) -> None:
+        """One more build of node_report's node (fault: after a registry or network fault); the platforms
+        of one node count theirs from several threads."""
+        with self.lock:
+            node_report.retries += 1
+            self.fault_repeats += fault
 
     def _routed(self, request: BuildRequest) -> BuildRequest:
         """request with every registry reference (pushes, parent, cache, SBOM generator) through the
@@ -196,7 +201,7 @@ class NodeRunner:
         if not problems:
             return result
         log.warning("layer_prefix_rebuild", node=node.name, error=problems[0].message)
-        node_report.retries += 1
+        self._count_retry(node_report)
         result = self.build_with_retries(replace(request, no_cache=True, cache_from=""), log_path,
                                          node_report, node)
         problems = self.prefix_problems(node, parent, result.digest, platform, parent_digest)

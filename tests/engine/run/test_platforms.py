@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections import Counter
@@ -9,12 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+import tenacity
 
 from engine.build.builder import BuildResult, PushGate
 from engine.build.pool import Pool, PoolError, parse_pool
 from engine.build.request import BuildRequest
 from engine.errors import BuildError
-from engine.state.report import RunReport
+from engine.run import faults, outcomes
+from engine.state.report import NodeReport, RunReport
 from tests.engine.engine_fakes import (
     NODES,
     OCI_INDEX,
@@ -200,3 +203,56 @@ def test_a_platform_image_that_keeps_resting_on_another_parent_build_fails_the_n
     assert not [ref for kind, ref in registry.events if kind == "tag" and not is_content_ref(ref)]
     assert not [ref for kind, ref in registry.events if kind == "tag" and "/mid:" in ref]  # mid not reusable
     assert not [target for target in builder.merges if "/mid:" in target]  # no index for mid
+
+
+PUSH_FAULT = """\
+#3 exporting to image
+#3 ERROR: failed to push {ref}: failed to do request: Put "http://127.0.0.1:5000/v2/": 503 Service Unavailable
+"""
+
+
+class PushFaultOnEachPlatform(FakePoolBuilder):
+    """The first build of each platform of `node` runs into a push fault (a registry fault: built again)."""
+
+    def __init__(self, registry: FakeRegistry, node: str) -> None:
+        super().__init__(registry)
+        self.node, self.faulted = node, set[str]()
+
+    def build(self, request: BuildRequest, log_path: Path, gate: PushGate | None = None) -> BuildResult:
+        (platform,) = request.platforms
+        with self.pool_lock:
+            first = request.node == self.node and platform not in self.faulted
+            self.faulted |= {platform} if first else set()
+        if not first:
+            return super().build(request, log_path, gate)
+        log_path.write_text(PUSH_FAULT.format(ref=request.output), encoding="utf-8")
+        raise BuildError(request.node, ["docker", "buildx", "build"], 1, "503", str(log_path))
+
+
+class SlowRetryCount(NodeReport):
+    """A node report whose retry count, read in a build thread, is read slowly: two platform threads that
+    count a retry at once both read it before either writes it back, unless they take turns."""
+
+    together = threading.Barrier(2)
+
+    @property  # type: ignore[override]
+    def retries(self) -> int:
+        value = self._retries
+        if threading.current_thread().name.startswith("unit"):
+            with contextlib.suppress(threading.BrokenBarrierError):
+                self.together.wait(timeout=1)  # taking turns, the first waits alone and breaks it
+        return value
+
+    @retries.setter
+    def retries(self, value: int) -> None:
+        self._retries = value
+
+
+def test_platforms_retried_at_once_count_every_retry(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faults, "wait_random_exponential", lambda **_: tenacity.wait_none())
+    monkeypatch.setattr(outcomes, "NodeReport", SlowRetryCount)
+    monkeypatch.setattr(SlowRetryCount, "together", threading.Barrier(2))
+    registry = FakeRegistry()
+    report = run_build(root, PushFaultOnEachPlatform(registry, "mid"), registry)
+    assert report.status == "succeeded"
+    assert (report.nodes["mid"].retries, report.fault_repeats) == (len(PLATFORMS), len(PLATFORMS))
