@@ -23,6 +23,7 @@ from engine.errors import EngineError
 from engine.registry.client import Manifest
 from engine.run import api, outcomes
 from engine.run.planner import Planned, base_history, candidate_ref, content_ref
+from engine.run.promote import roll_back
 from engine.run.runner import BuildSettings, NodeRunner
 from engine.state import gitinfo
 from engine.state.digestmemo import load_memo, save_memo
@@ -190,27 +191,12 @@ def tag_locally(planned: Planned, digests: dict[str, str], store: Store) -> list
         try:
             store.tag(content_ref(node, planned.fingerprints[entry.node]), entry.ref)
         except Exception as exc:  # any error: raised, the tags moved would stay moved
-            _set_back(moved, store, str(exc))
+            roll_back(moved, lambda back, image: store.untag(back.ref) if image is None  # new in this run
+                      else store.tag(image, back.ref), str(exc))
             raise
         moved.append((entry, before))
         log.info("tag_set_locally", node=entry.node, ref=entry.ref, digest=digest)
     return [entry.ref for entry, _ in moved]
-
-
-def _set_back(moved: list[tuple[PlanEntry, str | None]], store: Store, reason: str) -> None:
-    """Point the local tags moved back at their previous images (a new tag is removed), last moved first,
-    each on its own."""
-    for entry, before in reversed(moved):
-        try:
-            if before is None:
-                store.untag(entry.ref)  # the tag did not exist before this run
-            else:
-                store.tag(before, entry.ref)
-        except Exception as exc:
-            log.error("tag_not_rolled_back", node=entry.node, ref=entry.ref, digest=before, reason=reason,
-                      error=str(exc))
-            continue
-        log.warning("tag_rolled_back", node=entry.node, ref=entry.ref, digest=before, reason=reason)
 
 
 def _remember(state: Path, planned: Planned, digests: dict[str, str]) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol, TypeVar
 
 import structlog
 
@@ -16,6 +17,7 @@ from graph.plan.entries import BUILD, EXTERNAL, RETAG, PlanEntry
 
 log = structlog.get_logger()
 PROMOTE_THREADS = 8  # tags moved at once
+M = TypeVar("M", bound="Moved")
 
 
 def promote(entries: Iterable[LockEntry], registry: Registry, guard: TagGuard | None = None) -> list[str]:
@@ -36,7 +38,8 @@ def promote(entries: Iterable[LockEntry], registry: Registry, guard: TagGuard | 
     moved = [item for item, error in zip(moving, errors, strict=True) if error is None]
     failed = [error for error in errors if error is not None]
     if failed:
-        _roll_back(moved, registry, str(failed[0]))
+        roll_back(moved, lambda back, digest: registry.tag(f"{back.repository}@{digest}", back.ref),
+                  str(failed[0]), new_stays="the tag did not exist before and a registry cannot delete a tag")
         raise failed[0]
     return [entry.ref for entry, _ in moved]
 
@@ -51,16 +54,27 @@ def _move(entry: LockEntry, registry: Registry) -> Exception | None:
     return None
 
 
-def _roll_back(moved: list[tuple[LockEntry, str | None]], registry: Registry, reason: str) -> None:
-    """Point the tags a failed promotion moved back at their previous digests, last moved first; a tag
-    that cannot move back does not keep the others from it."""
+class Moved(Protocol):
+    """A tag that moved: a node's human tag."""
+
+    @property
+    def node(self) -> str: ...
+
+    @property
+    def ref(self) -> str: ...
+
+
+def roll_back(moved: Sequence[tuple[M, str | None]], put_back: Callable[[M, str | None], object], reason: str,
+              new_stays: str = "") -> None:
+    """Put each moved tag back (put_back(entry, what it named before, None: no tag)), last moved first, each
+    on its own: one that cannot go back does not keep the others from it. new_stays: why a tag that did
+    not exist before stays as it is (put_back is then not asked)."""
     for entry, before in reversed(moved):
-        if before is None:
-            log.warning("tag_not_rolled_back", node=entry.node, ref=entry.ref, reason=reason,
-                        why="the tag did not exist before and a registry cannot delete a tag")
+        if before is None and new_stays:
+            log.warning("tag_not_rolled_back", node=entry.node, ref=entry.ref, reason=reason, why=new_stays)
             continue
         try:
-            registry.tag(f"{entry.repository}@{before}", entry.ref)
+            put_back(entry, before)
         except Exception as exc:
             log.error("tag_not_rolled_back", node=entry.node, ref=entry.ref, digest=before, reason=reason,
                       error=str(exc))
