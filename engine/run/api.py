@@ -8,13 +8,13 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
 
 from engine.build.builder import EngineCheck, PoolBuilderOps
-from engine.build.interrupt import interruptible
 from engine.build.pool import Pool, PoolError, missing_platforms
 from engine.build.poolscheduler import PoolScheduler
 from engine.build.request import Provenance
@@ -168,20 +168,10 @@ def _execute(options: Options, builder: Builder, settings: BuildSettings, regist
     log.info("run_started", node="*", run=report.run_id, mode=report.mode, nodes=len(planned.entries),
              to_build=sum(1 for e in planned.entries if e.action == BUILD), jobs=settings.jobs,
              **({"builders": _pool_names(settings.pool)} if settings.pool else {}))
-    interrupted = False
-    try:
-        with interruptible() as stop, logs.live_view(report), _retry_proxy(planned, runner):
-            runner.stop = stop  # no build starts again after an interrupt
-            ok, interrupted = outcomes.settle(report, _schedule(planned, runner, builder, to_build, weight,
-                                                                stop), stop, runner)
-        with interruptible() as stop:  # a Ctrl-C while tags move takes effect once all moved or none
-            ok = _publish(options, planned, runner, registry, history, report, ok, interrupted, stop)
-            interrupted = interrupted or (stop.is_set() and not ok)
-            report.signal = report.signal or stop.signal  # noted once every tag moved too: exit 130/143
-    except BaseException:  # what was built and pushed stays recorded
-        outcomes.close(history, report, planned, False, interrupted)
-        raise
-    outcomes.close(history, report, planned, ok, interrupted)
+    outcomes.build_and_publish(history, report, planned, runner,
+                               partial(_schedule, planned, runner, builder, to_build, weight),
+                               partial(_publish, options, planned, runner, registry, history, report),
+                               _retry_proxy(planned, runner))
 
 
 def _publish(options: Options, planned: Planned, runner: NodeRunner, registry: Registry, history: History,

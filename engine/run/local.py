@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
-from engine.build.interrupt import interruptible
+from engine.build.interrupt import StopEvent
 from engine.build.request import Provenance
-from engine.build.scheduler import Scheduler
+from engine.build.scheduler import Outcome, Scheduler
 from engine.console import logs
 from engine.errors import EngineError
 from engine.registry.client import Manifest
@@ -136,26 +137,20 @@ def _execute(options: api.Options, builder: Builder, settings: BuildSettings, st
     builds = [entry.node for entry in planned.entries if entry.action == BUILD]
     log.info("run_started", node="*", run=report.run_id, mode=report.mode, nodes=len(planned.entries),
              to_build=len(builds), jobs=settings.jobs)
-    interrupted = False
-    try:
-        with interruptible() as stop, logs.live_view(report):
-            runner.stop = stop  # no build starts again after an interrupt
-            scheduler = Scheduler(planned.graph.graph, settings.jobs, settings.keep_going,
-                                  outcomes.weights(history, planned), stop)
-            ok, interrupted = outcomes.settle(report, scheduler.run(builds, runner.run), stop, runner)
-        with interruptible() as stop:  # a Ctrl-C while local tags move takes effect once all moved or none
-            ok = _tag(options.state, planned, runner.digests, store, report, ok, interrupted or stop.is_set())
-            interrupted = interrupted or (stop.is_set() and not ok)
-            report.signal = report.signal or stop.signal  # noted once every tag was set too: exit 130/143
-    except BaseException:  # what was built and loaded stays recorded
-        outcomes.close(history, report, planned, False, interrupted)
-        raise
-    outcomes.close(history, report, planned, ok, interrupted)
+
+    def build(stop: StopEvent) -> dict[str, Outcome]:
+        scheduler = Scheduler(planned.graph.graph, settings.jobs, settings.keep_going,
+                              outcomes.weights(history, planned), stop)
+        return scheduler.run(builds, runner.run)
+
+    outcomes.build_and_publish(history, report, planned, runner, build,
+                               partial(_tag, options.state, planned, runner.digests, store, report))
 
 
 def _tag(state: Path, planned: Planned, digests: dict[str, str], store: Store, report: RunReport,
-         ok: bool, stopped: bool) -> bool:
+         ok: bool, interrupted: bool, stop: StopEvent) -> bool:
     """Unless a node failed or the run stopped, set the human tags locally and remember them; whether ok."""
+    stopped = interrupted or stop.is_set()
     if ok and not stopped:
         report.promoted = tag_locally(planned, digests, store)
         _remember(state, planned, digests)

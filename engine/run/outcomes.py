@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
-from engine.build.interrupt import StopEvent
+from engine.build.interrupt import StopEvent, interruptible
 from engine.build.scheduler import SUCCEEDED, Outcome
+from engine.console import logs
 from engine.run.planner import Planned
 from engine.run.runner import BuildSettings, NodeRunner
 from engine.state.history import History, NodeRecord
@@ -51,6 +53,29 @@ def settle(report: RunReport, outcomes: Mapping[str, Outcome], stop: StopEvent,
                                     or ("" if outcome.status == SUCCEEDED else outcome.reason))
     report.buildx_invocations, report.fault_repeats = runner.invocations, runner.fault_repeats
     return not interrupted and all(outcome.status == SUCCEEDED for outcome in outcomes.values()), interrupted
+
+
+def build_and_publish(history: History, report: RunReport, planned: Planned, runner: NodeRunner,
+                      build: Callable[[StopEvent], Mapping[str, Outcome]],
+                      publish: Callable[[bool, bool, StopEvent], bool],
+                      around_build: AbstractContextManager[object] | None = None) -> None:
+    """Build (no build starts after an interrupt), then publish(ok, interrupted, stop) -> ok, under an
+    interrupt of its own: one arriving while tags move takes effect once all moved or none, and is noted
+    (exit 130/143) even when they all moved. The run is closed in any case; on an exception as failed
+    (what was built stays recorded)."""
+    interrupted = False
+    try:
+        with interruptible() as stop, logs.live_view(report), around_build or nullcontext():
+            runner.stop = stop  # no build starts again after an interrupt
+            ok, interrupted = settle(report, build(stop), stop, runner)
+        with interruptible() as stop:
+            ok = publish(ok, interrupted, stop)
+            interrupted = interrupted or (stop.is_set() and not ok)
+            report.signal = report.signal or stop.signal  # noted once every tag moved too
+    except BaseException:
+        close(history, report, planned, False, interrupted)
+        raise
+    close(history, report, planned, ok, interrupted)
 
 
 def close(history: History, report: RunReport, planned: Planned, ok: bool, interrupted: bool) -> None:

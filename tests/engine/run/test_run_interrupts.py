@@ -16,7 +16,7 @@ from engine.build.builder import BuildResult, PushGate
 from engine.build.interrupt import StopEvent
 from engine.build.request import BuildRequest
 from engine.errors import BuildError, Interrupted, RegistryError
-from engine.run import api, faults, publishing
+from engine.run import api, faults, outcomes, publishing
 from engine.run.runner import BuildSettings
 from engine.state.history import History
 from engine.state.lockfile import read_lockfile
@@ -61,7 +61,7 @@ def test_a_build_stopped_by_an_interrupt_is_not_built_again(root: Path,
     def interruptible() -> Iterator[StopEvent]:
         yield stop
 
-    monkeypatch.setattr(api, "interruptible", interruptible)
+    monkeypatch.setattr(outcomes, "interruptible", interruptible)
     registry = FakeRegistry()
     builder = KilledWhilePushing(registry, "base", stop)
     report = run_build(root, builder, registry, jobs=1)
