@@ -11,9 +11,12 @@ from graph.errors import Location, StackError
 from graph.load.limits import MAX_FILE_BYTES
 from graph.model.checks import BIDI_CHARS
 
-# What YAML does not allow in a document (yaml.reader.Reader.NON_PRINTABLE), plus the BOM inside text.
-NOT_PRINTABLE_RE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-BIDI_RE = re.compile(f"[{BIDI_CHARS}]")
+# A bidirectional control anywhere, comments too: it makes a line read otherwise than it is parsed (Trojan
+# Source); else what YAML does not allow in a document (yaml.reader.Reader.NON_PRINTABLE), plus the BOM.
+REFUSED_CHAR_RE = re.compile(f"(?P<bidi>[{BIDI_CHARS}])"
+                             "|[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+BIDI_REFUSAL = ("bidirectional control character", "remove it: it reorders the text around it")
+CONTROL_REFUSAL = ("control character", "remove it; write tabs and newlines as they are")
 READ_HINT = "name a readable stack.yaml file"
 
 
@@ -26,16 +29,11 @@ def read_stack_text(path: Path, shown: str) -> str:
         line = data.count(b"\n", 0, exc.start) + 1
         raise StackError(f"byte 0x{data[exc.start]:02x} is not UTF-8 text", Location(shown, line),
                          "save the file as UTF-8") from None
-    bad = NOT_PRINTABLE_RE.search(text)
+    bad = REFUSED_CHAR_RE.search(text)
     if bad:
-        line = text.count("\n", 0, bad.start()) + 1
-        raise StackError(f"control character U+{ord(bad[0]):04X} is not allowed in a stack file",
-                         Location(shown, line), "remove it; write tabs and newlines as they are") from None
-    bidi = BIDI_RE.search(text)
-    if bidi:  # anywhere, comments too: it makes a line read otherwise than it is parsed (Trojan Source)
-        line = text.count("\n", 0, bidi.start()) + 1
-        raise StackError(f"bidirectional control character U+{ord(bidi[0]):04X} is not allowed in a stack "
-                         "file", Location(shown, line), "remove it: it reorders the text around it") from None
+        kind, hint = BIDI_REFUSAL if bad["bidi"] else CONTROL_REFUSAL
+        raise StackError(f"{kind} U+{ord(bad[0]):04X} is not allowed in a stack file",
+                         Location(shown, text.count("\n", 0, bad.start()) + 1), hint)
     return text
 
 

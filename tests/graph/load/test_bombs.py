@@ -237,3 +237,12 @@ def test_a_bidirectional_control_character_is_refused_anywhere_at_its_line(tmp_p
     assert read_error(tmp_path / "stack.yaml") == (
         f"s/stack.yaml:2: bidirectional control character U+{ord(bidi):04X} is not allowed in a stack file "
         "(remove it: it reorders the text around it)")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("nodes: {}\n# \u202e\nx: \x07\n", "s/stack.yaml:2: bidirectional control character U+202E"),
+    ("nodes: {}\nx: \x07\n# \u202e\n", "s/stack.yaml:2: control character U+0007"),
+])
+def test_the_first_refused_character_in_the_file_is_named(tmp_path: Path, text: str, expected: str) -> None:
+    (tmp_path / "stack.yaml").write_text(text, encoding="utf-8")
+    assert read_error(tmp_path / "stack.yaml").startswith(expected)
