@@ -18,14 +18,22 @@ BUILD_ATTEMPTS = 3  # only registry/network faults are retried, never a failing 
 
 
 def fault_retry(build: Callable[[BuildRequest], BuildResult], stop: threading.Event,
-                before_sleep: Callable[[RetryCallState], None]) -> Callable[[BuildRequest], BuildResult]:
+                before_sleep: Callable[[RetryCallState, str], None]) -> Callable[[BuildRequest], BuildResult]:
     """build, repeated after a registry or network fault, at most BUILD_ATTEMPTS calls in all; never once
-    stop is set (which also ends a wait between calls)."""
+    stop is set (which also ends a wait between calls). before_sleep is given the fault before a repeat;
+    the function returned serves one call at a time."""
+    reason = ""  # the last failure's fault: its log is read once, for the decision and before_sleep
+
+    def transient(error: BaseException) -> bool:
+        nonlocal reason
+        reason = "" if stop.is_set() else transient_reason(error)
+        return bool(reason)
+
     def pause(seconds: float) -> None:
         stop.wait(seconds)
 
-    return retry(retry=retry_if_exception(lambda error: not stop.is_set() and bool(transient_reason(error))),
-                 stop=stop_after_attempt(BUILD_ATTEMPTS), before_sleep=before_sleep,
+    return retry(retry=retry_if_exception(transient), stop=stop_after_attempt(BUILD_ATTEMPTS),
+                 before_sleep=lambda state: before_sleep(state, reason),
                  wait=wait_random_exponential(multiplier=1, max=20), sleep=pause, reraise=True)(build)
 
 

@@ -21,7 +21,7 @@ from engine.errors import BuildError, EngineError
 from engine.registry.attestations import AttestationStore, rename_attestations
 from engine.registry.client import Registry
 from engine.run.early import EarlyParents, ParentChanged
-from engine.run.faults import fault_retry, transient_reason
+from engine.run.faults import fault_retry
 from engine.run.layers import LayerPrefixError, LayerReader, PrefixMismatch, check_layer_prefixes
 from engine.run.parents import ParentDigests
 from engine.run.planner import Planned, candidate_ref, candidate_tag, content_ref
@@ -149,11 +149,9 @@ class NodeRunner:
                 chosen = routed
             return self._build_once(chosen, log_path, node)
 
-        def retried(state: RetryCallState) -> None:
+        def retried(state: RetryCallState, reason: str) -> None:
             self._count_retry(node_report, fault=True)
-            error = state.outcome.exception() if state.outcome else None
-            log.warning("build_retried", node=request.node, attempt=state.attempt_number,
-                        reason=transient_reason(error))
+            log.warning("build_retried", node=request.node, attempt=state.attempt_number, reason=reason)
 
         return fault_retry(once, self.stop, retried)(request)
 

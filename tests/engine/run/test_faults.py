@@ -1,14 +1,23 @@
-"""faults.transient_reason: what a failed build's log says about repeating it."""
+"""faults: what a failed build's log says about repeating it, and the repeats."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+import pytest
+import tenacity
+
+from engine.build import buildlog
+from engine.build.builder import BuildResult
+from engine.build.request import BuildRequest
 from engine.errors import BuildError, BuildStalled
-from engine.run.faults import transient_reason
+from engine.run import faults
+from engine.run.faults import fault_retry, transient_reason
 from tests.engine.build.test_buildlog_faults import COPY_MISSING, STALLED_ARM64_PIP
 
 BUILDX = ["docker", "buildx", "build"]
+REQUEST = BuildRequest("n", Path("ctx"), Path("ctx/Dockerfile"), ("linux/amd64",), ("r/n:1",))
 
 # The first build of a node finds no cache to import (a warning), then buildx's own push fails.
 PUSH_FAULT_AFTER_NO_CACHE = """\
@@ -62,3 +71,39 @@ def test_a_push_fault_is_repeated_whatever_the_cache_import_warned(tmp_path: Pat
                   "to https://localhost:5000/token: 401 Unauthorized"):
         log = PUSH_FAULT_AFTER_NO_CACHE.format(cause=cause)
         assert transient_reason(failed(tmp_path, log)) == "connection reset by peer", cause
+
+
+def test_a_repeated_builds_log_is_read_once_per_failure_and_its_fault_is_given_before_the_repeat(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faults, "wait_random_exponential", lambda **_: tenacity.wait_none())
+    reads: list[str] = []
+    monkeypatch.setattr(buildlog, "transient_failure", lambda text: reads.append(text) or "reset by peer")
+    log = PUSH_FAULT_AFTER_NO_CACHE.format(cause="not found")
+    calls: list[BuildRequest] = []
+
+    def build(request: BuildRequest) -> BuildResult:
+        calls.append(request)
+        if len(calls) < 3:
+            raise failed(tmp_path, log)
+        return BuildResult("n", "sha256:1", 1.0, "n.log")
+
+    given: list[tuple[int, str]] = []
+    built = fault_retry(build, threading.Event(),
+                        lambda state, reason: given.append((state.attempt_number, reason)))
+    assert built(REQUEST).digest == "sha256:1"
+    assert given == [(1, "reset by peer"), (2, "reset by peer")]
+    assert reads == [log, log]
+
+
+def test_no_log_is_read_once_the_run_is_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(buildlog, "transient_failure", lambda text: pytest.fail("log read"))
+    stop = threading.Event()
+    stop.set()
+    error = failed(tmp_path, PUSH_FAULT_AFTER_NO_CACHE.format(cause="not found"))
+
+    def build(request: BuildRequest) -> BuildResult:
+        raise error
+
+    with pytest.raises(BuildError) as caught:
+        fault_retry(build, stop, lambda state, reason: pytest.fail("repeated"))(REQUEST)
+    assert caught.value is error
