@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -24,3 +25,16 @@ def test_every_room_says_what_lives_there() -> None:
     for room in rooms:
         text = (room / "__init__.py").read_text(encoding="utf-8")
         assert text.startswith('"""') and len(text.strip()) > 20, room
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared samples and fakes live in helper modules (no test_ prefix), never in a test module."""
+    imported = []
+    for path in (ROOT / "tests").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [f"{node.module}.{alias.name}" for alias in node.names]
+                     if isinstance(node, ast.ImportFrom) and node.module else [])
+            imported += [f"{path.relative_to(ROOT)}: {name}" for name in names
+                         if name.startswith("tests.") and ".test_" in name]
+    assert imported == []

@@ -128,7 +128,7 @@ def test_the_executor_image_meets_its_contract_on_every_platform(demo_run, capsy
 
 
 def test_demo_provenance_names_the_registry_and_the_parent_on_both_platforms(demo_run):
-    from tests.integration.test_supply_chain import statements  # one reader of attestations
+    from tests.integration.provenance import statements  # one reader of attestations
 
     options, report = demo_run
     numpy = api.load(options).nodes["numpy"]

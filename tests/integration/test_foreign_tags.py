@@ -1,6 +1,6 @@
 """The clobber guard against a real registry: a foreign image at a human tag is never replaced unasked.
 
-Tiny stacks (FROM scratch + COPY) into the session's throwaway registry, as in test_publishing.
+Tiny stacks (FROM scratch + COPY) into the session's throwaway registry (tests/integration/publishing.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from engine.build.request import BuildRequest
 from engine.registry.client import RegistryClient
 from engine.registry.retryproxy import RetryProxy, router
 from engine.run import api
-from tests.integration.test_publishing import QUIET, options_for, tags, unique, write_stack
+from tests.integration.publishing import QUIET, options_for, tags, unique, write_stack
 
 
 def push_foreign(tmp_path: Path, builder: BuildxBuilder, ref: str) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -19,45 +18,11 @@ from engine.build.builder import BuildxBuilder
 from engine.errors import RegistryError
 from engine.registry.client import RegistryClient
 from engine.run import api
-from engine.run.runner import BuildSettings
 from engine.state.report import RunReport
+from tests.integration.publishing import QUIET, options_for, tags, unique, write_stack
 from tests.loopback import QuietHandler, Served
 
-QUIET = BuildSettings(jobs=2, test=False)
-STACK = """\
-stack: pub
-registry: localhost:5000/pub
-platforms: [linux/amd64, linux/arm64]
-nodes:
-  root:  {kind: os, dockerfile: root/Dockerfile, tag: "1"}
-  child: {kind: sdk, parent: root, dockerfile: child/Dockerfile, tag: "{child_tag}"}
-"""
 HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "content-length"}
-
-
-def write_stack(root: Path, root_text: str, child_text: str, child_tag: str = "1") -> None:
-    """root (COPY root.txt) → child (COPY child.txt); the texts make the content."""
-    base = root / "stacks" / "pub"
-    for name, text in (("root", root_text), ("child", child_text)):
-        (base / name).mkdir(parents=True, exist_ok=True)
-        (base / name / f"{name}.txt").write_text(text, encoding="utf-8")
-    (base / "root" / "Dockerfile").write_text("FROM scratch\nCOPY root.txt /root.txt\n", encoding="utf-8")
-    (base / "child" / "Dockerfile").write_text("FROM parent\nCOPY child.txt /child.txt\n", encoding="utf-8")
-    (base / "stack.yaml").write_text(STACK.replace("{child_tag}", child_tag), encoding="utf-8")
-
-
-def options_for(root: Path, prefix: str) -> api.Options:
-    return api.Options(root=root, registry=prefix, state_dir=root / "state")
-
-
-def unique(text: str) -> str:
-    """Text no other test (or earlier session) has built: content tags are shared registry-wide."""
-    return f"{text} {time.time_ns()}\n"
-
-
-def tags(options: api.Options) -> dict[str, str | None]:
-    graph, client = api.load(options), RegistryClient()
-    return {name: client.digest(node.ref) for name, node in graph.nodes.items()}
 
 
 def actions(report: RunReport) -> dict[str, tuple[str, str]]:

@@ -13,8 +13,8 @@ from python_on_whales import DockerClient
 
 from engine.build import watch as watch_module
 from engine.build.builder import BuildxBuilder
-from engine.build.request import BuildRequest
 from engine.errors import BuildError, BuildStalled, EngineUnavailable
+from tests.engine.build.setups import request
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -55,15 +55,6 @@ FAKE_DOCKER = textwrap.dedent("""\
     pathlib.Path(metadata).write_text(json.dumps({"containerimage.digest": os.environ["DIGEST"]}))
     say("#9 DONE 0.1s")
 """)
-
-
-def request(tmp_path: Path, **changes: object) -> BuildRequest:
-    fields: dict[str, object] = dict(
-        node="n", context=tmp_path / "ctx", dockerfile=tmp_path / "ctx" / "Dockerfile",
-        platforms=("linux/amd64", "linux/arm64"), tags=("localhost:5000/t/n:sb-1",),
-        labels=(("org.stackbuild.node", "n"),))
-    fields.update(changes)
-    return BuildRequest(**fields)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from engine.build.buildx_args import image_output
 from engine.build.dockerpush import pushed_names
 from engine.build.request import BuildRequest
 from engine.errors import BuildError, EngineError, EngineUnavailable, PushError
-from tests.engine.build.test_builder import request as builder_request
-from tests.engine.build.test_plugin import choose, plant
+from tests.engine.build.setups import choose, plant
+from tests.engine.build.setups import request as builder_request
 
 DIGEST = "sha256:" + "cd" * 32
 OTHER = "sha256:" + "ef" * 32

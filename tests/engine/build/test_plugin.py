@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import json
-import stat
 from pathlib import Path
 
 from engine.build.plugin import default_builder_chosen, find_buildx, plugin_dirs
-
-
-def plant(folder: Path, executable: bool = True) -> str:
-    folder.mkdir(parents=True, exist_ok=True)
-    program = folder / "docker-buildx"
-    program.write_text("#!/bin/sh\n", encoding="utf-8")
-    program.chmod(stat.S_IRWXU if executable else stat.S_IRUSR | stat.S_IWUSR)
-    return str(program)
+from tests.engine.build.setups import choose, plant
 
 
 def test_the_configuration_folder_comes_before_the_system_folders(tmp_path: Path) -> None:
@@ -63,13 +55,6 @@ def test_a_wrapped_docker_command_or_cli_only_settings_keep_the_cli(tmp_path: Pa
     assert find_buildx(["/usr/bin/podman"], env) == ""
     assert find_buildx(["docker", "--host", "tcp://x"], env) == ""
     assert find_buildx(["docker"], {**env, "DOCKER_CLI_PLUGIN_EXTRA_DIRS": "/x"}) == ""
-
-
-def choose(folder: Path, current: object) -> None:
-    """Write buildx's `current` file (what `docker buildx use` records) into folder."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "current").write_text(json.dumps(current) if not isinstance(current, str) else current,
-                                    encoding="utf-8")
 
 
 def test_the_contexts_own_builder_is_chosen_unless_buildx_was_told_another(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import networkx as nx
 
 from engine.build.poolscheduler import PoolScheduler, Unit
 from engine.build.scheduler import FAILED, SKIPPED, SUCCEEDED, Outcome
-from tests.engine.build.test_poolscheduler import BOTH, POOL, Boom, Work, chain
+from tests.engine.build.poolwork import BOTH, POOL, Boom, Work, chain
 
 
 class NotingFailures(PoolScheduler):

@@ -11,7 +11,7 @@ from engine.cli import main as cli
 from engine.cli import signing
 from engine.state.report import NodeReport, RunReport
 from graph.expand.dag import graph_of
-from tests.engine.run.test_supply import FakeCosign, R, published_stack, stack_nodes
+from tests.engine.supply_fakes import FakeCosign, R, published_stack, stack_nodes
 
 ROOT = Path(__file__).parents[3]
 

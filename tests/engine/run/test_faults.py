@@ -14,7 +14,7 @@ from engine.build.request import BuildRequest
 from engine.errors import BuildError, BuildStalled
 from engine.run import faults
 from engine.run.faults import fault_retry, transient_reason
-from tests.engine.build.test_buildlog_faults import COPY_MISSING, STALLED_ARM64_PIP
+from tests.engine.buildlogs import COPY_MISSING, STALLED_ARM64_PIP
 
 BUILDX = ["docker", "buildx", "build"]
 REQUEST = BuildRequest("n", Path("ctx"), Path("ctx/Dockerfile"), ("linux/amd64",), ("r/n:1",))
