@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+from typing import IO, TYPE_CHECKING, Protocol, runtime_checkable
 
 from engine.build.buildlog import cache_export_failed_after_image, pushed_digest
-from engine.build.buildx_args import buildx_argv, without_builder
+from engine.build.dockercmd import DockerCommands
 from engine.build.dockerpush import push_argv, pushed_names, stored_instead
-from engine.build.plugin import default_builder_chosen, find_buildx
-from engine.build.probes import answers, driver_of, engine_version, names_context
+from engine.build.probes import answers, engine_version
 from engine.build.request import BuildRequest
 from engine.build.watch import read_from, run_watched, tail
 from engine.errors import BuildError, BuildStalled, EngineUnavailable, PushError, SmokeTestError
@@ -26,7 +23,6 @@ from engine.state.hygiene import looks_secret
 if TYPE_CHECKING:  # python-on-whales (and pydantic under it) is imported only when Docker is used
     from python_on_whales import DockerClient
 
-Answer = TypeVar("Answer")
 DEFAULT_STALL_TIMEOUT_S = 300.0  # a build that prints nothing for this long is stopped
 MERGE_TIMEOUT_S = 300.0
 
@@ -83,17 +79,14 @@ class EngineCheck(Protocol):
 
 class BuildxBuilder:
     """Builds with `docker buildx build` (a watched child process: the buildx plugin program itself when it
-    can be found, see engine.build.plugin); runs images through python-on-whales."""
+    can be found, see engine.build.dockercmd); runs images through python-on-whales."""
 
     def __init__(self, docker: DockerClient | None = None,
                  stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S) -> None:
         self._docker_client = docker
         self.stall_timeout_s = stall_timeout_s
         self.pull_for_tests = True  # False for images loaded into the local store (--load): no registry
-        self._contexts: dict[str, bool] = {}  # builder name → whether it is a docker context
-        self._drivers: dict[str, str] = {}  # buildx builder name ('' the current one) → its driver
-        self._buildx: str | None = None  # the buildx plugin program, '' to go through the CLI
-        self._lock = threading.Lock()
+        self.commands = DockerCommands(lambda: self._docker_client)
 
     @property
     def docker(self) -> DockerClient:
@@ -114,10 +107,10 @@ class BuildxBuilder:
         """The engine's version, or EngineUnavailable with how to get an engine. The current builder's
         driver, which the first build needs, is asked meanwhile."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe") as pool:
-            driver = pool.submit(self._on_docker_driver, "")
-            version = engine_version(self._docker(""))
-            driver.result()
-        if not self._drivers.get(""):
+            driver = pool.submit(self.commands.driver, "")
+            version = engine_version(self.commands.docker(""))
+            named = driver.result()
+        if not named:
             raise EngineUnavailable("`docker buildx inspect` names no builder driver: is buildx installed?",
                                     "run `make setup`")
         return version
@@ -132,15 +125,15 @@ class BuildxBuilder:
         metadata = log_path.with_suffix(".metadata.json")
         metadata.unlink(missing_ok=True)
         names = pushed_names(request)
-        by_docker = bool(names) and self._on_docker_driver(request.builder)
+        by_docker = bool(names) and self.commands.on_docker_driver(request.builder)
         run = stored_instead(request) if by_docker else request
         hidden = tuple(value for name, value in request.build_args if looks_secret(name))
         start = time.monotonic()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("w", encoding="utf-8") as log:
             try:
-                run_watched(run.node, self.argv(run, metadata), self.shown(run), log, log_path,
-                            self.stall_timeout_s, hidden)
+                run_watched(run.node, self.commands.argv(run, metadata), self.commands.shown(run), log,
+                            log_path, self.stall_timeout_s, hidden)
             except BuildError:
                 text = log_path.read_text(encoding="utf-8", errors="replace")
                 if by_docker and cache_export_failed_after_image(text):
@@ -161,7 +154,7 @@ class BuildxBuilder:
               digest: str) -> None:
         """`docker push` of each name the build stored; the registry must hold digest (when known) after."""
         for tag in names:
-            argv = push_argv(self._docker(request.builder), tag)
+            argv = push_argv(self.commands.docker(request.builder), tag)
             start = log.tell()  # where this push's own output begins in the log file
             try:
                 run_watched(request.node, argv, argv, log, log_path, self.stall_timeout_s, on_terminal=True)
@@ -175,52 +168,12 @@ class BuildxBuilder:
                 raise PushError(request.node, argv, 0, tail(log_path), str(log_path),
                                 f"docker push of {tag} sent {sent or 'no digest'}, the build stored {digest}")
 
-    def _on_docker_driver(self, builder: str) -> bool:
-        """Whether builder (a docker context, or a buildx builder asked once) runs the docker driver."""
-        if self._is_context(builder):
-            return True
-        return self._asked_once(self._drivers, builder, lambda: self._driver_of(builder)) == "docker"
-
-    def _driver_of(self, builder: str) -> str:
-        """The builder's driver (`docker` unasked for the context's own builder), else as buildx names it."""
-        if not builder and self._plugin() and default_builder_chosen():
-            return "docker"
-        flags = ["--builder", builder] if builder else []
-        return driver_of([*self._docker(builder), "buildx", "inspect", *flags])
-
-    def shown(self, request: BuildRequest) -> list[str]:
-        """The command line as logged: buildx_argv, on `docker --context NAME` for a context's builder."""
-        shown = buildx_argv(request)
-        if not self._is_context(request.builder):
-            return shown
-        return ["docker", "--context", request.builder, *without_builder(shown[1:], True)]
-
-    def argv(self, request: BuildRequest, metadata: Path) -> list[str]:
-        """The buildx command line that is run: the logged one plus labels, metadata file and progress."""
-        shown = buildx_argv(request, redact=False)  # the real values: only ever run, never written
-        if request.extra:
-            raise ValueError(f"node {request.node}: extra buildx options {sorted(request.extra)} "
-                             "are not supported by the build command")
-        labels = [part for key, value in request.labels for part in ("--label", f"{key}={value}")]
-        on_context = self._is_context(request.builder)
-        options = without_builder(shown[1:-1], on_context)
-        program = [] if on_context else self._plugin()
-        command = [*program, *options[1:]] if program else [*self._docker(request.builder), *options]
-        return [*command, *labels, "--metadata-file", str(metadata), "--progress", "plain", shown[-1]]
-
-    def _plugin(self) -> list[str]:
-        """The buildx plugin program to run without the docker CLI (found once), [] for the CLI."""
-        with self._lock:
-            if self._buildx is None:
-                self._buildx = find_buildx(self._docker_program() or [])
-            return [self._buildx] if self._buildx else []
-
     def merge(self, node: str, target: str, sources: Sequence[str]) -> None:
         """Push target as one index of the platform images sources (repository@digest each).
 
         `docker buildx imagetools create` copies the manifests by digest; nothing is rebuilt.
         """
-        argv = [*self._docker(""), "buildx", "imagetools", "create", "--tag", target, *sources]
+        argv = [*self.commands.docker(""), "buildx", "imagetools", "create", "--tag", target, *sources]
         try:
             done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                                   timeout=MERGE_TIMEOUT_S, check=False)
@@ -231,46 +184,9 @@ class BuildxBuilder:
 
     def alive(self, builder: str) -> bool:
         """Whether the buildx builder (or docker context) still answers."""
-        on_context = self._is_context(builder)
-        return answers([*self._docker(builder), "buildx", "inspect", "--bootstrap",
+        on_context = self.commands.is_context(builder)
+        return answers([*self.commands.docker(builder), "buildx", "inspect", "--bootstrap",
                         *([] if on_context else ["--builder", builder])])
-
-    def _docker(self, builder: str) -> list[str]:
-        """The docker command; on a docker context's builder `docker --context NAME` (buildx 0.13 refuses
-        `--builder NAME` for a context other than the current one)."""
-        docker = self._docker_program()
-        if docker is None:
-            raise EngineUnavailable("the docker program is not installed", "run `make setup`")
-        return [*docker, "--context", builder] if self._is_context(builder) else docker
-
-    def _docker_program(self) -> list[str] | None:
-        """The docker command of the python-on-whales client given, else `docker` on PATH (building
-        imports no python-on-whales); None when there is none."""
-        if self._docker_client is None:
-            found = shutil.which("docker")
-            return [found] if found else None
-        from python_on_whales.client_config import ClientNotFoundError
-
-        try:
-            return [str(part) for part in self._docker_client.client_config.docker_cmd]
-        except ClientNotFoundError:
-            return None
-
-    def _is_context(self, builder: str) -> bool:
-        """Whether builder names a docker context (not the current one): asked once per name."""
-        if not builder or builder == "default":
-            return False
-        docker = self._docker_program() or ["docker"]
-        return self._asked_once(self._contexts, builder, lambda: names_context(docker, builder))
-
-    def _asked_once(self, answers: dict[str, Answer], key: str, ask: Callable[[], Answer]) -> Answer:
-        """answers[key], asked once (outside the lock: two first asks at once may both run, harmlessly)."""
-        with self._lock:
-            if key in answers:
-                return answers[key]
-        answer = ask()
-        with self._lock:
-            return answers.setdefault(key, answer)
 
     def smoke_test(self, node: str, image: str, platform: str, command: Sequence[str],
                    entrypoint: str | None = None) -> str:

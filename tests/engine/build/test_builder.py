@@ -169,7 +169,8 @@ def test_a_stalled_build_that_ignores_sigterm_is_killed(tmp_path: Path, fake_doc
 
 def test_extra_options_are_refused_rather_than_dropped(tmp_path: Path, fake_docker: DockerClient) -> None:
     with pytest.raises(ValueError, match="extra buildx options"):
-        BuildxBuilder(fake_docker).argv(request(tmp_path, extra={"network": "host"}), tmp_path / "m.json")
+        BuildxBuilder(fake_docker).commands.argv(request(tmp_path, extra={"network": "host"}),
+                                                 tmp_path / "m.json")
 
 
 def test_a_missing_docker_program_means_no_engine(tmp_path: Path) -> None:

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from python_on_whales import DockerClient
 
-from engine.build import builder as builder_module
-from engine.build.builder import BuildxBuilder
+from engine.build import dockercmd
 from engine.build.buildx_args import buildx_argv, buildx_kwargs, platform_push
 from engine.build.request import BuildRequest, UnsafeBuildValue, build_request, cache_flags
 from graph.model.spec import Node
@@ -43,35 +42,35 @@ def test_the_platforms_of_a_node_keep_separate_caches() -> None:
     assert whole == cache_flags(NODE, "registry")[1]  # a whole-node build keeps its cache ref
 
 
-def builder_with(contexts: dict[str, bool]) -> BuildxBuilder:
-    builder = BuildxBuilder(DockerClient(client_call=["docker"]))
-    builder._contexts.update(contexts)  # no `docker context inspect` in a unit test
-    return builder
+def commands_with(contexts: dict[str, bool]) -> dockercmd.DockerCommands:
+    commands = dockercmd.DockerCommands(lambda: DockerClient(client_call=["docker"]))
+    commands._contexts.update(contexts)  # no `docker context inspect` in a unit test
+    return commands
 
 
 def test_a_docker_contexts_builder_runs_on_docker_context_without_builder_flag(tmp_path: Path) -> None:
-    builder = builder_with({"arm-1": True})
-    argv = builder.argv(one_platform(), tmp_path / "m.json")
+    commands = commands_with({"arm-1": True})
+    argv = commands.argv(one_platform(), tmp_path / "m.json")
     assert Path(argv[0]).name == "docker" and argv[1:5] == ["--context", "arm-1", "buildx", "build"]
     assert "--builder" not in argv
-    assert builder.shown(one_platform())[:5] == ["docker", "--context", "arm-1", "buildx", "build"]
+    assert commands.shown(one_platform())[:5] == ["docker", "--context", "arm-1", "buildx", "build"]
 
 
 def test_a_buildx_builder_is_named_with_builder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(builder_module, "find_buildx", lambda docker: "")  # no plugin program found
-    argv = builder_with({"arm-1": False}).argv(one_platform(), tmp_path / "m.json")
+    monkeypatch.setattr(dockercmd, "find_buildx", lambda docker: "")  # no plugin program found
+    argv = commands_with({"arm-1": False}).argv(one_platform(), tmp_path / "m.json")
     assert Path(argv[0]).name == "docker" and argv[1:5] == ["buildx", "build", "--builder", "arm-1"]
 
 
 def test_a_found_plugin_program_runs_the_build_without_the_docker_cli(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(builder_module, "find_buildx", lambda docker: "/plugins/docker-buildx")
-    builder = builder_with({"arm-1": False, "ctx-1": True})
-    argv = builder.argv(one_platform(), tmp_path / "m.json")
+    monkeypatch.setattr(dockercmd, "find_buildx", lambda docker: "/plugins/docker-buildx")
+    commands = commands_with({"arm-1": False, "ctx-1": True})
+    argv = commands.argv(one_platform(), tmp_path / "m.json")
     assert argv[:4] == ["/plugins/docker-buildx", "build", "--builder", "arm-1"]
     assert argv[-1] == "/repo/os" and argv[argv.index("--metadata-file") + 1] == str(tmp_path / "m.json")
-    assert builder.shown(one_platform())[:3] == ["docker", "buildx", "build"]  # the equivalent command
-    on_context = builder.argv(replace(one_platform(), builder="ctx-1"), tmp_path / "m.json")
+    assert commands.shown(one_platform())[:3] == ["docker", "buildx", "build"]  # the equivalent command
+    on_context = commands.argv(replace(one_platform(), builder="ctx-1"), tmp_path / "m.json")
     assert Path(on_context[0]).name == "docker"
     assert on_context[1:5] == ["--context", "ctx-1", "buildx", "build"]
 
