@@ -20,7 +20,15 @@ import networkx as nx
 import structlog
 
 from engine.build.pool import Pool, PoolBuilder
-from engine.build.scheduler import FAILED, NOT_STARTED, SKIPPED, SUCCEEDED, Outcome, remaining_path
+from engine.build.scheduler import (
+    FAILED,
+    NOT_STARTED,
+    SKIPPED,
+    SUCCEEDED,
+    Outcome,
+    nearest_selected,
+    remaining_path,
+)
 from engine.errors import EngineError
 
 log = structlog.get_logger()
@@ -49,12 +57,7 @@ def unit_graph(graph: nx.DiGraph, todo: set[str],
                platforms_of: Callable[[str], tuple[str, ...]]) -> nx.DiGraph:
     """The units of the selected nodes and what each waits for (across unselected ancestors)."""
     units = nx.DiGraph()
-    nearest: dict[str, set[str]] = {}
-    for node in nx.topological_sort(graph):
-        found: set[str] = set()
-        for parent in graph.predecessors(node):
-            found |= {parent} if parent in todo else nearest[parent]
-        nearest[node] = found
+    for node, found in nearest_selected(graph, todo).items():
         if node not in todo:
             continue
         units.add_node(Unit(node))

@@ -144,15 +144,21 @@ class Scheduler:
                 stack.extend(self.waiters[node])
 
 
-def _waits(graph: nx.DiGraph, todo: set[str]) -> tuple[dict[str, list[str]], dict[str, int]]:
-    """For the selected nodes: who waits for each (its nearest selected descendants, across
-    unselected gaps) and how many each waits for (its nearest selected ancestors)."""
-    nearest: dict[str, set[str]] = {}  # node → its nearest selected ancestors
+def nearest_selected(graph: nx.DiGraph, todo: set[str]) -> dict[str, set[str]]:
+    """Every node (in topological order) → its nearest selected ancestors, across unselected gaps."""
+    nearest: dict[str, set[str]] = {}
     for node in nx.topological_sort(graph):
         found: set[str] = set()
         for parent in graph.predecessors(node):
             found |= {parent} if parent in todo else nearest[parent]
         nearest[node] = found
+    return nearest
+
+
+def _waits(graph: nx.DiGraph, todo: set[str]) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """For the selected nodes: who waits for each (its nearest selected descendants, across
+    unselected gaps) and how many each waits for (its nearest selected ancestors)."""
+    nearest = nearest_selected(graph, todo)
     waiters: dict[str, list[str]] = {node: [] for node in todo}
     for node in todo:
         for ancestor in nearest[node]:
