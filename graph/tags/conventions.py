@@ -11,7 +11,7 @@ import re
 
 from graph.errors import StackError
 from graph.tags.model import DEV, KINDS, PLACEHOLDER_RE, Codec, Convention, Form, FrozenAttrs, Rule, TagInfo
-from graph.tags.openeuler import OPENEULER
+from graph.tags.openeuler import APP, APP_MEANING, OE_OS, OE_OS_MEANING, OPENEULER, VERSION, VERSION_MEANING
 from graph.tags.scheme import TAG_HINT, Scheme, placeholders, with_dev
 
 __all__ = [
@@ -64,8 +64,6 @@ def _framework_long(text: str) -> str:
 
 # --- the named conventions ----------------------------------------------------------------------
 
-VERSION = r"[0-9][A-Za-z0-9_.]*"
-VERSION_MEANING = "a version starting with a digit, of letters, digits, '.' and '_' (no '-')"
 DOTTED = r"[0-9][0-9.]*"
 DOTTED_MEANING = "a version of digits and dots"
 LETTERS = r"[a-z]+"
@@ -74,12 +72,10 @@ LETTERS_MEANING = "lower-case letters only"
 OEEP14 = Scheme(
     name="oeep14",
     rules=(
-        ("app", Rule(r"[a-z0-9]+(?:_[a-z0-9]+)*", "lower-case letters and digits, words joined by '_'",
-                     "chatglm6b")),  # openEuler publishes llm:chatglm2_6b-…
+        ("app", Rule(APP, APP_MEANING, "chatglm6b")),  # openEuler publishes llm:chatglm2_6b-…
         ("framework", Rule(LETTERS, LETTERS_MEANING, "pytorch")),
         ("framework_version", Rule(VERSION, VERSION_MEANING, "2.1.0")),
-        ("os", Rule(r"[0-9]+[a-z0-9]*", "an openEuler version: digits, then lower-case letters and digits",
-                    "2203sp3")),
+        ("os", Rule(OE_OS, OE_OS_MEANING, "2203sp3")),
         ("sdk", Rule(LETTERS, LETTERS_MEANING, "cann")),
         ("sdk_version", Rule(VERSION, VERSION_MEANING, "8.0.RC1")),
     ),

@@ -22,19 +22,21 @@ from graph.tags.scheme import Scheme, placeholders, with_dev
 
 VERSION = r"[0-9][A-Za-z0-9_.]*"
 VERSION_MEANING = "a version starting with a digit, of letters, digits, '.' and '_' (no '-')"
+APP = r"[a-z0-9]+(?:_[a-z0-9]+)*"  # openEuler's app names (oeep14 reads them alike)
+APP_MEANING = "lower-case letters and digits, words joined by '_'"
+OE_OS = r"[0-9]+[a-z0-9]*"
+OE_OS_MEANING = "an openEuler version: digits, then lower-case letters and digits"
 NAME = r"(?!python)[a-z]+(?:_[a-z]+)*"
 NAME_MEANING = "lower-case letters, words joined by '_' (not 'python')"
 YES = "yes"
 
 RULES = (
-    ("app", Rule(r"[a-z0-9]+(?:_[a-z0-9]+)*", "lower-case letters and digits, words joined by '_'",
-                 "chatglm2_6b")),
+    ("app", Rule(APP, APP_MEANING, "chatglm2_6b")),
     ("app_version", Rule(VERSION, VERSION_MEANING, "0.9.1rc1")),
     ("cudnn", Rule(VERSION, VERSION_MEANING, "8.9.0")),
     ("framework", Rule(NAME, NAME_MEANING, "pytorch")),
     ("framework_version", Rule(VERSION, VERSION_MEANING, "2.2.0")),
-    ("os", Rule(r"[0-9]+[a-z0-9]*", "an openEuler version: digits, then lower-case letters and digits",
-                "2203sp4")),
+    ("os", Rule(OE_OS, OE_OS_MEANING, "2203sp4")),
     ("os_release", Rule(r"[0-9]{2}\.[0-9]{2}(?:-lts)?(?:-sp[0-9]+)?",
                         "an openEuler release such as 22.03-lts-sp4", "24.03-lts")),
     ("python", Rule(r"[0-9]+\.[0-9]+", "major.minor digits", "3.11")),
