@@ -20,8 +20,7 @@ from engine.state.history import History
 from engine.state.loaded import read_loaded
 from engine.state.lockfile import read_lockfile
 from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, human_ref
-from tests.engine.run.test_local import TaggingTrouble
-from tests.engine.run.test_run_interrupts import InterruptedWhileTagging
+from tests.engine.run.tagging import InterruptedWhileTagging, TaggingTrouble
 
 SIGNALS = [(signal.SIGINT, 130), (signal.SIGTERM, 143)]
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 from pathlib import Path
 
 import pytest
@@ -29,24 +27,7 @@ from tests.engine.engine_fakes import (
     write_stack,
 )
 from tests.engine.run.builds import options_of
-
-
-class FakeStore:
-    """The local image store over the fake registry's refs (the fake builder "loads" into it)."""
-
-    def __init__(self, images: FakeRegistry) -> None:
-        self.images = images
-        self.tagged: list[str] = []
-
-    def image_id(self, reference: str) -> str | None:
-        return self.images.refs.get(reference)
-
-    def tag(self, source: str, target: str) -> None:
-        self.images.refs[target] = source if source.startswith("sha256:") else self.images.refs[source]
-        self.tagged.append(target)
-
-    def untag(self, target: str) -> None:
-        del self.images.refs[target]
+from tests.engine.run.tagging import FakeStore, TaggingTrouble
 
 
 def load_build(root: Path, images: FakeRegistry, **settings: object) -> tuple[FakeBuilder, RunReport]:
@@ -180,23 +161,6 @@ def test_the_registry_of_a_load_run_refuses_every_question() -> None:
 def test_the_cli_refuses_load_with_changed_since(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["build", "--load", "--changed-since", "main", "--log-format", "json"]) == 2
     assert "--load cannot be combined with --changed-since" in capsys.readouterr().err
-
-
-class TaggingTrouble(FakeStore):
-    """Ctrl-C arrives while the human tag of `interrupted_at` is set locally; that of `refused` cannot be
-    set (the engine refuses)."""
-
-    def __init__(self, images: FakeRegistry, interrupted_at: str = "", refused: str = "",
-                 sent: signal.Signals = signal.SIGINT) -> None:
-        super().__init__(images)
-        self.interrupted_at, self.refused, self.sent = interrupted_at, refused, sent
-
-    def tag(self, source: str, target: str) -> None:
-        if self.interrupted_at and target == human_ref(self.interrupted_at):
-            os.kill(os.getpid(), self.sent)
-        if self.refused and target == human_ref(self.refused):
-            raise EngineError(f"cannot tag {source} as {target} locally: refused", "check the engine")
-        super().tag(source, target)
 
 
 def test_ctrl_c_while_local_tags_are_set_lets_them_all_be_set_and_recorded(

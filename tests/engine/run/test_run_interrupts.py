@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from engine.state.history import History
 from engine.state.lockfile import read_lockfile
 from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, human_ref, write_stack
 from tests.engine.run.builds import options_of, run_build
+from tests.engine.run.tagging import InterruptedWhileTagging
 
 PUSH_FAULT = """\
 #1 [internal] load build definition from Dockerfile
@@ -69,23 +69,6 @@ def test_a_build_stopped_by_an_interrupt_is_not_built_again(root: Path,
     assert (report.status, report.signal) == ("interrupted", "SIGINT")
     assert report.nodes["base"].status == "interrupted"
     assert registry.tags({human_ref(name) for name in NODES}) == {}
-
-
-class InterruptedWhileTagging(FakeRegistry):
-    """Ctrl-C arrives while the human tag of `node` moves (once armed); the human tag `refused` cannot
-    move (HTTP 403)."""
-
-    def __init__(self, node: str, refused: str = "", armed: bool = True,
-                 sent: signal.Signals = signal.SIGINT) -> None:
-        super().__init__()
-        self.node, self.refused, self.armed, self.sent = node, refused, armed, sent
-
-    def tag(self, source: str, target: str) -> str:
-        if self.armed and target == human_ref(self.node):
-            os.kill(os.getpid(), self.sent)
-        if self.armed and self.refused and target == human_ref(self.refused):
-            raise RegistryError(f"PUT {target}: HTTP 403 Forbidden")
-        return super().tag(source, target)
 
 
 def test_ctrl_c_while_the_tags_move_lets_them_all_move_and_be_recorded(
