@@ -23,9 +23,9 @@ from engine.registry.names import ImageName, parse_reference
 from engine.registry.session import RegistrySession
 from engine.registry.transport import Response, next_link
 
-__all__ = ["ACCEPT", "INDEX_TYPES", "MANIFEST_TYPES", "Manifest", "Registry", "RegistryClient",
-           "RegistryRefusal", "RegistryUnreachable", "Response", "TransientRegistryError", "next_link",
-           "split_reference"]
+__all__ = ["ACCEPT", "INDEX_TYPES", "MANIFEST_TYPES", "DeletionDisabled", "Manifest", "Registry",
+           "RegistryClient", "RegistryRefusal", "RegistryUnreachable", "Response", "TransientRegistryError",
+           "next_link", "split_reference"]
 log = structlog.get_logger()
 PAGE = 1000
 MAX_PAGES = 10_000  # of one listing: a registry whose Link headers never end is not followed forever
@@ -80,6 +80,10 @@ def _as_named(name: ImageName, body: bytes, what: str) -> bytes:
 
 def _sha256(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+class DeletionDisabled(RegistryError):
+    """The registry does not allow deleting manifests (distribution's `storage.delete.enabled` is false)."""
 
 
 class Registry(Protocol):
@@ -183,6 +187,25 @@ class RegistryClient:
         if self._call("PUT", parse_reference(reference), body, {"Content-Type": media_type}) is None:
             raise RegistryError(f"the registry refused the manifest {reference}", "check the registry prefix")
         return _sha256(body)
+
+    def delete_manifest(self, reference: str) -> bool:
+        """Delete the manifest at repository@digest, and so every tag on it; False when it was already gone.
+
+        DeletionDisabled when the registry does not allow deleting (distribution answers 405)."""
+        name = parse_reference(reference)
+        if not name.digest:
+            raise ValueError(f"{reference}: manifests are deleted by digest (a tag would delete its digest)")
+        path, scope = f"/v2/{name.repository}/manifests/{name.digest}", f"repository:{name.repository}:delete"
+        try:
+            return self._session.request(endpoint_for(name.api_host), "DELETE", path, scope) is not None
+        except RegistryRefusal as exc:
+            if exc.status != 405:
+                raise
+            raise DeletionDisabled(
+                f"{name.host} does not allow deleting manifests: {exc.message}",
+                "enable deletion in the registry's configuration and restart it (distribution: "
+                "`storage: delete: enabled: true` in config.yml, or REGISTRY_STORAGE_DELETE_ENABLED=true)") \
+                from None
 
     def repositories(self, host: str) -> list[str] | None:
         """Every repository of host from `/v2/_catalog`, or None when the registry does not offer it."""

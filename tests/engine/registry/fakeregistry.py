@@ -83,6 +83,9 @@ def fake_registry() -> Iterator[FakeRegistry]:
         def do_PUT(self) -> None:
             self._reply("PUT")
 
+        def do_DELETE(self) -> None:
+            self._reply("DELETE")
+
     with serving(Handler) as served:
         state = FakeRegistry(served.host)
         yield state

@@ -519,3 +519,39 @@ def test_image_config_follows_index_platform_manifest_and_config_blob(registry: 
         f"/v2/stackbuild/debian/blobs/{config_digest}"]
     assert client.image_config(f"{registry.host}/stackbuild/debian:12", "linux/s390x") is None
     assert client.image_config(f"{registry.host}/stackbuild/missing:1") is None
+
+
+# --- delete_manifest ----------------------------------------------------------------------------
+
+
+def test_a_manifest_is_deleted_by_digest_with_a_delete_scope(registry: FakeRegistry) -> None:
+    path = f"/v2/team/app/manifests/{INDEX_DIGEST}"
+    registry.script(path, Reply(202), method="DELETE")
+    assert RegistryClient().delete_manifest(f"{registry.host}/team/app@{INDEX_DIGEST}") is True
+    assert registry.count(path, "DELETE") == 1
+
+
+def test_a_manifest_already_gone_is_no_failure(registry: FakeRegistry) -> None:
+    assert RegistryClient().delete_manifest(f"{registry.host}/team/app@{INDEX_DIGEST}") is False
+
+
+def test_a_registry_without_deletion_says_how_to_enable_it(registry: FakeRegistry) -> None:
+    unsupported = b'{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}'
+    registry.script(f"/v2/team/app/manifests/{INDEX_DIGEST}", Reply(405, unsupported), method="DELETE")
+    with pytest.raises(engine.registry.client.DeletionDisabled) as caught:
+        RegistryClient().delete_manifest(f"{registry.host}/team/app@{INDEX_DIGEST}")
+    message = str(caught.value)
+    assert registry.host in message and "UNSUPPORTED" in message and INDEX_DIGEST in message
+    assert "storage: delete: enabled: true" in message and "REGISTRY_STORAGE_DELETE_ENABLED" in message
+
+
+def test_a_deletion_that_failed_transiently_is_tried_again(registry: FakeRegistry) -> None:
+    path = f"/v2/team/app/manifests/{INDEX_DIGEST}"
+    registry.script(path, Reply(503), Reply(202), method="DELETE")
+    assert RegistryClient(attempts=3).delete_manifest(f"{registry.host}/team/app@{INDEX_DIGEST}") is True
+    assert registry.count(path, "DELETE") == 2
+
+
+def test_a_manifest_is_never_deleted_by_tag() -> None:
+    with pytest.raises(ValueError, match="by digest"):
+        RegistryClient().delete_manifest("localhost:5000/team/app:1")
