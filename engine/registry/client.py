@@ -203,8 +203,8 @@ class RegistryClient:
                 raise
             raise DeletionDisabled(
                 f"{name.host} does not allow deleting manifests: {exc.message}",
-                "enable deletion in the registry's configuration and restart it (distribution: "
-                "`storage: delete: enabled: true` in config.yml, or REGISTRY_STORAGE_DELETE_ENABLED=true)") \
+                "enable deletion in the registry's configuration and restart it; distribution: "
+                "`storage: delete: enabled: true` in config.yml, or REGISTRY_STORAGE_DELETE_ENABLED=true") \
                 from None
 
     def repositories(self, host: str) -> list[str] | None:
