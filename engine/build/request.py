@@ -93,17 +93,24 @@ def image_labels(node: Node, parent: Node | None, parent_digest: str,
 
 
 CACHE_MODES = ("inline", "registry", "registry-min", "local", "none")
+CACHE_TAG_PREFIX = "sbcache-"  # sbcache-<cache_key>: a node's registry layer cache (--cache registry)
+
+
+def cache_key(node: str, platform: str = "") -> str:
+    """The key of a node's layer cache (of one platform of it, when given): its cache tag's and folder's
+    name, the same in every run, whatever the node's fingerprint."""
+    return hashlib.sha256((node + (f"@{platform}" if platform else "")).encode()).hexdigest()[:16]
 
 
 def cache_flags(node: Node, mode: str, local_dir: Path | None = None, platform: str = "") -> tuple[str, str]:
     """(cache_from, cache_to) for a node (one platform of it, when given: builds of platforms run apart
     and must not overwrite each other's cache): inline in the pushed image, a registry cache ref, a
     local folder, or none. A failed cache export never fails a build: the image itself was pushed."""
-    key = hashlib.sha256((node.name + (f"@{platform}" if platform else "")).encode()).hexdigest()[:16]
+    key = cache_key(node.name, platform)
     if mode == "inline":  # the cache metadata rides in the image; import from the node's last published one
         return f"type=registry,ref={_safe_ref(node, node.ref)}", "type=inline"
     if mode in ("registry", "registry-min"):
-        ref = _safe_ref(node, f"{node.repository}:sbcache-{key}")
+        ref = _safe_ref(node, f"{node.repository}:{CACHE_TAG_PREFIX}{key}")
         depth = "max" if mode == "registry" else "min"
         return f"type=registry,ref={ref}", f"type=registry,ref={ref},mode={depth},ignore-error=true"
     if mode == "local" and local_dir is not None:

@@ -1,0 +1,158 @@
+"""prune's keep/delete decision (engine.run.retention), pure: a registry listing and what is kept, in."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.build.request import cache_key
+from engine.run.retention import (
+    CACHE,
+    CANDIDATE,
+    CHECK,
+    CONTENT,
+    STAGING,
+    Deletion,
+    Keep,
+    Listed,
+    decide,
+    deletions,
+    keep_of,
+    shape_of,
+)
+from engine.state.lockfile import LockEntry
+
+CURRENT, OLD, LOCKED = "c" * 64, "0" * 64, "1" * 64
+D1, D2, D3, D4 = (f"sha256:{digit * 64}" for digit in "abcd")
+KEEP = keep_of({"numpy": (CURRENT, ("linux/amd64", "linux/arm64"))}, [])
+
+
+def _verdicts(listed: list[Listed], keep: Keep = KEEP) -> dict[str, tuple[bool, str]]:
+    return {v.tag: (v.delete, v.reason) for v in decide(listed, keep)}
+
+
+@pytest.mark.parametrize(("tag", "kind", "key"), [
+    (f"sb-{CURRENT}", CONTENT, CURRENT),
+    (f"sb-{CURRENT}-candidate", CANDIDATE, CURRENT),
+    (f"sb-{CURRENT}-linux-arm64", STAGING, CURRENT),
+    (f"sb-{CURRENT}-linux-arm-v7", STAGING, CURRENT),
+    ("sbcache-0123456789abcdef", CACHE, "0123456789abcdef"),
+    ("sbrepro-0123456789abcdef", CHECK, "0123456789abcdef"),
+])
+def test_every_tag_shape_stackbuild_writes_is_recognised(tag, kind, key):
+    shape = shape_of(tag)
+    assert shape is not None and (shape.kind, shape.key) == (kind, key)
+
+
+@pytest.mark.parametrize("tag", [
+    "latest", "1", "numpy2.2.6-cpu-py311-deb12", f"sha256-{'a' * 64}.sig", "sb-", "sb-abc",
+    f"sb-{'c' * 63}", f"sb-{'c' * 65}", f"sb-{'C' * 64}", f"sb-{CURRENT}-mine", f"sb-{CURRENT}-candidate-2",
+    f"sb-{CURRENT}-linux-arm64-v8-x", "sbcache-0123", "sbcache-0123456789abcdefg", "sbrepro-xyz",
+    f"xsb-{CURRENT}", "sbcache", "sb-release-1",
+])
+def test_tags_of_other_shapes_are_not_stackbuilds(tag):
+    assert shape_of(tag) is None
+
+
+def test_the_stale_content_and_candidate_tags_of_one_build_go_in_one_deletion():
+    listed = [Listed(f"sb-{OLD}", D1), Listed(f"sb-{OLD}-candidate", D1), Listed(f"sb-{CURRENT}", D2),
+              Listed(f"sb-{CURRENT}-candidate", D2)]
+    verdicts = decide(listed, KEEP)
+    assert {v.tag for v in verdicts if v.delete} == {f"sb-{OLD}", f"sb-{OLD}-candidate"}
+    assert deletions(verdicts, listed) == (Deletion(D1, (f"sb-{OLD}", f"sb-{OLD}-candidate")),)
+    assert _verdicts(listed)[f"sb-{CURRENT}"] == (False, "current fingerprint of numpy")
+
+
+def test_a_digest_shared_by_a_kept_tag_is_never_deleted():
+    # the human tag still points at the old build: deleting its digest would delete the human tag too
+    listed = [Listed(f"sb-{OLD}", D1), Listed("numpy2.2.6", D1), Listed(f"sb-{CURRENT}", D2)]
+    verdicts = decide(listed, KEEP)
+    assert not any(v.delete for v in verdicts)
+    assert deletions(verdicts, listed) == ()
+    assert _verdicts(listed)[f"sb-{OLD}"] == (False, "its manifest is also kept tag numpy2.2.6")
+
+
+def test_a_digest_shared_with_a_current_content_tag_is_never_deleted():
+    # a reproducible build: the old fingerprint's image is the same digest as the current one's
+    listed = [Listed(f"sb-{OLD}", D2), Listed(f"sb-{CURRENT}", D2)]
+    assert not any(v.delete for v in decide(listed, KEEP))
+
+
+def test_an_image_a_kept_index_refers_to_is_never_deleted():
+    # a pool build's staging tag of an old fingerprint whose platform image the current index reuses
+    listed = [Listed(f"sb-{CURRENT}", D1, children=(D2, D3)), Listed(f"sb-{OLD}-linux-amd64", D2),
+              Listed(f"sb-{OLD}-linux-arm64", D4)]
+    verdicts = _verdicts(listed)
+    assert verdicts[f"sb-{OLD}-linux-amd64"] == (False, f"kept tag sb-{CURRENT}'s index refers to it")
+    assert verdicts[f"sb-{OLD}-linux-arm64"][0] is True
+
+
+def test_foreign_tags_are_never_touched_even_when_nothing_is_kept():
+    nothing = Keep({}, {}, {})
+    listed = [Listed(tag, digest) for tag, digest in (("latest", D1), (f"sha256-{'a' * 64}.sig", D2),
+                                                      (f"sb-{OLD}-mine", D3), ("sb-release-1", D4))]
+    verdicts = decide(listed, nothing)
+    assert [(v.delete, v.kind, v.reason) for v in verdicts] == [(False, "", "not a stackbuild tag")] * 4
+    # and they protect the digests they point to
+    assert not any(v.delete for v in decide([*listed, Listed(f"sb-{OLD}", D1)], nothing))
+
+
+def test_what_a_kept_lockfile_records_is_kept():
+    entry = LockEntry("tinygrad", "localhost:5000/x/framework:t1", LOCKED, D3, {"linux/amd64": D4})
+    keep = keep_of({"numpy": (CURRENT, ("linux/amd64",))}, [("runs/r1/lock.json", [entry])])
+    listed = [Listed(f"sb-{LOCKED}", D3), Listed(f"sb-{OLD}-linux-amd64", D4), Listed(f"sb-{OLD}", D1),
+              Listed(f"sbcache-{cache_key('tinygrad')}", D2)]
+    verdicts = _verdicts(listed, keep)
+    assert verdicts[f"sb-{LOCKED}"] == (False, "in runs/r1/lock.json (tinygrad)")
+    assert verdicts[f"sb-{OLD}-linux-amd64"] == (False, "in runs/r1/lock.json (tinygrad)")  # its digest
+    assert verdicts[f"sbcache-{cache_key('tinygrad')}"] == (False, "layer cache of tinygrad")
+    assert verdicts[f"sb-{OLD}"] == (True, "fingerprint of no loaded node or kept lockfile")
+
+
+def test_the_layer_caches_of_loaded_nodes_are_kept_and_those_of_gone_nodes_deleted():
+    listed = [Listed(f"sbcache-{cache_key('numpy')}", D1),
+              Listed(f"sbcache-{cache_key('numpy', 'linux/arm64')}", D2),
+              Listed(f"sbcache-{cache_key('renamed-away')}", D3)]
+    verdicts = _verdicts(listed)
+    assert verdicts[f"sbcache-{cache_key('numpy')}"] == (False, "layer cache of numpy")
+    assert verdicts[f"sbcache-{cache_key('numpy', 'linux/arm64')}"] == (False, "layer cache of numpy")
+    assert verdicts[f"sbcache-{cache_key('renamed-away')}"] == (True, "layer cache of no loaded node or kept "
+                                                                       "lockfile")
+
+
+def test_a_reproducibility_check_tag_is_kept_for_a_current_fingerprint_only():
+    listed = [Listed(f"sbrepro-{CURRENT[:16]}", D1), Listed(f"sbrepro-{OLD[:16]}", D2)]
+    verdicts = _verdicts(listed)
+    assert verdicts[f"sbrepro-{CURRENT[:16]}"] == (False, "current fingerprint of numpy")
+    assert verdicts[f"sbrepro-{OLD[:16]}"][0] is True
+
+
+def test_an_index_is_deleted_before_the_images_it_refers_to():
+    listed = [Listed(f"sb-{OLD}-linux-amd64", D1), Listed(f"sb-{OLD}-candidate", D4, children=(D1,))]
+    assert [d.digest for d in deletions(decide(listed, KEEP), listed)] == [D4, D1]
+
+
+TAGS = st.one_of(
+    st.sampled_from(["latest", "1", "dev", "sb-x", f"sb-{OLD}-mine"]),
+    st.builds(lambda fp, suffix: f"sb-{fp}{suffix}", st.sampled_from([CURRENT, OLD, LOCKED]),
+              st.sampled_from(["", "-candidate", "-linux-amd64"])),
+    st.builds(lambda name: f"sbcache-{cache_key(name)}", st.sampled_from(["numpy", "gone"])),
+)
+DIGESTS = st.sampled_from([D1, D2, D3, D4])
+
+
+LISTINGS = st.lists(st.tuples(TAGS, DIGESTS, st.lists(DIGESTS, max_size=2)), max_size=12,
+                    unique_by=lambda item: item[0])
+
+
+@given(LISTINGS)
+def test_no_deleted_manifest_is_one_a_kept_tag_uses_and_no_foreign_tag_goes(items):
+    listed = [Listed(tag, digest, tuple(children)) for tag, digest, children in items]
+    verdicts = decide(listed, KEEP)
+    kept = [item for item, verdict in zip(listed, verdicts, strict=True) if not verdict.delete]
+    used = {item.digest for item in kept} | {child for item in kept for child in item.children}
+    doomed = {deletion.digest for deletion in deletions(verdicts, listed)}
+    assert not doomed & used
+    assert all(shape_of(v.tag) is not None for v in verdicts if v.delete)
+    assert all(not v.delete for v in verdicts if v.tag.startswith("sb-") and CURRENT in v.tag)
