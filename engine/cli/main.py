@@ -12,7 +12,7 @@ from typing import cast
 from engine.build.request import CACHE_MODES
 from engine.cli import buildcmd, commands, signing
 from engine.cli.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK
-from engine.cli.options import IntermixedParser, add_load_options, checked, platform_list, positive
+from engine.cli.options import IntermixedParser, add_load_options, checked, platform_list, positive, whole
 from engine.console import ci, logs
 from engine.errors import EngineError
 from graph.errors import GraphError
@@ -199,7 +199,7 @@ def _add_state_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def _add_planning_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                            common: argparse.ArgumentParser, targets: argparse.ArgumentParser) -> None:
-    """graph, diff, images and check: release planning and the catalogue."""
+    """graph, diff, images, prune and check: release planning and the catalogue."""
     graph = sub.add_parser("graph", parents=[common, targets], help="draw the plan's DAG (dry run)")
     graph.add_argument("--format", choices=("dot", "svg", "png", "mermaid", "html"), default="svg")
     graph.add_argument("--out", help="output file (default: stdout for text formats)")
@@ -226,6 +226,18 @@ def _add_planning_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     images.add_argument("--best", action="store_true", help="only the single best match")
     images.add_argument("--format", choices=("table", "json"), default="table")
     images.set_defaults(handler=_lazy("engine.cli.images"))
+
+    prune = sub.add_parser("prune", aliases=["gc"], parents=[common, targets],
+                           help="delete the content, candidate and cache tags nothing keeps (dry run unless "
+                                "--yes)")
+    prune.add_argument("--yes", "--delete", dest="yes", action="store_true",
+                       help="delete (default: list what would be deleted and what is kept, and why)")
+    prune.add_argument("--keep-runs", type=whole, default=5, metavar="N",
+                       help="keep what the newest N runs' lockfiles record (default 5)")
+    prune.add_argument("--keep-days", type=whole, default=0, metavar="D",
+                       help="also keep what the lockfiles written in the last D days record (default 0)")
+    prune.add_argument("--quiet", "-q", action="store_true", help="list only what is to be deleted")
+    prune.set_defaults(handler=_lazy("engine.cli.prune"))
 
     check = sub.add_parser("check", parents=[common, targets], help="check built images against contracts")
     check.add_argument("--select", action="append", default=[], metavar="PATTERN")

@@ -187,6 +187,14 @@ def positive(text: str) -> int:
     return value
 
 
+def whole(text: str) -> int:
+    """A whole number from 0 to MAX_WHOLE."""
+    value = int(text)
+    if not 0 <= value <= MAX_WHOLE:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_WHOLE}")
+    return value
+
+
 def platform_list(text: str) -> tuple[str, ...]:
     """--platform: one platform or a comma-separated list, each os/arch[/variant]."""
     platforms = tuple(part.strip() for part in text.split(",") if part.strip())

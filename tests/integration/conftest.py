@@ -55,15 +55,16 @@ HOST_CA = SecretPolicy(allowed=(Path("/etc/ssl/certs/ca-certificates.crt"),))
 REGISTRY_ATTEMPTS = 5  # another process may take the free port between our probe and the registry's bind
 
 
-def start_registry(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Start Debian's docker-registry on a free loopback port, storing in folder; retry on a lost port."""
+def start_registry(folder: Path, delete: bool = True) -> tuple[subprocess.Popen[bytes], str]:
+    """Start Debian's docker-registry on a free loopback port, storing in folder; retry on a lost port.
+    delete: whether it allows deleting manifests (distribution's storage.delete.enabled)."""
     binary = shutil.which("docker-registry")
     if binary is None:
         _unavailable("docker-registry is not installed")
     folder.mkdir(parents=True, exist_ok=True)
     for attempt in range(1, REGISTRY_ATTEMPTS + 1):
         port = _free_port()
-        process = _serve(str(binary), folder, port, attempt)
+        process = _serve(str(binary), folder, port, attempt, delete)
         if _answers(process, port):
             return process, f"localhost:{port}"
         process.kill()
@@ -72,12 +73,13 @@ def start_registry(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
                 f"see {folder}/registry-*.log")
 
 
-def _serve(binary: str, folder: Path, port: int, attempt: int) -> subprocess.Popen[bytes]:
+def _serve(binary: str, folder: Path, port: int, attempt: int, delete: bool) -> subprocess.Popen[bytes]:
     """docker-registry serving folder/data on 127.0.0.1:port, logging to folder/registry-<attempt>.log."""
     config = folder / "config.yml"
     config.write_text(
         "version: 0.1\nlog:\n  level: error\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n  delete:\n    enabled: true\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
+        f"  delete:\n    enabled: {str(delete).lower()}\n"
         f"http:\n  addr: 127.0.0.1:{port}\n", encoding="utf-8")
     with (folder / f"registry-{attempt}.log").open("wb") as log:
         return subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log)

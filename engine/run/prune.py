@@ -1,0 +1,153 @@
+"""`stackbuild prune`: delete from the stacks' repositories the tags stackbuild wrote that nothing keeps.
+
+What stays: every tag stackbuild does not write (human tags, signatures, anyone's), the content,
+candidate, staging and check tags of the loaded stacks' current fingerprints (computed as `plan`
+computes them), their layer-cache tags, and whatever the newest lockfiles of the state folder record
+(engine.run.retention decides). Tags are deleted by manifest digest through the registry API; the
+blobs they leave are the registry's own garbage collection's (`registry garbage-collect`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from engine.parallel import side_by_side
+from engine.registry.client import RegistryClient
+from engine.run import api
+from engine.run.planner import base_digests
+from engine.run.publishing import open_history
+from engine.run.retention import Deletion, Keep, Listed, Verdict, decide, deletions, keep_of
+from engine.state.digestmemo import load_memo
+from engine.state.lockfile import LockEntry, read_lockfile
+from graph.change.fingerprint import fingerprint_graph
+from graph.expand.dag import StackGraph
+
+log = structlog.get_logger()
+DAY_S = 86_400.0
+
+
+@dataclass(frozen=True)
+class Retention:
+    """What besides the current fingerprints is kept: the newest runs' lockfiles, or those of recent days."""
+
+    runs: int = 5
+    days: float = 0.0
+
+
+@dataclass(frozen=True)
+class RepositoryPlan:
+    """One repository: a verdict for each of its tags, and the manifests to delete."""
+
+    repository: str
+    verdicts: tuple[Verdict, ...]
+    deletions: tuple[Deletion, ...]
+    tags: frozenset[str]  # as listed: a listing that differs before deleting means planning again
+
+
+@dataclass(frozen=True)
+class PrunePlan:
+    """Every repository of the loaded stacks, and the lockfiles that kept what they record."""
+
+    repositories: tuple[RepositoryPlan, ...]
+    lockfiles: tuple[Path, ...]
+    keep: Keep
+
+
+def plan_prune(options: api.Options, registry: RegistryClient, retention: Retention,
+               now: float | None = None) -> PrunePlan:
+    """What prune would delete and keep, repository by repository (reads only)."""
+    stack_graph = api.load(options)
+    locks = kept_lockfiles(options.state, retention, time.time() if now is None else now)
+    keep = keep_of(_current(options, stack_graph, registry),
+                   [(_shown(path, options.root), entries) for path, entries in locks])
+    repositories = sorted({node.repository for node in stack_graph.nodes.values() if not node.external})
+    plans = tuple(plan_repository(registry, repository, keep) for repository in repositories)
+    return PrunePlan(plans, tuple(Path(_shown(path, options.root)) for path, _ in locks), keep)
+
+
+def _shown(path: Path, root: Path) -> str:
+    """path relative to the repository root when it is inside it (the state folder usually is)."""
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def _current(options: api.Options, stack_graph: StackGraph,
+             registry: RegistryClient) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Each built node's fingerprint and platforms, as `plan` computes them (bases asked of the registry)."""
+    history = open_history(options)
+    try:
+        bases = base_digests(stack_graph, registry, history)
+    finally:
+        if history:
+            history.close()
+    memo = load_memo(options.state) if history else None  # read only, as `plan` does
+    fingerprints = fingerprint_graph(stack_graph, options.root, bases, memo)
+    return {name: (fingerprints[name].value, node.platforms)
+            for name, node in stack_graph.nodes.items() if not node.external}
+
+
+def kept_lockfiles(state: Path, retention: Retention, now: float) -> list[tuple[Path, list[LockEntry]]]:
+    """latest.lock.json, the newest `retention.runs` runs' lockfiles and those written within
+    `retention.days` (by their modification time), newest first; a damaged one stops prune (LockfileError)."""
+    runs = state / "runs"
+    found = sorted(runs.glob("*/lock.json"), key=lambda path: path.lstat().st_mtime, reverse=True) \
+        if runs.is_dir() else []
+    recent = [path for number, path in enumerate(found)
+              if number < retention.runs or now - path.lstat().st_mtime < retention.days * DAY_S]
+    latest = state / "latest.lock.json"
+    chosen = ([latest] if latest.exists() else []) + recent
+    return [(path, read_lockfile(path, follow_symlinks=False)) for path in chosen]
+
+
+def plan_repository(registry: RegistryClient, repository: str, keep: Keep) -> RepositoryPlan:
+    """The verdicts on every tag of repository (one GET per tag, side by side)."""
+    tags = registry.tags(repository)
+    listed = [item for item in side_by_side(lambda tag: _listed(registry, repository, tag), tags) if item]
+    verdicts = decide(listed, keep)
+    return RepositoryPlan(repository, verdicts, deletions(verdicts, listed), frozenset(tags))
+
+
+def _listed(registry: RegistryClient, repository: str, tag: str) -> Listed | None:
+    """What tag points to; None when it went away since the listing."""
+    manifest = registry.manifest(f"{repository}:{tag}")
+    if manifest is None:
+        return None
+    children = tuple(entry["digest"] for entry in manifest.descriptors("manifests")) if manifest.is_index \
+        else ()
+    return Listed(tag, manifest.digest, children)
+
+
+Reporter = Callable[[str, Deletion, bool], None]  # repository, deletion, whether it was still there
+
+
+def delete(registry: RegistryClient, plan: PrunePlan, report: Reporter) -> int:
+    """Delete what plan says, reporting each manifest as it goes; the number deleted.
+
+    A repository whose tags changed since plan_prune listed them is planned again first (a build may
+    have pushed a tag onto a doomed manifest). The first failure stops everything (RegistryError)."""
+    count = 0
+    for planned in plan.repositories:
+        if not planned.deletions:
+            continue
+        if frozenset(registry.tags(planned.repository)) != planned.tags:
+            log.info("prune_replanned", node="*", repository=planned.repository,
+                     reason="its tags changed since they were listed")
+            planned = plan_repository(registry, planned.repository, plan.keep)
+        count += _delete_all(registry, planned.repository, planned.deletions, report)
+    return count
+
+
+def _delete_all(registry: RegistryClient, repository: str, doomed: Sequence[Deletion],
+                report: Reporter) -> int:
+    """Delete each manifest of one repository in turn; the number deleted."""
+    for deletion in doomed:
+        reference = f"{repository}@{deletion.digest}"
+        there = registry.delete_manifest(reference)
+        log.info("manifest_deleted" if there else "manifest_already_gone", node="*", ref=reference,
+                 tags=",".join(deletion.tags))
+        report(repository, deletion, there)
+    return len(doomed)

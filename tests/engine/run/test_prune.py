@@ -1,0 +1,150 @@
+"""`stackbuild prune` through the api with the in-memory registry: the tiny stack built twice with a
+change leaves stale tags; prune deletes exactly those, and what it keeps still serves a no-op build."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from engine.registry.client import DeletionDisabled
+from engine.run.prune import Retention, delete, kept_lockfiles, plan_prune
+from engine.run.retention import Deletion
+from engine.state.lockfile import LockEntry, write_lockfile
+from tests.engine.engine_fakes import (
+    REGISTRY,
+    FakeBuilder,
+    FakeRegistry,
+    human_ref,
+    repository_of,
+    write_stack,
+)
+from tests.engine.run.builds import options_of, run_build
+
+DAY_S = 86_400
+
+
+class Prunable(FakeRegistry):
+    """The in-memory registry with tag listings and deletion by digest (refused for `refused`)."""
+
+    def __init__(self, refused: str = "") -> None:
+        super().__init__()
+        self.refused, self.deleted = refused, list[str]()
+
+    def tags(self, refs):  # type: ignore[no-untyped-def, override]
+        if not isinstance(refs, str):
+            return super().tags(refs)
+        return sorted(ref.rpartition(":")[2] for ref in self.refs if repository_of(ref) == refs)
+
+    def delete_manifest(self, reference: str) -> bool:
+        repository, _, digest = reference.partition("@")
+        if digest == self.refused:
+            raise DeletionDisabled(f"refused to delete {reference}", "enable deletion")
+        with self.lock:
+            self.deleted.append(reference)
+            for ref in [ref for ref, at in self.refs.items() if at == digest]:
+                if repository_of(ref) == repository:
+                    del self.refs[ref]
+            there = reference in self.stored
+            self.stored.discard(reference)
+        return there
+
+
+@pytest.fixture
+def twice(root: Path) -> tuple[Prunable, dict[str, str]]:
+    """The tiny stack built, then built again with mid's build arg changed (mid and leaf rebuilt); the
+    first build's content tags of mid and leaf, by node."""
+    registry = Prunable()
+    first = run_build(root, FakeBuilder(registry), registry, test=False)
+    write_stack(root, arg="2")
+    second = run_build(root, FakeBuilder(registry), registry, test=False)
+    assert {name for name, node in second.nodes.items() if node.action == "build"} == {"mid", "leaf"}
+    return registry, {name: f"sb-{first.nodes[name].fingerprint}" for name in ("mid", "leaf")}
+
+
+def _tags(registry: Prunable) -> set[str]:
+    return {ref.removeprefix(f"{REGISTRY}/") for ref in registry.refs}
+
+
+def test_prune_deletes_the_stale_builds_and_a_following_build_finds_everything_current(root, twice):
+    registry, stale = twice
+    before = _tags(registry)
+    plan = plan_prune(options_of(root), registry, Retention(runs=1))
+    doomed = {f"{r.repository.rpartition('/')[2]}:{v.tag}" for r in plan.repositories for v in r.verdicts
+              if v.delete}
+    assert doomed == {f"{node}:{tag}{suffix}" for node, tag in stale.items() for suffix in ("", "-candidate")}
+    assert _tags(registry) == before  # planning deletes nothing
+
+    reported: list[tuple[str, Deletion, bool]] = []
+    assert delete(registry, plan, lambda *args: reported.append(args)) == 2  # one manifest per stale build
+    assert _tags(registry) == before - doomed
+    assert [len(deletion.tags) for _, deletion, there in reported if there] == [2, 2]
+
+    third = run_build(root, FakeBuilder(registry), registry, test=False)
+    assert {node.action for node in third.nodes.values()} == {"skip"}
+    assert third.buildx_invocations == 0
+
+
+def test_the_lockfiles_of_the_newest_runs_keep_their_builds(root, twice):
+    registry, _ = twice
+    plan = plan_prune(options_of(root), registry, Retention(runs=2))
+    assert not any(v.delete for r in plan.repositories for v in r.verdicts)
+    reasons = {v.reason for r in plan.repositories for v in r.verdicts}
+    assert any(reason.endswith("lock.json (mid)") for reason in reasons)
+
+
+def test_a_tag_pushed_onto_a_doomed_manifest_after_planning_saves_it(root, twice):
+    registry, stale = twice
+    plan = plan_prune(options_of(root), registry, Retention(runs=1))
+    registry.tag(f"{REGISTRY}/mid:{stale['mid']}", f"{REGISTRY}/mid:pinned-by-someone")
+    delete(registry, plan, lambda *args: None)
+    assert f"mid:{stale['mid']}" in _tags(registry) and "mid:pinned-by-someone" in _tags(registry)
+    assert f"leaf:{stale['leaf']}" not in _tags(registry)
+
+
+def test_a_refused_deletion_stops_prune_after_reporting_what_went(root, twice):
+    registry, _ = twice
+    plan = plan_prune(options_of(root), registry, Retention(runs=1))
+    order = [d for r in plan.repositories for d in r.deletions]
+    registry.refused = order[1].digest
+    reported: list[Deletion] = []
+    with pytest.raises(DeletionDisabled):
+        delete(registry, plan, lambda repository, deletion, there: reported.append(deletion))
+    assert reported == [order[0]]
+    assert len(registry.deleted) == 1
+
+
+def test_human_tags_never_go_whatever_is_kept(root, twice):
+    registry, _ = twice
+    plan = plan_prune(options_of(root), registry, Retention(runs=0))
+    delete(registry, plan, lambda *args: None)
+    for name in ("base", "other", "mid", "side", "leaf"):
+        assert human_ref(name) in registry.refs
+
+
+def _lockfile(state: Path, run: str, age_days: float, now: float) -> Path:
+    entry = LockEntry(run, f"{REGISTRY}/{run}:1", "f" * 64, f"sha256:{'a' * 64}")
+    path = write_lockfile(state / "runs" / run / "lock.json", run, [entry])
+    os.utime(path, (now - age_days * DAY_S, now - age_days * DAY_S))
+    return path
+
+
+@pytest.mark.parametrize(("runs", "days", "kept"), [
+    (1, 0, ["r0"]), (2, 0, ["r0", "r1"]), (1, 4, ["r0", "r1", "r2"]), (0, 0, []),
+    (9, 0, ["r0", "r1", "r2", "r3"]),
+])
+def test_which_lockfiles_keep_what_they_record(tmp_path: Path, runs: int, days: int, kept: Sequence[str]):
+    now = 1_800_000_000.0
+    for number, age in enumerate((0.5, 1.5, 3.5, 30)):
+        _lockfile(tmp_path, f"r{number}", age, now)
+    found = kept_lockfiles(tmp_path, Retention(runs=runs, days=days), now)
+    assert [path.parent.name for path, _ in found] == list(kept)
+
+
+def test_the_published_lockfile_is_always_kept(tmp_path: Path):
+    latest = write_lockfile(tmp_path / "latest.lock.json", "r", [LockEntry("n", f"{REGISTRY}/n:1", "e" * 64,
+                                                                           f"sha256:{'b' * 64}")])
+    found = kept_lockfiles(tmp_path, Retention(runs=0), 0.0)
+    assert [path for path, _ in found] == [latest]
