@@ -102,10 +102,21 @@ def cache_key(node: str, platform: str = "") -> str:
     return hashlib.sha256((node + (f"@{platform}" if platform else "")).encode()).hexdigest()[:16]
 
 
-def cache_flags(node: Node, mode: str, local_dir: Path | None = None, platform: str = "") -> tuple[str, str]:
+def cache_flags(node: Node, mode: str, local_dir: Path | None = None, platform: str = "",
+                withheld: bool = False) -> tuple[str, str]:
     """(cache_from, cache_to) for a node (one platform of it, when given: builds of platforms run apart
     and must not overwrite each other's cache): inline in the pushed image, a registry cache ref, a
-    local folder, or none. A failed cache export never fails a build: the image itself was pushed."""
+    local folder, or none. A failed cache export never fails a build: the image itself was pushed.
+
+    withheld (the run passes no secret): a node declaring secrets exports nothing (no cache-to, no inline
+    metadata), as BuildKit's cache keys leave secrets out: its steps run without them would be cache
+    hits for the builds that pass them. It still imports: reading changes no one else's cache."""
+    cache_from, cache_to = _cache_refs(node, mode, local_dir, platform)
+    return cache_from, "" if withheld and node.secrets else cache_to
+
+
+def _cache_refs(node: Node, mode: str, local_dir: Path | None, platform: str) -> tuple[str, str]:
+    """cache_flags' pair for a build that gets every secret its node declares."""
     key = cache_key(node.name, platform)
     if mode == "inline":  # the cache metadata rides in the image; import from the node's last published one
         return f"type=registry,ref={_safe_ref(node, node.ref)}", "type=inline"

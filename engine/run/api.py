@@ -140,7 +140,8 @@ def _run(options: Options, builder: Builder, settings: BuildSettings, registry: 
     requests_before = Counter(registry.requests)
     memo = load_memo(options.state)
     planned = plan_build(load_to_build(options, settings.secrets), options.root, registry, history,
-                         settings.full, settings.changed_since, options.targets, memo)
+                         settings.full, settings.changed_since, options.targets, memo,
+                         withheld=settings.secrets.withhold)
     save_memo(options.state, memo)
     _check_shard(options, planned)
     if isinstance(builder, EngineCheck) and any(entry.action == BUILD for entry in planned.entries):

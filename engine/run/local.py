@@ -81,16 +81,16 @@ class NoRegistry:
 
 
 def plan_local(stack_graph: StackGraph, root: Path, store: Store, history: History | None,
-               full: bool = False, memo: DigestMemo | None = None) -> Planned:
+               full: bool = False, memo: DigestMemo | None = None, withheld: bool = False) -> Planned:
     """Fingerprint every node (external bases by their local image id; context files through memo when
-    given), then ask the store what it has."""
+    given; withheld: see planner.plan_build), then ask the store what it has."""
     bases = {node.external: store.image_id(node.external) or "" for node in stack_graph.nodes.values()
              if node.external}
     missing = sorted(reference for reference, digest in bases.items() if not digest)
     if missing:
         raise EngineError(f"--load: base image {missing[0]} is not in the local image store",
                           "load or build it into the engine first (docker image ls lists the store)")
-    fingerprints = fingerprint_graph(stack_graph, root, bases, memo)
+    fingerprints = fingerprint_graph(stack_graph, root, bases, memo, withheld)
     observed: dict[str, Observed] = {}
     for name in stack_graph.order:
         node = stack_graph.nodes[name]
@@ -111,7 +111,7 @@ def build_local(options: api.Options, builder: Builder, settings: BuildSettings,
         try:
             memo = load_memo(options.state)
             planned = plan_local(api.load_to_build(options, settings.secrets), options.root, store, history,
-                                 settings.full, memo)
+                                 settings.full, memo, settings.secrets.withhold)
             save_memo(options.state, memo)
             report = outcomes.new_report(options.state, planned, settings)
             report.mode = "local"

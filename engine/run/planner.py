@@ -58,14 +58,17 @@ def candidate_ref(node: Node, fingerprint: Fingerprint) -> str:
 
 def plan_build(stack_graph: StackGraph, root: Path, registry: Registry | None, history: History | None,
                full: bool = False, changed_since: str = "", targets: tuple[Path, ...] = (),
-               memo: DigestMemo | None = None) -> Planned:
+               memo: DigestMemo | None = None, withheld: bool = False) -> Planned:
     """Fingerprint every node, find what a PR touches, ask the registry what exists, decide.
 
     Without a registry (offline) nothing is looked up: every candidate is planned as a build, and
     external bases count by the digest the last run recorded (by their reference when none did).
-    memo: context files' digests from an earlier run (graph.context.files.DigestMemo).
+    memo: context files' digests from an earlier run (graph.context.files.DigestMemo). withheld: the
+    run passes no secret (--no-secrets): a node declaring some, and what is built on it, get other
+    fingerprints, so neither reuses nor is reused by a run that passes them.
     """
-    fingerprints = fingerprint_graph(stack_graph, root, base_digests(stack_graph, registry, history), memo)
+    fingerprints = fingerprint_graph(stack_graph, root, base_digests(stack_graph, registry, history), memo,
+                                     withheld)
     touched: dict[str, str] = {}
     candidates = None
     if changed_since:

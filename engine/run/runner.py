@@ -272,7 +272,8 @@ class NodeRunner:
         digest = self.parents.to_build_on(parent) if parent_digest is None else parent_digest
         secrets = passed_secrets(node, self.root, self.settings.secrets)
         request = build_request(replace(node, secrets=secrets), self.root, parent, digest, self.provenance)
-        cache_from, cache_to = cache_flags(node, self.settings.cache, self.settings.cache_dir, platform)
+        cache_from, cache_to = cache_flags(node, self.settings.cache, self.settings.cache_dir, platform,
+                                           self.settings.secrets.withhold)
         fingerprint = self.planned.fingerprints[node.name]
         labels = (*request.labels, ("org.stackbuild.fingerprint", fingerprint.value))
         if self.settings.load:  # the engine's own build cache; the parent by its unique local tag

@@ -15,6 +15,7 @@ from graph.model.spec import Node
 
 VERSION = "stackbuild-fingerprint-v1"
 CONTENT_TAG_PREFIX = "sb-"
+WITHHELD = "withheld"  # the `secrets` input of a node built without the secrets it declares
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class Fingerprint:
 
     node: str
     value: str  # hex sha256
-    inputs: Mapping[str, str]  # dockerfile, context, args, spec, parent, base → digest or value
+    inputs: Mapping[str, str]  # dockerfile, context, args, spec, parent, base, secrets → digest or value
     files: tuple[ContextFile, ...] = ()  # the build context as the build sees it
 
     @property
@@ -69,15 +70,19 @@ Inputs = tuple[dict[str, str], tuple[ContextFile, ...]]
 
 def node_inputs(node: Node, root: Path, parent_value: str,
                 seen: dict[tuple[str, str], FileInputs] | None = None,
-                memo: DigestMemo | None = None) -> Inputs:
+                memo: DigestMemo | None = None, withheld: bool = False) -> Inputs:
     """The named inputs of one node: file contents, args, spec and the parent's fingerprint.
 
     seen caches the file inputs by (Dockerfile, context): matrix nodes share them, read them once;
-    memo spares reading files an earlier run hashed and that did not change since.
+    memo spares reading files an earlier run hashed and that did not change since. withheld: the run
+    passes no secret, and a node declaring some gets `secrets: withheld` (BuildKit's cache keys leave
+    secrets out, so only this keeps its image from passing for one built with them).
     """
     inputs = {"spec": spec_digest(node), "args": _sha(dict(node.args)), "parent": parent_value}
     if node.external:
         return inputs, ()
+    if withheld and node.secrets:
+        inputs["secrets"] = WITHHELD
     cache = {} if seen is None else seen
     key = (node.dockerfile, node.context)
     if key not in cache:
@@ -87,12 +92,12 @@ def node_inputs(node: Node, root: Path, parent_value: str,
 
 
 def fingerprint_graph(stack_graph: StackGraph, root: Path, bases: Mapping[str, str] | None = None,
-                      memo: DigestMemo | None = None) -> dict[str, Fingerprint]:
+                      memo: DigestMemo | None = None, withheld: bool = False) -> dict[str, Fingerprint]:
     """Fingerprints of every node, parents first; a parent's change changes all its descendants.
 
     bases maps an external base reference to its digest. An external node and the nodes built
     directly on it get the digest as their `base` input ("" when unresolved: the reference only).
-    memo: see node_inputs.
+    memo, withheld (the run passes no secret): see node_inputs.
     """
     digests = bases or {}
     result: dict[str, Fingerprint] = {}
@@ -101,7 +106,7 @@ def fingerprint_graph(stack_graph: StackGraph, root: Path, bases: Mapping[str, s
         node = stack_graph.nodes[name]
         parent = stack_graph.nodes[node.parent] if node.parent else None
         parent_value = node.external or (result[parent.name].value if parent else "")
-        inputs, files = node_inputs(node, root, parent_value, seen, memo)
+        inputs, files = node_inputs(node, root, parent_value, seen, memo, withheld)
         base = node.external or (parent.external if parent else "")
         if base:
             inputs["base"] = digests.get(base, "")

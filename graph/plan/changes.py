@@ -100,6 +100,8 @@ def build_reason(fingerprint: Fingerprint, previous: Mapping[str, str] | None, p
         return "args_changed"
     if "spec" in changed:
         return "spec_changed"
+    if "secrets" in changed:  # this run withholds the node's secrets, or the last build had none
+        return "secrets_withheld" if fingerprint.inputs.get("secrets") else "secrets_passed"
     if "base" in changed and base:
         return base_updated(base, previous, fingerprint.inputs.get("base", ""))
     if "parent" in changed:

@@ -188,3 +188,21 @@ def test_an_inline_cache_ref_with_a_comma_is_refused() -> None:
     node = replace(BASE, registry="localhost:5000/x,type=local")
     with pytest.raises(UnsafeBuildValue, match="node debian: cache ref 'localhost:5000/x,type=local/debian"):
         cache_flags(node, "inline")
+
+
+@pytest.mark.parametrize("mode", ["inline", "registry", "registry-min", "local"])
+def test_a_withheld_build_of_a_node_with_secrets_reads_the_cache_but_exports_none(mode: str) -> None:
+    """BuildKit's cache key of a secret-mount step leaves the secret out: what a build without the
+    secret made must not land where builds with it import from (no cache-to, no inline metadata)."""
+    node = replace(BASE, secrets=(Secret("hf", env="HF_TOKEN"),))
+    cache_from, cache_to = cache_flags(node, mode, Path("/tmp/cache"))
+    assert cache_to  # a build with its secrets exports
+    assert cache_flags(node, mode, Path("/tmp/cache"), withheld=True) == (cache_from, "")
+    assert cache_flags(node, mode, Path("/tmp/cache"), "linux/arm64", withheld=True)[1] == ""
+
+
+def test_withholding_leaves_the_cache_of_a_node_without_secrets_alone() -> None:
+    """Its steps' cache keys hold its parent's digest: a cache made on a withheld parent's image is
+    the cache of that image, never a trusted one's."""
+    node = replace(BASE, secrets=())
+    assert cache_flags(node, "registry", withheld=True) == cache_flags(node, "registry")

@@ -119,3 +119,43 @@ def test_the_repository_settings_cannot_allow_a_host_file(
     assert build(repo) == exits.EXIT_BAD_INPUT
     assert "unknown key 'secret-src-allow'" in capsys.readouterr().err
     assert builder.order == []
+
+
+@pytest.fixture
+def mid_repo(tmp_path: Path) -> Path:
+    """The tiny stack in which only mid declares a secret (leaf is built on mid)."""
+    stack = write_stack(tmp_path / "mid-repo") / "stack.yaml"
+    text = stack.read_text(encoding="utf-8")
+    stack.write_text(text.replace('tag: "2",', 'tag: "2", secrets: [{id: pip, env: PIP_TOKEN}],', 1),
+                     encoding="utf-8")
+    return tmp_path / "mid-repo"
+
+
+def reports(repo: Path) -> set[Path]:
+    """The report.json files of repo's runs so far."""
+    return set((repo.parent / "state" / "runs").glob("*/report.json"))
+
+
+def test_a_withheld_build_leaves_nothing_a_run_with_the_secrets_reuses(
+        mid_repo: Path, builder: CheckedBuilder) -> None:
+    """BuildKit cannot tell an image made without a secret from one made with it (its cache keys leave
+    secrets out): the withheld run pushes under other content tags and exports no layer cache of the
+    node, so the trusted run after it builds mid (with its secret) and leaf on it again."""
+    assert build(mid_repo, "--no-secrets") == exits.EXIT_OK
+    withheld = dict(builder.requests)
+    assert sorted(withheld) == sorted(NODES)
+    assert withheld["mid"].secrets == () and withheld["mid"].cache_to == ""
+    assert withheld["mid"].cache_from.startswith("type=registry,ref=")  # reading harms no other run
+    assert withheld["base"].cache_to and withheld["leaf"].cache_to  # they declare none
+    builder.requests.clear()
+    before = reports(mid_repo)
+    assert build(mid_repo) == exits.EXIT_OK
+    assert sorted(builder.requests) == ["leaf", "mid"]
+    assert builder.requests["mid"].secrets == ("id=pip,env=PIP_TOKEN",) and builder.requests["mid"].cache_to
+    assert builder.requests["mid"].tags != withheld["mid"].tags
+    (report,) = reports(mid_repo) - before
+    nodes = json.loads(report.read_text(encoding="utf-8"))["nodes"]
+    assert (nodes["mid"]["reason"], nodes["leaf"]["reason"]) == ("secrets_passed", "parent_rebuilt: mid")
+    builder.requests.clear()
+    assert build(mid_repo, "--no-secrets") == exits.EXIT_OK  # its own images are still there
+    assert builder.requests == {}

@@ -17,6 +17,7 @@ from engine.run.runner import BuildSettings
 from engine.state.history import History
 from engine.state.loaded import LOADED, read_loaded
 from engine.state.report import RunReport
+from graph.model.secrets import SecretPolicy
 from tests.engine.engine_fakes import (
     NODES,
     FakeBuilder,
@@ -103,6 +104,20 @@ def test_a_change_rebuilds_that_node_and_its_descendants_only(root: Path) -> Non
     assert changed.nodes["mid"].reason == "args_changed"
     assert changed.nodes["leaf"].reason == "parent_rebuilt: mid"
     assert sorted(changed.promoted) == [human_ref("leaf"), human_ref("mid")]
+
+
+def test_a_load_with_the_secrets_after_a_withheld_one_builds_the_node_declaring_them(root: Path) -> None:
+    """The local store's content tags follow the fingerprint too: an image built there without its
+    secrets is not the one a run passing them reuses."""
+    stack = root / "stacks/t/stack.yaml"
+    stack.write_text(stack.read_text(encoding="utf-8").replace(
+        'tag: "2",', 'tag: "2", secrets: [{id: pip, env: PIP_TOKEN}],', 1), encoding="utf-8")
+    images = FakeRegistry()
+    load_build(root, images, secrets=SecretPolicy(withhold=True))
+    builder, trusted = load_build(root, images)
+    assert sorted(builder.requests) == ["leaf", "mid"]
+    assert trusted.nodes["mid"].reason == "secrets_passed"
+    assert trusted.nodes["leaf"].reason == "parent_rebuilt: mid"
 
 
 def test_an_image_removed_from_the_store_is_built_again(root: Path) -> None:

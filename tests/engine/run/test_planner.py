@@ -253,7 +253,8 @@ def fingerprint(**inputs: str) -> Fingerprint:
     """A fingerprint of named inputs plus context files (keys that look like file names)."""
     files = tuple(ContextFile(path, digest, 0o644) for path, digest in sorted(inputs.items())
                   if path.startswith(("Dockerfile", "f", "app")))
-    named = {k: v for k, v in inputs.items() if k in ("dockerfile", "context", "args", "spec", "parent")}
+    named = {k: v for k, v in inputs.items()
+             if k in ("dockerfile", "context", "args", "spec", "parent", "secrets")}
     return Fingerprint("n", "v", named, files)
 
 
@@ -270,6 +271,7 @@ BASE_INPUTS = {"dockerfile": "d1", "context": "c1", "args": "a1", "spec": "s1", 
     ({"context": "c2", "f1": "x", "f2": "x", "f3": "x", "f4": "x"}, "p", "context_changed: f1, f2, f3 …"),
     ({"args": "a2", "spec": "s2", "parent": "p2"}, "p", "args_changed"),
     ({"spec": "s2", "parent": "p2"}, "p", "spec_changed"),
+    ({"secrets": "withheld", "parent": "p2"}, "p", "secrets_withheld"),
     ({"parent": "p2"}, "mid", "parent_rebuilt: mid"),
     ({"parent": "p2"}, None, "base_changed"),
 ])
@@ -278,6 +280,11 @@ def test_build_reason_names_the_first_changed_input(changes: dict[str, str], par
     old = file_inputs(fingerprint(**BASE_INPUTS))
     new = fingerprint(**{**BASE_INPUTS, **changes})
     assert build_reason(new, old, parent) == reason
+
+
+def test_build_reason_after_a_build_without_the_secrets_is_secrets_passed() -> None:
+    old = file_inputs(fingerprint(**BASE_INPUTS, secrets="withheld"))
+    assert build_reason(fingerprint(**BASE_INPUTS), old, "mid") == "secrets_passed"
 
 
 def test_build_reason_without_a_previous_build_is_not_in_registry() -> None:

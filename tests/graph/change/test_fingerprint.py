@@ -280,6 +280,24 @@ def test_a_leaf_change_changes_only_the_leaf(repo: Path) -> None:
     assert differing(before, fingerprints(repo)) == {"c"}
 
 
+def test_withheld_secrets_change_the_nodes_declaring_secrets_and_their_descendants(repo: Path) -> None:
+    """An image built without its secrets is another image: a run that passes them must not reuse it
+    (BuildKit's cache leaves secrets out, so the build itself cannot tell)."""
+    graph = graph_of_repo(repo)
+    trusted, withheld = fingerprint_graph(graph, repo), fingerprint_graph(graph, repo, withheld=True)
+    assert differing(trusted, withheld) == {"b", "c"}  # b declares a secret; c is built on b
+    assert changed_inputs(trusted["b"].inputs, withheld["b"].inputs) == ["secrets"]
+    assert withheld["b"].inputs["secrets"] == "withheld"
+    assert changed_inputs(trusted["c"].inputs, withheld["c"].inputs) == ["parent"]
+    assert fingerprint_graph(graph, repo, withheld=False) == trusted
+
+
+def test_withholding_changes_nothing_when_no_node_declares_a_secret(repo: Path) -> None:
+    edit_data(repo, lambda data: data["nodes"]["b"].pop("secrets"))
+    graph = graph_of_repo(repo)
+    assert fingerprint_graph(graph, repo, withheld=True) == fingerprint_graph(graph, repo)
+
+
 # --- what changes nothing -----------------------------------------------------------------------
 
 
