@@ -15,11 +15,9 @@ from typing import Any
 
 from bench import bakefile, env
 from bench.proxy import CountingProxy
-from bench.workspace import Workspace, clean_env, stackbuild_command
+from bench.workspace import HOST_SECRETS, Workspace, clean_env, stackbuild_command
 
 RUN_TIMEOUT_S = 1800
-# the demo stack hands the host's CA bundle to pip as a build secret (bake reads it too): allowed explicitly
-HOST_SECRETS = ("--secret-src-allow", "/etc/ssl/certs/ca-certificates.crt")
 
 
 def _requests(counts: dict[str, int]) -> dict[str, Any]:

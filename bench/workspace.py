@@ -16,6 +16,9 @@ from pathlib import Path
 
 from bench import bakefile, synth
 
+# the demo stack hands the host's CA bundle to pip as a build secret (bake reads it too): allowed explicitly
+HOST_SECRETS = ("--secret-src-allow", "/etc/ssl/certs/ca-certificates.crt")
+
 
 @dataclass(frozen=True)
 class Workspace:
@@ -94,7 +97,7 @@ def _workspace(label: str, root: Path, target: str, change: Path, registry: str)
                    f"{registry}/sb-{label}", f"{registry}/bake-{label}")
     ws.logs.mkdir(parents=True, exist_ok=True)
     subprocess.run([*stackbuild_command(), "export", "bake", target, "--root", str(root), "--registry",
-                    ws.bake_prefix, "--out", str(ws.bake_file), "--log-format", "json"],
+                    ws.bake_prefix, "--out", str(ws.bake_file), "--log-format", "json", *HOST_SECRETS],
                    check=True, capture_output=True, env=clean_env(), timeout=120)
     return ws
 

@@ -6,6 +6,8 @@ or `docker-image://<ref>` for an external base), pushed to the node's human tag,
 provenance mode and SBOM generator. Paths are relative
 to the repository root, so bake runs there: `docker buildx bake -f build/docker-bake.json --push`.
 Bake reads JSON as HCL's JSON syntax, so strings are still templates: `${` and `%{` are doubled.
+Secrets follow the operator's policy, as `build` does (graph.model.secrets): a host file not allowed
+is refused, `--no-secrets` writes none.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from engine.build.request import PARENT_CONTEXT
-from engine.cli.options import options_of
+from engine.cli.options import options_of, secret_policy_of
 from engine.cli.outfile import write_output
 from graph.expand.dag import StackGraph
-from graph.model.spec import Node
+from graph.model.secrets import SecretPolicy, passed_secrets
+from graph.model.spec import Node, Secret
 
 DEFAULT_OUT = "build/docker-bake.json"
 GROUP = "default"
@@ -50,22 +53,38 @@ def target_names(stack_graph: StackGraph) -> dict[str, str]:
     return names
 
 
-def bake_document(stack_graph: StackGraph, source: str = "") -> dict[str, Any]:
-    """The bake file's content: a default group of every built node and one target each."""
+def bake_document(stack_graph: StackGraph, root: Path, policy: SecretPolicy,
+                  source: str = "") -> dict[str, Any]:
+    """The bake file's content: a default group of every built node and one target each; its secrets
+    as policy passes them (StackError for a host file it does not allow)."""
     names = target_names(stack_graph)
+    secrets = {node: bake_secrets(stack_graph.nodes[node], root, policy) for node in names}
     comment = (f"written by `stackbuild export bake`{f' from {source}' if source else ''}: {len(names)} "
                "targets; paths are relative to the repository root: docker buildx bake -f <this file> --push")
     return {"variable": {"STACKBUILD_EXPORT": {"default": literal(comment)}},
             "group": {GROUP: {"targets": list(names.values())}},
-            "target": {names[node]: _target(stack_graph.nodes[node], names, stack_graph) for node in names}}
+            "target": {names[node]: _target(stack_graph.nodes[node], names, stack_graph, secrets[node])
+                       for node in names}}
 
 
-def bake_json(stack_graph: StackGraph, source: str = "") -> str:
+def bake_json(stack_graph: StackGraph, root: Path, policy: SecretPolicy, source: str = "") -> str:
     """The JSON text of a bake file building every node of stack_graph (external bases excepted)."""
-    return json.dumps(bake_document(stack_graph, source), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(bake_document(stack_graph, root, policy, source), indent=2, ensure_ascii=False) + "\n"
 
 
-def _target(node: Node, names: dict[str, str], stack_graph: StackGraph) -> dict[str, Any]:
+def bake_secrets(node: Node, root: Path, policy: SecretPolicy) -> list[str]:
+    """node's `secret` entries: a file by its resolved path, relative to the root (where bake runs)
+    when it lies in the repository."""
+    return [f"id={s.id},env={s.env}" if s.env else f"id={s.id},src={_from_root(s, root)}"
+            for s in passed_secrets(node, root, policy)]
+
+
+def _from_root(secret: Secret, root: Path) -> str:
+    path, top = Path(secret.src), root.resolve()
+    return path.relative_to(top).as_posix() if path.is_relative_to(top) else str(path)
+
+
+def _target(node: Node, names: dict[str, str], stack_graph: StackGraph, secrets: list[str]) -> dict[str, Any]:
     target: dict[str, Any] = {
         "context": literal(node.context),
         "dockerfile": literal(posixpath.relpath(node.dockerfile, node.context)),
@@ -80,9 +99,8 @@ def _target(node: Node, names: dict[str, str], stack_graph: StackGraph) -> dict[
         target["target"] = literal(node.target)
     if node.args:
         target["args"] = {key: literal(value) for key, value in node.args}
-    if node.secrets:
-        target["secret"] = [literal(f"id={s.id},env={s.env}" if s.env else f"id={s.id},src={s.src}")
-                            for s in node.secrets]
+    if secrets:
+        target["secret"] = [literal(secret) for secret in secrets]
     target["attest"] = attestations(node)
     return target
 
@@ -98,11 +116,12 @@ def attestations(node: Node) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Write the bake file of the targeted stacks (default build/docker-bake.json below the root)."""
     from engine.run import api
+    policy = secret_policy_of(args)
     options = options_of(args)
     stack_graph = api.load(options)
     out = Path(args.out or DEFAULT_OUT)
     path = out if out.is_absolute() else options.root / out
     source = ", ".join(target.as_posix() for target in options.targets)
-    write_output(path, bake_json(stack_graph, source))
+    write_output(path, bake_json(stack_graph, options.root, policy, source))
     print(f"wrote {path} ({len(target_names(stack_graph))} targets)")
     return 0

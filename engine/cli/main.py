@@ -12,7 +12,15 @@ from typing import cast
 from engine.build.request import CACHE_MODES
 from engine.cli import buildcmd, commands, signing
 from engine.cli.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK
-from engine.cli.options import IntermixedParser, add_load_options, checked, platform_list, positive, whole
+from engine.cli.options import (
+    IntermixedParser,
+    add_load_options,
+    add_secret_options,
+    checked,
+    platform_list,
+    positive,
+    whole,
+)
 from engine.console import ci, logs
 from engine.errors import EngineError
 from graph.errors import GraphError
@@ -153,11 +161,7 @@ def _add_build(build: argparse.ArgumentParser) -> None:
     build.add_argument("--only", action="append", default=[], metavar="NODE",
                        help="a CI shard: build exactly these nodes (their parents must be in the registry) "
                             "and move no human tag; repeatable")
-    build.add_argument("--no-secrets", action="store_true",
-                       help="pass no stack secret to any build (untrusted stack files, e.g. a fork's PR)")
-    build.add_argument("--secret-src-allow", action="append", default=[], metavar="PATH",
-                       help="a host file, or a folder, that stack secrets may read besides the repository "
-                            "(repeatable; env STACKBUILD_SECRET_DIRS, ':'-separated)")
+    add_secret_options(build, "pass no stack secret to any build (untrusted stack files, e.g. a fork's PR)")
     build.add_argument("--sign", metavar="KEY", help="after promotion, sign every published image by "
                        "digest with this cosign key (password from COSIGN_PASSWORD)")
     build.set_defaults(handler=buildcmd.run)
@@ -194,6 +198,7 @@ def _add_state_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     add_load_options(export)
     export.add_argument("--out", help="output folder (meta, default build/meta) or file (bake, default "
                                       "build/docker-bake.json)")
+    add_secret_options(export, "bake: write no stack secret into the file (as build --no-secrets)")
     export.set_defaults(handler=commands.export)
 
 

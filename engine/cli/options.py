@@ -174,6 +174,14 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
                         help=f"refuse stacks that expand to more than N nodes (default {DEFAULT_MAX_NODES})")
 
 
+def add_secret_options(parser: argparse.ArgumentParser, no_secrets_help: str) -> None:
+    """--no-secrets and --secret-src-allow: which stack secrets a command hands on (secret_policy_of)."""
+    parser.add_argument("--no-secrets", action="store_true", help=no_secrets_help)
+    parser.add_argument("--secret-src-allow", action="append", default=[], metavar="PATH",
+                        help="a host file, or a folder, that stack secrets may read besides the repository "
+                             f"(repeatable; env {ALLOW_VARIABLE}, ':'-separated)")
+
+
 MAX_WHOLE = 10**9  # larger counts and seconds overflow SQLite integers and thread timeouts
 
 

@@ -13,6 +13,8 @@ from engine.registry.retryproxy import RetryProxy
 from engine.run import api
 
 PLATFORMS = ["linux/amd64", "linux/arm64"]
+# the demo stack hands the host's CA bundle to pip: bake gets it only when the operator allows it
+HOST_CA = ("--secret-src-allow", "/etc/ssl/certs/ca-certificates.crt")
 
 
 def _bake(root: Path, bake_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -25,7 +27,7 @@ def _bake(root: Path, bake_file: Path, *args: str) -> subprocess.CompletedProces
 def _export(root: Path, out: Path, *targets: str, registry: str = "") -> None:
     options = ["--registry", registry] if registry else []
     assert cli.main(["export", "bake", *targets, "--root", str(root), "--out", str(out),
-                     "--log-format", "json", *options]) == 0
+                     "--log-format", "json", *options, *HOST_CA]) == 0
 
 
 def test_buildx_bake_parses_the_exported_demo_stack(repo_root: Path, builder: object, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from engine.cli import main as cli
 from engine.cli.bake import bake_json, literal, target_names
 from graph.expand.dag import graph_of
+from graph.model.secrets import REPOSITORY_ONLY, SecretPolicy
 from graph.model.spec import Node, Secret
 
 AMD, ARM = "linux/amd64", "linux/arm64"
@@ -35,6 +36,8 @@ TINY = graph_of([
     node("app", "ubuntu", kind="llm", tag="2-dev", provenance="min", sbom_generator="tools/sbom:1"),
 ])
 
+HERE = Path("/repo")
+CA_ALLOWED = SecretPolicy(allowed=(Path("/etc/ssl/ca.pem"),))  # py.sdk's secret file
 EXPECTED = {
     "variable": {"STACKBUILD_EXPORT": {"default": (
         "written by `stackbuild export bake` from stacks/tiny: 3 targets; paths are relative to the "
@@ -58,14 +61,14 @@ EXPECTED = {
 
 
 def test_a_tiny_stack_exports_to_this_exact_document() -> None:
-    assert json.loads(bake_json(TINY, "stacks/tiny")) == EXPECTED
-    assert list(json.loads(bake_json(TINY))["target"]) == ["base", "app", "py_sdk"]
+    assert json.loads(bake_json(TINY, HERE, CA_ALLOWED, "stacks/tiny")) == EXPECTED
+    assert list(json.loads(bake_json(TINY, HERE, CA_ALLOWED))["target"]) == ["base", "app", "py_sdk"]
 
 
 def test_bake_strings_are_never_interpolated() -> None:
     assert literal("${HOME} and %{if x}") == "$${HOME} and %%{if x}"
     assert literal("$HOME costs $5") == "$HOME costs $5"
-    text = bake_json(graph_of([node("n", args=(("A", 'q"\n${X}'),))]))
+    text = bake_json(graph_of([node("n", args=(("A", 'q"\n${X}'),))]), HERE, REPOSITORY_ONLY)
     assert json.loads(text)["target"]["n"]["args"] == {"A": 'q"\n$${X}'}
 
 
@@ -116,3 +119,70 @@ def test_export_bake_honours_out(tmp_path: Path) -> None:
     document = json.loads(out.read_text(encoding="utf-8"))
     assert document["variable"]["STACKBUILD_EXPORT"]["default"].startswith(
         "written by `stackbuild export bake` from stacks/tiny")
+
+
+# --- secrets: the operator's policy, as for build ------------------------------------------------
+
+
+def write_with_secrets(root: Path, host_file: Path) -> None:
+    """The tiny stack; base reads host_file and the repository's own stacks/tiny/base/ca.pem, child $TOK."""
+    write_tiny(root)
+    (root / "stacks/tiny/base/ca.pem").write_text("not a real bundle\n", encoding="utf-8")
+    stack = root / "stacks/tiny/stack.yaml"
+    secrets = f"[{{id: host, src: {host_file}}}, {{id: ca, src: base/ca.pem}}]"
+    text = stack.read_text(encoding="utf-8").replace(
+        'base: {kind: os, tag: "1"}', f'base: {{kind: os, tag: "1", secrets: {secrets}}}')
+    stack.write_text(text.replace('tag: "2",', 'tag: "2", secrets: [{id: tok, env: TOK}],'), encoding="utf-8")
+
+
+@pytest.fixture
+def host_file(tmp_path: Path) -> Path:
+    path = tmp_path / "host" / "credentials.json"
+    path.parent.mkdir()
+    path.write_text("{}\n", encoding="utf-8")
+    return path
+
+
+def export_secrets(root: Path, *flags: str) -> int:
+    return cli.main(["export", "bake", "--root", str(root), "--log-format", "json", *flags])
+
+
+def test_export_bake_refuses_a_host_secret_file_the_operator_did_not_allow(
+        tmp_path: Path, host_file: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """bake hands the file to buildx as `build` would: the same operator policy, checked before writing."""
+    monkeypatch.delenv("STACKBUILD_SECRET_DIRS", raising=False)
+    repo = tmp_path / "repo"
+    write_with_secrets(repo, host_file)
+    assert export_secrets(repo) == 2
+    error = capsys.readouterr().err
+    assert f"error: stacks/tiny/stack.yaml:5: node base: secret 'host' reads the host file {host_file}, " \
+           "which lies outside the repository and outside every path the operator allowed (if this run " \
+           f"may hand that file to builds, allow it with --secret-src-allow {host_file} (or its folder; " \
+           "env STACKBUILD_SECRET_DIRS, ':'-separated); or build with --no-secrets)" in error
+    assert not (repo / "build").exists()
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_export_bake_writes_an_allowed_host_file_and_repository_files_from_the_root(
+        tmp_path: Path, host_file: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """A relative `src:` is read from its stack file's folder; bake runs at the repository root."""
+    monkeypatch.delenv("STACKBUILD_SECRET_DIRS", raising=False)
+    if how == "environment":
+        monkeypatch.setenv("STACKBUILD_SECRET_DIRS", str(host_file.parent))
+    repo = tmp_path / "repo"
+    write_with_secrets(repo, host_file)
+    assert export_secrets(repo, *(["--secret-src-allow", str(host_file)] if how == "flag" else [])) == 0
+    targets = json.loads((repo / "build/docker-bake.json").read_text(encoding="utf-8"))["target"]
+    assert targets["base"]["secret"] == ["id=ca,src=stacks/tiny/base/ca.pem", f"id=host,src={host_file}"]
+    assert targets["child"]["secret"] == ["id=tok,env=TOK"]
+
+
+def test_export_bake_no_secrets_writes_none(tmp_path: Path, host_file: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STACKBUILD_SECRET_DIRS", raising=False)
+    repo = tmp_path / "repo"
+    write_with_secrets(repo, host_file)
+    assert export_secrets(repo, "--no-secrets") == 0
+    targets = json.loads((repo / "build/docker-bake.json").read_text(encoding="utf-8"))["target"]
+    assert [name for name, target in targets.items() if "secret" in target] == []
