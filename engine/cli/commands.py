@@ -36,7 +36,7 @@ TAGS_HINT = "name a UTF-8 text file with one tag a line"
 def plan(args: argparse.Namespace) -> int:
     """Print the plan: actions and reasons (asks the registry unless --offline)."""
     registry = None if args.offline else RegistryClient()
-    entries = api.plan(options_of(args), registry, args.full, args.changed_since or "")
+    entries = api.plan(options_of(args), registry, args.full, args.changed_since or "", args.no_secrets)
     if args.emit:
         return _emit(args, entries)
     print(plan_json(entries) if args.format == "json" else plan_table(entries))

@@ -104,8 +104,9 @@ def check_run_secrets(nodes: Iterable[Node], root: Path, policy: SecretPolicy) -
 
 
 def plan(options: Options, registry: Registry | None = None, full: bool = False,
-         changed_since: str = "") -> tuple[PlanEntry, ...]:
-    """The dry-run plan; without a registry client every node is planned as a build (no network)."""
+         changed_since: str = "", withheld: bool = False) -> tuple[PlanEntry, ...]:
+    """The dry-run plan; without a registry client every node is planned as a build (no network).
+    withheld: plan a run that passes no secret (build --no-secrets)."""
     stack_graph = load(options)
     if registry is None and not changed_since:  # nothing fingerprinted: the ignore files are read anyway
         built = (node for node in stack_graph.nodes.values() if not node.external)
@@ -114,7 +115,7 @@ def plan(options: Options, registry: Registry | None = None, full: bool = False,
     history = open_history(options)
     try:
         return plan_build(stack_graph, options.root, registry, history, full, changed_since, options.targets,
-                          load_memo(options.state) if history else None).entries
+                          load_memo(options.state) if history else None, withheld).entries
     finally:
         if history:
             history.close()

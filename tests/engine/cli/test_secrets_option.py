@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import engine.build.builder
-from engine.cli import exits
+from engine.cli import commands, exits
 from engine.cli import main as cli
 from engine.run import api
 from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, write_stack
@@ -159,3 +159,22 @@ def test_a_withheld_build_leaves_nothing_a_run_with_the_secrets_reuses(
     builder.requests.clear()
     assert build(mid_repo, "--no-secrets") == exits.EXIT_OK  # its own images are still there
     assert builder.requests == {}
+
+
+def test_plan_no_secrets_shows_what_build_no_secrets_would_build(
+        mid_repo: Path, builder: CheckedBuilder, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(commands, "RegistryClient", lambda: builder.registry)
+    assert build(mid_repo) == exits.EXIT_OK  # a trusted run: everything is up to date for the next one
+    capsys.readouterr()
+
+    def planned(*args: str) -> dict[str, tuple[str, str]]:
+        assert cli.main(["plan", "--root", str(mid_repo), "--state-dir", str(mid_repo.parent / "state"),
+                         "--format", "json", "--log-format", "json", *args]) == exits.EXIT_OK
+        entries = json.loads(capsys.readouterr().out)["nodes"]
+        return {entry["node"]: (entry["action"], entry["reason"]) for entry in entries}
+
+    assert {action for action, _ in planned().values()} == {"skip"}
+    withheld = planned("--no-secrets")
+    assert (withheld["base"][0], withheld["mid"], withheld["leaf"][0]) == (
+        "skip", ("build", "secrets_withheld"), "build")
