@@ -145,13 +145,21 @@ def _check_included(definition: Definition, combos: Sequence[Combination], fitte
     for index, combo in enumerate(combos):
         if index in fitted:
             continue
-        key, value = next((key, value) for key, value in combo.values
-                          if not any(dict(p.node.attrs).get(key, value) == value for p in parents))
-        held = sorted({dict(p.node.attrs)[key] for p in parents if key in dict(p.node.attrs)})
-        raise StackError(f"include rule of node '{definition.name}' asks for {key}={value}, which no parent "
-                         f"node has (its parents have {key}: {', '.join(held)})", combo.location,
-                         "an include value of an inherited attribute picks the parents it applies to: "
-                         "add a parent node with that value, or drop it from the rule")
+        held = [dict(p.node.attrs) for p in parents]
+        asked = [(key, value) for key, value in combo.values if any(key in attrs for attrs in held)]
+        alone = [(key, value) for key, value in asked
+                 if not any(attrs.get(key, value) == value for attrs in held)]
+        hint = ("an include value of an inherited attribute picks the parents it applies to: add a parent "
+                "node with {}, or drop {} from the rule")
+        if alone:  # one value no parent has
+            key, value = alone[0]
+            have = sorted({attrs[key] for attrs in held if key in attrs})
+            raise StackError(f"include rule of node '{definition.name}' asks for {key}={value}, which no "
+                             f"parent node has (its parents have {key}: {', '.join(have)})", combo.location,
+                             hint.format("that value", "it"))
+        pairs = ", ".join(f"{key}={value}" for key, value in asked)  # each some parent's, never one's all
+        raise StackError(f"include rule of node '{definition.name}' asks for {pairs}, which no parent "
+                         "node has together", combo.location, hint.format("those values", "them"))
 
 
 def _reject_same_name(definition: Definition, nodes: list[Node], node: Node) -> None:

@@ -863,3 +863,13 @@ def test_parents_come_before_children_and_dev_siblings_last(root: Path, write_st
     nodes = [node.name for node in expand([load_stack(root, write_stack(text))])]
     assert nodes[:4] == ["a", "b", "m", "z"]
     assert sorted(nodes[4:]) == ["a-dev", "b-dev", "m-dev", "z-dev"]
+
+
+def test_an_include_whose_values_each_parent_has_only_some_of_is_an_error_at_its_line(error: Error) -> None:
+    # each value is some parent's, but no parent has both: the error names the pair, not a StopIteration
+    text = PICKED.replace("{sdk_version: 8.0.RC3, os: 2403lts}",
+                          "{sdk_version: 8.0.RC3, os: 2403lts, os_release: 22.03-lts-sp3}")
+    assert error(text) == (
+        "s/stack.yaml:15: include rule of node 'cann' asks for os=2403lts, os_release=22.03-lts-sp3, "
+        "which no parent node has together (an include value of an inherited attribute picks the parents "
+        "it applies to: add a parent node with those values, or drop them from the rule)")
