@@ -109,16 +109,17 @@ def _expand_one(definition: Definition, parents: list[_Parent]) -> list[Node]:
     used: set[int] = set()
     candidates: list[_Parent | None] = list(parents) or [None]
     fitted: set[int] = set()
+    own = {key for combo in combos if not combo.included for key, _ in combo.values}  # the axes
     for parent in candidates:
         for index, combo in enumerate(combos):
-            if not _fits(combo, parent):
+            if not _fits(combo, parent, own):
                 continue
             fitted.add(index)
             node = _node(definition, parent, combo, constraints, used)
             if node is not None:
                 _reject_same_name(definition, nodes, node)
                 nodes.append(node)
-    _check_included(definition, combos, fitted, parents)
+    _check_included(definition, combos, fitted, parents, own)
     for index, (_, where) in enumerate(definition.excludes):
         if index not in used:
             raise StackError(f"exclude rule {index + 1} of node '{definition.name}' matches no combination",
@@ -130,23 +131,25 @@ def _expand_one(definition: Definition, parents: list[_Parent]) -> list[Node]:
     return nodes
 
 
-def _fits(combo: Combination, parent: _Parent | None) -> bool:
+def _fits(combo: Combination, parent: _Parent | None, own: set[str]) -> bool:
     """Whether an included combination applies to this parent: its values of inherited attributes
-    pick parents (an include never builds on a parent whose attribute it contradicts)."""
+    pick parents (an include never builds on a parent whose attribute it contradicts); a value of one
+    of the definition's own axes (own) overrides the parent's, as the axis does."""
     if not combo.included or parent is None:
         return True
     inherited = dict(parent.node.attrs)
-    return all(inherited.get(key, value) == value for key, value in combo.values)
+    return all(inherited.get(key, value) == value for key, value in combo.values if key not in own)
 
 
 def _check_included(definition: Definition, combos: Sequence[Combination], fitted: set[int],
-                    parents: list[_Parent]) -> None:
+                    parents: list[_Parent], own: set[str]) -> None:
     """An include rule that fits none of the parents is an error, not a silent no-op."""
     for index, combo in enumerate(combos):
         if index in fitted:
             continue
         held = [dict(p.node.attrs) for p in parents]
-        asked = [(key, value) for key, value in combo.values if any(key in attrs for attrs in held)]
+        asked = [(key, value) for key, value in combo.values
+                 if key not in own and any(key in attrs for attrs in held)]
         alone = [(key, value) for key, value in asked
                  if not any(attrs.get(key, value) == value for attrs in held)]
         hint = ("an include value of an inherited attribute picks the parents it applies to: add a parent "

@@ -423,6 +423,14 @@ def test_matrix_values_override_inherited_attrs(load: Load) -> None:
     assert tags(load(text)) == {"os": "1", "sdk-3.11": "py3.11"}
 
 
+def test_an_include_value_of_an_own_axis_overrides_inherited_attrs_like_the_axis(load: Load) -> None:
+    # the axis python is the definition's own: an include adds a value of it, it picks no parent
+    text = ("stack: s\nregistry: r\nnodes:\n  os:\n    kind: os\n    tag: '1'\n    attrs: {python: '3.9'}\n"
+            "  sdk:\n    kind: sdk\n    parent: os\n    tag: 'py{python}'\n    axes: {python: ['3.11']}\n"
+            "    include: [{python: '3.12'}]\n")
+    assert tags(load(text)) == {"os": "1", "sdk-3.11": "py3.11", "sdk-3.12": "py3.12"}
+
+
 def test_attrs_may_be_templates_over_earlier_attrs(load: Load) -> None:
     text = ("stack: s\nregistry: r\nnodes:\n  a:\n    kind: os\n    axes: {v: ['1']}\n"
             "    attrs: {full: 'a{v}'}\n    tag: '{full}'\n")
