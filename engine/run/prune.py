@@ -46,7 +46,7 @@ class RepositoryPlan:
     repository: str
     verdicts: tuple[Verdict, ...]
     deletions: tuple[Deletion, ...]
-    tags: frozenset[str]  # as listed: a listing that differs before deleting means planning again
+    listing: frozenset[tuple[str, str]]  # (tag, digest) as listed: one that differs means planning again
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,8 @@ def plan_repository(registry: RegistryClient, repository: str, keep: Keep) -> Re
     tags = registry.tags(repository)
     listed = [item for item in side_by_side(lambda tag: _listed(registry, repository, tag), tags) if item]
     verdicts = decide(listed, keep)
-    return RepositoryPlan(repository, verdicts, deletions(verdicts, listed), frozenset(tags))
+    return RepositoryPlan(repository, verdicts, deletions(verdicts, listed),
+                          frozenset((item.tag, item.digest) for item in listed))
 
 
 def _listed(registry: RegistryClient, repository: str, tag: str) -> Listed | None:
@@ -127,18 +128,26 @@ Reporter = Callable[[str, Deletion, bool], None]  # repository, deletion, whethe
 def delete(registry: RegistryClient, plan: PrunePlan, report: Reporter) -> int:
     """Delete what plan says, reporting each manifest as it goes; the number deleted.
 
-    A repository whose tags changed since plan_prune listed them is planned again first (a build may
-    have pushed a tag onto a doomed manifest). The first failure stops everything (RegistryError)."""
+    A repository whose tags, or what they point to, changed since plan_prune listed them is planned
+    again first (a build may have pushed a tag onto a doomed manifest, a roll-back moved a human tag
+    there). The first failure stops everything (RegistryError)."""
     count = 0
     for planned in plan.repositories:
         if not planned.deletions:
             continue
-        if frozenset(registry.tags(planned.repository)) != planned.tags:
+        if _listing(registry, planned.repository) != planned.listing:
             log.info("prune_replanned", node="*", repository=planned.repository,
                      reason="its tags changed since they were listed")
             planned = plan_repository(registry, planned.repository, plan.keep)
         count += _delete_all(registry, planned.repository, planned.deletions, report)
     return count
+
+
+def _listing(registry: RegistryClient, repository: str) -> frozenset[tuple[str, str]]:
+    """Each tag of repository with its digest, as it is now (one HEAD per tag, side by side)."""
+    tags = registry.tags(repository)
+    found = side_by_side(lambda tag: registry.digest(f"{repository}:{tag}"), tags)
+    return frozenset((tag, digest) for tag, digest in zip(tags, found, strict=True) if digest)
 
 
 def _delete_all(registry: RegistryClient, repository: str, doomed: Sequence[Deletion],

@@ -104,6 +104,17 @@ def test_a_tag_pushed_onto_a_doomed_manifest_after_planning_saves_it(root, twice
     assert f"leaf:{stale['leaf']}" not in _tags(registry)
 
 
+def test_a_human_tag_moved_onto_a_doomed_manifest_after_planning_saves_it(root, twice):
+    # a roll-back from elsewhere points mid's human tag at the stale build: the tag names did not change,
+    # its digest did; deleting the manifest would have deleted the human tag with it
+    registry, stale = twice
+    plan = plan_prune(options_of(root), registry, Retention(runs=1))
+    registry.tag(f"{REGISTRY}/mid:{stale['mid']}", human_ref("mid"))
+    delete(registry, plan, lambda *args: None)
+    assert human_ref("mid") in registry.refs and f"mid:{stale['mid']}" in _tags(registry)
+    assert f"leaf:{stale['leaf']}" not in _tags(registry)
+
+
 def test_a_refused_deletion_stops_prune_after_reporting_what_went(root, twice):
     registry, _ = twice
     plan = plan_prune(options_of(root), registry, Retention(runs=1))
