@@ -16,6 +16,7 @@ from pathlib import Path
 
 import structlog
 
+from engine.errors import EngineError
 from engine.parallel import side_by_side
 from engine.registry.client import RegistryClient
 from engine.run import api
@@ -29,6 +30,10 @@ from graph.expand.dag import StackGraph
 
 log = structlog.get_logger()
 DAY_S = 86_400.0
+
+
+class PruneError(EngineError):
+    """What prune must keep cannot be known: it deletes nothing."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,11 @@ def _current(options: api.Options, stack_graph: StackGraph,
     finally:
         if history:
             history.close()
+    unresolved = sorted({node.external for node in stack_graph.nodes.values() if node.external} - set(bases))
+    if unresolved:  # a fingerprint without its base's digest is no build's: their tags would look stale
+        raise PruneError(f"the digest of the external base {', '.join(unresolved)} could not be resolved, so "
+                         "the current fingerprints of the nodes built on it are unknown; nothing was deleted",
+                         "run prune again once the base's registry answers (the warning above says why)")
     memo = load_memo(options.state) if history else None  # read only, as `plan` does
     fingerprints = fingerprint_graph(stack_graph, options.root, bases, memo)
     return {name: (fingerprints[name].value, node.platforms)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.registry.client import DeletionDisabled
+from engine.errors import EngineError
+from engine.registry.client import DeletionDisabled, RegistryError
 from engine.run.prune import Retention, delete, kept_lockfiles, plan_prune
 from engine.run.retention import Deletion
 from engine.state.lockfile import LockEntry, write_lockfile
@@ -159,3 +160,40 @@ def test_the_published_lockfile_is_always_kept(tmp_path: Path):
                                                                            f"sha256:{'b' * 64}")])
     found = kept_lockfiles(tmp_path, Retention(runs=0), 0.0)
     assert [path for path, _ in found] == [latest]
+
+
+ON_A_BASE = """\
+stack: t
+registry: registry.example/t
+platforms: [linux/amd64]
+nodes:
+  debian: {kind: os, from: "registry.example/ext/debian:12"}
+  app: {kind: sdk, parent: debian, tag: "1"}
+"""
+
+
+class BaseUnreachable(Prunable):
+    """The registry of the external base fails (a rate limit, an outage) once `failing` is set."""
+
+    failing = False
+
+    def digest(self, reference: str) -> str | None:
+        if self.failing and reference.startswith("registry.example/ext/"):
+            raise RegistryError(f"HEAD {reference}: HTTP 429 Too Many Requests")
+        return super().digest(reference)
+
+
+def test_a_base_that_cannot_be_resolved_stops_prune_before_it_decides_anything(root):
+    # without the base's digest the current fingerprints are not the builds': their content tags looked
+    # stale and, with no lockfile to keep them (a fresh state folder), were deleted
+    (root / "stacks" / "t" / "stack.yaml").write_text(ON_A_BASE, encoding="utf-8")
+    (root / "stacks" / "t" / "app").mkdir(exist_ok=True)
+    (root / "stacks" / "t" / "app" / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
+    registry = BaseUnreachable()
+    registry.push("registry.example/ext/debian:12", "debian")
+    current = plan_prune(options_of(root), registry, Retention(runs=0)).keep.fingerprints
+    content = registry.push(f"{REGISTRY}/app:sb-{next(iter(current))}", "app")
+    registry.failing = True
+    with pytest.raises(EngineError, match=r"registry\.example/ext/debian:12"):
+        plan_prune(options_of(root), registry, Retention(runs=0))
+    assert registry.refs[f"{REGISTRY}/app:sb-{next(iter(current))}"] == content
