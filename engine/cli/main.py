@@ -94,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_build_commands(sub, common, targets, narrowing)
     _add_state_commands(sub, common, targets)
     _add_planning_commands(sub, common, targets)
+    _add_prune(sub, common, targets)
     signing.add_parsers(sub, common, targets)
     return parser
 
@@ -207,7 +208,7 @@ def _add_state_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def _add_planning_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                            common: argparse.ArgumentParser, targets: argparse.ArgumentParser) -> None:
-    """graph, diff, images, prune and check: release planning and the catalogue."""
+    """graph, diff, images and check: release planning and the catalogue."""
     graph = sub.add_parser("graph", parents=[common, targets], help="draw the plan's DAG (dry run)")
     graph.add_argument("--format", choices=("dot", "svg", "png", "mermaid", "html"), default="svg")
     graph.add_argument("--out", help="output file (default: stdout for text formats)")
@@ -235,6 +236,14 @@ def _add_planning_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     images.add_argument("--format", choices=("table", "json"), default="table")
     images.set_defaults(handler=_lazy("engine.cli.images"))
 
+    check = sub.add_parser("check", parents=[common, targets], help="check built images against contracts")
+    check.add_argument("--select", action="append", default=[], metavar="PATTERN")
+    check.set_defaults(handler=_lazy("engine.cli.check"))
+
+
+def _add_prune(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser,
+               targets: argparse.ArgumentParser) -> None:
+    """prune (alias gc): the registry's clean-up."""
     prune = sub.add_parser("prune", aliases=["gc"], parents=[common, targets],
                            help="delete the content, candidate and cache tags nothing keeps (dry run unless "
                                 "--yes)")
@@ -246,10 +255,6 @@ def _add_planning_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
                        help="also keep what the lockfiles written in the last D days record (default 0)")
     prune.add_argument("--quiet", "-q", action="store_true", help="list only what is to be deleted")
     prune.set_defaults(handler=_lazy("engine.cli.prune"))
-
-    check = sub.add_parser("check", parents=[common, targets], help="check built images against contracts")
-    check.add_argument("--select", action="append", default=[], metavar="PATTERN")
-    check.set_defaults(handler=_lazy("engine.cli.check"))
 
 
 def _version() -> str:

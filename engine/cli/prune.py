@@ -9,7 +9,7 @@ from engine.cli.options import options_of
 from engine.errors import EngineError
 from engine.registry.client import RegistryClient
 from engine.run.prune import PrunePlan, RepositoryPlan, Retention, delete, plan_prune
-from engine.run.retention import Deletion, Verdict
+from engine.run.retention import Deletion
 from engine.state.folder import run_lock
 
 BLOBS = ("the registry frees the space of deleted manifests' blobs only in its own garbage collection "
@@ -70,11 +70,8 @@ def _repository_lines(repository: RepositoryPlan, verbose: bool) -> list[str]:
     if not shown and not verbose:
         return []
     lines = [f"{repository.repository}:" + ("" if repository.verdicts else " no tags")]
+    width = max((len(v.tag) for v in shown), default=0)  # once: a repository may hold thousands of tags
     for verdict in sorted(shown, key=lambda v: (not v.delete, v.tag)):
         action = "delete" if verdict.delete else "keep"
-        lines.append(f"  {action:<6} {verdict.tag:<{_width(shown)}} {verdict.digest[:19]}…  {verdict.reason}")
+        lines.append(f"  {action:<6} {verdict.tag:<{width}} {verdict.digest[:19]}…  {verdict.reason}")
     return lines
-
-
-def _width(verdicts: list[Verdict]) -> int:
-    return max((len(v.tag) for v in verdicts), default=0)
