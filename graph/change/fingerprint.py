@@ -10,6 +10,7 @@ from pathlib import Path
 
 from graph.context.dockerignore import read_ignore_patterns
 from graph.context.files import ContextFile, DigestMemo, context_digest, list_context
+from graph.errors import StackError
 from graph.expand.dag import StackGraph
 from graph.model.spec import Node
 
@@ -86,7 +87,12 @@ def node_inputs(node: Node, root: Path, parent_value: str,
     cache = {} if seen is None else seen
     key = (node.dockerfile, node.context)
     if key not in cache:
-        cache[key] = file_inputs_of(root, node.dockerfile, node.context, memo)
+        try:
+            cache[key] = file_inputs_of(root, node.dockerfile, node.context, memo)
+        except StackError as err:  # the context's own errors know no stack file: name the node's
+            if err.location is not None:
+                raise
+            raise type(err)(f"node {node.name}: {err.message}", node.location, err.hint) from None
     inputs["dockerfile"], inputs["context"], files = cache[key]
     return inputs, files
 

@@ -86,6 +86,16 @@ def list_context(context_dir: Path, patterns: tuple[str, ...], memo: DigestMemo 
         raise RefusedPattern(f"build context {context_dir}: {err.message}", hint=err.hint) from err
 
 
+def _refuse_git_metadata(context_dir: Path, relative: str) -> None:
+    """A context must not send a .git folder: CI keeps credentials there (actions/checkout writes the job's
+    token to .git/config), and a pull request's stack would hand them to a build it controls."""
+    if ".git" in relative.split("/"):
+        raise StackError(f"build context {context_dir} would send .git/ ({relative}), git's own files, "
+                         "where CI keeps credentials",
+                         hint="add `.git` to the context's .dockerignore, or use a context folder below the "
+                              "repository's top")
+
+
 def _walk(context_dir: Path, matcher: Matcher, memo: DigestMemo | None,
           folders: bool) -> tuple[ContextFile, ...]:
     """The ContextFiles fsutil's filtered walk sends, sorted by path (with folders, its empty folders)."""
@@ -99,10 +109,13 @@ def _walk(context_dir: Path, matcher: Matcher, memo: DigestMemo | None,
             ignored, info = match(matcher, relative, parent)
             if entry.is_dir(follow_symlinks=False):
                 if not ignored:
+                    _refuse_git_metadata(context_dir, relative)
                     sent.append(relative)
                 if not (ignored and prunes(matcher, relative)):
                     pending.append((entry.path, relative + "/", info))
             elif not ignored:
+                if ".git" in relative.split("/")[:-1]:
+                    _refuse_git_metadata(context_dir, relative)
                 item = _context_file(entry, relative, memo)
                 if item is not None:
                     found.append(item)

@@ -248,6 +248,9 @@ def _checked_paths(base: _Base, fields: Fields, default_dockerfile: str | None) 
     if dockerfile_path is None:
         raise fields.fail("dockerfile", f"Dockerfile {dockerfile!r} is outside the repository",
                           "keep Dockerfiles inside the repository, without ',' in the path")
+    if ".git" in Path(_relative(base.root, dockerfile_path)).parts:  # a parse error would print its lines
+        raise fields.fail("dockerfile", f"Dockerfile {dockerfile!r} is in git's own files (.git), where CI "
+                          "keeps credentials", "keep Dockerfiles in the work tree")
     if not dockerfile_path.is_file():
         shown = posixpath.join(base.folder, dockerfile)
         state = "is a folder, not a file" if dockerfile_path.is_dir() else "does not exist"

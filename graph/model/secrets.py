@@ -32,16 +32,27 @@ def source_of(secret: Secret, root: Path) -> Path:
 
 
 def allowed_source(path: Path, root: Path, allowed: Iterable[Path]) -> bool:
-    """Whether a resolved secret file lies in the repository or is (or lies below) an allowed path."""
-    return any(path.is_relative_to(place.resolve()) for place in (root, *allowed))
+    """Whether a resolved secret file lies in the repository (not in git's own files) or is (or lies below)
+    an allowed path."""
+    return in_repository(path, root) or any(path.is_relative_to(place.resolve()) for place in allowed)
 
 
-def refusal(node: Node, secret: Secret, path: Path) -> StackError:
+def in_repository(path: Path, root: Path) -> bool:
+    """Whether path lies in the repository's work tree: git's own files (.git, a submodule's too) do not
+    count, since CI keeps credentials there (actions/checkout writes the job's token to .git/config)."""
+    top = root.resolve()
+    return path.is_relative_to(top) and ".git" not in path.relative_to(top).parts
+
+
+def refusal(node: Node, secret: Secret, path: Path, root: Path) -> StackError:
     """The error for a secret file the operator did not allow: where, which file, how to allow it."""
     shown = secret.src if str(path) == secret.src else f"{secret.src} (resolved: {path})"
+    inside = path.is_relative_to(root.resolve())
+    place = "lies in git's own files (.git), where CI keeps credentials," if inside else \
+        "lies outside the repository and"
     return StackError(
-        f"node {node.name}: secret {secret.id!r} reads the host file {shown}, which lies outside the "
-        "repository and outside every path the operator allowed",
+        f"node {node.name}: secret {secret.id!r} reads the host file {shown}, which {place} outside every "
+        "path the operator allowed",
         secret.location,
         f"if this run may hand that file to builds, allow it with {ALLOW_FLAG} {path} (or its folder; "
         f"env {ALLOW_VARIABLE}, ':'-separated); or build with --no-secrets",
@@ -58,7 +69,7 @@ def passed_secrets(node: Node, root: Path, policy: SecretPolicy) -> tuple[Secret
         if secret.src:
             path = source_of(secret, root)
             if not allowed_source(path, root, policy.allowed):
-                raise refusal(node, secret, path)
+                raise refusal(node, secret, path, root)
             if "," in str(path):  # buildx's --secret is comma-separated
                 raise StackError(f"node {node.name}: secret {secret.id!r} resolves to {path}, whose ',' "
                                  "buildx's --secret cannot carry", secret.location,

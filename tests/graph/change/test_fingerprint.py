@@ -16,6 +16,7 @@ import yaml
 
 from graph.change.fingerprint import CONTENT_TAG_PREFIX, Fingerprint, changed_inputs, fingerprint_graph
 from graph.context.files import ContextFile
+from graph.errors import StackError
 from graph.expand.assemble import load_graph
 from graph.expand.dag import StackGraph, with_registry
 from graph.model import checks
@@ -467,3 +468,11 @@ def test_changed_inputs_lists_differences_sorted_missing_included() -> None:
     assert changed_inputs({"a": "1"}, {"a": "1"}) == []
     assert changed_inputs({}, {}) == []
     assert changed_inputs({}, {"x": ""}) == ["x"]  # missing is different even from an empty value
+
+
+def test_a_context_error_names_the_node_and_its_stack_file(repo: Path) -> None:
+    (repo / "s/b/.git").mkdir()
+    (repo / "s/b/.git/config").write_text("[http]\n", encoding="utf-8")
+    with pytest.raises(StackError) as caught:
+        fingerprints(repo)
+    assert (str(caught.value.location), caught.value.message.split(":")[0]) == ("s/stack.yaml:14", "node b")

@@ -552,3 +552,18 @@ def test_files_matching_agrees_with_list_context(tmp_path: Path) -> None:
     patterns = ("**/*.log", "tmp")
     every = ["a.py", "b.log", "c/d.py", "c/e.log", "tmp/f"]
     assert list(files_matching(tmp_path, patterns, every)) == paths(tmp_path, patterns)
+
+
+@pytest.mark.parametrize("patterns", [(), ("*.log",), (".git", "!.git/config")])
+def test_a_context_that_would_send_git_metadata_is_refused(tmp_path: Path, patterns: tuple[str, ...]) -> None:
+    # CI keeps credentials there (actions/checkout writes the job's token to .git/config): a pull
+    # request's stack must not send them to a build it controls
+    write(tmp_path, {"app.py": "x\n", ".git/config": "[http]\n", "sub/.git/HEAD": "ref\n"})
+    with pytest.raises(StackError, match=r"would send \.git/") as caught:
+        paths(tmp_path, patterns)
+    assert ".dockerignore" in (caught.value.hint or "")
+
+
+def test_an_ignored_git_folder_and_a_git_file_are_fine(tmp_path: Path) -> None:
+    write(tmp_path, {"app.py": "x\n", ".git/config": "[http]\n", "sub/.git": "gitdir: ../.git/modules/sub\n"})
+    assert paths(tmp_path, (".git",)) == ["app.py", "sub/.git"]  # a submodule's pointer file holds no secret

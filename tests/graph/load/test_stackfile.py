@@ -85,6 +85,9 @@ ERRORS = [
     ("dockerfile-with-comma", BASE + "    dockerfile: 'a,b/Dockerfile'\n", None,
      "s/stack.yaml:7: Dockerfile 'a,b/Dockerfile' is outside the repository "
      "(keep Dockerfiles inside the repository, without ',' in the path)"),
+    ("dockerfile-in-git-metadata", BASE + "    dockerfile: .git/config\n", ["a/Dockerfile", ".git/config"],
+     "s/stack.yaml:7: Dockerfile '.git/config' is in git's own files (.git), where CI keeps credentials "
+     "(keep Dockerfiles in the work tree)"),
     ("context-outside", BASE + "    context: ../../etc\n", None,
      "s/stack.yaml:7: build context '../../etc' is outside the repository "
      "(use a folder inside the repository, without ',' in the path)"),

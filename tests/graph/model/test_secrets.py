@@ -127,3 +127,15 @@ def test_check_secrets_refuses_the_first_node_with_a_host_file(places: tuple[Pat
     with pytest.raises(StackError, match="secret 'tok'"):
         check_secrets([fine, node(Secret("tok", src=str(host / "token")))], root, SecretPolicy())
     check_secrets([fine], root, SecretPolicy())
+
+
+@pytest.mark.parametrize("src", ["../../.git/config", "../../sub/.git/config"])
+def test_git_metadata_inside_the_repository_is_refused(places: tuple[Path, Path], src: str) -> None:
+    # actions/checkout keeps the job's token in .git/config: a fork's stack file could mount it
+    root, _ = places
+    for folder in (root / ".git", root / "sub/.git"):
+        folder.mkdir(parents=True)
+        (folder / "config").write_text("[http]\n\textraheader = AUTHORIZATION: basic x\n", encoding="utf-8")
+    with pytest.raises(StackError, match=r"git's own files \(\.git\)") as caught:
+        passed_secrets(node(Secret("tok", src=src, location=WHERE)), root, SecretPolicy())
+    assert caught.value.location == WHERE
