@@ -19,12 +19,11 @@ class BuildError(EngineError):
     """A buildx build failed: carries the node, the command, the exit code and the log tail."""
 
     def __init__(self, node: str, command: Sequence[str], exit_code: int | None, log_tail: str,
-                 log_path: str = "") -> None:
+                 log_path: str = "", hint: str = "fix the Dockerfile step shown in the log tail") -> None:
         self.node, self.command, self.exit_code_of_build = node, list(command), exit_code
         self.log_tail, self.log_path = log_tail, log_path
         where = f"; full log: {log_path}" if log_path else ""
-        super().__init__(f"node {node}: build failed with exit code {exit_code}{where}",
-                         "fix the Dockerfile step shown in the log tail")
+        super().__init__(f"node {node}: build failed with exit code {exit_code}{where}", hint)
 
 
 class BuildStalled(BuildError):

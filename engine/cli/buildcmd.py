@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         ci_report.copy_reports(report, Path(args.report_dir))
     print(commands.run_summary(report))
     if report.signal and report.status == "succeeded":
-        _stopped_once_published(report, args.sign)
+        _stopped_once_published(report, args.sign, bool(args.only))
     elif args.sign and report.status == "succeeded":
         signing.sign_run(args, report)
     if report.status == "interrupted" or report.signal:  # a calling script stops (`build && deploy`)
@@ -62,11 +62,12 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK if report.status == "succeeded" else EXIT_FAILED
 
 
-def _stopped_once_published(report: RunReport, sign: str | None) -> None:
+def _stopped_once_published(report: RunReport, sign: str | None, shard: bool) -> None:
     """Say that the signal took effect once every tag moved and was recorded, and that nothing was signed."""
-    done = ("was set locally and recorded (loaded.json, report)" if report.mode == "local" else
-            "had moved and was recorded (lockfile, report)")
-    print(f"stopped by {report.signal} once every human tag {done}: nothing is half-done", file=sys.stderr)
+    done = ("node of the shard was built and recorded (report; a shard moves no human tag)" if shard else
+            "human tag was set locally and recorded (loaded.json, report)" if report.mode == "local" else
+            "human tag had moved and was recorded (lockfile, report)")
+    print(f"stopped by {report.signal} once every {done}: nothing is half-done", file=sys.stderr)
     if sign:
         print(f"not signed: stackbuild sign --key {sign} signs the published images", file=sys.stderr)
 

@@ -255,7 +255,7 @@ class NodeRunner:
                 if buildlog.only_cache_export_failed(text) else None
             if not digest:
                 if self.settings.secrets.withhold and node.secrets and type(exc) is BuildError:
-                    _hint_withheld(exc, node)
+                    raise _withheld(exc, node) from exc
                 raise
             log.warning("cache_export_failed", node=node.name, error=str(exc))
             return BuildResult(node.name, digest, time.monotonic() - started, str(log_path))
@@ -292,9 +292,9 @@ class NodeRunner:
                        sbom_generator=self.parents.sbom_generator(node))
 
 
-
-def _hint_withheld(exc: BuildError, node: Node) -> None:
-    """A build that failed without the secrets its node declares says so in its error."""
+def _withheld(exc: BuildError, node: Node) -> BuildError:
+    """The failed build's error, saying the run passed none of the secrets its node declares."""
     ids = ", ".join(secret.id for secret in node.secrets)
-    EngineError.__init__(exc, exc.message, f"this run passed no secrets (--no-secrets), and the node "
-                         f"declares {ids}: a step that needs one fails without it; else {exc.hint}")
+    return BuildError(exc.node, exc.command, exc.exit_code_of_build, exc.log_tail, exc.log_path,
+                      f"this run passed no secrets (--no-secrets), and the node declares {ids}: a step that "
+                      f"needs one fails without it; else {exc.hint}")

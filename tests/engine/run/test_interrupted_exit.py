@@ -13,12 +13,13 @@ import pytest
 import engine.build.builder
 import engine.build.localstore
 from engine.build import interrupt
+from engine.cli import buildcmd, signing
 from engine.cli import main as cli
-from engine.cli import signing
 from engine.run import api
 from engine.state.history import History
 from engine.state.loaded import read_loaded
 from engine.state.lockfile import read_lockfile
+from engine.state.report import RunReport
 from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, human_ref
 from tests.engine.run.tagging import InterruptedWhileTagging, TaggingTrouble
 
@@ -105,3 +106,12 @@ def test_a_signal_while_the_tags_move_signs_nothing(root: Path, tmp_path: Path,
     assert build(root, CheckedBuilder(registry), monkeypatch, "--sign", str(key)) == 130
     assert signed == []  # the user asked to stop: signing is the next step, not a half-done one
     assert f"not signed: stackbuild sign --key {key}" in capsys.readouterr().err
+
+
+def test_a_shard_stopped_after_its_builds_does_not_claim_human_tags_moved(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    report = RunReport(run_id="r", folder="f", started="2026-12-07T00:00:00Z", status="succeeded")
+    report.signal = "SIGINT"
+    buildcmd._stopped_once_published(report, None, shard=True)
+    err = capsys.readouterr().err
+    assert "human tag" not in err.split("(")[0] and "shard" in err
