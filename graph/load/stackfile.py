@@ -262,6 +262,9 @@ def _checked_paths(base: _Base, fields: Fields, default_dockerfile: str | None) 
     if context_path is None:
         raise fields.fail("context", f"build context {context!r} is outside the repository",
                           "use a folder inside the repository, without ',' in the path")
+    if ".git" in Path(_relative(base.root, context_path)).parts:  # its walk sees config, not .git/config
+        raise fields.fail("context", f"build context {context!r} is in git's own files (.git), where CI "
+                          "keeps credentials", "use a folder of the work tree")
     if not context_path.is_dir():
         raise fields.fail("context", f"build context {context!r} is not a folder")
     return _relative(base.root, dockerfile_path), _relative(base.root, context_path)

@@ -88,6 +88,14 @@ ERRORS = [
     ("dockerfile-in-git-metadata", BASE + "    dockerfile: .git/config\n", ["a/Dockerfile", ".git/config"],
      "s/stack.yaml:7: Dockerfile '.git/config' is in git's own files (.git), where CI keeps credentials "
      "(keep Dockerfiles in the work tree)"),
+    # a context that is (or lies in) a .git folder sends git's files under other names (config, not
+    # .git/config), so the context's own walk cannot see them: the node's line refuses it
+    ("context-is-git-metadata", BASE + "    context: ../.git\n", ["a/Dockerfile", "../.git/config"],
+     "s/stack.yaml:7: build context '../.git' is in git's own files (.git), where CI keeps credentials "
+     "(use a folder of the work tree)"),
+    ("context-in-git-metadata", BASE + "    context: .git/modules\n", ["a/Dockerfile", ".git/modules/x"],
+     "s/stack.yaml:7: build context '.git/modules' is in git's own files (.git), where CI keeps "
+     "credentials (use a folder of the work tree)"),
     ("context-outside", BASE + "    context: ../../etc\n", None,
      "s/stack.yaml:7: build context '../../etc' is outside the repository "
      "(use a folder inside the repository, without ',' in the path)"),
