@@ -56,7 +56,8 @@ def _emit(args: argparse.Namespace, entries: tuple[PlanEntry, ...]) -> int:
 
 
 def shard_command(args: argparse.Namespace) -> list[str]:
-    """The arguments every emitted job repeats: the targets, --registry and --select given to plan."""
+    """The arguments every emitted job repeats: the targets, --registry, --select and --no-secrets given
+    to plan."""
     if args.platform:
         raise OptionError("--emit: --platform is not supported (a shard builds every platform, and "
                           "publish moves tags that keep every platform)", "drop --platform")
@@ -65,12 +66,14 @@ def shard_command(args: argparse.Namespace) -> list[str]:
         tail += ["--registry", args.registry]
     for pattern in args.select or ():
         tail += ["--select", pattern]
+    if getattr(args, "no_secrets", False):  # shards build as planned; publish looks for their content tags
+        tail.append("--no-secrets")
     return tail
 
 
 def publish(args: argparse.Namespace) -> int:
     """Check every planned node's content tag is in the registry, then move the human tags."""
-    moved = api.publish(options_of(args), adopt=args.adopt)
+    moved = api.publish(options_of(args), adopt=args.adopt, withheld=args.no_secrets)
     print("\n".join(f"promoted {ref}" for ref in moved) or "every human tag is already in place")
     return 0
 

@@ -110,6 +110,9 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                              help="after CI shards: check every node is built, then move the human tags")
     publish.add_argument("--adopt", action="store_true",
                          help="take over human tags that point at images this project never built")
+    publish.add_argument("--no-secrets", action="store_true",
+                         help="publish what shards built with --no-secrets (the content tags of a run "
+                              "without the secrets)")
     publish.set_defaults(handler=commands.publish)
 
 

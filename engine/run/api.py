@@ -242,9 +242,11 @@ def _check_shard(options: Options, planned: Planned) -> None:
                           "build those first (their shard jobs), or add them to --only")
 
 
-def publish(options: Options, registry: Registry | None = None, adopt: bool = False) -> list[str]:
-    """After CI shards: move every planned node's human tag to its content tag (engine.run.publishing)."""
-    return publishing.publish(options, load(options), registry, adopt)
+def publish(options: Options, registry: Registry | None = None, adopt: bool = False,
+            withheld: bool = False) -> list[str]:
+    """After CI shards: move every planned node's human tag to its content tag (engine.run.publishing);
+    withheld: the shards ran with --no-secrets."""
+    return publishing.publish(options, load(options), registry, adopt, withheld)
 
 
 @contextmanager

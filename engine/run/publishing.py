@@ -30,9 +30,10 @@ if TYPE_CHECKING:
 
 
 def publish(options: Options, graph: StackGraph, registry: Registry | None = None,
-            adopt: bool = False) -> list[str]:
+            adopt: bool = False, withheld: bool = False) -> list[str]:
     """After CI shards: check every planned node's content tag exists, move the human tags (never over
     a foreign image unless adopted), and record what is published in STATE/latest.lock.json.
+    withheld: the shards ran with --no-secrets (their nodes have those runs' fingerprints).
 
     Refuses (EngineError naming the nodes) when one is missing: nothing is promoted then.
     """
@@ -40,7 +41,8 @@ def publish(options: Options, graph: StackGraph, registry: Registry | None = Non
     with run_lock(options.state):
         history = open_history(options)
         try:
-            planned = plan_build(graph, options.root, registry, history, targets=options.targets)
+            planned = plan_build(graph, options.root, registry, history, targets=options.targets,
+                                 withheld=withheld)
             missing = [entry.node for entry in planned.entries if entry.action == BUILD]
             if missing:
                 raise EngineError(

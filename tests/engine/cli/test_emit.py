@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,18 @@ def test_emit_refuses_platform_and_a_folder_as_out(root: Path, capsys: pytest.Ca
     assert "--platform is not supported" in capsys.readouterr().err
     assert _plan(root, "--emit", "github", "--out", str(root)) == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+def test_emit_no_secrets_carries_it_into_every_job(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # plan --no-secrets --emit (a fork's pull request): its shard jobs must build without the secrets too
+    # (they passed them), and publish must look for the content tags those withheld builds push
+    assert _plan(root, "--emit", "github", "--no-secrets") == 0
+    jobs = yaml.safe_load(capsys.readouterr().out)["jobs"]
+    runs = {job: shlex.split(body["steps"][-1]["run"]) for job, body in jobs.items()}
+    assert runs["build-leaf"][:2] == ["stackbuild", "build"]
+    assert runs["publish"][:2] == ["stackbuild", "publish"]
+    assert all("--no-secrets" in run for run in runs.values())
+    with pytest.raises(SystemExit) as helped:  # publish takes the option it is given
+        main([*runs["publish"][1:], "--help"])
+    assert helped.value.code == 0
+    assert "--no-secrets" in capsys.readouterr().out

@@ -14,6 +14,7 @@ from engine.run import api
 from engine.run.runner import BuildSettings
 from engine.state.lockfile import read_lockfile
 from graph.errors import StackError
+from graph.model.secrets import SecretPolicy
 from tests.engine.engine_fakes import NODES, STACK, FakeBuilder, FakeRegistry, human_ref
 
 
@@ -22,9 +23,11 @@ def _options(root: Path, runner: str = "a", **kwargs: object) -> api.Options:
                        **kwargs)  # type: ignore[arg-type]
 
 
-def _shard(root: Path, registry: FakeRegistry, *nodes: str) -> FakeBuilder:
+def _shard(root: Path, registry: FakeRegistry, *nodes: str, settings: BuildSettings | None = None
+           ) -> FakeBuilder:
     builder = FakeBuilder(registry)
-    report = api.build(_options(root, runner="-".join(nodes), only=nodes), builder, BuildSettings(), registry)
+    options = _options(root, runner="-".join(nodes), only=nodes)
+    report = api.build(options, builder, settings or BuildSettings(), registry)
     assert report.status == "succeeded"
     assert report.promoted == []
     return builder
@@ -43,6 +46,23 @@ def test_shards_in_order_build_each_node_once_then_publish_moves_every_human_tag
     lockfile = root.parent / "state-publish" / "latest.lock.json"
     locked = {entry.ref: entry.digest for entry in read_lockfile(lockfile)}
     assert locked == published
+
+
+def test_publish_no_secrets_publishes_what_shards_built_without_the_secrets(root: Path) -> None:
+    # shards of a fork's pull request run `build --only X --no-secrets`: base declares a secret, so it and
+    # what is built on it have the withheld fingerprints; publish --no-secrets looks for those tags
+    stack = root / "stacks" / "t" / "stack.yaml"
+    text = stack.read_text(encoding="utf-8")
+    stack.write_text(text.replace('test: "true"}', 'test: "true", secrets: [{id: tok, env: TOK}]}'),
+                     encoding="utf-8")
+    registry = FakeRegistry()
+    withheld = BuildSettings(secrets=SecretPolicy(withhold=True))
+    for shard in (("base", "other"), ("mid", "side"), ("leaf",)):
+        _shard(root, registry, *shard, settings=withheld)
+    with pytest.raises(EngineError, match="no content tag in the registry"):
+        api.publish(_options(root, runner="publish"), registry)
+    moved = api.publish(_options(root, runner="publish"), registry, withheld=True)
+    assert sorted(moved) == sorted(human_ref(name) for name in NODES)
 
 
 def test_a_shard_whose_work_is_done_builds_nothing(root: Path) -> None:
@@ -85,6 +105,10 @@ def _args(**kwargs: object) -> argparse.Namespace:
 def test_shard_command_repeats_targets_registry_and_select() -> None:
     assert shard_command(_args(registry="r:5000/x", select=["a*"])) == [
         "stacks/t", "--registry", "r:5000/x", "--select", "a*"]
+
+
+def test_shard_command_repeats_no_secrets() -> None:
+    assert shard_command(_args(no_secrets=True)) == ["stacks/t", "--no-secrets"]
 
 
 def test_shard_command_refuses_platform() -> None:
