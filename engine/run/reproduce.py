@@ -66,7 +66,7 @@ def check_reproducible(options: Options, builder: Builder, names: tuple[str, ...
     if missing:
         raise EngineError(f"no built node named {missing[0]!r}", "`stackbuild plan` lists the nodes")
     check_run_secrets((stack_graph.nodes[name] for name in names), options.root, secrets)
-    planned = plan_build(stack_graph, options.root, registry, None)
+    planned = plan_build(stack_graph, options.root, registry, None, withheld=secrets.withhold)  # as build
     folder = options.state / "reproduce"
     (folder / "logs").mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC).isoformat(timespec="seconds")
