@@ -22,6 +22,7 @@ from graph.context.matcher import (
     prunes,
 )
 from graph.errors import StackError
+from graph.model.checks import git_metadata
 
 SYMLINK_MODE = 0o120000
 EXECUTABLE_MODE = 0o755
@@ -89,7 +90,7 @@ def list_context(context_dir: Path, patterns: tuple[str, ...], memo: DigestMemo 
 def _refuse_git_metadata(context_dir: Path, relative: str) -> None:
     """A context must not send a .git folder: CI keeps credentials there (actions/checkout writes the job's
     token to .git/config), and a pull request's stack would hand them to a build it controls."""
-    if ".git" in relative.split("/"):
+    if git_metadata(relative.split("/")):
         raise StackError(f"build context {context_dir} would send .git/ ({relative}), git's own files, "
                          "where CI keeps credentials",
                          hint="add `.git` to the context's .dockerignore, or use a context folder below the "
@@ -114,7 +115,7 @@ def _walk(context_dir: Path, matcher: Matcher, memo: DigestMemo | None,
                 if not (ignored and prunes(matcher, relative)):
                     pending.append((entry.path, relative + "/", info))
             elif not ignored:
-                if ".git" in relative.split("/")[:-1]:
+                if git_metadata(relative.split("/")[:-1]):
                     _refuse_git_metadata(context_dir, relative)
                 item = _context_file(entry, relative, memo)
                 if item is not None:

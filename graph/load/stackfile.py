@@ -248,7 +248,8 @@ def _checked_paths(base: _Base, fields: Fields, default_dockerfile: str | None) 
     if dockerfile_path is None:
         raise fields.fail("dockerfile", f"Dockerfile {dockerfile!r} is outside the repository",
                           "keep Dockerfiles inside the repository, without ',' in the path")
-    if ".git" in Path(_relative(base.root, dockerfile_path)).parts:  # a parse error would print its lines
+    # a Dockerfile parse error would print the file's lines
+    if checks.git_metadata(Path(_relative(base.root, dockerfile_path)).parts):
         raise fields.fail("dockerfile", f"Dockerfile {dockerfile!r} is in git's own files (.git), where CI "
                           "keeps credentials", "keep Dockerfiles in the work tree")
     if not dockerfile_path.is_file():
@@ -262,7 +263,8 @@ def _checked_paths(base: _Base, fields: Fields, default_dockerfile: str | None) 
     if context_path is None:
         raise fields.fail("context", f"build context {context!r} is outside the repository",
                           "use a folder inside the repository, without ',' in the path")
-    if ".git" in Path(_relative(base.root, context_path)).parts:  # its walk sees config, not .git/config
+    # walked from inside, its files are config, not .git/config: the context walk's check cannot see them
+    if checks.git_metadata(Path(_relative(base.root, context_path)).parts):
         raise fields.fail("context", f"build context {context!r} is in git's own files (.git), where CI "
                           "keeps credentials", "use a folder of the work tree")
     if not context_path.is_dir():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
 
 TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -77,6 +78,12 @@ def inside(root: Path, relative: str) -> Path | None:
 
 VALUE_RE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*")
 GENERATED_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def git_metadata(parts: Sequence[str]) -> bool:
+    """Whether a path (its parts) is in git's own files, `.git` in any case (a case-insensitive file
+    system serves `.GIT/config` too): CI keeps credentials there (actions/checkout's token)."""
+    return any(part.lower() == ".git" for part in parts)
 
 
 def value_problem(value: str) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from graph.errors import StackError
+from graph.model.checks import git_metadata
 from graph.model.spec import Node, Secret
 
 ALLOW_FLAG = "--secret-src-allow"
@@ -41,7 +42,7 @@ def in_repository(path: Path, root: Path) -> bool:
     """Whether path lies in the repository's work tree: git's own files (.git, a submodule's too) do not
     count, since CI keeps credentials there (actions/checkout writes the job's token to .git/config)."""
     top = root.resolve()
-    return path.is_relative_to(top) and ".git" not in path.relative_to(top).parts
+    return path.is_relative_to(top) and not git_metadata(path.relative_to(top).parts)
 
 
 def refusal(node: Node, secret: Secret, path: Path, root: Path) -> StackError:

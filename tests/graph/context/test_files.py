@@ -567,3 +567,10 @@ def test_a_context_that_would_send_git_metadata_is_refused(tmp_path: Path, patte
 def test_an_ignored_git_folder_and_a_git_file_are_fine(tmp_path: Path) -> None:
     write(tmp_path, {"app.py": "x\n", ".git/config": "[http]\n", "sub/.git": "gitdir: ../.git/modules/sub\n"})
     assert paths(tmp_path, (".git",)) == ["app.py", "sub/.git"]  # a submodule's pointer file holds no secret
+
+
+def test_git_metadata_in_another_case_is_refused_too(tmp_path: Path) -> None:
+    # a case-insensitive file system (macOS) serves .GIT/config as .git/config
+    write(tmp_path, {"app.py": "x\n", ".GIT/config": "[http]\n"})
+    with pytest.raises(StackError, match=r"would send \.git/"):
+        paths(tmp_path)
