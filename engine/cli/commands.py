@@ -97,7 +97,7 @@ def explain(args: argparse.Namespace) -> int:
         if history:
             history.close()
     memo = load_memo(options.state) if history else None  # read only, as `plan` does
-    fingerprint = fingerprint_graph(stack_graph, options.root, bases, memo)[args.node]
+    fingerprint = fingerprint_graph(stack_graph, options.root, bases, memo, args.no_secrets)[args.node]
     lines = [f"node:         {node.name} ({node.kind}, stack {node.stack})",
              f"tag:          {node.ref}", f"fingerprint:  {fingerprint.value}",
              f"content tag:  {content_ref(node, fingerprint)}", "inputs:"]

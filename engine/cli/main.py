@@ -179,6 +179,8 @@ def _add_state_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     """explain, promote, history, lint and export."""
     explain = sub.add_parser("explain", parents=[common, targets], help="why a node is (not) rebuilt")
     explain.add_argument("--node", required=True, help="the node to explain")
+    explain.add_argument("--no-secrets", action="store_true",
+                         help="explain the node as `build --no-secrets` fingerprints it")
     explain.set_defaults(handler=commands.explain)
 
     promote = sub.add_parser("promote", parents=[common], help="re-point tags to a lockfile's digests")

@@ -178,3 +178,19 @@ def test_plan_no_secrets_shows_what_build_no_secrets_would_build(
     withheld = planned("--no-secrets")
     assert (withheld["base"][0], withheld["mid"], withheld["leaf"][0]) == (
         "skip", ("build", "secrets_withheld"), "build")
+
+
+def test_explain_no_secrets_shows_the_withheld_fingerprint(
+        mid_repo: Path, builder: CheckedBuilder, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(commands, "RegistryClient", lambda: builder.registry)
+
+    def explained(*args: str) -> list[str]:
+        assert cli.main(["explain", "--root", str(mid_repo), "--state-dir", str(mid_repo.parent / "state"),
+                         "--node", "mid", "--log-format", "json", *args]) == exits.EXIT_OK
+        return capsys.readouterr().out.splitlines()
+
+    trusted, withheld = explained(), explained("--no-secrets")
+    assert "  secrets     withheld" in withheld and "  secrets     withheld" not in trusted
+    fingerprint = [line for line in withheld if line.startswith("fingerprint:")]
+    assert fingerprint != [line for line in trusted if line.startswith("fingerprint:")]
