@@ -24,6 +24,7 @@ from graph.model.secrets import SecretPolicy
 from tests.engine.engine_fakes import commit_all, git
 from tests.integration.conftest import start_registry
 from tests.integration.provenance import statements
+from tests.integration.rootrepo import root_repo
 
 QUIET = BuildSettings(jobs=2, test=False)
 STACK = """\
@@ -163,12 +164,7 @@ def test_sentinels_in_secrets_and_the_remote_url_appear_nowhere(
     logs.configure("console")  # as the CLI does: events reach the run's log.jsonl whichever test ran first
     secret, remote_token, arg_value = (f"SB_SENTINEL_{secrets.token_hex(8)}" for _ in range(3))
     repo = tmp_path / "repo"
-    (repo / "stacks/hush/root/rootfs").mkdir(parents=True)
-    (repo / "stacks/hush/stack.yaml").write_text(SENTINEL_STACK % arg_value, encoding="utf-8")
-    (repo / "stacks/hush/root/Dockerfile").write_text(SENTINEL_DOCKERFILE, encoding="utf-8")
-    os.link(repo_root / "stacks/demo/os/rootfs/amd64.tar.gz", repo / "stacks/hush/root/rootfs/amd64.tar.gz")
-    (repo / ".gitignore").write_text("state/\n", encoding="utf-8")
-    commit_all(repo, "hush")
+    root_repo(repo, repo_root, "hush", SENTINEL_STACK % arg_value, SENTINEL_DOCKERFILE)
     git(repo, "remote", "add", "origin", f"https://ci-bot:{remote_token}@git.example.invalid/org/stacks.git")
     monkeypatch.setenv("SB_SUPPLY_TOKEN", secret)
     options = api.Options(root=repo, registry=f"{address}/hush", state_dir=repo / "state")
@@ -221,15 +217,9 @@ RUN --mount=type=secret,id=tok,required=false --mount=type=secret,id=file,requir
 def test_no_secrets_mounts_no_secret_into_the_build(
         tmp_path: Path, registry: str, builder: BuildxBuilder, repo_root: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "stacks/bare/root/rootfs").mkdir(parents=True)
-    (tmp_path / "stacks/bare/stack.yaml").write_text(WITHHELD_STACK, encoding="utf-8")
-    (tmp_path / "stacks/bare/root/Dockerfile").write_text(WITHHELD_DOCKERFILE.format(nonce=time.time_ns()),
-                                                          encoding="utf-8")
+    (tmp_path / "stacks/bare/root").mkdir(parents=True)
     (tmp_path / "stacks/bare/root/token.txt").write_text(f"token {time.time_ns()}\n", encoding="utf-8")
-    os.link(repo_root / "stacks/demo/os/rootfs/amd64.tar.gz",
-            tmp_path / "stacks/bare/root/rootfs/amd64.tar.gz")
-    (tmp_path / ".gitignore").write_text("state/\n", encoding="utf-8")
-    commit_all(tmp_path, "bare")
+    root_repo(tmp_path, repo_root, "bare", WITHHELD_STACK, WITHHELD_DOCKERFILE.format(nonce=time.time_ns()))
     monkeypatch.setenv("SB_BARE_TOKEN", "SB_SENTINEL_bare")
     options = api.Options(root=tmp_path, registry=f"{registry}/bare", state_dir=tmp_path / "state")
     passed = api.build(options, builder, QUIET)  # the secrets are mounted: the RUN step fails

@@ -28,7 +28,7 @@ from engine.registry.client import RegistryClient
 from engine.run import api
 from engine.run.runner import BuildSettings
 from graph.model.secrets import SecretPolicy
-from tests.engine.engine_fakes import commit_all
+from tests.integration.rootrepo import root_repo
 
 QUIET = BuildSettings(jobs=1, test=False)
 STACK = """\
@@ -77,13 +77,7 @@ def test_a_run_with_the_secrets_after_a_withheld_one_runs_the_secret_step_with_t
         tmp_path: Path, registry: str, builder: BuildxBuilder, repo_root: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     repo = tmp_path / "repo"
-    (repo / "stacks/kept/root/rootfs").mkdir(parents=True)
-    (repo / "stacks/kept/stack.yaml").write_text(STACK, encoding="utf-8")
-    dockerfile = DOCKERFILE.format(nonce=time.time_ns())
-    (repo / "stacks/kept/root/Dockerfile").write_text(dockerfile, encoding="utf-8")
-    os.link(repo_root / "stacks/demo/os/rootfs/amd64.tar.gz", repo / "stacks/kept/root/rootfs/amd64.tar.gz")
-    (repo / ".gitignore").write_text("state/\n", encoding="utf-8")
-    commit_all(repo, "kept")
+    root_repo(repo, repo_root, "kept", STACK, DOCKERFILE.format(nonce=time.time_ns()))
     monkeypatch.setenv("SB_KEPT_TOKEN", "not-a-real-token")
     options = api.Options(root=repo, registry=f"{registry}/kept", state_dir=repo / "state")
     node, client = api.load(options).nodes["root"], RegistryClient()
