@@ -95,8 +95,7 @@ def test_a_definition_convention_under_a_stack_without_one(load: Load) -> None:
         "service-dev": "cu12.4-py3.11-noble-dev"}
 
 
-def test_lint_warns_about_an_out_of_order_explicit_tag(load: Load) -> None:
-    text = """
+OUT_OF_ORDER = """
 stack: oe
 registry: r
 nodes:
@@ -109,7 +108,11 @@ nodes:
     parent: os
     tags: oeep14
     tag: chatglm6b-cann7.0.RC1-pytorch2.1.0-oe{os}
-"""
+"""  # an explicit oeep14 tag with the SDK before the framework
+
+
+def test_lint_warns_about_an_out_of_order_explicit_tag(load: Load) -> None:
+    text = OUT_OF_ORDER
     loaded = load(text, dockerfiles=["os/Dockerfile", "glm/Dockerfile"])
     own = {d.name: d.convention for d in loaded.stack.definitions}
     assert lint_graph(build_graph([loaded.stack]), {}, own) == [TagProblem(
@@ -125,22 +128,6 @@ def test_the_dev_tag_of_an_explicit_tag_is_that_tags_dev_tag(load: Load) -> None
 
 
 def test_the_dev_tag_of_an_explicit_tag_reads_its_fields_from_the_tag(load: Load) -> None:
-    text = """
-stack: oe
-registry: r
-nodes:
-  os:
-    kind: os
-    tag: oe2203sp2
-    attrs: {os: 2203sp2}
-  glm:
-    kind: llm
-    parent: os
-    tags: oeep14
-    tag: chatglm6b-cann7.0.RC1-pytorch2.1.0-oe{os}
-dev:
-  dockerfile: dev/Dockerfile
-  except: [os]
-"""
+    text = OUT_OF_ORDER + "dev:\n  dockerfile: dev/Dockerfile\n  except: [os]\n"
     loaded = load(text, dockerfiles=["os/Dockerfile", "glm/Dockerfile", "dev/Dockerfile"])
     assert loaded.by_name()["glm-dev"].tag == "chatglm6b-pytorch2.1.0-cann7.0.RC1-oe2203sp2-dev"
