@@ -133,10 +133,12 @@ def watch_terminal(process: subprocess.Popen[bytes], terminal: int, log: IO[str]
 
 
 def _pump(stream: IO[bytes], lines: queue.Queue[bytes | None]) -> None:
-    """Every line of stream onto lines, then None."""
+    """Every line of stream onto lines, then None; the stream is closed before None (the pump owns it:
+    a pipe left to the garbage collector warns in whatever code runs then)."""
     try:
-        for line in iter(stream.readline, b""):
-            lines.put(line)
+        with stream:
+            for line in iter(stream.readline, b""):
+                lines.put(line)
     finally:
         lines.put(None)
 

@@ -3,11 +3,14 @@ logged, and a silent process is still stopped."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -121,3 +124,22 @@ def test_read_from_gives_what_was_written_after_the_offset_even_when_it_is_not_u
     with log.open("ab") as file:
         file.write(b"after \xff\n")
     assert read_from(log, offset) == "after \ufffd\n"
+
+
+@pytest.mark.parametrize("script", ["echo done", "echo no; exit 3"])
+def test_a_watched_program_leaves_its_output_pipe_closed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> None:
+    # an open pipe left to the garbage collector warns (ResourceWarning) in whatever runs then
+    started: list[subprocess.Popen[bytes]] = []
+    real = subprocess.Popen
+
+    def recorded(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        started.append(real(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(watch_module.subprocess, "Popen", recorded)
+    log_path = tmp_path / "n.log"
+    with log_path.open("w", encoding="utf-8") as log, contextlib.suppress(BuildError):
+        run_watched("n", ["sh", "-c", script], ["buildx"], log, log_path, 5)
+    [process] = started
+    assert process.stdout is not None and process.stdout.closed
