@@ -70,7 +70,12 @@ class Interrupted(EngineError):
 
     def __init__(self, signal_name: str, step: str) -> None:
         super().__init__(f"stopped by {signal_name} once {step}")
-        self.exit_code = 143 if signal_name == "SIGTERM" else 130
+        self.exit_code = signal_exit_code(signal_name)
+
+
+def signal_exit_code(signal_name: str) -> int:
+    """The exit code of a command a signal stopped: 143 after SIGTERM, else 130 (SIGINT)."""
+    return 143 if signal_name == "SIGTERM" else 130
 
 
 class EngineUnavailable(EngineError):

@@ -12,6 +12,8 @@ from types import FrameType
 
 import structlog
 
+from engine.errors import EngineError, signal_exit_code
+
 log = structlog.get_logger()
 
 
@@ -73,3 +75,15 @@ def interruptible() -> Iterator[StopEvent]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextmanager
+def exits_as_signal(stop: StopEvent) -> Iterator[None]:
+    """An engine error raised once a signal arrived keeps its message but exits 130 or 143, as the
+    signal would have: a calling script (`build && deploy`) stops."""
+    try:
+        yield
+    except EngineError as exc:
+        if stop.is_set():
+            exc.exit_code = signal_exit_code(stop.signal)
+        raise

@@ -7,9 +7,10 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
-from engine.build.interrupt import StopEvent, interruptible
+from engine.build.interrupt import StopEvent, exits_as_signal, interruptible
 from engine.build.scheduler import SUCCEEDED, Outcome
 from engine.console import logs
+from engine.errors import EngineError, Interrupted, signal_exit_code
 from engine.run.planner import Planned
 from engine.run.runner import BuildSettings, NodeRunner
 from engine.state.history import History, NodeRecord
@@ -61,31 +62,42 @@ def build_and_publish(history: History, report: RunReport, planned: Planned, run
                       around_build: AbstractContextManager[object] | None = None) -> None:
     """Build (no build starts after an interrupt), then publish(ok, interrupted, stop) -> ok, under an
     interrupt of its own: one arriving while tags move takes effect once all moved or none, and is noted
-    (exit 130/143) even when they all moved. The run is closed in any case; on an exception as failed
-    (what was built stays recorded)."""
+    (exit 130/143) even when they all moved, or when moving them failed. The run is closed in any case;
+    on an exception as failed, or interrupted after a signal (what was built stays recorded)."""
     interrupted = False
     try:
-        with interruptible() as stop, logs.live_view(report), around_build or nullcontext():
+        with (interruptible() as stop, exits_as_signal(stop), logs.live_view(report),
+              around_build or nullcontext()):
             runner.stop = stop  # no build starts again after an interrupt
             ok, interrupted = settle(report, build(stop), stop, runner)
-        with interruptible() as stop:
-            ok = publish(ok, interrupted, stop)
-            interrupted = interrupted or (stop.is_set() and not ok)
-            report.signal = report.signal or stop.signal  # noted once every tag moved too
-    except BaseException:
-        close(history, report, planned, False, interrupted)
+        with interruptible() as stop, exits_as_signal(stop):
+            published = False
+            try:
+                ok = published = publish(ok, interrupted, stop)
+            finally:  # noted once every tag moved too, or moved back after a failed move
+                interrupted = interrupted or (stop.is_set() and not published)
+                report.signal = report.signal or stop.signal
+    except BaseException as exc:
+        signal_name = close(history, report, planned, False, interrupted)
+        if signal_name and isinstance(exc, EngineError):
+            exc.exit_code = signal_exit_code(signal_name)
         raise
-    close(history, report, planned, ok, interrupted)
+    signal_name = close(history, report, planned, ok, interrupted)
+    if signal_name:
+        raise Interrupted(signal_name, "the run was recorded (report, summaries, history)")
 
 
-def close(history: History, report: RunReport, planned: Planned, ok: bool, interrupted: bool) -> None:
-    """Record every node, finish the report with its status, write the summaries and end the run."""
-    record(history, report, planned)
-    try:
-        finish(report, "succeeded" if ok else "interrupted" if interrupted else "failed")
-        write_summaries(report)
-    finally:  # the history keeps the run's end even when its report cannot be written
-        history.finish_run(report.run_id, report.finished, report.status)
+def close(history: History, report: RunReport, planned: Planned, ok: bool, interrupted: bool) -> str:
+    """Record every node, finish the report with its status, write the summaries and end the run; a
+    Ctrl-C or SIGTERM meanwhile waits until all is written: its name, else ""."""
+    with interruptible() as stop:
+        record(history, report, planned)
+        try:
+            finish(report, "succeeded" if ok else "interrupted" if interrupted else "failed")
+            write_summaries(report)
+        finally:  # the history keeps the run's end even when its report cannot be written
+            history.finish_run(report.run_id, report.finished, report.status)
+    return stop.signal
 
 
 def record(history: History, report: RunReport, planned: Planned) -> None:

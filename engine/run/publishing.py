@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.build.interrupt import interruptible
+from engine.build.interrupt import exits_as_signal, interruptible
 from engine.errors import EngineError, Interrupted
 from engine.registry.client import Registry, RegistryClient
 from engine.run.ownership import ConfigReader, ForeignTagsRefused, KnownDigests, TagGuard, known_digests
@@ -141,9 +141,9 @@ def guard_for(options: Options, planned: Planned, history: History | None, regis
 
 @contextmanager
 def uninterrupted() -> Iterator[None]:
-    """A Ctrl-C or SIGTERM inside raises Interrupted (exit 130 or 143) once the block is done (its own
-    error first)."""
-    with interruptible() as stop:
+    """A Ctrl-C or SIGTERM inside raises Interrupted (exit 130 or 143) once the block is done; an error of
+    the block itself comes first, and exits 130 or 143 as well."""
+    with interruptible() as stop, exits_as_signal(stop):
         yield
     if stop.is_set():
         raise Interrupted(stop.signal or "SIGINT", "every tag had moved (or moved back)")

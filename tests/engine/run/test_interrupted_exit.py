@@ -4,6 +4,7 @@ run says so, yet the command exits 130 or 143 so that a calling script stops."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,12 @@ import engine.build.localstore
 from engine.build import interrupt
 from engine.cli import buildcmd, signing
 from engine.cli import main as cli
-from engine.run import api
+from engine.run import api, outcomes
 from engine.state.history import History
 from engine.state.loaded import read_loaded
 from engine.state.lockfile import read_lockfile
 from engine.state.report import RunReport
-from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, human_ref
+from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, human_ref, write_stack
 from tests.engine.run.tagging import InterruptedWhileTagging, TaggingTrouble
 
 SIGNALS = [(signal.SIGINT, 130), (signal.SIGTERM, 143)]
@@ -47,8 +48,10 @@ def build(root: Path, builder: FakeBuilder, monkeypatch: pytest.MonkeyPatch, *ar
 
 
 def last_report(root: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(sorted((root.parent / "state" / "runs").glob("*/report.json"))[-1]
-                                      .read_text(encoding="utf-8"))
+    # the newest by time: run ids started in one second sort in any order
+    reports = sorted((root.parent / "state" / "runs").glob("*/report.json"),
+                     key=lambda path: path.stat().st_mtime_ns)
+    data: dict[str, Any] = json.loads(reports[-1].read_text(encoding="utf-8"))
     return data
 
 
@@ -115,3 +118,51 @@ def test_a_shard_stopped_after_its_builds_does_not_claim_human_tags_moved(
     buildcmd._stopped_once_published(report, None, shard=True)
     err = capsys.readouterr().err
     assert "human tag" not in err.split("(")[0] and "shard" in err
+
+
+@pytest.mark.parametrize(("sent", "exit_code"), SIGNALS)
+def test_a_signal_then_a_failed_tag_move_exits_130_or_143_with_every_tag_moved_back(
+        root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        sent: signal.Signals, exit_code: int) -> None:
+    registry = InterruptedWhileTagging("mid", refused="leaf", sent=sent, armed=False)
+    monkeypatch.setattr(api, "RegistryClient", lambda: registry)
+    assert build(root, CheckedBuilder(registry), monkeypatch) == 0
+    published = registry.tags({human_ref(name) for name in NODES})
+    write_stack(root, arg="2")
+    registry.armed = True  # mid moves: the signal; leaf cannot move (403)
+    assert build(root, CheckedBuilder(registry), monkeypatch) == exit_code  # was the error's own exit 1
+    assert registry.tags({human_ref(name) for name in NODES}) == published  # all or none: none
+    report = last_report(root)
+    assert (report["status"], report["signal"]) == ("interrupted", sent.name)
+    with History(root.parent / "state" / "history.db") as history:
+        assert [run.status for run in history.runs()] == ["interrupted", "succeeded"]
+    assert "HTTP 403 Forbidden" in capsys.readouterr().err  # the failure itself is still said
+
+
+@pytest.mark.parametrize(("sent", "exit_code"), SIGNALS)
+def test_a_signal_while_the_run_is_recorded_lets_the_record_finish_then_exits_130_or_143(
+        root: Path, monkeypatch: pytest.MonkeyPatch, sent: signal.Signals, exit_code: int) -> None:
+    registry = FakeRegistry()
+    monkeypatch.setattr(api, "RegistryClient", lambda: registry)
+    real_write_summaries = outcomes.write_summaries
+
+    def interrupted_write(report: RunReport) -> None:
+        os.kill(os.getpid(), sent)  # before the summaries, the history's end of the run
+        real_write_summaries(report)
+
+    monkeypatch.setattr(outcomes, "write_summaries", interrupted_write)
+    previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)  # unhandled, it would end pytest
+    try:
+        # the old code was cut short: exit 130 (or pytest ended by the SIGTERM), the history's run unfinished
+        assert build(root, CheckedBuilder(registry), monkeypatch) == exit_code
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    report = last_report(root)
+    assert report["status"] == "succeeded"
+    assert (Path(report["folder"]) / "summary.md").exists()
+    with History(root.parent / "state" / "history.db") as history:
+        assert [(run.status, bool(run.finished)) for run in history.runs()] == [("succeeded", True)]
+
+
+def raise_keyboard_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt

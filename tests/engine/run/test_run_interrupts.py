@@ -56,10 +56,11 @@ def test_a_build_stopped_by_an_interrupt_is_not_built_again(root: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(faults, "wait_random_exponential", lambda **_: tenacity.wait_none())
     stop = StopEvent()
+    seen_by = [stop, stop]  # the builds and the promotion; no signal arrives while the run is recorded
 
     @contextmanager
     def interruptible() -> Iterator[StopEvent]:
-        yield stop
+        yield seen_by.pop(0) if seen_by else StopEvent()
 
     monkeypatch.setattr(outcomes, "interruptible", interruptible)
     registry = FakeRegistry()
@@ -115,8 +116,9 @@ def test_ctrl_c_while_a_rollback_promotion_fails_still_moves_every_tag_back(
     second = run_build(root, FakeBuilder(registry), registry)
     registry.armed = True  # mid moves back to the first run's image: Ctrl-C; leaf cannot move
     try:
-        with pytest.raises(RegistryError, match="403"):
+        with pytest.raises(RegistryError, match="403") as caught:
             publishing.promote_lockfile(options_of(root), Path(first.lockfile), registry)
+        assert caught.value.exit_code == 130  # a calling script stops, as after any Ctrl-C
     except (KeyboardInterrupt, Interrupted):
         pytest.fail("Ctrl-C during a failing promotion escaped it: the tags it moved were not moved back")
     assert registry.tags({human_ref(name) for name in NODES}) == {
