@@ -12,7 +12,7 @@ from engine.cli.config import pool_of
 from engine.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
 from engine.cli.options import OptionError, options_of, secret_policy_of
 from engine.run import api
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 
 if TYPE_CHECKING:
     from engine.build.builder import BuildxBuilder
@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     if args.load and args.changed_since:
         raise OptionError("--load cannot be combined with --changed-since",
                           "--load already builds only what the local image store lacks")
+    _check_publication(args)
     pool = pool_of(args)  # a wrong pool is reported before the engine is asked anything
     if args.sign:
         signing.sign_key_file(args.sign, "--sign")  # fails before any build
@@ -40,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     settings = BuildSettings(jobs=args.jobs, keep_going=args.keep_going, full=args.full,
                              changed_since=args.changed_since or "", cache=args.cache,
                              cache_dir=Path(args.cache_dir or options.state / "cache").resolve(),
-                             test=not args.no_test, adopt=args.adopt, pool=pool, secrets=secrets)
+                             test=not args.no_test, adopt=args.adopt, pool=pool, secrets=secrets,
+                             publish=not args.no_publish)
     if args.load:
         from engine.build.localstore import LocalStore
         from engine.run.local import build_local
@@ -60,6 +62,17 @@ def run(args: argparse.Namespace) -> int:
     if report.status == "interrupted" or report.signal:  # a calling script stops (`build && deploy`)
         return EXIT_TERMINATED if report.signal == "SIGTERM" else EXIT_INTERRUPTED
     return EXIT_OK if report.status == "succeeded" else EXIT_FAILED
+
+
+def _check_publication(args: argparse.Namespace) -> None:
+    """Refuse --no-publish and --no-secrets (which publishes nothing) beside what needs a publication."""
+    not_publishing = "--no-publish" if args.no_publish else "--no-secrets" if args.no_secrets else ""
+    if not_publishing and args.sign:
+        raise OptionError(f"--sign cannot be combined with {not_publishing}: no human tag moves, nothing "
+                          "is published to sign", "sign what is published: stackbuild sign --key KEY")
+    if args.no_publish and args.load:
+        raise OptionError("--no-publish cannot be combined with --load",
+                          "--load only sets tags in the local image store; drop one of them")
 
 
 def _stopped_once_published(report: RunReport, sign: str | None, shard: bool) -> None:

@@ -168,7 +168,10 @@ def _add_build(build: argparse.ArgumentParser) -> None:
     build.add_argument("--only", action="append", default=[], metavar="NODE",
                        help="a CI shard: build exactly these nodes (their parents must be in the registry) "
                             "and move no human tag; repeatable")
-    add_secret_options(build, "pass no stack secret to any build (untrusted stack files, e.g. a fork's PR)")
+    build.add_argument("--no-publish", action="store_true",
+                       help="push and content-tag what is built, move no human tag (a pull request's check)")
+    add_secret_options(build, "pass no stack secret to any build and move no human tag (untrusted stack "
+                       "files, e.g. a fork's PR)")
     build.add_argument("--sign", metavar="KEY", help="after promotion, sign every published image by "
                        "digest with this cosign key (password from COSIGN_PASSWORD)")
     build.set_defaults(handler=buildcmd.run)

@@ -29,7 +29,8 @@ from engine.run.layers import verify_run
 from engine.run.planner import Planned, plan_build
 from engine.run.platforms import PlatformRunner
 from engine.run.publishing import open_history, publish_run
-from engine.run.runner import BuildSettings, NodeRunner
+from engine.run.runner import NodeRunner
+from engine.run.settings import BuildSettings
 from engine.state import gitinfo
 from engine.state.digestmemo import load_memo, save_memo
 from engine.state.folder import run_lock
@@ -184,13 +185,21 @@ def _publish(options: Options, planned: Planned, runner: NodeRunner, registry: R
     # build of its parent fails and nothing is published
     if ok and not verify_run(planned, runner.digests, report, registry, runner.layers):
         ok = False
-    if ok and not stop.is_set() and not options.platforms and not options.only:
+    skipped = _why_not_published(options, runner.settings, ok, interrupted or stop.is_set())
+    if not skipped:
         return publish_run(options, planned, runner.digests, registry, history, report, runner.settings.adopt)
-    log.warning("promotion_skipped", node="*", reason="interrupted" if interrupted or stop.is_set() else
-                "a node failed: no human tag was moved" if not ok else
-                "--only: a shard's human tags move in `stackbuild publish`" if options.only else
-                "--platform narrowed the run: human tags keep every platform they had")
+    log.warning("promotion_skipped", node="*", reason=skipped)
     return ok and not stop.is_set()
+
+
+def _why_not_published(options: Options, settings: BuildSettings, ok: bool, interrupted: bool) -> str:
+    """Why a run moves no human tag; "" when it moves them."""
+    return ("interrupted" if interrupted else
+            "a node failed: no human tag was moved" if not ok else
+            "--only: a shard's human tags move in `stackbuild publish`" if options.only else
+            "--platform narrowed the run: human tags keep every platform they had" if options.platforms else
+            "--no-secrets: an untrusted run's images get content tags only" if settings.secrets.withhold else
+            "--no-publish: content tags only" if not settings.publish else "")
 
 
 def source_provenance(root: Path, fallback_time: str) -> Provenance:

@@ -25,7 +25,8 @@ from engine.registry.client import Manifest
 from engine.run import api, outcomes
 from engine.run.planner import Planned, base_history, candidate_ref, content_ref
 from engine.run.promote import roll_back
-from engine.run.runner import BuildSettings, NodeRunner
+from engine.run.runner import NodeRunner
+from engine.run.settings import BuildSettings
 from engine.state import gitinfo
 from engine.state.digestmemo import load_memo, save_memo
 from engine.state.folder import run_lock

@@ -12,7 +12,8 @@ from engine.build.scheduler import SUCCEEDED, Outcome
 from engine.console import logs
 from engine.errors import EngineError, Interrupted, signal_exit_code
 from engine.run.planner import Planned
-from engine.run.runner import BuildSettings, NodeRunner
+from engine.run.runner import NodeRunner
+from engine.run.settings import BuildSettings
 from engine.state.history import History, NodeRecord
 from engine.state.report import NodeReport, RunReport, finish, new_run
 from engine.state.summaries import write_summaries

@@ -15,7 +15,8 @@ from engine.registry.client import RegistryClient
 from engine.registry.manifest import Manifest, config_labels
 from engine.run.api import Options, check_run_secrets, load, source_provenance
 from engine.run.planner import content_ref, plan_build
-from engine.run.runner import BuildSettings, NodeRunner
+from engine.run.runner import NodeRunner
+from engine.run.settings import BuildSettings
 from engine.state.report import NodeReport, RunReport
 from graph.model.secrets import REPOSITORY_ONLY, SecretPolicy
 from graph.model.spec import Node

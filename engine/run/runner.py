@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -15,7 +15,6 @@ from tenacity import RetryCallState
 
 from engine.build import buildlog
 from engine.build.builder import BuildResult
-from engine.build.pool import Pool
 from engine.build.request import PARENT_CONTEXT, BuildRequest, Provenance, build_request, cache_flags
 from engine.errors import BuildError, EngineError
 from engine.registry.attestations import AttestationStore, rename_attestations
@@ -25,33 +24,17 @@ from engine.run.faults import fault_retry
 from engine.run.layers import LayerPrefixError, LayerReader, PrefixMismatch, check_layer_prefixes
 from engine.run.parents import ParentDigests
 from engine.run.planner import Planned, candidate_ref, candidate_tag, content_ref
+from engine.run.settings import BuildSettings
 from engine.run.smoke import smoke_test
 from engine.state.hygiene import secret_args
 from engine.state.report import NodeReport, RunReport
-from graph.model.secrets import REPOSITORY_ONLY, SecretPolicy, passed_secrets
+from graph.model.secrets import passed_secrets
 from graph.model.spec import Node
 
 if TYPE_CHECKING:
     from engine.build.builder import Builder
 
 log = structlog.get_logger()
-
-
-@dataclass(frozen=True)
-class BuildSettings:
-    """How a run builds."""
-
-    jobs: int = 2
-    keep_going: bool = False
-    full: bool = False  # rebuild everything, pull bases, no layer cache
-    changed_since: str = ""  # PR mode: only what changed since this git ref
-    cache: str = "registry"  # registry | local | none
-    cache_dir: Path | None = None
-    test: bool = True
-    adopt: bool = False  # take over human tags that point at images this project never built
-    load: bool = False  # build into the local engine's image store: no registry at all
-    pool: Pool | None = None  # builders per platform; None: the current builder builds everything
-    secrets: SecretPolicy = REPOSITORY_ONLY  # the operator's: withhold them, or which host files builds read
 
 
 class NodeRunner:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from engine.run import api
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from tests.engine.engine_fakes import REGISTRY, STACK, FakeBuilder, FakeRegistry, write_stack
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from engine.registry.client import RegistryClient
 from engine.run import api
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 
 QUIET = BuildSettings(jobs=2, test=False)
 STACK = """\

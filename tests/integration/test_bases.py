@@ -20,7 +20,7 @@ from engine.build.builder import BuildxBuilder
 from engine.registry.bases import MIRROR_ENV
 from engine.registry.client import RegistryClient, split_reference
 from engine.run import api
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from engine.state.lockfile import read_lockfile
 from engine.state.report import RunReport
 from tests.integration.conftest import start_registry

@@ -11,7 +11,7 @@ from engine.build.builder import BuildxBuilder
 from engine.build.scheduler import SUCCEEDED
 from engine.registry.client import RegistryClient
 from engine.run import api
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from engine.state.report import RunReport
 from tests.integration.conftest import HOST_CA, run_in
 

@@ -14,7 +14,7 @@ import pytest
 from engine.build.builder import BuildxBuilder
 from engine.registry.client import RegistryClient
 from engine.run import api
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 
 STACK = """\
 stack: tiny

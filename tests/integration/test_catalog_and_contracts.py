@@ -21,7 +21,7 @@ from engine.registry.catalog import best_image, find_images
 from engine.registry.client import RegistryClient
 from engine.run import api
 from engine.run.contracts import check_image
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from graph.present.catalog import NoImageMatches
 
 PLATFORMS = ("linux/amd64", "linux/arm64")

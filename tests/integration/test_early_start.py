@@ -18,7 +18,7 @@ import pytest
 from engine.build.builder import BuildxBuilder
 from engine.registry.client import RegistryClient
 from engine.run import api
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from tests.integration.faultproxy import FaultInjector
 from tests.integration.provenance import statements
 

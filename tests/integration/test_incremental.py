@@ -17,7 +17,7 @@ import pytest
 from engine.build.builder import BuildxBuilder
 from engine.registry.client import RegistryClient
 from engine.run import api, publishing
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from engine.state.report import RunReport
 from graph.plan.entries import BUILD, SKIP
 from tests.integration.conftest import HOST_CA

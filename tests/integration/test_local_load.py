@@ -23,7 +23,7 @@ from engine.build.localstore import LocalStore
 from engine.build.request import BuildRequest
 from engine.run import api
 from engine.run.local import build_local
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from engine.state.loaded import read_loaded
 from engine.state.report import RunReport
 

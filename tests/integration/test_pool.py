@@ -19,7 +19,7 @@ from engine.build.builder import BuildxBuilder
 from engine.build.pool import Pool, parse_pool
 from engine.registry.client import RegistryClient
 from engine.run import api
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from engine.state.report import RunReport
 from tests.integration.engines import SecondEngine, docker_context, second_dockerd
 

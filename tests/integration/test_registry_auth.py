@@ -18,7 +18,7 @@ from engine.cli.main import main
 from engine.errors import RegistryError
 from engine.registry.client import RegistryClient
 from engine.run import api
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from tests.integration.registries import (
     DigestHidingProxy,
     TokenServer,

@@ -23,7 +23,7 @@ from engine.registry.client import RegistryClient
 from engine.registry.retryproxy import RetryProxy
 from engine.run import api
 from engine.run.layers import check_layer_prefixes
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from tests.integration.conftest import payload_context
 from tests.integration.faultproxy import FaultInjector, SilentRegistry
 from tests.integration.provenance import statements

@@ -20,7 +20,7 @@ from engine.cli.main import main
 from engine.registry import intoto
 from engine.registry.client import RegistryClient
 from engine.run import api
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from tests.integration.conftest import _unavailable
 
 PLATFORMS = ("linux/amd64", "linux/arm64")

@@ -19,7 +19,7 @@ from engine.build.builder import BuildxBuilder
 from engine.console import logs
 from engine.registry.client import RegistryClient
 from engine.run import api, reproduce
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from graph.model.secrets import SecretPolicy
 from tests.engine.engine_fakes import commit_all, git
 from tests.integration.conftest import start_registry

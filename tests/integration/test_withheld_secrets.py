@@ -26,7 +26,7 @@ import pytest
 from engine.build.builder import BuildxBuilder
 from engine.registry.client import RegistryClient
 from engine.run import api
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from graph.model.secrets import SecretPolicy
 from tests.integration.rootrepo import root_repo
 
@@ -87,6 +87,7 @@ def test_a_run_with_the_secrets_after_a_withheld_one_runs_the_secret_step_with_t
     withheld_ref = f"{node.repository}:sb-{withheld.nodes['root'].fingerprint}"
     assert secret_step_output(client, withheld_ref) == "without"
     assert [tag for tag in client.tags(node.repository) if tag.startswith("sbcache-")] == []
+    assert node.tag not in client.tags(node.repository)  # an untrusted run publishes nothing
 
     new_commit(repo, 3600)
     trusted = api.build(options, builder, QUIET)

@@ -16,7 +16,7 @@ from engine.build.request import BuildRequest
 from engine.cli import commands
 from engine.console import logs
 from engine.run import api
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from tests.engine.engine_fakes import FakeBuilder, FakeRegistry
 
 LONG = "pytorch2-4-0-cann8-0-rc3-openeuler2403lts"

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.run import api
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from engine.state.report import RunReport
 from tests.engine.engine_fakes import STACK, FakeBuilder, FakeRegistry
 

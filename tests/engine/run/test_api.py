@@ -16,7 +16,7 @@ import pytest
 
 from engine.build.request import cache_flags
 from engine.run import api, publishing
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from engine.state.folder import StateLocked, run_lock
 from engine.state.history import History
 from engine.state.lockfile import read_lockfile, write_lockfile

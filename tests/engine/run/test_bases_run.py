@@ -11,7 +11,7 @@ import pytest
 from engine.cli import commands
 from engine.cli.main import main
 from engine.run import api
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from engine.state.lockfile import read_lockfile
 from engine.state.report import RunReport
 from tests.engine.base_fakes import ALPINE, ALPINE_DIGEST, MOVED_DIGEST, WithBases

@@ -13,7 +13,7 @@ from engine.errors import EngineError
 from engine.run import api
 from engine.run.local import NoRegistry, build_local, plan_local
 from engine.run.planner import content_ref
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from engine.state.history import History
 from engine.state.loaded import LOADED, read_loaded
 from engine.state.report import RunReport

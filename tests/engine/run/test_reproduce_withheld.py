@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.run import api, reproduce
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from graph.model.secrets import SecretPolicy
 from tests.engine.engine_fakes import STACK, FakeBuilder, FakeRegistry, write_stack
 

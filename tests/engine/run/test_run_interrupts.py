@@ -16,7 +16,7 @@ from engine.build.interrupt import StopEvent
 from engine.build.request import BuildRequest
 from engine.errors import BuildError, Interrupted, RegistryError
 from engine.run import api, faults, outcomes, publishing
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from engine.state.history import History
 from engine.state.lockfile import read_lockfile
 from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, human_ref, write_stack

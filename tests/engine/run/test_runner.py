@@ -15,7 +15,7 @@ from engine.build.builder import BuildResult, PushGate
 from engine.build.request import BuildRequest
 from engine.errors import BuildError
 from engine.run import api, faults, outcomes, runner
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from tests.engine.engine_fakes import LOCAL, REGISTRY, STACK, FakeBuilder, FakeRegistry, write_stack
 
 PUSH_FAULT = """\

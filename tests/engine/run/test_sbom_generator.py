@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.run import api
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from tests.engine.engine_fakes import REGISTRY, STACK, FakeBuilder, FakeRegistry, write_stack
 
 SCANNED = f"""\

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine.run import api
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from graph.errors import StackError
 from tests.engine.engine_fakes import FakeBuilder, FakeRegistry, human_ref
 from tests.engine.run.builds import options_of

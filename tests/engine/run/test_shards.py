@@ -11,7 +11,7 @@ from engine.cli.commands import shard_command
 from engine.cli.options import OptionError
 from engine.errors import EngineError
 from engine.run import api
-from engine.run.runner import BuildSettings
+from engine.run.settings import BuildSettings
 from engine.state.lockfile import read_lockfile
 from graph.errors import StackError
 from graph.model.secrets import SecretPolicy

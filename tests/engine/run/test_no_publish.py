@@ -1,0 +1,54 @@
+"""`build --no-publish` (a pull request's check) and `build --no-secrets` (an untrusted one): what is built
+is pushed under its content tag, no human tag moves, nothing is recorded as published; a later run of
+the same content finds every image by fingerprint and only moves the tags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main as cli
+from engine.run import api
+from engine.run.settings import BuildSettings
+from graph.model.secrets import SecretPolicy
+from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, human_ref
+from tests.engine.run.builds import options_of
+
+UNPUBLISHED = [BuildSettings(publish=False), BuildSettings(secrets=SecretPolicy(withhold=True))]
+
+
+@pytest.mark.parametrize("settings", UNPUBLISHED, ids=["no-publish", "no-secrets"])
+def test_a_run_that_does_not_publish_pushes_content_tags_and_moves_no_human_tag(
+        root: Path, settings: BuildSettings) -> None:
+    registry = FakeRegistry()
+    builder = FakeBuilder(registry)
+    report = api.build(options_of(root), builder, settings, registry)
+    assert report.status == "succeeded"
+    assert report.promoted == []
+    assert registry.tags({human_ref(name) for name in NODES}) == {}  # every human tag moved before
+    assert set(builder.order) == set(NODES)
+    assert not (root.parent / "state" / "latest.lock.json").exists()  # nothing is recorded as published
+
+
+def test_the_run_after_an_unpublished_one_builds_nothing_and_moves_every_human_tag(root: Path) -> None:
+    registry = FakeRegistry()
+    first = FakeBuilder(registry)
+    api.build(options_of(root), first, BuildSettings(publish=False), registry)
+    merged = FakeBuilder(registry)  # main's run once the pull request is merged
+    report = api.build(options_of(root), merged, BuildSettings(), registry)
+    assert merged.order == []
+    assert registry.tags({human_ref(name) for name in NODES}) == {
+        human_ref(name): first.digests[name] for name in NODES}
+    assert sorted(report.promoted) == sorted(human_ref(name) for name in NODES)
+
+
+@pytest.mark.parametrize(("flags", "words"), [
+    (["--no-publish", "--sign", "cosign.key"], "--sign cannot be combined with --no-publish"),
+    (["--no-secrets", "--sign", "cosign.key"], "--sign cannot be combined with --no-secrets"),
+    (["--no-publish", "--load"], "--no-publish cannot be combined with --load")])
+def test_no_publication_beside_what_needs_one_is_refused_before_anything_runs(
+        root: Path, capsys: pytest.CaptureFixture[str], flags: list[str], words: str) -> None:
+    assert cli.main(["build", "--root", str(root), "--state-dir", str(root.parent / "state"), *flags]) == 2
+    assert words in capsys.readouterr().err
+    assert not (root.parent / "state" / "runs").exists()
