@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from graph.context.dockerignore import read_ignore_patterns
+from graph.context.dockerignore import ignore_file, read_ignore_patterns
 from graph.context.files import files_matching
 from graph.expand.dag import StackGraph, closure
 from graph.model.spec import NOWHERE, Node
@@ -37,6 +37,7 @@ def _file_reason(node: Node, root: Path, paths: list[str]) -> str:
         return ""
     if node.dockerfile in paths:
         return "dockerfile_changed"
+    # the Dockerfile's own ignore file: read when present, and adding or removing it changes the patterns
     if node.dockerfile + ".dockerignore" in paths:
         return f"context_changed: {posixpath.basename(node.dockerfile)}.dockerignore"
     prefix = "" if node.context == "." else node.context + "/"
@@ -44,8 +45,11 @@ def _file_reason(node: Node, root: Path, paths: list[str]) -> str:
               for path in paths if path.startswith(prefix)]
     if not inside:
         return ""
-    context = root / node.context
-    visible = files_matching(context, read_ignore_patterns(context, root / node.dockerfile), inside)
+    context, dockerfile = root / node.context, root / node.dockerfile
+    # the context's .dockerignore counts as the ignore file only when the build reads it; shadowed by
+    # the Dockerfile's own, it is a context file, which counts only when sent
+    read = (".dockerignore",) if ignore_file(context, dockerfile) == context / ".dockerignore" else ()
+    visible = files_matching(context, read_ignore_patterns(context, dockerfile), inside, read)
     return f"context_changed: {visible[0]}" if visible else ""
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from graph.context.matcher import GO_SPACE, clean_path, compile_pattern, is_ignored
 from graph.errors import Location, StackError
 
-__all__ = ["MAX_IGNORE_FILE", "check_ignore_files", "clean_path", "is_ignored", "parse_ignore_line",
-           "read_ignore_patterns"]
+__all__ = ["MAX_IGNORE_FILE", "check_ignore_files", "clean_path", "ignore_file", "is_ignored",
+           "parse_ignore_line", "read_ignore_patterns"]
 
 MAX_IGNORE_FILE = 1024 * 1024
 
@@ -24,12 +24,22 @@ MAX_IGNORE_FILE = 1024 * 1024
 # --- reading ignore files -----------------------------------------------------------------------
 
 
-def read_ignore_patterns(context_dir: Path, dockerfile: Path) -> tuple[str, ...]:
-    """BuildKit's ignore patterns: <Dockerfile>.dockerignore beside it wins over <context>/.dockerignore."""
+def ignore_file(context_dir: Path, dockerfile: Path) -> Path | None:
+    """The one ignore file BuildKit reads: <Dockerfile>.dockerignore beside it, else <context>/.dockerignore.
+
+    The other is shadowed: BuildKit's dockerfile frontend reads <context>/.dockerignore only when the
+    Dockerfile has no ignore file of its own, so no line of it applies.
+    """
     for candidate in (dockerfile.parent / f"{dockerfile.name}.dockerignore", context_dir / ".dockerignore"):
-        if os.path.lexists(candidate):  # a dangling symlink is refused, not skipped
-            return _read_ignore_file(candidate)
-    return ()
+        if os.path.lexists(candidate):  # a dangling symlink is refused when read, not skipped
+            return candidate
+    return None
+
+
+def read_ignore_patterns(context_dir: Path, dockerfile: Path) -> tuple[str, ...]:
+    """BuildKit's ignore patterns: those of ignore_file, none without one."""
+    path = ignore_file(context_dir, dockerfile)
+    return () if path is None else _read_ignore_file(path)
 
 
 def check_ignore_files(root: Path, builds: Iterable[tuple[str, str]]) -> None:

@@ -186,17 +186,20 @@ def context_digest(files: Iterable[ContextFile]) -> str:
 # --- changed paths (PR mode) --------------------------------------------------------------------
 
 
-def files_matching(context_dir: Path, patterns: tuple[str, ...], changed: Iterable[str]) -> tuple[str, ...]:
+def files_matching(context_dir: Path, patterns: tuple[str, ...], changed: Iterable[str],
+                   always: Iterable[str] = ()) -> tuple[str, ...]:
     """The changed paths (POSIX, relative to context_dir) the build can see, cleaned, deduplicated, in order.
 
-    Paths outside the context are dropped; ignore files themselves (the root .dockerignore and any
-    <Dockerfile>.dockerignore) always count, because editing them changes what the build sees.
+    Paths outside the context are dropped. Those in always count even when the patterns exclude them:
+    the context's .dockerignore when the build reads it (an edit changes what the build sees); any
+    other ignore file is a file like the rest, which counts only when the build is sent it.
     """
     matcher = compile_patterns(tuple(patterns))
+    kept = set(always)
     visible: dict[str, None] = {}
     for raw in changed:
         relative = _inside(context_dir, raw)
-        if relative is not None and (_is_ignore_file(relative) or not ignored_by(matcher, relative)):
+        if relative is not None and (relative in kept or not ignored_by(matcher, relative)):
             visible.setdefault(relative, None)
     return tuple(visible)
 
@@ -210,8 +213,3 @@ def _inside(context_dir: Path, raw: str) -> str | None:
         return None
     return relative
 
-
-def _is_ignore_file(relative: str) -> bool:
-    """Whether relative is the context's .dockerignore or a Dockerfile-specific <name>.dockerignore."""
-    name = posixpath.basename(relative)
-    return relative == ".dockerignore" or (name.endswith(".dockerignore") and name != ".dockerignore")

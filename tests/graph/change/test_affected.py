@@ -160,6 +160,40 @@ def test_a_dockerfile_specific_ignore_file_inside_the_context_touches_its_node(
         "b": "context_changed: Dockerfile.dockerignore"}
 
 
+def test_a_shadowed_dockerignore_the_build_does_not_send_touches_nothing(root: Path,
+                                                                        stack_graph: StackGraph) -> None:
+    """Beside <Dockerfile>.dockerignore BuildKit never reads the context's .dockerignore (its dockerfile
+    frontend falls back to it only when the former is missing): excluded, that file is no input at all."""
+    (root / "s" / "b" / "Dockerfile.dockerignore").write_text(".dockerignore\n*.log\n", encoding="utf-8")
+    assert directly_changed(stack_graph, root, ["s/b/.dockerignore"], None) == {}
+    assert directly_changed(stack_graph, root, ["s/b/Dockerfile.dockerignore"], None) == {
+        "b": "context_changed: Dockerfile.dockerignore"}
+
+
+def test_a_shadowed_dockerignore_the_build_sends_is_a_context_file(root: Path,
+                                                                  stack_graph: StackGraph) -> None:
+    (root / "s" / "b" / "Dockerfile.dockerignore").write_text("*.log\n", encoding="utf-8")
+    assert directly_changed(stack_graph, root, ["s/b/.dockerignore"], None) == {
+        "b": "context_changed: .dockerignore"}
+
+
+def test_the_dockerignore_in_use_touches_its_node_even_when_it_excludes_itself(
+        root: Path, stack_graph: StackGraph) -> None:
+    (root / "s" / "b" / ".dockerignore").write_text(".dockerignore\n*.log\n", encoding="utf-8")
+    assert directly_changed(stack_graph, root, ["s/b/.dockerignore"], None) == {
+        "b": "context_changed: .dockerignore"}
+
+
+def test_another_dockerfiles_ignore_file_counts_only_when_the_build_sends_it(
+        root: Path, stack_graph: StackGraph) -> None:
+    """s/b/other.Dockerfile.dockerignore belongs to a Dockerfile b is not built from: to b it is a
+    context file like any other."""
+    assert directly_changed(stack_graph, root, ["s/b/other.Dockerfile.dockerignore"], None) == {
+        "b": "context_changed: other.Dockerfile.dockerignore"}
+    (root / "s" / "b" / ".dockerignore").write_text("*.log\n*.dockerignore\n", encoding="utf-8")
+    assert directly_changed(stack_graph, root, ["s/b/other.Dockerfile.dockerignore"], None) == {}
+
+
 # --- definitions compared with the old graph ----------------------------------------------------
 
 

@@ -428,6 +428,22 @@ def test_the_dockerfile_specific_ignore_file_beside_a_dockerfile_outside_the_con
     assert changed_inputs(before["n"].inputs, after["n"].inputs) == ["context"]
 
 
+def test_a_shadowed_dockerignore_counts_only_as_a_file_the_build_sends(repo: Path) -> None:
+    """Beside Dockerfile.dockerignore, the context's .dockerignore sets no pattern: when the former
+    excludes it, editing it changes nothing; when the build sends it, it is content like any file."""
+    write_files(repo, {"s/b/Dockerfile.dockerignore": ".dockerignore\n"})
+    before = fingerprints(repo)
+    assert [item.path for item in before["b"].files] == ["Dockerfile", "Dockerfile.dockerignore", "app.txt",
+                                                         "debug.log"]
+    (repo / "s/b/.dockerignore").write_text("app.txt\n", encoding="utf-8")
+    assert fingerprints(repo) == before
+    write_files(repo, {"s/b/Dockerfile.dockerignore": "debug.log\n"})
+    sent = fingerprints(repo)
+    assert ".dockerignore" in [item.path for item in sent["b"].files]
+    (repo / "s/b/.dockerignore").write_text("*.log\n", encoding="utf-8")
+    assert differing(sent, fingerprints(repo)) == {"b", "c"}
+
+
 # --- -dev siblings ------------------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from graph.context import files as context
-from graph.context.dockerignore import is_ignored, read_ignore_patterns
+from graph.context.dockerignore import ignore_file, is_ignored, read_ignore_patterns
 from graph.context.files import (
     ContextFile,
     context_digest,
@@ -234,6 +234,20 @@ def test_dockerfile_outside_the_context(tmp_path: Path) -> None:
     write(tmp_path / "df", {"Dockerfile.dockerignore": "secrets\n"})
     assert read_ignore_patterns(context_dir, tmp_path / "df" / "Dockerfile") == ("secrets",)
     assert read_ignore_patterns(context_dir, tmp_path / "other" / "Dockerfile") == ("*.log",)
+
+
+def test_an_empty_dockerfile_specific_ignore_file_still_shadows_the_context_one(tmp_path: Path) -> None:
+    write(tmp_path, {".dockerignore": "*.log\n", "Dockerfile.dockerignore": "# nothing\n"})
+    assert read_ignore_patterns(tmp_path, tmp_path / "Dockerfile") == ()
+
+
+def test_ignore_file_names_the_one_file_buildkit_reads(tmp_path: Path) -> None:
+    dockerfile = tmp_path / "Dockerfile"
+    assert ignore_file(tmp_path, dockerfile) is None
+    write(tmp_path, {".dockerignore": "*.log\n"})
+    assert ignore_file(tmp_path, dockerfile) == tmp_path / ".dockerignore"
+    write(tmp_path, {"Dockerfile.dockerignore": "*.tmp\n"})
+    assert ignore_file(tmp_path, dockerfile) == tmp_path / "Dockerfile.dockerignore"
 
 
 def test_context_ignore_file_used_without_specific_one(tmp_path: Path) -> None:
@@ -537,10 +551,16 @@ def test_files_matching(tmp_path: Path) -> None:
     )
 
 
-def test_files_matching_always_reports_ignore_files(tmp_path: Path) -> None:
+def test_files_matching_reports_the_kept_paths_even_when_ignored(tmp_path: Path) -> None:
     patterns = (".dockerignore", "*.dockerignore", "sub")
     changed = [".dockerignore", "Dockerfile.dockerignore", "sub/.dockerignore", "sub/x"]
-    assert files_matching(tmp_path, patterns, changed) == (".dockerignore", "Dockerfile.dockerignore")
+    assert files_matching(tmp_path, patterns, changed, (".dockerignore",)) == (".dockerignore",)
+
+
+def test_files_matching_treats_ignore_files_as_files(tmp_path: Path) -> None:
+    """An ignore file the build does not read (shadowed, or another Dockerfile's) counts only when sent."""
+    changed = [".dockerignore", "Dockerfile.dockerignore", "other.Dockerfile.dockerignore", "x"]
+    assert files_matching(tmp_path, (".dockerignore", "other.*"), changed) == ("Dockerfile.dockerignore", "x")
 
 
 def test_files_matching_does_not_need_the_files_to_exist(tmp_path: Path) -> None:
