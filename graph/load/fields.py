@@ -119,3 +119,15 @@ class Fields:
     def section(self, key: str, allowed: tuple[str, ...], what: str) -> Fields:
         """The Fields of a nested mapping."""
         return Fields(self.doc, (*self.path, key), self.data.get(key, {}), allowed, what)
+
+
+def listed_once(fields: Fields, key: str, values: tuple[str, ...], what: str,
+                of: str = "") -> tuple[str, ...]:
+    """values (the list under key), each once; StackError at the second of two equal ones."""
+    seen: set[str] = set()
+    for index, value in enumerate(values):
+        if value in seen:
+            raise StackError(f"{what} {value!r}{of} is listed twice", fields.where(key, index),
+                             f"list each {what} once")
+        seen.add(value)
+    return values

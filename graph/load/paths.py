@@ -1,0 +1,67 @@
+"""A Dockerfile and its build context: each checked to exist inside the repository, outside git's files."""
+
+from __future__ import annotations
+
+import posixpath
+from pathlib import Path
+
+from graph.errors import StackError
+from graph.load.fields import Fields
+from graph.model import checks
+
+
+def build_paths(root: Path, folder: str, fields: Fields, default_dockerfile: str | None) -> tuple[str, str]:
+    """The Dockerfile and the context folder (relative to root), both checked to exist inside root."""
+    try:
+        dockerfile = fields.text("dockerfile", default_dockerfile)
+        dockerfile_path = _checked_dockerfile(root, folder, fields, dockerfile)
+        context_path = _checked_context(root, folder, fields, posixpath.dirname(dockerfile) or ".")
+    except (OSError, RuntimeError, ValueError) as exc:  # a name too long, a symlink loop, ...
+        key = next((key for key in ("dockerfile", "context") if fields.has(key)), None)
+        raise StackError(f"cannot check the path: {getattr(exc, 'strerror', None) or exc}",
+                         fields.where(key) if key else fields.where(),
+                         "use a short path to a file inside the repository") from None
+    return relative(root, dockerfile_path), relative(root, context_path)
+
+
+def _checked_dockerfile(root: Path, folder: str, fields: Fields, dockerfile: str) -> Path:
+    """The Dockerfile's path, a file inside root and outside .git."""
+    dockerfile_path = checks.inside(root, posixpath.join(folder, dockerfile))
+    if dockerfile_path is None:
+        raise fields.fail("dockerfile", f"Dockerfile {dockerfile!r} is outside the repository",
+                          "keep Dockerfiles inside the repository, without ',' in the path")
+    # a Dockerfile parse error would print the file's lines
+    if checks.git_metadata(Path(relative(root, dockerfile_path)).parts):
+        raise fields.fail("dockerfile", f"Dockerfile {dockerfile!r} is in git's own files (.git), where CI "
+                          "keeps credentials", "keep Dockerfiles in the work tree")
+    if not dockerfile_path.is_file():
+        shown = posixpath.join(folder, dockerfile)
+        state = "is a folder, not a file" if dockerfile_path.is_dir() else "does not exist"
+        raise StackError(f"Dockerfile {shown} {state}",
+                         fields.where("dockerfile") if fields.has("dockerfile") else fields.where(),
+                         "create it or set 'dockerfile:' to its path relative to the stack file")
+    return dockerfile_path
+
+
+def _checked_context(root: Path, folder: str, fields: Fields, default_context: str) -> Path:
+    """The context folder's path, a folder inside root and outside .git."""
+    context = fields.text("context", default_context)
+    context_path = checks.inside(root, posixpath.join(folder, context))
+    if context_path is None:
+        raise fields.fail("context", f"build context {context!r} is outside the repository",
+                          "use a folder inside the repository, without ',' in the path")
+    # walked from inside, its files are config, not .git/config: the context walk's check cannot see them
+    if checks.git_metadata(Path(relative(root, context_path)).parts):
+        raise fields.fail("context", f"build context {context!r} is in git's own files (.git), where CI "
+                          "keeps credentials", "use a folder of the work tree")
+    if not context_path.is_dir():
+        raise fields.fail("context", f"build context {context!r} is not a folder")
+    return context_path
+
+
+def relative(root: Path, path: Path) -> str:
+    """path relative to root, in POSIX form."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix() or "."
+    except (ValueError, OSError, RuntimeError):  # outside root, or a path that cannot be resolved
+        return path.as_posix()
