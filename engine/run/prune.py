@@ -1,10 +1,11 @@
 """`stackbuild prune`: delete from the stacks' repositories the tags stackbuild wrote that nothing keeps.
 
-What stays: every tag stackbuild does not write (human tags, signatures, anyone's), the content,
-candidate, staging and check tags of the loaded stacks' current fingerprints (computed as `plan`
-computes them), their layer-cache tags, and whatever the newest lockfiles of the state folder record
-(engine.run.retention decides). Tags are deleted by manifest digest through the registry API; the
-blobs they leave are the registry's own garbage collection's (`registry garbage-collect`).
+What stays: every tag stackbuild does not write (human tags, anyone's; cosign's tags of a manifest
+that stays), the content, candidate, staging and check tags of the loaded stacks' current fingerprints
+(computed as `plan` computes them), their layer-cache tags, and whatever the newest lockfiles of the
+state folder record (engine.run.retention decides). Tags are deleted by manifest digest through the
+registry API; the blobs they leave are the registry's own garbage collection's (`registry
+garbage-collect`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """`stackbuild prune` against real registries (Debian's docker-registry, distribution 2.8): with
-deletion enabled it deletes only the stale builds' tags, and a following build still finds everything;
-without, it stops with how to enable deletion and deletes nothing.
+deletion enabled it deletes only the stale builds' tags and cosign's tags of their images (signed with
+the real cosign), and a following build still finds everything; without, it stops with how to enable
+deletion and deletes nothing.
 
 Tiny stacks (FROM scratch + COPY) from tests/integration/publishing.py, built with the default
 registry layer cache (so sbcache- tags are there too).
@@ -8,6 +9,9 @@ registry layer cache (so sbcache- tags are there too).
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,9 +19,10 @@ import pytest
 from engine.build.builder import BuildxBuilder
 from engine.cli.main import main
 from engine.registry.client import RegistryClient
+from engine.registry.cosign import Cosign
 from engine.run import api
 from engine.state.report import RunReport
-from tests.integration.conftest import start_registry
+from tests.integration.conftest import _unavailable, start_registry
 from tests.integration.publishing import QUIET, options_for, unique, write_stack
 
 
@@ -44,29 +49,46 @@ def _tags(options: api.Options) -> dict[str, set[str]]:
     return {name: set(client.tags(node.repository)) for name, node in api.load(options).nodes.items()}
 
 
-def test_prune_deletes_only_the_stale_tags_and_a_no_op_build_follows(
-        tmp_path: Path, registry: str, builder: BuildxBuilder, capsys: pytest.CaptureFixture[str]) -> None:
+def _signed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *references: str) -> list[str]:
+    """Sign each repository@digest with the real cosign (a fresh key); the tags cosign stored."""
+    if shutil.which("cosign") is None:
+        _unavailable("cosign is not installed")
+    monkeypatch.setenv("COSIGN_PASSWORD", "test-only-password")
+    subprocess.run(["cosign", "generate-key-pair"], cwd=tmp_path, check=True, capture_output=True,
+                   env={**os.environ, "COSIGN_PASSWORD": "test-only-password"})
+    for reference in references:
+        Cosign().sign(reference, tmp_path / "cosign.key")
+    return [reference.partition("@")[2].replace(":", "-") + ".sig" for reference in references]
+
+
+def test_prune_deletes_only_the_stale_tags_and_their_signatures_and_a_no_op_build_follows(
+        tmp_path: Path, registry: str, builder: BuildxBuilder, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     options, first = _built_twice(tmp_path, f"{registry}/prune", builder)
     old = first.nodes["child"].fingerprint
-    stale = {f"sb-{old}", f"sb-{old}-candidate"}
+    child_repository = api.load(options).nodes["child"].repository
+    digest, current = first.nodes["child"].digest, RegistryClient().digest(f"{child_repository}:1")
+    signature, kept_signature = _signed(tmp_path, monkeypatch, f"{child_repository}@{digest}",
+                                        f"{child_repository}@{current}")
+    stale = {f"sb-{old}", f"sb-{old}-candidate", signature}
     before = _tags(options)
-    assert stale <= before["child"]
+    assert stale | {kept_signature} <= before["child"]
     assert any(tag.startswith("sbcache-") for tag in before["child"])  # the layer cache is there to keep
 
     assert _prune(options) == 0
     dry = capsys.readouterr().out
     to_delete = {line.split()[1] for line in dry.splitlines() if line.startswith("  delete ")}
     assert to_delete == stale
-    assert "dry run: nothing deleted; `stackbuild prune --yes` deletes 1 manifest(s)" in dry
+    assert "dry run: nothing deleted; `stackbuild prune --yes` deletes 2 manifest(s)" in dry
     assert _tags(options) == before
 
     assert _prune(options, "--yes") == 0
     real = capsys.readouterr().out
-    child_repository = api.load(options).nodes["child"].repository
-    digest = first.nodes["child"].digest
     assert f"deleted      {child_repository}@{digest} (sb-{old}, sb-{old}-candidate)" in real
+    assert f"({signature})" in real
     assert "registry garbage-collect" in real
     assert _tags(options) == {"root": before["root"], "child": before["child"] - stale}
+    assert kept_signature in _tags(options)["child"]
     assert RegistryClient().manifest(f"{child_repository}@{digest}") is None
 
     third = api.build(options, builder, QUIET)

@@ -90,7 +90,7 @@ def test_an_image_a_kept_index_refers_to_is_never_deleted():
 
 def test_foreign_tags_are_never_touched_even_when_nothing_is_kept():
     nothing = Keep({}, {}, {})
-    listed = [Listed(tag, digest) for tag, digest in (("latest", D1), (f"sha256-{'a' * 64}.sig", D2),
+    listed = [Listed(tag, digest) for tag, digest in (("latest", D1), ("sha256-abc.sig", D2),
                                                       (f"sb-{OLD}-mine", D3), ("sb-release-1", D4))]
     verdicts = decide(listed, nothing)
     assert [(v.delete, v.kind, v.reason) for v in verdicts] == [(False, "", "not a stackbuild tag")] * 4
@@ -133,11 +133,55 @@ def test_an_index_is_deleted_before_the_images_it_refers_to():
     assert [d.digest for d in deletions(decide(listed, KEEP), listed)] == [D4, D1]
 
 
+def _cosign(digest: str, suffix: str = ".sig") -> str:
+    """The tag cosign stores a signature (.sig), attestation (.att) or SBOM (.sbom) of digest under."""
+    return digest.replace(":", "-") + suffix
+
+
+S1, S2, S3, S4, S5 = (f"sha256:{digit * 64}" for digit in "ef012")
+
+
+def test_the_cosign_tags_of_a_deleted_manifest_go_with_it_and_first():
+    listed = [Listed(f"sb-{OLD}", D1), Listed(f"sb-{OLD}-candidate", D1), Listed(_cosign(D1), S1),
+              Listed(_cosign(D1, ".att"), S2), Listed(_cosign(D1, ".sbom"), S3),
+              Listed(f"sb-{CURRENT}", D2), Listed(_cosign(D2), S4),
+              Listed(_cosign(D3), S5),  # a signature of a manifest this listing does not hold
+              Listed(_cosign(D1) + ".bak", D4), Listed(D1.replace(":", "-"), D4)]  # other tags: never
+    verdicts = _verdicts(listed)
+    assert {tag for tag, (delete, _) in verdicts.items() if delete} == {
+        f"sb-{OLD}", f"sb-{OLD}-candidate", _cosign(D1), _cosign(D1, ".att"), _cosign(D1, ".sbom")}
+    assert verdicts[_cosign(D1)] == (True, "cosign tag of a deleted manifest")
+    assert verdicts[_cosign(D2)] == (False, "cosign tag of a manifest prune does not delete")
+    # the signatures first: a prune stopped halfway leaves a stale image to delete next time, not a
+    # signature whose subject is gone (which no later prune would know to delete)
+    assert deletions(decide(listed, KEEP), listed) == (
+        Deletion(S3, (_cosign(D1, ".sbom"),)), Deletion(S1, (_cosign(D1),)),
+        Deletion(S2, (_cosign(D1, ".att"),)),
+        Deletion(D1, (f"sb-{OLD}", f"sb-{OLD}-candidate")))
+
+
+def test_a_cosign_tag_stays_while_a_kept_tag_or_index_uses_its_subject():
+    shared = [Listed(f"sb-{OLD}", D1), Listed("numpy2.2.6", D1), Listed(_cosign(D1), S1)]
+    assert not any(delete for delete, _ in _verdicts(shared).values())
+    child = [Listed(f"sb-{CURRENT}", D2, children=(D1,)), Listed(f"sb-{OLD}-linux-amd64", D1),
+             Listed(_cosign(D1, ".att"), S1)]
+    assert not any(delete for delete, _ in _verdicts(child).values())
+
+
+def test_a_cosign_tag_whose_own_manifest_a_kept_tag_uses_stays():
+    # deleting the signature's manifest by digest would delete the human tag on it too
+    listed = [Listed(f"sb-{OLD}", D1), Listed(_cosign(D1), S1), Listed("pinned-signature", S1)]
+    verdicts = _verdicts(listed)
+    assert verdicts[f"sb-{OLD}"][0] is True
+    assert verdicts[_cosign(D1)] == (False, "its manifest is also kept tag pinned-signature")
+
+
 TAGS = st.one_of(
     st.sampled_from(["latest", "1", "dev", "sb-x", f"sb-{OLD}-mine"]),
     st.builds(lambda fp, suffix: f"sb-{fp}{suffix}", st.sampled_from([CURRENT, OLD, LOCKED]),
               st.sampled_from(["", "-candidate", "-linux-amd64"])),
     st.builds(lambda name: f"sbcache-{cache_key(name)}", st.sampled_from(["numpy", "gone"])),
+    st.builds(_cosign, st.sampled_from([D1, D2, D3, D4]), st.sampled_from([".sig", ".att", ".sbom"])),
 )
 DIGESTS = st.sampled_from([D1, D2, D3, D4])
 
@@ -154,5 +198,9 @@ def test_no_deleted_manifest_is_one_a_kept_tag_uses_and_no_foreign_tag_goes(item
     used = {item.digest for item in kept} | {child for item in kept for child in item.children}
     doomed = {deletion.digest for deletion in deletions(verdicts, listed)}
     assert not doomed & used
-    assert all(shape_of(v.tag) is not None for v in verdicts if v.delete)
+    signed = {v.tag: v.tag.partition(".")[0].replace("-", ":", 1) for v in verdicts
+              if v.delete and v.tag.startswith("sha256-")}
+    assert all(shape_of(v.tag) is not None for v in verdicts if v.delete and v.tag not in signed)
+    # a cosign tag goes only with its subject's manifest, never while a kept tag or index uses it
+    assert set(signed.values()) <= doomed and not set(signed.values()) & used
     assert all(not v.delete for v in verdicts if v.tag.startswith("sb-") and CURRENT in v.tag)
