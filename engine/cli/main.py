@@ -261,7 +261,9 @@ def _add_prune(sub: argparse._SubParsersAction[argparse.ArgumentParser], common:
                        help="keep what the newest N runs' lockfiles record (default 5)")
     prune.add_argument("--keep-days", type=whole, default=0, metavar="D",
                        help="also keep what the lockfiles written in the last D days record (default 0)")
-    prune.add_argument("--quiet", "-q", action="store_true", help="list only what is to be deleted")
+    prune.add_argument("--quiet", "-q", action="store_true", help="list only what is to be deleted (table)")
+    prune.add_argument("--format", choices=("table", "json"), default="table",
+                       help="json: one document on stdout, written when prune is done (or stopped)")
     prune.set_defaults(handler=_lazy("engine.cli.prune"))
 
 

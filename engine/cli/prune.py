@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
 
 from engine.cli.options import options_of
 from engine.errors import EngineError
 from engine.registry.client import RegistryClient
 from engine.run.prune import PrunePlan, RepositoryPlan, Retention, delete, plan_prune
-from engine.run.retention import Deletion
+from engine.run.retention import Deletion, Verdict
 from engine.state.folder import run_lock
 
 BLOBS = ("the registry frees the space of deleted manifests' blobs only in its own garbage collection "
          "(distribution: `registry garbage-collect CONFIG`, with the registry stopped or read-only)")
+DELETED, GONE, NOT_DELETED, WOULD_DELETE = "deleted", "already_gone", "not_deleted", "would_delete"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,32 +28,87 @@ def run(args: argparse.Namespace) -> int:
     retention = Retention(runs=args.keep_runs, days=args.keep_days)
     if not args.yes:
         plan = plan_prune(options, registry, retention)
+        if args.format == "json":
+            print(plan_json(plan, dry_run=True))
+            return 0
         print(plan_text(plan, verbose=not args.quiet))
         doomed = sum(len(repository.deletions) for repository in plan.repositories)
         print(f"dry run: nothing deleted; `stackbuild prune --yes` deletes {doomed} manifest(s)" if doomed
               else "nothing to delete")
         return 0
     with run_lock(options.state):  # no build of this state folder pushes while its tags are deleted
-        plan = plan_prune(options, registry, retention)
-        print(plan_text(plan, verbose=not args.quiet))
-        deleted: list[str] = []
-        try:
-            count = delete(registry, plan, lambda repository, deletion, there: _deleted(
-                deleted, repository, deletion, there))
-        except EngineError:
-            done = f"{len(deleted)} manifest(s) deleted before the failure (listed above)" if deleted \
-                else "nothing deleted"
-            print(f"prune stopped: {done}; the rest stays", file=sys.stderr)
-            raise
-    print(f"deleted {count} manifest(s); {BLOBS}" if count else "nothing to delete")
+        return _delete(registry, plan_prune(options, registry, retention), args.format == "json",
+                       not args.quiet)
+
+
+def _delete(registry: RegistryClient, plan: PrunePlan, as_json: bool, verbose: bool) -> int:
+    """Delete what plan says, printing it as a table as it goes, or as one JSON document at the end."""
+    if not as_json:
+        print(plan_text(plan, verbose))
+    done: dict[tuple[str, str], str] = {}
+    again: dict[str, RepositoryPlan] = {}
+    try:
+        count = delete(registry, plan, lambda repository, deletion, there: _deleted(
+            done, repository, deletion, there, as_json), lambda new: again.update({new.repository: new}))
+    except EngineError:
+        if as_json:
+            print(plan_json(_carried_out(plan, again), dry_run=False, done=done, stopped=True))
+        where = "the document's manifests" if as_json else "listed above"
+        finished = f"{len(done)} manifest(s) deleted before the failure ({where})" if done \
+            else "nothing deleted"
+        print(f"prune stopped: {finished}; the rest stays", file=sys.stderr)
+        raise
+    if as_json:
+        print(plan_json(_carried_out(plan, again), dry_run=False, done=done))
+    else:
+        print(f"deleted {count} manifest(s); {BLOBS}" if count else "nothing to delete")
     return 0
 
 
-def _deleted(deleted: list[str], repository: str, deletion: Deletion, there: bool) -> None:
-    """Print one deletion as it happens."""
-    deleted.append(deletion.digest)
-    state = "deleted" if there else "already gone"
-    print(f"{state:<12} {repository}@{deletion.digest} ({', '.join(deletion.tags)})", flush=True)
+def _carried_out(plan: PrunePlan, again: Mapping[str, RepositoryPlan]) -> PrunePlan:
+    """plan with the repositories that were planned again right before their deletions replaced."""
+    return replace(plan, repositories=tuple(again.get(r.repository, r) for r in plan.repositories))
+
+
+def _deleted(done: dict[tuple[str, str], str], repository: str, deletion: Deletion, there: bool,
+             as_json: bool) -> None:
+    """Note one deletion as it happens; print it too, unless stdout is to hold only the JSON document."""
+    done[(repository, deletion.digest)] = DELETED if there else GONE
+    if not as_json:
+        state = "deleted" if there else "already gone"
+        print(f"{state:<12} {repository}@{deletion.digest} ({', '.join(deletion.tags)})", flush=True)
+
+
+def plan_json(plan: PrunePlan, dry_run: bool, done: Mapping[tuple[str, str], str] | None = None,
+              stopped: bool = False) -> str:
+    """The plan, and what became of each manifest (done: by repository and digest), as one JSON document."""
+    repositories = [_repository_document(r, dry_run, done or {}) for r in plan.repositories]
+    verdicts = [v for r in plan.repositories for v in r.verdicts]
+    summary = {"repositories": len(repositories), "tags_kept": sum(not v.delete for v in verdicts),
+               "tags_to_delete": sum(v.delete for v in verdicts),
+               "manifests_to_delete": sum(len(r.deletions) for r in plan.repositories),
+               "manifests_deleted": sum(status == DELETED for status in (done or {}).values())}
+    return json.dumps({"dry_run": dry_run, "stopped": stopped,
+                       "kept_lockfiles": [str(path) for path in plan.lockfiles],
+                       "repositories": repositories, "summary": summary}, indent=2)
+
+
+def _repository_document(repository: RepositoryPlan, dry_run: bool,
+                         done: Mapping[tuple[str, str], str]) -> dict[str, Any]:
+    """One repository: its tags kept and deleted, each with why, and what became of its manifests."""
+    verdicts = sorted(repository.verdicts, key=lambda v: v.tag)
+    name = repository.repository
+    manifests = [{"digest": d.digest, "tags": list(d.tags),
+                  "status": WOULD_DELETE if dry_run else done.get((name, d.digest), NOT_DELETED)}
+                 for d in repository.deletions]
+    return {"repository": name, "keep": [_tag(v) for v in verdicts if not v.delete],
+            "delete": [_tag(v) for v in verdicts if v.delete], "manifests": manifests}
+
+
+def _tag(verdict: Verdict) -> dict[str, Any]:
+    """One tag's verdict (kind null: a tag of no shape stackbuild or cosign writes)."""
+    return {"tag": verdict.tag, "digest": verdict.digest, "kind": verdict.kind or None, "why": verdict.why,
+            "reason": verdict.reason}
 
 
 def plan_text(plan: PrunePlan, verbose: bool = True) -> str:

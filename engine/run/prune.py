@@ -136,12 +136,13 @@ def _listed(registry: RegistryClient, repository: str, tag: str) -> Listed | Non
 Reporter = Callable[[str, Deletion, bool], None]  # repository, deletion, whether it was still there
 
 
-def delete(registry: RegistryClient, plan: PrunePlan, report: Reporter) -> int:
+def delete(registry: RegistryClient, plan: PrunePlan, report: Reporter,
+           replanned: Callable[[RepositoryPlan], None] = lambda _: None) -> int:
     """Delete what plan says, reporting each manifest as it goes; the number deleted.
 
     A repository whose tags, or what they point to, changed since plan_prune listed them is planned
     again first (a build may have pushed a tag onto a doomed manifest, a roll-back moved a human tag
-    there). The first failure stops everything (RegistryError)."""
+    there), and its new plan handed to replanned. The first failure stops everything (RegistryError)."""
     count = 0
     for planned in plan.repositories:
         if not planned.deletions:
@@ -150,6 +151,7 @@ def delete(registry: RegistryClient, plan: PrunePlan, report: Reporter) -> int:
             log.info("prune_replanned", node="*", repository=planned.repository,
                      reason="its tags changed since they were listed")
             planned = plan_repository(registry, planned.repository, plan.keep)
+            replanned(planned)
         count += _delete_all(registry, planned.repository, planned.deletions, report)
     return count
 

@@ -9,6 +9,7 @@ registry layer cache (so sbcache- tags are there too).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -80,6 +81,11 @@ def test_prune_deletes_only_the_stale_tags_and_their_signatures_and_a_no_op_buil
     to_delete = {line.split()[1] for line in dry.splitlines() if line.startswith("  delete ")}
     assert to_delete == stale
     assert "dry run: nothing deleted; `stackbuild prune --yes` deletes 2 manifest(s)" in dry
+    assert _prune(options, "--format", "json") == 0
+    document = json.loads(capsys.readouterr().out)
+    child = next(r for r in document["repositories"] if r["repository"] == child_repository)
+    assert {entry["tag"] for entry in child["delete"]} == stale and document["dry_run"] is True
+    assert [m["status"] for m in child["manifests"]] == ["would_delete"] * 2
     assert _tags(options) == before
 
     assert _prune(options, "--yes") == 0

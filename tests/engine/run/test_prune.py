@@ -3,12 +3,15 @@ change leaves stale tags; prune deletes exactly those, and what it keeps still s
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from engine.cli import prune as prune_cli
+from engine.cli.main import main
 from engine.errors import EngineError
 from engine.registry.client import DeletionDisabled, RegistryError
 from engine.run.prune import Retention, delete, kept_lockfiles, plan_prune
@@ -197,3 +200,92 @@ def test_a_base_that_cannot_be_resolved_stops_prune_before_it_decides_anything(r
     with pytest.raises(EngineError, match=r"registry\.example/ext/debian:12"):
         plan_prune(options_of(root), registry, Retention(runs=0))
     assert registry.refs[f"{REGISTRY}/app:sb-{next(iter(current))}"] == content
+
+
+def _prune_json(root: Path, registry: Prunable, monkeypatch: pytest.MonkeyPatch,
+                capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, dict, str]:
+    """`stackbuild prune --format json` of root's tiny stack against registry: exit code, stdout parsed
+    (it must be one JSON document and nothing else), stderr."""
+    monkeypatch.setattr(prune_cli, "RegistryClient", lambda: registry)
+    code = main(["prune", "stacks/t", "--root", str(root), "--state-dir", str(root.parent / "state"),
+                 "--keep-runs", "1", "--format", "json", *extra])
+    out, err = capsys.readouterr()
+    return code, json.loads(out), err
+
+
+def _signed(registry: Prunable, node: str, digest: str, suffix: str = ".sig") -> str:
+    """A cosign-style tag sha256-<hex>.<suffix> of digest in node's repository (its own manifest)."""
+    tag = digest.replace(":", "-") + suffix
+    registry.push_single_image(f"{REGISTRY}/{node}:{tag}", [f"signature of {digest}{suffix}"])
+    return tag
+
+
+def test_prune_json_lists_per_repository_what_is_kept_and_what_would_go_and_why(
+        root, twice, monkeypatch, capsys):
+    registry, stale = twice
+    old = registry.refs[f"{REGISTRY}/mid:{stale['mid']}"]
+    signature = _signed(registry, "mid", old)
+    kept_signature = _signed(registry, "mid", registry.refs[human_ref("mid")], ".att")
+    before = _tags(registry)
+    code, document, _ = _prune_json(root, registry, monkeypatch, capsys)
+    assert code == 0 and _tags(registry) == before
+    assert document["dry_run"] is True and document["stopped"] is False
+    assert [Path(path).name for path in document["kept_lockfiles"]] == ["latest.lock.json", "lock.json"]
+    mid = next(r for r in document["repositories"] if r["repository"] == f"{REGISTRY}/mid")
+    assert set(mid) == {"repository", "keep", "delete", "manifests"}
+    assert {(entry["tag"], entry["kind"], entry["why"]) for entry in mid["delete"]} == {
+        (stale["mid"], "content", "stale"), (f"{stale['mid']}-candidate", "candidate", "stale"),
+        (signature, "signature", "signature")}
+    assert all(entry["digest"] == old for entry in mid["delete"] if entry["kind"] != "signature")
+    whys = {entry["tag"]: (entry["kind"], entry["why"], entry["reason"]) for entry in mid["keep"]}
+    assert whys["2"] == (None, "foreign", "not a stackbuild tag")
+    assert whys[kept_signature] == ("signature", "signature",
+                                    "cosign tag of a manifest prune does not delete")
+    assert {why for _, why, _ in whys.values()} >= {"current", "foreign", "signature"}
+    assert [(m["tags"], m["status"]) for m in mid["manifests"]] == [
+        ([signature], "would_delete"), ([stale["mid"], f"{stale['mid']}-candidate"], "would_delete")]
+    assert document["summary"] == {"repositories": 5, "tags_kept": len(before) - 5, "tags_to_delete": 5,
+                                   "manifests_to_delete": 3, "manifests_deleted": 0}
+
+
+def test_prune_yes_json_says_what_was_deleted_and_the_signature_went_too(root, twice, monkeypatch, capsys):
+    registry, stale = twice
+    signature = _signed(registry, "leaf", registry.refs[f"{REGISTRY}/leaf:{stale['leaf']}"], ".sbom")
+    kept_signature = _signed(registry, "leaf", registry.refs[human_ref("leaf")])
+    code, document, err = _prune_json(root, registry, monkeypatch, capsys, "--yes")
+    assert code == 0 and document["dry_run"] is False and "Traceback" not in err
+    statuses = [m["status"] for r in document["repositories"] for m in r["manifests"]]
+    assert statuses == ["deleted"] * 3 and document["summary"]["manifests_deleted"] == 3
+    assert f"leaf:{signature}" not in _tags(registry) and f"leaf:{stale['leaf']}" not in _tags(registry)
+    assert f"leaf:{kept_signature}" in _tags(registry)
+
+
+def test_a_stopped_prune_json_still_says_what_went_and_what_stayed(root, twice, monkeypatch, capsys):
+    registry, _ = twice
+    order = [d for r in plan_prune(options_of(root), registry, Retention(runs=1)).repositories
+             for d in r.deletions]
+    registry.refused = order[1].digest
+    code, document, err = _prune_json(root, registry, monkeypatch, capsys, "--yes")
+    assert code == 1 and "enable deletion" in err and "prune stopped" in err
+    assert document["stopped"] is True
+    statuses = [m["status"] for r in document["repositories"] for m in r["manifests"]]
+    assert statuses == ["deleted", "not_deleted"]
+    assert document["summary"]["manifests_deleted"] == 1
+
+
+def test_prune_yes_json_reports_a_repository_planned_again_as_it_was_carried_out(
+        root, twice, monkeypatch, capsys):
+    registry, stale = twice
+
+    def plan_then_pin(*args, **kwargs):  # a tag pushed onto mid's doomed manifest right after planning
+        plan = plan_prune(*args, **kwargs)
+        registry.tag(f"{REGISTRY}/mid:{stale['mid']}", f"{REGISTRY}/mid:pinned-by-someone")
+        return plan
+
+    monkeypatch.setattr(prune_cli, "plan_prune", plan_then_pin)
+    code, document, err = _prune_json(root, registry, monkeypatch, capsys, "--yes")
+    assert code == 0 and "prune_replanned" in err
+    mid = next(r for r in document["repositories"] if r["repository"] == f"{REGISTRY}/mid")
+    assert mid["delete"] == [] and mid["manifests"] == []
+    assert {e["tag"]: e["why"] for e in mid["keep"]}[stale["mid"]] == "protected"
+    assert document["summary"]["manifests_deleted"] == 1 and f"mid:{stale['mid']}" in _tags(registry)
