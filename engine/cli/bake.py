@@ -6,8 +6,8 @@ or `docker-image://<ref>` for an external base), pushed to the node's human tag,
 provenance mode and SBOM generator. Paths are relative
 to the repository root, so bake runs there: `docker buildx bake -f build/docker-bake.json --push`.
 Bake reads JSON as HCL's JSON syntax, so strings are still templates: `${` and `%{` are doubled.
-Secrets follow the operator's policy, as `build` does (graph.model.secrets): a host file not allowed
-is refused, `--no-secrets` writes none.
+Secrets follow the operator's policy, as `build` does (graph.model.secrets): a host file or an
+environment variable not allowed is refused, `--no-secrets` writes none.
 """
 
 from __future__ import annotations

@@ -18,8 +18,14 @@ from engine.cli.config import fill_defaults
 from engine.errors import EngineError
 from engine.run import api
 from graph.load.limits import DEFAULT_MAX_NODES
-from graph.model.checks import control_problem, git_ref_problem, platform_problem, registry_prefix_problem
-from graph.model.secrets import ALLOW_FLAG, ALLOW_VARIABLE, SecretPolicy
+from graph.model.checks import (
+    ENV_RE,
+    control_problem,
+    git_ref_problem,
+    platform_problem,
+    registry_prefix_problem,
+)
+from graph.model.secrets import ALLOW_FLAG, ALLOW_VARIABLE, ENV_ALLOW_FLAG, ENV_ALLOW_VARIABLE, SecretPolicy
 
 POSITIONALS = {"targets": "a stack file argument", "lockfile": "the LOCKFILE argument",
                "ref1": "the REF1 argument", "ref2": "the REF2 argument", "kind": "the KIND argument"}
@@ -127,14 +133,24 @@ def options_of(args: argparse.Namespace) -> api.Options:
 
 
 def secret_policy_of(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> SecretPolicy:
-    """--no-secrets, and the host paths stack secrets may read: --secret-src-allow, else the environment
-    (never the repository's own settings: a pull request could change them)."""
-    given = [(ALLOW_FLAG, text) for text in args.secret_src_allow]
-    if not given and environ.get(ALLOW_VARIABLE):
-        given = [(f"environment variable {ALLOW_VARIABLE}", text)
-                 for text in environ[ALLOW_VARIABLE].split(os.pathsep) if text]
+    """--no-secrets, the host paths and the variables stack secrets may read: each flag, else its
+    environment variable (never the repository's own settings: a pull request could change them)."""
+    return SecretPolicy(withhold=args.no_secrets, allowed=_allowed_paths(args, environ),
+                        envs=_allowed_envs(args, environ))
+
+
+def _given(values: list[str], flag: str, variable: str, environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(where, text) of each value of flag, else of the ':'-separated environment variable (the flag wins)."""
+    if values or not environ.get(variable):
+        return [(flag, text) for text in values]
+    where = f"environment variable {variable}"
+    return [(where, text) for text in environ[variable].split(os.pathsep) if text]
+
+
+def _allowed_paths(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[Path, ...]:
+    """The host files and folders `src:` secrets may read besides the repository, resolved."""
     allowed = []
-    for where, text in given:
+    for where, text in _given(args.secret_src_allow, ALLOW_FLAG, ALLOW_VARIABLE, environ):
         if problem := control_problem(text):
             raise OptionError(f"{where}: {problem}", "remove the control characters")
         path = Path(text)
@@ -142,7 +158,19 @@ def secret_policy_of(args: argparse.Namespace, environ: Mapping[str, str] = os.e
             raise OptionError(f"{where}: {text} does not exist",
                               "name a host file or folder stack secrets may read")
         allowed.append(path.resolve())
-    return SecretPolicy(withhold=args.no_secrets, allowed=tuple(allowed))
+    return tuple(allowed)
+
+
+def _allowed_envs(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The environment variables `env:` secrets may read (exact names)."""
+    allowed = []
+    for where, text in _given(args.secret_env_allow, ENV_ALLOW_FLAG, ENV_ALLOW_VARIABLE, environ):
+        if not ENV_RE.fullmatch(text):
+            raise OptionError(f"{where}: {text!r} is not an environment variable name (letters, digits and "
+                              "'_', not starting with a digit)",
+                              f"name the variable an `env:` secret reads, e.g. {ENV_ALLOW_FLAG} PIP_TOKEN")
+        allowed.append(text)
+    return tuple(allowed)
 
 
 class IntermixedParser(argparse.ArgumentParser):
@@ -175,11 +203,15 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_secret_options(parser: argparse.ArgumentParser, no_secrets_help: str) -> None:
-    """--no-secrets and --secret-src-allow: which stack secrets a command hands on (secret_policy_of)."""
+    """--no-secrets, --secret-src-allow and --secret-env-allow: which stack secrets a command hands on
+    (secret_policy_of)."""
     parser.add_argument("--no-secrets", action="store_true", help=no_secrets_help)
-    parser.add_argument("--secret-src-allow", action="append", default=[], metavar="PATH",
+    parser.add_argument(ALLOW_FLAG, action="append", default=[], metavar="PATH",
                         help="a host file, or a folder, that stack secrets may read besides the repository "
                              f"(repeatable; env {ALLOW_VARIABLE}, ':'-separated)")
+    parser.add_argument(ENV_ALLOW_FLAG, action="append", default=[], metavar="NAME",
+                        help="an environment variable `env:` stack secrets may read (repeatable, exact name; "
+                             f"env {ENV_ALLOW_VARIABLE}, ':'-separated); none by default")
 
 
 MAX_WHOLE = 10**9  # larger counts and seconds overflow SQLite integers and thread timeouts

@@ -12,18 +12,21 @@ from graph.model.spec import Node, Secret
 
 ALLOW_FLAG = "--secret-src-allow"
 ALLOW_VARIABLE = "STACKBUILD_SECRET_DIRS"
+ENV_ALLOW_FLAG = "--secret-env-allow"
+ENV_ALLOW_VARIABLE = "STACKBUILD_SECRET_ENVS"
 
 
 @dataclass(frozen=True)
 class SecretPolicy:
     """What a run may hand to buildx `--secret`: nothing (withhold), or files inside the repository and
-    below the allowed paths (each a folder or one file), plus every `env:` secret."""
+    below the allowed paths (each a folder or one file), and the variables named in envs (exact names)."""
 
     withhold: bool = False
     allowed: tuple[Path, ...] = ()
+    envs: tuple[str, ...] = ()
 
 
-REPOSITORY_ONLY = SecretPolicy()  # the default: `src:` files inside the repository, and `env:` secrets
+REPOSITORY_ONLY = SecretPolicy()  # the default: `src:` files inside the repository, no `env:` secret
 
 
 def source_of(secret: Secret, root: Path) -> Path:
@@ -60,13 +63,26 @@ def refusal(node: Node, secret: Secret, path: Path, root: Path) -> StackError:
     )
 
 
+def env_refusal(node: Node, secret: Secret) -> StackError:
+    """The error for an `env:` secret whose variable the operator did not allow: where, which, how."""
+    return StackError(
+        f"node {node.name}: secret {secret.id!r} reads the environment variable {secret.env}, which the "
+        "operator did not allow",
+        secret.location,
+        f"if this run may hand that variable to builds, allow it with {ENV_ALLOW_FLAG} {secret.env} (or env "
+        f"{ENV_ALLOW_VARIABLE}, ':'-separated); or build with --no-secrets",
+    )
+
+
 def passed_secrets(node: Node, root: Path, policy: SecretPolicy) -> tuple[Secret, ...]:
     """The secrets a build of node gets: none when withheld, `src:` files by their resolved path (what was
-    checked is what buildx reads); StackError for a file the policy does not allow."""
+    checked is what buildx reads); StackError for a file or variable the policy does not allow."""
     if policy.withhold:
         return ()
     passed = []
     for secret in node.secrets:
+        if secret.env and secret.env not in policy.envs:
+            raise env_refusal(node, secret)
         if secret.src:
             path = source_of(secret, root)
             if not allowed_source(path, root, policy.allowed):
@@ -81,6 +97,7 @@ def passed_secrets(node: Node, root: Path, policy: SecretPolicy) -> tuple[Secret
 
 
 def check_secrets(nodes: Iterable[Node], root: Path, policy: SecretPolicy) -> None:
-    """StackError for the first secret file of nodes the policy does not allow (before any build)."""
+    """StackError for the first secret file or variable of nodes the policy does not allow (before any
+    build)."""
     for node in nodes:
         passed_secrets(node, root, policy)

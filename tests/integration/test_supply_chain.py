@@ -168,7 +168,7 @@ def test_sentinels_in_secrets_and_the_remote_url_appear_nowhere(
     git(repo, "remote", "add", "origin", f"https://ci-bot:{remote_token}@git.example.invalid/org/stacks.git")
     monkeypatch.setenv("SB_SUPPLY_TOKEN", secret)
     options = api.Options(root=repo, registry=f"{address}/hush", state_dir=repo / "state")
-    report = api.build(options, builder, QUIET)
+    report = api.build(options, builder, replace(QUIET, secrets=SecretPolicy(envs=("SB_SUPPLY_TOKEN",))))
     assert report.status == "succeeded", {n: r.error for n, r in report.nodes.items() if r.error}
     node = api.load(options).nodes["root"]
     labels = RegistryClient().image_config(node.ref, "linux/amd64")["config"]["Labels"]  # type: ignore[index]
@@ -222,7 +222,8 @@ def test_no_secrets_mounts_no_secret_into_the_build(
     root_repo(tmp_path, repo_root, "bare", WITHHELD_STACK, WITHHELD_DOCKERFILE.format(nonce=time.time_ns()))
     monkeypatch.setenv("SB_BARE_TOKEN", "SB_SENTINEL_bare")
     options = api.Options(root=tmp_path, registry=f"{registry}/bare", state_dir=tmp_path / "state")
-    passed = api.build(options, builder, QUIET)  # the secrets are mounted: the RUN step fails
+    allowed = replace(QUIET, secrets=SecretPolicy(envs=("SB_BARE_TOKEN",)))
+    passed = api.build(options, builder, allowed)  # the secrets are mounted: the RUN step fails
     assert passed.nodes["root"].status == "failed", "the secrets did not reach the build"
     withheld = api.build(options, builder, replace(QUIET, secrets=SecretPolicy(withhold=True)))
     assert withheld.status == "succeeded", {n: r.error for n, r in withheld.nodes.items() if r.error}

@@ -37,7 +37,7 @@ TINY = graph_of([
 ])
 
 HERE = Path("/repo")
-CA_ALLOWED = SecretPolicy(allowed=(Path("/etc/ssl/ca.pem"),))  # py.sdk's secret file
+CA_ALLOWED = SecretPolicy(allowed=(Path("/etc/ssl/ca.pem"),), envs=("TOKEN",))  # py.sdk's file, base's $TOKEN
 EXPECTED = {
     "variable": {"STACKBUILD_EXPORT": {"default": (
         "written by `stackbuild export bake` from stacks/tiny: 3 targets; paths are relative to the "
@@ -168,11 +168,14 @@ def test_export_bake_writes_an_allowed_host_file_and_repository_files_from_the_r
         tmp_path: Path, host_file: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
     """A relative `src:` is read from its stack file's folder; bake runs at the repository root."""
     monkeypatch.delenv("STACKBUILD_SECRET_DIRS", raising=False)
+    monkeypatch.delenv("STACKBUILD_SECRET_ENVS", raising=False)
     if how == "environment":
         monkeypatch.setenv("STACKBUILD_SECRET_DIRS", str(host_file.parent))
+        monkeypatch.setenv("STACKBUILD_SECRET_ENVS", "TOK")
     repo = tmp_path / "repo"
     write_with_secrets(repo, host_file)
-    assert export_secrets(repo, *(["--secret-src-allow", str(host_file)] if how == "flag" else [])) == 0
+    flags = ["--secret-src-allow", str(host_file), "--secret-env-allow", "TOK"] if how == "flag" else []
+    assert export_secrets(repo, *flags) == 0
     targets = json.loads((repo / "build/docker-bake.json").read_text(encoding="utf-8"))["target"]
     assert targets["base"]["secret"] == ["id=ca,src=stacks/tiny/base/ca.pem", f"id=host,src={host_file}"]
     assert targets["child"]["secret"] == ["id=tok,env=TOK"]

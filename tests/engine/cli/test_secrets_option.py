@@ -24,6 +24,12 @@ class CheckedBuilder(FakeBuilder):
         return "github.com/docker/buildx v0.0.0-fake"
 
 
+@pytest.fixture(autouse=True)
+def pip_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator allows $PIP_TOKEN (tests/engine/cli/test_secret_envs.py: one that does not)."""
+    monkeypatch.setenv("STACKBUILD_SECRET_ENVS", "PIP_TOKEN")
+
+
 @pytest.fixture
 def host_file(tmp_path: Path) -> Path:
     """A host file outside the repository, as a runner's credentials are."""

@@ -108,10 +108,31 @@ def test_a_resolved_path_with_a_comma_is_refused_at_the_secret(places: tuple[Pat
     assert caught.value.location == WHERE
 
 
-def test_env_secrets_pass_as_they_are(places: tuple[Path, Path]) -> None:
+def test_an_env_secret_the_operator_did_not_allow_is_refused_at_the_secret(places: tuple[Path, Path]) -> None:
+    # a pull request's stack file could name any variable of the CI job (AWS_SECRET_ACCESS_KEY, a token)
+    root, _ = places
+    secret = Secret("tok", env="AWS_SECRET_ACCESS_KEY", location=WHERE)
+    with pytest.raises(StackError) as caught:
+        passed_secrets(node(secret), root, SecretPolicy())
+    assert caught.value.location == WHERE
+    assert str(caught.value) == (
+        "stacks/s/stack.yaml:7: node app: secret 'tok' reads the environment variable AWS_SECRET_ACCESS_KEY, "
+        "which the operator did not allow (if this run may hand that variable to builds, allow it with "
+        "--secret-env-allow AWS_SECRET_ACCESS_KEY (or env STACKBUILD_SECRET_ENVS, ':'-separated); or build "
+        "with --no-secrets)")
+
+
+def test_an_allowed_env_secret_passes_as_it_is(places: tuple[Path, Path]) -> None:
     root, _ = places
     secret = Secret("tok", env="PIP_TOKEN")
-    assert passed_secrets(node(secret), root, SecretPolicy()) == (secret,)
+    assert passed_secrets(node(secret), root, SecretPolicy(envs=("PIP_TOKEN",))) == (secret,)
+
+
+@pytest.mark.parametrize("allowed", ["pip_token", "PIP", "PIP_TOKEN_2", "*"])
+def test_an_env_secret_is_allowed_by_its_exact_name_only(places: tuple[Path, Path], allowed: str) -> None:
+    root, _ = places
+    with pytest.raises(StackError, match="reads the environment variable PIP_TOKEN"):
+        passed_secrets(node(Secret("tok", env="PIP_TOKEN")), root, SecretPolicy(envs=(allowed,)))
 
 
 def test_withheld_secrets_pass_nothing_and_refuse_nothing(places: tuple[Path, Path]) -> None:
@@ -127,6 +148,15 @@ def test_check_secrets_refuses_the_first_node_with_a_host_file(places: tuple[Pat
     with pytest.raises(StackError, match="secret 'tok'"):
         check_secrets([fine, node(Secret("tok", src=str(host / "token")))], root, SecretPolicy())
     check_secrets([fine], root, SecretPolicy())
+
+
+def test_check_secrets_refuses_the_first_node_with_a_variable_not_allowed(places: tuple[Path, Path]) -> None:
+    root, _ = places
+    allowed = SecretPolicy(envs=("PIP_TOKEN",))
+    fine = node(Secret("pip", env="PIP_TOKEN"), Secret("ca", src="stacks/s/ca.pem"))
+    with pytest.raises(StackError, match="secret 'gh' reads the environment variable GITHUB_TOKEN"):
+        check_secrets([fine, node(Secret("gh", env="GITHUB_TOKEN"))], root, allowed)
+    check_secrets([fine], root, allowed)
 
 
 @pytest.mark.parametrize("src", ["../../.git/config", "../../sub/.git/config"])
