@@ -6,7 +6,7 @@ import argparse
 import difflib
 from pathlib import Path
 
-from engine.cli.options import OptionError, options_of
+from engine.cli.options import OptionError, options_of, secret_allowances
 from engine.cli.outfile import write_output
 from engine.errors import EngineError
 from engine.registry.client import RegistryClient
@@ -36,6 +36,9 @@ TAGS_HINT = "name a UTF-8 text file with one tag a line"
 def plan(args: argparse.Namespace) -> int:
     """Print the plan: actions and reasons (asks the registry unless --offline)."""
     registry = None if args.offline else RegistryClient()
+    if (args.secret_src_allow or args.secret_env_allow) and not args.emit:
+        raise OptionError("--secret-src-allow and --secret-env-allow are for --emit's build jobs",
+                          "plan fingerprints alike with or without them: drop them, or add --emit")
     entries = api.plan(options_of(args), registry, args.full, args.changed_since or "", args.no_secrets)
     if args.emit:
         return _emit(args, entries)
@@ -46,7 +49,7 @@ def plan(args: argparse.Namespace) -> int:
 def _emit(args: argparse.Namespace, entries: tuple[PlanEntry, ...]) -> int:
     """Write the CI shards of the plan to --out, or print them."""
     tail = shard_command(args)
-    text = ci.render(entries, args.emit, tail)
+    text = ci.render(entries, args.emit, tail, build_flags=secret_allowances(args))
     if not args.out:
         print(text, end="")
         return 0

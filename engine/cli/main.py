@@ -24,6 +24,7 @@ from engine.cli.options import (
 from engine.console import ci, logs
 from engine.errors import EngineError
 from graph.errors import GraphError
+from graph.model.secrets import ALLOW_FLAG, ENV_ALLOW_FLAG
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -130,6 +131,9 @@ def _add_plan(plan: argparse.ArgumentParser) -> None:
     plan.add_argument("--no-secrets", action="store_true",
                       help="plan as `build --no-secrets` runs (a node declaring secrets, and what is built "
                            "on it, has the fingerprints of a run without them)")
+    for flag, metavar in ((ALLOW_FLAG, "PATH"), (ENV_ALLOW_FLAG, "NAME")):
+        plan.add_argument(flag, action="append", default=[], metavar=metavar,
+                          help=f"with --emit: every build job passes {flag} {metavar} (repeatable)")
     plan.set_defaults(handler=commands.plan)
 
 

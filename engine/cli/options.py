@@ -139,6 +139,16 @@ def secret_policy_of(args: argparse.Namespace, environ: Mapping[str, str] = os.e
                         envs=_allowed_envs(args, environ))
 
 
+def secret_allowances(args: argparse.Namespace) -> list[str]:
+    """The --secret-src-allow and --secret-env-allow flags given, checked, to pass on to emitted jobs (a
+    path is the runner's: it need not exist here)."""
+    for text in args.secret_src_allow:
+        if problem := control_problem(text):
+            raise OptionError(f"{ALLOW_FLAG}: {problem}", "remove the control characters")
+    flags = [arg for text in args.secret_src_allow for arg in (ALLOW_FLAG, text)]
+    return flags + [arg for name in _allowed_envs(args, {}) for arg in (ENV_ALLOW_FLAG, name)]
+
+
 def _given(values: list[str], flag: str, variable: str, environ: Mapping[str, str]) -> list[tuple[str, str]]:
     """(where, text) of each value of flag, else of the ':'-separated environment variable (the flag wins)."""
     if values or not environ.get(variable):

@@ -60,19 +60,22 @@ def levels(plan: Sequence[PlanEntry]) -> list[list[str]]:
     return grouped
 
 
-def render(plan: Sequence[PlanEntry], kind: str, command: Sequence[str], max_jobs: int = MAX_JOBS) -> str:
+def render(plan: Sequence[PlanEntry], kind: str, command: Sequence[str], max_jobs: int = MAX_JOBS,
+           build_flags: Sequence[str] = ()) -> str:
     """The workflow (kind github) or child pipeline (kind gitlab) as YAML text.
 
     command is the stackbuild invocation's common tail (targets, --registry ...), added to each job's
-    `stackbuild build --only NODE...` and to the final `stackbuild publish`.
+    `stackbuild build --only NODE...` and to the final `stackbuild publish`; build_flags to the build
+    jobs only (the operator's secret allowances).
     """
     needs = build_needs(plan)
+    build_tail = [*command, *build_flags]
     if len(needs) <= max_jobs:
         ids = job_ids(list(needs))
-        jobs = {ids[node]: (_build_command([node], command), tuple(ids[p] for p in parents))
+        jobs = {ids[node]: (_build_command([node], build_tail), tuple(ids[p] for p in parents))
                 for node, parents in needs.items()}
     else:
-        jobs = {f"build-level-{n}": (_build_command(nodes, command), (f"build-level-{n - 1}",) if n else ())
+        jobs = {f"build-level-{n}": (_build_command(nodes, build_tail), (f"build-level-{n - 1}",) * bool(n))
                 for n, nodes in enumerate(levels(plan))}
     jobs[PUBLISH_JOB] = (shlex.join(["stackbuild", "publish", *command]), tuple(jobs))
     document = _github(jobs) if kind == "github" else _gitlab(jobs)

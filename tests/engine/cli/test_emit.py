@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine.cli.main import main
+from engine.cli.main import main, parse_checked
+from engine.cli.options import secret_policy_of
 from tests.engine.engine_fakes import write_stack
 
 
@@ -60,3 +61,29 @@ def test_emit_no_secrets_carries_it_into_every_job(root: Path, capsys: pytest.Ca
         main([*runs["publish"][1:], "--help"])
     assert helped.value.code == 0
     assert "--no-secrets" in capsys.readouterr().out
+
+
+def test_emit_passes_the_secret_allowances_to_every_build_job_not_to_publish(
+        root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the runner's CA bundle and token variable: without them each shard would be refused (exit 2)
+    bundle = root.parent / "ca certs.pem"
+    bundle.write_text("pem\n", encoding="utf-8")
+    assert _plan(root, "--emit", "github", "--secret-src-allow", str(bundle),
+                 "--secret-env-allow", "PIP_TOKEN") == 0
+    jobs = yaml.safe_load(capsys.readouterr().out)["jobs"]
+    runs = {job: shlex.split(body["steps"][-1]["run"]) for job, body in jobs.items()}
+    assert runs["build-leaf"] == ["stackbuild", "build", "--only", "leaf", "stacks/t", "--secret-src-allow",
+                                  str(bundle), "--secret-env-allow", "PIP_TOKEN"]
+    assert runs["publish"] == ["stackbuild", "publish", "stacks/t"]  # publish takes neither option
+    policy = secret_policy_of(parse_checked(runs["build-leaf"][1:], {}), {})  # the job's build takes them
+    assert (policy.allowed, policy.envs) == ((bundle.resolve(),), ("PIP_TOKEN",))
+
+
+@pytest.mark.parametrize(("flags", "words"), [
+    (["--emit", "github", "--secret-env-allow", "PIP-TOKEN"], "is not an environment variable name"),
+    (["--emit", "github", "--secret-src-allow", "/a\nb"], "control character"),
+    (["--secret-env-allow", "PIP_TOKEN"], "are for --emit's build jobs")])
+def test_emit_refuses_bad_allowances_and_plan_refuses_them_without_emit(
+        root: Path, capsys: pytest.CaptureFixture[str], flags: list[str], words: str) -> None:
+    assert _plan(root, *flags) == 2
+    assert words in capsys.readouterr().err
