@@ -22,6 +22,7 @@ from typing import Any
 from engine.build.request import PARENT_CONTEXT
 from engine.cli.options import options_of, secret_policy_of
 from engine.cli.outfile import write_output
+from graph.change.fingerprint import check_contexts
 from graph.expand.dag import StackGraph
 from graph.model.secrets import SecretPolicy, passed_secrets
 from graph.model.spec import Node, Secret
@@ -119,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
     policy = secret_policy_of(args)
     options = options_of(args)
     stack_graph = api.load(options)
+    check_contexts(stack_graph.nodes.values(), options.root)  # bake sends them as `build` would
     out = Path(args.out or DEFAULT_OUT)
     path = out if out.is_absolute() else options.root / out
     source = ", ".join(target.as_posix() for target in options.targets)

@@ -18,8 +18,8 @@ import yaml
 from engine.cli.exportlisting import previous_files, remove_stale, write_listing
 from engine.cli.options import OptionError, options_of
 from engine.run import api
-from graph.context.dockerignore import read_ignore_patterns
-from graph.context.files import EXECUTABLE_MODE, SYMLINK_MODE, list_context
+from graph.change.fingerprint import sent_files
+from graph.context.files import EXECUTABLE_MODE, SYMLINK_MODE
 from graph.expand.dag import StackGraph
 from graph.present.export import MetaEntry, meta_entries, meta_files, standalone_dockerfile
 
@@ -69,7 +69,7 @@ def _folder_files(root: Path, stack_graph: StackGraph, entry: MetaEntry) -> dict
     node = stack_graph.nodes[entry.node]
     context, dockerfile = root / node.context, root / node.dockerfile
     own = dockerfile.relative_to(context).as_posix() if dockerfile.is_relative_to(context) else ""
-    listed = list_context(context, read_ignore_patterns(context, dockerfile))
+    listed = sent_files(node, root)
     files: dict[str, tuple[Path, int] | str] = {
         item.path: (context / item.path, item.mode) for item in listed
         if item.path not in (own, f"{own}.dockerignore", "Dockerfile")}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,34 @@ def file_inputs_of(root: Path, dockerfile: str, context: str, memo: DigestMemo |
             context_digest(files), files)
 
 
+@contextmanager
+def _at_node(node: Node) -> Iterator[None]:
+    """Give the context's own errors, which know no stack file, the node's name and line."""
+    try:
+        yield
+    except StackError as err:
+        if err.location is not None:
+            raise
+        raise type(err)(f"node {node.name}: {err.message}", node.location, err.hint) from None
+
+
+def sent_files(node: Node, root: Path) -> tuple[ContextFile, ...]:
+    """What the node's build context sends (after its ignore file); an error names the node's line."""
+    with _at_node(node):
+        context = root / node.context
+        return list_context(context, read_ignore_patterns(context, root / node.dockerfile))
+
+
+def check_contexts(nodes: Iterable[Node], root: Path) -> None:
+    """List each built node's context once, as a build would: StackError at the node's line for one
+    that cannot be read or would send what no build may (graph.context.files refuses it)."""
+    seen: set[tuple[str, str]] = set()
+    for node in nodes:
+        if not node.external and (node.dockerfile, node.context) not in seen:
+            seen.add((node.dockerfile, node.context))
+            sent_files(node, root)
+
+
 Inputs = tuple[dict[str, str], tuple[ContextFile, ...]]
 
 
@@ -87,12 +116,8 @@ def node_inputs(node: Node, root: Path, parent_value: str,
     cache = {} if seen is None else seen
     key = (node.dockerfile, node.context)
     if key not in cache:
-        try:
+        with _at_node(node):
             cache[key] = file_inputs_of(root, node.dockerfile, node.context, memo)
-        except StackError as err:  # the context's own errors know no stack file: name the node's
-            if err.location is not None:
-                raise
-            raise type(err)(f"node {node.name}: {err.message}", node.location, err.hint) from None
     inputs["dockerfile"], inputs["context"], files = cache[key]
     return inputs, files
 
