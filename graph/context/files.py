@@ -22,7 +22,7 @@ from graph.context.matcher import (
     prunes,
 )
 from graph.errors import StackError
-from graph.model.checks import git_metadata
+from graph.model.checks import credential_file, git_metadata
 
 SYMLINK_MODE = 0o120000
 EXECUTABLE_MODE = 0o755
@@ -97,6 +97,17 @@ def _refuse_git_metadata(context_dir: Path, relative: str) -> None:
                               "repository's top")
 
 
+def _refuse_credential_file(context_dir: Path, relative: str) -> None:
+    """A context must not send a credential file a CI step left in the work tree: `COPY .` publishes it."""
+    folder, _, name = relative.rpartition("/")
+    parent = folder.rpartition("/")[2] if folder else Path(os.path.abspath(context_dir)).name
+    if what := credential_file(parent, name):
+        raise StackError(f"build context {context_dir} would send {relative}, {what}, which a `COPY .` "
+                         "would put in the image",
+                         hint=f"add `{relative}` to the context's .dockerignore, or move it out of the "
+                              "context")
+
+
 def _walk(context_dir: Path, matcher: Matcher, memo: DigestMemo | None,
           folders: bool) -> tuple[ContextFile, ...]:
     """The ContextFiles fsutil's filtered walk sends, sorted by path (with folders, its empty folders)."""
@@ -117,6 +128,7 @@ def _walk(context_dir: Path, matcher: Matcher, memo: DigestMemo | None,
             elif not ignored:
                 if git_metadata(relative.split("/")[:-1]):
                     _refuse_git_metadata(context_dir, relative)
+                _refuse_credential_file(context_dir, relative)
                 item = _context_file(entry, relative, memo)
                 if item is not None:
                     found.append(item)

@@ -86,6 +86,29 @@ def git_metadata(parts: Sequence[str]) -> bool:
     return any(part.lower() == ".git" for part in parts)
 
 
+# Credential files CI steps leave in the work tree, by (folder, name) in lower case ("" for any folder).
+# Only names no image needs: broad patterns (*.pem, *.key) name certificates images legitimately carry.
+CREDENTIAL_FILES = {
+    (".docker", "config.json"): "docker's stored registry logins (`docker login`)",
+    ("", ".netrc"): "stored logins for curl, git and pip (.netrc)",
+    ("", ".git-credentials"): "git's stored logins (`credential.helper store`)",
+    (".aws", "credentials"): "AWS access keys",
+    ("", ".pypirc"): "PyPI upload tokens (.pypirc)",
+    (".kube", "config"): "a Kubernetes cluster login (kubeconfig)",
+    **{("", key): "an SSH private key" for key in ("id_rsa", "id_ecdsa", "id_ed25519", "id_dsa")},
+}
+GHA_CREDS = "a Google Cloud credential (google-github-actions/auth's key or token)"
+
+
+def credential_file(folder: str, name: str) -> str:
+    """What the file name in folder (the name of its folder) holds if a CI step's credential file, or ''.
+    Any case, as for `.git`: a case-insensitive file system serves `.NETRC` to whoever opens `.netrc`."""
+    folder, name = folder.lower(), name.lower()
+    if name.startswith("gha-creds-") and name.endswith(".json"):
+        return GHA_CREDS
+    return CREDENTIAL_FILES.get((folder, name)) or CREDENTIAL_FILES.get(("", name), "")
+
+
 def value_problem(value: str) -> str:
     """Why a matrix or attribute value cannot go into tags and names, or ''."""
     if VALUE_RE.fullmatch(value):

@@ -15,6 +15,9 @@ from engine.cli.main import main
 from engine.run import api, publishing
 from tests.engine.engine_fakes import FakeBuilder, FakeRegistry, write_stack
 
+KEY = "stacks/t/mid/gha-creds-3f9c2b1a.json"  # google-github-actions/auth's service-account key
+
+
 COMMANDS = ["plan", "explain", "build", "graph", "export meta", "export bake"]
 
 
@@ -51,6 +54,39 @@ def builder(monkeypatch: pytest.MonkeyPatch, registry: FakeRegistry) -> CheckedB
     fake = CheckedBuilder(registry)
     monkeypatch.setattr(engine.build.builder, "BuildxBuilder", lambda: fake)
     return fake
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    write_stack(tmp_path / "repo")
+    (tmp_path / "repo" / KEY).write_text('{"type": "service_account"}\n', encoding="utf-8")
+    return tmp_path / "repo"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_refuses_the_context_at_the_nodes_line(
+        root: Path, tmp_path: Path, command: str, builder: CheckedBuilder, registry: FakeRegistry,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(commands(root, out)[command]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (
+        f"error: stacks/t/stack.yaml:7: node mid: build context {root / 'stacks/t/mid'} would send "
+        "gha-creds-3f9c2b1a.json, a Google Cloud credential (google-github-actions/auth's key or token), "
+        "which a `COPY .` would put in the image (add `gha-creds-3f9c2b1a.json` to the context's "
+        ".dockerignore, or move it out of the context)\n")
+    assert not [path for path in out.rglob("*") if path.is_file() and "state" not in path.parts]
+    assert builder.order == [] and registry.events == []  # nothing built, nothing pushed
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_accepts_it_once_the_dockerignore_excludes_it(
+        root: Path, tmp_path: Path, command: str, builder: CheckedBuilder,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    (root / "stacks/t/mid/.dockerignore").write_text("gha-creds-*.json\n", encoding="utf-8")
+    assert main(commands(root, tmp_path / "out")[command]) == 0, capsys.readouterr().err
+    if command == "export meta":
+        assert not list((tmp_path / "out" / "meta").rglob("gha-creds-*"))
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -492,3 +492,14 @@ def test_a_context_error_names_the_node_and_its_stack_file(repo: Path) -> None:
     with pytest.raises(StackError) as caught:
         fingerprints(repo)
     assert (str(caught.value.location), caught.value.message.split(":")[0]) == ("s/stack.yaml:14", "node b")
+
+
+def test_a_context_sending_a_credential_file_is_refused_at_the_nodes_line(repo: Path) -> None:
+    (repo / "s/b/gha-creds-abc.json").write_text('{"type": "service_account"}\n', encoding="utf-8")
+    with pytest.raises(StackError) as caught:
+        fingerprints(repo)
+    assert str(caught.value.location) == "s/stack.yaml:14"
+    assert caught.value.message.startswith(
+        f"node b: build context {repo / 's/b'} would send gha-creds-abc.json, ")
+    (repo / "s/b/.dockerignore").write_text("*.log\ngha-creds-*.json\n", encoding="utf-8")
+    assert "gha-creds-abc.json" not in {item.path for item in fingerprints(repo)["b"].files}

@@ -169,3 +169,14 @@ def test_git_metadata_inside_the_repository_is_refused(places: tuple[Path, Path]
     with pytest.raises(StackError, match=r"git's own files \(\.git\)") as caught:
         passed_secrets(node(Secret("tok", src=src, location=WHERE)), root, SecretPolicy())
     assert caught.value.location == WHERE
+
+
+@pytest.mark.parametrize("src", ["../../gha-creds-3f9c2b1a.json", "../../.docker/config.json", "../.netrc"])
+def test_a_credential_file_a_ci_step_left_is_passed_as_a_secret(places: tuple[Path, Path], src: str) -> None:
+    # a build context may not send it (a `COPY .` would publish it), but a secret mount is how to use it
+    root, _ = places
+    path = (root / "stacks/s" / src).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{}\n", encoding="utf-8")
+    secret = Secret("creds", src=src, location=WHERE)
+    assert passed_secrets(node(secret), root, SecretPolicy()) == (Secret("creds", src=str(path)),)
