@@ -5,30 +5,29 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import structlog
 from tenacity import RetryCallState
 
 from engine.build import buildlog
 from engine.build.builder import BuildResult
-from engine.build.request import PARENT_CONTEXT, BuildRequest, Provenance, build_request, cache_flags
+from engine.build.request import BuildRequest, Provenance
 from engine.errors import BuildError, EngineError
-from engine.registry.attestations import AttestationStore, rename_attestations
 from engine.registry.client import Registry
+from engine.run import pushchecks
 from engine.run.early import EarlyParents, ParentChanged
 from engine.run.faults import fault_retry
-from engine.run.layers import LayerPrefixError, LayerReader, PrefixMismatch, check_layer_prefixes
+from engine.run.layers import LayerReader, PrefixMismatch
+from engine.run.noderequest import node_request
 from engine.run.parents import ParentDigests
-from engine.run.planner import Planned, candidate_ref, candidate_tag, content_ref
+from engine.run.planner import Planned, candidate_ref, content_ref
 from engine.run.settings import BuildSettings
 from engine.run.smoke import smoke_test
 from engine.state.hygiene import secret_args
 from engine.state.report import NodeReport, RunReport
-from graph.model.secrets import passed_secrets
 from graph.model.spec import Node
 
 if TYPE_CHECKING:
@@ -84,7 +83,7 @@ class NodeRunner:
                                  "--secret): build args are kept in the image's provenance")
             log.info("node_started", platforms=len(node.platforms), ref=request.tags[0])
             request, result = self._built(node, request, log_path, node_report)
-            result = self._checked_and_named(node, request, result, log_path, node_report)
+            result = pushchecks.checked_and_named(self, node, request, result, log_path, node_report)
             node_report.digest, node_report.duration_s = result.digest, round(result.duration_s, 2)
             node_report.platform_durations = buildlog.platform_durations(
                 buildlog.parse_steps(log_path.read_text(encoding="utf-8", errors="replace")))
@@ -133,12 +132,12 @@ class NodeRunner:
             return self._build_once(chosen, log_path, node)
 
         def retried(state: RetryCallState, reason: str) -> None:
-            self._count_retry(node_report, fault=True)
+            self.count_retry(node_report, fault=True)
             log.warning("build_retried", node=request.node, attempt=state.attempt_number, reason=reason)
 
         return fault_retry(once, self.stop, retried)(request)
 
-    def _count_retry(self, node_report: NodeReport, fault: bool = False) -> None:
+    def count_retry(self, node_report: NodeReport, fault: bool = False) -> None:
         """One more build of node_report's node (fault: after a registry or network fault); the platforms
         of one node count theirs from several threads."""
         with self.lock:
@@ -154,75 +153,23 @@ class NodeRunner:
                        cache_from=route(request.cache_from), cache_to=route(request.cache_to),
                        sbom_generator=route(request.sbom_generator))
 
-    def _checked_and_named(self, node: Node, request: BuildRequest, result: BuildResult, log_path: Path,
-                           node_report: NodeReport) -> BuildResult:
-        """The layer-prefix check, and for a node built through the retry proxy the attestation renaming
-        of the pushed index side by side (each a few registry round trips while the node holds a job);
-        a rebuild after a failed check is renamed."""
-        if not self._renamed_after_push(node):
-            return self.on_its_parent(node, request, result, log_path, node_report)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rename") as pool:
-            naming = pool.submit(self.named_for_the_registry, node, result.digest)
-            checked = self.on_its_parent(node, request, result, log_path, node_report)
-            named = naming.result()
-        if checked.digest != result.digest:  # built once more without cache
-            named = self.named_for_the_registry(node, checked.digest)
-        self.layers.renamed(node.repository, checked.digest, named)
-        return replace(checked, digest=named)
-
     def on_its_parent(self, node: Node, request: BuildRequest, result: BuildResult, log_path: Path,
                       node_report: NodeReport, platform: str = "", parent_digest: str = "") -> BuildResult:
-        """The pushed child must rest on its parent's layers on every platform (on platform, over the
-        parent image parent_digest, when given). BuildKit's cache can put it on another build of the
-        same parent: then it is built once more without cache."""
-        parent = self.planned.graph.nodes[node.parent] if node.parent else None
-        if parent is None or parent.external or self.settings.load:  # --load: no registry to read
-            return result
-        problems = self.prefix_problems(node, parent, result.digest, platform, parent_digest)
-        if not problems:
-            return result
-        log.warning("layer_prefix_rebuild", node=node.name, error=problems[0].message)
-        self._count_retry(node_report)
-        result = self.build_with_retries(replace(request, no_cache=True, cache_from=""), log_path,
-                                         node_report, node)
-        problems = self.prefix_problems(node, parent, result.digest, platform, parent_digest)
-        if problems:
-            raise LayerPrefixError("; ".join(problem.message for problem in problems),
-                                   "the builder keeps reusing layers of another build of the parent: "
-                                   "prune its build cache (docker builder prune) and build again")
-        return result
-
-    def _renamed_after_push(self, node: Node) -> bool:
-        """Whether node's attestations name the retry proxy: it was built through it (a repeat after a
-        registry fault) with a provenance, on a registry whose attestations can be rewritten."""
-        if not self.proxied or node.provenance == "off" or not isinstance(self.registry, AttestationStore):
-            return False
-        with self.lock:
-            return node.name in self.through_proxy
+        """The pushed child on its parent's layers, built once more if not (engine.run.pushchecks)."""
+        return pushchecks.on_its_parent(self, node, request, result, log_path, node_report, platform,
+                                        parent_digest)
 
     def named_for_the_registry(self, node: Node, digest: str) -> str:
-        """The pushed index with its attestations naming the real registry, not the retry proxy (which
-        they name only when the node was built through it: a repeat after a registry fault)."""
-        if not self._renamed_after_push(node):
-            return digest
-        fingerprint = self.planned.fingerprints[node.name]
-        store = cast(AttestationStore, self.registry)  # _renamed_after_push checked it is one
-        renamed = rename_attestations(store, node.repository, candidate_tag(fingerprint), digest,
-                                      self.proxied[1], self.proxied[0])
-        if renamed != digest:
-            log.info("attestations_renamed", node=node.name, proxy=self.proxied[1], registry=self.proxied[0])
-        return renamed
+        """The pushed index with its attestations naming the real registry (engine.run.pushchecks)."""
+        return pushchecks.named_for_the_registry(self, node, digest)
 
     def prefix_problems(self, node: Node, parent: Node, digest: str, platform: str = "",
                         parent_digest: str = "") -> list[PrefixMismatch]:
-        """Where node's pushed image (digest) does not start with its parent's layers, per platform (on
-        platform only, when given; over the parent image parent_digest, when given)."""
-        if platform:
-            node, parent = replace(node, platforms=(platform,)), replace(parent, platforms=(platform,))
-        digests = {node.name: digest, parent.name: parent_digest or self.parents.of(parent)}
-        return check_layer_prefixes([node], {node.name: parent}, digests, self.registry, self.layers)
+        """Where node's pushed image does not start with its parent's layers (engine.run.pushchecks)."""
+        return pushchecks.prefix_problems(self, node, parent, digest, platform, parent_digest)
 
     def _build_once(self, request: BuildRequest, log_path: Path, node: Node) -> BuildResult:
+        """One buildx call of node; a build that failed only to export its cache, after its push, is kept."""
         if self.stop.is_set():  # a repeat, or a rebuild, after Ctrl-C: the interrupt stopped it for good
             raise EngineError(f"node {node.name}: interrupted", "nothing to do: the next run builds it")
         with self.lock:
@@ -249,30 +196,9 @@ class NodeRunner:
         self.registry.tag(f"{node.repository}@{digest}", content_ref(node, fingerprint))
 
     def request_for(self, node: Node, parent_digest: str | None = None, platform: str = "") -> BuildRequest:
-        """The buildx request of node as this run builds it (candidate tag, cache flags); of one
-        platform of it when given, on its parent's digest when given."""
-        parent = self.planned.graph.nodes[node.parent] if node.parent else None
-        digest = self.parents.to_build_on(parent) if parent_digest is None else parent_digest
-        secrets = passed_secrets(node, self.root, self.settings.secrets)
-        request = build_request(replace(node, secrets=secrets), self.root, parent, digest, self.provenance)
-        cache_from, cache_to = cache_flags(node, self.settings.cache, self.settings.cache_dir, platform,
-                                           self.settings.secrets.withhold)
-        fingerprint = self.planned.fingerprints[node.name]
-        labels = (*request.labels, ("org.stackbuild.fingerprint", fingerprint.value))
-        if self.settings.load:  # the engine's own build cache; the parent by its unique local tag
-            contexts = request.build_contexts
-            if parent is not None:  # (BuildKit resolves a local image by tag, a digest in a registry)
-                local = self.local_parents.get(parent.name) or content_ref(parent, self.planned.fingerprints[
-                    parent.name])
-                contexts = ((PARENT_CONTEXT, f"docker-image://{local}"),)
-            return replace(request, tags=(candidate_ref(node, fingerprint),), labels=tuple(sorted(labels)),
-                           build_contexts=contexts, push=False, load=True, no_cache=self.settings.full)
-        # nightly (--full): no cache import and fresh bases, but the cache is still exported
-        return replace(request, tags=(candidate_ref(node, fingerprint),), labels=tuple(sorted(labels)),
-                       cache_from="" if self.settings.full else cache_from, cache_to=cache_to,
-                       no_cache=self.settings.full, pull=self.settings.full,
-                       builder=self.settings.pool.only_builder if self.settings.pool else "",
-                       sbom_generator=self.parents.sbom_generator(node))
+        """The buildx request of node as this run builds it (engine.run.noderequest)."""
+        return node_request(self, node, parent_digest, platform)
+
 
 
 def _withheld(exc: BuildError, node: Node) -> BuildError:
