@@ -7,7 +7,6 @@ names pulled through the daemon's mirrors when it has some.
 
 from __future__ import annotations
 
-import hashlib
 import urllib.parse
 from collections import Counter
 from typing import Any, Protocol
@@ -15,9 +14,12 @@ from typing import Any, Protocol
 import structlog
 
 from engine.errors import RegistryError
+from engine.registry import listings
+from engine.registry.answers import as_named, header_digest, json_body, sha256
 from engine.registry.endpoints import endpoint_for, mirror_endpoint, mirrors
 from engine.registry.failures import RegistryRefusal, RegistryUnreachable, TransientRegistryError, redact
-from engine.registry.manifest import ACCEPT, INDEX_TYPES, MANIFEST_TYPES, Manifest, is_digest, json_object
+from engine.registry.listings import PAGE
+from engine.registry.manifest import ACCEPT, INDEX_TYPES, MANIFEST_TYPES, Manifest
 from engine.registry.memo import ManifestMemo
 from engine.registry.names import ImageName, parse_reference
 from engine.registry.session import RegistrySession
@@ -27,59 +29,12 @@ __all__ = ["ACCEPT", "INDEX_TYPES", "MANIFEST_TYPES", "DeletionDisabled", "Manif
            "RegistryClient", "RegistryRefusal", "RegistryUnreachable", "Response", "TransientRegistryError",
            "next_link", "split_reference"]
 log = structlog.get_logger()
-PAGE = 1000
-MAX_PAGES = 10_000  # of one listing: a registry whose Link headers never end is not followed forever
 
 
 def split_reference(reference: str) -> tuple[str, str, str]:
     """`host[:port]/repo[:tag|@digest]` → (host, repository, tag or digest), normalised as Docker does."""
     name = parse_reference(reference)
     return name.host, name.repository, name.ref
-
-
-def _json(url: str, data: bytes) -> dict[str, Any]:
-    return json_object(data, url, "the registry answered with something that is not JSON",
-                       "the registry answered with a JSON {kind}")
-
-
-def _names(found: object, where: str, key: str) -> list[str]:
-    """The names a listing page holds under key: a list of strings (none when null or absent)."""
-    if found is None:
-        return []
-    if not isinstance(found, list) or not all(isinstance(item, str) for item in found):
-        raise RegistryError(f"{where}: `{key}` is not a list of names",
-                            "the registry's answer is malformed; check the registry")
-    return found
-
-
-def _next_page(host: str, path: str, link: str) -> str:
-    """The path of the page a Link target names: relative to path, or an absolute URL on host itself."""
-    target = urllib.parse.urlsplit(urllib.parse.urljoin(path, link))
-    if target.scheme not in ("", "http", "https") or target.netloc not in ("", host):
-        raise RegistryError(f"{host}{redact(path)}: the next page is on another server ({redact(link)})",
-                            "check the registry (its Link header leaves it)")
-    return (target.path or "/") + (f"?{target.query}" if target.query else "")
-
-
-def _header_digest(response: Response, name: ImageName) -> str:
-    """The answer's Docker-Content-Digest ('' without one); RegistryError when it is not a digest."""
-    found = response.headers.get("docker-content-digest", "")
-    if found and not is_digest(found):
-        raise RegistryError(f"{name}: the registry's Docker-Content-Digest {redact(found)[:100]!r} is not "
-                            "a digest", "check the registry (or a proxy in front of it)")
-    return found
-
-
-def _as_named(name: ImageName, body: bytes, what: str) -> bytes:
-    """body, fetched by name; RegistryError when name has a sha256 digest the body does not hash to."""
-    if name.digest.startswith("sha256:") and _sha256(body) != name.digest:
-        raise RegistryError(f"{name}: the {what}'s content does not match its digest",
-                            "the registry (or a proxy in front of it) altered it")
-    return body
-
-
-def _sha256(body: bytes) -> str:
-    return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 class DeletionDisabled(RegistryError):
@@ -125,11 +80,11 @@ class RegistryClient:
         if response is None:
             return None
         if response.headers.get("docker-content-digest"):
-            return _header_digest(response, name)
+            return header_digest(response, name)
         if name.digest:
             return name.digest
         response = self._call("GET", name)
-        return None if response is None else _sha256(response.body)
+        return None if response is None else sha256(response.body)
 
     def image_config(self, reference: str, platform: str = "linux/amd64") -> dict[str, Any] | None:
         """The image config (labels under config.Labels) of one platform of reference, or None."""
@@ -144,7 +99,7 @@ class RegistryClient:
                 return None
         config = name.with_ref(manifest.config_digest())
         response = self._call("GET", config, kind="blobs")
-        return None if response is None else _json(reference, _as_named(config, response.body, "config"))
+        return None if response is None else json_body(reference, as_named(config, response.body, "config"))
 
     def blob(self, reference: str) -> bytes | None:
         """The blob at repository@digest (checked against its digest), or None when it is not there."""
@@ -152,7 +107,7 @@ class RegistryClient:
         response = self._call("GET", name, kind="blobs")
         if response is None:
             return None
-        return _as_named(name, response.body, "blob")
+        return as_named(name, response.body, "blob")
 
     def tag(self, source: str, target: str) -> str:
         """Point target (repository:tag) at the manifest source (repository@digest); same repository."""
@@ -164,11 +119,11 @@ class RegistryClient:
         if self._call("PUT", parse_reference(target), response.body, {"Content-Type": media_type}) is None:
             raise RegistryError(f"the registry refused to tag {target} (404: repository unknown)",
                                 "check the registry prefix")
-        return _sha256(response.body)
+        return sha256(response.body)
 
     def put_blob(self, repository: str, body: bytes) -> str:
         """Upload body as a blob of repository (host/name) in one request; its digest."""
-        name, digest = parse_reference(repository), _sha256(body)
+        name, digest = parse_reference(repository), sha256(body)
         scope, endpoint = f"repository:{name.repository}:pull,push", endpoint_for(name.api_host)
         headers = {"Content-Type": "application/octet-stream"}
         path = f"/v2/{name.repository}/blobs/uploads/?digest={digest}"
@@ -186,7 +141,7 @@ class RegistryClient:
         """Store a manifest or index at reference (a tag or its digest); its digest."""
         if self._call("PUT", parse_reference(reference), body, {"Content-Type": media_type}) is None:
             raise RegistryError(f"the registry refused the manifest {reference}", "check the registry prefix")
-        return _sha256(body)
+        return sha256(body)
 
     def delete_manifest(self, reference: str) -> bool:
         """Delete the manifest at repository@digest, and so every tag on it; False when it was already gone.
@@ -210,7 +165,8 @@ class RegistryClient:
     def repositories(self, host: str) -> list[str] | None:
         """Every repository of host from `/v2/_catalog`, or None when the registry does not offer it."""
         try:
-            found = self._pages(host, f"/v2/_catalog?n={PAGE}", "repositories", "registry:catalog:*")
+            found = listings.pages(self._session, host, f"/v2/_catalog?n={PAGE}", "repositories",
+                                   "registry:catalog:*")
         except RegistryRefusal as exc:
             if exc.status in (401, 403, 405):
                 return None
@@ -221,7 +177,8 @@ class RegistryClient:
         """Every tag of repository (host/name), `tags/list` followed across pages; [] when unknown."""
         name = parse_reference(repository)
         path = f"/v2/{name.repository}/tags/list?n={PAGE}"
-        return self._pages(name.api_host, path, "tags", f"repository:{name.repository}:pull") or []
+        scope = f"repository:{name.repository}:pull"
+        return listings.pages(self._session, name.api_host, path, "tags", scope) or []
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -231,28 +188,9 @@ class RegistryClient:
         response = self._call("GET", name)
         if response is None:
             return None
-        body = _as_named(name, response.body, "manifest")
-        digest = _header_digest(response, name) or name.digest or _sha256(body)
-        return Manifest(digest, response.headers.get("content-type", ""), _json(str(name), body))
-
-    def _pages(self, host: str, path: str, key: str, scope: str) -> list[str] | None:
-        """The list under key of every page, following `Link: <…>; rel="next"`; None for a 404."""
-        items: list[str] = []
-        seen: set[str] = set()
-        next_path: str | None = path
-        while next_path and next_path not in seen:
-            seen.add(next_path)
-            response = self._session.request(endpoint_for(host), "GET", next_path, scope)
-            if response is None:
-                return items if items else None
-            where = f"{host}{redact(next_path)}"
-            items += _names(_json(where, response.body).get(key), where, key)
-            link = next_link(response.headers.get("link", ""))
-            next_path = _next_page(host, next_path, link) if link else None
-            if len(seen) >= MAX_PAGES and next_path:
-                raise RegistryError(f"{host}{redact(path)}: the listing goes on for more than "
-                                    f"{MAX_PAGES} pages", "check the registry (its Link headers never end)")
-        return items
+        body = as_named(name, response.body, "manifest")
+        digest = header_digest(response, name) or name.digest or sha256(body)
+        return Manifest(digest, response.headers.get("content-type", ""), json_body(str(name), body))
 
     def _call(self, method: str, name: ImageName, body: bytes | None = None,
               headers: dict[str, str] | None = None, kind: str = "manifests") -> Response | None:

@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 import pytest
 from tenacity import wait_none
 
-import engine.registry.client
 import engine.registry.failures
+import engine.registry.listings
 from engine.errors import RegistryError
 from engine.registry.attestations import IN_TOTO, rename_attestations
 from engine.registry.auth import DEFAULT_TOKEN_LIFETIME_S, token_of
@@ -133,7 +133,7 @@ def test_a_next_link_to_another_server_is_not_followed(registry: FakeRegistry, t
 
 def test_pagination_that_never_ends_is_cut_off(registry: FakeRegistry,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine.registry.client, "MAX_PAGES", 3)
+    monkeypatch.setattr(engine.registry.listings, "MAX_PAGES", 3)
     for page in range(5):  # every page links to a new one
         path = "/v2/r/tags/list?n=1000" + (f"&last={page}" if page else "")
         link = f'</v2/r/tags/list?n=1000&last={page + 1}>; rel="next"'
