@@ -20,7 +20,7 @@ from engine.cli import check
 from engine.cli import main as cli
 from engine.errors import SmokeTestError
 from engine.registry.client import Manifest
-from engine.run import contracts
+from engine.run import contractdefs, contracts
 from engine.run.contracts import (
     CONTRACTS,
     YMIR_FILES,
@@ -146,7 +146,7 @@ def test_an_unknown_contract_names_the_known_ones() -> None:
 
 
 def test_register_adds_a_contract(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(contracts, "CONTRACTS", dict(CONTRACTS))
+    monkeypatch.setattr(contractdefs, "CONTRACTS", dict(CONTRACTS))
     mine = register(Contract("mine", "a test", (FileCheck("/x", ("sh", "-c", "test -f /x")),)))
     assert get_contract("mine") is mine
 
