@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -15,20 +14,18 @@ from typing import TYPE_CHECKING
 import structlog
 
 from engine.build.builder import EngineCheck, PoolBuilderOps
-from engine.build.pool import Pool, PoolError, missing_platforms
 from engine.build.poolscheduler import PoolScheduler
 from engine.build.request import Provenance
 from engine.build.scheduler import Outcome, Scheduler
 from engine.console import logs
-from engine.errors import EngineError
 from engine.registry.client import Registry, RegistryClient
-from engine.registry.endpoints import endpoint_for
-from engine.registry.retryproxy import RetryProxy, local_registry_host, router
 from engine.run import outcomes, publishing
-from engine.run.layers import verify_run
 from engine.run.planner import Planned, plan_build
 from engine.run.platforms import PlatformRunner
-from engine.run.publishing import open_history, publish_run
+from engine.run.proxyroute import retry_proxy
+from engine.run.publishgate import publish_checked
+from engine.run.publishing import open_history
+from engine.run.runchecks import check_pool, check_shard, pool_names
 from engine.run.runner import NodeRunner
 from engine.run.settings import BuildSettings
 from engine.state import gitinfo
@@ -145,7 +142,7 @@ def _run(options: Options, builder: Builder, settings: BuildSettings, registry: 
                          settings.full, settings.changed_since, options.targets, memo,
                          withheld=settings.secrets.withhold)
     save_memo(options.state, memo)
-    _check_shard(options, planned)
+    check_shard(options, planned)
     if isinstance(builder, EngineCheck) and any(entry.action == BUILD for entry in planned.entries):
         builder.check()  # the engine is asked only when something is to be built (a no-op needs none)
     report = outcomes.new_report(options.state, planned, settings)
@@ -162,7 +159,7 @@ def _execute(options: Options, builder: Builder, settings: BuildSettings, regist
              history: History, planned: Planned, report: RunReport) -> None:
     """Schedule the builds, then publish (all succeeded) or not, and record the outcome."""
     to_build = [entry.node for entry in planned.entries if entry.action == BUILD]
-    _check_pool(planned, settings.pool, to_build, builder)
+    check_pool(planned, settings.pool, to_build, builder)
     history.start_run(report.run_id, report.started, report.mode)
     # git is asked only when a build will carry the source in its labels (three processes otherwise)
     provenance = source_provenance(options.root, report.started) if to_build else Provenance()
@@ -170,36 +167,11 @@ def _execute(options: Options, builder: Builder, settings: BuildSettings, regist
     weight = outcomes.weights(history, planned)
     log.info("run_started", node="*", run=report.run_id, mode=report.mode, nodes=len(planned.entries),
              to_build=sum(1 for e in planned.entries if e.action == BUILD), jobs=settings.jobs,
-             **({"builders": _pool_names(settings.pool)} if settings.pool else {}))
+             **({"builders": pool_names(settings.pool)} if settings.pool else {}))
     outcomes.build_and_publish(history, report, planned, runner,
                                partial(_schedule, planned, runner, builder, to_build, weight),
-                               partial(_publish, options, planned, runner, registry, history, report),
-                               _retry_proxy(planned, runner))
-
-
-def _publish(options: Options, planned: Planned, runner: NodeRunner, registry: Registry, history: History,
-             report: RunReport, ok: bool, interrupted: bool, stop: threading.Event) -> bool:
-    """Check the run, then move every human tag (all or none) unless it publishes nothing; whether the
-    run still succeeds."""
-    # checked right before publishing (a failed run publishes nothing): a child resting on another
-    # build of its parent fails and nothing is published
-    if ok and not verify_run(planned, runner.digests, report, registry, runner.layers):
-        ok = False
-    skipped = _why_not_published(options, runner.settings, ok, interrupted or stop.is_set())
-    if not skipped:
-        return publish_run(options, planned, runner.digests, registry, history, report, runner.settings.adopt)
-    log.warning("promotion_skipped", node="*", reason=skipped)
-    return ok and not stop.is_set()
-
-
-def _why_not_published(options: Options, settings: BuildSettings, ok: bool, interrupted: bool) -> str:
-    """Why a run moves no human tag; "" when it moves them."""
-    return ("interrupted" if interrupted else
-            "a node failed: no human tag was moved" if not ok else
-            "--only: a shard's human tags move in `stackbuild publish`" if options.only else
-            "--platform narrowed the run: human tags keep every platform they had" if options.platforms else
-            "--no-secrets: an untrusted run's images get content tags only" if settings.secrets.withhold else
-            "--no-publish: content tags only" if not settings.publish else "")
+                               partial(publish_checked, options, planned, runner, registry, history, report),
+                               retry_proxy(planned, runner))
 
 
 def source_provenance(root: Path, fallback_time: str) -> Provenance:
@@ -226,53 +198,8 @@ def _schedule(planned: Planned, runner: NodeRunner, builder: Builder, to_build: 
     return pool_scheduler.run(to_build, platforms.build, platforms.merge)
 
 
-def _check_pool(planned: Planned, pool: Pool | None, to_build: list[str], builder: Builder) -> None:
-    """PoolError when a pool of several builders cannot build what is planned."""
-    if pool is None or not pool.is_multi:
-        return
-    missing = missing_platforms(pool, {p for name in to_build for p in planned.graph.nodes[name].platforms})
-    if missing:
-        raise PoolError(f"the builder pool has no builder for {', '.join(missing)}",
-                        "add one under builders, e.g. linux/arm64: [default] (QEMU on this engine)")
-    if not isinstance(builder, PoolBuilderOps):
-        raise PoolError("this builder cannot build per platform", "run without a builder pool")
-
-
-def _pool_names(pool: Pool) -> str:
-    """platform=builder,builder;… for the log."""
-    return "; ".join(f"{platform}={','.join(b.name for b in group)}" for platform, group in pool.platforms)
-
-
-def _check_shard(options: Options, planned: Planned) -> None:
-    """--only: every node it is built on must already be in the registry (by its content tag)."""
-    missing = [e.node for e in planned.entries if e.action == BUILD and e.node not in options.only]
-    if options.only and missing:
-        raise EngineError(f"--only: not in the registry yet: {', '.join(missing)}",
-                          "build those first (their shard jobs), or add them to --only")
-
-
 def publish(options: Options, registry: Registry | None = None, adopt: bool = False,
             withheld: bool = False) -> list[str]:
     """After CI shards: move every planned node's human tag to its content tag (engine.run.publishing);
     withheld: the shards ran with --no-secrets."""
     return publishing.publish(options, load(options), registry, adopt, withheld)
-
-
-@contextmanager
-def _retry_proxy(planned: Planned, runner: NodeRunner) -> Iterator[None]:
-    """A retrying proxy for a local plain-HTTP registry: a build repeated after a registry fault goes
-    through it (a first build talks to the registry straight: no proxy hop, no attestation renaming)."""
-    host = local_registry_host({n.registry for n in planned.graph.nodes.values() if not n.external})
-    plain = bool(host) and endpoint_for(host).scheme == "http"  # with a certs.d folder it speaks TLS
-    if not plain or not any(entry.action == BUILD for entry in planned.entries):  # only builds use it
-        yield
-        return
-    upstream = host.replace("localhost:", "127.0.0.1:", 1)
-    with RetryProxy(upstream) as proxy:
-        runner.route, runner.proxied = router(host, proxy.host), (host, proxy.host)
-        try:
-            yield
-        finally:
-            if proxy.counts["retries"]:
-                log.info("registry_faults_absorbed", node="*", retries=proxy.counts["retries"],
-                         requests=proxy.counts["requests"])

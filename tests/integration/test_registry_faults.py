@@ -21,7 +21,7 @@ from engine.build.request import BuildRequest
 from engine.errors import BuildStalled
 from engine.registry.client import RegistryClient
 from engine.registry.retryproxy import RetryProxy
-from engine.run import api
+from engine.run import api, proxyroute
 from engine.run.layers import check_layer_prefixes
 from engine.run.settings import BuildSettings
 from tests.integration.conftest import payload_context
@@ -72,7 +72,7 @@ class LogWatcher:
 def test_every_node_is_pushed_with_every_platform_despite_faults(
         tmp_path: Path, registry: str, builder: BuildxBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
     _stack(tmp_path)
-    monkeypatch.setattr(api, "RetryProxy", functools.partial(RetryProxy, timeout_s=PROXY_TIMEOUT_S))
+    monkeypatch.setattr(proxyroute, "RetryProxy", functools.partial(RetryProxy, timeout_s=PROXY_TIMEOUT_S))
     upstream = registry.replace("localhost", "127.0.0.1")
     watcher = LogWatcher(tmp_path / "state")
     with FaultInjector(upstream, SEED, unavailable=0.10, throttled=0.05, reset=0.05, stall=0.03,
