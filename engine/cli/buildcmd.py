@@ -16,6 +16,7 @@ from engine.run.settings import BuildSettings
 
 if TYPE_CHECKING:
     from engine.build.builder import BuildxBuilder
+    from engine.build.pool import Pool
     from engine.state.report import RunReport
     from graph.model.secrets import SecretPolicy
 
@@ -38,11 +39,7 @@ def run(args: argparse.Namespace) -> int:
     if args.check_reproducible:
         builder.check()
         return _check_reproducible(options, builder, tuple(args.check_reproducible), secrets)
-    settings = BuildSettings(jobs=args.jobs, keep_going=args.keep_going, full=args.full,
-                             changed_since=args.changed_since or "", cache=args.cache,
-                             cache_dir=Path(args.cache_dir or options.state / "cache").resolve(),
-                             test=not args.no_test, adopt=args.adopt, pool=pool, secrets=secrets,
-                             publish=not args.no_publish)
+    settings = _settings_of(args, options, pool, secrets)
     if args.load:
         from engine.build.localstore import LocalStore
         from engine.run.local import build_local
@@ -62,6 +59,16 @@ def run(args: argparse.Namespace) -> int:
     if report.status == "interrupted" or report.signal:  # a calling script stops (`build && deploy`)
         return EXIT_TERMINATED if report.signal == "SIGTERM" else EXIT_INTERRUPTED
     return EXIT_OK if report.status == "succeeded" else EXIT_FAILED
+
+
+def _settings_of(args: argparse.Namespace, options: api.Options, pool: Pool | None,
+                 secrets: SecretPolicy) -> BuildSettings:
+    """The build settings the arguments ask for."""
+    return BuildSettings(jobs=args.jobs, keep_going=args.keep_going, full=args.full,
+                         changed_since=args.changed_since or "", cache=args.cache,
+                         cache_dir=Path(args.cache_dir or options.state / "cache").resolve(),
+                         test=not args.no_test, adopt=args.adopt, pool=pool, secrets=secrets,
+                         publish=not args.no_publish)
 
 
 def _check_publication(args: argparse.Namespace) -> None:
