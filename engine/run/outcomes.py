@@ -10,7 +10,7 @@ from pathlib import Path
 from engine.build.interrupt import StopEvent, exits_as_signal, interruptible
 from engine.build.scheduler import SUCCEEDED, Outcome
 from engine.console import logs
-from engine.errors import EngineError, Interrupted, signal_exit_code
+from engine.errors import EngineError, signal_exit_code
 from engine.run.planner import Planned
 from engine.run.runner import NodeRunner
 from engine.run.settings import BuildSettings
@@ -83,9 +83,8 @@ def build_and_publish(history: History, report: RunReport, planned: Planned, run
         if signal_name and isinstance(exc, EngineError):
             exc.exit_code = signal_exit_code(signal_name)
         raise
-    signal_name = close(history, report, planned, ok, interrupted)
-    if signal_name:
-        raise Interrupted(signal_name, "the run was recorded (report, summaries, history)")
+    arrived_while_recorded = close(history, report, planned, ok, interrupted)
+    report.signal = report.signal or arrived_while_recorded  # the caller exits 130/143; not in report.json
 
 
 def close(history: History, report: RunReport, planned: Planned, ok: bool, interrupted: bool) -> str:

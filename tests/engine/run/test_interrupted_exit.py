@@ -141,7 +141,8 @@ def test_a_signal_then_a_failed_tag_move_exits_130_or_143_with_every_tag_moved_b
 
 @pytest.mark.parametrize(("sent", "exit_code"), SIGNALS)
 def test_a_signal_while_the_run_is_recorded_lets_the_record_finish_then_exits_130_or_143(
-        root: Path, monkeypatch: pytest.MonkeyPatch, sent: signal.Signals, exit_code: int) -> None:
+        root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], sent: signal.Signals,
+        exit_code: int) -> None:
     registry = FakeRegistry()
     monkeypatch.setattr(api, "RegistryClient", lambda: registry)
     real_write_summaries = outcomes.write_summaries
@@ -160,6 +161,9 @@ def test_a_signal_while_the_run_is_recorded_lets_the_record_finish_then_exits_13
     report = last_report(root)
     assert report["status"] == "succeeded"
     assert (Path(report["folder"]) / "summary.md").exists()
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-2].endswith("status succeeded")  # the run's summary is still printed
+    assert f"stopped by {sent.name} once every human tag had moved and was recorded" in err
     with History(root.parent / "state" / "history.db") as history:
         assert [(run.status, bool(run.finished)) for run in history.runs()] == [("succeeded", True)]
 
