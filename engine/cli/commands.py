@@ -49,18 +49,21 @@ def plan(args: argparse.Namespace) -> int:
 def _emit(args: argparse.Namespace, entries: tuple[PlanEntry, ...]) -> int:
     """Write the CI shards of the plan to --out, or print them."""
     tail = shard_command(args)
-    text = ci.render(entries, args.emit, tail, build_flags=secret_allowances(args))
+    # an untrusted run (a fork's pull request) publishes nothing: its shards get content tags only
+    text = ci.render(entries, args.emit, tail, build_flags=secret_allowances(args),
+                     publish=not args.no_secrets)
     if not args.out:
         print(text, end="")
         return 0
     write_output(Path(args.out), text)
-    print(f"wrote {args.out} ({text.count('stackbuild build --only')} build jobs and publish)")
+    publish = " (no publish job: --no-secrets)" if args.no_secrets else " and publish"
+    print(f"wrote {args.out} ({text.count('stackbuild build --only')} build jobs{publish})")
     return 0
 
 
 def shard_command(args: argparse.Namespace) -> list[str]:
     """The arguments every emitted job repeats: the targets, --registry, --select and --no-secrets given
-    to plan."""
+    to plan (with --no-secrets there is no publish job)."""
     if args.platform:
         raise OptionError("--emit: --platform is not supported (a shard builds every platform, and "
                           "publish moves tags that keep every platform)", "drop --platform")

@@ -145,20 +145,24 @@ def _execute(options: api.Options, builder: Builder, settings: BuildSettings, st
         return scheduler.run(builds, runner.run)
 
     outcomes.build_and_publish(history, report, planned, runner, build,
-                               partial(_tag, options.state, planned, runner.digests, store, report))
+                               partial(_tag, options.state, planned, runner.digests, store, report,
+                                       settings.secrets.withhold))
 
 
 def _tag(state: Path, planned: Planned, digests: dict[str, str], store: Store, report: RunReport,
-         ok: bool, interrupted: bool, stop: StopEvent) -> bool:
-    """Unless a node failed or the run stopped, set the human tags locally and remember them; whether ok."""
+         withheld: bool, ok: bool, interrupted: bool, stop: StopEvent) -> bool:
+    """Unless a node failed, the run stopped or it withheld the secrets, set the human tags locally and
+    remember them; whether ok."""
     stopped = interrupted or stop.is_set()
-    if ok and not stopped:
+    if ok and not stopped and not withheld:
         report.promoted = tag_locally(planned, digests, store)
         _remember(state, planned, digests)
         return True
+    # an untrusted stack's image under a human tag would be what a later build FROM that tag uses here
     log.warning("local_tags_skipped", node="*", reason="interrupted" if stopped else
-                "a node failed: no human tag was moved")
-    return False
+                "a node failed: no human tag was moved" if not ok else
+                "--no-secrets: an untrusted run's images keep their local content tags only")
+    return ok and not stopped
 
 
 def pin_bases(planned: Planned, store: Store) -> dict[str, str]:

@@ -61,12 +61,12 @@ def levels(plan: Sequence[PlanEntry]) -> list[list[str]]:
 
 
 def render(plan: Sequence[PlanEntry], kind: str, command: Sequence[str], max_jobs: int = MAX_JOBS,
-           build_flags: Sequence[str] = ()) -> str:
+           build_flags: Sequence[str] = (), publish: bool = True) -> str:
     """The workflow (kind github) or child pipeline (kind gitlab) as YAML text.
 
     command is the stackbuild invocation's common tail (targets, --registry ...), added to each job's
-    `stackbuild build --only NODE...` and to the final `stackbuild publish`; build_flags to the build
-    jobs only (the operator's secret allowances).
+    `stackbuild build --only NODE...` and to the final `stackbuild publish` (none unless publish);
+    build_flags to the build jobs only (the operator's secret allowances).
     """
     needs = build_needs(plan)
     build_tail = [*command, *build_flags]
@@ -77,7 +77,8 @@ def render(plan: Sequence[PlanEntry], kind: str, command: Sequence[str], max_job
     else:
         jobs = {f"build-level-{n}": (_build_command(nodes, build_tail), (f"build-level-{n - 1}",) * bool(n))
                 for n, nodes in enumerate(levels(plan))}
-    jobs[PUBLISH_JOB] = (shlex.join(["stackbuild", "publish", *command]), tuple(jobs))
+    if publish:
+        jobs[PUBLISH_JOB] = (shlex.join(["stackbuild", "publish", *command]), tuple(jobs))
     document = _github(jobs) if kind == "github" else _gitlab(jobs)
     return yaml.safe_dump(document, sort_keys=False, width=1000)
 
@@ -100,9 +101,9 @@ def _github(jobs: dict[str, tuple[str, tuple[str, ...]]]) -> dict[str, object]:
 
 
 def _gitlab(jobs: dict[str, tuple[str, tuple[str, ...]]]) -> dict[str, object]:
-    """A child pipeline: build jobs in stage build (started by needs:), publish in stage publish
+    """A child pipeline: build jobs in stage build (started by needs:), publish (if any) in stage publish
     (needing every build job, or with more than GitLab allows in needs, waiting for the stage)."""
-    rendered: dict[str, object] = {"stages": ["build", "publish"]}
+    rendered: dict[str, object] = {"stages": ["build", PUBLISH_JOB] if PUBLISH_JOB in jobs else ["build"]}
     for job, (script, needs) in jobs.items():
         body: dict[str, object] = {"stage": PUBLISH_JOB if job == PUBLISH_JOB else "build"}
         if len(needs) <= GITLAB_MAX_NEEDS:  # without needs: a job waits for every earlier stage

@@ -48,19 +48,21 @@ def test_emit_refuses_platform_and_a_folder_as_out(root: Path, capsys: pytest.Ca
     assert "is a folder" in capsys.readouterr().err
 
 
-def test_emit_no_secrets_carries_it_into_every_job(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_emit_no_secrets_carries_it_into_every_job_and_writes_no_publish_job(
+        root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # plan --no-secrets --emit (a fork's pull request): its shard jobs must build without the secrets too
-    # (they passed them), and publish must look for the content tags those withheld builds push
+    # (they passed them), and nothing an untrusted run built may be published by the pipeline itself
     assert _plan(root, "--emit", "github", "--no-secrets") == 0
     jobs = yaml.safe_load(capsys.readouterr().out)["jobs"]
     runs = {job: shlex.split(body["steps"][-1]["run"]) for job, body in jobs.items()}
     assert runs["build-leaf"][:2] == ["stackbuild", "build"]
-    assert runs["publish"][:2] == ["stackbuild", "publish"]
     assert all("--no-secrets" in run for run in runs.values())
-    with pytest.raises(SystemExit) as helped:  # publish takes the option it is given
-        main([*runs["publish"][1:], "--help"])
-    assert helped.value.code == 0
-    assert "--no-secrets" in capsys.readouterr().out
+    assert "publish" not in runs  # the old code ended with `stackbuild publish --no-secrets`
+    out = root.parent / "shards.yml"
+    assert _plan(root, "--emit", "gitlab", "--no-secrets", "--out", str(out)) == 0
+    assert capsys.readouterr().out == f"wrote {out} (5 build jobs (no publish job: --no-secrets))\n"
+    pipeline = yaml.safe_load(out.read_text(encoding="utf-8"))
+    assert pipeline["stages"] == ["build"] and "publish" not in pipeline
 
 
 def test_emit_passes_the_secret_allowances_to_every_build_job_not_to_publish(
