@@ -13,7 +13,8 @@ from engine.cli import commands as cli_commands
 from engine.cli import draw
 from engine.cli.main import main
 from engine.run import api, publishing
-from tests.engine.engine_fakes import FakeBuilder, FakeRegistry, write_stack
+from tests.engine.cli.clifakes import CheckedBuilder
+from tests.engine.engine_fakes import FakeRegistry, write_stack
 
 KEY = "stacks/t/mid/gha-creds-3f9c2b1a.json"  # google-github-actions/auth's service-account key
 
@@ -31,13 +32,6 @@ def commands(root: Path, out: Path) -> dict[str, list[str]]:
         "export meta": ["export", "meta", "--out", str(out / "meta"), *common],
         "export bake": ["export", "bake", "--out", str(out / "bake.json"), *common],
     }
-
-
-class CheckedBuilder(FakeBuilder):
-    """The fake builder with the engine check the build command runs first."""
-
-    def check(self) -> str:
-        return "github.com/docker/buildx v0.0.0-fake"
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from engine.cli.options import options_of
 from engine.errors import EngineUnavailable
 from engine.run import api, publishing
 from engine.state.report import RunReport, new_run
+from tests.engine.cli.clifakes import CheckedBuilder
 from tests.engine.engine_fakes import (
     NODES,
     REGISTRY,
@@ -255,13 +256,6 @@ def fake_registry(monkeypatch: pytest.MonkeyPatch) -> FakeRegistry:
     monkeypatch.setattr(api, "RegistryClient", lambda: registry)
     monkeypatch.setattr(publishing, "RegistryClient", lambda: registry)
     return registry
-
-
-class CheckedBuilder(FakeBuilder):
-    """The fake builder with the engine check the build command runs first."""
-
-    def check(self) -> str:
-        return "github.com/docker/buildx v0.0.0-fake"
 
 
 @pytest.fixture

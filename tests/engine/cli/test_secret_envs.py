@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-import engine.build.builder
 from engine.cli import exits
 from engine.cli import main as cli
-from engine.run import api
-from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, write_stack
+from tests.engine.cli.clifakes import CheckedBuilder, build, fake_engine
+from tests.engine.engine_fakes import NODES, write_stack
 
 VARIABLE = "STACKBUILD_SECRET_ENVS"
 REFUSED = ("error: stacks/t/stack.yaml:7: node mid: secret 'pip' reads the environment variable PIP_TOKEN, "
@@ -20,13 +19,6 @@ REFUSED = ("error: stacks/t/stack.yaml:7: node mid: secret 'pip' reads the envir
            "--secret-env-allow PIP_TOKEN (or env STACKBUILD_SECRET_ENVS, ':'-separated); or build with "
            "--no-secrets)")
 PASSED = ("id=pip,env=PIP_TOKEN",)
-
-
-class CheckedBuilder(FakeBuilder):
-    """The fake builder with the engine check the build command runs first."""
-
-    def check(self) -> str:
-        return "github.com/docker/buildx v0.0.0-fake"
 
 
 @pytest.fixture
@@ -43,16 +35,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def builder(monkeypatch: pytest.MonkeyPatch) -> CheckedBuilder:
-    registry = FakeRegistry()
-    monkeypatch.setattr(api, "RegistryClient", lambda: registry)
-    fake = CheckedBuilder(registry)
-    monkeypatch.setattr(engine.build.builder, "BuildxBuilder", lambda: fake)
-    return fake
-
-
-def build(repo: Path, *args: str) -> int:
-    return cli.main(["build", "--root", str(repo), "--state-dir", str(repo.parent / "state"),
-                     "--log-format", "json", "--no-test", *args])
+    return fake_engine(monkeypatch)
 
 
 @pytest.mark.parametrize("mode", [[], ["--only", "mid"], ["--check-reproducible", "mid"]],

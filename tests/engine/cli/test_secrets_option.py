@@ -8,20 +8,12 @@ from pathlib import Path
 
 import pytest
 
-import engine.build.builder
 from engine.cli import commands, exits
 from engine.cli import main as cli
-from engine.run import api
-from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, write_stack
+from tests.engine.cli.clifakes import CheckedBuilder, build, fake_engine
+from tests.engine.engine_fakes import NODES, write_stack
 
 SECRETS = "secrets:\n  - id: tok\n    src: {src}\n  - id: pip\n    env: PIP_TOKEN\nnodes:"
-
-
-class CheckedBuilder(FakeBuilder):
-    """The fake builder with the engine check the build command runs first."""
-
-    def check(self) -> str:
-        return "github.com/docker/buildx v0.0.0-fake"
 
 
 @pytest.fixture(autouse=True)
@@ -50,16 +42,7 @@ def repo(tmp_path: Path, host_file: Path) -> Path:
 
 @pytest.fixture
 def builder(monkeypatch: pytest.MonkeyPatch) -> CheckedBuilder:
-    registry = FakeRegistry()
-    monkeypatch.setattr(api, "RegistryClient", lambda: registry)
-    fake = CheckedBuilder(registry)
-    monkeypatch.setattr(engine.build.builder, "BuildxBuilder", lambda: fake)
-    return fake
-
-
-def build(repo: Path, *args: str) -> int:
-    return cli.main(["build", "--root", str(repo), "--state-dir", str(repo.parent / "state"),
-                     "--log-format", "json", "--no-test", *args])
+    return fake_engine(monkeypatch)
 
 
 def test_a_host_file_the_operator_did_not_allow_is_refused_before_any_build(

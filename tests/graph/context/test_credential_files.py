@@ -10,20 +10,7 @@ import pytest
 from graph.context.dockerignore import read_ignore_patterns
 from graph.context.files import list_context
 from graph.errors import StackError
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    """Create files (POSIX paths under root) with the given text; return root."""
-    for relative, text in files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return root
-
-
-def paths(root: Path, patterns: tuple[str, ...] = ()) -> list[str]:
-    """The paths the context at root sends."""
-    return [item.path for item in list_context(root, patterns)]
+from tests.graph.context.contexts import paths, write
 
 
 def refusal(root: Path, patterns: tuple[str, ...] = ()) -> StackError:

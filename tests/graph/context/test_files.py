@@ -18,25 +18,12 @@ from graph.context.files import (
     list_context,
 )
 from graph.errors import StackError
+from tests.graph.context.contexts import paths, write
 
 HELLO = "sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"  # b"hello\n"
 EMPTY = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # b""
 LINK_TO_APP = "sha256:4ff1dc0c60cfca3874af7716b0a3f09f8849bc322d718bab2e6f1c447539388c"  # b"symlink\0app.py"
 TEXT_APP = "sha256:568470d013cd12e4f388206520da39ab9a4e4c3c6b95846cbc281abc1ba3c959"  # b"app.py"
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    """Create files (POSIX paths under root) with the given text; return root."""
-    for relative, text in files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return root
-
-
-def paths(root: Path, patterns: tuple[str, ...] = ()) -> list[str]:
-    """The visible paths of the context at root."""
-    return [item.path for item in list_context(root, patterns)]
 
 
 def digest_of(root: Path, patterns: tuple[str, ...] = ()) -> str:
