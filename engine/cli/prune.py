@@ -50,11 +50,11 @@ def _delete(registry: RegistryClient, plan: PrunePlan, as_json: bool, verbose: b
     try:
         count = delete(registry, plan, lambda repository, deletion, there: _deleted(
             done, repository, deletion, there, as_json), lambda new: again.update({new.repository: new}))
-    except EngineError:
+    except (EngineError, KeyboardInterrupt):  # a failed deletion, or Ctrl-C: say what went first
         if as_json:
             print(plan_json(_carried_out(plan, again), dry_run=False, done=done, stopped=True))
         where = "the document's manifests" if as_json else "listed above"
-        finished = f"{len(done)} manifest(s) deleted before the failure ({where})" if done \
+        finished = f"{len(done)} manifest(s) deleted before it stopped ({where})" if done \
             else "nothing deleted"
         print(f"prune stopped: {finished}; the rest stays", file=sys.stderr)
         raise

@@ -58,14 +58,19 @@ class Prunable(FakeRegistry):
 
 @pytest.fixture
 def twice(root: Path) -> tuple[Prunable, dict[str, str]]:
+    """The tiny stack built twice into a Prunable registry (build_twice)."""
+    registry = Prunable()
+    return registry, build_twice(root, registry)
+
+
+def build_twice(root: Path, registry: Prunable) -> dict[str, str]:
     """The tiny stack built, then built again with mid's build arg changed (mid and leaf rebuilt); the
     first build's content tags of mid and leaf, by node."""
-    registry = Prunable()
     first = run_build(root, FakeBuilder(registry), registry, test=False)
     write_stack(root, arg="2")
     second = run_build(root, FakeBuilder(registry), registry, test=False)
     assert {name for name, node in second.nodes.items() if node.action == "build"} == {"mid", "leaf"}
-    return registry, {name: f"sb-{first.nodes[name].fingerprint}" for name in ("mid", "leaf")}
+    return {name: f"sb-{first.nodes[name].fingerprint}" for name in ("mid", "leaf")}
 
 
 def _tags(registry: Prunable) -> set[str]:
@@ -271,6 +276,34 @@ def test_a_stopped_prune_json_still_says_what_went_and_what_stayed(root, twice, 
     statuses = [m["status"] for r in document["repositories"] for m in r["manifests"]]
     assert statuses == ["deleted", "not_deleted"]
     assert document["summary"]["manifests_deleted"] == 1
+
+
+class InterruptedPrune(Prunable):
+    """Ctrl-C arrives while the manifest `interrupted_at` is being deleted."""
+
+    def __init__(self, interrupted_at: str = "") -> None:
+        super().__init__()
+        self.interrupted_at = interrupted_at
+
+    def delete_manifest(self, reference: str) -> bool:
+        if reference.partition("@")[2] == self.interrupted_at:
+            raise KeyboardInterrupt
+        return super().delete_manifest(reference)
+
+
+def test_a_prune_json_stopped_by_ctrl_c_still_prints_the_document_and_exits_130(
+        root, monkeypatch, capsys):
+    registry = InterruptedPrune()
+    build_twice(root, registry)
+    capsys.readouterr()  # the builds' logs
+    order = [d for r in plan_prune(options_of(root), registry, Retention(runs=1)).repositories
+             for d in r.deletions]
+    registry.interrupted_at = order[1].digest
+    code, document, err = _prune_json(root, registry, monkeypatch, capsys, "--yes")  # old: no document
+    assert code == 130 and "prune stopped: 1 manifest(s) deleted before it stopped" in err
+    assert document["stopped"] is True
+    statuses = [m["status"] for r in document["repositories"] for m in r["manifests"]]
+    assert statuses == ["deleted", "not_deleted"]
 
 
 def test_prune_yes_json_reports_a_repository_planned_again_as_it_was_carried_out(
