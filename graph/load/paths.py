@@ -26,14 +26,11 @@ def build_paths(root: Path, folder: str, fields: Fields, default_dockerfile: str
 
 def _checked_dockerfile(root: Path, folder: str, fields: Fields, dockerfile: str) -> Path:
     """The Dockerfile's path, a file inside root and outside .git."""
-    dockerfile_path = checks.inside(root, posixpath.join(folder, dockerfile))
-    if dockerfile_path is None:
-        raise fields.fail("dockerfile", f"Dockerfile {dockerfile!r} is outside the repository",
-                          "keep Dockerfiles inside the repository, without ',' in the path")
-    # a Dockerfile parse error would print the file's lines
-    if checks.git_metadata(Path(relative(root, dockerfile_path)).parts):
-        raise fields.fail("dockerfile", f"Dockerfile {dockerfile!r} is in git's own files (.git), where CI "
-                          "keeps credentials", "keep Dockerfiles in the work tree")
+    # in .git a Dockerfile parse error would print the file's lines
+    dockerfile_path = _in_work_tree(
+        root, folder, fields, "dockerfile", dockerfile, f"Dockerfile {dockerfile!r}",
+        ("keep Dockerfiles inside the repository, without ',' in the path",
+         "keep Dockerfiles in the work tree"))
     if not dockerfile_path.is_file():
         shown = posixpath.join(folder, dockerfile)
         state = "is a folder, not a file" if dockerfile_path.is_dir() else "does not exist"
@@ -46,17 +43,25 @@ def _checked_dockerfile(root: Path, folder: str, fields: Fields, dockerfile: str
 def _checked_context(root: Path, folder: str, fields: Fields, default_context: str) -> Path:
     """The context folder's path, a folder inside root and outside .git."""
     context = fields.text("context", default_context)
-    context_path = checks.inside(root, posixpath.join(folder, context))
-    if context_path is None:
-        raise fields.fail("context", f"build context {context!r} is outside the repository",
-                          "use a folder inside the repository, without ',' in the path")
     # walked from inside, its files are config, not .git/config: the context walk's check cannot see them
-    if checks.git_metadata(Path(relative(root, context_path)).parts):
-        raise fields.fail("context", f"build context {context!r} is in git's own files (.git), where CI "
-                          "keeps credentials", "use a folder of the work tree")
+    context_path = _in_work_tree(root, folder, fields, "context", context, f"build context {context!r}",
+                                 ("use a folder inside the repository, without ',' in the path",
+                                  "use a folder of the work tree"))
     if not context_path.is_dir():
         raise fields.fail("context", f"build context {context!r} is not a folder")
     return context_path
+
+
+def _in_work_tree(root: Path, folder: str, fields: Fields, key: str, value: str, shown: str,
+                  fixes: tuple[str, str]) -> Path:
+    """The path of value (key's) from folder, refused at key's line when it lies outside root or in git's
+    own files (.git), where CI keeps credentials; fixes: the hint for each."""
+    path = checks.inside(root, posixpath.join(folder, value))
+    if path is None:
+        raise fields.fail(key, f"{shown} is outside the repository", fixes[0])
+    if checks.git_metadata(Path(relative(root, path)).parts):
+        raise fields.fail(key, f"{shown} is in git's own files (.git), where CI keeps credentials", fixes[1])
+    return path
 
 
 def relative(root: Path, path: Path) -> str:
