@@ -24,6 +24,11 @@ def fake_engine(monkeypatch: pytest.MonkeyPatch) -> CheckedBuilder:
     """The builder `stackbuild build` will use, over a fresh in-memory registry the run uses too."""
     registry = FakeRegistry()
     monkeypatch.setattr(api, "RegistryClient", lambda: registry)
+    return installed_builder(monkeypatch, registry)
+
+
+def installed_builder(monkeypatch: pytest.MonkeyPatch, registry: FakeRegistry) -> CheckedBuilder:
+    """The builder `stackbuild build` will use, over registry."""
     fake = CheckedBuilder(registry)
     monkeypatch.setattr(engine.build.builder, "BuildxBuilder", lambda: fake)
     return fake

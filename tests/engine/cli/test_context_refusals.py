@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
-import engine.build.builder
 from engine.cli import commands as cli_commands
 from engine.cli import draw
 from engine.cli.main import main
 from engine.run import api, publishing
-from tests.engine.cli.clifakes import CheckedBuilder
+from tests.engine.cli.clifakes import CheckedBuilder, installed_builder
 from tests.engine.engine_fakes import FakeRegistry, write_stack
 
 KEY = "stacks/t/mid/gha-creds-3f9c2b1a.json"  # google-github-actions/auth's service-account key
@@ -45,9 +44,7 @@ def registry(monkeypatch: pytest.MonkeyPatch) -> FakeRegistry:
 
 @pytest.fixture
 def builder(monkeypatch: pytest.MonkeyPatch, registry: FakeRegistry) -> CheckedBuilder:
-    fake = CheckedBuilder(registry)
-    monkeypatch.setattr(engine.build.builder, "BuildxBuilder", lambda: fake)
-    return fake
+    return installed_builder(monkeypatch, registry)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from engine.cli.options import options_of
 from engine.errors import EngineUnavailable
 from engine.run import api, publishing
 from engine.state.report import RunReport, new_run
-from tests.engine.cli.clifakes import CheckedBuilder
+from tests.engine.cli.clifakes import CheckedBuilder, installed_builder
 from tests.engine.engine_fakes import (
     NODES,
     REGISTRY,
@@ -260,9 +260,7 @@ def fake_registry(monkeypatch: pytest.MonkeyPatch) -> FakeRegistry:
 
 @pytest.fixture
 def fake_builder(monkeypatch: pytest.MonkeyPatch, fake_registry: FakeRegistry) -> CheckedBuilder:
-    builder = CheckedBuilder(fake_registry)
-    monkeypatch.setattr(engine.build.builder, "BuildxBuilder", lambda: builder)
-    return builder
+    return installed_builder(monkeypatch, fake_registry)
 
 
 def run(repo: Path, *args: str) -> int:
