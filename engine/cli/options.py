@@ -140,11 +140,9 @@ def secret_policy_of(args: argparse.Namespace, environ: Mapping[str, str] = os.e
 
 
 def secret_allowances(args: argparse.Namespace) -> list[str]:
-    """The --secret-src-allow and --secret-env-allow flags given, checked, to pass on to emitted jobs (a
-    path is the runner's: it need not exist here)."""
-    for text in args.secret_src_allow:
-        if problem := control_problem(text):
-            raise OptionError(f"{ALLOW_FLAG}: {problem}", "remove the control characters")
+    """The --secret-src-allow and --secret-env-allow flags given, to pass on to emitted jobs: names checked
+    as a build checks them; a path is the runner's (it need not exist here; `checked` already refused
+    control characters in it, as in every flag)."""
     flags = [arg for text in args.secret_src_allow for arg in (ALLOW_FLAG, text)]
     return flags + [arg for name in _allowed_envs(args, {}) for arg in (ENV_ALLOW_FLAG, name)]
 
