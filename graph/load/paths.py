@@ -1,4 +1,4 @@
-"""A Dockerfile and its build context: each checked to exist inside the repository, outside git's files."""
+"""Files a stack names (Dockerfile, build context, logo): each checked to lie in the repository, not .git."""
 
 from __future__ import annotations
 
@@ -38,6 +38,24 @@ def _checked_dockerfile(root: Path, folder: str, fields: Fields, dockerfile: str
                          fields.where("dockerfile") if fields.has("dockerfile") else fields.where(),
                          "create it or set 'dockerfile:' to its path relative to the stack file")
     return dockerfile_path
+
+
+def checked_file(root: Path, folder: str, fields: Fields, key: str, what: str) -> str:
+    """The file key names (from folder), relative to root: refused at key's line unless it is a file
+    inside root and outside .git."""
+    value = fields.text(key)
+    try:
+        path = _in_work_tree(root, folder, fields, key, value, f"{what} {value!r}",
+                             (f"keep the {what} inside the repository, without ',' in the path",
+                              f"keep the {what} in the work tree"))
+        if not path.is_file():
+            state = "is a folder, not a file" if path.is_dir() else "does not exist"
+            raise fields.fail(key, f"{what} {posixpath.join(folder, value)} {state}",
+                              f"create it or set '{key}:' to its path relative to the stack file")
+    except (OSError, RuntimeError, ValueError) as exc:  # a name too long, a symlink loop, ...
+        raise fields.fail(key, f"cannot check the path: {getattr(exc, 'strerror', None) or exc}",
+                          "use a short path to a file inside the repository") from None
+    return relative(root, path)
 
 
 def _checked_context(root: Path, folder: str, fields: Fields, default_context: str) -> Path:

@@ -9,6 +9,7 @@ from graph.errors import Location, StackError
 from graph.load.axes import read_combinations, read_constraints, read_rules
 from graph.load.extends import extended_definitions
 from graph.load.fields import Fields, listed_once
+from graph.load.imagedoc import one_doc_per_image, read_doc
 from graph.load.limits import DEFAULT_LIMITS, Limits
 from graph.load.paths import build_paths, relative
 from graph.load.readfile import read_stack_text, refuse_escaping_link
@@ -33,7 +34,7 @@ STACK_KEYS = ("stack", "registry", "platforms", "tags", "args", "secrets", "node
               "provenance", "sbom")
 NODE_KEYS = ("kind", "name", "extends", "parent", "from", "dockerfile", "context", "target", "image", "tag",
              "tags", "platforms", "args", "attrs", "axes", "include", "exclude", "constraints", "test",
-             "secrets", "contract", "retest_ancestors")
+             "secrets", "contract", "retest_ancestors", "doc")
 DEV_KEYS = ("dockerfile", "context", "target", "suffix", "args", "secrets", "test", "except")
 
 
@@ -51,6 +52,7 @@ def load_stack(root: Path, file: Path, limits: Limits = DEFAULT_LIMITS) -> Stack
                        "add 'nodes:' with at least one node")
     definitions = tuple(_definition(base, doc, name, data, limits)
                         for name, data in extended_definitions(doc, nodes_data).items())
+    one_doc_per_image(definitions)
     dev = _dev_rule(base, top.section("dev", DEV_KEYS, "'dev'"), definitions) if top.has("dev") else None
     return Stack(base.stack, rel_file, base.registry, base.platforms, definitions, dev, base.convention,
                  top.flag("adopt"))
@@ -98,7 +100,7 @@ def _definition(base: _Base, doc: YamlDoc, name: str, data: object, limits: Limi
         raise fields.fail("kind", f"unknown kind {kind!r}", f"use one of: {', '.join(KINDS)}")
     external = fields.text("from", "", external_problem)
     dockerfile, context = ("", "") if external else base.paths(fields, f"{name}/Dockerfile")
-    for key in ("dockerfile", "tag", "tags", "context", "args", "target"):
+    for key in ("dockerfile", "tag", "tags", "context", "args", "target", "doc"):
         if external and fields.has(key):
             raise fields.fail(key, f"node '{name}' has both 'from' and '{key}'",
                               f"an external image is used as it is: drop '{key}' or 'from'")
@@ -125,6 +127,7 @@ def _definition(base: _Base, doc: YamlDoc, name: str, data: object, limits: Limi
         provenance=base.provenance,
         sbom_generator="" if external else base.sbom_generator,
         lines=_lines(doc, fields, base),
+        doc=read_doc(base.root, base.folder, fields),
     )
 
 

@@ -79,6 +79,22 @@ def names_host(reference: str) -> bool:
 
 
 @dataclass(frozen=True)
+class ImageDoc:
+    """What a stack file's `doc:` says about an image for the pages `export meta` writes ('' where it
+    says nothing: the pages then say only what the stack gives)."""
+
+    description: str = ""
+    category: str = ""
+    environment: str = ""  # markdown, as the remaining prose fields
+    usage: str = ""
+    license: str = ""
+    similar_packages: tuple[str, ...] = ()
+    dependency: tuple[str, ...] = ()
+    logo: str = ""  # a PNG file, relative to the repository root
+    location: Location = field(default=NOWHERE, compare=False)  # where `doc:` is written
+
+
+@dataclass(frozen=True)
 class Combination:
     """Matrix values a definition adds, with where they were written. An included combination's value
     of an attribute its parent already has picks the parents it applies to (it never overrides one)."""
@@ -120,6 +136,7 @@ class Definition:
     retest_ancestors: bool = False
     provenance: str = "max"
     sbom_generator: str = ""  # the stack's `sbom: {generator: ...}`
+    doc: ImageDoc | None = None  # the image's `doc:` (export meta's README.md and doc/image-info.yml)
 
     def at(self, field: str) -> Location:
         """Where field is written (the definition's own line when it is not)."""

@@ -20,7 +20,8 @@ Error = Callable[..., str]
 # Lines:      1         2                             3        4     5           6
 BASE = 'stack: s\nregistry: localhost:5000/demo\nnodes:\n  a:\n    kind: os\n    tag: "1"\n'
 NODE_KEYS = ("kind, name, extends, parent, from, dockerfile, context, target, image, tag, tags, platforms, "
-             "args, attrs, axes, include, exclude, constraints, test, secrets, contract, retest_ancestors")
+             "args, attrs, axes, include, exclude, constraints, test, secrets, contract, retest_ancestors, "
+             "doc")
 KINDS = "os, sdk, framework, tool, llm"
 PLATFORMS = ("linux/amd64, linux/arm64, linux/arm/v7, linux/arm/v6, linux/ppc64le, linux/s390x, "
              "linux/riscv64, linux/386")
