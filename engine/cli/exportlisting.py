@@ -1,8 +1,8 @@
 """The files one `export meta` wrote, listed in its output folder so the next export removes the stale ones.
 
-Only listed files are ever removed, so what a person put beside the export (a README, an
-image-info.yml, a logo) stays. The listing is read as untrusted: an entry that is absolute, climbs
-with `..`, or passes through a symbolic link is never followed.
+Only listed files are ever removed, so what a person put beside the export (notes, or a README the
+export then keeps instead of writing its own) stays. The listing is read as untrusted: an entry that
+is absolute, climbs with `..`, or passes through a symbolic link is never followed.
 """
 
 from __future__ import annotations

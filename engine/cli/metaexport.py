@@ -2,7 +2,8 @@
 
 `<out>/<stack>/<image>/meta.yml` maps each tag to `<image-version>/<os-version>/Dockerfile`; that
 folder holds a copy of the node's build context (after .dockerignore) and its Dockerfile made
-standalone (graph.present.export.standalone_dockerfile). Nothing in it points back into the
+standalone (graph.present.export.standalone_dockerfile). Beside each meta.yml go the image's pages
+(README.md, doc/image-info.yml, its logo: engine.cli.metapages). Nothing in it points back into the
 repository, so the output folder may be anywhere.
 """
 
@@ -16,19 +17,21 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from engine.cli.exportlisting import previous_files, remove_stale, write_listing
+from engine.cli.metapages import Page, page_files, stack_docs, write_pages
 from engine.cli.options import OptionError, options_of
 from engine.run import api
 from graph.change.fingerprint import sent_files
 from graph.context.files import EXECUTABLE_MODE, SYMLINK_MODE
 from graph.expand.dag import StackGraph
 from graph.present.export import MetaEntry, meta_entries, meta_files, standalone_dockerfile
+from graph.present.imagedoc import IMAGE_INFO, LOGO, README, image_pages
 
 DEFAULT_OUT = "build/meta"
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write every meta.yml and tag folder, removing what the previous export wrote and this one does not;
-    print one line per meta.yml."""
+    """Write every meta.yml, tag folder and image page, removing what the previous export wrote and this
+    one does not; print one line per meta.yml."""
     options = options_of(args)
     out = Path(args.out or DEFAULT_OUT)
     out_dir = Path(os.path.normpath(out if out.is_absolute() else options.root / out))
@@ -38,21 +41,42 @@ def run(args: argparse.Namespace) -> int:
     folders = {PurePosixPath(entry.meta).parent / entry.folder:
                _folder_files(options.root, stack_graph, entry) for entry in entries}
     metas = meta_files(entries)
+    previous = previous_files(out_dir)
+    pages, kept = page_files(options.root, out_dir, previous,
+                             image_pages(entries, stack_graph.nodes, stack_docs(options)))
     written = {folder / name for folder, files in folders.items() for name in files}
-    written |= {PurePosixPath(relative) for relative in metas}
-    removed = remove_stale(out_dir, previous_files(out_dir), written)
+    written |= {PurePosixPath(relative) for relative in metas} | set(pages)
+    removed = remove_stale(out_dir, previous, written)
     for folder, files in folders.items():
         _write_folder(out_dir / folder, files)
+    _write_metas(out_dir, metas)
+    write_pages(out_dir, pages)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_listing(out_dir, written)
+    _report(out_dir, pages, kept, removed)
+    return 0
+
+
+def _write_metas(out_dir: Path, metas: dict[str, dict[str, dict[str, str]]]) -> None:
+    """Write each meta.yml; one line each."""
     for relative, content in metas.items():
         path = out_dir / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
         print(f"wrote {path} ({len(content)} tags)")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_listing(out_dir, written)
+
+
+def _report(out_dir: Path, pages: dict[PurePosixPath, Page], kept: dict[PurePosixPath, str],
+            removed: int) -> None:
+    """Say what else the export wrote, kept and removed."""
+    readmes = sum(path.name == README for path in pages)
+    logos = sum(path.as_posix().endswith(LOGO) for path in pages)
+    shown = f", {logos} logo{'s' if logos > 1 else ''}" if logos else ""
+    print(f"wrote {readmes} image pages ({README}, {IMAGE_INFO}{shown})")
+    for path, reason in kept.items():
+        print(f"kept {out_dir / path} as it is: {reason}")
     if removed:
         print(f"removed {removed} files the previous export wrote and this one does not")
-    return 0
 
 
 def _check_outside_contexts(root: Path, stack_graph: StackGraph, names: list[str], out_dir: Path) -> None:

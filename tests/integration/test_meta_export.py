@@ -61,6 +61,10 @@ def test_exported_folders_build_standalone_in_eulerpublishers_way(
                  for name in ("root", "leaf")}
         assert metas == {"root": {"1-oe2403lts": {"path": "1/24.03-lts/Dockerfile"}},
                          "leaf": {"2-oe2403lts": {"path": "2/24.03-lts/Dockerfile", "arch": "aarch64"}}}
+        for name, row in (("root", "| [1-oe2403lts](1/24.03-lts/Dockerfile) | 24.03-lts | amd64, arm64 |"),
+                          ("leaf", "| [2-oe2403lts](2/24.03-lts/Dockerfile) | leaf on 24.03-lts | arm64 |")):
+            readme = (out / "tiny" / name / "README.md").read_text(encoding="utf-8")  # links what is built
+            assert row in readme and f"docker pull {prefix}/{name}:{{Tag}}" in readme
         _buildx(out / "tiny" / "root" / "1" / "24.03-lts", "--platform", "linux/amd64,linux/arm64", "--push",
                 "-t", f"{prefix}/root:1-oe2403lts")
         leaf = out / "tiny" / "leaf" / "2" / "24.03-lts"

@@ -36,7 +36,7 @@ def test_files_the_last_export_wrote_and_this_one_does_not_are_removed(
     (leaf / "conf" / "old.txt").write_text("old\n", encoding="utf-8")
     export(root, out, capsys)
     assert "t/leaf/3/any/conf/old.txt" in files_below(out)
-    (out / "t" / "leaf" / "README.md").write_text("by hand\n", encoding="utf-8")  # beside the export
+    (out / "t" / "leaf" / "NOTES.md").write_text("by hand\n", encoding="utf-8")  # beside the export
     first = files_below(out)
     (leaf / "conf" / "old.txt").unlink()
     (leaf / "conf").rmdir()
@@ -44,7 +44,7 @@ def test_files_the_last_export_wrote_and_this_one_does_not_are_removed(
     lines = export(root, out, capsys)
     assert lines[-1] == "removed 1 files the previous export wrote and this one does not"
     assert files_below(out) == (first - {"t/leaf/3/any/conf/old.txt"}) | {"t/leaf/3/any/conf"}
-    assert (out / "t" / "leaf" / "README.md").read_text(encoding="utf-8") == "by hand\n"
+    assert (out / "t" / "leaf" / "NOTES.md").read_text(encoding="utf-8") == "by hand\n"
     assert (out / "t" / "leaf" / "3" / "any" / "conf").read_text(encoding="utf-8") == "now a file\n"
 
 

@@ -1,0 +1,69 @@
+"""The image pages `export meta` writes beside each meta.yml: README.md, doc/image-info.yml and the logo.
+
+A page file already there that the previous export did not write (a README written by hand, or the
+checkout of openeuler-docker-images exported into) is kept, never overwritten; so is one whose folder
+is a symbolic link, which would take the write elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+
+from engine.run import api
+from graph.expand.assemble import find_stack_files
+from graph.load.limits import Limits
+from graph.load.stackfile import load_stack
+from graph.model.spec import ImageDoc
+from graph.present.imagedoc import ImagePages, image_docs
+
+Page = str | Path  # a page's text, or the file (a logo) to copy
+
+
+def stack_docs(options: api.Options) -> dict[tuple[str, str], ImageDoc]:
+    """(stack, image) → the image's `doc:` in the targeted stacks."""
+    limits = Limits(max_nodes=options.max_nodes)
+    return image_docs(load_stack(options.root, file, limits)
+                      for file in find_stack_files(options.root, options.targets))
+
+
+def page_files(root: Path, out_dir: Path, previous: Sequence[PurePosixPath],
+               pages: ImagePages) -> tuple[dict[PurePosixPath, Page], dict[PurePosixPath, str]]:
+    """The pages to write (relative to out_dir), and those kept as they are with the reason."""
+    listed = set(previous)
+    wanted: dict[PurePosixPath, Page] = {PurePosixPath(path): text for path, text in pages.texts.items()}
+    wanted |= {PurePosixPath(path): root / source for path, source in pages.logos.items()}
+    kept = {path: reason for path in wanted if (reason := _not_ours(out_dir, path, listed))}
+    return {path: page for path, page in wanted.items() if path not in kept}, kept
+
+
+def _not_ours(out_dir: Path, relative: PurePosixPath, listed: set[PurePosixPath]) -> str:
+    """Why the file at relative is not to be written: no export wrote it, or a folder on its way is a
+    symbolic link; '' when it is to be written."""
+    folder = out_dir
+    for part in relative.parts[:-1]:
+        folder = folder / part
+        if folder.is_symlink():
+            return f"{folder} is a symbolic link"
+    target = out_dir / relative
+    if target.is_dir() and not target.is_symlink():
+        return "it is a folder"
+    if relative not in listed and (target.exists() or target.is_symlink()):
+        return "the previous export did not write it (remove it to have it written)"
+    return ""
+
+
+def write_pages(out_dir: Path, pages: dict[PurePosixPath, Page]) -> None:
+    """Write each page, replacing what the previous export wrote there."""
+    for relative, page in pages.items():
+        target = out_dir / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_symlink() or target.exists():
+            target.unlink()
+        if isinstance(page, str):
+            target.write_text(page, encoding="utf-8")
+        else:
+            shutil.copyfile(page, target)
+            os.chmod(target, 0o644)

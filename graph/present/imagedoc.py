@@ -1,0 +1,191 @@
+"""The pages `export meta` writes beside each meta.yml, as every image folder of openeuler-docker-images
+has them: README.md and doc/image-info.yml (plus doc/picture/logo.png when the stack names a logo).
+
+What the stack gives is derived: the name, the tags with their Dockerfiles, a one-line "Currently" from
+each node's attributes (its app, framework and SDK with their versions, Python, the OS), architectures
+from its platforms, and the pull command of its repository. Prose (description, usage, ...) comes from
+the image's `doc:` only; where it says nothing the pages say so in neutral words, never a guess.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from graph.errors import StackError
+from graph.model.spec import ImageDoc, Node, Stack
+from graph.present.export import MetaEntry
+
+README = "README.md"
+IMAGE_INFO = "doc/image-info.yml"
+LOGO = "doc/picture/logo.png"
+DEFAULT_CATEGORY = "others"  # openeuler-docker-images' category of images that have no other
+NONE_LISTED = ("N/A",)  # openeuler-docker-images' entry of an empty similar_packages or dependency list
+COMPONENTS = (("app", "app_version"), ("framework", "framework_version"), ("sdk", "sdk_version"))
+NO_ENVIRONMENT = "Needs a container engine that runs OCI images, such as Docker."
+NO_USAGE = "No usage notes are given for this image."
+NO_LICENSE = "Not stated; see the licenses of the software in the image."
+
+
+@dataclass(frozen=True)
+class TagRow:
+    """One row of an image's tag table."""
+
+    tag: str
+    dockerfile: str  # relative to the image folder
+    currently: str
+    architectures: str
+
+
+@dataclass(frozen=True)
+class ImagePages:
+    """The pages of every exported image, by path relative to the output folder."""
+
+    texts: dict[str, str]
+    logos: dict[str, str]  # the logo's copy → the logo, relative to the repository root
+
+
+def image_docs(stacks: Iterable[Stack]) -> dict[tuple[str, str], ImageDoc]:
+    """(stack, image) → the `doc:` its definitions write (loading allows one per image)."""
+    return {(stack.name, definition.image): definition.doc for stack in stacks
+            for definition in stack.definitions if definition.doc is not None}
+
+
+def image_pages(entries: list[MetaEntry], nodes: Mapping[str, Node],
+                docs: Mapping[tuple[str, str], ImageDoc]) -> ImagePages:
+    """README.md, doc/image-info.yml and the logo of each image folder meta_entries gives."""
+    groups: dict[str, list[MetaEntry]] = {}
+    for entry in entries:
+        groups.setdefault(posixpath.dirname(entry.meta), []).append(entry)
+    texts, logos = {}, {}
+    for folder, group in groups.items():
+        _refuse_tag_folders_on_pages(group, nodes)
+        first = nodes[group[0].node]
+        doc = docs.get((first.stack, first.image), ImageDoc())
+        rows = tag_rows(group, nodes)
+        texts[posixpath.join(folder, README)] = readme(first, rows, doc)
+        texts[posixpath.join(folder, IMAGE_INFO)] = image_info(first, rows, doc)
+        if doc.logo:
+            logos[posixpath.join(folder, LOGO)] = doc.logo
+    return ImagePages(texts, logos)
+
+
+def _refuse_tag_folders_on_pages(entries: list[MetaEntry], nodes: Mapping[str, Node]) -> None:
+    """StackError for a tag whose folder would be where a page goes (a tag README.md-oe2403lts)."""
+    for entry in entries:
+        clash = next((page for page in (README, IMAGE_INFO, LOGO)
+                      if entry.folder == page or entry.folder.startswith(page + "/")), None)
+        if clash:
+            raise StackError(f"tag {entry.tag!r} would have its folder {entry.folder} where export meta "
+                             f"writes the image's {clash}", nodes[entry.node].location,
+                             "give the node a tag that does not start with the name of a page")
+
+
+def tag_rows(entries: list[MetaEntry], nodes: Mapping[str, Node]) -> list[TagRow]:
+    """One row per tag of an image; equal "Currently" lines get the attributes that tell them apart."""
+    group = [nodes[entry.node] for entry in entries]
+    lines = [currently(node) for node in group]
+    for line in {line for line in lines if lines.count(line) > 1}:
+        same = [node for node, other in zip(group, lines, strict=True) if other == line]
+        apart = {node.name: _told_apart(node, same) for node in same}
+        lines = [f"{other} ({apart[node.name]})" if apart.get(node.name) else other
+                 for node, other in zip(group, lines, strict=True)]
+    return [TagRow(entry.tag, entry.path, line, ", ".join(p.split("/", 1)[1] for p in node.platforms))
+            for entry, node, line in zip(entries, group, lines, strict=True)]
+
+
+def _told_apart(node: Node, same: list[Node]) -> str:
+    """node's values of the attributes whose values differ among same: `ngram 2`."""
+    keys = sorted({key for other in same for key, _ in other.attrs
+                   if len({each.attr(key) for each in same}) > 1})
+    return ", ".join(f"{key} {node.attr(key) or '-'}" for key in keys)
+
+
+def currently(node: Node) -> str:
+    """What a tag holds, from the node's attributes: `pytorch 2.5.1 with cann 8.1.RC1, Python 3.11 on
+    openeuler 24.03-lts`, plus its variant (dev)."""
+    parts = [f"{node.attr(name)} {node.attr(version)}".strip() for name, version in COMPONENTS
+             if node.attr(name)]
+    if node.attr("python"):
+        parts.append(f"Python {node.attr('python')}")
+    held = f"{parts[0]} with {', '.join(parts[1:])}" if len(parts) > 1 else "".join(parts)
+    os_text = " ".join(filter(None, (node.attr("os_name"), node.attr("os_release") or node.attr("os"))))
+    text = " on ".join(filter(None, (held, os_text))) or node.definition
+    return f"{text} ({node.variant} variant)" if node.variant else text
+
+
+def tag_table(rows: list[TagRow]) -> str:
+    """The markdown table of tags, each linked to its Dockerfile."""
+    lines = ["| Tag | Currently | Architectures |", "| --- | --- | --- |"]
+    lines += [f"| [{row.tag}]({row.dockerfile}) | {_cell(row.currently)} | {row.architectures} |"
+              for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def readme(node: Node, rows: list[TagRow], doc: ImageDoc) -> str:
+    """The image folder's README.md."""
+    sections = [
+        f"<!-- Written by `stackbuild export meta` from the stack {node.stack}: "
+        "edit the image's `doc:` there instead. -->",
+        f"# {node.image}", _description(node, doc),
+        "## Supported tags and respective Dockerfile links",
+        "Each tag links to the Dockerfile it is built from, in this folder.", tag_table(rows).rstrip("\n"),
+        "## Download", f"```bash\ndocker pull {node.repository}:{{Tag}}\n```",
+        "Replace `{Tag}` with a tag from the table above.",
+    ]
+    for title, text in (("Usage", doc.usage), ("Environment", doc.environment), ("License", doc.license)):
+        if text:
+            sections += [f"## {title}", text]
+    return "\n\n".join(sections) + "\n"
+
+
+def image_info(node: Node, rows: list[TagRow], doc: ImageDoc) -> str:
+    """doc/image-info.yml: the keys the openEuler site reads, in openeuler-docker-images' order."""
+    content = {
+        "name": node.image,
+        "category": doc.category or DEFAULT_CATEGORY,
+        "description": _description(node, doc),
+        "environment": _block(doc.environment or NO_ENVIRONMENT),
+        "tags": f"Tags of {node.repository}, each linked to its Dockerfile (relative to the image "
+                f"folder):\n\n{tag_table(rows)}",
+        "download": f"Pull an image, `{{Tag}}` being one of the tags above:\n```\n"
+                    f"docker pull {node.repository}:{{Tag}}\n```\n",
+        "usage": _block(doc.usage or NO_USAGE),
+        "license": doc.license or NO_LICENSE,
+        "similar_packages": list(doc.similar_packages or NONE_LISTED),
+        "dependency": list(doc.dependency or NONE_LISTED),
+    }
+    header = (f"# Written by `stackbuild export meta` from the stack {node.stack}: edit the image's `doc:` "
+              "there instead.\n")
+    return header + yaml.dump(content, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1_000_000)
+
+
+def _description(node: Node, doc: ImageDoc) -> str:
+    """The author's description, else one that states only what the stack gives."""
+    return doc.description or f"The {node.image} images of the stack {node.stack}, published as " \
+        f"{node.repository}."
+
+
+def _block(text: str) -> str:
+    """Multi-line text ending in a newline (written as a `|` block)."""
+    return text if "\n" not in text else text.rstrip("\n") + "\n"
+
+
+def _cell(text: str) -> str:
+    """text inside a table cell: a `|` would end the cell."""
+    return text.replace("|", "\\|")
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes multi-line strings as `|` blocks, as openeuler-docker-images' image-info.yml files do."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, value: str) -> Any:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+_Dumper.add_representer(str, _represent_text)
