@@ -54,15 +54,24 @@ def _delete(registry: RegistryClient, plan: PrunePlan, as_json: bool, verbose: b
         if as_json:
             print(plan_json(_carried_out(plan, again), dry_run=False, done=done, stopped=True))
         where = "the document's manifests" if as_json else "listed above"
-        finished = f"{len(done)} manifest(s) deleted before it stopped ({where})" if done \
+        deleted = sum(status == DELETED for status in done.values())
+        finished = f"{deleted} manifest(s) deleted before it stopped ({where})" if deleted \
             else "nothing deleted"
         print(f"prune stopped: {finished}; the rest stays", file=sys.stderr)
         raise
     if as_json:
         print(plan_json(_carried_out(plan, again), dry_run=False, done=done))
     else:
-        print(f"deleted {count} manifest(s); {BLOBS}" if count else "nothing to delete")
+        print(_closing(count, sum(status == GONE for status in done.values())))
     return 0
+
+
+def _closing(deleted: int, gone: int) -> str:
+    """The last line of a deletion: how many manifests went, and how many were gone already (404)."""
+    if not deleted and not gone:
+        return "nothing to delete"
+    already = f"; {gone} already gone" if gone else ""
+    return f"deleted {deleted} manifest(s){already}; {BLOBS}" if deleted else f"nothing deleted{already}"
 
 
 def _carried_out(plan: PrunePlan, again: Mapping[str, RepositoryPlan]) -> PrunePlan:
@@ -76,7 +85,12 @@ def _deleted(done: dict[tuple[str, str], str], repository: str, deletion: Deleti
     done[(repository, deletion.digest)] = DELETED if there else GONE
     if not as_json:
         state = "deleted" if there else "already gone"
-        print(f"{state:<12} {repository}@{deletion.digest} ({', '.join(deletion.tags)})", flush=True)
+        print(f"{state:<12} {repository}@{deletion.digest} ({_what(deletion)})", flush=True)
+
+
+def _what(deletion: Deletion) -> str:
+    """A deleted manifest's tags, or whose referrer it is."""
+    return ", ".join(deletion.tags) or f"referrer of {deletion.referrer_of}"
 
 
 def plan_json(plan: PrunePlan, dry_run: bool, done: Mapping[tuple[str, str], str] | None = None,
@@ -87,7 +101,8 @@ def plan_json(plan: PrunePlan, dry_run: bool, done: Mapping[tuple[str, str], str
     summary = {"repositories": len(repositories), "tags_kept": sum(not v.delete for v in verdicts),
                "tags_to_delete": sum(v.delete for v in verdicts),
                "manifests_to_delete": sum(len(r.deletions) for r in plan.repositories),
-               "manifests_deleted": sum(status == DELETED for status in (done or {}).values())}
+               "manifests_deleted": sum(status == DELETED for status in (done or {}).values()),
+               "manifests_already_gone": sum(status == GONE for status in (done or {}).values())}
     return json.dumps({"dry_run": dry_run, "stopped": stopped,
                        "kept_lockfiles": [str(path) for path in plan.lockfiles],
                        "repositories": repositories, "summary": summary}, indent=2)
@@ -98,7 +113,7 @@ def _repository_document(repository: RepositoryPlan, dry_run: bool,
     """One repository: its tags kept and deleted, each with why, and what became of its manifests."""
     verdicts = sorted(repository.verdicts, key=lambda v: v.tag)
     name = repository.repository
-    manifests = [{"digest": d.digest, "tags": list(d.tags),
+    manifests = [{"digest": d.digest, "tags": list(d.tags), "referrer_of": d.referrer_of or None,
                   "status": WOULD_DELETE if dry_run else done.get((name, d.digest), NOT_DELETED)}
                  for d in repository.deletions]
     return {"repository": name, "keep": [_tag(v) for v in verdicts if not v.delete],

@@ -7,6 +7,7 @@ names pulled through the daemon's mirrors when it has some.
 
 from __future__ import annotations
 
+import json
 import urllib.parse
 from collections import Counter
 from typing import Any, Protocol
@@ -29,6 +30,12 @@ __all__ = ["ACCEPT", "INDEX_TYPES", "MANIFEST_TYPES", "DeletionDisabled", "Manif
            "RegistryClient", "RegistryRefusal", "RegistryUnreachable", "Response", "TransientRegistryError",
            "next_link", "split_reference"]
 log = structlog.get_logger()
+# every manifest type distribution stores: asked without one, it answers 404 MANIFEST_UNKNOWN ("OCI index
+# found, but accept header does not support OCI indexes") for a manifest it has
+EVERY_MANIFEST_TYPE = ", ".join((*INDEX_TYPES, *MANIFEST_TYPES,
+                                 "application/vnd.oci.artifact.manifest.v1+json",
+                                 "application/vnd.docker.distribution.manifest.v1+prettyjws",
+                                 "application/vnd.docker.distribution.manifest.v1+json", "*/*"))
 
 
 def split_reference(reference: str) -> tuple[str, str, str]:
@@ -162,6 +169,24 @@ class RegistryClient:
                 "`storage: delete: enabled: true` in config.yml, or REGISTRY_STORAGE_DELETE_ENABLED=true") \
                 from None
 
+    def manifest_gone(self, reference: str) -> bool:
+        """Whether the registry says the manifest at repository@digest is not there: a GET (past the
+        memo) answered 404 MANIFEST_UNKNOWN. Any other 404 (a proxy's page, another code) is no proof:
+        False, as is an answer with the manifest; other failures raise RegistryError."""
+        name = parse_reference(reference)
+        if not name.digest:
+            raise ValueError(f"{reference}: only a digest says which manifest is gone")
+        path, scope = f"/v2/{name.repository}/manifests/{name.digest}", f"repository:{name.repository}:pull"
+        response = self._session.request(endpoint_for(name.api_host), "GET", path, scope,
+                                         headers={"Accept": EVERY_MANIFEST_TYPE}, keep_404=True)
+        if response is None or response.status != 404:
+            return False
+        if not _manifest_unknown(response.body):
+            log.warning("manifest_404_unclear", node="*", ref=reference,
+                        reason="the 404 does not say MANIFEST_UNKNOWN; taken as still there")
+            return False
+        return True
+
     def repositories(self, host: str) -> list[str] | None:
         """Every repository of host from `/v2/_catalog`, or None when the registry does not offer it."""
         try:
@@ -212,3 +237,15 @@ class RegistryClient:
                 if found is not None:
                     return found
         return self._session.request(endpoint_for(name.api_host), method, path, scope, body, headers)
+
+
+def _manifest_unknown(body: bytes) -> bool:
+    """Whether a 404's body is distribution's MANIFEST_UNKNOWN for a manifest it does not have (not the
+    same code's "... found, but accept header does not support ..." for one it has)."""
+    try:
+        errors = json.loads(body[:64 * 1024]).get("errors")
+    except (ValueError, AttributeError, RecursionError):
+        return False
+    first = errors[0] if isinstance(errors, list) and errors else None
+    return isinstance(first, dict) and first.get("code") == "MANIFEST_UNKNOWN" \
+        and " found" not in str(first.get("message") or "")

@@ -40,13 +40,14 @@ class RegistrySession:
         self._pinged: dict[str, threading.Lock] = {}
 
     def request(self, endpoint: Endpoint, method: str, path: str, scope: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> Response | None:
-        """The answer to one request (retried while transient); None for 404, else RegistryError."""
+                headers: dict[str, str] | None = None, *, keep_404: bool = False) -> Response | None:
+        """The answer to one request (retried while transient); None for 404 (the 404 itself with
+        keep_404, for its error body), else RegistryError."""
         send: Callable[..., Response | None] = retry(
             retry=retry_if_exception_type(TransientRegistryError), wait=retry_wait,
             stop=stop_after_attempt(self.attempts), reraise=True, before_sleep=log_retry,
         )(self._exchange)
-        return send(endpoint, method, path, scope, body, {"Accept": ACCEPT, **(headers or {})})
+        return send(endpoint, method, path, scope, body, {"Accept": ACCEPT, **(headers or {})}, keep_404)
 
     def count(self, kind: str) -> None:
         """Count one request of kind (a method, or `ping` and `token`)."""
@@ -58,7 +59,7 @@ class RegistrySession:
         self._transport.close()
 
     def _exchange(self, endpoint: Endpoint, method: str, path: str, scope: str, body: bytes | None,
-                  headers: dict[str, str]) -> Response | None:
+                  headers: dict[str, str], keep_404: bool) -> Response | None:
         """One request, authorised; a 401 with a new challenge is answered once with fresh credentials."""
         self._ping(endpoint)
         response = self._send(endpoint, method, path, scope, body, headers)
@@ -66,6 +67,8 @@ class RegistrySession:
             self._auth.learn(endpoint.host, response.headers["www-authenticate"])
             self._auth.forget(endpoint.host, scope)
             response = self._send(endpoint, method, path, scope, body, headers)
+        if response.status == 404 and keep_404:
+            return response
         return self._interpret(endpoint, method, path, scope, response)
 
     def _send(self, endpoint: Endpoint, method: str, path: str, scope: str, body: bytes | None,

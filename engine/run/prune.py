@@ -1,11 +1,11 @@
 """`stackbuild prune`: delete from the stacks' repositories the tags stackbuild wrote that nothing keeps.
 
-What stays: every tag stackbuild does not write (human tags, anyone's; cosign's tags of a manifest
-that stays), the content, candidate, staging and check tags of the loaded stacks' current fingerprints
-(computed as `plan` computes them), their layer-cache tags, and whatever the newest lockfiles of the
-state folder record (engine.run.retention decides). Tags are deleted by manifest digest through the
-registry API; the blobs they leave are the registry's own garbage collection's (`registry
-garbage-collect`).
+What stays: every tag stackbuild does not write (human tags, anyone's; cosign's and OCI 1.1 referrers'
+tags of a manifest that stays), the content, candidate, staging and check tags of the loaded stacks'
+current fingerprints (computed as `plan` computes them), their layer-cache tags, and whatever the
+newest lockfiles of the state folder record (engine.run.retention decides). Tags are deleted by
+manifest digest through the registry API; the blobs they leave are the registry's own garbage
+collection's (`registry garbage-collect`).
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ import structlog
 
 from engine.errors import EngineError
 from engine.parallel import side_by_side
-from engine.registry.client import RegistryClient
+from engine.registry.client import INDEX_TYPES, Manifest, RegistryClient
 from engine.run import api
 from engine.run.planner import base_digests
 from engine.run.publishing import open_history
 from engine.run.retention import Deletion, Keep, Listed, Verdict, decide, deletions, keep_of
+from engine.run.subjects import subject_tag
 from engine.state.digestmemo import load_memo
 from engine.state.lockfile import LockEntry, read_lockfile
 from graph.change.fingerprint import fingerprint_graph
@@ -31,6 +32,7 @@ from graph.expand.dag import StackGraph
 
 log = structlog.get_logger()
 DAY_S = 86_400.0
+NESTING = 8  # indexes within indexes prune follows; a deeper one stops it (what it refers to is unknown)
 
 
 class PruneError(EngineError):
@@ -115,22 +117,46 @@ def kept_lockfiles(state: Path, retention: Retention, now: float) -> list[tuple[
 
 
 def plan_repository(registry: RegistryClient, repository: str, keep: Keep) -> RepositoryPlan:
-    """The verdicts on every tag of repository (one GET per tag, side by side)."""
+    """The verdicts on every tag of repository (one GET per tag and nested index, side by side, and one
+    per cosign or referrers tag whose subject no tag holds, to learn whether it is gone)."""
     tags = registry.tags(repository)
     listed = [item for item in side_by_side(lambda tag: _listed(registry, repository, tag), tags) if item]
-    verdicts = decide(listed, keep)
-    return RepositoryPlan(repository, verdicts, deletions(verdicts, listed),
+    verdicts = decide(listed, keep, _gone(registry, repository, listed))
+    return RepositoryPlan(repository, verdicts, deletions(verdicts, listed, keep.digests),
                           frozenset((item.tag, item.digest) for item in listed))
 
 
 def _listed(registry: RegistryClient, repository: str, tag: str) -> Listed | None:
-    """What tag points to; None when it went away since the listing."""
+    """What tag points to, and everything it refers to; None when it went away since the listing."""
     manifest = registry.manifest(f"{repository}:{tag}")
     if manifest is None:
         return None
-    children = tuple(entry["digest"] for entry in manifest.descriptors("manifests")) if manifest.is_index \
-        else ()
-    return Listed(tag, manifest.digest, children)
+    return Listed(tag, manifest.digest, tuple(dict.fromkeys(_referred(registry, repository, manifest))))
+
+
+def _referred(registry: RegistryClient, repository: str, manifest: Manifest, depth: int = 0) -> list[str]:
+    """The digests an index refers to, and those its nested indexes refer to; [] for an image."""
+    if not manifest.is_index:
+        return []
+    if depth >= NESTING:
+        raise PruneError(f"{repository}@{manifest.digest} nests indexes deeper than {NESTING}: what it "
+                         "refers to is unknown, so nothing was deleted", "check what pushed that index")
+    found = []
+    for entry in manifest.descriptors("manifests"):
+        found.append(entry["digest"])
+        if entry.get("mediaType") in INDEX_TYPES:
+            nested = registry.manifest(f"{repository}@{entry['digest']}")
+            found += _referred(registry, repository, nested, depth + 1) if nested else []
+    return found
+
+
+def _gone(registry: RegistryClient, repository: str, listed: Sequence[Listed]) -> frozenset[str]:
+    """The subjects of cosign and referrers tags that the registry says are gone (404 MANIFEST_UNKNOWN);
+    only those no tag points to or refers to are asked."""
+    held = {digest for item in listed for digest in (item.digest, *item.children)}
+    asked = sorted({about[1] for item in listed if (about := subject_tag(item.tag)) and about[1] not in held})
+    found = side_by_side(lambda subject: registry.manifest_gone(f"{repository}@{subject}"), asked)
+    return frozenset(subject for subject, gone in zip(asked, found, strict=True) if gone)
 
 
 Reporter = Callable[[str, Deletion, bool], None]  # repository, deletion, whether it was still there
@@ -138,7 +164,8 @@ Reporter = Callable[[str, Deletion, bool], None]  # repository, deletion, whethe
 
 def delete(registry: RegistryClient, plan: PrunePlan, report: Reporter,
            replanned: Callable[[RepositoryPlan], None] = lambda _: None) -> int:
-    """Delete what plan says, reporting each manifest as it goes; the number deleted.
+    """Delete what plan says, reporting each manifest as it goes; the number deleted (a manifest already
+    gone, answering 404, is reported but not counted).
 
     A repository whose tags, or what they point to, changed since plan_prune listed them is planned
     again first (a build may have pushed a tag onto a doomed manifest, a roll-back moved a human tag
@@ -165,11 +192,13 @@ def _listing(registry: RegistryClient, repository: str) -> frozenset[tuple[str, 
 
 def _delete_all(registry: RegistryClient, repository: str, doomed: Sequence[Deletion],
                 report: Reporter) -> int:
-    """Delete each manifest of one repository in turn; the number deleted."""
+    """Delete each manifest of one repository in turn; the number deleted (not those already gone)."""
+    count = 0
     for deletion in doomed:
         reference = f"{repository}@{deletion.digest}"
         there = registry.delete_manifest(reference)
         log.info("manifest_deleted" if there else "manifest_already_gone", node="*", ref=reference,
-                 tags=",".join(deletion.tags))
+                 tags=",".join(deletion.tags), referrer_of=deletion.referrer_of)
         report(repository, deletion, there)
-    return len(doomed)
+        count += there
+    return count

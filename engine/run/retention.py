@@ -2,27 +2,30 @@
 
 Pure: a repository's tags with their digests, and what must be kept, in; verdicts and deletions out.
 A manifest is deleted by digest, which removes every tag on it, so a digest that any kept tag points
-to, or that a kept tag's index refers to, or that a kept lockfile records, is never deleted. cosign's
-tags of a deleted manifest (`sha256-<hex>.sig`, `.att`, `.sbom`) go with it.
+to, or that a kept tag's index refers to (nested indexes too), or that a kept lockfile records, is never
+deleted. cosign's and OCI 1.1 referrers' tags about a manifest that goes go with it (engine.run.subjects).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from engine.build.request import CACHE_TAG_PREFIX, cache_key
 from engine.run.planner import CANDIDATE_SUFFIX
 from engine.run.reproduce import CHECK_TAG_PREFIX
+from engine.run.subjects import GONE, REFERRERS, SIGNATURE, Held, fate, subject_tag
 from engine.state.lockfile import LockEntry
 from graph.change.fingerprint import CONTENT_TAG_PREFIX
 from graph.model.checks import PLATFORMS
 
 CONTENT, CANDIDATE, STAGING, CACHE, CHECK = "content", "candidate", "staging", "cache", "check"
-SIGNATURE = "signature"  # cosign's tag of a manifest: not stackbuild's, but goes when its subject goes
-# why a tag is kept or deleted, for machines (Verdict.why): the reason's text says it for people
+# why a tag is kept or deleted, for machines (Verdict.why): the reason's text says it for people; a tag
+# about a subject has its kind (SIGNATURE, REFERRERS) as its why, or ORPHANED when its subject is gone
 CURRENT, LOCKFILE, PROTECTED, FOREIGN, STALE = "current", "lockfile", "protected", "foreign", "stale"
+ORPHANED = "orphaned"
+_LABELS = {SIGNATURE: "cosign tag", REFERRERS: "referrers tag"}
 _FINGERPRINT = "([0-9a-f]{64})"
 # a platform stackbuild builds for, as a staging tag ends: linux/arm/v7 → -linux-arm-v7
 _PLATFORM_SLUG = "-(?:" + "|".join(re.escape(platform.replace("/", "-")) for platform in PLATFORMS) + ")"
@@ -34,7 +37,6 @@ _SHAPES = (
     (CACHE, re.compile(re.escape(CACHE_TAG_PREFIX) + "([0-9a-f]{16})")),
     (CHECK, re.compile(re.escape(CHECK_TAG_PREFIX) + "([0-9a-f]{16})")),
 )
-_COSIGN = re.compile(r"sha256-([0-9a-f]{64})\.(?:sig|att|sbom)")  # cosign's tag-based storage
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,6 @@ def shape_of(tag: str) -> Shape | None:
     return None
 
 
-def cosign_subject(tag: str) -> str | None:
-    """The digest a cosign signature, attestation or SBOM tag is about; None for every other tag."""
-    found = _COSIGN.fullmatch(tag)
-    return f"sha256:{found.group(1)}" if found else None
-
-
 @dataclass(frozen=True)
 class Why:
     """Why something is kept or deleted: a stable code (CURRENT, LOCKFILE, ...) and the words for people."""
@@ -73,7 +69,7 @@ class Listed:
 
     tag: str
     digest: str
-    children: tuple[str, ...] = ()  # what an index refers to: platform images, attestations
+    children: tuple[str, ...] = ()  # what an index refers to, nested indexes' too: platform images, ...
 
 
 @dataclass(frozen=True)
@@ -91,18 +87,20 @@ class Verdict:
 
     tag: str
     digest: str
-    kind: str  # a Shape's kind, or SIGNATURE; "" for any other tag stackbuild does not write
+    kind: str  # a Shape's kind, SIGNATURE or REFERRERS; "" for any other tag stackbuild does not write
     delete: bool
     reason: str
-    why: str  # the reason's code: CURRENT, LOCKFILE, PROTECTED, FOREIGN, SIGNATURE or STALE
+    why: str  # the code: CURRENT, LOCKFILE, PROTECTED, FOREIGN, SIGNATURE, REFERRERS, ORPHANED or STALE
 
 
 @dataclass(frozen=True)
 class Deletion:
-    """One manifest to delete by digest, and the tags that go with it."""
+    """One manifest to delete by digest, and the tags that go with it (none for a referrer, which the
+    referrers tag of the manifest referrer_of lists)."""
 
     digest: str
     tags: tuple[str, ...]
+    referrer_of: str = ""
 
 
 def keep_of(current: Mapping[str, tuple[str, Sequence[str]]],
@@ -132,41 +130,66 @@ def _cache_keys(found: dict[str, Why], node: str, platforms: Iterable[str], why:
         found.setdefault(key, why)
 
 
-def decide(listed: Sequence[Listed], keep: Keep) -> tuple[Verdict, ...]:
+def decide(listed: Sequence[Listed], keep: Keep, gone: Collection[str] = ()) -> tuple[Verdict, ...]:
     """A verdict for every tag: only stackbuild's tags that nothing keeps, on digests nothing kept uses,
-    are deleted, and cosign's tags of the manifests they leave."""
+    are deleted, and the cosign and referrers tags about what goes (gone: subjects found gone from the
+    repository)."""
     verdicts = [_by_shape(item, keep) for item in listed]
-    protected = dict(keep.digests)
     while True:  # a tag kept for its digest keeps what its own index refers to, and so on
-        for item, verdict in zip(listed, verdicts, strict=True):
-            if not verdict.delete:
-                protected.setdefault(item.digest, Why(PROTECTED, f"its manifest is also kept tag {item.tag}"))
-                for child in item.children:
-                    protected.setdefault(child, Why(PROTECTED, f"kept tag {item.tag}'s index refers to it"))
-        doomed = {verdict.digest for verdict in verdicts if verdict.delete}
-        rescued = [(number, why) for number, verdict in enumerate(verdicts)
-                   if verdict.delete and (why := _rescue(verdict, protected, doomed))]
+        protected = _protected(listed, verdicts, keep)
+        rescued = [(number, protected[verdict.digest]) for number, verdict in enumerate(verdicts)
+                   if verdict.delete and verdict.digest in protected]
         if not rescued:
-            return tuple(verdicts)
+            break
         for number, why in rescued:
             verdicts[number] = replace(verdicts[number], delete=False, reason=why.text, why=why.code)
+    about = [number for number, item in enumerate(listed) if subject_tag(item.tag)]
+    others = [Verdict("", "", "", True, "", "") if number in about else verdict  # stay as their subjects do
+              for number, verdict in enumerate(verdicts)]
+    protected = _protected(listed, others, keep)
+    going = fate([_held(listed[number]) for number in about],
+                 [_held(item) for item, verdict in zip(listed, verdicts, strict=True) if verdict.delete],
+                 protected, gone)
+    for number in about:
+        verdicts[number] = _about(verdicts[number], going.get(listed[number].tag), protected)
+    return tuple(verdicts)
 
 
-def _rescue(verdict: Verdict, protected: Mapping[str, Why], doomed: set[str]) -> Why | None:
-    """Why a tag doomed so far must stay after all: its digest is kept, or it is a cosign tag whose
-    subject stays."""
-    if verdict.digest in protected:
-        return protected[verdict.digest]
-    if verdict.kind == SIGNATURE and cosign_subject(verdict.tag) not in doomed:
-        return Why(SIGNATURE, "cosign tag of a manifest prune does not delete")
-    return None
+def _about(verdict: Verdict, what: str | None, protected: Mapping[str, Why]) -> Verdict:
+    """The verdict on a cosign or referrers tag: deleted when its subject goes (what: how), kept when
+    its subject stays or its own manifest is kept for another tag."""
+    label = _LABELS[verdict.kind]
+    if what is not None:
+        return replace(verdict, delete=True, reason=f"{label} of {what}",
+                       why=ORPHANED if what == GONE else verdict.kind)
+    if (why := protected.get(verdict.digest)) is not None:
+        return replace(verdict, reason=why.text, why=why.code)
+    return verdict
+
+
+def _protected(listed: Sequence[Listed], verdicts: Sequence[Verdict], keep: Keep) -> dict[str, Why]:
+    """Every digest that stays, with why: kept lockfiles', kept tags' and what their indexes refer to
+    (a cosign or referrers tag counts as kept here: its subject decides later whether it goes)."""
+    protected = dict(keep.digests)
+    for item, verdict in zip(listed, verdicts, strict=True):
+        if not verdict.delete:
+            protected.setdefault(item.digest, Why(PROTECTED, f"its manifest is also kept tag {item.tag}"))
+            for child in item.children:
+                protected.setdefault(child, Why(PROTECTED, f"kept tag {item.tag}'s index refers to it"))
+    return protected
+
+
+def _held(item: Listed) -> Held:
+    return Held(item.tag, item.digest, item.children)
 
 
 def _by_shape(item: Listed, keep: Keep) -> Verdict:
-    """The verdict a tag's own shape gives, before shared digests are looked at (a cosign tag: deleted
-    until its subject turns out to stay)."""
-    if cosign_subject(item.tag):
-        return Verdict(item.tag, item.digest, SIGNATURE, True, "cosign tag of a deleted manifest", SIGNATURE)
+    """The verdict a tag's own shape gives, before shared digests are looked at (a cosign or referrers
+    tag: kept until its subject turns out to go)."""
+    if about := subject_tag(item.tag):
+        kind = about[0]
+        return Verdict(item.tag, item.digest, kind, False,
+                       f"{_LABELS[kind]} of a manifest prune does not delete", kind)
     shape = shape_of(item.tag)
     if shape is None:
         return Verdict(item.tag, item.digest, "", False, "not a stackbuild tag", FOREIGN)
@@ -184,15 +207,31 @@ def _by_shape(item: Listed, keep: Keep) -> Verdict:
                    STALE)
 
 
-def deletions(verdicts: Sequence[Verdict], listed: Sequence[Listed]) -> tuple[Deletion, ...]:
-    """The manifests to delete, each once with all its tags: cosign's tags first, then indexes before the
-    images they refer to, so that a deletion that stops halfway leaves neither a signature nor an index
-    without its subject (a next prune still finds the stale image and deletes it then)."""
+def deletions(verdicts: Sequence[Verdict], listed: Sequence[Listed],
+              kept_digests: Collection[str] = ()) -> tuple[Deletion, ...]:
+    """The manifests to delete, each once with all its tags: the referrers of referrers tags that go,
+    then cosign's and referrers' tags, then indexes before the images they refer to, so that a deletion
+    that stops halfway leaves no manifest that a next prune could not find (it finds the stale image, or
+    the tag whose subject is gone, and deletes it then). kept_digests: what kept lockfiles record."""
     doomed: dict[str, list[str]] = {}
     for verdict in verdicts:
         if verdict.delete:
             doomed.setdefault(verdict.digest, []).append(verdict.tag)
-    signatures = {verdict.digest for verdict in verdicts if verdict.delete and verdict.kind == SIGNATURE}
+    about = {verdict.digest for verdict in verdicts if verdict.delete and verdict.kind in _LABELS}
+    referrers = _referrers(verdicts, listed, kept_digests)
     referred = {child for item in listed if item.digest in doomed for child in item.children}
-    order = sorted(doomed, key=lambda digest: (digest not in signatures, digest in referred, digest))
-    return tuple(Deletion(digest, tuple(sorted(doomed[digest]))) for digest in order)
+    order = sorted([*doomed, *referrers], key=lambda digest: (
+        digest not in referrers, digest not in about, digest in referred, digest))
+    return tuple(Deletion(digest, tuple(sorted(doomed.get(digest, ()))), referrers.get(digest, ""))
+                 for digest in order)
+
+
+def _referrers(verdicts: Sequence[Verdict], listed: Sequence[Listed],
+               kept_digests: Collection[str]) -> dict[str, str]:
+    """The untagged manifests the referrers tags that go list, and no kept tag holds: digest → subject."""
+    kept = {digest for item, verdict in zip(listed, verdicts, strict=True) if not verdict.delete
+            for digest in (item.digest, *item.children)}
+    excluded = kept | {item.digest for item in listed} | set(kept_digests)  # tagged ones go as their tags'
+    return {child: about[1] for item, verdict in zip(listed, verdicts, strict=True)
+            if verdict.delete and verdict.kind == REFERRERS and (about := subject_tag(item.tag))
+            for child in item.children if child not in excluded}

@@ -9,18 +9,20 @@ registry layer cache (so sbcache- tags are there too).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from engine.build.builder import BuildxBuilder
 from engine.cli.main import main
 from engine.registry.client import RegistryClient
-from engine.registry.cosign import Cosign
+from engine.registry.cosign import Cosign, sign_argv
 from engine.run import api
 from engine.state.report import RunReport
 from tests.integration.conftest import _unavailable, start_registry
@@ -120,3 +122,90 @@ def test_a_registry_that_refuses_deletion_stops_prune_with_how_to_enable_it(
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def _cosign(tmp_path: Path, reference: str, *flags: str) -> None:
+    """The real cosign signs reference with tmp_path's key (made on first use) and flags, e.g.
+    --recursive or the OCI 1.1 referrers mode (experimental), which on distribution 2.8 (no referrers
+    API) keeps the signature under the referrers tag sha256-<subject hex>."""
+    if shutil.which("cosign") is None:
+        _unavailable("cosign is not installed")
+    env = {**os.environ, "COSIGN_PASSWORD": "test-only-password", "COSIGN_EXPERIMENTAL": "1"}
+    if not (tmp_path / "cosign.key").exists():
+        subprocess.run(["cosign", "generate-key-pair"], cwd=tmp_path, check=True, capture_output=True,
+                       env=env)
+    subprocess.run(["cosign", *sign_argv(reference, tmp_path / "cosign.key")[:-1], *flags, reference],
+                   check=True, capture_output=True, env=env, timeout=120)
+
+
+def _subject_tags(tags: set[str], digests: set[str]) -> set[str]:
+    """The cosign and referrers tags about digests among tags."""
+    return {tag for tag in tags if tag.startswith("sha256-") and tag[:71].replace("-", ":", 1) in digests}
+
+
+def _index(client: RegistryClient, reference: str) -> list[dict[str, Any]]:
+    """The descriptors of the index at reference."""
+    manifest = client.manifest(reference)
+    assert manifest is not None, reference
+    return manifest.descriptors("manifests")
+
+
+def _orphan(tmp_path: Path, repository: str) -> str:
+    """A manifest pushed, signed by cosign and deleted again (as by an older prune): its .sig tag."""
+    client = RegistryClient()
+    config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+    body = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                  "digest": client.put_blob(repository, config), "size": len(config)},
+                       "layers": [], "annotations": {"made-by": unique("orphan")}}).encode()
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    client.put_manifest(f"{repository}@{digest}", body, "application/vnd.oci.image.manifest.v1+json")
+    _cosign(tmp_path, f"{repository}@{digest}")
+    assert client.delete_manifest(f"{repository}@{digest}")
+    return digest.replace(":", "-") + ".sig"
+
+
+def test_prune_deletes_what_signed_the_stale_platform_images_its_referrers_and_orphaned_signatures(
+        tmp_path: Path, registry: str, builder: BuildxBuilder, capsys: pytest.CaptureFixture[str]) -> None:
+    options, first = _built_twice(tmp_path, f"{registry}/prunesub", builder)
+    repository = api.load(options).nodes["child"].repository
+    client = RegistryClient()
+    stale, current = first.nodes["child"].digest, client.digest(f"{repository}:1")
+    assert current is not None and stale != current
+    tree = {name: {digest, *(entry["digest"] for entry in _index(client, f"{repository}@{digest}"))}
+            for name, digest in (("stale", stale), ("current", current))}
+    for digest in (stale, current):  # every platform image too, by tag and as OCI 1.1 referrers
+        _cosign(tmp_path, f"{repository}@{digest}", "--recursive")
+        _cosign(tmp_path, f"{repository}@{digest}", "--recursive", "--registry-referrers-mode=oci-1-1")
+    referrers = {name: {entry["digest"] for digest in digests
+                        for entry in _index(client, f"{repository}:{digest.replace(':', '-')}")}
+                 for name, digests in tree.items()}
+    orphan = _orphan(tmp_path, repository)
+    gone_already = sorted(referrers["stale"])[0]  # deleted meanwhile: its DELETE answers 404
+    assert client.delete_manifest(f"{repository}@{gone_already}")
+    tags = set(client.tags(repository))
+    doomed = _subject_tags(tags, tree["stale"]) | {orphan}
+    assert len(_subject_tags(tags, tree["stale"])) == 2 * len(tree["stale"])  # .sig and referrers tag each
+    capsys.readouterr()  # the builds' logs
+
+    assert _prune(options, "--format", "json") == 0  # old: the platform images' and referrers tags stayed
+    document = json.loads(capsys.readouterr().out)
+    child = next(r for r in document["repositories"] if r["repository"] == repository)
+    whys = {entry["tag"]: entry["why"] for entry in child["delete"]}
+    assert set(whys) == doomed | {f"sb-{first.nodes['child'].fingerprint}",
+                                  f"sb-{first.nodes['child'].fingerprint}-candidate"}
+    assert whys[orphan] == "orphaned"
+    assert {m["digest"] for m in child["manifests"] if m["referrer_of"]} == referrers["stale"]
+
+    assert _prune(options, "--yes") == 0
+    out = capsys.readouterr().out
+    deleted = len(child["manifests"]) - 1
+    assert f"already gone {repository}@{gone_already} (referrer of " in out
+    assert f"deleted {deleted} manifest(s); 1 already gone;" in out  # old: counted the gone one
+    assert set(client.tags(repository)) == tags - set(whys)
+    left = set(client.tags(repository))
+    assert _subject_tags(left, tree["current"]) == _subject_tags(tags, tree["current"])
+    assert all(client.manifest_gone(f"{repository}@{digest}") for digest in referrers["stale"])
+    assert not any(client.manifest_gone(f"{repository}@{digest}") for digest in referrers["current"])
+    assert Cosign().verify(f"{repository}@{current}", tmp_path / "cosign.pub").ok
+    assert _prune(options) == 0 and "nothing to delete" in capsys.readouterr().out

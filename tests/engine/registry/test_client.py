@@ -555,3 +555,34 @@ def test_a_deletion_that_failed_transiently_is_tried_again(registry: FakeRegistr
 def test_a_manifest_is_never_deleted_by_tag() -> None:
     with pytest.raises(ValueError, match="by digest"):
         RegistryClient().delete_manifest("localhost:5000/team/app:1")
+
+
+# --- manifest_gone: only distribution's own "manifest unknown" proves a subject gone (prune) -----
+
+GONE_PATH = f"/v2/stackbuild/debian/manifests/{RAW_DIGEST}"
+
+
+@pytest.mark.parametrize(("reply", "gone"), [
+    (Reply(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}'), True),
+    (Reply(404, b"<html>404 page not found</html>"), False),  # a proxy's, or a wrong path prefix
+    (Reply(404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known"}]}'), False),
+    (Reply(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"OCI index found, but accept header '
+                b'does not support OCI indexes"}]}'), False),  # distribution 2.8: there, not sent
+    (Reply(200, RAW_INDEX, {"Content-Type": OCI_INDEX}), False),
+])
+def test_only_a_404_manifest_unknown_says_a_manifest_is_gone(registry: FakeRegistry, reply: Reply,
+                                                            gone: bool) -> None:
+    registry.script(GONE_PATH, reply)
+    assert RegistryClient().manifest_gone(f"{registry.host}/stackbuild/debian@{RAW_DIGEST}") is gone
+    accept = dict(registry.requests)[GONE_PATH]
+    assert all(media_type in accept for media_type in ACCEPT.split(", "))
+
+
+def test_manifest_gone_asks_the_registry_again_and_a_refusal_is_an_error(registry: FakeRegistry) -> None:
+    registry.script(GONE_PATH, Reply(200, RAW_INDEX, {"Content-Type": OCI_INDEX}),
+                    Reply(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}'), Reply(403))
+    client = RegistryClient()
+    assert client.manifest(f"{registry.host}/stackbuild/debian@{RAW_DIGEST}") is not None
+    assert client.manifest_gone(f"{registry.host}/stackbuild/debian@{RAW_DIGEST}")  # not the memo's copy
+    with pytest.raises(RegistryError, match="403"):
+        client.manifest_gone(f"{registry.host}/stackbuild/debian@{RAW_DIGEST}")

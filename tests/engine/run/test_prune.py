@@ -18,9 +18,11 @@ from engine.run.prune import Retention, delete, kept_lockfiles, plan_prune
 from engine.run.retention import Deletion
 from engine.state.lockfile import LockEntry, write_lockfile
 from tests.engine.engine_fakes import (
+    OCI_INDEX,
     REGISTRY,
     FakeBuilder,
     FakeRegistry,
+    canonical,
     human_ref,
     repository_of,
     write_stack,
@@ -54,6 +56,20 @@ class Prunable(FakeRegistry):
             there = reference in self.stored
             self.stored.discard(reference)
         return there
+
+    def manifest_gone(self, reference: str) -> bool:
+        with self.lock:
+            self.requests["GET"] += 1
+            return reference not in self.stored
+
+    def put(self, reference: str, document: dict, media_type: str = OCI_INDEX) -> str:
+        """Store document as a manifest at reference (a tag, or the bare repository: untagged); its digest."""
+        with self.lock:
+            repository = repository_of(reference) if ":" in reference.rpartition("/")[2] else reference
+            digest = self._store(repository, media_type, canonical(document))
+            if repository != reference:
+                self.refs[reference] = digest
+        return digest
 
 
 @pytest.fixture
@@ -250,7 +266,8 @@ def test_prune_json_lists_per_repository_what_is_kept_and_what_would_go_and_why(
     assert [(m["tags"], m["status"]) for m in mid["manifests"]] == [
         ([signature], "would_delete"), ([stale["mid"], f"{stale['mid']}-candidate"], "would_delete")]
     assert document["summary"] == {"repositories": 5, "tags_kept": len(before) - 5, "tags_to_delete": 5,
-                                   "manifests_to_delete": 3, "manifests_deleted": 0}
+                                   "manifests_to_delete": 3, "manifests_deleted": 0,
+                                   "manifests_already_gone": 0}
 
 
 def test_prune_yes_json_says_what_was_deleted_and_the_signature_went_too(root, twice, monkeypatch, capsys):
@@ -322,3 +339,94 @@ def test_prune_yes_json_reports_a_repository_planned_again_as_it_was_carried_out
     assert mid["delete"] == [] and mid["manifests"] == []
     assert {e["tag"]: e["why"] for e in mid["keep"]}[stale["mid"]] == "protected"
     assert document["summary"]["manifests_deleted"] == 1 and f"mid:{stale['mid']}" in _tags(registry)
+
+
+def _index_of(*digests: str, media_type: str = "application/vnd.oci.image.manifest.v1+json") -> dict:
+    return {"schemaVersion": 2, "mediaType": OCI_INDEX,
+            "manifests": [{"mediaType": media_type, "digest": digest, "size": 1} for digest in digests]}
+
+
+def test_a_platform_image_a_kept_tag_holds_through_a_nested_index_is_not_deleted(root, twice):
+    # a human tag on an index of indexes: the platform image two levels down is still in use, and a
+    # stale staging tag on it must not delete it (prune followed only one level of index)
+    registry, stale = twice
+    platform = registry.platforms(f"{REGISTRY}/mid:{stale['mid']}")["linux/amd64"]
+    staging = f"{stale['mid']}-linux-amd64"
+    registry.tag(f"{REGISTRY}/mid@{platform}", f"{REGISTRY}/mid:{staging}")
+    nested = registry.put(f"{REGISTRY}/mid", _index_of(platform))
+    registry.put(f"{REGISTRY}/mid:bundle", _index_of(nested, media_type=OCI_INDEX))
+    plan = plan_prune(options_of(root), registry, Retention(runs=1))
+    mid = next(r for r in plan.repositories if r.repository.endswith("/mid"))
+    assert {v.tag: v.why for v in mid.verdicts}[staging] == "protected"
+    delete(registry, plan, lambda *args: None)
+    assert f"{REGISTRY}/mid@{platform}" in registry.stored and f"mid:{staging}" in _tags(registry)
+
+
+def test_the_signatures_of_a_deleted_index_s_platform_images_go_too(root, twice):
+    # `cosign sign --recursive` leaves a .sig per platform image; the image stays (untagged) but what
+    # signed it refers to nothing anyone keeps
+    registry, stale = twice
+    platforms = registry.platforms(f"{REGISTRY}/leaf:{stale['leaf']}")
+    signatures = [_signed(registry, "leaf", digest) for digest in platforms.values()]
+    current = _signed(registry, "leaf", registry.platforms(human_ref("leaf"))["linux/amd64"])
+    plan = plan_prune(options_of(root), registry, Retention(runs=1))
+    leaf = next(r for r in plan.repositories if r.repository.endswith("/leaf"))
+    reasons = {v.tag: v.reason for v in leaf.verdicts if v.delete}
+    assert all(reasons[tag] == "cosign tag of a manifest only deleted indexes refer to" for tag in signatures)
+    assert delete(registry, plan, lambda *args: None) == 2 + len(signatures)
+    assert not {f"leaf:{tag}" for tag in signatures} & _tags(registry)
+    assert f"leaf:{current}" in _tags(registry)
+
+
+def test_signatures_whose_manifest_an_earlier_prune_deleted_go_and_others_stay(root, twice):
+    registry, stale = twice
+    old = registry.refs[f"{REGISTRY}/leaf:{stale['leaf']}"]
+    orphan = _signed(registry, "leaf", old)
+    untagged = registry.platforms(human_ref("leaf"))["linux/amd64"]  # still there, under the index
+    kept = _signed(registry, "leaf", untagged, ".att")
+    registry.delete_manifest(f"{REGISTRY}/leaf@{old}")  # an earlier prune, before it knew cosign tags
+    plan = plan_prune(options_of(root), registry, Retention(runs=1))
+    leaf = next(r for r in plan.repositories if r.repository.endswith("/leaf"))
+    verdicts = {v.tag: (v.delete, v.why) for v in leaf.verdicts}
+    assert verdicts[orphan] == (True, "orphaned") and verdicts[kept] == (False, "signature")
+    delete(registry, plan, lambda *args: None)
+    assert f"leaf:{orphan}" not in _tags(registry) and f"leaf:{kept}" in _tags(registry)
+
+
+class DeletedMeanwhile(Prunable):
+    """Another prune deletes `raced` between this one's check of the listing and its DELETE."""
+
+    raced = ""
+
+    def delete_manifest(self, reference: str) -> bool:
+        if reference.partition("@")[2] == self.raced:
+            with self.lock:
+                self.stored.discard(reference)
+        return super().delete_manifest(reference)
+
+
+def _raced(root: Path) -> DeletedMeanwhile:
+    """The tiny stack built twice, the first manifest prune would delete deleted meanwhile by another."""
+    registry = DeletedMeanwhile()
+    build_twice(root, registry)
+    registry.raced = next(d for r in plan_prune(options_of(root), registry, Retention(runs=1)).repositories
+                          for d in r.deletions).digest
+    return registry
+
+
+def test_a_manifest_already_gone_is_not_counted_as_deleted(root):
+    registry = _raced(root)
+    reported: list[bool] = []
+    assert delete(registry, plan_prune(options_of(root), registry, Retention(runs=1)),
+                  lambda repository, deletion, there: reported.append(there)) == 1  # old: 2
+    assert reported == [False, True]
+
+
+def test_prune_yes_says_how_many_were_deleted_and_how_many_already_gone(root, monkeypatch, capsys):
+    registry = _raced(root)
+    capsys.readouterr()
+    monkeypatch.setattr(prune_cli, "RegistryClient", lambda: registry)
+    assert main(["prune", "stacks/t", "--root", str(root), "--state-dir", str(root.parent / "state"),
+                 "--keep-runs", "1", "--yes", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert f"already gone {REGISTRY}/" in out and "deleted 1 manifest(s); 1 already gone;" in out

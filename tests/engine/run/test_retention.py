@@ -181,7 +181,7 @@ TAGS = st.one_of(
     st.builds(lambda fp, suffix: f"sb-{fp}{suffix}", st.sampled_from([CURRENT, OLD, LOCKED]),
               st.sampled_from(["", "-candidate", "-linux-amd64"])),
     st.builds(lambda name: f"sbcache-{cache_key(name)}", st.sampled_from(["numpy", "gone"])),
-    st.builds(_cosign, st.sampled_from([D1, D2, D3, D4]), st.sampled_from([".sig", ".att", ".sbom"])),
+    st.builds(_cosign, st.sampled_from([D1, D2, D3, D4]), st.sampled_from([".sig", ".att", ".sbom", ""])),
 )
 DIGESTS = st.sampled_from([D1, D2, D3, D4])
 
@@ -190,10 +190,10 @@ LISTINGS = st.lists(st.tuples(TAGS, DIGESTS, st.lists(DIGESTS, max_size=2)), max
                     unique_by=lambda item: item[0])
 
 
-@given(LISTINGS)
-def test_no_deleted_manifest_is_one_a_kept_tag_uses_and_no_foreign_tag_goes(items):
+@given(LISTINGS, st.sets(DIGESTS, max_size=2))
+def test_no_deleted_manifest_is_one_a_kept_tag_uses_and_no_foreign_tag_goes(items, gone):
     listed = [Listed(tag, digest, tuple(children)) for tag, digest, children in items]
-    verdicts = decide(listed, KEEP)
+    verdicts = decide(listed, KEEP, gone)
     kept = [item for item, verdict in zip(listed, verdicts, strict=True) if not verdict.delete]
     used = {item.digest for item in kept} | {child for item in kept for child in item.children}
     doomed = {deletion.digest for deletion in deletions(verdicts, listed)}
@@ -201,6 +201,63 @@ def test_no_deleted_manifest_is_one_a_kept_tag_uses_and_no_foreign_tag_goes(item
     signed = {v.tag: v.tag.partition(".")[0].replace("-", ":", 1) for v in verdicts
               if v.delete and v.tag.startswith("sha256-")}
     assert all(shape_of(v.tag) is not None for v in verdicts if v.delete and v.tag not in signed)
-    # a cosign tag goes only with its subject's manifest, never while a kept tag or index uses it
-    assert set(signed.values()) <= doomed and not set(signed.values()) & used
+    # a cosign or referrers tag goes only with its subject: a manifest deleted, one only deleted
+    # manifests refer to, or one gone; never while a kept tag or index uses it
+    going = doomed | {child for item in listed if item.digest in doomed for child in item.children} | gone
+    assert set(signed.values()) <= going and not set(signed.values()) & used
     assert all(not v.delete for v in verdicts if v.tag.startswith("sb-") and CURRENT in v.tag)
+
+
+P1, P2, P3, R1, R2, A1, A2, A3 = (f"sha256:{digit * 64}" for digit in "34567890")
+
+
+def test_the_cosign_tags_of_the_platform_images_only_a_deleted_index_refers_to_go_too():
+    # `cosign sign --recursive` signs every platform image; `stackbuild sign` only the index
+    listed = [Listed(f"sb-{OLD}", D1, (P1, P2)), Listed(f"sb-{CURRENT}", D2, (P3, P2)),
+              Listed(_cosign(P1), S1), Listed(_cosign(P2), S2), Listed(_cosign(P3), S3)]
+    verdicts = _verdicts(listed)
+    assert verdicts[_cosign(P1)] == (True, "cosign tag of a manifest only deleted indexes refer to")
+    assert verdicts[_cosign(P2)] == (False, "cosign tag of a manifest prune does not delete")  # shared
+    assert not verdicts[_cosign(P3)][0]
+    assert deletions(decide(listed, KEEP), listed) == (Deletion(S1, (_cosign(P1),)),
+                                                       Deletion(D1, (f"sb-{OLD}",)))
+
+
+def test_the_referrers_tag_of_a_deleted_manifest_goes_with_its_referrers_first():
+    # OCI 1.1 referrers on a registry without the referrers API: the tag sha256-<subject> holds an index
+    # of the artifacts whose subject is that manifest; a signature of one of them goes too
+    referrers = D1.replace(":", "-")
+    listed = [Listed(f"sb-{OLD}", D1), Listed(f"sb-{CURRENT}", D2), Listed(referrers, R1, (A1, A2)),
+              Listed(D2.replace(":", "-"), R2, (A3,)), Listed(_cosign(A2), S1)]
+    verdicts = decide(listed, KEEP)
+    assert {(v.tag, v.kind, v.why, v.reason) for v in verdicts if v.delete} == {
+        (f"sb-{OLD}", "content", "stale", "fingerprint of no loaded node or kept lockfile"),
+        (referrers, "referrers", "referrers", "referrers tag of a deleted manifest"),
+        (_cosign(A2), "signature", "signature", "cosign tag of a deleted referrer")}
+    assert deletions(verdicts, listed) == (
+        Deletion(A1, (), referrer_of=D1), Deletion(A2, (), referrer_of=D1), Deletion(R1, (referrers,)),
+        Deletion(S1, (_cosign(A2),)), Deletion(D1, (f"sb-{OLD}",)))
+
+
+def test_a_referrers_index_shared_with_a_staying_subject_stays():
+    # an empty referrers index is the same bytes for every subject: deleting it by digest would delete
+    # the referrers tag of the manifest that stays too
+    gone_subject, staying_subject = D1.replace(":", "-"), D2.replace(":", "-")
+    listed = [Listed(f"sb-{OLD}", D1), Listed(f"sb-{CURRENT}", D2), Listed(gone_subject, R1),
+              Listed(staying_subject, R1)]
+    verdicts = _verdicts(listed)
+    assert verdicts[f"sb-{OLD}"][0] and not verdicts[gone_subject][0] and not verdicts[staying_subject][0]
+    kept_artifact = [Listed(f"sb-{OLD}", D1), Listed(D1.replace(":", "-"), R1, (A1,)), Listed("pinned", A1)]
+    verdicts_of_kept = decide(kept_artifact, KEEP)
+    assert [d.digest for d in deletions(verdicts_of_kept, kept_artifact)] == [R1, D1]  # A1 is pinned
+
+
+def test_the_cosign_and_referrers_tags_of_a_manifest_gone_from_the_repository_go():
+    listed = [Listed(f"sb-{CURRENT}", D2), Listed(_cosign(D3), S1), Listed(D3.replace(":", "-"), R1, (A1,)),
+              Listed(_cosign(D4), S2)]  # D4 is an untagged manifest still there: not gone
+    verdicts = decide(listed, KEEP, gone={D3})
+    assert {(v.tag, v.why, v.reason) for v in verdicts if v.delete} == {
+        (_cosign(D3), "orphaned", "cosign tag of a manifest no longer in the repository"),
+        (D3.replace(":", "-"), "orphaned", "referrers tag of a manifest no longer in the repository")}
+    assert deletions(verdicts, listed) == (Deletion(A1, (), D3), Deletion(R1, (D3.replace(":", "-"),)),
+                                           Deletion(S1, (_cosign(D3),)))
