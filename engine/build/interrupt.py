@@ -15,6 +15,7 @@ import structlog
 from engine.errors import EngineError, signal_exit_code
 
 log = structlog.get_logger()
+_CAUGHT: list[str] = []  # every signal the handlers below caught: the CLI's exit code of any later error
 
 
 def child_pids(parent: int) -> list[int]:
@@ -48,6 +49,11 @@ class StopEvent(threading.Event):
         self.signal = ""
 
 
+def caught_signals() -> tuple[str, ...]:
+    """The name of each SIGINT or SIGTERM caught so far in this process, the first first."""
+    return tuple(_CAUGHT)
+
+
 @contextmanager
 def interruptible() -> Iterator[StopEvent]:
     """An event set by the first SIGINT or SIGTERM, which also stops our child processes (buildx, docker).
@@ -60,6 +66,7 @@ def interruptible() -> Iterator[StopEvent]:
         return
 
     def handle(signum: int, _frame: FrameType | None) -> None:
+        _CAUGHT.append(signal.Signals(signum).name)
         if not stop.is_set():
             stop.signal = signal.Signals(signum).name
             log.warning("run_interrupted", node="*", signal=stop.signal)

@@ -11,40 +11,16 @@ from typing import Any
 
 import pytest
 
-import engine.build.builder
 import engine.build.localstore
-from engine.build import interrupt
 from engine.cli import buildcmd, signing
-from engine.cli import main as cli
 from engine.run import api, outcomes
 from engine.state.history import History
 from engine.state.loaded import read_loaded
 from engine.state.lockfile import read_lockfile
 from engine.state.report import RunReport
-from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, human_ref, write_stack
+from tests.engine.engine_fakes import NODES, FakeRegistry, human_ref, write_stack
+from tests.engine.run.signalled import SIGNALS, CheckedBuilder, build
 from tests.engine.run.tagging import InterruptedWhileTagging, TaggingTrouble
-
-SIGNALS = [(signal.SIGINT, 130), (signal.SIGTERM, 143)]
-
-
-class CheckedBuilder(FakeBuilder):
-    """The fake builder as the build command uses it: an engine check, a copy for the local store."""
-
-    docker = None
-
-    def check(self) -> str:
-        return "github.com/docker/buildx v0.0.0-fake"
-
-    def for_local_store(self) -> CheckedBuilder:
-        return self
-
-
-def build(root: Path, builder: FakeBuilder, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
-    """`stackbuild build --no-test ARGS` of root's tiny stack with builder; its exit code."""
-    monkeypatch.setattr(interrupt, "descendant_pids", lambda _pid: [])  # no process of pytest is stopped
-    monkeypatch.setattr(engine.build.builder, "BuildxBuilder", lambda: builder)
-    return cli.main(["build", "--root", str(root), "--state-dir", str(root.parent / "state"),
-                     "--log-format", "json", "--no-test", *args])
 
 
 def last_report(root: Path) -> dict[str, Any]:
