@@ -33,6 +33,7 @@ from engine.state.digestmemo import load_memo, save_memo
 from engine.state.folder import run_lock
 from engine.state.history import History
 from engine.state.report import RunReport
+from graph.change.credentials import NamedCredential, check_named_credentials
 from graph.context.dockerignore import check_ignore_files
 from graph.expand.assemble import load_graph
 from graph.expand.dag import StackGraph, with_registry
@@ -60,6 +61,7 @@ class Options:
     platforms: tuple[str, ...] = ()  # build for these platforms only (each node keeps those it has)
     max_nodes: int = DEFAULT_MAX_NODES  # loading refuses stacks that expand to more nodes
     only: tuple[str, ...] = ()  # a CI shard: build exactly these nodes, promote nothing
+    credentials: tuple[NamedCredential, ...] = ()  # what DOCKER_CONFIG, KUBECONFIG, ... name: never sent
 
     @property
     def state(self) -> Path:
@@ -80,6 +82,7 @@ def load(options: Options) -> StackGraph:
         stack_graph = restrict_to(stack_graph, options.only)
     if options.platforms:
         stack_graph = narrow_platforms(stack_graph, options.platforms)
+    check_named_credentials(stack_graph.nodes.values(), options.root, options.credentials)
     return with_registry(stack_graph, options.registry) if options.registry else stack_graph
 
 

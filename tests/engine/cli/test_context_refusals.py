@@ -13,24 +13,10 @@ from engine.cli import draw
 from engine.cli.main import main
 from engine.run import api, publishing
 from tests.engine.cli.clifakes import CheckedBuilder, installed_builder
+from tests.engine.cli.contexts import COMMANDS, commands
 from tests.engine.engine_fakes import FakeRegistry, write_stack
 
 KEY = "stacks/t/mid/gha-creds-3f9c2b1a.json"  # google-github-actions/auth's service-account key
-
-
-COMMANDS = ["plan", "explain", "build", "graph", "export meta", "export bake"]
-
-
-def commands(root: Path, out: Path) -> dict[str, list[str]]:
-    common = ["--root", str(root), "--state-dir", str(out / "state"), "--log-format", "json"]
-    return {
-        "plan": ["plan", *common],
-        "explain": ["explain", "--node", "leaf", *common],
-        "build": ["build", "--no-test", *common],
-        "graph": ["graph", "--format", "mermaid", "--out", str(out / "graph.mmd"), *common],
-        "export meta": ["export", "meta", "--out", str(out / "meta"), *common],
-        "export bake": ["export", "bake", "--out", str(out / "bake.json"), *common],
-    }
 
 
 @pytest.fixture

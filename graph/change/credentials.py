@@ -1,0 +1,58 @@
+"""Credential files the environment names (DOCKER_CONFIG, KUBECONFIG, ...): refused from a build context
+that would send them, as graph.context.files refuses the well-known names (the engine reads the variables)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from graph.context.dockerignore import read_ignore_patterns
+from graph.context.files import files_matching
+from graph.errors import StackError
+from graph.model.spec import Node
+
+DOCKER_LOGINS = "config.json"  # what `docker login` writes in DOCKER_CONFIG
+
+
+@dataclass(frozen=True)
+class NamedCredential:
+    """A credential file (or, folder: DOCKER_CONFIG, a folder of them) an environment variable names."""
+
+    variable: str
+    what: str
+    path: Path  # absolute
+    folder: bool = False
+
+
+def check_named_credentials(nodes: Iterable[Node], root: Path, named: Sequence[NamedCredential]) -> None:
+    """StackError at the node's line for a context that would send a named credential file in the repository
+    (a DOCKER_CONFIG folder's config.json; every file of it when it lies inside the context)."""
+    top = root.resolve()
+    inside = [item for item in named if item.path.resolve().is_relative_to(top)]
+    seen: set[tuple[str, str]] = set()
+    for node in nodes:
+        if not inside or node.external or (node.dockerfile, node.context) in seen:
+            continue
+        seen.add((node.dockerfile, node.context))
+        context = (root / node.context).resolve()
+        patterns = read_ignore_patterns(context, root / node.dockerfile)
+        for item in inside:
+            for sent in files_matching(context, patterns, map(str, _files_of(item, context))):
+                raise StackError(
+                    f"node {node.name}: build context {root / node.context} would send {sent}, {item.what}, "
+                    f"named by {item.variable}, which a `COPY .` would put in the image", node.location,
+                    f"add `{sent}` to the context's .dockerignore, or move {item.variable} out of the "
+                    "repository")
+
+
+def _files_of(item: NamedCredential, context: Path) -> Iterator[Path]:
+    """The credential files item names that lie in context: a folder's config.json; all its files when the
+    folder lies below the context's top (it is the tool's own, not a folder of the project)."""
+    path = item.path.resolve()
+    if not item.folder:
+        yield from [path] if path.is_file() else []
+    elif path != context and path.is_relative_to(context):
+        yield from (found for found in sorted(path.rglob("*")) if found.is_file())
+    elif (path / DOCKER_LOGINS).is_file():
+        yield path / DOCKER_LOGINS
