@@ -1,10 +1,12 @@
-"""SIGTERM mid-run: running builds stop, nothing is published, and a restart rebuilds no finished node."""
+"""SIGTERM mid-run: running builds stop, nothing is published, a restart rebuilds no finished node, and
+an error the stop brings about still exits 130 or 143."""
 
 from __future__ import annotations
 
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -140,3 +142,19 @@ def test_a_terminated_run_publishes_nothing_and_resumes_without_rebuilding(
     actions = {name: node["action"] for name, node in resumed["nodes"].items()}
     assert actions == {"root": "retag", "fast": "retag", "slow": "build", "tail": "build"}
     assert resumed["buildx_invocations"] - resumed["fault_repeats"] == 2
+
+
+@pytest.mark.parametrize(("sent", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_error_after_the_signal_still_exits_130_or_143(slow_stack: Path, registry: str,
+                                                          builder: BuildxBuilder, sent: signal.Signals,
+                                                          exit_code: int) -> None:
+    run = Run(slow_stack, registry)
+    run.wait_for("node_started", "slow", within_s=600)
+    wait_for_buildx_plugin(run.process.pid, within_s=60)
+    for folder in (slow_stack / "state" / "runs").iterdir():  # the run's report can no longer be written
+        shutil.rmtree(folder)
+    run.process.send_signal(sent)
+    assert run.finish(within_s=120) == exit_code, "".join(run.output)[-3000:]  # was 2, the OSError's own
+    output = "".join(run.output)
+    assert "error: cannot use " in output and "No such file or directory" in output
+    assert "Traceback" not in output
