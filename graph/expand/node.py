@@ -16,6 +16,8 @@ from graph.model.spec import Combination, Definition, Node
 # The attr a definition's name becomes. Kind os sets none: an OS node is named for its role ('os',
 # 'base'), not its distribution, so `os_name` must come from its axes or attrs.
 KIND_ATTR = {"sdk": "sdk", "framework": "framework", "tool": "app", "llm": "app"}
+# Attributes that name the OS: a child is built FROM its parent, so it cannot change them (its tag would lie).
+OS_ATTRS = ("os", "os_name", "os_release")
 
 Constraints = list[tuple[Constraint, Location]]
 
@@ -112,7 +114,24 @@ def _attrs(definition: Definition, parent: Node | None, combo: Combination) -> d
     attrs.update(combo.values)
     for key, value in definition.attrs:
         attrs[key] = render(value, attrs, where)
+    if parent is not None:
+        _keep_parent_os(definition, parent, combo, attrs)
     return attrs
+
+
+def _keep_parent_os(definition: Definition, parent: Node, combo: Combination,
+                    attrs: Mapping[str, str]) -> None:
+    """Refuse an axis, include or attr that gives a child another OS than the parent it is built FROM."""
+    inherited = dict(parent.attrs)
+    for key in OS_ATTRS:
+        if key in inherited and attrs.get(key) != inherited[key]:
+            where = combo.location if key in dict(combo.values) else definition.at("attrs")
+            raise StackError(
+                f"node '{definition.name}' sets {key}={attrs.get(key)!r} on parent '{parent.name}', which is "
+                f"built on {key}={inherited[key]!r}: a child is built FROM its parent and keeps its OS, so "
+                "its tag would name an OS it does not run", where,
+                f"drop {key} from this definition's axes, include and attrs; put the OS matrix on the root "
+                "definition")
 
 
 def _platforms(definition: Definition, parent: Node | None, attrs: Mapping[str, str],

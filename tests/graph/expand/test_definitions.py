@@ -881,3 +881,28 @@ def test_an_include_whose_values_each_parent_has_only_some_of_is_an_error_at_its
         "s/stack.yaml:15: include rule of node 'cann' asks for os=2403lts, os_release=22.03-lts-sp3, "
         "which no parent node has together (an include value of an inherited attribute picks the parents "
         "it applies to: add a parent node with those values, or drop them from the rule)")
+
+
+OS_PARENT = ("stack: s\nregistry: r\nnodes:\n  os:\n    kind: os\n    tag: 'oe{os}'\n"
+             "    axes: {os: ['2203']}\n")
+
+
+@pytest.mark.parametrize(("child", "line"), [
+    ("    axes: {os: ['2403']}\n", 13),                       # an axis naming the OS
+    ("    axes: {os: ['2203']}\n    include: [{os: '2403'}]\n", 14),  # an include value of that axis
+    ("    attrs: {os: '{sdk}'}\n", 13),                        # an attr rewriting it
+])
+def test_a_child_that_would_change_its_parents_os_is_an_error_at_its_line(
+        root: Path, write_stack: Callable[[str], Path], child: str, line: int) -> None:
+    parent = OS_PARENT + "    attrs: {os_release: '22.03'}\n"
+    text = parent + "  sdk:\n    kind: sdk\n    parent: os\n    tag: 'x-oe{os}'\n" + child
+    with pytest.raises(StackError) as caught:
+        expand([load_stack(root, write_stack(text))])
+    assert caught.value.location == Location("s/stack.yaml", line)
+    assert "keeps its OS" in caught.value.message and "root definition" in (caught.value.hint or "")
+
+
+def test_a_child_may_restate_its_parents_os(load: Load) -> None:
+    text = (OS_PARENT + "  sdk:\n    kind: sdk\n    parent: os\n    tag: 'x-oe{os_release}'\n"
+            "    attrs: {os_release: '{os}'}\n")
+    assert tags(load(text)) == {"os-2203": "oe2203", "sdk": "x-oe2203"}
