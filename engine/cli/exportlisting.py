@@ -2,7 +2,8 @@
 
 Only listed files are ever removed, so what a person put beside the export (notes, or a README the
 export then keeps instead of writing its own) stays. The listing is read as untrusted: an entry that
-is absolute, climbs with `..`, or passes through a symbolic link is never followed.
+is absolute or climbs with `..` is ignored, and one that passes through a symbolic link stops the
+export (engine.cli.outfolder) before anything is removed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path, PurePosixPath
 
 import structlog
 
+from engine.cli.outfolder import linked_folder
 from engine.state.safefiles import StateError, read_bounded, write_atomic
 
 LISTING = ".stackbuild-export-meta.json"
@@ -48,11 +50,11 @@ def _plain(entry: str) -> bool:
         and "\0" not in entry and path.as_posix() == entry
 
 
-def remove_stale(out_dir: Path, previous: Iterable[PurePosixPath], written: set[PurePosixPath]) -> int:
+def remove_stale(out_dir: Path, stale: Iterable[PurePosixPath]) -> int:
     """Remove the previously written files not written again, then their folders left empty; the count."""
     removed = 0
-    for relative in previous:
-        if relative in written or not _inside_without_links(out_dir, relative):
+    for relative in stale:
+        if not _inside_without_links(out_dir, relative):
             continue
         target = out_dir / relative
         if target.is_symlink() or target.is_file():
@@ -63,13 +65,9 @@ def remove_stale(out_dir: Path, previous: Iterable[PurePosixPath], written: set[
 
 
 def _inside_without_links(out_dir: Path, relative: PurePosixPath) -> bool:
-    """Whether every folder on the way from out_dir to relative is a real folder, not a link."""
-    folder = out_dir
-    for part in relative.parts[:-1]:
-        folder = folder / part
-        if folder.is_symlink() or not folder.is_dir():
-            return False
-    return True
+    """Whether every folder on the way from out_dir to relative is a real folder, not a link (the export
+    refused links already: this keeps the removal safe on its own)."""
+    return linked_folder(out_dir, relative) is None and (out_dir / relative).parent.is_dir()
 
 
 def _prune_empty_folders(out_dir: Path, relative: PurePosixPath) -> None:

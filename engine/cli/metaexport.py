@@ -4,7 +4,8 @@
 folder holds a copy of the node's build context (after .dockerignore) and its Dockerfile made
 standalone (graph.present.export.standalone_dockerfile). Beside each meta.yml go the image's pages
 (README.md, doc/image-info.yml, its logo: engine.cli.metapages). Nothing in it points back into the
-repository, so the output folder may be anywhere.
+repository, so the output folder may be anywhere; nothing is written or removed through a symbolic
+link inside it (engine.cli.outfolder).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import yaml
 from engine.cli.exportlisting import previous_files, remove_stale, write_listing
 from engine.cli.metapages import Page, page_files, stack_docs, write_pages
 from engine.cli.options import OptionError, options_of
+from engine.cli.outfolder import fresh_file, refuse_links
 from engine.run import api
 from graph.change.fingerprint import sent_files
 from graph.context.files import EXECUTABLE_MODE, SYMLINK_MODE
@@ -46,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
                              image_pages(entries, stack_graph.nodes, stack_docs(options)))
     written = {folder / name for folder, files in folders.items() for name in files}
     written |= {PurePosixPath(relative) for relative in metas} | set(pages)
-    removed = remove_stale(out_dir, previous, written)
+    stale = [path for path in previous if path not in written]
+    refuse_links(out_dir, written, stale)
+    removed = remove_stale(out_dir, stale)
     for folder, files in folders.items():
         _write_folder(out_dir / folder, files)
     _write_metas(out_dir, metas)
@@ -60,8 +64,7 @@ def run(args: argparse.Namespace) -> int:
 def _write_metas(out_dir: Path, metas: dict[str, dict[str, dict[str, str]]]) -> None:
     """Write each meta.yml; one line each."""
     for relative, content in metas.items():
-        path = out_dir / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = fresh_file(out_dir / relative)
         path.write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
         print(f"wrote {path} ({len(content)} tags)")
 
@@ -107,17 +110,14 @@ def _write_folder(folder: Path, files: dict[str, tuple[Path, int] | str]) -> Non
     """Write a tag folder: copies of its context files and its Dockerfile."""
     for name, source in files.items():
         if isinstance(source, str):
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / name).write_text(source, encoding="utf-8")
+            fresh_file(folder / name).write_text(source, encoding="utf-8")
         else:
             _copy(*source, folder / name)
 
 
 def _copy(source: Path, mode: int, target: Path) -> None:
     """One context file: a symlink as a symlink, a file with its executable bit."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.is_symlink() or target.exists():
-        target.unlink()
+    fresh_file(target)
     if mode == SYMLINK_MODE:
         os.symlink(os.readlink(source), target)
         return

@@ -1,8 +1,8 @@
 """The image pages `export meta` writes beside each meta.yml: README.md, doc/image-info.yml and the logo.
 
 A page file already there that the previous export did not write (a README written by hand, or the
-checkout of openeuler-docker-images exported into) is kept, never overwritten; so is one whose folder
-is a symbolic link, which would take the write elsewhere.
+checkout of openeuler-docker-images exported into) is kept, never overwritten. (A page whose folder is
+a symbolic link stops the export, as every other write through a link does: engine.cli.outfolder.)
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
+from engine.cli.outfolder import fresh_file
 from engine.run import api
 from graph.expand.assemble import find_stack_files
 from graph.load.limits import Limits
@@ -40,13 +41,8 @@ def page_files(root: Path, out_dir: Path, previous: Sequence[PurePosixPath],
 
 
 def _not_ours(out_dir: Path, relative: PurePosixPath, listed: set[PurePosixPath]) -> str:
-    """Why the file at relative is not to be written: no export wrote it, or a folder on its way is a
-    symbolic link; '' when it is to be written."""
-    folder = out_dir
-    for part in relative.parts[:-1]:
-        folder = folder / part
-        if folder.is_symlink():
-            return f"{folder} is a symbolic link"
+    """Why the file at relative is not to be written: no export wrote it, or it is a folder; '' when it
+    is to be written."""
     target = out_dir / relative
     if target.is_dir() and not target.is_symlink():
         return "it is a folder"
@@ -58,10 +54,7 @@ def _not_ours(out_dir: Path, relative: PurePosixPath, listed: set[PurePosixPath]
 def write_pages(out_dir: Path, pages: dict[PurePosixPath, Page]) -> None:
     """Write each page, replacing what the previous export wrote there."""
     for relative, page in pages.items():
-        target = out_dir / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.is_symlink() or target.exists():
-            target.unlink()
+        target = fresh_file(out_dir / relative)
         if isinstance(page, str):
             target.write_text(page, encoding="utf-8")
         else:

@@ -1,0 +1,44 @@
+"""Writing and removing below `export meta`'s output folder without following a symbolic link inside it.
+
+A folder inside the output folder that is a link (`openeuler-ai/cann -> /somewhere/else`) would take a
+write or a removal outside it, so the export checks every path it will touch first and stops, having
+touched nothing, when one passes through a link. A file it writes that is itself a link is replaced,
+never written through. (The output folder itself may be a link: the person running the export named it.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+from engine.cli.options import OptionError
+
+LINK_HINT = "remove the link or make it a real folder, or name another --out"
+
+
+def linked_folder(out_dir: Path, relative: PurePosixPath) -> Path | None:
+    """The first folder on the way from out_dir to the file relative that is a symbolic link, else None."""
+    folder = out_dir
+    for part in relative.parts[:-1]:
+        folder = folder / part
+        if folder.is_symlink():
+            return folder
+    return None
+
+
+def refuse_links(out_dir: Path, writes: Iterable[PurePosixPath], removals: Iterable[PurePosixPath]) -> None:
+    """OptionError naming the first link a write or a removal would pass through."""
+    for verb, paths in (("writes", writes), ("removes", removals)):
+        for relative in sorted(paths):
+            if (link := linked_folder(out_dir, relative)) is not None:
+                raise OptionError(f"--out: {link} is a symbolic link inside the output folder; export meta "
+                                  f"{verb} {relative} through it and never writes or removes a file "
+                                  "through a link", LINK_HINT)
+
+
+def fresh_file(target: Path) -> Path:
+    """target with its folder made and whatever file or link was there removed: ready to be written."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    return target
