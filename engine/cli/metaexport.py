@@ -44,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
                _folder_files(options.root, stack_graph, entry) for entry in entries}
     metas = meta_files(entries)
     previous = previous_files(out_dir)
+    docs = stack_docs(options)
     pages, kept = page_files(options.root, out_dir, previous,
-                             image_pages(entries, stack_graph.nodes, stack_docs(options)))
+                             image_pages(entries, stack_graph.nodes, docs, args.link_base or ""))
     written = {folder / name for folder, files in folders.items() for name in files}
     written |= {PurePosixPath(relative) for relative in metas} | set(pages)
     stale = [path for path in previous if path not in written]

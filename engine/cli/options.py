@@ -28,6 +28,7 @@ from graph.model.checks import (
     registry_prefix_problem,
 )
 from graph.model.secrets import ALLOW_FLAG, ALLOW_VARIABLE, ENV_ALLOW_FLAG, ENV_ALLOW_VARIABLE, SecretPolicy
+from graph.present.imagedoc import link_base_problem
 
 NAMED_CREDENTIALS = {
     "DOCKER_CONFIG": CREDENTIAL_FILES[(".docker", "config.json")],
@@ -55,6 +56,8 @@ def checked(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, str):
                 _check(dest, item, where)
+    if getattr(args, "link_base", None) and args.kind != "meta":
+        raise OptionError("--link-base: only export meta writes pages with links", "drop --link-base")
     if getattr(args, "out", None):
         _check_out(args)
     if getattr(args, "cache", None) == "local":
@@ -98,6 +101,8 @@ _RULES: dict[str, tuple[Callable[[str], str], str]] = {
     "cache_dir": (_no_comma, "choose a folder whose path has no ','"),
     "state_dir": (_not_empty, "name a folder, e.g. .state"),
     "root": (_not_empty, "name the repository folder, e.g. ."),
+    "link_base": (link_base_problem, "give the URL the output folder is published at, e.g. "
+                                     "https://gitee.com/openeuler/openeuler-docker-images/blob/master"),
 }
 
 

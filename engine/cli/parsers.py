@@ -175,6 +175,9 @@ def _add_state_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     add_load_options(export)
     export.add_argument("--out", help="output folder (meta, default build/meta) or file (bake, default "
                                       "build/docker-bake.json)")
+    export.add_argument("--link-base", metavar="URL",
+                        help="meta: link each tag in the image pages to <URL>/<stack>/<image>/<folder>/"
+                             "Dockerfile, URL being where the output folder is published")
     add_secret_options(export, "bake: write no stack secret into the file (as build --no-secrets)")
     export.set_defaults(handler=commands.export)
 

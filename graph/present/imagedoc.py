@@ -10,6 +10,7 @@ the image's `doc:` only; where it says nothing the pages say so in neutral words
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,9 @@ import yaml
 from graph.errors import StackError
 from graph.model.spec import ImageDoc, Node, Stack
 from graph.present.export import MetaEntry
+
+_HOST = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?")
+_URL_TEXT = re.compile(r"[A-Za-z0-9._~:/@!$&*+,;=%-]*")  # no space, quote, bracket, `|`, `<`, `>` or `\\`
 
 README = "README.md"
 IMAGE_INFO = "doc/image-info.yml"
@@ -36,7 +40,7 @@ class TagRow:
     """One row of an image's tag table."""
 
     tag: str
-    dockerfile: str  # relative to the image folder
+    dockerfile: str  # relative to the image folder, or an absolute URL (a link base)
     currently: str
     architectures: str
 
@@ -55,9 +59,25 @@ def image_docs(stacks: Iterable[Stack]) -> dict[tuple[str, str], ImageDoc]:
             for definition in stack.definitions if definition.doc is not None}
 
 
+def link_base_problem(value: str) -> str:
+    """Why value cannot be the URL the output folder is published at (links are appended to it), or ''."""
+    scheme, _, rest = value.partition("://")
+    host = rest.split("/", 1)[0]
+    if scheme not in ("https", "http") or not rest:
+        return f"{value!r} is not an https:// or http:// URL"
+    if not _URL_TEXT.fullmatch(value.replace("?", "").replace("#", "")):
+        return f"{value!r} holds a space or a character a markdown link or table cannot hold"
+    if "?" in value or "#" in value:
+        return f"{value!r} has a query or fragment, which the Dockerfile paths would be appended to"
+    if "@" in host:
+        return f"{value!r} holds a user name or password, which would be published in every page"
+    return "" if _HOST.fullmatch(host) else f"{value!r} names no host"
+
+
 def image_pages(entries: list[MetaEntry], nodes: Mapping[str, Node],
-                docs: Mapping[tuple[str, str], ImageDoc]) -> ImagePages:
-    """README.md, doc/image-info.yml and the logo of each image folder meta_entries gives."""
+                docs: Mapping[tuple[str, str], ImageDoc], link_base: str = "") -> ImagePages:
+    """README.md, doc/image-info.yml and the logo of each image folder meta_entries gives; with a
+    link_base (the URL of the output folder) each tag links to its Dockerfile's URL below it."""
     groups: dict[str, list[MetaEntry]] = {}
     for entry in entries:
         groups.setdefault(posixpath.dirname(entry.meta), []).append(entry)
@@ -66,7 +86,7 @@ def image_pages(entries: list[MetaEntry], nodes: Mapping[str, Node],
         _refuse_tag_folders_on_pages(group, nodes)
         first = nodes[group[0].node]
         doc = docs.get((first.stack, first.image), ImageDoc())
-        rows = tag_rows(group, nodes)
+        rows = tag_rows(group, nodes, link_base.rstrip("/") + f"/{folder}/" if link_base else "")
         texts[posixpath.join(folder, README)] = readme(first, rows, doc)
         texts[posixpath.join(folder, IMAGE_INFO)] = image_info(first, rows, doc)
         if doc.logo:
@@ -85,8 +105,9 @@ def _refuse_tag_folders_on_pages(entries: list[MetaEntry], nodes: Mapping[str, N
                              "give the node a tag that does not start with the name of a page")
 
 
-def tag_rows(entries: list[MetaEntry], nodes: Mapping[str, Node]) -> list[TagRow]:
-    """One row per tag of an image; equal "Currently" lines get the attributes that tell them apart."""
+def tag_rows(entries: list[MetaEntry], nodes: Mapping[str, Node], prefix: str = "") -> list[TagRow]:
+    """One row per tag of an image, its Dockerfile after prefix (the image folder's URL, or ''); equal
+    "Currently" lines get the attributes that tell them apart."""
     group = [nodes[entry.node] for entry in entries]
     lines = [currently(node) for node in group]
     for line in {line for line in lines if lines.count(line) > 1}:
@@ -94,7 +115,8 @@ def tag_rows(entries: list[MetaEntry], nodes: Mapping[str, Node]) -> list[TagRow
         apart = {node.name: _told_apart(node, same) for node in same}
         lines = [f"{other} ({apart[node.name]})" if apart.get(node.name) else other
                  for node, other in zip(group, lines, strict=True)]
-    return [TagRow(entry.tag, entry.path, line, ", ".join(p.split("/", 1)[1] for p in node.platforms))
+    return [TagRow(entry.tag, prefix + entry.path, line,
+                   ", ".join(p.split("/", 1)[1] for p in node.platforms))
             for entry, node, line in zip(entries, group, lines, strict=True)]
 
 
@@ -133,7 +155,8 @@ def readme(node: Node, rows: list[TagRow], doc: ImageDoc) -> str:
         "edit the image's `doc:` there instead. -->",
         f"# {node.image}", _description(node, doc),
         "## Supported tags and respective Dockerfile links",
-        "Each tag links to the Dockerfile it is built from, in this folder.", tag_table(rows).rstrip("\n"),
+        "Each tag links to the Dockerfile it is built from" + ("." if _linked(rows) else ", in this folder."),
+        tag_table(rows).rstrip("\n"),
         "## Download", f"```bash\ndocker pull {node.repository}:{{Tag}}\n```",
         "Replace `{Tag}` with a tag from the table above.",
     ]
@@ -150,8 +173,8 @@ def image_info(node: Node, rows: list[TagRow], doc: ImageDoc) -> str:
         "category": doc.category or DEFAULT_CATEGORY,
         "description": _description(node, doc),
         "environment": _block(doc.environment or NO_ENVIRONMENT),
-        "tags": f"Tags of {node.repository}, each linked to its Dockerfile (relative to the image "
-                f"folder):\n\n{tag_table(rows)}",
+        "tags": f"Tags of {node.repository}, each linked to its Dockerfile"
+                f"{'' if _linked(rows) else ' (relative to the image folder)'}:\n\n{tag_table(rows)}",
         "download": f"Pull an image, `{{Tag}}` being one of the tags above:\n```\n"
                     f"docker pull {node.repository}:{{Tag}}\n```\n",
         "usage": _block(doc.usage or NO_USAGE),
@@ -162,6 +185,11 @@ def image_info(node: Node, rows: list[TagRow], doc: ImageDoc) -> str:
     header = (f"# Written by `stackbuild export meta` from the stack {node.stack}: edit the image's `doc:` "
               "there instead.\n")
     return header + yaml.dump(content, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1_000_000)
+
+
+def _linked(rows: list[TagRow]) -> bool:
+    """Whether the rows link URLs (a link base) rather than paths relative to the image folder."""
+    return any("://" in row.dockerfile for row in rows)
 
 
 def _description(node: Node, doc: ImageDoc) -> str:

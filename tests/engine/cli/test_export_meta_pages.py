@@ -117,3 +117,31 @@ def test_a_page_made_a_folder_since_the_last_export_is_kept(
     lines = export(root, out, capsys)
     assert f"kept {readme} as it is: it is a folder" in lines
     assert readme.is_dir()
+
+
+def test_link_base_makes_the_tag_links_absolute(root: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "meta"
+    assert cli.main(["export", "meta", "--root", str(root), "--out", str(out),
+                     "--link-base", "https://gitee.com/openeuler/openeuler-docker-images/blob/master/"]) == 0
+    readme = (out / "t" / "side" / "README.md").read_text(encoding="utf-8")
+    assert "| [4](https://gitee.com/openeuler/openeuler-docker-images/blob/master/t/side/4/any/Dockerfile) " \
+           "| side | amd64, arm64 |" in readme
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["meta", "--link-base", "gitee.com/openeuler"],
+     "error: --link-base: 'gitee.com/openeuler' is not an https:// or http:// URL (give the URL the output "
+     "folder is published at, e.g. https://gitee.com/openeuler/openeuler-docker-images/blob/master)\n"),
+    (["meta", "--link-base", "https://gitee.com/a\tb"],
+     "error: --link-base: 'https://gitee.com/a\\tb' contains the control character U+0009 (remove the "
+     "control characters)\n"),
+    (["bake", "--link-base", "https://gitee.com/x"],
+     "error: --link-base: only export meta writes pages with links (drop --link-base)\n"),
+])
+def test_a_bad_link_base_is_refused(argv: list[str], expected: str, root: Path, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "meta"
+    assert cli.main(["export", *argv, "--root", str(root), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == expected
+    assert not out.exists()

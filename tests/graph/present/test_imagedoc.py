@@ -23,6 +23,7 @@ from graph.present.imagedoc import (
     currently,
     image_docs,
     image_pages,
+    link_base_problem,
     tag_rows,
     tag_table,
 )
@@ -181,3 +182,48 @@ def test_a_tag_whose_folder_would_be_a_page_is_an_error_at_its_node(tmp_path: Pa
     assert str(caught.value) == ("s/stack.yaml:4: tag 'README.md' would have its folder README.md/1 where "
                                  "export meta writes the image's README.md "
                                  "(give the node a tag that does not start with the name of a page)")
+
+
+BASE_URL = "https://gitee.com/openeuler/openeuler-docker-images/blob/master"
+
+
+@pytest.mark.parametrize("link_base", [BASE_URL, BASE_URL + "/", BASE_URL + "//"])
+def test_a_link_base_makes_each_tag_link_absolute_below_the_stack_folder(
+        loaded: tuple[Stack, StackGraph], link_base: str) -> None:
+    stack, stack_graph = loaded
+    written = image_pages(meta_entries(stack_graph), stack_graph.nodes, image_docs([stack]), link_base)
+    row = f"| [8.1.RC1-oe2403lts]({BASE_URL}/ai/cann/8.1.RC1/24.03-lts/Dockerfile) | cann 8.1.RC1 with " \
+          "Python 3.11 on openeuler 24.03-lts | amd64, arm64 |"
+    readme = written.texts["ai/cann/README.md"]
+    assert row + "\n" in readme
+    assert "Each tag links to the Dockerfile it is built from.\n" in readme
+    info = yaml.safe_load(written.texts["ai/cann/doc/image-info.yml"])
+    assert info["tags"].splitlines()[0] == "Tags of r.example/oe/cann, each linked to its Dockerfile:"
+    assert info["tags"].splitlines()[-1] == row
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("ftp://example.org/x", "'ftp://example.org/x' is not an https:// or http:// URL"),
+    ("gitee.com/openeuler", "'gitee.com/openeuler' is not an https:// or http:// URL"),
+    ("https:///x", "'https:///x' names no host"),
+    ("https://gitee.com/a b", "'https://gitee.com/a b' holds a space or a character a markdown link "
+                              "or table cannot hold"),
+    ("https://gitee.com/a)b", "'https://gitee.com/a)b' holds a space or a character a markdown link "
+                              "or table cannot hold"),
+    ("https://gitee.com/a|b", "'https://gitee.com/a|b' holds a space or a character a markdown link "
+                              "or table cannot hold"),
+    ("https://gitee.com/x?ref=1", "'https://gitee.com/x?ref=1' has a query or fragment, which the "
+                                  "Dockerfile paths would be appended to"),
+    ("https://gitee.com/x#top", "'https://gitee.com/x#top' has a query or fragment, which the "
+                                "Dockerfile paths would be appended to"),
+    ("https://user:pw@gitee.com/x", "'https://user:pw@gitee.com/x' holds a user name or password, which "
+                                    "would be published in every page"),
+])
+def test_a_bad_link_base_is_named_with_its_problem(value: str, problem: str) -> None:
+    assert link_base_problem(value) == problem
+
+
+@pytest.mark.parametrize("value", [BASE_URL, BASE_URL + "/", "http://localhost:8080/tree/main",
+                                   "https://gitee.com"])
+def test_a_good_link_base_has_no_problem(value: str) -> None:
+    assert link_base_problem(value) == ""
