@@ -10,6 +10,7 @@ from graph.errors import CycleError, Location, StackError
 from graph.expand.combine import definition_nodes
 from graph.expand.dev import dev_nodes
 from graph.expand.node import Parent
+from graph.load.imagedoc import one_doc_per_image
 from graph.load.limits import DEFAULT_LIMITS, MAX_RULE_CHECKS, Limits
 from graph.model.spec import Definition, Node, Stack
 
@@ -57,6 +58,7 @@ def _check_size(definition: Definition, parents: int, total: int, limits: Limits
 
 
 def _unique_definitions(stacks: Sequence[Stack]) -> dict[str, Definition]:
+    """Every definition by name, names unique; one `doc:` per image across the files of a stack."""
     found: dict[str, Definition] = {}
     for stack in stacks:
         for definition in stack.definitions:
@@ -64,6 +66,7 @@ def _unique_definitions(stacks: Sequence[Stack]) -> dict[str, Definition]:
                 raise StackError(f"duplicate node name '{definition.name}'", definition.location,
                                  f"also defined at {found[definition.name].location}; rename one")
             found[definition.name] = definition
+    one_doc_per_image(found.values())
     return found
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from graph.errors import StackError
@@ -31,17 +32,19 @@ def read_doc(root: Path, folder: str, node: Fields) -> ImageDoc | None:
                     logo=_logo(root, folder, doc) if doc.has("logo") else "", location=node.where("doc"))
 
 
-def one_doc_per_image(definitions: tuple[Definition, ...]) -> None:
-    """StackError at the second of two definitions of one image whose `doc:` differ: an image has one page."""
-    first: dict[str, Definition] = {}
+def one_doc_per_image(definitions: Iterable[Definition]) -> None:
+    """StackError at the second of two definitions of one image of one stack (in one stack file or in
+    several with that stack name) whose `doc:` differ: an image has one page."""
+    first: dict[tuple[str, str], Definition] = {}
     for definition in definitions:
         if definition.doc is None:
             continue
-        other = first.setdefault(definition.image, definition)
-        if other.doc != definition.doc:
+        other = first.setdefault((definition.stack, definition.image), definition)
+        if other.doc is not None and other.doc != definition.doc:
             raise StackError(f"nodes '{other.name}' and '{definition.name}' both write a 'doc:' for image "
-                             f"{definition.image!r}", definition.doc.location,
-                             f"an image has one README: keep 'doc:' on node '{other.name}' only")
+                             f"{definition.image!r} of stack {definition.stack!r}", definition.doc.location,
+                             f"an image has one README: keep 'doc:' on node '{other.name}' only, at "
+                             f"{other.doc.location}")
 
 
 def _logo(root: Path, folder: str, doc: Fields) -> str:

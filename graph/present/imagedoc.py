@@ -54,7 +54,8 @@ class ImagePages:
 
 
 def image_docs(stacks: Iterable[Stack]) -> dict[tuple[str, str], ImageDoc]:
-    """(stack, image) → the `doc:` its definitions write (loading allows one per image)."""
+    """(stack, image) → the `doc:` its definitions write (loading the graph allows one per image of a
+    stack, across the files with that stack name)."""
     return {(stack.name, definition.image): definition.doc for stack in stacks
             for definition in stack.definitions if definition.doc is not None}
 

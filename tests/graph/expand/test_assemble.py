@@ -101,6 +101,32 @@ def test_load_graph_reports_errors_from_stack_files(root: Path, write_stack: Wri
                                  "defined (known: app)")
 
 
+def documented(stack: str, node: str, description: str) -> str:
+    """A stack file whose one node builds image 'one' (tagged as the node is named) and writes a doc:
+    (on line 8)."""
+    return minimal(stack, node).replace("tag: '1'", f"tag: '{node}'") + \
+        f"    image: one\n    doc: {{description: {description}}}\n"
+
+
+def test_two_files_of_one_stack_may_not_write_two_docs_for_one_image(root: Path,
+                                                                      write_stack: WriteStack) -> None:
+    write_stack(documented("s", "a", "From a."), folder="stacks/a")
+    write_stack(documented("s", "b", "From b."), folder="stacks/b")
+    with pytest.raises(StackError) as caught:
+        load_graph(root, [Path("stacks")])
+    assert str(caught.value) == (
+        "stacks/b/stack.yaml:8: nodes 'a' and 'b' both write a 'doc:' for image 'one' of stack 's' "
+        "(an image has one README: keep 'doc:' on node 'a' only, at stacks/a/stack.yaml:8)")
+
+
+@pytest.mark.parametrize(("second", "description"), [("s", "From a."), ("t", "From b.")])
+def test_one_image_may_repeat_its_doc_or_have_another_in_another_stack(
+        root: Path, write_stack: WriteStack, second: str, description: str) -> None:
+    write_stack(documented("s", "a", "From a."), folder="stacks/a")
+    write_stack(documented(second, "b", description), folder="stacks/b")
+    assert set(load_graph(root, [Path("stacks")]).nodes) == {"a", "b"}
+
+
 # --- the real demo stack ------------------------------------------------------------------------
 # Expectations are read from the demo's own YAML so that editing the demo keeps these tests true.
 

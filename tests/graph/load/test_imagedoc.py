@@ -79,8 +79,8 @@ ERRORS = [
      "(an external image is used as it is: drop 'doc' or 'from')"),
     ("two-docs-one-image", BASE + "    image: one\n    doc: {description: A.}\n"
      "  b:\n    kind: os\n    tag: '2'\n    image: one\n    doc: {description: B.}\n",
-     "s/stack.yaml:13: nodes 'a' and 'b' both write a 'doc:' for image 'one' "
-     "(an image has one README: keep 'doc:' on node 'a' only)"),
+     "s/stack.yaml:13: nodes 'a' and 'b' both write a 'doc:' for image 'one' of stack 's' "
+     "(an image has one README: keep 'doc:' on node 'a' only, at s/stack.yaml:8)"),
 ]
 
 
