@@ -34,7 +34,7 @@ from engine.state.folder import run_lock
 from engine.state.history import History
 from engine.state.report import RunReport
 from graph.change.credentials import NamedCredential, check_named_credentials
-from graph.context.dockerignore import check_ignore_files
+from graph.change.fingerprint import check_contexts
 from graph.expand.assemble import load_graph
 from graph.expand.dag import StackGraph, with_registry
 from graph.expand.selection import narrow_platforms, restrict, restrict_to
@@ -107,11 +107,11 @@ def check_run_secrets(nodes: Iterable[Node], root: Path, policy: SecretPolicy) -
 def plan(options: Options, registry: Registry | None = None, full: bool = False,
          changed_since: str = "", withheld: bool = False) -> tuple[PlanEntry, ...]:
     """The dry-run plan; without a registry client every node is planned as a build (no network).
-    withheld: plan a run that passes no secret (build --no-secrets)."""
+    Refused as build refuses a context that would send what no build may. withheld: plan a run that
+    passes no secret (build --no-secrets)."""
     stack_graph = load(options)
-    if registry is None and not changed_since:  # nothing fingerprinted: the ignore files are read anyway
-        built = (node for node in stack_graph.nodes.values() if not node.external)
-        check_ignore_files(options.root, ((node.context, node.dockerfile) for node in built))
+    if registry is None and not changed_since:  # nothing fingerprinted: the contexts are listed anyway
+        check_contexts(stack_graph.nodes.values(), options.root, load_memo(options.state))
         return make_plan(stack_graph, reason="forced" if full else "not_checked")
     history = open_history(options)
     try:

@@ -78,21 +78,22 @@ def _at_node(node: Node) -> Iterator[None]:
         raise type(err)(f"node {node.name}: {err.message}", node.location, err.hint) from None
 
 
-def sent_files(node: Node, root: Path) -> tuple[ContextFile, ...]:
+def sent_files(node: Node, root: Path, memo: DigestMemo | None = None) -> tuple[ContextFile, ...]:
     """What the node's build context sends (after its ignore file); an error names the node's line."""
     with _at_node(node):
         context = root / node.context
-        return list_context(context, read_ignore_patterns(context, root / node.dockerfile))
+        return list_context(context, read_ignore_patterns(context, root / node.dockerfile), memo)
 
 
-def check_contexts(nodes: Iterable[Node], root: Path) -> None:
+def check_contexts(nodes: Iterable[Node], root: Path, memo: DigestMemo | None = None) -> None:
     """List each built node's context once, as a build would: StackError at the node's line for one
-    that cannot be read or would send what no build may (graph.context.files refuses it)."""
+    that cannot be read or would send what no build may (graph.context.files refuses it). memo spares
+    reading files an earlier run hashed (node_inputs)."""
     seen: set[tuple[str, str]] = set()
     for node in nodes:
         if not node.external and (node.dockerfile, node.context) not in seen:
             seen.add((node.dockerfile, node.context))
-            sent_files(node, root)
+            sent_files(node, root, memo)
 
 
 Inputs = tuple[dict[str, str], tuple[ContextFile, ...]]

@@ -9,14 +9,13 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterable
 from pathlib import Path
 
 from graph.context.matcher import GO_SPACE, clean_path, compile_pattern, is_ignored
 from graph.errors import Location, StackError
 
-__all__ = ["MAX_IGNORE_FILE", "check_ignore_files", "clean_path", "ignore_file", "is_ignored",
-           "parse_ignore_line", "read_ignore_patterns"]
+__all__ = ["MAX_IGNORE_FILE", "clean_path", "ignore_file", "is_ignored", "parse_ignore_line",
+           "read_ignore_patterns"]
 
 MAX_IGNORE_FILE = 1024 * 1024
 
@@ -40,12 +39,6 @@ def read_ignore_patterns(context_dir: Path, dockerfile: Path) -> tuple[str, ...]
     """BuildKit's ignore patterns: those of ignore_file, none without one."""
     path = ignore_file(context_dir, dockerfile)
     return () if path is None else _read_ignore_file(path)
-
-
-def check_ignore_files(root: Path, builds: Iterable[tuple[str, str]]) -> None:
-    """Read the ignore file of each (context, Dockerfile) below root: StackError for a malformed one."""
-    for context, dockerfile in sorted(set(builds)):
-        read_ignore_patterns(root / context, root / dockerfile)
 
 
 def _read_ignore_file(path: Path) -> tuple[str, ...]:
