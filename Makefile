@@ -37,8 +37,8 @@ ARGS ?=
 SECRET_SRC_ALLOW ?= /etc/ssl/certs/ca-certificates.crt
 SECRET_FLAGS := $(foreach path,$(SECRET_SRC_ALLOW),--secret-src-allow $(path))
 
-plan: venv ## print the build plan of the default stacks (dry run)
-	$(BIN)/stackbuild plan $(ARGS)
+plan: venv ## print the build plan of the default stacks (dry run; secrets checked as build checks them)
+	$(BIN)/stackbuild plan $(SECRET_FLAGS) $(ARGS)
 
 matrix: setup ## nightly: rebuild the default stacks from scratch into the local registry
 	$(BIN)/stackbuild build --full --keep-going $(SECRET_FLAGS) $(ARGS)

@@ -6,7 +6,7 @@ import argparse
 import difflib
 from pathlib import Path
 
-from engine.cli.options import OptionError, options_of, secret_allowances
+from engine.cli.options import OptionError, options_of, secret_allowances, secret_policy_of
 from engine.cli.outfile import write_output
 from engine.errors import EngineError
 from engine.registry.client import RegistryClient
@@ -23,6 +23,7 @@ from graph.expand.dag import StackGraph
 from graph.load.limits import Limits
 from graph.load.stackfile import load_stack
 from graph.model.checks import control_problem
+from graph.model.secrets import SecretPolicy
 from graph.model.spec import Node
 from graph.plan.changes import Observed, build_reason, external_reason, file_inputs
 from graph.plan.entries import PlanEntry, plan_json, plan_table
@@ -36,14 +37,19 @@ TAGS_HINT = "name a UTF-8 text file with one tag a line"
 def plan(args: argparse.Namespace) -> int:
     """Print the plan: actions and reasons (asks the registry unless --offline)."""
     registry = None if args.offline else RegistryClient()
-    if (args.secret_src_allow or args.secret_env_allow) and not args.emit:
-        raise OptionError("--secret-src-allow and --secret-env-allow are for --emit's build jobs",
-                          "plan fingerprints alike with or without them: drop them, or add --emit")
-    entries = api.plan(options_of(args), registry, args.full, args.changed_since or "", args.no_secrets)
+    entries = api.plan(options_of(args), registry, args.full, args.changed_since or "", _plan_secrets(args))
     if args.emit:
         return _emit(args, entries)
     print(plan_json(entries) if args.format == "json" else plan_table(entries))
     return 0
+
+
+def _plan_secrets(args: argparse.Namespace) -> SecretPolicy | None:
+    """The policy the planned build checks secrets against, as build's; with --emit none here: each job
+    checks on its runner, whose paths and environment these allowances name (passed on, not read)."""
+    if args.emit:
+        return SecretPolicy(withhold=True) if args.no_secrets else None
+    return secret_policy_of(args)
 
 
 def _emit(args: argparse.Namespace, entries: tuple[PlanEntry, ...]) -> int:

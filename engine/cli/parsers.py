@@ -18,7 +18,7 @@ from engine.cli.options import (
     whole,
 )
 from engine.console import logs
-from graph.model.secrets import ALLOW_FLAG, ENV_ALLOW_FLAG
+from graph.model.secrets import ALLOW_FLAG, ALLOW_VARIABLE, ENV_ALLOW_FLAG, ENV_ALLOW_VARIABLE
 
 
 def _common() -> argparse.ArgumentParser:
@@ -92,9 +92,14 @@ def _add_plan(plan: argparse.ArgumentParser) -> None:
     plan.add_argument("--no-secrets", action="store_true",
                       help="plan as `build --no-secrets` runs (a node declaring secrets, and what is built "
                            "on it, has the fingerprints of a run without them)")
-    for flag, metavar in ((ALLOW_FLAG, "PATH"), (ENV_ALLOW_FLAG, "NAME")):
-        plan.add_argument(flag, action="append", default=[], metavar=metavar,
-                          help=f"with --emit: every build job passes {flag} {metavar} (repeatable)")
+    plan.add_argument(ALLOW_FLAG, action="append", default=[], metavar="PATH",
+                      help="a host file, or a folder, that stack secrets may read besides the repository: "
+                           f"checked as build checks it (repeatable; env {ALLOW_VARIABLE}); with --emit "
+                           "a path on the runners, passed to every build job")
+    plan.add_argument(ENV_ALLOW_FLAG, action="append", default=[], metavar="NAME",
+                      help="an environment variable `env:` stack secrets may read, checked as build checks "
+                           f"it (repeatable; env {ENV_ALLOW_VARIABLE}); with --emit, passed to every build "
+                           "job")
     plan.set_defaults(handler=commands.plan)
 
 

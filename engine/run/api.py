@@ -105,18 +105,22 @@ def check_run_secrets(nodes: Iterable[Node], root: Path, policy: SecretPolicy) -
 
 
 def plan(options: Options, registry: Registry | None = None, full: bool = False,
-         changed_since: str = "", withheld: bool = False) -> tuple[PlanEntry, ...]:
+         changed_since: str = "", secrets: SecretPolicy | None = None) -> tuple[PlanEntry, ...]:
     """The dry-run plan; without a registry client every node is planned as a build (no network).
-    Refused as build refuses a context that would send what no build may. withheld: plan a run that
-    passes no secret (build --no-secrets)."""
+    Refused as build refuses: a context that would send what no build may, and with secrets (the run's
+    policy) a secret file or variable it does not allow; None plans a run passing them, unchecked."""
     stack_graph = load(options)
+    built = [node for node in stack_graph.nodes.values() if not node.external]
+    if secrets is not None:
+        check_secrets(built, options.root, secrets)
     if registry is None and not changed_since:  # nothing fingerprinted: the contexts are listed anyway
-        check_contexts(stack_graph.nodes.values(), options.root, load_memo(options.state))
+        check_contexts(built, options.root, load_memo(options.state))
         return make_plan(stack_graph, reason="forced" if full else "not_checked")
     history = open_history(options)
     try:
         return plan_build(stack_graph, options.root, registry, history, full, changed_since, options.targets,
-                          load_memo(options.state) if history else None, withheld).entries
+                          load_memo(options.state) if history else None,
+                          secrets is not None and secrets.withhold).entries
     finally:
         if history:
             history.close()

@@ -30,7 +30,8 @@ def test_a_wheel_installs_outside_the_repository_and_plans_a_copied_stack(tmp_pa
     project = tmp_path / "elsewhere"
     shutil.copytree(ROOT / "stacks" / "demo", project / "stacks" / "demo",
                     ignore=shutil.ignore_patterns("rootfs"))
-    plan = _run(tmp_path / "venv" / "bin" / "stackbuild", "plan", "--offline", cwd=project)
+    plan = _run(tmp_path / "venv" / "bin" / "stackbuild", "plan", "--offline", "--secret-src-allow",
+                "/etc/ssl/certs/ca-certificates.crt", cwd=project)  # the demo's CA bundle secret
     assert plan.stdout.splitlines()[-1] == "13 nodes: 13 build"
     version = _run(tmp_path / "venv" / "bin" / "stackbuild", "--version", cwd=project)
     assert version.stdout.strip() == "stackbuild 0.1.0"

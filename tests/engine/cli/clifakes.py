@@ -12,6 +12,9 @@ from engine.cli import main as cli
 from engine.run import api
 from tests.engine.engine_fakes import FakeBuilder, FakeRegistry
 
+# the demo's stack-level secret reads the host's CA bundle: plan and build refuse it unless allowed
+DEMO_CA = ("--secret-src-allow", "/etc/ssl/certs/ca-certificates.crt")
+
 
 class CheckedBuilder(FakeBuilder):
     """The fake builder with the engine check the build command runs first."""

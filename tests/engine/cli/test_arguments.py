@@ -9,6 +9,7 @@ import pytest
 
 from engine.cli import main as cli
 from engine.run import api
+from tests.engine.cli.clifakes import DEMO_CA
 
 ROOT = Path(__file__).resolve().parents[3]
 MIRROR = "mirror.example:5000/ci"
@@ -63,7 +64,7 @@ def test_options_anywhere_parse_as_options_first(tmp_path: Path, mixed: list[str
 
 
 def test_plan_with_an_option_between_two_stacks_plans_both(capsys: pytest.CaptureFixture[str]) -> None:
-    code = cli.main(["plan", "stacks/demo", "--root", str(ROOT), "--offline", "--format", "json",
+    code = cli.main(["plan", "stacks/demo", "--root", str(ROOT), "--offline", "--format", "json", *DEMO_CA,
                      "stacks/tools"])
     nodes = {entry["node"] for entry in json.loads(capsys.readouterr().out)["nodes"]}
     demo = {entry.node for entry in api.plan(api.Options(root=ROOT, targets=(Path("stacks/demo"),)))}

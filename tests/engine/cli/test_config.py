@@ -10,6 +10,7 @@ import pytest
 
 from engine.cli import config
 from engine.cli.main import main, parse_checked
+from tests.engine.cli.clifakes import DEMO_CA
 
 ROOT = Path(__file__).resolve().parents[3]
 STACK = "stack: s\nregistry: localhost:5000/s\nplatforms: [linux/amd64]\nnodes:\n  os: {kind: os, tag: '1'}\n"
@@ -73,7 +74,7 @@ def test_a_configuration_above_the_limit_is_refused_not_read_cut_short(
 
 
 def test_the_repository_default_targets_plan_on_a_fresh_clone(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["plan", "--offline", "--root", str(ROOT), "--format", "json"]) == 0
+    assert main(["plan", "--offline", "--root", str(ROOT), "--format", "json", *DEMO_CA]) == 0
     nodes = json.loads(capsys.readouterr().out)["nodes"]
     assert {node["stack"] for node in nodes} == {"tools", "demo"}
     assert len(nodes) == 15  # the demo's 13 and the tools stack's base and SBOM generator

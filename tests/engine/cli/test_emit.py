@@ -84,8 +84,27 @@ def test_emit_passes_the_secret_allowances_to_every_build_job_not_to_publish(
 @pytest.mark.parametrize(("flags", "words"), [
     (["--emit", "github", "--secret-env-allow", "PIP-TOKEN"], "is not an environment variable name"),
     (["--emit", "github", "--secret-src-allow", "/a\nb"], "control character"),
-    (["--secret-env-allow", "PIP_TOKEN"], "are for --emit's build jobs")])
-def test_emit_refuses_bad_allowances_and_plan_refuses_them_without_emit(
+    (["--secret-src-allow", "/no/such/runner/path"], "error: --secret-src-allow: /no/such/runner/path does "
+                                                     "not exist")])
+def test_emit_refuses_bad_allowances_and_plan_checks_them_as_build_does(
         root: Path, capsys: pytest.CaptureFixture[str], flags: list[str], words: str) -> None:
     assert _plan(root, *flags) == 2
     assert words in capsys.readouterr().err
+
+
+def test_emit_leaves_the_secret_check_to_each_jobs_runner(
+        root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A plain plan refuses a host file it is not allowed (as build); the emitted jobs run elsewhere, with
+    the runners' paths and environment, so --emit passes the allowances on and checks nothing here."""
+    monkeypatch.delenv("STACKBUILD_SECRET_DIRS", raising=False)
+    stack = root / "stacks/t/stack.yaml"
+    text = stack.read_text(encoding="utf-8")
+    stack.write_text(text.replace("nodes:", "secrets: [{id: ca, src: /runner/ca.pem}]\nnodes:", 1),
+                     encoding="utf-8")
+    assert _plan(root) == 2
+    assert "secret 'ca' reads the host file /runner/ca.pem, which lies outside the repository" in \
+        capsys.readouterr().err
+    assert _plan(root, "--emit", "github", "--secret-src-allow", "/runner/ca.pem") == 0
+    jobs = yaml.safe_load(capsys.readouterr().out)["jobs"]
+    job = shlex.split(jobs["build-leaf"]["steps"][-1]["run"])
+    assert job[-2:] == ["--secret-src-allow", "/runner/ca.pem"]

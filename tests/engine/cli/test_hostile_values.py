@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main as cli
+from tests.engine.cli.clifakes import DEMO_CA
 from tests.engine.engine_fakes import write_stack
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -14,7 +15,8 @@ SMUGGLED = "localhost:5000/x,10.9.9.9:5000/y"
 
 
 def plan(*args: str) -> int:
-    return cli.main(["plan", "stacks/demo", "--root", str(ROOT), "--log-format", "json", "--offline", *args])
+    return cli.main(["plan", "stacks/demo", "--root", str(ROOT), "--log-format", "json", "--offline",
+                     *DEMO_CA, *args])
 
 
 def error_of(capsys: pytest.CaptureFixture[str]) -> str:

@@ -16,7 +16,7 @@ from engine.cli.options import options_of
 from engine.errors import EngineUnavailable
 from engine.run import api, publishing
 from engine.state.report import RunReport, new_run
-from tests.engine.cli.clifakes import CheckedBuilder, installed_builder
+from tests.engine.cli.clifakes import DEMO_CA, CheckedBuilder, installed_builder
 from tests.engine.engine_fakes import (
     NODES,
     REGISTRY,
@@ -41,7 +41,8 @@ def demo_names() -> list[str]:
 
 
 def plan(*args: str) -> int:
-    return cli.main(["plan", "stacks/demo", "--root", str(ROOT), "--log-format", "json", "--offline", *args])
+    return cli.main(["plan", "stacks/demo", "--root", str(ROOT), "--log-format", "json", "--offline",
+                     *DEMO_CA, *args])
 
 
 # --- bad input ----------------------------------------------------------------------------------

@@ -137,3 +137,33 @@ def test_export_bake_writes_an_allowed_variable(repo: Path, monkeypatch: pytest.
     targets = json.loads((repo / "build/docker-bake.json").read_text(encoding="utf-8"))["target"]
     assert {name: target["secret"] for name, target in targets.items() if "secret" in target} == {
         "mid": list(PASSED)}
+
+
+def plan(repo: Path, *flags: str) -> int:
+    return cli.main(["plan", "--offline", "--root", str(repo), "--state-dir", str(repo.parent / "state"),
+                     "--log-format", "json", *flags])
+
+
+def test_plan_refuses_a_variable_the_operator_did_not_allow_as_build_does(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the plan listed mid as a build that `build` then refused, exit 2, at the secret's line
+    assert plan(repo) == exits.EXIT_BAD_INPUT
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", REFUSED + "\n")
+
+
+@pytest.mark.parametrize("how", ["flag", "environment", "no secrets"])
+def test_plan_takes_the_variable_allowances_build_takes(
+        repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], how: str) -> None:
+    if how == "environment":
+        monkeypatch.setenv(VARIABLE, "PIP_TOKEN")
+    flags = {"flag": ["--secret-env-allow", "PIP_TOKEN"], "environment": [], "no secrets": ["--no-secrets"]}
+    assert plan(repo, *flags[how]) == exits.EXIT_OK
+    assert capsys.readouterr().out.endswith(f"{len(NODES)} nodes: {len(NODES)} build\n")
+
+
+def test_plan_refuses_a_flag_value_that_is_no_variable_name(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert plan(repo, "--no-secrets", "--secret-env-allow", "PIP-TOKEN") == exits.EXIT_BAD_INPUT
+    assert "error: --secret-env-allow: 'PIP-TOKEN' is not an environment variable name" in \
+        capsys.readouterr().err

@@ -183,3 +183,52 @@ def test_explain_no_secrets_shows_the_withheld_fingerprint(
     assert "  secrets     withheld" in withheld and "  secrets     withheld" not in trusted
     fingerprint = [line for line in withheld if line.startswith("fingerprint:")]
     assert fingerprint != [line for line in trusted if line.startswith("fingerprint:")]
+
+
+def plan(repo: Path, *args: str) -> int:
+    """`stackbuild plan ARGS` of repo (state beside it, JSON logs); its exit code."""
+    return cli.main(["plan", "--root", str(repo), "--state-dir", str(repo.parent / "state"),
+                     "--format", "json", "--log-format", "json", *args])
+
+
+PLANS = {"plan": [], "plan --offline": ["--offline"], "plan --offline --full": ["--offline", "--full"]}
+
+
+@pytest.mark.parametrize("mode", list(PLANS))
+def test_plan_refuses_a_host_file_the_operator_did_not_allow_as_build_does(
+        repo: Path, builder: CheckedBuilder, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], mode: str) -> None:
+    # the plan listed every node (exit 0) that the build then refused, exit 2, at the secret's line
+    monkeypatch.delenv("STACKBUILD_SECRET_DIRS", raising=False)
+    monkeypatch.setattr(commands, "RegistryClient", lambda: builder.registry)
+    assert build(repo) == exits.EXIT_BAD_INPUT
+    refused = capsys.readouterr().err
+    assert refused.startswith("error: stacks/t/stack.yaml:6: node base: secret 'tok' reads the host file ")
+    assert plan(repo, *PLANS[mode]) == exits.EXIT_BAD_INPUT
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", refused)
+    assert builder.registry.events == []
+
+
+@pytest.mark.parametrize("how", ["file flag", "folder flag", "environment", "no secrets"])
+@pytest.mark.parametrize("mode", list(PLANS))
+def test_plan_takes_the_allowances_build_takes(
+        repo: Path, host_file: Path, builder: CheckedBuilder, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], mode: str, how: str) -> None:
+    monkeypatch.delenv("STACKBUILD_SECRET_DIRS", raising=False)
+    monkeypatch.setattr(commands, "RegistryClient", lambda: builder.registry)
+    flags = {"file flag": ["--secret-src-allow", str(host_file)],
+             "folder flag": ["--secret-src-allow", str(host_file.parent)], "environment": [],
+             "no secrets": ["--no-secrets"]}[how]
+    if how == "environment":
+        monkeypatch.setenv("STACKBUILD_SECRET_DIRS", str(host_file.parent))
+    assert plan(repo, *PLANS[mode], *flags) == exits.EXIT_OK
+    entries = json.loads(capsys.readouterr().out)["nodes"]
+    assert sorted(entry["node"] for entry in entries) == sorted(NODES)
+    assert {entry["action"] for entry in entries} == {"build"}
+
+
+def test_plan_checks_an_allowed_path_as_build_does(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = repo.parent / "no-such-folder"
+    assert plan(repo, "--offline", "--secret-src-allow", str(missing)) == exits.EXIT_BAD_INPUT
+    assert f"error: --secret-src-allow: {missing} does not exist" in capsys.readouterr().err
