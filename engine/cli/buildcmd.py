@@ -80,6 +80,10 @@ def _check_publication(args: argparse.Namespace) -> None:
     if args.no_publish and args.load:
         raise OptionError("--no-publish cannot be combined with --load",
                           "--load only sets tags in the local image store; drop one of them")
+    if args.no_publish and args.check_reproducible:
+        raise OptionError("--no-publish cannot be combined with --check-reproducible: a reproducibility "
+                          "check rebuilds published nodes under sbrepro- tags and moves no human tag anyway",
+                          "drop --no-publish")
 
 
 def _stopped_once_published(report: RunReport, sign: str | None, shard: bool) -> None:

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main as cli
-from engine.run import api
+from engine.run import api, reproduce
 from engine.run.settings import BuildSettings
 from graph.model.secrets import SecretPolicy
+from tests.engine.cli.clifakes import fake_engine
 from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, human_ref
 from tests.engine.run.builds import options_of
 
@@ -51,4 +52,18 @@ def test_no_publication_beside_what_needs_one_is_refused_before_anything_runs(
         root: Path, capsys: pytest.CaptureFixture[str], flags: list[str], words: str) -> None:
     assert cli.main(["build", "--root", str(root), "--state-dir", str(root.parent / "state"), *flags]) == 2
     assert words in capsys.readouterr().err
+    assert not (root.parent / "state" / "runs").exists()
+
+
+def test_no_publish_with_check_reproducible_is_a_usage_error_before_anything_runs(
+        root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # it was accepted and ignored: a reproducibility check publishes nothing whatever the flag says
+    builder = fake_engine(monkeypatch)
+    monkeypatch.setattr(reproduce, "RegistryClient", lambda: builder.registry)
+    argv = ["build", "--root", str(root), "--state-dir", str(root.parent / "state"), "--log-format", "json"]
+    assert cli.main([*argv, "--check-reproducible", "leaf", "--no-publish"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --no-publish cannot be combined with --check-reproducible: a reproducibility check "
+        "rebuilds published nodes under sbrepro- tags and moves no human tag anyway (drop --no-publish)\n")
+    assert builder.order == [] and builder.registry.events == []
     assert not (root.parent / "state" / "runs").exists()
