@@ -80,10 +80,23 @@ def _check_publication(args: argparse.Namespace) -> None:
     if args.no_publish and args.load:
         raise OptionError("--no-publish cannot be combined with --load",
                           "--load only sets tags in the local image store; drop one of them")
-    if args.no_publish and args.check_reproducible:
-        raise OptionError("--no-publish cannot be combined with --check-reproducible: a reproducibility "
-                          "check rebuilds published nodes under sbrepro- tags and moves no human tag anyway",
-                          "drop --no-publish")
+    if args.check_reproducible:
+        _check_reproducible_alone(args)
+
+
+def _check_reproducible_alone(args: argparse.Namespace) -> None:
+    """Refuse the build options a reproducibility check would ignore (it rebuilds the named published nodes
+    one by one, without cache or tests, under sbrepro- tags, and moves, signs, loads and copies nothing)."""
+    ignored = {"--no-publish": args.no_publish, "--load": args.load, "--sign": args.sign,
+               "--report-dir": args.report_dir, "--full": args.full, "--changed-since": args.changed_since,
+               "--cache-dir": args.cache_dir, "--adopt": args.adopt, "--builders": args.builders,
+               "--only": args.only, "--keep-going": args.keep_going}  # --jobs, --cache: also set by config
+    given = [flag for flag, value in ignored.items() if value]
+    if given:
+        raise OptionError(f"{given[0]} cannot be combined with --check-reproducible: a reproducibility "
+                          "check rebuilds the named published nodes one by one without cache under "
+                          "sbrepro- tags, and moves, signs, loads and reports nothing else",
+                          f"drop {' and '.join(given)}, or run the check on its own")
 
 
 def _stopped_once_published(report: RunReport, sign: str | None, shard: bool) -> None:

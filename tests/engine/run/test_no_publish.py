@@ -55,15 +55,25 @@ def test_no_publication_beside_what_needs_one_is_refused_before_anything_runs(
     assert not (root.parent / "state" / "runs").exists()
 
 
-def test_no_publish_with_check_reproducible_is_a_usage_error_before_anything_runs(
-        root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    # it was accepted and ignored: a reproducibility check publishes nothing whatever the flag says
+@pytest.mark.parametrize("flags", [
+    ["--no-publish"], ["--load"], ["--sign", "cosign.key"], ["--report-dir", "reports"], ["--full"],
+    ["--changed-since", "HEAD"], ["--cache-dir", "c"], ["--adopt"], ["--builders", "pool.yaml"],
+    ["--only", "leaf"], ["--keep-going"]])
+def test_an_option_a_reproducibility_check_would_ignore_is_a_usage_error_before_anything_runs(
+        root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        flags: list[str]) -> None:
+    # each was accepted and ignored: the check rebuilds one node at a time, without cache, and moves,
+    # signs, loads and copies nothing
     builder = fake_engine(monkeypatch)
     monkeypatch.setattr(reproduce, "RegistryClient", lambda: builder.registry)
+    (root / "cosign.key").write_text("not a key\n", encoding="utf-8")
+    (root / "pool.yaml").write_text("builders: {}\n", encoding="utf-8")
+    monkeypatch.chdir(root)
     argv = ["build", "--root", str(root), "--state-dir", str(root.parent / "state"), "--log-format", "json"]
-    assert cli.main([*argv, "--check-reproducible", "leaf", "--no-publish"]) == 2
+    assert cli.main([*argv, "--check-reproducible", "leaf", *flags]) == 2
     assert capsys.readouterr().err == (
-        "error: --no-publish cannot be combined with --check-reproducible: a reproducibility check "
-        "rebuilds published nodes under sbrepro- tags and moves no human tag anyway (drop --no-publish)\n")
+        f"error: {flags[0]} cannot be combined with --check-reproducible: a reproducibility check rebuilds "
+        "the named published nodes one by one without cache under sbrepro- tags, and moves, signs, loads and "
+        f"reports nothing else (drop {flags[0]}, or run the check on its own)\n")
     assert builder.order == [] and builder.registry.events == []
-    assert not (root.parent / "state" / "runs").exists()
+    assert not (root.parent / "state" / "runs").exists() and not (root / "reports").exists()
