@@ -3,11 +3,12 @@ commit, an old tree."""
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import tarfile
+import tempfile
 from pathlib import Path
+from typing import IO
 
 from engine.errors import EngineError
 from engine.state.hygiene import public_source
@@ -30,11 +31,16 @@ def _git(root: Path, *args: str) -> bytes:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise GitError(f"git {' '.join(args)}: {exc}", "is git installed?") from None
     if done.returncode != 0:
-        message = done.stderr.decode(errors="replace").strip().splitlines()
-        error = GitError if message else _Silent
-        raise error(f"git {' '.join(args)} failed: {message[-1] if message else done.returncode}",
-                    "check the ref and that the folder is a git checkout")
+        raise _failure(args, done.returncode, done.stderr)
     return done.stdout
+
+
+def _failure(args: tuple[str, ...], code: int, stderr: bytes) -> GitError:
+    """The error of a git command that exited with code, saying what git said last."""
+    message = stderr.decode(errors="replace").strip().splitlines()
+    error = GitError if message else _Silent
+    return error(f"git {' '.join(args)} failed: {message[-1] if message else code}",
+                 "check the ref and that the folder is a git checkout")
 
 
 def revision(root: Path) -> str:
@@ -76,16 +82,70 @@ def changed_files(root: Path, ref: str) -> set[str]:
 
 
 def export_tree(root: Path, ref: str, dest: Path, paths: list[str]) -> None:
-    """Write the files under paths (relative to root) as they were at ref into dest."""
+    """Write the files under paths (relative to root) as they were at ref into dest: streamed from `git
+    archive` a member at a time, so memory stays bounded whatever the files' sizes."""
     if ref.startswith("-"):
         raise GitError(f"bad ref {ref!r}", "name a commit, branch or tag")
-    archive = _git(root, "archive", "--format=tar", ref, "--", *paths)
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        members = _inside(tar, dest)
-        if hasattr(tarfile, "data_filter"):  # Python 3.11.4 and later: the filter checks again
-            tar.extractall(dest, members=members, filter="data")
+    args = ("archive", "--format=tar", ref, "--", *paths)
+    with tempfile.TemporaryFile() as stderr:  # a file: git never waits for a pipe nobody reads yet
+        try:
+            # git streams a blob above core.bigFileThreshold (default 512 MiB), reads a smaller one whole
+            process = subprocess.Popen(["git", "-C", str(root), "-c", "core.bigFileThreshold=16m", *args],
+                                       stdout=subprocess.PIPE, stderr=stderr)
+        except OSError as exc:
+            raise GitError(f"git {' '.join(args)}: {exc}", "is git installed?") from None
+        assert process.stdout is not None
+        try:
+            _extract(process.stdout, dest)
+        except tarfile.TarError as exc:  # git failed before the archive's first block, or something odd
+            unreadable: tarfile.TarError | None = exc
+        except OSError as err:
+            raise GitError(f"cannot write {dest}: {err.strerror or err}",
+                           "check the temporary folder") from err
         else:
-            tar.extractall(dest, members=members)
+            unreadable = None
+        finally:
+            process.stdout.close()  # a refused member: git stops on the closed pipe
+            code = _waited(process, args)
+        if code != 0:
+            stderr.seek(0)
+            raise _failure(args, code, stderr.read())
+        if unreadable is not None:  # an unreadable archive, or a member the data filter refused
+            raise GitError(f"cannot extract the archive of {ref}: {unreadable}",
+                           "check the repository for odd symlinks and the git installation")
+
+
+def _waited(process: subprocess.Popen[bytes], args: tuple[str, ...]) -> int:
+    """The exit code of a git whose output was read to the end (or closed)."""
+    try:
+        return process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise GitError(f"git {' '.join(args)} did not finish", "check the repository") from None
+
+
+def _extract(stream: IO[bytes], dest: Path) -> None:
+    """Extract a tar stream into dest member by member, refusing any that would land or point outside
+    it (before it is written: the data filter, where there is one, checks again)."""
+    top = dest.resolve()
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        for member in tar:
+            _refuse_outside(member, top)
+            if hasattr(tarfile, "data_filter"):  # Python 3.11.4 and later
+                tar.extract(member, dest, filter="data")
+            else:
+                tar.extract(member, dest)
+
+
+def _refuse_outside(member: tarfile.TarInfo, top: Path) -> None:
+    """GitError for a member that would land or point outside top, or is a device, FIFO or hard link
+    (git archive writes none)."""
+    target = (top / member.name).resolve()
+    link = (target.parent / member.linkname).resolve() if member.issym() else target
+    if not (target.is_relative_to(top) and link.is_relative_to(top)) or member.isdev() or member.islnk():
+        raise GitError(f"the archive of the tree holds {member.name!r}, which points outside it",
+                       "check the repository for odd symlinks")
 
 
 def export_outline(root: Path, ref: str, dest: Path) -> None:
@@ -107,18 +167,6 @@ def export_outline(root: Path, ref: str, dest: Path) -> None:
         except OSError as err:
             raise GitError(f"cannot write {path}: {err.strerror or err}",
                            "check the temporary folder") from err
-
-
-def _inside(tar: tarfile.TarFile, dest: Path) -> list[tarfile.TarInfo]:
-    """The members of a tree archive, refusing any that would land or point outside dest."""
-    top = dest.resolve()
-    for member in tar.getmembers():
-        target = (top / member.name).resolve()
-        link = (target.parent / member.linkname).resolve() if member.issym() else target
-        if not (target.is_relative_to(top) and link.is_relative_to(top)) or member.isdev():
-            raise GitError(f"the archive of the tree holds {member.name!r}, which points outside it",
-                           "check the repository for odd symlinks")
-    return tar.getmembers()
 
 
 def resolve(root: Path, ref: str) -> str:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import os
+import shlex
+import tarfile
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -222,3 +226,49 @@ def test_export_outline_stands_in_for_every_file_the_export_left_out(repo: Path,
     assert (dest / "stacks/t/stack.yaml").read_text(encoding="utf-8") == "stack: t\n"  # kept as exported
     assert (dest / "README.md").read_bytes() == b"" and (dest / "old.txt").is_file()
     assert not (dest / "new.txt").exists()
+
+
+def test_export_tree_streams_a_large_file_in_bounded_memory(repo: Path, tmp_path: Path) -> None:
+    size = 48 << 20
+    with (repo / "stacks" / "t" / "a" / "big.bin").open("wb") as big:
+        big.truncate(size)  # zeros: cheap for git to store, full size in the archive
+    commit_all(repo, "a large file under the stacks")
+    tracemalloc.start()
+    try:
+        gitinfo.export_tree(repo, "HEAD", tmp_path / "out", ["stacks"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (tmp_path / "out" / "stacks/t/a/big.bin").stat().st_size == size
+    assert peak < 4 << 20  # the whole archive read at once held it (and more) in memory
+
+
+def _fake_git(folder: Path, monkeypatch: pytest.MonkeyPatch, output: bytes) -> None:
+    """A git first on PATH that writes output, whatever it is asked, and exits 0."""
+    folder.mkdir()
+    (folder / "output").write_bytes(output)
+    script = f"#!/bin/sh\nexec cat {shlex.quote(str(folder / 'output'))}\n"
+    (folder / "git").write_text(script, encoding="utf-8")
+    (folder / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+
+@pytest.mark.parametrize("kind", [tarfile.LNKTYPE, tarfile.FIFOTYPE, tarfile.CHRTYPE])
+def test_export_tree_refuses_a_hard_link_or_device_git_never_writes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extraction: str, kind: bytes) -> None:
+    member = tarfile.TarInfo("stacks/odd")
+    member.type, member.linkname = kind, "/etc/hostname" if kind == tarfile.LNKTYPE else ""
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        tar.addfile(member)
+    _fake_git(tmp_path / "bin", monkeypatch, archive.getvalue())
+    with pytest.raises(GitError, match="'stacks/odd', which points outside it"):
+        gitinfo.export_tree(tmp_path, "HEAD", tmp_path / "out", ["stacks"])
+    assert not os.path.lexists(tmp_path / "out" / "stacks" / "odd")
+
+
+def test_export_tree_of_output_that_is_no_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_git(tmp_path / "bin", monkeypatch, b"not a tar archive\n" * 100)
+    with pytest.raises(GitError, match=r"^cannot extract the archive of HEAD: ") as caught:
+        gitinfo.export_tree(tmp_path, "HEAD", tmp_path / "out", ["stacks"])
+    assert caught.value.hint == "check the repository for odd symlinks and the git installation"
