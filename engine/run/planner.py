@@ -16,7 +16,7 @@ from graph.change.affected import affected, directly_changed
 from graph.change.fingerprint import Fingerprint, fingerprint_graph
 from graph.context.files import DigestMemo
 from graph.errors import GraphError
-from graph.expand.assemble import load_graph
+from graph.expand.assemble import load_graph, stack_paths
 from graph.expand.dag import StackGraph
 from graph.model.spec import Node
 from graph.plan.changes import Observed, decide
@@ -111,9 +111,11 @@ def pr_changes(stack_graph: StackGraph, root: Path, ref: str, targets: tuple[Pat
     changed = gitinfo.changed_files(root, base)
     with tempfile.TemporaryDirectory(prefix="stackbuild-ref-") as old_root:
         try:
-            gitinfo.export_tree(root, base, Path(old_root), sorted({_top(t) for t in targets} or {"stacks"}))
-            gitinfo.export_outline(root, base, Path(old_root))  # Dockerfiles and contexts outside them
-            old_graph: StackGraph | None = load_graph(Path(old_root), targets or (Path("stacks"),))
+            old_targets = targets or (Path("stacks"),)
+            gitinfo.export_tree(root, base, Path(old_root), sorted({_top(t) for t in old_targets}))
+            # stand-ins for the Dockerfiles and contexts the old stacks name outside what was exported
+            gitinfo.export_outline(root, base, Path(old_root), stack_paths(Path(old_root), old_targets))
+            old_graph: StackGraph | None = load_graph(Path(old_root), old_targets)
         except (GraphError, gitinfo.GitError):
             old_graph = None  # the stacks did not exist or load at the fork: every node counts as new
     if old_graph is None:

@@ -4,14 +4,18 @@ commit, an old tree."""
 from __future__ import annotations
 
 import os
+import posixpath
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
 from engine.errors import EngineError
 from engine.state.hygiene import public_source
+
+MAX_LINK_HOPS = 40  # as Linux allows in one path lookup
 
 
 class GitError(EngineError):
@@ -148,25 +152,94 @@ def _refuse_outside(member: tarfile.TarInfo, top: Path) -> None:
                        "check the repository for odd symlinks")
 
 
-def export_outline(root: Path, ref: str, dest: Path) -> None:
-    """Give every file at ref (relative to root) that dest lacks an empty stand-in: loading stacks
-    checks that their Dockerfiles and contexts exist, wherever in the repository they are."""
+def export_outline(root: Path, ref: str, dest: Path, paths: Iterable[str]) -> None:
+    """Give each of paths (relative to root) that dest lacks a stand-in as it was at ref, with the folders
+    above it: a folder for a folder, an empty file for a file, the link for a symlink (then a stand-in for
+    what it names). Loading stacks checks only that the Dockerfiles and contexts they name exist, so the
+    rest of the tree, however many files it holds, is left out."""
     if ref.startswith("-"):
         raise GitError(f"bad ref {ref!r}", "name a commit, branch or tag")
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise GitError(f"cannot write {dest}: {err.strerror or err}", "check the temporary folder") from err
     top = dest.resolve()
-    listing = _git(root, "ls-tree", "-r", "--name-only", "-z", ref)
-    for name in filter(None, listing.split(b"\0")):
-        path = top / os.fsdecode(name)
-        if not path.resolve().is_relative_to(top):
-            raise GitError(f"the tree holds {os.fsdecode(name)!r}, which points outside it",
-                           "check the repository for odd symlinks")
+    pending = {path for path in paths if _plain(path)}
+    for _ in range(MAX_LINK_HOPS):  # each round follows one more symlink
+        entries = _entries(root, ref, {prefix for path in pending for prefix in _prefixes(path)
+                                       if not os.path.lexists(top / prefix)})
+        pending = {further for path in sorted(pending)
+                   if _plain(further := _stand_in(root, ref, top, path, entries))}
+        if not pending:
+            return
+
+
+def _plain(path: str) -> bool:
+    """Whether path is a normalized path below root (not root itself, nothing outside it or in .git)."""
+    parts = path.split("/")
+    return bool(path) and path != "." and not path.startswith("/") and "\0" not in path and not (
+        {"..", ".", "", ".git"} & set(parts))
+
+
+def _prefixes(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:end]) for end in range(1, len(parts) + 1)]
+
+
+def _entries(root: Path, ref: str, names: set[str]) -> dict[str, tuple[str, str]]:
+    """What names (relative to root) are at ref, with the folders above them: path → (mode, object)."""
+    found: dict[str, tuple[str, str]] = {}
+    ordered = sorted(names)
+    for start in range(0, len(ordered), 500):  # argument lists of bounded length
+        # -t: the folders on the way too; a symlink half-way is listed only when asked for itself
+        listing = _git(root, "--literal-pathspecs", "ls-tree", "-t", "-z", ref, "--",
+                       *ordered[start:start + 500])
+        for line in filter(None, listing.split(b"\0")):
+            info, _, name = line.partition(b"\t")
+            mode, _, rest = info.partition(b" ")
+            found[os.fsdecode(name)] = (mode.decode(), rest.rpartition(b" ")[2].decode())
+    return found
+
+
+def _stand_in(root: Path, ref: str, top: Path, path: str, entries: dict[str, tuple[str, str]]) -> str:
+    """Make path's stand-in under top, component by component; after a symlink, the path (relative to
+    top) still to make, as the link resolves; '' when done or when ref lacks it (loading says so)."""
+    parts = path.split("/")
+    for index, here in enumerate(_prefixes(path)):
+        place = top / here
+        last = index == len(parts) - 1
         try:
-            if not os.path.lexists(path):
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.touch()
+            if not os.path.lexists(place) and not _make(root, ref, top, place, entries.get(here), last):
+                return ""
+            if place.is_symlink():
+                resolved = place.resolve().relative_to(top).as_posix()
+                return posixpath.normpath(posixpath.join(resolved, *parts[index + 1:]))
+        except (FileNotFoundError, NotADirectoryError, RuntimeError, ValueError):  # a loop, a link out of top
+            return ""
         except OSError as err:
-            raise GitError(f"cannot write {path}: {err.strerror or err}",
+            raise GitError(f"cannot write {place}: {err.strerror or err}",
                            "check the temporary folder") from err
+        if not last and not place.is_dir():
+            return ""
+    return ""
+
+
+def _make(root: Path, ref: str, top: Path, place: Path, entry: tuple[str, str] | None, last: bool) -> bool:
+    """Make the stand-in of one tree entry at place; False when there is none to make."""
+    mode, obj = entry or ("", "")
+    if mode in ("040000", "160000"):  # a folder, or a submodule (a folder in a checkout)
+        place.mkdir()
+    elif mode == "120000":
+        target = os.fsdecode(_git(root, "cat-file", "blob", obj))
+        if not (place.parent / target).resolve().is_relative_to(top):
+            raise GitError(f"the tree holds {place.relative_to(top).as_posix()!r}, which points outside it",
+                           "check the repository for odd symlinks")
+        os.symlink(target, place)
+    elif mode and last:
+        place.touch()
+    else:
+        return False
+    return True
 
 
 def resolve(root: Path, ref: str) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from graph.errors import StackError
 from graph.expand.dag import StackGraph, build_graph
 from graph.load.limits import DEFAULT_LIMITS, Limits
+from graph.load.paths import named_paths
 from graph.load.stackfile import load_stack
 
 STACK_FILE = "stack.yaml"
@@ -45,3 +46,8 @@ def _stack_files(root: Path, target: Path) -> list[Path]:
 def load_graph(root: Path, targets: Sequence[Path], limits: Limits = DEFAULT_LIMITS) -> StackGraph:
     """Load every stack named by targets and join them into one DAG."""
     return build_graph((load_stack(root, file, limits) for file in find_stack_files(root, targets)), limits)
+
+
+def stack_paths(root: Path, targets: Sequence[Path]) -> set[str]:
+    """The Dockerfiles and contexts the stack files named by targets name (relative to root)."""
+    return {path for file in find_stack_files(root, targets) for path in named_paths(root, file)}

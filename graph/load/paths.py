@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from graph.errors import StackError
 from graph.load.fields import Fields
+from graph.load.readfile import read_stack_text, refuse_escaping_link
+from graph.load.yamldoc import parse_yaml
 from graph.model import checks
+
+PATH_KEYS = ("dockerfile", "context")
 
 
 def build_paths(root: Path, folder: str, fields: Fields, default_dockerfile: str | None) -> tuple[str, str]:
@@ -88,3 +94,31 @@ def relative(root: Path, path: Path) -> str:
         return path.resolve().relative_to(root.resolve()).as_posix() or "."
     except (ValueError, OSError, RuntimeError):  # outside root, or a path that cannot be resolved
         return path.as_posix()
+
+
+def named_paths(root: Path, file: Path) -> set[str]:
+    """Every Dockerfile and context path written in the stack file at file (relative to root, normalized;
+    any outside root left out): what loading it checks exists, but for the defaults beside the file.
+    Empty when the file does not parse."""
+    try:
+        refuse_escaping_link(root, file)
+        rel_file = relative(root, file)
+        data = parse_yaml(read_stack_text(file, rel_file), rel_file).data
+    except StackError:  # loading the file says what is wrong
+        return set()
+    folder = posixpath.dirname(rel_file)
+    paths = {posixpath.normpath(posixpath.join(folder, value)) for value in _path_values(data)}
+    return {path for path in paths if path != "." and not path.startswith(("/", "../")) and path != ".."}
+
+
+def _path_values(data: Any) -> Iterator[str]:
+    """The text of every dockerfile: and context: key at any depth (nodes, dev, whatever extends)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key in PATH_KEYS and isinstance(value, str):
+                yield value
+            else:
+                yield from _path_values(value)
+    elif isinstance(data, list):
+        for item in data:
+            yield from _path_values(item)

@@ -217,15 +217,70 @@ def test_changed_files_with_a_name_that_is_not_utf8(repo: Path) -> None:
     assert gitinfo.changed_files(repo, "HEAD") == {name}
 
 
-def test_export_outline_stands_in_for_every_file_the_export_left_out(repo: Path, tmp_path: Path) -> None:
+def _entries(top: Path) -> set[str]:
+    """Every file, folder and link under top, relative to it."""
+    return {(Path(folder) / name).relative_to(top).as_posix()
+            for folder, dirs, files in os.walk(top) for name in dirs + files}
+
+
+def test_export_outline_stands_in_only_for_the_paths_named(repo: Path, tmp_path: Path) -> None:
+    for index in range(300):  # the rest of a big repository: none of it is written
+        (repo / "src" / f"d{index % 3}").mkdir(parents=True, exist_ok=True)
+        (repo / "src" / f"d{index % 3}" / f"f{index}.txt").write_text("x\n", encoding="utf-8")
+    (repo / "images" / "out" / "ctx").mkdir(parents=True)
+    (repo / "images" / "out" / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
+    (repo / "images" / "out" / "ctx" / "app.txt").write_text("v1\n", encoding="utf-8")
+    commit_all(repo, "two")
     (repo / "README.md").write_text("v2\n", encoding="utf-8")
-    (repo / "new.txt").write_text("new\n", encoding="utf-8")  # not at the ref
     dest = tmp_path / "old"
     gitinfo.export_tree(repo, "HEAD", dest, ["stacks"])
-    gitinfo.export_outline(repo, "HEAD", dest)
+    named = ["images/out/Dockerfile", "images/out/ctx", "stacks/t/a", "nowhere/Dockerfile", "../outside",
+             "/abs", ".", ".git/config"]
+    gitinfo.export_outline(repo, "HEAD", dest, named)
     assert (dest / "stacks/t/stack.yaml").read_text(encoding="utf-8") == "stack: t\n"  # kept as exported
-    assert (dest / "README.md").read_bytes() == b"" and (dest / "old.txt").is_file()
-    assert not (dest / "new.txt").exists()
+    assert (dest / "images/out/Dockerfile").read_bytes() == b""
+    assert (dest / "images/out/ctx").is_dir()
+    assert _entries(dest) == {"stacks", "stacks/t", "stacks/t/stack.yaml", "stacks/t/a",
+                              "stacks/t/a/Dockerfile", "images", "images/out", "images/out/Dockerfile",
+                              "images/out/ctx"}
+    assert not (tmp_path / "outside").exists()
+
+
+def test_export_outline_follows_a_symlink_on_the_way(repo: Path, tmp_path: Path) -> None:
+    (repo / "vendor" / "docker" / "app").mkdir(parents=True)
+    (repo / "vendor" / "docker" / "app" / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
+    (repo / "vendor" / "docker" / "app" / "big.bin").write_text("left out\n", encoding="utf-8")
+    os.symlink("vendor/docker", repo / "docker")  # a folder linked elsewhere in the repository
+    os.symlink("../../vendor/docker/app/Dockerfile", repo / "stacks" / "t" / "Dockerfile.link")
+    commit_all(repo, "two")
+    dest = tmp_path / "old"
+    gitinfo.export_tree(repo, "HEAD", dest, ["stacks"])
+    gitinfo.export_outline(repo, "HEAD", dest, ["docker/app/Dockerfile", "stacks/t/Dockerfile.link"])
+    assert os.readlink(dest / "docker") == "vendor/docker"
+    assert (dest / "docker/app/Dockerfile").is_file() and (dest / "stacks/t/Dockerfile.link").is_file()
+    assert (dest / "docker/app/Dockerfile").resolve() == (dest / "vendor/docker/app/Dockerfile").resolve()
+    assert not (dest / "vendor/docker/app/big.bin").exists()
+
+
+def test_export_outline_refuses_a_symlink_out_of_the_tree(repo: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    (outside / "app").mkdir(parents=True)
+    os.symlink(str(outside), repo / "docker")
+    os.symlink("../../../..", repo / "stacks" / "t" / "up")
+    commit_all(repo, "links out")
+    dest = tmp_path / "old"
+    for named, shown in (("docker/app/Dockerfile", "docker"), ("stacks/t/up/x/Dockerfile", "stacks/t/up")):
+        with pytest.raises(GitError, match=f"the tree holds '{shown}', which points outside it"):
+            gitinfo.export_outline(repo, "HEAD", dest, [named])
+        assert not os.path.lexists(dest / shown)
+    assert _entries(outside) == {"app"}
+
+
+def test_export_outline_of_a_bad_ref(repo: Path, tmp_path: Path) -> None:
+    with pytest.raises(GitError, match="bad ref"):
+        gitinfo.export_outline(repo, "--output=x", tmp_path / "old", ["README.md"])
+    with pytest.raises(GitError, match=r"ls-tree -t -z nope -- README\.md failed: fatal: "):
+        gitinfo.export_outline(repo, "nope", tmp_path / "old", ["README.md"])
 
 
 def test_export_tree_streams_a_large_file_in_bounded_memory(repo: Path, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from graph.errors import StackError
-from graph.expand.assemble import find_stack_files, load_graph
+from graph.expand.assemble import find_stack_files, load_graph, stack_paths
 from graph.expand.dag import StackGraph
 
 WriteStack = Callable[..., Path]
@@ -258,3 +258,22 @@ def test_demo_nodes_are_fully_resolved(demo: StackGraph, demo_yaml: dict[str, An
         assert "{" not in node.ref and "}" not in node.ref
         assert all("{" not in value for _, value in node.args)
     assert len({node.ref for node in demo.nodes.values()}) == len(demo.nodes)
+
+
+# --- stack_paths --------------------------------------------------------------------------------
+
+
+def test_stack_paths_are_every_dockerfile_and_context_named(root: Path, write_stack: WriteStack) -> None:
+    write_stack("""
+        stack: one
+        registry: r
+        nodes:
+          a: {kind: os, tag: "1"}
+          b: {kind: os, tag: "1", dockerfile: ../../images/b/Dockerfile, context: ../../images}
+          c: {kind: os, tag: "1", extends: b, dockerfile: ./c.Dockerfile}
+          d: {kind: os, tag: "1", dockerfile: ../../../outside/Dockerfile, context: /abs}
+        dev: {dockerfile: ../../dev/Dockerfile, context: ../..}
+        """, folder="stacks/one", dockerfiles=[])
+    write_stack("stack: [not, a, mapping\n", folder="stacks/broken", dockerfiles=[])
+    assert stack_paths(root, [Path("stacks")]) == {
+        "images/b/Dockerfile", "images", "stacks/one/c.Dockerfile", "dev/Dockerfile"}

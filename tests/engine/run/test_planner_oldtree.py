@@ -1,0 +1,92 @@
+"""PR mode reads the old stacks from a tree with stand-ins only for what they name (a real git repository)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from engine.run import api, planner
+from engine.run.planner import pr_changes
+from graph.expand.assemble import load_graph
+from graph.expand.dag import StackGraph
+from tests.engine.engine_fakes import NODES, STACK, commit_all, git, write_stack
+
+OUT = '  out: {kind: tool, tag: "9", dockerfile: ../../images/out/Dockerfile, context: ../../images}\n'
+
+
+def _add_out_node(root: Path, images: Path) -> None:
+    """A node whose Dockerfile and context are in root/images (itself maybe a link to images)."""
+    (images / "out").mkdir(parents=True)
+    (images / "out" / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
+    (images / "out" / "app.txt").write_text("v1\n", encoding="utf-8")
+    with (root / "stacks/t/stack.yaml").open("a", encoding="utf-8") as stack:
+        stack.write(OUT)
+
+
+def _changes(root: Path) -> dict[str, str]:
+    graph = api.load(api.Options(root=root, targets=STACK))
+    return pr_changes(graph, root, "HEAD", STACK)
+
+
+@pytest.fixture
+def old_trees(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
+    """What each old tree PR mode loads holds (every file, folder and link, relative to it)."""
+    seen: list[set[str]] = []
+
+    def recording(root: Path, targets: Sequence[Path]) -> StackGraph:
+        seen.append({(Path(folder) / name).relative_to(root).as_posix()
+                     for folder, dirs, files in os.walk(root) for name in dirs + files})
+        return load_graph(root, targets)
+
+    monkeypatch.setattr(planner, "load_graph", recording)
+    return seen
+
+
+def test_pr_mode_writes_no_stand_in_for_what_the_old_stacks_do_not_name(
+        tmp_path: Path, old_trees: list[set[str]]) -> None:
+    root = tmp_path / "repo"
+    write_stack(root)
+    _add_out_node(root, root / "images")
+    for index in range(400):  # the rest of a large repository
+        (root / "src" / f"d{index % 4}").mkdir(parents=True, exist_ok=True)
+        (root / "src" / f"d{index % 4}" / f"f{index}.txt").write_text("x\n", encoding="utf-8")
+    (root / "README.md").write_text("docs\n", encoding="utf-8")
+    commit_all(root, "one")
+    (root / "stacks/t/mid/Dockerfile").write_text("FROM scratch\n# edited\n", encoding="utf-8")
+    (root / "images/out/app.txt").write_text("v2\n", encoding="utf-8")
+    assert _changes(root) == {"mid": "dockerfile_changed", "out": "context_changed: out/app.txt"}
+    [tree] = old_trees
+    assert {"images", "images/out", "images/out/Dockerfile", "stacks/t/stack.yaml"} <= tree
+    assert not {"src", "README.md", "images/out/app.txt"} & tree
+    assert len(tree) == 16  # stacks, t, the stack file, 5 folders and Dockerfiles, images, out, Dockerfile
+
+
+def test_pr_mode_old_stacks_load_through_a_symlinked_folder(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    write_stack(root)
+    _add_out_node(root, root / "vendor" / "images")
+    os.symlink("vendor/images", root / "images")  # the stack names images/: a link within the repository
+    commit_all(root, "one")
+    (root / "stacks/t/mid/Dockerfile").write_text("FROM scratch\n# edited\n", encoding="utf-8")
+    assert _changes(root) == {"mid": "dockerfile_changed"}  # the old stacks loaded: not every node new
+    (root / "vendor/images/out/Dockerfile").write_text("FROM scratch\n# edited\n", encoding="utf-8")
+    assert _changes(root) == {"mid": "dockerfile_changed", "out": "dockerfile_changed"}
+
+
+def test_pr_mode_old_stacks_naming_a_link_out_of_the_tree_count_as_new(tmp_path: Path) -> None:
+    root, outside = tmp_path / "repo", tmp_path / "outside"
+    write_stack(root)
+    _add_out_node(root, outside)  # at the fork images/ linked out of the repository
+    os.symlink(str(outside), root / "images")
+    commit_all(root, "one")
+    (root / "images").unlink()
+    shutil.copytree(outside, root / "images")  # the branch made it a real folder
+    git(root, "add", "-A")
+    assert _changes(root) == dict.fromkeys((*NODES, "out"), "new_node")  # refused at the fork: all new
+    assert sorted(path.relative_to(outside).as_posix() for path in outside.rglob("*")) == [
+        "out", "out/Dockerfile", "out/app.txt"]
+    assert (outside / "out" / "Dockerfile").read_text(encoding="utf-8") == "FROM scratch\n"
