@@ -1,11 +1,11 @@
 """`stackbuild diff REF1 REF2`: the stacks at two git refs compared, with a build-time estimate.
 
-Each ref's stack folders are exported with `git archive` into a temporary folder and loaded and
-fingerprinted there, so both sides are computed the same way from what git tracks. Files git does
-not track (ignored or untracked, such as the root file systems `make setup` writes into
-stacks/demo/os/rootfs) are missing from both exported trees: they count as equal on both sides and a
-change to them never shows in a diff, although the fingerprints of real builds (and so the registry's
-content tags) include them.
+Each ref's stack folders (and the Dockerfiles, contexts and logos they name elsewhere in the
+repository) are exported with `git archive` into a temporary folder and loaded and fingerprinted there,
+so both sides are computed the same way from what git tracks. Files git does not track (ignored or
+untracked, such as the root file systems `make setup` writes into stacks/demo/os/rootfs) are missing
+from both exported trees: they count as equal on both sides and a change to them never shows in a
+diff, although the fingerprints of real builds (and so the registry's content tags) include them.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from engine.state import gitinfo
 from engine.state.history import History
 from graph.change.fingerprint import fingerprint_graph
 from graph.errors import GraphError, StackError
-from graph.expand.assemble import load_graph
+from graph.expand.assemble import load_graph, stack_paths
 from graph.expand.dag import graph_of, with_registry
 from graph.load.limits import Limits
+from graph.load.paths import CONTENT_KEYS, PATH_KEYS
 from graph.plan.diff import StackDiff, Version, compare, diff_json, diff_markdown, diff_table
 
 RENDERERS = {"table": diff_table, "json": diff_json, "markdown": diff_markdown}
@@ -59,7 +60,9 @@ def version_at(options: api.Options, commit: str, ref: str) -> Version:
         return Version(graph_of([]), {})
     with tempfile.TemporaryDirectory(prefix="stackbuild-diff-") as folder:
         tree = Path(folder)
-        gitinfo.export_tree(options.root, commit, tree, sorted({_top(target) for target in targets}))
+        tops = sorted({_top(target) for target in targets})
+        gitinfo.export_tree(options.root, commit, tree, tops)
+        _export_named(options.root, commit, tree, targets, tops)
         try:
             graph = load_graph(tree, targets, Limits(max_nodes=options.max_nodes))
         except GraphError as exc:
@@ -89,6 +92,16 @@ def _relative(root: Path, target: Path) -> Path:
     except ValueError:
         raise StackError(f"{target} is outside the repository {root}",
                          hint="diff compares stacks tracked by this repository") from None
+
+
+def _export_named(root: Path, commit: str, tree: Path, targets: tuple[Path, ...], tops: list[str]) -> None:
+    """Also export the Dockerfiles, contexts and logos the stacks name outside the exported folders (they are
+    fingerprinted or read); one missing at commit is left out, so loading names it."""
+    named = stack_paths(tree, targets, (*PATH_KEYS, *CONTENT_KEYS))
+    outside = sorted(path for path in named if path.split("/")[0] not in tops and "." not in tops)
+    present = [path for path in outside if _tracked(root, commit, Path(path))]
+    if present:
+        gitinfo.export_tree(root, commit, tree, present)
 
 
 def _tracked(root: Path, commit: str, target: Path) -> bool:

@@ -18,6 +18,7 @@ from graph.context.files import DigestMemo
 from graph.errors import GraphError
 from graph.expand.assemble import load_graph, stack_paths
 from graph.expand.dag import StackGraph
+from graph.load.paths import CONTENT_KEYS
 from graph.model.spec import Node
 from graph.plan.changes import Observed, decide
 from graph.plan.entries import BUILD, PlanEntry
@@ -113,6 +114,9 @@ def pr_changes(stack_graph: StackGraph, root: Path, ref: str, targets: tuple[Pat
         try:
             old_targets = targets or (Path("stacks"),)
             gitinfo.export_tree(root, base, Path(old_root), sorted({_top(t) for t in old_targets}))
+            read = stack_paths(Path(old_root), old_targets, CONTENT_KEYS)  # e.g. logos, outside stacks/
+            if read:
+                gitinfo.export_tree(root, base, Path(old_root), sorted(read))
             # stand-ins for the Dockerfiles and contexts the old stacks name outside what was exported
             gitinfo.export_outline(root, base, Path(old_root), stack_paths(Path(old_root), old_targets))
             old_graph: StackGraph | None = load_graph(Path(old_root), old_targets)

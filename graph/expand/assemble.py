@@ -8,7 +8,7 @@ from pathlib import Path
 from graph.errors import StackError
 from graph.expand.dag import StackGraph, build_graph
 from graph.load.limits import DEFAULT_LIMITS, Limits
-from graph.load.paths import named_paths
+from graph.load.paths import PATH_KEYS, named_paths
 from graph.load.stackfile import load_stack
 
 STACK_FILE = "stack.yaml"
@@ -48,6 +48,7 @@ def load_graph(root: Path, targets: Sequence[Path], limits: Limits = DEFAULT_LIM
     return build_graph((load_stack(root, file, limits) for file in find_stack_files(root, targets)), limits)
 
 
-def stack_paths(root: Path, targets: Sequence[Path]) -> set[str]:
-    """The Dockerfiles and contexts the stack files named by targets name (relative to root)."""
-    return {path for file in find_stack_files(root, targets) for path in named_paths(root, file)}
+def stack_paths(root: Path, targets: Sequence[Path], keys: tuple[str, ...] = PATH_KEYS) -> set[str]:
+    """The paths (default: Dockerfiles and contexts) the stack files named by targets name under keys
+    (relative to root)."""
+    return {path for file in find_stack_files(root, targets) for path in named_paths(root, file, keys)}

@@ -14,6 +14,7 @@ from graph.load.yamldoc import parse_yaml
 from graph.model import checks
 
 PATH_KEYS = ("dockerfile", "context")
+CONTENT_KEYS = ("logo",)  # files loading reads (a logo must be a PNG), not only checks exist
 
 
 def build_paths(root: Path, folder: str, fields: Fields, default_dockerfile: str | None) -> tuple[str, str]:
@@ -96,10 +97,10 @@ def relative(root: Path, path: Path) -> str:
         return path.as_posix()
 
 
-def named_paths(root: Path, file: Path) -> set[str]:
-    """Every Dockerfile and context path written in the stack file at file (relative to root, normalized;
-    any outside root left out): what loading it checks exists, but for the defaults beside the file.
-    Empty when the file does not parse."""
+def named_paths(root: Path, file: Path, keys: tuple[str, ...] = PATH_KEYS) -> set[str]:
+    """Every path written under keys (default: Dockerfiles and contexts) in the stack file at file (relative
+    to root, normalized; any outside root left out): what loading it checks exists, but for the defaults
+    beside the file. Empty when the file does not parse."""
     try:
         refuse_escaping_link(root, file)
         rel_file = relative(root, file)
@@ -107,18 +108,18 @@ def named_paths(root: Path, file: Path) -> set[str]:
     except StackError:  # loading the file says what is wrong
         return set()
     folder = posixpath.dirname(rel_file)
-    paths = {posixpath.normpath(posixpath.join(folder, value)) for value in _path_values(data)}
+    paths = {posixpath.normpath(posixpath.join(folder, value)) for value in _path_values(data, keys)}
     return {path for path in paths if path != "." and not path.startswith(("/", "../")) and path != ".."}
 
 
-def _path_values(data: Any) -> Iterator[str]:
-    """The text of every dockerfile: and context: key at any depth (nodes, dev, whatever extends)."""
+def _path_values(data: Any, keys: tuple[str, ...]) -> Iterator[str]:
+    """The text of every one of keys at any depth (nodes, dev, doc, whatever extends)."""
     if isinstance(data, dict):
         for key, value in data.items():
-            if key in PATH_KEYS and isinstance(value, str):
+            if key in keys and isinstance(value, str):
                 yield value
             else:
-                yield from _path_values(value)
+                yield from _path_values(value, keys)
     elif isinstance(data, list):
         for item in data:
-            yield from _path_values(item)
+            yield from _path_values(item, keys)

@@ -178,3 +178,24 @@ def test_a_ref_from_before_the_stacks_existed_adds_every_tag(repo: Path) -> None
     assert diff.estimate.builds == 6
     diff, _ = diff_refs(options(repo), "v1", before)
     assert {c.change for c in diff.changes} == {REMOVED}
+
+
+def test_a_dockerfile_and_context_outside_the_stacks_folder_are_compared_too(tmp_path: Path) -> None:
+    # only the stacks folder was exported: such stacks did not load at either ref
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    write(root, "stacks/t/stack.yaml", STACK.split("  sdk:")[0]
+          + '  ext: {kind: tool, parent: os, tag: "1", dockerfile: ../../images/ext/Dockerfile,'
+            ' context: ../../images/ext}\n')
+    write(root, "stacks/t/os/Dockerfile", "FROM scratch\n")
+    write(root, "images/ext/Dockerfile", "FROM parent\nCOPY . /opt/ext\n")
+    write(root, "images/ext/app.py", "print('v1')\n")
+    write(root, "src/unrelated.py", "pass\n")
+    commit(root, "v1")
+    write(root, "images/ext/app.py", "print('v2')\n")
+    commit(root, "v2")
+    diff, _ = diff_refs(options(root), "v1", "v2")
+    assert {(c.change, c.ref): c.reason for c in diff.changes} == {
+        (REBUILT, ref("ext")): "context_changed: app.py"}
+    assert diff.unchanged == 1

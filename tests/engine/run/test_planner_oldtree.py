@@ -90,3 +90,17 @@ def test_pr_mode_old_stacks_naming_a_link_out_of_the_tree_count_as_new(tmp_path:
     assert sorted(path.relative_to(outside).as_posix() for path in outside.rglob("*")) == [
         "out", "out/Dockerfile", "out/app.txt"]
     assert (outside / "out" / "Dockerfile").read_text(encoding="utf-8") == "FROM scratch\n"
+
+
+def test_pr_mode_old_stacks_load_with_a_logo_outside_the_stacks_folder(tmp_path: Path) -> None:
+    # loading checks a doc: logo is a PNG: an empty stand-in (or none) made every node of the fork new
+    root = tmp_path / "repo"
+    write_stack(root)
+    (root / "docs").mkdir()
+    (root / "docs" / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)
+    with (root / "stacks/t/stack.yaml").open("a", encoding="utf-8") as stack:
+        stack.write('  logoed: {kind: tool, parent: base, tag: "6", dockerfile: side/Dockerfile,'
+                    ' context: side, doc: {logo: ../../docs/logo.png}}\n')
+    commit_all(root, "one")
+    (root / "stacks/t/mid/Dockerfile").write_text("FROM scratch\n# edited\n", encoding="utf-8")
+    assert _changes(root) == {"mid": "dockerfile_changed"}
