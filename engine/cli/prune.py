@@ -12,13 +12,14 @@ from typing import Any
 from engine.cli.options import options_of
 from engine.errors import EngineError
 from engine.registry.client import RegistryClient
-from engine.run.prune import PrunePlan, RepositoryPlan, Retention, delete, plan_prune
-from engine.run.retention import Deletion, Verdict
+from engine.run.prune import BACK, DELETED, GONE, PrunePlan, RepositoryPlan, Retention, delete, plan_prune
+from engine.run.retention import Deletion, Unconfirmed, Verdict
 from engine.state.folder import run_lock
 
 BLOBS = ("the registry frees the space of deleted manifests' blobs only in its own garbage collection "
          "(distribution: `registry garbage-collect CONFIG`, with the registry stopped or read-only)")
-DELETED, GONE, NOT_DELETED, WOULD_DELETE = "deleted", "already_gone", "not_deleted", "would_delete"
+NOT_DELETED, WOULD_DELETE = "not_deleted", "would_delete"
+_SAID = {DELETED: "deleted", GONE: "already gone", BACK: "kept"}  # how a deletion's status is printed
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,8 +49,8 @@ def _delete(registry: RegistryClient, plan: PrunePlan, as_json: bool, verbose: b
     done: dict[tuple[str, str], str] = {}
     again: dict[str, RepositoryPlan] = {}
     try:
-        count = delete(registry, plan, lambda repository, deletion, there: _deleted(
-            done, repository, deletion, there, as_json), lambda new: again.update({new.repository: new}))
+        count = delete(registry, plan, lambda repository, deletion, status: _deleted(
+            done, repository, deletion, status, as_json), lambda new: again.update({new.repository: new}))
     except (EngineError, KeyboardInterrupt):  # a failed deletion, or Ctrl-C: say what went first
         if as_json:
             print(plan_json(_carried_out(plan, again), dry_run=False, done=done, stopped=True))
@@ -79,18 +80,21 @@ def _carried_out(plan: PrunePlan, again: Mapping[str, RepositoryPlan]) -> PruneP
     return replace(plan, repositories=tuple(again.get(r.repository, r) for r in plan.repositories))
 
 
-def _deleted(done: dict[tuple[str, str], str], repository: str, deletion: Deletion, there: bool,
+def _deleted(done: dict[tuple[str, str], str], repository: str, deletion: Deletion, status: str,
              as_json: bool) -> None:
     """Note one deletion as it happens; print it too, unless stdout is to hold only the JSON document."""
-    done[(repository, deletion.digest)] = DELETED if there else GONE
+    done[(repository, deletion.digest)] = status
     if not as_json:
-        state = "deleted" if there else "already gone"
-        print(f"{state:<12} {repository}@{deletion.digest} ({_what(deletion)})", flush=True)
+        back = f": {', '.join(deletion.gone)} is in the repository again" if status == BACK else ""
+        print(f"{_SAID[status]:<12} {repository}@{deletion.digest} ({_what(deletion)}){back}", flush=True)
 
 
 def _what(deletion: Deletion) -> str:
-    """A deleted manifest's tags, or whose referrer it is."""
-    return ", ".join(deletion.tags) or f"referrer of {deletion.referrer_of}"
+    """A deleted manifest's tags, whose referrer it is, or which deleted index refers to it."""
+    if deletion.tags:
+        return ", ".join(deletion.tags)
+    return f"referrer of {deletion.referrer_of}" if deletion.referrer_of else \
+        f"untagged, deleted index {deletion.child_of} refers to it"
 
 
 def plan_json(plan: PrunePlan, dry_run: bool, done: Mapping[tuple[str, str], str] | None = None,
@@ -102,7 +106,9 @@ def plan_json(plan: PrunePlan, dry_run: bool, done: Mapping[tuple[str, str], str
                "tags_to_delete": sum(v.delete for v in verdicts),
                "manifests_to_delete": sum(len(r.deletions) for r in plan.repositories),
                "manifests_deleted": sum(status == DELETED for status in (done or {}).values()),
-               "manifests_already_gone": sum(status == GONE for status in (done or {}).values())}
+               "manifests_already_gone": sum(status == GONE for status in (done or {}).values()),
+               "manifests_kept_subject_back": sum(status == BACK for status in (done or {}).values()),
+               "referrers_left": sum(len(r.left) for r in plan.repositories)}
     return json.dumps({"dry_run": dry_run, "stopped": stopped,
                        "kept_lockfiles": [str(path) for path in plan.lockfiles],
                        "repositories": repositories, "summary": summary}, indent=2)
@@ -114,10 +120,13 @@ def _repository_document(repository: RepositoryPlan, dry_run: bool,
     verdicts = sorted(repository.verdicts, key=lambda v: v.tag)
     name = repository.repository
     manifests = [{"digest": d.digest, "tags": list(d.tags), "referrer_of": d.referrer_of or None,
+                  "child_of": d.child_of or None, "relies_on_gone": list(d.gone),
                   "status": WOULD_DELETE if dry_run else done.get((name, d.digest), NOT_DELETED)}
                  for d in repository.deletions]
+    left = [{"digest": u.digest, "listed_by": u.listed_by, "subject": u.subject or None, "there": u.there}
+            for u in repository.left]
     return {"repository": name, "keep": [_tag(v) for v in verdicts if not v.delete],
-            "delete": [_tag(v) for v in verdicts if v.delete], "manifests": manifests}
+            "delete": [_tag(v) for v in verdicts if v.delete], "manifests": manifests, "left": left}
 
 
 def _tag(verdict: Verdict) -> dict[str, Any]:
@@ -149,4 +158,21 @@ def _repository_lines(repository: RepositoryPlan, verbose: bool) -> list[str]:
     for verdict in sorted(shown, key=lambda v: (not v.delete, v.tag)):
         action = "delete" if verdict.delete else "keep"
         lines.append(f"  {action:<6} {verdict.tag:<{width}} {verdict.digest[:19]}…  {verdict.reason}")
+    lines += [f"  delete {'(untagged)':<{width}} {d.digest[:19]}…  {_untagged(d)}"
+              for d in repository.deletions if not d.tags]
+    lines += [f"  leave  {'(untagged)':<{width}} {u.digest[:19]}…  {_left(u)}" for u in repository.left]
     return lines
+
+
+def _untagged(deletion: Deletion) -> str:
+    """Why an untagged manifest goes, in the table."""
+    if deletion.referrer_of:
+        return f"referrer of {deletion.referrer_of[:19]}…, whose referrers tag goes"
+    return f"only deleted indexes refer to it ({deletion.child_of[:19]}…)"
+
+
+def _left(left: Unconfirmed) -> str:
+    """Why an artifact a referrers tag that goes lists stays, in the table."""
+    names = f"names {left.subject[:19]}… as its subject" if left.subject \
+        else "names no subject" if left.there else "is not in the repository"
+    return f"listed by {left.listed_by[:19]}…, but {names}: no referrer of it, left"

@@ -21,10 +21,11 @@ from engine.errors import EngineError
 from engine.parallel import side_by_side
 from engine.registry.client import INDEX_TYPES, Manifest, RegistryClient
 from engine.run import api
+from engine.run.doomed import deletions, unconfirmed
 from engine.run.planner import base_digests
 from engine.run.publishing import open_history
-from engine.run.retention import Deletion, Keep, Listed, Verdict, decide, deletions, keep_of
-from engine.run.subjects import subject_tag
+from engine.run.retention import Deletion, Keep, Listed, Unconfirmed, Verdict, decide, keep_of
+from engine.run.subjects import REFERRERS, subject_tag
 from engine.state.digestmemo import load_memo
 from engine.state.lockfile import LockEntry, read_lockfile
 from graph.change.fingerprint import fingerprint_graph
@@ -33,6 +34,9 @@ from graph.expand.dag import StackGraph
 log = structlog.get_logger()
 DAY_S = 86_400.0
 NESTING = 8  # indexes within indexes prune follows; a deeper one stops it (what it refers to is unknown)
+# what became of a planned deletion: deleted, gone already (404), or kept: a subject found gone that it
+# relies on is back (pushed again by digest since it was planned)
+DELETED, GONE, BACK = "deleted", "already_gone", "subject_back"
 
 
 class PruneError(EngineError):
@@ -49,12 +53,14 @@ class Retention:
 
 @dataclass(frozen=True)
 class RepositoryPlan:
-    """One repository: a verdict for each of its tags, and the manifests to delete."""
+    """One repository: a verdict for each of its tags, the manifests to delete, and the untagged ones
+    referrers tags that go list but that are no referrers of their subject (left)."""
 
     repository: str
     verdicts: tuple[Verdict, ...]
     deletions: tuple[Deletion, ...]
     listing: frozenset[tuple[str, str]]  # (tag, digest) as listed: one that differs means planning again
+    left: tuple[Unconfirmed, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,13 +123,16 @@ def kept_lockfiles(state: Path, retention: Retention, now: float) -> list[tuple[
 
 
 def plan_repository(registry: RegistryClient, repository: str, keep: Keep) -> RepositoryPlan:
-    """The verdicts on every tag of repository (one GET per tag and nested index, side by side, and one
-    per cosign or referrers tag whose subject no tag holds, to learn whether it is gone)."""
+    """The verdicts on every tag of repository (one GET per tag and nested index, side by side, one per
+    artifact a referrers tag lists, to read its subject, and one per cosign or referrers tag whose
+    subject no tag holds, to learn whether it is gone)."""
     tags = registry.tags(repository)
     listed = [item for item in side_by_side(lambda tag: _listed(registry, repository, tag), tags) if item]
-    verdicts = decide(listed, keep, _gone(registry, repository, listed))
-    return RepositoryPlan(repository, verdicts, deletions(verdicts, listed, keep.digests),
-                          frozenset((item.tag, item.digest) for item in listed))
+    subject_of = _subjects(registry, repository, listed)
+    verdicts = decide(listed, keep, _gone(registry, repository, listed), subject_of)
+    return RepositoryPlan(repository, verdicts, deletions(verdicts, listed, keep.digests, subject_of),
+                          frozenset((item.tag, item.digest) for item in listed),
+                          unconfirmed(verdicts, listed, keep.digests, subject_of))
 
 
 def _listed(registry: RegistryClient, repository: str, tag: str) -> Listed | None:
@@ -135,7 +144,8 @@ def _listed(registry: RegistryClient, repository: str, tag: str) -> Listed | Non
 
 
 def _referred(registry: RegistryClient, repository: str, manifest: Manifest, depth: int = 0) -> list[str]:
-    """The digests an index refers to, and those its nested indexes refer to; [] for an image."""
+    """The digests an index refers to, and those its nested indexes refer to, each nested index after
+    what it refers to (the order its untagged manifests are deleted in); [] for an image."""
     if not manifest.is_index:
         return []
     if depth >= NESTING:
@@ -143,11 +153,28 @@ def _referred(registry: RegistryClient, repository: str, manifest: Manifest, dep
                          "refers to is unknown, so nothing was deleted", "check what pushed that index")
     found = []
     for entry in manifest.descriptors("manifests"):
-        found.append(entry["digest"])
         if entry.get("mediaType") in INDEX_TYPES:
             nested = registry.manifest(f"{repository}@{entry['digest']}")
             found += _referred(registry, repository, nested, depth + 1) if nested else []
+        found.append(entry["digest"])
     return found
+
+
+def _subjects(registry: RegistryClient, repository: str, listed: Sequence[Listed]) -> dict[str, str]:
+    """The digest each artifact a referrers tag lists names as its `subject` ("" for none; one that is
+    not there is left out): only those that name their tag's subject go with it."""
+    artifacts = sorted({child for item in listed if (about := subject_tag(item.tag)) and about[0] == REFERRERS
+                        for child in item.children})
+    found = side_by_side(lambda digest: registry.manifest(f"{repository}@{digest}"), artifacts)
+    return {digest: _subject_digest(manifest) for digest, manifest in zip(artifacts, found, strict=True)
+            if manifest is not None}
+
+
+def _subject_digest(manifest: Manifest) -> str:
+    """The digest a manifest's `subject` descriptor names; "" without one."""
+    subject = manifest.body.get("subject")
+    digest = subject.get("digest") if isinstance(subject, dict) else None
+    return digest if isinstance(digest, str) else ""
 
 
 def _gone(registry: RegistryClient, repository: str, listed: Sequence[Listed]) -> frozenset[str]:
@@ -159,13 +186,13 @@ def _gone(registry: RegistryClient, repository: str, listed: Sequence[Listed]) -
     return frozenset(subject for subject, gone in zip(asked, found, strict=True) if gone)
 
 
-Reporter = Callable[[str, Deletion, bool], None]  # repository, deletion, whether it was still there
+Reporter = Callable[[str, Deletion, str], None]  # repository, deletion, what became of it: DELETED, ...
 
 
 def delete(registry: RegistryClient, plan: PrunePlan, report: Reporter,
            replanned: Callable[[RepositoryPlan], None] = lambda _: None) -> int:
     """Delete what plan says, reporting each manifest as it goes; the number deleted (a manifest already
-    gone, answering 404, is reported but not counted).
+    gone, answering 404, is reported but not counted, nor one kept because a subject it relies on is back).
 
     A repository whose tags, or what they point to, changed since plan_prune listed them is planned
     again first (a build may have pushed a tag onto a doomed manifest, a roll-back moved a human tag
@@ -192,13 +219,31 @@ def _listing(registry: RegistryClient, repository: str) -> frozenset[tuple[str, 
 
 def _delete_all(registry: RegistryClient, repository: str, doomed: Sequence[Deletion],
                 report: Reporter) -> int:
-    """Delete each manifest of one repository in turn; the number deleted (not those already gone)."""
-    count = 0
+    """Delete each manifest of one repository in turn; the number deleted (not those already gone).
+
+    A deletion that relies on subjects found gone (an orphan's cosign or referrers tag, its referrers)
+    asks again right before (the listing check sees no push by digest): one back keeps it. What is left
+    is the time between that GET and the DELETE; the API has no conditional DELETE to close it."""
+    count, back = 0, set[str]()
     for deletion in doomed:
         reference = f"{repository}@{deletion.digest}"
+        if _back(registry, repository, deletion, back):
+            log.warning("prune_subject_back", node="*", ref=reference, subjects=",".join(deletion.gone),
+                        reason="a subject it relies on is in the repository again: kept")
+            report(repository, deletion, BACK)
+            continue
         there = registry.delete_manifest(reference)
         log.info("manifest_deleted" if there else "manifest_already_gone", node="*", ref=reference,
-                 tags=",".join(deletion.tags), referrer_of=deletion.referrer_of)
-        report(repository, deletion, there)
+                 tags=",".join(deletion.tags), referrer_of=deletion.referrer_of, child_of=deletion.child_of)
+        report(repository, deletion, DELETED if there else GONE)
         count += there
     return count
+
+
+def _back(registry: RegistryClient, repository: str, deletion: Deletion, back: set[str]) -> bool:
+    """Whether a subject deletion relies on is in the repository again (back: those found back so far)."""
+    for subject in deletion.gone:
+        if subject in back or not registry.manifest_gone(f"{repository}@{subject}"):
+            back.add(subject)
+            return True
+    return False

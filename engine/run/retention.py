@@ -3,7 +3,8 @@
 Pure: a repository's tags with their digests, and what must be kept, in; verdicts and deletions out.
 A manifest is deleted by digest, which removes every tag on it, so a digest that any kept tag points
 to, or that a kept tag's index refers to (nested indexes too), or that a kept lockfile records, is never
-deleted. cosign's and OCI 1.1 referrers' tags about a manifest that goes go with it (engine.run.subjects).
+deleted. cosign's and OCI 1.1 referrers' tags about a manifest that goes go with it (engine.run.subjects),
+and so do the untagged manifests only deleted indexes refer to (engine.run.doomed).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, replace
 from engine.build.request import CACHE_TAG_PREFIX, cache_key
 from engine.run.planner import CANDIDATE_SUFFIX
 from engine.run.reproduce import CHECK_TAG_PREFIX
-from engine.run.subjects import GONE, REFERRERS, SIGNATURE, Held, fate, subject_tag
+from engine.run.subjects import GONE, REFERRERS, SIGNATURE, Going, Held, fate, subject_tag
 from engine.state.lockfile import LockEntry
 from graph.change.fingerprint import CONTENT_TAG_PREFIX
 from graph.model.checks import PLATFORMS
@@ -69,7 +70,8 @@ class Listed:
 
     tag: str
     digest: str
-    children: tuple[str, ...] = ()  # what an index refers to, nested indexes' too: platform images, ...
+    # what an index refers to, nested indexes' too (each after what it refers to): platform images, ...
+    children: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,16 +93,32 @@ class Verdict:
     delete: bool
     reason: str
     why: str  # the code: CURRENT, LOCKFILE, PROTECTED, FOREIGN, SIGNATURE, REFERRERS, ORPHANED or STALE
+    gone: tuple[str, ...] = ()  # the subjects found gone its deletion relies on (engine.run.subjects.Going)
 
 
 @dataclass(frozen=True)
 class Deletion:
-    """One manifest to delete by digest, and the tags that go with it (none for a referrer, which the
-    referrers tag of the manifest referrer_of lists)."""
+    """One manifest to delete by digest, and the tags that go with it (none for an untagged one: a
+    referrer, which the referrers tag of the manifest referrer_of lists, or what the deleted index
+    child_of refers to)."""
 
     digest: str
     tags: tuple[str, ...]
     referrer_of: str = ""
+    child_of: str = ""
+    gone: tuple[str, ...] = ()  # subjects found gone that must still be gone when it is deleted
+
+
+@dataclass(frozen=True)
+class Unconfirmed:
+    """An untagged manifest a referrers tag that goes lists, left because its own `subject` does not name
+    that tag's subject (subject: what it names, "" for none; there: False when the registry has no such
+    manifest, so nothing names anything)."""
+
+    digest: str
+    listed_by: str
+    subject: str
+    there: bool = True
 
 
 def keep_of(current: Mapping[str, tuple[str, Sequence[str]]],
@@ -130,10 +148,11 @@ def _cache_keys(found: dict[str, Why], node: str, platforms: Iterable[str], why:
         found.setdefault(key, why)
 
 
-def decide(listed: Sequence[Listed], keep: Keep, gone: Collection[str] = ()) -> tuple[Verdict, ...]:
+def decide(listed: Sequence[Listed], keep: Keep, gone: Collection[str] = (),
+           subject_of: Mapping[str, str] | None = None) -> tuple[Verdict, ...]:
     """A verdict for every tag: only stackbuild's tags that nothing keeps, on digests nothing kept uses,
     are deleted, and the cosign and referrers tags about what goes (gone: subjects found gone from the
-    repository)."""
+    repository; subject_of: the subject each artifact referrers tags list names, as read)."""
     verdicts = [_by_shape(item, keep) for item in listed]
     while True:  # a tag kept for its digest keeps what its own index refers to, and so on
         protected = _protected(listed, verdicts, keep)
@@ -149,19 +168,19 @@ def decide(listed: Sequence[Listed], keep: Keep, gone: Collection[str] = ()) -> 
     protected = _protected(listed, others, keep)
     going = fate([_held(listed[number]) for number in about],
                  [_held(item) for item, verdict in zip(listed, verdicts, strict=True) if verdict.delete],
-                 protected, gone)
+                 protected, gone, subject_of or {})
     for number in about:
         verdicts[number] = _about(verdicts[number], going.get(listed[number].tag), protected)
     return tuple(verdicts)
 
 
-def _about(verdict: Verdict, what: str | None, protected: Mapping[str, Why]) -> Verdict:
-    """The verdict on a cosign or referrers tag: deleted when its subject goes (what: how), kept when
+def _about(verdict: Verdict, going: Going | None, protected: Mapping[str, Why]) -> Verdict:
+    """The verdict on a cosign or referrers tag: deleted when its subject goes (going: how), kept when
     its subject stays or its own manifest is kept for another tag."""
     label = _LABELS[verdict.kind]
-    if what is not None:
-        return replace(verdict, delete=True, reason=f"{label} of {what}",
-                       why=ORPHANED if what == GONE else verdict.kind)
+    if going is not None:
+        return replace(verdict, delete=True, reason=f"{label} of {going.what}",
+                       why=ORPHANED if going.what == GONE else verdict.kind, gone=going.gone)
     if (why := protected.get(verdict.digest)) is not None:
         return replace(verdict, reason=why.text, why=why.code)
     return verdict
@@ -205,33 +224,3 @@ def _by_shape(item: Listed, keep: Keep) -> Verdict:
     what = "layer cache" if shape.kind == CACHE else "fingerprint"
     return Verdict(item.tag, item.digest, shape.kind, True, f"{what} of no loaded node or kept lockfile",
                    STALE)
-
-
-def deletions(verdicts: Sequence[Verdict], listed: Sequence[Listed],
-              kept_digests: Collection[str] = ()) -> tuple[Deletion, ...]:
-    """The manifests to delete, each once with all its tags: the referrers of referrers tags that go,
-    then cosign's and referrers' tags, then indexes before the images they refer to, so that a deletion
-    that stops halfway leaves no manifest that a next prune could not find (it finds the stale image, or
-    the tag whose subject is gone, and deletes it then). kept_digests: what kept lockfiles record."""
-    doomed: dict[str, list[str]] = {}
-    for verdict in verdicts:
-        if verdict.delete:
-            doomed.setdefault(verdict.digest, []).append(verdict.tag)
-    about = {verdict.digest for verdict in verdicts if verdict.delete and verdict.kind in _LABELS}
-    referrers = _referrers(verdicts, listed, kept_digests)
-    referred = {child for item in listed if item.digest in doomed for child in item.children}
-    order = sorted([*doomed, *referrers], key=lambda digest: (
-        digest not in referrers, digest not in about, digest in referred, digest))
-    return tuple(Deletion(digest, tuple(sorted(doomed.get(digest, ()))), referrers.get(digest, ""))
-                 for digest in order)
-
-
-def _referrers(verdicts: Sequence[Verdict], listed: Sequence[Listed],
-               kept_digests: Collection[str]) -> dict[str, str]:
-    """The untagged manifests the referrers tags that go list, and no kept tag holds: digest → subject."""
-    kept = {digest for item, verdict in zip(listed, verdicts, strict=True) if not verdict.delete
-            for digest in (item.digest, *item.children)}
-    excluded = kept | {item.digest for item in listed} | set(kept_digests)  # tagged ones go as their tags'
-    return {child: about[1] for item, verdict in zip(listed, verdicts, strict=True)
-            if verdict.delete and verdict.kind == REFERRERS and (about := subject_tag(item.tag))
-            for child in item.children if child not in excluded}

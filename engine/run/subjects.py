@@ -4,14 +4,15 @@ Pure. cosign stores a manifest `sha256:<hex>`'s signature, attestations and SBOM
 `sha256-<hex>.sig`, `.att` and `.sbom`; a registry without the OCI 1.1 referrers API holds the
 artifacts whose `subject` is that manifest in an index under the referrers tag `sha256-<hex>`. Such a
 tag goes when its subject goes: a manifest prune deletes, one only deleted indexes refer to (a platform
-image, signed by `cosign sign --recursive`), a referrer of one of those, or one already gone from the
-repository. Its manifest stays while another tag that stays points to it or refers to it.
+image, signed by `cosign sign --recursive`), a referrer of one of those (an artifact the referrers tag
+lists whose own `subject` names that manifest), or one already gone from the repository. Its manifest
+stays while another tag that stays points to it or refers to it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 SIGNATURE, REFERRERS = "signature", "referrers"  # the kinds of tags about a subject
@@ -30,6 +31,15 @@ def subject_tag(tag: str) -> tuple[str, str] | None:
 
 
 @dataclass(frozen=True)
+class Going:
+    """What of a manifest makes the tags about it go (DELETED, ...), and the subjects found gone that this
+    relies on: each must still be gone when what goes because of it is deleted."""
+
+    what: str
+    gone: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Held:
     """One tag's manifest and what it refers to (every manifest under an index, nested ones too)."""
 
@@ -39,15 +49,15 @@ class Held:
 
 
 def fate(subjects: Sequence[Held], doomed: Sequence[Held], protected: Collection[str],
-         gone: Collection[str]) -> dict[str, str]:
+         gone: Collection[str], subject_of: Mapping[str, str]) -> dict[str, Going]:
     """Which of subjects (the cosign and referrers tags) go, each with what of its subject makes it go,
-    given the other tags that go (doomed), the digests that stay whatever happens (protected) and the
-    subjects found gone from the repository."""
-    going_tags: dict[str, str] = {}
+    given the other tags that go (doomed), the digests that stay whatever happens (protected), the
+    subjects found gone from the repository and the subject each artifact a referrers tag lists names."""
+    going_tags: dict[str, Going] = {}
     while True:  # a referrer that goes takes its own cosign and referrers tags with it, and so on
         kept = [item for item in subjects if item.tag not in going_tags]
-        going = _going(doomed, [item for item in subjects if item.tag in going_tags],
-                       {*protected, *_held(kept)}, gone)
+        going = _going(doomed, [(item, going_tags[item.tag]) for item in subjects if item.tag in going_tags],
+                       {*protected, *_held(kept)}, gone, subject_of)
         candidates = _unshared(kept, {item.tag: going[subject] for item in kept
                                       if (subject := _subject(item.tag)) in going
                                       and item.digest not in protected})
@@ -61,7 +71,7 @@ def _held(items: Sequence[Held]) -> set[str]:
     return {digest for item in items for digest in (item.digest, *item.children)}
 
 
-def _unshared(kept: Sequence[Held], candidates: dict[str, str]) -> dict[str, str]:
+def _unshared(kept: Sequence[Held], candidates: dict[str, Going]) -> dict[str, Going]:
     """candidates without those whose manifest a staying tag holds too (an empty referrers index is the
     same bytes for every subject), in rounds: one left out stays, and holds its own manifest."""
     while True:
@@ -77,14 +87,23 @@ def _subject(tag: str) -> str:
     return found[1] if found else ""
 
 
-def _going(doomed: Sequence[Held], going_tags: Sequence[Held], staying: Collection[str],
-           gone: Collection[str]) -> dict[str, str]:
+def referrers(item: Held, subject_of: Mapping[str, str]) -> tuple[str, ...]:
+    """The artifacts a referrers tag lists whose own `subject` names its subject (subject_of: what each
+    artifact read names); a listed one that names another, or none, is no referrer of it."""
+    return tuple(child for child in item.children if subject_of.get(child) == _subject(item.tag))
+
+
+def _going(doomed: Sequence[Held], going_tags: Sequence[tuple[Held, Going]], staying: Collection[str],
+           gone: Collection[str], subject_of: Mapping[str, str]) -> dict[str, Going]:
     """Every manifest that goes or is gone, with what it is (DELETED, REFERRED, REFERRER, GONE)."""
-    going = {digest: GONE for digest in gone if digest not in staying}  # a held one is not gone after all
+    going = {digest: Going(GONE, (digest,)) for digest in gone if digest not in staying}  # held: not gone
     for item in doomed:
-        going.update({child: REFERRED for child in item.children if child not in staying})
-    for item in going_tags:
-        going.update({child: REFERRER for child in item.children if child not in staying})
-    going.update({item.digest: DELETED for item in (*doomed, *going_tags) if item.digest not in staying})
+        going.update({child: Going(REFERRED) for child in item.children if child not in staying})
+    for item, why in going_tags:  # a referrer goes with its referrers tag, so relies on what that does
+        going.update({child: Going(REFERRER, why.gone) for child in referrers(item, subject_of)
+                      if child not in staying})
+    going.update({item.digest: Going(DELETED) for item in doomed if item.digest not in staying})
+    going.update({item.digest: Going(DELETED, why.gone) for item, why in going_tags
+                  if item.digest not in staying})
     return going
 

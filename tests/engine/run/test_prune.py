@@ -57,6 +57,15 @@ class Prunable(FakeRegistry):
             self.stored.discard(reference)
         return there
 
+    def push_image(self, reference: str, layers: dict[str, list[str]]) -> str:
+        """An index and its platform images, and, as a real registry holds them, its attestation manifests."""
+        digest = super().push_image(reference, layers)
+        with self.lock:
+            index = json.loads(self.bodies[digest][1])
+            self.stored.update(f"{repository_of(reference)}@{entry['digest']}"
+                               for entry in index["manifests"])
+        return digest
+
     def manifest_gone(self, reference: str) -> bool:
         with self.lock:
             self.requests["GET"] += 1
@@ -102,10 +111,12 @@ def test_prune_deletes_the_stale_builds_and_a_following_build_finds_everything_c
     assert doomed == {f"{node}:{tag}{suffix}" for node, tag in stale.items() for suffix in ("", "-candidate")}
     assert _tags(registry) == before  # planning deletes nothing
 
-    reported: list[tuple[str, Deletion, bool]] = []
-    assert delete(registry, plan, lambda *args: reported.append(args)) == 2  # one manifest per stale build
+    reported: list[tuple[str, Deletion, str]] = []
+    # one index per stale build, and the 2 platform images and 2 attestation manifests only it refers to
+    assert delete(registry, plan, lambda *args: reported.append(args)) == 2 * 5
     assert _tags(registry) == before - doomed
-    assert [len(deletion.tags) for _, deletion, there in reported if there] == [2, 2]
+    assert [len(deletion.tags) for _, deletion, _ in reported if deletion.tags] == [2, 2]
+    assert {status for _, _, status in reported} == {"deleted"}
 
     third = run_build(root, FakeBuilder(registry), registry, test=False)
     assert {node.action for node in third.nodes.values()} == {"skip"}
@@ -253,7 +264,7 @@ def test_prune_json_lists_per_repository_what_is_kept_and_what_would_go_and_why(
     assert document["dry_run"] is True and document["stopped"] is False
     assert [Path(path).name for path in document["kept_lockfiles"]] == ["latest.lock.json", "lock.json"]
     mid = next(r for r in document["repositories"] if r["repository"] == f"{REGISTRY}/mid")
-    assert set(mid) == {"repository", "keep", "delete", "manifests"}
+    assert set(mid) == {"repository", "keep", "delete", "manifests", "left"} and mid["left"] == []
     assert {(entry["tag"], entry["kind"], entry["why"]) for entry in mid["delete"]} == {
         (stale["mid"], "content", "stale"), (f"{stale['mid']}-candidate", "candidate", "stale"),
         (signature, "signature", "signature")}
@@ -263,11 +274,15 @@ def test_prune_json_lists_per_repository_what_is_kept_and_what_would_go_and_why(
     assert whys[kept_signature] == ("signature", "signature",
                                     "cosign tag of a manifest prune does not delete")
     assert {why for _, why, _ in whys.values()} >= {"current", "foreign", "signature"}
-    assert [(m["tags"], m["status"]) for m in mid["manifests"]] == [
-        ([signature], "would_delete"), ([stale["mid"], f"{stale['mid']}-candidate"], "would_delete")]
+    children = {entry["digest"] for entry in _descriptors(registry, f"{REGISTRY}/mid@{old}")}
+    assert [(m["tags"], m["child_of"], m["status"]) for m in mid["manifests"]] == [
+        ([signature], None, "would_delete"), *[([], old, "would_delete")] * len(children),
+        ([stale["mid"], f"{stale['mid']}-candidate"], None, "would_delete")]
+    assert {m["digest"] for m in mid["manifests"] if m["child_of"]} == children and len(children) == 4
     assert document["summary"] == {"repositories": 5, "tags_kept": len(before) - 5, "tags_to_delete": 5,
-                                   "manifests_to_delete": 3, "manifests_deleted": 0,
-                                   "manifests_already_gone": 0}
+                                   "manifests_to_delete": 3 + 2 * 4, "manifests_deleted": 0,
+                                   "manifests_already_gone": 0, "manifests_kept_subject_back": 0,
+                                   "referrers_left": 0}
 
 
 def test_prune_yes_json_says_what_was_deleted_and_the_signature_went_too(root, twice, monkeypatch, capsys):
@@ -277,7 +292,7 @@ def test_prune_yes_json_says_what_was_deleted_and_the_signature_went_too(root, t
     code, document, err = _prune_json(root, registry, monkeypatch, capsys, "--yes")
     assert code == 0 and document["dry_run"] is False and "Traceback" not in err
     statuses = [m["status"] for r in document["repositories"] for m in r["manifests"]]
-    assert statuses == ["deleted"] * 3 and document["summary"]["manifests_deleted"] == 3
+    assert statuses == ["deleted"] * (3 + 2 * 4) and document["summary"]["manifests_deleted"] == 3 + 2 * 4
     assert f"leaf:{signature}" not in _tags(registry) and f"leaf:{stale['leaf']}" not in _tags(registry)
     assert f"leaf:{kept_signature}" in _tags(registry)
 
@@ -291,7 +306,7 @@ def test_a_stopped_prune_json_still_says_what_went_and_what_stayed(root, twice, 
     assert code == 1 and "enable deletion" in err and "prune stopped" in err
     assert document["stopped"] is True
     statuses = [m["status"] for r in document["repositories"] for m in r["manifests"]]
-    assert statuses == ["deleted", "not_deleted"]
+    assert statuses == ["deleted"] + ["not_deleted"] * (len(order) - 1)
     assert document["summary"]["manifests_deleted"] == 1
 
 
@@ -320,7 +335,7 @@ def test_a_prune_json_stopped_by_ctrl_c_still_prints_the_document_and_exits_130(
     assert code == 130 and "prune stopped: 1 manifest(s) deleted before it stopped" in err
     assert document["stopped"] is True
     statuses = [m["status"] for r in document["repositories"] for m in r["manifests"]]
-    assert statuses == ["deleted", "not_deleted"]
+    assert statuses == ["deleted"] + ["not_deleted"] * (len(order) - 1)
 
 
 def test_prune_yes_json_reports_a_repository_planned_again_as_it_was_carried_out(
@@ -338,7 +353,14 @@ def test_prune_yes_json_reports_a_repository_planned_again_as_it_was_carried_out
     mid = next(r for r in document["repositories"] if r["repository"] == f"{REGISTRY}/mid")
     assert mid["delete"] == [] and mid["manifests"] == []
     assert {e["tag"]: e["why"] for e in mid["keep"]}[stale["mid"]] == "protected"
-    assert document["summary"]["manifests_deleted"] == 1 and f"mid:{stale['mid']}" in _tags(registry)
+    assert document["summary"]["manifests_deleted"] == 1 + 4 and f"mid:{stale['mid']}" in _tags(registry)
+
+
+def _descriptors(registry: Prunable, reference: str) -> list[dict]:
+    """Every descriptor of the index at reference (platform images and attestation manifests)."""
+    manifest = registry.manifest(reference)
+    assert manifest is not None
+    return manifest.descriptors("manifests")
 
 
 def _index_of(*digests: str, media_type: str = "application/vnd.oci.image.manifest.v1+json") -> dict:
@@ -363,8 +385,8 @@ def test_a_platform_image_a_kept_tag_holds_through_a_nested_index_is_not_deleted
 
 
 def test_the_signatures_of_a_deleted_index_s_platform_images_go_too(root, twice):
-    # `cosign sign --recursive` leaves a .sig per platform image; the image stays (untagged) but what
-    # signed it refers to nothing anyone keeps
+    # `cosign sign --recursive` leaves a .sig per platform image; the image goes (untagged, only the
+    # deleted index refers to it), and so does what signed it
     registry, stale = twice
     platforms = registry.platforms(f"{REGISTRY}/leaf:{stale['leaf']}")
     signatures = [_signed(registry, "leaf", digest) for digest in platforms.values()]
@@ -373,7 +395,7 @@ def test_the_signatures_of_a_deleted_index_s_platform_images_go_too(root, twice)
     leaf = next(r for r in plan.repositories if r.repository.endswith("/leaf"))
     reasons = {v.tag: v.reason for v in leaf.verdicts if v.delete}
     assert all(reasons[tag] == "cosign tag of a manifest only deleted indexes refer to" for tag in signatures)
-    assert delete(registry, plan, lambda *args: None) == 2 + len(signatures)
+    assert delete(registry, plan, lambda *args: None) == 2 * 5 + len(signatures)
     assert not {f"leaf:{tag}" for tag in signatures} & _tags(registry)
     assert f"leaf:{current}" in _tags(registry)
 
@@ -416,10 +438,11 @@ def _raced(root: Path) -> DeletedMeanwhile:
 
 def test_a_manifest_already_gone_is_not_counted_as_deleted(root):
     registry = _raced(root)
-    reported: list[bool] = []
-    assert delete(registry, plan_prune(options_of(root), registry, Retention(runs=1)),
-                  lambda repository, deletion, there: reported.append(there)) == 1  # old: 2
-    assert reported == [False, True]
+    reported: list[str] = []
+    plan = plan_prune(options_of(root), registry, Retention(runs=1))
+    assert delete(registry, plan, lambda repository, deletion, status: reported.append(status)) == sum(
+        len(r.deletions) for r in plan.repositories) - 1  # old: counted the one gone too
+    assert reported[0] == "already_gone" and set(reported[1:]) == {"deleted"}
 
 
 def test_prune_yes_says_how_many_were_deleted_and_how_many_already_gone(root, monkeypatch, capsys):
@@ -429,4 +452,103 @@ def test_prune_yes_says_how_many_were_deleted_and_how_many_already_gone(root, mo
     assert main(["prune", "stacks/t", "--root", str(root), "--state-dir", str(root.parent / "state"),
                  "--keep-runs", "1", "--yes", "-q"]) == 0
     out = capsys.readouterr().out
-    assert f"already gone {REGISTRY}/" in out and "deleted 1 manifest(s); 1 already gone;" in out
+    assert f"already gone {REGISTRY}/" in out and "deleted 9 manifest(s); 1 already gone;" in out
+
+
+def _artifact(registry: Prunable, node: str, subject: str, what: str) -> str:
+    """An untagged OCI 1.1 artifact in node's repository whose `subject` is subject; its digest."""
+    return registry.put(f"{REGISTRY}/{node}", {
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": f"sha256:{'4' * 64}",
+                   "size": 2},
+        "layers": [], "annotations": {"what": what},
+        "subject": {"mediaType": OCI_INDEX, "digest": subject, "size": 1}},
+        media_type="application/vnd.oci.image.manifest.v1+json")
+
+
+def test_a_referrers_tag_s_artifact_that_names_another_subject_is_left_and_reported(root, twice):
+    # the stale build's referrers index also lists an artifact whose own subject is the current build
+    # (a bad merge of referrers indexes, another tool): it is no referrer of the stale build, keep it
+    registry, stale = twice
+    old, current = registry.refs[f"{REGISTRY}/leaf:{stale['leaf']}"], registry.refs[human_ref("leaf")]
+    own, foreign = _artifact(registry, "leaf", old, "own"), _artifact(registry, "leaf", current, "foreign")
+    registry.put(f"{REGISTRY}/leaf:{old.replace(':', '-')}", _index_of(own, foreign))
+    plan = plan_prune(options_of(root), registry, Retention(runs=1))
+    leaf = next(r for r in plan.repositories if r.repository.endswith("/leaf"))
+    assert [d.digest for d in leaf.deletions if d.referrer_of] == [own]
+    assert [(u.digest, u.subject) for u in getattr(leaf, "left", ())] == [(foreign, current)]
+    delete(registry, plan, lambda *args: None)
+    assert f"{REGISTRY}/leaf@{foreign}" in registry.stored  # old: deleted with the referrers tag
+    assert f"{REGISTRY}/leaf@{own}" not in registry.stored
+
+
+def test_an_orphan_s_signature_stays_when_its_subject_is_pushed_again_after_planning(root, twice):
+    # planning found the subject gone; before the deletion someone pushed it again by digest (no tag
+    # changes, so the listing check sees nothing): its signature must not go
+    registry, stale = twice
+    old = registry.refs[f"{REGISTRY}/leaf:{stale['leaf']}"]
+    orphan = _signed(registry, "leaf", old)
+    artifact = _artifact(registry, "leaf", old, "referrer")
+    referrers = registry.put(f"{REGISTRY}/leaf:{old.replace(':', '-')}", _index_of(artifact))
+    registry.delete_manifest(f"{REGISTRY}/leaf@{old}")  # an earlier prune
+    plan = plan_prune(options_of(root), registry, Retention(runs=1))
+    leaf = next(r for r in plan.repositories if r.repository.endswith("/leaf"))
+    assert {v.tag: v.why for v in leaf.verdicts if v.delete}[orphan] == "orphaned"
+    with registry.lock:
+        registry.stored.add(f"{REGISTRY}/leaf@{old}")  # pushed again by digest: same bytes, same digest
+    reported: list[tuple[str, object]] = []
+    deleted = delete(registry, plan, lambda repository, deletion, status: reported.append(
+        (deletion.digest, status)))
+    assert f"leaf:{orphan}" in _tags(registry)  # old: deleted
+    assert {f"{REGISTRY}/leaf@{artifact}", f"{REGISTRY}/leaf@{referrers}"} <= registry.stored
+    assert {digest for digest, status in reported if status == "subject_back"} == {
+        registry.refs[f"{REGISTRY}/leaf:{orphan}"], artifact, referrers}
+    assert [status for _, status in reported].count("deleted") == deleted == sum(
+        len(r.deletions) for r in plan.repositories) - 3
+
+
+def test_the_untagged_platform_images_only_a_deleted_index_refers_to_go_and_shared_ones_stay(root, twice):
+    # content-addressed builds share identical platform images between indexes: the one the current
+    # index refers to too must stay; the stale index's own ones go
+    registry, stale = twice
+    old = registry.refs[f"{REGISTRY}/leaf:{stale['leaf']}"]
+    stale_platforms = {entry["digest"] for entry in _descriptors(registry, f"{REGISTRY}/leaf@{old}")}
+    current_platforms = {entry["digest"] for entry in _descriptors(registry, human_ref("leaf"))}
+    shared = registry.platforms(human_ref("leaf"))["linux/amd64"]
+    extra = registry.put(f"{REGISTRY}/leaf:sb-{'0' * 64}", _index_of(shared, *stale_platforms))
+    plan = plan_prune(options_of(root), registry, Retention(runs=1))
+    leaf = next(r for r in plan.repositories if r.repository.endswith("/leaf"))
+    untagged = {d.digest for d in leaf.deletions if not d.tags}
+    assert untagged == stale_platforms and len(untagged) == 4  # old: none (2 images, 2 attestations)
+    order = [d.digest for d in leaf.deletions]
+    assert all(order.index(digest) < order.index(old) for digest in untagged)  # before the index
+    delete(registry, plan, lambda *args: None)
+    assert not {f"{REGISTRY}/leaf@{digest}" for digest in untagged} & registry.stored
+    assert {f"{REGISTRY}/leaf@{digest}" for digest in current_platforms} <= registry.stored
+    assert f"{REGISTRY}/leaf@{extra}" not in registry.stored
+    third = run_build(root, FakeBuilder(registry), registry, test=False)
+    assert {node.action for node in third.nodes.values()} == {"skip"}
+
+
+def test_a_nested_index_s_untagged_images_go_before_it_and_the_dry_run_shows_what_is_untagged(
+        root, twice, monkeypatch, capsys):
+    registry, stale = twice
+    old, current = registry.refs[f"{REGISTRY}/leaf:{stale['leaf']}"], registry.refs[human_ref("leaf")]
+    image = registry.put(f"{REGISTRY}/leaf", {"schemaVersion": 2, "annotations": {"n": "1"}},
+                         media_type="application/vnd.oci.image.manifest.v1+json")
+    nested = registry.put(f"{REGISTRY}/leaf", _index_of(image))
+    bundle = registry.put(f"{REGISTRY}/leaf:sb-{'0' * 64}", _index_of(nested, media_type=OCI_INDEX))
+    foreign = _artifact(registry, "leaf", current, "foreign")
+    registry.put(f"{REGISTRY}/leaf:{old.replace(':', '-')}", _index_of(foreign))
+    plan = plan_prune(options_of(root), registry, Retention(runs=1))
+    order = [d.digest for r in plan.repositories for d in r.deletions]
+    assert order.index(image) < order.index(nested) < order.index(bundle)  # old: neither deleted
+    monkeypatch.setattr(prune_cli, "RegistryClient", lambda: registry)
+    capsys.readouterr()
+    assert main(["prune", "stacks/t", "--root", str(root), "--state-dir", str(root.parent / "state"),
+                 "--keep-runs", "1", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert f" {image[:19]}…  only deleted indexes refer to it ({bundle[:19]}…)" in out
+    assert "  leave  (untagged)" in out and f"{foreign[:19]}…  listed by {old.replace(':', '-')[:19]}…, " \
+        f"but names {current[:19]}… as its subject: no referrer of it, left" in out

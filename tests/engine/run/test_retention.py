@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.build.request import cache_key
+from engine.run.doomed import deletions, unconfirmed
 from engine.run.retention import (
     CACHE,
     CANDIDATE,
     CHECK,
     CONTENT,
+    LOCKFILE,
     STAGING,
     Deletion,
     Keep,
     Listed,
+    Unconfirmed,
+    Why,
     decide,
-    deletions,
     keep_of,
     shape_of,
 )
@@ -211,6 +214,50 @@ def test_no_deleted_manifest_is_one_a_kept_tag_uses_and_no_foreign_tag_goes(item
 P1, P2, P3, R1, R2, A1, A2, A3 = (f"sha256:{digit * 64}" for digit in "34567890")
 
 
+UNTAGGED = [P1, P2, A1]  # digests no generated tag points to: platform images, attestations, artifacts
+EVERY = st.sampled_from([D1, D2, D3, D4, *UNTAGGED])
+STALE = st.builds(lambda fingerprint, suffix: f"sb-{fingerprint}{suffix}", st.sampled_from([OLD, LOCKED]),
+                  st.sampled_from(["", "-candidate", "-linux-amd64"]))
+WIDE = st.lists(st.tuples(st.one_of(TAGS, STALE, st.builds(_cosign, EVERY, st.sampled_from([".sig", ""]))),
+                          DIGESTS, st.lists(EVERY, max_size=3)), max_size=12, unique_by=lambda item: item[0])
+
+
+@settings(max_examples=300)
+@given(WIDE, st.sets(EVERY, max_size=2), st.dictionaries(EVERY, st.one_of(EVERY, st.just(""))),
+       st.sets(EVERY, max_size=2))
+def test_no_untagged_manifest_a_kept_tag_or_lockfile_uses_goes_and_every_other_one_a_deleted_index_had_does(
+        items, gone, subject_of, locked):
+    # content-addressed builds share platform images between indexes: whatever a kept tag holds, directly
+    # or through its index (nested ones are in children), or a kept lockfile records, stays
+    listed = [Listed(tag, digest, tuple(children)) for tag, digest, children in items]
+    keep = Keep(KEEP.fingerprints, KEEP.cache_keys, {digest: Why(LOCKFILE, "in a lock") for digest in locked})
+    verdicts = decide(listed, keep, gone, subject_of)
+    order = deletions(verdicts, listed, keep.digests, subject_of)
+    kept = [item for item, verdict in zip(listed, verdicts, strict=True) if not verdict.delete]
+    used = {item.digest for item in kept} | {child for item in kept for child in item.children} | locked
+    doomed = {deletion.digest for deletion in order}
+    assert not doomed & used and len(doomed) == len(order)
+    tagged = {item.digest for item in listed}
+    deleted = {verdict.digest for verdict in verdicts if verdict.delete}
+    position = {deletion.digest: number for number, deletion in enumerate(order)}
+    for deletion in order:
+        assert bool(deletion.tags) == (deletion.digest in tagged)  # a tagged one goes only with its tags
+        if deletion.child_of:  # what a deleted index refers to, deleted before it
+            assert deletion.child_of in deleted and position[deletion.digest] < position[deletion.child_of]
+            assert any(deletion.digest in item.children for item in listed
+                       if item.digest == deletion.child_of)
+        if deletion.referrer_of:  # a referrer: its own subject is the one whose referrers tag goes
+            assert subject_of.get(deletion.digest) == deletion.referrer_of
+            assert deletion.referrer_of.replace(":", "-") in {v.tag for v in verdicts if v.delete}
+        assert deletion.tags or deletion.child_of or deletion.referrer_of
+    indexes = [item for item, verdict in zip(listed, verdicts, strict=True)
+               if verdict.delete and verdict.kind not in ("signature", "referrers")]
+    assert {child for item in indexes for child in item.children} - used - tagged <= doomed
+    left = unconfirmed(verdicts, listed, keep.digests, subject_of)
+    assert not {u.digest for u in left} & doomed
+    assert all(subject_of.get(u.digest) != u.listed_by.replace("-", ":", 1) for u in left)
+
+
 def test_the_cosign_tags_of_the_platform_images_only_a_deleted_index_refers_to_go_too():
     # `cosign sign --recursive` signs every platform image; `stackbuild sign` only the index
     listed = [Listed(f"sb-{OLD}", D1, (P1, P2)), Listed(f"sb-{CURRENT}", D2, (P3, P2)),
@@ -220,6 +267,7 @@ def test_the_cosign_tags_of_the_platform_images_only_a_deleted_index_refers_to_g
     assert verdicts[_cosign(P2)] == (False, "cosign tag of a manifest prune does not delete")  # shared
     assert not verdicts[_cosign(P3)][0]
     assert deletions(decide(listed, KEEP), listed) == (Deletion(S1, (_cosign(P1),)),
+                                                       Deletion(P1, (), child_of=D1),  # untagged
                                                        Deletion(D1, (f"sb-{OLD}",)))
 
 
@@ -229,12 +277,13 @@ def test_the_referrers_tag_of_a_deleted_manifest_goes_with_its_referrers_first()
     referrers = D1.replace(":", "-")
     listed = [Listed(f"sb-{OLD}", D1), Listed(f"sb-{CURRENT}", D2), Listed(referrers, R1, (A1, A2)),
               Listed(D2.replace(":", "-"), R2, (A3,)), Listed(_cosign(A2), S1)]
-    verdicts = decide(listed, KEEP)
+    subject_of = {A1: D1, A2: D1, A3: D2}  # what each artifact's own `subject` names
+    verdicts = decide(listed, KEEP, subject_of=subject_of)
     assert {(v.tag, v.kind, v.why, v.reason) for v in verdicts if v.delete} == {
         (f"sb-{OLD}", "content", "stale", "fingerprint of no loaded node or kept lockfile"),
         (referrers, "referrers", "referrers", "referrers tag of a deleted manifest"),
         (_cosign(A2), "signature", "signature", "cosign tag of a deleted referrer")}
-    assert deletions(verdicts, listed) == (
+    assert deletions(verdicts, listed, subject_of=subject_of) == (
         Deletion(A1, (), referrer_of=D1), Deletion(A2, (), referrer_of=D1), Deletion(R1, (referrers,)),
         Deletion(S1, (_cosign(A2),)), Deletion(D1, (f"sb-{OLD}",)))
 
@@ -248,16 +297,57 @@ def test_a_referrers_index_shared_with_a_staying_subject_stays():
     verdicts = _verdicts(listed)
     assert verdicts[f"sb-{OLD}"][0] and not verdicts[gone_subject][0] and not verdicts[staying_subject][0]
     kept_artifact = [Listed(f"sb-{OLD}", D1), Listed(D1.replace(":", "-"), R1, (A1,)), Listed("pinned", A1)]
-    verdicts_of_kept = decide(kept_artifact, KEEP)
-    assert [d.digest for d in deletions(verdicts_of_kept, kept_artifact)] == [R1, D1]  # A1 is pinned
+    verdicts_of_kept = decide(kept_artifact, KEEP, subject_of={A1: D1})
+    assert [d.digest for d in deletions(verdicts_of_kept, kept_artifact, subject_of={A1: D1})] == [
+        R1, D1]  # A1, a referrer of D1, is pinned
 
 
 def test_the_cosign_and_referrers_tags_of_a_manifest_gone_from_the_repository_go():
     listed = [Listed(f"sb-{CURRENT}", D2), Listed(_cosign(D3), S1), Listed(D3.replace(":", "-"), R1, (A1,)),
               Listed(_cosign(D4), S2)]  # D4 is an untagged manifest still there: not gone
-    verdicts = decide(listed, KEEP, gone={D3})
+    verdicts = decide(listed, KEEP, gone={D3}, subject_of={A1: D3})
     assert {(v.tag, v.why, v.reason) for v in verdicts if v.delete} == {
         (_cosign(D3), "orphaned", "cosign tag of a manifest no longer in the repository"),
         (D3.replace(":", "-"), "orphaned", "referrers tag of a manifest no longer in the repository")}
-    assert deletions(verdicts, listed) == (Deletion(A1, (), D3), Deletion(R1, (D3.replace(":", "-"),)),
-                                           Deletion(S1, (_cosign(D3),)))
+    # each relies on D3 being gone: asked again right before it is deleted
+    assert deletions(verdicts, listed, subject_of={A1: D3}) == (
+        Deletion(A1, (), D3, gone=(D3,)), Deletion(R1, (D3.replace(":", "-"),), gone=(D3,)),
+        Deletion(S1, (_cosign(D3),), gone=(D3,)))
+
+
+def test_an_artifact_a_referrers_tag_lists_that_names_another_subject_is_left_with_its_signature():
+    # the referrers index of the deleted D1 lists A2, whose own subject is the current D2 (or that names
+    # none, A3): no referrer of D1, so neither it nor what signed it goes; prune says so
+    listed = [Listed(f"sb-{OLD}", D1), Listed(f"sb-{CURRENT}", D2),
+              Listed(D1.replace(":", "-"), R1, (A1, A2, A3)), Listed(_cosign(A2), S1)]
+    subject_of = {A1: D1, A2: D2, A3: ""}
+    verdicts = decide(listed, KEEP, subject_of=subject_of)
+    assert {v.tag: v.delete for v in verdicts}[_cosign(A2)] is False
+    assert [(d.digest, d.referrer_of) for d in deletions(verdicts, listed, subject_of=subject_of)] == [
+        (A1, D1), (R1, ""), (D1, "")]
+    assert unconfirmed(verdicts, listed, subject_of=subject_of) == (
+        Unconfirmed(A2, D1.replace(":", "-"), D2), Unconfirmed(A3, D1.replace(":", "-"), ""))
+    assert unconfirmed(verdicts, listed, subject_of={A1: D1})[-1] == Unconfirmed(  # not there: read none
+        A3, D1.replace(":", "-"), "", there=False)
+
+
+def test_what_a_signature_of_an_orphan_s_referrer_relies_on_is_the_orphan_s_subject():
+    listed = [Listed(f"sb-{CURRENT}", D2), Listed(D3.replace(":", "-"), R1, (A1,)), Listed(_cosign(A1), S1)]
+    verdicts = decide(listed, KEEP, gone={D3}, subject_of={A1: D3})
+    assert {v.tag: (v.reason, v.gone) for v in verdicts if v.delete}[_cosign(A1)] == (
+        "cosign tag of a deleted referrer", (D3,))
+
+
+def test_the_untagged_manifests_of_a_deleted_index_go_before_it_what_a_nested_index_refers_to_first():
+    # D1 (stale) → nested index N (untagged) → P1, P2 (a stale staging tag's); D1 → P3, which the current
+    # index D2 shares, A1, which a kept lockfile records, and A2 (an attestation manifest)
+    lock = LockEntry("numpy", "localhost:5000/x/numpy:1", LOCKED, D4, {"linux/amd64": A1})
+    keep = keep_of({"numpy": (CURRENT, ("linux/amd64",))}, [("runs/r1/lock.json", [lock])])
+    nested = f"sha256:{'ab' * 32}"
+    listed = [Listed(f"sb-{OLD}", D1, (P1, P2, nested, P3, A1, A2)),  # as listed: N after what it refers to
+              Listed(f"sb-{CURRENT}", D2, (P3,)), Listed(f"sb-{OLD}-linux-amd64", P2)]
+    verdicts = decide(listed, keep)
+    assert deletions(verdicts, listed, keep.digests) == (
+        Deletion(P1, (), child_of=D1), Deletion(nested, (), child_of=D1), Deletion(A2, (), child_of=D1),
+        Deletion(D1, (f"sb-{OLD}",)),
+        Deletion(P2, (f"sb-{OLD}-linux-amd64",)))  # tagged: goes with its tag, after the index
