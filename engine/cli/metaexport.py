@@ -20,7 +20,7 @@ import yaml
 from engine.cli.exportlisting import previous_files, remove_stale, write_listing
 from engine.cli.metapages import Page, page_files, stack_docs, write_pages
 from engine.cli.options import OptionError, options_of
-from engine.cli.outfolder import fresh_file, refuse_links
+from engine.cli.outfolder import fresh_file, refuse_links, refuse_obstacles
 from engine.run import api
 from graph.change.fingerprint import sent_files
 from graph.context.files import EXECUTABLE_MODE, SYMLINK_MODE
@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     written |= {PurePosixPath(relative) for relative in metas} | set(pages)
     stale = [path for path in previous if path not in written]
     refuse_links(out_dir, written, stale)
+    refuse_obstacles(out_dir, written, stale)  # before anything is written or removed
     removed = remove_stale(out_dir, stale)
     for folder, files in folders.items():
         _write_folder(out_dir / folder, files)

@@ -36,6 +36,23 @@ def refuse_links(out_dir: Path, writes: Iterable[PurePosixPath], removals: Itera
                                   "through a link", LINK_HINT)
 
 
+def refuse_obstacles(out_dir: Path, writes: Iterable[PurePosixPath],
+                     removals: Iterable[PurePosixPath]) -> None:
+    """OptionError naming the first write a folder stands in the place of, or a file the export does not
+    remove first stands on the way to."""
+    removed = set(removals)
+    for relative in sorted(writes):
+        target = out_dir / relative
+        if target.is_dir() and not target.is_symlink():
+            raise OptionError(f"--out: {target} is a folder, where export meta writes a file",
+                              "remove or rename that folder, or name another --out")
+        on_the_way = (PurePosixPath(*relative.parts[:depth]) for depth in range(1, len(relative.parts)))
+        blocker = next((way for way in on_the_way if way not in removed and (out_dir / way).is_file()), None)
+        if blocker is not None:
+            raise OptionError(f"--out: {out_dir / blocker} is a file, where export meta needs a folder for "
+                              f"{relative}", "remove or rename that file, or name another --out")
+
+
 def fresh_file(target: Path) -> Path:
     """target with its folder made and whatever file or link was there removed: ready to be written."""
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -105,3 +105,35 @@ def test_a_written_file_that_is_a_link_is_replaced_not_written_through(
     assert victim.read_text(encoding="utf-8") == "keep\n"
     assert not (out / written).is_symlink()
     assert written in json.loads((out / LISTING).read_text(encoding="utf-8"))["files"]
+
+
+def test_a_folder_where_a_file_goes_stops_the_export_before_anything_is_written(
+        root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # it stopped with "cannot use" (exit 1) halfway, some tag folders and meta.yml files written
+    out = tmp_path / "meta"
+    (out / "t" / "leaf" / "3" / "any" / "Dockerfile").mkdir(parents=True)
+    assert export(root, out) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out: {out}/t/leaf/3/any/Dockerfile is a folder, where export meta writes a file "
+        "(remove or rename that folder, or name another --out)\n")
+    assert files_below(out) == {}
+
+
+def test_a_file_where_a_folder_goes_stops_the_export_unless_the_export_removes_it_first(
+        root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "meta"
+    (out / "t").mkdir(parents=True)
+    (out / "t" / "leaf").write_text("mine\n", encoding="utf-8")
+    assert export(root, out) == 2
+    assert capsys.readouterr().err.startswith(
+        f"error: --out: {out}/t/leaf is a file, where export meta needs a folder for t/leaf/")
+    assert files_below(out) == {"t/leaf": "mine\n"}
+    (out / "t" / "leaf").unlink()
+    assert export(root, out) == 0  # an export's own stale file in the way is removed first
+    listing = json.loads((out / LISTING).read_text(encoding="utf-8"))
+    shutil.rmtree(out / "t" / "leaf")
+    (out / "t" / "leaf").write_text("stale\n", encoding="utf-8")
+    (out / LISTING).write_text(json.dumps({**listing, "files": [*listing["files"], "t/leaf"]}),
+                               encoding="utf-8")
+    assert export(root, out) == 0
+    assert (out / "t" / "leaf").is_dir()
