@@ -38,12 +38,12 @@ def refuse_links(out_dir: Path, writes: Iterable[PurePosixPath], removals: Itera
 
 def refuse_obstacles(out_dir: Path, writes: Iterable[PurePosixPath],
                      removals: Iterable[PurePosixPath]) -> None:
-    """OptionError naming the first write a folder stands in the place of, or a file the export does not
-    remove first stands on the way to."""
+    """OptionError naming the first write a folder stands in the place of, or a file stands on the way to,
+    that the export does not remove first."""
     removed = set(removals)
     for relative in sorted(writes):
         target = out_dir / relative
-        if target.is_dir() and not target.is_symlink():
+        if target.is_dir() and not target.is_symlink() and _stays(out_dir, target, removed):
             raise OptionError(f"--out: {target} is a folder, where export meta writes a file",
                               "remove or rename that folder, or name another --out")
         on_the_way = (PurePosixPath(*relative.parts[:depth]) for depth in range(1, len(relative.parts)))
@@ -51,6 +51,13 @@ def refuse_obstacles(out_dir: Path, writes: Iterable[PurePosixPath],
         if blocker is not None:
             raise OptionError(f"--out: {out_dir / blocker} is a file, where export meta needs a folder for "
                               f"{relative}", "remove or rename that file, or name another --out")
+
+
+def _stays(out_dir: Path, folder: Path, removed: set[PurePosixPath]) -> bool:
+    """Whether folder stays once the export removed its stale files (it removes the folders they empty)."""
+    below = [PurePosixPath(path.relative_to(out_dir).as_posix()) for path in folder.rglob("*")
+             if not path.is_dir() or path.is_symlink()]
+    return not below or any(path not in removed for path in below)
 
 
 def fresh_file(target: Path) -> Path:
