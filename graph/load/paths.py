@@ -99,8 +99,9 @@ def relative(root: Path, path: Path) -> str:
 
 def named_paths(root: Path, file: Path, keys: tuple[str, ...] = PATH_KEYS) -> set[str]:
     """Every path written under keys (default: Dockerfiles and contexts) in the stack file at file (relative
-    to root, normalized; any outside root left out): what loading it checks exists, but for the defaults
-    beside the file. Empty when the file does not parse."""
+    to root, normalized; any outside root left out), and with "dockerfile" each node's default
+    <name>/Dockerfile (a link there leads elsewhere): what loading it checks exists. Empty when the file
+    does not parse."""
     try:
         refuse_escaping_link(root, file)
         rel_file = relative(root, file)
@@ -108,7 +109,11 @@ def named_paths(root: Path, file: Path, keys: tuple[str, ...] = PATH_KEYS) -> se
     except StackError:  # loading the file says what is wrong
         return set()
     folder = posixpath.dirname(rel_file)
-    paths = {posixpath.normpath(posixpath.join(folder, value)) for value in _path_values(data, keys)}
+    values = list(_path_values(data, keys))
+    nodes = data.get("nodes") if isinstance(data, dict) else None
+    if "dockerfile" in keys and isinstance(nodes, dict):
+        values += [f"{name}/Dockerfile" for name in nodes]
+    paths = {posixpath.normpath(posixpath.join(folder, value)) for value in values}
     return {path for path in paths if path != "." and not path.startswith(("/", "../")) and path != ".."}
 
 

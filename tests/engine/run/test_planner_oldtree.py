@@ -104,3 +104,22 @@ def test_pr_mode_old_stacks_load_with_a_logo_outside_the_stacks_folder(tmp_path:
     commit_all(root, "one")
     (root / "stacks/t/mid/Dockerfile").write_text("FROM scratch\n# edited\n", encoding="utf-8")
     assert _changes(root) == {"mid": "dockerfile_changed"}
+
+
+@pytest.mark.parametrize("linked", ["folder", "file"])
+def test_pr_mode_old_stacks_load_with_a_default_dockerfile_reached_through_a_link(
+        tmp_path: Path, linked: str) -> None:
+    # a node without `dockerfile:` builds <name>/Dockerfile beside the stack file: the stacks never name
+    # it, yet a link there (its folder, or the file itself) must lead to a stand-in at the fork as well
+    root = tmp_path / "repo"
+    folder = write_stack(root)
+    (root / "vendor").mkdir()
+    if linked == "folder":
+        (folder / "side").rename(root / "vendor" / "side")
+        os.symlink("../../vendor/side", folder / "side")
+    else:
+        (folder / "side" / "Dockerfile").rename(root / "vendor" / "side.Dockerfile")
+        os.symlink("../../../vendor/side.Dockerfile", folder / "side" / "Dockerfile")
+    commit_all(root, "one")
+    (root / "stacks/t/mid/Dockerfile").write_text("FROM scratch\n# edited\n", encoding="utf-8")
+    assert _changes(root) == {"mid": "dockerfile_changed"}  # the old stacks loaded: not every node new

@@ -276,4 +276,5 @@ def test_stack_paths_are_every_dockerfile_and_context_named(root: Path, write_st
         """, folder="stacks/one", dockerfiles=[])
     write_stack("stack: [not, a, mapping\n", folder="stacks/broken", dockerfiles=[])
     assert stack_paths(root, [Path("stacks")]) == {
-        "images/b/Dockerfile", "images", "stacks/one/c.Dockerfile", "dev/Dockerfile"}
+        "images/b/Dockerfile", "images", "stacks/one/c.Dockerfile", "dev/Dockerfile",
+        *(f"stacks/one/{name}/Dockerfile" for name in "abcd")}  # the defaults: one may be a link
