@@ -131,7 +131,7 @@ def _waited(process: subprocess.Popen[bytes], args: tuple[str, ...]) -> int:
 
 def _extract(stream: IO[bytes], dest: Path) -> None:
     """Extract a tar stream into dest member by member, refusing any that would land or point outside
-    it (before it is written: the data filter, where there is one, checks again)."""
+    it (before it is written: the data filter, where there is one, checks again); then read it to its end."""
     top = dest.resolve()
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         for member in tar:
@@ -140,6 +140,8 @@ def _extract(stream: IO[bytes], dest: Path) -> None:
                 tar.extract(member, dest, filter="data")
             else:
                 tar.extract(member, dest)
+    while stream.read(1 << 16):  # the padding after the end-of-archive block: closing early kills git
+        pass
 
 
 def _refuse_outside(member: tarfile.TarInfo, top: Path) -> None:
