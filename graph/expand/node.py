@@ -17,7 +17,7 @@ from graph.model.spec import Combination, Definition, Node
 # 'base'), not its distribution, so `os_name` must come from its axes or attrs.
 KIND_ATTR = {"sdk": "sdk", "framework": "framework", "tool": "app", "llm": "app"}
 # Attributes that name the OS: a child is built FROM its parent, so it cannot change them (its tag would lie).
-OS_ATTRS = ("os", "os_name", "os_release")
+OS_ATTRS = ("os", "os_name", "os_version", "os_release")
 
 Constraints = list[tuple[Constraint, Location]]
 

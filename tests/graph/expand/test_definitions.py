@@ -906,3 +906,16 @@ def test_a_child_may_restate_its_parents_os(load: Load) -> None:
     text = (OS_PARENT + "  sdk:\n    kind: sdk\n    parent: os\n    tag: 'x-oe{os_release}'\n"
             "    attrs: {os_release: '{os}'}\n")
     assert tags(load(text)) == {"os-2203": "oe2203", "sdk": "x-oe2203"}
+
+
+def test_a_child_may_not_change_its_parents_os_version(root: Path,
+                                                       write_stack: Callable[[str], Path]) -> None:
+    # the nvidia, rocm and pai conventions name the OS as <os_name><os_version>: a child's own would lie
+    text = ("stack: s\nregistry: r\nnodes:\n  os:\n    kind: os\n    from: 'ubuntu:{os_version}'\n"
+            "    attrs: {os_name: ubuntu}\n    axes: {os_version: ['22.04']}\n"
+            "  sdk:\n    kind: sdk\n    parent: os\n    tag: 'x-{os_name}{os_version}'\n"
+            "    axes: {os_version: ['24.04']}\n")
+    with pytest.raises(StackError) as caught:
+        expand([load_stack(root, write_stack(text))])
+    assert caught.value.location == Location("s/stack.yaml", 13)
+    assert "os_version='24.04'" in caught.value.message and "keeps its OS" in caught.value.message
