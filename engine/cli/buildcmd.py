@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +15,7 @@ from engine.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMIN
 from engine.cli.options import OptionError, options_of, secret_policy_of
 from engine.run import api
 from engine.run.settings import BuildSettings
+from graph.change.credentials import NamedCredential
 
 if TYPE_CHECKING:
     from engine.build.builder import BuildxBuilder
@@ -30,12 +33,14 @@ def run(args: argparse.Namespace) -> int:
                           "--load already builds only what the local image store lacks")
     _check_publication(args)
     pool = pool_of(args)  # a wrong pool is reported before the engine is asked anything
-    if args.sign:
-        signing.sign_key_file(args.sign, "--sign")  # fails before any build
     secrets = secret_policy_of(args)
     builder = BuildxBuilder()
     builder.stall_timeout_s = args.stall_timeout
     options = options_of(args)
+    if args.sign:  # fails before any build; no context may send the key into the images it signs
+        key = NamedCredential("--sign", "the cosign private key",
+                              Path(os.path.abspath(signing.sign_key_file(args.sign, "--sign"))))
+        options = replace(options, credentials=(*options.credentials, key))
     if args.check_reproducible:
         builder.check()
         return _check_reproducible(options, builder, tuple(args.check_reproducible), secrets)

@@ -107,3 +107,16 @@ def test_a_credential_file_a_variable_names_is_refused_whatever_its_name(
     assert main(commands(root, tmp_path / "out")["build"]) == 2
     assert capsys.readouterr().err == refusal(root, "ci-login.txt", what, variable)
     assert builder.order == []
+
+
+def test_the_private_key_build_sign_names_is_refused_from_a_context(
+        root: Path, tmp_path: Path, builder: CheckedBuilder, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # `cosign generate-key-pair` writes cosign.key in the current folder: a context sending it would put
+    # the key that signs every image into the images it signs
+    key = root / "stacks/t/mid/cosign.key"
+    key.write_text("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n", encoding="utf-8")
+    key.chmod(0o600)
+    assert main([*commands(root, tmp_path / "out")["build"], "--sign", str(key)]) == 2
+    assert capsys.readouterr().err == refusal(root, "cosign.key", "the cosign private key", "--sign")
+    assert builder.order == []
