@@ -114,9 +114,7 @@ def pr_changes(stack_graph: StackGraph, root: Path, ref: str, targets: tuple[Pat
         try:
             old_targets = targets or (Path("stacks"),)
             gitinfo.export_tree(root, base, Path(old_root), sorted({_top(t) for t in old_targets}))
-            read = stack_paths(Path(old_root), old_targets, CONTENT_KEYS)  # e.g. logos, outside stacks/
-            if read:
-                gitinfo.export_tree(root, base, Path(old_root), sorted(read))
+            _export_read(root, base, Path(old_root), stack_paths(Path(old_root), old_targets, CONTENT_KEYS))
             # stand-ins for the Dockerfiles and contexts the old stacks name outside what was exported
             gitinfo.export_outline(root, base, Path(old_root), stack_paths(Path(old_root), old_targets))
             old_graph: StackGraph | None = load_graph(Path(old_root), old_targets)
@@ -125,6 +123,25 @@ def pr_changes(stack_graph: StackGraph, root: Path, ref: str, targets: tuple[Pat
     if old_graph is None:
         return dict.fromkeys(stack_graph.order, "new_node")
     return directly_changed(stack_graph, root, changed, old_graph)
+
+
+def _export_read(root: Path, ref: str, tree: Path, paths: set[str]) -> None:
+    """Export the files loading reads (logos, wherever they are) as they were at ref, through any link on the
+    way; a path naming no file at ref is left out (loading the stacks names a logo that is missing)."""
+    gitinfo.export_outline(root, ref, tree, paths)  # the links on the way, and an empty file at the end
+    top = tree.resolve()
+    files = sorted({end.relative_to(top).as_posix() for path in paths
+                    if (end := _end(tree / path)) and end.is_relative_to(top) and end.is_file()})
+    if files:
+        gitinfo.export_tree(root, ref, tree, files)
+
+
+def _end(path: Path) -> Path | None:
+    """Where path leads once every link is followed; None for a link loop."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return None
 
 
 def observe(stack_graph: StackGraph, fingerprints: Mapping[str, Fingerprint], registry: Registry,

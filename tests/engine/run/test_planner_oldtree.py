@@ -123,3 +123,22 @@ def test_pr_mode_old_stacks_load_with_a_default_dockerfile_reached_through_a_lin
     commit_all(root, "one")
     (root / "stacks/t/mid/Dockerfile").write_text("FROM scratch\n# edited\n", encoding="utf-8")
     assert _changes(root) == {"mid": "dockerfile_changed"}  # the old stacks loaded: not every node new
+
+
+@pytest.mark.parametrize("named", ["a link", "a build arg"])
+def test_pr_mode_old_stacks_load_with_a_logo_through_a_link_or_a_logo_that_is_no_file(
+        tmp_path: Path, named: str) -> None:
+    # the logo loading reads is exported through a link on the way; a `logo` key that names no file
+    # (a build arg so named) is left out: either made every node of the fork new
+    root = tmp_path / "repo"
+    write_stack(root)
+    (root / "docs").mkdir()
+    (root / "docs" / "real.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)
+    os.symlink("real.png", root / "docs" / "logo.png")
+    extra = "doc: {logo: ../../docs/logo.png}" if named == "a link" else "args: {logo: not a file}"
+    with (root / "stacks/t/stack.yaml").open("a", encoding="utf-8") as stack:
+        stack.write(f'  logoed: {{kind: tool, parent: base, tag: "6", dockerfile: side/Dockerfile,'
+                    f' context: side, {extra}}}\n')
+    commit_all(root, "one")
+    (root / "stacks/t/mid/Dockerfile").write_text("FROM scratch\n# edited\n", encoding="utf-8")
+    assert _changes(root) == {"mid": "dockerfile_changed"}
