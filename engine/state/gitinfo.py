@@ -94,7 +94,9 @@ def export_tree(root: Path, ref: str, dest: Path, paths: list[str]) -> None:
     with tempfile.TemporaryFile() as stderr:  # a file: git never waits for a pipe nobody reads yet
         try:
             # git streams a blob above core.bigFileThreshold (default 512 MiB), reads a smaller one whole
-            process = subprocess.Popen(["git", "-C", str(root), "-c", "core.bigFileThreshold=16m", *args],
+            # --literal-pathspecs: a path from a stack file ('*', ':(glob)...') names itself, no pattern
+            process = subprocess.Popen(["git", "--literal-pathspecs", "-C", str(root),
+                                        "-c", "core.bigFileThreshold=16m", *args],
                                        stdout=subprocess.PIPE, stderr=stderr)
         except OSError as exc:
             raise GitError(f"git {' '.join(args)}: {exc}", "is git installed?") from None

@@ -344,3 +344,13 @@ def test_export_tree_reads_the_archive_to_its_end(tmp_path: Path) -> None:
             dest = tmp_path / f"out-{size}-{attempt}"
             gitinfo.export_tree(repo, "HEAD", dest, [f"stacks/f{size:05}"])
             assert (dest / "stacks" / f"f{size:05}").stat().st_size == size
+
+
+def test_export_tree_takes_paths_literally_not_as_patterns(repo: Path, tmp_path: Path) -> None:
+    # a stack's `logo: ../../*` reached git archive as a pattern and exported the whole repository
+    (repo / "src").mkdir()
+    (repo / "src" / "big.txt").write_text("unrelated\n", encoding="utf-8")
+    commit_all(repo, "more")
+    with pytest.raises(GitError):
+        gitinfo.export_tree(repo, "HEAD", tmp_path / "out", ["*"])
+    assert not (tmp_path / "out" / "src").exists()
