@@ -36,6 +36,8 @@ NAMED_CREDENTIALS = {
     "AWS_SHARED_CREDENTIALS_FILE": CREDENTIAL_FILES[(".aws", "credentials")],
     "KUBECONFIG": CREDENTIAL_FILES[(".kube", "config")],
     "NETRC": CREDENTIAL_FILES[("", ".netrc")],
+    "REGISTRY_AUTH_FILE": "registry logins of podman, buildah and skopeo (auth.json)",
+    "AWS_CONFIG_FILE": "an AWS configuration, which may hold access keys",
 }
 POSITIONALS = {"targets": "a stack file argument", "lockfile": "the LOCKFILE argument",
                "ref1": "the REF1 argument", "ref2": "the REF2 argument", "kind": "the KIND argument"}

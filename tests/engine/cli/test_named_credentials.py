@@ -17,7 +17,7 @@ from tests.engine.cli.contexts import COMMANDS, commands
 from tests.engine.engine_fakes import FakeRegistry, write_stack
 
 VARIABLES = ("DOCKER_CONFIG", "GOOGLE_APPLICATION_CREDENTIALS", "AWS_SHARED_CREDENTIALS_FILE", "KUBECONFIG",
-             "NETRC")
+             "NETRC", "REGISTRY_AUTH_FILE", "AWS_CONFIG_FILE")
 LOGIN = '{"auths": {"registry.example": {"auth": "dXNlcjpzZWNyZXQ="}}}\n'
 
 
@@ -97,6 +97,8 @@ def test_every_file_of_a_docker_config_folder_inside_a_context_is_refused(
     ("AWS_SHARED_CREDENTIALS_FILE", "AWS access keys"),
     ("KUBECONFIG", "a Kubernetes cluster login (kubeconfig)"),
     ("NETRC", "stored logins for curl, git and pip (.netrc)"),
+    ("REGISTRY_AUTH_FILE", "registry logins of podman, buildah and skopeo (auth.json)"),
+    ("AWS_CONFIG_FILE", "an AWS configuration, which may hold access keys"),
 ])
 def test_a_credential_file_a_variable_names_is_refused_whatever_its_name(
         root: Path, tmp_path: Path, builder: CheckedBuilder, monkeypatch: pytest.MonkeyPatch,
