@@ -112,7 +112,7 @@ def pr_changes(stack_graph: StackGraph, root: Path, ref: str, targets: tuple[Pat
     changed = gitinfo.changed_files(root, base)
     with tempfile.TemporaryDirectory(prefix="stackbuild-ref-") as old_root:
         try:
-            old_targets = targets or (Path("stacks"),)
+            old_targets = tuple(_in_repository(root, target) for target in targets) or (Path("stacks"),)
             gitinfo.export_tree(root, base, Path(old_root), sorted({_top(t) for t in old_targets}))
             _export_read(root, base, Path(old_root), stack_paths(Path(old_root), old_targets, CONTENT_KEYS))
             # stand-ins for the Dockerfiles and contexts the old stacks name outside what was exported
@@ -176,6 +176,16 @@ def _pr_reasons(entries: tuple[PlanEntry, ...], touched: Mapping[str, str],
     return tuple(result)
 
 
+def _in_repository(root: Path, target: Path) -> Path:
+    """An absolute target inside the repository as a path relative to it (so its old tree is exported)."""
+    if not target.is_absolute():
+        return target
+    try:
+        return target.resolve().relative_to(root.resolve())
+    except (OSError, ValueError):  # outside the repository: git tracks nothing there
+        return target
+
+
 def _top(target: Path) -> str:
-    return target.parts[0] if target.parts else "stacks"
+    return target.parts[0] if target.parts else "."
 

@@ -142,3 +142,15 @@ def test_pr_mode_old_stacks_load_with_a_logo_through_a_link_or_a_logo_that_is_no
     commit_all(root, "one")
     (root / "stacks/t/mid/Dockerfile").write_text("FROM scratch\n# edited\n", encoding="utf-8")
     assert _changes(root) == {"mid": "dockerfile_changed"}
+
+
+@pytest.mark.parametrize("absolute", [False, True])
+def test_pr_mode_reads_the_old_stacks_of_an_absolute_target_too(tmp_path: Path, absolute: bool) -> None:
+    # an absolute target exported '/' at the fork: git refused it and every node counted as new
+    root = tmp_path / "repo"
+    write_stack(root)
+    commit_all(root, "one")
+    (root / "stacks/t/mid/Dockerfile").write_text("FROM scratch\n# edited\n", encoding="utf-8")
+    target = (root / "stacks" / "t") if absolute else Path("stacks/t")
+    graph = api.load(api.Options(root=root, targets=(target,)))
+    assert pr_changes(graph, root, "HEAD", (target,)) == {"mid": "dockerfile_changed"}
