@@ -26,16 +26,17 @@ from engine.registry.names import ImageName, parse_reference
 from engine.registry.session import RegistrySession
 from engine.registry.transport import Response, next_link
 
-__all__ = ["ACCEPT", "INDEX_TYPES", "MANIFEST_TYPES", "DeletionDisabled", "Manifest", "Registry",
-           "RegistryClient", "RegistryRefusal", "RegistryUnreachable", "Response", "TransientRegistryError",
-           "next_link", "split_reference"]
+__all__ = ["ACCEPT", "INDEX_TYPES", "MANIFEST_TYPES", "STORED_TYPES", "DeletionDisabled", "Manifest",
+           "Registry", "RegistryClient", "RegistryRefusal", "RegistryUnreachable", "Response",
+           "TransientRegistryError", "next_link", "split_reference"]
 log = structlog.get_logger()
-# every manifest type distribution stores: asked without one, it answers 404 MANIFEST_UNKNOWN ("OCI index
-# found, but accept header does not support OCI indexes") for a manifest it has
-EVERY_MANIFEST_TYPE = ", ".join((*INDEX_TYPES, *MANIFEST_TYPES,
-                                 "application/vnd.oci.artifact.manifest.v1+json",
-                                 "application/vnd.docker.distribution.manifest.v1+prettyjws",
-                                 "application/vnd.docker.distribution.manifest.v1+json", "*/*"))
+# every manifest type registries store (an index's descriptor of another type is a blob: buildkit's
+# registry cache lists its layers so); distribution asked without the manifest's type answers 404
+# MANIFEST_UNKNOWN ("OCI index found, but accept header does not support OCI indexes") for one it has
+STORED_TYPES = (*INDEX_TYPES, *MANIFEST_TYPES, "application/vnd.oci.artifact.manifest.v1+json",
+                "application/vnd.docker.distribution.manifest.v1+prettyjws",
+                "application/vnd.docker.distribution.manifest.v1+json")
+EVERY_MANIFEST_TYPE = ", ".join((*STORED_TYPES, "*/*"))
 
 
 def split_reference(reference: str) -> tuple[str, str, str]:

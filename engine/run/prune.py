@@ -19,7 +19,7 @@ import structlog
 
 from engine.errors import EngineError
 from engine.parallel import side_by_side
-from engine.registry.client import INDEX_TYPES, Manifest, RegistryClient
+from engine.registry.client import INDEX_TYPES, STORED_TYPES, Manifest, RegistryClient
 from engine.run import api
 from engine.run.doomed import deletions, unconfirmed
 from engine.run.planner import base_digests
@@ -144,8 +144,9 @@ def _listed(registry: RegistryClient, repository: str, tag: str) -> Listed | Non
 
 
 def _referred(registry: RegistryClient, repository: str, manifest: Manifest, depth: int = 0) -> list[str]:
-    """The digests an index refers to, and those its nested indexes refer to, each nested index after
-    what it refers to (the order its untagged manifests are deleted in); [] for an image."""
+    """The manifests an index refers to, and those its nested indexes refer to, each nested index after
+    what it refers to (the order its untagged manifests are deleted in); [] for an image. Blobs an index
+    lists (a layer cache's layers and cache config) are no manifests: left out."""
     if not manifest.is_index:
         return []
     if depth >= NESTING:
@@ -153,7 +154,10 @@ def _referred(registry: RegistryClient, repository: str, manifest: Manifest, dep
                          "refers to is unknown, so nothing was deleted", "check what pushed that index")
     found = []
     for entry in manifest.descriptors("manifests"):
-        if entry.get("mediaType") in INDEX_TYPES:
+        media_type = entry.get("mediaType")
+        if media_type is not None and media_type not in STORED_TYPES:
+            continue
+        if media_type in INDEX_TYPES:
             nested = registry.manifest(f"{repository}@{entry['digest']}")
             found += _referred(registry, repository, nested, depth + 1) if nested else []
         found.append(entry["digest"])

@@ -552,3 +552,27 @@ def test_a_nested_index_s_untagged_images_go_before_it_and_the_dry_run_shows_wha
     assert f" {image[:19]}…  only deleted indexes refer to it ({bundle[:19]}…)" in out
     assert "  leave  (untagged)" in out and f"{foreign[:19]}…  listed by {old.replace(':', '-')[:19]}…, " \
         f"but names {current[:19]}… as its subject: no referrer of it, left" in out
+
+
+def _cache_index(*blobs: str) -> dict:
+    """A layer cache as buildx's `--cache-to type=registry` stores it (read from the registry on :5000):
+    an OCI index whose `manifests` are blobs, the layers and buildkit's cache config, not manifests."""
+    return {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        *({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": blob, "size": 1}
+          for blob in blobs[:-1]),
+        {"mediaType": "application/vnd.buildkit.cacheconfig.v0", "digest": blobs[-1], "size": 1}]}
+
+
+def test_a_stale_layer_cache_is_one_manifest_its_blobs_are_no_untagged_manifests(root, twice):
+    # the blobs a cache index lists were planned as untagged manifests: the dry run counted them, the
+    # table listed them as `delete (untagged)`, and each cost a DELETE reported as `already gone`
+    registry, _ = twice
+    blobs = [f"sha256:{digit * 64}" for digit in "567"]
+    cache = registry.put(f"{REGISTRY}/mid:sbcache-{'0' * 16}", _cache_index(*blobs))
+    plan = plan_prune(options_of(root), registry, Retention(runs=1))
+    mid = next(r for r in plan.repositories if r.repository.endswith("/mid"))
+    assert not {d.digest for d in mid.deletions} & set(blobs)
+    assert [d.tags for d in mid.deletions if d.digest == cache] == [(f"sbcache-{'0' * 16}",)]
+    reported: list[str] = []
+    delete(registry, plan, lambda repository, deletion, status: reported.append(status))
+    assert set(reported) == {"deleted"} and f"mid:sbcache-{'0' * 16}" not in _tags(registry)
