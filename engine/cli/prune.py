@@ -63,16 +63,21 @@ def _delete(registry: RegistryClient, plan: PrunePlan, as_json: bool, verbose: b
     if as_json:
         print(plan_json(_carried_out(plan, again), dry_run=False, done=done))
     else:
-        print(_closing(count, sum(status == GONE for status in done.values())))
+        print(_closing(count, sum(status == GONE for status in done.values()),
+                       sum(status == BACK for status in done.values())))
     return 0
 
 
-def _closing(deleted: int, gone: int) -> str:
-    """The last line of a deletion: how many manifests went, and how many were gone already (404)."""
-    if not deleted and not gone:
+def _closing(deleted: int, gone: int, back: int = 0) -> str:
+    """The last line of a deletion: how many manifests went, how many were gone already (404), and how
+    many were kept because a subject they rely on is back."""
+    if not deleted and not gone and not back:
         return "nothing to delete"
     already = f"; {gone} already gone" if gone else ""
-    return f"deleted {deleted} manifest(s){already}; {BLOBS}" if deleted else f"nothing deleted{already}"
+    kept = f"; {back} kept: a subject {'it relies' if back == 1 else 'they rely'} on is in the repository " \
+        "again" if back else ""
+    return f"deleted {deleted} manifest(s){already}{kept}; {BLOBS}" if deleted \
+        else f"nothing deleted{already}{kept}"
 
 
 def _carried_out(plan: PrunePlan, again: Mapping[str, RepositoryPlan]) -> PrunePlan:

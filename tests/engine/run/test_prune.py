@@ -576,3 +576,30 @@ def test_a_stale_layer_cache_is_one_manifest_its_blobs_are_no_untagged_manifests
     reported: list[str] = []
     delete(registry, plan, lambda repository, deletion, status: reported.append(status))
     assert set(reported) == {"deleted"} and f"mid:sbcache-{'0' * 16}" not in _tags(registry)
+
+
+def test_prune_yes_does_not_say_nothing_to_delete_when_it_kept_what_relies_on_a_subject_that_came_back(
+        root, twice, monkeypatch, capsys):
+    registry, _ = twice
+    subject = registry.put(f"{REGISTRY}/leaf", {"schemaVersion": 2, "annotations": {"n": "gone"}},
+                           media_type="application/vnd.oci.image.manifest.v1+json")
+    orphan = _signed(registry, "leaf", subject)
+    registry.delete_manifest(f"{REGISTRY}/leaf@{subject}")  # an earlier prune, or anyone
+
+    def plan_then_push_back(*args, **kwargs):  # the orphan's subject pushed again by digest meanwhile
+        plan = plan_prune(*args, **kwargs)
+        with registry.lock:
+            registry.stored.add(f"{REGISTRY}/leaf@{subject}")
+        return plan
+
+    monkeypatch.setattr(prune_cli, "plan_prune", plan_then_push_back)
+    monkeypatch.setattr(prune_cli, "RegistryClient", lambda: registry)
+    capsys.readouterr()
+    assert main(["prune", "stacks/t", "--root", str(root), "--state-dir", str(root.parent / "state"),
+                 "--keep-runs", "2", "--yes", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert f"kept         {REGISTRY}/leaf@{registry.refs[f'{REGISTRY}/leaf:{orphan}']}" in out
+    assert f"leaf:{orphan}" in _tags(registry)
+    # old: "nothing to delete", though a deletion was planned, and kept
+    assert out.splitlines()[-1] == \
+        "nothing deleted; 1 kept: a subject it relies on is in the repository again"
