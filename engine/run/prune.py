@@ -11,7 +11,7 @@ collection's (`registry garbage-collect`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from engine.run import api
 from engine.run.doomed import deletions, unconfirmed
 from engine.run.planner import base_digests
 from engine.run.publishing import open_history
-from engine.run.retention import Deletion, Keep, Listed, Unconfirmed, Verdict, decide, keep_of
+from engine.run.retention import Deletion, Keep, Listed, Unconfirmed, Verdict, decide, keep_of, settled
 from engine.run.subjects import REFERRERS, subject_tag
 from engine.state.digestmemo import load_memo
 from engine.state.lockfile import LockEntry, read_lockfile
@@ -124,11 +124,11 @@ def kept_lockfiles(state: Path, retention: Retention, now: float) -> list[tuple[
 
 def plan_repository(registry: RegistryClient, repository: str, keep: Keep) -> RepositoryPlan:
     """The verdicts on every tag of repository (one GET per tag and nested index, side by side, one per
-    artifact a referrers tag lists, to read its subject, and one per cosign or referrers tag whose
-    subject no tag holds, to learn whether it is gone)."""
+    artifact a referrers tag whose subject may go lists, to read its subject, and one per cosign or
+    referrers tag whose subject no tag holds, to learn whether it is gone)."""
     tags = registry.tags(repository)
     listed = [item for item in side_by_side(lambda tag: _listed(registry, repository, tag), tags) if item]
-    subject_of = _subjects(registry, repository, listed)
+    subject_of = _subjects(registry, repository, listed, settled(listed, keep))
     verdicts = decide(listed, keep, _gone(registry, repository, listed), subject_of)
     return RepositoryPlan(repository, verdicts, deletions(verdicts, listed, keep.digests, subject_of),
                           frozenset((item.tag, item.digest) for item in listed),
@@ -164,11 +164,13 @@ def _referred(registry: RegistryClient, repository: str, manifest: Manifest, dep
     return found
 
 
-def _subjects(registry: RegistryClient, repository: str, listed: Sequence[Listed]) -> dict[str, str]:
+def _subjects(registry: RegistryClient, repository: str, listed: Sequence[Listed],
+              staying: Collection[str]) -> dict[str, str]:
     """The digest each artifact a referrers tag lists names as its `subject` ("" for none; one that is
-    not there is left out): only those that name their tag's subject go with it."""
+    not there is left out): only those that name their tag's subject go with it. Those of referrers tags
+    whose subject is staying are not read: such a tag stays, and so does what it lists."""
     artifacts = sorted({child for item in listed if (about := subject_tag(item.tag)) and about[0] == REFERRERS
-                        for child in item.children})
+                        and about[1] not in staying for child in item.children})
     found = side_by_side(lambda digest: registry.manifest(f"{repository}@{digest}"), artifacts)
     return {digest: _subject_digest(manifest) for digest, manifest in zip(artifacts, found, strict=True)
             if manifest is not None}

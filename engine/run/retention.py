@@ -186,6 +186,15 @@ def _about(verdict: Verdict, going: Going | None, protected: Mapping[str, Why]) 
     return verdict
 
 
+def settled(listed: Sequence[Listed], keep: Keep) -> set[str]:
+    """Digests that stay whatever else goes: kept lockfiles' and those the tags their own shape keeps
+    (not cosign's or referrers') point to and refer to; a tag about one of them never goes."""
+    verdicts = [_by_shape(item, keep) for item in listed]
+    kept = [(item, verdict) for item, verdict in zip(listed, verdicts, strict=True)
+            if not verdict.delete and not subject_tag(item.tag)]
+    return set(_protected([item for item, _ in kept], [verdict for _, verdict in kept], keep))
+
+
 def _protected(listed: Sequence[Listed], verdicts: Sequence[Verdict], keep: Keep) -> dict[str, Why]:
     """Every digest that stays, with why: kept lockfiles', kept tags' and what their indexes refer to
     (a cosign or referrers tag counts as kept here: its subject decides later whether it goes)."""

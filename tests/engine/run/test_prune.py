@@ -13,7 +13,7 @@ import pytest
 from engine.cli import prune as prune_cli
 from engine.cli.main import main
 from engine.errors import EngineError
-from engine.registry.client import DeletionDisabled, RegistryError
+from engine.registry.client import DeletionDisabled, Manifest, RegistryError
 from engine.run.prune import Retention, delete, kept_lockfiles, plan_prune
 from engine.run.retention import Deletion
 from engine.state.lockfile import LockEntry, write_lockfile
@@ -603,3 +603,31 @@ def test_prune_yes_does_not_say_nothing_to_delete_when_it_kept_what_relies_on_a_
     # old: "nothing to delete", though a deletion was planned, and kept
     assert out.splitlines()[-1] == \
         "nothing deleted; 1 kept: a subject it relies on is in the repository again"
+
+
+class Reading(Prunable):
+    """Prunable that notes every manifest read by digest."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: list[str] = []
+
+    def manifest(self, reference: str) -> Manifest | None:
+        if "@" in reference:
+            with self.lock:
+                self.read.append(reference.partition("@")[2])
+        return super().manifest(reference)
+
+
+def test_prune_reads_no_artifact_of_a_referrers_tag_whose_subject_a_kept_tag_holds(root):
+    # cosign's OCI 1.1 mode adds an artifact to the referrers index at each signing: a kept image signed
+    # nightly lists more every day, and prune read every one of them at every run (one GET each)
+    registry = Reading()
+    build_twice(root, registry)
+    current = registry.refs[human_ref("leaf")]
+    signatures = [_artifact(registry, "leaf", current, f"night {night}") for night in range(20)]
+    registry.put(f"{REGISTRY}/leaf:{current.replace(':', '-')}", _index_of(*signatures))
+    plan = plan_prune(options_of(root), registry, Retention(runs=1))
+    assert not set(registry.read) & set(signatures)  # old: all 20 read
+    leaf = next(r for r in plan.repositories if r.repository.endswith("/leaf"))
+    assert not {d.digest for d in leaf.deletions} & set(signatures)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from engine.build.request import cache_key
@@ -22,6 +22,7 @@ from engine.run.retention import (
     Why,
     decide,
     keep_of,
+    settled,
     shape_of,
 )
 from engine.state.lockfile import LockEntry
@@ -256,6 +257,32 @@ def test_no_untagged_manifest_a_kept_tag_or_lockfile_uses_goes_and_every_other_o
     left = unconfirmed(verdicts, listed, keep.digests, subject_of)
     assert not {u.digest for u in left} & doomed
     assert all(subject_of.get(u.digest) != u.listed_by.replace("-", ":", 1) for u in left)
+
+
+@settings(max_examples=300)
+@given(WIDE, st.sets(EVERY, max_size=2), st.dictionaries(EVERY, st.one_of(EVERY, st.just(""))),
+       st.sets(EVERY, max_size=2))
+@example([(f"sb-{OLD}", D1, []), (_cosign(D1, ""), D2, [A1])], set(), {}, set())
+def test_what_the_artifacts_of_referrers_tags_about_settled_digests_name_changes_no_decision(
+        items, gone, others, locked):
+    # prune reads only the artifacts of referrers tags whose subject is not settled: the others' must
+    # not matter to any verdict, deletion or artifact left
+    listed = [Listed(tag, digest, tuple(children)) for tag, digest, children in items]
+    # the artifacts a referrers tag lists name its subject, as cosign's do, but for those others say
+    subject_of = {**{child: item.tag.replace("-", ":", 1) for item in listed
+                     if item.tag.startswith("sha256-") and "." not in item.tag for child in item.children},
+                  **others}
+    keep = Keep(KEEP.fingerprints, KEEP.cache_keys, {digest: Why(LOCKFILE, "in a lock") for digest in locked})
+    staying = settled(listed, keep)
+    read = {child for item in listed if item.tag.startswith("sha256-") and "." not in item.tag
+            and item.tag.replace("-", ":", 1) not in staying for child in item.children}
+    partial = {digest: subject for digest, subject in subject_of.items() if digest in read}
+    verdicts = decide(listed, keep, gone, subject_of)
+    assert decide(listed, keep, gone, partial) == verdicts
+    assert deletions(verdicts, listed, keep.digests, partial) == deletions(verdicts, listed, keep.digests,
+                                                                           subject_of)
+    assert unconfirmed(verdicts, listed, keep.digests, partial) == unconfirmed(verdicts, listed, keep.digests,
+                                                                               subject_of)
 
 
 def test_the_cosign_tags_of_the_platform_images_only_a_deleted_index_refers_to_go_too():
