@@ -10,14 +10,19 @@ collection's (`registry garbage-collect`).
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 import structlog
 
-from engine.errors import EngineError
+from engine.build.interrupt import StopEvent
+from engine.errors import EngineError, Interrupted
 from engine.parallel import side_by_side
 from engine.registry.client import INDEX_TYPES, STORED_TYPES, Manifest, RegistryClient
 from engine.run import api
@@ -202,18 +207,47 @@ def delete(registry: RegistryClient, plan: PrunePlan, report: Reporter,
 
     A repository whose tags, or what they point to, changed since plan_prune listed them is planned
     again first (a build may have pushed a tag onto a doomed manifest, a roll-back moved a human tag
-    there), and its new plan handed to replanned. The first failure stops everything (RegistryError)."""
+    there), and its new plan handed to replanned. The first failure stops everything (RegistryError);
+    a Ctrl-C or SIGTERM once the deletion under way is reported (Interrupted)."""
     count = 0
-    for planned in plan.repositories:
-        if not planned.deletions:
-            continue
-        if _listing(registry, planned.repository) != planned.listing:
-            log.info("prune_replanned", node="*", repository=planned.repository,
-                     reason="its tags changed since they were listed")
-            planned = plan_repository(registry, planned.repository, plan.keep)
-            replanned(planned)
-        count += _delete_all(registry, planned.repository, planned.deletions, report)
+    with _finishing() as stop:
+        for planned in plan.repositories:
+            if not planned.deletions:
+                continue
+            if _listing(registry, planned.repository) != planned.listing:
+                log.info("prune_replanned", node="*", repository=planned.repository,
+                         reason="its tags changed since they were listed")
+                planned = plan_repository(registry, planned.repository, plan.keep)
+                replanned(planned)
+            count += _delete_all(registry, planned.repository, planned.deletions, report, stop)
+    if stop.is_set():  # during the last deletion: all is done, but the caller must see the stop
+        raise Interrupted(stop.signal, "the deletion under way was done and reported")
     return count
+
+
+@contextmanager
+def _finishing() -> Iterator[StopEvent]:
+    """A first SIGINT or SIGTERM sets the event, so the DELETE under way (which the registry may have
+    carried out) is finished and reported before prune stops; a second one stops at once."""
+    stop = StopEvent()
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield stop
+        return
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.signal = signal.Signals(signum).name
+        stop.set()
+        log.warning("prune_interrupted", node="*", signal=stop.signal,
+                    reason="stops once the deletion under way is done; again to stop at once")
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _listing(registry: RegistryClient, repository: str) -> frozenset[tuple[str, str]]:
@@ -224,7 +258,7 @@ def _listing(registry: RegistryClient, repository: str) -> frozenset[tuple[str, 
 
 
 def _delete_all(registry: RegistryClient, repository: str, doomed: Sequence[Deletion],
-                report: Reporter) -> int:
+                report: Reporter, stop: StopEvent) -> int:
     """Delete each manifest of one repository in turn; the number deleted (not those already gone).
 
     A deletion that relies on subjects found gone (an orphan's cosign or referrers tag, its referrers)
@@ -232,6 +266,8 @@ def _delete_all(registry: RegistryClient, repository: str, doomed: Sequence[Dele
     is the time between that GET and the DELETE; the API has no conditional DELETE to close it."""
     count, back = 0, set[str]()
     for deletion in doomed:
+        if stop.is_set():
+            raise Interrupted(stop.signal, "the deletion under way was done and reported")
         reference = f"{repository}@{deletion.digest}"
         if _back(registry, repository, deletion, back):
             log.warning("prune_subject_back", node="*", ref=reference, subjects=",".join(deletion.gone),

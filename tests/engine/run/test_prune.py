@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -631,3 +632,48 @@ def test_prune_reads_no_artifact_of_a_referrers_tag_whose_subject_a_kept_tag_hol
     assert not set(registry.read) & set(signatures)  # old: all 20 read
     leaf = next(r for r in plan.repositories if r.repository.endswith("/leaf"))
     assert not {d.digest for d in leaf.deletions} & set(signatures)
+
+
+class Killed(BaseException):
+    """Stands in for SIGTERM's default action in the test process: the process ends there."""
+
+
+class SignalledPrune(Prunable):
+    """`signalled` arrives while the DELETE of `signalled_at` is under way, once the registry did it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.signalled_at, self.signalled = "", signal.SIGINT
+
+    def delete_manifest(self, reference: str) -> bool:
+        there = super().delete_manifest(reference)
+        if reference.partition("@")[2] == self.signalled_at:
+            signal.raise_signal(self.signalled)
+        return there
+
+
+@pytest.mark.parametrize(("signalled", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_during_a_delete_lets_it_finish_and_be_reported_then_prune_stops(
+        root, monkeypatch, capsys, signalled, code):
+    # Ctrl-C lands while prune waits for the registry's answer to a DELETE the registry carries out:
+    # prune said `not_deleted` and "1 manifest(s) deleted" of two; SIGTERM (a CI job cancelled) ended it
+    # without a word or the JSON document
+    registry = SignalledPrune()
+    build_twice(root, registry)
+    capsys.readouterr()
+    order = [d for r in plan_prune(options_of(root), registry, Retention(runs=1)).repositories
+             for d in r.deletions]
+    registry.signalled_at, registry.signalled = order[1].digest, signalled
+
+    def killed(signum, frame):
+        raise Killed
+
+    previous = signal.signal(signal.SIGTERM, killed)
+    try:
+        result, document, err = _prune_json(root, registry, monkeypatch, capsys, "--yes")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert result == code and "prune stopped: 2 manifest(s) deleted before it stopped" in err
+    statuses = [m["status"] for r in document["repositories"] for m in r["manifests"]]
+    assert statuses == ["deleted"] * 2 + ["not_deleted"] * (len(order) - 2)
+    assert document["stopped"] is True and len(registry.deleted) == 2
