@@ -22,14 +22,24 @@ from types import FrameType
 import structlog
 
 from engine.build.interrupt import StopEvent
-from engine.errors import EngineError, Interrupted
+from engine.errors import Interrupted
 from engine.parallel import side_by_side
-from engine.registry.client import INDEX_TYPES, STORED_TYPES, Manifest, RegistryClient
+from engine.registry.client import Manifest, RegistryClient
 from engine.run import api
 from engine.run.doomed import deletions, unconfirmed
+from engine.run.indexes import PruneError, listed_tag, stop_if_unreadable
 from engine.run.planner import base_digests
 from engine.run.publishing import open_history
-from engine.run.retention import Deletion, Keep, Listed, Unconfirmed, Verdict, decide, keep_of, settled
+from engine.run.retention import (
+    Deletion,
+    Keep,
+    Listed,
+    Unconfirmed,
+    Verdict,
+    decide,
+    keep_of,
+    settled,
+)
 from engine.run.subjects import REFERRERS, subject_tag
 from engine.state.digestmemo import load_memo
 from engine.state.lockfile import LockEntry, read_lockfile
@@ -38,14 +48,9 @@ from graph.expand.dag import StackGraph
 
 log = structlog.get_logger()
 DAY_S = 86_400.0
-NESTING = 8  # indexes within indexes prune follows; a deeper one stops it (what it refers to is unknown)
 # what became of a planned deletion: deleted, gone already (404), or kept: a subject found gone that it
 # relies on is back (pushed again by digest since it was planned)
 DELETED, GONE, BACK = "deleted", "already_gone", "subject_back"
-
-
-class PruneError(EngineError):
-    """What prune must keep cannot be known: it deletes nothing."""
 
 
 @dataclass(frozen=True)
@@ -132,41 +137,13 @@ def plan_repository(registry: RegistryClient, repository: str, keep: Keep) -> Re
     artifact a referrers tag whose subject may go lists, to read its subject, and one per cosign or
     referrers tag whose subject no tag holds, to learn whether it is gone)."""
     tags = registry.tags(repository)
-    listed = [item for item in side_by_side(lambda tag: _listed(registry, repository, tag), tags) if item]
+    listed = [item for item in side_by_side(lambda tag: listed_tag(registry, repository, tag), tags) if item]
     subject_of = _subjects(registry, repository, listed, settled(listed, keep))
     verdicts = decide(listed, keep, _gone(registry, repository, listed), subject_of)
+    stop_if_unreadable(repository, listed, verdicts, keep)
     return RepositoryPlan(repository, verdicts, deletions(verdicts, listed, keep.digests, subject_of),
                           frozenset((item.tag, item.digest) for item in listed),
                           unconfirmed(verdicts, listed, keep.digests, subject_of))
-
-
-def _listed(registry: RegistryClient, repository: str, tag: str) -> Listed | None:
-    """What tag points to, and everything it refers to; None when it went away since the listing."""
-    manifest = registry.manifest(f"{repository}:{tag}")
-    if manifest is None:
-        return None
-    return Listed(tag, manifest.digest, tuple(dict.fromkeys(_referred(registry, repository, manifest))))
-
-
-def _referred(registry: RegistryClient, repository: str, manifest: Manifest, depth: int = 0) -> list[str]:
-    """The manifests an index refers to, and those its nested indexes refer to, each nested index after
-    what it refers to (the order its untagged manifests are deleted in); [] for an image. Blobs an index
-    lists (a layer cache's layers and cache config) are no manifests: left out."""
-    if not manifest.is_index:
-        return []
-    if depth >= NESTING:
-        raise PruneError(f"{repository}@{manifest.digest} nests indexes deeper than {NESTING}: what it "
-                         "refers to is unknown, so nothing was deleted", "check what pushed that index")
-    found = []
-    for entry in manifest.descriptors("manifests"):
-        media_type = entry.get("mediaType")
-        if media_type is not None and media_type not in STORED_TYPES:
-            continue
-        if media_type in INDEX_TYPES:
-            nested = registry.manifest(f"{repository}@{entry['digest']}")
-            found += _referred(registry, repository, nested, depth + 1) if nested else []
-        found.append(entry["digest"])
-    return found
 
 
 def _subjects(registry: RegistryClient, repository: str, listed: Sequence[Listed],

@@ -72,6 +72,7 @@ class Listed:
     digest: str
     # what an index refers to, nested indexes' too (each after what it refers to): platform images, ...
     children: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()  # nested indexes the registry does not have: what they refer to is unknown
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,17 @@ def settled(listed: Sequence[Listed], keep: Keep) -> set[str]:
     kept = [(item, verdict) for item, verdict in zip(listed, verdicts, strict=True)
             if not verdict.delete and not subject_tag(item.tag)]
     return set(_protected([item for item, _ in kept], [verdict for _, verdict in kept], keep))
+
+
+def kept_missing(listed: Sequence[Listed], verdicts: Sequence[Verdict],
+                 keep: Keep) -> list[tuple[str, str, str]]:
+    """(digest, the tag that refers to it, why it stays) for each nested index the registry does not have
+    under a tag that stays, or that stays itself (a kept lockfile records it, a kept tag refers to it)."""
+    protected = _protected(listed, verdicts, keep)
+    return [(digest, item.tag, f"kept tag {item.tag}: {verdict.reason}" if not verdict.delete
+             else f"tag {item.tag} refers to it; {protected[digest].text}")
+            for item, verdict in zip(listed, verdicts, strict=True) for digest in item.missing
+            if not verdict.delete or digest in protected]
 
 
 def _protected(listed: Sequence[Listed], verdicts: Sequence[Verdict], keep: Keep) -> dict[str, Why]:

@@ -677,3 +677,85 @@ def test_a_signal_during_a_delete_lets_it_finish_and_be_reported_then_prune_stop
     statuses = [m["status"] for r in document["repositories"] for m in r["manifests"]]
     assert statuses == ["deleted"] * 2 + ["not_deleted"] * (len(order) - 2)
     assert document["stopped"] is True and len(registry.deleted) == 2
+
+
+def _under_a_missing_nested_index(registry: Prunable, stale: dict[str, str], tag: str) -> tuple[str, str]:
+    """tag on an index of one nested index, gone from the registry, that referred to the stale mid
+    build's amd64 image (which only the stale index refers to otherwise): (nested index, image)."""
+    platform = registry.platforms(f"{REGISTRY}/mid:{stale['mid']}")["linux/amd64"]
+    nested = registry.put(f"{REGISTRY}/mid", _index_of(platform))
+    registry.put(f"{REGISTRY}/mid:{tag}", _index_of(nested, media_type=OCI_INDEX))
+    with registry.lock:
+        registry.stored.discard(f"{REGISTRY}/mid@{nested}")  # a half-done push, a registry's own cleanup
+    return nested, platform
+
+
+def test_a_kept_tag_s_nested_index_that_is_gone_stops_prune_before_it_deletes_anything(
+        root, twice, monkeypatch, capsys):
+    # what the missing index referred to is unknown, so nothing protects it: the stale mid index took
+    # the amd64 image the human tag `bundle` still holds through it (old: planned, then deleted)
+    registry, stale = twice
+    nested, platform = _under_a_missing_nested_index(registry, stale, "bundle")
+    with pytest.raises(EngineError) as caught:
+        plan_prune(options_of(root), registry, Retention(runs=1))
+    message = str(caught.value)
+    assert f"{REGISTRY}/mid@{nested}" in message and "kept tag bundle" in message
+    assert "prune stopped before deleting anything" in message and "push" in caught.value.hint
+    monkeypatch.setattr(prune_cli, "RegistryClient", lambda: registry)
+    capsys.readouterr()
+    code = main(["prune", "stacks/t", "--root", str(root), "--state-dir", str(root.parent / "state"),
+                 "--keep-runs", "1", "--yes", "--format", "json"])
+    out, err = capsys.readouterr()
+    # as every stop while planning: no document, the error on stderr
+    assert code == 1 and out == "" and f"error: cannot read {REGISTRY}/mid@{nested}" in err
+    assert registry.deleted == [] and f"{REGISTRY}/mid@{platform}" in registry.stored
+
+
+def test_a_kept_lockfile_s_index_whose_nested_index_is_gone_stops_prune(root, twice):
+    # the stale-looking tag's index is what the newest run's lockfile records: kept, and so must be
+    # what it refers to, through the nested index that cannot be read
+    registry, stale = twice
+    nested, _ = _under_a_missing_nested_index(registry, stale, f"sb-{'0' * 64}")
+    recorded = registry.refs[f"{REGISTRY}/mid:sb-{'0' * 64}"]
+    state = root.parent / "state"
+    path = write_lockfile(state / "runs" / "zz-newest" / "lock.json", "zz-newest",
+                          [LockEntry("mid", f"{REGISTRY}/mid:pinned", "0" * 64, recorded)])
+    os.utime(path, (path.stat().st_mtime + DAY_S, path.stat().st_mtime + DAY_S))
+    with pytest.raises(EngineError, match=rf"{REGISTRY}/mid@{nested}.*lock\.json \(mid\)"):
+        plan_prune(options_of(root), registry, Retention(runs=1))
+
+
+def test_a_stale_tag_s_nested_index_that_is_gone_does_not_stop_prune(root, twice):
+    # an interrupted prune deletes a nested index's images, then the nested index, then the index: the
+    # next one finds the index and its nested index gone, and goes on
+    registry, stale = twice
+    nested, platform = _under_a_missing_nested_index(registry, stale, f"sb-{'0' * 64}")
+    plan = plan_prune(options_of(root), registry, Retention(runs=1))
+    reported: dict[str, str] = {}
+    delete(registry, plan, lambda repository, deletion, status: reported.update({deletion.digest: status}))
+    assert reported[nested] == "already_gone" and reported[platform] == "deleted"
+    assert f"mid:sb-{'0' * 64}" not in _tags(registry)
+
+
+class NestedUnreadable(Prunable):
+    """A GET of the manifest `failing` fails (a 500 past every retry)."""
+
+    failing = ""
+
+    def manifest(self, reference: str) -> Manifest | None:
+        if self.failing and reference.endswith(f"@{self.failing}"):
+            raise RegistryError(f"GET {reference}: HTTP 500")
+        return super().manifest(reference)
+
+
+def test_a_nested_index_that_cannot_be_read_stops_prune_saying_which_tag_holds_it(root):
+    registry = NestedUnreadable()
+    stale = build_twice(root, registry)
+    nested, _ = _under_a_missing_nested_index(registry, stale, "bundle")
+    with registry.lock:
+        registry.stored.add(f"{REGISTRY}/mid@{nested}")
+    registry.failing = nested
+    with pytest.raises(EngineError, match=rf"cannot read {REGISTRY}/mid@{nested}, which tag bundle "
+                                          r"refers to: GET .*HTTP 500; what it refers to is unknown"):
+        plan_prune(options_of(root), registry, Retention(runs=1))
+    assert registry.deleted == []
