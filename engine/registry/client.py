@@ -18,7 +18,13 @@ from engine.errors import RegistryError
 from engine.registry import listings
 from engine.registry.answers import as_named, header_digest, json_body, sha256
 from engine.registry.endpoints import endpoint_for, mirror_endpoint, mirrors
-from engine.registry.failures import RegistryRefusal, RegistryUnreachable, TransientRegistryError, redact
+from engine.registry.failures import (
+    RegistryRefusal,
+    RegistryUnreachable,
+    TransientRegistryError,
+    error_detail,
+    redact,
+)
 from engine.registry.listings import PAGE
 from engine.registry.manifest import ACCEPT, INDEX_TYPES, MANIFEST_TYPES, Manifest
 from engine.registry.memo import ManifestMemo
@@ -152,15 +158,17 @@ class RegistryClient:
         return sha256(body)
 
     def delete_manifest(self, reference: str) -> bool:
-        """Delete the manifest at repository@digest, and so every tag on it; False when it was already gone.
+        """Delete the manifest at repository@digest, and so every tag on it; False when it was already gone
+        (404 MANIFEST_UNKNOWN, as manifest_gone rules: any other 404 is a RegistryError).
 
         DeletionDisabled when the registry does not allow deleting (distribution answers 405)."""
         name = parse_reference(reference)
         if not name.digest:
             raise ValueError(f"{reference}: manifests are deleted by digest (a tag would delete its digest)")
         path, scope = f"/v2/{name.repository}/manifests/{name.digest}", f"repository:{name.repository}:delete"
+        endpoint = endpoint_for(name.api_host)
         try:
-            return self._session.request(endpoint_for(name.api_host), "DELETE", path, scope) is not None
+            response = self._session.request(endpoint, "DELETE", path, scope, keep_404=True)
         except RegistryRefusal as exc:
             if exc.status != 405:
                 raise
@@ -169,6 +177,15 @@ class RegistryClient:
                 "enable deletion in the registry's configuration and restart it; distribution: "
                 "`storage: delete: enabled: true` in config.yml, or REGISTRY_STORAGE_DELETE_ENABLED=true") \
                 from None
+        if response is None or response.status != 404:
+            return response is not None
+        if _manifest_unknown(response.body):
+            return False
+        said = error_detail(response.body) or "no registry error in the answer"
+        raise RegistryError(f"DELETE {endpoint.base_url}{redact(path)}: HTTP 404 ({said}), not "
+                            "MANIFEST_UNKNOWN: the manifest is not known to be gone",
+                            "check the registry prefix (NAME_UNKNOWN: the registry has no such repository) "
+                            "and any proxy in front of the registry")
 
     def manifest_gone(self, reference: str) -> bool:
         """Whether the registry says the manifest at repository@digest is not there: a GET (past the

@@ -552,6 +552,23 @@ def test_a_deletion_that_failed_transiently_is_tried_again(registry: FakeRegistr
     assert registry.count(path, "DELETE") == 2
 
 
+@pytest.mark.parametrize(("body", "said"), [
+    (b'{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}',
+     "NAME_UNKNOWN: repository name not known to registry"),
+    (b"<html><body>404 Not Found</body></html>", "no registry error"),  # a proxy's, a wrong path prefix
+])
+def test_a_404_to_a_deletion_that_is_no_manifest_unknown_is_an_error_not_already_gone(
+        registry: FakeRegistry, body: bytes, said: str) -> None:
+    # only distribution's MANIFEST_UNKNOWN says the manifest is gone (as manifest_gone rules): any
+    # other 404 was reported "already gone" though nothing says the manifest is not there
+    registry.script(f"/v2/team/app/manifests/{INDEX_DIGEST}", Reply(404, body), method="DELETE")
+    with pytest.raises(RegistryError) as caught:
+        RegistryClient().delete_manifest(f"{registry.host}/team/app@{INDEX_DIGEST}")
+    message = str(caught.value)
+    assert "404" in message and said in message and INDEX_DIGEST in message and "<html>" not in message
+    assert caught.value.hint
+
+
 def test_a_manifest_is_never_deleted_by_tag() -> None:
     with pytest.raises(ValueError, match="by digest"):
         RegistryClient().delete_manifest("localhost:5000/team/app:1")
