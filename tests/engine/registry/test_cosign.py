@@ -56,6 +56,17 @@ def test_sign_passes_the_password_and_nothing_else_secret(tmp_path: Path) -> Non
     assert seen["argv"] == sign_argv(LOCAL, Path("/k/cosign.key"))
 
 
+def test_sign_stores_the_signature_in_the_image_s_own_repository_whatever_cosign_repository_says(
+        tmp_path: Path) -> None:
+    # prune looks for an image's signatures in its own repository, and takes a signature tag whose
+    # subject is not in its repository for an orphan's (README, prune): stackbuild sign keeps to that
+    program = fake_cosign(tmp_path, 0, "")
+    Cosign(str(program), {"PATH": "/usr/bin:/bin", "COSIGN_REPOSITORY": "localhost:5000/signatures"}).sign(
+        LOCAL, Path("/k/cosign.key"))
+    env = recorded(tmp_path)["env"]
+    assert isinstance(env, dict) and "COSIGN_REPOSITORY" not in env
+
+
 def test_a_refused_signature_says_why_and_carries_the_command(tmp_path: Path) -> None:
     stderr = "Generating...\nError: signing: decrypt: wrong password\nmain.go:74: x\n"
     program = fake_cosign(tmp_path, 1, stderr)
