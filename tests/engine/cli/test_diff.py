@@ -199,3 +199,24 @@ def test_a_dockerfile_and_context_outside_the_stacks_folder_are_compared_too(tmp
     assert {(c.change, c.ref): c.reason for c in diff.changes} == {
         (REBUILT, ref("ext")): "context_changed: app.py"}
     assert diff.unchanged == 1
+
+
+def test_a_dockerfile_and_context_reached_through_a_link_outside_the_stacks_folder_are_compared(
+        tmp_path: Path) -> None:
+    # the link was not followed: such stacks did not load at either ref
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    write(root, "stacks/t/stack.yaml", STACK.split("  sdk:")[0]
+          + '  ext: {kind: tool, parent: os, tag: "1", dockerfile: ../../images/ext/Dockerfile,'
+            ' context: ../../images/ext}\n')
+    write(root, "stacks/t/os/Dockerfile", "FROM scratch\n")
+    write(root, "vendor/images/ext/Dockerfile", "FROM parent\nCOPY . /opt/ext\n")
+    write(root, "vendor/images/ext/app.py", "print('v1')\n")
+    (root / "images").symlink_to("vendor/images")
+    commit(root, "v1")
+    write(root, "vendor/images/ext/app.py", "print('v2')\n")
+    commit(root, "v2")
+    diff, _ = diff_refs(options(root), "v1", "v2")
+    assert {(c.change, c.ref): c.reason for c in diff.changes} == {
+        (REBUILT, ref("ext")): "context_changed: app.py"}
