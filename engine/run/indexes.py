@@ -36,7 +36,8 @@ def _referred(registry: RegistryClient, repository: str, tag: str, manifest: Man
         return []
     if depth >= NESTING:
         raise PruneError(f"{repository}@{manifest.digest} nests indexes deeper than {NESTING}: what it "
-                         "refers to is unknown, so nothing was deleted", "check what pushed that index")
+                         f"refers to is unknown, so prune stopped before deleting anything of {repository}",
+                         "check what pushed that index")
     found = []
     for entry in manifest.descriptors("manifests"):
         media_type = entry.get("mediaType")

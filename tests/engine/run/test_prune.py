@@ -15,6 +15,7 @@ from engine.cli import prune as prune_cli
 from engine.cli.main import main
 from engine.errors import EngineError
 from engine.registry.client import DeletionDisabled, Manifest, RegistryError
+from engine.run.indexes import NESTING, PruneError
 from engine.run.prune import Retention, delete, kept_lockfiles, plan_prune
 from engine.run.retention import Deletion
 from engine.state.lockfile import LockEntry, write_lockfile
@@ -759,3 +760,16 @@ def test_a_nested_index_that_cannot_be_read_stops_prune_saying_which_tag_holds_i
                                           r"refers to: GET .*HTTP 500; what it refers to is unknown"):
         plan_prune(options_of(root), registry, Retention(runs=1))
     assert registry.deleted == []
+
+
+def test_an_index_nested_deeper_than_prune_follows_stops_it_naming_what_it_did_not_delete(root, twice):
+    registry, stale = twice
+    digest = registry.platforms(f"{REGISTRY}/mid:{stale['mid']}")["linux/amd64"]
+    for level in range(NESTING + 1):
+        digest = registry.put(f"{REGISTRY}/mid", _index_of(digest, media_type=OCI_INDEX if level else
+                                                         "application/vnd.oci.image.manifest.v1+json"))
+    registry.tag(f"{REGISTRY}/mid@{digest}", f"{REGISTRY}/mid:deep")
+    with pytest.raises(PruneError) as caught:
+        plan_prune(options_of(root), registry, Retention(runs=1))
+    assert f"nests indexes deeper than {NESTING}" in caught.value.message
+    assert f"prune stopped before deleting anything of {REGISTRY}/mid" in caught.value.message
