@@ -49,8 +49,10 @@ def _delete(registry: RegistryClient, plan: PrunePlan, as_json: bool, verbose: b
     done: dict[tuple[str, str], str] = {}
     again: dict[str, RepositoryPlan] = {}
     try:
-        count = delete(registry, plan, lambda repository, deletion, status: _deleted(
-            done, repository, deletion, status, as_json), lambda new: again.update({new.repository: new}))
+        count = delete(registry, plan,
+                       lambda repository, deletion, status: _deleted(done, repository, deletion, status,
+                                                                     as_json),
+                       lambda new: _replanned(again, new, as_json, verbose))
     except (EngineError, KeyboardInterrupt):  # a failed deletion, or Ctrl-C: say what went first
         if as_json:
             print(plan_json(_carried_out(plan, again), dry_run=False, done=done, stopped=True))
@@ -66,6 +68,15 @@ def _delete(registry: RegistryClient, plan: PrunePlan, as_json: bool, verbose: b
         print(_closing(count, sum(status == GONE for status in done.values()),
                        sum(status == BACK for status in done.values())))
     return 0
+
+
+def _replanned(again: dict[str, RepositoryPlan], new: RepositoryPlan, as_json: bool, verbose: bool) -> None:
+    """Note a repository planned again right before its deletions; in the table, show its new plan."""
+    again[new.repository] = new
+    if not as_json:
+        print(f"{new.repository}: its tags changed since they were listed; planned again:", flush=True)
+        lines = _repository_lines(new, verbose) or [f"{new.repository}: nothing to delete"]
+        print("\n".join(lines), flush=True)
 
 
 def _closing(deleted: int, gone: int, back: int = 0) -> str:

@@ -773,3 +773,24 @@ def test_an_index_nested_deeper_than_prune_follows_stops_it_naming_what_it_did_n
         plan_prune(options_of(root), registry, Retention(runs=1))
     assert f"nests indexes deeper than {NESTING}" in caught.value.message
     assert f"prune stopped before deleting anything of {REGISTRY}/mid" in caught.value.message
+
+
+def test_prune_yes_table_shows_a_repository_planned_again_before_its_deletions(
+        root, twice, monkeypatch, capsys):
+    # the table printed first kept saying the pinned manifest would be deleted, and nothing said otherwise
+    registry, stale = twice
+
+    def plan_then_pin(*args, **kwargs):
+        plan = plan_prune(*args, **kwargs)
+        registry.tag(f"{REGISTRY}/mid:{stale['mid']}", f"{REGISTRY}/mid:pinned-by-someone")
+        return plan
+
+    monkeypatch.setattr(prune_cli, "plan_prune", plan_then_pin)
+    monkeypatch.setattr(prune_cli, "RegistryClient", lambda: registry)
+    assert main(["prune", "stacks/t", "--root", str(root), "--state-dir", str(root.parent / "state"),
+                 "--keep-runs", "1", "--yes"]) == 0
+    out = capsys.readouterr().out
+    first, again = out.split(f"{REGISTRY}/mid: its tags changed since they were listed; planned again:\n")
+    assert f"  delete {stale['mid']}" in first
+    mid = again.split(f"{REGISTRY}/mid:\n")[1].split("\n")
+    assert next(line for line in mid if f" {stale['mid']} " in line).startswith("  keep ")
