@@ -16,7 +16,7 @@ from graph.change.affected import affected, directly_changed
 from graph.change.fingerprint import Fingerprint, fingerprint_graph
 from graph.context.files import DigestMemo
 from graph.errors import GraphError
-from graph.expand.assemble import load_graph, stack_paths
+from graph.expand.assemble import STACK_FILE, load_graph, stack_paths
 from graph.expand.dag import StackGraph
 from graph.load.paths import CONTENT_KEYS
 from graph.model.spec import Node
@@ -113,7 +113,7 @@ def pr_changes(stack_graph: StackGraph, root: Path, ref: str, targets: tuple[Pat
     with tempfile.TemporaryDirectory(prefix="stackbuild-ref-") as old_root:
         try:
             old_targets = tuple(_in_repository(root, target) for target in targets) or (Path("stacks"),)
-            gitinfo.export_tree(root, base, Path(old_root), sorted({_top(t) for t in old_targets}))
+            _export_stacks(root, base, Path(old_root), old_targets)
             _export_read(root, base, Path(old_root), stack_paths(Path(old_root), old_targets, CONTENT_KEYS))
             # stand-ins for the Dockerfiles and contexts the old stacks name outside what was exported
             gitinfo.export_outline(root, base, Path(old_root), stack_paths(Path(old_root), old_targets))
@@ -123,6 +123,17 @@ def pr_changes(stack_graph: StackGraph, root: Path, ref: str, targets: tuple[Pat
     if old_graph is None:
         return dict.fromkeys(stack_graph.order, "new_node")
     return directly_changed(stack_graph, root, changed, old_graph)
+
+
+def _export_stacks(root: Path, ref: str, tree: Path, targets: tuple[Path, ...]) -> None:
+    """Export the top folder of each target as it was at ref; for the stacks' root itself ('.') only the stack
+    files at its top and in its folders (loading looks no deeper), not the whole repository."""
+    tops = {_top(target) for target in targets}
+    if tops - {"."}:
+        gitinfo.export_tree(root, ref, tree, sorted(tops - {"."}))
+    if "." in tops:
+        names = gitinfo.top_names(root, ref)
+        _export_read(root, ref, tree, {STACK_FILE, *(f"{name}/{STACK_FILE}" for name in names)})
 
 
 def _export_read(root: Path, ref: str, tree: Path, paths: set[str]) -> None:

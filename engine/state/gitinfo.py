@@ -271,6 +271,14 @@ def merge_base(root: Path, ref: str) -> str:
                        ) from None
 
 
+def top_names(root: Path, ref: str) -> list[str]:
+    """The names of the files and folders right in root (relative to it) at ref."""
+    if ref.startswith("-"):
+        raise GitError(f"bad ref {ref!r}", "name a commit, branch or tag")
+    listing = _git(root, "ls-tree", "-z", "--name-only", ref)
+    return [os.fsdecode(name) for name in listing.split(b"\0") if name]
+
+
 def exists(root: Path, commit: str, path: str) -> bool:
     """Whether path (relative to root) exists in commit."""
     try:

@@ -154,3 +154,26 @@ def test_pr_mode_reads_the_old_stacks_of_an_absolute_target_too(tmp_path: Path, 
     target = (root / "stacks" / "t") if absolute else Path("stacks/t")
     graph = api.load(api.Options(root=root, targets=(target,)))
     assert pr_changes(graph, root, "HEAD", (target,)) == {"mid": "dockerfile_changed"}
+
+
+@pytest.mark.parametrize(("target", "below"), [(".", ""), ("absolute", ""), (".", "sub")])
+def test_pr_mode_with_the_repository_as_target_exports_only_its_stack_files(
+        tmp_path: Path, old_trees: list[set[str]], target: str, below: str) -> None:
+    # a target naming the stacks' root itself (stack folders at its top) exported all of it at the fork,
+    # however many files the repository holds; loading needs only the stack files and stand-ins
+    repo = tmp_path / "repo"
+    root = repo / below
+    root.mkdir(parents=True)
+    write_stack(tmp_path / "made").rename(root / "t")
+    (root / "src").mkdir()
+    for index in range(40):  # the rest of the repository
+        (root / "src" / f"f{index}.txt").write_text("x\n", encoding="utf-8")
+    commit_all(repo, "one")
+    (root / "t/mid/Dockerfile").write_text("FROM scratch\n# edited\n", encoding="utf-8")
+    targets = (Path(".") if target == "." else root,)
+    graph = api.load(api.Options(root=root, targets=targets))
+    assert pr_changes(graph, root, "HEAD", targets) == {"mid": "dockerfile_changed"}
+    [tree] = old_trees
+    assert "t/stack.yaml" in tree
+    assert "src/f0.txt" not in tree
+    assert len(tree) == 13  # t, the stack file, 5 folders and Dockerfile stand-ins; src, left empty
