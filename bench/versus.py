@@ -108,6 +108,7 @@ def _cold_runs(ws: Workspace, proxy: CountingProxy, registry: env.ThrowawayRegis
         # repositories (its own are empty: blobs are linked per repository, so it uploads them all)
         _clean_slate(registry, runs.progress)
         shutil.rmtree(ws.state, ignore_errors=True)
+        workspace.fresh_roots(ws)  # both tools build the same new stack: nothing earlier can serve it
         sb = timed.run_stackbuild(ws, proxy, jobs, f"cold{rep}")
         _clean_slate(None, runs.progress)
         bake = timed.run_bake(ws, proxy, f"cold{rep}")

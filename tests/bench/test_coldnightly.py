@@ -12,7 +12,7 @@ def workspace(root: Path) -> Workspace:
     stack = synth.write_build_stack(root)
     change = stack / "framework" / "a" / "Dockerfile"
     original = change.read_text(encoding="utf-8")
-    return Workspace("synth", root, "stacks/synth", 29, change, original, "sb", "bake")
+    return Workspace("synth", root, "stacks/synth", 29, change, original, (), "sb", "bake")
 
 
 def contents(root: Path) -> dict[str, str]:

@@ -27,7 +27,7 @@ def test_the_subtree_file_names_outside_parents_by_digest_and_keeps_inside_ones(
     (tmp_path / "build").mkdir()
     (tmp_path / "build" / "docker-bake.json").write_text(json.dumps({"target": TARGETS}), encoding="utf-8")
     change = tmp_path / "stacks" / "s" / "fw" / "Dockerfile"
-    ws = workspace.Workspace("s", tmp_path, "stacks/s", 5, change, "", "sb", "bake")
+    ws = workspace.Workspace("s", tmp_path, "stacks/s", 5, change, "", (), "sb", "bake")
     digests = {name: f"sha256:{name}" for name in TARGETS}
     path, count = workspace.subtree_file(ws, digests)
     written = json.loads(path.read_text(encoding="utf-8"))

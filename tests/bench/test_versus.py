@@ -30,7 +30,7 @@ def ws(tmp_path: Path) -> Workspace:
     change = tmp_path / "stacks" / "s" / "fw" / "Dockerfile"
     change.parent.mkdir(parents=True)
     change.write_text("FROM parent\n", encoding="utf-8")
-    ws = Workspace("s", tmp_path, "stacks/s", 3, change, "FROM parent\n", "sb", "bake")
+    ws = Workspace("s", tmp_path, "stacks/s", 3, change, "FROM parent\n", (), "sb", "bake")
     ws.logs.mkdir()
     return ws
 
@@ -99,3 +99,26 @@ def test_the_pr_target_and_table_name_the_subtree_bound() -> None:
     table = report.markdown({"meta": meta, "targets": [row], "engine": engine, "planner": skipped,
                              "scheduler": skipped})
     assert "| demo | 2 | 3 | 7.40 / 7.60 | 17.6 | 1.5× | 1.37× |" in table
+
+
+def test_each_cold_pair_builds_the_same_stack_with_new_roots(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a "cold" demo build took 15 s: images of an earlier build of the same stack held their layer cache
+    root = ws.root / "stacks" / "s" / "os" / "Dockerfile"
+    root.parent.mkdir(parents=True)
+    root.write_text("FROM scratch\nCOPY files/ /\n", encoding="utf-8")
+    ws = Workspace(ws.label, ws.root, ws.target, ws.nodes, ws.change_file, ws.original, (root,), "sb", "bake")
+    seen: list[tuple[str, str]] = []
+
+    def tool(name: str) -> Any:
+        return lambda *args: seen.append((name, root.read_text(encoding="utf-8"))) or _run(1.0)
+
+    monkeypatch.setattr(timed, "run_stackbuild", tool("sb"))
+    monkeypatch.setattr(timed, "run_bake", tool("bake"))
+    monkeypatch.setattr(versus, "_clean_slate", lambda *args: None)
+    versus._cold_runs(ws, None, None, 2, {"cold": 2}, versus._Runs(ws, lambda line: None))  # type: ignore[arg-type]
+    texts = [text for _, text in seen]
+    assert [name for name, _ in seen] == ["sb", "bake", "sb", "bake"]
+    assert texts[0] == texts[1] != texts[2] == texts[3]  # one stack per pair, a new one per pair
+    assert all(text.startswith("FROM scratch\nCOPY files/ /\nENV BENCH_COLD=")
+               and text.count("BENCH_COLD") == 1 for text in texts)
