@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import FrameType
@@ -61,9 +61,6 @@ def interruptible() -> Iterator[StopEvent]:
     Outside the main thread signals cannot be caught: the event is then never set.
     """
     stop = StopEvent()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
 
     def handle(signum: int, _frame: FrameType | None) -> None:
         _CAUGHT.append(signal.Signals(signum).name)
@@ -76,9 +73,20 @@ def interruptible() -> Iterator[StopEvent]:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
+    with stop_signals_handled(handle):
+        yield stop
+
+
+@contextmanager
+def stop_signals_handled(handle: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """handle installed for SIGINT and SIGTERM while the block runs, the previous handlers back after it;
+    outside the main thread, which signals never reach, nothing is installed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield stop
+        yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -11,7 +11,6 @@ collection's (`registry garbage-collect`).
 from __future__ import annotations
 
 import signal
-import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from types import FrameType
 
 import structlog
 
-from engine.build.interrupt import StopEvent
+from engine.build.interrupt import StopEvent, stop_signals_handled
 from engine.errors import Interrupted
 from engine.parallel import side_by_side
 from engine.registry.client import Manifest, RegistryClient
@@ -207,9 +206,6 @@ def _finishing() -> Iterator[StopEvent]:
     """A first SIGINT or SIGTERM sets the event, so the DELETE under way (which the registry may have
     carried out) is finished and reported before prune stops; a second one stops at once."""
     stop = StopEvent()
-    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
-        yield stop
-        return
 
     def handle(signum: int, _frame: FrameType | None) -> None:
         if stop.is_set():
@@ -219,12 +215,8 @@ def _finishing() -> Iterator[StopEvent]:
         log.warning("prune_interrupted", node="*", signal=stop.signal,
                     reason="stops once the deletion under way is done; again to stop at once")
 
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with stop_signals_handled(handle):
         yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _listing(registry: RegistryClient, repository: str) -> frozenset[tuple[str, str]]:
