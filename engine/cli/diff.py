@@ -99,23 +99,8 @@ def _export_named(root: Path, commit: str, tree: Path, targets: tuple[Path, ...]
     fingerprinted or read), through the links on their way as they were at commit; one missing at commit
     is left out, so loading names it."""
     named = stack_paths(tree, targets, (*PATH_KEYS, *CONTENT_KEYS))
-    outside = sorted(path for path in named if path.split("/")[0] not in tops and "." not in tops)
-    gitinfo.export_outline(root, commit, tree, outside)  # the links on the way, then stand-ins
-    top = tree.resolve()
-    real = sorted({resolved for path in outside if (resolved := _resolved(top, path))
-                   and resolved.split("/")[0] not in tops})
-    present = [path for path in real if _tracked(root, commit, Path(path))]
-    if present:
-        gitinfo.export_tree(root, commit, tree, present)  # their content over the stand-ins
-
-
-def _resolved(top: Path, path: str) -> str:
-    """path below top with the links on its way followed, '' when it is not there or leads out of top."""
-    try:
-        found = (top / path).resolve(strict=True)
-    except (OSError, RuntimeError):
-        return ""
-    return found.relative_to(top).as_posix() if found.is_relative_to(top) else ""
+    outside = {path for path in named if path.split("/")[0] not in tops and "." not in tops}
+    gitinfo.export_followed(root, commit, tree, outside, folders=True)
 
 
 def _tracked(root: Path, commit: str, target: Path) -> bool:

@@ -114,7 +114,8 @@ def pr_changes(stack_graph: StackGraph, root: Path, ref: str, targets: tuple[Pat
         try:
             old_targets = tuple(_in_repository(root, target) for target in targets) or (Path("stacks"),)
             _export_stacks(root, base, Path(old_root), old_targets)
-            _export_read(root, base, Path(old_root), stack_paths(Path(old_root), old_targets, CONTENT_KEYS))
+            read = stack_paths(Path(old_root), old_targets, CONTENT_KEYS)  # logos, wherever they are
+            gitinfo.export_followed(root, base, Path(old_root), read)
             # stand-ins for the Dockerfiles and contexts the old stacks name outside what was exported
             gitinfo.export_outline(root, base, Path(old_root), stack_paths(Path(old_root), old_targets))
             old_graph: StackGraph | None = load_graph(Path(old_root), old_targets)
@@ -133,26 +134,7 @@ def _export_stacks(root: Path, ref: str, tree: Path, targets: tuple[Path, ...]) 
         gitinfo.export_tree(root, ref, tree, sorted(tops - {"."}))
     if "." in tops:
         names = gitinfo.top_names(root, ref)
-        _export_read(root, ref, tree, {STACK_FILE, *(f"{name}/{STACK_FILE}" for name in names)})
-
-
-def _export_read(root: Path, ref: str, tree: Path, paths: set[str]) -> None:
-    """Export the files loading reads (logos, wherever they are) as they were at ref, through any link on the
-    way; a path naming no file at ref is left out (loading the stacks names a logo that is missing)."""
-    gitinfo.export_outline(root, ref, tree, paths)  # the links on the way, and an empty file at the end
-    top = tree.resolve()
-    files = sorted({end.relative_to(top).as_posix() for path in paths
-                    if (end := _end(tree / path)) and end.is_relative_to(top) and end.is_file()})
-    if files:
-        gitinfo.export_tree(root, ref, tree, files)
-
-
-def _end(path: Path) -> Path | None:
-    """Where path leads once every link is followed; None for a link loop."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):
-        return None
+        gitinfo.export_followed(root, ref, tree, {STACK_FILE, *(f"{name}/{STACK_FILE}" for name in names)})
 
 
 def observe(stack_graph: StackGraph, fingerprints: Mapping[str, Fingerprint], registry: Registry,

@@ -178,6 +178,28 @@ def export_outline(root: Path, ref: str, dest: Path, paths: Iterable[str]) -> No
             return
 
 
+def export_followed(root: Path, ref: str, dest: Path, paths: Iterable[str], folders: bool = False) -> None:
+    """Write what each of paths (relative to root) leads to at ref into dest, through the links on its way
+    (export_outline makes them, then the file, or with folders the folder too, is exported over its
+    stand-in); a path naming nothing at ref, or only a folder without folders, is left out."""
+    wanted = set(paths)
+    export_outline(root, ref, dest, wanted)
+    top = dest.resolve()
+    ends = sorted({end.relative_to(top).as_posix() for path in wanted
+                   if (end := _end(dest / path)) and end.is_relative_to(top)
+                   and (end.is_file() or (folders and end.is_dir()))})
+    if ends:
+        export_tree(root, ref, dest, ends)
+
+
+def _end(path: Path) -> Path | None:
+    """Where path leads once every link is followed; None for a link loop."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return None
+
+
 def _plain(path: str) -> bool:
     """Whether path is a normalized path below root (not root itself, nothing outside it or in .git)."""
     parts = path.split("/")
