@@ -26,7 +26,7 @@ from engine.parallel import side_by_side
 from engine.registry.client import Manifest, RegistryClient
 from engine.run import api
 from engine.run.doomed import deletions, unconfirmed
-from engine.run.indexes import PruneError, listed_tag, stop_if_unreadable
+from engine.run.indexes import PruneError, listed_tag, stop_if_unreadable, with_recorded
 from engine.run.planner import base_digests
 from engine.run.publishing import open_history
 from engine.run.retention import (
@@ -133,10 +133,12 @@ def kept_lockfiles(state: Path, retention: Retention, now: float) -> list[tuple[
 
 def plan_repository(registry: RegistryClient, repository: str, keep: Keep) -> RepositoryPlan:
     """The verdicts on every tag of repository (one GET per tag and nested index, side by side, one per
-    artifact a referrers tag whose subject may go lists, to read its subject, and one per cosign or
-    referrers tag whose subject no tag holds, to learn whether it is gone)."""
+    index a kept lockfile records that no tag points to, one per artifact a referrers tag whose subject
+    may go lists, to read its subject, and one per cosign or referrers tag whose subject no tag holds,
+    to learn whether it is gone)."""
     tags = registry.tags(repository)
     listed = [item for item in side_by_side(lambda tag: listed_tag(registry, repository, tag), tags) if item]
+    keep = with_recorded(registry, repository, listed, keep)
     subject_of = _subjects(registry, repository, listed, settled(listed, keep))
     verdicts = decide(listed, keep, _gone(registry, repository, listed), subject_of)
     stop_if_unreadable(repository, listed, verdicts, keep)

@@ -2,16 +2,17 @@
 
 Pure: a repository's tags with their digests, and what must be kept, in; verdicts and deletions out.
 A manifest is deleted by digest, which removes every tag on it, so a digest that any kept tag points
-to, or that a kept tag's index refers to (nested indexes too), or that a kept lockfile records, is never
-deleted. cosign's and OCI 1.1 referrers' tags about a manifest that goes go with it (engine.run.subjects),
-and so do the untagged manifests only deleted indexes refer to (engine.run.doomed).
+to, or that a kept tag's index refers to (nested indexes too), or that a kept lockfile records (and,
+once engine.run.indexes has read it, what its index refers to), is never deleted. cosign's and OCI
+1.1 referrers' tags about a manifest that goes go with it (engine.run.subjects), and so do the
+untagged manifests only deleted indexes refer to (engine.run.doomed).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from engine.build.request import CACHE_TAG_PREFIX, cache_key
 from engine.run.planner import CANDIDATE_SUFFIX
@@ -82,6 +83,9 @@ class Keep:
     fingerprints: Mapping[str, Why]
     cache_keys: Mapping[str, Why]
     digests: Mapping[str, Why]
+    # repository → the digests (each node's index or image) kept lockfiles record there: what they
+    # refer to stays too, read where no tag holds them (engine.run.indexes.with_recorded)
+    recorded: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,7 @@ def keep_of(current: Mapping[str, tuple[str, Sequence[str]]],
     fingerprints: dict[str, Why] = {}
     caches: dict[str, Why] = {}
     digests: dict[str, Why] = {}
+    recorded: dict[str, set[str]] = {}
     for node, (fingerprint, platforms) in current.items():
         fingerprints.setdefault(fingerprint, Why(CURRENT, f"current fingerprint of {node}"))
         _cache_keys(caches, node, platforms, Why(CURRENT, f"layer cache of {node}"))
@@ -140,7 +145,8 @@ def keep_of(current: Mapping[str, tuple[str, Sequence[str]]],
                         Why(LOCKFILE, f"layer cache of {entry.node}"))
             for digest in (entry.digest, *entry.platforms.values()):
                 digests.setdefault(digest, why)
-    return Keep(fingerprints, caches, digests)
+            recorded.setdefault(entry.repository, set()).add(entry.digest)
+    return Keep(fingerprints, caches, digests, {name: frozenset(found) for name, found in recorded.items()})
 
 
 def _cache_keys(found: dict[str, Why], node: str, platforms: Iterable[str], why: Why) -> None:

@@ -794,3 +794,103 @@ def test_prune_yes_table_shows_a_repository_planned_again_before_its_deletions(
     assert f"  delete {stale['mid']}" in first
     mid = again.split(f"{REGISTRY}/mid:\n")[1].split("\n")
     assert next(line for line in mid if f" {stale['mid']} " in line).startswith("  keep ")
+
+
+def _pin(root: Path, digest: str, fingerprint: str = "1" * 64,
+         platforms: dict[str, str] | None = None) -> None:
+    """digest, an index of mid, recorded (with its platform images) by the newest run's lockfile."""
+    state = root.parent / "state"
+    entry = LockEntry("mid", f"{REGISTRY}/mid:pinned", fingerprint, digest, platforms or {})
+    path = write_lockfile(state / "runs" / "zz-newest" / "lock.json", "zz-newest", [entry])
+    os.utime(path, (path.stat().st_mtime + DAY_S, path.stat().st_mtime + DAY_S))
+
+
+def _untag(registry: Prunable, digest: str) -> None:
+    """Every tag on digest deleted by hand (the manifest stays, untagged)."""
+    with registry.lock:
+        for ref in [ref for ref, at in registry.refs.items() if at == digest]:
+            del registry.refs[ref]
+
+
+def _first_mid_untagged_and_pinned(root: Path, registry: Prunable,
+                                   stale: dict[str, str]) -> tuple[str, set[str]]:
+    """The first build's mid index, recorded by the newest lockfile with its fingerprint, its content and
+    candidate tags deleted by hand: (index, what it refers to: platform images, attestation manifests)."""
+    first = registry.refs[f"{REGISTRY}/mid:{stale['mid']}"]
+    _pin(root, first, stale["mid"].removeprefix("sb-"), registry.platforms(f"{REGISTRY}/mid@{first}"))
+    _untag(registry, first)
+    return first, {entry["digest"] for entry in _descriptors(registry, f"{REGISTRY}/mid@{first}")}
+
+
+def test_what_a_kept_lockfile_s_index_no_tag_holds_refers_to_stays_when_a_stale_index_shares_it(root, twice):
+    # the index is kept, but was kept as one manifest: its attestation manifests (not recorded in the
+    # lockfile as its platform images are) went with a stale index referring to the same ones
+    registry, stale = twice
+    first, under = _first_mid_untagged_and_pinned(root, registry, stale)
+    body = json.loads(registry.manifest_body(f"{REGISTRY}/mid@{first}") or b"{}")
+    sharing = registry.put(f"{REGISTRY}/mid:sb-{'a' * 64}", {**body, "annotations": {"re": "pushed"}})
+    plan = plan_prune(options_of(root), registry, Retention(runs=1))
+    mid = next(r for r in plan.repositories if r.repository.endswith("/mid"))
+    assert {d.digest for d in mid.deletions} == {sharing}  # old: and the 2 attestation manifests
+    delete(registry, plan, lambda *args: None)
+    assert {f"{REGISTRY}/mid@{digest}" for digest in {first, *under}} <= registry.stored
+
+
+def test_a_kept_lockfile_s_untagged_index_keeps_its_nested_indexes_and_what_they_refer_to(root, twice):
+    registry, _ = twice
+    image = registry.put(f"{REGISTRY}/mid", {"schemaVersion": 2, "annotations": {"n": "pinned"}},
+                         media_type="application/vnd.oci.image.manifest.v1+json")
+    nested = registry.put(f"{REGISTRY}/mid", _index_of(image))
+    pinned = registry.put(f"{REGISTRY}/mid", _index_of(nested, media_type=OCI_INDEX))  # no tag holds it
+    _pin(root, pinned)
+    bundle = registry.put(f"{REGISTRY}/mid:sb-{'a' * 64}", {**_index_of(nested, media_type=OCI_INDEX),
+                                                             "annotations": {"a": "stale"}})
+    plan = plan_prune(options_of(root), registry, Retention(runs=1))
+    mid = next(r for r in plan.repositories if r.repository.endswith("/mid"))
+    going = {d.digest for d in mid.deletions}
+    assert bundle in going and not going & {pinned, nested, image}  # old: nested and image went
+    delete(registry, plan, lambda *args: None)
+    assert {f"{REGISTRY}/mid@{digest}" for digest in (pinned, nested, image)} <= registry.stored
+
+
+def test_a_kept_lockfile_s_index_nested_in_a_stale_index_keeps_what_it_refers_to(root, twice):
+    # the pinned index itself stayed, but what it refers to went with the stale index above it
+    registry, stale = twice
+    first, under = _first_mid_untagged_and_pinned(root, registry, stale)
+    bundle = registry.put(f"{REGISTRY}/mid:sb-{'a' * 64}", _index_of(first, media_type=OCI_INDEX))
+    plan = plan_prune(options_of(root), registry, Retention(runs=1))
+    mid = next(r for r in plan.repositories if r.repository.endswith("/mid"))
+    assert {d.digest for d in mid.deletions} == {bundle}  # old: and the 2 attestation manifests
+    delete(registry, plan, lambda *args: None)
+    assert {f"{REGISTRY}/mid@{digest}" for digest in {first, *under}} <= registry.stored
+
+
+def test_a_kept_lockfile_s_untagged_index_that_cannot_be_read_stops_prune(root):
+    registry = NestedUnreadable()
+    stale = build_twice(root, registry)
+    first, _ = _first_mid_untagged_and_pinned(root, registry, stale)
+    registry.failing = first
+    with pytest.raises(PruneError, match=rf"cannot read {REGISTRY}/mid@{first}, kept \(in .*zz-newest/lock"
+                                         r"\.json \(mid\)\): GET .*HTTP 500; what it refers to is unknown"):
+        plan_prune(options_of(root), registry, Retention(runs=1))
+    assert registry.deleted == []
+
+
+def test_a_kept_lockfile_s_untagged_index_whose_nested_index_is_gone_stops_prune(root, twice):
+    registry, stale = twice
+    nested, platform = _under_a_missing_nested_index(registry, stale, "bundle")
+    pinned = registry.refs.pop(f"{REGISTRY}/mid:bundle")
+    _pin(root, pinned)
+    with pytest.raises(PruneError, match=rf"cannot read {REGISTRY}/mid@{nested}: the registry does not have "
+                                         rf"that index, which must stay \(the index {pinned} .*zz-newest"):
+        plan_prune(options_of(root), registry, Retention(runs=1))
+    assert registry.deleted == [] and f"{REGISTRY}/mid@{platform}" in registry.stored
+
+
+def test_a_kept_lockfile_s_index_the_registry_no_longer_has_keeps_nothing_and_prune_goes_on(root, twice):
+    # deleted by hand: nothing can be pulled through it, so nothing under it is kept for it
+    registry, stale = twice
+    first, _ = _first_mid_untagged_and_pinned(root, registry, stale)
+    registry.delete_manifest(f"{REGISTRY}/mid@{first}")
+    plan = plan_prune(options_of(root), registry, Retention(runs=1))
+    assert any(d.tags for r in plan.repositories for d in r.deletions)  # leaf's stale build still goes
