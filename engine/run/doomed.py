@@ -4,7 +4,8 @@ Pure. A manifest goes with its tags that go (by digest, so all of them); untagge
 artifacts a referrers tag that goes lists whose own `subject` names its subject (the others are left,
 and said), and what only deleted indexes refer to (platform images, attestation manifests, nested
 indexes). An untagged manifest that any tag that stays points to or refers to (nested too), or that a
-kept lockfile records, stays; a tagged one goes only with its tags.
+kept lockfile records or its index refers to (kept_digests holds both), stays; a tagged one goes only
+with its tags.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ def deletions(verdicts: Sequence[Verdict], listed: Sequence[Listed], kept_digest
               for digest, found in doomed.items()]
     about = {v.digest for v in verdicts if v.delete and v.kind in ABOUT}
     referred = {child for item in listed if item.digest in doomed for child in item.children}
-    untagged = {**_children(verdicts, listed, kept_digests), **_referrers(verdicts, listed, kept_digests,
-                                                                         subject_of or {})}
+    excluded = _excluded(verdicts, listed, kept_digests)
+    untagged = {**_children(verdicts, listed, excluded),
+                **_referrers(verdicts, listed, excluded, subject_of or {})}
     rank = {digest: number for number, digest in enumerate(untagged)}  # in the order found: see _children
     order = sorted([*tagged, *untagged.values()], key=lambda d: (
         not d.referrer_of, d.digest not in about, d.digest not in untagged, d.digest in referred,
@@ -71,10 +73,10 @@ def _excluded(verdicts: Sequence[Verdict], listed: Sequence[Listed],
 
 
 def _children(verdicts: Sequence[Verdict], listed: Sequence[Listed],
-              kept_digests: Collection[str]) -> dict[str, Deletion]:
-    """The untagged manifests deleted indexes refer to and nothing that stays does, in the order found:
-    an index's own children in the order its listing gives them (what a nested index refers to first)."""
-    excluded = _excluded(verdicts, listed, kept_digests)
+              excluded: Collection[str]) -> dict[str, Deletion]:
+    """The untagged manifests deleted indexes refer to and nothing that stays does (excluded: _excluded),
+    in the order found: an index's own children in the order its listing gives them (what a nested
+    index refers to first)."""
     found: dict[str, Deletion] = {}
     for item, verdict in zip(listed, verdicts, strict=True):
         if verdict.delete and verdict.kind not in ABOUT:  # a referrers tag's children: _referrers
@@ -84,10 +86,10 @@ def _children(verdicts: Sequence[Verdict], listed: Sequence[Listed],
     return found
 
 
-def _referrers(verdicts: Sequence[Verdict], listed: Sequence[Listed], kept_digests: Collection[str],
+def _referrers(verdicts: Sequence[Verdict], listed: Sequence[Listed], excluded: Collection[str],
                subject_of: Mapping[str, str]) -> dict[str, Deletion]:
-    """The untagged referrers of the subjects whose referrers tags go (engine.run.subjects.referrers)."""
-    excluded = _excluded(verdicts, listed, kept_digests)
+    """The untagged referrers of the subjects whose referrers tags go (engine.run.subjects.referrers),
+    but those excluded (_excluded)."""
     return {child: Deletion(child, (), referrer_of=about[1], gone=verdict.gone)
             for item, verdict in zip(listed, verdicts, strict=True)
             if verdict.delete and verdict.kind == REFERRERS and (about := subject_tag(item.tag))
