@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -230,3 +231,42 @@ def test_prune_deletes_what_signed_the_stale_platform_images_its_referrers_and_o
                    for digest in referrers["current"] | tree["current"])
     assert Cosign().verify(f"{repository}@{current}", tmp_path / "cosign.pub").ok
     assert _prune(options) == 0 and "nothing to delete" in capsys.readouterr().out
+
+
+def _raw(repository: str, digest: str) -> tuple[bytes, str]:
+    """The bytes and media type of the index at repository@digest, as the registry stores them."""
+    host, _, name = repository.partition("/")
+    request = urllib.request.Request(f"http://{host}/v2/{name}/manifests/{digest}", headers={
+        "Accept": "application/vnd.oci.image.index.v1+json, "
+                  "application/vnd.docker.distribution.manifest.list.v2+json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.read(), response.headers["Content-Type"]
+
+
+def test_a_kept_lockfile_s_index_whose_tags_were_deleted_by_hand_keeps_what_it_refers_to(
+        tmp_path: Path, registry: str, builder: BuildxBuilder, capsys: pytest.CaptureFixture[str]) -> None:
+    options, first = _built_twice(tmp_path, f"{registry}/prunepin", builder)
+    repository, pinned = api.load(options).nodes["child"].repository, first.nodes["child"].digest
+    client = RegistryClient()
+    body, media_type = _raw(repository, pinned)
+    under = {entry["digest"] for entry in _index(client, f"{repository}@{pinned}")}
+    # the first run's lockfile (kept: --keep-runs 2) records the index; its content and candidate tags
+    # deleted by hand (the index deleted, then pushed again by digest alone), and a stale index that
+    # refers to the same platform images and attestation manifests
+    assert client.delete_manifest(f"{repository}@{pinned}")
+    client.put_manifest(f"{repository}@{pinned}", body, media_type)
+    sharing = client.put_manifest(f"{repository}:sb-{'a' * 64}", json.dumps(
+        {**json.loads(body), "annotations": {"pushed": unique("again")}}).encode(), media_type)
+    content = f"sb-{first.nodes['child'].fingerprint}"
+    assert not {content, f"{content}-candidate"} & set(client.tags(repository))
+    capsys.readouterr()  # the builds' logs
+
+    assert _prune(options, "--keep-runs", "2", "--yes", "--format", "json") == 0
+    document = json.loads(capsys.readouterr().out)
+    child = next(r for r in document["repositories"] if r["repository"] == repository)
+    # old: the 2 attestation manifests went with the stale index (the lockfile records only the images)
+    assert [(m["digest"], m["status"]) for m in child["manifests"]] == [(sharing, "deleted")]
+    assert not any(client.manifest_gone(f"{repository}@{digest}") for digest in {pinned, *under})
+    fresh = RegistryClient()  # no manifest read before: each is read from the registry
+    assert all(fresh.manifest(f"{repository}@{digest}") is not None for digest in {pinned, *under})
+    assert len(under) == 4  # 2 platform images, 2 attestation manifests
