@@ -17,7 +17,7 @@ from pathlib import Path
 
 from engine.cli.options import options_of
 from engine.run import api
-from engine.state import gitinfo
+from engine.state import gitexport, gitinfo
 from engine.state.history import History
 from graph.change.fingerprint import fingerprint_graph
 from graph.errors import GraphError, StackError
@@ -61,7 +61,7 @@ def version_at(options: api.Options, commit: str, ref: str) -> Version:
     with tempfile.TemporaryDirectory(prefix="stackbuild-diff-") as folder:
         tree = Path(folder)
         tops = sorted({_top(target) for target in targets})
-        gitinfo.export_tree(options.root, commit, tree, tops)
+        gitexport.export_tree(options.root, commit, tree, tops)
         _export_named(options.root, commit, tree, targets, tops)
         try:
             graph = load_graph(tree, targets, Limits(max_nodes=options.max_nodes))
@@ -100,7 +100,7 @@ def _export_named(root: Path, commit: str, tree: Path, targets: tuple[Path, ...]
     is left out, so loading names it."""
     named = stack_paths(tree, targets, (*PATH_KEYS, *CONTENT_KEYS))
     outside = {path for path in named if path.split("/")[0] not in tops and "." not in tops}
-    gitinfo.export_followed(root, commit, tree, outside, folders=True)
+    gitexport.export_followed(root, commit, tree, outside, folders=True)
 
 
 def _tracked(root: Path, commit: str, target: Path) -> bool:

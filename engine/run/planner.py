@@ -10,7 +10,7 @@ from pathlib import Path
 from engine.parallel import side_by_side
 from engine.registry.bases import resolve_bases
 from engine.registry.client import Registry
-from engine.state import gitinfo
+from engine.state import gitexport, gitinfo
 from engine.state.history import History
 from graph.change.affected import affected, directly_changed
 from graph.change.fingerprint import Fingerprint, fingerprint_graph
@@ -115,9 +115,9 @@ def pr_changes(stack_graph: StackGraph, root: Path, ref: str, targets: tuple[Pat
             old_targets = tuple(_in_repository(root, target) for target in targets) or (Path("stacks"),)
             _export_stacks(root, base, Path(old_root), old_targets)
             read = stack_paths(Path(old_root), old_targets, CONTENT_KEYS)  # logos, wherever they are
-            gitinfo.export_followed(root, base, Path(old_root), read)
+            gitexport.export_followed(root, base, Path(old_root), read)
             # stand-ins for the Dockerfiles and contexts the old stacks name outside what was exported
-            gitinfo.export_outline(root, base, Path(old_root), stack_paths(Path(old_root), old_targets))
+            gitexport.export_outline(root, base, Path(old_root), stack_paths(Path(old_root), old_targets))
             old_graph: StackGraph | None = load_graph(Path(old_root), old_targets)
         except (GraphError, gitinfo.GitError):
             old_graph = None  # the stacks did not exist or load at the fork: every node counts as new
@@ -131,10 +131,10 @@ def _export_stacks(root: Path, ref: str, tree: Path, targets: tuple[Path, ...]) 
     files at its top and in its folders (loading looks no deeper), not the whole repository."""
     tops = {_top(target) for target in targets}
     if tops - {"."}:
-        gitinfo.export_tree(root, ref, tree, sorted(tops - {"."}))
+        gitexport.export_tree(root, ref, tree, sorted(tops - {"."}))
     if "." in tops:
         names = gitinfo.top_names(root, ref)
-        gitinfo.export_followed(root, ref, tree, {STACK_FILE, *(f"{name}/{STACK_FILE}" for name in names)})
+        gitexport.export_followed(root, ref, tree, {STACK_FILE, *(f"{name}/{STACK_FILE}" for name in names)})
 
 
 def observe(stack_graph: StackGraph, fingerprints: Mapping[str, Fingerprint], registry: Registry,
