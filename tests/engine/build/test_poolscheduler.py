@@ -126,6 +126,17 @@ def test_a_failing_platform_build_is_not_retried_and_its_node_is_never_merged() 
     assert not work.merged["base"] and not work.merged["mid"]
 
 
+def test_without_keep_going_a_failure_starts_nothing_more_and_says_which_node_failed() -> None:
+    def broken(_: str) -> None:
+        raise Boom("RUN make failed")
+
+    work = Work({Unit("base", "linux/amd64"): broken})  # base (the longer path) takes the one builder first
+    outcomes = run(chain(("base", "mid"), nodes=("other",)), work, platforms=lambda _: ("linux/amd64",))
+    assert outcomes["base"].status == FAILED
+    assert outcomes["mid"].status == SKIPPED
+    assert outcomes["other"] == Outcome("other", NOT_STARTED, "stopped after base failed")
+    assert work.builders_of(Unit("other", "linux/amd64")) == [] and not work.merged
+
 def test_a_builder_serving_two_platforms_keeps_one_capacity_over_both() -> None:
     pool = parse_pool({"linux/amd64": ["solo", "amd"], "linux/arm64": ["solo"]}, "t")
     work = Work()
