@@ -121,20 +121,29 @@ class PoolScheduler:
                 except queue.Empty:
                     continue
                 running -= 1
-                if builder:
-                    self.load[builder] -= 1
-                error = future.exception()
-                if isinstance(error, BuilderLost) and self._retry(unit, builder, error, tries):
-                    heapq.heappush(ready, (-priority[unit], unit))  # not started when skipped meanwhile
-                elif unit in results:  # skipped while it ran (a parent failed on another platform): stays so
-                    pass
-                elif error is None:
-                    results[unit] = Outcome(unit.node, SUCCEEDED)
-                    self._release(units, unit, pending, ready, priority)
-                else:
-                    self._fail(units, unit, error, results)
-                    stopped_by = stopped_by or ("" if self.keep_going else unit.node)
+                failed = self._end(unit, builder, future, units, results, tries, pending, ready, priority)
+                stopped_by = stopped_by or ("" if self.keep_going else failed)
         return self._node_outcomes(todo, units, results, stopped_by)
+
+    def _end(self, unit: Unit, builder: str, future: Future[object], units: nx.DiGraph,
+             results: dict[Unit, Outcome], tries: dict[Unit, int], pending: dict[Unit, int],
+             ready: list[tuple[float, Unit]], priority: dict[Unit, float]) -> str:
+        """Take in unit's end on builder: another try when the builder was lost, else its outcome and the
+        units it releases; unit's node when it failed ('' otherwise)."""
+        if builder:
+            self.load[builder] -= 1
+        error = future.exception()
+        if isinstance(error, BuilderLost) and self._retry(unit, builder, error, tries):
+            heapq.heappush(ready, (-priority[unit], unit))  # not started when skipped meanwhile
+        elif unit in results:  # skipped while it ran (a parent failed on another platform): stays so
+            pass
+        elif error is None:
+            results[unit] = Outcome(unit.node, SUCCEEDED)
+            self._release(units, unit, pending, ready, priority)
+        else:
+            self._fail(units, unit, error, results)
+            return unit.node
+        return ""
 
     def _fail(self, units: nx.DiGraph, failed: Unit, error: BaseException,
               results: dict[Unit, Outcome]) -> None:

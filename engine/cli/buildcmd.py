@@ -1,4 +1,5 @@
-"""`stackbuild build`: the run the arguments ask for, its reports and summary, and its exit code."""
+"""`stackbuild build`: its options, the run the arguments ask for, its reports and summary, and its exit
+code."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.build.request import CACHE_MODES
 from engine.cli import ci_report, commands, signing
 from engine.cli.config import pool_of
 from engine.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
-from engine.cli.options import OptionError, options_of, secret_policy_of
+from engine.cli.options import OptionError, add_secret_options, options_of, positive, secret_policy_of
 from engine.run import api
 from engine.run.settings import BuildSettings
 from graph.change.credentials import NamedCredential
@@ -64,6 +66,62 @@ def run(args: argparse.Namespace) -> int:
     if report.status == "interrupted" or report.signal:  # a calling script stops (`build && deploy`)
         return EXIT_TERMINATED if report.signal == "SIGTERM" else EXIT_INTERRUPTED
     return EXIT_OK if report.status == "succeeded" else EXIT_FAILED
+
+
+def add_options(build: argparse.ArgumentParser) -> None:
+    """The options of `build` and its handler."""
+    _add_scope_options(build)
+    _add_run_options(build)
+    build.set_defaults(handler=run)
+
+
+def _add_scope_options(build: argparse.ArgumentParser) -> None:
+    """What `build` builds and how: parallel jobs, after a failure, full or PR mode, layer cache, smoke
+    tests, the local engine's store."""
+    build.add_argument("--jobs", "-j", type=positive, help="parallel builds (default 2; env STACKBUILD_JOBS)")
+    mode = build.add_mutually_exclusive_group()
+    mode.add_argument("--keep-going", action="store_true",
+                      help="after a failure, still build every node that does not depend on it")
+    mode.add_argument("--fail-fast", dest="keep_going", action="store_false",
+                      help="start nothing new after the first failure (default)")
+    build.add_argument("--full", action="store_true",
+                       help="nightly: rebuild every node, pull bases, no layer cache import")
+    build.add_argument("--changed-since", metavar="REF", help="PR mode: only what changed since REF")
+    build.add_argument("--cache", choices=CACHE_MODES,
+                       help="layer cache: a registry ref per node (registry: mode=max, the default; "
+                            "registry-min: mode=min), inline in the pushed image, a local folder, or none")
+    build.add_argument("--cache-dir", help="folder for --cache local (default STATE/cache)")
+    build.add_argument("--no-test", action="store_true", help="skip the smoke tests")
+    build.add_argument("--load", action="store_true",
+                       help="build into the local engine's image store, with no registry at all")
+
+
+def _add_run_options(build: argparse.ArgumentParser) -> None:
+    """What else a `build` run does: adopt tags, stop a stalled build, use a builder pool, copy the reports,
+    check reproducibility, build a CI shard, hold back human tags or secrets, sign."""
+    build.add_argument("--adopt", action="store_true",
+                       help="take over human tags that point at images this project never built "
+                            "(refused otherwise)")
+    build.add_argument("--stall-timeout", metavar="SECONDS", type=positive, default=300,
+                       help="stop a build that prints nothing this long; a stalled push or pull is "
+                            "retried (default 300)")
+    build.add_argument("--builders", metavar="FILE",
+                       help="builder pool (YAML, `builders:` per platform); default: [tool.stackbuild."
+                            "builders] if set, else the current builder")
+    build.add_argument("--report-dir", metavar="DIR",
+                       help="also copy report.json, junit.xml, summary.md, log.jsonl and lock.json here")
+    build.add_argument("--check-reproducible", nargs="+", metavar="NODE",
+                       help="rebuild these published nodes without cache (under a sbrepro- tag) and "
+                            "compare their per-platform digests; exit 1 naming the first difference")
+    build.add_argument("--only", action="append", default=[], metavar="NODE",
+                       help="a CI shard: build exactly these nodes (their parents must be in the registry) "
+                            "and move no human tag; repeatable")
+    build.add_argument("--no-publish", action="store_true",
+                       help="push and content-tag what is built, move no human tag (a pull request's check)")
+    add_secret_options(build, "pass no stack secret to any build and move no human tag (untrusted stack "
+                       "files, e.g. a fork's PR)")
+    build.add_argument("--sign", metavar="KEY", help="after promotion, sign every published image by "
+                       "digest with this cosign key (password from COSIGN_PASSWORD)")
 
 
 def _settings_of(args: argparse.Namespace, options: api.Options, pool: Pool | None,

@@ -1,4 +1,5 @@
-"""The `stackbuild` command line: every command, its options and its handler (argparse)."""
+"""The `stackbuild` command line: every command, its options and its handler (argparse; the options
+of build are in buildcmd, those of sign and verify in signing)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import importlib
 from collections.abc import Callable
 from typing import cast
 
-from engine.build.request import CACHE_MODES
 from engine.cli import buildcmd, commands, signing
 from engine.cli.options import (
     IntermixedParser,
@@ -67,7 +67,7 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     """plan, build and publish."""
     parents = [common, targets, narrowing]
     _add_plan(sub.add_parser("plan", parents=parents, help="print the build plan (dry run)"))
-    _add_build(sub.add_parser("build", parents=parents, help="build, test and publish"))
+    buildcmd.add_options(sub.add_parser("build", parents=parents, help="build, test and publish"))
     publish = sub.add_parser("publish", parents=parents,
                              help="after CI shards: check every node is built, then move the human tags")
     publish.add_argument("--adopt", action="store_true",
@@ -101,50 +101,6 @@ def _add_plan(plan: argparse.ArgumentParser) -> None:
                            f"it (repeatable; env {ENV_ALLOW_VARIABLE}); with --emit, passed to every build "
                            "job")
     plan.set_defaults(handler=commands.plan)
-
-
-def _add_build(build: argparse.ArgumentParser) -> None:
-    """The options of `build`."""
-    build.add_argument("--jobs", "-j", type=positive, help="parallel builds (default 2; env STACKBUILD_JOBS)")
-    mode = build.add_mutually_exclusive_group()
-    mode.add_argument("--keep-going", action="store_true",
-                      help="after a failure, still build every node that does not depend on it")
-    mode.add_argument("--fail-fast", dest="keep_going", action="store_false",
-                      help="start nothing new after the first failure (default)")
-    build.add_argument("--full", action="store_true",
-                       help="nightly: rebuild every node, pull bases, no layer cache import")
-    build.add_argument("--changed-since", metavar="REF", help="PR mode: only what changed since REF")
-    build.add_argument("--cache", choices=CACHE_MODES,
-                       help="layer cache: a registry ref per node (registry: mode=max, the default; "
-                            "registry-min: mode=min), inline in the pushed image, a local folder, or none")
-    build.add_argument("--cache-dir", help="folder for --cache local (default STATE/cache)")
-    build.add_argument("--no-test", action="store_true", help="skip the smoke tests")
-    build.add_argument("--load", action="store_true",
-                       help="build into the local engine's image store, with no registry at all")
-    build.add_argument("--adopt", action="store_true",
-                       help="take over human tags that point at images this project never built "
-                            "(refused otherwise)")
-    build.add_argument("--stall-timeout", metavar="SECONDS", type=positive, default=300,
-                       help="stop a build that prints nothing this long; a stalled push or pull is "
-                            "retried (default 300)")
-    build.add_argument("--builders", metavar="FILE",
-                       help="builder pool (YAML, `builders:` per platform); default: [tool.stackbuild."
-                            "builders] if set, else the current builder")
-    build.add_argument("--report-dir", metavar="DIR",
-                       help="also copy report.json, junit.xml, summary.md, log.jsonl and lock.json here")
-    build.add_argument("--check-reproducible", nargs="+", metavar="NODE",
-                       help="rebuild these published nodes without cache (under a sbrepro- tag) and "
-                            "compare their per-platform digests; exit 1 naming the first difference")
-    build.add_argument("--only", action="append", default=[], metavar="NODE",
-                       help="a CI shard: build exactly these nodes (their parents must be in the registry) "
-                            "and move no human tag; repeatable")
-    build.add_argument("--no-publish", action="store_true",
-                       help="push and content-tag what is built, move no human tag (a pull request's check)")
-    add_secret_options(build, "pass no stack secret to any build and move no human tag (untrusted stack "
-                       "files, e.g. a fork's PR)")
-    build.add_argument("--sign", metavar="KEY", help="after promotion, sign every published image by "
-                       "digest with this cosign key (password from COSIGN_PASSWORD)")
-    build.set_defaults(handler=buildcmd.run)
 
 
 def _add_state_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
