@@ -32,6 +32,16 @@ def promote(state: Path, lock: Path) -> int:
     return cli.main(["promote", str(lock), "--state-dir", str(state), "--log-format", "json"])
 
 
+def planted_link(folder: Path, name: str) -> tuple[Path, Path]:
+    """A state folder whose entry name is a symlink to a file holding SECRET; the folder and the file."""
+    target = folder / "precious.txt"
+    target.write_text(SECRET, encoding="utf-8")
+    state = folder / "state"
+    state.mkdir()
+    (state / name).symlink_to(target)
+    return state, target
+
+
 def error_of(capsys: pytest.CaptureFixture[str]) -> str:
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
@@ -43,11 +53,7 @@ def error_of(capsys: pytest.CaptureFixture[str]) -> str:
 
 def test_a_symlinked_run_lock_is_not_followed_and_its_target_is_intact(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    target = tmp_path / "precious.txt"
-    target.write_text(SECRET, encoding="utf-8")
-    state = tmp_path / "state"
-    state.mkdir()
-    (state / "run.lock").symlink_to(target)
+    state, target = planted_link(tmp_path, "run.lock")
     assert promote(state, lockfile(tmp_path)) == 2
     assert error_of(capsys) == (f"error: {state}/run.lock is a symlink, which stackbuild does not follow "
                                 "here "
@@ -178,11 +184,7 @@ def test_a_bad_json_row_is_exit_2(column: str, value: str, problem: str, tmp_pat
 
 def test_a_symlinked_database_is_refused_and_its_target_untouched(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    target = tmp_path / "precious.txt"
-    target.write_text(SECRET, encoding="utf-8")
-    state = tmp_path / "state"
-    state.mkdir()
-    (state / "history.db").symlink_to(target)
+    state, target = planted_link(tmp_path, "history.db")
     assert history(state) == 2
     path = state / "history.db"
     assert error_of(capsys) == (f"error: {path} is a symlink, not a regular file "
@@ -228,11 +230,7 @@ def test_a_smuggled_registry_in_the_environment_exits_2_in_a_real_process() -> N
 
 
 def test_a_symlinked_run_lock_exits_2_in_a_real_process(tmp_path: Path) -> None:
-    target = tmp_path / "precious.txt"
-    target.write_text(SECRET, encoding="utf-8")
-    state = tmp_path / "state"
-    state.mkdir()
-    (state / "run.lock").symlink_to(target)
+    state, target = planted_link(tmp_path, "run.lock")
     done = run_cli("promote", str(lockfile(tmp_path)), "--log-format", "json",
                    env={"STACKBUILD_STATE": str(state)})
     assert done.returncode == 2

@@ -40,6 +40,14 @@ def item(**changes: Any) -> dict[str, Any]:
             "platforms": {}, **changes}
 
 
+def refused(folder: Path, entry: Any) -> tuple[Path, str]:
+    """A lockfile whose one node is entry, and what read_lockfile says refusing it."""
+    path = write_json(folder / "lock.json", {"version": 1, "nodes": {"a": entry}})
+    with pytest.raises(LockfileError) as caught:
+        read_lockfile(path)
+    return path, str(caught.value)
+
+
 def test_round_trip(tmp_path: Path) -> None:
     entries = [lock_entry("numpy"), lock_entry("debian", "localhost:5000/stackbuild/debian:12", OTHER, {}),
                lock_entry("chat-2", "ghcr.io/org/llm:chat2gram-1.0_rc.1", DIGEST,
@@ -176,10 +184,8 @@ def test_an_entry_lacking_fields(tmp_path: Path, bad: Any) -> None:
                 del value[key]
     else:
         value = bad
-    path = write_json(tmp_path / "lock.json", {"version": 1, "nodes": {"a": value}})
-    with pytest.raises(LockfileError) as caught:
-        read_lockfile(path)
-    assert str(caught.value) == f"{path}: node 'a' lacks node/ref/fingerprint/digest {RESTORE}"
+    path, error = refused(tmp_path, value)
+    assert error == f"{path}: node 'a' lacks node/ref/fingerprint/digest {RESTORE}"
 
 
 @pytest.mark.parametrize("ref", [
@@ -195,10 +201,8 @@ def test_an_entry_lacking_fields(tmp_path: Path, bad: Any) -> None:
     f"localhost:5000/stackbuild/debian@{DIGEST}",  # a digest is no tag to move
 ])
 def test_a_malformed_ref_is_rejected(tmp_path: Path, ref: str) -> None:
-    path = write_json(tmp_path / "lock.json", {"version": 1, "nodes": {"a": item(ref=ref)}})
-    with pytest.raises(LockfileError) as caught:
-        read_lockfile(path)
-    assert str(caught.value) == f"{path}: node 'a' has a malformed ref or digest {RESTORE}"
+    path, error = refused(tmp_path, item(ref=ref))
+    assert error == f"{path}: node 'a' has a malformed ref or digest {RESTORE}"
 
 
 @pytest.mark.parametrize("digest", [
@@ -212,10 +216,8 @@ def test_a_malformed_ref_is_rejected(tmp_path: Path, ref: str) -> None:
     "sha256:" + "a" * 64 + "\n",
 ])
 def test_a_malformed_digest_is_rejected(tmp_path: Path, digest: str) -> None:
-    path = write_json(tmp_path / "lock.json", {"version": 1, "nodes": {"a": item(digest=digest)}})
-    with pytest.raises(LockfileError) as caught:
-        read_lockfile(path)
-    assert str(caught.value) == f"{path}: node 'a' has a malformed ref or digest {RESTORE}"
+    path, error = refused(tmp_path, item(digest=digest))
+    assert error == f"{path}: node 'a' has a malformed ref or digest {RESTORE}"
 
 
 @pytest.mark.parametrize("ref", [
@@ -236,11 +238,8 @@ def test_well_formed_refs_are_accepted(tmp_path: Path, ref: str) -> None:
 def test_control_characters_in_a_node_or_fingerprint_are_rejected(tmp_path: Path,
                                                                   field: dict[str, str]) -> None:
     # before: accepted, and `promote` printed the node raw in its refusal of a foreign tag
-    path = write_json(tmp_path / "lock.json", {"version": 1, "nodes": {"a": item(**field)}})
-    with pytest.raises(LockfileError) as caught:
-        read_lockfile(path)
-    assert str(caught.value) == (f"{path}: node 'a' has a control character in its node or fingerprint "
-                                 f"{RESTORE}")
+    path, error = refused(tmp_path, item(**field))
+    assert error == f"{path}: node 'a' has a control character in its node or fingerprint {RESTORE}"
 
 
 def test_the_first_bad_entry_is_named(tmp_path: Path) -> None:
