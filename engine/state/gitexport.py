@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
-from engine.state.gitinfo import GitError, failure, git
+from engine.state.gitinfo import GitError, failure, git, refuse_option_like
 
 MAX_LINK_HOPS = 40  # as Linux allows in one path lookup
 
@@ -20,8 +20,7 @@ MAX_LINK_HOPS = 40  # as Linux allows in one path lookup
 def export_tree(root: Path, ref: str, dest: Path, paths: list[str]) -> None:
     """Write the files under paths (relative to root) as they were at ref into dest: streamed from `git
     archive` a member at a time, so memory stays bounded whatever the files' sizes."""
-    if ref.startswith("-"):
-        raise GitError(f"bad ref {ref!r}", "name a commit, branch or tag")
+    refuse_option_like(ref)
     args = ("archive", "--format=tar", ref, "--", *paths)
     with tempfile.TemporaryFile() as stderr:  # a file: git never waits for a pipe nobody reads yet
         try:
@@ -93,8 +92,7 @@ def export_outline(root: Path, ref: str, dest: Path, paths: Iterable[str]) -> No
     above it: a folder for a folder, an empty file for a file, the link for a symlink (then a stand-in for
     what it names). Loading stacks checks only that the Dockerfiles and contexts they name exist, so the
     rest of the tree, however many files it holds, is left out."""
-    if ref.startswith("-"):
-        raise GitError(f"bad ref {ref!r}", "name a commit, branch or tag")
+    refuse_option_like(ref)
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -21,6 +21,12 @@ class _Silent(GitError):
     """git said no without a word: a ref that names nothing (--quiet), histories that never meet."""
 
 
+def refuse_option_like(ref: str) -> None:
+    """GitError for a ref git would read as an option (`--output=...`)."""
+    if ref.startswith("-"):
+        raise GitError(f"bad ref {ref!r}", "name a commit, branch or tag")
+
+
 def git(root: Path, *args: str) -> bytes:
     """Output of one git command (argument list, no shell)."""
     try:
@@ -68,8 +74,7 @@ def commit_time(root: Path) -> int | None:
 def changed_files(root: Path, ref: str) -> set[str]:
     """Paths (relative to root) that differ between ref and the working tree, untracked ones included
     (PR mode passes the merge base: see merge_base)."""
-    if ref.startswith("-"):
-        raise GitError(f"bad ref {ref!r}", "name a commit, branch or tag")
+    refuse_option_like(ref)
     git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     # --no-renames: a moved file counts at its old path too (the node it left changed as well)
     diff = git(root, "diff", "--name-only", "--no-renames", "--relative", "-z", ref, "--")
@@ -80,8 +85,7 @@ def changed_files(root: Path, ref: str) -> set[str]:
 
 def resolve(root: Path, ref: str) -> str:
     """The commit ref names; GitError when it names none."""
-    if ref.startswith("-"):
-        raise GitError(f"bad ref {ref!r}", "name a commit, branch or tag")
+    refuse_option_like(ref)
     try:
         return git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").decode().strip()
     except _Silent:  # not "not a git repository", which git does say
@@ -105,8 +109,7 @@ def merge_base(root: Path, ref: str) -> str:
 
 def top_names(root: Path, ref: str) -> list[str]:
     """The names of the files and folders right in root (relative to it) at ref."""
-    if ref.startswith("-"):
-        raise GitError(f"bad ref {ref!r}", "name a commit, branch or tag")
+    refuse_option_like(ref)
     listing = git(root, "ls-tree", "-z", "--name-only", ref)
     return [os.fsdecode(name) for name in listing.split(b"\0") if name]
 
