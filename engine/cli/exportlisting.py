@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 
 import structlog
 
+from engine.cli.options import OptionError
 from engine.cli.outfolder import linked_folder
 from engine.state.safefiles import StateError, read_bounded, write_atomic
 
@@ -26,8 +27,12 @@ log = structlog.get_logger()
 
 
 def previous_files(out_dir: Path) -> list[PurePosixPath]:
-    """The relative paths the last export into out_dir wrote ([] without a readable listing)."""
+    """The relative paths the last export into out_dir wrote ([] without a readable listing); OptionError
+    when a folder stands where the listing goes (the export would write everything, then fail on it)."""
     path = out_dir / LISTING
+    if path.is_dir() and not path.is_symlink():
+        raise OptionError(f"--out: {path} is a folder, where export meta writes a file (its listing of "
+                          "what it wrote)", "remove or rename that folder, or name another --out")
     if not path.exists() and not path.is_symlink():
         return []
     try:

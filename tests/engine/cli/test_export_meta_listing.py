@@ -108,3 +108,18 @@ def test_a_listing_that_is_a_symlink_is_not_followed(root: Path, tmp_path: Path,
     export(root, out, capsys)
     assert (out / "t" / "x").exists() and not (out / LISTING).is_symlink()
     assert json.loads(elsewhere.read_text(encoding="utf-8"))["files"] == ["t/x"]  # not written through
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_a_listing_that_is_a_folder_stops_the_export_before_anything_is_written(
+        inside: bool, root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "meta"
+    (out / LISTING).mkdir(parents=True)
+    if inside:  # a file in it, which no export listed: it stays, so the folder stays
+        (out / LISTING / "notes.txt").write_text("mine\n", encoding="utf-8")
+    before = files_below(out)
+    assert cli.main(["export", "meta", "--root", str(root), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out: {out / LISTING} is a folder, where export meta writes a file" in err
+    assert "Traceback" not in err and "export_listing_ignored" not in err  # refused, not read
+    assert files_below(out) == before and sorted(p.name for p in out.iterdir()) == [LISTING]
