@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from engine.cli.exportlisting import previous_files, remove_stale, write_listing
-from engine.cli.metapages import Page, page_files, stack_docs, write_pages
+from engine.cli.metapages import Page, docs_and_display, page_files, write_pages
 from engine.cli.options import OptionError, options_of
 from engine.cli.outfolder import fresh_file, refuse_links, refuse_obstacles
 from engine.run import api
@@ -44,9 +44,9 @@ def run(args: argparse.Namespace) -> int:
                _folder_files(options.root, stack_graph, entry) for entry in entries}
     metas = meta_files(entries)
     previous = previous_files(out_dir)
-    docs = stack_docs(options)
+    docs, display = docs_and_display(options)
     pages, kept = page_files(options.root, out_dir, previous,
-                             image_pages(entries, stack_graph.nodes, docs, args.link_base or ""))
+                             image_pages(entries, stack_graph.nodes, docs, args.link_base or "", display))
     written = {folder / name for folder, files in folders.items() for name in files}
     written |= {PurePosixPath(relative) for relative in metas} | set(pages)
     stale = [path for path in previous if path not in written]

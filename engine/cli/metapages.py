@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from engine.cli.outfolder import fresh_file
 from engine.run import api
 from graph.expand.assemble import find_stack_files
+from graph.load.display import display_names
 from graph.load.limits import Limits
 from graph.load.stackfile import load_stack
 from graph.model.spec import ImageDoc
@@ -23,11 +24,13 @@ from graph.present.imagedoc import ImagePages, image_docs
 Page = str | Path  # a page's text, or the file (a logo) to copy
 
 
-def stack_docs(options: api.Options) -> dict[tuple[str, str], ImageDoc]:
-    """(stack, image) → the image's `doc:` in the targeted stacks."""
+def docs_and_display(options: api.Options) -> tuple[dict[tuple[str, str], ImageDoc],
+                                                   dict[str, dict[str, str]]]:
+    """(stack, image) → the image's `doc:` in the targeted stacks, and stack → value → its display text."""
     limits = Limits(max_nodes=options.max_nodes)
-    return image_docs(load_stack(options.root, file, limits)
-                      for file in find_stack_files(options.root, options.targets))
+    files = find_stack_files(options.root, options.targets)
+    stacks = [load_stack(options.root, file, limits) for file in files]
+    return image_docs(stacks), display_names(stacks)
 
 
 def page_files(root: Path, out_dir: Path, previous: Sequence[PurePosixPath],

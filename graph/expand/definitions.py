@@ -10,6 +10,7 @@ from graph.errors import CycleError, Location, StackError
 from graph.expand.combine import definition_nodes
 from graph.expand.dev import dev_nodes
 from graph.expand.node import Parent
+from graph.load.display import check_display
 from graph.load.imagedoc import one_doc_per_image
 from graph.load.limits import DEFAULT_LIMITS, MAX_RULE_CHECKS, Limits
 from graph.model.spec import Definition, Node, Stack
@@ -39,6 +40,7 @@ def expand(stacks: Sequence[Stack], limits: Limits = DEFAULT_LIMITS) -> list[Nod
         where = next((s.dev.location for s in stacks if s.dev), Location(stacks[0].file, 1))
         raise StackError(f"the stacks expand to {len(nodes)} nodes with their -dev siblings, more than the "
                          f"limit of {limits.max_nodes}", where, LIMIT_HINT)
+    check_display(stacks, nodes)
     return nodes
 
 

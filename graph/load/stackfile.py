@@ -7,6 +7,7 @@ from pathlib import Path
 
 from graph.errors import Location, StackError
 from graph.load.axes import read_combinations, read_constraints, read_rules
+from graph.load.display import read_display
 from graph.load.extends import extended_definitions
 from graph.load.fields import Fields, listed_once
 from graph.load.imagedoc import one_doc_per_image, read_doc
@@ -31,7 +32,7 @@ from graph.model.spec import KINDS, Definition, DevRule, Secret, Stack
 
 DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
 STACK_KEYS = ("stack", "registry", "platforms", "tags", "args", "secrets", "nodes", "dev", "adopt",
-              "provenance", "sbom")
+              "provenance", "sbom", "display")
 NODE_KEYS = ("kind", "name", "extends", "parent", "from", "dockerfile", "context", "target", "image", "tag",
              "tags", "platforms", "args", "attrs", "axes", "include", "exclude", "constraints", "test",
              "secrets", "contract", "retest_ancestors", "doc")
@@ -55,7 +56,7 @@ def load_stack(root: Path, file: Path, limits: Limits = DEFAULT_LIMITS) -> Stack
     one_doc_per_image(definitions)
     dev = _dev_rule(base, top.section("dev", DEV_KEYS, "'dev'"), definitions) if top.has("dev") else None
     return Stack(base.stack, rel_file, base.registry, base.platforms, definitions, dev, base.convention,
-                 top.flag("adopt"))
+                 top.flag("adopt"), read_display(top))
 
 
 class _Base:

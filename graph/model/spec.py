@@ -95,6 +95,15 @@ class ImageDoc:
 
 
 @dataclass(frozen=True)
+class DisplayName:
+    """How the pages `export meta` writes spell one attribute value (`openEuler` for `openeuler`)."""
+
+    value: str
+    text: str
+    location: Location = field(default=NOWHERE, compare=False)  # where `display:` names the value
+
+
+@dataclass(frozen=True)
 class Combination:
     """Matrix values a definition adds, with where they were written. An included combination's value
     of an attribute its parent already has picks the parents it applies to (it never overrides one)."""
@@ -170,3 +179,4 @@ class Stack:
     dev: DevRule | None = None
     convention: str = ""
     adopt: bool = False  # promotion may take over human tags that point at images we never built
+    display: tuple[DisplayName, ...] = ()  # the stack's `display:` entries, in file order

@@ -2,8 +2,9 @@
 has them: README.md and doc/image-info.yml (plus doc/picture/logo.png when the stack names a logo).
 
 What the stack gives is derived: the name, the tags with their Dockerfiles, a one-line "Currently" from
-each node's attributes (its app, framework and SDK with their versions, Python, the OS), architectures
-from its platforms, and the pull command of its repository. Prose (description, usage, ...) comes from
+each node's attributes (its app, framework and SDK with their versions, Python, the OS; each value as
+the stack's `display:` spells it), architectures from its platforms, and the pull command of its
+repository. Prose (description, usage, ...) comes from
 the image's `doc:` only; where it says nothing the pages say so in neutral words, never a guess.
 """
 
@@ -13,6 +14,7 @@ import posixpath
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -33,6 +35,7 @@ COMPONENTS = (("app", "app_version"), ("framework", "framework_version"), ("sdk"
 NO_ENVIRONMENT = "Needs a container engine that runs OCI images, such as Docker."
 NO_USAGE = "No usage notes are given for this image."
 NO_LICENSE = "Not stated; see the licenses of the software in the image."
+AS_IS: Mapping[str, str] = MappingProxyType({})  # no display names: every value shown as it is
 
 
 @dataclass(frozen=True)
@@ -76,9 +79,11 @@ def link_base_problem(value: str) -> str:
 
 
 def image_pages(entries: list[MetaEntry], nodes: Mapping[str, Node],
-                docs: Mapping[tuple[str, str], ImageDoc], link_base: str = "") -> ImagePages:
+                docs: Mapping[tuple[str, str], ImageDoc], link_base: str = "",
+                display: Mapping[str, Mapping[str, str]] = MappingProxyType({})) -> ImagePages:
     """README.md, doc/image-info.yml and the logo of each image folder meta_entries gives; with a
-    link_base (the URL of the output folder) each tag links to its Dockerfile's URL below it."""
+    link_base (the URL of the output folder) each tag links to its Dockerfile's URL below it; display
+    (stack → attribute value → text, graph.load.display) spells the values its "Currently" lines show."""
     groups: dict[str, list[MetaEntry]] = {}
     for entry in entries:
         groups.setdefault(posixpath.dirname(entry.meta), []).append(entry)
@@ -87,7 +92,8 @@ def image_pages(entries: list[MetaEntry], nodes: Mapping[str, Node],
         _refuse_tag_folders_on_pages(group, nodes)
         first = nodes[group[0].node]
         doc = docs.get((first.stack, first.image), ImageDoc())
-        rows = tag_rows(group, nodes, link_base.rstrip("/") + f"/{folder}/" if link_base else "")
+        rows = tag_rows(group, nodes, link_base.rstrip("/") + f"/{folder}/" if link_base else "",
+                        display.get(first.stack, AS_IS))
         texts[posixpath.join(folder, README)] = readme(first, rows, doc)
         texts[posixpath.join(folder, IMAGE_INFO)] = image_info(first, rows, doc)
         if doc.logo:
@@ -106,14 +112,15 @@ def _refuse_tag_folders_on_pages(entries: list[MetaEntry], nodes: Mapping[str, N
                              "give the node a tag that does not start with the name of a page")
 
 
-def tag_rows(entries: list[MetaEntry], nodes: Mapping[str, Node], prefix: str = "") -> list[TagRow]:
+def tag_rows(entries: list[MetaEntry], nodes: Mapping[str, Node], prefix: str = "",
+             display: Mapping[str, str] = AS_IS) -> list[TagRow]:
     """One row per tag of an image, its Dockerfile after prefix (the image folder's URL, or ''); equal
     "Currently" lines get the attributes that tell them apart."""
     group = [nodes[entry.node] for entry in entries]
-    lines = [currently(node) for node in group]
+    lines = [currently(node, display) for node in group]
     for line in {line for line in lines if lines.count(line) > 1}:
         same = [node for node, other in zip(group, lines, strict=True) if other == line]
-        apart = {node.name: _told_apart(node, same) for node in same}
+        apart = {node.name: _told_apart(node, same, display) for node in same}
         lines = [f"{other} ({apart[node.name]})" if apart.get(node.name) else other
                  for node, other in zip(group, lines, strict=True)]
     return [TagRow(entry.tag, prefix + entry.path, line,
@@ -121,24 +128,31 @@ def tag_rows(entries: list[MetaEntry], nodes: Mapping[str, Node], prefix: str = 
             for entry, node, line in zip(entries, group, lines, strict=True)]
 
 
-def _told_apart(node: Node, same: list[Node]) -> str:
+def _told_apart(node: Node, same: list[Node], display: Mapping[str, str]) -> str:
     """node's values of the attributes whose values differ among same: `ngram 2`."""
     keys = sorted({key for other in same for key, _ in other.attrs
                    if len({each.attr(key) for each in same}) > 1})
-    return ", ".join(f"{key} {node.attr(key) or '-'}" for key in keys)
+    return ", ".join(f"{key} {_shown(node.attr(key), display) or '-'}" for key in keys)
 
 
-def currently(node: Node) -> str:
-    """What a tag holds, from the node's attributes: `pytorch 2.5.1 with cann 8.1.RC1, Python 3.11 on
-    openeuler 24.03-lts`, plus its variant (dev)."""
-    parts = [f"{node.attr(name)} {node.attr(version)}".strip() for name, version in COMPONENTS
-             if node.attr(name)]
+def currently(node: Node, display: Mapping[str, str] = AS_IS) -> str:
+    """What a tag holds, from the node's attributes, each value spelled as display gives: `PyTorch 2.5.1
+    with CANN 8.1.RC1, Python 3.11 on openEuler 24.03-LTS`, plus its variant (dev)."""
+    def shown(name: str) -> str:
+        return _shown(node.attr(name), display)
+
+    parts = [f"{shown(name)} {shown(version)}".strip() for name, version in COMPONENTS if node.attr(name)]
     if node.attr("python"):
-        parts.append(f"Python {node.attr('python')}")
+        parts.append(f"Python {shown('python')}")
     held = f"{parts[0]} with {', '.join(parts[1:])}" if len(parts) > 1 else "".join(parts)
-    os_text = " ".join(filter(None, (node.attr("os_name"), node.attr("os_release") or node.attr("os"))))
+    os_text = " ".join(filter(None, (shown("os_name"), shown("os_release") or shown("os"))))
     text = " on ".join(filter(None, (held, os_text))) or node.definition
     return f"{text} ({node.variant} variant)" if node.variant else text
+
+
+def _shown(value: str, display: Mapping[str, str]) -> str:
+    """value as the stack spells it on its pages ('' stays '')."""
+    return display.get(value, value) if value else ""
 
 
 def tag_table(rows: list[TagRow]) -> str:

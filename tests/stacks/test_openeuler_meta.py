@@ -140,3 +140,20 @@ def test_published_tags_get_upstreams_paths(tmp_path: Path) -> None:
                 if "arch" in entry:  # upstream's cann 7.0.RC1.alpha002 names none; ours says aarch64
                     assert files[name][tag].get("arch") == entry["arch"], tag
     assert shared == 7  # cann 7.0.RC1.alpha002, 8.0.RC1 and 8.1.RC1 ×2; pytorch's three
+
+
+NAMES = ("CANN", "CUDA", "PyTorch", "MindSpore", "FastChat", "ChatGLM2-6B")
+LINE = re.compile(rf"({'|'.join(NAMES)})( \S+)?( with .+)? on openEuler \d\d\.\d\d-LTS(-SP\d)?"
+                  r"( \(dev variant\))?")
+
+
+def test_the_pages_spell_names_and_releases_as_upstreams_pages_do(export: tuple[StackGraph, Path]) -> None:
+    _, out = export
+    cells = {image.parent.name: [row.split(" | ")[1] for row in image.read_text(encoding="utf-8").splitlines()
+                                 if row.startswith("| [")] for image in out.glob("*/README.md")}
+    assert set(cells) == {"cann", "cuda", "pytorch", "mindspore", "llm"}
+    assert [cell for lines in cells.values() for cell in lines if not LINE.fullmatch(cell)] == []
+    # upstream's AI/cann/README.md, word for word
+    assert {"CANN 8.0.RC1 with Python 3.8 on openEuler 22.03-LTS-SP4",
+            "CANN 8.1.RC1 with Python 3.11 on openEuler 24.03-LTS"} <= set(cells["cann"])
+    assert "PyTorch 2.5.1 with CANN 8.1.RC1, Python 3.11 on openEuler 24.03-LTS" in cells["pytorch"]

@@ -42,7 +42,8 @@ ERRORS = [
      f"s/stack.yaml:7: unknown key 'colour' in node 'a' (known keys: {NODE_KEYS})"),
     ("unknown-top-key", BASE + "nodez: {}\n", None,
      "s/stack.yaml:7: unknown key 'nodez' in a stack file "
-     "(known keys: stack, registry, platforms, tags, args, secrets, nodes, dev, adopt, provenance, sbom)"),
+     "(known keys: stack, registry, platforms, tags, args, secrets, nodes, dev, adopt, provenance, sbom, "
+     "display)"),
     ("bad-provenance", "provenance: full\n" + BASE, None,
      "s/stack.yaml:1: provenance 'full' is not a mode (known: max, min, off) " + SCHEMA),
     ("unknown-dev-key", BASE + "dev:\n  dockerfile: a/Dockerfile\n  tag: x\n", None,

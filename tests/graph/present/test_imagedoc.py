@@ -89,6 +89,37 @@ def test_currently_names_the_component_what_it_is_built_on_python_and_the_os(
         "torch 2.4 with cann 8.1.RC1, Python 3.11 on openeuler 24.03-lts (dev variant)"
 
 
+SPELLING = {"openeuler": "openEuler", "24.03-lts": "24.03-LTS", "cann": "CANN", "torch": "PyTorch"}
+
+
+def test_currently_spells_each_value_as_the_stack_displays_it(loaded: tuple[Stack, StackGraph]) -> None:
+    nodes = loaded[1].nodes
+    assert currently(nodes["torch-2.4-slim-cann-8.1.RC1-dev"], SPELLING) == \
+        "PyTorch 2.4 with CANN 8.1.RC1, Python 3.11 on openEuler 24.03-LTS (dev variant)"
+    assert currently(nodes["cann-8.1.RC1"], {"8.1.RC1": "8.1.RC1 (beta)", "3.11": "3.11.9"}) == \
+        "cann 8.1.RC1 (beta) with Python 3.11.9 on openeuler 24.03-lts"
+
+
+def test_the_values_that_tell_equal_lines_apart_are_spelled_too(loaded: tuple[Stack, StackGraph]) -> None:
+    stack_graph = loaded[1]
+    entries = [entry for entry in meta_entries(stack_graph) if entry.meta == "ai/torch/meta.yml"]
+    rows = tag_rows(entries, stack_graph.nodes, display={**SPELLING, "slim": "Slim"})
+    assert [row.currently for row in rows][:2] == [
+        "PyTorch 2.4 with CANN 8.1.RC1, Python 3.11 on openEuler 24.03-LTS (flavour full)",
+        "PyTorch 2.4 with CANN 8.1.RC1, Python 3.11 on openEuler 24.03-LTS (flavour Slim)"]
+
+
+def test_pages_spell_values_as_their_own_stack_displays_them(loaded: tuple[Stack, StackGraph]) -> None:
+    stack, stack_graph = loaded
+    for display, line in (({"ai": SPELLING}, "CANN 8.1.RC1 with Python 3.11 on openEuler 24.03-LTS"),
+                          ({"other": SPELLING}, "cann 8.1.RC1 with Python 3.11 on openeuler 24.03-lts")):
+        written = image_pages(meta_entries(stack_graph), stack_graph.nodes, image_docs([stack]),
+                              display=display)
+        row = f"| [8.1.RC1-oe2403lts](8.1.RC1/24.03-lts/Dockerfile) | {line} | amd64, arm64 |"
+        assert row + "\n" in written.texts["ai/cann/README.md"]
+        assert yaml.safe_load(written.texts["ai/cann/doc/image-info.yml"])["tags"].splitlines()[-1] == row
+
+
 def test_rows_give_the_dockerfile_per_tag_its_architectures_and_tell_equal_lines_apart(
         loaded: tuple[Stack, StackGraph]) -> None:
     stack_graph = loaded[1]
