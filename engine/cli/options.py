@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli.config import fill_defaults
+from engine.cli.credentialvars import named_credentials
 from engine.errors import EngineError
 from engine.run import api
-from graph.change.credentials import NamedCredential
 from graph.load.limits import DEFAULT_MAX_NODES
 from graph.model.checks import (
-    CREDENTIAL_FILES,
     ENV_RE,
     control_problem,
     git_ref_problem,
@@ -30,15 +29,6 @@ from graph.model.checks import (
 from graph.model.secrets import ALLOW_FLAG, ALLOW_VARIABLE, ENV_ALLOW_FLAG, ENV_ALLOW_VARIABLE, SecretPolicy
 from graph.present.imagedoc import link_base_problem
 
-NAMED_CREDENTIALS = {
-    "DOCKER_CONFIG": CREDENTIAL_FILES[(".docker", "config.json")],
-    "GOOGLE_APPLICATION_CREDENTIALS": "a Google Cloud credential",
-    "AWS_SHARED_CREDENTIALS_FILE": CREDENTIAL_FILES[(".aws", "credentials")],
-    "KUBECONFIG": CREDENTIAL_FILES[(".kube", "config")],
-    "NETRC": CREDENTIAL_FILES[("", ".netrc")],
-    "REGISTRY_AUTH_FILE": "registry logins of podman, buildah and skopeo (auth.json)",
-    "AWS_CONFIG_FILE": "an AWS configuration, which may hold access keys",
-}
 POSITIONALS = {"targets": "a stack file argument", "lockfile": "the LOCKFILE argument",
                "ref1": "the REF1 argument", "ref2": "the REF2 argument", "kind": "the KIND argument"}
 
@@ -147,19 +137,6 @@ def options_of(args: argparse.Namespace) -> api.Options:
                        max_nodes=getattr(args, "max_nodes", None) or DEFAULT_MAX_NODES,
                        only=tuple(getattr(args, "only", None) or ()),
                        credentials=named_credentials(os.environ))
-
-
-def named_credentials(environ: Mapping[str, str]) -> tuple[NamedCredential, ...]:
-    """The credential files (DOCKER_CONFIG: a folder) the environment names, absolute: no context may send
-    them. KUBECONFIG is a list; a relative path is the current folder's, as for the tools reading it."""
-    named = []
-    for variable, what in NAMED_CREDENTIALS.items():
-        value = environ.get(variable, "")
-        for path in value.split(os.pathsep) if variable == "KUBECONFIG" else [value]:
-            if path:
-                named.append(NamedCredential(variable, what, Path(os.path.abspath(path)),
-                                             folder=variable == "DOCKER_CONFIG"))
-    return tuple(named)
 
 
 def secret_policy_of(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> SecretPolicy:

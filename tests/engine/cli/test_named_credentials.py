@@ -17,7 +17,20 @@ from tests.engine.cli.contexts import COMMANDS, commands
 from tests.engine.engine_fakes import FakeRegistry, write_stack
 
 VARIABLES = ("DOCKER_CONFIG", "GOOGLE_APPLICATION_CREDENTIALS", "AWS_SHARED_CREDENTIALS_FILE", "KUBECONFIG",
-             "NETRC", "REGISTRY_AUTH_FILE", "AWS_CONFIG_FILE")
+             "NETRC", "REGISTRY_AUTH_FILE", "AWS_CONFIG_FILE", "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE",
+             "GIT_CONFIG_GLOBAL", "NPM_CONFIG_USERCONFIG", "npm_config_userconfig", "CLOUDSDK_CONFIG",
+             "AZURE_CONFIG_DIR", "GH_CONFIG_DIR", "DOCKER_CERT_PATH")
+GIT_GLOBAL = "git's global configuration, which may hold tokens (url.<base>.insteadOf, http.extraHeader)"
+NPM_USER = "npm's user configuration, which holds registry tokens (.npmrc)"
+FOLDERS = {  # variable: (what, its credential file, a file of it that is none)
+    "CLOUDSDK_CONFIG": ("gcloud's configuration folder, with its stored logins and tokens", "credentials.db",
+                        "active_config"),
+    "AZURE_CONFIG_DIR": ("the Azure CLI's configuration folder, with its tokens and secrets",
+                         "msal_token_cache.json", "azureProfile.json"),
+    "GH_CONFIG_DIR": ("the GitHub CLI's configuration folder, with its tokens (hosts.yml)", "hosts.yml",
+                      "config.yml"),
+    "DOCKER_CERT_PATH": ("docker's TLS client certificates, with their private key", "key.pem", "ca.pem"),
+}
 LOGIN = '{"auths": {"registry.example": {"auth": "dXNlcjpzZWNyZXQ="}}}\n'
 
 
@@ -99,6 +112,10 @@ def test_every_file_of_a_docker_config_folder_inside_a_context_is_refused(
     ("NETRC", "stored logins for curl, git and pip (.netrc)"),
     ("REGISTRY_AUTH_FILE", "registry logins of podman, buildah and skopeo (auth.json)"),
     ("AWS_CONFIG_FILE", "an AWS configuration, which may hold access keys"),
+    ("CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE", "a Google Cloud credential"),
+    ("GIT_CONFIG_GLOBAL", GIT_GLOBAL),
+    ("NPM_CONFIG_USERCONFIG", NPM_USER),
+    ("npm_config_userconfig", NPM_USER),  # npm reads its variables in either case
 ])
 def test_a_credential_file_a_variable_names_is_refused_whatever_its_name(
         root: Path, tmp_path: Path, builder: CheckedBuilder, monkeypatch: pytest.MonkeyPatch,
@@ -121,4 +138,54 @@ def test_the_private_key_build_sign_names_is_refused_from_a_context(
     key.chmod(0o600)
     assert main([*commands(root, tmp_path / "out")["build"], "--sign", str(key)]) == 2
     assert capsys.readouterr().err == refusal(root, "cosign.key", "the cosign private key", "--sign")
+    assert builder.order == []
+
+
+@pytest.mark.parametrize("variable", FOLDERS)
+def test_the_credential_files_of_a_folder_a_variable_names_are_refused_where_it_is_a_contexts_top(
+        root: Path, tmp_path: Path, builder: CheckedBuilder, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], variable: str) -> None:
+    what, credential, _ = FOLDERS[variable]
+    monkeypatch.chdir(root / "stacks/t/mid")
+    monkeypatch.setenv(variable, ".")
+    (root / "stacks/t/mid" / credential).write_text("secret\n", encoding="utf-8")
+    assert main(commands(root, tmp_path / "out")["build"]) == 2
+    assert capsys.readouterr().err == refusal(root, credential, what, variable)
+    assert builder.order == []
+
+
+@pytest.mark.parametrize("variable", FOLDERS)
+def test_the_other_files_of_a_folder_at_a_contexts_top_are_files_like_any_other(
+        root: Path, tmp_path: Path, builder: CheckedBuilder, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], variable: str) -> None:
+    monkeypatch.setenv(variable, str(root / "stacks/t/mid"))
+    (root / "stacks/t/mid" / FOLDERS[variable][2]).write_text("settings\n", encoding="utf-8")
+    assert main(commands(root, tmp_path / "out")["build"]) == 0, capsys.readouterr().err
+    assert builder.order
+
+
+@pytest.mark.parametrize("variable", FOLDERS)
+def test_every_file_of_a_folder_a_variable_names_below_a_contexts_top_is_refused(
+        root: Path, tmp_path: Path, builder: CheckedBuilder, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], variable: str) -> None:
+    what, _, other = FOLDERS[variable]
+    (root / "stacks/t/mid/.ci-tool").mkdir()
+    (root / "stacks/t/mid/.ci-tool" / other).write_text("settings\n", encoding="utf-8")
+    monkeypatch.setenv(variable, str(root / "stacks/t/mid/.ci-tool"))
+    assert main(commands(root, tmp_path / "out")["build"]) == 2
+    assert capsys.readouterr().err == refusal(root, f".ci-tool/{other}", what, variable)
+    assert builder.order == []
+
+
+def test_gclouds_legacy_credentials_folder_at_a_contexts_top_is_refused(
+        root: Path, tmp_path: Path, builder: CheckedBuilder, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    account = root / "stacks/t/mid/legacy_credentials/ci@project.iam.gserviceaccount.com"
+    account.mkdir(parents=True)
+    (account / "adc.json").write_text('{"private_key": "not real"}\n', encoding="utf-8")
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(root / "stacks/t/mid"))
+    assert main(commands(root, tmp_path / "out")["build"]) == 2
+    assert capsys.readouterr().err == refusal(
+        root, "legacy_credentials/ci@project.iam.gserviceaccount.com/adc.json", FOLDERS["CLOUDSDK_CONFIG"][0],
+        "CLOUDSDK_CONFIG")
     assert builder.order == []
