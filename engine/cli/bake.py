@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.run import api
     policy = secret_policy_of(args)
     options = options_of(args)
-    stack_graph = api.load(options)
+    stack_graph = api.load_to_send(options)
     check_contexts(stack_graph.nodes.values(), options.root)  # bake sends them as `build` would
     out = Path(args.out or DEFAULT_OUT)
     path = out if out.is_absolute() else options.root / out

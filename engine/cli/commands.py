@@ -93,7 +93,7 @@ def publish(args: argparse.Namespace) -> int:
 def explain(args: argparse.Namespace) -> int:
     """Print a node's inputs, what the registry holds, and which input changed since its last build."""
     options = options_of(args)
-    stack_graph = api.load(options)
+    stack_graph = api.load_to_send(options)
     if args.node not in stack_graph.nodes:
         close = difflib.get_close_matches(args.node, list(stack_graph.nodes), n=3)
         raise StackError(f"no node named {args.node!r}", hint=f"did you mean: {', '.join(close)}" if close

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _plan(options: api.Options, offline: bool, ref: str) -> tuple[StackGraph, tuple[PlanEntry, ...], Focus]:
     """The graph, its plan and, in PR mode, the nodes the change affects (the rest is context)."""
-    stack_graph = api.load(options)
+    stack_graph = api.load_to_send(options)
     if offline and ref:
         return stack_graph, *_offline_pr(stack_graph, options, ref)
     if offline:

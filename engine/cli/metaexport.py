@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     options = options_of(args)
     out = Path(args.out or DEFAULT_OUT)
     out_dir = Path(os.path.normpath(out if out.is_absolute() else options.root / out))
-    stack_graph = api.load(options)
+    stack_graph = api.load_to_send(options)
     entries = meta_entries(stack_graph)
     _check_outside_contexts(options.root, stack_graph, [e.node for e in entries], out_dir)
     folders = {PurePosixPath(entry.meta).parent / entry.folder:

@@ -82,14 +82,21 @@ def load(options: Options) -> StackGraph:
         stack_graph = restrict_to(stack_graph, options.only)
     if options.platforms:
         stack_graph = narrow_platforms(stack_graph, options.platforms)
-    check_named_credentials(stack_graph.nodes.values(), options.root, options.credentials)
     return with_registry(stack_graph, options.registry) if options.registry else stack_graph
 
 
-def load_to_build(options: Options, policy: SecretPolicy) -> StackGraph:
-    """load, refused (StackError at the secret's line) when a build would read a host file the operator
-    did not allow."""
+def load_to_send(options: Options) -> StackGraph:
+    """load, refused (StackError at the node's line) when a context would send a credential file the
+    environment names: for the commands that read the contexts (a build sends them)."""
     stack_graph = load(options)
+    check_named_credentials(stack_graph.nodes.values(), options.root, options.credentials)
+    return stack_graph
+
+
+def load_to_build(options: Options, policy: SecretPolicy) -> StackGraph:
+    """load_to_send, refused (StackError at the secret's line) when a build would read a host file the
+    operator did not allow."""
+    stack_graph = load_to_send(options)
     check_run_secrets(stack_graph.nodes.values(), options.root, policy)
     return stack_graph
 
@@ -109,7 +116,7 @@ def plan(options: Options, registry: Registry | None = None, full: bool = False,
     """The dry-run plan; without a registry client every node is planned as a build (no network).
     Refused as build refuses: a context that would send what no build may, and with secrets (the run's
     policy) a secret file or variable it does not allow; None plans a run passing them, unchecked."""
-    stack_graph = load(options)
+    stack_graph = load_to_send(options)
     built = [node for node in stack_graph.nodes.values() if not node.external]
     if secrets is not None:
         check_secrets(built, options.root, secrets)
@@ -209,4 +216,4 @@ def publish(options: Options, registry: Registry | None = None, adopt: bool = Fa
             withheld: bool = False) -> list[str]:
     """After CI shards: move every planned node's human tag to its content tag (engine.run.publishing);
     withheld: the shards ran with --no-secrets."""
-    return publishing.publish(options, load(options), registry, adopt, withheld)
+    return publishing.publish(options, load_to_send(options), registry, adopt, withheld)

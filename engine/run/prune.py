@@ -84,7 +84,7 @@ class PrunePlan:
 def plan_prune(options: api.Options, registry: RegistryClient, retention: Retention,
                now: float | None = None) -> PrunePlan:
     """What prune would delete and keep, repository by repository (reads only)."""
-    stack_graph = api.load(options)
+    stack_graph = api.load_to_send(options)  # it reads the contexts, to fingerprint them
     locks = kept_lockfiles(options.state, retention, time.time() if now is None else now)
     keep = keep_of(_current(options, stack_graph, registry),
                    [(_shown(path, options.root), entries) for path, entries in locks])

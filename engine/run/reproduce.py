@@ -13,7 +13,7 @@ from engine.build.request import Provenance
 from engine.errors import EngineError
 from engine.registry.client import RegistryClient
 from engine.registry.manifest import Manifest, config_labels
-from engine.run.api import Options, check_run_secrets, load, source_provenance
+from engine.run.api import Options, check_run_secrets, load_to_send, source_provenance
 from engine.run.planner import content_ref, plan_build
 from engine.run.runner import NodeRunner
 from engine.run.settings import BuildSettings
@@ -62,7 +62,7 @@ def check_reproducible(options: Options, builder: Builder, names: tuple[str, ...
                        secrets: SecretPolicy = REPOSITORY_ONLY) -> list[Reproduction]:
     """Rebuild each named node without cache under its own tag, then compare with the published one."""
     registry = registry or RegistryClient()
-    stack_graph = load(options)
+    stack_graph = load_to_send(options)
     missing = [name for name in names if name not in stack_graph.nodes or stack_graph.nodes[name].external]
     if missing:
         raise EngineError(f"no built node named {missing[0]!r}", "`stackbuild plan` lists the nodes")
