@@ -27,7 +27,10 @@ NAMED_FILES = {
 }
 # A tool's folder: what it holds and its credential files (glob patterns; a folder: all its files).
 NAMED_FOLDERS = {
-    "DOCKER_CONFIG": (CREDENTIAL_FILES[(".docker", "config.json")], ("config.json",)),
+    # contexts/tls/<id>/: the TLS client keys of docker's contexts; buildx/certs/: the registry keypairs
+    # buildx copies from a builder's buildkitd.toml (buildx keeps its folder in DOCKER_CONFIG)
+    "DOCKER_CONFIG": ("docker's configuration folder, with its registry logins and TLS private keys",
+                      ("config.json", "contexts/tls", "buildx/certs")),
     "CLOUDSDK_CONFIG": ("gcloud's configuration folder, with its stored logins and tokens",
                         ("credentials.db", "access_tokens.db", "application_default_credentials.json",
                          "legacy_credentials")),

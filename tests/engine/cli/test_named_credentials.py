@@ -31,6 +31,7 @@ FOLDERS = {  # variable: (what, its credential file, a file of it that is none)
                       "config.yml"),
     "DOCKER_CERT_PATH": ("docker's TLS client certificates, with their private key", "key.pem", "ca.pem"),
 }
+DOCKER_FOLDER = "docker's configuration folder, with its registry logins and TLS private keys"
 LOGIN = '{"auths": {"registry.example": {"auth": "dXNlcjpzZWNyZXQ="}}}\n'
 
 
@@ -67,7 +68,7 @@ def test_docker_config_dot_in_a_context_refuses_its_config_json_in_every_command
     (root / "stacks/t/mid/config.json").write_text(LOGIN, encoding="utf-8")
     assert main(commands(root, tmp_path / "out")[command]) == 2
     assert capsys.readouterr().err == refusal(
-        root, "config.json", "docker's stored registry logins (`docker login`)", "DOCKER_CONFIG")
+        root, "config.json", DOCKER_FOLDER, "DOCKER_CONFIG")
     assert builder.order == []
 
 
@@ -91,6 +92,31 @@ def test_a_config_json_where_docker_config_does_not_point_is_a_file_like_any_oth
     assert builder.order
 
 
+@pytest.mark.parametrize("key", [
+    "contexts/tls/0123abcd/docker/key.pem",  # a docker context's TLS client key (`docker context create`)
+    "buildx/certs/myreg/key.pem",  # a builder's registry keypair, from buildkitd.toml's [registry."myreg"]
+])
+def test_dockers_tls_keys_in_a_docker_config_at_a_contexts_top_are_refused(
+        root: Path, tmp_path: Path, builder: CheckedBuilder, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], key: str) -> None:
+    (root / "stacks/t/mid" / key).parent.mkdir(parents=True)
+    (root / "stacks/t/mid" / key).write_text("-----BEGIN PRIVATE KEY-----\n", encoding="utf-8")
+    monkeypatch.setenv("DOCKER_CONFIG", str(root / "stacks/t/mid"))  # no config.json there
+    assert main(commands(root, tmp_path / "out")["plan --offline"]) == 2
+    assert capsys.readouterr().err == refusal(root, key, DOCKER_FOLDER, "DOCKER_CONFIG")
+
+
+def test_docker_configs_other_folders_at_a_contexts_top_are_files_like_any_other(
+        root: Path, tmp_path: Path, builder: CheckedBuilder, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("contexts/meta/0123abcd/meta.json", "buildx/instances/mybuilder"):  # endpoints, no keys
+        (root / "stacks/t/mid" / name).parent.mkdir(parents=True)
+        (root / "stacks/t/mid" / name).write_text("{}\n", encoding="utf-8")
+    monkeypatch.setenv("DOCKER_CONFIG", str(root / "stacks/t/mid"))
+    assert main(commands(root, tmp_path / "out")["build"]) == 0, capsys.readouterr().err
+    assert builder.order
+
+
 def test_every_file_of_a_docker_config_folder_inside_a_context_is_refused(
         root: Path, tmp_path: Path, builder: CheckedBuilder, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -100,8 +126,7 @@ def test_every_file_of_a_docker_config_folder_inside_a_context_is_refused(
     monkeypatch.setenv("DOCKER_CONFIG", str(root / "stacks/t/mid/.ci-docker"))
     assert main(commands(root, tmp_path / "out")["build"]) == 2
     assert capsys.readouterr().err == refusal(
-        root, ".ci-docker/contexts/tls/3f9c/key.pem", "docker's stored registry logins (`docker login`)",
-        "DOCKER_CONFIG")
+        root, ".ci-docker/contexts/tls/3f9c/key.pem", DOCKER_FOLDER, "DOCKER_CONFIG")
     assert builder.order == []
 
 

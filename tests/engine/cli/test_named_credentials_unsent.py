@@ -19,7 +19,8 @@ from tests.engine.engine_fakes import write_stack
 from tests.engine.run.prunable import Prunable
 
 LOGIN = '{"auths": {"registry.example": {"auth": "dXNlcjpzZWNyZXQ="}}}\n'
-SENT = "would send config.json, docker's stored registry logins (`docker login`), named by DOCKER_CONFIG"
+SENT = ("would send config.json, docker's configuration folder, with its registry logins and TLS private "
+        "keys, named by DOCKER_CONFIG")
 
 
 @pytest.fixture
