@@ -24,6 +24,10 @@ NAMED_FILES = {
                          "http.extraHeader)",
     "NPM_CONFIG_USERCONFIG": NPM_USER,  # actions/setup-node points it at the .npmrc it writes
     "npm_config_userconfig": NPM_USER,  # npm reads its variables in either case
+    # a private index is set up as `index-url = https://user:token@host/simple`
+    "PIP_CONFIG_FILE": "pip's configuration, which may hold a private index's token (index-url)",
+    "HELM_REGISTRY_CONFIG": "helm's registry logins (`helm registry login`)",
+    "SOPS_AGE_KEY_FILE": "an age private key, which decrypts sops files",
 }
 # A tool's folder: what it holds and its credential files (glob patterns; a folder: all its files).
 NAMED_FOLDERS = {

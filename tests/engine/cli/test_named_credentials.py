@@ -19,7 +19,8 @@ from tests.engine.engine_fakes import FakeRegistry, write_stack
 VARIABLES = ("DOCKER_CONFIG", "GOOGLE_APPLICATION_CREDENTIALS", "AWS_SHARED_CREDENTIALS_FILE", "KUBECONFIG",
              "NETRC", "REGISTRY_AUTH_FILE", "AWS_CONFIG_FILE", "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE",
              "GIT_CONFIG_GLOBAL", "NPM_CONFIG_USERCONFIG", "npm_config_userconfig", "CLOUDSDK_CONFIG",
-             "AZURE_CONFIG_DIR", "GH_CONFIG_DIR", "DOCKER_CERT_PATH")
+             "AZURE_CONFIG_DIR", "GH_CONFIG_DIR", "DOCKER_CERT_PATH", "PIP_CONFIG_FILE",
+             "HELM_REGISTRY_CONFIG", "SOPS_AGE_KEY_FILE")
 GIT_GLOBAL = "git's global configuration, which may hold tokens (url.<base>.insteadOf, http.extraHeader)"
 NPM_USER = "npm's user configuration, which holds registry tokens (.npmrc)"
 FOLDERS = {  # variable: (what, its credential file, a file of it that is none)
@@ -141,6 +142,10 @@ def test_every_file_of_a_docker_config_folder_inside_a_context_is_refused(
     ("GIT_CONFIG_GLOBAL", GIT_GLOBAL),
     ("NPM_CONFIG_USERCONFIG", NPM_USER),
     ("npm_config_userconfig", NPM_USER),  # npm reads its variables in either case
+    # a private index's token in pip.conf's `index-url = https://user:token@host/simple`
+    ("PIP_CONFIG_FILE", "pip's configuration, which may hold a private index's token (index-url)"),
+    ("HELM_REGISTRY_CONFIG", "helm's registry logins (`helm registry login`)"),
+    ("SOPS_AGE_KEY_FILE", "an age private key, which decrypts sops files"),
 ])
 def test_a_credential_file_a_variable_names_is_refused_whatever_its_name(
         root: Path, tmp_path: Path, builder: CheckedBuilder, monkeypatch: pytest.MonkeyPatch,
