@@ -35,6 +35,9 @@ NAMED_FOLDERS = {
     # buildx copies from a builder's buildkitd.toml (buildx keeps its folder in DOCKER_CONFIG)
     "DOCKER_CONFIG": ("docker's configuration folder, with its registry logins and TLS private keys",
                       ("config.json", "contexts/tls", "buildx/certs")),
+    # buildx's own folder when set (else DOCKER_CONFIG's buildx/): certs/<registry>/ holds keypairs
+    "BUILDX_CONFIG": ("buildx's configuration folder, with the registry keypairs of its builders",
+                      ("certs",)),
     "CLOUDSDK_CONFIG": ("gcloud's configuration folder, with its stored logins and tokens",
                         ("credentials.db", "access_tokens.db", "application_default_credentials.json",
                          "legacy_credentials")),

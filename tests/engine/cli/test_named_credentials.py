@@ -20,7 +20,7 @@ VARIABLES = ("DOCKER_CONFIG", "GOOGLE_APPLICATION_CREDENTIALS", "AWS_SHARED_CRED
              "NETRC", "REGISTRY_AUTH_FILE", "AWS_CONFIG_FILE", "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE",
              "GIT_CONFIG_GLOBAL", "NPM_CONFIG_USERCONFIG", "npm_config_userconfig", "CLOUDSDK_CONFIG",
              "AZURE_CONFIG_DIR", "GH_CONFIG_DIR", "DOCKER_CERT_PATH", "PIP_CONFIG_FILE",
-             "HELM_REGISTRY_CONFIG", "SOPS_AGE_KEY_FILE")
+             "HELM_REGISTRY_CONFIG", "SOPS_AGE_KEY_FILE", "BUILDX_CONFIG")
 GIT_GLOBAL = "git's global configuration, which may hold tokens (url.<base>.insteadOf, http.extraHeader)"
 NPM_USER = "npm's user configuration, which holds registry tokens (.npmrc)"
 FOLDERS = {  # variable: (what, its credential file, a file of it that is none)
@@ -218,4 +218,20 @@ def test_gclouds_legacy_credentials_folder_at_a_contexts_top_is_refused(
     assert capsys.readouterr().err == refusal(
         root, "legacy_credentials/ci@project.iam.gserviceaccount.com/adc.json", FOLDERS["CLOUDSDK_CONFIG"][0],
         "CLOUDSDK_CONFIG")
+    assert builder.order == []
+
+
+def test_a_buildx_config_folders_registry_keypairs_at_a_contexts_top_are_refused(
+        root: Path, tmp_path: Path, builder: CheckedBuilder, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    certs = root / "stacks/t/mid/certs/myreg"  # BUILDX_CONFIG replaces $DOCKER_CONFIG/buildx
+    certs.mkdir(parents=True)
+    (certs / "key.pem").write_text("not a real key\n", encoding="utf-8")
+    (root / "stacks/t/mid/instances").mkdir()
+    (root / "stacks/t/mid/instances/default").write_text("{}\n", encoding="utf-8")
+    monkeypatch.setenv("BUILDX_CONFIG", str(root / "stacks/t/mid"))
+    assert main(commands(root, tmp_path / "out")["build"]) == 2
+    assert capsys.readouterr().err == refusal(
+        root, "certs/myreg/key.pem",
+        "buildx's configuration folder, with the registry keypairs of its builders", "BUILDX_CONFIG")
     assert builder.order == []
