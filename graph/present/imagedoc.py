@@ -129,10 +129,17 @@ def tag_rows(entries: list[MetaEntry], nodes: Mapping[str, Node], prefix: str = 
 
 
 def _told_apart(node: Node, same: list[Node], display: Mapping[str, str]) -> str:
-    """node's values of the attributes whose values differ among same: `ngram 2`."""
+    """node's values of the attributes whose values differ among same: `ngram 2`; spelled, unless two of
+    an attribute's values are spelled alike (then as they are, which tells them apart)."""
     keys = sorted({key for other in same for key, _ in other.attrs
                    if len({each.attr(key) for each in same}) > 1})
-    return ", ".join(f"{key} {_shown(node.attr(key), display) or '-'}" for key in keys)
+
+    def value(key: str) -> str:
+        values = {each.attr(key) for each in same}
+        spelled = len({_shown(each, display) for each in values}) == len(values)
+        return (_shown(node.attr(key), display) if spelled else node.attr(key)) or "-"
+
+    return ", ".join(f"{key} {value(key)}" for key in keys)
 
 
 def currently(node: Node, display: Mapping[str, str] = AS_IS) -> str:

@@ -109,6 +109,17 @@ def test_the_values_that_tell_equal_lines_apart_are_spelled_too(loaded: tuple[St
         "PyTorch 2.4 with CANN 8.1.RC1, Python 3.11 on openEuler 24.03-LTS (flavour Slim)"]
 
 
+def test_values_spelled_alike_tell_equal_lines_apart_as_they_are(loaded: tuple[Stack, StackGraph]) -> None:
+    stack_graph = loaded[1]
+    entries = [entry for entry in meta_entries(stack_graph) if entry.meta == "ai/torch/meta.yml"]
+    rows = tag_rows(entries, stack_graph.nodes, display={**SPELLING, "full": "PyTorch", "slim": "PyTorch"})
+    assert [row.currently for row in rows] == [
+        "PyTorch 2.4 with CANN 8.1.RC1, Python 3.11 on openEuler 24.03-LTS (flavour full)",
+        "PyTorch 2.4 with CANN 8.1.RC1, Python 3.11 on openEuler 24.03-LTS (flavour slim)",
+        "PyTorch 2.4 with CANN 8.1.RC1, Python 3.11 on openEuler 24.03-LTS (dev variant) (flavour full)",
+        "PyTorch 2.4 with CANN 8.1.RC1, Python 3.11 on openEuler 24.03-LTS (dev variant) (flavour slim)"]
+
+
 def test_pages_spell_values_as_their_own_stack_displays_them(loaded: tuple[Stack, StackGraph]) -> None:
     stack, stack_graph = loaded
     for display, line in (({"ai": SPELLING}, "CANN 8.1.RC1 with Python 3.11 on openEuler 24.03-LTS"),
