@@ -44,7 +44,7 @@ def _entry(top: Fields, key: object, text: object) -> DisplayName:
     shown = text.strip()
     if not shown:
         raise StackError(f"display {key!r} is empty", where, "write the text to show, or drop the entry")
-    if "\n" in shown:
+    if shown.splitlines() != [shown]:  # \r, \x85, U+2028, ... as well as \n
         raise StackError(f"display {key!r} spans several lines", where, ONE_LINE)
     if problem := checks.control_problem(shown):
         raise StackError(f"display {key!r}: {problem}", where, ONE_LINE)

@@ -10,8 +10,10 @@ import pytest
 
 from graph.errors import StackError
 from graph.expand.definitions import expand
-from graph.load.display import MAX_DISPLAY, display_names
+from graph.load.display import MAX_DISPLAY, display_names, read_display
+from graph.load.fields import Fields
 from graph.load.stackfile import load_stack
+from graph.load.yamldoc import YamlDoc
 from graph.model.spec import DisplayName
 from tests.graph.conftest import Loaded, WriteStack
 
@@ -69,6 +71,10 @@ ERRORS = [
     ("key-a-number", "display:\n  3.10: Python 3.10\n",
      "s/stack.yaml:14: display key 3.1 is read as a float, not as the text of an attribute value "
      "(quote the value as the attribute has it, e.g. '3.10': ...)"),
+    *[(f"text-lines-{name}", f"display:\n  openeuler: {text}\n",
+       "s/stack.yaml:14: display 'openeuler' spans several lines (write the text to show on one line)")
+      for name, text in (("u2028", '"open\\u2028Euler"'), ("P", '"open\\PEuler"'),  # Zl, Zp: not Cc
+                         ("raw-u2029", "'open\u2029Euler'"))],
     ("key-empty", "display:\n  '': nothing\n",
      "s/stack.yaml:14: display key '' names no attribute value (a key is a value an attribute of a node has, "
      "such as an os_release: fix it or drop the entry)"),
@@ -85,6 +91,14 @@ ERRORS = [
 @pytest.mark.parametrize(("text", "expected"), [pytest.param(*case[1:], id=case[0]) for case in ERRORS])
 def test_a_bad_display_entry_is_an_error_at_its_line(error: Error, text: str, expected: str) -> None:
     assert error(BASE + text) == expected
+
+
+@pytest.mark.parametrize("separator", "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+def test_a_text_split_at_any_line_separator_spans_several_lines(root: Path, separator: str) -> None:
+    """The loader refuses most of them escaped (control characters); read_display refuses them all."""
+    data = {"display": {"openeuler": f"open{separator}Euler"}}
+    with pytest.raises(StackError, match="display 'openeuler' spans several lines"):
+        read_display(Fields(YamlDoc("s/stack.yaml", data), (), data, ("display",), "a stack"))
 
 
 def test_two_files_of_one_stack_may_repeat_a_spelling_but_not_change_it(
