@@ -10,7 +10,7 @@ from graph.errors import CycleError, Location, StackError
 from graph.expand.combine import definition_nodes
 from graph.expand.dev import dev_nodes
 from graph.expand.node import Parent
-from graph.load.display import check_display
+from graph.load.display import check_display, display_names
 from graph.load.imagedoc import one_doc_per_image
 from graph.load.limits import DEFAULT_LIMITS, MAX_RULE_CHECKS, Limits
 from graph.model.spec import Definition, Node, Stack
@@ -32,15 +32,20 @@ def expand(stacks: Sequence[Stack], limits: Limits = DEFAULT_LIMITS) -> list[Nod
         by_definition[name] = definition_nodes(definition, parents)
         total += len(by_definition[name])
     nodes = [node for name in order for node in by_definition[name]]
+    own: dict[str, list[Node]] = {}  # stack file → the nodes it defines, -dev siblings included
     for stack in stacks:
+        own[stack.file] = [node for d in stack.definitions for node in by_definition[d.name]]
         if stack.dev is not None:
-            own = [node for d in stack.definitions for node in by_definition[d.name]]
-            nodes += dev_nodes(stack.dev, {d.name: d.convention for d in stack.definitions}, own)
+            dev = dev_nodes(stack.dev, {d.name: d.convention for d in stack.definitions}, own[stack.file])
+            own[stack.file] += dev
+            nodes += dev
     if len(nodes) > limits.max_nodes:
         where = next((s.dev.location for s in stacks if s.dev), Location(stacks[0].file, 1))
         raise StackError(f"the stacks expand to {len(nodes)} nodes with their -dev siblings, more than the "
                          f"limit of {limits.max_nodes}", where, LIMIT_HINT)
-    check_display(stacks, nodes)
+    display_names(stacks)  # one spelling of a value per stack, across its files
+    for stack in stacks:
+        check_display(stack, own[stack.file])
     return nodes
 
 

@@ -79,11 +79,11 @@ ERRORS = [
      "s/stack.yaml:14: display key '' names no attribute value (a key is a value an attribute of a node has, "
      "such as an os_release: fix it or drop the entry)"),
     ("key-unknown", "display:\n  openeuler: openEuler\n  opneuler: openEuler\n",
-     "s/stack.yaml:15: display 'opneuler' is no attribute value of a node of stack 's' "
+     "s/stack.yaml:15: display 'opneuler' is no attribute value of a node of s/stack.yaml "
      "(did you mean 'openeuler'? a key is a value an attribute of a node has, such as an os_release: fix "
      "it or drop the entry)"),
     ("key-unknown-far", "display:\n  tensorflow: TensorFlow\n",
-     "s/stack.yaml:14: display 'tensorflow' is no attribute value of a node of stack 's' "
+     "s/stack.yaml:14: display 'tensorflow' is no attribute value of a node of s/stack.yaml "
      "(a key is a value an attribute of a node has, such as an os_release: fix it or drop the entry)"),
 ]
 
@@ -115,3 +115,29 @@ def test_two_files_of_one_stack_may_repeat_a_spelling_but_not_change_it(
         expand([first, changed])
     assert str(caught.value) == ("c/stack.yaml:9: display 'openeuler' is 'OpenEuler' here and 'openEuler' "
                                  "at a/stack.yaml:13 for stack 's' (give a value one spelling per stack)")
+
+
+def test_a_display_key_spells_values_of_the_nodes_of_its_own_file_whatever_else_is_loaded(
+        root: Path, write_stack: WriteStack) -> None:
+    s = load_stack(root, write_stack(BASE, folder="s"))
+    alone = "stack: s\nregistry: localhost:5000/demo\nnodes:\n  tools:\n    kind: os\n    tag: tools\n" \
+            "    attrs: {os_name: ubuntu}\n"
+    t = load_stack(root, write_stack(alone + "display: {openeuler: openEuler}\n", folder="t"))
+    expected = ("t/stack.yaml:8: display 'openeuler' is no attribute value of a node of t/stack.yaml (a key "
+                "is a value an attribute of a node has, such as an os_release: fix it or drop the entry)")
+    for targeted in ([t], [s, t], [t, s]):  # `lint stacks/t` and `lint stacks` give one answer
+        with pytest.raises(StackError) as caught:
+            expand(targeted)
+        assert str(caught.value) == expected
+    child = "stack: s\nregistry: localhost:5000/demo\nnodes:\n  torch:\n    kind: framework\n" \
+            "    parent: cann\n    tag: 't-{os}'\n"
+    u = load_stack(root, write_stack(child + "display: {openeuler: openEuler, '3.10': '3.10'}\n", folder="u"))
+    expand([s, u])  # a child's values inherited from a parent in another file are its file's values too
+
+
+def test_an_unknown_display_key_is_named_by_its_start_in_the_error(error: Error) -> None:
+    key = "x" * 100_000
+    message = error(BASE + f"display:\n  openeuler: openEuler\n  ? {key}\n  : X\n")
+    assert message.startswith(f"s/stack.yaml:15: display {'x' * 40!r}... (100000 characters) is no attribute "
+                              "value of a node of s/stack.yaml")
+    assert len(message) < 300
