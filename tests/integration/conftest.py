@@ -15,9 +15,10 @@ import pytest
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 
-from bench.env import image_refs, remove_refs
+from bench.env import image_refs
 from engine.build.builder import BuildxBuilder
 from graph.model.secrets import SecretPolicy
+from tests.integration.janitor import clean, dies_with_this_thread, watch
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -82,7 +83,8 @@ def _serve(binary: str, folder: Path, port: int, attempt: int, delete: bool) -> 
         f"  delete:\n    enabled: {str(delete).lower()}\n"
         f"http:\n  addr: 127.0.0.1:{port}\n", encoding="utf-8")
     with (folder / f"registry-{attempt}.log").open("wb") as log:
-        return subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log)
+        return subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log,
+                                preexec_fn=dies_with_this_thread())
 
 
 def _answers(process: subprocess.Popen[bytes], port: int, wait_s: float = 20.0) -> bool:
@@ -127,24 +129,12 @@ def run_in(docker: DockerClient, image: str, platform: str, *command: str) -> st
 def engine_left_as_found(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Remove the images of the session's throwaway registries from the engine's image store (every
     build stores its image there before pushing it): repeated test runs on one machine must not fill
-    its disk. Set up first, so it runs after every registry of the session has stopped."""
-    before = image_refs()
+    its disk. Set up first, so it runs after every registry of the session has stopped; a janitor
+    process does it if the session is killed before (see tests/integration/janitor.py)."""
+    folder, before = tmp_path_factory.mktemp("cleanup"), image_refs()
+    janitor = watch(before, folder)
     yield
-    gone = [ref for ref in image_refs() - before if of_a_stopped_registry(ref)]
-    how = remove_refs(gone, tmp_path_factory.mktemp("cleanup") / "rmi.log")
+    how = clean(before, folder / "rmi.log")
+    janitor.terminate()
+    janitor.wait(timeout=10)
     print(f"\nimages made by the tests removed ({how})")
-
-
-def of_a_stopped_registry(ref: str) -> bool:
-    """Whether ref names a loopback registry nothing listens on any more (a throwaway registry of a
-    finished test), or is a dangling image record; the images of a test session running beside this
-    one stay, as its registries still answer."""
-    if ref.startswith("moby-dangling@"):
-        return True
-    host, _, rest = ref.partition("/")
-    name, _, port = host.rpartition(":")
-    if not rest or name not in ("localhost", "127.0.0.1") or not port.isdigit():
-        return False
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", int(port))) != 0

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+from tests.integration.janitor import dies_with_this_thread
 from tests.loopback import QuietHandler, Served
 
 CERTS_D = Path("/etc/docker/certs.d")
@@ -195,7 +196,8 @@ def secure_registry(folder: Path, pki: Pki, auth: str) -> Iterator[str]:
     trusted.mkdir(parents=True, exist_ok=True)
     shutil.copy(pki.ca, trusted / "ca.crt")
     log = (folder / "registry.log").open("wb")
-    process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log)
+    process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log,
+                               preexec_fn=dies_with_this_thread())
     try:
         _wait_for(f"https://127.0.0.1:{port}/v2/", pki.ca, folder / "registry.log")
         yield host

@@ -3,13 +3,20 @@ a test session removes only the images of registries it stopped (not those of a 
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 from bench.env import image_refs, remove_refs
 from engine.build.builder import BuildxBuilder
 from engine.build.request import BuildRequest
-from tests.integration.conftest import of_a_stopped_registry, payload_context
+from tests.conftest import ROOT
+from tests.integration.conftest import payload_context
+from tests.integration.janitor import of_a_stopped_registry
 from tests.integration.registries import free_port
 
 
@@ -32,3 +39,48 @@ def test_images_of_a_stopped_registry_are_removed_and_those_of_a_running_one_kep
     refs = image_refs()
     assert stopped not in refs and running in refs
     remove_refs([running], tmp_path / "rmi.log")
+
+
+KILLED_SESSION = """\
+import os
+import signal
+from pathlib import Path
+
+from engine.build.request import BuildRequest
+from tests.integration.conftest import payload_context
+
+
+def test_killed_after_storing_an_image(tmp_path, registry, builder):
+    context = payload_context(tmp_path / "ctx")
+    ref = f"{registry}/killed/x:1"
+    builder.build(BuildRequest(node="x", context=context, dockerfile=context / "Dockerfile",
+                               platforms=("linux/amd64",), tags=(ref,), push=False, load=True),
+                  tmp_path / "build.log")
+    Path(os.environ["KILLED_REF"]).write_text(ref, encoding="utf-8")
+    os.kill(os.getpid(), signal.SIGKILL)  # as a cancelled CI job, a timeout or pytest-timeout ends it
+"""
+
+
+def test_a_session_killed_before_its_teardown_leaves_no_image_of_its_registries(
+        tmp_path: Path, builder: BuildxBuilder) -> None:
+    (tmp_path / "test_killed.py").write_text(KILLED_SESSION, encoding="utf-8")
+    ref_file = tmp_path / "ref.txt"
+    child = subprocess.Popen(  # a session of its own: its process group is ours to end below
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-c",
+         str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT), "-p", "tests.integration.conftest",
+         "--basetemp", str(tmp_path / "base"), str(tmp_path / "test_killed.py")],
+        cwd=ROOT, env={**os.environ, "KILLED_REF": str(ref_file)}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    output = child.communicate(timeout=300)[0]
+    ref = ref_file.read_text(encoding="utf-8") if ref_file.exists() else ""
+    try:
+        assert child.returncode == -signal.SIGKILL and ref, output
+        deadline = time.monotonic() + 60  # the clean-up runs once the session's process is gone
+        while ref in image_refs() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert ref not in image_refs(), "the killed session's image stayed in the engine's store"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGTERM)  # what the killed session left running (its registry)
+        if ref:
+            remove_refs([ref], tmp_path / "rmi.log")
