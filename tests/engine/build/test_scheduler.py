@@ -436,3 +436,78 @@ def test_a_released_child_that_ends_first_is_taken_in_once_its_parent_succeeded(
 
     assert outcomes == {n: Outcome(n, SUCCEEDED) for n in "abc"}
     assert work.index("end", "a") < work.index("start", "c")
+
+
+# --- interrupt -----------------------------------------------------------------------------------
+
+
+def test_an_interrupt_starts_nothing_more_lets_the_running_node_end_and_says_so() -> None:
+    graph = nx.DiGraph([("a", "b")])
+    graph.add_node("x")
+    stop = threading.Event()
+    work = Recorder(hooks={"a": stop.set})  # Ctrl-C arrives while a builds
+    outcomes = Scheduler(graph, jobs=1, keep_going=True, stop=stop).run(graph.nodes, work)
+    assert work.started == ["a"]
+    assert outcomes["a"] == Outcome("a", SUCCEEDED)
+    assert outcomes["b"] == Outcome("b", NOT_STARTED, "interrupted")
+    assert outcomes["x"] == Outcome("x", NOT_STARTED, "interrupted")
+
+
+class DrowsyQueue(queue.SimpleQueue):  # type: ignore[type-arg]
+    """The scheduler's queue of ends, finding nothing at every other look (as when its wait times out)."""
+
+    def __init__(self) -> None:
+        self.looks = 0
+
+    def get(self, block: bool = True, timeout: float | None = None) -> tuple[str, object]:
+        self.looks += 1
+        if self.looks % 2:
+            raise queue.Empty
+        return super().get(block, timeout)  # type: ignore[no-any-return]
+
+
+def test_a_wait_that_times_out_with_nothing_ended_goes_on_waiting() -> None:
+    graph = nx.DiGraph([("a", "b")])
+    scheduler = Scheduler(graph, jobs=1)
+    scheduler._done = DrowsyQueue()
+    work = Recorder()
+    outcomes = scheduler.run(graph.nodes, work)
+    assert outcomes == {n: Outcome(n, SUCCEEDED) for n in "ab"}
+    assert work.started == ["a", "b"]
+
+
+def test_a_released_child_failing_on_its_own_before_its_parent_succeeds_stops_a_fail_fast_run() -> None:
+    graph = nx.DiGraph([("a", "b"), ("b", "c"), ("x", "y")])
+    scheduler = ReportedScheduler(graph, jobs=3, keep_going=False)
+
+    def a_releases_then_succeeds_after_b_ended() -> None:
+        scheduler.release("a")
+        assert scheduler.reported["b"].wait(10)  # b's end is held back until a's is taken in
+
+    def x_ends_after_a() -> None:  # y would become ready only after b's failure was taken in
+        assert scheduler.reported["a"].wait(10)
+
+    work = Recorder(fail=["b"], hooks={"a": a_releases_then_succeeds_after_b_ended, "x": x_ends_after_a})
+    outcomes = scheduler.run(graph.nodes, work)
+
+    assert outcomes["a"] == Outcome("a", SUCCEEDED)
+    assert outcomes["b"].status == FAILED
+    assert outcomes["c"] == Outcome("c", SKIPPED, "parent failed: b")
+    assert outcomes["x"] == Outcome("x", SUCCEEDED)
+    assert outcomes["y"] == Outcome("y", NOT_STARTED, "stopped after b failed")
+    assert "y" not in work.started
+
+
+def test_a_child_released_while_the_slots_are_full_never_starts_once_its_parent_failed() -> None:
+    graph = nx.DiGraph([("a", "b")])
+    graph.add_node("x")
+    scheduler = Scheduler(graph, jobs=1, keep_going=True)
+
+    def a_releases_then_fails() -> None:  # b is ready now, but a holds the only slot
+        scheduler.release("a")
+
+    work = Recorder(fail=["a"], hooks={"a": a_releases_then_fails})
+    outcomes = scheduler.run(graph.nodes, work)
+
+    assert outcomes["b"] == Outcome("b", SKIPPED, "parent failed: a")
+    assert work.started == ["a", "x"]  # b, skipped while it waited for a slot, never ran
