@@ -188,3 +188,22 @@ def test_a_lone_image_manifest_read_once_is_known_inside_an_index_later() -> Non
     registry.requests.clear()
     assert reader.of("r.example/t/child", merged, PLATFORMS)["linux/amd64"] == [L1, L2]
     assert registry.requests["GET"] == 2  # the index and the arm64 image
+
+
+def test_a_retagged_child_on_another_build_of_its_retagged_parent_fails_and_publishes_nothing(
+        root: Path) -> None:
+    registry = FakeRegistry()
+    first = run_build(root, FakeBuilder(registry), registry)
+    # base's content tag now holds another build of base (mid's image does not rest on it), and the
+    # human tags of both point elsewhere (to images it may take over): the next run only retags them
+    registry.push_image(f"{REGISTRY}/base:sb-{first.nodes['base'].fingerprint}", same([OTHER]))
+    for name in ("base", "mid"):
+        registry.push_image(human_ref(name), same([sha(f"an old {name}")]))
+    humans = registry.tags({human_ref(name) for name in NODES})
+    report = run_build(root, FakeBuilder(registry), registry, adopt=True)
+    assert (report.nodes["base"].action, report.nodes["mid"].action) == ("retag", "retag")
+    assert report.status == "failed"
+    assert report.nodes["mid"].status == "failed"
+    assert "but parent base's is " + OTHER in report.nodes["mid"].error
+    assert report.promoted == []
+    assert registry.tags({human_ref(name) for name in NODES}) == humans  # no human tag moved
