@@ -10,12 +10,13 @@ import pytest
 
 from engine.cli import commands
 from engine.cli.main import main
+from engine.errors import RegistryError
 from engine.run import api
 from engine.run.settings import BuildSettings
 from engine.state.lockfile import read_lockfile
 from engine.state.report import RunReport
 from tests.engine.base_fakes import ALPINE, ALPINE_DIGEST, MOVED_DIGEST, WithBases
-from tests.engine.engine_fakes import FakeBuilder, write_stack
+from tests.engine.engine_fakes import FakeBuilder, sha, write_stack
 from tests.engine.run.builds import options_of
 
 ON_BASE = ("onext", "onext-child")  # the subtree built on the external base
@@ -109,3 +110,30 @@ def test_a_base_nobody_can_resolve_fails_its_subtree_with_what_to_do(root: Path)
         f"base {ALPINE} cannot be resolved to a digest "
         "(check the image name, or set STACKBUILD_DOCKERHUB_MIRROR for a Docker Hub mirror)")
     assert sorted(builder.order) == sorted(OURS)
+
+
+class LateBase(WithBases):
+    """The plan's lookup of alpine fails (a registry fault); every later one finds it pushed again."""
+
+    def digest(self, reference: str) -> str | None:
+        if reference == ALPINE and not self.asked:
+            self.asked.append(reference)
+            raise RegistryError("alpine: the registry timed out")
+        digest = super().digest(reference)
+        if reference == ALPINE:
+            self.bases[ALPINE] = sha(f"alpine 3.20, push number {len(self.asked) + 1}")
+        return digest
+
+
+def test_a_base_the_plan_left_unresolved_is_resolved_once_for_all_its_children(root: Path) -> None:
+    with (root / "stacks/t/stack.yaml").open("a", encoding="utf-8") as stack:
+        stack.write('  onext2: {kind: sdk, parent: ext, tag: "8", dockerfile: onext/Dockerfile}\n')
+    registry = LateBase()
+    builder = FakeBuilder(registry)
+    report = api.build(options_of(root), builder, BuildSettings(), registry)
+    assert report.nodes["ext"].reason == "base_unresolved"
+    assert report.status == "succeeded"
+    first = dict(builder.requests["onext"].build_contexts)["parent"]
+    assert first.startswith("docker-image://docker.io/library/alpine@sha256:")
+    assert dict(builder.requests["onext2"].build_contexts)["parent"] == first  # one digest for both
+    assert registry.asked == [ALPINE, ALPINE]  # the plan's failed try, then one more for the run
