@@ -2,31 +2,36 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+import pytest
+
 from engine.run import api
+from engine.run.early import EarlyParents
 from engine.run.settings import BuildSettings
-from tests.engine.engine_fakes import REGISTRY, STACK, FakeBuilder, FakeRegistry, write_stack
-
-SCANNED = f"""\
-stack: u
-registry: {REGISTRY}
-platforms: [linux/amd64, linux/arm64]
-sbom: {{generator: "side:4"}}
-nodes:
-  app: {{kind: os, tag: "9"}}
-"""
+from tests.engine.engine_fakes import REGISTRY, FakeBuilder, FakeRegistry
+from tests.engine.run.builds import scanned_options
 
 
-def _run(tmp_path: Path, generator: str = "side:4") -> tuple[FakeBuilder, api.RunReport]:
-    write_stack(tmp_path)
-    folder = tmp_path / "stacks/u"
-    (folder / "app").mkdir(parents=True)
-    (folder / "app/Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
-    (folder / "stack.yaml").write_text(SCANNED.replace("side:4", generator), encoding="utf-8")
-    registry = FakeRegistry()
-    builder = FakeBuilder(registry)
-    options = api.Options(root=tmp_path, targets=(*STACK, Path("stacks/u")), state_dir=tmp_path / "state")
+class HeldContentTag(FakeRegistry):
+    """Holds the content tag of `side` (the last step of its run, after its push) until `asked` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = threading.Event()
+
+    def tag(self, source: str, target: str) -> str:
+        if target.startswith(f"{REGISTRY}/side:sb-"):
+            self.asked.wait(10)
+        return super().tag(source, target)
+
+
+def _run(tmp_path: Path, generator: str = "side:4", registry: FakeRegistry | None = None,
+         stores: bool = False) -> tuple[FakeBuilder, api.RunReport]:
+    options = scanned_options(tmp_path, generator)
+    registry = registry or FakeRegistry()
+    builder = FakeBuilder(registry, stores=stores)
     return builder, api.build(options, builder, BuildSettings(jobs=2, test=False), registry)
 
 
@@ -44,3 +49,20 @@ def test_a_generator_not_built_here_is_passed_as_written(tmp_path: Path) -> None
     builder, report = _run(tmp_path, "registry.other/scan/gen:2")
     assert report.status == "succeeded"
     assert builder.requests["app"].sbom_generator == "registry.other/scan/gen:2"
+
+
+def test_a_generator_released_early_is_waited_for_and_passed_by_its_final_digest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = HeldContentTag()
+    final_digest = EarlyParents.final_digest
+
+    def noting(self: EarlyParents, name: str) -> str | None:
+        if name == "side":  # app asks while side, pushed and released, still runs
+            registry.asked.set()
+        return final_digest(self, name)
+
+    monkeypatch.setattr(EarlyParents, "final_digest", noting)
+    builder, report = _run(tmp_path, registry=registry, stores=True)  # stores: pushed apart, released early
+    assert report.status == "succeeded"
+    assert registry.asked.is_set()
+    assert builder.requests["app"].sbom_generator == f"{REGISTRY}/side@{report.nodes['side'].digest}"
