@@ -1,6 +1,7 @@
 """Runs (node, platform) builds over a pool of builders, then merges each node's platforms.
 
-A node's platform build waits only for its parent's build of the same platform; the node's merge
+A node's platform build waits only for its parent's build of the same platform (and for the merge of
+its SBOM generator, when the run builds that: buildx is given the merged index); the node's merge
 waits for all its platform builds and for its parent's merge. Each builder runs at most its
 capacity at once; the longest remaining path goes first; equal work spreads over the least loaded
 builder of the platform. A builder that is lost (BuilderLost) takes no more work and its running
@@ -53,9 +54,11 @@ class Unit:
     platform: str = MERGE
 
 
-def unit_graph(graph: nx.DiGraph, todo: set[str],
-               platforms_of: Callable[[str], tuple[str, ...]]) -> nx.DiGraph:
-    """The units of the selected nodes and what each waits for (across unselected ancestors)."""
+def unit_graph(graph: nx.DiGraph, todo: set[str], platforms_of: Callable[[str], tuple[str, ...]],
+               merged_first: Callable[[str], Iterable[str]] = lambda _: ()) -> nx.DiGraph:
+    """The units of the selected nodes and what each waits for (across unselected ancestors); every
+    build of a node also waits for the merge of the selected nodes merged_first names (its SBOM generator,
+    which buildx is given as the merged index)."""
     units = nx.DiGraph()
     for node, found in nearest_selected(graph, todo).items():
         if node not in todo:
@@ -66,6 +69,8 @@ def unit_graph(graph: nx.DiGraph, todo: set[str],
             for ancestor in found:
                 if platform in platforms_of(ancestor):
                     units.add_edge(Unit(ancestor, platform), Unit(node, platform))
+            for whole in todo.intersection(merged_first(node)):
+                units.add_edge(Unit(whole), Unit(node, platform))
         for ancestor in found:
             units.add_edge(Unit(ancestor), Unit(node))
     return units
@@ -86,8 +91,9 @@ class PoolScheduler:
 
     def __init__(self, graph: nx.DiGraph, pool: Pool, platforms_of: Callable[[str], tuple[str, ...]],
                  keep_going: bool = False, weight: Callable[[str], float] = lambda _: 1.0,
-                 stop: threading.Event | None = None) -> None:
-        self.graph, self.pool, self.platforms_of = graph, pool, platforms_of
+                 stop: threading.Event | None = None,
+                 merged_first: Callable[[str], Iterable[str]] = lambda _: ()) -> None:
+        self.graph, self.pool, self.platforms_of, self.merged_first = graph, pool, platforms_of, merged_first
         self.keep_going, self.weight = keep_going, weight
         self.stop = stop or threading.Event()
         self.load: dict[str, int] = {}
@@ -98,7 +104,7 @@ class PoolScheduler:
             merge: Callable[[str], object]) -> dict[str, Outcome]:
         """build(unit, builder) every platform of every selected node, merge(node) each; node outcomes."""
         todo = set(selected)
-        units = unit_graph(self.graph, todo, self.platforms_of)
+        units = unit_graph(self.graph, todo, self.platforms_of, self.merged_first)
         priority: dict[Unit, float] = remaining_path(units, self._unit_weight)
         pending = {unit: units.in_degree(unit) for unit in units}
         ready = [(-priority[u], u) for u in units if not pending[u]]

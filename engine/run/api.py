@@ -20,6 +20,7 @@ from engine.build.scheduler import Outcome, Scheduler
 from engine.console import logs
 from engine.registry.client import Registry, RegistryClient
 from engine.run import outcomes, publishing
+from engine.run.parents import built_generator
 from engine.run.planner import Planned, plan_build
 from engine.run.platforms import PlatformRunner
 from engine.run.proxyroute import retry_proxy
@@ -208,8 +209,15 @@ def _schedule(planned: Planned, runner: NodeRunner, builder: Builder, to_build: 
     nodes = planned.graph.nodes
     platforms = PlatformRunner(runner, builder)
     pool_scheduler = PoolScheduler(planned.graph.graph, settings.pool, lambda name: nodes[name].platforms,
-                                   settings.keep_going, weight, stop)
+                                   settings.keep_going, weight, stop,
+                                   merged_first=lambda name: _generator_of(planned, name))
     return pool_scheduler.run(to_build, platforms.build, platforms.merge)
+
+
+def _generator_of(planned: Planned, name: str) -> tuple[str, ...]:
+    """The SBOM generator of node name when the run builds it: its merged index is what buildx is given."""
+    generator = built_generator(planned, planned.graph.nodes[name])
+    return (generator.name,) if generator else ()
 
 
 def publish(options: Options, registry: Registry | None = None, adopt: bool = False,

@@ -43,12 +43,8 @@ class ParentDigests:
     def sbom_generator(self, node: Node) -> str:
         """The node's SBOM generator: pinned to its digest when this graph builds it (its human tag
         moves only after the run), else the reference as written."""
-        ref = node.sbom_generator_ref
-        for name in self.planned.graph.graph.predecessors(node.name) if ref else ():
-            generator = self.planned.graph.nodes[name]
-            if generator.ref == ref and not generator.external:
-                return f"{generator.repository}@{self.of(generator)}"
-        return ref
+        generator = built_generator(self.planned, node)
+        return f"{generator.repository}@{self.of(generator)}" if generator else node.sbom_generator_ref
 
     def _base_digest(self, base: Node) -> str:
         """An external base the plan could not resolve: one more try, the same way."""
@@ -64,3 +60,13 @@ class ParentDigests:
             if digest:
                 return digest
         raise RegistryError(f"parent {parent.ref} is not in the registry", f"build {parent.name} first")
+
+
+def built_generator(planned: Planned, node: Node) -> Node | None:
+    """node's SBOM generator when this graph builds it (one of node's predecessors), else None."""
+    ref = node.sbom_generator_ref
+    for name in planned.graph.graph.predecessors(node.name) if ref else ():
+        generator = planned.graph.nodes[name]
+        if generator.ref == ref and not generator.external:
+            return generator
+    return None

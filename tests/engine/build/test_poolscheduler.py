@@ -28,6 +28,25 @@ def test_units_wait_for_the_parent_of_their_own_platform_and_the_merge_for_all()
                                                      Unit("leaf", "linux/arm64")}
 
 
+def scanned_by_gen(name: str) -> tuple[str, ...]:
+    return ("gen",) if name == "app" else ()
+
+
+def test_every_build_of_a_node_waits_for_the_merge_of_its_selected_sbom_generator() -> None:
+    graph = chain(("gen", "app"))
+    units = unit_graph(graph, {"gen", "app"}, lambda _: BOTH, scanned_by_gen)
+    for platform in BOTH:
+        assert set(units.predecessors(Unit("app", platform))) == {Unit("gen", platform), Unit("gen")}
+    alone = unit_graph(graph, {"app"}, lambda _: BOTH, scanned_by_gen)  # gen not built: nothing to wait for
+    assert set(alone.predecessors(Unit("app", "linux/amd64"))) == set()
+    work = Work()
+    outcomes = PoolScheduler(graph, POOL, lambda _: BOTH, merged_first=scanned_by_gen).run(
+        list(graph.nodes), work.build, work.merge)
+    assert {o.status for o in outcomes.values()} == {SUCCEEDED}
+    for platform in BOTH:
+        assert work.index("merge", Unit("gen")) < work.index("start", Unit("app", platform))
+
+
 def test_every_platform_is_built_on_its_builder_and_each_node_merged_once_after_them() -> None:
     work = Work()
     outcomes = run(chain(("base", "mid"), ("base", "side"), nodes=("other",)), work)

@@ -16,13 +16,15 @@ from engine.build.builder import BuildResult, PushGate
 from engine.build.pool import Pool, PoolError, parse_pool
 from engine.build.request import BuildRequest
 from engine.errors import BuildError
-from engine.run import faults, outcomes
+from engine.run import api, faults, outcomes
+from engine.run.settings import BuildSettings
 from engine.state.report import NodeReport, RunReport
 from tests.engine.engine_fakes import (
     NODES,
     OCI_INDEX,
     PARENTS,
     PLATFORMS,
+    REGISTRY,
     FakeBuilder,
     FakeRegistry,
     canonical,
@@ -52,6 +54,7 @@ class FakePoolBuilder(FakeBuilder):
         assert not request.tags and request.output.endswith(",push=true")
         with self.pool_lock:
             self.units.append((request.node, platform, request.builder))
+            self.requests[request.node] = request
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.write_text(f"#1 [{platform} 1/1] FROM scratch\n#1 DONE 1.0s\n", encoding="utf-8")
         if request.builder in self.dead or f"{request.node}@{platform}" in self.broken:
@@ -256,3 +259,14 @@ def test_platforms_retried_at_once_count_every_retry(root: Path, monkeypatch: py
     report = run_build(root, PushFaultOnEachPlatform(registry, "mid"), registry)
     assert report.status == "succeeded"
     assert (report.nodes["mid"].retries, report.fault_repeats) == (len(PLATFORMS), len(PLATFORMS))
+
+
+def test_a_node_waits_for_the_merged_image_of_its_sbom_generator_built_in_the_run(tmp_path: Path) -> None:
+    registry = FakeRegistry()
+    builder = FakePoolBuilder(registry)
+    report = api.build(builds.scanned_options(tmp_path), builder, BuildSettings(pool=POOL, test=False),
+                       registry)
+    assert report.status == "succeeded", {n.node: n.error for n in report.nodes.values() if n.error}
+    side = report.nodes["side"].digest
+    assert registry.digest(human_ref("side")) == side
+    assert builder.requests["app"].sbom_generator == f"{REGISTRY}/side@{side}"  # the merged index
