@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 import engine.build.localstore
+from engine.build.builder import BuildResult, PushGate
+from engine.build.request import BuildRequest
 from engine.cli import buildcmd, signing
 from engine.run import api, outcomes
 from engine.state.history import History
@@ -146,3 +148,28 @@ def test_a_signal_while_the_run_is_recorded_lets_the_record_finish_then_exits_13
 
 def raise_keyboard_interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
+
+
+class SignalledWhileBuilding(CheckedBuilder):
+    """The signal (sent) arrives while base builds: base ends, nothing else starts."""
+
+    sent = signal.SIGINT
+
+    def build(self, request: BuildRequest, log_path: Path, gate: PushGate | None = None) -> BuildResult:
+        if request.node == "base":
+            os.kill(os.getpid(), self.sent)
+        return super().build(request, log_path, gate)
+
+
+@pytest.mark.parametrize(("sent", "exit_code"), SIGNALS)
+def test_a_signal_while_a_node_builds_exits_130_or_143_says_which_and_moves_no_tag(
+        root: Path, monkeypatch: pytest.MonkeyPatch, sent: signal.Signals, exit_code: int) -> None:
+    registry = FakeRegistry()
+    monkeypatch.setattr(api, "RegistryClient", lambda: registry)
+    builder = SignalledWhileBuilding(registry)
+    builder.sent = sent
+    assert build(root, builder, monkeypatch, "--jobs", "1") == exit_code
+    assert builder.order == ["base"]
+    report = last_report(root)
+    assert (report["status"], report["signal"]) == ("interrupted", sent.name)
+    assert registry.tags({human_ref(name) for name in NODES}) == {}
