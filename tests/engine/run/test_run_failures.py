@@ -1,4 +1,4 @@
-"""A run that fails after its builds (while publishing) still records what it built."""
+"""A run that fails outside its nodes (while scheduling them or publishing) still records what it built."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 
 from engine.build.builder import BuildResult, PushGate
 from engine.build.request import BuildRequest
-from engine.errors import RegistryError
+from engine.errors import EngineError, RegistryError
+from engine.run import api
 from engine.state.history import History
 from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, RefusingTag, human_ref
 from tests.engine.run.builds import run_build
@@ -63,3 +64,19 @@ def test_a_report_that_cannot_be_written_still_finishes_the_run_in_the_history(r
         (run,) = history.runs()
         assert (run.status, run.built) == ("succeeded", len(NODES))
         assert run.finished
+
+
+def test_an_error_while_the_nodes_are_scheduled_is_raised_and_the_run_closed_as_failed(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_scheduling(*_args: object) -> None:  # e.g. a pool whose builders cannot be listed
+        raise EngineError("the builders cannot be listed", "check the pool")
+
+    monkeypatch.setattr(api, "_schedule", broken_scheduling)
+    registry = FakeRegistry()
+    with pytest.raises(EngineError, match="the builders cannot be listed"):
+        run_build(root, FakeBuilder(registry), registry)
+    state = root.parent / "state"
+    assert only_run(state)["status"] == "failed"
+    with History(state / "history.db") as history:
+        assert [run.status for run in history.runs()] == ["failed"]
+    assert registry.tags({human_ref(name) for name in NODES}) == {}
