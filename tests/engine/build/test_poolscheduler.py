@@ -173,3 +173,24 @@ def test_an_interrupt_starts_nothing_more_and_says_so() -> None:
     outcomes = scheduler.run(["base", "mid"], work.build, work.merge)
     assert outcomes["mid"].status == NOT_STARTED and outcomes["mid"].reason == "interrupted"
     assert not work.merged
+
+
+def test_parents_outside_the_selection_are_neither_built_nor_merged() -> None:
+    work = Work()
+    outcomes = PoolScheduler(chain(("base", "mid"), ("mid", "leaf")), POOL, lambda _: BOTH).run(
+        ["mid", "leaf"], work.build, work.merge)
+    assert outcomes == {"mid": Outcome("mid", SUCCEEDED), "leaf": Outcome("leaf", SUCCEEDED)}
+    assert work.merged == Counter({"mid": 1, "leaf": 1})
+    assert {unit.node for _, unit, _ in work.events} == {"mid", "leaf"}
+
+
+def test_a_node_whose_platform_lost_every_builder_while_it_waited_fails_naming_the_platform() -> None:
+    def dies(builder: str) -> None:
+        raise BuilderLost(builder, "a", "linux/arm64", "connection refused")
+
+    work = Work({Unit("a", "linux/arm64"): dies})  # a takes the one arm builder first; b waits for it
+    outcomes = run(chain(nodes=("a", "b")), work, keep_going=True, platforms=lambda _: ("linux/arm64",))
+    assert outcomes["a"].status == FAILED
+    assert outcomes["b"].status == FAILED
+    assert outcomes["b"].reason.startswith("node b: no builder of the pool is left for linux/arm64")
+    assert work.builders_of(Unit("b", "linux/arm64")) == [] and not work.merged
