@@ -19,7 +19,7 @@ from engine.run import api, faults, outcomes, publishing
 from engine.run.settings import BuildSettings
 from engine.state.history import History
 from engine.state.lockfile import read_lockfile
-from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, human_ref, write_stack
+from tests.engine.engine_fakes import NODES, FakeBuilder, FakeRegistry, human_ref, sha, write_stack
 from tests.engine.run.builds import options_of, run_build
 from tests.engine.run.tagging import InterruptedWhileTagging
 
@@ -69,6 +69,49 @@ def test_a_build_stopped_by_an_interrupt_is_not_built_again(root: Path,
     assert builder.calls["base"] == 1
     assert (report.status, report.signal) == ("interrupted", "SIGINT")
     assert report.nodes["base"].status == "interrupted"
+    assert registry.tags({human_ref(name) for name in NODES}) == {}
+
+
+class InterruptedOnAnotherParentBuild(FakeBuilder):
+    """A Ctrl-C arrives while mid builds, and mid lands on another build of base (its layer check then
+    calls for a build without cache)."""
+
+    def __init__(self, registry: FakeRegistry, stop: StopEvent) -> None:
+        super().__init__(registry)
+        self.stop = stop
+        self.calls: dict[str, int] = {}
+
+    def build(self, request: BuildRequest, log_path: Path, gate: PushGate | None = None) -> BuildResult:
+        with self.lock:
+            self.calls[request.node] = self.calls.get(request.node, 0) + 1
+        if request.node == "mid":
+            self.stop.signal = "SIGINT"
+            self.stop.set()
+        return super().build(request, log_path, gate)
+
+    def _parent_layers(self, request: BuildRequest) -> dict[str, list[str]]:
+        layers = super()._parent_layers(request)
+        if request.node == "mid":
+            layers["linux/arm64"] = [sha("another build of base")]
+        return layers
+
+
+def test_no_build_without_cache_starts_after_an_interrupt(root: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    stop = StopEvent()
+    seen_by = [stop, stop]  # the builds and the promotion; no signal arrives while the run is recorded
+
+    @contextmanager
+    def interruptible() -> Iterator[StopEvent]:
+        yield seen_by.pop(0) if seen_by else StopEvent()
+
+    monkeypatch.setattr(outcomes, "interruptible", interruptible)
+    registry = FakeRegistry()
+    builder = InterruptedOnAnotherParentBuild(registry, stop)
+    report = run_build(root, builder, registry, jobs=1)
+    assert builder.calls["mid"] == 1  # its layer check failed: the build again without cache never ran
+    assert report.status == "interrupted"
+    assert report.nodes["mid"].status == "interrupted"
     assert registry.tags({human_ref(name) for name in NODES}) == {}
 
 
