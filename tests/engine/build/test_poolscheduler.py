@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import networkx as nx
 
 from engine.build.pool import Pool, parse_pool
-from engine.build.poolscheduler import BuilderLost, PoolScheduler, Unit, unit_graph
+from engine.build.poolscheduler import UNIT_ATTEMPTS, BuilderLost, PoolScheduler, Unit, unit_graph
 from engine.build.scheduler import FAILED, NOT_STARTED, SKIPPED, SUCCEEDED, Outcome
 from tests.engine.build.poolwork import BOTH, POOL, Boom, Work, chain
 
@@ -194,3 +195,62 @@ def test_a_node_whose_platform_lost_every_builder_while_it_waited_fails_naming_t
     assert outcomes["b"].status == FAILED
     assert outcomes["b"].reason.startswith("node b: no builder of the pool is left for linux/arm64")
     assert work.builders_of(Unit("b", "linux/arm64")) == [] and not work.merged
+
+
+def test_the_longest_remaining_path_starts_first_among_roots_listed_after_it() -> None:
+    graph = nx.DiGraph()
+    graph.add_nodes_from(["a", "b", "c", "d"])  # lone roots first in the graph: first in the units too
+    graph.add_edges_from([("long", "long2"), ("long2", "long3")])
+    work = Work()
+    run(graph, work, platforms=lambda _: ("linux/amd64",))
+    assert next(u.node for k, u, _ in work.events if k == "start") == "long"
+
+
+def test_a_build_moves_to_at_most_three_builders_then_its_node_fails() -> None:
+    pool = parse_pool({"linux/amd64": [f"amd-{i}" for i in range(1, 5)]}, "t")
+
+    def dies(builder: str) -> None:
+        raise BuilderLost(builder, "base", "linux/amd64", "connection refused")
+
+    work = Work({Unit("base", "linux/amd64"): dies})
+    outcomes = run(chain(nodes=("base",)), work, pool, platforms=lambda _: ("linux/amd64",))
+    assert outcomes["base"].status == FAILED
+    assert len(work.builders_of(Unit("base", "linux/amd64"))) == UNIT_ATTEMPTS == 3
+    assert len(work.lost) == 3  # the fourth builder is left, and was never tried
+
+
+class WatchedPoolScheduler(PoolScheduler):
+    """A PoolScheduler that says when it has taken in a failure (to order a test's fake work)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.failure_seen = threading.Event()
+
+    def _fail(self, units: nx.DiGraph, failed: Unit, error: BaseException,
+              results: dict[Unit, Outcome]) -> None:
+        super()._fail(units, failed, error, results)
+        self.failure_seen.set()
+
+
+def test_a_platform_build_skipped_while_it_waited_for_its_builder_never_starts() -> None:
+    weights = {"a": 10.0, "b": 1.0, "x": 5.0}  # on arm: a's build, then x's, then b's
+    scheduler = WatchedPoolScheduler(chain(("a", "b"), nodes=("x",)), POOL,
+                                     lambda n: ("linux/arm64",) if n == "x" else BOTH, keep_going=True,
+                                     weight=weights.__getitem__)
+    x_started = threading.Event()
+
+    def a_fails_once_x_runs(_: str) -> None:  # b's arm64 build is ready by then, waiting for x's builder
+        assert x_started.wait(10)
+        raise Boom("RUN make failed")
+
+    def x_holds_arm_until_the_failure_is_taken_in(_: str) -> None:
+        x_started.set()
+        assert scheduler.failure_seen.wait(10)
+
+    work = Work({Unit("a", "linux/amd64"): a_fails_once_x_runs,
+                 Unit("x", "linux/arm64"): x_holds_arm_until_the_failure_is_taken_in})
+    outcomes = scheduler.run(["a", "b", "x"], work.build, work.merge)
+    assert outcomes["a"].status == FAILED
+    assert outcomes["b"] == Outcome("b", SKIPPED, "parent failed: a")
+    assert outcomes["x"].status == SUCCEEDED
+    assert work.builders_of(Unit("b", "linux/arm64")) == []
