@@ -188,3 +188,26 @@ def test_a_child_failing_on_its_failed_parent_before_the_parent_ends_is_still_sk
     assert report.nodes["base"].status == "failed"
     assert report.nodes["mid"].status == "skipped"
     assert "parent base failed after its push" in report.nodes["mid"].error
+
+
+def test_without_an_early_release_a_push_releases_nothing_and_children_wait_for_the_end() -> None:
+    early = EarlyParents()  # a pool run: its scheduler takes no early release
+    early.started("base")
+    early.pushed("base", "sha256:" + "1" * 64)
+    assert early.pushed_digest("base") is None  # a child is built on base's final digest, not this one
+    assert early.final_digest("base") is None  # nothing to wait for: base was not released early
+
+
+def test_an_early_release_happens_once_and_the_pushed_digest_serves_until_the_end() -> None:
+    released: list[str] = []
+    early = EarlyParents()
+    early.release = released.append
+    early.started("base")
+    first, again = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    early.pushed("base", first)
+    early.pushed("base", again)  # pushed once more (a rebuild): released already
+    assert released == ["base"]
+    assert early.pushed_digest("base") == again
+    early.settled("base", again)
+    assert early.pushed_digest("base") is None  # ended: its final digest is what children use
+    assert early.final_digest("base") == again
