@@ -22,7 +22,7 @@ from engine.build.builder import BuildResult, PushGate
 from engine.build.request import BASE_DIGEST_LABEL, BuildRequest
 from engine.build.scheduler import Scheduler
 from engine.run import api, runner
-from engine.run.early import EarlyParents
+from engine.run.early import EarlyParents, ParentFailed
 from engine.state.report import RunReport
 from tests.engine.engine_fakes import (
     NODES,
@@ -211,3 +211,15 @@ def test_an_early_release_happens_once_and_the_pushed_digest_serves_until_the_en
     early.settled("base", again)
     assert early.pushed_digest("base") is None  # ended: its final digest is what children use
     assert early.final_digest("base") == again
+
+
+def test_a_child_asking_for_a_released_parent_that_failed_is_told_so_before_it_builds() -> None:
+    early = EarlyParents()
+    early.release = lambda _name: None
+    early.started("base")
+    early.pushed("base", "sha256:" + "1" * 64)
+    early.settled("base", "")  # its smoke test failed after the push
+    with pytest.raises(ParentFailed, match="parent base failed after its push"):
+        early.pushed_digest("base")
+    with pytest.raises(ParentFailed, match="parent base failed after its push"):
+        early.final_digest("base")
