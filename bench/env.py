@@ -188,15 +188,22 @@ def _ctr_images() -> list[str]:
     return [ctr, "-a", socket, "-n", "moby", "images"] if ctr and socket else []
 
 
-def image_refs() -> set[str]:
-    """Every image reference in the engine's image store (through ctr when it can, else the docker CLI)."""
+def image_refs() -> set[str] | None:
+    """Every image reference in the engine's image store (through ctr when it can, else the docker CLI);
+    None when it cannot be listed (an empty set is an empty store)."""
     ctr = _ctr_images()
     if ctr:
         done = subprocess.run([*ctr, "ls", "-q"], capture_output=True, text=True, timeout=60, check=False)
         if done.returncode == 0:
             return set(done.stdout.split())
-    listed = _output("docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}")
-    return {ref for ref in listed.splitlines() if "<none>" not in ref}
+    try:
+        listed = subprocess.run(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
+                                capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if listed.returncode != 0:
+        return None
+    return {ref for ref in listed.stdout.split() if "<none>" not in ref}
 
 
 def remove_refs(refs: Iterable[str], log: Path) -> str:
@@ -223,6 +230,7 @@ def remove_refs(refs: Iterable[str], log: Path) -> str:
 
 
 def remove_images(marker: str, log: Path) -> tuple[int, str]:
-    """Remove the local images whose reference contains marker; (how many, how)."""
-    refs = [ref for ref in image_refs() if marker in ref]
+    """Remove the local images whose reference contains marker; (how many, how): none when the image
+    store cannot be listed."""
+    refs = [ref for ref in image_refs() or () if marker in ref]
     return len(refs), remove_refs(refs, log)

@@ -18,7 +18,7 @@ from python_on_whales.exceptions import DockerException
 from bench.env import image_refs
 from engine.build.builder import BuildxBuilder
 from graph.model.secrets import SecretPolicy
-from tests.integration.janitor import clean, dies_with_this_thread, watch
+from tests.integration.janitor import clean, dies_with_this_thread, record_port, watch
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -67,6 +67,7 @@ def start_registry(folder: Path, delete: bool = True) -> tuple[subprocess.Popen[
         port = _free_port()
         process = _serve(str(binary), folder, port, attempt, delete)
         if _answers(process, port):
+            record_port(port)
             return process, f"localhost:{port}"
         process.kill()
         process.wait(timeout=10)
@@ -129,12 +130,15 @@ def run_in(docker: DockerClient, image: str, platform: str, *command: str) -> st
 def engine_left_as_found(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Remove the images of the session's throwaway registries from the engine's image store (every
     build stores its image there before pushing it): repeated test runs on one machine must not fill
-    its disk. Set up first, so it runs after every registry of the session has stopped; a janitor
-    process does it if the session is killed before (see tests/integration/janitor.py)."""
+    its disk. Only registries and proxies the session started count (start_registry and the like
+    record their ports); a test that tags images for any other port removes them itself. Set up first,
+    so it runs after every registry of the session has stopped; a janitor process does it if the
+    session is killed before (see tests/integration/janitor.py)."""
     folder, before = tmp_path_factory.mktemp("cleanup"), image_refs()
     janitor = watch(before, folder)
     yield
-    how = clean(before, folder / "rmi.log")
-    janitor.terminate()
-    janitor.wait(timeout=10)
+    how = clean(before, folder)
+    if janitor is not None:
+        janitor.terminate()
+        janitor.wait(timeout=10)
     print(f"\nimages made by the tests removed ({how})")

@@ -1,7 +1,9 @@
 """The image store after an engine test session, also one killed before its teardown (a cancelled CI
 job, `timeout`, pytest-timeout's os._exit): a detached janitor process waits for the session's process
 to end and removes the images of the session's stopped registries, unless the session's own teardown
-did it and ended the janitor first. `python -m tests.integration.janitor PID FOLDER` runs one.
+did it and ended the janitor first. Only the registries the session started itself count (their ports
+are noted in its clean-up folder): another session's images stay, also those it tags for a port it
+keeps closed on purpose. `python -m tests.integration.janitor PID FOLDER` runs one.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from bench.env import image_refs, remove_refs
 ROOT = Path(__file__).resolve().parents[2]
 PR_SET_PDEATHSIG = 1
 SETTLE_S = 10.0  # how long the registries of a killed session get to stop (they are sent SIGTERM)
+PORTS = "ports.txt"  # in the session's clean-up folder: the loopback ports of the registries it started
+_session: list[Path] = []  # that folder, once the session's engine_left_as_found set it up
 
 
 def dies_with_this_thread() -> Callable[[], None]:
@@ -31,14 +35,39 @@ def dies_with_this_thread() -> Callable[[], None]:
     return lambda: prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def of_a_stopped_registry(ref: str) -> bool:
-    """Whether ref names a loopback registry nothing listens on any more (a throwaway registry of a
-    finished test), or is a dangling image record; the images of a test session running beside this
-    one stay, as its registries still answer."""
-    if ref.startswith("moby-dangling@"):
-        return True
+def own_ports(folder: Path | None) -> None:
+    """Note the registry ports this process starts from now on in folder (None: nowhere)."""
+    _session[:] = [folder] if folder is not None else []
+
+
+def record_port(port: int) -> None:
+    """Note a loopback registry (or proxy) this session started: its images are the session's to remove.
+    A file, not memory: the janitor of a killed session reads it from another process."""
+    for folder in _session:
+        with (folder / PORTS).open("a", encoding="utf-8") as ports:
+            ports.write(f"{port}\n")
+
+
+def recorded_ports(folder: Path) -> set[int]:
+    """The ports record_port noted in folder."""
+    path = folder / PORTS
+    return {int(port) for port in path.read_text(encoding="utf-8").split()} if path.exists() else set()
+
+
+def leftovers(now: set[str], before: set[str] | None, ports: set[int]) -> list[str]:
+    """The references of now that are the session's to remove: new since before, and either a dangling
+    image record or of one of the session's registries (ports) nothing listens on any more. Images of
+    another session's registries, or of a port it keeps closed on purpose, stay. None if before is
+    unknown (the store could not be listed): then nothing is known to be new."""
+    if before is None:
+        return []
+    return sorted(ref for ref in now - before if ref.startswith("moby-dangling@") or _stopped(ref, ports))
+
+
+def _stopped(ref: str, ports: set[int]) -> bool:
+    """Whether ref names a loopback registry of ports that nothing listens on any more."""
     port = _loopback_port(ref)
-    return port is not None and not _listening(port)
+    return port is not None and port in ports and not _listening(port)
 
 
 def _listening(port: int) -> bool:
@@ -53,13 +82,21 @@ def _loopback_port(ref: str) -> int | None:
     return int(port) if rest and name in ("localhost", "127.0.0.1") and port.isdigit() else None
 
 
-def clean(before: set[str], log: Path) -> str:
-    """Remove the images that appeared since before and belong to stopped registries; how."""
-    return remove_refs([ref for ref in image_refs() - before if of_a_stopped_registry(ref)], log)
+def clean(before: set[str] | None, folder: Path) -> str:
+    """Remove the images that appeared since before and belong to the session's stopped registries
+    (recorded in folder); how."""
+    now = image_refs() if before is not None else None
+    if before is None or now is None:
+        return "skipped: the engine's image store could not be listed, so what the tests made is unknown"
+    return remove_refs(leftovers(now, before, recorded_ports(folder)), folder / "rmi.log")
 
 
-def watch(before: set[str], folder: Path) -> subprocess.Popen[bytes]:
-    """Start the janitor of this process's session (detached: it outlives a kill of the session)."""
+def watch(before: set[str] | None, folder: Path) -> subprocess.Popen[bytes] | None:
+    """Note this session's registry ports in folder and start its janitor (detached: it outlives a kill
+    of the session); no janitor when the images before the session are unknown."""
+    own_ports(folder)
+    if before is None:
+        return None
     (folder / "before.txt").write_text("".join(f"{ref}\n" for ref in sorted(before)), encoding="utf-8")
     with (folder / "janitor.log").open("ab") as log:
         return subprocess.Popen([sys.executable, "-m", "tests.integration.janitor", str(os.getpid()),
@@ -76,11 +113,10 @@ def _wait_for_exit(pid: int) -> None:
     os.close(handle)
 
 
-def _settle(before: set[str]) -> None:
-    """Give the registries of the ended session SETTLE_S to stop listening (those of another session
-    running beside it keep answering: the wait ends at the limit then)."""
+def _settle(folder: Path) -> None:
+    """Give the registries of the ended session SETTLE_S to stop listening (they are sent SIGTERM)."""
     deadline = time.monotonic() + SETTLE_S
-    ports = {port for ref in image_refs() - before if (port := _loopback_port(ref)) is not None}
+    ports = recorded_ports(folder)
     while ports and time.monotonic() < deadline:
         ports = {port for port in ports if _listening(port)}
         time.sleep(0.5 if ports else 0)
@@ -91,8 +127,8 @@ def main(argv: list[str]) -> int:
     pid, folder = int(argv[0]), Path(argv[1])
     before = set((folder / "before.txt").read_text(encoding="utf-8").split())
     _wait_for_exit(pid)
-    _settle(before)
-    how = clean(before, folder / "rmi.log")
+    _settle(folder)
+    how = clean(before, folder)
     print(f"session {pid} ended before its teardown; images of its stopped registries removed ({how})",
           flush=True)
     return 0

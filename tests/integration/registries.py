@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from tests.integration.janitor import dies_with_this_thread
+from tests.integration.janitor import dies_with_this_thread, record_port
 from tests.loopback import QuietHandler, Served
 
 CERTS_D = Path("/etc/docker/certs.d")
@@ -185,6 +185,7 @@ def secure_registry(folder: Path, pki: Pki, auth: str) -> Iterator[str]:
         pytest.skip("docker-registry is not installed (run `make setup`)")
     port = free_port()
     host = f"localhost:{port}"
+    record_port(port)
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "config.yml"
     config.write_text(
@@ -278,6 +279,7 @@ class DigestHidingProxy:
 
     def __enter__(self) -> DigestHidingProxy:
         self.served.start()
+        record_port(self.served.port)
         return self
 
     def __exit__(self, *_exc: object) -> None:

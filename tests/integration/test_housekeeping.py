@@ -1,5 +1,6 @@
 """The engine's image store after tests and bench runs: bench.env lists and removes image records, and
-a test session removes only the images of registries it stopped (not those of a session beside it)."""
+a test session removes only the images of registries it started and stopped (not those of a session
+beside it), also when it was killed before its teardown."""
 
 from __future__ import annotations
 
@@ -16,29 +17,37 @@ from engine.build.builder import BuildxBuilder
 from engine.build.request import BuildRequest
 from tests.conftest import ROOT
 from tests.integration.conftest import payload_context
-from tests.integration.janitor import of_a_stopped_registry
+from tests.integration.janitor import PORTS, clean
 from tests.integration.registries import free_port
 
 
-def test_images_of_a_stopped_registry_are_removed_and_those_of_a_running_one_kept(
-        tmp_path: Path, registry: str, builder: BuildxBuilder) -> None:
-    context = payload_context(tmp_path / "ctx")
-    running, stopped = f"{registry}/housekeeping/x:1", f"localhost:{free_port()}/housekeeping/x:1"
-    builder.build(BuildRequest(node="x", context=context, dockerfile=context / "Dockerfile",
-                               platforms=("linux/amd64",), tags=(running, stopped), push=False, load=True),
-                  tmp_path / "build.log")
-    assert {running, stopped} <= image_refs()
-    assert of_a_stopped_registry(stopped) and not of_a_stopped_registry(running)
-    assert not of_a_stopped_registry("stackbuild-local-base:1")  # not a registry's image: left alone
-
-    assert remove_refs([stopped], tmp_path / "rmi.log") in ("ctr", f"docker image rm in the background "
-                                                                  f"(log: {tmp_path / 'rmi.log'})")
-    deadline = time.monotonic() + 60  # `docker image rm` (without ctr) runs in the background
-    while stopped in image_refs() and time.monotonic() < deadline:
-        time.sleep(0.5)
+def listed() -> set[str]:
     refs = image_refs()
-    assert stopped not in refs and running in refs
-    remove_refs([running], tmp_path / "rmi.log")
+    assert refs is not None, "the engine's image store could not be listed"
+    return refs
+
+
+def test_the_clean_up_removes_new_images_of_the_sessions_stopped_registries_and_keeps_any_other(
+        tmp_path: Path, registry: str, builder: BuildxBuilder) -> None:
+    before, ours, foreign = listed(), free_port(), free_port()  # both ports closed: bound, then released
+    context = payload_context(tmp_path / "ctx")
+    running, stopped = f"{registry}/housekeeping/x:1", f"localhost:{ours}/housekeeping/x:1"
+    closed = f"localhost:{foreign}/housekeeping/x:1"  # as another session's test that keeps a port closed
+    builder.build(BuildRequest(node="x", context=context, dockerfile=context / "Dockerfile",
+                               platforms=("linux/amd64",), tags=(running, stopped, closed), push=False,
+                               load=True), tmp_path / "build.log")
+    assert {running, stopped, closed} <= listed()
+    (tmp_path / PORTS).write_text(f"{registry.rpartition(':')[2]}\n{ours}\n", encoding="utf-8")
+    try:
+        assert clean(before, tmp_path) in ("ctr", f"docker image rm in the background "
+                                                  f"(log: {tmp_path / 'rmi.log'})")
+        deadline = time.monotonic() + 60  # `docker image rm` (without ctr) runs in the background
+        while stopped in listed() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        refs = listed()
+        assert stopped not in refs and running in refs and closed in refs
+    finally:
+        remove_refs([running, stopped, closed], tmp_path / "rmi-test.log")
 
 
 KILLED_SESSION = """\
@@ -76,9 +85,9 @@ def test_a_session_killed_before_its_teardown_leaves_no_image_of_its_registries(
     try:
         assert child.returncode == -signal.SIGKILL and ref, output
         deadline = time.monotonic() + 60  # the clean-up runs once the session's process is gone
-        while ref in image_refs() and time.monotonic() < deadline:
+        while ref in listed() and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert ref not in image_refs(), "the killed session's image stayed in the engine's store"
+        assert ref not in listed(), "the killed session's image stayed in the engine's store"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signal.SIGTERM)  # what the killed session left running (its registry)

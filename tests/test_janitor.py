@@ -1,0 +1,53 @@
+"""The engine test session's clean-up without the engine: which image records are the session's own to
+remove, and no clean-up at all when the image store could not be listed."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from bench.env import free_port, image_refs
+from tests.integration import janitor
+
+
+def test_only_new_images_of_the_sessions_own_stopped_registries_and_new_dangling_records_are_left_over(
+        ) -> None:
+    ours, foreign = free_port(), free_port()  # both closed: bound, then released
+    with socket.create_server(("127.0.0.1", 0)) as live:
+        running = int(live.getsockname()[1])
+        now = {f"localhost:{ours}/a:1", f"127.0.0.1:{ours}/b:1", f"localhost:{foreign}/c:1",
+               f"localhost:{running}/d:1", "localhost:5000/e:1", "moby-dangling@sha256:new",
+               "moby-dangling@sha256:old", f"localhost:{ours}/old:1", "stackbuild-local-base:1"}
+        before = {"moby-dangling@sha256:old", f"localhost:{ours}/old:1"}
+        left = janitor.leftovers(now, before, {ours, running})
+    # another session's closed-port images and :5000's (perhaps restarting) stay: not this session's
+    assert left == [f"127.0.0.1:{ours}/b:1", f"localhost:{ours}/a:1", "moby-dangling@sha256:new"]
+
+
+def test_the_ports_a_session_records_are_read_back_by_its_janitor(tmp_path: Path) -> None:
+    janitor.own_ports(tmp_path)
+    try:
+        janitor.record_port(4711)
+        janitor.record_port(4712)
+    finally:
+        janitor.own_ports(None)
+    janitor.record_port(4713)  # no session folder any more: noted nowhere
+    assert janitor.recorded_ports(tmp_path) == {4711, 4712}
+    assert janitor.recorded_ports(tmp_path / "none") == set()
+
+
+def test_a_failed_image_listing_is_told_apart_from_an_empty_store(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither ctr nor docker can be run
+    assert image_refs() is None
+
+
+def test_no_clean_up_when_the_images_before_the_session_are_unknown(monkeypatch: pytest.MonkeyPatch,
+                                                                     tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    how = janitor.clean(image_refs(), tmp_path)
+    assert how.startswith("skipped: the engine's image store could not be listed")
+    assert not (tmp_path / "rmi.refs").exists()
+    assert janitor.leftovers({"moby-dangling@sha256:1"}, None, set()) == []
