@@ -80,9 +80,14 @@ def test_a_session_killed_before_its_teardown_leaves_no_image_of_its_registries(
          "--basetemp", str(tmp_path / "base"), str(tmp_path / "test_killed.py")],
         cwd=ROOT, env={**os.environ, "KILLED_REF": str(ref_file)}, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    output = child.communicate(timeout=300)[0]
-    ref = ref_file.read_text(encoding="utf-8") if ref_file.exists() else ""
+    ref = ""
     try:
+        try:
+            output = child.communicate(timeout=300)[0]
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)  # the session and its registry (its janitor ends itself)
+            raise AssertionError(f"the session did not end in 300 s: {child.communicate()[0]}") from None
+        ref = ref_file.read_text(encoding="utf-8") if ref_file.exists() else ""
         assert child.returncode == -signal.SIGKILL and ref, output
         deadline = time.monotonic() + 60  # the clean-up runs once the session's process is gone
         while ref in listed() and time.monotonic() < deadline:
