@@ -52,17 +52,22 @@ class KilledWhilePushing(FakeBuilder):
         raise BuildError(request.node, ["docker", "buildx", "build"], -15, "killed", str(log_path))
 
 
-def test_a_build_stopped_by_an_interrupt_is_not_built_again(root: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(faults, "wait_random_exponential", lambda **_: tenacity.wait_none())
-    stop = StopEvent()
-    seen_by = [stop, stop]  # the builds and the promotion; no signal arrives while the run is recorded
+def stopped_by(stop: StopEvent, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's builds and promotion see stop; no signal arrives while the run is recorded."""
+    seen_by = [stop, stop]
 
     @contextmanager
     def interruptible() -> Iterator[StopEvent]:
         yield seen_by.pop(0) if seen_by else StopEvent()
 
     monkeypatch.setattr(outcomes, "interruptible", interruptible)
+
+
+def test_a_build_stopped_by_an_interrupt_is_not_built_again(root: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faults, "wait_random_exponential", lambda **_: tenacity.wait_none())
+    stop = StopEvent()
+    stopped_by(stop, monkeypatch)
     registry = FakeRegistry()
     builder = KilledWhilePushing(registry, "base", stop)
     report = run_build(root, builder, registry, jobs=1)
@@ -99,13 +104,7 @@ class InterruptedOnAnotherParentBuild(FakeBuilder):
 def test_no_build_without_cache_starts_after_an_interrupt(root: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     stop = StopEvent()
-    seen_by = [stop, stop]  # the builds and the promotion; no signal arrives while the run is recorded
-
-    @contextmanager
-    def interruptible() -> Iterator[StopEvent]:
-        yield seen_by.pop(0) if seen_by else StopEvent()
-
-    monkeypatch.setattr(outcomes, "interruptible", interruptible)
+    stopped_by(stop, monkeypatch)
     registry = FakeRegistry()
     builder = InterruptedOnAnotherParentBuild(registry, stop)
     report = run_build(root, builder, registry, jobs=1)
