@@ -3,12 +3,18 @@ remove, and no clean-up at all when the image store could not be listed."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from bench.env import free_port, image_refs
+from tests.conftest import ROOT
 from tests.integration import janitor
 
 
@@ -51,3 +57,38 @@ def test_no_clean_up_when_the_images_before_the_session_are_unknown(monkeypatch:
     assert how.startswith("skipped: the engine's image store could not be listed")
     assert not (tmp_path / "rmi.refs").exists()
     assert janitor.leftovers({"moby-dangling@sha256:1"}, None, set()) == []
+
+
+STARTER = """\
+import os, signal, subprocess, sys
+from tests.integration.janitor import dies_with_this_thread
+child = subprocess.Popen(dies_with_this_thread(["sleep", "300"]), stdout=subprocess.DEVNULL)
+print(child.pid, flush=True)
+sys.stdin.readline()  # the test has the pid: now die as a killed test session does
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_command_started_by_a_process_that_is_then_killed_ends_too() -> None:
+    starter = subprocess.Popen([sys.executable, "-c", STARTER], cwd=ROOT, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    assert starter.stdin is not None and starter.stdout is not None
+    pid = int(starter.stdout.readline())
+    try:
+        assert not janitor.ends_within(pid, 0)
+        starter.communicate("go\n", timeout=30)
+        assert starter.returncode == -signal.SIGKILL
+        assert janitor.ends_within(pid, 10), "the command outlived the killed process that started it"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_command_whose_starter_is_no_longer_its_parent_does_not_start(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    argv = janitor.dies_with_this_thread(["touch", str(started)])
+    # run by another process (sh forks it: `; exit` keeps sh from exec'ing it), as when the starter died
+    # between fork and the death signal being set and the command's parent is now init or a subreaper
+    orphan = subprocess.run(["sh", "-c", '"$@"; exit $?', "sh", *argv], check=False, timeout=30)
+    assert orphan.returncode == 125 and not started.exists()
+    assert subprocess.run(argv, check=False, timeout=30).returncode == 0 and started.exists()

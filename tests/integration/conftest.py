@@ -84,8 +84,8 @@ def _serve(binary: str, folder: Path, port: int, attempt: int, delete: bool) -> 
         f"  delete:\n    enabled: {str(delete).lower()}\n"
         f"http:\n  addr: 127.0.0.1:{port}\n", encoding="utf-8")
     with (folder / f"registry-{attempt}.log").open("wb") as log:
-        return subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log,
-                                preexec_fn=dies_with_this_thread())
+        return subprocess.Popen(dies_with_this_thread([binary, "serve", str(config)]), stdout=log,
+                                stderr=log)
 
 
 def _answers(process: subprocess.Popen[bytes], port: int, wait_s: float = 20.0) -> bool:

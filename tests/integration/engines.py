@@ -23,6 +23,7 @@ from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 
 from tests.integration.conftest import _unavailable
+from tests.integration.janitor import dies_with_this_thread
 
 
 @dataclass
@@ -58,10 +59,10 @@ def second_dockerd(config: dict[str, Any] | None = None) -> Iterator[SecondEngin
     bridge = _own_bridge()
     socket = exec_root / "docker.sock"
     with (folder / "dockerd.log").open("wb") as log:
-        process = subprocess.Popen(
+        process = subprocess.Popen(dies_with_this_thread(
             [dockerd, "--config-file", str(daemon_json), "--data-root", str(folder / "d"), "--exec-root",
              str(exec_root), "--pidfile", str(exec_root / "dockerd.pid"), "-H", f"unix://{socket}",
-             f"--bridge={bridge}", "--iptables=false", "--ip-masq=false"],
+             f"--bridge={bridge}", "--iptables=false", "--ip-masq=false"]),
             stdout=log, stderr=subprocess.STDOUT)
     engine = SecondEngine(DockerClient(host=f"unix://{socket}"), socket, process, folder)
     trouble = ""
@@ -80,7 +81,7 @@ def second_dockerd(config: dict[str, Any] | None = None) -> Iterator[SecondEngin
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
-        _unmount_below(folder)
+        unmount_below(folder)
         shutil.rmtree(folder, ignore_errors=True)
     if trouble:
         pytest.fail(trouble)
@@ -108,7 +109,7 @@ def _trouble_of(engine: SecondEngine) -> str:
     return f"{why}; the end of its log:\n{log[-4000:]}"
 
 
-def _unmount_below(folder: Path) -> None:
+def unmount_below(folder: Path) -> None:
     """Unmount what a killed dockerd left mounted below folder (its data-root bind mount), deepest first."""
     mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
     for point in sorted((m for m in mounts if m == str(folder) or m.startswith(f"{folder}/")), reverse=True):
@@ -116,9 +117,14 @@ def _unmount_below(folder: Path) -> None:
             subprocess.run(["umount", "-l", point], check=False, capture_output=True)
 
 
+def bridge_of(pid: int) -> str:
+    """The name of the bridge the second engine of the test process pid has."""
+    return f"sbb{pid % 100000}"
+
+
 def _own_bridge() -> str:
     """A bridge of the second engine's own, on a /30 no traffic is sent to."""
-    name = f"sbb{os.getpid() % 100000}"
+    name = bridge_of(os.getpid())
     subprocess.run(["ip", "link", "del", name], check=False, capture_output=True)
     for argv in (["ip", "link", "add", name, "type", "bridge"],
                  ["ip", "addr", "add", f"198.18.{os.getpid() % 250}.1/30", "dev", name],

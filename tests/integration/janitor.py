@@ -8,31 +8,36 @@ keeps closed on purpose. `python -m tests.integration.janitor PID FOLDER` runs o
 
 from __future__ import annotations
 
-import ctypes
 import os
 import select
-import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from bench.env import image_refs, remove_refs
 
 ROOT = Path(__file__).resolve().parents[2]
-PR_SET_PDEATHSIG = 1
+_PARENT_STILL_ALIVE = '[ "$PPID" = "$1" ] || exit 125; shift; exec "$@"'  # $1: the pid that started it
 SETTLE_S = 10.0  # how long the registries of a killed session get to stop (they are sent SIGTERM)
 PORTS = "ports.txt"  # in the session's clean-up folder: the loopback ports of the registries it started
 _session: list[Path] = []  # that folder, once the session's engine_left_as_found set it up
 
 
-def dies_with_this_thread() -> Callable[[], None]:
-    """A Popen preexec_fn: the child gets SIGTERM when the thread that started it ends, also by a kill
-    (Linux's PR_SET_PDEATHSIG): a killed session leaves no registry listening, whose images would stay."""
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
-    return lambda: prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def dies_with_this_thread(argv: list[str]) -> list[str]:
+    """argv prefixed so the command gets SIGTERM when the thread that starts it ends, also by a kill: a
+    killed session leaves no registry listening (whose images would stay) and no second dockerd running.
+
+    setpriv (util-linux) sets Linux's PR_SET_PDEATHSIG in the child and execs: no Python runs between
+    fork and exec (a preexec_fn is unsafe while other threads live). The signal is only sent by a parent
+    alive when it was set, so sh then starts the command only if its parent is still this process."""
+    # PDEATHSIG follows the starting thread, not the process: only the main thread lives as long as the
+    # session (pytest runs fixtures there); one started from a worker thread would die with that thread
+    assert threading.current_thread() is threading.main_thread(), "start it from the main thread"
+    return ["setpriv", "--pdeathsig", "TERM", "--", "sh", "-c", _PARENT_STILL_ALIVE, "sh", str(os.getpid()),
+            *argv]
 
 
 def own_ports(folder: Path | None) -> None:
@@ -67,10 +72,11 @@ def leftovers(now: set[str], before: set[str] | None, ports: set[int]) -> list[s
 def _stopped(ref: str, ports: set[int]) -> bool:
     """Whether ref names a loopback registry of ports that nothing listens on any more."""
     port = _loopback_port(ref)
-    return port is not None and port in ports and not _listening(port)
+    return port is not None and port in ports and not listening(port)
 
 
-def _listening(port: int) -> bool:
+def listening(port: int) -> bool:
+    """Whether something listens on the loopback port."""
     with socket.socket() as sock:
         sock.settimeout(1)
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -104,13 +110,16 @@ def watch(before: set[str] | None, folder: Path) -> subprocess.Popen[bytes] | No
                                 start_new_session=True)
 
 
-def _wait_for_exit(pid: int) -> None:
+def ends_within(pid: int, timeout: float | None) -> bool:
+    """Whether process pid (any, not only a child) has ended within timeout seconds (None: wait for it)."""
     try:
         handle = os.pidfd_open(pid)
     except ProcessLookupError:
-        return
-    select.select([handle], [], [])  # readable once the process has ended
-    os.close(handle)
+        return True
+    try:
+        return bool(select.select([handle], [], [], timeout)[0])  # readable once the process has ended
+    finally:
+        os.close(handle)
 
 
 def _settle(folder: Path) -> None:
@@ -118,7 +127,7 @@ def _settle(folder: Path) -> None:
     deadline = time.monotonic() + SETTLE_S
     ports = recorded_ports(folder)
     while ports and time.monotonic() < deadline:
-        ports = {port for port in ports if _listening(port)}
+        ports = {port for port in ports if listening(port)}
         time.sleep(0.5 if ports else 0)
 
 
@@ -126,7 +135,7 @@ def main(argv: list[str]) -> int:
     """Wait for the session PID to end, then remove the images of its stopped registries."""
     pid, folder = int(argv[0]), Path(argv[1])
     before = set((folder / "before.txt").read_text(encoding="utf-8").split())
-    _wait_for_exit(pid)
+    ends_within(pid, None)
     _settle(folder)
     how = clean(before, folder)
     print(f"session {pid} ended before its teardown; images of its stopped registries removed ({how})",

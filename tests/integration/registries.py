@@ -197,8 +197,7 @@ def secure_registry(folder: Path, pki: Pki, auth: str) -> Iterator[str]:
     trusted.mkdir(parents=True, exist_ok=True)
     shutil.copy(pki.ca, trusted / "ca.crt")
     log = (folder / "registry.log").open("wb")
-    process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log,
-                               preexec_fn=dies_with_this_thread())
+    process = subprocess.Popen(dies_with_this_thread([binary, "serve", str(config)]), stdout=log, stderr=log)
     try:
         _wait_for(f"https://127.0.0.1:{port}/v2/", pki.ca, folder / "registry.log")
         yield host
