@@ -1,11 +1,12 @@
 """The engine's image store after tests and bench runs: bench.env lists and removes image records, and
 a test session removes only the images of registries it started and stopped (not those of a session
-beside it), also when it was killed before its teardown."""
+beside it), also when it was killed before its teardown; then its registries and second dockerd end too."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +18,8 @@ from engine.build.builder import BuildxBuilder
 from engine.build.request import BuildRequest
 from tests.conftest import ROOT
 from tests.integration.conftest import payload_context
-from tests.integration.janitor import PORTS, clean
+from tests.integration.engines import bridge_of, unmount_below
+from tests.integration.janitor import PORTS, clean, ends_within, listening
 from tests.integration.registries import free_port
 
 
@@ -57,6 +59,7 @@ from pathlib import Path
 
 from engine.build.request import BuildRequest
 from tests.integration.conftest import payload_context
+from tests.integration.engines import second_dockerd
 
 
 def test_killed_after_storing_an_image(tmp_path, registry, builder):
@@ -65,21 +68,24 @@ def test_killed_after_storing_an_image(tmp_path, registry, builder):
     builder.build(BuildRequest(node="x", context=context, dockerfile=context / "Dockerfile",
                                platforms=("linux/amd64",), tags=(ref,), push=False, load=True),
                   tmp_path / "build.log")
-    Path(os.environ["KILLED_REF"]).write_text(ref, encoding="utf-8")
-    os.kill(os.getpid(), signal.SIGKILL)  # as a cancelled CI job, a timeout or pytest-timeout ends it
+    with second_dockerd() as engine:
+        Path(os.environ["KILLED_DOCKERD"]).write_text(f"{engine.process.pid} {engine.folder}",
+                                                      encoding="utf-8")
+        Path(os.environ["KILLED_REF"]).write_text(ref, encoding="utf-8")
+        os.kill(os.getpid(), signal.SIGKILL)  # as a cancelled CI job, a timeout or pytest-timeout ends it
 """
 
 
-def test_a_session_killed_before_its_teardown_leaves_no_image_of_its_registries(
+def test_a_session_killed_before_its_teardown_leaves_no_image_registry_or_dockerd_of_its_own(
         tmp_path: Path, builder: BuildxBuilder) -> None:
     (tmp_path / "test_killed.py").write_text(KILLED_SESSION, encoding="utf-8")
-    ref_file = tmp_path / "ref.txt"
+    ref_file, dockerd_file = tmp_path / "ref.txt", tmp_path / "dockerd.txt"
     child = subprocess.Popen(  # a session of its own: its process group is ours to end below
         [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-c",
          str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT), "-p", "tests.integration.conftest",
          "--basetemp", str(tmp_path / "base"), str(tmp_path / "test_killed.py")],
-        cwd=ROOT, env={**os.environ, "KILLED_REF": str(ref_file)}, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        cwd=ROOT, env={**os.environ, "KILLED_REF": str(ref_file), "KILLED_DOCKERD": str(dockerd_file)},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     ref = ""
     try:
         try:
@@ -89,12 +95,35 @@ def test_a_session_killed_before_its_teardown_leaves_no_image_of_its_registries(
             raise AssertionError(f"the session did not end in 300 s: {child.communicate()[0]}") from None
         ref = ref_file.read_text(encoding="utf-8") if ref_file.exists() else ""
         assert child.returncode == -signal.SIGKILL and ref, output
+        dockerd = int(dockerd_file.read_text(encoding="utf-8").split()[0])
+        assert ends_within(dockerd, 60), "the killed session's second dockerd is still running"
+        assert closes_within(int(ref.partition("/")[0].rpartition(":")[2]), 10), "its registry still listens"
         deadline = time.monotonic() + 60  # the clean-up runs once the session's process is gone
         while ref in listed() and time.monotonic() < deadline:
             time.sleep(0.5)
         assert ref not in listed(), "the killed session's image stayed in the engine's store"
     finally:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGTERM)  # what the killed session left running (its registry)
+            os.killpg(child.pid, signal.SIGTERM)  # what the killed session left running
+        _remove_second_engine(dockerd_file, child.pid)
         if ref:
             remove_refs([ref], tmp_path / "rmi.log")
+
+
+def closes_within(port: int, seconds: float) -> bool:
+    """Whether nothing listens on the loopback port within seconds."""
+    deadline = time.monotonic() + seconds
+    while listening(port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not listening(port)
+
+
+def _remove_second_engine(noted: Path, session: int) -> None:
+    """What a killed session's second dockerd leaves even when it stops: its mounts, folder and bridge."""
+    if not noted.exists():
+        return
+    pid, folder = noted.read_text(encoding="utf-8").split()
+    ends_within(int(pid), 60)  # sent SIGTERM by the death signal or by the killpg above
+    unmount_below(Path(folder))
+    shutil.rmtree(folder, ignore_errors=True)
+    subprocess.run(["ip", "link", "del", bridge_of(session)], check=False, capture_output=True)
