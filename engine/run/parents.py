@@ -9,7 +9,6 @@ from engine.registry.bases import MIRROR_ENV, resolve_base
 from engine.registry.client import Registry
 from engine.run.early import EarlyParents
 from engine.run.planner import Planned, content_ref
-from graph.change.fingerprint import Fingerprint, with_secrets
 from graph.model.spec import Node
 
 
@@ -20,7 +19,6 @@ class ParentDigests:
                  lock: threading.Lock) -> None:
         self.planned, self.registry, self.early, self.lock = planned, registry, early, lock
         self.known = {entry.node: entry.digest for entry in planned.entries if entry.digest}
-        self._trusted: dict[str, Fingerprint] | None = None  # with_secrets(planned), once a lookup needs it
 
     def of(self, parent: Node | None) -> str:
         """The parent's digest ('' for none); a parent released early is waited for."""
@@ -57,30 +55,17 @@ class ParentDigests:
         return digest
 
     def _pushed_digest(self, parent: Node) -> str:
-        """A parent neither built here nor planned with a digest (PR mode skips it): by its content tag,
-        then (--no-secrets) by the one a run passing the secrets gives the same inputs."""
+        """A parent neither built here nor planned with a digest (PR mode skips it): by its content tag."""
         # never by its human tag: it may name another build than the one the child's fingerprint rests
         # on, and the child's content tag would then vouch for that mismatch
         ref = content_ref(parent, self.planned.fingerprints[parent.name])
-        if digest := self.registry.digest(ref):
-            return digest
-        missing = f"{ref} is not in the registry"
-        trusted = content_ref(parent, self._trusted_fingerprint(parent.name))
-        if trusted != ref:  # the parent, or one it is built on, declares a secret this run withholds
-            if digest := self.registry.digest(trusted):
-                return digest
-            missing = f"neither {ref} nor its build with the secrets, {trusted}, is in the registry"
-        raise RegistryError(f"parent {parent.name}: {missing} (no build of its current inputs passed its "
-                            "tests)",
-                            f"build {parent.name} first: a run without --changed-since (or its shard "
-                            "job) builds it")
-
-    def _trusted_fingerprint(self, name: str) -> Fingerprint:
-        """name's fingerprint in a run passing the secrets (the plan's when this run passes them)."""
-        with self.lock:
-            if self._trusted is None:
-                self._trusted = with_secrets(self.planned.graph, self.planned.fingerprints)
-            return self._trusted[name]
+        digest = self.registry.digest(ref)
+        if not digest:
+            raise RegistryError(f"parent {parent.name}: {ref} is not in the registry (no build of its "
+                                "current inputs passed its tests)",
+                                f"build {parent.name} first: a run without --changed-since (or its shard "
+                                "job) builds it")
+        return digest
 
 
 def built_generator(planned: Planned, node: Node) -> Node | None:
