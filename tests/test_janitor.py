@@ -18,18 +18,57 @@ from tests.conftest import ROOT
 from tests.integration import janitor
 
 
-def test_only_new_images_of_the_sessions_own_stopped_registries_and_new_dangling_records_are_left_over(
-        ) -> None:
-    ours, foreign = free_port(), free_port()  # both closed: bound, then released
+def test_new_images_of_stopped_loopback_ports_and_new_dangling_records_are_left_over() -> None:
+    stopped, kept = free_port(), free_port()  # both closed: bound, then released
     with socket.create_server(("127.0.0.1", 0)) as live:
         running = int(live.getsockname()[1])
-        now = {f"localhost:{ours}/a:1", f"127.0.0.1:{ours}/b:1", f"localhost:{foreign}/c:1",
+        now = {f"localhost:{stopped}/a:1", f"127.0.0.1:{stopped}/b:1", f"localhost:{kept}/c:1",
                f"localhost:{running}/d:1", "localhost:5000/e:1", "moby-dangling@sha256:new",
-               "moby-dangling@sha256:old", f"localhost:{ours}/old:1", "stackbuild-local-base:1"}
-        before = {"moby-dangling@sha256:old", f"localhost:{ours}/old:1"}
-        left = janitor.leftovers(now, before, {ours, running})
-    # another session's closed-port images and :5000's (perhaps restarting) stay: not this session's
-    assert left == [f"127.0.0.1:{ours}/b:1", f"localhost:{ours}/a:1", "moby-dangling@sha256:new"]
+               "moby-dangling@sha256:old", f"localhost:{stopped}/old:1", "stackbuild-local-base:1",
+               f"registry.example:{stopped}/f:1"}
+        before = {"moby-dangling@sha256:old", f"localhost:{stopped}/old:1"}
+        left = janitor.leftovers(now, before, {kept, 5000})
+    # a stopped port nobody recorded (a retrying proxy of a build) counts; a kept or running one does not
+    assert left == [f"127.0.0.1:{stopped}/b:1", f"localhost:{stopped}/a:1", "moby-dangling@sha256:new"]
+
+
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    folder = tmp_path / "held"
+    monkeypatch.setattr(janitor, "HELD", folder)
+    return folder
+
+
+def test_a_port_is_kept_while_another_live_process_holds_it(held: Path) -> None:
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        janitor.hold_port(4711, other.pid)
+        janitor.hold_port(4712)  # by this process: its own session's teardown removes those images
+        assert janitor.held_ports(os.getpid()) == {4711}
+        assert janitor.held_ports(other.pid) == {4712}
+    finally:
+        other.kill()
+        other.wait()
+    assert janitor.held_ports(os.getpid()) == set()
+    assert sorted(note.name for note in held.iterdir()) == ["4712"]  # the ended holder's note is gone
+
+
+def test_the_clean_up_keeps_held_ports_and_the_default_registrys(held: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    stopped, kept = free_port(), free_port()
+    now = {f"localhost:{stopped}/a:1", f"localhost:{kept}/b:1", "localhost:5000/c:1"}
+    removed: list[list[str]] = []
+    monkeypatch.setattr(janitor, "image_refs", lambda: now)
+    monkeypatch.setattr(janitor, "remove_refs", lambda refs, log: removed.append(refs) or "test")
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        janitor.hold_port(kept, other.pid)
+        assert janitor.clean(set(), tmp_path) == "test"
+        assert janitor.clean(set(), tmp_path, other.pid) == "test"  # the janitor of the holder's session
+    finally:
+        other.kill()
+        other.wait()
+    assert removed == [[f"localhost:{stopped}/a:1"], [f"localhost:{kept}/b:1", f"localhost:{stopped}/a:1"]]
 
 
 def test_the_ports_a_session_records_are_read_back_by_its_janitor(tmp_path: Path) -> None:

@@ -130,8 +130,8 @@ def run_in(docker: DockerClient, image: str, platform: str, *command: str) -> st
 def engine_left_as_found(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Remove the images of the session's throwaway registries from the engine's image store (every
     build stores its image there before pushing it): repeated test runs on one machine must not fill
-    its disk. Only registries and proxies the session started count (start_registry and the like
-    record their ports); a test that tags images for any other port removes them itself. Set up first,
+    its disk. Every loopback registry stopped by then counts (also the proxies of stackbuild's pushes),
+    not a port another live session holds (janitor.hold_port) nor :5000. Set up first,
     so it runs after every registry of the session has stopped; a janitor process does it if the
     session is killed before (see tests/integration/janitor.py)."""
     folder, before = tmp_path_factory.mktemp("cleanup"), image_refs()

@@ -1,18 +1,21 @@
 """The image store after an engine test session, also one killed before its teardown (a cancelled CI
 job, `timeout`, pytest-timeout's os._exit): a detached janitor process waits for the session's process
-to end and removes the images of the session's stopped registries, unless the session's own teardown
-did it and ended the janitor first. Only the registries the session started itself count (their ports
-are noted in its clean-up folder): another session's images stay, also those it tags for a port it
-keeps closed on purpose. `python -m tests.integration.janitor PID FOLDER` runs one.
+to end and removes the new images of stopped loopback registries, unless the session's own teardown
+did it and ended the janitor first. Every stopped port counts, also those of the retrying proxies
+stackbuild starts inside a build (known to no test), except a port another live session holds (its
+test keeps the port closed on purpose and still uses the images) and the default registry's :5000.
+`python -m tests.integration.janitor PID FOLDER` runs one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 _PARENT_STILL_ALIVE = '[ "$PPID" = "$1" ] || exit 125; shift; exec "$@"'  # $1: the pid that started it
 SETTLE_S = 10.0  # how long the registries of a killed session get to stop (they are sent SIGTERM)
 PORTS = "ports.txt"  # in the session's clean-up folder: the loopback ports of the registries it started
+HELD = Path(tempfile.gettempdir()) / "stackbuild-engine-tests" / "held-ports"  # shared by every session
+DEFAULT_REGISTRY_PORT = 5000  # `make matrix`'s registry: its images are never a test's
 _session: list[Path] = []  # that folder, once the session's engine_left_as_found set it up
 
 
@@ -46,8 +51,8 @@ def own_ports(folder: Path | None) -> None:
 
 
 def record_port(port: int) -> None:
-    """Note a loopback registry (or proxy) this session started: its images are the session's to remove.
-    A file, not memory: the janitor of a killed session reads it from another process."""
+    """Note a loopback registry (or proxy) this session started: the janitor of a killed session gives
+    it time to stop before it looks for stopped ports. A file: the janitor is another process."""
     for folder in _session:
         with (folder / PORTS).open("a", encoding="utf-8") as ports:
             ports.write(f"{port}\n")
@@ -59,20 +64,51 @@ def recorded_ports(folder: Path) -> set[int]:
     return {int(port) for port in path.read_text(encoding="utf-8").split()} if path.exists() else set()
 
 
-def leftovers(now: set[str], before: set[str] | None, ports: set[int]) -> list[str]:
+def hold_port(port: int, pid: int | None = None) -> None:
+    """Note that process pid (default: this one) uses images of loopback port while nothing listens
+    there: the clean-ups of other sessions leave them while it lives."""
+    HELD.mkdir(parents=True, exist_ok=True)
+    (HELD / str(port)).write_text(f"{os.getpid() if pid is None else pid}\n", encoding="utf-8")
+
+
+def held_ports(session_pid: int) -> set[int]:
+    """The ports held by live processes other than session_pid; the notes of ended ones are removed."""
+    held = set()
+    for note in HELD.glob("*") if HELD.is_dir() else ():
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(note.read_text(encoding="utf-8"))
+            if not _alive(pid):
+                note.unlink(missing_ok=True)
+            elif pid != session_pid:
+                held.add(int(note.name))
+    return held
+
+
+def _alive(pid: int) -> bool:
+    """Whether process pid exists (a signal 0 reaches it, or it belongs to another user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def leftovers(now: set[str], before: set[str] | None, kept: set[int]) -> list[str]:
     """The references of now that are the session's to remove: new since before, and either a dangling
-    image record or of one of the session's registries (ports) nothing listens on any more. Images of
-    another session's registries, or of a port it keeps closed on purpose, stay. None if before is
-    unknown (the store could not be listed): then nothing is known to be new."""
+    image record or of a loopback port nothing listens on any more, unless kept (held by another live
+    session, or the default registry's). None if before is unknown (the store could not be listed):
+    then nothing is known to be new."""
     if before is None:
         return []
-    return sorted(ref for ref in now - before if ref.startswith("moby-dangling@") or _stopped(ref, ports))
+    return sorted(ref for ref in now - before if ref.startswith("moby-dangling@") or _stopped(ref, kept))
 
 
-def _stopped(ref: str, ports: set[int]) -> bool:
-    """Whether ref names a loopback registry of ports that nothing listens on any more."""
+def _stopped(ref: str, kept: set[int]) -> bool:
+    """Whether ref names a loopback registry not in kept that nothing listens on any more."""
     port = _loopback_port(ref)
-    return port is not None and port in ports and not listening(port)
+    return port is not None and port not in kept and not listening(port)
 
 
 def listening(port: int) -> bool:
@@ -88,13 +124,14 @@ def _loopback_port(ref: str) -> int | None:
     return int(port) if rest and name in ("localhost", "127.0.0.1") and port.isdigit() else None
 
 
-def clean(before: set[str] | None, folder: Path) -> str:
-    """Remove the images that appeared since before and belong to the session's stopped registries
-    (recorded in folder); how."""
+def clean(before: set[str] | None, folder: Path, session_pid: int | None = None) -> str:
+    """Remove the images that appeared since before and belong to stopped loopback registries, but for
+    the ports other live sessions than session_pid (default: this process) hold; how."""
     now = image_refs() if before is not None else None
     if before is None or now is None:
         return "skipped: the engine's image store could not be listed, so what the tests made is unknown"
-    return remove_refs(leftovers(now, before, recorded_ports(folder)), folder / "rmi.log")
+    kept = held_ports(os.getpid() if session_pid is None else session_pid) | {DEFAULT_REGISTRY_PORT}
+    return remove_refs(leftovers(now, before, kept), folder / "rmi.log")
 
 
 def watch(before: set[str] | None, folder: Path) -> subprocess.Popen[bytes] | None:
@@ -137,8 +174,8 @@ def main(argv: list[str]) -> int:
     before = set((folder / "before.txt").read_text(encoding="utf-8").split())
     ends_within(pid, None)
     _settle(folder)
-    how = clean(before, folder)
-    print(f"session {pid} ended before its teardown; images of its stopped registries removed ({how})",
+    how = clean(before, folder, pid)
+    print(f"session {pid} ended before its teardown; images of stopped registries removed ({how})",
           flush=True)
     return 0
 

@@ -1,6 +1,6 @@
 """The engine's image store after tests and bench runs: bench.env lists and removes image records, and
-a test session removes only the images of registries it started and stopped (not those of a session
-beside it), also when it was killed before its teardown; then its registries and second dockerd end too."""
+a test session removes the new images of stopped loopback registries (not those a session beside it
+holds), also when it was killed before its teardown; then its registries and second dockerd end too."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from engine.build.request import BuildRequest
 from tests.conftest import ROOT
 from tests.integration.conftest import payload_context
 from tests.integration.engines import bridge_of, unmount_below
-from tests.integration.janitor import PORTS, clean, ends_within, listening
+from tests.integration.janitor import clean, ends_within, hold_port, listening
 from tests.integration.registries import free_port
 
 
@@ -29,27 +29,31 @@ def listed() -> set[str]:
     return refs
 
 
-def test_the_clean_up_removes_new_images_of_the_sessions_stopped_registries_and_keeps_any_other(
+def test_the_clean_up_removes_new_images_of_stopped_registries_and_keeps_those_another_session_holds(
         tmp_path: Path, registry: str, builder: BuildxBuilder) -> None:
-    before, ours, foreign = listed(), free_port(), free_port()  # both ports closed: bound, then released
+    before, unrecorded, foreign = listed(), free_port(), free_port()  # both closed: bound, then released
     context = payload_context(tmp_path / "ctx")
-    running, stopped = f"{registry}/housekeeping/x:1", f"localhost:{ours}/housekeeping/x:1"
-    closed = f"localhost:{foreign}/housekeeping/x:1"  # as another session's test that keeps a port closed
+    running, stopped = f"{registry}/housekeeping/x:1", f"localhost:{unrecorded}/housekeeping/x:1"
+    held = f"localhost:{foreign}/housekeeping/x:1"  # as another session's test that keeps a port closed
     builder.build(BuildRequest(node="x", context=context, dockerfile=context / "Dockerfile",
-                               platforms=("linux/amd64",), tags=(running, stopped, closed), push=False,
+                               platforms=("linux/amd64",), tags=(running, stopped, held), push=False,
                                load=True), tmp_path / "build.log")
-    assert {running, stopped, closed} <= listed()
-    (tmp_path / PORTS).write_text(f"{registry.rpartition(':')[2]}\n{ours}\n", encoding="utf-8")
+    assert {running, stopped, held} <= listed()
+    other_session = subprocess.Popen(["sleep", "300"])
     try:
+        hold_port(foreign, other_session.pid)
+        # `stopped` is of no port the session noted: as a retrying proxy stackbuild started for a push
         assert clean(before, tmp_path) in ("ctr", f"docker image rm in the background "
                                                   f"(log: {tmp_path / 'rmi.log'})")
         deadline = time.monotonic() + 60  # `docker image rm` (without ctr) runs in the background
         while stopped in listed() and time.monotonic() < deadline:
             time.sleep(0.5)
         refs = listed()
-        assert stopped not in refs and running in refs and closed in refs
+        assert stopped not in refs and running in refs and held in refs
     finally:
-        remove_refs([running, stopped, closed], tmp_path / "rmi-test.log")
+        other_session.kill()
+        other_session.wait()
+        remove_refs([running, stopped, held], tmp_path / "rmi-test.log")
 
 
 KILLED_SESSION = """\

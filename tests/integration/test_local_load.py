@@ -26,6 +26,7 @@ from engine.run.local import build_local
 from engine.run.settings import BuildSettings
 from engine.state.loaded import read_loaded
 from engine.state.report import RunReport
+from tests.integration.janitor import hold_port
 
 UNIQUE = f"sbload{uuid.uuid4().hex[:8]}"
 PLATFORMS = {"linux/amd64", "linux/arm64"}
@@ -43,10 +44,13 @@ BUILT = ("sdk", "app", "tool")
 
 
 def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
+    """A loopback port nothing listens on (bound, then released), held for this session: a session
+    beside it that ends meanwhile leaves the images tagged for it."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        port = int(sock.getsockname()[1])
+    hold_port(port)
+    return port
 
 
 @pytest.fixture(scope="module")
