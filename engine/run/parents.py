@@ -55,6 +55,8 @@ class ParentDigests:
         return digest
 
     def _pushed_digest(self, parent: Node) -> str:
+        """A node neither built here nor planned with a digest (an SBOM generator outside a PR's change;
+        PR mode plans every parent it builds on): its content tag's digest, else its human tag's."""
         for ref in (content_ref(parent, self.planned.fingerprints[parent.name]), parent.ref):
             digest = self.registry.digest(ref)
             if digest:

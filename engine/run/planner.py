@@ -13,7 +13,7 @@ from engine.registry.client import Registry
 from engine.state import gitexport, gitinfo
 from engine.state.history import History
 from graph.change.affected import affected, directly_changed
-from graph.change.fingerprint import Fingerprint, fingerprint_graph
+from graph.change.fingerprint import Fingerprint, fingerprint_graph, with_secrets
 from graph.context.files import DigestMemo
 from graph.errors import GraphError
 from graph.expand.assemble import STACK_FILE, load_graph, stack_paths
@@ -24,6 +24,7 @@ from graph.plan.changes import Observed, decide
 from graph.plan.entries import BUILD, PlanEntry
 
 CANDIDATE_SUFFIX = "-candidate"  # sb-<fingerprint>-candidate: pushed, not yet checked and tested
+NEEDED_BY_CHANGE = "needed_by_change"  # PR mode: outside the change, but what it builds on has no image
 
 
 @dataclass(frozen=True)
@@ -71,16 +72,21 @@ def plan_build(stack_graph: StackGraph, root: Path, registry: Registry | None, h
     fingerprints = fingerprint_graph(stack_graph, root, base_digests(stack_graph, registry, history), memo,
                                      withheld)
     touched: dict[str, str] = {}
-    candidates = None
+    candidates = needed = None
     if changed_since:
         touched = pr_changes(stack_graph, root, changed_since, targets)
         candidates = affected(stack_graph, touched)
     observed = None if registry is None else {} if full else observe(
         stack_graph, fingerprints, registry, history, candidates)
+    if observed is not None and registry is not None and candidates is not None and not full:
+        support, needed = untouched_parents(stack_graph, fingerprints, registry, history, candidates)
+        observed.update(support)
+        candidates |= needed
     if observed is not None:
         observed.update(base_history(stack_graph, history))
     entries = decide(stack_graph, fingerprints, observed, full, candidates)
-    return Planned(stack_graph, fingerprints, _pr_reasons(entries, touched, candidates), touched)
+    return Planned(stack_graph, fingerprints, _pr_reasons(entries, touched, candidates, needed or set()),
+                   touched)
 
 
 def base_digests(stack_graph: StackGraph, registry: Registry | None,
@@ -154,9 +160,62 @@ def observe(stack_graph: StackGraph, fingerprints: Mapping[str, Fingerprint], re
     return dict(zip(names, side_by_side(look, names), strict=True))
 
 
-def _pr_reasons(entries: tuple[PlanEntry, ...], touched: Mapping[str, str],
-                candidates: set[str] | None) -> tuple[PlanEntry, ...]:
-    """In PR mode a build's reason is what the change touched, or the parent it rebuilds on."""
+def untouched_parents(stack_graph: StackGraph, fingerprints: Mapping[str, Fingerprint], registry: Registry,
+                      history: History | None, candidates: set[str]) -> tuple[dict[str, Observed], set[str]]:
+    """PR mode: the nodes outside the change that its nodes are built on, each looked up by the content
+    tag of its current inputs (never its human tag: it may name an older build than the one the child's
+    fingerprint rests on); those with no such image are built too (returned second), and so on down."""
+    found: dict[str, Observed] = {}
+    needed: set[str] = set()
+    wanted = _parents_outside(stack_graph, candidates, candidates)
+    while wanted:
+        seen = _observe_content(stack_graph, fingerprints, registry, history, wanted)
+        trusted = _trusted_content(stack_graph, fingerprints, registry, seen)
+        for name, observed in seen.items():
+            content = observed.content_digest or trusted.get(name)
+            found[name] = replace(observed, content_digest=content)
+        missing = {name for name in seen if not found[name].content_digest}
+        needed |= missing
+        wanted = _parents_outside(stack_graph, missing, candidates | needed | found.keys())
+    return found, needed
+
+
+def _observe_content(stack_graph: StackGraph, fingerprints: Mapping[str, Fingerprint], registry: Registry,
+                     history: History | None, names: set[str]) -> dict[str, Observed]:
+    """One HEAD per node, of its content tag (its human tag does not matter to a node only built on)."""
+    def look(name: str) -> Observed:
+        content = registry.digest(content_ref(stack_graph.nodes[name], fingerprints[name]))
+        previous = history.last_success(name) if history and not content else None
+        return Observed(content, None, previous.inputs if previous else None)
+
+    ordered = sorted(names)
+    return dict(zip(ordered, side_by_side(look, ordered), strict=True))
+
+
+def _parents_outside(stack_graph: StackGraph, names: set[str], known: set[str]) -> set[str]:
+    """The parents of names built by this graph (not external bases) that are not in known."""
+    parents = {stack_graph.nodes[name].parent for name in names}
+    return {parent for parent in parents
+            if parent and parent not in known and not stack_graph.nodes[parent].external}
+
+
+def _trusted_content(stack_graph: StackGraph, fingerprints: Mapping[str, Fingerprint], registry: Registry,
+                     seen: Mapping[str, Observed]) -> dict[str, str]:
+    """For the nodes of seen with no image under this run's content tag because it withholds a secret
+    (--no-secrets): the digest under the content tag a run passing the secrets gives the same inputs,
+    the build main published for them."""
+    missing = [name for name, observed in seen.items() if not observed.content_digest]
+    trusted = with_secrets(stack_graph, fingerprints) if missing else {}
+    refs = {name: content_ref(stack_graph.nodes[name], trusted[name]) for name in missing
+            if trusted[name].value != fingerprints[name].value}
+    digests = side_by_side(registry.digest, list(refs.values()))
+    return {name: digest for name, digest in zip(refs, digests, strict=True) if digest}
+
+
+def _pr_reasons(entries: tuple[PlanEntry, ...], touched: Mapping[str, str], candidates: set[str] | None,
+                needed: set[str]) -> tuple[PlanEntry, ...]:
+    """In PR mode a build's reason is what the change touched, the parent it rebuilds on, or, for a node
+    outside the change with no image of its current inputs, that the change needs it."""
     if candidates is None:
         return entries
     result = []
@@ -165,6 +224,8 @@ def _pr_reasons(entries: tuple[PlanEntry, ...], touched: Mapping[str, str],
             entry = replace(entry, reason=touched[entry.node])
         elif entry.action == BUILD and entry.parent in candidates:
             entry = replace(entry, reason=f"parent_rebuilt: {entry.parent}")
+        elif entry.action == BUILD and entry.node in needed:
+            entry = replace(entry, reason=f"{NEEDED_BY_CHANGE}: {entry.reason}")
         result.append(entry)
     return tuple(result)
 

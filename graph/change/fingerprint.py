@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from graph.context.dockerignore import read_ignore_patterns
@@ -142,8 +142,27 @@ def fingerprint_graph(stack_graph: StackGraph, root: Path, bases: Mapping[str, s
         base = node.external or (parent.external if parent else "")
         if base:
             inputs["base"] = digests.get(base, "")
-        result[name] = Fingerprint(name, _sha({"v": VERSION, **inputs})[7:], inputs, files)
+        result[name] = Fingerprint(name, _value(inputs), inputs, files)
     return result
+
+
+def with_secrets(stack_graph: StackGraph, fingerprints: Mapping[str, Fingerprint]) -> dict[str, Fingerprint]:
+    """The fingerprints a withheld run's nodes (see node_inputs) have in a run passing the secrets: no
+    `secrets: withheld` input, the parents' values recomputed; no file is read again."""
+    result: dict[str, Fingerprint] = {}
+    for name in stack_graph.order:
+        node, fingerprint = stack_graph.nodes[name], fingerprints[name]
+        inputs = {key: value for key, value in fingerprint.inputs.items()
+                  if (key, value) != ("secrets", WITHHELD)}
+        if node.parent and not node.external:
+            inputs["parent"] = result[node.parent].value
+        changed = inputs != fingerprint.inputs
+        result[name] = replace(fingerprint, value=_value(inputs), inputs=inputs) if changed else fingerprint
+    return result
+
+
+def _value(inputs: Mapping[str, str]) -> str:
+    return _sha({"v": VERSION, **inputs})[7:]
 
 
 def changed_inputs(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:

@@ -193,14 +193,25 @@ class NoImages:
         return None
 
 
+class AllImages:
+    """A registry that holds every image, under any tag."""
+
+    def digest(self, reference: str) -> str | None:
+        return "sha256:" + "0" * 64
+
+
 def test_pr_mode_asks_the_registry_unless_offline(repo: Path, monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(graphcmd, "RegistryClient", NoImages)
     (repo / "stacks/t/other/Dockerfile").write_text("FROM scratch\n# other changed\n", encoding="utf-8")
+    monkeypatch.setattr(graphcmd, "RegistryClient", AllImages)
     assert graph("--changed-since", "HEAD", "--format", "mermaid", "--cluster", "none", root=repo) == 0
     out = capsys.readouterr().out
     assert set(re.findall(r"^  (n_\w+)\[", out, re.MULTILINE)) == {"n_base", "n_sdk", "n_other"}
-    assert "  class n_other build" in out and "  class n_base,n_sdk context" in out
+    assert "  class n_other skip" in out and "  class n_base,n_sdk context" in out  # up to date
+    monkeypatch.setattr(graphcmd, "RegistryClient", NoImages)  # other's parents have no image: built too
+    assert graph("--changed-since", "HEAD", "--format", "mermaid", "--cluster", "none", root=repo) == 0
+    out = capsys.readouterr().out
+    assert "  class n_base,n_sdk,n_other build" in out
 
 
 def test_odd_text_survives_graphviz_literally(dot_binary: str) -> None:

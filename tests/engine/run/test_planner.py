@@ -19,6 +19,7 @@ from engine.run.planner import (
 )
 from engine.state.gitinfo import GitError
 from engine.state.history import NodeRecord
+from graph.change.affected import affected
 from graph.change.fingerprint import Fingerprint, fingerprint_graph
 from graph.context.files import ContextFile
 from graph.expand.dag import StackGraph
@@ -350,9 +351,23 @@ def test_planned_entry_finds_one_node(graph: StackGraph, root: Path) -> None:
 
 def pr_plan(root: Path, ref: str = "HEAD",
             registry: WithBases | None = None) -> dict[str, tuple[str, str]]:
+    """The PR plan against a registry where main built every node outside the change (by default)."""
     graph = api.load(api.Options(root=root, targets=STACK))
-    planned = plan_build(graph, root, registry or WithBases(), None, changed_since=ref, targets=STACK)
+    planned = plan_build(graph, root, registry or built_outside_change(root, ref), None, changed_since=ref,
+                         targets=STACK)
     return {entry.node: (entry.action, entry.reason) for entry in planned.entries}
+
+
+def built_outside_change(root: Path, ref: str = "HEAD") -> WithBases:
+    """A registry holding the content tag of each node the change since ref does not affect."""
+    graph = api.load(api.Options(root=root, targets=STACK))
+    offline = plan_build(graph, root, WithBases(), None)
+    hit = affected(graph, pr_changes(graph, root, ref, STACK))
+    registry = WithBases()
+    for name, node in graph.nodes.items():
+        if name not in hit and not node.external:
+            registry.push(content_ref(node, offline.fingerprints[name]), f"{name} as main built it")
+    return registry
 
 
 UNCHANGED = (SKIP, "unchanged_since_ref")
@@ -361,12 +376,14 @@ UNCHANGED = (SKIP, "unchanged_since_ref")
 def test_pr_mode_a_changed_dockerfile(root: Path) -> None:
     commit_all(root, "one")
     (root / "stacks/t/mid/Dockerfile").write_text("FROM scratch\n# edited\n", encoding="utf-8")
-    registry = WithBases()
+    registry = built_outside_change(root)
+    registry.requests.clear()
     assert pr_plan(root, registry=registry) == {
         "base": UNCHANGED, "other": UNCHANGED, "side": UNCHANGED, "onext": UNCHANGED,
         "ext": (EXTERNAL, "base image"),
         "mid": (BUILD, "dockerfile_changed"), "leaf": (BUILD, "parent_rebuilt: mid")}
-    assert dict(registry.requests) == {"HEAD": 5}  # only the candidates are looked up, and the base
+    # the candidates are looked up (tag and content), mid's parent by its content tag, and the base
+    assert dict(registry.requests) == {"HEAD": 6}
 
 
 def test_pr_mode_a_committed_change_since_an_older_ref(root: Path) -> None:

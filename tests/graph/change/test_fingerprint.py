@@ -14,7 +14,13 @@ from typing import Any
 import pytest
 import yaml
 
-from graph.change.fingerprint import CONTENT_TAG_PREFIX, Fingerprint, changed_inputs, fingerprint_graph
+from graph.change.fingerprint import (
+    CONTENT_TAG_PREFIX,
+    Fingerprint,
+    changed_inputs,
+    fingerprint_graph,
+    with_secrets,
+)
 from graph.context.files import ContextFile
 from graph.errors import StackError
 from graph.expand.assemble import load_graph
@@ -291,6 +297,14 @@ def test_withheld_secrets_change_the_nodes_declaring_secrets_and_their_descendan
     assert withheld["b"].inputs["secrets"] == "withheld"
     assert changed_inputs(trusted["c"].inputs, withheld["c"].inputs) == ["parent"]
     assert fingerprint_graph(graph, repo, withheld=False) == trusted
+
+
+def test_with_secrets_gives_a_withheld_runs_nodes_the_fingerprints_of_a_run_passing_them(repo: Path) -> None:
+    """What a --no-secrets run looks an untouched parent up by once its own content tag is missing."""
+    graph, bases = graph_of_repo(repo), {"debian:12": "sha256:" + "1" * 64}
+    trusted = fingerprint_graph(graph, repo, bases)
+    assert with_secrets(graph, fingerprint_graph(graph, repo, bases, withheld=True)) == trusted
+    assert with_secrets(graph, trusted) == trusted
 
 
 def test_withholding_changes_nothing_when_no_node_declares_a_secret(repo: Path) -> None:
