@@ -15,7 +15,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import networkx as nx
 import structlog
@@ -76,13 +76,35 @@ def unit_graph(graph: nx.DiGraph, todo: set[str], platforms_of: Callable[[str], 
     return units
 
 
+Done = queue.SimpleQueue[tuple[Unit, str, Future[object]]]  # (unit, its builder, its future) as each ends
+
+
+@dataclass
+class _Progress:
+    """One run's units and where each stands."""
+
+    units: nx.DiGraph
+    priority: dict[Unit, float]  # the longest remaining path from the unit: the longest goes first
+    pending: dict[Unit, int]  # how many of what the unit waits for have not succeeded yet
+    ready: list[tuple[float, Unit]] = field(default_factory=list)  # a heap of (-priority, unit)
+    results: dict[Unit, Outcome] = field(default_factory=dict)
+    tries: dict[Unit, int] = field(default_factory=dict)  # builds started, per unit
+    done: Done = field(default_factory=queue.SimpleQueue)
+
+    def release(self, finished: Unit) -> None:
+        """The units waiting for finished that wait for nothing else now become ready."""
+        for waiter in self.units.successors(finished):
+            self.pending[waiter] -= 1
+            if not self.pending[waiter]:
+                heapq.heappush(self.ready, (-self.priority[waiter], waiter))
+
+
 def _no_builder(unit: Unit) -> object:
     raise EngineError(f"node {unit.node}: no builder of the pool is left for {unit.platform}",
                       "check the builders with `docker buildx ls`, or add one for this platform")
 
 
-def _report_to(done: queue.SimpleQueue[tuple[Unit, str, Future[object]]], unit: Unit,
-               builder: str) -> Callable[[Future[object]], None]:
+def _report_to(done: Done, unit: Unit, builder: str) -> Callable[[Future[object]], None]:
     return lambda future: done.put((unit, builder, future))
 
 
@@ -105,13 +127,10 @@ class PoolScheduler:
         """build(unit, builder) every platform of every selected node, merge(node) each; node outcomes."""
         todo = set(selected)
         units = unit_graph(self.graph, todo, self.platforms_of, self.merged_first)
-        priority: dict[Unit, float] = remaining_path(units, self._unit_weight)
-        pending = {unit: units.in_degree(unit) for unit in units}
-        ready = [(-priority[u], u) for u in units if not pending[u]]
-        heapq.heapify(ready)
-        results: dict[Unit, Outcome] = {}
-        tries: dict[Unit, int] = {}
-        done: queue.SimpleQueue[tuple[Unit, str, Future[object]]] = queue.SimpleQueue()
+        progress = _Progress(units, remaining_path(units, self._unit_weight),
+                             {unit: units.in_degree(unit) for unit in units})
+        progress.ready = [(-progress.priority[u], u) for u in units if not progress.pending[u]]
+        heapq.heapify(progress.ready)
         running, stopped_by = 0, ""
         workers = sum(b.capacity for b in self._all_builders()) + 2
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="unit") as executor:
@@ -119,35 +138,33 @@ class PoolScheduler:
                 if self.stop.is_set():
                     stopped_by = stopped_by or "an interrupt"
                 if not stopped_by:
-                    running += self._dispatch(ready, results, executor, build, merge, done, tries)
+                    running += self._dispatch(progress, executor, build, merge)
                 if not running:
                     break
                 try:
-                    unit, builder, future = done.get(timeout=0.5)
+                    unit, builder, future = progress.done.get(timeout=0.5)
                 except queue.Empty:
                     continue
                 running -= 1
-                failed = self._end(unit, builder, future, units, results, tries, pending, ready, priority)
+                failed = self._end(unit, builder, future, progress)
                 stopped_by = stopped_by or ("" if self.keep_going else failed)
-        return self._node_outcomes(todo, units, results, stopped_by)
+        return self._node_outcomes(todo, units, progress.results, stopped_by)
 
-    def _end(self, unit: Unit, builder: str, future: Future[object], units: nx.DiGraph,
-             results: dict[Unit, Outcome], tries: dict[Unit, int], pending: dict[Unit, int],
-             ready: list[tuple[float, Unit]], priority: dict[Unit, float]) -> str:
+    def _end(self, unit: Unit, builder: str, future: Future[object], progress: _Progress) -> str:
         """Take in unit's end on builder: another try when the builder was lost, else its outcome and the
         units it releases; unit's node when it failed ('' otherwise)."""
         if builder:
             self.load[builder] -= 1
         error = future.exception()
-        if isinstance(error, BuilderLost) and self._retry(unit, builder, error, tries):
-            heapq.heappush(ready, (-priority[unit], unit))  # not started when skipped meanwhile
-        elif unit in results:  # skipped while it ran (a parent failed on another platform): stays so
+        if isinstance(error, BuilderLost) and self._retry(unit, builder, error, progress.tries):
+            heapq.heappush(progress.ready, (-progress.priority[unit], unit))  # skipped meanwhile: not started
+        elif unit in progress.results:  # skipped while it ran (a parent failed on another platform): stays so
             pass
         elif error is None:
-            results[unit] = Outcome(unit.node, SUCCEEDED)
-            self._release(units, unit, pending, ready, priority)
+            progress.results[unit] = Outcome(unit.node, SUCCEEDED)
+            progress.release(unit)
         else:
-            self._fail(units, unit, error, results)
+            self._fail(progress.units, unit, error, progress.results)
             return unit.node
         return ""
 
@@ -168,16 +185,14 @@ class PoolScheduler:
     def _all_builders(self) -> list[PoolBuilder]:
         return list({b.name: b for _, group in self.pool.platforms for b in group}.values())
 
-    def _dispatch(self, ready: list[tuple[float, Unit]], results: dict[Unit, Outcome],
-                  executor: ThreadPoolExecutor, build: Callable[[Unit, str], object],
-                  merge: Callable[[str], object], done: queue.SimpleQueue[tuple[Unit, str, Future[object]]],
-                  tries: dict[Unit, int]) -> int:
+    def _dispatch(self, progress: _Progress, executor: ThreadPoolExecutor,
+                  build: Callable[[Unit, str], object], merge: Callable[[str], object]) -> int:
         """Start every ready unit a builder has room for, by priority; the number started."""
         started, waiting = 0, []
-        while ready:
-            item = heapq.heappop(ready)
+        while progress.ready:
+            item = heapq.heappop(progress.ready)
             unit = item[1]
-            if unit in results:  # skipped while it waited
+            if unit in progress.results:  # skipped while it waited
                 continue
             builder = self._pick(unit.platform) if unit.platform else ""
             if unit.platform and not builder and self._alive(unit.platform):
@@ -189,14 +204,14 @@ class PoolScheduler:
             elif builder:
                 self.load[builder] = self.load.get(builder, 0) + 1
                 self.assigned.append((unit, builder))
-                tries[unit] = tries.get(unit, 0) + 1
+                progress.tries[unit] = progress.tries.get(unit, 0) + 1
                 future = executor.submit(build, unit, builder)
             else:
                 future = executor.submit(merge, unit.node)
-            future.add_done_callback(_report_to(done, unit, builder))
+            future.add_done_callback(_report_to(progress.done, unit, builder))
             started += 1
         for item in waiting:
-            heapq.heappush(ready, item)
+            heapq.heappush(progress.ready, item)
         return started
 
     def _pick(self, platform: str) -> str:
@@ -219,13 +234,6 @@ class PoolScheduler:
         if again:
             log.warning("build_moved", node=unit.node, platform=unit.platform, lost=builder)
         return again
-
-    def _release(self, units: nx.DiGraph, finished: Unit, pending: dict[Unit, int],
-                 ready: list[tuple[float, Unit]], priority: dict[Unit, float]) -> None:
-        for waiter in units.successors(finished):
-            pending[waiter] -= 1
-            if not pending[waiter]:
-                heapq.heappush(ready, (-priority[waiter], waiter))
 
     def _node_outcomes(self, todo: set[str], units: nx.DiGraph, results: dict[Unit, Outcome],
                        stopped_by: str) -> dict[str, Outcome]:
