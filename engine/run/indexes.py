@@ -65,10 +65,9 @@ def _nested(registry: RegistryClient, repository: str, holder: str, digest: str)
     try:
         return registry.manifest(f"{repository}@{digest}")
     except RegistryError as exc:
-        raise PruneError(f"cannot read {repository}@{digest}, which {holder} refers to: {exc.message}; "
-                         f"what it refers to is unknown, so prune stopped before deleting anything of "
-                         f"{repository}", "run prune again once the registry answers; if that index is "
-                         f"damaged, push the image again, or delete {holder} by hand") from exc
+        raise _unreadable(f"{repository}@{digest}", f"which {holder} refers to", repository, exc,
+                          "run prune again once the registry answers; if that index is damaged, push the "
+                          f"image again, or delete {holder} by hand") from exc
 
 
 def with_recorded(registry: RegistryClient, repository: str, listed: Sequence[Listed], keep: Keep) -> Keep:
@@ -89,9 +88,8 @@ def _recorded(registry: RegistryClient, repository: str, digest: str, why: Why) 
     try:
         manifest = registry.manifest(reference)
     except RegistryError as exc:
-        raise PruneError(f"cannot read {reference}, kept ({why.text}): {exc.message}; what it refers to is "
-                         f"unknown, so prune stopped before deleting anything of {repository}",
-                         "run prune again once the registry answers") from exc
+        raise _unreadable(reference, f"kept ({why.text})", repository, exc,
+                          "run prune again once the registry answers") from exc
     if manifest is None:
         log.warning("prune_recorded_gone", node="*", ref=reference, kept=why.text,
                     reason="a kept lockfile records it, but the registry no longer has it: "
@@ -114,6 +112,12 @@ def stop_if_unreadable(repository: str, listed: Sequence[Listed], verdicts: Sequ
     if found:
         digest, tag, why = found[0]
         raise _missing(repository, digest, why, f"tag {tag}")
+
+
+def _unreadable(reference: str, why: str, repository: str, exc: RegistryError, hint: str) -> PruneError:
+    """Reading reference (why: what refers to it, or why it is kept) failed: what it refers to is unknown."""
+    return PruneError(f"cannot read {reference}, {why}: {exc.message}; what it refers to is unknown, so "
+                      f"prune stopped before deleting anything of {repository}", hint)
 
 
 def _missing(repository: str, digest: str, why: str, broken: str) -> PruneError:
