@@ -134,3 +134,20 @@ def test_a_command_whose_starter_is_no_longer_its_parent_does_not_start(tmp_path
     orphan = subprocess.run(["sh", "-c", '"$@"; exit $?', "sh", *argv], check=False, timeout=30)
     assert orphan.returncode == 125 and not started.exists()
     assert subprocess.run(argv, check=False, timeout=30).returncode == 0 and started.exists()
+
+
+def test_what_a_session_noted_is_undone_by_its_janitor(tmp_path: Path) -> None:
+    trusted = tmp_path / "certs.d" / "localhost:4711"
+    trusted.mkdir(parents=True)
+    (trusted / "ca.crt").write_text("x", encoding="utf-8")
+    session = tmp_path / "session"
+    session.mkdir()
+    janitor.undo(session)  # nothing noted: nothing to do
+    janitor.own_ports(session)
+    try:
+        janitor.note_undo("folder", str(trusted))
+        janitor.note_undo("folder", str(tmp_path / "never-made"))
+    finally:
+        janitor.own_ports(None)
+    janitor.undo(session)
+    assert not trusted.exists() and (tmp_path / "certs.d").exists()

@@ -23,7 +23,7 @@ from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 
 from tests.integration.conftest import _unavailable
-from tests.integration.janitor import dies_with_this_thread
+from tests.integration.janitor import dies_with_this_thread, note_undo, unmount_below
 
 
 @dataclass
@@ -64,6 +64,7 @@ def second_dockerd(config: dict[str, Any] | None = None) -> Iterator[SecondEngin
              str(exec_root), "--pidfile", str(exec_root / "dockerd.pid"), "-H", f"unix://{socket}",
              f"--bridge={bridge}", "--iptables=false", "--ip-masq=false"]),
             stdout=log, stderr=subprocess.STDOUT)
+    note_undo("engine", str(folder), bridge, str(process.pid))
     engine = SecondEngine(DockerClient(host=f"unix://{socket}"), socket, process, folder)
     trouble = ""
     try:
@@ -109,14 +110,6 @@ def _trouble_of(engine: SecondEngine) -> str:
     return f"{why}; the end of its log:\n{log[-4000:]}"
 
 
-def unmount_below(folder: Path) -> None:
-    """Unmount what a killed dockerd left mounted below folder (its data-root bind mount), deepest first."""
-    mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
-    for point in sorted((m for m in mounts if m == str(folder) or m.startswith(f"{folder}/")), reverse=True):
-        if subprocess.run(["umount", point], check=False, capture_output=True).returncode:
-            subprocess.run(["umount", "-l", point], check=False, capture_output=True)
-
-
 def bridge_of(pid: int) -> str:
     """The name of the bridge the second engine of the test process pid has."""
     return f"sbb{pid % 100000}"
@@ -147,6 +140,7 @@ def _wait_until_up(docker: DockerClient, process: subprocess.Popen[bytes], log: 
 @contextmanager
 def docker_context(name: str, socket: Path) -> Iterator[str]:
     """A docker context (and so a buildx builder) of that name for the engine at socket; removed after."""
+    note_undo("context", name)
     subprocess.run(["docker", "context", "create", name, "--docker", f"host=unix://{socket}"],
                    check=True, capture_output=True)
     try:

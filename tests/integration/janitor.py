@@ -1,7 +1,8 @@
 """The image store after an engine test session, also one killed before its teardown (a cancelled CI
 job, `timeout`, pytest-timeout's os._exit): a detached janitor process waits for the session's process
-to end and removes the new images of stopped loopback registries, unless the session's own teardown
-did it and ended the janitor first. Every stopped port counts, also those of the retrying proxies
+to end and removes the new images of stopped loopback registries, and what the session noted to undo
+(certs.d folders, docker contexts, a second dockerd's folder, mounts and bridge), unless the session's
+own teardown ran and ended the janitor first. Every stopped port counts, also those of the retrying proxies
 stackbuild starts inside a build (known to no test), except a port another live session holds (its
 test keeps the port closed on purpose and still uses the images) and the default registry's :5000.
 `python -m tests.integration.janitor PID FOLDER` runs one.
@@ -10,8 +11,10 @@ test keeps the port closed on purpose and still uses the images) and the default
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 _PARENT_STILL_ALIVE = '[ "$PPID" = "$1" ] || exit 125; shift; exec "$@"'  # $1: the pid that started it
 SETTLE_S = 10.0  # how long the registries of a killed session get to stop (they are sent SIGTERM)
 PORTS = "ports.txt"  # in the session's clean-up folder: the loopback ports of the registries it started
+UNDO = "undo.jsonl"  # in that folder: what a killed session's janitor undoes (note_undo)
 HELD = Path(tempfile.gettempdir()) / "stackbuild-engine-tests" / "held-ports"  # shared by every session
 DEFAULT_REGISTRY_PORT = 5000  # `make matrix`'s registry: its images are never a test's
 _session: list[Path] = []  # that folder, once the session's engine_left_as_found set it up
@@ -56,6 +60,39 @@ def record_port(port: int) -> None:
     for folder in _session:
         with (folder / PORTS).open("a", encoding="utf-8") as ports:
             ports.write(f"{port}\n")
+
+
+def note_undo(kind: str, *values: str) -> None:
+    """Note what the janitor undoes should the session be killed before the test undoes it itself:
+    ("folder", path), ("context", docker context name), ("engine", folder, bridge, dockerd pid)."""
+    for folder in _session:
+        with (folder / UNDO).open("a", encoding="utf-8") as notes:
+            notes.write(json.dumps([kind, *values]) + "\n")
+
+
+def undo(folder: Path) -> None:
+    """Undo what the session noted (what its tests undid already is undone again, harmlessly)."""
+    path = folder / UNDO
+    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else ():
+        kind, *values = json.loads(line)
+        if kind == "folder":
+            shutil.rmtree(values[0], ignore_errors=True)
+        elif kind == "context":
+            subprocess.run(["docker", "context", "rm", "--force", values[0]], check=False,
+                           capture_output=True, timeout=60)
+        elif kind == "engine":
+            ends_within(int(values[2]), 60)  # it got SIGTERM when the session died
+            unmount_below(Path(values[0]))
+            shutil.rmtree(values[0], ignore_errors=True)
+            subprocess.run(["ip", "link", "del", values[1]], check=False, capture_output=True, timeout=60)
+
+
+def unmount_below(folder: Path) -> None:
+    """Unmount what a killed dockerd left mounted below folder (its data-root bind mount), deepest first."""
+    mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    for point in sorted((m for m in mounts if m == str(folder) or m.startswith(f"{folder}/")), reverse=True):
+        if subprocess.run(["umount", point], check=False, capture_output=True).returncode:
+            subprocess.run(["umount", "-l", point], check=False, capture_output=True)
 
 
 def recorded_ports(folder: Path) -> set[int]:
@@ -175,8 +212,9 @@ def main(argv: list[str]) -> int:
     ends_within(pid, None)
     _settle(folder)
     how = clean(before, folder, pid)
-    print(f"session {pid} ended before its teardown; images of stopped registries removed ({how})",
-          flush=True)
+    undo(folder)
+    print(f"session {pid} ended before its teardown; images of stopped registries removed ({how}), "
+          "what it noted to undo undone", flush=True)
     return 0
 
 

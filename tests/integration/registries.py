@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from tests.integration.janitor import dies_with_this_thread, record_port
+from tests.integration.janitor import dies_with_this_thread, note_undo, record_port
 from tests.loopback import QuietHandler, Served
 
 CERTS_D = Path("/etc/docker/certs.d")
@@ -194,6 +194,7 @@ def secure_registry(folder: Path, pki: Pki, auth: str) -> Iterator[str]:
         f"http:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {pki.cert}\n    key: {pki.key}\n"
         f"{auth}", encoding="utf-8")
     trusted = CERTS_D / host
+    note_undo("folder", str(trusted))
     trusted.mkdir(parents=True, exist_ok=True)
     shutil.copy(pki.ca, trusted / "ca.crt")
     log = (folder / "registry.log").open("wb")

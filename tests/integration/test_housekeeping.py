@@ -18,8 +18,8 @@ from engine.build.builder import BuildxBuilder
 from engine.build.request import BuildRequest
 from tests.conftest import ROOT
 from tests.integration.conftest import payload_context
-from tests.integration.engines import bridge_of, unmount_below
-from tests.integration.janitor import clean, ends_within, hold_port, listening
+from tests.integration.engines import bridge_of
+from tests.integration.janitor import clean, ends_within, hold_port, listening, unmount_below
 from tests.integration.registries import free_port
 
 
@@ -63,7 +63,7 @@ from pathlib import Path
 
 from engine.build.request import BuildRequest
 from tests.integration.conftest import payload_context
-from tests.integration.engines import second_dockerd
+from tests.integration.engines import docker_context, second_dockerd
 
 
 def test_killed_after_storing_an_image(tmp_path, registry, builder):
@@ -72,15 +72,15 @@ def test_killed_after_storing_an_image(tmp_path, registry, builder):
     builder.build(BuildRequest(node="x", context=context, dockerfile=context / "Dockerfile",
                                platforms=("linux/amd64",), tags=(ref,), push=False, load=True),
                   tmp_path / "build.log")
-    with second_dockerd() as engine:
-        Path(os.environ["KILLED_DOCKERD"]).write_text(f"{engine.process.pid} {engine.folder}",
+    with second_dockerd() as engine, docker_context(f"sbkilled{os.getpid()}", engine.socket) as context:
+        Path(os.environ["KILLED_DOCKERD"]).write_text(f"{engine.process.pid} {engine.folder} {context}",
                                                       encoding="utf-8")
         Path(os.environ["KILLED_REF"]).write_text(ref, encoding="utf-8")
         os.kill(os.getpid(), signal.SIGKILL)  # as a cancelled CI job, a timeout or pytest-timeout ends it
 """
 
 
-def test_a_session_killed_before_its_teardown_leaves_no_image_registry_or_dockerd_of_its_own(
+def test_a_session_killed_before_its_teardown_leaves_no_image_registry_dockerd_or_context_of_its_own(
         tmp_path: Path, builder: BuildxBuilder) -> None:
     (tmp_path / "test_killed.py").write_text(KILLED_SESSION, encoding="utf-8")
     ref_file, dockerd_file = tmp_path / "ref.txt", tmp_path / "dockerd.txt"
@@ -99,13 +99,18 @@ def test_a_session_killed_before_its_teardown_leaves_no_image_registry_or_docker
             raise AssertionError(f"the session did not end in 300 s: {child.communicate()[0]}") from None
         ref = ref_file.read_text(encoding="utf-8") if ref_file.exists() else ""
         assert child.returncode == -signal.SIGKILL and ref, output
-        dockerd = int(dockerd_file.read_text(encoding="utf-8").split()[0])
-        assert ends_within(dockerd, 60), "the killed session's second dockerd is still running"
+        pid, folder, context = dockerd_file.read_text(encoding="utf-8").split()
+        assert ends_within(int(pid), 60), "the killed session's second dockerd is still running"
         assert closes_within(int(ref.partition("/")[0].rpartition(":")[2]), 10), "its registry still listens"
-        deadline = time.monotonic() + 60  # the clean-up runs once the session's process is gone
-        while ref in listed() and time.monotonic() < deadline:
+        bridge = Path("/sys/class/net") / bridge_of(child.pid)
+        deadline = time.monotonic() + 90  # the clean-up runs once the session's process is gone
+        while (ref in listed() or Path(folder).exists() or bridge.exists() or context in contexts()) and \
+                time.monotonic() < deadline:
             time.sleep(0.5)
         assert ref not in listed(), "the killed session's image stayed in the engine's store"
+        assert not Path(folder).exists(), "its second dockerd's folder stayed"
+        assert not bridge.exists(), "its second dockerd's bridge stayed"
+        assert context not in contexts(), "its docker context stayed"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signal.SIGTERM)  # what the killed session left running
@@ -122,12 +127,21 @@ def closes_within(port: int, seconds: float) -> bool:
     return not listening(port)
 
 
+def contexts() -> set[str]:
+    """The names of the docker contexts of this machine."""
+    listing = subprocess.run(["docker", "context", "ls", "--format", "{{.Name}}"], check=True,
+                             capture_output=True, text=True, timeout=60)
+    return set(listing.stdout.split())
+
+
 def _remove_second_engine(noted: Path, session: int) -> None:
-    """What a killed session's second dockerd leaves even when it stops: its mounts, folder and bridge."""
+    """What the janitor should have removed, should it not have: the killed session's second dockerd's
+    mounts, folder and bridge, and its docker context."""
     if not noted.exists():
         return
-    pid, folder = noted.read_text(encoding="utf-8").split()
+    pid, folder, context = noted.read_text(encoding="utf-8").split()
     ends_within(int(pid), 60)  # sent SIGTERM by the death signal or by the killpg above
     unmount_below(Path(folder))
     shutil.rmtree(folder, ignore_errors=True)
     subprocess.run(["ip", "link", "del", bridge_of(session)], check=False, capture_output=True)
+    subprocess.run(["docker", "context", "rm", "--force", context], check=False, capture_output=True)
