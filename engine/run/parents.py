@@ -18,7 +18,10 @@ class ParentDigests:
     def __init__(self, planned: Planned, registry: Registry, early: EarlyParents,
                  lock: threading.Lock) -> None:
         self.planned, self.registry, self.early, self.lock = planned, registry, early, lock
-        self.known = {entry.node: entry.digest for entry in planned.entries if entry.digest}
+        # PR mode: the untouched parents' digests come from the plan's lookup, not from the entries (a
+        # skip records no digest: history would vouch for it under the run's fingerprint)
+        planned_digests = {entry.node: entry.digest for entry in planned.entries if entry.digest}
+        self.known = {**planned.support, **planned_digests}
 
     def of(self, parent: Node | None) -> str:
         """The parent's digest ('' for none); a parent released early is waited for."""

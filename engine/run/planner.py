@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from engine.parallel import side_by_side
@@ -35,6 +35,8 @@ class Planned:
     fingerprints: dict[str, Fingerprint]
     entries: tuple[PlanEntry, ...]
     touched: dict[str, str]  # PR mode: nodes the change touches directly, and why
+    support: Mapping[str, str] = field(default_factory=dict)  # PR mode: untouched parents' digests
+    needed: frozenset[str] = frozenset()  # PR mode: untouched nodes built as those built rest on them
 
     def entry(self, name: str) -> PlanEntry:
         """The plan entry of one node."""
@@ -72,21 +74,24 @@ def plan_build(stack_graph: StackGraph, root: Path, registry: Registry | None, h
     fingerprints = fingerprint_graph(stack_graph, root, base_digests(stack_graph, registry, history), memo,
                                      withheld)
     touched: dict[str, str] = {}
-    candidates = needed = None
+    candidates = None
     if changed_since:
         touched = pr_changes(stack_graph, root, changed_since, targets)
         candidates = affected(stack_graph, touched)
     observed = None if registry is None else {} if full else observe(
         stack_graph, fingerprints, registry, history, candidates)
-    if observed is not None and registry is not None and candidates is not None and not full:
-        support, needed = untouched_parents(stack_graph, fingerprints, registry, history, candidates)
-        observed.update(support)
+    support: dict[str, str] = {}
+    needed: set[str] = set()
+    if observed and registry is not None and candidates is not None:
+        found, needed = untouched_parents(stack_graph, fingerprints, registry, history, observed, candidates)
+        support = {name: seen.content_digest for name, seen in found.items() if seen.content_digest}
+        observed.update({name: found[name] for name in needed})
         candidates |= needed
     if observed is not None:
         observed.update(base_history(stack_graph, history))
-    entries = decide(stack_graph, fingerprints, observed, full, candidates)
-    return Planned(stack_graph, fingerprints, _pr_reasons(entries, touched, candidates, needed or set()),
-                   touched)
+    entries = _pr_reasons(decide(stack_graph, fingerprints, observed, full, candidates), touched, candidates,
+                          needed)
+    return Planned(stack_graph, fingerprints, entries, touched, support, frozenset(needed))
 
 
 def base_digests(stack_graph: StackGraph, registry: Registry | None,
@@ -161,19 +166,21 @@ def observe(stack_graph: StackGraph, fingerprints: Mapping[str, Fingerprint], re
 
 
 def untouched_parents(stack_graph: StackGraph, fingerprints: Mapping[str, Fingerprint], registry: Registry,
-                      history: History | None, candidates: set[str]) -> tuple[dict[str, Observed], set[str]]:
-    """PR mode: the nodes outside the change that its nodes are built on, each looked up by the content
-    tag of its current inputs (never its human tag: it may name an older build than the one the child's
-    fingerprint rests on); those with no such image are built too (returned second), and so on down."""
+                      history: History | None, observed: Mapping[str, Observed],
+                      candidates: set[str]) -> tuple[dict[str, Observed], set[str]]:
+    """PR mode: the nodes outside the change that the candidates to build (no image for their content in
+    observed) are built on, each looked up by the content tag of its current inputs (never its human tag:
+    it may name an older build than the one the child's fingerprint rests on); those with no such image
+    are built too (returned second), and so on down."""
     found: dict[str, Observed] = {}
     needed: set[str] = set()
-    wanted = _parents_outside(stack_graph, candidates, candidates)
+    building = {name for name, seen in observed.items() if name in candidates and not seen.content_digest}
+    wanted = _parents_outside(stack_graph, building, candidates)
     while wanted:
         seen = _observe_content(stack_graph, fingerprints, registry, history, wanted)
         trusted = _trusted_content(stack_graph, fingerprints, registry, seen)
-        for name, observed in seen.items():
-            content = observed.content_digest or trusted.get(name)
-            found[name] = replace(observed, content_digest=content)
+        for name, looked in seen.items():
+            found[name] = replace(looked, content_digest=looked.content_digest or trusted.get(name))
         missing = {name for name in seen if not found[name].content_digest}
         needed |= missing
         wanted = _parents_outside(stack_graph, missing, candidates | needed | found.keys())
@@ -220,12 +227,12 @@ def _pr_reasons(entries: tuple[PlanEntry, ...], touched: Mapping[str, str], cand
         return entries
     result = []
     for entry in entries:
-        if entry.action == BUILD and entry.node in touched:
+        if entry.action == BUILD and entry.node in needed:  # before parent_rebuilt: it is outside the change
+            entry = replace(entry, reason=f"{NEEDED_BY_CHANGE}: {entry.reason}")
+        elif entry.action == BUILD and entry.node in touched:
             entry = replace(entry, reason=touched[entry.node])
         elif entry.action == BUILD and entry.parent in candidates:
             entry = replace(entry, reason=f"parent_rebuilt: {entry.parent}")
-        elif entry.action == BUILD and entry.node in needed:
-            entry = replace(entry, reason=f"{NEEDED_BY_CHANGE}: {entry.reason}")
         result.append(entry)
     return tuple(result)
 

@@ -107,6 +107,7 @@ def lock_entries(planned: Planned, digests: dict[str, str], registry: Registry,
 
 
 def to_promote(planned: Planned, locked: list[LockEntry]) -> list[LockEntry]:
-    """The entries whose human tag must move: the nodes built or retagged in this run."""
-    moving = {entry.node for entry in planned.entries if entry.action in (BUILD, RETAG)}
+    """The entries whose human tag must move: the nodes built or retagged in this run, but for those a
+    PR run built only because what it changed rests on them (their human tag is main's to move)."""
+    moving = {entry.node for entry in planned.entries if entry.action in (BUILD, RETAG)} - planned.needed
     return [entry for entry in locked if entry.node in moving]

@@ -51,8 +51,8 @@ def _action(name: str, fingerprint: Fingerprint, seen: Observed | None, full: bo
             candidates: set[str] | None, parent: Node | None) -> tuple[str, str, str]:
     if full:
         return BUILD, "forced", ""
-    if candidates is not None and name not in candidates:  # PR mode: looked up only when a build needs it
-        return SKIP, "unchanged_since_ref", seen.content_digest or "" if seen else ""
+    if candidates is not None and name not in candidates:
+        return SKIP, "unchanged_since_ref", ""
     if seen is None:
         return BUILD, "not_checked", ""
     if seen.content_digest:

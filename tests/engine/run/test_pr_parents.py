@@ -91,9 +91,38 @@ def test_pr_mode_plans_the_untouched_parents_it_needs(root: Path, registry: Fake
     _edit(root, "leaf")
     planned = plan_build(load(options_of(root)), root, registry, None, changed_since="HEAD")
     actions = {entry.node: (entry.action, entry.reason.split(":")[0]) for entry in planned.entries}
-    assert actions["base"] == ("build", NEEDED_BY_CHANGE)
-    assert actions["mid"] == ("build", "parent_rebuilt")
+    assert actions["base"] == actions["mid"] == ("build", NEEDED_BY_CHANGE)  # both outside the change
     assert actions["leaf"] == ("build", "dockerfile_changed")
+    assert planned.needed == {"base", "mid"} and not planned.support
+
+
+def test_pr_mode_looks_up_only_the_parents_of_what_it_builds(root: Path, registry: FakeRegistry) -> None:
+    commit_all(root, "tiny stack")
+    assert run_build(root, FakeBuilder(registry), registry).status == "succeeded"
+    _edit(root, "mid")
+    assert run_build(root, FakeBuilder(registry), registry, changed_since="HEAD", publish=False).status == (
+        "succeeded")  # mid and leaf of this change are built: their content tags are pushed
+    for ref in _content_tags(registry, "base"):
+        del registry.refs[ref]  # pruned since
+    builder = FakeBuilder(registry)
+    report = run_build(root, builder, registry, changed_since="HEAD", publish=False)
+    assert report.status == "succeeded" and builder.order == []  # nothing to build: base is not needed
+    assert report.nodes["base"].action == "skip" and report.nodes["mid"].action in ("skip", "retag")
+
+
+def test_a_publishing_pr_run_moves_no_human_tag_of_a_parent_it_built_only_because_the_change_needs_it(
+        root: Path, registry: FakeRegistry) -> None:
+    commit_all(root, "tiny stack")
+    assert run_build(root, FakeBuilder(registry), registry).status == "succeeded"
+    old_base = registry.refs[human_ref("base")]
+    _edit(root, "base")
+    commit_all(root, "base changed: merged, not built yet")
+    _edit(root, "mid")
+    report = run_build(root, FakeBuilder(registry), registry, changed_since="HEAD")  # publishes
+    assert report.status == "succeeded" and report.nodes["base"].action == "build"
+    assert registry.refs[human_ref("base")] == old_base  # main moves it once it builds base
+    mid_content = f"{REGISTRY}/mid:sb-{report.nodes['mid'].fingerprint}"
+    assert registry.refs[human_ref("mid")] == registry.refs[mid_content]
 
 
 WITHHELD = SecretPolicy(withhold=True)  # a fork's pull request: build --changed-since REF --no-secrets
@@ -155,3 +184,14 @@ def test_a_no_secrets_pr_builds_the_parent_when_neither_of_its_content_tags_exis
     assert not builder.requests["base"].secrets  # withheld, as for every node of the run
     built = registry.refs[f"{REGISTRY}/base:sb-{base.fingerprint}"]
     assert built != old_trusted and _parent_of(builder, "mid") == f"docker-image://{REGISTRY}/base@{built}"
+
+
+def test_a_no_secrets_pr_leaves_no_record_that_vouches_for_the_trusted_parent_under_its_own_fingerprint(
+        root: Path, registry: FakeRegistry) -> None:
+    _trusted_base(root, registry)
+    _edit(root, "mid")
+    pr = run_build(root, FakeBuilder(registry), registry, changed_since="HEAD", secrets=WITHHELD)
+    assert pr.status == "succeeded"
+    builder = FakeBuilder(registry)
+    later = run_build(root, builder, registry, secrets=WITHHELD)  # not a PR: every node planned
+    assert later.nodes["base"].action == "build" and "base" in builder.order  # built with the secret
