@@ -50,7 +50,20 @@ def test_a_port_is_kept_while_another_live_process_holds_it(held: Path) -> None:
         other.kill()
         other.wait()
     assert janitor.held_ports(os.getpid()) == set()
-    assert sorted(note.name for note in held.iterdir()) == ["4712"]  # the ended holder's note is gone
+    assert sorted(note.name for note in held.iterdir()) == [f"4712.{os.getpid()}"]  # the ended one's went
+    assert held.stat().st_mode & 0o7777 == 0o1777  # another user's session may note its ports there too
+
+
+def test_every_closed_port_is_kept_when_the_holds_cannot_be_read(held: Path, tmp_path: Path) -> None:
+    stopped = free_port()
+    (tmp_path / "elsewhere").mkdir()
+    held.symlink_to(tmp_path / "elsewhere")  # planted by someone: not ours to read or write through
+    assert janitor.held_ports(os.getpid()) is None
+    with pytest.raises(OSError):
+        janitor.hold_port(stopped)
+    assert not list((tmp_path / "elsewhere").iterdir())
+    now = {f"localhost:{stopped}/a:1", "moby-dangling@sha256:new"}
+    assert janitor.leftovers(now, set(), None) == ["moby-dangling@sha256:new"]
 
 
 def test_the_clean_up_keeps_held_ports_and_the_default_registrys(held: Path, tmp_path: Path,

@@ -103,21 +103,39 @@ def recorded_ports(folder: Path) -> set[int]:
 
 def hold_port(port: int, pid: int | None = None) -> None:
     """Note that process pid (default: this one) uses images of loopback port while nothing listens
-    there: the clean-ups of other sessions leave them while it lives."""
+    there: the clean-ups of other sessions leave them while it lives. An empty file <port>.<pid> in a
+    folder every user may write to (sticky, as /tmp), so a session of another user sees it too."""
+    _shared_folder()
+    (HELD / f"{port}.{os.getpid() if pid is None else pid}").touch()
+
+
+def _shared_folder() -> None:
+    """HELD, made writable for every user (sticky: each removes only its own notes) if this user made it."""
     HELD.mkdir(parents=True, exist_ok=True)
-    (HELD / str(port)).write_text(f"{os.getpid() if pid is None else pid}\n", encoding="utf-8")
+    if HELD.is_symlink() or not HELD.is_dir():
+        raise OSError(f"{HELD} is not a folder")
+    if HELD.stat().st_uid == os.geteuid():
+        HELD.chmod(0o1777)
 
 
-def held_ports(session_pid: int) -> set[int]:
-    """The ports held by live processes other than session_pid; the notes of ended ones are removed."""
+def held_ports(session_pid: int) -> set[int] | None:
+    """The ports held by live processes other than session_pid (the notes of ended ones are removed),
+    None when the notes cannot be read (then every port may be held)."""
+    if not HELD.exists():
+        return set()
+    if HELD.is_symlink() or not HELD.is_dir():
+        return None
+    try:
+        notes = [note.name.split(".") for note in HELD.iterdir()]
+    except OSError:
+        return None
     held = set()
-    for note in HELD.glob("*") if HELD.is_dir() else ():
-        with contextlib.suppress(OSError, ValueError):
-            pid = int(note.read_text(encoding="utf-8"))
-            if not _alive(pid):
-                note.unlink(missing_ok=True)
-            elif pid != session_pid:
-                held.add(int(note.name))
+    for port, pid in (note for note in notes if len(note) == 2 and all(part.isdigit() for part in note)):
+        if not _alive(int(pid)):
+            with contextlib.suppress(OSError):  # another user's note, or gone meanwhile
+                (HELD / f"{port}.{pid}").unlink()
+        elif int(pid) != session_pid:
+            held.add(int(port))
     return held
 
 
@@ -132,20 +150,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def leftovers(now: set[str], before: set[str] | None, kept: set[int]) -> list[str]:
+def leftovers(now: set[str], before: set[str] | None, kept: set[int] | None) -> list[str]:
     """The references of now that are the session's to remove: new since before, and either a dangling
     image record or of a loopback port nothing listens on any more, unless kept (held by another live
-    session, or the default registry's). None if before is unknown (the store could not be listed):
-    then nothing is known to be new."""
+    session, or the default registry's; None: any port may be). None if before is unknown (the store
+    could not be listed): then nothing is known to be new."""
     if before is None:
         return []
     return sorted(ref for ref in now - before if ref.startswith("moby-dangling@") or _stopped(ref, kept))
 
 
-def _stopped(ref: str, kept: set[int]) -> bool:
+def _stopped(ref: str, kept: set[int] | None) -> bool:
     """Whether ref names a loopback registry not in kept that nothing listens on any more."""
     port = _loopback_port(ref)
-    return port is not None and port not in kept and not listening(port)
+    return port is not None and kept is not None and port not in kept and not listening(port)
 
 
 def listening(port: int) -> bool:
@@ -167,7 +185,8 @@ def clean(before: set[str] | None, folder: Path, session_pid: int | None = None)
     now = image_refs() if before is not None else None
     if before is None or now is None:
         return "skipped: the engine's image store could not be listed, so what the tests made is unknown"
-    kept = held_ports(os.getpid() if session_pid is None else session_pid) | {DEFAULT_REGISTRY_PORT}
+    held = held_ports(os.getpid() if session_pid is None else session_pid)
+    kept = None if held is None else held | {DEFAULT_REGISTRY_PORT}
     return remove_refs(leftovers(now, before, kept), folder / "rmi.log")
 
 
