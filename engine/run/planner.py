@@ -17,7 +17,7 @@ from graph.change.fingerprint import Fingerprint, fingerprint_graph, with_secret
 from graph.context.files import DigestMemo
 from graph.errors import GraphError
 from graph.expand.assemble import STACK_FILE, load_graph, stack_paths
-from graph.expand.dag import StackGraph
+from graph.expand.dag import StackGraph, closure
 from graph.load.paths import CONTENT_KEYS
 from graph.model.spec import Node
 from graph.plan.changes import Observed, decide
@@ -37,6 +37,7 @@ class Planned:
     touched: dict[str, str]  # PR mode: nodes the change touches directly, and why
     support: Mapping[str, str] = field(default_factory=dict)  # PR mode: untouched parents' digests
     needed: frozenset[str] = frozenset()  # PR mode: untouched nodes built as those built rest on them
+    borrowed: frozenset[str] = frozenset()  # --no-secrets PR: built on a build made with the secrets
 
     def entry(self, name: str) -> PlanEntry:
         """The plan entry of one node."""
@@ -80,18 +81,18 @@ def plan_build(stack_graph: StackGraph, root: Path, registry: Registry | None, h
         candidates = affected(stack_graph, touched)
     observed = None if registry is None else {} if full else observe(
         stack_graph, fingerprints, registry, history, candidates)
-    support: dict[str, str] = {}
-    needed: set[str] = set()
+    support = Support()
     if observed and registry is not None and candidates is not None:
-        found, needed = untouched_parents(stack_graph, fingerprints, registry, history, observed, candidates)
-        support = {name: seen.content_digest for name, seen in found.items() if seen.content_digest}
-        observed.update({name: found[name] for name in needed})
-        candidates |= needed
+        support = untouched_parents(stack_graph, fingerprints, registry, history, observed, candidates)
+        observed.update(support.observed)
+        candidates |= support.needed
     if observed is not None:
         observed.update(base_history(stack_graph, history))
     entries = _pr_reasons(decide(stack_graph, fingerprints, observed, full, candidates), touched, candidates,
-                          needed)
-    return Planned(stack_graph, fingerprints, entries, touched, support, frozenset(needed))
+                          support.needed)
+    borrowed = closure(support.borrowed, stack_graph.descendants) - support.borrowed
+    return Planned(stack_graph, fingerprints, entries, touched, support.digests, frozenset(support.needed),
+                   frozenset(borrowed))
 
 
 def base_digests(stack_graph: StackGraph, registry: Registry | None,
@@ -165,26 +166,38 @@ def observe(stack_graph: StackGraph, fingerprints: Mapping[str, Fingerprint], re
     return dict(zip(names, side_by_side(look, names), strict=True))
 
 
+@dataclass(frozen=True)
+class Support:
+    """PR mode: what the change's builds rest on outside the change."""
+
+    digests: dict[str, str] = field(default_factory=dict)  # untouched parent → the digest built on
+    needed: set[str] = field(default_factory=set)  # untouched nodes with no image of their inputs: built
+    observed: dict[str, Observed] = field(default_factory=dict)  # what history says of the needed ones
+    borrowed: set[str] = field(default_factory=set)  # found only as a build made with the secrets
+
+
 def untouched_parents(stack_graph: StackGraph, fingerprints: Mapping[str, Fingerprint], registry: Registry,
                       history: History | None, observed: Mapping[str, Observed],
-                      candidates: set[str]) -> tuple[dict[str, Observed], set[str]]:
+                      candidates: set[str]) -> Support:
     """PR mode: the nodes outside the change that the candidates to build (no image for their content in
     observed) are built on, each looked up by the content tag of its current inputs (never its human tag:
     it may name an older build than the one the child's fingerprint rests on); those with no such image
-    are built too (returned second), and so on down."""
-    found: dict[str, Observed] = {}
-    needed: set[str] = set()
+    are built too, and so on down."""
+    support = Support()
     building = {name for name, seen in observed.items() if name in candidates and not seen.content_digest}
     wanted = _parents_outside(stack_graph, building, candidates)
     while wanted:
         seen = _observe_content(stack_graph, fingerprints, registry, history, wanted)
         trusted = _trusted_content(stack_graph, fingerprints, registry, seen)
-        for name, looked in seen.items():
-            found[name] = replace(looked, content_digest=looked.content_digest or trusted.get(name))
-        missing = {name for name in seen if not found[name].content_digest}
-        needed |= missing
-        wanted = _parents_outside(stack_graph, missing, candidates | needed | found.keys())
-    return found, needed
+        support.digests.update({name: looked.content_digest for name, looked in seen.items()
+                                if looked.content_digest})
+        support.digests.update(trusted)
+        support.borrowed.update(trusted)
+        missing = {name for name in seen if name not in support.digests}
+        support.needed.update(missing)
+        support.observed.update({name: seen[name] for name in missing})
+        wanted = _parents_outside(stack_graph, missing, candidates | support.needed | set(support.digests))
+    return support
 
 
 def _observe_content(stack_graph: StackGraph, fingerprints: Mapping[str, Fingerprint], registry: Registry,

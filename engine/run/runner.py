@@ -192,6 +192,10 @@ class NodeRunner:
 
     def _tag_in_registry(self, node: Node, digest: str) -> None:
         """Give node's pushed image (digest) its content tag: it passed its checks and smoke tests."""
+        if node.name in self.planned.borrowed:  # no later run may take it for a build of its fingerprint
+            log.info("content_tag_withheld", node=node.name, digest=digest,
+                     reason="built on a build its parent had with the secrets this run withholds")
+            return
         fingerprint = self.planned.fingerprints[node.name]
         self.registry.tag(f"{node.repository}@{digest}", content_ref(node, fingerprint))
 

@@ -195,3 +195,18 @@ def test_a_no_secrets_pr_leaves_no_record_that_vouches_for_the_trusted_parent_un
     builder = FakeBuilder(registry)
     later = run_build(root, builder, registry, secrets=WITHHELD)  # not a PR: every node planned
     assert later.nodes["base"].action == "build" and "base" in builder.order  # built with the secret
+
+
+def test_what_a_no_secrets_pr_builds_on_a_trusted_parent_gets_no_content_tag_a_later_run_could_reuse(
+        root: Path, registry: FakeRegistry) -> None:
+    _trusted_base(root, registry)
+    _edit(root, "mid")
+    builder = FakeBuilder(registry)
+    pr = run_build(root, builder, registry, changed_since="HEAD", secrets=WITHHELD)
+    assert pr.status == "succeeded" and builder.order == ["mid", "leaf"]
+    for name in ("mid", "leaf"):  # their fingerprints say "built on base without its secret": they were not
+        assert f"{REGISTRY}/{name}:sb-{pr.nodes[name].fingerprint}" not in registry.refs
+    later = FakeBuilder(registry)
+    report = run_build(root, later, registry, secrets=WITHHELD)  # a later --no-secrets run, not a PR
+    assert report.status == "succeeded", {n: r.error for n, r in report.nodes.items() if r.error}
+    assert {"base", "mid", "leaf"} <= set(later.order)  # mid is built on that run's base, not reused
