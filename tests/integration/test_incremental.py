@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -157,6 +158,22 @@ def test_changed_since_plans_only_the_nodes_a_commit_touches(fresh):
     assert planned["tinygrad"] == (BUILD, "dockerfile_changed")
     assert planned["tinygrad-dev"] == (BUILD, "parent_rebuilt: tinygrad")
     assert planned["numpy"] == (SKIP, "unchanged_since_ref")
+
+
+def test_a_pr_on_a_parent_main_merged_but_never_built_builds_that_parent_first(fresh, builder):
+    options, first = fresh
+    _append(options.root / "stacks/demo/framework/numpy/Dockerfile", "# merged on main, not built yet\n")
+    _commit(options.root, "main: touch numpy")
+    _append(options.root / "stacks/demo/llm/chat/app.py", "# touched by the PR-on-unbuilt-parent test\n")
+    _commit(options.root, "the PR: touch chat")
+    report = api.build(options, builder, replace(QUIET, changed_since="HEAD~1"))  # publishes
+    assert report.status == "succeeded", {n: r.error for n, r in report.nodes.items() if r.error}
+    assert _built(report) == {"numpy", "chat-2", "chat-3", "chat-2-dev", "chat-3-dev"}
+    assert report.nodes["numpy"].reason.startswith("needed_by_change: ")
+    registry, graph = RegistryClient(), api.load(options)
+    assert registry.digest(graph.nodes["numpy"].ref) == first.nodes["numpy"].digest  # main's to move
+    chat = registry.digest(graph.nodes["chat-2"].ref)
+    assert chat == report.nodes["chat-2"].digest != first.nodes["chat-2"].digest  # checked: on the new numpy
 
 
 def test_a_failing_node_publishes_nothing_and_promote_rolls_back(fresh, builder):
