@@ -34,6 +34,17 @@ def _content_tags(registry: FakeRegistry, name: str) -> dict[str, str]:
             if ref.startswith(f"{REGISTRY}/{name}:sb-") and not ref.endswith("-candidate")}
 
 
+def _base_merged_not_built_then_mid_edited(root: Path, registry: FakeRegistry) -> str:
+    """Build the tiny stack, commit a change to base no run builds, edit mid: base's old digest."""
+    commit_all(root, "tiny stack")
+    assert run_build(root, FakeBuilder(registry), registry).status == "succeeded"
+    old_base = registry.refs[human_ref("base")]
+    _edit(root, "base")
+    commit_all(root, "base changed: merged, not built yet")
+    _edit(root, "mid")
+    return old_base
+
+
 def test_pr_mode_builds_on_the_parents_content_tag_when_its_parent_is_unchanged(
         root: Path, registry: FakeRegistry) -> None:
     commit_all(root, "tiny stack")
@@ -51,12 +62,7 @@ def test_pr_mode_builds_on_the_parents_content_tag_when_its_parent_is_unchanged(
 
 def test_pr_mode_builds_a_parent_with_no_image_of_its_current_inputs_before_the_change(
         root: Path, registry: FakeRegistry) -> None:
-    commit_all(root, "tiny stack")
-    assert run_build(root, FakeBuilder(registry), registry).status == "succeeded"
-    old_base = registry.refs[human_ref("base")]
-    _edit(root, "base")
-    commit_all(root, "base changed: merged, not built yet")
-    _edit(root, "mid")
+    old_base = _base_merged_not_built_then_mid_edited(root, registry)
     builder = FakeBuilder(registry)
     report = run_build(root, builder, registry, changed_since="HEAD", publish=False)
     base = report.nodes["base"]
@@ -112,12 +118,7 @@ def test_pr_mode_looks_up_only_the_parents_of_what_it_builds(root: Path, registr
 
 def test_a_publishing_pr_run_moves_no_human_tag_of_a_parent_it_built_only_because_the_change_needs_it(
         root: Path, registry: FakeRegistry) -> None:
-    commit_all(root, "tiny stack")
-    assert run_build(root, FakeBuilder(registry), registry).status == "succeeded"
-    old_base = registry.refs[human_ref("base")]
-    _edit(root, "base")
-    commit_all(root, "base changed: merged, not built yet")
-    _edit(root, "mid")
+    old_base = _base_merged_not_built_then_mid_edited(root, registry)
     report = run_build(root, FakeBuilder(registry), registry, changed_since="HEAD")  # publishes
     assert report.status == "succeeded" and report.nodes["base"].action == "build"
     assert registry.refs[human_ref("base")] == old_base  # main moves it once it builds base
