@@ -113,6 +113,9 @@ def publish_run(options: Options, planned: Planned, digests: dict[str, str], reg
     for entry in locked:
         report.nodes[entry.node].digest = entry.digest
         report.nodes[entry.node].platform_digests = entry.platforms
+    # PR mode: what the change was built on outside it is not published by this run (no human tag moved)
+    outside = planned.needed | set(planned.support)
+    locked = [entry for entry in locked if entry.node not in outside]
     lockfile = write_lockfile(Path(report.folder) / "lock.json", report.run_id, locked)
     latest = options.state / "latest.lock.json"
     write_lockfile(latest, report.run_id, merge_entries(latest, locked, set(planned.graph.nodes)))

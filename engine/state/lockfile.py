@@ -102,7 +102,7 @@ def merge_entries(previous: Path, entries: list[LockEntry], current: set[str] | 
     """entries, plus the entries of the previous lockfile for current nodes (every node when None) this
     run did not lock.
 
-    A PR run locks only what it built or looked up; what it left alone is still published as before.
+    A PR run locks only what it published; what it left alone, or only built on, is published as before.
     """
     if not previous.exists():
         return entries

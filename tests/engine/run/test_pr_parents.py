@@ -10,6 +10,7 @@ import pytest
 
 from engine.run.api import load
 from engine.run.planner import NEEDED_BY_CHANGE, content_ref, plan_build
+from engine.state.lockfile import read_lockfile
 from graph.model.secrets import SecretPolicy
 from tests.engine.engine_fakes import REGISTRY, FakeBuilder, FakeRegistry, commit_all, human_ref
 from tests.engine.run.builds import options_of, run_build
@@ -124,6 +125,10 @@ def test_a_publishing_pr_run_moves_no_human_tag_of_a_parent_it_built_only_becaus
     assert registry.refs[human_ref("base")] == old_base  # main moves it once it builds base
     mid_content = f"{REGISTRY}/mid:sb-{report.nodes['mid'].fingerprint}"
     assert registry.refs[human_ref("mid")] == registry.refs[mid_content]
+    # the lockfiles record what is published: base as before (a promote of them moves no tag to the PR's)
+    assert {entry.node for entry in read_lockfile(Path(report.lockfile))} == {"mid", "leaf"}
+    latest = {entry.node: entry.digest for entry in read_lockfile(root.parent / "state/latest.lock.json")}
+    assert latest["base"] == old_base and latest["mid"] == registry.refs[mid_content]
 
 
 WITHHELD = SecretPolicy(withhold=True)  # a fork's pull request: build --changed-since REF --no-secrets
