@@ -149,18 +149,22 @@ def test_a_command_whose_starter_is_no_longer_its_parent_does_not_start(tmp_path
     assert subprocess.run(argv, check=False, timeout=30).returncode == 0 and started.exists()
 
 
-def test_what_a_session_noted_is_undone_by_its_janitor(tmp_path: Path) -> None:
-    trusted = tmp_path / "certs.d" / "localhost:4711"
-    trusted.mkdir(parents=True)
-    (trusted / "ca.crt").write_text("x", encoding="utf-8")
+def test_what_a_session_noted_is_undone_by_its_janitor_while_its_block_runs_only(tmp_path: Path) -> None:
+    certs = tmp_path / "certs.d"
+    trusted, finished = certs / "localhost:4711", certs / "localhost:4712"
     session = tmp_path / "session"
     session.mkdir()
     janitor.undo(session)  # nothing noted: nothing to do
     janitor.own_ports(session)
     try:
-        janitor.note_undo("folder", str(trusted))
-        janitor.note_undo("folder", str(tmp_path / "never-made"))
+        with janitor.undone_if_killed("folder", str(finished)):
+            pass  # its block ended: the test undid it; the folder may be another session's by now
+        finished.mkdir(parents=True)
+        with janitor.undone_if_killed("folder", str(trusted)):
+            trusted.mkdir(parents=True)
+            (trusted / "ca.crt").write_text("x", encoding="utf-8")
+            janitor.undo(session)  # as the janitor of the session killed here
+            assert not trusted.exists()
     finally:
         janitor.own_ports(None)
-    janitor.undo(session)
-    assert not trusted.exists() and (tmp_path / "certs.d").exists()
+    assert finished.exists() and not list((session / janitor.UNDO).iterdir())

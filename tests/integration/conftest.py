@@ -138,7 +138,6 @@ def engine_left_as_found(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
     janitor = watch(before, folder)
     yield
     how = clean(before, folder)
-    if janitor is not None:
-        janitor.terminate()
-        janitor.wait(timeout=10)
+    janitor.terminate()
+    janitor.wait(timeout=10)
     print(f"\nimages made by the tests removed ({how})")

@@ -23,7 +23,7 @@ from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 
 from tests.integration.conftest import _unavailable
-from tests.integration.janitor import dies_with_this_thread, note_undo, unmount_below
+from tests.integration.janitor import dies_with_this_thread, undone_if_killed, unmount_below
 
 
 @dataclass
@@ -64,28 +64,33 @@ def second_dockerd(config: dict[str, Any] | None = None) -> Iterator[SecondEngin
              str(exec_root), "--pidfile", str(exec_root / "dockerd.pid"), "-H", f"unix://{socket}",
              f"--bridge={bridge}", "--iptables=false", "--ip-masq=false"]),
             stdout=log, stderr=subprocess.STDOUT)
-    note_undo("engine", str(folder), bridge, str(process.pid))
     engine = SecondEngine(DockerClient(host=f"unix://{socket}"), socket, process, folder)
     trouble = ""
-    try:
-        _wait_until_up(engine.docker, process, folder / "dockerd.log")
-        yield engine
-        trouble = _trouble_of(engine)
-        # the first engine's default bridge must survive a second engine
-        assert Path("/sys/class/net/docker0").exists() or not had_docker0, "a second dockerd removed docker0"
-    finally:
-        subprocess.run(["ip", "link", "del", bridge], check=False, capture_output=True)
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-        unmount_below(folder)
-        shutil.rmtree(folder, ignore_errors=True)
+    with undone_if_killed("engine", str(folder), bridge, str(process.pid)):
+        try:
+            _wait_until_up(engine.docker, process, folder / "dockerd.log")
+            yield engine
+            trouble = _trouble_of(engine)
+            # the first engine's default bridge must survive a second engine
+            assert Path("/sys/class/net/docker0").exists() or not had_docker0, "a second dockerd took docker0"
+        finally:
+            _stop_and_remove(engine, bridge)
     if trouble:
         pytest.fail(trouble)
+
+
+def _stop_and_remove(engine: SecondEngine, bridge: str) -> None:
+    """Stop the second dockerd; remove its bridge, mounts and folder."""
+    subprocess.run(["ip", "link", "del", bridge], check=False, capture_output=True)
+    if engine.process.poll() is None:
+        engine.process.terminate()
+        try:
+            engine.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            engine.process.kill()
+            engine.process.wait(timeout=10)
+    unmount_below(engine.folder)
+    shutil.rmtree(engine.folder, ignore_errors=True)
 
 
 def _trouble_of(engine: SecondEngine) -> str:
@@ -111,8 +116,9 @@ def _trouble_of(engine: SecondEngine) -> str:
 
 
 def bridge_of(pid: int) -> str:
-    """The name of the bridge the second engine of the test process pid has."""
-    return f"sbb{pid % 100000}"
+    """The name of the bridge the second engine of the test process pid has (pids have 7 digits at most:
+    the name stays within the kernel's 15 characters)."""
+    return f"sbb{pid}"
 
 
 def _own_bridge() -> str:
@@ -120,10 +126,17 @@ def _own_bridge() -> str:
     name = bridge_of(os.getpid())
     subprocess.run(["ip", "link", "del", name], check=False, capture_output=True)
     for argv in (["ip", "link", "add", name, "type", "bridge"],
-                 ["ip", "addr", "add", f"198.18.{os.getpid() % 250}.1/30", "dev", name],
+                 ["ip", "addr", "add", _bridge_address(os.getpid()), "dev", name],
                  ["ip", "link", "set", name, "up"]):
         subprocess.run(argv, check=True, capture_output=True)
     return name
+
+
+def _bridge_address(pid: int) -> str:
+    """The bridge's address in one of the 16384 /30 networks of 198.18.0.0/16 (benchmarking space, no
+    traffic is sent there): sessions beside one another rarely meet on one."""
+    index = pid % 16384
+    return f"198.18.{index // 64}.{(index % 64) * 4 + 1}/30"
 
 
 def _wait_until_up(docker: DockerClient, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -140,10 +153,10 @@ def _wait_until_up(docker: DockerClient, process: subprocess.Popen[bytes], log: 
 @contextmanager
 def docker_context(name: str, socket: Path) -> Iterator[str]:
     """A docker context (and so a buildx builder) of that name for the engine at socket; removed after."""
-    note_undo("context", name)
-    subprocess.run(["docker", "context", "create", name, "--docker", f"host=unix://{socket}"],
-                   check=True, capture_output=True)
-    try:
-        yield name
-    finally:
-        subprocess.run(["docker", "context", "rm", "--force", name], check=False, capture_output=True)
+    with undone_if_killed("context", name):
+        subprocess.run(["docker", "context", "create", name, "--docker", f"host=unix://{socket}"],
+                       check=True, capture_output=True)
+        try:
+            yield name
+        finally:
+            subprocess.run(["docker", "context", "rm", "--force", name], check=False, capture_output=True)

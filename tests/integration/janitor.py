@@ -21,6 +21,8 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench.env import image_refs, remove_refs
@@ -29,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 _PARENT_STILL_ALIVE = '[ "$PPID" = "$1" ] || exit 125; shift; exec "$@"'  # $1: the pid that started it
 SETTLE_S = 10.0  # how long the registries of a killed session get to stop (they are sent SIGTERM)
 PORTS = "ports.txt"  # in the session's clean-up folder: the loopback ports of the registries it started
-UNDO = "undo.jsonl"  # in that folder: what a killed session's janitor undoes (note_undo)
+UNDO = "undo"  # in that folder: one note per thing a killed session's janitor undoes (note_undo)
 HELD = Path(tempfile.gettempdir()) / "stackbuild-engine-tests" / "held-ports"  # shared by every session
 DEFAULT_REGISTRY_PORT = 5000  # `make matrix`'s registry: its images are never a test's
 _session: list[Path] = []  # that folder, once the session's engine_left_as_found set it up
@@ -62,26 +64,32 @@ def record_port(port: int) -> None:
             ports.write(f"{port}\n")
 
 
-def note_undo(kind: str, *values: str) -> None:
-    """Note what the janitor undoes should the session be killed before the test undoes it itself:
-    ("folder", path), ("context", docker context name), ("engine", folder, bridge, dockerd pid)."""
-    for folder in _session:
-        with (folder / UNDO).open("a", encoding="utf-8") as notes:
-            notes.write(json.dumps([kind, *values]) + "\n")
+@contextlib.contextmanager
+def undone_if_killed(kind: str, *values: str) -> Iterator[None]:
+    """Note what the janitor undoes should the session be killed while the block runs: ("folder", path),
+    ("context", docker context name), ("engine", folder, bridge, dockerd pid). The note goes once the
+    block ends (the test undoes it itself then: an old note could name what another session made since)."""
+    notes = [folder / UNDO / f"{uuid.uuid4().hex}.json" for folder in _session]
+    for note in notes:
+        note.parent.mkdir(exist_ok=True)
+        note.write_text(json.dumps([kind, *values]), encoding="utf-8")
+    try:
+        yield
+    finally:
+        for note in notes:
+            note.unlink(missing_ok=True)
 
 
 def undo(folder: Path) -> None:
-    """Undo what the session noted (what its tests undid already is undone again, harmlessly)."""
-    path = folder / UNDO
-    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else ():
-        kind, *values = json.loads(line)
+    """Undo what the session's running blocks noted (see undone_if_killed)."""
+    for note in sorted((folder / UNDO).glob("*.json")) if (folder / UNDO).is_dir() else ():
+        kind, *values = json.loads(note.read_text(encoding="utf-8"))
         if kind == "folder":
             shutil.rmtree(values[0], ignore_errors=True)
         elif kind == "context":
             subprocess.run(["docker", "context", "rm", "--force", values[0]], check=False,
                            capture_output=True, timeout=60)
-        elif kind == "engine":
-            ends_within(int(values[2]), 60)  # it got SIGTERM when the session died
+        elif kind == "engine" and ends_within(int(values[2]), 60):  # it got SIGTERM when the session died
             unmount_below(Path(values[0]))
             shutil.rmtree(values[0], ignore_errors=True)
             subprocess.run(["ip", "link", "del", values[1]], check=False, capture_output=True, timeout=60)
@@ -190,13 +198,12 @@ def clean(before: set[str] | None, folder: Path, session_pid: int | None = None)
     return remove_refs(leftovers(now, before, kept), folder / "rmi.log")
 
 
-def watch(before: set[str] | None, folder: Path) -> subprocess.Popen[bytes] | None:
+def watch(before: set[str] | None, folder: Path) -> subprocess.Popen[bytes]:
     """Note this session's registry ports in folder and start its janitor (detached: it outlives a kill
-    of the session); no janitor when the images before the session are unknown."""
+    of the session); it removes no image when the images before the session are unknown."""
     own_ports(folder)
-    if before is None:
-        return None
-    (folder / "before.txt").write_text("".join(f"{ref}\n" for ref in sorted(before)), encoding="utf-8")
+    if before is not None:
+        (folder / "before.txt").write_text("".join(f"{ref}\n" for ref in sorted(before)), encoding="utf-8")
     with (folder / "janitor.log").open("ab") as log:
         return subprocess.Popen([sys.executable, "-m", "tests.integration.janitor", str(os.getpid()),
                                  str(folder)], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -225,13 +232,18 @@ def _settle(folder: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Wait for the session PID to end, then remove the images of its stopped registries."""
+    """Wait for the session PID to end, then remove the images of its stopped registries and undo what
+    its running blocks noted."""
     pid, folder = int(argv[0]), Path(argv[1])
-    before = set((folder / "before.txt").read_text(encoding="utf-8").split())
-    ends_within(pid, None)
-    _settle(folder)
-    how = clean(before, folder, pid)
-    undo(folder)
+    listed = folder / "before.txt"
+    before = set(listed.read_text(encoding="utf-8").split()) if listed.exists() else None
+    if os.getppid() == pid:  # else the session ended before this started (its pid may be another's now)
+        ends_within(pid, None)
+    try:
+        _settle(folder)
+        how = clean(before, folder, pid)
+    finally:
+        undo(folder)
     print(f"session {pid} ended before its teardown; images of stopped registries removed ({how}), "
           "what it noted to undo undone", flush=True)
     return 0

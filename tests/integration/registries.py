@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from tests.integration.janitor import dies_with_this_thread, note_undo, record_port
+from tests.integration.janitor import dies_with_this_thread, record_port, undone_if_killed
 from tests.loopback import QuietHandler, Served
 
 CERTS_D = Path("/etc/docker/certs.d")
@@ -194,18 +194,19 @@ def secure_registry(folder: Path, pki: Pki, auth: str) -> Iterator[str]:
         f"http:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {pki.cert}\n    key: {pki.key}\n"
         f"{auth}", encoding="utf-8")
     trusted = CERTS_D / host
-    note_undo("folder", str(trusted))
-    trusted.mkdir(parents=True, exist_ok=True)
-    shutil.copy(pki.ca, trusted / "ca.crt")
-    log = (folder / "registry.log").open("wb")
-    process = subprocess.Popen(dies_with_this_thread([binary, "serve", str(config)]), stdout=log, stderr=log)
-    try:
-        _wait_for(f"https://127.0.0.1:{port}/v2/", pki.ca, folder / "registry.log")
-        yield host
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        shutil.rmtree(trusted, ignore_errors=True)
+    with undone_if_killed("folder", str(trusted)):
+        trusted.mkdir(parents=True, exist_ok=True)
+        shutil.copy(pki.ca, trusted / "ca.crt")
+        log = (folder / "registry.log").open("wb")
+        process = subprocess.Popen(dies_with_this_thread([binary, "serve", str(config)]), stdout=log,
+                                   stderr=log)
+        try:
+            _wait_for(f"https://127.0.0.1:{port}/v2/", pki.ca, folder / "registry.log")
+            yield host
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+            shutil.rmtree(trusted, ignore_errors=True)
 
 
 def _wait_for(url: str, ca: Path, log: Path) -> None:
