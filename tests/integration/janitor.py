@@ -120,10 +120,15 @@ def hold_port(port: int, pid: int | None = None) -> None:
 def _shared_folder() -> None:
     """HELD, made writable for every user (sticky: each removes only its own notes) if this user made it."""
     HELD.mkdir(parents=True, exist_ok=True)
-    if HELD.is_symlink() or not HELD.is_dir():
-        raise OSError(f"{HELD} is not a folder")
+    if _planted():
+        raise OSError(f"{HELD} or its parent is not a folder of its own")
     if HELD.stat().st_uid == os.geteuid():
         HELD.chmod(0o1777)
+
+
+def _planted() -> bool:
+    """Whether HELD, or the folder it lies in, is a symlink or no folder (someone else's doing)."""
+    return any(folder.is_symlink() or not folder.is_dir() for folder in (HELD.parent, HELD))
 
 
 def held_ports(session_pid: int) -> set[int] | None:
@@ -131,7 +136,7 @@ def held_ports(session_pid: int) -> set[int] | None:
     None when the notes cannot be read (then every port may be held)."""
     if not HELD.exists():
         return set()
-    if HELD.is_symlink() or not HELD.is_dir():
+    if _planted():
         return None
     try:
         notes = [note.name.split(".") for note in HELD.iterdir()]
