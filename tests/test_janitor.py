@@ -174,3 +174,14 @@ def test_what_a_session_noted_is_undone_by_its_janitor_while_its_block_runs_only
     finally:
         janitor.own_ports(None)
     assert finished.exists() and not list((session / janitor.UNDO).iterdir())
+
+
+def test_a_planted_parent_of_the_holds_is_not_written_through(monkeypatch: pytest.MonkeyPatch,
+                                                              tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "shared").symlink_to(tmp_path / "elsewhere")
+    monkeypatch.setattr(janitor, "HELD", tmp_path / "shared" / "held-ports")
+    with pytest.raises(OSError):
+        janitor.hold_port(free_port())
+    assert not list((tmp_path / "elsewhere").iterdir())
+    assert janitor.held_ports(os.getpid()) is None

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 _PARENT_STILL_ALIVE = '[ "$PPID" = "$1" ] || exit 125; shift; exec "$@"'  # $1: the pid that started it
 SETTLE_S = 10.0  # how long the registries of a killed session get to stop (they are sent SIGTERM)
 PORTS = "ports.txt"  # in the session's clean-up folder: the loopback ports of the registries it started
-UNDO = "undo"  # in that folder: one note per thing a killed session's janitor undoes (note_undo)
+UNDO = "undo"  # in that folder: one note per thing a killed session's janitor undoes (undone_if_killed)
 HELD = Path(tempfile.gettempdir()) / "stackbuild-engine-tests" / "held-ports"  # shared by every session
 DEFAULT_REGISTRY_PORT = 5000  # `make matrix`'s registry: its images are never a test's
 _session: list[Path] = []  # that folder, once the session's engine_left_as_found set it up
@@ -83,7 +83,10 @@ def undone_if_killed(kind: str, *values: str) -> Iterator[None]:
 def undo(folder: Path) -> None:
     """Undo what the session's running blocks noted (see undone_if_killed)."""
     for note in sorted((folder / UNDO).glob("*.json")) if (folder / UNDO).is_dir() else ():
-        kind, *values = json.loads(note.read_text(encoding="utf-8"))
+        try:
+            kind, *values = json.loads(note.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # half written when the session died: nothing to undo by it
+            continue
         if kind == "folder":
             shutil.rmtree(values[0], ignore_errors=True)
         elif kind == "context":
@@ -119,25 +122,27 @@ def hold_port(port: int, pid: int | None = None) -> None:
 
 def _shared_folder() -> None:
     """HELD, made writable for every user (sticky: each removes only its own notes) if this user made it."""
-    HELD.mkdir(parents=True, exist_ok=True)
-    if _planted():
-        raise OSError(f"{HELD} or its parent is not a folder of its own")
+    for folder in (HELD.parent, HELD):  # one at a time: never made through a planted symlink
+        folder.mkdir(exist_ok=True)
+        if folder.is_symlink() or not folder.is_dir():
+            raise OSError(f"{folder} is not a folder of its own")
     if HELD.stat().st_uid == os.geteuid():
         HELD.chmod(0o1777)
 
 
 def _planted() -> bool:
     """Whether HELD, or the folder it lies in, is a symlink or no folder (someone else's doing)."""
-    return any(folder.is_symlink() or not folder.is_dir() for folder in (HELD.parent, HELD))
+    return any(folder.is_symlink() or (folder.exists() and not folder.is_dir())
+               for folder in (HELD.parent, HELD))
 
 
 def held_ports(session_pid: int) -> set[int] | None:
     """The ports held by live processes other than session_pid (the notes of ended ones are removed),
     None when the notes cannot be read (then every port may be held)."""
-    if not HELD.exists():
-        return set()
     if _planted():
         return None
+    if not HELD.exists():
+        return set()
     try:
         notes = [note.name.split(".") for note in HELD.iterdir()]
     except OSError:

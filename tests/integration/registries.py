@@ -195,17 +195,19 @@ def secure_registry(folder: Path, pki: Pki, auth: str) -> Iterator[str]:
         f"{auth}", encoding="utf-8")
     trusted = CERTS_D / host
     with undone_if_killed("folder", str(trusted)):
-        trusted.mkdir(parents=True, exist_ok=True)
-        shutil.copy(pki.ca, trusted / "ca.crt")
-        log = (folder / "registry.log").open("wb")
-        process = subprocess.Popen(dies_with_this_thread([binary, "serve", str(config)]), stdout=log,
-                                   stderr=log)
         try:
-            _wait_for(f"https://127.0.0.1:{port}/v2/", pki.ca, folder / "registry.log")
-            yield host
+            trusted.mkdir(parents=True, exist_ok=True)
+            shutil.copy(pki.ca, trusted / "ca.crt")
+            log = (folder / "registry.log").open("wb")
+            process = subprocess.Popen(dies_with_this_thread([binary, "serve", str(config)]), stdout=log,
+                                       stderr=log)
+            try:
+                _wait_for(f"https://127.0.0.1:{port}/v2/", pki.ca, folder / "registry.log")
+                yield host
+            finally:
+                process.terminate()
+                process.wait(timeout=10)
         finally:
-            process.terminate()
-            process.wait(timeout=10)
             shutil.rmtree(trusted, ignore_errors=True)
 
 

@@ -54,11 +54,13 @@ def test_pr_mode_builds_on_the_parents_content_tag_when_its_parent_is_unchanged(
     registry.refs[human_ref("base")] = registry.push(f"{REGISTRY}/base:foreign", "someone else's base")
     _edit(root, "mid")
     builder = FakeBuilder(registry)
-    report = run_build(root, builder, registry, changed_since="HEAD", publish=False)
+    report = run_build(root, builder, registry, changed_since="HEAD")
     assert report.status == "succeeded" and builder.order == ["mid", "leaf"]
     assert (report.nodes["base"].action, report.nodes["base"].reason) == ("skip", "unchanged_since_ref")
     # the content tag's digest, not the moved human tag's
     assert _parent_of(builder, "mid") == f"docker-image://{REGISTRY}/base@{base_digest}"
+    # only built on: the run published no tag of base, so its lockfile does not record base
+    assert {entry.node for entry in read_lockfile(Path(report.lockfile))} == {"mid", "leaf"}
 
 
 def test_pr_mode_builds_a_parent_with_no_image_of_its_current_inputs_before_the_change(
