@@ -93,7 +93,7 @@ def run_plan(repo: Path, state: Path) -> dict[str, Any]:
 def old_tree(repo: Path) -> dict[str, Any]:
     """PR mode's old tree in this process: files, folders and links in it when the old stacks load,
     and the Python heap's peak (tracemalloc) while PR mode runs."""
-    from engine.run import api, planner
+    from engine.run import api, prchanges
     from graph.expand.assemble import load_graph
 
     entries: list[int] = []
@@ -102,11 +102,11 @@ def old_tree(repo: Path) -> dict[str, Any]:
         entries.append(sum(len(dirs) + len(files) for _, dirs, files in os.walk(root)))
         return load_graph(root, targets, *rest)
 
-    vars(planner)["load_graph"] = counting  # as PR mode calls it
+    vars(prchanges)["load_graph"] = counting  # as PR mode calls it
     targets = (Path("stacks"),)
     graph = api.load(api.Options(root=repo, targets=targets))
     tracemalloc.start()
-    touched = planner.pr_changes(graph, repo, "HEAD~1", targets)
+    touched = prchanges.pr_changes(graph, repo, "HEAD~1", targets)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return {"old_tree_entries": entries, "heap_peak_mb": round(peak / (1 << 20), 1), "touched": touched}

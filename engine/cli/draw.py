@@ -14,7 +14,7 @@ from engine.cli.outfile import write_output
 from engine.errors import EngineError
 from engine.registry.client import RegistryClient
 from engine.run import api
-from engine.run.planner import pr_changes
+from engine.run.prchanges import pr_changes
 from engine.state import gitinfo
 from graph.change.affected import affected
 from graph.expand.dag import StackGraph

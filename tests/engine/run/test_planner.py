@@ -15,8 +15,8 @@ from engine.run.planner import (
     content_ref,
     observe,
     plan_build,
-    pr_changes,
 )
+from engine.run.prchanges import pr_changes
 from engine.state.gitinfo import GitError
 from engine.state.history import NodeRecord
 from graph.change.affected import affected

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.run import api, planner
-from engine.run.planner import pr_changes
+from engine.run import api, prchanges
+from engine.run.prchanges import pr_changes
 from graph.expand.assemble import load_graph
 from graph.expand.dag import StackGraph
 from tests.engine.engine_fakes import NODES, STACK, commit_all, git, write_stack
@@ -42,7 +42,7 @@ def old_trees(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
                      for folder, dirs, files in os.walk(root) for name in dirs + files})
         return load_graph(root, targets)
 
-    monkeypatch.setattr(planner, "load_graph", recording)
+    monkeypatch.setattr(prchanges, "load_graph", recording)
     return seen
 
 
