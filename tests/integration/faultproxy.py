@@ -18,7 +18,6 @@ from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 
-from tests.integration.janitor import record_port
 from tests.loopback import QuietHandler, Served
 
 HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "content-length",
@@ -48,7 +47,6 @@ class FaultInjector:
 
     def __enter__(self) -> FaultInjector:
         self.served.start()
-        record_port(self.served.port)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -161,7 +159,6 @@ class SilentRegistry:
     def __init__(self) -> None:
         self.server = socket.create_server(("127.0.0.1", 0))
         self.address = f"localhost:{self.server.getsockname()[1]}"
-        record_port(self.server.getsockname()[1])
         self.held: list[socket.socket] = []
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()

@@ -57,8 +57,9 @@ def own_ports(folder: Path | None) -> None:
 
 
 def record_port(port: int) -> None:
-    """Note a loopback registry (or proxy) this session started: the janitor of a killed session gives
-    it time to stop before it looks for stopped ports. A file: the janitor is another process."""
+    """Note a registry process this session started (it outlives a killed session briefly; a server
+    thread of the session does not): the janitor gives it time to stop before it looks for stopped
+    ports. A file: the janitor is another process."""
     for folder in _session:
         with (folder / PORTS).open("a", encoding="utf-8") as ports:
             ports.write(f"{port}\n")
@@ -124,7 +125,7 @@ def _shared_folder() -> None:
     """HELD, made writable for every user (sticky: each removes only its own notes) if this user made it."""
     for folder in (HELD.parent, HELD):  # one at a time: never made through a planted symlink
         folder.mkdir(exist_ok=True)
-        if folder.is_symlink() or not folder.is_dir():
+        if _not_own_folder(folder):
             raise OSError(f"{folder} is not a folder of its own")
     if HELD.stat().st_uid == os.geteuid():
         HELD.chmod(0o1777)
@@ -132,8 +133,12 @@ def _shared_folder() -> None:
 
 def _planted() -> bool:
     """Whether HELD, or the folder it lies in, is a symlink or no folder (someone else's doing)."""
-    return any(folder.is_symlink() or (folder.exists() and not folder.is_dir())
-               for folder in (HELD.parent, HELD))
+    return any(_not_own_folder(folder) for folder in (HELD.parent, HELD))
+
+
+def _not_own_folder(folder: Path) -> bool:
+    """Whether folder is a symlink, or something other than a folder (a missing one is neither)."""
+    return folder.is_symlink() or (folder.exists() and not folder.is_dir())
 
 
 def held_ports(session_pid: int) -> set[int] | None:

@@ -282,7 +282,6 @@ class DigestHidingProxy:
 
     def __enter__(self) -> DigestHidingProxy:
         self.served.start()
-        record_port(self.served.port)
         return self
 
     def __exit__(self, *_exc: object) -> None:

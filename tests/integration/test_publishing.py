@@ -19,7 +19,6 @@ from engine.errors import RegistryError
 from engine.registry.client import RegistryClient
 from engine.run import api
 from engine.state.report import RunReport
-from tests.integration.janitor import record_port
 from tests.integration.publishing import QUIET, options_for, tags, unique, write_stack
 from tests.loopback import QuietHandler, Served
 
@@ -147,7 +146,6 @@ class RefusingProxy:
 def refusing(registry: str) -> Iterator[RefusingProxy]:
     proxy = RefusingProxy(registry.replace("localhost", "127.0.0.1"))
     with proxy.served:
-        record_port(proxy.served.port)
         yield proxy
 
 
