@@ -57,7 +57,7 @@ def _emit(args: argparse.Namespace, entries: tuple[PlanEntry, ...]) -> int:
     tail = shard_command(args)
     # an untrusted run (a fork's pull request) publishes nothing: its shards get content tags only
     text = ci.render(entries, args.emit, tail, build_flags=secret_allowances(args),
-                     publish=not args.no_secrets)
+                     publish=not args.no_secrets, history=bool(args.changed_since))
     if not args.out:
         print(text, end="")
         return 0
@@ -80,12 +80,15 @@ def shard_command(args: argparse.Namespace) -> list[str]:
         tail += ["--select", pattern]
     if getattr(args, "no_secrets", False):  # shards build as planned; publish looks for their content tags
         tail.append("--no-secrets")
+    if getattr(args, "changed_since", None):  # jobs and publish plan the PR's nodes, as build does
+        tail += ["--changed-since", args.changed_since]
     return tail
 
 
 def publish(args: argparse.Namespace) -> int:
     """Check every planned node's content tag is in the registry, then move the human tags."""
-    moved = api.publish(options_of(args), adopt=args.adopt, withheld=args.no_secrets)
+    moved = api.publish(options_of(args), adopt=args.adopt, withheld=args.no_secrets,
+                        changed_since=args.changed_since or "")
     print("\n".join(f"promoted {ref}" for ref in moved) or "every human tag is already in place")
     return 0
 

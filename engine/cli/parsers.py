@@ -75,6 +75,9 @@ def _add_build_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     publish.add_argument("--no-secrets", action="store_true",
                          help="publish what shards built with --no-secrets (the content tags of a run "
                               "without the secrets)")
+    publish.add_argument("--changed-since", metavar="REF",
+                         help="after a PR's shards (plan --emit --changed-since REF): only the nodes that "
+                              "change affects are checked and published")
     publish.set_defaults(handler=commands.publish)
 
 

@@ -128,7 +128,7 @@ def plan(options: Options, registry: Registry | None = None, full: bool = False,
     try:
         return plan_build(stack_graph, options.root, registry, history, full, changed_since, options.targets,
                           load_memo(options.state) if history else None,
-                          secrets is not None and secrets.withhold).entries
+                          secrets is not None and secrets.withhold, options.only).entries
     finally:
         if history:
             history.close()
@@ -155,7 +155,7 @@ def _run(options: Options, builder: Builder, settings: BuildSettings, registry: 
     memo = load_memo(options.state)
     planned = plan_build(load_to_build(options, settings.secrets), options.root, registry, history,
                          settings.full, settings.changed_since, options.targets, memo,
-                         withheld=settings.secrets.withhold)
+                         withheld=settings.secrets.withhold, shard=options.only)
     save_memo(options.state, memo)
     check_shard(options, planned)
     if isinstance(builder, EngineCheck) and any(entry.action == BUILD for entry in planned.entries):
@@ -221,7 +221,7 @@ def _generator_of(planned: Planned, name: str) -> tuple[str, ...]:
 
 
 def publish(options: Options, registry: Registry | None = None, adopt: bool = False,
-            withheld: bool = False) -> list[str]:
+            withheld: bool = False, changed_since: str = "") -> list[str]:
     """After CI shards: move every planned node's human tag to its content tag (engine.run.publishing);
-    withheld: the shards ran with --no-secrets."""
-    return publishing.publish(options, load_to_send(options), registry, adopt, withheld)
+    withheld: the shards ran with --no-secrets; changed_since: they were a PR's (only its nodes move)."""
+    return publishing.publish(options, load_to_send(options), registry, adopt, withheld, changed_since)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -59,22 +59,28 @@ def candidate_ref(node: Node, fingerprint: Fingerprint) -> str:
 
 def plan_build(stack_graph: StackGraph, root: Path, registry: Registry | None, history: History | None,
                full: bool = False, changed_since: str = "", targets: tuple[Path, ...] = (),
-               memo: DigestMemo | None = None, withheld: bool = False) -> Planned:
+               memo: DigestMemo | None = None, withheld: bool = False,
+               shard: Collection[str] = ()) -> Planned:
     """Fingerprint every node, find what a PR touches, ask the registry what exists, decide.
 
     Without a registry (offline) nothing is looked up: every candidate is planned as a build, and
     external bases count by the digest the last run recorded (by their reference when none did).
     memo: context files' digests from an earlier run (graph.context.files.DigestMemo). withheld: the
     run passes no secret (--no-secrets): a node declaring some, and what is built on it, get other
-    fingerprints, so neither reuses nor is reused by a run that passes them.
+    fingerprints, so neither reuses nor is reused by a run that passes them. shard: a CI shard's --only
+    nodes; in PR mode each is a candidate, outside the change one the change needs (its job was emitted
+    from the PR's plan).
     """
     fingerprints = fingerprint_graph(stack_graph, root, base_digests(stack_graph, registry, history), memo,
                                      withheld)
     touched: dict[str, str] = {}
     candidates = None
+    shard_needed: set[str] = set()
     if changed_since:
         touched = pr_changes(stack_graph, root, changed_since, targets)
         candidates = affected(stack_graph, touched)
+        shard_needed = set(shard) - candidates
+        candidates |= shard_needed
     observed = None if registry is None else {} if full else observe(
         stack_graph, fingerprints, registry, history, candidates)
     support = Support()
@@ -84,11 +90,13 @@ def plan_build(stack_graph: StackGraph, root: Path, registry: Registry | None, h
         candidates |= support.needed
     if observed is not None:
         observed.update(base_history(stack_graph, history))
+    needed = support.needed | shard_needed
+    borrowed = frozenset(closure(support.borrowed, stack_graph.descendants) - support.borrowed)
     entries = _pr_reasons(decide(stack_graph, fingerprints, observed, full, candidates), touched, candidates,
-                          support.needed)
-    borrowed = closure(support.borrowed, stack_graph.descendants) - support.borrowed
-    return Planned(stack_graph, fingerprints, entries, touched, support.digests, frozenset(support.needed),
-                   frozenset(borrowed))
+                          needed)
+    entries = tuple(replace(entry, borrowed=entry.action == BUILD) if entry.node in borrowed else entry
+                    for entry in entries)
+    return Planned(stack_graph, fingerprints, entries, touched, support.digests, frozenset(needed), borrowed)
 
 
 def base_digests(stack_graph: StackGraph, registry: Registry | None,

@@ -30,10 +30,11 @@ if TYPE_CHECKING:
 
 
 def publish(options: Options, graph: StackGraph, registry: Registry | None = None,
-            adopt: bool = False, withheld: bool = False) -> list[str]:
+            adopt: bool = False, withheld: bool = False, changed_since: str = "") -> list[str]:
     """After CI shards: check every planned node's content tag exists, move the human tags (never over
     a foreign image unless adopted), and record what is published in STATE/latest.lock.json.
-    withheld: the shards ran with --no-secrets (their nodes have those runs' fingerprints).
+    withheld: the shards ran with --no-secrets (their nodes have those runs' fingerprints);
+    changed_since: they were a PR's (planned in PR mode: the nodes the change affects).
 
     Refuses (EngineError naming the nodes) when one is missing: nothing is promoted then.
     """
@@ -41,14 +42,9 @@ def publish(options: Options, graph: StackGraph, registry: Registry | None = Non
     with run_lock(options.state):
         history = open_history(options)
         try:
-            planned = plan_build(graph, options.root, registry, history, targets=options.targets,
-                                 withheld=withheld)
-            missing = [entry.node for entry in planned.entries if entry.action == BUILD]
-            if missing:
-                raise EngineError(
-                    f"not built and tested (no content tag in the registry): {', '.join(missing)}",
-                    "run their shard jobs first: a node gets its content tag once its smoke tests pass; "
-                    "no human tag was moved")
+            planned = plan_build(graph, options.root, registry, history, changed_since=changed_since,
+                                 targets=options.targets, withheld=withheld)
+            check_built(planned)
             locked = lock_entries(planned, {}, registry, history)
             guard = guard_for(options, planned, history, registry, adopt)
             with uninterrupted():  # a Ctrl-C once every tag moved (or none) and the lockfile says so
@@ -65,6 +61,24 @@ def publish(options: Options, graph: StackGraph, registry: Registry | None = Non
         raise ForeignTagsRefused("; ".join(foreign.message() for foreign in guard.refused)
                                  + f" ({len(moved)} other tag(s) promoted)", "or: stackbuild publish --adopt")
     return moved
+
+
+def check_built(planned: Planned) -> None:
+    """EngineError naming the planned nodes with no content tag (none moves then); those a --no-secrets PR
+    built on a build made with the secrets never get one."""
+    missing = [entry.node for entry in planned.entries if entry.action == BUILD and not entry.borrowed]
+    borrowed = [entry.node for entry in planned.entries if entry.action == BUILD and entry.borrowed]
+    if borrowed:
+        unbuilt = f"; not built yet: {', '.join(missing)}" if missing else ""
+        raise EngineError(
+            f"never published from --no-secrets shards: {', '.join(borrowed)} (built on a build made with "
+            f"the secrets, so they get no content tag){unbuilt}",
+            "publish this change from a run passing the secrets; no human tag was moved")
+    if missing:
+        raise EngineError(
+            f"not built and tested (no content tag in the registry): {', '.join(missing)}",
+            "run their shard jobs first: a node gets its content tag once its smoke tests pass; "
+            "no human tag was moved")
 
 
 def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None = None,

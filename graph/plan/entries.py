@@ -27,6 +27,7 @@ class PlanEntry:
     fingerprint: str = ""
     digest: str = ""  # the digest a skipped or retagged node already has (an external base: its own)
     base: str = ""  # the external base this node is built on, as reference@digest ("" if none or unresolved)
+    borrowed: bool = False  # a --no-secrets PR builds it on a build made with the secrets: no content tag
 
 
 def make_plan(stack_graph: StackGraph, selected: Iterable[str] | None = None,
@@ -52,12 +53,19 @@ def plan_json(plan: Iterable[PlanEntry]) -> str:
     return json.dumps({"summary": summary, "nodes": [asdict(entry) for entry in entries]}, indent=2)
 
 
+BORROWED_NOTE = "; no content tag: built on a build made with the secrets"
+
+
+def _reason(entry: PlanEntry) -> str:
+    return entry.reason + BORROWED_NOTE if entry.borrowed else entry.reason
+
+
 def plan_table(plan: Iterable[PlanEntry]) -> str:
     """The plan as an aligned text table, with a summary line."""
     entries = list(plan)
     rows = [("#", "NODE", "ACTION", "REASON", "PARENT", "PLATFORMS", "TAG")]
     for index, entry in enumerate(entries, start=1):
-        rows.append((str(index), entry.node, entry.action, entry.reason, entry.parent or "-",
+        rows.append((str(index), entry.node, entry.action, _reason(entry), entry.parent or "-",
                      ",".join(p.removeprefix("linux/") for p in entry.platforms), entry.ref))
     widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]) - 1)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1]

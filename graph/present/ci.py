@@ -2,11 +2,12 @@
 
 Shape: GitHub Actions cannot make a job wait for one entry of a matrix, so every node to build gets
 its own job (`build-<node>`), whose `needs:` lists the jobs of its parent when that parent is built
-too (a parent already in the registry is found by its content tag). A final `publish` job needs every
-build job, so it runs only when all of them succeeded; it checks every planned node's content tag and
-only then moves the human tags. A plan with more nodes to build than max_jobs (GitHub allows 256
-jobs in a workflow) gets one job per DAG level instead (`build-level-<n>`: every node n parents
-away from the first node to build in its chain), each needing the level before it.
+too (a parent already in the registry is found by its content tag); a node that gets no content tag
+(built by a --no-secrets PR on a build made with the secrets) is built in its parent's job. A final
+`publish` job needs every build job, so it runs only when all of them succeeded; it checks every planned
+node's content tag and only then moves the human tags. A plan with more nodes to build than max_jobs
+(GitHub allows 256 jobs in a workflow) gets one job per DAG level instead (`build-level-<n>`: every
+node n parents away from the first node to build in its chain), each needing the level before it.
 Rendering is pure: the caller writes the text.
 """
 
@@ -42,44 +43,64 @@ def job_ids(nodes: Sequence[str]) -> dict[str, str]:
     return ids
 
 
+def build_units(plan: Sequence[PlanEntry]) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """The nodes to build in units of one job, in plan order, each keyed by its first node, with the
+    units it waits for (its parent's, when that is built too). A unit is one node, but for a --no-secrets
+    PR's nodes built on a build made with the secrets (entry.borrowed): they get no content tag another
+    job could find them by, so each goes with its parent when the run builds that parent on such a build."""
+    building = {entry.node: entry for entry in plan if entry.action == BUILD}
+    unit_of: dict[str, str] = {}
+    members: dict[str, list[str]] = {}
+    waits: dict[str, tuple[str, ...]] = {}
+    for name, entry in building.items():  # plan order: a parent comes before its children
+        parent = building.get(entry.parent or "")
+        if parent is not None and entry.borrowed and parent.borrowed:
+            unit_of[name] = unit_of[parent.node]
+            members[unit_of[name]].append(name)
+            continue
+        unit_of[name], members[name] = name, [name]
+        waits[name] = (unit_of[parent.node],) if parent is not None else ()
+    return {unit: (tuple(nodes), waits[unit]) for unit, nodes in members.items()}
+
+
 def build_needs(plan: Sequence[PlanEntry]) -> dict[str, tuple[str, ...]]:
-    """Each node to build, in plan order, with the nodes to build it waits for (its parent if built)."""
-    building = [entry for entry in plan if entry.action == BUILD]
-    names = {entry.node for entry in building}
-    return {entry.node: (entry.parent,) if entry.parent in names else () for entry in building}
+    """Each unit of nodes to build (build_units), by its first node, with the units it waits for."""
+    return {unit: waits for unit, (_, waits) in build_units(plan).items()}
 
 
 def levels(plan: Sequence[PlanEntry]) -> list[list[str]]:
-    """The nodes to build grouped by level: 0 for those whose parent is not built, else parent's + 1."""
+    """The nodes to build grouped by level: 0 for a unit whose parent is not built, else parent's + 1
+    (every node of a unit on its unit's level)."""
     level: dict[str, int] = {}
-    for node, parents in build_needs(plan).items():  # plan order: a parent comes before its children
-        level[node] = max((level[p] + 1 for p in parents), default=0)
-    grouped: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
-    for node, depth in level.items():
-        grouped[depth].append(node)
+    grouped: list[list[str]] = []
+    for unit, (nodes, waits) in build_units(plan).items():
+        level[unit] = max((level[w] + 1 for w in waits), default=0)
+        grouped += [[] for _ in range(level[unit] + 1 - len(grouped))]
+        grouped[level[unit]].extend(nodes)
     return grouped
 
 
 def render(plan: Sequence[PlanEntry], kind: str, command: Sequence[str], max_jobs: int = MAX_JOBS,
-           build_flags: Sequence[str] = (), publish: bool = True) -> str:
+           build_flags: Sequence[str] = (), publish: bool = True, history: bool = False) -> str:
     """The workflow (kind github) or child pipeline (kind gitlab) as YAML text.
 
     command is the stackbuild invocation's common tail (targets, --registry ...), added to each job's
     `stackbuild build --only NODE...` and to the final `stackbuild publish` (none unless publish);
-    build_flags to the build jobs only (the operator's secret allowances).
+    build_flags to the build jobs only (the operator's secret allowances). history: the jobs need the
+    git history (PR mode: --changed-since), so the checkout is not shallow.
     """
-    needs = build_needs(plan)
+    units = build_units(plan)
     build_tail = [*command, *build_flags]
-    if len(needs) <= max_jobs:
-        ids = job_ids(list(needs))
-        jobs = {ids[node]: (_build_command([node], build_tail), tuple(ids[p] for p in parents))
-                for node, parents in needs.items()}
+    if len(units) <= max_jobs:
+        ids = job_ids(list(units))
+        jobs = {ids[unit]: (_build_command(nodes, build_tail), tuple(ids[w] for w in waits))
+                for unit, (nodes, waits) in units.items()}
     else:
         jobs = {f"build-level-{n}": (_build_command(nodes, build_tail), (f"build-level-{n - 1}",) * bool(n))
                 for n, nodes in enumerate(levels(plan))}
     if publish:
         jobs[PUBLISH_JOB] = (shlex.join(["stackbuild", "publish", *command]), tuple(jobs))
-    document = _github(jobs) if kind == "github" else _gitlab(jobs)
+    document = _github(jobs, history) if kind == "github" else _gitlab(jobs, history)
     return yaml.safe_dump(document, sort_keys=False, width=1000)
 
 
@@ -87,23 +108,33 @@ def _build_command(nodes: Sequence[str], command: Sequence[str]) -> str:
     return shlex.join(["stackbuild", "build", *(arg for node in nodes for arg in ("--only", node)), *command])
 
 
-def _github(jobs: dict[str, tuple[str, tuple[str, ...]]]) -> dict[str, object]:
+def _github(jobs: dict[str, tuple[str, tuple[str, ...]]], history: bool) -> dict[str, object]:
     """A workflow run by hand or from another workflow; one job per entry of jobs."""
     rendered: dict[str, object] = {}
     for job, (run, needs) in jobs.items():
         body: dict[str, object] = {"runs-on": RUNNER}
         if needs:
             body["needs"] = list(needs)
-        body["steps"] = [{"uses": "actions/checkout@v4"}, {"run": run}]
+        body["steps"] = [_checkout(history), {"run": run}]
         rendered[job] = body
     return {"name": "stackbuild shards", "on": {"workflow_dispatch": {}, "workflow_call": {}},
             "jobs": rendered}
 
 
-def _gitlab(jobs: dict[str, tuple[str, tuple[str, ...]]]) -> dict[str, object]:
+def _checkout(history: bool) -> dict[str, object]:
+    """The checkout step, new each time (safe_dump writes an alias for a repeated object)."""
+    step: dict[str, object] = {"uses": "actions/checkout@v4"}
+    if history:
+        step["with"] = {"fetch-depth": 0}  # PR mode reads the merge base: no shallow clone
+    return step
+
+
+def _gitlab(jobs: dict[str, tuple[str, tuple[str, ...]]], history: bool) -> dict[str, object]:
     """A child pipeline: build jobs in stage build (started by needs:), publish (if any) in stage publish
     (needing every build job, or with more than GitLab allows in needs, waiting for the stage)."""
     rendered: dict[str, object] = {"stages": ["build", PUBLISH_JOB] if PUBLISH_JOB in jobs else ["build"]}
+    if history:
+        rendered["variables"] = {"GIT_DEPTH": 0}  # 0: no shallow clone
     for job, (script, needs) in jobs.items():
         body: dict[str, object] = {"stage": PUBLISH_JOB if job == PUBLISH_JOB else "build"}
         if len(needs) <= GITLAB_MAX_NEEDS:  # without needs: a job waits for every earlier stage

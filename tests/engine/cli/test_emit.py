@@ -10,7 +10,7 @@ import yaml
 
 from engine.cli.main import main, parse_checked
 from engine.cli.options import secret_policy_of
-from tests.engine.engine_fakes import write_stack
+from tests.engine.engine_fakes import commit_all, write_stack
 
 
 @pytest.fixture
@@ -108,3 +108,26 @@ def test_emit_leaves_the_secret_check_to_each_jobs_runner(
     jobs = yaml.safe_load(capsys.readouterr().out)["jobs"]
     job = shlex.split(jobs["build-leaf"]["steps"][-1]["run"])
     assert job[-2:] == ["--secret-src-allow", "/runner/ca.pem"]
+
+
+def test_emit_changed_since_carries_it_into_every_job_and_publish_with_the_whole_history(
+        root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a PR's shards: each job and publish plan in PR mode (a job outside the change builds its node, publish
+    # moves only the change's tags), and PR mode reads the merge base, so no shallow checkout
+    commit_all(root, "tiny stack")
+    dockerfile = root / "stacks/t/leaf/Dockerfile"
+    dockerfile.write_text(dockerfile.read_text(encoding="utf-8") + "LABEL edited=1\n", encoding="utf-8")
+    assert _plan(root, "--emit", "github", "--changed-since", "HEAD") == 0
+    jobs = yaml.safe_load(capsys.readouterr().out)["jobs"]
+    assert list(jobs) == ["build-leaf", "publish"]
+    for body in jobs.values():
+        assert body["steps"][0] == {"uses": "actions/checkout@v4", "with": {"fetch-depth": 0}}
+    assert shlex.split(jobs["build-leaf"]["steps"][-1]["run"])[-2:] == ["--changed-since", "HEAD"]
+    assert shlex.split(jobs["publish"]["steps"][-1]["run"]) == [
+        "stackbuild", "publish", "stacks/t", "--changed-since", "HEAD"]
+
+
+def test_publish_takes_changed_since_and_checks_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert parse_checked(["publish", "--changed-since", "main", "stacks/t"], {}).changed_since == "main"
+    assert main(["publish", "--changed-since=-x", "stacks/t"]) == 2
+    assert "--changed-since" in capsys.readouterr().err

@@ -11,9 +11,15 @@ import pytest
 from engine.run.api import load
 from engine.run.planner import NEEDED_BY_CHANGE, content_ref, plan_build
 from engine.state.lockfile import read_lockfile
-from graph.model.secrets import SecretPolicy
 from tests.engine.engine_fakes import REGISTRY, FakeBuilder, FakeRegistry, commit_all, human_ref
 from tests.engine.run.builds import options_of, run_build
+from tests.engine.run.prsamples import (
+    WITHHELD,
+    base_merged_not_built_then_mid_edited,
+    edit,
+    parent_of,
+    trusted_base,
+)
 
 
 @pytest.fixture
@@ -21,29 +27,9 @@ def registry() -> FakeRegistry:
     return FakeRegistry()
 
 
-def _edit(root: Path, name: str) -> None:
-    dockerfile = root / "stacks" / "t" / name / "Dockerfile"
-    dockerfile.write_text(dockerfile.read_text(encoding="utf-8") + "LABEL edited=1\n", encoding="utf-8")
-
-
-def _parent_of(builder: FakeBuilder, name: str) -> str:
-    return dict(builder.requests[name].build_contexts)["parent"]
-
-
 def _content_tags(registry: FakeRegistry, name: str) -> dict[str, str]:
     return {ref: digest for ref, digest in registry.refs.items()
             if ref.startswith(f"{REGISTRY}/{name}:sb-") and not ref.endswith("-candidate")}
-
-
-def _base_merged_not_built_then_mid_edited(root: Path, registry: FakeRegistry) -> str:
-    """Build the tiny stack, commit a change to base no run builds, edit mid: base's old digest."""
-    commit_all(root, "tiny stack")
-    assert run_build(root, FakeBuilder(registry), registry).status == "succeeded"
-    old_base = registry.refs[human_ref("base")]
-    _edit(root, "base")
-    commit_all(root, "base changed: merged, not built yet")
-    _edit(root, "mid")
-    return old_base
 
 
 def test_pr_mode_builds_on_the_parents_content_tag_when_its_parent_is_unchanged(
@@ -52,27 +38,27 @@ def test_pr_mode_builds_on_the_parents_content_tag_when_its_parent_is_unchanged(
     assert run_build(root, FakeBuilder(registry), registry).status == "succeeded"
     (base_digest,) = _content_tags(registry, "base").values()
     registry.refs[human_ref("base")] = registry.push(f"{REGISTRY}/base:foreign", "someone else's base")
-    _edit(root, "mid")
+    edit(root, "mid")
     builder = FakeBuilder(registry)
     report = run_build(root, builder, registry, changed_since="HEAD")
     assert report.status == "succeeded" and builder.order == ["mid", "leaf"]
     assert (report.nodes["base"].action, report.nodes["base"].reason) == ("skip", "unchanged_since_ref")
     # the content tag's digest, not the moved human tag's
-    assert _parent_of(builder, "mid") == f"docker-image://{REGISTRY}/base@{base_digest}"
+    assert parent_of(builder, "mid") == f"docker-image://{REGISTRY}/base@{base_digest}"
     # only built on: the run published no tag of base, so its lockfile does not record base
     assert {entry.node for entry in read_lockfile(Path(report.lockfile))} == {"mid", "leaf"}
 
 
 def test_pr_mode_builds_a_parent_with_no_image_of_its_current_inputs_before_the_change(
         root: Path, registry: FakeRegistry) -> None:
-    old_base = _base_merged_not_built_then_mid_edited(root, registry)
+    old_base = base_merged_not_built_then_mid_edited(root, registry)
     builder = FakeBuilder(registry)
     report = run_build(root, builder, registry, changed_since="HEAD", publish=False)
     base = report.nodes["base"]
     assert report.status == "succeeded" and builder.order == ["base", "mid", "leaf"]
     assert base.action == "build" and base.reason.startswith(f"{NEEDED_BY_CHANGE}: ")
     new_base = registry.refs[f"{REGISTRY}/base:sb-{base.fingerprint}"]
-    assert new_base != old_base and _parent_of(builder, "mid") == f"docker-image://{REGISTRY}/base@{new_base}"
+    assert new_base != old_base and parent_of(builder, "mid") == f"docker-image://{REGISTRY}/base@{new_base}"
     assert registry.refs[human_ref("base")] == old_base  # --no-publish: no human tag moves
 
 
@@ -80,24 +66,24 @@ def test_pr_mode_builds_every_untouched_ancestor_down_to_one_with_an_image(
         root: Path, registry: FakeRegistry) -> None:
     commit_all(root, "tiny stack")
     assert run_build(root, FakeBuilder(registry), registry).status == "succeeded"
-    _edit(root, "mid")
+    edit(root, "mid")
     commit_all(root, "mid changed: merged, not built yet")
-    _edit(root, "leaf")
+    edit(root, "leaf")
     builder = FakeBuilder(registry)
     report = run_build(root, builder, registry, changed_since="HEAD", publish=False)
     assert report.status == "succeeded" and builder.order == ["mid", "leaf"]  # base's image is current
     assert report.nodes["mid"].reason.startswith(NEEDED_BY_CHANGE)
     assert (report.nodes["base"].action, report.nodes["base"].reason) == ("skip", "unchanged_since_ref")
     (base_digest,) = _content_tags(registry, "base").values()
-    assert _parent_of(builder, "mid") == f"docker-image://{REGISTRY}/base@{base_digest}"
+    assert parent_of(builder, "mid") == f"docker-image://{REGISTRY}/base@{base_digest}"
 
 
 def test_pr_mode_plans_the_untouched_parents_it_needs(root: Path, registry: FakeRegistry) -> None:
     commit_all(root, "tiny stack")
     assert run_build(root, FakeBuilder(registry), registry).status == "succeeded"
-    _edit(root, "base")
+    edit(root, "base")
     commit_all(root, "base changed: merged, not built yet")
-    _edit(root, "leaf")
+    edit(root, "leaf")
     planned = plan_build(load(options_of(root)), root, registry, None, changed_since="HEAD")
     actions = {entry.node: (entry.action, entry.reason.split(":")[0]) for entry in planned.entries}
     assert actions["base"] == actions["mid"] == ("build", NEEDED_BY_CHANGE)  # both outside the change
@@ -108,7 +94,7 @@ def test_pr_mode_plans_the_untouched_parents_it_needs(root: Path, registry: Fake
 def test_pr_mode_looks_up_only_the_parents_of_what_it_builds(root: Path, registry: FakeRegistry) -> None:
     commit_all(root, "tiny stack")
     assert run_build(root, FakeBuilder(registry), registry).status == "succeeded"
-    _edit(root, "mid")
+    edit(root, "mid")
     assert run_build(root, FakeBuilder(registry), registry, changed_since="HEAD", publish=False).status == (
         "succeeded")  # mid and leaf of this change are built: their content tags are pushed
     for ref in _content_tags(registry, "base"):
@@ -121,7 +107,7 @@ def test_pr_mode_looks_up_only_the_parents_of_what_it_builds(root: Path, registr
 
 def test_a_publishing_pr_run_moves_no_human_tag_of_a_parent_it_built_only_because_the_change_needs_it(
         root: Path, registry: FakeRegistry) -> None:
-    old_base = _base_merged_not_built_then_mid_edited(root, registry)
+    old_base = base_merged_not_built_then_mid_edited(root, registry)
     report = run_build(root, FakeBuilder(registry), registry, changed_since="HEAD")  # publishes
     assert report.status == "succeeded" and report.nodes["base"].action == "build"
     assert registry.refs[human_ref("base")] == old_base  # main moves it once it builds base
@@ -133,57 +119,39 @@ def test_a_publishing_pr_run_moves_no_human_tag_of_a_parent_it_built_only_becaus
     assert latest["base"] == old_base and latest["mid"] == registry.refs[mid_content]
 
 
-WITHHELD = SecretPolicy(withhold=True)  # a fork's pull request: build --changed-since REF --no-secrets
-
-
-def _base_declares_a_secret(root: Path) -> None:
-    stack = root / "stacks" / "t" / "stack.yaml"
-    stack.write_text(stack.read_text(encoding="utf-8").replace(
-        'test: "true"}', 'test: "true", secrets: [{id: tok, env: TOK}]}'), encoding="utf-8")
-
-
-def _trusted_base(root: Path, registry: FakeRegistry) -> str:
-    """Base declares a secret; a run passing it builds the stack: base's content tag, as main publishes it."""
-    _base_declares_a_secret(root)
-    commit_all(root, "tiny stack, base with a secret")
-    trusted = run_build(root, FakeBuilder(registry), registry, secrets=SecretPolicy(envs=("TOK",)))
-    assert trusted.status == "succeeded"
-    return f"{REGISTRY}/base:sb-{trusted.nodes['base'].fingerprint}"
-
-
 def test_a_no_secrets_pr_builds_on_the_trusted_content_tag_of_a_parent_declaring_a_secret(
         root: Path, registry: FakeRegistry) -> None:
-    trusted_ref = _trusted_base(root, registry)
-    _edit(root, "mid")
+    trusted_ref = trusted_base(root, registry)
+    edit(root, "mid")
     builder = FakeBuilder(registry)
     report = run_build(root, builder, registry, changed_since="HEAD", secrets=WITHHELD)
     base = report.nodes["base"]
     assert (base.action, base.reason) == ("skip", "unchanged_since_ref")
     assert f"{REGISTRY}/base:sb-{base.fingerprint}" not in registry.refs  # no withheld build of base
     assert report.status == "succeeded" and builder.order == ["mid", "leaf"]
-    assert _parent_of(builder, "mid") == f"docker-image://{REGISTRY}/base@{registry.refs[trusted_ref]}"
+    assert parent_of(builder, "mid") == f"docker-image://{REGISTRY}/base@{registry.refs[trusted_ref]}"
 
 
 def test_a_no_secrets_pr_prefers_the_parents_content_tag_under_the_runs_fingerprint(
         root: Path, registry: FakeRegistry) -> None:
-    _trusted_base(root, registry)
-    _edit(root, "mid")
+    trusted_base(root, registry)
+    edit(root, "mid")
     planned = plan_build(load(options_of(root)), root, None, None, withheld=True)
     withheld_ref = content_ref(planned.graph.nodes["base"], planned.fingerprints["base"])
     withheld_digest = registry.push(withheld_ref, "base built without its secret")
     builder = FakeBuilder(registry)
     report = run_build(root, builder, registry, changed_since="HEAD", secrets=WITHHELD)
     assert report.status == "succeeded" and builder.order == ["mid", "leaf"]
-    assert _parent_of(builder, "mid") == f"docker-image://{REGISTRY}/base@{withheld_digest}"
+    assert parent_of(builder, "mid") == f"docker-image://{REGISTRY}/base@{withheld_digest}"
 
 
 def test_a_no_secrets_pr_builds_the_parent_when_neither_of_its_content_tags_exists(
         root: Path, registry: FakeRegistry) -> None:
-    trusted_ref = _trusted_base(root, registry)
+    trusted_ref = trusted_base(root, registry)
     old_trusted = registry.refs[trusted_ref]
-    _edit(root, "base")
+    edit(root, "base")
     commit_all(root, "base changed: merged, not built yet")
-    _edit(root, "mid")
+    edit(root, "mid")
     builder = FakeBuilder(registry)
     report = run_build(root, builder, registry, changed_since="HEAD", secrets=WITHHELD)
     assert report.status == "succeeded" and builder.order == ["base", "mid", "leaf"]
@@ -191,13 +159,13 @@ def test_a_no_secrets_pr_builds_the_parent_when_neither_of_its_content_tags_exis
     assert base.action == "build" and base.reason.startswith(NEEDED_BY_CHANGE)
     assert not builder.requests["base"].secrets  # withheld, as for every node of the run
     built = registry.refs[f"{REGISTRY}/base:sb-{base.fingerprint}"]
-    assert built != old_trusted and _parent_of(builder, "mid") == f"docker-image://{REGISTRY}/base@{built}"
+    assert built != old_trusted and parent_of(builder, "mid") == f"docker-image://{REGISTRY}/base@{built}"
 
 
 def test_a_no_secrets_pr_leaves_no_record_that_vouches_for_the_trusted_parent_under_its_own_fingerprint(
         root: Path, registry: FakeRegistry) -> None:
-    _trusted_base(root, registry)
-    _edit(root, "mid")
+    trusted_base(root, registry)
+    edit(root, "mid")
     pr = run_build(root, FakeBuilder(registry), registry, changed_since="HEAD", secrets=WITHHELD)
     assert pr.status == "succeeded"
     builder = FakeBuilder(registry)
@@ -207,8 +175,8 @@ def test_a_no_secrets_pr_leaves_no_record_that_vouches_for_the_trusted_parent_un
 
 def test_what_a_no_secrets_pr_builds_on_a_trusted_parent_gets_no_content_tag_a_later_run_could_reuse(
         root: Path, registry: FakeRegistry) -> None:
-    _trusted_base(root, registry)
-    _edit(root, "mid")
+    trusted_base(root, registry)
+    edit(root, "mid")
     builder = FakeBuilder(registry)
     pr = run_build(root, builder, registry, changed_since="HEAD", secrets=WITHHELD)
     assert pr.status == "succeeded" and builder.order == ["mid", "leaf"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import yaml
 from graph.expand.assemble import load_graph
 from graph.load.limits import Limits
 from graph.plan.entries import BUILD, SKIP, PlanEntry, make_plan
-from graph.present.ci import PUBLISH_JOB, build_needs, job_ids, levels, render
+from graph.present.ci import PUBLISH_JOB, build_needs, build_units, job_ids, levels, render
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA = Path(__file__).parent / "data"
@@ -29,7 +30,8 @@ def _entry(node: str, parent: str | None, action: str = BUILD) -> PlanEntry:
 
 def _jobs(text: str, kind: str) -> dict[str, dict[str, object]]:
     document = yaml.safe_load(text)
-    return document["jobs"] if kind == "github" else {k: v for k, v in document.items() if k != "stages"}
+    return document["jobs"] if kind == "github" else {k: v for k, v in document.items()
+                                                      if k not in ("stages", "variables")}
 
 
 def _command(job: dict[str, object], kind: str) -> list[str]:
@@ -119,3 +121,29 @@ def test_gitlab_publish_waits_for_the_build_stage_when_needs_would_be_too_long()
     assert all(jobs[f"build-n{i}"]["needs"] == [] for i in range(51))
     github = _jobs(render(plan, "github", []), "github")
     assert len(github[PUBLISH_JOB]["needs"]) == 51  # type: ignore[arg-type]
+
+
+def _borrowed(name: str, parent: str | None) -> PlanEntry:
+    return replace(_entry(name, parent), borrowed=True)
+
+
+def test_a_node_built_on_a_borrowed_parent_the_run_builds_goes_in_that_parents_job() -> None:
+    # a --no-secrets PR: b is built on a's build made with the secrets (a is not built), c and d on b;
+    # none gets a content tag, so c and d cannot find b from a job of their own
+    plan = (_entry("a", None, SKIP), _borrowed("b", "a"), _borrowed("c", "b"), _borrowed("d", "c"),
+            _entry("e", None), _entry("f", "e"))
+    assert build_units(plan) == {"b": (("b", "c", "d"), ()), "e": (("e",), ()), "f": (("f",), ("e",))}
+    jobs = _jobs(render(plan, "github", ["x"]), "github")
+    assert list(jobs) == ["build-b", "build-e", "build-f", PUBLISH_JOB]
+    assert _command(jobs["build-b"], "github")[2:] == ["--only", "b", "--only", "c", "--only", "d", "x"]
+    assert levels(plan) == [["b", "c", "d", "e"], ["f"]]  # a unit's nodes on its level
+
+
+def test_jobs_of_a_pr_check_out_the_whole_history() -> None:
+    plan = (_entry("a", None),)
+    github = _jobs(render(plan, "github", [], history=True), "github")
+    assert github["build-a"]["steps"][0] == {"uses": "actions/checkout@v4", "with": {"fetch-depth": 0}}
+    assert github[PUBLISH_JOB]["steps"][0] == {"uses": "actions/checkout@v4", "with": {"fetch-depth": 0}}
+    assert "with" not in _jobs(render(plan, "github", []), "github")["build-a"]["steps"][0]
+    assert yaml.safe_load(render(plan, "gitlab", [], history=True))["variables"] == {"GIT_DEPTH": 0}
+    assert "variables" not in yaml.safe_load(render(plan, "gitlab", []))
