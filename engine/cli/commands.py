@@ -36,6 +36,9 @@ TAGS_HINT = "name a UTF-8 text file with one tag a line"
 
 def plan(args: argparse.Namespace) -> int:
     """Print the plan: actions and reasons (asks the registry unless --offline)."""
+    if args.no_publish and not args.emit:
+        raise OptionError("--no-publish: only with --emit (a plan is the same either way)",
+                          "drop --no-publish, or add --emit github|gitlab")
     registry = None if args.offline else RegistryClient()
     entries = api.plan(options_of(args), registry, args.full, args.changed_since or "", _plan_secrets(args))
     if args.emit:
@@ -57,12 +60,13 @@ def _emit(args: argparse.Namespace, entries: tuple[PlanEntry, ...]) -> int:
     tail = shard_command(args)
     # an untrusted run (a fork's pull request) publishes nothing: its shards get content tags only
     text = ci.render(entries, args.emit, tail, build_flags=secret_allowances(args),
-                     publish=not args.no_secrets, history=bool(args.changed_since))
+                     publish=not (args.no_secrets or args.no_publish), history=bool(args.changed_since))
     if not args.out:
         print(text, end="")
         return 0
     write_output(Path(args.out), text)
-    publish = " (no publish job: --no-secrets)" if args.no_secrets else " and publish"
+    not_publishing = "--no-secrets" if args.no_secrets else "--no-publish" if args.no_publish else ""
+    publish = f", no publish job: {not_publishing}" if not_publishing else " and publish"
     print(f"wrote {args.out} ({text.count('stackbuild build --only')} build jobs{publish})")
     return 0
 

@@ -92,6 +92,8 @@ def _add_plan(plan: argparse.ArgumentParser) -> None:
                       help="write a CI workflow (GitHub Actions) or child pipeline (GitLab): one job per "
                            "node to build, then a publish job")
     plan.add_argument("--out", help="with --emit: write to this file (default: stdout)")
+    plan.add_argument("--no-publish", action="store_true",
+                      help="with --emit: no publish job (a pull request's check: content tags only)")
     plan.add_argument("--no-secrets", action="store_true",
                       help="plan as `build --no-secrets` runs (a node declaring secrets, and what is built "
                            "on it, has the fingerprints of a run without them)")

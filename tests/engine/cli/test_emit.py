@@ -60,7 +60,7 @@ def test_emit_no_secrets_carries_it_into_every_job_and_writes_no_publish_job(
     assert "publish" not in runs  # the old code ended with `stackbuild publish --no-secrets`
     out = root.parent / "shards.yml"
     assert _plan(root, "--emit", "gitlab", "--no-secrets", "--out", str(out)) == 0
-    assert capsys.readouterr().out == f"wrote {out} (5 build jobs (no publish job: --no-secrets))\n"
+    assert capsys.readouterr().out == f"wrote {out} (5 build jobs, no publish job: --no-secrets)\n"
     pipeline = yaml.safe_load(out.read_text(encoding="utf-8"))
     assert pipeline["stages"] == ["build"] and "publish" not in pipeline
 
@@ -131,3 +131,14 @@ def test_publish_takes_changed_since_and_checks_it(capsys: pytest.CaptureFixture
     assert parse_checked(["publish", "--changed-since", "main", "stacks/t"], {}).changed_since == "main"
     assert main(["publish", "--changed-since=-x", "stacks/t"]) == 2
     assert "--changed-since" in capsys.readouterr().err
+
+
+def test_emit_no_publish_writes_no_publish_job(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a pull request's check spread over runners: content tags only, as `build --no-publish`
+    out = root.parent / "shards.yml"
+    assert _plan(root, "--emit", "gitlab", "--no-publish", "--out", str(out)) == 0
+    assert capsys.readouterr().out == f"wrote {out} (5 build jobs, no publish job: --no-publish)\n"
+    document = yaml.safe_load(out.read_text(encoding="utf-8"))
+    assert document["stages"] == ["build"] and "publish" not in document
+    assert _plan(root, "--no-publish") == 2
+    assert "--no-publish: only with --emit" in capsys.readouterr().err
