@@ -11,7 +11,6 @@ from engine.cli.options import OptionError, options_of
 from engine.registry.client import RegistryClient
 from engine.registry.cosign import Cosign
 from engine.run import api, supply
-from engine.state.lockfile import read_lockfile
 from engine.state.report import RunReport
 from graph.model.spec import Node
 
@@ -75,11 +74,9 @@ def sign_run(args: argparse.Namespace, report: RunReport) -> None:
     """build --sign: after a successful run, sign every node it published (by its promoted digest)."""
     key = sign_key_file(args.sign, "--sign")
     graph = api.load(options_of(args))
-    published = {entry.node for entry in read_lockfile(Path(report.lockfile))} if report.lockfile else None
-    # PR mode: a parent only built on outside the change has a digest in the report, yet is no lockfile's
+    # PR mode: a parent only built on outside the change has a digest in the report, yet is not published
     pinned = {name: node.digest for name, node in report.nodes.items()
-              if node.digest and name in graph.nodes and not graph.nodes[name].external
-              and (published is None or name in published)}
+              if node.published and name in graph.nodes and not graph.nodes[name].external}
     # the digests this run promoted, not what the tags point to now (another run may have moved them)
     for reference in sign_nodes([graph.nodes[name] for name in pinned], key, pinned):
         print(f"signed {reference}")

@@ -131,6 +131,8 @@ def publish_run(options: Options, planned: Planned, digests: dict[str, str], reg
     outside = planned.needed | set(planned.support)
     locked = [entry for entry in locked if entry.node not in outside]
     lockfile = write_lockfile(Path(report.folder) / "lock.json", report.run_id, locked)
+    for entry in locked:
+        report.nodes[entry.node].published = True
     latest = options.state / "latest.lock.json"
     write_lockfile(latest, report.run_id, merge_entries(latest, locked, set(planned.graph.nodes)))
     report.lockfile = str(lockfile)

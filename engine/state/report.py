@@ -22,6 +22,7 @@ class NodeReport:
     status: str = "pending"
     fingerprint: str = ""
     digest: str = ""
+    published: bool = False  # the run's lockfile records digest (its human tag is at it)
     duration_s: float = 0.0
     platform_durations: dict[str, float] = field(default_factory=dict)
     platform_digests: dict[str, str] = field(default_factory=dict)

@@ -9,7 +9,6 @@ import pytest
 
 from engine.cli import main as cli
 from engine.cli import signing
-from engine.state.lockfile import LockEntry, write_lockfile
 from engine.state.report import NodeReport, RunReport
 from graph.expand.dag import graph_of
 from tests.engine.supply_fakes import FakeCosign, R, published_stack, stack_nodes
@@ -57,9 +56,9 @@ def test_an_owner_only_private_key_and_a_readable_public_key_are_accepted(tmp_pa
 
 
 def _signed_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                locked: tuple[str, ...] | None) -> tuple[dict[str, str], FakeCosign]:
-    """build --sign after a run that promoted base and leaf (lockfile: the nodes locked, None: none
-    written); another run moved base's tag since. The digests promoted and the cosign fake."""
+                published: tuple[str, ...]) -> tuple[dict[str, str], FakeCosign]:
+    """build --sign after a run that built base and leaf and published those named; another run moved
+    base's tag since. The digests built and the cosign fake."""
     registry, _ = published_stack()
     base, leaf = stack_nodes()
     promoted = {"base": registry.tags[base.ref], "leaf": registry.tags[leaf.ref]}
@@ -74,22 +73,19 @@ def _signed_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     key.write_text("key\n", encoding="utf-8")
     key.chmod(0o600)
     report = RunReport("r", str(tmp_path), "now", status="succeeded", nodes={
-        name: NodeReport(name, "", "build", "", "succeeded", digest=digest)
+        name: NodeReport(name, "", "build", "", "succeeded", digest=digest, published=name in published)
         for name, digest in promoted.items()})
-    if locked is not None:
-        report.lockfile = str(write_lockfile(tmp_path / "lock.json", "r", [
-            LockEntry(name, f"{R}/img:{name}", "f", promoted[name]) for name in locked]))
     signing.sign_run(argparse.Namespace(sign=str(key)), report)
     return promoted, cosign
 
 
 def test_build_sign_signs_the_digests_the_run_promoted_not_the_tags_current(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    promoted, cosign = _signed_run(tmp_path, monkeypatch, None)
+    promoted, cosign = _signed_run(tmp_path, monkeypatch, ("base", "leaf"))
     assert cosign.signed == {f"{R}/img@{digest}" for digest in promoted.values()}
 
 
-def test_build_sign_signs_only_what_the_runs_lockfile_records_as_published(
+def test_build_sign_signs_only_what_the_run_published(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     promoted, cosign = _signed_run(tmp_path, monkeypatch, ("leaf",))  # base: a PR's parent, only built on
     assert cosign.signed == {f"{R}/img@{promoted['leaf']}"}

@@ -115,6 +115,7 @@ def test_a_publishing_pr_run_moves_no_human_tag_of_a_parent_it_built_only_becaus
     assert registry.refs[human_ref("mid")] == registry.refs[mid_content]
     # the lockfiles record what is published: base as before (a promote of them moves no tag to the PR's)
     assert {entry.node for entry in read_lockfile(Path(report.lockfile))} == {"mid", "leaf"}
+    assert {name for name, node in report.nodes.items() if node.published} == {"mid", "leaf"}
     latest = {entry.node: entry.digest for entry in read_lockfile(root.parent / "state/latest.lock.json")}
     assert latest["base"] == old_base and latest["mid"] == registry.refs[mid_content]
 

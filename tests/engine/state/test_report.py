@@ -90,7 +90,8 @@ def test_write_is_json_of_every_field_and_leaves_no_temp_file(tmp_path: Path) ->
     assert data["status"] == "running"
     assert data["nodes"]["a"] == {
         "node": "a", "ref": "reg/a:1", "action": "build", "reason": "full",
-        "status": "succeeded", "fingerprint": "", "digest": "sha256:aa", "duration_s": 1.5,
+        "status": "succeeded", "fingerprint": "", "digest": "sha256:aa", "published": False,
+        "duration_s": 1.5,
         "platform_durations": {}, "platform_digests": {}, "base": "openeuler/openeuler:24.03@sha256:bb",
         "retries": 0, "tests": {"linux/amd64": "passed"}, "log": "/l/a.log", "error": "",
         "source": "stacks/s/stack.yaml:7",
