@@ -39,6 +39,12 @@ def plan(args: argparse.Namespace) -> int:
     if args.no_publish and not args.emit:
         raise OptionError("--no-publish: only with --emit (a plan is the same either way)",
                           "drop --no-publish, or add --emit github|gitlab")
+    if args.emit and args.full and args.changed_since:
+        raise OptionError("--emit: --full and --changed-since exclude each other (a nightly's shards rebuild "
+                          "every node, a PR's what it changes)", "drop one of them")
+    if args.emit and args.offline and args.changed_since:
+        raise OptionError("--emit --changed-since cannot be --offline: which parents a PR's jobs build or "
+                          "share a job with depends on what the registry holds", "drop --offline")
     registry = None if args.offline else RegistryClient()
     entries = api.plan(options_of(args), registry, args.full, args.changed_since or "", _plan_secrets(args))
     if args.emit:
@@ -59,7 +65,8 @@ def _emit(args: argparse.Namespace, entries: tuple[PlanEntry, ...]) -> int:
     """Write the CI shards of the plan to --out, or print them."""
     tail = shard_command(args)
     # an untrusted run (a fork's pull request) publishes nothing: its shards get content tags only
-    text = ci.render(entries, args.emit, tail, build_flags=secret_allowances(args),
+    build_flags = [*secret_allowances(args), *(["--full"] if args.full else [])]  # publish forces nothing
+    text = ci.render(entries, args.emit, tail, build_flags=build_flags,
                      publish=not (args.no_secrets or args.no_publish), history=bool(args.changed_since))
     if not args.out:
         print(text, end="")

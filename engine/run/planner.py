@@ -69,8 +69,11 @@ def plan_build(stack_graph: StackGraph, root: Path, registry: Registry | None, h
     run passes no secret (--no-secrets): a node declaring some, and what is built on it, get other
     fingerprints, so neither reuses nor is reused by a run that passes them. shard: a CI shard's --only
     nodes; in PR mode each is a candidate, outside the change one the change needs (its job was emitted
-    from the PR's plan).
+    from the PR's plan); full forces them only (what they are built on is found as without full).
     """
+    if full and shard:
+        return _force(plan_build(stack_graph, root, registry, history, False, changed_since, targets, memo,
+                                 withheld, shard), set(shard))
     fingerprints = fingerprint_graph(stack_graph, root, base_digests(stack_graph, registry, history), memo,
                                      withheld)
     touched: dict[str, str] = {}
@@ -97,6 +100,13 @@ def plan_build(stack_graph: StackGraph, root: Path, registry: Registry | None, h
     entries = tuple(replace(entry, borrowed=entry.action == BUILD) if entry.node in borrowed else entry
                     for entry in entries)
     return Planned(stack_graph, fingerprints, entries, touched, support.digests, frozenset(needed), borrowed)
+
+
+def _force(planned: Planned, names: set[str]) -> Planned:
+    """planned with the entries of names built whatever the registry holds (a --full shard)."""
+    entries = tuple(replace(entry, action=BUILD, reason="forced", digest="") if entry.node in names else entry
+                    for entry in planned.entries)
+    return replace(planned, entries=entries)
 
 
 def base_digests(stack_graph: StackGraph, registry: Registry | None,

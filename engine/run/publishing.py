@@ -67,7 +67,9 @@ def check_built(planned: Planned) -> None:
     """EngineError naming the planned nodes with no content tag (none moves then); those a --no-secrets PR
     built on a build made with the secrets never get one."""
     missing = [entry.node for entry in planned.entries if entry.action == BUILD and not entry.borrowed]
-    borrowed = [entry.node for entry in planned.entries if entry.action == BUILD and entry.borrowed]
+    # a borrowed parent outside the change (needed_by_change) would not be published either: not named
+    borrowed = [entry.node for entry in planned.entries
+                if entry.action == BUILD and entry.borrowed and entry.node not in planned.needed]
     if borrowed:
         unbuilt = f"; not built yet: {', '.join(missing)}" if missing else ""
         raise EngineError(

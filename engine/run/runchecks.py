@@ -34,7 +34,15 @@ def pool_names(pool: Pool) -> str:
 
 def check_shard(options: Options, planned: Planned) -> None:
     """--only: every node it is built on must already be in the registry (by its content tag)."""
-    missing = [e.node for e in planned.entries if e.action == BUILD and e.node not in options.only]
-    if options.only and missing:
-        raise EngineError(f"--only: not in the registry yet: {', '.join(missing)}",
-                          "build those first (their shard jobs), or add them to --only")
+    missing = [e for e in planned.entries if e.action == BUILD and e.node not in options.only]
+    if not options.only or not missing:
+        return
+    names = ", ".join(entry.node for entry in missing)
+    borrowed = [entry.node for entry in missing if entry.borrowed]
+    if borrowed:  # a --no-secrets PR: built on a build made with the secrets, never content-tagged
+        raise EngineError(f"--only: not in the registry yet: {names}; {', '.join(borrowed)} never will be "
+                          "(built on a build made with the secrets, it gets no content tag)",
+                          f"build it in this job: add --only {' --only '.join(borrowed)} "
+                          "(`plan --emit` puts them in one job)")
+    raise EngineError(f"--only: not in the registry yet: {names}",
+                      "build those first (their shard jobs), or add them to --only")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from graph.change.fingerprint import Fingerprint, changed_inputs
 from graph.expand.dag import StackGraph
 from graph.model.spec import Node
-from graph.plan.entries import BUILD, EXTERNAL, RETAG, SKIP, PlanEntry
+from graph.plan.entries import BUILD, EXTERNAL, RETAG, SKIP, PlanEntry, built_after
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,8 @@ def decide(stack_graph: StackGraph, fingerprints: Mapping[str, Fingerprint],
             pinned[name] = pinned[parent.name] if parent else ""
             action, reason, digest = _action(name, fingerprint, seen, full, candidates, parent)
         entries.append(PlanEntry(name, node.stack, node.kind, node.ref, node.parent, node.platforms,
-                                 action, reason, fingerprint.value, digest, pinned[name]))
+                                 action, reason, fingerprint.value, digest, pinned[name],
+                                 after=built_after(stack_graph, name)))
     return tuple(entries)
 
 

@@ -28,6 +28,7 @@ class PlanEntry:
     digest: str = ""  # the digest a skipped or retagged node already has (an external base: its own)
     base: str = ""  # the external base this node is built on, as reference@digest ("" if none or unresolved)
     borrowed: bool = False  # a --no-secrets PR builds it on a build made with the secrets: no content tag
+    after: tuple[str, ...] = ()  # the nodes it is built after besides its parent (its SBOM generator)
 
 
 def make_plan(stack_graph: StackGraph, selected: Iterable[str] | None = None,
@@ -36,9 +37,16 @@ def make_plan(stack_graph: StackGraph, selected: Iterable[str] | None = None,
     wanted = set(stack_graph.order if selected is None else selected)
     return tuple(
         PlanEntry(node.name, node.stack, node.kind, node.ref, node.parent, node.platforms,
-                  EXTERNAL if node.external else BUILD, "base_not_checked" if node.external else reason)
+                  EXTERNAL if node.external else BUILD, "base_not_checked" if node.external else reason,
+                  after=built_after(stack_graph, node.name))
         for node in (stack_graph.nodes[name] for name in stack_graph.order if name in wanted)
     )
+
+
+def built_after(stack_graph: StackGraph, name: str) -> tuple[str, ...]:
+    """The nodes name is built after besides its parent (the SBOM generator it is scanned by), sorted."""
+    parent = stack_graph.nodes[name].parent
+    return tuple(sorted(other for other in stack_graph.graph.predecessors(name) if other != parent))
 
 
 def count(plan: Iterable[PlanEntry], action: str) -> int:

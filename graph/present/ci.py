@@ -1,13 +1,13 @@
 """CI shards from a plan: a GitHub Actions workflow or a GitLab child pipeline, one job per node to build.
 
 Shape: GitHub Actions cannot make a job wait for one entry of a matrix, so every node to build gets
-its own job (`build-<node>`), whose `needs:` lists the jobs of its parent when that parent is built
-too (a parent already in the registry is found by its content tag); a node that gets no content tag
+its own job (`build-<node>`), whose `needs:` lists the jobs of its parent and SBOM generator when those
+are built too (one already in the registry is found by its content tag); a node that gets no content tag
 (built by a --no-secrets PR on a build made with the secrets) is built in its parent's job. A final
 `publish` job needs every build job, so it runs only when all of them succeeded; it checks every planned
 node's content tag and only then moves the human tags. A plan with more nodes to build than max_jobs
-(GitHub allows 256 jobs in a workflow) gets one job per DAG level instead (`build-level-<n>`: every
-node n parents away from the first node to build in its chain), each needing the level before it.
+(GitHub allows 256 jobs in a workflow) gets one job per level instead (`build-level-<n>`: the nodes
+of the units n waits away from one that waits for none), each needing the level before it.
 Rendering is pure: the caller writes the text.
 """
 
@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from graphlib import TopologicalSorter
 
 import yaml
 
@@ -45,22 +46,42 @@ def job_ids(nodes: Sequence[str]) -> dict[str, str]:
 
 def build_units(plan: Sequence[PlanEntry]) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
     """The nodes to build in units of one job, in plan order, each keyed by its first node, with the
-    units it waits for (its parent's, when that is built too). A unit is one node, but for a --no-secrets
-    PR's nodes built on a build made with the secrets (entry.borrowed): they get no content tag another
-    job could find them by, so each goes with its parent when the run builds that parent on such a build."""
+    units it waits for: those building its nodes' parents and SBOM generators. A unit is one node, but
+    for a --no-secrets PR's nodes built on a build made with the secrets (entry.borrowed): they get no
+    content tag another job could find them by, so such a node goes with those of them it is built on."""
     building = {entry.node: entry for entry in plan if entry.action == BUILD}
-    unit_of: dict[str, str] = {}
+    unit_of = {name: name for name in building}
+
+    def unit(name: str) -> str:
+        while unit_of[name] != name:
+            unit_of[name] = name = unit_of[unit_of[name]]  # path halving: chains stay short
+        return name
+
+    for name, entry in building.items():  # plan order: what a node is built on comes first
+        for other in _built_on(entry, building):
+            if entry.borrowed and building[other].borrowed:
+                unit_of[unit(name)] = unit(other)
     members: dict[str, list[str]] = {}
-    waits: dict[str, tuple[str, ...]] = {}
-    for name, entry in building.items():  # plan order: a parent comes before its children
-        parent = building.get(entry.parent or "")
-        if parent is not None and entry.borrowed and parent.borrowed:
-            unit_of[name] = unit_of[parent.node]
-            members[unit_of[name]].append(name)
-            continue
-        unit_of[name], members[name] = name, [name]
-        waits[name] = (unit_of[parent.node],) if parent is not None else ()
-    return {unit: (tuple(nodes), waits[unit]) for unit, nodes in members.items()}
+    for name in building:
+        members.setdefault(unit(name), []).append(name)
+    first = {root: nodes[0] for root, nodes in members.items()}
+    position = {name: index for index, name in enumerate(building)}
+    return {nodes[0]: (tuple(nodes), _waits(nodes, building, unit, first, position))
+            for nodes in members.values()}
+
+
+def _built_on(entry: PlanEntry, building: Mapping[str, PlanEntry]) -> list[str]:
+    """The nodes to build that entry's node is built on: its parent, its SBOM generator."""
+    return [name for name in (entry.parent, *entry.after) if name and name in building]
+
+
+def _waits(nodes: Sequence[str], building: Mapping[str, PlanEntry], unit: Callable[[str], str],
+           first: Mapping[str, str], position: Mapping[str, int]) -> tuple[str, ...]:
+    """The units (by first node) that the nodes of one unit wait for, in plan order."""
+    own = unit(nodes[0])
+    waits = {first[unit(other)] for name in nodes for other in _built_on(building[name], building)
+             if unit(other) != own}
+    return tuple(sorted(waits, key=position.__getitem__))
 
 
 def build_needs(plan: Sequence[PlanEntry]) -> dict[str, tuple[str, ...]]:
@@ -69,13 +90,15 @@ def build_needs(plan: Sequence[PlanEntry]) -> dict[str, tuple[str, ...]]:
 
 
 def levels(plan: Sequence[PlanEntry]) -> list[list[str]]:
-    """The nodes to build grouped by level: 0 for a unit whose parent is not built, else parent's + 1
-    (every node of a unit on its unit's level)."""
+    """The nodes to build grouped by level: 0 for a unit that waits for none, else one more than the
+    highest of those it waits for (every node of a unit on its unit's level), each level in plan order."""
+    units = build_units(plan)
     level: dict[str, int] = {}
-    grouped: list[list[str]] = []
-    for unit, (nodes, waits) in build_units(plan).items():
-        level[unit] = max((level[w] + 1 for w in waits), default=0)
-        grouped += [[] for _ in range(level[unit] + 1 - len(grouped))]
+    # a unit of several nodes can wait for one whose first node comes later in the plan
+    for unit in TopologicalSorter({unit: waits for unit, (_, waits) in units.items()}).static_order():
+        level[unit] = max((level[w] + 1 for w in units[unit][1]), default=0)
+    grouped: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for unit, (nodes, _) in units.items():
         grouped[level[unit]].extend(nodes)
     return grouped
 

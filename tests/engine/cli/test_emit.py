@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from engine.cli import commands
 from engine.cli.main import main, parse_checked
 from engine.cli.options import secret_policy_of
-from tests.engine.engine_fakes import commit_all, write_stack
+from tests.engine.engine_fakes import FakeRegistry, commit_all, write_stack
 
 
 @pytest.fixture
@@ -111,15 +112,19 @@ def test_emit_leaves_the_secret_check_to_each_jobs_runner(
 
 
 def test_emit_changed_since_carries_it_into_every_job_and_publish_with_the_whole_history(
-        root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     # a PR's shards: each job and publish plan in PR mode (a job outside the change builds its node, publish
     # moves only the change's tags), and PR mode reads the merge base, so no shallow checkout
     commit_all(root, "tiny stack")
     dockerfile = root / "stacks/t/leaf/Dockerfile"
     dockerfile.write_text(dockerfile.read_text(encoding="utf-8") + "LABEL edited=1\n", encoding="utf-8")
-    assert _plan(root, "--emit", "github", "--changed-since", "HEAD") == 0
+    assert _plan(root, "--emit", "github", "--changed-since", "HEAD") == 2  # _plan is --offline
+    assert "cannot be --offline" in capsys.readouterr().err
+    monkeypatch.setattr(commands, "RegistryClient", FakeRegistry)  # empty: leaf's parents are needed
+    assert main(["plan", "--root", str(root), "--state-dir", str(root.parent / "state"), "stacks/t",
+                 "--emit", "github", "--changed-since", "HEAD"]) == 0
     jobs = yaml.safe_load(capsys.readouterr().out)["jobs"]
-    assert list(jobs) == ["build-leaf", "publish"]
+    assert list(jobs) == ["build-base", "build-mid", "build-leaf", "publish"]
     for body in jobs.values():
         assert body["steps"][0] == {"uses": "actions/checkout@v4", "with": {"fetch-depth": 0}}
     assert shlex.split(jobs["build-leaf"]["steps"][-1]["run"])[-2:] == ["--changed-since", "HEAD"]
@@ -142,3 +147,14 @@ def test_emit_no_publish_writes_no_publish_job(root: Path, capsys: pytest.Captur
     assert document["stages"] == ["build"] and "publish" not in document
     assert _plan(root, "--no-publish") == 2
     assert "--no-publish: only with --emit" in capsys.readouterr().err
+
+
+def test_emit_full_forces_every_build_job_but_not_publish(root: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert _plan(root, "--emit", "github", "--full") == 0
+    runs = {job: shlex.split(body["steps"][-1]["run"]) for job, body in
+            yaml.safe_load(capsys.readouterr().out)["jobs"].items()}
+    assert all("--full" in run for job, run in runs.items() if job != "publish")
+    assert runs["publish"] == ["stackbuild", "publish", "stacks/t"]
+    assert _plan(root, "--emit", "github", "--full", "--changed-since", "HEAD") == 2
+    assert "--full and --changed-since exclude each other" in capsys.readouterr().err

@@ -187,7 +187,7 @@ def test_plan_json_lists_every_node_in_build_order(capsys: pytest.CaptureFixture
     assert data["summary"] == {"build": len(names), "skip": 0, "retag": 0, "external": 0}
     for entry in data["nodes"]:
         assert set(entry) == {"node", "stack", "kind", "ref", "parent", "platforms", "action",
-                              "reason", "fingerprint", "digest", "base", "borrowed"}
+                              "reason", "fingerprint", "digest", "base", "borrowed", "after"}
         assert (entry["action"], entry["reason"], entry["fingerprint"], entry["digest"]) == (
             "build", "not_checked", "", "")
         assert isinstance(entry["platforms"], list)

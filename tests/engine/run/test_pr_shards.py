@@ -18,9 +18,10 @@ from graph.model.secrets import SecretPolicy
 from graph.plan.entries import BUILD, PlanEntry, plan_json, plan_table
 from graph.present.ci import build_units
 from tests.engine.engine_fakes import NODES, REGISTRY, STACK, FakeBuilder, FakeRegistry, commit_all, human_ref
-from tests.engine.run.builds import run_build
+from tests.engine.run.builds import run_build, scanned_options
 from tests.engine.run.prsamples import (
     WITHHELD,
+    base_declares_a_secret,
     base_merged_not_built_then_mid_edited,
     edit,
     parent_of,
@@ -30,22 +31,24 @@ from tests.engine.run.prsamples import (
 PR = "HEAD"  # the tests' changes are uncommitted: PR mode compares the working tree with REF
 
 
-def _options(root: Path, runner: str, only: tuple[str, ...] = ()) -> api.Options:
-    return api.Options(root=root, targets=STACK, state_dir=root.parent / f"state-{runner}", only=only)
+def _options(root: Path, runner: str, only: tuple[str, ...] = (), targets: tuple[Path, ...] = STACK
+             ) -> api.Options:
+    return api.Options(root=root, targets=targets, state_dir=root.parent / f"state-{runner}", only=only)
 
 
-def _pr_plan(root: Path, registry: FakeRegistry, withheld: bool = False) -> tuple[PlanEntry, ...]:
+def _pr_plan(root: Path, registry: FakeRegistry, withheld: bool = False, targets: tuple[Path, ...] = STACK
+             ) -> tuple[PlanEntry, ...]:
     """What `plan --emit --changed-since` emits jobs from."""
-    return api.plan(_options(root, "plan"), registry, changed_since=PR,
+    return api.plan(_options(root, "plan", targets=targets), registry, changed_since=PR,
                     secrets=SecretPolicy(withhold=True) if withheld else None)
 
 
 def _job(root: Path, registry: FakeRegistry, nodes: tuple[str, ...], withheld: bool = False,
-         builder: FakeBuilder | None = None) -> RunReport:
+         builder: FakeBuilder | None = None, targets: tuple[Path, ...] = STACK) -> RunReport:
     """One emitted build job on a runner of its own: `build --only NODE... --changed-since REF`."""
     settings = BuildSettings(changed_since=PR, secrets=WITHHELD if withheld else SecretPolicy())
-    return api.build(_options(root, "-".join(nodes), nodes), builder or FakeBuilder(registry), settings,
-                     registry)
+    return api.build(_options(root, "-".join(nodes), nodes, targets), builder or FakeBuilder(registry),
+                     settings, registry)
 
 
 def _run_jobs(root: Path, registry: FakeRegistry, plan: tuple[PlanEntry, ...]) -> None:
@@ -132,8 +135,10 @@ def test_a_no_secrets_prs_child_job_alone_cannot_find_its_borrowed_parent(root: 
     trusted_base(root, registry)
     edit(root, "mid")
     assert _job(root, registry, ("mid",), withheld=True).status == "succeeded"
-    with pytest.raises(EngineError, match="--only: not in the registry yet: mid"):
+    never = "--only: not in the registry yet: mid; mid never will be"
+    with pytest.raises(EngineError, match=never) as refused:
         _job(root, registry, ("leaf",), withheld=True)  # why emit puts them in one job
+    assert refused.value.hint.startswith("build it in this job: add --only mid")
 
 
 def test_the_plan_says_which_nodes_get_no_content_tag(root: Path) -> None:
@@ -148,3 +153,40 @@ def test_the_plan_says_which_nodes_get_no_content_tag(root: Path) -> None:
     trusted_plan = _pr_plan(root, registry)
     assert not any(entry.borrowed for entry in trusted_plan)
     assert "no content tag" not in plan_table(trusted_plan)
+
+
+def test_a_no_secrets_prs_node_scanned_by_a_borrowed_generator_goes_in_the_generators_job(
+        root: Path) -> None:
+    # app (stack u) is scanned by side's image: side, built on base's trusted build, gets no content tag,
+    # so app's job could never find it; they are one job
+    registry = FakeRegistry()
+    targets = scanned_options(root).targets
+    base_declares_a_secret(root)
+    commit_all(root, "tiny stack and u, base with a secret")
+    trusted = api.build(_options(root, "main", targets=targets), FakeBuilder(registry),
+                        BuildSettings(secrets=SecretPolicy(envs=("TOK",))), registry)
+    assert trusted.status == "succeeded"
+    edit(root, "side")
+    app = root / "stacks/u/app/Dockerfile"
+    app.write_text(app.read_text(encoding="utf-8") + "LABEL edited=1\n", encoding="utf-8")
+    plan = _pr_plan(root, registry, withheld=True, targets=targets)
+    assert [(entry.node, entry.borrowed) for entry in plan if entry.action == BUILD] == [
+        ("side", True), ("app", True)]
+    assert build_units(plan) == {"side": (("side", "app"), ())}
+    builder = FakeBuilder(registry)
+    report = _job(root, registry, ("side", "app"), withheld=True, builder=builder, targets=targets)
+    assert report.status == "succeeded" and builder.order == ["side", "app"]
+
+
+def test_publish_names_only_the_changes_nodes_it_never_publishes(root: Path) -> None:
+    # mid: merged, not built yet (needed by the change, on base's trusted build); leaf: the change
+    registry = FakeRegistry()
+    trusted_base(root, registry)
+    edit(root, "mid")
+    commit_all(root, "mid changed: merged, not built yet")
+    edit(root, "leaf")
+    plan = _pr_plan(root, registry, withheld=True)
+    assert build_units(plan) == {"mid": (("mid", "leaf"), ())}
+    assert _job(root, registry, ("mid", "leaf"), withheld=True).status == "succeeded"
+    with pytest.raises(EngineError, match=r"never published from --no-secrets shards: leaf \("):
+        api.publish(_options(root, "publish"), registry, withheld=True, changed_since=PR)

@@ -15,7 +15,7 @@ from engine.run.settings import BuildSettings
 from engine.state.lockfile import read_lockfile
 from graph.errors import StackError
 from graph.model.secrets import SecretPolicy
-from tests.engine.engine_fakes import NODES, STACK, FakeBuilder, FakeRegistry, human_ref
+from tests.engine.engine_fakes import NODES, REGISTRY, STACK, FakeBuilder, FakeRegistry, human_ref
 
 
 def _options(root: Path, runner: str = "a", **kwargs: object) -> api.Options:
@@ -114,3 +114,23 @@ def test_shard_command_repeats_no_secrets() -> None:
 def test_shard_command_refuses_platform() -> None:
     with pytest.raises(OptionError, match="--platform"):
         shard_command(_args(platform=[("linux/amd64",)]))
+
+
+def test_full_shards_rebuild_their_nodes_each_on_its_parents_new_build(root: Path) -> None:
+    # a nightly's shards (`plan --emit --full`): each job forces its own node only; its parent, already
+    # rebuilt by its job, is found by its content tag (the new build)
+    registry = FakeRegistry()
+    for shard in (("base", "other"), ("mid", "side"), ("leaf",)):
+        _shard(root, registry, *shard)
+    (base_content,) = [ref for ref in registry.refs
+                       if ref.startswith(f"{REGISTRY}/base:sb-") and not ref.endswith("-candidate")]
+    stale = registry.push(base_content, "what an older build left under this content tag")
+    full = BuildSettings(full=True)
+    assert _shard(root, registry, "base", settings=full).order == ["base"]
+    rebuilt = registry.refs[base_content]
+    assert rebuilt != stale
+    builder = _shard(root, registry, "mid", settings=full)
+    assert builder.order == ["mid"]
+    assert dict(builder.requests["mid"].build_contexts)["parent"] == f"docker-image://{REGISTRY}/base@{rebuilt}"
+    moved = api.publish(_options(root, runner="publish"), registry)
+    assert set(moved) == {human_ref(name) for name in NODES}

@@ -147,3 +147,20 @@ def test_jobs_of_a_pr_check_out_the_whole_history() -> None:
     assert "with" not in _jobs(render(plan, "github", []), "github")["build-a"]["steps"][0]
     assert yaml.safe_load(render(plan, "gitlab", [], history=True))["variables"] == {"GIT_DEPTH": 0}
     assert "variables" not in yaml.safe_load(render(plan, "gitlab", []))
+
+
+def test_a_node_waits_for_the_job_of_its_sbom_generator() -> None:
+    # app is scanned by the image of g, built in the same run: app's job needs g's (its plan holds g)
+    plan = (_entry("g", None), replace(_entry("app", None), after=("g",)))
+    assert build_needs(plan) == {"g": (), "app": ("g",)}
+    assert _jobs(render(plan, "github", []), "github")["build-app"]["needs"] == ["build-g"]
+    assert levels(plan) == [["g"], ["app"]]
+
+
+def test_a_borrowed_unit_can_wait_for_a_job_whose_node_comes_later_in_the_plan() -> None:
+    # c is built on a (borrowed: one job) and scanned by w (its own job): the unit of a waits for w's
+    plan = (_borrowed("a", "x"), _entry("w", None), replace(_borrowed("c", "a"), after=("w",)))
+    assert build_units(plan) == {"a": (("a", "c"), ("w",)), "w": (("w",), ())}
+    assert levels(plan) == [["w"], ["a", "c"]]
+    jobs = _jobs(render(plan, "gitlab", []), "gitlab")
+    assert jobs["build-a"]["needs"] == ["build-w"]
