@@ -36,21 +36,29 @@ TAGS_HINT = "name a UTF-8 text file with one tag a line"
 
 def plan(args: argparse.Namespace) -> int:
     """Print the plan: actions and reasons (asks the registry unless --offline)."""
-    if args.no_publish and not args.emit:
-        raise OptionError("--no-publish: only with --emit (a plan is the same either way)",
-                          "drop --no-publish, or add --emit github|gitlab")
-    if args.emit and args.full and args.changed_since:
-        raise OptionError("--emit: --full and --changed-since exclude each other (a nightly's shards rebuild "
-                          "every node, a PR's what it changes)", "drop one of them")
-    if args.emit and args.offline and args.changed_since:
-        raise OptionError("--emit --changed-since cannot be --offline: which parents a PR's jobs build or "
-                          "share a job with depends on what the registry holds", "drop --offline")
+    _check_emit_options(args)
     registry = None if args.offline else RegistryClient()
     entries = api.plan(options_of(args), registry, args.full, args.changed_since or "", _plan_secrets(args))
     if args.emit:
         return _emit(args, entries)
     print(plan_json(entries) if args.format == "json" else plan_table(entries))
     return 0
+
+
+def _check_emit_options(args: argparse.Namespace) -> None:
+    """OptionError for what only --emit takes without it, and for what it cannot combine."""
+    given = {"--no-publish": args.no_publish, "--ci-runner": args.ci_runner, "--ci-image": args.ci_image,
+             "--ci-setup": args.ci_setup}
+    emit_only = [flag for flag, value in given.items() if value]
+    if emit_only and not args.emit:
+        raise OptionError(f"{', '.join(emit_only)}: only with --emit (they shape the emitted jobs)",
+                          f"drop {' '.join(emit_only)}, or add --emit github|gitlab")
+    if args.emit and args.full and args.changed_since:
+        raise OptionError("--emit: --full and --changed-since exclude each other (a nightly's shards rebuild "
+                          "every node, a PR's what it changes)", "drop one of them")
+    if args.emit and args.offline and args.changed_since:
+        raise OptionError("--emit --changed-since cannot be --offline: which parents a PR's jobs build or "
+                          "share a job with depends on what the registry holds", "drop --offline")
 
 
 def _plan_secrets(args: argparse.Namespace) -> SecretPolicy | None:
@@ -67,7 +75,7 @@ def _emit(args: argparse.Namespace, entries: tuple[PlanEntry, ...]) -> int:
     # an untrusted run (a fork's pull request) publishes nothing: its shards get content tags only
     build_flags = [*secret_allowances(args), *(["--full"] if args.full else [])]  # publish forces nothing
     text = ci.render(entries, args.emit, tail, build_flags=build_flags,
-                     publish=not (args.no_secrets or args.no_publish), history=bool(args.changed_since))
+                     publish=not (args.no_secrets or args.no_publish), runner=_runner(args))
     if not args.out:
         print(text, end="")
         return 0
@@ -76,6 +84,13 @@ def _emit(args: argparse.Namespace, entries: tuple[PlanEntry, ...]) -> int:
     publish = f", no publish job: {not_publishing}" if not_publishing else " and publish"
     print(f"wrote {args.out} ({text.count('stackbuild build --only')} build jobs{publish})")
     return 0
+
+
+def _runner(args: argparse.Namespace) -> ci.Runner:
+    """Where and how the emitted jobs run: --ci-runner, --ci-image, --ci-setup; the whole history for a
+    PR's jobs."""
+    return ci.Runner(tuple(args.ci_runner or ()), args.ci_image or "", tuple(args.ci_setup or ()),
+                     history=bool(args.changed_since))
 
 
 def shard_command(args: argparse.Namespace) -> list[str]:

@@ -80,6 +80,11 @@ def _not_empty(value: str) -> str:
     return "" if value else "the value is empty"
 
 
+def _one_word(value: str) -> str:
+    return "the value is empty" if not value else f"{value!r} contains white space" if value.split() != [
+        value] else ""
+
+
 def _ref(value: str) -> str:
     return git_ref_problem(value)
 
@@ -93,6 +98,9 @@ _RULES: dict[str, tuple[Callable[[str], str], str]] = {
     "cache_dir": (_no_comma, "choose a folder whose path has no ','"),
     "state_dir": (_not_empty, "name a folder, e.g. .state"),
     "root": (_not_empty, "name the repository folder, e.g. ."),
+    "ci_runner": (_not_empty, "name a runner label, e.g. ubuntu-latest"),
+    "ci_image": (_one_word, "name an image, e.g. docker:26"),
+    "ci_setup": (_not_empty, "give a shell command, e.g. 'make setup'"),
     "link_base": (link_base_problem, "give the URL the output folder is published at, e.g. "
                                      "https://gitee.com/openeuler/openeuler-docker-images/blob/master"),
 }

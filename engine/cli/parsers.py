@@ -94,6 +94,14 @@ def _add_plan(plan: argparse.ArgumentParser) -> None:
     plan.add_argument("--out", help="with --emit: write to this file (default: stdout)")
     plan.add_argument("--no-publish", action="store_true",
                       help="with --emit: no publish job (a pull request's check: content tags only)")
+    plan.add_argument("--ci-runner", action="append", metavar="LABEL",
+                      help="with --emit: the runner label of every job (repeatable; GitHub runs-on, default "
+                           "ubuntu-latest; GitLab tags)")
+    plan.add_argument("--ci-image", metavar="IMAGE",
+                      help="with --emit: the image every job runs in (GitHub container, GitLab image)")
+    plan.add_argument("--ci-setup", action="append", metavar="COMMAND",
+                      help="with --emit: a shell command every job runs before stackbuild, e.g. 'make setup' "
+                           "(repeatable; GitHub run steps, GitLab before_script)")
     plan.add_argument("--no-secrets", action="store_true",
                       help="plan as `build --no-secrets` runs (a node declaring secrets, and what is built "
                            "on it, has the fingerprints of a run without them)")

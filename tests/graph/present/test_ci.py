@@ -13,7 +13,7 @@ import yaml
 from graph.expand.assemble import load_graph
 from graph.load.limits import Limits
 from graph.plan.entries import BUILD, SKIP, PlanEntry, make_plan
-from graph.present.ci import PUBLISH_JOB, build_needs, build_units, job_ids, levels, render
+from graph.present.ci import PUBLISH_JOB, Runner, build_needs, build_units, job_ids, levels, render
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA = Path(__file__).parent / "data"
@@ -31,7 +31,7 @@ def _entry(node: str, parent: str | None, action: str = BUILD) -> PlanEntry:
 def _jobs(text: str, kind: str) -> dict[str, dict[str, object]]:
     document = yaml.safe_load(text)
     return document["jobs"] if kind == "github" else {k: v for k, v in document.items()
-                                                      if k not in ("stages", "variables")}
+                                                      if k not in ("stages", "variables", "default")}
 
 
 def _command(job: dict[str, object], kind: str) -> list[str]:
@@ -141,11 +141,12 @@ def test_a_node_built_on_a_borrowed_parent_the_run_builds_goes_in_that_parents_j
 
 def test_jobs_of_a_pr_check_out_the_whole_history() -> None:
     plan = (_entry("a", None),)
-    github = _jobs(render(plan, "github", [], history=True), "github")
+    github = _jobs(render(plan, "github", [], runner=Runner(history=True)), "github")
     assert github["build-a"]["steps"][0] == {"uses": "actions/checkout@v4", "with": {"fetch-depth": 0}}
     assert github[PUBLISH_JOB]["steps"][0] == {"uses": "actions/checkout@v4", "with": {"fetch-depth": 0}}
     assert "with" not in _jobs(render(plan, "github", []), "github")["build-a"]["steps"][0]
-    assert yaml.safe_load(render(plan, "gitlab", [], history=True))["variables"] == {"GIT_DEPTH": 0}
+    gitlab = yaml.safe_load(render(plan, "gitlab", [], runner=Runner(history=True)))
+    assert gitlab["variables"] == {"GIT_DEPTH": 0}
     assert "variables" not in yaml.safe_load(render(plan, "gitlab", []))
 
 
@@ -164,3 +165,21 @@ def test_a_borrowed_unit_can_wait_for_a_job_whose_node_comes_later_in_the_plan()
     assert levels(plan) == [["w"], ["a", "c"]]
     jobs = _jobs(render(plan, "gitlab", []), "gitlab")
     assert jobs["build-a"]["needs"] == ["build-w"]
+
+
+def test_jobs_run_where_the_runner_says_after_its_setup_commands() -> None:
+    plan = (_entry("a", None), _entry("b", "a"))
+    runner = Runner(labels=("self-hosted", "docker"), image="registry.example/ci:1",
+                    setup=("make setup", "echo $TOKEN | docker login -u ci --password-stdin r.example"))
+    github = _jobs(render(plan, "github", ["x"], runner=runner), "github")
+    for job in ("build-a", "build-b", PUBLISH_JOB):
+        assert github[job]["runs-on"] == ["self-hosted", "docker"]
+        assert github[job]["container"] == "registry.example/ci:1"
+        steps = github[job]["steps"]
+        assert [step.get("run") for step in steps[1:3]] == list(runner.setup)  # type: ignore[union-attr]
+    one_label = _jobs(render(plan, "github", [], runner=Runner(labels=("big",))), "github")
+    assert one_label["build-a"]["runs-on"] == "big"
+    gitlab = yaml.safe_load(render(plan, "gitlab", ["x"], runner=runner))
+    assert gitlab["default"] == {"image": "registry.example/ci:1", "tags": ["self-hosted", "docker"],
+                                 "before_script": list(runner.setup)}
+    assert "default" not in yaml.safe_load(render(plan, "gitlab", ["x"]))
