@@ -33,6 +33,9 @@ def run(args: argparse.Namespace) -> int:
     if args.load and args.changed_since:
         raise OptionError("--load cannot be combined with --changed-since",
                           "--load already builds only what the local image store lacks")
+    if args.full and args.changed_since:
+        raise OptionError("--full cannot be combined with --changed-since: --full rebuilds every node, "
+                          "--changed-since what a change affects", "drop one of them")
     _check_publication(args)
     pool = pool_of(args)  # a wrong pool is reported before the engine is asked anything
     secrets = secret_policy_of(args)
@@ -135,11 +138,15 @@ def _settings_of(args: argparse.Namespace, options: api.Options, pool: Pool | No
 
 
 def _check_publication(args: argparse.Namespace) -> None:
-    """Refuse --no-publish and --no-secrets (which publishes nothing) beside what needs a publication."""
-    not_publishing = "--no-publish" if args.no_publish else "--no-secrets" if args.no_secrets else ""
+    """Refuse what publishes nothing (--no-publish, --no-secrets, --only, --platform, --load: no human tag
+    in the registry moves) beside what needs a publication."""
+    not_publishing = next((flag for flag, given in (
+        ("--no-publish", args.no_publish), ("--no-secrets", args.no_secrets), ("--only", args.only),
+        ("--platform", args.platform), ("--load", args.load)) if given), "")
     if not_publishing and args.sign:
-        raise OptionError(f"--sign cannot be combined with {not_publishing}: no human tag moves, nothing "
-                          "is published to sign", "sign what is published: stackbuild sign --key KEY")
+        raise OptionError(f"--sign cannot be combined with {not_publishing}: no human tag moves in the "
+                          "registry, nothing is published to sign",
+                          "sign what is published: stackbuild sign --key KEY")
     if args.no_publish and args.load:
         raise OptionError("--no-publish cannot be combined with --load",
                           "--load only sets tags in the local image store; drop one of them")

@@ -17,7 +17,7 @@ from graph.context.files import DigestMemo
 from graph.expand.dag import StackGraph, closure
 from graph.model.spec import Node
 from graph.plan.changes import Observed, decide
-from graph.plan.entries import BUILD, PlanEntry
+from graph.plan.entries import BUILD, EXTERNAL, PlanEntry
 
 CANDIDATE_SUFFIX = "-candidate"  # sb-<fingerprint>-candidate: pushed, not yet checked and tested
 NEEDED_BY_CHANGE = "needed_by_change"  # PR mode: outside the change, but what it builds on has no image
@@ -60,7 +60,7 @@ def candidate_ref(node: Node, fingerprint: Fingerprint) -> str:
 def plan_build(stack_graph: StackGraph, root: Path, registry: Registry | None, history: History | None,
                full: bool = False, changed_since: str = "", targets: tuple[Path, ...] = (),
                memo: DigestMemo | None = None, withheld: bool = False,
-               shard: Collection[str] = ()) -> Planned:
+               shard: Collection[str] = (), vouch: bool = True) -> Planned:
     """Fingerprint every node, find what a PR touches, ask the registry what exists, decide.
 
     Without a registry (offline) nothing is looked up: every candidate is planned as a build, and
@@ -70,10 +70,12 @@ def plan_build(stack_graph: StackGraph, root: Path, registry: Registry | None, h
     fingerprints, so neither reuses nor is reused by a run that passes them. shard: a CI shard's --only
     nodes; in PR mode each is a candidate, outside the change one the change needs (its job was emitted
     from the PR's plan); full forces them only (what they are built on is found as without full).
+    vouch: history may vouch for a content tag (its build is where the human tag is): one HEAD less a
+    node; not after --full shards, which move content tags and leave human tags to publish.
     """
     if full and shard:
         return _force(plan_build(stack_graph, root, registry, history, False, changed_since, targets, memo,
-                                 withheld, shard), set(shard))
+                                 withheld, shard, vouch=False), set(shard))
     fingerprints = fingerprint_graph(stack_graph, root, base_digests(stack_graph, registry, history), memo,
                                      withheld)
     touched: dict[str, str] = {}
@@ -85,7 +87,7 @@ def plan_build(stack_graph: StackGraph, root: Path, registry: Registry | None, h
         shard_needed = set(shard) - candidates
         candidates |= shard_needed
     observed = None if registry is None else {} if full else observe(
-        stack_graph, fingerprints, registry, history, candidates)
+        stack_graph, fingerprints, registry, history, candidates, vouch)
     support = Support()
     if observed and registry is not None and candidates is not None:
         support = untouched_parents(stack_graph, fingerprints, registry, history, observed, candidates)
@@ -104,8 +106,9 @@ def plan_build(stack_graph: StackGraph, root: Path, registry: Registry | None, h
 
 def _force(planned: Planned, names: set[str]) -> Planned:
     """planned with the entries of names built whatever the registry holds (a --full shard)."""
-    entries = tuple(replace(entry, action=BUILD, reason="forced", digest="") if entry.node in names else entry
-                    for entry in planned.entries)
+    forced = {name for name in names if planned.entry(name).action != EXTERNAL}  # a base is used, not built
+    entries = tuple(replace(entry, action=BUILD, reason="forced", digest="") if entry.node in forced
+                    else entry for entry in planned.entries)
     return replace(planned, entries=entries)
 
 
@@ -132,15 +135,15 @@ def _recorded_base(history: History | None, name: str) -> str:
 
 
 def observe(stack_graph: StackGraph, fingerprints: Mapping[str, Fingerprint], registry: Registry,
-            history: History | None, candidates: set[str] | None) -> dict[str, Observed]:
-    """Registry and history facts per node: one HEAD when history vouches for the tag, else two."""
+            history: History | None, candidates: set[str] | None, vouch: bool = True) -> dict[str, Observed]:
+    """Registry and history facts per node: one HEAD when history vouches for the tag (and may), else two."""
     names = [name for name in stack_graph.order
              if not stack_graph.nodes[name].external and (candidates is None or name in candidates)]
 
     def look(name: str) -> Observed:
         node, fingerprint = stack_graph.nodes[name], fingerprints[name]
         tag_digest = registry.digest(node.ref)
-        known = history.digest_for(name, fingerprint.value) if history else ""
+        known = history.digest_for(name, fingerprint.value) if history and vouch else ""
         content = known if known and known == tag_digest else registry.digest(content_ref(node, fingerprint))
         previous = history.last_success(name) if history and not content else None
         return Observed(content, tag_digest, previous.inputs if previous else None)

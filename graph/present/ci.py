@@ -3,9 +3,9 @@
 Shape: GitHub Actions cannot make a job wait for one entry of a matrix, so every node to build gets
 its own job (`build-<node>`), whose `needs:` lists the jobs of its parent and SBOM generator when those
 are built too (one already in the registry is found by its content tag); a node that gets no content tag
-(built by a --no-secrets PR on a build made with the secrets) is built in its parent's job. A final
-`publish` job needs every build job, so it runs only when all of them succeeded; it checks every planned
-node's content tag and only then moves the human tags. A plan with more nodes to build than max_jobs
+(built by a --no-secrets PR on a build made with the secrets) is built in the job of what it is built on.
+A final `publish` job needs every build job, so it runs only when all of them succeeded; it checks every
+planned node's content tag and only then moves the human tags. A plan with more jobs than max_jobs
 (GitHub allows 256 jobs in a workflow) gets one job per level instead (`build-level-<n>`: the nodes
 of the units n waits away from one that waits for none), each needing the level before it.
 Rendering is pure: the caller writes the text.

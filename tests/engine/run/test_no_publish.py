@@ -47,7 +47,12 @@ def test_the_run_after_an_unpublished_one_builds_nothing_and_moves_every_human_t
 @pytest.mark.parametrize(("flags", "words"), [
     (["--no-publish", "--sign", "cosign.key"], "--sign cannot be combined with --no-publish"),
     (["--no-secrets", "--sign", "cosign.key"], "--sign cannot be combined with --no-secrets"),
-    (["--no-publish", "--load"], "--no-publish cannot be combined with --load")])
+    # these published nothing, and --sign signed nothing, silently
+    (["--only", "leaf", "--sign", "cosign.key"], "--sign cannot be combined with --only"),
+    (["--platform", "linux/amd64", "--sign", "cosign.key"], "--sign cannot be combined with --platform"),
+    (["--load", "--sign", "cosign.key"], "--sign cannot be combined with --load"),
+    (["--no-publish", "--load"], "--no-publish cannot be combined with --load"),
+    (["--full", "--changed-since", "HEAD"], "--full cannot be combined with --changed-since")])
 def test_no_publication_beside_what_needs_one_is_refused_before_anything_runs(
         root: Path, capsys: pytest.CaptureFixture[str], flags: list[str], words: str) -> None:
     assert cli.main(["build", "--root", str(root), "--state-dir", str(root.parent / "state"), *flags]) == 2

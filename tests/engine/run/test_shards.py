@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,36 @@ def test_full_shards_rebuild_their_nodes_each_on_its_parents_new_build(root: Pat
     assert dict(builder.requests["mid"].build_contexts)["parent"] == f"docker-image://{REGISTRY}/base@{rebuilt}"
     moved = api.publish(_options(root, runner="publish"), registry)
     assert set(moved) == {human_ref(name) for name in NODES}
+
+
+def test_full_shards_on_runners_that_keep_their_state_build_on_and_publish_the_new_builds(root: Path) -> None:
+    # self-hosted runners keep their state folder: its history knows the published builds, whose human
+    # tags a --full shard leaves where they are while it moves the content tags to its new builds
+    registry = FakeRegistry()
+    builder = FakeBuilder(registry)  # one builder for every runner: a rebuild pushes a new digest
+    assert api.build(_options(root, runner="a"), builder, BuildSettings(), registry).status == "succeeded"
+    shutil.copytree(root.parent / "state-a", root.parent / "state-b")
+    published = registry.tags({human_ref(name) for name in NODES})
+    for runner, shard in (("a", ("base", "other")), ("b", ("mid", "side")), ("a", ("leaf",))):
+        options = _options(root, runner=runner, only=shard)
+        assert api.build(options, builder, BuildSettings(full=True), registry).status == "succeeded"
+    (base_content,) = [ref for ref in registry.refs
+                       if ref.startswith(f"{REGISTRY}/base:sb-") and not ref.endswith("-candidate")]
+    assert dict(builder.requests["mid"].build_contexts)["parent"] == (
+        f"docker-image://{REGISTRY}/base@{registry.refs[base_content]}")  # not the published base
+    moved = api.publish(_options(root, runner="a"), registry)
+    assert sorted(moved) == sorted(human_ref(name) for name in NODES)
+    now = registry.tags({human_ref(name) for name in NODES})
+    assert all(now[ref] != published[ref] for ref in now)
+
+
+def test_a_full_shard_naming_an_external_base_uses_it(root: Path) -> None:
+    stack = root / "stacks" / "t" / "stack.yaml"
+    stack.write_text(stack.read_text(encoding="utf-8").replace(
+        '  base: {kind: os, tag: "1", test: "true"}',
+        '  ext: {kind: os, from: "docker.io/library/debian:12"}\n'
+        '  base: {kind: os, parent: ext, tag: "1", test: "true"}'), encoding="utf-8")
+    registry = FakeRegistry()
+    registry.push("docker.io/library/debian:12", "debian")
+    planned = api.plan(_options(root, only=("ext", "base")), registry, full=True)
+    assert [(entry.node, entry.action) for entry in planned] == [("ext", "external"), ("base", "build")]
