@@ -46,16 +46,16 @@ def plan(args: argparse.Namespace) -> int:
 
 
 def _check_emit_options(args: argparse.Namespace) -> None:
-    """OptionError for what only --emit takes without it, and for what it cannot combine."""
+    """OptionError for what only --emit takes without it, and for what plan (or --emit) cannot combine."""
     given = {"--no-publish": args.no_publish, "--ci-runner": args.ci_runner, "--ci-image": args.ci_image,
              "--ci-setup": args.ci_setup}
     emit_only = [flag for flag, value in given.items() if value]
     if emit_only and not args.emit:
         raise OptionError(f"{', '.join(emit_only)}: only with --emit (they shape the emitted jobs)",
                           f"drop {' '.join(emit_only)}, or add --emit github|gitlab")
-    if args.emit and args.full and args.changed_since:
-        raise OptionError("--emit: --full and --changed-since exclude each other (a nightly's shards rebuild "
-                          "every node, a PR's what it changes)", "drop one of them")
+    if args.full and args.changed_since:  # as build refuses them
+        raise OptionError("--full cannot be combined with --changed-since: --full rebuilds every node, "
+                          "--changed-since what a change affects", "drop one of them")
     if args.emit and args.offline and args.changed_since:
         raise OptionError("--emit --changed-since cannot be --offline: which parents a PR's jobs build or "
                           "share a job with depends on what the registry holds", "drop --offline")

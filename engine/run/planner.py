@@ -105,10 +105,11 @@ def plan_build(stack_graph: StackGraph, root: Path, registry: Registry | None, h
 
 
 def _force(planned: Planned, names: set[str]) -> Planned:
-    """planned with the entries of names built whatever the registry holds (a --full shard)."""
-    forced = {name for name in names if planned.entry(name).action != EXTERNAL}  # a base is used, not built
-    entries = tuple(replace(entry, action=BUILD, reason="forced", digest="") if entry.node in forced
-                    else entry for entry in planned.entries)
+    """planned with the entries of names built whatever the registry holds (a --full shard); an external
+    base among them is used as it is."""
+    entries = tuple(replace(entry, action=BUILD, reason="forced", digest="")
+                    if entry.node in names and entry.action != EXTERNAL else entry
+                    for entry in planned.entries)
     return replace(planned, entries=entries)
 
 
