@@ -100,7 +100,7 @@ _RULES: dict[str, tuple[Callable[[str], str], str]] = {
     "root": (_not_empty, "name the repository folder, e.g. ."),
     "ci_runner": (_not_empty, "name a runner label, e.g. ubuntu-latest"),
     "ci_image": (_one_word, "name an image, e.g. docker:26"),
-    "ci_setup": (_not_empty, "give a shell command, e.g. 'make setup'"),
+    "ci_setup": (_not_empty, "give a shell command, e.g. 'pip install .'"),
     "link_base": (link_base_problem, "give the URL the output folder is published at, e.g. "
                                      "https://gitee.com/openeuler/openeuler-docker-images/blob/master"),
 }

@@ -100,8 +100,8 @@ def _add_plan(plan: argparse.ArgumentParser) -> None:
     plan.add_argument("--ci-image", metavar="IMAGE",
                       help="with --emit: the image every job runs in (GitHub container, GitLab image)")
     plan.add_argument("--ci-setup", action="append", metavar="COMMAND",
-                      help="with --emit: a shell command every job runs before stackbuild, e.g. 'make setup' "
-                           "(repeatable; GitHub run steps, GitLab before_script)")
+                      help="with --emit: a shell command every job runs before stackbuild, e.g. "
+                           "'pip install .' (repeatable; GitHub run steps, GitLab before_script)")
     plan.add_argument("--no-secrets", action="store_true",
                       help="plan as `build --no-secrets` runs (a node declaring secrets, and what is built "
                            "on it, has the fingerprints of a run without them)")
