@@ -56,6 +56,21 @@ def verify_run(planned: Planned, digests: dict[str, str], report: RunReport, reg
     return not mismatches
 
 
+def verify_publishable(planned: Planned, registry: Registry) -> None:
+    """publish (after CI shards): LayerPrefixError naming every node whose human tag would move to an
+    image that does not rest on the image its parent's tag moves to, or stays at (nothing moves then)."""
+    graph = planned.graph.nodes
+    digests = {entry.node: entry.digest for entry in planned.entries if entry.digest}
+    checked = [graph[entry.node] for entry in planned.entries
+               if entry.action == RETAG and _has_stack_parent(graph[entry.node], graph, digests)]
+    parents = {node.name: graph[node.parent] for node in checked if node.parent}
+    mismatches = check_layer_prefixes(checked, parents, digests, registry)
+    if mismatches:
+        raise LayerPrefixError("not published: " + "; ".join(mismatch.message for mismatch in mismatches),
+                               "build those nodes again on their parents' images (their shard jobs with "
+                               "--full, or stackbuild build --full); no human tag was moved")
+
+
 def _has_stack_parent(node: Node, graph: dict[str, Node], digests: dict[str, str]) -> bool:
     """Whether node has a parent built from the stacks, and both have a known digest."""
     parent = graph.get(node.parent) if node.parent else None

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from engine.build.interrupt import exits_as_signal, interruptible
 from engine.errors import EngineError, Interrupted
 from engine.registry.client import Registry, RegistryClient
+from engine.run.layers import verify_publishable
 from engine.run.ownership import ConfigReader, ForeignTagsRefused, KnownDigests, TagGuard, known_digests
 from engine.run.planner import Planned, plan_build
 from engine.run.promote import lock_entries, promote, to_promote
@@ -46,6 +47,7 @@ def publish(options: Options, graph: StackGraph, registry: Registry | None = Non
             planned = plan_build(graph, options.root, registry, history, changed_since=changed_since,
                                  targets=options.targets, withheld=withheld, vouch=False)
             check_built(planned)
+            verify_publishable(planned, registry)
             locked = lock_entries(planned, {}, registry, history)
             guard = guard_for(options, planned, history, registry, adopt)
             with uninterrupted():  # a Ctrl-C once every tag moved (or none) and the lockfile says so

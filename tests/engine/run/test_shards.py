@@ -168,3 +168,18 @@ def test_a_full_shard_naming_an_external_base_uses_it(root: Path) -> None:
     registry.push("docker.io/library/debian:12", "debian")
     planned = api.plan(_options(root, only=("ext", "base")), registry, full=True)
     assert [(entry.node, entry.action) for entry in planned] == [("ext", "external"), ("base", "build")]
+
+
+def test_publish_refuses_a_child_that_does_not_rest_on_its_parents_image(root: Path) -> None:
+    # a later build moved base's content tag (a --full shard of base alone): mid's image, built on the
+    # build before, would be published beside a base it does not rest on
+    registry = FakeRegistry()
+    for shard in (("base", "other"), ("mid", "side"), ("leaf",)):
+        _shard(root, registry, *shard)
+    (base_content,) = [ref for ref in registry.refs
+                       if ref.startswith(f"{REGISTRY}/base:sb-") and not ref.endswith("-candidate")]
+    registry.push(base_content, "another build of base")
+    with pytest.raises(EngineError, match=r"not published: node mid on linux/amd64: layer 1 is") as refused:
+        api.publish(_options(root, runner="publish"), registry)
+    assert "node side on" in str(refused.value) and "node leaf" not in str(refused.value)  # leaf rests on mid
+    assert registry.tags({human_ref(name) for name in NODES}) == {}
