@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import structlog
 
 from engine.errors import EngineError
+from engine.parallel import side_by_side
 from engine.registry.client import Registry
 from engine.run.planner import Planned
 from engine.state.report import RunReport
@@ -57,14 +58,20 @@ def verify_run(planned: Planned, digests: dict[str, str], report: RunReport, reg
 
 
 def verify_publishable(planned: Planned, registry: Registry) -> None:
-    """publish (after CI shards): LayerPrefixError naming every node whose human tag would move to an
-    image that does not rest on the image its parent's tag moves to, or stays at (nothing moves then)."""
+    """publish (after CI shards): LayerPrefixError naming every child that does not rest on its parent's
+    planned image where either one's human tag moves (nothing moves then); layers read side by side."""
     graph = planned.graph.nodes
     digests = {entry.node: entry.digest for entry in planned.entries if entry.digest}
+    moving = {entry.node for entry in planned.entries if entry.action == RETAG}
     checked = [graph[entry.node] for entry in planned.entries
-               if entry.action == RETAG and _has_stack_parent(graph[entry.node], graph, digests)]
+               if _has_stack_parent(graph[entry.node], graph, digests)
+               and (entry.node in moving or entry.parent in moving)]
+    reader = LayerReader(registry)
+    images = {(node.repository, digests[node.name], node.platforms)
+              for node in (*checked, *(graph[child.parent] for child in checked if child.parent))}
+    side_by_side(lambda image: reader.of(*image), sorted(images))
     parents = {node.name: graph[node.parent] for node in checked if node.parent}
-    mismatches = check_layer_prefixes(checked, parents, digests, registry)
+    mismatches = check_layer_prefixes(checked, parents, digests, registry, reader)
     if mismatches:
         raise LayerPrefixError("not published: " + "; ".join(mismatch.message for mismatch in mismatches),
                                "build those nodes again on their parents' images (their shard jobs with "

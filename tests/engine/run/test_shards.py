@@ -183,3 +183,20 @@ def test_publish_refuses_a_child_that_does_not_rest_on_its_parents_image(root: P
         api.publish(_options(root, runner="publish"), registry)
     assert "node side on" in str(refused.value) and "node leaf" not in str(refused.value)  # leaf rests on mid
     assert registry.tags({human_ref(name) for name in NODES}) == {}
+
+
+def test_publish_refuses_to_move_a_parent_away_from_the_children_published_on_it(root: Path) -> None:
+    # every tag published; then base's content tag moves (a --full job of base alone, its children's jobs
+    # failed): moving base:1 would leave mid:2 and side:4 on layers base:1 no longer has
+    registry = FakeRegistry()
+    for shard in (("base", "other"), ("mid", "side"), ("leaf",)):
+        _shard(root, registry, *shard)
+    api.publish(_options(root, runner="publish"), registry)
+    published = registry.tags({human_ref(name) for name in NODES})
+    (base_content,) = [ref for ref in registry.refs
+                       if ref.startswith(f"{REGISTRY}/base:sb-") and not ref.endswith("-candidate")]
+    registry.push(base_content, "another build of base")
+    with pytest.raises(EngineError, match="not published: node mid on linux/amd64") as refused:
+        api.publish(_options(root, runner="publish"), registry)
+    assert "node side on" in str(refused.value)
+    assert registry.tags({human_ref(name) for name in NODES}) == published
