@@ -33,9 +33,6 @@ def run(args: argparse.Namespace) -> int:
     if args.load and args.changed_since:
         raise OptionError("--load cannot be combined with --changed-since",
                           "--load already builds only what the local image store lacks")
-    if args.full and args.changed_since:
-        raise OptionError("--full cannot be combined with --changed-since: --full rebuilds every node, "
-                          "--changed-since what a change affects", "drop one of them")
     _check_publication(args)
     pool = pool_of(args)  # a wrong pool is reported before the engine is asked anything
     secrets = secret_policy_of(args)

@@ -46,16 +46,13 @@ def plan(args: argparse.Namespace) -> int:
 
 
 def _check_emit_options(args: argparse.Namespace) -> None:
-    """OptionError for what only --emit takes without it, and for what plan (or --emit) cannot combine."""
+    """OptionError for what only --emit takes without it, and for what --emit cannot combine."""
     given = {"--no-publish": args.no_publish, "--ci-runner": args.ci_runner, "--ci-image": args.ci_image,
              "--ci-setup": args.ci_setup}
     emit_only = [flag for flag, value in given.items() if value]
     if emit_only and not args.emit:
         raise OptionError(f"{', '.join(emit_only)}: only with --emit (they shape the emitted jobs)",
                           f"drop {' '.join(emit_only)}, or add --emit github|gitlab")
-    if args.full and args.changed_since:  # as build refuses them
-        raise OptionError("--full cannot be combined with --changed-since: --full rebuilds every node, "
-                          "--changed-since what a change affects", "drop one of them")
     if args.emit and args.offline and args.changed_since:
         raise OptionError("--emit --changed-since cannot be --offline: which parents a PR's jobs build or "
                           "share a job with depends on what the registry holds", "drop --offline")
@@ -73,14 +70,14 @@ def _emit(args: argparse.Namespace, entries: tuple[PlanEntry, ...]) -> int:
     """Write the CI shards of the plan to --out, or print them."""
     tail = shard_command(args)
     # an untrusted run (a fork's pull request) publishes nothing: its shards get content tags only
+    not_publishing = "--no-secrets" if args.no_secrets else "--no-publish" if args.no_publish else ""
     build_flags = [*secret_allowances(args), *(["--full"] if args.full else [])]  # publish forces nothing
-    text = ci.render(entries, args.emit, tail, build_flags=build_flags,
-                     publish=not (args.no_secrets or args.no_publish), runner=_runner(args))
+    text = ci.render(entries, args.emit, tail, build_flags=build_flags, publish=not not_publishing,
+                     runner=_runner(args))
     if not args.out:
         print(text, end="")
         return 0
     write_output(Path(args.out), text)
-    not_publishing = "--no-secrets" if args.no_secrets else "--no-publish" if args.no_publish else ""
     publish = f", no publish job: {not_publishing}" if not_publishing else " and publish"
     print(f"wrote {args.out} ({text.count('stackbuild build --only')} build jobs{publish})")
     return 0

@@ -48,6 +48,9 @@ def checked(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, str):
                 _check(dest, item, where)
+    if getattr(args, "full", False) and getattr(args, "changed_since", None):  # build and plan
+        raise OptionError("--full cannot be combined with --changed-since: --full rebuilds every node, "
+                          "--changed-since what a change affects", "drop one of them")
     if getattr(args, "link_base", None) and args.kind != "meta":
         raise OptionError("--link-base: only export meta writes pages with links", "drop --link-base")
     if getattr(args, "out", None):
