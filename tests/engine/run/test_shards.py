@@ -34,6 +34,22 @@ def _shard(root: Path, registry: FakeRegistry, *nodes: str, settings: BuildSetti
     return builder
 
 
+SHARDS = (("base", "other"), ("mid", "side"), ("leaf",))  # the tiny stack's shard jobs, in order
+
+
+def _every_shard(root: Path, registry: FakeRegistry, settings: BuildSettings | None = None) -> None:
+    """Run each shard job of SHARDS on a runner of its own."""
+    for shard in SHARDS:
+        _shard(root, registry, *shard, settings=settings)
+
+
+def _content_ref(registry: FakeRegistry, name: str) -> str:
+    """Node name's one content tag in the registry (its candidate tag left out)."""
+    (ref,) = [ref for ref in registry.refs
+              if ref.startswith(f"{REGISTRY}/{name}:sb-") and not ref.endswith("-candidate")]
+    return ref
+
+
 def test_shards_in_order_build_each_node_once_then_publish_moves_every_human_tag(root: Path) -> None:
     registry = FakeRegistry()
     built = [name for shard in (("base",), ("mid", "side"), ("leaf",), ("other",))
@@ -58,8 +74,7 @@ def test_publish_no_secrets_publishes_what_shards_built_without_the_secrets(root
                      encoding="utf-8")
     registry = FakeRegistry()
     withheld = BuildSettings(secrets=SecretPolicy(withhold=True))
-    for shard in (("base", "other"), ("mid", "side"), ("leaf",)):
-        _shard(root, registry, *shard, settings=withheld)
+    _every_shard(root, registry, withheld)
     with pytest.raises(EngineError, match="no content tag in the registry"):
         api.publish(_options(root, runner="publish"), registry)
     moved = api.publish(_options(root, runner="publish"), registry, withheld=True)
@@ -121,10 +136,8 @@ def test_full_shards_rebuild_their_nodes_each_on_its_parents_new_build(root: Pat
     # a nightly's shards (`plan --emit --full`): each job forces its own node only; its parent, already
     # rebuilt by its job, is found by its content tag (the new build)
     registry = FakeRegistry()
-    for shard in (("base", "other"), ("mid", "side"), ("leaf",)):
-        _shard(root, registry, *shard)
-    (base_content,) = [ref for ref in registry.refs
-                       if ref.startswith(f"{REGISTRY}/base:sb-") and not ref.endswith("-candidate")]
+    _every_shard(root, registry)
+    base_content = _content_ref(registry, "base")
     stale = registry.push(base_content, "what an older build left under this content tag")
     full = BuildSettings(full=True)
     assert _shard(root, registry, "base", settings=full).order == ["base"]
@@ -145,11 +158,10 @@ def test_full_shards_on_runners_that_keep_their_state_build_on_and_publish_the_n
     assert api.build(_options(root, runner="a"), builder, BuildSettings(), registry).status == "succeeded"
     shutil.copytree(root.parent / "state-a", root.parent / "state-b")
     published = registry.tags({human_ref(name) for name in NODES})
-    for runner, shard in (("a", ("base", "other")), ("b", ("mid", "side")), ("a", ("leaf",))):
+    for runner, shard in zip(("a", "b", "a"), SHARDS, strict=True):
         options = _options(root, runner=runner, only=shard)
         assert api.build(options, builder, BuildSettings(full=True), registry).status == "succeeded"
-    (base_content,) = [ref for ref in registry.refs
-                       if ref.startswith(f"{REGISTRY}/base:sb-") and not ref.endswith("-candidate")]
+    base_content = _content_ref(registry, "base")
     assert dict(builder.requests["mid"].build_contexts)["parent"] == (
         f"docker-image://{REGISTRY}/base@{registry.refs[base_content]}")  # not the published base
     moved = api.publish(_options(root, runner="a"), registry)
@@ -174,10 +186,8 @@ def test_publish_refuses_a_child_that_does_not_rest_on_its_parents_image(root: P
     # a later build moved base's content tag (a --full shard of base alone): mid's image, built on the
     # build before, would be published beside a base it does not rest on
     registry = FakeRegistry()
-    for shard in (("base", "other"), ("mid", "side"), ("leaf",)):
-        _shard(root, registry, *shard)
-    (base_content,) = [ref for ref in registry.refs
-                       if ref.startswith(f"{REGISTRY}/base:sb-") and not ref.endswith("-candidate")]
+    _every_shard(root, registry)
+    base_content = _content_ref(registry, "base")
     registry.push(base_content, "another build of base")
     with pytest.raises(EngineError, match=r"not published: node mid on linux/amd64: layer 1 is") as refused:
         api.publish(_options(root, runner="publish"), registry)
@@ -189,12 +199,10 @@ def test_publish_refuses_to_move_a_parent_away_from_the_children_published_on_it
     # every tag published; then base's content tag moves (a --full job of base alone, its children's jobs
     # failed): moving base:1 would leave mid:2 and side:4 on layers base:1 no longer has
     registry = FakeRegistry()
-    for shard in (("base", "other"), ("mid", "side"), ("leaf",)):
-        _shard(root, registry, *shard)
+    _every_shard(root, registry)
     api.publish(_options(root, runner="publish"), registry)
     published = registry.tags({human_ref(name) for name in NODES})
-    (base_content,) = [ref for ref in registry.refs
-                       if ref.startswith(f"{REGISTRY}/base:sb-") and not ref.endswith("-candidate")]
+    base_content = _content_ref(registry, "base")
     registry.push(base_content, "another build of base")
     with pytest.raises(EngineError, match="not published: node mid on linux/amd64") as refused:
         api.publish(_options(root, runner="publish"), registry)
