@@ -77,7 +77,9 @@ def test_a_child_builds_while_its_parent_is_checked_and_rests_on_the_pushed_pare
 
     assert report.status == "succeeded", {name: node.error for name, node in report.nodes.items()}
     assert held.held and all(held.held), held.held  # the parent's check waited, and the child came
-    assert report.nodes["child"].retries == 0  # its own layer check found it on the parent's layers
+    # its own layer check found it on the parent's layers: no build was repeated but after a registry
+    # fault (distribution 2.8 answers a HEAD 500 now and then while it writes a link file)
+    assert sum(node.retries for node in report.nodes.values()) == report.fault_repeats, report.nodes
     client = RegistryClient()
     parent_digest = client.digest(f"{registry}/early/parent:2")
     assert parent_digest == report.nodes["parent"].digest
