@@ -126,6 +126,6 @@ def test_an_image_that_failed_its_smoke_test_is_built_and_tested_again_not_reuse
 
     second = api.build(options, builder, BuildSettings())
     again = second.nodes["tool"]
-    assert (again.action, again.reason, second.buildx_invocations) == ("build", "not_in_registry", 1)
+    assert (again.action, again.reason, second.builds) == ("build", "not_in_registry", 1)
     assert (again.status, again.tests) == ("failed", {"linux/amd64": "failed"})  # tested again
     assert client.manifest(tool.ref) is None and second.promoted == []
