@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol, TypeVar
 
 import structlog
@@ -20,10 +20,12 @@ PROMOTE_THREADS = 8  # tags moved at once
 M = TypeVar("M", bound="Moved")
 
 
-def promote(entries: Iterable[LockEntry], registry: Registry, guard: TagGuard | None = None) -> list[str]:
+def promote(entries: Iterable[LockEntry], registry: Registry, guard: TagGuard | None = None,
+            current: Mapping[str, str | None] | None = None) -> list[str]:
     """Point each entry's human tag at its digest; return the refs moved (in entries' order).
 
-    With a guard, a tag that points at a foreign image is left alone (the guard records it).
+    With a guard, a tag that points at a foreign image is left alone (the guard records it); current:
+    the digest each ref points at, when the caller has just read them.
 
     The tags move side by side (a HEAD, a GET and a PUT each: one after the other they were seconds
     of a cold build). All or nothing: every current digest is read before any tag moves; when a tag
@@ -31,7 +33,8 @@ def promote(entries: Iterable[LockEntry], registry: Registry, guard: TagGuard | 
     a registry cannot delete a tag) and the first error is raised.
     """
     entries = list(entries)
-    befores = side_by_side(lambda entry: registry.digest(entry.ref), entries, PROMOTE_THREADS)
+    befores = ([current[entry.ref] for entry in entries] if current is not None else
+               side_by_side(lambda entry: registry.digest(entry.ref), entries, PROMOTE_THREADS))
     moving = [(entry, before) for entry, before in zip(entries, befores, strict=True)
               if guard is None or not guard.refuses(entry, before)]
     errors = side_by_side(lambda item: _move(item[0], registry), moving, PROMOTE_THREADS)

@@ -16,6 +16,7 @@ from engine.run.layers import verify_publishable
 from engine.run.ownership import ConfigReader, ForeignTagsRefused, KnownDigests, TagGuard, known_digests
 from engine.run.planner import Planned, plan_build
 from engine.run.promote import lock_entries, promote, to_promote
+from engine.run.rollback import verify_rollback
 from engine.state.folder import run_lock
 from engine.state.history import History
 from engine.state.lockfile import LockEntry, merge_entries, read_lockfile, write_lockfile
@@ -88,7 +89,8 @@ def check_built(planned: Planned) -> None:
 
 def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None = None,
                      adopt: bool = False) -> list[str]:
-    """Re-point every tag of a lockfile to its digest (a rollback); a foreign tag stays unless adopted."""
+    """Re-point every tag of a lockfile to its digest (a rollback); a foreign tag stays unless adopted.
+    Refuses (nothing moves) when a child would not rest on its parent's image (engine.run.rollback)."""
     entries = read_lockfile(lockfile)
     registry = registry or RegistryClient()
     with run_lock(options.state):
@@ -99,14 +101,21 @@ def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None
             if history:
                 history.close()
         reader = registry if isinstance(registry, ConfigReader) else None
+        current = verify_rollback(entries, _published(options), registry, reader) if reader else None
         guard = TagGuard(known, {}, lambda node: adopt, reader)
         with uninterrupted():  # a Ctrl-C once every tag moved, or moved back
-            moved = promote(entries, registry, guard)
+            moved = promote(entries, registry, guard, current)
             _record_promoted(options, lockfile, entries, moved)
     if guard.refused:
         raise ForeignTagsRefused("; ".join(foreign.message() for foreign in guard.refused)
                                  + f" ({len(moved)} other tag(s) promoted)", "or: stackbuild promote --adopt")
     return moved
+
+
+def _published(options: Options) -> list[LockEntry]:
+    """What STATE/latest.lock.json records as published (nothing when there is none yet)."""
+    latest = options.state / "latest.lock.json"
+    return read_lockfile(latest, follow_symlinks=False) if latest.exists() else []
 
 
 def _record_promoted(options: Options, lockfile: Path, entries: list[LockEntry], moved: list[str]) -> None:

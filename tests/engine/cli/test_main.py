@@ -15,6 +15,7 @@ from engine.cli import main as cli
 from engine.cli.options import options_of
 from engine.errors import EngineUnavailable
 from engine.run import api, publishing
+from engine.state.lockfile import read_lockfile, write_lockfile
 from engine.state.report import RunReport, new_run
 from tests.engine.cli.clifakes import DEMO_CA, CheckedBuilder, installed_builder
 from tests.engine.engine_fakes import (
@@ -501,6 +502,26 @@ def test_promote_a_lockfile_moves_its_tags_back(repo: Path, fake_registry: FakeR
     assert run(repo, "promote", first.lockfile) == 0
     assert capsys.readouterr().out.splitlines() == [f"promoted {human_ref(name)}" for name in sorted(NODES)]
     assert fake_registry.refs[human_ref("mid")] == first.nodes["mid"].digest
+
+
+def test_promote_refuses_a_child_that_would_not_rest_on_its_parent_with_exit_1(
+        repo: Path, fake_registry: FakeRegistry, capsys: pytest.CaptureFixture[str]) -> None:
+    first = build_once(repo, fake_registry)
+    for name in ("mid", "leaf"):  # both published again since, from another build
+        fake_registry.push(human_ref(name), f"another {name}")
+    tags = dict(fake_registry.refs)
+    only_leaf = [entry for entry in read_lockfile(Path(first.lockfile)) if entry.node == "leaf"]
+    partial = write_lockfile(repo.parent / "leaf.lock.json", "r", only_leaf)
+    capsys.readouterr()
+    assert run(repo, "promote", str(partial)) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    leaf, mid = first.nodes["leaf"].digest, first.nodes["mid"].digest
+    assert err.startswith(f"error: not promoted: node leaf ({human_ref('leaf')} at {leaf}) on linux/amd64 "
+                          f"was built on {human_ref('mid')}@{mid}, but that tag would point at "
+                          f"{fake_registry.refs[human_ref('mid')]} (promote a lockfile ")
+    assert err.endswith("no tag was moved)\n") and err.count("\n") == 1
+    assert fake_registry.refs == tags
 
 
 # --- history ------------------------------------------------------------------------------------

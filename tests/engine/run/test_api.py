@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from engine.build.request import cache_flags
-from engine.run import api, publishing
+from engine.run import api
 from engine.run.settings import BuildSettings
 from engine.state.folder import StateLocked, run_lock
 from engine.state.history import History
-from engine.state.lockfile import read_lockfile, write_lockfile
+from engine.state.lockfile import read_lockfile
 from engine.state.report import RunReport
 from graph.expand.dag import StackGraph
 from tests.engine.engine_fakes import (
@@ -680,35 +680,6 @@ def test_an_unexpected_builder_error_is_reported(root: Path, registry: FakeRegis
     assert report.nodes["side"].error == "side exploded"
     assert read_report(report)["status"] == "failed"
     assert human_tags(registry) == {}
-
-
-# --- promote_lockfile ---------------------------------------------------------------------------
-
-
-def test_promote_lockfile_rolls_every_tag_back(root: Path, registry: FakeRegistry) -> None:
-    builder, first = built(root, registry)
-    write_stack(root, arg="2")
-    run_build(root, builder, registry)
-    assert human_tags(registry)[human_ref("mid")] != first.nodes["mid"].digest
-    before = Counter(registry.requests)
-    moved = publishing.promote_lockfile(options_of(root), Path(first.lockfile), registry)
-    assert moved == [human_ref(name) for name in sorted(NODES)]
-    assert human_tags(registry) == {human_ref(name): first.nodes[name].digest for name in NODES}
-    assert dict(registry.requests - before) == {"HEAD": len(NODES), "GET": len(NODES), "PUT": len(NODES)}
-
-
-def test_promote_lockfile_records_what_is_now_published_in_latest_lockfile(root: Path,
-                                                                          registry: FakeRegistry) -> None:
-    builder, first = built(root, registry)
-    write_stack(root, arg="2")
-    second = run_build(root, builder, registry)
-    latest = root.parent / "state" / "latest.lock.json"
-    assert {e.node: e.digest for e in read_lockfile(latest)} == {n: second.nodes[n].digest for n in NODES}
-    rolled_back = [entry for entry in read_lockfile(Path(first.lockfile)) if entry.node == "mid"]
-    only_mid = write_lockfile(root / "mid.lock.json", "r", rolled_back)
-    assert publishing.promote_lockfile(options_of(root), only_mid, registry) == [human_ref("mid")]
-    assert {e.node: e.digest for e in read_lockfile(latest)} == {
-        **{n: second.nodes[n].digest for n in NODES}, "mid": first.nodes["mid"].digest}
 
 
 def test_labels_and_source_date_epoch_come_from_the_commit_and_a_public_remote(tmp_path: Path) -> None:
