@@ -18,7 +18,9 @@ import pytest
 from engine.build.builder import BuildxBuilder
 from engine.registry.client import RegistryClient
 from engine.run import api, publishing
+from engine.run.layers import LayerPrefixError
 from engine.run.settings import BuildSettings
+from engine.state.lockfile import read_lockfile, write_lockfile
 from engine.state.report import RunReport
 from graph.plan.entries import BUILD, SKIP
 from tests.integration.conftest import HOST_CA
@@ -111,8 +113,8 @@ def test_a_second_build_of_an_unchanged_stack_runs_no_build(fresh, builder):
     assert second.registry_requests.get("ping", 0) <= 1  # and one GET /v2/ for the registry
 
 
-def test_editing_a_framework_dockerfile_rebuilds_it_and_its_descendants_only(fresh, builder):
-    options, _ = fresh
+def test_editing_a_framework_dockerfile_rebuilds_it_and_its_descendants_only(fresh, builder, tmp_path):
+    options, first = fresh
     _append(options.root / "stacks/demo/framework/numpy/Dockerfile", "# touched by the dockerfile test\n")
     report = api.build(options, builder, QUIET)
     assert _built(report) == {"numpy", "numpy-dev", "chat-2", "chat-3", "chat-2-dev", "chat-3-dev",
@@ -121,6 +123,15 @@ def test_editing_a_framework_dockerfile_rebuilds_it_and_its_descendants_only(fre
     assert report.nodes["numpy"].reason == "dockerfile_changed"
     assert report.nodes["tinygrad"].action == SKIP
     assert report.nodes["python-sdk"].action == SKIP
+    # numpy's new build (a comment changed) has new labels but the same layers: chat-2's first build,
+    # rolled back alone, still rests on it (the real registry's labels and layers are compared)
+    registry, graph = RegistryClient(), api.load(options)
+    numpy = graph.nodes["numpy"].ref
+    assert registry.digest(numpy) == report.nodes["numpy"].digest != first.nodes["numpy"].digest
+    chat_alone = [entry for entry in read_lockfile(Path(first.lockfile)) if entry.node == "chat-2"]
+    lockfile = write_lockfile(tmp_path / "chat.lock.json", "r", chat_alone)
+    assert publishing.promote_lockfile(options, lockfile) == [graph.nodes["chat-2"].ref]
+    assert registry.digest(graph.nodes["chat-2"].ref) == first.nodes["chat-2"].digest
 
 
 def test_context_edits_count_only_when_the_build_can_see_them(fresh, builder):
@@ -176,7 +187,7 @@ def test_a_pr_on_a_parent_main_merged_but_never_built_builds_that_parent_first(f
     assert chat == report.nodes["chat-2"].digest != first.nodes["chat-2"].digest  # checked: on the new numpy
 
 
-def test_a_failing_node_publishes_nothing_and_promote_rolls_back(fresh, builder):
+def test_a_failing_node_publishes_nothing_and_promote_rolls_back(fresh, builder, tmp_path):
     options, first = fresh
     registry = RegistryClient()
     graph = api.load(options)
@@ -195,6 +206,18 @@ def test_a_failing_node_publishes_nothing_and_promote_rolls_back(fresh, builder)
     assert numpy.repository == tinygrad.repository
     registry.tag(f"{tinygrad.repository}@{first.nodes['tinygrad'].digest}", numpy.ref)
     assert registry.digest(numpy.ref) == first.nodes["tinygrad"].digest
+    # and chat-2's: rolled back alone, chat-2 would rest on another image than numpy's tag, so nothing moves
+    chat, chat_3 = graph.nodes["chat-2"], graph.nodes["chat-3"]
+    assert chat.repository == chat_3.repository
+    registry.tag(f"{chat_3.repository}@{first.nodes['chat-3'].digest}", chat.ref)
+    tags = {name: registry.digest(graph.nodes[name].ref) for name in graph.order}
+    chat_alone = [entry for entry in read_lockfile(Path(first.lockfile)) if entry.node == "chat-2"]
+    with pytest.raises(LayerPrefixError) as refused:
+        publishing.promote_lockfile(options, write_lockfile(tmp_path / "chat.lock.json", "r", chat_alone))
+    assert (f"node chat-2 ({chat.ref} at {first.nodes['chat-2'].digest}) on linux/amd64 was built on "
+            f"{numpy.ref}@{first.nodes['numpy'].digest}, but that tag would point at "
+            f"{first.nodes['tinygrad'].digest}") in refused.value.message
+    assert {name: registry.digest(graph.nodes[name].ref) for name in graph.order} == tags
     moved = publishing.promote_lockfile(options, Path(first.lockfile))
     assert len(moved) == len(first.nodes)
     assert registry.digest(numpy.ref) == first.nodes["numpy"].digest
