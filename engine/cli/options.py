@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -29,6 +30,7 @@ from graph.model.checks import (
 from graph.model.secrets import ALLOW_FLAG, ALLOW_VARIABLE, ENV_ALLOW_FLAG, ENV_ALLOW_VARIABLE, SecretPolicy
 from graph.present.imagedoc import link_base_problem
 
+_EXPRESSION = re.compile(r"\$\{\{[^{}]*\}\}")  # a GitHub Actions expression, ${{ ... }}
 POSITIONALS = {"targets": "a stack file argument", "lockfile": "the LOCKFILE argument",
                "ref1": "the REF1 argument", "ref2": "the REF2 argument", "kind": "the KIND argument"}
 
@@ -88,6 +90,14 @@ def _one_word(value: str) -> str:
         value] else ""
 
 
+def _image(value: str) -> str:
+    """One word, save for the spaces of a GitHub expression (`${{ vars.IMAGE }}`) in it."""
+    outside = _EXPRESSION.sub("x", value)
+    if value and outside.split() != [outside]:
+        return f"{value!r} contains white space outside a ${{{{ ... }}}} expression"
+    return "" if value else "the value is empty"
+
+
 def _ref(value: str) -> str:
     return git_ref_problem(value)
 
@@ -102,7 +112,7 @@ _RULES: dict[str, tuple[Callable[[str], str], str]] = {
     "state_dir": (_not_empty, "name a folder, e.g. .state"),
     "root": (_not_empty, "name the repository folder, e.g. ."),
     "ci_runner": (_not_empty, "name a runner label, e.g. ubuntu-latest"),
-    "ci_image": (_one_word, "name an image, e.g. docker:26"),
+    "ci_image": (_image, "name an image, e.g. docker:26 or ${{ vars.CI_IMAGE }}"),
     "ci_setup": (_not_empty, "give a shell command, e.g. 'pip install .'"),
     "link_base": (link_base_problem, "give the URL the output folder is published at, e.g. "
                                      "https://gitee.com/openeuler/openeuler-docker-images/blob/master"),

