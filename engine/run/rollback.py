@@ -21,8 +21,8 @@ from engine.state.lockfile import LockEntry
 
 BASE_NAME = "org.opencontainers.image.base.name"
 BASE_DIGEST = "org.opencontainers.image.base.digest"
-HINT = ("promote a lockfile that also holds those parents and children (the lock.json of a run that "
-        "published them together), or build them again; no tag was moved")
+HINT = ("promote a lockfile that also holds those parents and children, such as the lock.json of a run "
+        "that published them together, or build them again; no tag was moved")
 
 
 @dataclass(frozen=True)
