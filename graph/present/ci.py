@@ -18,6 +18,7 @@ import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
+from typing import Any
 
 import yaml
 
@@ -29,6 +30,14 @@ RUNNER = "ubuntu-latest"
 MAX_JOBS = 250  # GitHub Actions runs at most 256 jobs in one workflow
 GITLAB_MAX_NEEDS = 50  # GitLab's default limit on a job's needs
 _UNSAFE = re.compile(r"[^a-z0-9_-]+")
+# plain scalars YAML 1.2's core schema resolves to null, bool, int or float, as a CI's reader may: PyYAML's
+# YAML 1.1 resolver takes some of them for strings and leaves them plain (1e3, +1E5, 08, 0o17, .5e1)
+_NOT_A_STRING_IN_YAML_12 = re.compile(
+    r"|~|null|Null|NULL|"  # the empty string is null too
+    r"true|True|TRUE|false|False|FALSE"
+    r"|[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+"
+    r"|[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
 
 
 def job_ids(nodes: Sequence[str]) -> dict[str, str]:
@@ -134,7 +143,7 @@ def render(plan: Sequence[PlanEntry], kind: str, command: Sequence[str], max_job
     if publish:
         jobs[PUBLISH_JOB] = (shlex.join(["stackbuild", "publish", *command]), tuple(jobs))
     document = _github(jobs, runner) if kind == "github" else _gitlab(jobs, runner)
-    return yaml.safe_dump(document, sort_keys=False, width=1000)
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=1000)
 
 
 def _build_command(nodes: Sequence[str], command: Sequence[str]) -> str:
@@ -180,3 +189,16 @@ def _gitlab(jobs: dict[str, tuple[str, tuple[str, ...]]], runner: Runner) -> dic
             body["needs"] = list(needs)
         rendered[job] = {**body, "script": [script]}
     return rendered
+
+
+class _Dumper(yaml.SafeDumper):
+    """safe_dump, but quoting every string that a YAML 1.2 reader would take for a number, bool or null."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> Any:
+    if _NOT_A_STRING_IN_YAML_12.fullmatch(value):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="'")
+    return dumper.represent_str(value)
+
+
+_Dumper.add_representer(str, _represent_str)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from dataclasses import replace
 from pathlib import Path
@@ -183,3 +184,41 @@ def test_jobs_run_where_the_runner_says_after_its_setup_commands() -> None:
     assert gitlab["default"] == {"image": "registry.example/ci:1", "tags": ["self-hosted", "docker"],
                                  "before_script": list(runner.setup)}
     assert "default" not in yaml.safe_load(render(plan, "gitlab", ["x"]))
+
+
+# YAML 1.2's core schema (its spec, 10.3.2): the plain scalars it resolves to null, bool, int or float
+CORE_NOT_STR = re.compile(r"|~|null|Null|NULL|true|True|TRUE|false|False|FALSE|[-+]?[0-9]+|0o[0-7]+"
+                          r"|0x[0-9a-fA-F]+|[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?"
+                          r"|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
+
+
+def _strings_a_yaml_12_reader_takes_for_others(text: str) -> list[str]:
+    """The scalars PyYAML reads as strings that a YAML 1.2 core-schema reader reads as something else."""
+    found, nodes = [], [yaml.compose(text)]
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == "tag:yaml.org,2002:str" and not node.style and CORE_NOT_STR.fullmatch(node.value):
+                found.append(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            nodes += [part for pair in node.value for part in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            nodes += node.value
+    return found
+
+
+@pytest.mark.parametrize("kind", ["github", "gitlab"])
+def test_runner_values_a_yaml_12_reader_would_take_for_numbers_stay_strings(kind: str) -> None:
+    # PyYAML's YAML 1.1 resolver reads each as a string and wrote it plain: a YAML 1.2 reader got 1000.0
+    runner = Runner(labels=("1e3", "+1E5"), image="08", setup=("0o17", ".5e1", "0x1F", "-.inf", "~"))
+    text = render((_entry("a", None),), kind, ["x"], runner=runner)
+    assert "- '1e3'\n" in text and "'08'\n" in text
+    assert _strings_a_yaml_12_reader_takes_for_others(text) == []
+    document = yaml.safe_load(text)
+    if kind == "github":
+        job = document["jobs"]["build-a"]
+        assert (job["runs-on"], job["container"]) == (list(runner.labels), runner.image)
+        assert [step.get("run") for step in job["steps"][1:-1]] == list(runner.setup)
+    else:
+        assert document["default"] == {"image": runner.image, "tags": list(runner.labels),
+                                       "before_script": list(runner.setup)}
