@@ -157,12 +157,13 @@ def _check_reproducible_alone(args: argparse.Namespace) -> None:
     ignored = {"--no-publish": args.no_publish, "--load": args.load, "--sign": args.sign,
                "--report-dir": args.report_dir, "--full": args.full, "--changed-since": args.changed_since,
                "--cache-dir": args.cache_dir, "--adopt": args.adopt, "--builders": args.builders,
-               "--only": args.only, "--keep-going": args.keep_going}  # --jobs, --cache: also set by config
+               "--only": args.only, "--keep-going": args.keep_going, "--no-test": args.no_test}
+    # not here: --jobs, --cache (also set by config), --stall-timeout (the check's builds stop on a stall)
     given = [flag for flag, value in ignored.items() if value]
     if given:
         raise OptionError(f"{given[0]} cannot be combined with --check-reproducible: a reproducibility "
-                          "check rebuilds the named published nodes one by one without cache under "
-                          "sbrepro- tags, and moves, signs, loads and reports nothing else",
+                          "check rebuilds the named published nodes one by one without cache or smoke "
+                          "tests under sbrepro- tags, and moves, signs, loads and reports nothing else",
                           f"drop {' and '.join(given)}, or run the check on its own")
 
 

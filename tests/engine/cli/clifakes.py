@@ -38,6 +38,8 @@ def installed_builder(monkeypatch: pytest.MonkeyPatch, registry: FakeRegistry) -
 
 
 def build(repo: Path, *args: str) -> int:
-    """`stackbuild build --no-test ARGS` of repo (state beside it, JSON logs); its exit code."""
+    """`stackbuild build --no-test ARGS` of repo (state beside it, JSON logs); its exit code. A
+    reproducibility check gets no --no-test: it refuses it (it runs no smoke test anyway)."""
+    no_test = [] if "--check-reproducible" in args else ["--no-test"]
     return cli.main(["build", "--root", str(repo), "--state-dir", str(repo.parent / "state"),
-                     "--log-format", "json", "--no-test", *args])
+                     "--log-format", "json", *no_test, *args])

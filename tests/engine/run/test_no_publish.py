@@ -63,12 +63,12 @@ def test_no_publication_beside_what_needs_one_is_refused_before_anything_runs(
 @pytest.mark.parametrize("flags", [
     ["--no-publish"], ["--load"], ["--sign", "cosign.key"], ["--report-dir", "reports"], ["--full"],
     ["--changed-since", "HEAD"], ["--cache-dir", "c"], ["--adopt"], ["--builders", "pool.yaml"],
-    ["--only", "leaf"], ["--keep-going"]])
+    ["--only", "leaf"], ["--keep-going"], ["--no-test"]])
 def test_an_option_a_reproducibility_check_would_ignore_is_a_usage_error_before_anything_runs(
         root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         flags: list[str]) -> None:
-    # each was accepted and ignored: the check rebuilds one node at a time, without cache, and moves,
-    # signs, loads and copies nothing
+    # each was accepted and ignored: the check rebuilds one node at a time, without cache or smoke tests,
+    # and moves, signs, loads and copies nothing
     builder = fake_engine(monkeypatch)
     monkeypatch.setattr(reproduce, "RegistryClient", lambda: builder.registry)
     (root / "cosign.key").write_text("not a key\n", encoding="utf-8")
@@ -78,7 +78,7 @@ def test_an_option_a_reproducibility_check_would_ignore_is_a_usage_error_before_
     assert cli.main([*argv, "--check-reproducible", "leaf", *flags]) == 2
     assert capsys.readouterr().err == (
         f"error: {flags[0]} cannot be combined with --check-reproducible: a reproducibility check rebuilds "
-        "the named published nodes one by one without cache under sbrepro- tags, and moves, signs, loads and "
-        f"reports nothing else (drop {flags[0]}, or run the check on its own)\n")
+        "the named published nodes one by one without cache or smoke tests under sbrepro- tags, and moves, "
+        f"signs, loads and reports nothing else (drop {flags[0]}, or run the check on its own)\n")
     assert builder.order == [] and builder.registry.events == []
     assert not (root.parent / "state" / "runs").exists() and not (root / "reports").exists()
