@@ -155,6 +155,14 @@ def test_a_command_whose_starter_is_no_longer_its_parent_does_not_start(tmp_path
     assert subprocess.run(argv, check=False, timeout=30).returncode == 0 and started.exists()
 
 
+def test_a_missing_setpriv_is_named_with_the_package_that_has_it(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no setpriv on PATH
+    with pytest.raises(FileNotFoundError, match=r"^setpriv is not on PATH: the engine tests start "
+                       r"docker-registry through .* install the Debian package util-linux"):
+        janitor.dies_with_this_thread(["docker-registry", "serve", "config.yml"])
+
+
 def test_what_a_session_noted_is_undone_by_its_janitor_while_its_block_runs_only(tmp_path: Path) -> None:
     certs = tmp_path / "certs.d"
     trusted, finished = certs / "localhost:4711", certs / "localhost:4712"

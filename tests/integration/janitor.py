@@ -47,6 +47,11 @@ def dies_with_this_thread(argv: list[str]) -> list[str]:
     # PDEATHSIG follows the starting thread, not the process: only the main thread lives as long as the
     # session (pytest runs fixtures there); one started from a worker thread would die with that thread
     assert threading.current_thread() is threading.main_thread(), "start it from the main thread"
+    if shutil.which("setpriv") is None:  # else Popen's bare "No such file or directory: 'setpriv'"
+        raise FileNotFoundError(
+            f"setpriv is not on PATH: the engine tests start {argv[0]} through util-linux's setpriv "
+            "--pdeathsig, so that it ends with a killed test session (tests/integration/janitor.py); "
+            "install the Debian package util-linux (apt-get install util-linux)")
     return ["setpriv", "--pdeathsig", "TERM", "--", "sh", "-c", _PARENT_STILL_ALIVE, "sh", str(os.getpid()),
             *argv]
 
