@@ -13,6 +13,7 @@ from engine.run.ownership import TagGuard
 from engine.run.planner import Planned
 from engine.state.history import History
 from engine.state.lockfile import LockEntry
+from graph.model.spec import Node
 from graph.plan.entries import BUILD, EXTERNAL, RETAG, PlanEntry
 
 log = structlog.get_logger()
@@ -20,12 +21,10 @@ PROMOTE_THREADS = 8  # tags moved at once
 M = TypeVar("M", bound="Moved")
 
 
-def promote(entries: Iterable[LockEntry], registry: Registry, guard: TagGuard | None = None,
-            current: Mapping[str, str | None] | None = None) -> list[str]:
+def promote(entries: Iterable[LockEntry], registry: Registry, guard: TagGuard | None = None) -> list[str]:
     """Point each entry's human tag at its digest; return the refs moved (in entries' order).
 
-    With a guard, a tag that points at a foreign image is left alone (the guard records it); current:
-    the digest each ref points at, when the caller has just read them.
+    With a guard, a tag that points at a foreign image is left alone (the guard records it).
 
     The tags move side by side (a HEAD, a GET and a PUT each: one after the other they were seconds
     of a cold build). All or nothing: every current digest is read before any tag moves; when a tag
@@ -33,8 +32,7 @@ def promote(entries: Iterable[LockEntry], registry: Registry, guard: TagGuard | 
     a registry cannot delete a tag) and the first error is raised.
     """
     entries = list(entries)
-    befores = ([current[entry.ref] for entry in entries] if current is not None else
-               side_by_side(lambda entry: registry.digest(entry.ref), entries, PROMOTE_THREADS))
+    befores = side_by_side(lambda entry: registry.digest(entry.ref), entries, PROMOTE_THREADS)
     moving = [(entry, before) for entry, before in zip(entries, befores, strict=True)
               if guard is None or not guard.refuses(entry, before)]
     errors = side_by_side(lambda item: _move(item[0], registry), moving, PROMOTE_THREADS)
@@ -105,8 +103,16 @@ def lock_entries(planned: Planned, digests: dict[str, str], registry: Registry,
         return index.platforms() if index else {}
 
     found = side_by_side(platforms, wanted)
-    return [LockEntry(entry.node, entry.ref, entry.fingerprint, digest, known, entry.base)
+    graph = planned.graph.nodes
+    return [LockEntry(entry.node, entry.ref, entry.fingerprint, digest, known, entry.base,
+                      _stack_parent_ref(graph, entry.parent))
             for (entry, digest), known in zip(wanted, found, strict=True)]
+
+
+def _stack_parent_ref(graph: Mapping[str, Node], parent: str | None) -> str:
+    """The human ref of a node's stack parent ("" for none, or an external base)."""
+    node = graph.get(parent) if parent else None
+    return node.ref if node is not None and not node.external else ""
 
 
 def to_promote(planned: Planned, locked: list[LockEntry]) -> list[LockEntry]:

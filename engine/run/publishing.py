@@ -9,8 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import structlog
+
 from engine.build.interrupt import exits_as_signal, interruptible
 from engine.errors import EngineError, Interrupted
+from engine.parallel import side_by_side
 from engine.registry.client import Registry, RegistryClient
 from engine.run.layers import verify_publishable
 from engine.run.ownership import ConfigReader, ForeignTagsRefused, KnownDigests, TagGuard, known_digests
@@ -19,7 +22,7 @@ from engine.run.promote import lock_entries, promote, to_promote
 from engine.run.rollback import verify_rollback
 from engine.state.folder import run_lock
 from engine.state.history import History
-from engine.state.lockfile import LockEntry, merge_entries, read_lockfile, write_lockfile
+from engine.state.lockfile import LockEntry, LockfileError, merge_entries, read_lockfile, write_lockfile
 from engine.state.report import RunReport
 from graph.expand.assemble import find_stack_files
 from graph.expand.dag import StackGraph
@@ -29,6 +32,8 @@ from graph.plan.entries import BUILD
 
 if TYPE_CHECKING:
     from engine.run.api import Options
+
+log = structlog.get_logger()
 
 
 def publish(options: Options, graph: StackGraph, registry: Registry | None = None,
@@ -101,10 +106,14 @@ def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None
             if history:
                 history.close()
         reader = registry if isinstance(registry, ConfigReader) else None
-        current = verify_rollback(entries, _published(options), registry, reader) if reader else None
         guard = TagGuard(known, {}, lambda node: adopt, reader)
+        refs = [entry.ref for entry in entries]
+        now = dict(zip(refs, side_by_side(registry.digest, refs), strict=True))
+        staying = {entry.ref for entry in entries if guard.refuses(entry, now[entry.ref])}
+        if reader is not None:
+            verify_rollback(entries, now, staying, _published(options), registry, reader)
         with uninterrupted():  # a Ctrl-C once every tag moved, or moved back
-            moved = promote(entries, registry, guard, current)
+            moved = promote([entry for entry in entries if entry.ref not in staying], registry, guard)
             _record_promoted(options, lockfile, entries, moved)
     if guard.refused:
         raise ForeignTagsRefused("; ".join(foreign.message() for foreign in guard.refused)
@@ -113,9 +122,17 @@ def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None
 
 
 def _published(options: Options) -> list[LockEntry]:
-    """What STATE/latest.lock.json records as published (nothing when there is none yet)."""
+    """What STATE/latest.lock.json records as published (nothing when there is none yet, or when it
+    cannot be read: a rollback must not wait for it; it is set aside when the new one is written)."""
     latest = options.state / "latest.lock.json"
-    return read_lockfile(latest, follow_symlinks=False) if latest.exists() else []
+    if not latest.exists() and not latest.is_symlink():
+        return []
+    try:
+        return read_lockfile(latest, follow_symlinks=False)
+    except LockfileError as exc:
+        log.warning("rollback_check_partial", node="*", path=str(latest), reason=exc.message,
+                    hint="children the lockfile does not hold are not compared")
+        return []
 
 
 def _record_promoted(options: Options, lockfile: Path, entries: list[LockEntry], moved: list[str]) -> None:

@@ -46,6 +46,7 @@ class LockEntry:
     digest: str
     platforms: dict[str, str] = field(default_factory=dict)
     base: str = ""  # the external base it is built on, as reference@digest ("" when none)
+    parent: str | None = None  # its stack parent's human ref ("" when none; None: not recorded, older files)
 
     @property
     def repository(self) -> str:
@@ -77,8 +78,10 @@ def read_lockfile(path: Path, follow_symlinks: bool = True) -> list[LockEntry]:
 
 def _entry(path: Path, name: str, item: Any) -> LockEntry:
     try:
+        parent = item.get("parent")
         entry = LockEntry(str(item["node"]), str(item["ref"]), str(item["fingerprint"]),
-                          str(item["digest"]), dict(item.get("platforms", {})), str(item.get("base", "")))
+                          str(item["digest"]), dict(item.get("platforms", {})), str(item.get("base", "")),
+                          None if parent is None else str(parent))
     except (KeyError, TypeError, ValueError, AttributeError):
         raise LockfileError(f"{path}: node {name!r} lacks node/ref/fingerprint/digest",
                             "restore the file from the run folder") from None
@@ -87,6 +90,9 @@ def _entry(path: Path, name: str, item: Any) -> LockEntry:
                             "restore the file from the run folder")
     if not REF_RE.fullmatch(entry.ref) or not DIGEST_RE.fullmatch(entry.digest):
         raise LockfileError(f"{path}: node {name!r} has a malformed ref or digest",
+                            "restore the file from the run folder")
+    if entry.parent and not REF_RE.fullmatch(entry.parent):
+        raise LockfileError(f"{path}: node {name!r} has a malformed parent ref",
                             "restore the file from the run folder")
     if not all(isinstance(platform, str) and PLATFORM_RE.fullmatch(platform) and isinstance(digest, str)
                and DIGEST_RE.fullmatch(digest) for platform, digest in entry.platforms.items()):

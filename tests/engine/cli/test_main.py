@@ -507,8 +507,9 @@ def test_promote_a_lockfile_moves_its_tags_back(repo: Path, fake_registry: FakeR
 def test_promote_refuses_a_child_that_would_not_rest_on_its_parent_with_exit_1(
         repo: Path, fake_registry: FakeRegistry, capsys: pytest.CaptureFixture[str]) -> None:
     first = build_once(repo, fake_registry)
-    for name in ("mid", "leaf"):  # both published again since, from another build
-        fake_registry.push(human_ref(name), f"another {name}")
+    for name in ("mid", "leaf"):  # both published again since, from another build of ours
+        fake_registry.labels[fake_registry.push(human_ref(name), f"another {name}")] = {
+            "org.stackbuild.stack": "t"}
     tags = dict(fake_registry.refs)
     only_leaf = [entry for entry in read_lockfile(Path(first.lockfile)) if entry.node == "leaf"]
     partial = write_lockfile(repo.parent / "leaf.lock.json", "r", only_leaf)

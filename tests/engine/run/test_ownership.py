@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -9,10 +10,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from engine.run import api, publishing
+from engine.run.layers import LayerPrefixError
 from engine.run.ownership import STACK_LABEL, ForeignTagsRefused, KnownDigests, TagGuard, known_digests
 from engine.run.promote import promote
 from engine.state.history import History, NodeRecord
-from engine.state.lockfile import LockEntry, write_lockfile
+from engine.state.lockfile import LockEntry, read_lockfile, write_lockfile
 from engine.state.report import RunReport
 from graph.errors import StackError
 from tests.engine.engine_fakes import (
@@ -142,8 +144,8 @@ def test_build_refuses_the_foreign_tag_promotes_the_rest_and_fails(root: Path) -
     assert theirs in report.nodes["mid"].error and "--adopt" in report.nodes["mid"].error
     assert human_tags(registry)[human_ref("mid")] == theirs  # not clobbered
     assert sorted(report.promoted) == sorted(human_ref(n) for n in NODES if n != "mid")
-    lock = Path(report.lockfile).read_text(encoding="utf-8")
-    assert f'"{human_ref("mid")}"' not in lock and f'"{human_ref("leaf")}"' in lock
+    locked = json.loads(Path(report.lockfile).read_text(encoding="utf-8"))["nodes"]
+    assert "mid" not in locked and locked["leaf"]["ref"] == human_ref("leaf")
 
 
 def test_the_next_build_still_refuses_then_adopt_takes_it_over(root: Path) -> None:
@@ -216,9 +218,17 @@ def test_a_rollback_leaves_a_foreign_tag_alone_unless_adopted(root: Path) -> Non
     write_stack(root, arg="2")
     assert run_build(root, registry).status == "succeeded"
     theirs = foreign_at(registry, "mid")
-    with pytest.raises(ForeignTagsRefused, match=f"tag {human_ref('mid')} points to {theirs}"):
+    tags = dict(registry.refs)
+    # leaf would go back onto the first mid while mid's tag keeps the foreign image: nothing moves
+    with pytest.raises(LayerPrefixError, match=f"node leaf .* but that tag would point at {theirs} "
+                       r"\(an image this project never built, left alone: promote --adopt takes it over\)"):
         publishing.promote_lockfile(builds.options_of(root), Path(first.lockfile), registry)
+    assert registry.refs == tags
+    side = [entry for entry in read_lockfile(Path(first.lockfile)) if entry.node != "leaf"]
+    with pytest.raises(ForeignTagsRefused, match=f"tag {human_ref('mid')} points to {theirs}.*"
+                       r"\(3 other tag\(s\) promoted\)"):
+        publishing.promote_lockfile(builds.options_of(root), write_lockfile(root / "l.json", "r", side),
+                                    registry)
     assert registry.refs[human_ref("mid")] == theirs
-    assert registry.refs[human_ref("leaf")] == first.nodes["leaf"].digest  # the others rolled back
     moved = publishing.promote_lockfile(builds.options_of(root), Path(first.lockfile), registry, adopt=True)
     assert human_ref("mid") in moved and registry.refs[human_ref("mid")] == first.nodes["mid"].digest

@@ -180,7 +180,8 @@ def test_lock_entries_without_an_index_have_no_platforms(root: Path) -> None:
     registry = FakeRegistry()  # the registry lost the image: no index to read
     planned = planned_with(root, registry, dict.fromkeys(NODES, BUILD))
     locked = lock_entries(planned, {"mid": sha("mid")}, registry, None)
-    assert locked == [LockEntry("mid", human_ref("mid"), planned.entry("mid").fingerprint, sha("mid"), {})]
+    assert locked == [LockEntry("mid", human_ref("mid"), planned.entry("mid").fingerprint, sha("mid"), {},
+                                parent=human_ref("base"))]  # its stack parent's tag
 
 
 def test_lock_entries_read_the_index_of_the_node_repository(root: Path) -> None:

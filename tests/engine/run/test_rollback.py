@@ -7,17 +7,35 @@ rebuilds mid and leaf only.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from engine.run import publishing
 from engine.run.layers import LayerPrefixError
 from engine.run.rollback import BASE_DIGEST, BASE_NAME, verify_rollback
 from engine.state.lockfile import LockEntry, read_lockfile, write_lockfile
 from engine.state.report import RunReport
-from tests.engine.engine_fakes import NODES, PLATFORMS, FakeBuilder, FakeRegistry, human_ref, sha, write_stack
+from tests.engine.base_fakes import ALPINE, MOVED_DIGEST, WithBases
+from tests.engine.engine_fakes import NODES, PLATFORMS, REGISTRY, FakeBuilder, FakeRegistry, sha, write_stack
+from tests.engine.engine_fakes import human_ref as tiny_ref
 from tests.engine.run.builds import options_of, run_build
+
+EXTERNAL = f"""\
+  ext: {{kind: os, from: "{ALPINE}"}}
+  onext: {{kind: sdk, parent: ext, tag: "6"}}
+  onext-child: {{kind: framework, parent: onext, tag: "7", dockerfile: onext/Dockerfile}}
+"""
+
+
+ON_ALPINE = {"onext": "6", "onext-child": "7"}  # their tags
+
+
+def human_ref(name: str) -> str:
+    """The human tag of a node of the tiny stack, or of a node on alpine."""
+    return f"{REGISTRY}/{name}:{ON_ALPINE[name]}" if name in ON_ALPINE else tiny_ref(name)
 
 
 @pytest.fixture
@@ -55,15 +73,28 @@ def test_promote_lockfile_rolls_every_tag_back(root: Path, registry: FakeRegistr
     moved = publishing.promote_lockfile(options_of(root), Path(first.lockfile), registry)
     assert moved == [human_ref(name) for name in sorted(NODES)]
     assert human_tags(registry) == {human_ref(name): first.nodes[name].digest for name in NODES}
-    # a HEAD per tag (shared by the check and the move), its image's labels, the tag's GET and PUT
-    assert dict(registry.requests - before) == {"HEAD": 5, "GET": 10, "PUT": 5}
+    # a HEAD per tag for the check and one for the move; the labels of the two moving nodes that have a
+    # parent (mid, leaf); the tag's GET and PUT
+    assert dict(registry.requests - before) == {"HEAD": 10, "GET": 7, "PUT": 5}
 
 
 def test_a_lockfile_whose_tags_are_all_in_place_reads_no_labels(root: Path, registry: FakeRegistry) -> None:
     report = run_build(root, FakeBuilder(registry), registry)
     before = Counter(registry.requests)
     publishing.promote_lockfile(options_of(root), Path(report.lockfile), registry)
-    assert dict(registry.requests - before) == {"HEAD": 5, "GET": 5, "PUT": 5}
+    assert dict(registry.requests - before) == {"HEAD": 10, "GET": 5, "PUT": 5}
+
+
+def test_a_root_rolled_back_alone_reads_no_labels(root: Path, registry: FakeRegistry) -> None:
+    first, _ = rebuilt(root, registry)
+    registry.push(human_ref("other"), "another other")  # published since, by another build of ours
+    registry.labels[registry.refs[human_ref("other")]] = {"org.stackbuild.stack": "t"}
+    before = Counter(registry.requests)
+    moved = publishing.promote_lockfile(options_of(root), lockfile_of(root, first, "other"), registry)
+    assert moved == [human_ref("other")]
+    # its tag's HEAD and the guard's look at the labels of the image there, before the check and again
+    # right before the move; the move (GET, PUT): no child's labels are read
+    assert dict(registry.requests - before) == {"HEAD": 2, "GET": 3, "PUT": 1}
 
 
 def test_a_parent_and_its_child_roll_back_together_and_latest_lockfile_records_them(
@@ -112,14 +143,75 @@ def test_a_child_rolls_back_onto_a_parent_tag_with_the_same_platform_images_unde
     assert moved == [human_ref("leaf")]
 
 
-def test_a_child_of_an_external_base_that_moved_on_is_not_compared(registry: FakeRegistry) -> None:
-    old_base = registry.push("docker.io/library/debian:12", "debian then")
-    registry.push("docker.io/library/debian:12", "debian now")
+def test_below_an_external_base_children_and_parents_are_compared_but_never_the_base(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    with_base(root)
+    registry = WithBases()
+    builder = FakeBuilder(registry)
+    first = run_build(root, builder, registry)
+    registry.bases[ALPINE] = MOVED_DIGEST  # alpine moved: onext and onext-child are built again
+    second = run_build(root, builder, registry)
+    assert sorted(builder.order[-2:]) == ["onext", "onext-child"]
+    for alone in ("onext", "onext-child"):  # a parent without its child, a child without its parent
+        with pytest.raises(LayerPrefixError, match=r"node onext-child \(.*was built on .*/onext:6@"):
+            publishing.promote_lockfile(options_of(root), lockfile_of(root, first, alone), registry)
+    asked = len(registry.asked)
+    moved = publishing.promote_lockfile(options_of(root), lockfile_of(root, first, "onext", "onext-child"),
+                                        registry)
+    assert moved == [human_ref("onext"), human_ref("onext-child")]
+    assert len(registry.asked) == asked  # alpine, moved on since, is never compared
+    assert second.status == "succeeded"
+
+
+def test_an_older_lockfile_learns_parents_from_labels_and_skips_an_external_one(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    with_base(root)
+    registry = WithBases()
+    builder = FakeBuilder(registry)
+    first = run_build(root, builder, registry)
+    registry.bases[ALPINE] = MOVED_DIGEST
+    run_build(root, builder, registry)
+    for nodes, refused in ((("onext-child",), True), (("onext", "onext-child"), False)):
+        older = [replace(entry, parent=None) for entry in read_lockfile(Path(first.lockfile))
+                 if entry.node in nodes]  # written before lockfiles named parents
+        path = write_lockfile(root / "older.lock.json", "r", older)
+        asked = len(registry.asked)
+        if refused:
+            with pytest.raises(LayerPrefixError, match=r"node onext-child \("):
+                publishing.promote_lockfile(options_of(root), path, registry)
+        else:
+            assert len(publishing.promote_lockfile(options_of(root), path, registry)) == 2
+        assert len(registry.asked) == asked  # onext's label names alpine: not a parent of ours
+
+
+def test_labels_naming_a_parent_the_project_never_published_are_not_compared(registry: FakeRegistry) -> None:
     app = "registry.example/t/app:1"
     registry.push(app, "app now")
     old_app = registry.push(app.replace(":1", ":old"), "app then")
-    registry.labels[old_app] = {BASE_NAME: "docker.io/library/debian:12", BASE_DIGEST: old_base}
-    entry = LockEntry("app", app, "f" * 64, old_app, dict.fromkeys(PLATFORMS, ""),
-                      base=f"docker.io/library/debian:12@{old_base}")
-    assert verify_rollback([entry], [], registry, registry) == {app: registry.digest(app)}
-    assert registry.requests["GET"] == 0  # its labels are not even read
+    # built FROM an image of another organisation's stackbuild: its labels came along
+    registry.labels[old_app] = {BASE_NAME: "other.example/Not A Ref", BASE_DIGEST: sha("theirs")}
+    entry = LockEntry("app", app, "f" * 64, old_app, dict.fromkeys(PLATFORMS, ""))
+    now = {app: registry.digest(app)}
+    verify_rollback([entry], now, set(), [], registry, registry)
+    assert dict(registry.requests) == {"HEAD": 1, "GET": 1}  # its labels only: that parent is not asked for
+
+
+def test_an_unreadable_latest_lockfile_does_not_stop_a_rollback(root: Path, registry: FakeRegistry) -> None:
+    first, _ = rebuilt(root, registry)
+    latest = root.parent / "state" / "latest.lock.json"
+    latest.write_text("{not json", encoding="utf-8")
+    with capture_logs() as events:
+        moved = publishing.promote_lockfile(options_of(root), Path(first.lockfile), registry)
+    assert len(moved) == len(NODES)
+    assert "rollback_check_partial" in [event["event"] for event in events]
+    assert {entry.node for entry in read_lockfile(latest)} == set(NODES)  # written anew
+    assert list(latest.parent.glob("latest.lock.json.unreadable-*"))  # the old one set aside
+
+
+def with_base(root: Path) -> None:
+    """The tiny stack plus ext (alpine, external) → onext → onext-child."""
+    folder = write_stack(root)
+    with (folder / "stack.yaml").open("a", encoding="utf-8") as stack:
+        stack.write(EXTERNAL)
+    (folder / "onext").mkdir()
+    (folder / "onext" / "Dockerfile").write_text("FROM parent\nLABEL on=alpine\n", encoding="utf-8")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,18 @@ def test_written_format(tmp_path: Path) -> None:
     assert text.endswith("}\n")
     assert json.loads(text) == {"version": VERSION, "run": "run-1", "nodes": {"numpy": {
         "node": "numpy", "ref": "localhost:5000/stackbuild/framework:numpy2.2.6", "fingerprint": FP,
-        "digest": DIGEST, "platforms": {"linux/amd64": OTHER}, "base": ""}}}
+        "digest": DIGEST, "platforms": {"linux/amd64": OTHER}, "base": "", "parent": None}}}
+
+
+def test_the_stack_parent_round_trips_and_older_files_record_none(tmp_path: Path) -> None:
+    entry = LockEntry("app", "localhost:5000/t/app:2", FP, DIGEST, {}, "", "localhost:5000/t/sdk:1")
+    path = write_lockfile(tmp_path / "lock.json", "run-1", [entry, replace(entry, node="root", parent="")])
+    assert read_lockfile(path) == [entry, replace(entry, node="root", parent="")]
+    old = write_json(tmp_path / "old.json", {"version": VERSION, "nodes": {"a": item()}})
+    assert read_lockfile(old)[0].parent is None  # written before parents were recorded
+    bad = write_json(tmp_path / "bad.json", {"version": VERSION, "nodes": {"a": item(parent="sdk 1")}})
+    with pytest.raises(LockfileError, match="node 'a' has a malformed parent ref"):
+        read_lockfile(bad)
 
 
 def test_the_base_a_node_is_built_on_round_trips(tmp_path: Path) -> None:
