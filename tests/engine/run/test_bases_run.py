@@ -15,29 +15,19 @@ from engine.run import api
 from engine.run.settings import BuildSettings
 from engine.state.lockfile import read_lockfile
 from engine.state.report import RunReport
-from tests.engine.base_fakes import ALPINE, ALPINE_DIGEST, MOVED_DIGEST, WithBases
-from tests.engine.engine_fakes import FakeBuilder, sha, write_stack
+from tests.engine.base_fakes import ALPINE, ALPINE_DIGEST, MOVED_DIGEST, WithBases, write_stack_on_alpine
+from tests.engine.engine_fakes import FakeBuilder, sha
 from tests.engine.run.builds import options_of
 
 ON_BASE = ("onext", "onext-child")  # the subtree built on the external base
 OURS = ("base", "other", "mid", "side", "leaf")  # built on nodes of ours only
-EXTRA = f"""\
-  ext: {{kind: os, from: "{ALPINE}"}}
-  onext: {{kind: sdk, parent: ext, tag: "6"}}
-  onext-child: {{kind: framework, parent: onext, tag: "7", dockerfile: onext/Dockerfile}}
-"""
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     """The tiny stack plus ext (alpine, external) → onext → onext-child."""
-    root = tmp_path / "repo"
-    folder = write_stack(root)
-    with (folder / "stack.yaml").open("a", encoding="utf-8") as stack:
-        stack.write(EXTRA)
-    (folder / "onext").mkdir()
-    (folder / "onext" / "Dockerfile").write_text("FROM parent\nLABEL on=alpine\n", encoding="utf-8")
-    return root
+    write_stack_on_alpine(tmp_path / "repo")
+    return tmp_path / "repo"
 
 
 def run(root: Path, registry: WithBases) -> tuple[FakeBuilder, RunReport]:

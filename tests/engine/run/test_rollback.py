@@ -18,24 +18,17 @@ from engine.run.layers import LayerPrefixError
 from engine.run.rollback import BASE_DIGEST, BASE_NAME, verify_rollback
 from engine.state.lockfile import LockEntry, read_lockfile, write_lockfile
 from engine.state.report import RunReport
-from tests.engine.base_fakes import ALPINE, MOVED_DIGEST, WithBases
+from tests.engine.base_fakes import ALPINE, MOVED_DIGEST, WithBases, write_stack_on_alpine
 from tests.engine.engine_fakes import NODES, PLATFORMS, REGISTRY, FakeBuilder, FakeRegistry, sha, write_stack
 from tests.engine.engine_fakes import human_ref as tiny_ref
 from tests.engine.run.builds import options_of, run_build
 
-EXTERNAL = f"""\
-  ext: {{kind: os, from: "{ALPINE}"}}
-  onext: {{kind: sdk, parent: ext, tag: "6"}}
-  onext-child: {{kind: framework, parent: onext, tag: "7", dockerfile: onext/Dockerfile}}
-"""
-
-
-ON_ALPINE = {"onext": "6", "onext-child": "7"}  # their tags
+TAGS_ON_ALPINE = {"onext": "6", "onext-child": "7"}  # their tags
 
 
 def human_ref(name: str) -> str:
     """The human tag of a node of the tiny stack, or of a node on alpine."""
-    return f"{REGISTRY}/{name}:{ON_ALPINE[name]}" if name in ON_ALPINE else tiny_ref(name)
+    return f"{REGISTRY}/{name}:{TAGS_ON_ALPINE[name]}" if name in TAGS_ON_ALPINE else tiny_ref(name)
 
 
 @pytest.fixture
@@ -144,14 +137,7 @@ def test_a_child_rolls_back_onto_a_parent_tag_with_the_same_platform_images_unde
 
 
 def test_below_an_external_base_children_and_parents_are_compared_but_never_the_base(tmp_path: Path) -> None:
-    root = tmp_path / "repo"
-    with_base(root)
-    registry = WithBases()
-    builder = FakeBuilder(registry)
-    first = run_build(root, builder, registry)
-    registry.bases[ALPINE] = MOVED_DIGEST  # alpine moved: onext and onext-child are built again
-    second = run_build(root, builder, registry)
-    assert sorted(builder.order[-2:]) == ["onext", "onext-child"]
+    root, registry, first = alpine_moved(tmp_path)
     for alone in ("onext", "onext-child"):  # a parent without its child, a child without its parent
         with pytest.raises(LayerPrefixError, match=r"node onext-child \(.*was built on .*/onext:6@"):
             publishing.promote_lockfile(options_of(root), lockfile_of(root, first, alone), registry)
@@ -160,17 +146,10 @@ def test_below_an_external_base_children_and_parents_are_compared_but_never_the_
                                         registry)
     assert moved == [human_ref("onext"), human_ref("onext-child")]
     assert len(registry.asked) == asked  # alpine, moved on since, is never compared
-    assert second.status == "succeeded"
 
 
 def test_an_older_lockfile_learns_parents_from_labels_and_skips_an_external_one(tmp_path: Path) -> None:
-    root = tmp_path / "repo"
-    with_base(root)
-    registry = WithBases()
-    builder = FakeBuilder(registry)
-    first = run_build(root, builder, registry)
-    registry.bases[ALPINE] = MOVED_DIGEST
-    run_build(root, builder, registry)
+    root, registry, first = alpine_moved(tmp_path)
     for nodes, refused in ((("onext-child",), True), (("onext", "onext-child"), False)):
         older = [replace(entry, parent=None) for entry in read_lockfile(Path(first.lockfile))
                  if entry.node in nodes]  # written before lockfiles named parents
@@ -208,10 +187,15 @@ def test_an_unreadable_latest_lockfile_does_not_stop_a_rollback(root: Path, regi
     assert list(latest.parent.glob("latest.lock.json.unreadable-*"))  # the old one set aside
 
 
-def with_base(root: Path) -> None:
-    """The tiny stack plus ext (alpine, external) → onext → onext-child."""
-    folder = write_stack(root)
-    with (folder / "stack.yaml").open("a", encoding="utf-8") as stack:
-        stack.write(EXTERNAL)
-    (folder / "onext").mkdir()
-    (folder / "onext" / "Dockerfile").write_text("FROM parent\nLABEL on=alpine\n", encoding="utf-8")
+def alpine_moved(tmp_path: Path) -> tuple[Path, WithBases, RunReport]:
+    """The tiny stack plus ext (alpine, external) → onext → onext-child, built; then alpine moved under its
+    tag and onext and onext-child were built again: the root, the registry and the first run."""
+    root = tmp_path / "repo"
+    write_stack_on_alpine(root)
+    registry = WithBases()
+    builder = FakeBuilder(registry)
+    first = run_build(root, builder, registry)
+    registry.bases[ALPINE] = MOVED_DIGEST
+    second = run_build(root, builder, registry)
+    assert second.status == "succeeded" and sorted(builder.order[-2:]) == ["onext", "onext-child"]
+    return root, registry, first
