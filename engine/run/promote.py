@@ -7,6 +7,7 @@ from typing import Protocol, TypeVar
 
 import structlog
 
+from engine.errors import EngineError
 from engine.parallel import side_by_side
 from engine.registry.client import Registry
 from engine.run.ownership import TagGuard
@@ -21,10 +22,16 @@ PROMOTE_THREADS = 8  # tags moved at once
 M = TypeVar("M", bound="Moved")
 
 
-def promote(entries: Iterable[LockEntry], registry: Registry, guard: TagGuard | None = None) -> list[str]:
+class TagMovedMeanwhile(EngineError):
+    """A tag moved after the caller read it and before the promotion: nothing was moved."""
+
+
+def promote(entries: Iterable[LockEntry], registry: Registry, guard: TagGuard | None = None,
+            expected: Mapping[str, str | None] | None = None) -> list[str]:
     """Point each entry's human tag at its digest; return the refs moved (in entries' order).
 
-    With a guard, a tag that points at a foreign image is left alone (the guard records it).
+    With a guard, a tag that points at a foreign image is left alone (the guard records it). expected:
+    where the caller saw each tag point (what it checked); TagMovedMeanwhile when one points elsewhere.
 
     The tags move side by side (a HEAD, a GET and a PUT each: one after the other they were seconds
     of a cold build). All or nothing: every current digest is read before any tag moves; when a tag
@@ -33,6 +40,12 @@ def promote(entries: Iterable[LockEntry], registry: Registry, guard: TagGuard | 
     """
     entries = list(entries)
     befores = side_by_side(lambda entry: registry.digest(entry.ref), entries, PROMOTE_THREADS)
+    changed = [f"{entry.ref} ({expected[entry.ref]} then, {before} now)" for entry, before
+               in zip(entries, befores, strict=True)
+               if expected is not None and expected[entry.ref] != before]
+    if changed:
+        raise TagMovedMeanwhile(f"tags moved while they were checked: {', '.join(changed)}; no tag was moved",
+                                "run the command again: it checks what the tags point at now")
     moving = [(entry, before) for entry, before in zip(entries, befores, strict=True)
               if guard is None or not guard.refuses(entry, before)]
     errors = side_by_side(lambda item: _move(item[0], registry), moving, PROMOTE_THREADS)

@@ -97,6 +97,7 @@ def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None
     """Re-point every tag of a lockfile to its digest (a rollback); a foreign tag stays unless adopted.
     Refuses (nothing moves) when a child would not rest on its parent's image (engine.run.rollback)."""
     entries = read_lockfile(lockfile)
+    _one_node_per_tag(lockfile, entries)
     registry = registry or RegistryClient()
     with run_lock(options.state):
         history = open_history(options)
@@ -113,12 +114,24 @@ def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None
         if reader is not None:
             verify_rollback(entries, now, staying, _published(options), registry, reader)
         with uninterrupted():  # a Ctrl-C once every tag moved, or moved back
-            moved = promote([entry for entry in entries if entry.ref not in staying], registry, guard)
+            # the guard was asked above; a tag that moved since then stops everything
+            moved = promote([entry for entry in entries if entry.ref not in staying], registry, None, now)
             _record_promoted(options, lockfile, entries, moved)
     if guard.refused:
         raise ForeignTagsRefused("; ".join(foreign.message() for foreign in guard.refused)
                                  + f" ({len(moved)} other tag(s) promoted)", "or: stackbuild promote --adopt")
     return moved
+
+
+def _one_node_per_tag(lockfile: Path, entries: list[LockEntry]) -> None:
+    """LockfileError when two entries name one tag (a hand-edited file): which digest should it get?"""
+    nodes: dict[str, list[str]] = {}
+    for entry in entries:
+        nodes.setdefault(entry.ref, []).append(entry.node)
+    shared = [f"{ref} ({', '.join(names)})" for ref, names in nodes.items() if len(names) > 1]
+    if shared:
+        raise LockfileError(f"{lockfile}: one tag for several nodes: {'; '.join(shared)}",
+                            "keep one entry per tag (restore the file from the run folder)")
 
 
 def _published(options: Options) -> list[LockEntry]:

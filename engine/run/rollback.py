@@ -88,7 +88,8 @@ def _pushed(entry: LockEntry, digest: str, registry: Registry, reader: ConfigRea
         return None
     platforms = tuple(sorted(entry.platforms)) or ("linux/amd64",)
     labels = config_labels(reader.image_config(f"{entry.repository}@{digest}", platforms[0]))
-    parent = entry.parent if entry.parent is not None else labels.get(BASE_NAME)
+    # the entry's parent is that of the image it records; another image at its tag names its own
+    parent = entry.parent if entry.parent is not None and digest == entry.digest else labels.get(BASE_NAME)
     return Pushed(entry.node, entry.ref, digest, platforms, str(parent or ""),
                   str(labels.get(BASE_DIGEST, "")))
 

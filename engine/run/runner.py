@@ -111,6 +111,8 @@ class NodeRunner:
             return request, self.build_with_retries(request, log_path, node_report, node)
         except ParentChanged as changed:
             log.warning("parent_changed_rebuild", node=node.name, error=str(changed))
+            # a parent built again through the retry proxy ends on a renamed digest: a fault's repeat too
+            self.count_retry(node_report, fault=node.parent in self.through_proxy)
             request = self.request_for(node)
             return request, self.build_with_retries(request, log_path, node_report, node)
 

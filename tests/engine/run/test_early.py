@@ -134,6 +134,9 @@ def test_a_child_built_on_another_digest_than_its_parent_ends_on_is_built_again(
     rebuilt = [e["node"] for e in logs if e["event"] == "parent_changed_rebuild"]
     assert "mid" in rebuilt and set(rebuilt) <= {"mid", "side"}  # side too, when it started early as well
     assert registry.refs[human_ref("mid")] == builder.digests["mid"]
+    # each such build counts as a repeat, not as a fault's (base was not built through the retry proxy)
+    assert {name: report.nodes[name].retries for name in rebuilt} == dict.fromkeys(rebuilt, 1)
+    assert report.fault_repeats == 0 and report.builds == len(builder.order)
 
 
 def test_a_full_rebuild_starts_children_early_on_their_pushed_parent_and_pulls(root: Path) -> None:

@@ -15,8 +15,9 @@ from structlog.testing import capture_logs
 
 from engine.run import publishing
 from engine.run.layers import LayerPrefixError
+from engine.run.promote import TagMovedMeanwhile
 from engine.run.rollback import BASE_DIGEST, BASE_NAME, verify_rollback
-from engine.state.lockfile import LockEntry, read_lockfile, write_lockfile
+from engine.state.lockfile import LockEntry, LockfileError, read_lockfile, write_lockfile
 from engine.state.report import RunReport
 from tests.engine.base_fakes import ALPINE, MOVED_DIGEST, WithBases, write_stack_on_alpine
 from tests.engine.engine_fakes import NODES, PLATFORMS, REGISTRY, FakeBuilder, FakeRegistry, sha, write_stack
@@ -85,9 +86,9 @@ def test_a_root_rolled_back_alone_reads_no_labels(root: Path, registry: FakeRegi
     before = Counter(registry.requests)
     moved = publishing.promote_lockfile(options_of(root), lockfile_of(root, first, "other"), registry)
     assert moved == [human_ref("other")]
-    # its tag's HEAD and the guard's look at the labels of the image there, before the check and again
-    # right before the move; the move (GET, PUT): no child's labels are read
-    assert dict(registry.requests - before) == {"HEAD": 2, "GET": 3, "PUT": 1}
+    # its tag's HEAD for the check and again right before the move, the guard's look at the labels of the
+    # image there, the move (GET, PUT): no child's labels are read
+    assert dict(registry.requests - before) == {"HEAD": 2, "GET": 2, "PUT": 1}
 
 
 def test_a_parent_and_its_child_roll_back_together_and_latest_lockfile_records_them(
@@ -199,3 +200,49 @@ def alpine_moved(tmp_path: Path) -> tuple[Path, WithBases, RunReport]:
     second = run_build(root, builder, registry)
     assert second.status == "succeeded" and sorted(builder.order[-2:]) == ["onext", "onext-child"]
     return root, registry, first
+
+
+def test_a_foreign_image_at_a_published_childs_tag_does_not_stop_its_parents_rollback(
+        root: Path, registry: FakeRegistry) -> None:
+    first, second = rebuilt(root, registry)
+    registry.push(human_ref("leaf"), "someone else's leaf")  # no labels: it names no parent of ours
+    both = publishing.promote_lockfile(options_of(root), lockfile_of(root, first, "mid", "leaf"), registry,
+                                       adopt=True)
+    assert both == [human_ref("leaf"), human_ref("mid")]  # (adopted: the foreign leaf is replaced)
+    registry.push(human_ref("leaf"), "someone else's leaf again")
+    assert publishing.promote_lockfile(options_of(root), lockfile_of(root, second, "mid"), registry) == [
+        human_ref("mid")]
+
+
+class MovesMidOnce(FakeRegistry):
+    """A registry where another machine re-points mid's tag right after the rollback's check read it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = False  # set once the builds are done
+
+    def digest(self, reference: str) -> str | None:
+        found = super().digest(reference)
+        if self.armed and reference == human_ref("mid"):
+            self.armed = False
+            self.labels[self.push(human_ref("mid"), "published meanwhile")] = {"org.stackbuild.stack": "t"}
+        return found
+
+
+def test_a_tag_moved_between_the_check_and_the_move_stops_the_rollback(root: Path) -> None:
+    registry = MovesMidOnce()
+    first, _ = rebuilt(root, registry)
+    registry.armed = True
+    tags = human_tags(registry)
+    with pytest.raises(TagMovedMeanwhile, match=f"tags moved while they were checked: {human_ref('mid')} "):
+        publishing.promote_lockfile(options_of(root), lockfile_of(root, first, "mid", "leaf"), registry)
+    assert human_tags(registry) == {**tags, human_ref("mid"): registry.refs[human_ref("mid")]}
+    assert registry.refs[human_ref("leaf")] == tags[human_ref("leaf")]  # not moved onto the old mid
+
+
+def test_a_lockfile_naming_one_tag_for_two_nodes_is_refused(root: Path, registry: FakeRegistry) -> None:
+    first, _ = rebuilt(root, registry)
+    (mid,) = [entry for entry in read_lockfile(Path(first.lockfile)) if entry.node == "mid"]
+    twice = write_lockfile(root / "twice.lock.json", "r", [mid, replace(mid, node="mid2", digest=sha("x"))])
+    with pytest.raises(LockfileError, match=f"one tag for several nodes: {human_ref('mid')} \\(mid, mid2\\)"):
+        publishing.promote_lockfile(options_of(root), twice, registry)
