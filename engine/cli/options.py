@@ -30,7 +30,7 @@ from graph.model.checks import (
 from graph.model.secrets import ALLOW_FLAG, ALLOW_VARIABLE, ENV_ALLOW_FLAG, ENV_ALLOW_VARIABLE, SecretPolicy
 from graph.present.imagedoc import link_base_problem
 
-_EXPRESSION = re.compile(r"\$\{\{[^{}]*\}\}")  # a GitHub Actions expression, ${{ ... }}
+_EXPRESSION = re.compile(r"\$\{\{[^{}]*[^{}\s][^{}]*\}\}")  # a GitHub Actions expression, ${{ ... }}
 POSITIONALS = {"targets": "a stack file argument", "lockfile": "the LOCKFILE argument",
                "ref1": "the REF1 argument", "ref2": "the REF2 argument", "kind": "the KIND argument"}
 

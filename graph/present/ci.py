@@ -30,14 +30,11 @@ RUNNER = "ubuntu-latest"
 MAX_JOBS = 250  # GitHub Actions runs at most 256 jobs in one workflow
 GITLAB_MAX_NEEDS = 50  # GitLab's default limit on a job's needs
 _UNSAFE = re.compile(r"[^a-z0-9_-]+")
-# plain scalars YAML 1.2's core schema resolves to null, bool, int or float, as a CI's reader may: PyYAML's
-# YAML 1.1 resolver takes some of them for strings and leaves them plain (1e3, +1E5, 08, 0o17, .5e1)
-_NOT_A_STRING_IN_YAML_12 = re.compile(
-    r"|~|null|Null|NULL|"  # the empty string is null too
-    r"true|True|TRUE|false|False|FALSE"
-    r"|[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+"
-    r"|[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?"
-    r"|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
+# plain scalars a CI's YAML reader may take for something else than a string are written quoted: YAML
+# 1.2's core schema (GitHub) resolves some that PyYAML's YAML 1.1 resolver leaves plain (1e3, 08, 0o17,
+# .5e1), Ruby's Psych (GitLab) more (08:30, 1,000, yEs, :symbol, 2026-1-7): any that starts like a number
+# or symbol, or spells a bool or null in any case
+_MAYBE_NOT_A_STRING = re.compile(r"(?i:y|n|yes|no|on|off|true|false|null)|~|[-+.:0-9].*|", re.DOTALL)
 
 
 def job_ids(nodes: Sequence[str]) -> dict[str, str]:
@@ -192,11 +189,11 @@ def _gitlab(jobs: dict[str, tuple[str, tuple[str, ...]]], runner: Runner) -> dic
 
 
 class _Dumper(yaml.SafeDumper):
-    """safe_dump, but quoting every string that a YAML 1.2 reader would take for a number, bool or null."""
+    """safe_dump, but quoting every string a YAML 1.2 reader or Psych might take for another type."""
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> Any:
-    if _NOT_A_STRING_IN_YAML_12.fullmatch(value):
+    if _MAYBE_NOT_A_STRING.fullmatch(value):
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="'")
     return dumper.represent_str(value)
 

