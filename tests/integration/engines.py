@@ -23,7 +23,7 @@ from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 
 from tests.integration.conftest import _unavailable
-from tests.integration.janitor import dies_with_this_thread, undone_if_killed, unmount_below
+from tests.integration.janitor import dies_with_this_thread, require_setpriv, undone_if_killed, unmount_below
 
 
 @dataclass
@@ -50,6 +50,7 @@ def second_dockerd(config: dict[str, Any] | None = None) -> Iterator[SecondEngin
     dockerd = shutil.which("dockerd") or ""
     if not dockerd or os.geteuid() != 0:
         _unavailable("a second dockerd needs the dockerd binary and root")
+    require_setpriv(dockerd)  # before the bridge and folder it would leave behind
     folder = Path(tempfile.mkdtemp(prefix="sbb-", dir="/tmp"))  # short: a socket path has < 108 bytes
     exec_root, daemon_json = folder / "e", folder / "daemon.json"
     exec_root.mkdir()

@@ -37,6 +37,16 @@ DEFAULT_REGISTRY_PORT = 5000  # `make matrix`'s registry: its images are never a
 _session: list[Path] = []  # that folder, once the session's engine_left_as_found set it up
 
 
+def require_setpriv(program: str) -> None:
+    """FileNotFoundError saying what setpriv is for and where it comes from, when it is not on PATH
+    (else Popen's bare "No such file or directory: 'setpriv'", after whatever was set up for program)."""
+    if shutil.which("setpriv") is None:
+        raise FileNotFoundError(
+            f"setpriv is not on PATH: the engine tests start {program} through util-linux's setpriv "
+            "--pdeathsig, so that it ends with a killed test session (tests/integration/janitor.py); "
+            "install the Debian package util-linux (apt-get install util-linux)")
+
+
 def dies_with_this_thread(argv: list[str]) -> list[str]:
     """argv prefixed so the command gets SIGTERM when the thread that starts it ends, also by a kill: a
     killed session leaves no registry listening (whose images would stay) and no second dockerd running.
@@ -47,11 +57,7 @@ def dies_with_this_thread(argv: list[str]) -> list[str]:
     # PDEATHSIG follows the starting thread, not the process: only the main thread lives as long as the
     # session (pytest runs fixtures there); one started from a worker thread would die with that thread
     assert threading.current_thread() is threading.main_thread(), "start it from the main thread"
-    if shutil.which("setpriv") is None:  # else Popen's bare "No such file or directory: 'setpriv'"
-        raise FileNotFoundError(
-            f"setpriv is not on PATH: the engine tests start {argv[0]} through util-linux's setpriv "
-            "--pdeathsig, so that it ends with a killed test session (tests/integration/janitor.py); "
-            "install the Debian package util-linux (apt-get install util-linux)")
+    require_setpriv(argv[0])
     return ["setpriv", "--pdeathsig", "TERM", "--", "sh", "-c", _PARENT_STILL_ALIVE, "sh", str(os.getpid()),
             *argv]
 
