@@ -157,7 +157,8 @@ def _check_reproducible_alone(args: argparse.Namespace) -> None:
     ignored = {"--no-publish": args.no_publish, "--load": args.load, "--sign": args.sign,
                "--report-dir": args.report_dir, "--full": args.full, "--changed-since": args.changed_since,
                "--cache-dir": args.cache_dir, "--adopt": args.adopt, "--builders": args.builders,
-               "--only": args.only, "--keep-going": args.keep_going, "--no-test": args.no_test}
+               "--only": args.only, "--keep-going": args.keep_going, "--no-test": args.no_test,
+               "--platform": args.platform}  # platforms are inputs: fewer name another, unpublished image
     # not here: --jobs, --cache (also set by config), --stall-timeout (the check's builds stop on a stall)
     given = [flag for flag, value in ignored.items() if value]
     if given:

@@ -63,7 +63,7 @@ def test_no_publication_beside_what_needs_one_is_refused_before_anything_runs(
 @pytest.mark.parametrize("flags", [
     ["--no-publish"], ["--load"], ["--sign", "cosign.key"], ["--report-dir", "reports"], ["--full"],
     ["--changed-since", "HEAD"], ["--cache-dir", "c"], ["--adopt"], ["--builders", "pool.yaml"],
-    ["--only", "leaf"], ["--keep-going"], ["--no-test"]])
+    ["--only", "leaf"], ["--keep-going"], ["--no-test"], ["--platform", "linux/amd64"]])
 def test_an_option_a_reproducibility_check_would_ignore_is_a_usage_error_before_anything_runs(
         root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         flags: list[str]) -> None:
