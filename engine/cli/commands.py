@@ -53,9 +53,11 @@ def _check_emit_options(args: argparse.Namespace) -> None:
     if emit_only and not args.emit:
         raise OptionError(f"{', '.join(emit_only)}: only with --emit (they shape the emitted jobs)",
                           f"drop {' '.join(emit_only)}, or add --emit github|gitlab")
-    if args.emit == "gitlab" and "${{" in (args.ci_image or ""):
-        raise OptionError(f"--ci-image: {args.ci_image!r} holds a GitHub expression, which GitLab does not "
-                          "expand", "name the image, or a CI/CD variable such as $CI_IMAGE")
+    github_only = [f"{flag}: {value!r}" for flag, values in given.items() if flag.startswith("--ci-")
+                   for value in ([values] if isinstance(values, str) else values or ()) if "${{" in value]
+    if args.emit == "gitlab" and github_only:
+        raise OptionError(f"{github_only[0]} holds a GitHub expression, which GitLab does not expand",
+                          "use a CI/CD variable such as $CI_IMAGE")
     if args.emit and args.offline and args.changed_since:
         raise OptionError("--emit --changed-since cannot be --offline: which parents a PR's jobs build or "
                           "share a job with depends on what the registry holds", "drop --offline")

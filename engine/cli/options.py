@@ -92,6 +92,8 @@ def _one_word(value: str) -> str:
 
 def _image(value: str) -> str:
     """One word, save for the spaces of a GitHub expression (`${{ vars.IMAGE }}`) in it."""
+    if re.search(r"\$\{\{\s*\}\}", value):
+        return f"{value!r} holds an empty ${{{{ }}}} expression"
     outside = _EXPRESSION.sub("x", value)
     if value and outside.split() != [outside]:
         return f"{value!r} contains white space outside a ${{{{ ... }}}} expression"

@@ -31,7 +31,8 @@ def promote(entries: Iterable[LockEntry], registry: Registry, guard: TagGuard | 
     """Point each entry's human tag at its digest; return the refs moved (in entries' order).
 
     With a guard, a tag that points at a foreign image is left alone (the guard records it). expected:
-    where the caller saw each tag point (what it checked); TagMovedMeanwhile when one points elsewhere.
+    where the caller saw each entry's tag, and any other tag it checked, point (None or "": no tag);
+    TagMovedMeanwhile, before anything moves, when one points elsewhere now.
 
     The tags move side by side (a HEAD, a GET and a PUT each: one after the other they were seconds
     of a cold build). All or nothing: every current digest is read before any tag moves; when a tag
@@ -40,12 +41,9 @@ def promote(entries: Iterable[LockEntry], registry: Registry, guard: TagGuard | 
     """
     entries = list(entries)
     befores = side_by_side(lambda entry: registry.digest(entry.ref), entries, PROMOTE_THREADS)
-    changed = [f"{entry.ref} ({expected[entry.ref]} then, {before} now)" for entry, before
-               in zip(entries, befores, strict=True)
-               if expected is not None and expected[entry.ref] != before]
-    if changed:
-        raise TagMovedMeanwhile(f"tags moved while they were checked: {', '.join(changed)}; no tag was moved",
-                                "run the command again: it checks what the tags point at now")
+    if expected is not None:
+        own = dict(zip((entry.ref for entry in entries), befores, strict=True))
+        _unmoved(expected, {**own, **_read(registry, [ref for ref in expected if ref not in own])})
     moving = [(entry, before) for entry, before in zip(entries, befores, strict=True)
               if guard is None or not guard.refuses(entry, before)]
     errors = side_by_side(lambda item: _move(item[0], registry), moving, PROMOTE_THREADS)
@@ -56,6 +54,20 @@ def promote(entries: Iterable[LockEntry], registry: Registry, guard: TagGuard | 
                   str(failed[0]), new_stays="the tag did not exist before and a registry cannot delete a tag")
         raise failed[0]
     return [entry.ref for entry, _ in moved]
+
+
+def _read(registry: Registry, refs: Sequence[str]) -> dict[str, str | None]:
+    """Where each of refs points now."""
+    return dict(zip(refs, side_by_side(registry.digest, refs, PROMOTE_THREADS), strict=True))
+
+
+def _unmoved(expected: Mapping[str, str | None], now: Mapping[str, str | None]) -> None:
+    """TagMovedMeanwhile naming the tags that point elsewhere now than expected."""
+    changed = [f"{ref} ({expected[ref] or 'no tag'} then, {now[ref] or 'no tag'} now)" for ref in expected
+               if (expected[ref] or None) != (now[ref] or None)]
+    if changed:
+        raise TagMovedMeanwhile(f"tags moved while they were checked: {', '.join(changed)}; no tag was moved",
+                                "run the command again: it checks what the tags point at now")
 
 
 def _move(entry: LockEntry, registry: Registry) -> Exception | None:

@@ -111,11 +111,12 @@ def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None
         refs = [entry.ref for entry in entries]
         now = dict(zip(refs, side_by_side(registry.digest, refs), strict=True))
         staying = {entry.ref for entry in entries if guard.refuses(entry, now[entry.ref])}
-        if reader is not None:
-            verify_rollback(entries, now, staying, _published(options), registry, reader)
+        published = _published(options)
+        watched = verify_rollback(entries, now, staying, published, registry, reader) if reader else {}
         with uninterrupted():  # a Ctrl-C once every tag moved, or moved back
-            # the guard was asked above; a tag that moved since then stops everything
-            moved = promote([entry for entry in entries if entry.ref not in staying], registry, None, now)
+            # the guard was asked above; a tag checked that moved since then stops everything
+            moved = promote([entry for entry in entries if entry.ref not in staying], registry, None,
+                            {**now, **watched})
             _record_promoted(options, lockfile, entries, moved)
     if guard.refused:
         raise ForeignTagsRefused("; ".join(foreign.message() for foreign in guard.refused)

@@ -46,28 +46,37 @@ class Pushed:
 
 
 def verify_rollback(entries: Sequence[LockEntry], now: Mapping[str, str | None], staying: set[str],
-                    published: Sequence[LockEntry], registry: Registry, reader: ConfigReader) -> None:
+                    published: Sequence[LockEntry], registry: Registry,
+                    reader: ConfigReader) -> dict[str, str]:
     """LayerPrefixError naming every child that would not rest on its parent's image once the entries'
     tags moved (nothing moves then). now: the digest each entry's tag points at; staying: the refs the
-    guard leaves alone; published: what STATE/latest.lock.json records."""
+    guard leaves alone; published: what STATE/latest.lock.json records.
+
+    Returns the other tags the check read, with their digests ("" for none): if one of them moves
+    before the entries' tags do, what was checked no longer holds."""
     locked = {entry.ref: entry for entry in entries}
     moving = {ref for ref, entry in locked.items() if now[ref] != entry.digest and ref not in staying}
     if not moving:
-        return
-    pairs = _pairs(entries, moving, staying, published, registry, reader)
+        return {}
+    pairs, watched = _pairs(entries, moving, staying, published, registry, reader)
     final = {ref: now[ref] if ref in staying else entry.digest for ref, entry in locked.items()}
     others = sorted({image.parent_ref for image in pairs} - set(final))
-    final.update(zip(others, side_by_side(registry.digest, others), strict=True))
+    found = {ref: digest or "" for ref, digest in zip(others, side_by_side(registry.digest, others),
+                                                      strict=True)}
+    final.update(found)
+    watched.update(found)
     layers = LayerReader(registry)
     problems = side_by_side(lambda image: _problem(image, final[image.parent_ref] or "", layers,
                                                    image.parent_ref in staying), pairs)
     if any(problems):
         raise LayerPrefixError("not promoted: " + "; ".join(filter(None, problems)), HINT)
+    return watched
 
 
 def _pairs(entries: Sequence[LockEntry], moving: set[str], staying: set[str], published: Sequence[LockEntry],
-           registry: Registry, reader: ConfigReader) -> list[Pushed]:
-    """The children to compare: those whose own or whose parent's tag moves, with what they rest on."""
+           registry: Registry, reader: ConfigReader) -> tuple[list[Pushed], dict[str, str]]:
+    """The children to compare: those whose own or whose parent's tag moves, with what they rest on; and
+    the published children outside the lockfile that were read, with their tags' digests."""
     locked = {entry.ref for entry in entries}
     ours = locked | {entry.ref for entry in published} | {
         entry.parent for entry in (*entries, *published) if entry.parent}
@@ -77,8 +86,10 @@ def _pairs(entries: Sequence[LockEntry], moving: set[str], staying: set[str], pu
     wanted = [(entry, digest) for entry, digest in candidates if entry.parent is None
               or (entry.parent and (entry.ref in moving or entry.parent in moving))]
     images = side_by_side(lambda item: _pushed(*item, registry, reader), wanted)
+    watched = {entry.ref: image.digest if image else ""
+               for (entry, digest), image in zip(wanted, images, strict=True) if not digest}
     return [image for image in images if image is not None and image.parent_ref in ours
-            and (image.ref in moving or image.parent_ref in moving)]
+            and (image.ref in moving or image.parent_ref in moving)], watched
 
 
 def _pushed(entry: LockEntry, digest: str, registry: Registry, reader: ConfigReader) -> Pushed | None:

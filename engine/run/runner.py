@@ -111,10 +111,16 @@ class NodeRunner:
             return request, self.build_with_retries(request, log_path, node_report, node)
         except ParentChanged as changed:
             log.warning("parent_changed_rebuild", node=node.name, error=str(changed))
-            # a parent built again through the retry proxy ends on a renamed digest: a fault's repeat too
-            self.count_retry(node_report, fault=node.parent in self.through_proxy)
+            if not self.stop.is_set():  # else the build below does not run
+                self.count_retry(node_report, fault=self._parent_renamed(node))
             request = self.request_for(node)
             return request, self.build_with_retries(request, log_path, node_report, node)
+
+    def _parent_renamed(self, node: Node) -> bool:
+        """Whether node's parent, built again through the retry proxy after a registry fault, had its
+        attestations renamed (its digest changed): then node's repeat is a fault's repeat too."""
+        parent = self.planned.graph.nodes.get(node.parent) if node.parent else None
+        return parent is not None and pushchecks.renamed_after_push(self, parent)
 
     def build_with_retries(self, request: BuildRequest, log_path: Path, node_report: NodeReport,
                            node: Node) -> BuildResult:

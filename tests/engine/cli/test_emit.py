@@ -172,11 +172,15 @@ def test_emit_ci_flags_set_where_and_after_what_every_job_runs(root: Path,
     assert _plan(root, "--emit", "github", "--ci-image", "docker 26") == 2
     assert "--ci-image: 'docker 26' contains white space outside a ${{ ... }} expression (name an image, " \
            "e.g. docker:26 or ${{ vars.CI_IMAGE }})" in capsys.readouterr().err
-    for spaced in ("${{ vars.CI_IMAGE }} x", "${{ }}"):  # outside, or in an empty expression
-        assert _plan(root, "--emit", "github", "--ci-image", spaced) == 2
-        assert "contains white space outside" in capsys.readouterr().err
-    assert _plan(root, "--emit", "gitlab", "--ci-image", "${{ vars.CI_IMAGE }}") == 2
-    assert "holds a GitHub expression, which GitLab does not expand" in capsys.readouterr().err
+    assert _plan(root, "--emit", "github", "--ci-image", "${{ vars.CI_IMAGE }} x") == 2
+    assert "contains white space outside" in capsys.readouterr().err
+    for empty in ("${{ }}", "r/${{}}"):
+        assert _plan(root, "--emit", "github", "--ci-image", empty) == 2
+        assert "holds an empty ${{ }} expression" in capsys.readouterr().err
+    for flag in ("--ci-image", "--ci-runner", "--ci-setup"):
+        assert _plan(root, "--emit", "gitlab", flag, "${{ vars.X }}") == 2
+        assert f"{flag}: '${{{{ vars.X }}}}' holds a GitHub expression, which GitLab does not expand" in (
+            capsys.readouterr().err)
     assert _plan(root, "--emit", "github", "--ci-image", "r.example/${{ vars.IMAGE }}:${{ vars.TAG }}") == 0
     jobs = yaml.safe_load(capsys.readouterr().out)["jobs"]
     assert {body["container"] for body in jobs.values()} == {"r.example/${{ vars.IMAGE }}:${{ vars.TAG }}"}

@@ -220,12 +220,17 @@ class MovesMidOnce(FakeRegistry):
     def __init__(self) -> None:
         super().__init__()
         self.armed = False  # set once the builds are done
+        self.to = ""  # the digest mid's tag then points at ("": a new image of ours)
 
     def digest(self, reference: str) -> str | None:
         found = super().digest(reference)
         if self.armed and reference == human_ref("mid"):
             self.armed = False
-            self.labels[self.push(human_ref("mid"), "published meanwhile")] = {"org.stackbuild.stack": "t"}
+            if self.to:
+                self.tag(f"{human_ref('mid').rsplit(':', 1)[0]}@{self.to}", human_ref("mid"))
+            else:
+                meanwhile = self.push(human_ref("mid"), "published meanwhile")
+                self.labels[meanwhile] = {"org.stackbuild.stack": "t"}
         return found
 
 
@@ -246,3 +251,15 @@ def test_a_lockfile_naming_one_tag_for_two_nodes_is_refused(root: Path, registry
     twice = write_lockfile(root / "twice.lock.json", "r", [mid, replace(mid, node="mid2", digest=sha("x"))])
     with pytest.raises(LockfileError, match=f"one tag for several nodes: {human_ref('mid')} \\(mid, mid2\\)"):
         publishing.promote_lockfile(options_of(root), twice, registry)
+
+
+def test_a_parent_outside_the_lockfile_moved_after_the_check_stops_the_rollback(root: Path) -> None:
+    registry = MovesMidOnce()
+    first, second = rebuilt(root, registry)
+    mid = f"{human_ref('mid').rsplit(':', 1)[0]}@"
+    registry.tag(mid + first.nodes["mid"].digest, human_ref("mid"))  # mid back on its first build
+    registry.armed, registry.to = True, second.nodes["mid"].digest  # moved on right after the check
+    with pytest.raises(TagMovedMeanwhile, match=f"{human_ref('mid')} \\({first.nodes['mid'].digest} then, "
+                       f"{second.nodes['mid'].digest} now\\)"):
+        publishing.promote_lockfile(options_of(root), lockfile_of(root, first, "leaf"), registry)
+    assert registry.refs[human_ref("leaf")] == second.nodes["leaf"].digest  # not moved onto the first leaf
