@@ -57,7 +57,7 @@ def _check_emit_options(args: argparse.Namespace) -> None:
                    for value in ([values] if isinstance(values, str) else values or ()) if "${{" in value]
     if args.emit == "gitlab" and github_only:
         raise OptionError(f"{github_only[0]} holds a GitHub expression, which GitLab does not expand",
-                          "use a CI/CD variable such as $CI_IMAGE")
+                          "use a GitLab CI/CD variable ($NAME) instead")
     if args.emit and args.offline and args.changed_since:
         raise OptionError("--emit --changed-since cannot be --offline: which parents a PR's jobs build or "
                           "share a job with depends on what the registry holds", "drop --offline")

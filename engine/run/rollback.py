@@ -60,11 +60,12 @@ def verify_rollback(entries: Sequence[LockEntry], now: Mapping[str, str | None],
         return {}
     pairs, watched = _pairs(entries, moving, staying, published, registry, reader)
     final = {ref: now[ref] if ref in staying else entry.digest for ref, entry in locked.items()}
-    others = sorted({image.parent_ref for image in pairs} - set(final))
+    # a published child read above is compared as a parent at the digest read then (promote reads it again)
+    others = sorted({image.parent_ref for image in pairs} - set(final) - set(watched))
     found = {ref: digest or "" for ref, digest in zip(others, side_by_side(registry.digest, others),
                                                       strict=True)}
-    final.update(found)
     watched.update(found)
+    final.update(watched)
     layers = LayerReader(registry)
     problems = side_by_side(lambda image: _problem(image, final[image.parent_ref] or "", layers,
                                                    image.parent_ref in staying), pairs)

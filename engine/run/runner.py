@@ -112,15 +112,13 @@ class NodeRunner:
         except ParentChanged as changed:
             log.warning("parent_changed_rebuild", node=node.name, error=str(changed))
             if not self.stop.is_set():  # else the build below does not run
-                self.count_retry(node_report, fault=self._parent_renamed(node))
+                # the parent ended on another digest because it was built again through the retry proxy
+                # after a registry fault: this repeat is the fault's too
+                with self.lock:
+                    fault = node.parent in self.through_proxy
+                self.count_retry(node_report, fault=fault)
             request = self.request_for(node)
             return request, self.build_with_retries(request, log_path, node_report, node)
-
-    def _parent_renamed(self, node: Node) -> bool:
-        """Whether node's parent, built again through the retry proxy after a registry fault, had its
-        attestations renamed (its digest changed): then node's repeat is a fault's repeat too."""
-        parent = self.planned.graph.nodes.get(node.parent) if node.parent else None
-        return parent is not None and pushchecks.renamed_after_push(self, parent)
 
     def build_with_retries(self, request: BuildRequest, log_path: Path, node_report: NodeReport,
                            node: Node) -> BuildResult:
