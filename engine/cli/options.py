@@ -85,11 +85,6 @@ def _not_empty(value: str) -> str:
     return "" if value else "the value is empty"
 
 
-def _one_word(value: str) -> str:
-    return "the value is empty" if not value else f"{value!r} contains white space" if value.split() != [
-        value] else ""
-
-
 def _image(value: str) -> str:
     """One word, save for the spaces of a GitHub expression (`${{ vars.IMAGE }}`) in it."""
     if re.search(r"\$\{\{\s*\}\}", value):
@@ -97,7 +92,7 @@ def _image(value: str) -> str:
     outside = _EXPRESSION.sub("x", value)
     if value and outside.split() != [outside]:
         return f"{value!r} contains white space outside a ${{{{ ... }}}} expression"
-    return "" if value else "the value is empty"
+    return _not_empty(value)
 
 
 def _ref(value: str) -> str:
