@@ -13,6 +13,7 @@ from graph.model.spec import Node
 
 PARENT_CONTEXT = "parent"
 BASE_DIGEST_LABEL = "org.opencontainers.image.base.digest"  # the parent image a node is built on
+BASE_NAME_LABEL = "org.opencontainers.image.base.name"  # the parent's (human) reference
 EPOCH_ARG = "SOURCE_DATE_EPOCH"
 STACK_LABELS = ("sdk", "sdk_version", "framework", "framework_version", "app", "python", "os",
                 "accelerator", "scope")
@@ -87,7 +88,7 @@ def image_labels(node: Node, parent: Node | None, parent_digest: str,
         **{f"org.stackbuild.{key}": attrs.get(key, "") for key in STACK_LABELS},
     }
     if parent is not None:
-        labels["org.opencontainers.image.base.name"] = parent.ref
+        labels[BASE_NAME_LABEL] = parent.ref
         labels[BASE_DIGEST_LABEL] = parent_digest
     return {key: value for key, value in labels.items() if value}
 

@@ -94,14 +94,14 @@ def check_layer_prefixes(nodes: Iterable[Node], parents: dict[str, Node], digest
         child_layers = layers.of(node.repository, digests[node.name], node.platforms)
         parent_layers = layers.of(parent.repository, digests[parent.name], parent.platforms)
         for platform in node.platforms:
-            problem = _prefix_problem(child_layers.get(platform), parent_layers.get(platform), parent.name)
+            problem = prefix_problem(child_layers.get(platform), parent_layers.get(platform), parent.name)
             if problem:
                 mismatches.append(PrefixMismatch(node.name, platform, f"node {node.name} on {platform}: "
                                                  f"{problem} ({node.repository}@{digests[node.name]})"))
     return mismatches
 
 
-def _prefix_problem(child: list[str] | None, parent: list[str] | None, parent_name: str) -> str:
+def prefix_problem(child: list[str] | None, parent: list[str] | None, parent_name: str) -> str:
     """What is wrong with child's layers as an extension of parent's, '' when nothing is."""
     if child is None:
         return "the pushed image has no manifest for this platform"

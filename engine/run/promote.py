@@ -43,7 +43,7 @@ def promote(entries: Iterable[LockEntry], registry: Registry, guard: TagGuard | 
     befores = side_by_side(lambda entry: registry.digest(entry.ref), entries, PROMOTE_THREADS)
     if expected is not None:
         own = dict(zip((entry.ref for entry in entries), befores, strict=True))
-        _unmoved(expected, {**own, **_read(registry, [ref for ref in expected if ref not in own])})
+        _unmoved(expected, {**own, **tag_digests(registry, [ref for ref in expected if ref not in own])})
     moving = [(entry, before) for entry, before in zip(entries, befores, strict=True)
               if guard is None or not guard.refuses(entry, before)]
     errors = side_by_side(lambda item: _move(item[0], registry), moving, PROMOTE_THREADS)
@@ -56,8 +56,8 @@ def promote(entries: Iterable[LockEntry], registry: Registry, guard: TagGuard | 
     return [entry.ref for entry, _ in moved]
 
 
-def _read(registry: Registry, refs: Sequence[str]) -> dict[str, str | None]:
-    """Where each of refs points now."""
+def tag_digests(registry: Registry, refs: Sequence[str]) -> dict[str, str | None]:
+    """Where each of refs points now (None: no such tag), read side by side."""
     return dict(zip(refs, side_by_side(registry.digest, refs, PROMOTE_THREADS), strict=True))
 
 

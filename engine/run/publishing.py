@@ -13,12 +13,11 @@ import structlog
 
 from engine.build.interrupt import exits_as_signal, interruptible
 from engine.errors import EngineError, Interrupted
-from engine.parallel import side_by_side
 from engine.registry.client import Registry, RegistryClient
 from engine.run.layers import verify_publishable
 from engine.run.ownership import ConfigReader, ForeignTagsRefused, KnownDigests, TagGuard, known_digests
 from engine.run.planner import Planned, plan_build
-from engine.run.promote import lock_entries, promote, to_promote
+from engine.run.promote import lock_entries, promote, tag_digests, to_promote
 from engine.run.rollback import verify_rollback
 from engine.state.folder import run_lock
 from engine.state.history import History
@@ -108,8 +107,7 @@ def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None
                 history.close()
         reader = registry if isinstance(registry, ConfigReader) else None
         guard = TagGuard(known, {}, lambda node: adopt, reader)
-        refs = [entry.ref for entry in entries]
-        now = dict(zip(refs, side_by_side(registry.digest, refs), strict=True))
+        now = tag_digests(registry, [entry.ref for entry in entries])
         staying = {entry.ref for entry in entries if guard.refuses(entry, now[entry.ref])}
         published = _published(options)
         watched = verify_rollback(entries, now, staying, published, registry, reader) if reader else {}

@@ -14,15 +14,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from engine.build.request import BASE_DIGEST_LABEL, BASE_NAME_LABEL
 from engine.parallel import side_by_side
 from engine.registry.client import Registry
 from engine.registry.manifest import config_labels
-from engine.run.layers import LayerPrefixError, LayerReader
+from engine.run.layers import LayerPrefixError, LayerReader, prefix_problem
 from engine.run.ownership import ConfigReader
+from engine.run.promote import tag_digests
 from engine.state.lockfile import LockEntry
 
-BASE_NAME = "org.opencontainers.image.base.name"
-BASE_DIGEST = "org.opencontainers.image.base.digest"
 FOREIGN = " (an image this project never built, left alone: promote --adopt takes it over)"
 HINT = ("promote a lockfile that also holds those parents and children, such as the lock.json of a run "
         "that published them together, or build them again; no tag was moved")
@@ -62,8 +62,7 @@ def verify_rollback(entries: Sequence[LockEntry], now: Mapping[str, str | None],
     final = {ref: now[ref] if ref in staying else entry.digest for ref, entry in locked.items()}
     # a published child read above is compared as a parent at the digest read then (promote reads it again)
     others = sorted({image.parent_ref for image in pairs} - set(final) - set(watched))
-    found = {ref: digest or "" for ref, digest in zip(others, side_by_side(registry.digest, others),
-                                                      strict=True)}
+    found = {ref: digest or "" for ref, digest in tag_digests(registry, others).items()}
     watched.update(found)
     final.update(watched)
     layers = LayerReader(registry)
@@ -101,9 +100,10 @@ def _pushed(entry: LockEntry, digest: str, registry: Registry, reader: ConfigRea
     platforms = tuple(sorted(entry.platforms)) or ("linux/amd64",)
     labels = config_labels(reader.image_config(f"{entry.repository}@{digest}", platforms[0]))
     # the entry's parent is that of the image it records; another image at its tag names its own
-    parent = entry.parent if entry.parent is not None and digest == entry.digest else labels.get(BASE_NAME)
+    recorded = entry.parent is not None and digest == entry.digest
+    parent = entry.parent if recorded else labels.get(BASE_NAME_LABEL)
     return Pushed(entry.node, entry.ref, digest, platforms, str(parent or ""),
-                  str(labels.get(BASE_DIGEST, "")))
+                  str(labels.get(BASE_DIGEST_LABEL, "")))
 
 
 def _problem(child: Pushed, parent_digest: str, layers: LayerReader, foreign: bool) -> str:
@@ -113,8 +113,7 @@ def _problem(child: Pushed, parent_digest: str, layers: LayerReader, foreign: bo
     parent_layers = layers.of(child.parent_ref.rsplit(":", 1)[0], parent_digest, child.platforms)
     child_layers = layers.of(child.repository, child.digest, child.platforms)
     for platform in child.platforms:
-        expected, found = parent_layers.get(platform), child_layers.get(platform)
-        if expected is None or found is None or found[:len(expected)] != expected:
+        if prefix_problem(child_layers.get(platform), parent_layers.get(platform), child.parent_ref):
             built_on = child.parent_ref + (f"@{child.parent_digest}" if child.parent_digest else "")
             return (f"node {child.node} ({child.ref} at {child.digest}) on {platform} was built on "
                     f"{built_on}, but that tag would point at {parent_digest}" + (FOREIGN if foreign else ""))

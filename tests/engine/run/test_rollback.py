@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from engine.build.request import BASE_DIGEST_LABEL, BASE_NAME_LABEL
 from engine.run import publishing
 from engine.run.layers import LayerPrefixError
 from engine.run.promote import TagMovedMeanwhile
-from engine.run.rollback import BASE_DIGEST, BASE_NAME, verify_rollback
+from engine.run.rollback import verify_rollback
 from engine.state.lockfile import LockEntry, LockfileError, read_lockfile, write_lockfile
 from engine.state.report import RunReport
 from tests.engine.base_fakes import ALPINE, MOVED_DIGEST, WithBases, write_stack_on_alpine
@@ -169,7 +170,7 @@ def test_labels_naming_a_parent_the_project_never_published_are_not_compared(reg
     registry.push(app, "app now")
     old_app = registry.push(app.replace(":1", ":old"), "app then")
     # built FROM an image of another organisation's stackbuild: its labels came along
-    registry.labels[old_app] = {BASE_NAME: "other.example/Not A Ref", BASE_DIGEST: sha("theirs")}
+    registry.labels[old_app] = {BASE_NAME_LABEL: "other.example/Not A Ref", BASE_DIGEST_LABEL: sha("theirs")}
     entry = LockEntry("app", app, "f" * 64, old_app, dict.fromkeys(PLATFORMS, ""))
     now = {app: registry.digest(app)}
     verify_rollback([entry], now, set(), [], registry, registry)
