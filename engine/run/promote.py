@@ -40,9 +40,9 @@ def promote(entries: Iterable[LockEntry], registry: Registry, guard: TagGuard | 
     a registry cannot delete a tag) and the first error is raised.
     """
     entries = list(entries)
-    befores = side_by_side(lambda entry: registry.digest(entry.ref), entries, PROMOTE_THREADS)
+    own = tag_digests(registry, [entry.ref for entry in entries])
+    befores = [own[entry.ref] for entry in entries]
     if expected is not None:
-        own = dict(zip((entry.ref for entry in entries), befores, strict=True))
         _unmoved(expected, {**own, **tag_digests(registry, [ref for ref in expected if ref not in own])})
     moving = [(entry, before) for entry, before in zip(entries, befores, strict=True)
               if guard is None or not guard.refuses(entry, before)]
