@@ -332,6 +332,11 @@ def human_ref(name: str, registry: str = REGISTRY) -> str:
     return f"{registry}/{name}:{dict(base='1', other='5', mid='2', side='4', leaf='3')[name]}"
 
 
+def human_tags(registry: FakeRegistry) -> dict[str, str]:
+    """The tiny stack's human tags the registry holds, with their digests."""
+    return registry.tags({human_ref(name) for name in NODES})
+
+
 def git(repo: Path, *args: str) -> str:
     """Run git in repo (with a committer identity); its stdout."""
     done = subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t",

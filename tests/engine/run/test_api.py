@@ -35,6 +35,7 @@ from tests.engine.engine_fakes import (
     expected_platform_durations,
     git,
     human_ref,
+    human_tags,
     is_content_ref,
     record_file_reads,
     sha,
@@ -71,10 +72,6 @@ def requests_during(registry: FakeRegistry, builder: FakeBuilder, root: Path,
 def read_report(report: RunReport) -> dict[str, object]:
     data: dict[str, object] = json.loads((Path(report.folder) / "report.json").read_text(encoding="utf-8"))
     return data
-
-
-def human_tags(registry: FakeRegistry) -> dict[str, str]:
-    return registry.tags({human_ref(name) for name in NODES})
 
 
 def actions(report: RunReport) -> dict[str, tuple[str, str]]:

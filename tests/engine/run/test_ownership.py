@@ -23,6 +23,7 @@ from tests.engine.engine_fakes import (
     FakeBuilder,
     FakeRegistry,
     human_ref,
+    human_tags,
     sha,
     write_stack,
 )
@@ -36,10 +37,6 @@ def run_build(root: Path, registry: FakeRegistry, **settings: object) -> RunRepo
 def foreign_at(registry: FakeRegistry, name: str) -> str:
     """Someone else's image (no labels of ours) pushed straight to a node's human tag."""
     return registry.push(human_ref(name), f"foreign {name}")
-
-
-def human_tags(registry: FakeRegistry) -> dict[str, str]:
-    return registry.tags({human_ref(name) for name in NODES})
 
 
 # --- TagGuard -----------------------------------------------------------------------------------

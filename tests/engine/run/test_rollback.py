@@ -21,7 +21,16 @@ from engine.run.rollback import verify_rollback
 from engine.state.lockfile import LockEntry, LockfileError, read_lockfile, write_lockfile
 from engine.state.report import RunReport
 from tests.engine.base_fakes import ALPINE, MOVED_DIGEST, WithBases, write_stack_on_alpine
-from tests.engine.engine_fakes import NODES, PLATFORMS, REGISTRY, FakeBuilder, FakeRegistry, sha, write_stack
+from tests.engine.engine_fakes import (
+    NODES,
+    PLATFORMS,
+    REGISTRY,
+    FakeBuilder,
+    FakeRegistry,
+    human_tags,
+    sha,
+    write_stack,
+)
 from tests.engine.engine_fakes import human_ref as tiny_ref
 from tests.engine.run.builds import options_of, run_build
 
@@ -36,10 +45,6 @@ def human_ref(name: str) -> str:
 @pytest.fixture
 def registry() -> FakeRegistry:
     return FakeRegistry()
-
-
-def human_tags(registry: FakeRegistry) -> dict[str, str]:
-    return registry.tags({human_ref(name) for name in NODES})
 
 
 def rebuilt(root: Path, registry: FakeRegistry) -> tuple[RunReport, RunReport]:
