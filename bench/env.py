@@ -128,24 +128,30 @@ def free_port() -> int:
 
 
 class ThrowawayRegistry:
-    """Debian's docker-registry on a loopback port with its own folder; reset() empties it."""
+    """Debian's docker-registry on a loopback port with its own folder; reset() empties it.
 
-    def __init__(self, folder: Path) -> None:
+    access_log: it writes one line per request to `access.log` in its folder (bench/accesslog.py)."""
+
+    def __init__(self, folder: Path, access_log: bool = False) -> None:
         self.folder = folder
         self.port = free_port()
+        self.access_log = access_log
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ThrowawayRegistry:
         self.folder.mkdir(parents=True, exist_ok=True)
         config = self.folder / "config.yml"
         config.write_text(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+            "version: 0.1\nlog:\n  level: error\n"
+            f"  accesslog:\n    disabled: {str(not self.access_log).lower()}\n"
             f"storage:\n  filesystem:\n    rootdirectory: {self.folder / 'data'}\n"
             "  delete:\n    enabled: true\n"
             f"http:\n  addr: 127.0.0.1:{self.port}\n", encoding="utf-8")
         log = (self.folder / "registry.log").open("ab")
+        out = (self.folder / "access.log").open("ab") if self.access_log else log  # access lines go to stdout
         binary = shutil.which("docker-registry") or "docker-registry"
-        self.process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log)
+        with log, out:
+            self.process = subprocess.Popen([binary, "serve", str(config)], stdout=out, stderr=log)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:

@@ -4,7 +4,8 @@ Building 10 000 images is not needed to measure what a no-op costs: every node's
 human tag are made to exist by PUTting a small two-platform index (zero-layer images over one config
 blob per repository). The first run finds everything present and records it in the history; the
 second run, the measured one, is the nightly no-op: wall time and manifest requests per node, counted
-by bench/proxy.py in front of the throwaway registry.
+from the throwaway registry's own access log (bench/accesslog.py): no counting proxy in the path, whose
+Python forwarding would compete with the measured run for the two cores.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import env, synth
-from bench.proxy import CountingProxy
+from bench.accesslog import AccessLog
 
 TIME_TARGET_S = 15.0
 FILL_THREADS = 8
@@ -141,22 +142,22 @@ def _no_op(work: Path, state: Path) -> tuple[float, str]:
 def measure(work: Path, scale_name: str = "10k", progress: Any = print) -> dict[str, Any]:
     """Fill a throwaway registry for the scale's stacks, run two no-op builds, measure the second."""
     scale = synth.SCALES[scale_name]
-    registry = env.ThrowawayRegistry(work / "registry").start()
+    registry = env.ThrowawayRegistry(work / "registry", access_log=True).start()
     try:
-        with CountingProxy("127.0.0.1", registry.port) as proxy:
-            stacks = work / "stacks-root"
-            _write_stacks(stacks, scale, f"localhost:{proxy.port}")
-            refs = _refs(stacks)
-            started = time.perf_counter()
-            puts = fill(proxy.port, refs)
-            progress(f"noop-scale: {len(refs)} nodes, {puts} manifest PUTs in "
-                     f"{time.perf_counter() - started:.1f} s")
-            proxy.take()
-            first, _ = _no_op(stacks, work / "state")
-            first_counts = proxy.take()
-            load = [round(value, 2) for value in os.getloadavg()]
-            second, _ = _no_op(stacks, work / "state")
-            counts = proxy.take()
+        requests = AccessLog(registry.folder / "access.log")
+        stacks = work / "stacks-root"
+        _write_stacks(stacks, scale, f"localhost:{registry.port}")
+        refs = _refs(stacks)
+        started = time.perf_counter()
+        puts = fill(registry.port, refs)
+        progress(f"noop-scale: {len(refs)} nodes, {puts} manifest PUTs in "
+                 f"{time.perf_counter() - started:.1f} s")
+        requests.take()
+        first, _ = _no_op(stacks, work / "state")
+        first_counts = requests.take()
+        load = [round(value, 2) for value in os.getloadavg()]
+        second, _ = _no_op(stacks, work / "state")
+        counts = requests.take()
     finally:
         registry.stop()
     manifests = sum(count for key, count in counts.items() if key.endswith(" manifests"))
