@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 from engine.cli.config import fill_defaults
 from engine.cli.credentialvars import named_credentials
+from engine.cli.ghexpr import expression_problem, outside_expressions
 from engine.errors import EngineError
 from engine.run import api
 from graph.load.limits import DEFAULT_MAX_NODES
@@ -30,7 +30,6 @@ from graph.model.checks import (
 from graph.model.secrets import ALLOW_FLAG, ALLOW_VARIABLE, ENV_ALLOW_FLAG, ENV_ALLOW_VARIABLE, SecretPolicy
 from graph.present.imagedoc import link_base_problem
 
-_EXPRESSION = re.compile(r"\$\{\{[^{}]*[^{}\s][^{}]*\}\}")  # a GitHub Actions expression, ${{ ... }}
 POSITIONALS = {"targets": "a stack file argument", "lockfile": "the LOCKFILE argument",
                "ref1": "the REF1 argument", "ref2": "the REF2 argument", "kind": "the KIND argument"}
 
@@ -85,14 +84,19 @@ def _not_empty(value: str) -> str:
     return "" if value else "the value is empty"
 
 
+def _ci_value(value: str) -> str:
+    """Not empty, and every GitHub expression in it closed and not empty."""
+    return _not_empty(value) or expression_problem(value)
+
+
 def _image(value: str) -> str:
     """One word, save for the spaces of a GitHub expression (`${{ vars.IMAGE }}`) in it."""
-    if re.search(r"\$\{\{\s*\}\}", value):
-        return f"{value!r} holds an empty ${{{{ }}}} expression"
-    outside = _EXPRESSION.sub("x", value)
-    if value and outside.split() != [outside]:
+    if problem := _ci_value(value):
+        return problem
+    outside = outside_expressions(value)
+    if outside.split() != [outside]:
         return f"{value!r} contains white space outside a ${{{{ ... }}}} expression"
-    return _not_empty(value)
+    return ""
 
 
 def _ref(value: str) -> str:
@@ -108,9 +112,9 @@ _RULES: dict[str, tuple[Callable[[str], str], str]] = {
     "cache_dir": (_no_comma, "choose a folder whose path has no ','"),
     "state_dir": (_not_empty, "name a folder, e.g. .state"),
     "root": (_not_empty, "name the repository folder, e.g. ."),
-    "ci_runner": (_not_empty, "name a runner label, e.g. ubuntu-latest"),
+    "ci_runner": (_ci_value, "name a runner label, e.g. ubuntu-latest"),
     "ci_image": (_image, "name an image, e.g. docker:26 or ${{ vars.CI_IMAGE }}"),
-    "ci_setup": (_not_empty, "give a shell command, e.g. 'pip install .'"),
+    "ci_setup": (_ci_value, "give a shell command, e.g. 'pip install .'"),
     "link_base": (link_base_problem, "give the URL the output folder is published at, e.g. "
                                      "https://gitee.com/openeuler/openeuler-docker-images/blob/master"),
 }

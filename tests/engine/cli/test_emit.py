@@ -174,9 +174,17 @@ def test_emit_ci_flags_set_where_and_after_what_every_job_runs(root: Path,
            "e.g. docker:26 or ${{ vars.CI_IMAGE }})" in capsys.readouterr().err
     assert _plan(root, "--emit", "github", "--ci-image", "${{ vars.CI_IMAGE }} x") == 2
     assert "contains white space outside" in capsys.readouterr().err
-    for empty in ("${{ }}", "r/${{}}"):
-        assert _plan(root, "--emit", "github", "--ci-image", empty) == 2
-        assert "holds an empty ${{ }} expression" in capsys.readouterr().err
+    for flag in ("--ci-image", "--ci-runner", "--ci-setup"):
+        for empty in ("${{ }}", "r/${{}}"):
+            assert _plan(root, "--emit", "github", flag, empty) == 2
+            assert f"{flag}: '{empty}' holds an empty ${{{{ }}}} expression" in capsys.readouterr().err
+        assert _plan(root, "--emit", "github", flag, "${{ vars.X") == 2
+        assert "never ends with }}" in capsys.readouterr().err
+    braces = "${{ format('{0}/{1}', vars.REGISTRY, vars.IMAGE) }}"
+    assert _plan(root, "--emit", "github", "--ci-image", braces, "--ci-runner", braces) == 0
+    jobs = yaml.safe_load(capsys.readouterr().out)["jobs"]
+    assert {body["container"] for body in jobs.values()} == {braces}
+    assert {body["runs-on"] for body in jobs.values()} == {braces}
     for flag in ("--ci-image", "--ci-runner", "--ci-setup"):
         assert _plan(root, "--emit", "gitlab", flag, "${{ vars.X }}") == 2
         assert f"{flag}: '${{{{ vars.X }}}}' holds a GitHub expression, which GitLab does not expand" in (
