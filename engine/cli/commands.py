@@ -6,6 +6,8 @@ import argparse
 import difflib
 from pathlib import Path
 
+import structlog
+
 from engine.cli.options import OptionError, options_of, secret_allowances, secret_policy_of
 from engine.cli.outfile import write_output
 from engine.errors import EngineError
@@ -17,7 +19,7 @@ from engine.state.history import History, NodeRecord
 from engine.state.report import RunReport
 from engine.state.safefiles import StateError, read_bounded
 from graph.change.fingerprint import Fingerprint, changed_inputs, fingerprint_graph
-from graph.errors import StackError
+from graph.errors import GraphError, StackError
 from graph.expand.assemble import find_stack_files
 from graph.expand.dag import StackGraph
 from graph.load.limits import Limits
@@ -29,6 +31,8 @@ from graph.plan.changes import Observed, build_reason, external_reason, file_inp
 from graph.plan.entries import PlanEntry, plan_json, plan_table
 from graph.present import ci
 from graph.present.lint import WARNING, errors, lint_graph, lint_tags, listed_tags
+
+log = structlog.get_logger()
 
 MAX_TAG_LIST = 16 * 1024 * 1024
 TAGS_HINT = "name a UTF-8 text file with one tag a line"
@@ -172,9 +176,22 @@ def _verdict(stack_graph: StackGraph, node: Node, fingerprint: Fingerprint, cont
 
 def promote(args: argparse.Namespace) -> int:
     """Re-point every tag of a lockfile to its recorded digest."""
-    moved = publishing.promote_lockfile(options_of(args), Path(args.lockfile), adopt=args.adopt)
+    options = options_of(args)
+    moved = publishing.promote_lockfile(options, Path(args.lockfile), adopt=args.adopt,
+                                        stack_graph=_stacks_for_rollback(options))
     print("\n".join(f"promoted {ref}" for ref in moved) or "nothing to promote")
     return 0
+
+
+def _stacks_for_rollback(options: api.Options) -> StackGraph | None:
+    """The loaded stacks, whose children a rollback also compares; None (a warning) when they do not
+    load: the lockfile and the state folder still name the children they know."""
+    try:
+        return api.load(options)
+    except (GraphError, EngineError) as exc:
+        log.warning("rollback_check_partial", node="*", reason=str(exc).splitlines()[0],
+                    hint="children the lockfile and STATE/latest.lock.json do not hold are not compared")
+        return None
 
 
 def history(args: argparse.Namespace) -> int:

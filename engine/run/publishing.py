@@ -18,7 +18,7 @@ from engine.run.layers import verify_publishable
 from engine.run.ownership import ConfigReader, ForeignTagsRefused, KnownDigests, TagGuard, known_digests
 from engine.run.planner import Planned, plan_build
 from engine.run.promote import lock_entries, promote, tag_digests, to_promote
-from engine.run.rollback import verify_rollback
+from engine.run.rollback import stack_children, verify_rollback
 from engine.state.folder import run_lock
 from engine.state.history import History
 from engine.state.lockfile import LockEntry, LockfileError, merge_entries, read_lockfile, write_lockfile
@@ -92,9 +92,10 @@ def check_built(planned: Planned) -> None:
 
 
 def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None = None,
-                     adopt: bool = False) -> list[str]:
+                     adopt: bool = False, stack_graph: StackGraph | None = None) -> list[str]:
     """Re-point every tag of a lockfile to its digest (a rollback); a foreign tag stays unless adopted.
-    Refuses (nothing moves) when a child would not rest on its parent's image (engine.run.rollback)."""
+    Refuses (nothing moves) when a child would not rest on its parent's image (engine.run.rollback):
+    the children compared are those of the lockfile, of STATE/latest.lock.json and of stack_graph."""
     entries = read_lockfile(lockfile)
     _one_node_per_tag(lockfile, entries)
     registry = registry or RegistryClient()
@@ -110,6 +111,7 @@ def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None
         now = tag_digests(registry, [entry.ref for entry in entries])
         staying = {entry.ref for entry in entries if guard.refuses(entry, now[entry.ref])}
         published = _published(options)
+        published += stack_children(stack_graph, [*entries, *published]) if stack_graph else []
         watched = verify_rollback(entries, now, staying, published, registry, reader) if reader else {}
         with uninterrupted():  # a Ctrl-C once every tag moved, or moved back
             # the guard was asked above; a tag checked that moved since then stops everything

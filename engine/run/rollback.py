@@ -5,8 +5,10 @@ base.name does); the image's label base.digest names the parent image it was bui
 tag moves, every pair where the child's or the parent's tag would move is compared: the parent's tag
 after the rollback must point at that digest, or at an image whose layers the child's start with on
 every platform (an index rewritten with the same images, or a pool build's per-platform parent).
-Parents are only tags stackbuild publishes (the lockfile's and STATE/latest.lock.json's); children
-outside the lockfile are those latest.lock.json lists. A tag the guard leaves alone keeps its image.
+Parents are only tags stackbuild publishes (the lockfile's, STATE/latest.lock.json's and the loaded
+stacks'); children outside the lockfile are those latest.lock.json lists and, when the stacks load,
+their nodes built on a parent (so a fresh state folder, on another machine, still finds them). A tag
+the guard leaves alone keeps its image.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from engine.run.layers import LayerPrefixError, LayerReader, prefix_problem
 from engine.run.ownership import ConfigReader
 from engine.run.promote import tag_digests
 from engine.state.lockfile import LockEntry
+from graph.expand.dag import StackGraph
 
 FOREIGN = " (an image this project never built, left alone: promote --adopt takes it over)"
 HINT = ("promote a lockfile that also holds those parents and children, such as the lock.json of a run "
@@ -43,6 +46,17 @@ class Pushed:
     def repository(self) -> str:
         """The ref without its tag."""
         return self.ref.rsplit(":", 1)[0]
+
+
+def stack_children(stack_graph: StackGraph, recorded: Sequence[LockEntry]) -> list[LockEntry]:
+    """The nodes of the stacks built on a stack parent that recorded does not list, as entries whose
+    image is read from their tags (no digest of their own)."""
+    listed = {entry.ref for entry in recorded}
+    return [LockEntry(name, node.ref, "", "", {platform: "" for platform in node.platforms},
+                      parent=stack_graph.nodes[node.parent].ref)
+            for name, node in sorted(stack_graph.nodes.items())
+            if node.parent and not node.external and not stack_graph.nodes[node.parent].external
+            and node.ref not in listed]
 
 
 def verify_rollback(entries: Sequence[LockEntry], now: Mapping[str, str | None], staying: set[str],

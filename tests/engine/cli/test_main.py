@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import engine.build.builder
+from engine.build.request import BASE_DIGEST_LABEL, BASE_NAME_LABEL
 from engine.cli import commands, exits
 from engine.cli import main as cli
 from engine.cli.options import options_of
@@ -523,6 +524,29 @@ def test_promote_refuses_a_child_that_would_not_rest_on_its_parent_with_exit_1(
                           f"{fake_registry.refs[human_ref('mid')]} (promote a lockfile ")
     assert err.endswith("no tag was moved)\n") and err.count("\n") == 1
     assert fake_registry.refs == tags
+
+
+def test_promote_on_a_fresh_state_folder_compares_the_children_the_stacks_name(
+        repo: Path, fake_registry: FakeRegistry, capsys: pytest.CaptureFixture[str]) -> None:
+    first = build_once(repo, fake_registry)
+    leaf = fake_registry.push(human_ref("leaf"), "leaf on another mid")  # published since, built on mid's
+    fake_registry.labels[leaf] = {"org.stackbuild.stack": "t", BASE_NAME_LABEL: human_ref("mid"),
+                                  BASE_DIGEST_LABEL: "sha256:" + "e" * 64}
+    only_mid = [entry for entry in read_lockfile(Path(first.lockfile)) if entry.node == "mid"]
+    partial = write_lockfile(repo.parent / "mid.lock.json", "r", only_mid)
+    fake_registry.tag(f"{REGISTRY}/mid@{fake_registry.push(f'{REGISTRY}/mid:x', 'another mid')}",
+                      human_ref("mid"))
+    tags = dict(fake_registry.refs)
+    fresh = ["--state-dir", str(repo.parent / "elsewhere")]  # another machine: no latest.lock.json
+    assert cli.main(["promote", str(partial), "--root", str(repo), *fresh, "--adopt"]) == 1
+    assert f"error: not promoted: node leaf ({human_ref('leaf')} at {leaf})" in capsys.readouterr().err
+    assert fake_registry.refs == tags
+    (repo / "stacks" / "t" / "stack.yaml").write_text("nodes: [", encoding="utf-8")  # the stacks broke
+    assert cli.main(["promote", str(partial), "--root", str(repo), *fresh, "--adopt",
+                     "--log-format", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"promoted {human_ref('mid')}\n"
+    assert '"event": "rollback_check_partial"' in err
 
 
 # --- history ------------------------------------------------------------------------------------

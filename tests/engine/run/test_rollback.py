@@ -14,10 +14,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from engine.build.request import BASE_DIGEST_LABEL, BASE_NAME_LABEL
-from engine.run import publishing
+from engine.run import api, publishing
 from engine.run.layers import LayerPrefixError
 from engine.run.promote import TagMovedMeanwhile
-from engine.run.rollback import verify_rollback
+from engine.run.rollback import stack_children, verify_rollback
 from engine.state.lockfile import LockEntry, LockfileError, read_lockfile, write_lockfile
 from engine.state.report import RunReport
 from tests.engine.base_fakes import ALPINE, MOVED_DIGEST, WithBases, write_stack_on_alpine
@@ -269,3 +269,32 @@ def test_a_parent_outside_the_lockfile_moved_after_the_check_stops_the_rollback(
                        f"{second.nodes['mid'].digest} now\\)"):
         publishing.promote_lockfile(options_of(root), lockfile_of(root, first, "leaf"), registry)
     assert registry.refs[human_ref("leaf")] == second.nodes["leaf"].digest  # not moved onto the first leaf
+
+
+def test_on_a_fresh_state_folder_the_stacks_name_the_children_to_compare(root: Path,
+                                                                        registry: FakeRegistry) -> None:
+    first, second = rebuilt(root, registry)
+    fresh = replace(options_of(root), state_dir=root.parent / "elsewhere")  # another machine: no latest
+    tags = human_tags(registry)
+    with pytest.raises(LayerPrefixError) as refused:
+        publishing.promote_lockfile(fresh, lockfile_of(root, first, "mid"), registry,
+                                    stack_graph=api.load(fresh))
+    assert f"node leaf ({human_ref('leaf')} at {second.nodes['leaf'].digest})" in refused.value.message
+    assert human_tags(registry) == tags
+    # with mid's child in the lockfile the pair is the lockfile's: the same requests as without the stacks
+    before = Counter(registry.requests)
+    moved = publishing.promote_lockfile(fresh, lockfile_of(root, first, "mid", "leaf"), registry,
+                                        stack_graph=api.load(fresh))
+    assert moved == [human_ref("leaf"), human_ref("mid")]
+    assert dict(registry.requests - before) == {"HEAD": 6, "GET": 6, "PUT": 2}
+
+
+def test_stack_children_are_the_built_nodes_on_a_parent_not_yet_listed(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    write_stack_on_alpine(root)
+    stack_graph = api.load(options_of(root))
+    listed = [LockEntry("leaf", human_ref("leaf"), "", "")]
+    children = {entry.node: entry for entry in stack_children(stack_graph, listed)}
+    assert set(children) == {"mid", "side", "onext-child"}  # onext rests on an external base
+    assert children["onext-child"].parent == human_ref("onext")
+    assert (children["mid"].digest, set(children["mid"].platforms)) == ("", set(PLATFORMS))
