@@ -62,6 +62,7 @@ class TagGuard:
     adopting: Callable[[str], bool]  # node → whether its stack (or the run) adopts foreign tags
     reader: ConfigReader | None = None
     refused: list[ForeignTag] = field(default_factory=list)
+    held: list[tuple[str, dict[str, str]]] | None = None  # events kept until the tags move (release_events)
 
     def refuses(self, entry: LockEntry, current: str | None) -> bool:
         """True (and the tag recorded as refused) when entry's tag points at a foreign image now."""
@@ -70,13 +71,29 @@ class TagGuard:
         if self._labelled_ours(entry, current):
             return False
         if self.adopting(entry.node):
-            log.warning("foreign_tag_adopted", node=entry.node, ref=entry.ref, foreign_digest=current)
+            self._event("foreign_tag_adopted", node=entry.node, ref=entry.ref, foreign_digest=current)
             return False
         foreign = ForeignTag(entry.node, entry.ref, current)
         self.refused.append(foreign)
-        log.error("foreign_tag_refused", node=entry.node, ref=entry.ref, foreign_digest=current,
-                  error=foreign.message())
+        self._event("foreign_tag_refused", node=entry.node, ref=entry.ref, foreign_digest=current,
+                    error=foreign.message())
         return True
+
+    def release_events(self) -> None:
+        """Log the events held back (a rollback holds them until it is sure to move its tags)."""
+        for event, fields in self.held or ():
+            self._emit(event, fields)
+        self.held = None
+
+    def _event(self, event: str, **fields: str) -> None:
+        if self.held is None:
+            self._emit(event, fields)
+        else:
+            self.held.append((event, fields))
+
+    @staticmethod
+    def _emit(event: str, fields: dict[str, str]) -> None:
+        (log.warning if event == "foreign_tag_adopted" else log.error)(event, **fields)
 
     def _labelled_ours(self, entry: LockEntry, current: str) -> bool:
         if self.reader is None:

@@ -107,7 +107,7 @@ def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None
             if history:
                 history.close()
         reader = registry if isinstance(registry, ConfigReader) else None
-        guard = TagGuard(known, {}, lambda node: adopt, reader)
+        guard = TagGuard(known, {}, lambda node: adopt, reader, held=[])  # events once the tags moved
         now = tag_digests(registry, [entry.ref for entry in entries])
         staying = {entry.ref for entry in entries if guard.refuses(entry, now[entry.ref])}
         published = _published(options)
@@ -117,6 +117,7 @@ def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None
             # the guard was asked above; a tag checked that moved since then stops everything
             moved = promote([entry for entry in entries if entry.ref not in staying], registry, None,
                             {**now, **watched})
+            guard.release_events()
             _record_promoted(options, lockfile, entries, moved)
     if guard.refused:
         raise ForeignTagsRefused("; ".join(foreign.message() for foreign in guard.refused)

@@ -216,16 +216,25 @@ def test_a_rollback_leaves_a_foreign_tag_alone_unless_adopted(root: Path) -> Non
     assert run_build(root, registry).status == "succeeded"
     theirs = foreign_at(registry, "mid")
     tags = dict(registry.refs)
-    # leaf would go back onto the first mid while mid's tag keeps the foreign image: nothing moves
+    # leaf would go back onto the first mid while mid's tag keeps the foreign image: nothing moves, and
+    # no event says a tag was refused or adopted
     with pytest.raises(LayerPrefixError, match=f"node leaf .* but that tag would point at {theirs} "
-                       r"\(an image this project never built, left alone: promote --adopt takes it over\)"):
+                       r"\(an image this project never built, left alone: promote --adopt takes it over\)"), \
+            capture_logs() as events:
         publishing.promote_lockfile(builds.options_of(root), Path(first.lockfile), registry)
     assert registry.refs == tags
+    assert not [event for event in events if event["event"].startswith("foreign_tag")]
     side = [entry for entry in read_lockfile(Path(first.lockfile)) if entry.node != "leaf"]
     with pytest.raises(ForeignTagsRefused, match=f"tag {human_ref('mid')} points to {theirs}.*"
-                       r"\(3 other tag\(s\) promoted\)"):
+                       r"\(3 other tag\(s\) promoted\)"), capture_logs() as events:
         publishing.promote_lockfile(builds.options_of(root), write_lockfile(root / "l.json", "r", side),
                                     registry)
     assert registry.refs[human_ref("mid")] == theirs
-    moved = publishing.promote_lockfile(builds.options_of(root), Path(first.lockfile), registry, adopt=True)
+    assert [event["event"] for event in events if event["event"].startswith("foreign_tag")] == [
+        "foreign_tag_refused"]
+    with capture_logs() as events:
+        moved = publishing.promote_lockfile(builds.options_of(root), Path(first.lockfile), registry,
+                                            adopt=True)
     assert human_ref("mid") in moved and registry.refs[human_ref("mid")] == first.nodes["mid"].digest
+    assert [event["event"] for event in events if event["event"].startswith("foreign_tag")] == [
+        "foreign_tag_adopted"]
