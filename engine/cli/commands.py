@@ -178,7 +178,7 @@ def promote(args: argparse.Namespace) -> int:
     """Re-point every tag of a lockfile to its recorded digest."""
     options = options_of(args)
     moved = publishing.promote_lockfile(options, Path(args.lockfile), adopt=args.adopt,
-                                        stack_graph=_stacks_for_rollback(options))
+                                        stacks=lambda: _stacks_for_rollback(options))
     print("\n".join(f"promoted {ref}" for ref in moved) or "nothing to promote")
     return 0
 
@@ -190,7 +190,8 @@ def _stacks_for_rollback(options: api.Options) -> StackGraph | None:
         return api.load(options)
     except (GraphError, EngineError) as exc:
         log.warning("rollback_check_partial", node="*", reason=str(exc).splitlines()[0],
-                    hint="children the lockfile and STATE/latest.lock.json do not hold are not compared")
+                    hint="fix the stacks, or name them (stackbuild promote LOCKFILE STACKS...); children "
+                         "the lockfile and STATE/latest.lock.json do not hold are not compared")
         return None
 
 

@@ -3,7 +3,7 @@ record what is published; after CI shards (`publish`), after a run, or from a lo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,10 +92,11 @@ def check_built(planned: Planned) -> None:
 
 
 def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None = None,
-                     adopt: bool = False, stack_graph: StackGraph | None = None) -> list[str]:
+                     adopt: bool = False, stacks: Callable[[], StackGraph | None] | None = None) -> list[str]:
     """Re-point every tag of a lockfile to its digest (a rollback); a foreign tag stays unless adopted.
     Refuses (nothing moves) when a child would not rest on its parent's image (engine.run.rollback):
-    the children compared are those of the lockfile, of STATE/latest.lock.json and of stack_graph."""
+    the children compared are those of the lockfile, of STATE/latest.lock.json and of the stacks
+    (loaded only when a tag moves)."""
     entries = read_lockfile(lockfile)
     _one_node_per_tag(lockfile, entries)
     registry = registry or RegistryClient()
@@ -111,7 +112,8 @@ def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None
         now = tag_digests(registry, [entry.ref for entry in entries])
         staying = {entry.ref for entry in entries if guard.refuses(entry, now[entry.ref])}
         published = _published(options)
-        published += stack_children(stack_graph, [*entries, *published]) if stack_graph else []
+        if stacks and any(now[entry.ref] != entry.digest and entry.ref not in staying for entry in entries):
+            published += _children_of_stacks(stacks(), entries, published)
         watched = verify_rollback(entries, now, staying, published, registry, reader) if reader else {}
         with uninterrupted():  # a Ctrl-C once every tag moved, or moved back
             # the guard was asked above; a tag checked that moved since then stops everything
@@ -123,6 +125,20 @@ def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None
         raise ForeignTagsRefused("; ".join(foreign.message() for foreign in guard.refused)
                                  + f" ({len(moved)} other tag(s) promoted)", "or: stackbuild promote --adopt")
     return moved
+
+
+def _children_of_stacks(stack_graph: StackGraph | None, entries: list[LockEntry],
+                        published: list[LockEntry]) -> list[LockEntry]:
+    """stack_children of the loaded stacks; a warning when they name none of the lockfile's tags (loaded
+    below another registry than the run's?): none of their children would be compared."""
+    if stack_graph is None:
+        return []
+    if not {node.ref for node in stack_graph.nodes.values()} & {entry.ref for entry in entries}:
+        log.warning("rollback_check_partial", node="*", reason="the loaded stacks name none of the "
+                    "lockfile's tags", hint="give the stacks and --registry the run was built with; children "
+                    "the lockfile and STATE/latest.lock.json do not hold are not compared")
+        return []
+    return stack_children(stack_graph, [*entries, *published])
 
 
 def _one_node_per_tag(lockfile: Path, entries: list[LockEntry]) -> None:

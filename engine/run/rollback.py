@@ -50,10 +50,9 @@ class Pushed:
 
 def stack_children(stack_graph: StackGraph, recorded: Sequence[LockEntry]) -> list[LockEntry]:
     """The nodes of the stacks built on a stack parent that recorded does not list, as entries whose
-    image is read from their tags (no digest of their own)."""
+    image is read from their tags (no digest or platforms of their own)."""
     listed = {entry.ref for entry in recorded}
-    return [LockEntry(name, node.ref, "", "", {platform: "" for platform in node.platforms},
-                      parent=stack_graph.nodes[node.parent].ref)
+    return [LockEntry(name, node.ref, "", "", parent=stack_graph.nodes[node.parent].ref)
             for name, node in sorted(stack_graph.nodes.items())
             if node.parent and not node.external and not stack_graph.nodes[node.parent].external
             and node.ref not in listed]
@@ -108,16 +107,25 @@ def _pairs(entries: Sequence[LockEntry], moving: set[str], staying: set[str], pu
 
 def _pushed(entry: LockEntry, digest: str, registry: Registry, reader: ConfigReader) -> Pushed | None:
     """entry's image at digest (its tag's current one when ""), with the parent it was built on."""
+    own = not digest or not entry.platforms  # read at its tag, or recorded without platforms
     digest = digest or registry.digest(entry.ref) or ""
     if not digest:
         return None
-    platforms = tuple(sorted(entry.platforms)) or ("linux/amd64",)
+    # such an image is compared on the platforms it has, not those a record or the stacks name
+    platforms = (_platforms_of(registry, f"{entry.repository}@{digest}") if own else ()) or tuple(
+        sorted(entry.platforms)) or ("linux/amd64",)
     labels = config_labels(reader.image_config(f"{entry.repository}@{digest}", platforms[0]))
     # the entry's parent is that of the image it records; another image at its tag names its own
     recorded = entry.parent is not None and digest == entry.digest
     parent = entry.parent if recorded else labels.get(BASE_NAME_LABEL)
     return Pushed(entry.node, entry.ref, digest, platforms, str(parent or ""),
                   str(labels.get(BASE_DIGEST_LABEL, "")))
+
+
+def _platforms_of(registry: Registry, reference: str) -> tuple[str, ...]:
+    """The platforms of the index at reference; () for a single image (or none)."""
+    manifest = registry.manifest(reference)
+    return tuple(sorted(manifest.platforms())) if manifest is not None and manifest.is_index else ()
 
 
 def _problem(child: Pushed, parent_digest: str, layers: LayerReader, foreign: bool) -> str:

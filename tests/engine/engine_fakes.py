@@ -173,11 +173,16 @@ class FakeRegistry:
         return [layer["digest"] for layer in json.loads(self.bodies[manifest_digest][1])["layers"]]
 
     def image_config(self, reference: str, platform: str = "linux/amd64") -> dict[str, Any] | None:
-        """A config holding the labels pushed with the image at reference (counted as a GET)."""
+        """A config holding the labels pushed with the image at reference (counted as a GET); None, as
+        from a real registry, when it is an index without that platform."""
         with self.lock:
             self.requests["GET"] += 1
             digest = self._resolve(reference)
-            return None if digest is None else {"config": {"Labels": dict(self.labels.get(digest, {}))}}
+            media_type, body = self.bodies.get(digest, ("", b"")) if digest else ("", b"")
+        manifest = Manifest(digest, media_type, json.loads(body)) if digest and body else None
+        if digest is None or (manifest and manifest.is_index and platform not in manifest.platforms()):
+            return None
+        return {"config": {"Labels": dict(self.labels.get(digest, {}))}}
 
     def tag(self, source: str, target: str) -> str:
         with self.lock:

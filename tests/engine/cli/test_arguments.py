@@ -77,7 +77,7 @@ def test_plan_with_an_option_between_two_stacks_plans_both(capsys: pytest.Captur
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["plan", "stacks/a", "--bogus", "stacks/b"], "stackbuild: error: unrecognized arguments: --bogus"),
-    (["promote", "a.json", "--adopt", "b.json"], "stackbuild: error: unrecognized arguments: b.json"),
+    (["promote", "a.json", "stacks", "--bogus"], "stackbuild: error: unrecognized arguments: --bogus"),
     (["diff", "v1", "--format", "json"],
      "stackbuild diff: error: the following arguments are required: ref2"),
     (["history", "stacks/a", "--limit", "3"], "stackbuild: error: unrecognized arguments: stacks/a"),

@@ -541,12 +541,15 @@ def test_promote_on_a_fresh_state_folder_compares_the_children_the_stacks_name(
     assert cli.main(["promote", str(partial), "--root", str(repo), *fresh, "--adopt"]) == 1
     assert f"error: not promoted: node leaf ({human_ref('leaf')} at {leaf})" in capsys.readouterr().err
     assert fake_registry.refs == tags
-    (repo / "stacks" / "t" / "stack.yaml").write_text("nodes: [", encoding="utf-8")  # the stacks broke
-    assert cli.main(["promote", str(partial), "--root", str(repo), *fresh, "--adopt",
+    (repo / "stacks").rename(repo / "images")  # stacks kept elsewhere are named after the lockfile
+    assert cli.main(["promote", str(partial), "images/t", "--root", str(repo), *fresh, "--adopt"]) == 1
+    assert f"error: not promoted: node leaf ({human_ref('leaf')} at {leaf})" in capsys.readouterr().err
+    (repo / "images" / "t" / "stack.yaml").write_text("nodes: [", encoding="utf-8")  # the stacks broke
+    assert cli.main(["promote", str(partial), "images", "--root", str(repo), *fresh, "--adopt",
                      "--log-format", "json"]) == 0
     out, err = capsys.readouterr()
     assert out == f"promoted {human_ref('mid')}\n"
-    assert '"event": "rollback_check_partial"' in err
+    assert '"event": "rollback_check_partial"' in err and "images/t/stack.yaml" in err
 
 
 # --- history ------------------------------------------------------------------------------------

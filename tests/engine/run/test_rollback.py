@@ -20,6 +20,7 @@ from engine.run.promote import TagMovedMeanwhile
 from engine.run.rollback import stack_children, verify_rollback
 from engine.state.lockfile import LockEntry, LockfileError, read_lockfile, write_lockfile
 from engine.state.report import RunReport
+from graph.expand.dag import StackGraph
 from tests.engine.base_fakes import ALPINE, MOVED_DIGEST, WithBases, write_stack_on_alpine
 from tests.engine.engine_fakes import (
     NODES,
@@ -278,13 +279,13 @@ def test_on_a_fresh_state_folder_the_stacks_name_the_children_to_compare(root: P
     tags = human_tags(registry)
     with pytest.raises(LayerPrefixError) as refused:
         publishing.promote_lockfile(fresh, lockfile_of(root, first, "mid"), registry,
-                                    stack_graph=api.load(fresh))
+                                    stacks=lambda: api.load(fresh))
     assert f"node leaf ({human_ref('leaf')} at {second.nodes['leaf'].digest})" in refused.value.message
     assert human_tags(registry) == tags
     # with mid's child in the lockfile the pair is the lockfile's: the same requests as without the stacks
     before = Counter(registry.requests)
     moved = publishing.promote_lockfile(fresh, lockfile_of(root, first, "mid", "leaf"), registry,
-                                        stack_graph=api.load(fresh))
+                                        stacks=lambda: api.load(fresh))
     assert moved == [human_ref("leaf"), human_ref("mid")]
     assert dict(registry.requests - before) == {"HEAD": 6, "GET": 6, "PUT": 2}
 
@@ -297,4 +298,44 @@ def test_stack_children_are_the_built_nodes_on_a_parent_not_yet_listed(tmp_path:
     children = {entry.node: entry for entry in stack_children(stack_graph, listed)}
     assert set(children) == {"mid", "side", "onext-child"}  # onext rests on an external base
     assert children["onext-child"].parent == human_ref("onext")
-    assert (children["mid"].digest, set(children["mid"].platforms)) == ("", set(PLATFORMS))
+    assert (children["mid"].digest, children["mid"].platforms) == ("", {})
+
+
+def test_a_stack_child_is_compared_on_the_platforms_its_image_has(root: Path, registry: FakeRegistry) -> None:
+    first, _ = rebuilt(root, registry)
+    fresh = replace(options_of(root), state_dir=root.parent / "elsewhere")
+    first_mid = f"{human_ref('mid').rsplit(':', 1)[0]}@{first.nodes['mid'].digest}"
+    on_first_mid = {platform: registry.layers(first_mid, platform) for platform in PLATFORMS}
+    tags = human_tags(registry)
+    # leaf's tag holds an arm64-only image on layers of no mid: refused on arm64 (its labels read there)
+    leaf = registry.push(human_ref("leaf"), "leaf arm64 only", ("linux/arm64",))
+    registry.labels[leaf] = {BASE_NAME_LABEL: human_ref("mid"), BASE_DIGEST_LABEL: sha("another index")}
+    refused = f"node leaf .* on linux/arm64 was built on {human_ref('mid')}"
+    with pytest.raises(LayerPrefixError, match=refused):
+        publishing.promote_lockfile(fresh, lockfile_of(root, first, "mid"), registry,
+                                    stacks=lambda: api.load(fresh))
+    assert human_tags(registry) == {**tags, human_ref("leaf"): leaf}
+    # an amd64-only image on the first mid's amd64 layers rests on it: compared on amd64 alone
+    leaf = registry.push(human_ref("leaf"), "leaf amd64 only", ("linux/amd64",), on_first_mid)
+    registry.labels[leaf] = {BASE_NAME_LABEL: human_ref("mid"), BASE_DIGEST_LABEL: sha("another index")}
+    assert publishing.promote_lockfile(fresh, lockfile_of(root, first, "mid"), registry,
+                                       stacks=lambda: api.load(fresh)) == [human_ref("mid")]
+
+
+def test_stacks_naming_none_of_the_lockfiles_tags_warn_and_load_only_when_a_tag_moves(
+        root: Path, registry: FakeRegistry) -> None:
+    first, _ = rebuilt(root, registry)
+    fresh = replace(options_of(root), state_dir=root.parent / "elsewhere")
+    loads: list[str] = []
+
+    def mirrored() -> StackGraph:
+        loads.append("loaded")
+        return api.load(replace(fresh, registry="mirror.example/t"))
+
+    with capture_logs() as events:
+        moved = publishing.promote_lockfile(fresh, lockfile_of(root, first, "mid"), registry, stacks=mirrored)
+    assert moved == [human_ref("mid")] and loads == ["loaded"]
+    assert [event["reason"] for event in events if event["event"] == "rollback_check_partial"] == [
+        "the loaded stacks name none of the lockfile's tags"]
+    publishing.promote_lockfile(fresh, lockfile_of(root, first, "mid"), registry, stacks=mirrored)
+    assert loads == ["loaded"]  # every tag in place: the stacks were not loaded
