@@ -36,7 +36,7 @@ class AccessLog:
 
     def take(self, settle_s: float = 0.2) -> dict[str, int]:
         """The counts of the lines written since the last take (complete lines only), once the log has
-        not grown for settle_s (a line is written after its answer is sent)."""
+        not grown for settle_s (the last requests' lines may land just after the run that made them)."""
         self._settle(settle_s)
         with self.path.open("rb") as log:
             log.seek(self.offset)
