@@ -176,6 +176,10 @@ def _verdict(stack_graph: StackGraph, node: Node, fingerprint: Fingerprint, cont
 
 def promote(args: argparse.Namespace) -> int:
     """Re-point every tag of a lockfile to its recorded digest."""
+    lockfiles = [str(target) for target in args.targets or () if str(target).endswith(".json")]
+    if lockfiles:
+        raise OptionError(f"promote takes one LOCKFILE; {', '.join(lockfiles)} after it would be read as "
+                          "stacks (STACKS are stack files or folders)", "promote each lockfile on its own")
     options = options_of(args)
     moved = publishing.promote_lockfile(options, Path(args.lockfile), adopt=args.adopt,
                                         stacks=lambda: _stacks_for_rollback(options))

@@ -128,7 +128,8 @@ def _add_state_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     promote = sub.add_parser("promote", parents=[common], help="re-point tags to a lockfile's digests")
     promote.add_argument("lockfile", help="a lock.json written by a run")
     promote.add_argument("targets", nargs="*", help="stack files or folders whose children a rollback "
-                                                    "also compares (default: stacks)")
+                                                    "also compares (default: the targets setting, else "
+                                                    "stacks)")
     add_load_options(promote)
     promote.add_argument("--adopt", action="store_true",
                          help="also move tags that point at images this project never built")

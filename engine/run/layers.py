@@ -126,6 +126,8 @@ class LayerReader:
 
     def of(self, repository: str, digest: str, platforms: tuple[str, ...]) -> dict[str, list[str]]:
         reference = f"{repository}@{digest}"
+        if reference in self.images:  # a lone image: whatever platforms this caller compares it on
+            return dict.fromkeys(platforms, self.images[reference])
         if reference not in self.cache:
             self.cache[reference] = self._read(repository, reference, platforms)
         return self.cache[reference]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from engine.build.request import BASE_DIGEST_LABEL, BASE_NAME_LABEL
 from engine.parallel import side_by_side
 from engine.registry.client import Registry
-from engine.registry.manifest import config_labels
+from engine.registry.manifest import as_object, config_labels
 from engine.run.layers import LayerPrefixError, LayerReader, prefix_problem
 from engine.run.ownership import ConfigReader
 from engine.run.promote import tag_digests
@@ -50,9 +50,10 @@ class Pushed:
 
 def stack_children(stack_graph: StackGraph, recorded: Sequence[LockEntry]) -> list[LockEntry]:
     """The nodes of the stacks built on a stack parent that recorded does not list, as entries whose
-    image is read from their tags (no digest or platforms of their own)."""
+    image is read from their tags (no digest; the stacks' platforms stand for a lone image's unknown one)."""
     listed = {entry.ref for entry in recorded}
-    return [LockEntry(name, node.ref, "", "", parent=stack_graph.nodes[node.parent].ref)
+    return [LockEntry(name, node.ref, "", "", dict.fromkeys(node.platforms, ""),
+                      parent=stack_graph.nodes[node.parent].ref)
             for name, node in sorted(stack_graph.nodes.items())
             if node.parent and not node.external and not stack_graph.nodes[node.parent].external
             and node.ref not in listed]
@@ -111,21 +112,30 @@ def _pushed(entry: LockEntry, digest: str, registry: Registry, reader: ConfigRea
     digest = digest or registry.digest(entry.ref) or ""
     if not digest:
         return None
+    reference = f"{entry.repository}@{digest}"
+    recorded = tuple(sorted(entry.platforms)) or ("linux/amd64",)
     # such an image is compared on the platforms it has, not those a record or the stacks name
-    platforms = (_platforms_of(registry, f"{entry.repository}@{digest}") if own else ()) or tuple(
-        sorted(entry.platforms)) or ("linux/amd64",)
-    labels = config_labels(reader.image_config(f"{entry.repository}@{digest}", platforms[0]))
+    manifest = registry.manifest(reference) if own else None
+    index = manifest is not None and manifest.is_index
+    platforms = (tuple(sorted(manifest.platforms())) if manifest is not None and index else ()) or recorded
+    config = reader.image_config(reference, platforms[0])
+    if own and manifest is not None and not index:  # a lone image: its config says its platform
+        platforms = _config_platform(config) or platforms
+    labels = config_labels(config)
     # the entry's parent is that of the image it records; another image at its tag names its own
-    recorded = entry.parent is not None and digest == entry.digest
-    parent = entry.parent if recorded else labels.get(BASE_NAME_LABEL)
+    recorded_parent = entry.parent is not None and digest == entry.digest
+    parent = entry.parent if recorded_parent else labels.get(BASE_NAME_LABEL)
     return Pushed(entry.node, entry.ref, digest, platforms, str(parent or ""),
                   str(labels.get(BASE_DIGEST_LABEL, "")))
 
 
-def _platforms_of(registry: Registry, reference: str) -> tuple[str, ...]:
-    """The platforms of the index at reference; () for a single image (or none)."""
-    manifest = registry.manifest(reference)
-    return tuple(sorted(manifest.platforms())) if manifest is not None and manifest.is_index else ()
+def _config_platform(config: object) -> tuple[str, ...]:
+    """(os/architecture[/variant],) of an image config, () when it names none."""
+    fields = as_object(config)
+    os_name, architecture, variant = (fields.get(key) for key in ("os", "architecture", "variant"))
+    if not (isinstance(os_name, str) and isinstance(architecture, str) and os_name and architecture):
+        return ()
+    return (f"{os_name}/{architecture}" + (f"/{variant}" if isinstance(variant, str) and variant else ""),)
 
 
 def _problem(child: Pushed, parent_digest: str, layers: LayerReader, foreign: bool) -> str:

@@ -97,6 +97,7 @@ class FakeRegistry:
         self.requests: Counter[str] = Counter()
         self.events: list[tuple[str, str]] = []  # ("push" | "tag", ref) in order
         self.labels: dict[str, dict[str, str]] = {}  # index digest → the labels of its image config
+        self.lone_platforms: dict[str, str] = {}  # digest of an image pushed without an index → platform
         self.lock = threading.Lock()
 
     def push(self, reference: str, content: str, platforms: Sequence[str] = PLATFORMS,
@@ -123,12 +124,13 @@ class FakeRegistry:
             self.events.append(("push", reference))
         return digest
 
-    def push_single_image(self, reference: str, layers: list[str]) -> str:
+    def push_single_image(self, reference: str, layers: list[str], platform: str = "linux/amd64") -> str:
         """A lone image manifest (no index) at reference, as a single-platform push may leave; its digest."""
         with self.lock:
             digest = self._store(repository_of(reference), OCI_MANIFEST,
-                                 canonical(image_manifest(layers, "linux/amd64")))
+                                 canonical(image_manifest(layers, platform)))
             self.refs[reference] = digest
+            self.lone_platforms[digest] = platform
         return digest
 
     def _store(self, repository: str, media_type: str, body: bytes) -> str:
@@ -182,7 +184,9 @@ class FakeRegistry:
         manifest = Manifest(digest, media_type, json.loads(body)) if digest and body else None
         if digest is None or (manifest and manifest.is_index and platform not in manifest.platforms()):
             return None
-        return {"config": {"Labels": dict(self.labels.get(digest, {}))}}
+        os_name, architecture = self.lone_platforms.get(digest, platform).split("/")[:2]
+        labels = dict(self.labels.get(digest, {}))
+        return {"os": os_name, "architecture": architecture, "config": {"Labels": labels}}
 
     def tag(self, source: str, target: str) -> str:
         with self.lock:

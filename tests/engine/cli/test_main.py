@@ -485,6 +485,15 @@ def test_promote_a_malformed_lockfile_is_exit_2(tmp_path: Path, capsys: pytest.C
     assert not (tmp_path / "state").exists()  # refused before taking the state lock
 
 
+def test_promote_takes_one_lockfile(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                    fake_registry: FakeRegistry) -> None:
+    assert cli.main(["promote", "a.json", "stacks", "b.json", "--state-dir", str(tmp_path / "state")]) == 2
+    assert capsys.readouterr().err == ("error: promote takes one LOCKFILE; b.json after it would be read as "
+                                       "stacks (STACKS are stack files or folders) (promote each lockfile "
+                                       "on its own)\n")
+    assert sum(fake_registry.requests.values()) == 0
+
+
 def test_promote_a_missing_lockfile_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "nope.json"
     assert cli.main(["promote", str(path), "--state-dir", str(tmp_path / "state")]) == 2

@@ -190,6 +190,16 @@ def test_a_lone_image_manifest_read_once_is_known_inside_an_index_later() -> Non
     assert registry.requests["GET"] == 2  # the index and the arm64 image
 
 
+def test_a_lone_image_serves_every_platform_each_caller_asks_for() -> None:
+    registry = FakeRegistry()
+    single = registry.push_single_image("r.example/t/child:1", [L1, L2])
+    reader = LayerReader(registry)
+    assert reader.of("r.example/t/child", single, ("linux/amd64",)) == {"linux/amd64": [L1, L2]}
+    registry.requests.clear()
+    assert reader.of("r.example/t/child", single, PLATFORMS) == same([L1, L2])
+    assert sum(registry.requests.values()) == 0
+
+
 def test_a_retagged_child_on_another_build_of_its_retagged_parent_fails_and_publishes_nothing(
         root: Path) -> None:
     registry = FakeRegistry()

@@ -298,7 +298,7 @@ def test_stack_children_are_the_built_nodes_on_a_parent_not_yet_listed(tmp_path:
     children = {entry.node: entry for entry in stack_children(stack_graph, listed)}
     assert set(children) == {"mid", "side", "onext-child"}  # onext rests on an external base
     assert children["onext-child"].parent == human_ref("onext")
-    assert (children["mid"].digest, children["mid"].platforms) == ("", {})
+    assert (children["mid"].digest, set(children["mid"].platforms)) == ("", set(PLATFORMS))
 
 
 def test_a_stack_child_is_compared_on_the_platforms_its_image_has(root: Path, registry: FakeRegistry) -> None:
@@ -339,3 +339,21 @@ def test_stacks_naming_none_of_the_lockfiles_tags_warn_and_load_only_when_a_tag_
         "the loaded stacks name none of the lockfile's tags"]
     publishing.promote_lockfile(fresh, lockfile_of(root, first, "mid"), registry, stacks=mirrored)
     assert loads == ["loaded"]  # every tag in place: the stacks were not loaded
+
+
+def test_a_lone_image_is_compared_on_the_platform_its_config_names() -> None:
+    registry = FakeRegistry()
+    mid_ref, leaf_ref = human_ref("mid"), human_ref("leaf")
+    first = registry.push_image(mid_ref, {"linux/arm64": [sha("m1")]})
+    registry.push_image(mid_ref, {"linux/arm64": [sha("m2")]})  # mid rebuilt since
+    for platforms in ({"linux/arm64": ""}, dict.fromkeys(PLATFORMS, "")):  # the stack's platforms
+        leaf = registry.push_single_image(leaf_ref, [sha("m1"), sha("l")], "linux/arm64")  # no index
+        registry.labels[leaf] = {BASE_NAME_LABEL: mid_ref, BASE_DIGEST_LABEL: sha("another index")}
+        child = LockEntry("leaf", leaf_ref, "", "", platforms, parent=mid_ref)
+        entry = LockEntry("mid", mid_ref, "f", first, {"linux/arm64": ""}, parent="")
+        now = {mid_ref: registry.refs[mid_ref]}
+        assert verify_rollback([entry], now, set(), [child], registry, registry) == {leaf_ref: leaf}
+        leaf = registry.push_single_image(leaf_ref, [sha("m2"), sha("l")], "linux/arm64")
+        registry.labels[leaf] = {BASE_NAME_LABEL: mid_ref, BASE_DIGEST_LABEL: sha("another index")}
+        with pytest.raises(LayerPrefixError, match=r"node leaf .* on linux/arm64 was built on"):
+            verify_rollback([entry], now, set(), [child], registry, registry)
