@@ -16,6 +16,7 @@ from engine.run import api, publishing
 from engine.run.planner import base_digests, content_ref
 from engine.state.digestmemo import load_memo
 from engine.state.history import History, NodeRecord
+from engine.state.lockfile import LockfileError, read_lockfile
 from engine.state.report import RunReport
 from engine.state.safefiles import StateError, read_bounded
 from graph.change.fingerprint import Fingerprint, changed_inputs, fingerprint_graph
@@ -176,15 +177,26 @@ def _verdict(stack_graph: StackGraph, node: Node, fingerprint: Fingerprint, cont
 
 def promote(args: argparse.Namespace) -> int:
     """Re-point every tag of a lockfile to its recorded digest."""
-    lockfiles = [str(target) for target in args.targets or () if str(target).endswith(".json")]
+    options = options_of(args)
+    lockfiles = [str(target) for target in options.targets if _another_lockfile(options.root, target)]
     if lockfiles:
         raise OptionError(f"promote takes one LOCKFILE; {', '.join(lockfiles)} after it would be read as "
                           "stacks (STACKS are stack files or folders)", "promote each lockfile on its own")
-    options = options_of(args)
     moved = publishing.promote_lockfile(options, Path(args.lockfile), adopt=args.adopt,
                                         stacks=lambda: _stacks_for_rollback(options))
     print("\n".join(f"promoted {ref}" for ref in moved) or "nothing to promote")
     return 0
+
+
+def _another_lockfile(root: Path, target: Path) -> bool:
+    """Whether a STACKS target of promote is a lockfile (or a missing *.json, a mistyped one)."""
+    path = target if target.is_absolute() else root / target
+    if not path.exists():
+        return path.suffix == ".json"
+    try:
+        return path.is_file() and bool(read_lockfile(path))
+    except (LockfileError, StateError):
+        return False
 
 
 def _stacks_for_rollback(options: api.Options) -> StackGraph | None:

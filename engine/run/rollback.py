@@ -135,6 +135,8 @@ def _config_platform(config: object) -> tuple[str, ...]:
     os_name, architecture, variant = (fields.get(key) for key in ("os", "architecture", "variant"))
     if not (isinstance(os_name, str) and isinstance(architecture, str) and os_name and architecture):
         return ()
+    if architecture == "arm64" and variant == "v8":  # the default arm64 variant, which indexes leave out
+        variant = ""
     return (f"{os_name}/{architecture}" + (f"/{variant}" if isinstance(variant, str) and variant else ""),)
 
 

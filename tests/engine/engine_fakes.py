@@ -184,9 +184,10 @@ class FakeRegistry:
         manifest = Manifest(digest, media_type, json.loads(body)) if digest and body else None
         if digest is None or (manifest and manifest.is_index and platform not in manifest.platforms()):
             return None
-        os_name, architecture = self.lone_platforms.get(digest, platform).split("/")[:2]
+        os_name, architecture, *variant = self.lone_platforms.get(digest, platform).split("/")
         labels = dict(self.labels.get(digest, {}))
-        return {"os": os_name, "architecture": architecture, "config": {"Labels": labels}}
+        return {"os": os_name, "architecture": architecture, "config": {"Labels": labels},
+                **({"variant": variant[0]} if variant else {})}
 
     def tag(self, source: str, target: str) -> str:
         with self.lock:

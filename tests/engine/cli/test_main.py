@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 import engine.build.builder
 from engine.build.request import BASE_DIGEST_LABEL, BASE_NAME_LABEL
@@ -485,13 +487,19 @@ def test_promote_a_malformed_lockfile_is_exit_2(tmp_path: Path, capsys: pytest.C
     assert not (tmp_path / "state").exists()  # refused before taking the state lock
 
 
-def test_promote_takes_one_lockfile(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+def test_promote_takes_one_lockfile(repo: Path, capsys: pytest.CaptureFixture[str],
                                     fake_registry: FakeRegistry) -> None:
-    assert cli.main(["promote", "a.json", "stacks", "b.json", "--state-dir", str(tmp_path / "state")]) == 2
-    assert capsys.readouterr().err == ("error: promote takes one LOCKFILE; b.json after it would be read as "
-                                       "stacks (STACKS are stack files or folders) (promote each lockfile "
-                                       "on its own)\n")
-    assert sum(fake_registry.requests.values()) == 0
+    first = build_once(repo, fake_registry)
+    shutil.copy(first.lockfile, repo / "b.json")
+    for second in ("b.json", "missing.json"):  # a lockfile, or a mistyped one
+        assert run(repo, "promote", first.lockfile, "stacks", second) == 2
+        assert capsys.readouterr().err == (f"error: promote takes one LOCKFILE; {second} after it would be "
+                                           "read as stacks (STACKS are stack files or folders) (promote "
+                                           "each lockfile on its own)\n")
+    (repo / "stacks" / "t" / "stack.yaml").rename(repo / "stacks" / "t" / "stack.json")  # YAML reads JSON
+    (repo / "stacks" / "t" / "stack.json").write_text(json.dumps(yaml.safe_load(
+        (repo / "stacks" / "t" / "stack.json").read_text(encoding="utf-8"))), encoding="utf-8")
+    assert run(repo, "promote", first.lockfile, "stacks/t/stack.json") == 0
 
 
 def test_promote_a_missing_lockfile_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

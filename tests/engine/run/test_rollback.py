@@ -346,14 +346,16 @@ def test_a_lone_image_is_compared_on_the_platform_its_config_names() -> None:
     mid_ref, leaf_ref = human_ref("mid"), human_ref("leaf")
     first = registry.push_image(mid_ref, {"linux/arm64": [sha("m1")]})
     registry.push_image(mid_ref, {"linux/arm64": [sha("m2")]})  # mid rebuilt since
-    for platforms in ({"linux/arm64": ""}, dict.fromkeys(PLATFORMS, "")):  # the stack's platforms
-        leaf = registry.push_single_image(leaf_ref, [sha("m1"), sha("l")], "linux/arm64")  # no index
+    for platforms, lone in (({"linux/arm64": ""}, "linux/arm64"),  # the stack's platforms, the config's
+                            (dict.fromkeys(PLATFORMS, ""), "linux/arm64"),
+                            (dict.fromkeys(PLATFORMS, ""), "linux/arm64/v8")):  # docker build writes v8
+        leaf = registry.push_single_image(leaf_ref, [sha("m1"), sha("l")], lone)  # no index
         registry.labels[leaf] = {BASE_NAME_LABEL: mid_ref, BASE_DIGEST_LABEL: sha("another index")}
         child = LockEntry("leaf", leaf_ref, "", "", platforms, parent=mid_ref)
         entry = LockEntry("mid", mid_ref, "f", first, {"linux/arm64": ""}, parent="")
         now = {mid_ref: registry.refs[mid_ref]}
         assert verify_rollback([entry], now, set(), [child], registry, registry) == {leaf_ref: leaf}
-        leaf = registry.push_single_image(leaf_ref, [sha("m2"), sha("l")], "linux/arm64")
+        leaf = registry.push_single_image(leaf_ref, [sha("m2"), sha("l")], lone)
         registry.labels[leaf] = {BASE_NAME_LABEL: mid_ref, BASE_DIGEST_LABEL: sha("another index")}
         with pytest.raises(LayerPrefixError, match=r"node leaf .* on linux/arm64 was built on"):
             verify_rollback([entry], now, set(), [child], registry, registry)
