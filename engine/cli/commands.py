@@ -6,21 +6,18 @@ import argparse
 import difflib
 from pathlib import Path
 
-import structlog
-
 from engine.cli.options import OptionError, options_of, secret_allowances, secret_policy_of
 from engine.cli.outfile import write_output
 from engine.errors import EngineError
 from engine.registry.client import RegistryClient
-from engine.run import api, publishing
+from engine.run import api
 from engine.run.planner import base_digests, content_ref
 from engine.state.digestmemo import load_memo
 from engine.state.history import History, NodeRecord
-from engine.state.lockfile import LockfileError, read_lockfile
 from engine.state.report import RunReport
 from engine.state.safefiles import StateError, read_bounded
 from graph.change.fingerprint import Fingerprint, changed_inputs, fingerprint_graph
-from graph.errors import GraphError, StackError
+from graph.errors import StackError
 from graph.expand.assemble import find_stack_files
 from graph.expand.dag import StackGraph
 from graph.load.limits import Limits
@@ -32,8 +29,6 @@ from graph.plan.changes import Observed, build_reason, external_reason, file_inp
 from graph.plan.entries import PlanEntry, plan_json, plan_table
 from graph.present import ci
 from graph.present.lint import WARNING, errors, lint_graph, lint_tags, listed_tags
-
-log = structlog.get_logger()
 
 MAX_TAG_LIST = 16 * 1024 * 1024
 TAGS_HINT = "name a UTF-8 text file with one tag a line"
@@ -173,42 +168,6 @@ def _verdict(stack_graph: StackGraph, node: Node, fingerprint: Fingerprint, cont
     parent = stack_graph.nodes[node.parent] if node.parent else None
     return "up to date" if content else build_reason(fingerprint, inputs, node.parent,
                                                       parent.external if parent else "")
-
-
-def promote(args: argparse.Namespace) -> int:
-    """Re-point every tag of a lockfile to its recorded digest."""
-    options = options_of(args)
-    lockfiles = [str(target) for target in options.targets if _another_lockfile(options.root, target)]
-    if lockfiles:
-        raise OptionError(f"promote takes one LOCKFILE; {', '.join(lockfiles)} after it would be read as "
-                          "stacks (STACKS are stack files or folders)", "promote each lockfile on its own")
-    moved = publishing.promote_lockfile(options, Path(args.lockfile), adopt=args.adopt,
-                                        stacks=lambda: _stacks_for_rollback(options))
-    print("\n".join(f"promoted {ref}" for ref in moved) or "nothing to promote")
-    return 0
-
-
-def _another_lockfile(root: Path, target: Path) -> bool:
-    """Whether a STACKS target of promote is a lockfile (or a missing *.json, a mistyped one)."""
-    path = target if target.is_absolute() else root / target
-    if not path.exists():
-        return path.suffix == ".json"
-    try:
-        return path.is_file() and bool(read_lockfile(path))
-    except (LockfileError, StateError):
-        return False
-
-
-def _stacks_for_rollback(options: api.Options) -> StackGraph | None:
-    """The loaded stacks, whose children a rollback also compares; None (a warning) when they do not
-    load: the lockfile and the state folder still name the children they know."""
-    try:
-        return api.load(options)
-    except (GraphError, EngineError) as exc:
-        log.warning("rollback_check_partial", node="*", reason=str(exc).splitlines()[0],
-                    hint="fix the stacks, or name them (stackbuild promote LOCKFILE STACKS...); children "
-                         "the lockfile and STATE/latest.lock.json do not hold are not compared")
-        return None
 
 
 def history(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ import importlib
 from collections.abc import Callable
 from typing import cast
 
-from engine.cli import buildcmd, commands, signing
+from engine.cli import buildcmd, commands, promotecmd, signing
 from engine.cli.options import (
     IntermixedParser,
     add_load_options,
@@ -133,7 +133,7 @@ def _add_state_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     add_load_options(promote)
     promote.add_argument("--adopt", action="store_true",
                          help="also move tags that point at images this project never built")
-    promote.set_defaults(handler=commands.promote)
+    promote.set_defaults(handler=promotecmd.promote)
 
     history = sub.add_parser("history", parents=[common], help="list past runs, or one run's nodes")
     history.add_argument("--run", help="show the nodes of this run")
