@@ -140,8 +140,6 @@ class LayerReader:
             self.cache.setdefault(f"{repository}@{renamed}", known)
 
     def _read(self, repository: str, reference: str, platforms: tuple[str, ...]) -> dict[str, list[str]]:
-        if reference in self.images:  # an image manifest read before (without an index)
-            return dict.fromkeys(platforms, self.images[reference])
         manifest = self.registry.manifest(reference)
         if manifest is None:
             return {}

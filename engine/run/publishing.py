@@ -18,7 +18,7 @@ from engine.run.layers import verify_publishable
 from engine.run.ownership import ConfigReader, ForeignTagsRefused, KnownDigests, TagGuard, known_digests
 from engine.run.planner import Planned, plan_build
 from engine.run.promote import lock_entries, promote, tag_digests, to_promote
-from engine.run.rollback import stack_children, verify_rollback
+from engine.run.rollback import moving_tags, stack_children, verify_rollback
 from engine.state.folder import run_lock
 from engine.state.history import History
 from engine.state.lockfile import LockEntry, LockfileError, merge_entries, read_lockfile, write_lockfile
@@ -112,7 +112,7 @@ def promote_lockfile(options: Options, lockfile: Path, registry: Registry | None
         now = tag_digests(registry, [entry.ref for entry in entries])
         staying = {entry.ref for entry in entries if guard.refuses(entry, now[entry.ref])}
         published = _published(options)
-        if stacks and any(now[entry.ref] != entry.digest and entry.ref not in staying for entry in entries):
+        if stacks and moving_tags(entries, now, staying):
             published += _children_of_stacks(stacks(), entries, published)
         watched = verify_rollback(entries, now, staying, published, registry, reader) if reader else {}
         with uninterrupted():  # a Ctrl-C once every tag moved, or moved back

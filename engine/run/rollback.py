@@ -59,6 +59,11 @@ def stack_children(stack_graph: StackGraph, recorded: Sequence[LockEntry]) -> li
             and node.ref not in listed]
 
 
+def moving_tags(entries: Sequence[LockEntry], now: Mapping[str, str | None], staying: set[str]) -> set[str]:
+    """The entries' tags a rollback would move: not at their digest now, and not left alone by the guard."""
+    return {entry.ref for entry in entries if now[entry.ref] != entry.digest and entry.ref not in staying}
+
+
 def verify_rollback(entries: Sequence[LockEntry], now: Mapping[str, str | None], staying: set[str],
                     published: Sequence[LockEntry], registry: Registry,
                     reader: ConfigReader) -> dict[str, str]:
@@ -69,7 +74,7 @@ def verify_rollback(entries: Sequence[LockEntry], now: Mapping[str, str | None],
     Returns the other tags the check read, with their digests ("" for none): if one of them moves
     before the entries' tags do, what was checked no longer holds."""
     locked = {entry.ref: entry for entry in entries}
-    moving = {ref for ref, entry in locked.items() if now[ref] != entry.digest and ref not in staying}
+    moving = moving_tags(entries, now, staying)
     if not moving:
         return {}
     pairs, watched = _pairs(entries, moving, staying, published, registry, reader)
