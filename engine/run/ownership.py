@@ -62,7 +62,8 @@ class TagGuard:
     adopting: Callable[[str], bool]  # node → whether its stack (or the run) adopts foreign tags
     reader: ConfigReader | None = None
     refused: list[ForeignTag] = field(default_factory=list)
-    held: list[tuple[str, dict[str, str]]] | None = None  # events kept until the tags move (release_events)
+    # events kept back until the tags move (release_events): the log method, the event, its fields
+    held: list[tuple[Callable[..., Any], str, dict[str, str]]] | None = None
 
     def refuses(self, entry: LockEntry, current: str | None) -> bool:
         """True (and the tag recorded as refused) when entry's tag points at a foreign image now."""
@@ -71,29 +72,27 @@ class TagGuard:
         if self._labelled_ours(entry, current):
             return False
         if self.adopting(entry.node):
-            self._event("foreign_tag_adopted", node=entry.node, ref=entry.ref, foreign_digest=current)
+            self._event(log.warning, "foreign_tag_adopted", node=entry.node, ref=entry.ref,
+                        foreign_digest=current)
             return False
         foreign = ForeignTag(entry.node, entry.ref, current)
         self.refused.append(foreign)
-        self._event("foreign_tag_refused", node=entry.node, ref=entry.ref, foreign_digest=current,
+        self._event(log.error, "foreign_tag_refused", node=entry.node, ref=entry.ref, foreign_digest=current,
                     error=foreign.message())
         return True
 
     def release_events(self) -> None:
         """Log the events held back (a rollback holds them until it is sure to move its tags)."""
-        for event, fields in self.held or ():
-            self._emit(event, fields)
+        for emit, event, fields in self.held or ():
+            emit(event, **fields)
         self.held = None
 
-    def _event(self, event: str, **fields: str) -> None:
+    def _event(self, emit: Callable[..., Any], event: str, **fields: str) -> None:
+        """emit(event, **fields) now, or once release_events is called when events are held."""
         if self.held is None:
-            self._emit(event, fields)
+            emit(event, **fields)
         else:
-            self.held.append((event, fields))
-
-    @staticmethod
-    def _emit(event: str, fields: dict[str, str]) -> None:
-        (log.warning if event == "foreign_tag_adopted" else log.error)(event, **fields)
+            self.held.append((emit, event, fields))
 
     def _labelled_ours(self, entry: LockEntry, current: str) -> bool:
         if self.reader is None:
