@@ -53,11 +53,7 @@ class Manifest:
         for entry in self.descriptors("manifests"):
             if annotations_of(entry).get("vnd.docker.reference.type") == ATTESTATION:
                 continue
-            platform = as_object(entry.get("platform"))
-            name = f"{platform.get('os')}/{platform.get('architecture')}"
-            if platform.get("variant"):
-                name += f"/{platform['variant']}"
-            result.setdefault(name, entry["digest"])
+            result.setdefault(platform_name(as_object(entry.get("platform"))), entry["digest"])
         return result
 
     def layers(self) -> list[str]:
@@ -96,6 +92,12 @@ def is_digest(value: object) -> bool:
 def annotations_of(entry: dict[str, Any]) -> dict[str, Any]:
     """A descriptor's annotations ({} when it has none, or something else)."""
     return as_object(entry.get("annotations"))
+
+
+def platform_name(fields: dict[str, Any]) -> str:
+    """os/architecture[/variant] of an index entry's platform, or of an image config."""
+    name = f"{fields.get('os')}/{fields.get('architecture')}"
+    return f"{name}/{fields['variant']}" if fields.get("variant") else name
 
 
 def config_labels(config: object) -> dict[str, Any]:

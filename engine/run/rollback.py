@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from engine.build.request import BASE_DIGEST_LABEL, BASE_NAME_LABEL
 from engine.parallel import side_by_side
 from engine.registry.client import Registry
-from engine.registry.manifest import as_object, config_labels
+from engine.registry.manifest import as_object, config_labels, platform_name
 from engine.run.layers import LayerPrefixError, LayerReader, prefix_problem
 from engine.run.ownership import ConfigReader
 from engine.run.promote import tag_digests
@@ -137,12 +137,13 @@ def _pushed(entry: LockEntry, digest: str, registry: Registry, reader: ConfigRea
 def _config_platform(config: object) -> tuple[str, ...]:
     """(os/architecture[/variant],) of an image config, () when it names none."""
     fields = as_object(config)
-    os_name, architecture, variant = (fields.get(key) for key in ("os", "architecture", "variant"))
-    if not (isinstance(os_name, str) and isinstance(architecture, str) and os_name and architecture):
+    if not all(isinstance(fields.get(key), str) and fields[key] for key in ("os", "architecture")):
         return ()
-    if architecture == "arm64" and variant == "v8":  # the default arm64 variant, which indexes leave out
+    variant = fields.get("variant")
+    # v8 is the default arm64 variant, which indexes leave out
+    if not isinstance(variant, str) or (fields["architecture"] == "arm64" and variant == "v8"):
         variant = ""
-    return (f"{os_name}/{architecture}" + (f"/{variant}" if isinstance(variant, str) and variant else ""),)
+    return (platform_name({**fields, "variant": variant}),)
 
 
 def _problem(child: Pushed, parent_digest: str, layers: LayerReader, foreign: bool) -> str:
